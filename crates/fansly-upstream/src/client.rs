@@ -1,0 +1,520 @@
+//! The HTTP client for Fansly's REST API (`apiv3`): the only place that knows
+//! how a request must look on the wire and how answers are wrapped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use url::Url;
+
+use crate::check::client_check;
+use crate::error::UpstreamError;
+use crate::session::Session;
+
+/// The check key of current web builds (spec §2.2: the *last* `checkKey_`
+/// assignment wins). It rotates with Fansly deploys, hence configurable.
+pub const DEFAULT_CHECK_KEY: &str = "necvac-govry3-tybkYz";
+pub const DEFAULT_API_BASE: &str = "https://apiv3.fansly.com";
+pub const DEFAULT_USER_AGENT: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+
+#[derive(Clone, Debug)]
+pub struct FanslyConfig {
+    pub api_base: Url,
+    pub check_key: String,
+    pub user_agent: String,
+    /// Per attempt; a stalled Fansly becomes [`UpstreamError::Timeout`] after this.
+    pub timeout: Duration,
+    /// How many times a 429 (any method) or a 5xx (GET only) is retried.
+    pub max_retries: u32,
+    /// A `Retry-After` longer than this is not waited for: the 429 is surfaced.
+    pub max_retry_wait: Duration,
+    /// First backoff step when Fansly gives no `Retry-After`; doubles per retry.
+    pub backoff_base: Duration,
+}
+
+impl Default for FanslyConfig {
+    fn default() -> Self {
+        Self {
+            api_base: Url::parse(DEFAULT_API_BASE).expect("valid default URL"),
+            check_key: DEFAULT_CHECK_KEY.into(),
+            user_agent: DEFAULT_USER_AGENT.into(),
+            timeout: Duration::from_secs(15),
+            max_retries: 2,
+            max_retry_wait: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(500),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct FanslyClient {
+    http: reqwest::Client,
+    cfg: Arc<FanslyConfig>,
+}
+
+impl FanslyClient {
+    pub fn new(cfg: FanslyConfig) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()
+            .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        Ok(Self {
+            http,
+            cfg: Arc::new(cfg),
+        })
+    }
+
+    pub fn config(&self) -> &FanslyConfig {
+        &self.cfg
+    }
+
+    /// `GET /api/v1/device/id`: unsigned and unauthenticated, since it produces
+    /// the id that signing needs. Answers a bare string.
+    pub async fn device_id(&self) -> Result<String, UpstreamError> {
+        let url = self.url("/api/v1/device/id", &[]);
+        let value = self
+            .send_with_retries(Method::GET, || {
+                self.http
+                    .get(url.clone())
+                    .headers(self.browser_headers())
+            })
+            .await?;
+        match value {
+            Value::String(id) if !id.is_empty() => Ok(id),
+            other => Err(UpstreamError::Protocol(format!(
+                "device id is not a string: {other}"
+            ))),
+        }
+    }
+
+    /// `GET /api/v1/account/me` → `{"account": {...}}`; validates a token.
+    pub async fn account_me(&self, session: &Session) -> Result<Value, UpstreamError> {
+        self.get(session, "/api/v1/account/me", &[]).await
+    }
+
+    /// `GET /api/v1/account?usernames=a,b` → array of accounts; unknown names are absent.
+    pub async fn accounts_by_usernames(
+        &self,
+        session: &Session,
+        usernames: &[String],
+    ) -> Result<Value, UpstreamError> {
+        let list = usernames.join(",");
+        self.get(session, "/api/v1/account", &[("usernames", &list)])
+            .await
+    }
+
+    /// `GET /api/v1/account?ids=1,2` → array of accounts; unknown ids are absent.
+    pub async fn accounts_by_ids(
+        &self,
+        session: &Session,
+        ids: &[String],
+    ) -> Result<Value, UpstreamError> {
+        let list = ids.join(",");
+        self.get(session, "/api/v1/account", &[("ids", &list)]).await
+    }
+
+    /// `POST /api/v1/group`: open the DM group between `me` and `partner`, in
+    /// the exact body the web app sends.
+    pub async fn create_group(
+        &self,
+        session: &Session,
+        me: &str,
+        partner: &str,
+    ) -> Result<Value, UpstreamError> {
+        let body = serde_json::json!({
+            "users": [
+                {"userId": me, "permissionFlags": 0},
+                {"userId": partner, "permissionFlags": 0}
+            ],
+            "recipients": [],
+            "lastMessage": null,
+            "userSettings": null,
+            "type": 1
+        });
+        self.send_json(session, Method::POST, "/api/v1/group", &[], Some(&body))
+            .await
+    }
+
+    /// `GET /api/v1/group/{id}`: one group with its members.
+    pub async fn group(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
+        self.get(session, &format!("/api/v1/group/{group_id}"), &[])
+            .await
+    }
+
+    /// `GET /api/v1/messaging/groups` with the web app's parameters; no `hasMore`:
+    /// a short page is the last one.
+    pub async fn messaging_groups(
+        &self,
+        session: &Session,
+        query: &GroupsQuery,
+    ) -> Result<Value, UpstreamError> {
+        let limit = query.limit.to_string();
+        let offset = query.offset.to_string();
+        let flags = query.flags.to_string();
+        let sort = query.sort_order.to_string();
+        self.get(
+            session,
+            "/api/v1/messaging/groups",
+            &[
+                ("sortOrder", &sort),
+                ("flags", &flags),
+                ("subscriptionTierId", ""),
+                ("listIds", ""),
+                ("search", &query.search),
+                ("limit", &limit),
+                ("offset", &offset),
+            ],
+        )
+        .await
+    }
+
+    async fn get(
+        &self,
+        session: &Session,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Value, UpstreamError> {
+        self.send_json(session, Method::GET, path, query, None).await
+    }
+
+    async fn send_json(
+        &self,
+        session: &Session,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, UpstreamError> {
+        let url = self.url(path, query);
+        self.send_with_retries(method.clone(), || {
+            let mut req = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(self.signed_headers(session, url.path()));
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            req
+        })
+        .await
+    }
+
+    /// The web app appends `ngsw-bypass=true` to every query and sends comma
+    /// lists with literal commas, so the query is built by hand.
+    fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = self.cfg.api_base.clone();
+        url.set_path(path);
+        let mut q = String::new();
+        for (k, v) in query {
+            q.push_str(k);
+            q.push('=');
+            q.push_str(&encode_keeping_commas(v));
+            q.push('&');
+        }
+        q.push_str("ngsw-bypass=true");
+        url.set_query(Some(&q));
+        url
+    }
+
+    fn browser_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let ua = HeaderValue::from_str(&self.cfg.user_agent)
+            .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
+        h.insert("user-agent", ua);
+        h.insert("accept", HeaderValue::from_static("application/json, text/plain, */*"));
+        h.insert("accept-language", HeaderValue::from_static("en-US,en;q=0.9"));
+        h.insert("referer", HeaderValue::from_static("https://fansly.com/"));
+        h.insert("origin", HeaderValue::from_static("https://fansly.com"));
+        h.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
+        h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
+        h
+    }
+
+    fn signed_headers(&self, session: &Session, pathname: &str) -> HeaderMap {
+        let mut h = self.browser_headers();
+        let mut put = |name: &'static str, value: &str| {
+            // Values come from our own formatting or from Fansly; a value that is
+            // not a legal header is dropped rather than sent mangled.
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        };
+        put("fansly-client-id", session.device_id());
+        put("fansly-client-ts", &session.client_ts().to_string());
+        if let Some(sid) = session.session_id() {
+            put("fansly-session-id", sid);
+        }
+        put(
+            "fansly-client-check",
+            &client_check(&self.cfg.check_key, pathname, session.device_id()),
+        );
+        if let Ok(mut v) = HeaderValue::from_str(session.token().expose_secret()) {
+            v.set_sensitive(true);
+            h.insert("authorization", v);
+        }
+        h
+    }
+
+    async fn send_with_retries<F>(&self, method: Method, build: F) -> Result<Value, UpstreamError>
+    where
+        F: Fn() -> reqwest::RequestBuilder,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = self.send_once(build()).await;
+            let retry_in = match &result {
+                Err(UpstreamError::RateLimited { retry_after }) => {
+                    Some(retry_after.unwrap_or_else(|| self.backoff(attempt)))
+                }
+                // Only reads are repeated after a server error: a write may have landed.
+                Err(UpstreamError::Api { status, .. })
+                    if method == Method::GET && (*status >= 500 || *status == 418) =>
+                {
+                    Some(self.backoff(attempt))
+                }
+                _ => None,
+            };
+            match retry_in {
+                Some(wait) if attempt < self.cfg.max_retries && wait <= self.cfg.max_retry_wait => {
+                    tracing::debug!(attempt, ?wait, "retrying Fansly request");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let step = self.cfg.backoff_base * 2u32.saturating_pow(attempt);
+        let jitter = rand::thread_rng().gen_range(0..=step.as_millis() as u64 / 4);
+        step + Duration::from_millis(jitter)
+    }
+
+    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Value, UpstreamError> {
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers());
+        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        decode_envelope(status, retry_after, &body)
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
+        if e.is_timeout() {
+            UpstreamError::Timeout(self.cfg.timeout)
+        } else {
+            UpstreamError::Unreachable(error_chain(&e))
+        }
+    }
+}
+
+/// Page parameters of `/messaging/groups`, defaulting to what the web app sends.
+#[derive(Clone, Debug)]
+pub struct GroupsQuery {
+    pub limit: u32,
+    pub offset: u32,
+    pub sort_order: u32,
+    /// 0 = all, 2 = unread only (INFERRED meaning).
+    pub flags: u32,
+    pub search: String,
+}
+
+impl Default for GroupsQuery {
+    fn default() -> Self {
+        Self {
+            limit: 25,
+            offset: 0,
+            sort_order: 1,
+            flags: 0,
+            search: String::new(),
+        }
+    }
+}
+
+/// `{success: true, response}` → `response`; `{success: false, error}` and
+/// non-2xx statuses → typed errors.
+fn decode_envelope(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Value, UpstreamError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(UpstreamError::RateLimited { retry_after });
+    }
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let (code, details) = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .map(|e| {
+            let code = e.get("code").and_then(Value::as_i64);
+            let details = e
+                .get("details")
+                .or_else(|| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (code, details)
+        })
+        .unwrap_or_else(|| (None, excerpt(body)));
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(UpstreamError::Unauthorized {
+            status: status.as_u16(),
+            details,
+        });
+    }
+    let Some(Value::Object(mut envelope)) = parsed else {
+        if status.is_success() {
+            return Err(UpstreamError::Protocol(format!(
+                "HTTP {status} with a body that is not a JSON object: {}",
+                excerpt(body)
+            )));
+        }
+        return Err(UpstreamError::Api {
+            status: status.as_u16(),
+            code: None,
+            details,
+        });
+    };
+    let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
+    if status.is_success() && success {
+        return envelope
+            .remove("response")
+            .ok_or_else(|| UpstreamError::Protocol("success envelope without response".into()));
+    }
+    Err(UpstreamError::Api {
+        status: status.as_u16(),
+        code,
+        details,
+    })
+}
+
+/// `Retry-After` in seconds or as an HTTP date (Fansly sends either).
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate_to_unix(raw)?;
+    let now = crate::session::unix_ms() / 1000;
+    Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
+}
+
+/// Parses the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one
+/// servers are allowed to send.
+fn httpdate_to_unix(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: i64 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    match trimmed.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None => trimmed.to_owned(),
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+fn encode_keeping_commas(v: &str) -> String {
+    v.split(',')
+        .map(|part| url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unwraps_success_envelope() {
+        let v = decode_envelope(StatusCode::OK, None, br#"{"success":true,"response":"abc"}"#);
+        assert_eq!(v.unwrap(), Value::String("abc".into()));
+    }
+
+    #[test]
+    fn carries_fansly_error_details() {
+        let e = decode_envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            br#"{"success":false,"error":{"code":500,"details":"error getting group"}}"#,
+        )
+        .unwrap_err();
+        match e {
+            UpstreamError::Api { status, code, details } => {
+                assert_eq!((status, code, details.as_str()), (500, Some(500), "error getting group"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_text_404_and_auth_failures() {
+        let e = decode_envelope(StatusCode::NOT_FOUND, None, b"not found").unwrap_err();
+        assert!(matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found"));
+        let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
+        assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
+        let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
+        assert!(matches!(e, UpstreamError::Protocol(_)));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn query_keeps_literal_commas_and_bypass_flag() {
+        let client = FanslyClient::new(FanslyConfig::default()).unwrap();
+        let url = client.url("/api/v1/account", &[("usernames", "a b,c&d")]);
+        assert_eq!(
+            url.as_str(),
+            "https://apiv3.fansly.com/api/v1/account?usernames=a+b,c%26d&ngsw-bypass=true"
+        );
+    }
+}

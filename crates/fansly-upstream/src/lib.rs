@@ -1,0 +1,15 @@
+//! Fansly's private web API as its web app speaks it. Nothing outside this crate
+//! knows a Fansly header, path or envelope.
+
+pub mod check;
+mod client;
+mod error;
+pub mod ids;
+mod session;
+
+pub use client::{
+    FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
+    DEFAULT_USER_AGENT,
+};
+pub use error::UpstreamError;
+pub use session::{session_id_from_token, Session};

@@ -1,0 +1,124 @@
+//! One Fansly web session as the gateway holds it: the token, the device id the
+//! token was issued to, and the web app's `fansly-client-ts` clock.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+
+/// The web app refreshes its cached client timestamp about every 3 s.
+const TS_REFRESH: Duration = Duration::from_secs(3);
+
+pub struct Session {
+    token: SecretString,
+    device_id: String,
+    session_id: Option<String>,
+    clock: ClientClock,
+}
+
+impl Session {
+    pub fn new(token: SecretString, device_id: String) -> Self {
+        let session_id = session_id_from_token(token.expose_secret());
+        Self {
+            token,
+            device_id,
+            session_id,
+            clock: ClientClock::default(),
+        }
+    }
+
+    pub fn token(&self) -> &SecretString {
+        &self.token
+    }
+
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+
+    /// `fansly-session-id`: the first field of the base64-decoded token, when it decodes.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session_id.as_deref()
+    }
+
+    pub fn client_ts(&self) -> i64 {
+        self.clock.next()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("device_id", &self.device_id)
+            .field("session_id", &self.session_id)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A token is base64 of `<sessionId>:1:2:<hash>`.
+pub fn session_id_from_token(token: &str) -> Option<String> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let id = text.split(':').next()?;
+    crate::ids::is_snowflake(id).then(|| id.to_owned())
+}
+
+/// `fansly-client-ts`: now ± 5 s of jitter, cached ~3 s, never decreasing.
+#[derive(Default)]
+struct ClientClock {
+    state: Mutex<Option<(i64, Instant)>>,
+}
+
+impl ClientClock {
+    fn next(&self) -> i64 {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match *state {
+            Some((value, at)) if at.elapsed() < TS_REFRESH => value,
+            previous => {
+                let jitter = 5000 - rand::thread_rng().gen_range(0..10_000);
+                let candidate = unix_ms() + jitter;
+                let value = previous.map_or(candidate, |(v, _)| v.max(candidate));
+                *state = Some((value, Instant::now()));
+                value
+            }
+        }
+    }
+}
+
+pub(crate) fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_session_id_from_token() {
+        let token = base64::engine::general_purpose::STANDARD.encode("720167541418237953:1:2:abcdef");
+        assert_eq!(
+            session_id_from_token(&token).as_deref(),
+            Some("720167541418237953")
+        );
+        assert_eq!(session_id_from_token("not base64!"), None);
+    }
+
+    #[test]
+    fn client_ts_is_near_now_and_monotonic() {
+        let clock = ClientClock::default();
+        let mut last = 0;
+        for _ in 0..1000 {
+            let ts = clock.next();
+            assert!((ts - unix_ms()).abs() <= 5_100, "jitter within ±5 s");
+            assert!(ts >= last, "never decreases");
+            last = ts;
+        }
+    }
+}
