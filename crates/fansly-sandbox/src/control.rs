@@ -1,0 +1,180 @@
+//! Sandbox-only routes under `/_sandbox`: what a test or a demo needs to see
+//! and steer the simulated Fansly. Real Fansly has none of these; the gateway
+//! never calls them.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+const LOG_CAPACITY: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/_sandbox/creators", get(creators))
+        .route(
+            "/_sandbox/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/_sandbox/requests", get(requests).delete(clear_requests))
+}
+
+/// One injected misbehaviour: the next `times` requests matching `method` and
+/// `path` wait `delay_ms`, then (when `status` is set) get that status instead
+/// of the real answer.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Fault {
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Exact path, or a prefix ending in `*`.
+    pub path: String,
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Sent as `Retry-After` with the injected status.
+    #[serde(default)]
+    pub retry_after: Option<String>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    #[serde(default = "one")]
+    pub times: u32,
+    /// Body of the injected answer; defaults to Fansly's error envelope.
+    #[serde(default)]
+    pub body: Option<Value>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Fault {
+    fn matches(&self, method: &Method, path: &str) -> bool {
+        let method_ok = self
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()));
+        let path_ok = match self.path.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => path == self.path,
+        };
+        method_ok && path_ok
+    }
+}
+
+/// What the sandbox saw of one request (the token itself is never kept).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Records every `/api/v1` request, answers CORS preflights, and applies faults.
+pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    if !path.starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            let value = if k == "authorization" {
+                "[present]".to_owned()
+            } else {
+                String::from_utf8_lossy(v.as_bytes()).into_owned()
+            };
+            (k.as_str().to_owned(), value)
+        })
+        .collect();
+    {
+        let mut log = state.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(LoggedRequest {
+            method: req.method().to_string(),
+            path: path.clone(),
+            query: req.uri().query().map(str::to_owned),
+            headers,
+        });
+    }
+    if req.method() == Method::OPTIONS {
+        return crate::api::preflight(req.headers());
+    }
+    let fault = {
+        let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let hit = faults.iter().position(|f| f.matches(req.method(), &path));
+        hit.map(|i| {
+            let f = faults[i].clone();
+            if faults[i].times <= 1 {
+                faults.remove(i);
+            } else {
+                faults[i].times -= 1;
+            }
+            f
+        })
+    };
+    let Some(fault) = fault else {
+        return next.run(req).await;
+    };
+    if let Some(ms) = fault.delay_ms {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let Some(status) = fault.status.and_then(|s| StatusCode::from_u16(s).ok()) else {
+        return next.run(req).await;
+    };
+    let body = fault.body.unwrap_or_else(|| {
+        json!({"success": false, "error": {"code": status.as_u16(), "details": "sandbox fault"}})
+    });
+    let mut resp = (status, Json(body)).into_response();
+    if let Some(ra) = fault
+        .retry_after
+        .and_then(|r| axum::http::HeaderValue::from_str(&r).ok())
+    {
+        resp.headers_mut().insert("retry-after", ra);
+    }
+    resp
+}
+
+async fn creators(State(state): State<AppState>) -> Json<Value> {
+    Json(json!(state.world().creators()))
+}
+
+async fn list_faults(State(state): State<AppState>) -> Json<Vec<Fault>> {
+    Json(state.faults.lock().unwrap_or_else(|p| p.into_inner()).clone())
+}
+
+async fn add_fault(State(state): State<AppState>, Json(fault): Json<Fault>) -> StatusCode {
+    state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(fault);
+    StatusCode::CREATED
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(State(state): State<AppState>) -> Json<Vec<LoggedRequest>> {
+    let log = state.log.lock().unwrap_or_else(|p| p.into_inner());
+    Json(log.iter().cloned().collect())
+}
+
+async fn clear_requests(State(state): State<AppState>) -> Response<Body> {
+    state.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    StatusCode::NO_CONTENT.into_response()
+}

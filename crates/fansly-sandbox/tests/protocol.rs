@@ -1,0 +1,101 @@
+//! The sandbox spoken to by the real upstream client over real HTTP.
+
+use fansly_sandbox::{Sandbox, SandboxConfig};
+use fansly_upstream::{FanslyClient, FanslyConfig, Session, UpstreamError};
+use secrecy::SecretString;
+use serde_json::Value;
+
+async fn start() -> (Sandbox, FanslyClient) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = Sandbox::start(listener, SandboxConfig::default()).await.unwrap();
+    let client = FanslyClient::new(FanslyConfig {
+        api_base: sandbox.url().parse().unwrap(),
+        ..FanslyConfig::default()
+    })
+    .unwrap();
+    (sandbox, client)
+}
+
+async fn creator_session(sandbox: &Sandbox, client: &FanslyClient) -> (String, Session) {
+    let creator = sandbox.creators().remove(0);
+    let device = client.device_id().await.unwrap();
+    (
+        creator.account_id,
+        Session::new(SecretString::from(creator.token), device),
+    )
+}
+
+#[tokio::test]
+async fn create_group_is_idempotent_per_pair() {
+    let (sandbox, client) = start().await;
+    let (me, session) = creator_session(&sandbox, &client).await;
+    let fans = client
+        .accounts_by_usernames(&session, &["fan1".into(), "nobody_here".into()])
+        .await
+        .unwrap();
+    let fans = fans.as_array().unwrap();
+    assert_eq!(fans.len(), 1, "unknown usernames are left out");
+    let fan = fans[0]["id"].as_str().unwrap().to_owned();
+
+    let first = client.create_group(&session, &me, &fan).await.unwrap();
+    let again = client.create_group(&session, &me, &fan).await.unwrap();
+    assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["createdBy"], Value::String(me.clone()));
+    let gid = first["id"].as_str().unwrap();
+    let detail = client.group(&session, gid).await.unwrap();
+    assert_eq!(detail, first);
+
+    let groups = client
+        .messaging_groups(&session, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(groups["aggregationData"]["total"], 1);
+    assert_eq!(groups["data"][0]["partnerAccountId"], Value::String(fan));
+}
+
+#[tokio::test]
+async fn me_answers_the_session_account() {
+    let (sandbox, client) = start().await;
+    let (me, session) = creator_session(&sandbox, &client).await;
+    let v = client.account_me(&session).await.unwrap();
+    assert_eq!(v["account"]["id"], Value::String(me));
+}
+
+#[tokio::test]
+async fn refuses_unknown_token_and_wrong_check_key() {
+    let (sandbox, client) = start().await;
+    let device = client.device_id().await.unwrap();
+    let stranger = Session::new(SecretString::from("bm9wZTox".to_owned()), device.clone());
+    let err = client.account_me(&stranger).await.unwrap_err();
+    assert!(matches!(err, UpstreamError::Unauthorized { status: 401, .. }), "{err:?}");
+
+    let wrong_key = FanslyClient::new(FanslyConfig {
+        api_base: sandbox.url().parse().unwrap(),
+        check_key: "oybZy8-fySzis-bubayf".into(),
+        ..FanslyConfig::default()
+    })
+    .unwrap();
+    let (_, session) = creator_session(&sandbox, &client).await;
+    let err = wrong_key.account_me(&session).await.unwrap_err();
+    match err {
+        UpstreamError::Api { status: 400, code: Some(99), details } => {
+            assert!(details.contains("fansly-client-check"), "{details}")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn missing_token_is_fanslys_code_99() {
+    let (sandbox, _) = start().await;
+    let resp = reqwest::get(format!("{}/api/v1/account/me", sandbox.url()))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 99);
+    assert_eq!(body["error"]["details"], "missing parameter \"sessionToken\"");
+    let resp = reqwest::get(format!("{}/api/v1/nope", sandbox.url())).await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.text().await.unwrap(), "not found");
+}
