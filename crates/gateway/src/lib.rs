@@ -1,1 +1,22 @@
+//! fansly-gateway: a self-hosted, wire-compatible implementation of the
+//! vendor's Fansly API.
+//!
+//! Layers: [`http`] speaks the vendor's wire format; [`chats`], [`users`],
+//! [`accounts`], [`tenancy`] and [`metering`] hold the business rules; the
+//! `fansly-upstream` crate speaks Fansly's.
 
+pub mod accounts;
+pub mod app;
+pub mod bootstrap;
+pub mod chats;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod metering;
+pub mod tenancy;
+pub mod users;
+
+pub use app::{App, AppState};
+pub use config::Config;

@@ -1,1 +1,346 @@
-fn main(){}
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use figment::providers::Serialized;
+use figment::Figment;
+use secrecy::SecretString;
+use serde_json::json;
+
+use fansly_gateway::config::{Config, LogFormat};
+use fansly_gateway::db::Db;
+use fansly_gateway::metering::credits;
+use fansly_gateway::{accounts, bootstrap, tenancy, App};
+
+/// Self-hosted, wire-compatible Fansly API gateway.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (keys as in the README's reference).
+    #[arg(long, global = true, env = "FANSLY_GATEWAY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for the SQLite database and sandbox files.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// postgres://… or sqlite://… (default: SQLite under --data-dir).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve {
+        /// Also run the Fansly sandbox in-process and use it as Fansly.
+        #[arg(long)]
+        sandbox: bool,
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Run only the Fansly sandbox (a simulator of Fansly's web API).
+    Sandbox {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
+        /// Do not verify fansly-client-check (real Fansly seems not to).
+        #[arg(long)]
+        lenient: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    #[command(subcommand)]
+    Teams(TeamsCmd),
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    #[command(subcommand)]
+    Credits(CreditsCmd),
+    #[command(subcommand)]
+    Accounts(AccountsCmd),
+}
+
+#[derive(Subcommand)]
+enum TeamsCmd {
+    /// Create a team.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Initial credits.
+        #[arg(long, default_value_t = 0)]
+        credits: i64,
+        /// Requests per minute (default: the configured default).
+        #[arg(long)]
+        rate_limit: Option<i64>,
+    },
+    List,
+    /// Set (or with no --limit, clear) a team's own rate limit.
+    SetRateLimit {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Create an API key; it is printed once and cannot be shown again.
+    Create {
+        #[arg(long)]
+        team: String,
+        #[arg(long, default_value = "default")]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        team: String,
+    },
+    /// Revoke a key by id (key_…); it stops working at once.
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+enum CreditsCmd {
+    Grant {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        amount: i64,
+        #[arg(long, default_value = "operator grant")]
+        reason: String,
+    },
+    /// Balance and the newest ledger rows.
+    Show {
+        #[arg(long)]
+        team: String,
+        #[arg(long, default_value_t = 20)]
+        ledger: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCmd {
+    /// Connect a Fansly account from a session token (read from stdin, or
+    /// from FANSLY_TOKEN, so it never appears in the process list).
+    AddToken(AddToken),
+}
+
+#[derive(Args)]
+struct AddToken {
+    #[arg(long)]
+    team: String,
+    /// Display name (default: the Fansly display name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli).await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = Figment::new();
+    if let Some(dir) = &cli.data_dir {
+        flags = flags.merge(Serialized::default("data_dir", dir));
+    }
+    if let Some(url) = &cli.database_url {
+        flags = flags.merge(Serialized::default("database_url", url));
+    }
+    if let Command::Serve { sandbox, listen } = &cli.command {
+        if *sandbox {
+            flags = flags.merge(Serialized::default("sandbox.enabled", true));
+        }
+        if let Some(addr) = listen {
+            flags = flags.merge(Serialized::default("listen", addr));
+        }
+    }
+    let config = Config::load(cli.config.as_deref(), flags).context("loading configuration")?;
+    init_tracing(config.log_format);
+
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::Sandbox { listen, lenient } => {
+            let listener = tokio::net::TcpListener::bind(listen).await?;
+            eprintln!("Fansly sandbox listening on http://{}", listener.local_addr()?);
+            eprintln!("Seeded creators and tokens: GET http://{listen}/_sandbox/creators");
+            fansly_sandbox::serve(
+                listener,
+                fansly_sandbox::SandboxConfig {
+                    check_key: config.upstream.check_key.clone(),
+                    strict_client_check: !lenient,
+                },
+            )
+            .await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            open_db(&config).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Teams(cmd) => teams(&open_db(&config).await?, cmd).await,
+        Command::Keys(cmd) => keys(&open_db(&config).await?, cmd).await,
+        Command::Credits(cmd) => credits_cmd(&open_db(&config).await?, cmd).await,
+        Command::Accounts(AccountsCmd::AddToken(args)) => add_token(&config, args).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let sandbox = config.sandbox.enabled;
+    let app = App::build(config).await?;
+    let base = format!("http://{}", app.address());
+    if sandbox {
+        let demo = bootstrap::sandbox_demo(&app).await?;
+        let fansly = app.sandbox().map(|s| s.url()).unwrap_or_default();
+        eprintln!("fansly-gateway (sandbox mode) listening on {base}");
+        eprintln!("  Fansly sandbox:     {fansly}");
+        eprintln!("  demo team:          {}", demo.team_id);
+        eprintln!("  connected account:  {}", demo.account_id);
+        match &demo.new_key {
+            Some(key) => eprintln!(
+                "  API key (shown once, also in {}):\n    {key}",
+                demo.key_file.display()
+            ),
+            None => eprintln!("  API key:            in {}", demo.key_file.display()),
+        }
+    } else {
+        eprintln!("fansly-gateway listening on {base}");
+    }
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(&config.database_url(), 2).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+fn print(v: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+async fn teams(db: &Db, cmd: TeamsCmd) -> anyhow::Result<()> {
+    match cmd {
+        TeamsCmd::Create {
+            name,
+            credits,
+            rate_limit,
+        } => print(json!(tenancy::create_team(db, &name, credits, rate_limit).await?)),
+        TeamsCmd::List => print(json!(tenancy::list_teams(db).await?)),
+        TeamsCmd::SetRateLimit { team, limit } => {
+            tenancy::set_rate_limit(db, &team, limit).await?;
+            print(json!(tenancy::get_team(db, &team).await?));
+        }
+    }
+    Ok(())
+}
+
+async fn keys(db: &Db, cmd: KeysCmd) -> anyhow::Result<()> {
+    match cmd {
+        KeysCmd::Create { team, name } => {
+            let key = tenancy::create_key(db, &team, &name).await?;
+            eprintln!("Store this key now: it cannot be shown again.");
+            print(json!({"id": key.info.id, "team_id": key.info.team_id, "name": key.info.name, "key": key.secret}));
+        }
+        KeysCmd::List { team } => print(json!(tenancy::list_keys(db, &team).await?)),
+        KeysCmd::Revoke { key_id } => {
+            anyhow::ensure!(
+                tenancy::revoke_key(db, &key_id).await?,
+                "no active key {key_id}"
+            );
+            eprintln!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}
+
+async fn credits_cmd(db: &Db, cmd: CreditsCmd) -> anyhow::Result<()> {
+    match cmd {
+        CreditsCmd::Grant {
+            team,
+            amount,
+            reason,
+        } => {
+            let balance = credits::grant(db, &team, amount, &reason).await?;
+            print(json!({"team_id": team, "balance": balance}));
+        }
+        CreditsCmd::Show { team, ledger } => {
+            let balance = credits::balance(db, &team)
+                .await?
+                .with_context(|| format!("no team {team}"))?;
+            let rows = credits::ledger(db, &team, ledger.max(0)).await?;
+            print(json!({"team_id": team, "balance": balance, "ledger": rows}));
+        }
+    }
+    Ok(())
+}
+
+async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
+    let token = match std::env::var("FANSLY_TOKEN") {
+        Ok(t) if !t.trim().is_empty() => t,
+        _ => {
+            eprintln!("Paste the Fansly session token, then end input (Ctrl-D):");
+            let mut t = String::new();
+            std::io::stdin().read_to_string(&mut t)?;
+            t
+        }
+    };
+    let token = token.trim().to_owned();
+    anyhow::ensure!(!token.is_empty(), "no token given");
+    let db = open_db(config).await?;
+    anyhow::ensure!(
+        tenancy::get_team(&db, &args.team).await?.is_some(),
+        "no team {}",
+        args.team
+    );
+    let fansly = fansly_upstream::FanslyClient::new(config.upstream.to_client_config()?)?;
+    let row = accounts::add_token(
+        &db,
+        &fansly,
+        &args.team,
+        SecretString::from(token),
+        args.name.as_deref(),
+    )
+    .await?;
+    print(json!({"id": row.id, "fansly_id": row.fansly_id, "fansly_username": row.fansly_username, "display_name": row.display_name}));
+    Ok(())
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,127 @@
+//! Building and running the gateway: bind first (port 0 in tests), then serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use fansly_sandbox::{Sandbox, SandboxConfig};
+use fansly_upstream::FanslyClient;
+use tokio::net::TcpListener;
+
+use crate::accounts::Sessions;
+use crate::config::Config;
+use crate::db::Db;
+use crate::metering::rate_limit;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub db: Db,
+    pub fansly: FanslyClient,
+    pub sessions: Sessions,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    sandbox: Option<Sandbox>,
+}
+
+impl App {
+    /// Starts the in-process sandbox when configured (and points the upstream
+    /// client at it), connects and migrates the database, and binds.
+    pub async fn build(mut config: Config) -> anyhow::Result<App> {
+        let sandbox = if config.sandbox.enabled {
+            let listener = TcpListener::bind(config.sandbox.listen)
+                .await
+                .with_context(|| format!("binding the sandbox to {}", config.sandbox.listen))?;
+            let sandbox = Sandbox::start(
+                listener,
+                SandboxConfig {
+                    check_key: config.upstream.check_key.clone(),
+                    strict_client_check: config.sandbox.strict_client_check,
+                },
+            )
+            .await?;
+            config.upstream.api_base = sandbox.url();
+            Some(sandbox)
+        } else {
+            None
+        };
+        let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
+        db.migrate().await?;
+        let fansly = FanslyClient::new(config.upstream.to_client_config()?)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding the API to {}", config.listen))?;
+        let state = AppState(Arc::new(Inner {
+            config,
+            db,
+            fansly,
+            sessions: Sessions::default(),
+        }));
+        Ok(App {
+            listener,
+            state,
+            sandbox,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let janitor = tokio::spawn(prune_rate_windows(self.state.db.clone()));
+        let router = crate::http::router(self.state.clone());
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        janitor.abort();
+        // Keep the sandbox alive for as long as the API serves.
+        drop(self.sandbox);
+        served.context("serving HTTP")
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+}
+
+async fn prune_rate_windows(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        if let Err(e) = rate_limit::prune(&db).await {
+            tracing::warn!(error = %e, "pruning rate-limit windows failed");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! First start of `serve --sandbox`: a demo team with credits, an API key
+//! (printed once and written to `<data-dir>/sandbox-api-key`) and one
+//! connected sandbox creator. Later starts reuse them.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use sqlx::Row;
+
+use crate::accounts;
+use crate::app::App;
+use crate::tenancy;
+
+pub const DEMO_CREDITS: i64 = 100_000;
+const TEAM_KEY: &str = "sandbox.demo_team_id";
+
+pub struct Demo {
+    pub team_id: String,
+    pub account_id: String,
+    pub key_file: PathBuf,
+    /// Set only on the start that created the key.
+    pub new_key: Option<String>,
+}
+
+pub async fn sandbox_demo(app: &App) -> anyhow::Result<Demo> {
+    let state = app.state();
+    let db = &state.db;
+    let sandbox = app
+        .sandbox()
+        .context("the sandbox bootstrap needs the sandbox running")?;
+    let key_file = state.config.data_dir.join("sandbox-api-key");
+
+    let existing: Option<String> = sqlx::query("SELECT value FROM kv WHERE key = $1")
+        .bind(TEAM_KEY)
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| r.get(0));
+    let team_id = match existing {
+        Some(id) if tenancy::get_team(db, &id).await?.is_some() => id,
+        _ => {
+            let team = tenancy::create_team(db, "Sandbox demo", DEMO_CREDITS, None).await?;
+            sqlx::query(
+                "INSERT INTO kv (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(TEAM_KEY)
+            .bind(&team.id)
+            .execute(&db.pool)
+            .await?;
+            team.id
+        }
+    };
+
+    // A key lost from disk cannot be recovered (only its hash is kept): mint another.
+    let has_live_key = tenancy::list_keys(db, &team_id)
+        .await?
+        .iter()
+        .any(|k| k.revoked_at.is_none());
+    let new_key = if has_live_key && key_file.exists() {
+        None
+    } else {
+        let key = tenancy::create_key(db, &team_id, "sandbox demo").await?;
+        std::fs::create_dir_all(&state.config.data_dir)?;
+        write_secret_file(&key_file, &key.secret)?;
+        Some(key.secret)
+    };
+
+    let creator = sandbox
+        .creators()
+        .into_iter()
+        .next()
+        .context("the sandbox has no seeded creator")?;
+    let account = accounts::add_token(
+        db,
+        &state.fansly,
+        &team_id,
+        SecretString::from(creator.token),
+        None,
+    )
+    .await
+    .context("connecting the sandbox creator")?;
+    Ok(Demo {
+        team_id,
+        account_id: account.id,
+        key_file,
+        new_key,
+    })
+}
+
+fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{secret}")?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Configuration: compiled defaults, then an optional TOML file, then
+//! `FANSLY_GATEWAY_*` environment variables (`__` separates nested keys, e.g.
+//! `FANSLY_GATEWAY_UPSTREAM__TIMEOUT_MS`), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "FANSLY_GATEWAY_";
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the SQLite database and sandbox files live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; unset means SQLite at `<data_dir>/gateway.db`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// Largest accepted JSON request body, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Requests per team per minute unless the team has its own limit.
+    pub default_rate_limit_per_minute: i64,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    pub upstream: UpstreamSettings,
+    pub sandbox: SandboxSettings,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How the gateway talks to Fansly (or to the sandbox standing in for it).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamSettings {
+    pub api_base: String,
+    pub check_key: String,
+    pub user_agent: String,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub max_retry_wait_ms: u64,
+    pub backoff_base_ms: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Run the in-process Fansly sandbox and point the upstream client at it.
+    pub enabled: bool,
+    /// Where the in-process sandbox listens (loopback, any free port by default).
+    pub listen: SocketAddr,
+    pub strict_client_check: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_max_connections: 10,
+            max_body_bytes: 1024 * 1024,
+            default_rate_limit_per_minute: 5000,
+            log_format: LogFormat::Text,
+            upstream: UpstreamSettings::default(),
+            sandbox: SandboxSettings::default(),
+        }
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        let d = fansly_upstream::FanslyConfig::default();
+        Self {
+            api_base: fansly_upstream::DEFAULT_API_BASE.into(),
+            check_key: d.check_key,
+            user_agent: d.user_agent,
+            timeout_ms: d.timeout.as_millis() as u64,
+            max_retries: d.max_retries,
+            max_retry_wait_ms: d.max_retry_wait.as_millis() as u64,
+            backoff_base_ms: d.backoff_base.as_millis() as u64,
+        }
+    }
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            strict_client_check: true,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults < file (if given) < environment < `overrides` (command-line flags).
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, figment::Error> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig.merge(
+            Env::prefixed(ENV_PREFIX)
+                .ignore(&["CONFIG", "TEST_DATABASE_URL"])
+                .split("__"),
+        )
+        .merge(overrides)
+        .extract()
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gateway.db").display()
+            ),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    pub fn to_client_config(&self) -> anyhow::Result<fansly_upstream::FanslyConfig> {
+        Ok(fansly_upstream::FanslyConfig {
+            api_base: self
+                .api_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.api_base {:?}: {e}", self.api_base))?,
+            check_key: self.check_key.clone(),
+            user_agent: self.user_agent.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_retries: self.max_retries,
+            max_retry_wait: Duration::from_millis(self.max_retry_wait_ms),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_env_and_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gw.toml",
+                "listen = \"127.0.0.1:9000\"\n[upstream]\ntimeout_ms = 1234\n",
+            )?;
+            jail.set_env("FANSLY_GATEWAY_UPSTREAM__MAX_RETRIES", "7");
+            jail.set_env("FANSLY_GATEWAY_LISTEN", "127.0.0.1:9001");
+            let flags = Figment::new().merge(Serialized::default("data_dir", "/tmp/x"));
+            let c = Config::load(Some(Path::new("gw.toml")), flags)?;
+            assert_eq!(c.listen.port(), 9001, "env beats file");
+            assert_eq!(c.upstream.timeout_ms, 1234, "file beats defaults");
+            assert_eq!(c.upstream.max_retries, 7);
+            assert_eq!(c.data_dir, PathBuf::from("/tmp/x"), "flags beat all");
+            assert_eq!(c.default_rate_limit_per_minute, 5000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_missing_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gw.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            let err = Config::load(Some(Path::new("gw.toml")), Figment::new()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            assert!(Config::load(Some(Path::new("nope.toml")), Figment::new()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,47 @@
+//! `/api/fansly/accounts`: the team's connected Fansly accounts.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::{self, AUTHENTICATED};
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::envelope::rate_headers;
+use crate::http::extract::Authed;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_accounts))
+}
+
+/// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as
+/// existing clients parse it.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/accounts",
+    tag = "Account",
+    operation_id = "listAccounts",
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data}`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_accounts(State(state): State<AppState>, authed: Authed) -> Result<Response, ApiError> {
+    let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
+    let body: Vec<Value> = rows
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "display_name": a.display_name,
+                "fansly_id": a.fansly_id,
+                "fansly_username": a.fansly_username,
+                "is_authenticated": a.auth_state == AUTHENTICATED,
+                "authentication_progress": a.auth_state,
+                "fansly_user_data": a.fansly_user_data,
+            })
+        })
+        .collect();
+    Ok((rate_headers(&authed.rate), Json(body)).into_response())
+}

@@ -1,0 +1,134 @@
+//! Request extractors: the caller behind the API key (with the team's rate
+//! limit applied) and JSON bodies whose errors name the offending field.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::metering::rate_limit::{self, RateStatus};
+use crate::tenancy::{self, Caller};
+
+/// An authenticated request that is within its team's rate limit.
+#[derive(Clone, Debug)]
+pub struct Authed {
+    pub caller: Caller,
+    pub rate: RateStatus,
+    pub request_id: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let presented = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, key) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+            })
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "Unauthorized: send your API key as 'Authorization: Bearer <key>'".into(),
+                )
+            })?;
+        let caller = tenancy::authenticate(&state.db, presented)
+            .await?
+            .ok_or_else(|| {
+                ApiError::Unauthorized("Unauthorized: the API key is invalid or revoked".into())
+            })?;
+        let limit = caller
+            .rate_limit_per_minute
+            .unwrap_or(state.config.default_rate_limit_per_minute);
+        let rate = rate_limit::hit(&state.db, &caller.team_id, limit).await?;
+        if rate.exceeded {
+            return Err(ApiError::RateLimited {
+                message: format!(
+                    "Rate limit of {limit} requests per minute exceeded; retry after {} s",
+                    rate.reset_secs
+                ),
+                retry_after_secs: rate.reset_secs,
+            });
+        }
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Authed {
+            caller,
+            rate,
+            request_id,
+        })
+    }
+}
+
+/// A JSON object body. Wrong content type: 415; over the size limit: 413;
+/// broken JSON: 400; well-formed but wrong shape: 422 naming the field.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json".into(),
+            ));
+        }
+        let limit = state.config.max_body_bytes;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {rej}"))
+            }
+        })?;
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => {
+                return Err(ApiError::Unprocessable(
+                    "the request body is empty; send a JSON object".into(),
+                ))
+            }
+            Some(b'{') => {}
+            Some(_) if serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() => {
+                return Err(ApiError::Unprocessable(
+                    "the request body must be a JSON object".into(),
+                ))
+            }
+            Some(_) => {}
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                ApiError::BadRequest(format!("the request body is not valid JSON: {inner}"))
+            } else if path == "." {
+                ApiError::Unprocessable(format!("invalid request body: {inner}"))
+            } else {
+                ApiError::Unprocessable(format!("{path}: {inner}"))
+            }
+        })?;
+        de.end().map_err(|e| {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {e}"))
+        })?;
+        Ok(ApiJson(value))
+    }
+}

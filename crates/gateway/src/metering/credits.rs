@@ -1,0 +1,153 @@
+//! Credits. Every change of a team's balance is one conditional update plus
+//! its ledger row, in one transaction: two concurrent calls can never spend
+//! the same credit, and the ledger always sums to the balance.
+
+use sqlx::Row;
+
+use crate::db::{now_ms, Db};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    #[error("insufficient credits: balance {balance}")]
+    Insufficient { balance: i64 },
+    #[error("unknown team")]
+    UnknownTeam,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub delta: i64,
+    pub balance_after: i64,
+    pub reason: String,
+    pub endpoint: Option<String>,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+}
+
+/// Takes `cost` credits before a call; the new balance, or why not.
+pub async fn reserve(
+    db: &Db,
+    team_id: &str,
+    cost: i64,
+    endpoint: &str,
+    request_id: Option<&str>,
+) -> Result<i64, ReserveError> {
+    let mut tx = db.pool.begin().await?;
+    let row = sqlx::query(
+        "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+    )
+    .bind(cost)
+    .bind(team_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return match balance(db, team_id).await? {
+            Some(balance) => Err(ReserveError::Insufficient { balance }),
+            None => Err(ReserveError::UnknownTeam),
+        };
+    };
+    let balance: i64 = row.get(0);
+    append(&mut tx, team_id, -cost, balance, "debit", Some(endpoint), request_id).await?;
+    tx.commit().await?;
+    Ok(balance)
+}
+
+/// Gives back a reservation whose call did not succeed.
+pub async fn refund(
+    db: &Db,
+    team_id: &str,
+    cost: i64,
+    endpoint: &str,
+    request_id: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    credit(db, team_id, cost, "refund", Some(endpoint), request_id).await
+}
+
+/// Adds credits (operator grants); the new balance.
+pub async fn grant(db: &Db, team_id: &str, amount: i64, reason: &str) -> anyhow::Result<i64> {
+    anyhow::ensure!(amount > 0, "a grant must be positive");
+    anyhow::ensure!(balance(db, team_id).await?.is_some(), "no team {team_id}");
+    Ok(credit(db, team_id, amount, reason, None, None).await?)
+}
+
+async fn credit(
+    db: &Db,
+    team_id: &str,
+    amount: i64,
+    reason: &str,
+    endpoint: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let balance: i64 =
+        sqlx::query("UPDATE teams SET credits = credits + $1 WHERE id = $2 RETURNING credits")
+            .bind(amount)
+            .bind(team_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+    append(&mut tx, team_id, amount, balance, reason, endpoint, request_id).await?;
+    tx.commit().await?;
+    Ok(balance)
+}
+
+async fn append(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    team_id: &str,
+    delta: i64,
+    balance_after: i64,
+    reason: &str,
+    endpoint: Option<&str>,
+    request_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(team_id)
+    .bind(delta)
+    .bind(balance_after)
+    .bind(reason)
+    .bind(endpoint)
+    .bind(request_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn balance(db: &Db, team_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT credits FROM teams WHERE id = $1")
+        .bind(team_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The newest `limit` ledger rows of a team, newest first.
+pub async fn ledger(db: &Db, team_id: &str, limit: i64) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, delta, balance_after, reason, endpoint, request_id, created_at \
+         FROM credit_ledger WHERE team_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(team_id)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LedgerEntry {
+            id: r.get(0),
+            delta: r.get(1),
+            balance_after: r.get(2),
+            reason: r.get(3),
+            endpoint: r.get(4),
+            request_id: r.get(5),
+            created_at: r.get(6),
+        })
+        .collect())
+}
