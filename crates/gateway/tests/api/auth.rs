@@ -1,0 +1,91 @@
+use fansly_gateway::tenancy;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_keys_are_401() {
+    let app = spawn_app().await;
+    let path = "/api/fansly/accounts";
+    let msg = assert_error(app.request(Method::GET, path, None, None).await, 401).await;
+    assert!(msg.contains("Bearer"), "{msg}");
+    let resp = app
+        .http
+        .get(format!("{}{path}", app.address))
+        .header("authorization", format!("Basic {}", app.team.key))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, 401).await;
+    let forged = format!("fgw_{}", "a".repeat(43));
+    let msg = assert_error(app.request(Method::GET, path, Some(&forged), None).await, 401).await;
+    assert!(msg.contains("invalid or revoked"), "{msg}");
+    assert_error(app.request(Method::GET, path, Some("garbage"), None).await, 401).await;
+}
+
+#[tokio::test]
+async fn revoked_key_stops_working_at_once() {
+    let app = spawn_app().await;
+    let second = tenancy::create_key(app.db(), &app.team.id, "second").await.unwrap();
+    let path = "/api/fansly/accounts";
+    let ok = app.request(Method::GET, path, Some(&second.secret), None).await;
+    assert_eq!(ok.status(), 200);
+    assert!(tenancy::revoke_key(app.db(), &second.info.id).await.unwrap());
+    assert_error(app.request(Method::GET, path, Some(&second.secret), None).await, 401).await;
+    // The team's other key is untouched.
+    assert_eq!(app.get(path).await.status(), 200);
+}
+
+#[tokio::test]
+async fn keys_are_stored_only_as_hashes() {
+    let app = spawn_app().await;
+    let keys = tenancy::list_keys(app.db(), &app.team.id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(app.team.key.starts_with(&keys[0].prefix));
+    assert!(keys[0].prefix.len() < app.team.key.len() / 2);
+    let row: (String,) = sqlx::query_as("SELECT key_hash FROM api_keys WHERE id = $1")
+        .bind(&keys[0].id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert!(!row.0.contains(&app.team.key[4..]));
+    assert_eq!(row.0.len(), 64, "a SHA-256 hex digest");
+}
+
+#[tokio::test]
+async fn another_teams_account_is_404_exactly_like_a_missing_one() {
+    let app = spawn_app().await;
+    let other = app.new_team(100, 1).await;
+    let body = json!({"user_id": app.fan_id(1).await});
+
+    let foreign = app
+        .request(
+            Method::POST,
+            &format!("/api/fansly/{}/chats", other.account_id),
+            Some(&app.team.key),
+            Some(&body),
+        )
+        .await;
+    let missing = app
+        .request(
+            Method::POST,
+            "/api/fansly/fansly_acct_doesnotexist123/chats",
+            Some(&app.team.key),
+            Some(&body),
+        )
+        .await;
+    let foreign_msg = assert_error(foreign, 404).await;
+    let missing_msg = assert_error(missing, 404).await;
+    assert_eq!(
+        foreign_msg.replace(&other.account_id, "X"),
+        missing_msg.replace("fansly_acct_doesnotexist123", "X")
+    );
+    let users = app
+        .get(&format!("/api/fansly/{}/users/fan1", other.account_id))
+        .await;
+    assert_error(users, 404).await;
+    // The other team's own key reaches it.
+    assert_eq!(app.create_chat_as(&other, &body).await.status(), 200);
+    assert_eq!(app.balance(&app.team.id).await, 1_000 - 1, "only the fan lookup was billed");
+}

@@ -1,0 +1,283 @@
+use std::time::Duration;
+
+use fansly_gateway::config::Config;
+use fansly_gateway::db::Db;
+use fansly_gateway::metering::credits;
+use fansly_gateway::{accounts, tenancy, App, AppState};
+use reqwest::{Method, Response};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+
+pub const TEST_DB_ENV: &str = "FANSLY_GATEWAY_TEST_DATABASE_URL";
+
+pub struct TestApp {
+    pub address: String,
+    pub sandbox_url: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    /// The default team, its key and its connected sandbox creator.
+    pub team: TestTeam,
+    _data_dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Debug)]
+pub struct TestTeam {
+    pub id: String,
+    pub key: String,
+    pub account_id: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Builds the app as `serve --sandbox` does, with `tweak` applied to the config.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_owned(),
+        database_url: test_database_url().await,
+        ..Config::default()
+    };
+    config.sandbox.enabled = true;
+    config.upstream.backoff_base_ms = 20;
+    config.upstream.max_retry_wait_ms = 2_000;
+    tweak(&mut config);
+
+    let app = App::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.address());
+    let sandbox_url = app.sandbox().expect("sandbox enabled").url();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+
+    let mut test = TestApp {
+        address,
+        sandbox_url,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        team: TestTeam {
+            id: String::new(),
+            key: String::new(),
+            account_id: String::new(),
+        },
+        _data_dir: data_dir,
+    };
+    test.team = test.new_team(1_000, 0).await;
+    test
+}
+
+/// A fresh database per test: a new PostgreSQL database when the test
+/// database URL is set, else `None` (SQLite in the test's own data dir).
+pub async fn test_database_url() -> Option<String> {
+    let url = std::env::var(TEST_DB_ENV).ok().filter(|u| !u.is_empty())?;
+    assert!(
+        url.starts_with("postgres"),
+        "{TEST_DB_ENV} must be a postgres:// URL, got {url}"
+    );
+    let admin = Db::connect(&url, 1).await.expect("test PostgreSQL reachable");
+    let name = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin.pool)
+        .await
+        .expect("create test database");
+    admin.pool.close().await;
+    let mut parsed = url::Url::parse(&url).expect("valid test database URL");
+    parsed.set_path(&format!("/{name}"));
+    Some(parsed.to_string())
+}
+
+impl TestApp {
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// A team with `credits`, an API key, and sandbox creator number `creator`
+    /// connected through the same path `accounts add-token` uses.
+    pub async fn new_team(&self, credits: i64, creator: usize) -> TestTeam {
+        let team = tenancy::create_team(self.db(), "test team", credits, None)
+            .await
+            .unwrap();
+        let key = tenancy::create_key(self.db(), &team.id, "test").await.unwrap();
+        let token = self.creator_token(creator).await;
+        let account = accounts::add_token(
+            self.db(),
+            &self.state.fansly,
+            &team.id,
+            SecretString::from(token),
+            None,
+        )
+        .await
+        .unwrap();
+        TestTeam {
+            id: team.id,
+            key: key.secret,
+            account_id: account.id,
+        }
+    }
+
+    /// The session token of seeded sandbox creator number `n`.
+    pub async fn creator_token(&self, n: usize) -> String {
+        let creators: Vec<Value> = self
+            .http
+            .get(format!("{}/_sandbox/creators", self.sandbox_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        creators[n]["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, format!("{}{}", self.address, path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, Some(&self.team.key), None).await
+    }
+
+    pub async fn create_chat_as(&self, team: &TestTeam, body: &Value) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/api/fansly/{}/chats", team.account_id),
+            Some(&team.key),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn create_chat(&self, user_id: &str) -> Response {
+        self.create_chat_as(&self.team, &json!({ "user_id": user_id }))
+            .await
+    }
+
+    /// Raw POST with a chosen content type and body bytes.
+    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Response {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.address, path))
+            .bearer_auth(&self.team.key)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The Fansly id of seeded fan `fan{n}`, looked up through the gateway.
+    pub async fn fan_id(&self, n: u32) -> String {
+        let resp = self
+            .get(&format!("/api/fansly/{}/users/fan{n}", self.team.account_id))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["data"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn balance(&self, team_id: &str) -> i64 {
+        credits::balance(self.db(), team_id).await.unwrap().unwrap()
+    }
+
+    pub async fn ledger(&self, team_id: &str) -> Vec<credits::LedgerEntry> {
+        credits::ledger(self.db(), team_id, 100_000).await.unwrap()
+    }
+
+    /// Makes the sandbox misbehave (see fansly_sandbox::Fault).
+    pub async fn inject(&self, fault: Value) {
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/faults", self.sandbox_url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "fault accepted");
+    }
+
+    /// What the sandbox received, oldest first.
+    pub async fn upstream_requests(&self) -> Vec<fansly_sandbox::LoggedRequest> {
+        self.http
+            .get(format!("{}/_sandbox/requests", self.sandbox_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn clear_upstream_requests(&self) {
+        self.http
+            .delete(format!("{}/_sandbox/requests", self.sandbox_url))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Asserts `{"error": "<non-empty message>"}` and `status`; returns the message.
+pub async fn assert_error(resp: Response, status: u16) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let body: Value = resp.json().await.expect("JSON error body");
+    let obj = body.as_object().expect("error body is an object");
+    let msg = obj
+        .get("error")
+        .and_then(Value::as_str)
+        .expect("error body has an `error` string")
+        .to_owned();
+    assert!(!msg.is_empty());
+    msg
+}
+
+/// Same keys and JSON types as `expected`, at every depth. Arrays are
+/// compared element by element; elements beyond the example's are held to its
+/// last element.
+pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            let ek: Vec<&String> = e.keys().collect();
+            let ak: Vec<&String> = a.keys().collect();
+            let mut es = ek.clone();
+            let mut as_ = ak.clone();
+            es.sort();
+            as_.sort();
+            assert_eq!(es, as_, "keys differ at {path}");
+            for (k, ev) in e {
+                assert_same_shape(ev, &a[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(e.is_empty(), a.is_empty(), "emptiness differs at {path}");
+            for (i, av) in a.iter().enumerate() {
+                let ev = e.get(i).or_else(|| e.last()).unwrap();
+                assert_same_shape(ev, av, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(e), Value::Number(a)) => {
+            assert_eq!(e.is_i64() || e.is_u64(), a.is_i64() || a.is_u64(), "integer vs float at {path}");
+        }
+        (e, a) => assert_eq!(
+            std::mem::discriminant(e),
+            std::mem::discriminant(a),
+            "type differs at {path}: expected like {e}, got {a}"
+        ),
+    }
+}

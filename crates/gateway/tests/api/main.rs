@@ -1,0 +1,13 @@
+//! Integration tests: the gateway on port 0, the sandbox on port 0, real HTTP
+//! between them, on the database chosen by FANSLY_GATEWAY_TEST_DATABASE_URL
+//! (unset: a fresh SQLite file per test; a postgres:// URL: a fresh database
+//! per test on that server).
+
+mod accounts;
+mod auth;
+mod create_chat;
+mod helpers;
+mod metering;
+mod service;
+mod upstream;
+mod users;

@@ -1,0 +1,152 @@
+use futures::future::join_all;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let fan = app.fan_id(1).await; // 1 credit
+    for n in 0..3 {
+        let body: Value = app.create_chat(&fan).await.json().await.unwrap();
+        let balance = 1_000 - 2 - n;
+        assert_eq!(body["_meta"]["_credits"]["used"], 1);
+        assert_eq!(body["_meta"]["_credits"]["balance"], balance);
+        assert_eq!(app.balance(&team).await, balance);
+    }
+    // Lookups of several users cost one credit in all.
+    let resp = app
+        .get(&format!("/api/fansly/{}/users/fan1,fan2,fan3", app.team.account_id))
+        .await;
+    assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
+    assert_eq!(resp.headers()["x-ofapi-credits-balance"], "995");
+    // A failed call is refunded.
+    assert_error(app.create_chat("999999999999999999").await, 404).await;
+
+    let ledger = app.ledger(&team).await;
+    let sum: i64 = ledger.iter().map(|e| e.delta).sum();
+    assert_eq!(sum, app.balance(&team).await, "ledger sums to the balance");
+    assert_eq!(app.balance(&team).await, 995);
+    let reasons: Vec<&str> = ledger.iter().rev().map(|e| e.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["initial grant", "debit", "debit", "debit", "debit", "debit", "debit", "refund"]
+    );
+    // Every row's balance_after is the running total.
+    let mut running = 0;
+    for e in ledger.iter().rev() {
+        running += e.delta;
+        assert_eq!(e.balance_after, running);
+    }
+    assert!(ledger.iter().filter(|e| e.reason == "debit").all(|e| e.request_id.is_some()));
+}
+
+#[tokio::test]
+async fn the_ledger_is_append_only() {
+    let app = spawn_app().await;
+    let update = sqlx::query("UPDATE credit_ledger SET delta = 5")
+        .execute(&app.db().pool)
+        .await;
+    assert!(update.is_err());
+    let delete = sqlx::query("DELETE FROM credit_ledger").execute(&app.db().pool).await;
+    assert!(delete.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_calls_never_spend_the_same_credit() {
+    let app = spawn_app().await;
+    let fan = app.fan_id(1).await;
+    let team = app.new_team(50, 0).await;
+    let body = serde_json::json!({ "user_id": fan });
+    let responses = join_all((0..100).map(|_| app.create_chat_as(&team, &body))).await;
+    let mut ok = 0;
+    let mut payment_required = 0;
+    for resp in responses {
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            402 => {
+                let msg = assert_error(resp, 402).await;
+                assert!(msg.contains("credits"), "{msg}");
+                payment_required += 1;
+            }
+            other => panic!("unexpected status {other}: {}", resp.text().await.unwrap()),
+        }
+    }
+    assert_eq!((ok, payment_required), (50, 50));
+    assert_eq!(app.balance(&team.id).await, 0);
+    let ledger = app.ledger(&team.id).await;
+    assert_eq!(ledger.iter().map(|e| e.delta).sum::<i64>(), 0);
+    assert_eq!(ledger.iter().filter(|e| e.reason == "debit").count(), 50);
+    assert!(ledger.iter().all(|e| e.balance_after >= 0));
+}
+
+#[tokio::test]
+async fn out_of_credits_is_402_and_calls_nothing_upstream() {
+    let app = spawn_app().await;
+    let fan = app.fan_id(1).await;
+    let broke = app.new_team(0, 0).await;
+    app.clear_upstream_requests().await;
+    let resp = app
+        .create_chat_as(&broke, &serde_json::json!({ "user_id": fan }))
+        .await;
+    let msg = assert_error(resp, 402).await;
+    assert!(msg.contains("balance is 0"), "{msg}");
+    let group_calls = app
+        .upstream_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/group")
+        .count();
+    assert_eq!(group_calls, 0);
+}
+
+#[tokio::test]
+async fn over_the_team_rate_limit_is_429_with_retry_after() {
+    let app = spawn_app_with(|c| c.default_rate_limit_per_minute = 3).await;
+    for remaining in [2, 1, 0] {
+        let resp = app.get("/api/fansly/accounts").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["x-rate-limit-remaining-minute"],
+            remaining.to_string().as_str()
+        );
+    }
+    let resp = app.get("/api/fansly/accounts").await;
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    let msg = assert_error(resp, 429).await;
+    assert!(msg.contains("3 requests per minute"), "{msg}");
+
+    // Another team has its own window.
+    let other = app.new_team(10, 1).await;
+    let resp = app
+        .request(reqwest::Method::GET, "/api/fansly/accounts", Some(&other.key), None)
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn a_teams_own_limit_overrides_the_default() {
+    let app = spawn_app().await;
+    fansly_gateway::tenancy::set_rate_limit(app.db(), &app.team.id, Some(1))
+        .await
+        .unwrap();
+    let body: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    assert!(body.is_array());
+    assert_error(app.get("/api/fansly/accounts").await, 429).await;
+}
+
+#[tokio::test]
+async fn meta_reports_the_rate_limit() {
+    let app = spawn_app().await;
+    let resp = app
+        .get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    let rl = &body["_meta"]["_rate_limits"];
+    assert_eq!(rl["limit_minute"], 5000);
+    assert_eq!(rl["remaining_minute"], 4999);
+    assert!(rl["limit_day"].is_null() && rl["remaining_day"].is_null());
+    assert!(rl["notice"].as_str().unwrap().contains("daily rate limits"));
+}

@@ -1,0 +1,91 @@
+//! Routing, health, OpenAPI and the sandbox bootstrap.
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::helpers::{assert_error, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let live = app.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(live.status(), 200);
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status(), 200);
+    app.db().pool.close().await;
+    let ready = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(ready.status(), 503);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let app = spawn_app().await;
+    let msg = assert_error(app.get("/api/fansly/nope/nothing/here").await, 404).await;
+    assert!(msg.contains("/api/fansly/nope/nothing/here"), "{msg}");
+    let resp = app
+        .request(Method::DELETE, &format!("/api/fansly/{}/chats", app.team.account_id), Some(&app.team.key), None)
+        .await;
+    let msg = assert_error(resp, 405).await;
+    assert!(msg.contains("DELETE"), "{msg}");
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .request(Method::GET, "/openapi.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    let (router_doc_paths, _) = {
+        let (_, api) = fansly_gateway::http::api();
+        (api.paths.paths.keys().cloned().collect::<Vec<_>>(), ())
+    };
+    assert_eq!(paths.len(), router_doc_paths.len());
+    for (path, method) in [
+        ("/api/fansly/{fanslyAccount}/chats", "post"),
+        ("/api/fansly/accounts", "get"),
+        ("/api/fansly/{fanslyAccount}/users/{usernames}", "get"),
+        ("/api/fansly/{fanslyAccount}/users/", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path}");
+    }
+    assert_eq!(doc["components"]["securitySchemes"]["default"]["scheme"], "bearer");
+}
+
+#[tokio::test]
+async fn sandbox_bootstrap_is_created_once_and_reused() {
+    let data = tempfile::tempdir().unwrap();
+    let database_url = crate::helpers::test_database_url().await;
+    let build = || {
+        let mut c = fansly_gateway::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_owned(),
+            database_url: database_url.clone(),
+            ..Default::default()
+        };
+        c.sandbox.enabled = true;
+        c
+    };
+    let config = build();
+    let app = fansly_gateway::App::build(config).await.unwrap();
+    let first = fansly_gateway::bootstrap::sandbox_demo(&app).await.unwrap();
+    let key = first.new_key.clone().expect("a key on first start");
+    assert_eq!(std::fs::read_to_string(&first.key_file).unwrap().trim(), key);
+    drop(app);
+
+    let app = fansly_gateway::App::build(build()).await.unwrap();
+    let second = fansly_gateway::bootstrap::sandbox_demo(&app).await.unwrap();
+    assert!(second.new_key.is_none(), "the key is reused");
+    assert_eq!(second.team_id, first.team_id);
+    assert_eq!(second.account_id, first.account_id);
+    let balance = fansly_gateway::metering::credits::balance(&app.state().db, &second.team_id)
+        .await
+        .unwrap();
+    assert_eq!(balance, Some(fansly_gateway::bootstrap::DEMO_CREDITS));
+    assert!(fansly_gateway::tenancy::authenticate(&app.state().db, &key).await.unwrap().is_some());
+}
