@@ -195,7 +195,11 @@ async fn group_detail(
         .filter(|g| g.created_by == me.account_id || g.partner == me.account_id);
     match group {
         Some(g) => ok(world.group_json(g)),
-        None => fail(StatusCode::INTERNAL_SERVER_ERROR, 500, "error getting group"),
+        None => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            500,
+            "error getting group",
+        ),
     }
 }
 
@@ -219,11 +223,9 @@ async fn messaging_groups(
             Some(s) => s.parse().ok(),
         }
     };
-    let (Some(limit), Some(offset), Some(flags)) = (
-        num(&q.limit, 25),
-        num(&q.offset, 0),
-        num(&q.flags, 0),
-    ) else {
+    let (Some(limit), Some(offset), Some(flags)) =
+        (num(&q.limit, 25), num(&q.offset, 0), num(&q.flags, 0))
+    else {
         return bad_param("invalid parameter");
     };
     let limit = limit.min(100);
@@ -303,9 +305,15 @@ pub fn preflight(headers: &HeaderMap) -> Response {
     (
         StatusCode::OK,
         [
-            ("access-control-allow-origin", axum::http::HeaderValue::from_static("https://fansly.com")),
+            (
+                "access-control-allow-origin",
+                axum::http::HeaderValue::from_static("https://fansly.com"),
+            ),
             ("access-control-allow-headers", allow),
-            ("access-control-allow-credentials", axum::http::HeaderValue::from_static("true")),
+            (
+                "access-control-allow-credentials",
+                axum::http::HeaderValue::from_static("true"),
+            ),
         ],
     )
         .into_response()

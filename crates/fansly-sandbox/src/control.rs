@@ -152,7 +152,13 @@ async fn creators(State(state): State<AppState>) -> Json<Value> {
 }
 
 async fn list_faults(State(state): State<AppState>) -> Json<Vec<Fault>> {
-    Json(state.faults.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    Json(
+        state
+            .faults
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+    )
 }
 
 async fn add_fault(State(state): State<AppState>, Json(fault): Json<Fault>) -> StatusCode {
@@ -165,7 +171,11 @@ async fn add_fault(State(state): State<AppState>, Json(fault): Json<Fault>) -> S
 }
 
 async fn clear_faults(State(state): State<AppState>) -> StatusCode {
-    state.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    state
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     StatusCode::NO_CONTENT
 }
 

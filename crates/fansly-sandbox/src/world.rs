@@ -203,13 +203,17 @@ impl World {
             .values()
             .filter(|g| g.created_by == member || g.partner == member)
             .collect();
-        out.sort_by(|a, b| b.id.cmp(&a.id));
+        out.sort_by_key(|g| std::cmp::Reverse(g.id));
         out
     }
 
     /// The other member of a DM group, seen from `me`.
     pub fn partner_of(&self, g: &Group, me: u64) -> Option<&Account> {
-        let other = if g.created_by == me { g.partner } else { g.created_by };
+        let other = if g.created_by == me {
+            g.partner
+        } else {
+            g.created_by
+        };
         self.accounts.get(&other)
     }
 

@@ -7,7 +7,9 @@ use serde_json::Value;
 
 async fn start() -> (Sandbox, FanslyClient) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sandbox = Sandbox::start(listener, SandboxConfig::default()).await.unwrap();
+    let sandbox = Sandbox::start(listener, SandboxConfig::default())
+        .await
+        .unwrap();
     let client = FanslyClient::new(FanslyConfig {
         api_base: sandbox.url().parse().unwrap(),
         ..FanslyConfig::default()
@@ -67,7 +69,10 @@ async fn refuses_unknown_token_and_wrong_check_key() {
     let device = client.device_id().await.unwrap();
     let stranger = Session::new(SecretString::from("bm9wZTox".to_owned()), device.clone());
     let err = client.account_me(&stranger).await.unwrap_err();
-    assert!(matches!(err, UpstreamError::Unauthorized { status: 401, .. }), "{err:?}");
+    assert!(
+        matches!(err, UpstreamError::Unauthorized { status: 401, .. }),
+        "{err:?}"
+    );
 
     let wrong_key = FanslyClient::new(FanslyConfig {
         api_base: sandbox.url().parse().unwrap(),
@@ -78,7 +83,11 @@ async fn refuses_unknown_token_and_wrong_check_key() {
     let (_, session) = creator_session(&sandbox, &client).await;
     let err = wrong_key.account_me(&session).await.unwrap_err();
     match err {
-        UpstreamError::Api { status: 400, code: Some(99), details } => {
+        UpstreamError::Api {
+            status: 400,
+            code: Some(99),
+            details,
+        } => {
             assert!(details.contains("fansly-client-check"), "{details}")
         }
         other => panic!("unexpected {other:?}"),
@@ -94,8 +103,13 @@ async fn missing_token_is_fanslys_code_99() {
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], 99);
-    assert_eq!(body["error"]["details"], "missing parameter \"sessionToken\"");
-    let resp = reqwest::get(format!("{}/api/v1/nope", sandbox.url())).await.unwrap();
+    assert_eq!(
+        body["error"]["details"],
+        "missing parameter \"sessionToken\""
+    );
+    let resp = reqwest::get(format!("{}/api/v1/nope", sandbox.url()))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.text().await.unwrap(), "not found");
 }

@@ -45,11 +45,23 @@ mod tests {
     fn client_check_matches_spec_vectors() {
         let dev = "deadbeefdeadbeefdeadbeefdeadbeef";
         let cases = [
-            ("necvac-govry3-tybkYz", "/api/v1/account/me", "1c0a435c96ff6c"),
+            (
+                "necvac-govry3-tybkYz",
+                "/api/v1/account/me",
+                "1c0a435c96ff6c",
+            ),
             ("necvac-govry3-tybkYz", "/api/v1/message", "4bf587989d9d9"),
-            ("necvac-govry3-tybkYz", "/api/v1/messaging/groups", "3c03ce142ad97"),
+            (
+                "necvac-govry3-tybkYz",
+                "/api/v1/messaging/groups",
+                "3c03ce142ad97",
+            ),
             ("necvac-govry3-tybkYz", "/api/v1/login", "f35df48b77736"),
-            ("oybZy8-fySzis-bubayf", "/api/v1/account/me", "3d7b30c9216bf"),
+            (
+                "oybZy8-fySzis-bubayf",
+                "/api/v1/account/me",
+                "3d7b30c9216bf",
+            ),
         ];
         for (key, path, want) in cases {
             assert_eq!(client_check(key, path, dev), want, "{key} {path}");
@@ -59,7 +71,10 @@ mod tests {
     #[test]
     fn hashes_utf16_code_units_not_bytes() {
         // A non-BMP character is two UTF-16 units; hashing its UTF-8 bytes would differ.
-        assert_ne!(cyrb53("😀", 0), cyrb53("\u{00f0}\u{009f}\u{0098}\u{0080}", 0));
+        assert_ne!(
+            cyrb53("😀", 0),
+            cyrb53("\u{00f0}\u{009f}\u{0098}\u{0080}", 0)
+        );
         assert!(cyrb53("😀", 0) < 1 << 53);
     }
 }

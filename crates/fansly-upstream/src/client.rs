@@ -81,9 +81,7 @@ impl FanslyClient {
         let url = self.url("/api/v1/device/id", &[]);
         let value = self
             .send_with_retries(Method::GET, || {
-                self.http
-                    .get(url.clone())
-                    .headers(self.browser_headers())
+                self.http.get(url.clone()).headers(self.browser_headers())
             })
             .await?;
         match value {
@@ -117,7 +115,8 @@ impl FanslyClient {
         ids: &[String],
     ) -> Result<Value, UpstreamError> {
         let list = ids.join(",");
-        self.get(session, "/api/v1/account", &[("ids", &list)]).await
+        self.get(session, "/api/v1/account", &[("ids", &list)])
+            .await
     }
 
     /// `POST /api/v1/group`: open the DM group between `me` and `partner`, in
@@ -181,7 +180,8 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Value, UpstreamError> {
-        self.send_json(session, Method::GET, path, query, None).await
+        self.send_json(session, Method::GET, path, query, None)
+            .await
     }
 
     async fn send_json(
@@ -228,8 +228,14 @@ impl FanslyClient {
         let ua = HeaderValue::from_str(&self.cfg.user_agent)
             .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
         h.insert("user-agent", ua);
-        h.insert("accept", HeaderValue::from_static("application/json, text/plain, */*"));
-        h.insert("accept-language", HeaderValue::from_static("en-US,en;q=0.9"));
+        h.insert(
+            "accept",
+            HeaderValue::from_static("application/json, text/plain, */*"),
+        );
+        h.insert(
+            "accept-language",
+            HeaderValue::from_static("en-US,en;q=0.9"),
+        );
         h.insert("referer", HeaderValue::from_static("https://fansly.com/"));
         h.insert("origin", HeaderValue::from_static("https://fansly.com"));
         h.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
@@ -468,7 +474,11 @@ mod tests {
 
     #[test]
     fn unwraps_success_envelope() {
-        let v = decode_envelope(StatusCode::OK, None, br#"{"success":true,"response":"abc"}"#);
+        let v = decode_envelope(
+            StatusCode::OK,
+            None,
+            br#"{"success":true,"response":"abc"}"#,
+        );
         assert_eq!(v.unwrap(), Value::String("abc".into()));
     }
 
@@ -481,8 +491,15 @@ mod tests {
         )
         .unwrap_err();
         match e {
-            UpstreamError::Api { status, code, details } => {
-                assert_eq!((status, code, details.as_str()), (500, Some(500), "error getting group"));
+            UpstreamError::Api {
+                status,
+                code,
+                details,
+            } => {
+                assert_eq!(
+                    (status, code, details.as_str()),
+                    (500, Some(500), "error getting group")
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -491,7 +508,9 @@ mod tests {
     #[test]
     fn plain_text_404_and_auth_failures() {
         let e = decode_envelope(StatusCode::NOT_FOUND, None, b"not found").unwrap_err();
-        assert!(matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found"));
+        assert!(
+            matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found")
+        );
         let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
         assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
         let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
@@ -503,8 +522,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
-        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
         assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
     }
 

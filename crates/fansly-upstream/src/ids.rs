@@ -15,7 +15,10 @@ pub fn snowflake_at(unix_ms: i64, low_bits: u64) -> u64 {
 
 /// True when `s` looks like a Fansly id: 1 to 20 ASCII digits that fit a u64.
 pub fn is_snowflake(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u64>().is_ok()
+    !s.is_empty()
+        && s.len() <= 20
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && s.parse::<u64>().is_ok()
 }
 
 #[cfg(test)]
@@ -25,7 +28,10 @@ mod tests {
     #[test]
     fn decodes_a_captured_message_id() {
         // A real chat message id with createdAt 1665586119377 ms (spec §11).
-        assert_eq!(snowflake_time_ms(436_592_484_655_575_040), 1_665_586_119_377);
+        assert_eq!(
+            snowflake_time_ms(436_592_484_655_575_040),
+            1_665_586_119_377
+        );
     }
 
     #[test]

@@ -102,7 +102,8 @@ mod tests {
 
     #[test]
     fn derives_session_id_from_token() {
-        let token = base64::engine::general_purpose::STANDARD.encode("720167541418237953:1:2:abcdef");
+        let token =
+            base64::engine::general_purpose::STANDARD.encode("720167541418237953:1:2:abcdef");
         assert_eq!(
             session_id_from_token(&token).as_deref(),
             Some("720167541418237953")

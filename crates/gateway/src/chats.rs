@@ -27,11 +27,14 @@ pub async fn create_chat(
         .accounts_by_ids(&account.session, &[user_id.to_owned()])
         .await
         .map_err(up)?;
-    let exists = found
-        .as_array()
-        .is_some_and(|a| a.iter().any(|u| u.get("id").and_then(Value::as_str) == Some(user_id)));
+    let exists = found.as_array().is_some_and(|a| {
+        a.iter()
+            .any(|u| u.get("id").and_then(Value::as_str) == Some(user_id))
+    });
     if !exists {
-        return Err(ApiError::NotFound(format!("Fansly user {user_id} not found")));
+        return Err(ApiError::NotFound(format!(
+            "Fansly user {user_id} not found"
+        )));
     }
     let group = fansly
         .create_group(&account.session, &account.fansly_id, user_id)

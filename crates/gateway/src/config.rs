@@ -105,14 +105,14 @@ impl Default for SandboxSettings {
 
 impl Config {
     /// Defaults < file (if given) < environment < `overrides` (command-line flags).
-    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, figment::Error> {
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, Box<figment::Error>> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
-                return Err(figment::Error::from(format!(
+                return Err(Box::new(figment::Error::from(format!(
                     "config file {} does not exist",
                     file.display()
-                )));
+                ))));
             }
             fig = fig.merge(Toml::file(file));
         }
@@ -123,6 +123,7 @@ impl Config {
         )
         .merge(overrides)
         .extract()
+        .map_err(Box::new)
     }
 
     pub fn database_url(&self) -> String {
@@ -154,6 +155,8 @@ impl UpstreamSettings {
 }
 
 #[cfg(test)]
+// figment's test jail fixes the closure's error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -167,7 +170,7 @@ mod tests {
             jail.set_env("FANSLY_GATEWAY_UPSTREAM__MAX_RETRIES", "7");
             jail.set_env("FANSLY_GATEWAY_LISTEN", "127.0.0.1:9001");
             let flags = Figment::new().merge(Serialized::default("data_dir", "/tmp/x"));
-            let c = Config::load(Some(Path::new("gw.toml")), flags)?;
+            let c = Config::load(Some(Path::new("gw.toml")), flags).map_err(|e| *e)?;
             assert_eq!(c.listen.port(), 9001, "env beats file");
             assert_eq!(c.upstream.timeout_ms, 1234, "file beats defaults");
             assert_eq!(c.upstream.max_retries, 7);

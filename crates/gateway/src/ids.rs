@@ -15,7 +15,10 @@ pub fn random_id(prefix: &str, len: usize) -> String {
 
 /// `prefix` + `len` random base62 characters, from the OS-seeded CSPRNG.
 pub fn random_secret(prefix: &str, len: usize) -> String {
-    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::thread_rng(), len))
+    format!(
+        "{prefix}{}",
+        Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+    )
 }
 
 pub const ACCOUNT_PREFIX: &str = "fansly_acct_";

@@ -168,7 +168,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { .. } => serve(config).await,
         Command::Sandbox { listen, lenient } => {
             let listener = tokio::net::TcpListener::bind(listen).await?;
-            eprintln!("Fansly sandbox listening on http://{}", listener.local_addr()?);
+            eprintln!(
+                "Fansly sandbox listening on http://{}",
+                listener.local_addr()?
+            );
             eprintln!("Seeded creators and tokens: GET http://{listen}/_sandbox/creators");
             fansly_sandbox::serve(
                 listener,
@@ -251,7 +254,9 @@ async fn teams(db: &Db, cmd: TeamsCmd) -> anyhow::Result<()> {
             name,
             credits,
             rate_limit,
-        } => print(json!(tenancy::create_team(db, &name, credits, rate_limit).await?)),
+        } => print(json!(
+            tenancy::create_team(db, &name, credits, rate_limit).await?
+        )),
         TeamsCmd::List => print(json!(tenancy::list_teams(db).await?)),
         TeamsCmd::SetRateLimit { team, limit } => {
             tenancy::set_rate_limit(db, &team, limit).await?;
@@ -266,7 +271,9 @@ async fn keys(db: &Db, cmd: KeysCmd) -> anyhow::Result<()> {
         KeysCmd::Create { team, name } => {
             let key = tenancy::create_key(db, &team, &name).await?;
             eprintln!("Store this key now: it cannot be shown again.");
-            print(json!({"id": key.info.id, "team_id": key.info.team_id, "name": key.info.name, "key": key.secret}));
+            print(
+                json!({"id": key.info.id, "team_id": key.info.team_id, "name": key.info.name, "key": key.secret}),
+            );
         }
         KeysCmd::List { team } => print(json!(tenancy::list_keys(db, &team).await?)),
         KeysCmd::Revoke { key_id } => {
@@ -328,7 +335,9 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         args.name.as_deref(),
     )
     .await?;
-    print(json!({"id": row.id, "fansly_id": row.fansly_id, "fansly_username": row.fansly_username, "display_name": row.display_name}));
+    print(
+        json!({"id": row.id, "fansly_id": row.fansly_id, "fansly_username": row.fansly_username, "display_name": row.display_name}),
+    );
     Ok(())
 }
 

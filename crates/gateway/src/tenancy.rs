@@ -127,10 +127,7 @@ pub async fn set_rate_limit(db: &Db, team_id: &str, limit: Option<i64>) -> anyho
 }
 
 pub async fn create_key(db: &Db, team_id: &str, name: &str) -> anyhow::Result<NewKey> {
-    anyhow::ensure!(
-        get_team(db, team_id).await?.is_some(),
-        "no team {team_id}"
-    );
+    anyhow::ensure!(get_team(db, team_id).await?.is_some(), "no team {team_id}");
     let secret = random_secret(KEY_PREFIX, KEY_BODY_LEN);
     let info = KeyInfo {
         id: random_id("key_", 16),
@@ -178,13 +175,12 @@ pub async fn list_keys(db: &Db, team_id: &str) -> anyhow::Result<Vec<KeyInfo>> {
 
 /// Revocation is immediate: every request looks its key up afresh.
 pub async fn revoke_key(db: &Db, key_id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query(
-        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(key_id)
-    .execute(&db.pool)
-    .await?;
+    let done =
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(key_id)
+            .execute(&db.pool)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -34,7 +34,12 @@ pub fn parse_usernames(raw: &str) -> Result<Vec<String>, ApiError> {
 
 /// Splits a comma-separated list of Fansly account ids.
 pub fn parse_ids(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
-    let ids = dedup(raw.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()));
+    let ids = dedup(
+        raw.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+    );
     if ids.is_empty() {
         return Err(ApiError::Unprocessable(
             "ids: give at least one Fansly account id".into(),
@@ -84,11 +89,17 @@ pub async fn lookup(
     let up = |e| ApiError::upstream(&account.id, e);
     let (found, asked) = match &what {
         Lookup::Usernames(names) => (
-            fansly.accounts_by_usernames(&account.session, names).await.map_err(up)?,
+            fansly
+                .accounts_by_usernames(&account.session, names)
+                .await
+                .map_err(up)?,
             names,
         ),
         Lookup::Ids(ids) => (
-            fansly.accounts_by_ids(&account.session, ids).await.map_err(up)?,
+            fansly
+                .accounts_by_ids(&account.session, ids)
+                .await
+                .map_err(up)?,
             ids,
         ),
     };
@@ -116,11 +127,17 @@ mod tests {
 
     #[test]
     fn usernames_are_trimmed_deduplicated_and_checked() {
-        assert_eq!(parse_usernames(" fan1, Fan1 ,fan2,,").unwrap(), vec!["fan1", "fan2"]);
+        assert_eq!(
+            parse_usernames(" fan1, Fan1 ,fan2,,").unwrap(),
+            vec!["fan1", "fan2"]
+        );
         assert!(parse_usernames(" , ").is_err());
         let err = parse_usernames("fan1,bad name").unwrap_err().to_string();
         assert!(err.contains("\"bad name\""), "{err}");
-        let many = (0..=MAX_LOOKUP).map(|i| format!("u{i}")).collect::<Vec<_>>().join(",");
+        let many = (0..=MAX_LOOKUP)
+            .map(|i| format!("u{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
         assert!(parse_usernames(&many).is_err());
     }
 
@@ -128,6 +145,9 @@ mod tests {
     fn ids_must_be_snowflakes() {
         assert_eq!(parse_ids(Some("1,2,1")).unwrap(), vec!["1", "2"]);
         assert!(parse_ids(None).is_err());
-        assert!(parse_ids(Some("12x")).unwrap_err().to_string().contains("12x"));
+        assert!(parse_ids(Some("12x"))
+            .unwrap_err()
+            .to_string()
+            .contains("12x"));
     }
 }

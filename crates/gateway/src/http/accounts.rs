@@ -27,7 +27,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data}`", body = Object)),
     security(("default" = []))
 )]
-async fn list_accounts(State(state): State<AppState>, authed: Authed) -> Result<Response, ApiError> {
+async fn list_accounts(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Response, ApiError> {
     let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
     let body: Vec<Value> = rows
         .into_iter()

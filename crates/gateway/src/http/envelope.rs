@@ -22,8 +22,14 @@ pub struct Metered {
 impl IntoResponse for Metered {
     fn into_response(self) -> Response {
         let mut headers = rate_headers(&self.meta.rate);
-        headers.insert("x-ofapi-credits-used", HeaderValue::from(self.meta.credits_used));
-        headers.insert("x-ofapi-credits-balance", HeaderValue::from(self.meta.balance));
+        headers.insert(
+            "x-ofapi-credits-used",
+            HeaderValue::from(self.meta.credits_used),
+        );
+        headers.insert(
+            "x-ofapi-credits-balance",
+            HeaderValue::from(self.meta.balance),
+        );
         headers.insert("x-ofapi-is-cached", HeaderValue::from_static("false"));
         let body = json!({"data": self.data, "_meta": self.meta.to_json()});
         (headers, Json(body)).into_response()
@@ -34,7 +40,10 @@ impl IntoResponse for Metered {
 pub fn rate_headers(rate: &RateStatus) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert("x-rate-limit-limit-minute", HeaderValue::from(rate.limit));
-    h.insert("x-rate-limit-remaining-minute", HeaderValue::from(rate.remaining));
+    h.insert(
+        "x-rate-limit-remaining-minute",
+        HeaderValue::from(rate.remaining),
+    );
     h
 }
 
@@ -43,7 +52,12 @@ impl Authed {
     /// (402 when the team cannot pay), and gives them back if `work` fails.
     /// It runs as its own task so a client hanging up mid-call cannot leave a
     /// reservation unsettled.
-    pub async fn bill<F>(self, state: &AppState, endpoint: Endpoint, work: F) -> Result<Metered, ApiError>
+    pub async fn bill<F>(
+        self,
+        state: &AppState,
+        endpoint: Endpoint,
+        work: F,
+    ) -> Result<Metered, ApiError>
     where
         F: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
@@ -59,7 +73,9 @@ impl Authed {
                         return Err(ApiError::PaymentRequired { cost, balance })
                     }
                     Err(ReserveError::UnknownTeam) => {
-                        return Err(ApiError::Unauthorized("Unauthorized: the team no longer exists".into()))
+                        return Err(ApiError::Unauthorized(
+                            "Unauthorized: the team no longer exists".into(),
+                        ))
                     }
                     Err(ReserveError::Db(e)) => return Err(e.into()),
                 }

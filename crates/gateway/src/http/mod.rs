@@ -92,7 +92,12 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found(req: Request) -> Response {
-    ApiError::NotFound(format!("no route for {} {}", req.method(), req.uri().path())).into_response()
+    ApiError::NotFound(format!(
+        "no route for {} {}",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response()
 }
 
 async fn method_not_allowed(req: Request) -> Response {

@@ -51,7 +51,16 @@ pub async fn reserve(
         };
     };
     let balance: i64 = row.get(0);
-    append(&mut tx, team_id, -cost, balance, "debit", Some(endpoint), request_id).await?;
+    append(
+        &mut tx,
+        team_id,
+        -cost,
+        balance,
+        "debit",
+        Some(endpoint),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(balance)
 }
@@ -90,7 +99,10 @@ async fn credit(
             .fetch_one(&mut *tx)
             .await?
             .get(0);
-    append(&mut tx, team_id, amount, balance, reason, endpoint, request_id).await?;
+    append(
+        &mut tx, team_id, amount, balance, reason, endpoint, request_id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(balance)
 }

@@ -18,7 +18,11 @@ async fn lists_the_teams_accounts_as_a_bare_array() {
     assert_eq!(row["display_name"], "Sandbox Creator");
     assert_eq!(row["is_authenticated"], true);
     assert_eq!(row["authentication_progress"], "authenticated");
-    assert!(row["fansly_id"].as_str().unwrap().bytes().all(|b| b.is_ascii_digit()));
+    assert!(row["fansly_id"]
+        .as_str()
+        .unwrap()
+        .bytes()
+        .all(|b| b.is_ascii_digit()));
     assert_eq!(row["fansly_user_data"]["id"], row["fansly_id"]);
     // Free: control traffic costs no credits.
     assert_eq!(app.balance(&app.team.id).await, 1_000);
@@ -38,7 +42,9 @@ async fn reconnecting_the_same_fansly_account_keeps_its_id() {
     .await
     .unwrap();
     assert_eq!(again.id, app.team.account_id);
-    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id).await.unwrap();
+    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].display_name, "Renamed");
 }
@@ -56,6 +62,8 @@ async fn a_refused_token_is_not_stored() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("refused"), "{err}");
-    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id).await.unwrap();
+    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
 }

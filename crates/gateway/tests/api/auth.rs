@@ -19,20 +19,39 @@ async fn missing_malformed_and_unknown_keys_are_401() {
         .unwrap();
     assert_error(resp, 401).await;
     let forged = format!("fgw_{}", "a".repeat(43));
-    let msg = assert_error(app.request(Method::GET, path, Some(&forged), None).await, 401).await;
+    let msg = assert_error(
+        app.request(Method::GET, path, Some(&forged), None).await,
+        401,
+    )
+    .await;
     assert!(msg.contains("invalid or revoked"), "{msg}");
-    assert_error(app.request(Method::GET, path, Some("garbage"), None).await, 401).await;
+    assert_error(
+        app.request(Method::GET, path, Some("garbage"), None).await,
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn revoked_key_stops_working_at_once() {
     let app = spawn_app().await;
-    let second = tenancy::create_key(app.db(), &app.team.id, "second").await.unwrap();
+    let second = tenancy::create_key(app.db(), &app.team.id, "second")
+        .await
+        .unwrap();
     let path = "/api/fansly/accounts";
-    let ok = app.request(Method::GET, path, Some(&second.secret), None).await;
+    let ok = app
+        .request(Method::GET, path, Some(&second.secret), None)
+        .await;
     assert_eq!(ok.status(), 200);
-    assert!(tenancy::revoke_key(app.db(), &second.info.id).await.unwrap());
-    assert_error(app.request(Method::GET, path, Some(&second.secret), None).await, 401).await;
+    assert!(tenancy::revoke_key(app.db(), &second.info.id)
+        .await
+        .unwrap());
+    assert_error(
+        app.request(Method::GET, path, Some(&second.secret), None)
+            .await,
+        401,
+    )
+    .await;
     // The team's other key is untouched.
     assert_eq!(app.get(path).await.status(), 200);
 }
@@ -87,5 +106,9 @@ async fn another_teams_account_is_404_exactly_like_a_missing_one() {
     assert_error(users, 404).await;
     // The other team's own key reaches it.
     assert_eq!(app.create_chat_as(&other, &body).await.status(), 200);
-    assert_eq!(app.balance(&app.team.id).await, 1_000 - 1, "only the fan lookup was billed");
+    assert_eq!(
+        app.balance(&app.team.id).await,
+        1_000 - 1,
+        "only the fan lookup was billed"
+    );
 }

@@ -12,14 +12,18 @@ async fn creates_a_chat_with_the_documented_shape() {
     assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
     let body: Value = resp.json().await.unwrap();
 
-    let example: Value = serde_json::from_str(include_str!("fixtures/create_chat_200.json")).unwrap();
+    let example: Value =
+        serde_json::from_str(include_str!("fixtures/create_chat_200.json")).unwrap();
     assert_same_shape(&example, &body, "$");
 
     let chat = &body["data"];
     assert_eq!(chat["type"], 1);
     assert_eq!(chat["users"][1]["userId"], Value::String(fan.clone()));
     assert_eq!(chat["users"][0]["permissionFlags"], 65535);
-    assert_eq!(body["_meta"]["_cache"]["note"], "Cache disabled for this endpoint");
+    assert_eq!(
+        body["_meta"]["_cache"]["note"],
+        "Cache disabled for this endpoint"
+    );
     assert_eq!(body["_meta"]["_credits"]["note"], "Always");
     assert_eq!(body["_meta"]["_rate_limits"]["limit_minute"], 5000);
 }
@@ -31,7 +35,9 @@ async fn creating_again_returns_the_same_chat() {
     let first: Value = app.create_chat(&fan).await.json().await.unwrap();
     let again: Value = app.create_chat(&fan).await.json().await.unwrap();
     assert_eq!(first["data"]["id"], again["data"]["id"]);
-    assert!(first["data"]["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(first["data"]["id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
 
     // Upstream holds exactly one DM group with that fan.
     let other = app.fan_id(3).await;
@@ -77,15 +83,55 @@ async fn malformed_bodies_get_clear_4xx_naming_the_problem() {
     let path = format!("/api/fansly/{}/chats", app.team.account_id);
     let cases: Vec<(Option<&str>, &[u8], u16, &str)> = vec![
         (Some("application/json"), b"{}", 422, "user_id"),
-        (Some("application/json"), br#"{"user_id": 42}"#, 422, "user_id"),
-        (Some("application/json"), br#"{"user_id": null}"#, 422, "user_id"),
-        (Some("application/json"), br#"{"user_id": "fan1"}"#, 422, "user_id"),
-        (Some("application/json"), br#"{"user_id": ""}"#, 422, "user_id"),
-        (Some("application/json"), br#"["user_id"]"#, 422, "JSON object"),
+        (
+            Some("application/json"),
+            br#"{"user_id": 42}"#,
+            422,
+            "user_id",
+        ),
+        (
+            Some("application/json"),
+            br#"{"user_id": null}"#,
+            422,
+            "user_id",
+        ),
+        (
+            Some("application/json"),
+            br#"{"user_id": "fan1"}"#,
+            422,
+            "user_id",
+        ),
+        (
+            Some("application/json"),
+            br#"{"user_id": ""}"#,
+            422,
+            "user_id",
+        ),
+        (
+            Some("application/json"),
+            br#"["user_id"]"#,
+            422,
+            "JSON object",
+        ),
         (Some("application/json"), b"", 422, "empty"),
-        (Some("application/json"), br#"{"user_id": "1""#, 400, "not valid JSON"),
-        (Some("application/json"), br#"{"user_id": "1"} trailing"#, 400, "not valid JSON"),
-        (Some("text/plain"), br#"{"user_id": "1"}"#, 415, "application/json"),
+        (
+            Some("application/json"),
+            br#"{"user_id": "1""#,
+            400,
+            "not valid JSON",
+        ),
+        (
+            Some("application/json"),
+            br#"{"user_id": "1"} trailing"#,
+            400,
+            "not valid JSON",
+        ),
+        (
+            Some("text/plain"),
+            br#"{"user_id": "1"}"#,
+            415,
+            "application/json",
+        ),
         (None, br#"{"user_id": "1"}"#, 415, "application/json"),
     ];
     for (ct, body, status, needle) in cases {
@@ -106,7 +152,12 @@ async fn oversized_body_is_413() {
     let app = spawn_app_small_body().await;
     let path = format!("/api/fansly/{}/chats", app.team.account_id);
     let body = json!({"user_id": "1", "pad": "x".repeat(4096)}).to_string();
-    let msg = assert_error(app.post_raw(&path, Some("application/json"), body.into_bytes()).await, 413).await;
+    let msg = assert_error(
+        app.post_raw(&path, Some("application/json"), body.into_bytes())
+            .await,
+        413,
+    )
+    .await;
     assert!(msg.contains("1024"), "{msg}");
 }
 

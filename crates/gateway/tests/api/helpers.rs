@@ -78,7 +78,9 @@ pub async fn test_database_url() -> Option<String> {
         url.starts_with("postgres"),
         "{TEST_DB_ENV} must be a postgres:// URL, got {url}"
     );
-    let admin = Db::connect(&url, 1).await.expect("test PostgreSQL reachable");
+    let admin = Db::connect(&url, 1)
+        .await
+        .expect("test PostgreSQL reachable");
     let name = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&admin.pool)
@@ -101,7 +103,9 @@ impl TestApp {
         let team = tenancy::create_team(self.db(), "test team", credits, None)
             .await
             .unwrap();
-        let key = tenancy::create_key(self.db(), &team.id, "test").await.unwrap();
+        let key = tenancy::create_key(self.db(), &team.id, "test")
+            .await
+            .unwrap();
         let token = self.creator_token(creator).await;
         let account = accounts::add_token(
             self.db(),
@@ -140,7 +144,9 @@ impl TestApp {
         key: Option<&str>,
         body: Option<&Value>,
     ) -> Response {
-        let mut req = self.http.request(method, format!("{}{}", self.address, path));
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.address, path));
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
@@ -151,7 +157,8 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.request(Method::GET, path, Some(&self.team.key), None).await
+        self.request(Method::GET, path, Some(&self.team.key), None)
+            .await
     }
 
     pub async fn create_chat_as(&self, team: &TestTeam, body: &Value) -> Response {
@@ -170,7 +177,12 @@ impl TestApp {
     }
 
     /// Raw POST with a chosen content type and body bytes.
-    pub async fn post_raw(&self, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Response {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
         let mut req = self
             .http
             .post(format!("{}{}", self.address, path))
@@ -185,7 +197,10 @@ impl TestApp {
     /// The Fansly id of seeded fan `fan{n}`, looked up through the gateway.
     pub async fn fan_id(&self, n: u32) -> String {
         let resp = self
-            .get(&format!("/api/fansly/{}/users/fan{n}", self.team.account_id))
+            .get(&format!(
+                "/api/fansly/{}/users/fan{n}",
+                self.team.account_id
+            ))
             .await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
@@ -272,7 +287,11 @@ pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
             }
         }
         (Value::Number(e), Value::Number(a)) => {
-            assert_eq!(e.is_i64() || e.is_u64(), a.is_i64() || a.is_u64(), "integer vs float at {path}");
+            assert_eq!(
+                e.is_i64() || e.is_u64(),
+                a.is_i64() || a.is_u64(),
+                "integer vs float at {path}"
+            );
         }
         (e, a) => assert_eq!(
             std::mem::discriminant(e),

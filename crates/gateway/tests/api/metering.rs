@@ -17,7 +17,10 @@ async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
     }
     // Lookups of several users cost one credit in all.
     let resp = app
-        .get(&format!("/api/fansly/{}/users/fan1,fan2,fan3", app.team.account_id))
+        .get(&format!(
+            "/api/fansly/{}/users/fan1,fan2,fan3",
+            app.team.account_id
+        ))
         .await;
     assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
     assert_eq!(resp.headers()["x-ofapi-credits-balance"], "995");
@@ -31,7 +34,16 @@ async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
     let reasons: Vec<&str> = ledger.iter().rev().map(|e| e.reason.as_str()).collect();
     assert_eq!(
         reasons,
-        ["initial grant", "debit", "debit", "debit", "debit", "debit", "debit", "refund"]
+        [
+            "initial grant",
+            "debit",
+            "debit",
+            "debit",
+            "debit",
+            "debit",
+            "debit",
+            "refund"
+        ]
     );
     // Every row's balance_after is the running total.
     let mut running = 0;
@@ -39,7 +51,10 @@ async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
         running += e.delta;
         assert_eq!(e.balance_after, running);
     }
-    assert!(ledger.iter().filter(|e| e.reason == "debit").all(|e| e.request_id.is_some()));
+    assert!(ledger
+        .iter()
+        .filter(|e| e.reason == "debit")
+        .all(|e| e.request_id.is_some()));
 }
 
 #[tokio::test]
@@ -49,7 +64,9 @@ async fn the_ledger_is_append_only() {
         .execute(&app.db().pool)
         .await;
     assert!(update.is_err());
-    let delete = sqlx::query("DELETE FROM credit_ledger").execute(&app.db().pool).await;
+    let delete = sqlx::query("DELETE FROM credit_ledger")
+        .execute(&app.db().pool)
+        .await;
     assert!(delete.is_err());
 }
 
@@ -113,7 +130,11 @@ async fn over_the_team_rate_limit_is_429_with_retry_after() {
         );
     }
     let resp = app.get("/api/fansly/accounts").await;
-    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry));
     let msg = assert_error(resp, 429).await;
     assert!(msg.contains("3 requests per minute"), "{msg}");
@@ -121,7 +142,12 @@ async fn over_the_team_rate_limit_is_429_with_retry_after() {
     // Another team has its own window.
     let other = app.new_team(10, 1).await;
     let resp = app
-        .request(reqwest::Method::GET, "/api/fansly/accounts", Some(&other.key), None)
+        .request(
+            reqwest::Method::GET,
+            "/api/fansly/accounts",
+            Some(&other.key),
+            None,
+        )
         .await;
     assert_eq!(resp.status(), 200);
 }

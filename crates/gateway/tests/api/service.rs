@@ -23,7 +23,12 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     let msg = assert_error(app.get("/api/fansly/nope/nothing/here").await, 404).await;
     assert!(msg.contains("/api/fansly/nope/nothing/here"), "{msg}");
     let resp = app
-        .request(Method::DELETE, &format!("/api/fansly/{}/chats", app.team.account_id), Some(&app.team.key), None)
+        .request(
+            Method::DELETE,
+            &format!("/api/fansly/{}/chats", app.team.account_id),
+            Some(&app.team.key),
+            None,
+        )
         .await;
     let msg = assert_error(resp, 405).await;
     assert!(msg.contains("DELETE"), "{msg}");
@@ -52,9 +57,15 @@ async fn openapi_lists_every_route() {
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path}");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path}"
+        );
     }
-    assert_eq!(doc["components"]["securitySchemes"]["default"]["scheme"], "bearer");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["default"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +86,10 @@ async fn sandbox_bootstrap_is_created_once_and_reused() {
     let app = fansly_gateway::App::build(config).await.unwrap();
     let first = fansly_gateway::bootstrap::sandbox_demo(&app).await.unwrap();
     let key = first.new_key.clone().expect("a key on first start");
-    assert_eq!(std::fs::read_to_string(&first.key_file).unwrap().trim(), key);
+    assert_eq!(
+        std::fs::read_to_string(&first.key_file).unwrap().trim(),
+        key
+    );
     drop(app);
 
     let app = fansly_gateway::App::build(build()).await.unwrap();
@@ -87,5 +101,8 @@ async fn sandbox_bootstrap_is_created_once_and_reused() {
         .await
         .unwrap();
     assert_eq!(balance, Some(fansly_gateway::bootstrap::DEMO_CREDITS));
-    assert!(fansly_gateway::tenancy::authenticate(&app.state().db, &key).await.unwrap().is_some());
+    assert!(fansly_gateway::tenancy::authenticate(&app.state().db, &key)
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -35,7 +35,10 @@ async fn a_persistent_fansly_429_is_surfaced_after_bounded_retries() {
     let resp = app.create_chat(&fan).await;
     assert_eq!(resp.headers()["retry-after"], "1");
     let msg = assert_error(resp, 429).await;
-    assert!(msg.contains("Fansly") && msg.contains(&app.team.account_id), "{msg}");
+    assert!(
+        msg.contains("Fansly") && msg.contains(&app.team.account_id),
+        "{msg}"
+    );
     let attempts = app
         .upstream_requests()
         .await
@@ -93,7 +96,10 @@ async fn a_refused_session_is_a_clear_4xx_naming_the_account() {
     app.inject(json!({"path": "/api/v1/account", "status": 401, "times": 1}))
         .await;
     let msg = assert_error(app.create_chat(&fan).await, 409).await;
-    assert!(msg.contains(&app.team.account_id) && msg.contains("reconnect"), "{msg}");
+    assert!(
+        msg.contains(&app.team.account_id) && msg.contains("reconnect"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +121,10 @@ async fn an_unreachable_fansly_is_503() {
     let before = app.balance(&app.team.id).await;
     let resp = app
         .http
-        .post(format!("{address}/api/fansly/{}/chats", app.team.account_id))
+        .post(format!(
+            "{address}/api/fansly/{}/chats",
+            app.team.account_id
+        ))
         .bearer_auth(&app.team.key)
         .json(&json!({ "user_id": fan }))
         .send()
@@ -133,7 +142,10 @@ async fn requests_carry_the_web_apps_headers() {
     app.clear_upstream_requests().await;
     assert_eq!(app.create_chat(&fan).await.status(), 200);
     let log = app.upstream_requests().await;
-    let create = log.iter().find(|r| r.path == "/api/v1/group").expect("POST /group seen");
+    let create = log
+        .iter()
+        .find(|r| r.path == "/api/v1/group")
+        .expect("POST /group seen");
     assert_eq!(create.method, "POST");
     assert_eq!(create.query.as_deref(), Some("ngsw-bypass=true"));
     let h = &create.headers;
@@ -142,17 +154,33 @@ async fn requests_carry_the_web_apps_headers() {
     assert_eq!(h["referer"], "https://fansly.com/");
     assert!(h["user-agent"].starts_with("Mozilla/5.0"));
     assert_eq!(h["accept"], "application/json, text/plain, */*");
-    for name in ["fansly-client-id", "fansly-client-ts", "fansly-session-id", "fansly-client-check"] {
+    for name in [
+        "fansly-client-id",
+        "fansly-client-ts",
+        "fansly-session-id",
+        "fansly-client-check",
+    ] {
         assert!(h.contains_key(name), "missing {name}");
     }
     let device = &h["fansly-client-id"];
     assert_eq!(
         h["fansly-client-check"],
-        fansly_upstream::check::client_check(fansly_upstream::DEFAULT_CHECK_KEY, "/api/v1/group", device)
+        fansly_upstream::check::client_check(
+            fansly_upstream::DEFAULT_CHECK_KEY,
+            "/api/v1/group",
+            device
+        )
     );
     let ts: i64 = h["fansly-client-ts"].parse().unwrap();
     let now = fansly_gateway::db::now_ms();
     assert!((ts - now).abs() < 10_000);
-    let lookup = log.iter().find(|r| r.path == "/api/v1/account").expect("lookup seen");
-    assert!(lookup.query.as_deref().unwrap().ends_with("&ngsw-bypass=true"));
+    let lookup = log
+        .iter()
+        .find(|r| r.path == "/api/v1/account")
+        .expect("lookup seen");
+    assert!(lookup
+        .query
+        .as_deref()
+        .unwrap()
+        .ends_with("&ngsw-bypass=true"));
 }

@@ -6,7 +6,10 @@ use crate::helpers::{assert_error, spawn_app};
 async fn looks_up_several_usernames_in_one_call() {
     let app = spawn_app().await;
     let resp = app
-        .get(&format!("/api/fansly/{}/users/fan1,FAN2,fan1,nobody_at_all", app.team.account_id))
+        .get(&format!(
+            "/api/fansly/{}/users/fan1,FAN2,fan1,nobody_at_all",
+            app.team.account_id
+        ))
         .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -16,9 +19,21 @@ async fn looks_up_several_usernames_in_one_call() {
         .iter()
         .map(|u| u["username"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["fan1", "fan2"], "repeats dropped, unknown names absent");
+    assert_eq!(
+        names,
+        ["fan1", "fan2"],
+        "repeats dropped, unknown names absent"
+    );
     let fan = &body["data"][0];
-    for key in ["id", "displayName", "flags", "timelineStats", "mediaStoryState", "walls", "avatar"] {
+    for key in [
+        "id",
+        "displayName",
+        "flags",
+        "timelineStats",
+        "mediaStoryState",
+        "walls",
+        "avatar",
+    ] {
         assert!(fan.get(key).is_some(), "missing {key}");
     }
     assert!(fan["id"].is_string());
@@ -32,11 +47,19 @@ async fn looks_up_by_ids_with_or_without_trailing_slash() {
     let two = app.fan_id(2).await;
     for path in ["users/", "users"] {
         let resp = app
-            .get(&format!("/api/fansly/{}/{path}?ids={one},{two}", app.team.account_id))
+            .get(&format!(
+                "/api/fansly/{}/{path}?ids={one},{two}",
+                app.team.account_id
+            ))
             .await;
         assert_eq!(resp.status(), 200, "{path}");
         let body: Value = resp.json().await.unwrap();
-        let ids: Vec<&str> = body["data"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, [one.as_str(), two.as_str()]);
     }
 }
@@ -45,17 +68,36 @@ async fn looks_up_by_ids_with_or_without_trailing_slash() {
 async fn unknown_and_malformed_lookups_are_clear_4xx() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/users/nobody_at_all")).await, 404).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/users/nobody_at_all"))
+            .await,
+        404,
+    )
+    .await;
     assert!(msg.contains("nobody_at_all"), "{msg}");
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/users/bad%20name")).await, 422).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/users/bad%20name"))
+            .await,
+        422,
+    )
+    .await;
     assert!(msg.contains("bad name"), "{msg}");
     let msg = assert_error(app.get(&format!("/api/fansly/{acct}/users/,,")).await, 422).await;
     assert!(msg.contains("usernames"), "{msg}");
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/users/?ids=12,abc")).await, 422).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/users/?ids=12,abc"))
+            .await,
+        422,
+    )
+    .await;
     assert!(msg.contains("abc"), "{msg}");
     let msg = assert_error(app.get(&format!("/api/fansly/{acct}/users/")).await, 422).await;
     assert!(msg.contains("ids"), "{msg}");
-    assert_error(app.get("/api/fansly/fansly_acct_nope/users/fan1").await, 404).await;
+    assert_error(
+        app.get("/api/fansly/fansly_acct_nope/users/fan1").await,
+        404,
+    )
+    .await;
     assert_error(app.get("/api/fansly/not-an-account/users/fan1").await, 404).await;
     // Only the 404 for a missing user reached Fansly, and it was refunded.
     assert_eq!(app.balance(&app.team.id).await, 1_000);
