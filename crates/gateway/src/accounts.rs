@@ -188,7 +188,7 @@ pub async fn add_token(
     .bind(&device_id)
     .bind(account.to_string())
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM fansly_accounts WHERE team_id = $1 AND fansly_id = $2"

@@ -46,7 +46,7 @@ pub async fn sandbox_demo(app: &App) -> anyhow::Result<Demo> {
             )
             .bind(TEAM_KEY)
             .bind(&team.id)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await?;
             team.id
         }

@@ -69,7 +69,7 @@ pub async fn create_team(
     .bind(name.trim())
     .bind(rate_limit_per_minute)
     .bind(now)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     if initial_credits > 0 {
         credits::grant(db, &id, initial_credits, "initial grant").await?;
@@ -120,7 +120,7 @@ pub async fn set_rate_limit(db: &Db, team_id: &str, limit: Option<i64>) -> anyho
     let done = sqlx::query("UPDATE teams SET rate_limit_per_minute = $1 WHERE id = $2")
         .bind(limit)
         .bind(team_id)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await?;
     anyhow::ensure!(done.rows_affected() == 1, "no team {team_id}");
     Ok(())
@@ -147,7 +147,7 @@ pub async fn create_key(db: &Db, team_id: &str, name: &str) -> anyhow::Result<Ne
     .bind(&info.prefix)
     .bind(hash_key(&secret))
     .bind(info.created_at)
-    .execute(&db.pool)
+    .execute(&db.writer)
     .await?;
     Ok(NewKey { info, secret })
 }
@@ -179,7 +179,7 @@ pub async fn revoke_key(db: &Db, key_id: &str) -> anyhow::Result<bool> {
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(key_id)
-            .execute(&db.pool)
+            .execute(&db.writer)
             .await?;
     Ok(done.rows_affected() == 1)
 }

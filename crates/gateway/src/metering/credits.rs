@@ -35,7 +35,7 @@ pub async fn reserve(
     endpoint: &str,
     request_id: Option<&str>,
 ) -> Result<i64, ReserveError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.writer.begin().await?;
     let row = sqlx::query(
         "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
     )
@@ -91,7 +91,7 @@ async fn credit(
     endpoint: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.writer.begin().await?;
     let balance: i64 =
         sqlx::query("UPDATE teams SET credits = credits + $1 WHERE id = $2 RETURNING credits")
             .bind(amount)

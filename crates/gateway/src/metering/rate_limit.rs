@@ -40,7 +40,7 @@ pub async fn hit(db: &Db, team_id: &str, limit: i64) -> Result<RateStatus, sqlx:
     )
     .bind(team_id)
     .bind(window_start)
-    .fetch_one(&db.pool)
+    .fetch_one(&db.writer)
     .await?
     .get(0);
     let reset_ms = window_start + WINDOW_MS - now;
@@ -56,7 +56,7 @@ pub async fn hit(db: &Db, team_id: &str, limit: i64) -> Result<RateStatus, sqlx:
 pub async fn prune(db: &Db) -> Result<u64, sqlx::Error> {
     let done = sqlx::query("DELETE FROM rate_windows WHERE window_start < $1")
         .bind(now_ms() - 2 * WINDOW_MS)
-        .execute(&db.pool)
+        .execute(&db.writer)
         .await?;
     Ok(done.rows_affected())
 }

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Load benchmark: Create Chat and the users lookup through the gateway, and the
+# same Fansly calls straight to the sandbox, on loopback with wrk.
+#
+#   bench/run.sh                 # SQLite
+#   DB=postgres bench/run.sh     # PostgreSQL at 127.0.0.1:5432
+#   DURATION=20s CONNECTIONS=64 bench/run.sh
+#
+# Needs wrk (apt-get install wrk) and python3. Prints a table; raw wrk output
+# goes to bench/out/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-1}
+DB=${DB:-sqlite}
+SANDBOX_PORT=${SANDBOX_PORT:-18190}
+GATEWAY_PORT=${GATEWAY_PORT:-18180}
+CHECK_KEY=necvac-govry3-tybkYz
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release -p fansly-gateway >&2
+BIN=target/release/fansly-gateway
+WORK=$(mktemp -d)
+OUT=bench/out
+mkdir -p "$OUT"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+if [ "$DB" = postgres ]; then
+  DBNAME=fgw_bench_$$
+  psql postgres://postgres@127.0.0.1:5432/test -qc "CREATE DATABASE $DBNAME" >/dev/null
+  export FANSLY_GATEWAY_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DBNAME
+  trap 'cleanup; psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $DBNAME" >/dev/null 2>&1 || true' EXIT
+fi
+export FANSLY_GATEWAY_DATA_DIR=$WORK
+export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
+export FANSLY_GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT
+export RUST_LOG=warn
+
+$BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
+pids+=($!)
+wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
+wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+
+TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
+ACCT=$(FANSLY_TOKEN=$TOKEN $BIN accounts add-token --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+$BIN serve 2>"$WORK/gateway.log" &
+pids+=($!)
+wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
+
+GW=http://127.0.0.1:$GATEWAY_PORT
+FAN=$(curl -s -H "Authorization: Bearer $KEY" $GW/api/fansly/$ACCT/users/fan1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+ME=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["account_id"])')
+
+# Direct-to-sandbox requests carry the headers the gateway sends (strict check).
+DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
+SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
+signed() {
+  local path=$1
+  printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com' \
+    "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY "$path" "$DEVICE")"
+}
+
+run() { # name, url, script, headers, body
+  local name=$1 url=$2 script=$3
+  HEADERS=$4 BODY=${5:-} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "bench/$script" "$url" >"$OUT/$name.txt"
+  python3 - "$name" "$OUT/$name.txt" <<'PY'
+import re, sys
+name, path = sys.argv[1:3]
+text = open(path).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def pct(p):
+    m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+errs = re.search(r"non2xx_or_errors: (\d+)", text).group(1)
+print(f"{name:<28} {rps:>10.0f} {pct(50):>9.2f} {pct(99):>9.2f} {errs:>8}")
+PY
+}
+
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, database: $DB, $(nproc) cores"
+printf '%-28s %10s %9s %9s %8s\n' scenario req/s p50_ms p99_ms errors
+run gateway_create_chat "$GW/api/fansly/$ACCT/chats" post.lua "authorization: Bearer $KEY" "{\"user_id\":\"$FAN\"}"
+run sandbox_post_group "http://127.0.0.1:$SANDBOX_PORT/api/v1/group?ngsw-bypass=true" post.lua "$(signed /api/v1/group)" \
+  "{\"users\":[{\"userId\":\"$ME\",\"permissionFlags\":0},{\"userId\":\"$FAN\",\"permissionFlags\":0}],\"recipients\":[],\"lastMessage\":null,\"userSettings\":null,\"type\":1}"
+run gateway_users_lookup "$GW/api/fansly/$ACCT/users/fan1" get.lua "authorization: Bearer $KEY"
+run sandbox_account_lookup "http://127.0.0.1:$SANDBOX_PORT/api/v1/account?usernames=fan1&ngsw-bypass=true" get.lua "$(signed /api/v1/account)"
