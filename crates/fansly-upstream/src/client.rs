@@ -174,7 +174,7 @@ impl FanslyClient {
         .await
     }
 
-    async fn get(
+    pub(crate) async fn get(
         &self,
         session: &Session,
         path: &str,
@@ -184,7 +184,7 @@ impl FanslyClient {
             .await
     }
 
-    async fn send_json(
+    pub(crate) async fn send_json(
         &self,
         session: &Session,
         method: Method,
@@ -208,7 +208,7 @@ impl FanslyClient {
 
     /// The web app appends `ngsw-bypass=true` to every query and sends comma
     /// lists with literal commas, so the query is built by hand.
-    fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
+    pub(crate) fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
         let mut url = self.cfg.api_base.clone();
         url.set_path(path);
         let mut q = String::new();

@@ -19,6 +19,9 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub config: Config,
+    /// Base of absolute URLs the API hands out (`_pagination.next_page`,
+    /// polling URLs): `public_url` when configured, else the bound address.
+    pub public_url: String,
     pub db: Db,
     pub fansly: FanslyClient,
     pub sessions: Sessions,
@@ -64,8 +67,13 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding the API to {}", config.listen))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
         let state = AppState(Arc::new(Inner {
             config,
+            public_url,
             db,
             fansly,
             sessions: Sessions::default(),

@@ -17,6 +17,9 @@ pub const ENV_PREFIX: &str = "FANSLY_GATEWAY_";
 pub struct Config {
     /// Address the HTTP API listens on (port 0 picks a free port).
     pub listen: SocketAddr,
+    /// Base URL clients reach this gateway at, for absolute URLs in answers
+    /// (`_pagination.next_page`); unset means `http://<listen address>`.
+    pub public_url: Option<String>,
     /// Where the SQLite database and sandbox files live.
     pub data_dir: PathBuf,
     /// `postgres://…` or `sqlite://…`; unset means SQLite at `<data_dir>/gateway.db`.
@@ -66,6 +69,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid address"),
+            public_url: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_max_connections: 10,

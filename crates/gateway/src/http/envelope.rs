@@ -17,6 +17,28 @@ use crate::metering::{Endpoint, Meta, RateStatus};
 pub struct Metered {
     pub data: Value,
     pub meta: Meta,
+    /// `Some` on paginated endpoints: top-level `_pagination.next_page`, a
+    /// full URL or `null` on the last page.
+    pub next_page: Option<Option<String>>,
+}
+
+impl Metered {
+    pub fn with_next_page(mut self, next_page: Option<String>) -> Self {
+        self.next_page = Some(next_page);
+        self
+    }
+}
+
+/// An absolute URL to `path` on this gateway with `query` (for `next_page`).
+pub fn page_url(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
+    let mut url = format!("{}{path}", state.public_url);
+    for (i, (k, v)) in query.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(k);
+        url.push('=');
+        url.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+    }
+    url
 }
 
 impl IntoResponse for Metered {
@@ -31,7 +53,11 @@ impl IntoResponse for Metered {
             HeaderValue::from(self.meta.balance),
         );
         headers.insert("x-ofapi-is-cached", HeaderValue::from_static("false"));
-        let body = json!({"data": self.data, "_meta": self.meta.to_json()});
+        let mut body = json!({"data": self.data});
+        if let Some(next_page) = self.next_page {
+            body["_pagination"] = json!({ "next_page": next_page });
+        }
+        body["_meta"] = self.meta.to_json();
         (headers, Json(body)).into_response()
     }
 }
@@ -91,6 +117,7 @@ impl Authed {
                         cache: endpoint.cache,
                         rate: self.rate,
                     },
+                    next_page: None,
                 }),
                 Err(e) => {
                     if cost > 0 {
