@@ -75,21 +75,36 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(fail(StatusCode::UNAUTHORIZED, 401, "session mismatch"));
             }
         }
-        if state.config.strict_client_check {
-            let device = header("fansly-client-id").unwrap_or_default();
-            let want = client_check(&state.config.check_key, parts.uri.path(), device);
-            if device.is_empty() || header("fansly-client-check") != Some(want.as_str()) {
-                return Err(bad_param("invalid fansly-client-check"));
-            }
-            if header("fansly-client-ts")
-                .and_then(|v| v.parse::<i64>().ok())
-                .is_none()
-            {
-                return Err(bad_param("missing parameter \"fansly-client-ts\""));
-            }
-        }
+        verify_signature(state, &parts.headers, parts.uri.path())?;
         Ok(Caller(session))
     }
+}
+
+/// In strict mode, the `fansly-client-check` digest must match this path and
+/// the `fansly-client-id`, and `fansly-client-ts` must be a number.
+pub fn verify_signature(state: &AppState, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+    if !state.config.strict_client_check {
+        return Ok(());
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let device = header("fansly-client-id").unwrap_or_default();
+    let want = client_check(&state.config.check_key, path, device);
+    if device.is_empty() || header("fansly-client-check") != Some(want.as_str()) {
+        return Err(bad_param("invalid fansly-client-check"));
+    }
+    if header("fansly-client-ts")
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_none()
+    {
+        return Err(bad_param("missing parameter \"fansly-client-ts\""));
+    }
+    Ok(())
 }
 
 async fn device_id(State(state): State<AppState>) -> Response {

@@ -77,6 +77,8 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// Arrived in absolute form (`GET http://host/path`): through a forward proxy.
+    pub via_proxy: bool,
 }
 
 /// Records every `/api/v1` request, answers CORS preflights, and applies faults.
@@ -107,6 +109,7 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             path: path.clone(),
             query: req.uri().query().map(str::to_owned),
             headers,
+            via_proxy: req.uri().authority().is_some(),
         });
     }
     if req.method() == Method::OPTIONS {

@@ -6,6 +6,7 @@
 //! `/_sandbox` (see [`control`]).
 
 mod api;
+mod auth;
 pub mod control;
 mod world;
 
@@ -74,6 +75,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     api::router()
+        .merge(auth::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -23,6 +23,20 @@ pub struct Account {
     pub creator: bool,
     pub created_at_ms: i64,
     pub email: String,
+    pub password: String,
+    pub twofa: TwoFa,
+    /// The session token seeded for creators (stable across restarts).
+    pub seeded_token: Option<String>,
+}
+
+/// How an account's login is challenged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TwoFa {
+    None,
+    /// A code e-mailed to the account (Fansly's type 2).
+    Email,
+    /// An authenticator app (Fansly's type 0); the raw TOTP secret.
+    Totp(Vec<u8>),
 }
 
 #[derive(Clone, Debug)]
@@ -46,10 +60,17 @@ pub struct Group {
 pub struct SeededCreator {
     pub account_id: String,
     pub username: String,
+    pub email: String,
+    pub password: String,
+    /// `none`, `email` or `totp`.
+    pub twofa: &'static str,
+    /// Base32, for authenticator apps (and tests) to compute codes.
+    pub totp_secret: Option<String>,
     pub token: String,
 }
 
 pub struct World {
+    pub(crate) auth: crate::auth::AuthState,
     accounts: HashMap<u64, Account>,
     by_username: HashMap<String, u64>,
     sessions: HashMap<String, SessionRow>,
@@ -62,6 +83,7 @@ pub struct World {
 impl World {
     pub fn seeded() -> Self {
         let mut w = World {
+            auth: Default::default(),
             accounts: HashMap::new(),
             by_username: HashMap::new(),
             sessions: HashMap::new(),
@@ -70,9 +92,15 @@ impl World {
             last_ms: 0,
             seq: 0,
         };
-        for (n, (username, display)) in [
-            ("sandbox_creator", "Sandbox Creator"),
-            ("sandbox_studio", "Sandbox Studio"),
+        for (n, (username, display, twofa)) in [
+            ("sandbox_creator", "Sandbox Creator", TwoFa::None),
+            ("sandbox_studio", "Sandbox Studio", TwoFa::None),
+            ("sandbox_mailcode", "Sandbox Mailcode", TwoFa::Email),
+            (
+                "sandbox_authenticator",
+                "Sandbox Authenticator",
+                TwoFa::Totp(Sha256::digest(b"fansly-sandbox-totp")[..20].to_vec()),
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -86,9 +114,15 @@ impl World {
                 creator: true,
                 created_at_ms: SEED_MS,
                 email: format!("{username}@sandbox.invalid"),
+                password: format!("{username}-password"),
+                twofa,
+                seeded_token: None,
             });
             let session_id = snowflake_at(SEED_MS + 60_000, 1 + n);
             let token = seeded_token(session_id, id);
+            if let Some(a) = w.accounts.get_mut(&id) {
+                a.seeded_token = Some(token.clone());
+            }
             w.sessions.insert(
                 token.clone(),
                 SessionRow {
@@ -108,6 +142,9 @@ impl World {
                 creator: false,
                 created_at_ms: at,
                 email: format!("fan{i}@sandbox.invalid"),
+                password: format!("fan{i}-password"),
+                twofa: TwoFa::None,
+                seeded_token: None,
             });
         }
         w
@@ -120,14 +157,26 @@ impl World {
 
     pub fn creators(&self) -> Vec<SeededCreator> {
         let mut out: Vec<SeededCreator> = self
-            .sessions
+            .accounts
             .values()
-            .filter_map(|s| {
-                let a = self.accounts.get(&s.account_id)?;
+            .filter_map(|a| {
                 Some(SeededCreator {
                     account_id: a.id.to_string(),
                     username: a.username.clone(),
-                    token: s.token.clone(),
+                    email: a.email.clone(),
+                    password: a.password.clone(),
+                    twofa: match a.twofa {
+                        TwoFa::None => "none",
+                        TwoFa::Email => "email",
+                        TwoFa::Totp(_) => "totp",
+                    },
+                    totp_secret: match &a.twofa {
+                        TwoFa::Totp(secret) => {
+                            Some(totp_rs::Secret::from(secret.clone()).to_base32())
+                        }
+                        _ => None,
+                    },
+                    token: a.seeded_token.clone()?,
                 })
             })
             .collect();
@@ -139,11 +188,47 @@ impl World {
         self.sessions.get(token)
     }
 
+    /// A new session for `account_id`, as a successful login issues it.
+    pub fn open_session(&mut self, account_id: u64) -> SessionRow {
+        let id = self.mint_id();
+        let secret: [u8; 16] = rand::random();
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{id}:1:2:{}", hex::encode(secret)));
+        let row = SessionRow {
+            id,
+            account_id,
+            token: token.clone(),
+        };
+        self.sessions.insert(token, row.clone());
+        row
+    }
+
     /// Ends a session as `POST /session/close` or an expiry would.
     pub fn close_session(&mut self, session_id: u64) -> bool {
         let before = self.sessions.len();
         self.sessions.retain(|_, s| s.id != session_id);
         before != self.sessions.len()
+    }
+
+    /// Ends every session of an account; how many there were.
+    pub fn expire_sessions_of(&mut self, account_id: u64) -> usize {
+        let before = self.sessions.len();
+        self.sessions.retain(|_, s| s.account_id != account_id);
+        before - self.sessions.len()
+    }
+
+    pub fn account_mut_by_username(&mut self, name: &str) -> Option<&mut Account> {
+        let id = *self.by_username.get(&name.to_lowercase())?;
+        self.accounts.get_mut(&id)
+    }
+
+    /// Login accepts a username or an e-mail address.
+    pub fn account_by_login(&self, login: &str) -> Option<&Account> {
+        self.account_by_username(login).or_else(|| {
+            self.accounts
+                .values()
+                .find(|a| a.email.eq_ignore_ascii_case(login))
+        })
     }
 
     pub fn account(&self, id: u64) -> Option<&Account> {

@@ -20,7 +20,7 @@ async fn start() -> (Sandbox, FanslyClient) {
 
 async fn creator_session(sandbox: &Sandbox, client: &FanslyClient) -> (String, Session) {
     let creator = sandbox.creators().remove(0);
-    let device = client.device_id().await.unwrap();
+    let device = client.device_id(&Default::default()).await.unwrap();
     (
         creator.account_id,
         Session::new(SecretString::from(creator.token), device),
@@ -66,7 +66,7 @@ async fn me_answers_the_session_account() {
 #[tokio::test]
 async fn refuses_unknown_token_and_wrong_check_key() {
     let (sandbox, client) = start().await;
-    let device = client.device_id().await.unwrap();
+    let device = client.device_id(&Default::default()).await.unwrap();
     let stranger = Session::new(SecretString::from("bm9wZTox".to_owned()), device.clone());
     let err = client.account_me(&stranger).await.unwrap_err();
     assert!(

@@ -1,7 +1,8 @@
 //! The HTTP client for Fansly's REST API (`apiv3`): the only place that knows
 //! how a request must look on the wire and how answers are wrapped.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -13,6 +14,7 @@ use url::Url;
 
 use crate::check::client_check;
 use crate::error::UpstreamError;
+use crate::route::Route;
 use crate::session::Session;
 
 /// The check key of current web builds (spec §2.2: the *last* `checkKey_`
@@ -53,35 +55,65 @@ impl Default for FanslyConfig {
 
 #[derive(Clone)]
 pub struct FanslyClient {
+    /// For accounts without a proxy.
     http: reqwest::Client,
+    /// One connection pool per proxy, so an account's traffic never leaves
+    /// through another account's proxy.
+    proxied: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     cfg: Arc<FanslyConfig>,
 }
 
 impl FanslyClient {
     pub fn new(cfg: FanslyConfig) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(90))
+        let http = Self::builder(&cfg)
             .build()
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         Ok(Self {
             http,
+            proxied: Arc::default(),
             cfg: Arc::new(cfg),
         })
+    }
+
+    fn builder(cfg: &FanslyConfig) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
     }
 
     pub fn config(&self) -> &FanslyConfig {
         &self.cfg
     }
 
+    fn http_for(&self, route: &Route) -> Result<reqwest::Client, UpstreamError> {
+        let Some(proxy) = &route.proxy else {
+            return Ok(self.http.clone());
+        };
+        let mut map = self.proxied.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = map.get(proxy.url().as_str()) {
+            return Ok(client.clone());
+        }
+        let proxy_err = |e: reqwest::Error| UpstreamError::Proxy {
+            proxy: proxy.label().to_owned(),
+            details: error_chain(&e),
+        };
+        let client = Self::builder(&self.cfg)
+            .proxy(reqwest::Proxy::all(proxy.url().as_str()).map_err(proxy_err)?)
+            .build()
+            .map_err(proxy_err)?;
+        map.insert(proxy.url().to_string(), client.clone());
+        Ok(client)
+    }
+
     /// `GET /api/v1/device/id`: unsigned and unauthenticated, since it produces
     /// the id that signing needs. Answers a bare string.
-    pub async fn device_id(&self) -> Result<String, UpstreamError> {
+    pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
         let url = self.url("/api/v1/device/id", &[]);
+        let http = self.http_for(route)?;
         let value = self
-            .send_with_retries(Method::GET, || {
-                self.http.get(url.clone()).headers(self.browser_headers())
+            .send_with_retries(route, Method::GET, || {
+                http.get(url.clone()).headers(self.browser_headers())
             })
             .await?;
         match value {
@@ -184,6 +216,8 @@ impl FanslyClient {
             .await
     }
 
+    /// A signed request. When Fansly refuses the session and the session has
+    /// a renewer, the session is renewed once and the request repeated once.
     pub(crate) async fn send_json(
         &self,
         session: &Session,
@@ -192,10 +226,28 @@ impl FanslyClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
+        let result = self.send_signed(session, &method, path, query, body).await;
+        match (&result, session.renewer()) {
+            (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) => {
+                let fresh = renewer.renew(session).await?;
+                self.send_signed(&fresh, &method, path, query, body).await
+            }
+            _ => result,
+        }
+    }
+
+    async fn send_signed(
+        &self,
+        session: &Session,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, UpstreamError> {
         let url = self.url(path, query);
-        self.send_with_retries(method.clone(), || {
-            let mut req = self
-                .http
+        let http = self.http_for(session.route())?;
+        self.send_with_retries(session.route(), method.clone(), || {
+            let mut req = http
                 .request(method.clone(), url.clone())
                 .headers(self.signed_headers(session, url.path()));
             if let Some(body) = body {
@@ -262,20 +314,32 @@ impl FanslyClient {
             "fansly-client-check",
             &client_check(&self.cfg.check_key, pathname, session.device_id()),
         );
-        if let Ok(mut v) = HeaderValue::from_str(session.token().expose_secret()) {
-            v.set_sensitive(true);
-            h.insert("authorization", v);
+        let token = session.token().expose_secret();
+        if !token.is_empty() {
+            if let Ok(mut v) = HeaderValue::from_str(token) {
+                v.set_sensitive(true);
+                h.insert("authorization", v);
+            }
         }
         h
     }
 
-    async fn send_with_retries<F>(&self, method: Method, build: F) -> Result<Value, UpstreamError>
+    /// Each attempt, retries included, spends from the account's budget.
+    async fn send_with_retries<F>(
+        &self,
+        route: &Route,
+        method: Method,
+        build: F,
+    ) -> Result<Value, UpstreamError>
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
         let mut attempt = 0;
         loop {
-            let result = self.send_once(build()).await;
+            if let Some(throttle) = &route.throttle {
+                throttle.acquire(method != Method::GET).await?;
+            }
+            let result = self.send_once(route, build()).await;
             let retry_in = match &result {
                 Err(UpstreamError::RateLimited { retry_after }) => {
                     Some(retry_after.unwrap_or_else(|| self.backoff(attempt)))
@@ -305,19 +369,42 @@ impl FanslyClient {
         step + Duration::from_millis(jitter)
     }
 
-    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Value, UpstreamError> {
-        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+    async fn send_once(
+        &self,
+        route: &Route,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Value, UpstreamError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(route, e))?;
         let status = resp.status();
+        if let (Some(proxy), StatusCode::PROXY_AUTHENTICATION_REQUIRED) = (&route.proxy, status) {
+            return Err(UpstreamError::Proxy {
+                proxy: proxy.label().to_owned(),
+                details: "the proxy asks for credentials (HTTP 407)".into(),
+            });
+        }
         let retry_after = parse_retry_after(resp.headers());
-        let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(route, e))?;
         decode_envelope(status, retry_after, &body)
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> UpstreamError {
+    fn transport_error(&self, route: &Route, e: reqwest::Error) -> UpstreamError {
         if e.is_timeout() {
-            UpstreamError::Timeout(self.cfg.timeout)
-        } else {
-            UpstreamError::Unreachable(error_chain(&e))
+            return UpstreamError::Timeout(self.cfg.timeout);
+        }
+        match &route.proxy {
+            // Through a proxy, a failed connection is the proxy's: Fansly is
+            // reached by the proxy, not by us.
+            Some(proxy) if e.is_connect() => UpstreamError::Proxy {
+                proxy: proxy.label().to_owned(),
+                details: error_chain(&e),
+            },
+            _ => UpstreamError::Unreachable(error_chain(&e)),
         }
     }
 }

@@ -1,15 +1,19 @@
 //! Fansly's private web API as its web app speaks it. Nothing outside this crate
 //! knows a Fansly header, path or envelope.
 
+mod auth;
 pub mod check;
 mod client;
 mod error;
 pub mod ids;
+mod route;
 mod session;
 
+pub use auth::{Challenge, LoginStep, NewSession};
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_USER_AGENT,
 };
 pub use error::UpstreamError;
-pub use session::{session_id_from_token, Session};
+pub use route::{Proxy, Route, Throttle, ThrottleConfig};
+pub use session::{session_id_from_token, Session, SessionRenewer};

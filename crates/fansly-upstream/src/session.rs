@@ -1,21 +1,40 @@
 //! One Fansly web session as the gateway holds it: the token, the device id the
-//! token was issued to, and the web app's `fansly-client-ts` clock.
+//! token was issued to, the web app's `fansly-client-ts` clock, the account's
+//! route (proxy, budget) and who can renew it when Fansly refuses it.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::error::UpstreamError;
+use crate::route::Route;
+
 /// The web app refreshes its cached client timestamp about every 3 s.
 const TS_REFRESH: Duration = Duration::from_secs(3);
+
+/// Renews a session Fansly refused (by logging in again). The client calls it
+/// once when a request answers 401/403, then repeats the request once with
+/// the session it returns.
+pub trait SessionRenewer: Send + Sync {
+    fn renew<'a>(
+        &'a self,
+        expired: &'a Session,
+    ) -> Pin<Box<dyn Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>>;
+}
 
 pub struct Session {
     token: SecretString,
     device_id: String,
     session_id: Option<String>,
     clock: ClientClock,
+    route: Route,
+    account: Option<String>,
+    renewer: Option<Weak<dyn SessionRenewer>>,
 }
 
 impl Session {
@@ -26,7 +45,43 @@ impl Session {
             device_id,
             session_id,
             clock: ClientClock::default(),
+            route: Route::default(),
+            account: None,
+            renewer: None,
         }
+    }
+
+    /// Not logged in yet: signed requests without `authorization` (login, 2FA).
+    pub fn anonymous(device_id: String, route: Route) -> Self {
+        Self::new(SecretString::from(String::new()), device_id).with_route(route)
+    }
+
+    pub fn with_route(mut self, route: Route) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// Whose session this is, in the caller's terms (e.g. `fansly_acct_…`).
+    pub fn with_account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
+    pub fn with_renewer(mut self, renewer: Weak<dyn SessionRenewer>) -> Self {
+        self.renewer = Some(renewer);
+        self
+    }
+
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    pub fn account(&self) -> Option<&str> {
+        self.account.as_deref()
+    }
+
+    pub fn renewer(&self) -> Option<Arc<dyn SessionRenewer>> {
+        self.renewer.as_ref()?.upgrade()
     }
 
     pub fn token(&self) -> &SecretString {
@@ -52,6 +107,7 @@ impl std::fmt::Debug for Session {
         f.debug_struct("Session")
             .field("device_id", &self.device_id)
             .field("session_id", &self.session_id)
+            .field("account", &self.account)
             .field("token", &"[redacted]")
             .finish()
     }

@@ -64,6 +64,20 @@ impl App {
         let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
         db.migrate().await?;
         let fansly = FanslyClient::new(config.upstream.to_client_config()?)?;
+        let keyring = config.keyring()?;
+        if keyring.is_none() {
+            tracing::warn!(
+                "no master key configured: credentials cannot be stored until one is \
+                 (`fansly-gateway keys new-master`, then FANSLY_GATEWAY_MASTER_KEYS)"
+            );
+        }
+        let sessions = Sessions::new(
+            db.clone(),
+            fansly.clone(),
+            keyring,
+            config.upstream.throttle.to_config(),
+            Duration::from_millis(config.relogin_cooldown_ms),
+        );
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding the API to {}", config.listen))?;
@@ -76,7 +90,7 @@ impl App {
             public_url,
             db,
             fansly,
-            sessions: Sessions::default(),
+            sessions,
         }));
         Ok(App {
             listener,
@@ -109,6 +123,10 @@ impl App {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let janitor = tokio::spawn(prune_rate_windows(self.state.db.clone()));
+        let resumed = crate::login::resume_all(&self.state.sessions).await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed interrupted logins");
+        }
         let router = crate::http::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)

@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use secrecy::SecretString;
 use sqlx::Row;
 
-use crate::accounts;
+use crate::accounts::status;
 use crate::app::App;
-use crate::tenancy;
+use crate::db::now_ms;
+use crate::ids::new_account_id;
+use crate::{login, tenancy};
 
 pub const DEMO_CREDITS: i64 = 100_000;
 const TEAM_KEY: &str = "sandbox.demo_team_id";
@@ -66,29 +67,23 @@ pub async fn sandbox_demo(app: &App) -> anyhow::Result<Demo> {
         Some(key.secret)
     };
 
+    // The demo account is connected the way a user connects one: by login,
+    // so its password is stored (sealed) and re-login works.
     let creator = sandbox
         .creators()
         .into_iter()
         .next()
         .context("the sandbox has no seeded creator")?;
-    let account = accounts::add_token(
-        db,
-        &state.fansly,
-        &team_id,
-        SecretString::from(creator.token),
-        None,
-    )
-    .await
-    .context("connecting the sandbox creator")?;
+    let account_id = connect_by_login(app, &team_id, &creator.username, &creator.password).await?;
     Ok(Demo {
         team_id,
-        account_id: account.id,
+        account_id,
         key_file,
         new_key,
     })
 }
 
-fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+pub fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -102,4 +97,56 @@ fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()>
         .with_context(|| format!("writing {}", path.display()))?;
     writeln!(f, "{secret}")?;
     Ok(())
+}
+
+/// Connects (or reuses) the team's account for `username` through the login
+/// state machine and waits for it to finish.
+async fn connect_by_login(
+    app: &App,
+    team_id: &str,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let state = app.state();
+    let sessions = &state.sessions;
+    let existing: Option<(String, String)> = sqlx::query(
+        "SELECT id, auth_state FROM fansly_accounts WHERE team_id = $1 AND login_name = $2",
+    )
+    .bind(team_id)
+    .bind(username)
+    .fetch_optional(&state.db.pool)
+    .await?
+    .map(|r| (r.get(0), r.get(1)));
+    let id = match existing {
+        Some((id, s)) if s == status::AUTHENTICATED => return Ok(id),
+        Some((id, _)) => id,
+        None => new_account_id(),
+    };
+    let sealed = sessions.seal(&id, "password", password)?;
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO fansly_accounts (id, team_id, display_name, login_name, auth_state, password, \
+           created_at, updated_at) VALUES ($1, $2, $3, $3, $4, $5, $6, $6) \
+         ON CONFLICT (id) DO UPDATE SET auth_state = excluded.auth_state, password = excluded.password",
+    )
+    .bind(&id)
+    .bind(team_id)
+    .bind(username)
+    .bind(status::QUEUED)
+    .bind(sealed)
+    .bind(now)
+    .execute(&state.db.writer)
+    .await?;
+    login::drive(sessions, &id).await?;
+    let row = sqlx::query("SELECT auth_state, last_error FROM fansly_accounts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&state.db.pool)
+        .await?;
+    let (s, err): (String, Option<String>) = (row.get(0), row.get(1));
+    anyhow::ensure!(
+        s == status::AUTHENTICATED,
+        "the sandbox creator did not connect: {s} {}",
+        err.unwrap_or_default()
+    );
+    Ok(id)
 }

@@ -2,6 +2,7 @@
 //! `FANSLY_GATEWAY_*` environment variables (`__` separates nested keys, e.g.
 //! `FANSLY_GATEWAY_UPSTREAM__TIMEOUT_MS`), then command-line flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,15 @@ pub struct Config {
     pub default_rate_limit_per_minute: i64,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Master keys sealing secrets at rest: `id:base64` entries, comma
+    /// separated, the first one current. Takes precedence over the file.
+    pub master_keys: Option<String>,
+    /// A file of master keys, one `id:base64` per line, the first current.
+    pub master_key_file: Option<PathBuf>,
+    /// `proxyCountry` → proxy URL (e.g. `us = "http://user:pass@host:3128"`).
+    pub proxies: BTreeMap<String, String>,
+    /// After a re-login fails for a passing reason, how long until the next try.
+    pub relogin_cooldown_ms: u64,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
 }
@@ -53,6 +63,41 @@ pub struct UpstreamSettings {
     pub max_retries: u32,
     pub max_retry_wait_ms: u64,
     pub backoff_base_ms: u64,
+    pub throttle: ThrottleSettings,
+}
+
+/// Each account's request budget towards Fansly (Fansly tolerates about 20
+/// requests per minute per route; spec §3.3).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub reads_per_minute: u32,
+    pub writes_per_minute: u32,
+    pub burst: u32,
+    /// A call that would wait longer for its slot is answered 429 instead.
+    pub max_wait_ms: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            reads_per_minute: 120,
+            writes_per_minute: 60,
+            burst: 20,
+            max_wait_ms: 10_000,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    pub fn to_config(&self) -> fansly_upstream::ThrottleConfig {
+        fansly_upstream::ThrottleConfig {
+            reads_per_minute: self.reads_per_minute,
+            writes_per_minute: self.writes_per_minute,
+            burst: self.burst,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -76,6 +121,10 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             default_rate_limit_per_minute: 5000,
             log_format: LogFormat::Text,
+            master_keys: None,
+            master_key_file: None,
+            proxies: BTreeMap::new(),
+            relogin_cooldown_ms: 30_000,
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
         }
@@ -93,6 +142,7 @@ impl Default for UpstreamSettings {
             max_retries: d.max_retries,
             max_retry_wait_ms: d.max_retry_wait.as_millis() as u64,
             backoff_base_ms: d.backoff_base.as_millis() as u64,
+            throttle: ThrottleSettings::default(),
         }
     }
 }
@@ -128,6 +178,29 @@ impl Config {
         .merge(overrides)
         .extract()
         .map_err(Box::new)
+    }
+
+    /// The master keys, from `master_keys`, else `master_key_file`. In
+    /// sandbox mode with neither, a key file under the data dir is created.
+    pub fn keyring(&self) -> anyhow::Result<Option<crate::crypto::Keyring>> {
+        if let Some(keys) = &self.master_keys {
+            return crate::crypto::Keyring::parse(keys).map(Some);
+        }
+        let file = match &self.master_key_file {
+            Some(file) => file.clone(),
+            None if self.sandbox.enabled => {
+                let file = self.data_dir.join("master.key");
+                if !file.exists() {
+                    std::fs::create_dir_all(&self.data_dir)?;
+                    crate::bootstrap::write_secret_file(&file, &crate::crypto::Keyring::generate_entry())?;
+                }
+                file
+            }
+            None => return Ok(None),
+        };
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| anyhow::anyhow!("reading master key file {}: {e}", file.display()))?;
+        crate::crypto::Keyring::parse(&text).map(Some)
     }
 
     pub fn database_url(&self) -> String {

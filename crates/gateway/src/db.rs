@@ -93,6 +93,8 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // Deleted rows (disconnected accounts) are overwritten, not left in free pages.
+                    conn.execute("PRAGMA secure_delete = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                 }
                 Ok(())

@@ -34,9 +34,16 @@ pub enum ApiError {
         retry_after_secs: u64,
     },
     #[error("{0}")]
+    FailedDependency(String),
+    #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{message}")]
+    CoolingDown {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     GatewayTimeout(String),
     #[error(transparent)]
@@ -56,7 +63,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::FailedDependency(_) => StatusCode::FAILED_DEPENDENCY,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::CoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +96,29 @@ impl ApiError {
                 "Fansly refused the session of account {account} (HTTP {status}{}); the account needs reconnecting",
                 if details.is_empty() { String::new() } else { format!(": {details}") }
             )),
+            UpstreamError::Proxy { proxy, details } => ApiError::FailedDependency(format!(
+                "the proxy {proxy} of account {account} failed: {details}"
+            )),
+            UpstreamError::Throttled { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                ApiError::RateLimited {
+                    message: format!(
+                        "account {account} has used its request budget towards Fansly; retry after {secs} s"
+                    ),
+                    retry_after_secs: secs,
+                }
+            }
+            UpstreamError::NeedsReconnect(message) => ApiError::Conflict(message),
+            UpstreamError::CoolingDown {
+                retry_after,
+                reason,
+            } => ApiError::CoolingDown {
+                message: format!("account {account} cannot reach Fansly for now: {reason}"),
+                retry_after_secs: retry_after.as_secs().max(1),
+            },
+            UpstreamError::Rejected(details) => ApiError::Conflict(format!(
+                "Fansly refused the login of account {account}: {details}"
+            )),
             UpstreamError::Api { status, details, .. } => ApiError::BadGateway(format!(
                 "Fansly answered HTTP {status}: {}",
                 if details.is_empty() { "(no message)" } else { &details }
@@ -116,6 +148,9 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, Json(json!({ "error": message }))).into_response();
         if let ApiError::RateLimited {
+            retry_after_secs, ..
+        }
+        | ApiError::CoolingDown {
             retry_after_secs, ..
         } = &self
         {

@@ -12,7 +12,7 @@ use serde_json::json;
 use fansly_gateway::config::{Config, LogFormat};
 use fansly_gateway::db::Db;
 use fansly_gateway::metering::credits;
-use fansly_gateway::{accounts, bootstrap, tenancy, App};
+use fansly_gateway::{bootstrap, tenancy, App};
 
 /// Self-hosted, wire-compatible Fansly API gateway.
 #[derive(Parser)]
@@ -99,6 +99,11 @@ enum KeysCmd {
     },
     /// Revoke a key by id (key_…); it stops working at once.
     Revoke { key_id: String },
+    /// Print a fresh master key entry (`id:base64`) for sealing secrets.
+    NewMaster,
+    /// Re-encrypt every stored secret under the current (first) master key.
+    /// Safe while the gateway runs, as long as every instance has both keys.
+    RotateMaster,
 }
 
 #[derive(Subcommand)]
@@ -189,6 +194,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Teams(cmd) => teams(&open_db(&config).await?, cmd).await,
+        Command::Keys(KeysCmd::NewMaster) => {
+            println!("{}", fansly_gateway::crypto::Keyring::generate_entry());
+            eprintln!("Put it first in FANSLY_GATEWAY_MASTER_KEYS (comma separated) or in the master key file; keep older keys after it until `keys rotate-master` has run.");
+            Ok(())
+        }
+        Command::Keys(KeysCmd::RotateMaster) => {
+            let keyring = config
+                .keyring()?
+                .context("no master key configured (FANSLY_GATEWAY_MASTER_KEYS or master_key_file)")?;
+            let db = open_db(&config).await?;
+            let n = fansly_gateway::crypto::rotate(&db, &keyring).await?;
+            eprintln!("re-encrypted {n} secret(s) under key {}", keyring.current_id());
+            Ok(())
+        }
         Command::Keys(cmd) => keys(&open_db(&config).await?, cmd).await,
         Command::Credits(cmd) => credits_cmd(&open_db(&config).await?, cmd).await,
         Command::Accounts(AccountsCmd::AddToken(args)) => add_token(&config, args).await,
@@ -276,6 +295,9 @@ async fn keys(db: &Db, cmd: KeysCmd) -> anyhow::Result<()> {
             );
         }
         KeysCmd::List { team } => print(json!(tenancy::list_keys(db, &team).await?)),
+        KeysCmd::NewMaster | KeysCmd::RotateMaster => {
+            unreachable!("handled before opening the database")
+        }
         KeysCmd::Revoke { key_id } => {
             anyhow::ensure!(
                 tenancy::revoke_key(db, &key_id).await?,
@@ -327,14 +349,17 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         args.team
     );
     let fansly = fansly_upstream::FanslyClient::new(config.upstream.to_client_config()?)?;
-    let row = accounts::add_token(
-        &db,
-        &fansly,
-        &args.team,
-        SecretString::from(token),
-        args.name.as_deref(),
-    )
-    .await?;
+    let sessions = fansly_gateway::accounts::Sessions::new(
+        db,
+        fansly,
+        config.keyring()?,
+        config.upstream.throttle.to_config(),
+        std::time::Duration::from_millis(config.relogin_cooldown_ms),
+    );
+    let row = sessions
+        .add_token(&args.team, SecretString::from(token), args.name.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     print(
         json!({"id": row.id, "fansly_id": row.fansly_id, "fansly_username": row.fansly_username, "display_name": row.display_name}),
     );

@@ -1,6 +1,6 @@
 //! `/api/fansly/accounts`: the team's connected Fansly accounts.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -14,7 +14,9 @@ use crate::http::envelope::rate_headers;
 use crate::http::extract::Authed;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_accounts))
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(disconnect))
 }
 
 /// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as
@@ -42,9 +44,38 @@ async fn list_accounts(
                 "fansly_username": a.fansly_username,
                 "is_authenticated": a.auth_state == AUTHENTICATED,
                 "authentication_progress": a.auth_state,
+                "needs_code": a.needs_code(),
+                "last_error": a.last_error,
+                "proxy": a.proxy_label,
                 "fansly_user_data": a.fansly_user_data,
             })
         })
         .collect();
     Ok((rate_headers(&authed.rate), Json(body)).into_response())
+}
+
+/// Disconnect Account: logs the Fansly session out and erases the account
+/// with its credentials and tokens. Answers `{}`.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/accounts/{fanslyAccount}",
+    tag = "Account",
+    operation_id = "disconnectAccount",
+    params(("fanslyAccount" = String, Path, description = "Fansly account id")),
+    responses(
+        (status = 200, description = "`{}`", body = Object),
+        (status = 404, description = "Unknown account"),
+    ),
+    security(("default" = []))
+)]
+async fn disconnect(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    state
+        .sessions
+        .disconnect(&authed.caller.team_id, &account)
+        .await?;
+    Ok((rate_headers(&authed.rate), Json(json!({}))).into_response())
 }

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod chats;
+mod connect;
 pub mod envelope;
 pub mod extract;
 mod health;
@@ -34,6 +35,7 @@ use crate::error::ApiError;
     modifiers(&BearerAuth),
     tags(
         (name = "Account", description = "Your linked Fansly accounts"),
+        (name = "Connect Fansly Account", description = "Connecting accounts: login, 2FA, re-login"),
         (name = "Chats", description = "Fansly chats (messaging groups)"),
         (name = "Users", description = "Fansly users"),
         (name = "Health", description = "Liveness and readiness"),
@@ -58,6 +60,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(accounts::router())
+        .merge(connect::router())
         .merge(chats::router())
         .merge(users::router())
         .split_for_parts()

@@ -32,15 +32,12 @@ async fn lists_the_teams_accounts_as_a_bare_array() {
 async fn reconnecting_the_same_fansly_account_keeps_its_id() {
     let app = spawn_app().await;
     let token = app.creator_token(0).await;
-    let again = fansly_gateway::accounts::add_token(
-        app.db(),
-        &app.state.fansly,
-        &app.team.id,
-        secrecy::SecretString::from(token),
-        Some("Renamed"),
-    )
-    .await
-    .unwrap();
+    let again = app
+        .state
+        .sessions
+        .add_token(&app.team.id, secrecy::SecretString::from(token), Some("Renamed"))
+        .await
+        .unwrap();
     assert_eq!(again.id, app.team.account_id);
     let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
         .await
@@ -52,15 +49,13 @@ async fn reconnecting_the_same_fansly_account_keeps_its_id() {
 #[tokio::test]
 async fn a_refused_token_is_not_stored() {
     let app = spawn_app().await;
-    let err = fansly_gateway::accounts::add_token(
-        app.db(),
-        &app.state.fansly,
-        &app.team.id,
-        secrecy::SecretString::from("bm90LWEtdG9rZW4=".to_owned()),
-        None,
-    )
-    .await
-    .unwrap_err();
+    let err = app
+        .state
+        .sessions
+        .add_token(&app.team.id, secrecy::SecretString::from("bm90LWEtdG9rZW4=".to_owned()), None)
+        .await
+        .err()
+        .expect("a refused token is an error");
     assert!(err.to_string().contains("refused"), "{err}");
     let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
         .await

@@ -3,7 +3,7 @@ use std::time::Duration;
 use fansly_gateway::config::Config;
 use fansly_gateway::db::Db;
 use fansly_gateway::metering::credits;
-use fansly_gateway::{accounts, tenancy, App, AppState};
+use fansly_gateway::{tenancy, App, AppState};
 use reqwest::{Method, Response};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -43,6 +43,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.sandbox.enabled = true;
     config.upstream.backoff_base_ms = 20;
     config.upstream.max_retry_wait_ms = 2_000;
+    // Tests drive accounts far harder than Fansly allows; the throttle has its own test.
+    config.upstream.throttle.reads_per_minute = 1_000_000;
+    config.upstream.throttle.writes_per_minute = 1_000_000;
+    config.upstream.throttle.burst = 10_000;
     tweak(&mut config);
 
     let app = App::build(config).await.expect("app builds");
@@ -107,15 +111,12 @@ impl TestApp {
             .await
             .unwrap();
         let token = self.creator_token(creator).await;
-        let account = accounts::add_token(
-            self.db(),
-            &self.state.fansly,
-            &team.id,
-            SecretString::from(token),
-            None,
-        )
-        .await
-        .unwrap();
+        let account = self
+            .state
+            .sessions
+            .add_token(&team.id, SecretString::from(token), None)
+            .await
+            .unwrap();
         TestTeam {
             id: team.id,
             key: key.secret,

@@ -114,6 +114,7 @@ async fn an_unreachable_fansly_is_503() {
     config.database_url = Some(config.database_url());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.sandbox.enabled = false;
+    config.master_key_file = Some(config.data_dir.join("master.key"));
     config.upstream.api_base = format!("http://{dead_addr}");
     let cut_off = fansly_gateway::App::build(config).await.unwrap();
     let address = format!("http://{}", cut_off.address());
