@@ -75,16 +75,19 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(fail(StatusCode::UNAUTHORIZED, 401, "session mismatch"));
             }
         }
-        verify_signature(state, &parts.headers, parts.uri.path())?;
+        if let Some(rejection) = signature_rejection(state, &parts.headers, parts.uri.path()) {
+            return Err(rejection);
+        }
         Ok(Caller(session))
     }
 }
 
 /// In strict mode, the `fansly-client-check` digest must match this path and
 /// the `fansly-client-id`, and `fansly-client-ts` must be a number.
-pub fn verify_signature(state: &AppState, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+/// Returns the rejection, if any.
+pub fn signature_rejection(state: &AppState, headers: &HeaderMap, path: &str) -> Option<Response> {
     if !state.config.strict_client_check {
-        return Ok(());
+        return None;
     }
     let header = |name: &str| {
         headers
@@ -96,15 +99,15 @@ pub fn verify_signature(state: &AppState, headers: &HeaderMap, path: &str) -> Re
     let device = header("fansly-client-id").unwrap_or_default();
     let want = client_check(&state.config.check_key, path, device);
     if device.is_empty() || header("fansly-client-check") != Some(want.as_str()) {
-        return Err(bad_param("invalid fansly-client-check"));
+        return Some(bad_param("invalid fansly-client-check"));
     }
     if header("fansly-client-ts")
         .and_then(|v| v.parse::<i64>().ok())
         .is_none()
     {
-        return Err(bad_param("missing parameter \"fansly-client-ts\""));
+        return Some(bad_param("missing parameter \"fansly-client-ts\""));
     }
-    Ok(())
+    None
 }
 
 async fn device_id(State(state): State<AppState>) -> Response {

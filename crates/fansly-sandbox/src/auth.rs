@@ -14,7 +14,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{fail, ok, verify_signature};
+use crate::api::{fail, ok, signature_rejection};
 use crate::world::{now_ms, TwoFa};
 use crate::AppState;
 
@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/login", post(login))
         .route("/api/v1/login/twofa", post(login_twofa))
         .route("/_sandbox/emails", get(emails))
+        .route("/_sandbox/sessions", get(sessions))
         .route("/_sandbox/sessions/expire", post(expire_sessions))
         .route("/_sandbox/accounts/{username}", patch(update_account))
 }
@@ -64,25 +65,36 @@ async fn login(
     headers: HeaderMap,
     body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(resp) = verify_signature(&state, &headers, uri.path()) {
-        return resp;
+    if let Some(rejection) = signature_rejection(&state, &headers, uri.path()) {
+        return rejection;
     }
     let Ok(Json(body)) = body else {
         return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
     };
     if body.device_id.as_deref().is_none_or(str::is_empty) {
-        return fail(StatusCode::BAD_REQUEST, 99, "missing parameter \"deviceId\"");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            99,
+            "missing parameter \"deviceId\"",
+        );
     }
     let mut world = state.world();
     let key = body.username.to_lowercase();
     let attempts = world.auth.attempts.entry(key).or_default();
     let now = Instant::now();
-    while attempts.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+    while attempts
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+    {
         attempts.pop_front();
     }
     if attempts.len() >= LOGIN_ATTEMPTS_PER_MINUTE {
         let wait = 60 - now.duration_since(attempts[0]).as_secs();
-        let mut resp = fail(StatusCode::TOO_MANY_REQUESTS, 429, "too many login attempts");
+        let mut resp = fail(
+            StatusCode::TOO_MANY_REQUESTS,
+            429,
+            "too many login attempts",
+        );
         resp.headers_mut()
             .insert("retry-after", axum::http::HeaderValue::from(wait.max(1)));
         return resp;
@@ -153,8 +165,8 @@ async fn login_twofa(
     headers: HeaderMap,
     body: Result<Json<TwofaBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(resp) = verify_signature(&state, &headers, uri.path()) {
-        return resp;
+    if let Some(rejection) = signature_rejection(&state, &headers, uri.path()) {
+        return rejection;
     }
     let Ok(Json(body)) = body else {
         return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
@@ -238,9 +250,29 @@ async fn emails(State(state): State<AppState>, Query(q): Query<EmailsQuery>) -> 
         .auth
         .outbox
         .iter()
-        .filter(|m| q.to.as_deref().is_none_or(|to| m.to.eq_ignore_ascii_case(to)))
+        .filter(|m| {
+            q.to.as_deref()
+                .is_none_or(|to| m.to.eq_ignore_ascii_case(to))
+        })
         .collect();
     Json(json!(mails))
+}
+
+#[derive(Deserialize)]
+struct SessionsQuery {
+    account_id: String,
+}
+
+/// The live session tokens of an account (tests check they are never stored in clear).
+async fn sessions(State(state): State<AppState>, Query(q): Query<SessionsQuery>) -> Response {
+    let Ok(id) = q.account_id.parse::<u64>() else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "account_id must be a number",
+        )
+            .into_response();
+    };
+    Json(json!(state.world().tokens_of(id))).into_response()
 }
 
 #[derive(Deserialize)]
@@ -251,7 +283,11 @@ struct ExpireBody {
 /// Ends every session of an account, as an expiry on Fansly's side would.
 async fn expire_sessions(State(state): State<AppState>, Json(body): Json<ExpireBody>) -> Response {
     let Ok(id) = body.account_id.parse::<u64>() else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "account_id must be a number").into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "account_id must be a number",
+        )
+            .into_response();
     };
     let expired = state.world().expire_sessions_of(id);
     Json(json!({ "expired": expired })).into_response()
@@ -285,7 +321,11 @@ async fn update_account(
             account.twofa = TwoFa::Totp(secret.to_vec());
         }
         Some(other) => {
-            return (StatusCode::UNPROCESSABLE_ENTITY, format!("unknown twofa {other:?}")).into_response()
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("unknown twofa {other:?}"),
+            )
+                .into_response()
         }
     }
     StatusCode::NO_CONTENT.into_response()

@@ -210,6 +210,14 @@ impl World {
         before != self.sessions.len()
     }
 
+    pub fn tokens_of(&self, account_id: u64) -> Vec<String> {
+        self.sessions
+            .values()
+            .filter(|s| s.account_id == account_id)
+            .map(|s| s.token.clone())
+            .collect()
+    }
+
     /// Ends every session of an account; how many there were.
     pub fn expire_sessions_of(&mut self, account_id: u64) -> usize {
         let before = self.sessions.len();

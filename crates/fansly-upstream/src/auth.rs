@@ -60,9 +60,9 @@ impl FanslyClient {
                     .map(str::to_owned),
             }));
         }
-        let session = response
-            .get("session")
-            .ok_or_else(|| UpstreamError::Protocol("login answered neither session nor twofa".into()))?;
+        let session = response.get("session").ok_or_else(|| {
+            UpstreamError::Protocol("login answered neither session nor twofa".into())
+        })?;
         Ok(LoginStep::Authenticated(new_session(session)?))
     }
 
@@ -104,9 +104,13 @@ impl FanslyClient {
 /// refused (Fansly's exact codes are unknown: INFERRED, spec §13.3).
 fn as_rejection(e: UpstreamError) -> UpstreamError {
     match e {
-        UpstreamError::Api { status, details, .. } if (400..500).contains(&status) => {
-            UpstreamError::Rejected(if details.is_empty() { format!("HTTP {status}") } else { details })
-        }
+        UpstreamError::Api {
+            status, details, ..
+        } if (400..500).contains(&status) => UpstreamError::Rejected(if details.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            details
+        }),
         UpstreamError::Unauthorized { details, .. } => UpstreamError::Rejected(details),
         other => other,
     }

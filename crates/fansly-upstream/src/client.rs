@@ -398,13 +398,13 @@ impl FanslyClient {
             return UpstreamError::Timeout(self.cfg.timeout);
         }
         match &route.proxy {
-            // Through a proxy, a failed connection is the proxy's: Fansly is
-            // reached by the proxy, not by us.
-            Some(proxy) if e.is_connect() => UpstreamError::Proxy {
+            // Through a proxy, every connection is to the proxy: a transport
+            // failure is the proxy's (Fansly is reached by the proxy, not by us).
+            Some(proxy) => UpstreamError::Proxy {
                 proxy: proxy.label().to_owned(),
                 details: error_chain(&e),
             },
-            _ => UpstreamError::Unreachable(error_chain(&e)),
+            None => UpstreamError::Unreachable(error_chain(&e)),
         }
     }
 }

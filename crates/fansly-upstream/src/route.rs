@@ -31,9 +31,7 @@ impl Proxy {
             return Err(format!("unsupported proxy scheme {:?}", url.scheme()));
         }
         let host = url.host_str().ok_or("proxy URL has no host")?.to_owned();
-        let port = url
-            .port_or_known_default()
-            .ok_or("proxy URL has no port")?;
+        let port = url.port_or_known_default().ok_or("proxy URL has no port")?;
         Ok(Proxy {
             label: format!("{host}:{port}"),
             url,
@@ -149,8 +147,14 @@ mod tests {
         }
         let w1 = b.take(bound).unwrap();
         let w2 = b.take(bound).unwrap();
-        assert!(w1 > Duration::from_millis(900) && w1 <= Duration::from_millis(1_000), "{w1:?}");
-        assert!(w2 > Duration::from_millis(1_900) && w2 <= Duration::from_millis(2_000), "{w2:?}");
+        assert!(
+            w1 > Duration::from_millis(900) && w1 <= Duration::from_millis(1_000),
+            "{w1:?}"
+        );
+        assert!(
+            w2 > Duration::from_millis(1_900) && w2 <= Duration::from_millis(2_000),
+            "{w2:?}"
+        );
         match b.take(bound) {
             Err(UpstreamError::Throttled { retry_after }) => {
                 assert!(retry_after <= Duration::from_millis(600), "{retry_after:?}")

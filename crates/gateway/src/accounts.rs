@@ -62,7 +62,8 @@ impl AccountRow {
     }
 }
 
-const COLUMNS: &str = "id, team_id, display_name, fansly_id, fansly_username, login_name, auth_state, \
+const COLUMNS: &str =
+    "id, team_id, display_name, fansly_id, fansly_username, login_name, auth_state, \
      twofa_type, masked_email, last_error, fansly_user_data, \
      CAST(CASE WHEN password IS NULL THEN 0 ELSE 1 END AS BIGINT), proxy_label, created_at";
 
@@ -186,7 +187,12 @@ impl Sessions {
         Ok(self.keyring()?.seal(&aad(TABLE, row, column), secret))
     }
 
-    pub(crate) fn open(&self, row: &str, column: &str, sealed: &str) -> Result<SecretString, ApiError> {
+    pub(crate) fn open(
+        &self,
+        row: &str,
+        column: &str,
+        sealed: &str,
+    ) -> Result<SecretString, ApiError> {
         self.keyring()?
             .open(&aad(TABLE, row, column), sealed)
             .map_err(|e| ApiError::Internal(e.context(format!("opening {column} of {row}"))))
@@ -205,7 +211,11 @@ impl Sessions {
 
     /// How this account reaches Fansly: its proxy (sealed in the row) and
     /// its request budget (one per account, kept across sessions).
-    pub(crate) fn route_for(&self, account_id: &str, sealed_proxy: Option<&str>) -> Result<Route, ApiError> {
+    pub(crate) fn route_for(
+        &self,
+        account_id: &str,
+        sealed_proxy: Option<&str>,
+    ) -> Result<Route, ApiError> {
         let proxy = match sealed_proxy {
             Some(sealed) => {
                 let url = self.open(account_id, "proxy_url", sealed)?;
@@ -294,10 +304,10 @@ impl Sessions {
                 .with_account(account_id)
                 .with_renewer(renewer),
         );
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account_id.to_owned(), (sealed_token.to_owned(), session.clone()));
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            account_id.to_owned(),
+            (sealed_token.to_owned(), session.clone()),
+        );
         Ok(session)
     }
 
@@ -378,11 +388,13 @@ impl Sessions {
                 }
             }
         }
-        sqlx::query(&format!("DELETE FROM {TABLE} WHERE id = $1 AND team_id = $2"))
-            .bind(account_id)
-            .bind(team_id)
-            .execute(&self.db.writer)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM {TABLE} WHERE id = $1 AND team_id = $2"
+        ))
+        .bind(account_id)
+        .bind(team_id)
+        .execute(&self.db.writer)
+        .await?;
         self.forget(account_id);
         self.throttles
             .lock()
@@ -415,11 +427,15 @@ impl Sessions {
     async fn relogin(&self, expired: &Session) -> Result<Arc<Session>, UpstreamError> {
         let account_id = expired
             .account()
-            .ok_or_else(|| UpstreamError::NeedsReconnect("the session belongs to no account".into()))?
+            .ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the session belongs to no account".into())
+            })?
             .to_owned();
         let lock = self.lock_for(&account_id);
         let _held = lock.lock().await;
-        let internal = |e: ApiError| UpstreamError::NeedsReconnect(format!("Fansly account {account_id}: {e}"));
+        let internal = |e: ApiError| {
+            UpstreamError::NeedsReconnect(format!("Fansly account {account_id}: {e}"))
+        };
 
         let row = sqlx::query(&format!(
             "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error \
@@ -445,7 +461,9 @@ impl Sessions {
             ));
         }
         if let Some(sealed) = &sealed_token {
-            let current = self.open(&account_id, "session_token", sealed).map_err(internal)?;
+            let current = self
+                .open(&account_id, "session_token", sealed)
+                .map_err(internal)?;
             if current.expose_secret() != expired.token().expose_secret() {
                 // Renewed by whoever held the lock before us.
                 let device = device.clone().unwrap_or_default();
@@ -454,7 +472,12 @@ impl Sessions {
                     .map_err(internal);
             }
         }
-        if let Some(until) = self.cooldowns.lock().unwrap_or_else(|p| p.into_inner()).get(&account_id) {
+        if let Some(until) = self
+            .cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account_id)
+        {
             let now = Instant::now();
             if *until > now {
                 return Err(UpstreamError::CoolingDown {
@@ -463,12 +486,19 @@ impl Sessions {
                 });
             }
         }
-        let (Some(sealed_password), Some(login_name), Some(device)) = (sealed_password, login_name, device) else {
-            let why = "Fansly refused the session and no password is stored; connect the account again";
+        let (Some(sealed_password), Some(login_name), Some(device)) =
+            (sealed_password, login_name, device)
+        else {
+            let why =
+                "Fansly refused the session and no password is stored; connect the account again";
             return Err(self.give_up(&account_id, why).await);
         };
-        let password = self.open(&account_id, "password", &sealed_password).map_err(internal)?;
-        let route = self.route_for(&account_id, sealed_proxy.as_deref()).map_err(internal)?;
+        let password = self
+            .open(&account_id, "password", &sealed_password)
+            .map_err(internal)?;
+        let route = self
+            .route_for(&account_id, sealed_proxy.as_deref())
+            .map_err(internal)?;
         tracing::info!(account = %account_id, "Fansly refused the session; logging in again");
         match self
             .fansly
@@ -494,11 +524,14 @@ impl Sessions {
                     .map_err(internal)
             }
             Ok(LoginStep::TwoFactor(_)) => {
-                let why = "Fansly asks for a verification code to log in again; reconnect the account";
+                let why =
+                    "Fansly asks for a verification code to log in again; reconnect the account";
                 Err(self.give_up(&account_id, why).await)
             }
             Err(UpstreamError::Rejected(details)) => {
-                let why = format!("Fansly refused the stored credentials ({details}); reconnect the account");
+                let why = format!(
+                    "Fansly refused the stored credentials ({details}); reconnect the account"
+                );
                 Err(self.give_up(&account_id, &why).await)
             }
             Err(e) => {
@@ -516,11 +549,16 @@ impl Sessions {
 
     /// Marks the account as needing its owner, once, and says so.
     async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
-        if let Err(e) = self.set_state(account_id, status::NEEDS_RECONNECT, Some(why)).await {
+        if let Err(e) = self
+            .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
+            .await
+        {
             tracing::error!(account = account_id, error = %e, "recording needs-reconnect failed");
         }
         self.forget(account_id);
-        UpstreamError::NeedsReconnect(format!("Fansly account {account_id} needs reconnecting: {why}"))
+        UpstreamError::NeedsReconnect(format!(
+            "Fansly account {account_id} needs reconnecting: {why}"
+        ))
     }
 }
 
@@ -528,13 +566,13 @@ impl SessionRenewer for Inner {
     fn renew<'a>(
         &'a self,
         expired: &'a Session,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>>
-    {
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>,
+    > {
         Box::pin(async move {
-            let me = self
-                .me
-                .upgrade()
-                .ok_or_else(|| UpstreamError::NeedsReconnect("the gateway is shutting down".into()))?;
+            let me = self.me.upgrade().ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the gateway is shutting down".into())
+            })?;
             Sessions(me).relogin(expired).await
         })
     }
@@ -561,7 +599,9 @@ impl Profile {
         let id = account
             .get("id")
             .and_then(Value::as_str)
-            .ok_or_else(|| ApiError::BadGateway("Fansly's account/me answer has no account id".into()))?
+            .ok_or_else(|| {
+                ApiError::BadGateway("Fansly's account/me answer has no account id".into())
+            })?
             .to_owned();
         let username = account
             .get("username")

@@ -192,7 +192,10 @@ impl Config {
                 let file = self.data_dir.join("master.key");
                 if !file.exists() {
                     std::fs::create_dir_all(&self.data_dir)?;
-                    crate::bootstrap::write_secret_file(&file, &crate::crypto::Keyring::generate_entry())?;
+                    crate::bootstrap::write_secret_file(
+                        &file,
+                        &crate::crypto::Keyring::generate_entry(),
+                    )?;
                 }
                 file
             }

@@ -37,15 +37,25 @@ impl Keyring {
                 .split_once(':')
                 .context("a master key entry must look like <id>:<base64 of 32 bytes>")?;
             anyhow::ensure!(
-                !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                !id.is_empty()
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "master key id {id:?} must be letters, digits, '-' or '_'"
             );
             let raw = B64
                 .decode(key.trim())
                 .with_context(|| format!("master key {id} is not base64"))?;
-            anyhow::ensure!(raw.len() == 32, "master key {id} must be 32 bytes, got {}", raw.len());
+            anyhow::ensure!(
+                raw.len() == 32,
+                "master key {id} must be 32 bytes, got {}",
+                raw.len()
+            );
             let cipher = XChaCha20Poly1305::new_from_slice(&raw).expect("32-byte key");
-            anyhow::ensure!(keys.insert(id.to_owned(), cipher).is_none(), "master key id {id} is given twice");
+            anyhow::ensure!(
+                keys.insert(id.to_owned(), cipher).is_none(),
+                "master key id {id} is given twice"
+            );
             current.get_or_insert_with(|| id.to_owned());
         }
         Ok(Keyring {
@@ -69,7 +79,13 @@ impl Keyring {
         let nonce_bytes: [u8; 24] = rand::random();
         let nonce = XNonce::from_slice(&nonce_bytes);
         let ct = self.keys[&self.current]
-            .encrypt(nonce, Payload { msg: plaintext.as_bytes(), aad: aad.as_bytes() })
+            .encrypt(
+                nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
             .expect("XChaCha20-Poly1305 encryption does not fail");
         let mut blob = nonce_bytes.to_vec();
         blob.extend_from_slice(&ct);
@@ -85,23 +101,37 @@ impl Keyring {
         anyhow::ensure!(blob.len() > 24, "sealed value too short");
         let (nonce, ct) = blob.split_at(24);
         let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: aad.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
             .map_err(|_| anyhow::anyhow!("sealed value does not open (wrong key or wrong row)"))?;
-        Ok(SecretString::from(String::from_utf8(plain).context("sealed value is not UTF-8")?))
+        Ok(SecretString::from(
+            String::from_utf8(plain).context("sealed value is not UTF-8")?,
+        ))
     }
 
     /// True when `sealed` is under a key other than the current one.
     pub fn needs_rotation(&self, sealed: &str) -> bool {
-        parse_sealed(sealed).map(|(id, _)| id != self.current).unwrap_or(true)
+        parse_sealed(sealed)
+            .map(|(id, _)| id != self.current)
+            .unwrap_or(true)
     }
 }
 
 fn parse_sealed(sealed: &str) -> anyhow::Result<(&str, Vec<u8>)> {
     let mut parts = sealed.splitn(3, ':');
-    let (Some(VERSION), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(VERSION), Some(key_id), Some(blob)) = (parts.next(), parts.next(), parts.next())
+    else {
         anyhow::bail!("not a sealed value");
     };
-    Ok((key_id, B64.decode(blob).context("sealed value is not base64")?))
+    Ok((
+        key_id,
+        B64.decode(blob).context("sealed value is not base64")?,
+    ))
 }
 
 /// The sealed columns of `fansly_accounts`.
@@ -161,9 +191,16 @@ mod tests {
         let ring = Keyring::parse(&Keyring::generate_entry()).unwrap();
         let sealed = ring.seal("t/1/c", "hunter2");
         assert!(!sealed.contains("hunter2"));
-        assert_eq!(ring.open("t/1/c", &sealed).unwrap().expose_secret(), "hunter2");
+        assert_eq!(
+            ring.open("t/1/c", &sealed).unwrap().expose_secret(),
+            "hunter2"
+        );
         assert!(ring.open("t/2/c", &sealed).is_err(), "another row");
-        assert_ne!(sealed, ring.seal("t/1/c", "hunter2"), "fresh nonce each time");
+        assert_ne!(
+            sealed,
+            ring.seal("t/1/c", "hunter2"),
+            "fresh nonce each time"
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ pub fn spawn(sessions: Sessions, account_id: String) {
         if let Err(e) = drive(&sessions, &account_id).await {
             tracing::error!(account = %account_id, error = ?e, "login step failed");
             let _ = sessions
-                .set_state(&account_id, status::FAILED, Some("internal error during login"))
+                .set_state(
+                    &account_id,
+                    status::FAILED,
+                    Some("internal error during login"),
+                )
                 .await;
         }
     });
@@ -90,7 +94,9 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                     .await?;
                 return Ok(());
             };
-            sessions.set_state(account_id, status::LOGGING_IN, None).await?;
+            sessions
+                .set_state(account_id, status::LOGGING_IN, None)
+                .await?;
             let device = match device {
                 Some(d) => d,
                 None => match retry(|| sessions.fansly.device_id(&route)).await {
@@ -118,7 +124,8 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                     } else {
                         status::CHALLENGE_EMAIL
                     };
-                    let sealed = sessions.seal(account_id, "twofa_token", ch.token.expose_secret())?;
+                    let sealed =
+                        sessions.seal(account_id, "twofa_token", ch.token.expose_secret())?;
                     sqlx::query(&format!(
                         "UPDATE {TABLE} SET auth_state = $1, twofa_token = $2, twofa_type = $3, \
                            masked_email = $4, last_error = NULL, updated_at = $5 WHERE id = $6"
@@ -146,7 +153,11 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                 (sealed_challenge, sealed_code, device)
             else {
                 sessions
-                    .set_state(account_id, status::FAILED, Some("the login challenge was lost; connect again"))
+                    .set_state(
+                        account_id,
+                        status::FAILED,
+                        Some("the login challenge was lost; connect again"),
+                    )
                     .await?;
                 return Ok(());
             };
@@ -161,21 +172,28 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                 )
             })
             .await;
-            sqlx::query(&format!("UPDATE {TABLE} SET pending_code = NULL WHERE id = $1"))
-                .bind(account_id)
-                .execute(&sessions.db.writer)
-                .await?;
+            sqlx::query(&format!(
+                "UPDATE {TABLE} SET pending_code = NULL WHERE id = $1"
+            ))
+            .bind(account_id)
+            .execute(&sessions.db.writer)
+            .await?;
             match result {
                 Ok(new) => finish(sessions, account_id, &team_id, &route, device, new).await,
                 // A wrong code keeps the challenge open.
                 Err(UpstreamError::Rejected(details)) => {
-                    let why = format!("the code was not accepted ({details}); submit the right one");
-                    sessions.set_state(account_id, challenge_state, Some(&why)).await?;
+                    let why =
+                        format!("the code was not accepted ({details}); submit the right one");
+                    sessions
+                        .set_state(account_id, challenge_state, Some(&why))
+                        .await?;
                     Ok(())
                 }
                 Err(e) => {
                     let why = format!("the code could not be checked: {e}; submit it again");
-                    sessions.set_state(account_id, challenge_state, Some(&why)).await?;
+                    sessions
+                        .set_state(account_id, challenge_state, Some(&why))
+                        .await?;
                     Ok(())
                 }
             }
@@ -210,7 +228,9 @@ async fn finish(
     .map(|r| r.get(0));
     if let Some(other) = clash {
         let why = format!("this Fansly account is already connected as {other}");
-        sessions.set_state(account_id, status::FAILED, Some(&why)).await?;
+        sessions
+            .set_state(account_id, status::FAILED, Some(&why))
+            .await?;
         return Ok(());
     }
     let sealed = sessions.seal(account_id, "session_token", session.token().expose_secret())?;
@@ -233,7 +253,11 @@ async fn finish(
     Ok(())
 }
 
-async fn store_device(sessions: &Sessions, account_id: &str, device: &str) -> Result<(), sqlx::Error> {
+async fn store_device(
+    sessions: &Sessions,
+    account_id: &str,
+    device: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query(&format!("UPDATE {TABLE} SET device_id = $1 WHERE id = $2"))
         .bind(device)
         .bind(account_id)
@@ -247,7 +271,9 @@ async fn fail(sessions: &Sessions, account_id: &str, e: &UpstreamError) -> Resul
         UpstreamError::Rejected(details) => format!("Fansly refused the login: {details}"),
         other => other.to_string(),
     };
-    sessions.set_state(account_id, status::FAILED, Some(&why)).await?;
+    sessions
+        .set_state(account_id, status::FAILED, Some(&why))
+        .await?;
     Ok(())
 }
 

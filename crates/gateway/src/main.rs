@@ -200,12 +200,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCmd::RotateMaster) => {
-            let keyring = config
-                .keyring()?
-                .context("no master key configured (FANSLY_GATEWAY_MASTER_KEYS or master_key_file)")?;
+            let keyring = config.keyring()?.context(
+                "no master key configured (FANSLY_GATEWAY_MASTER_KEYS or master_key_file)",
+            )?;
             let db = open_db(&config).await?;
             let n = fansly_gateway::crypto::rotate(&db, &keyring).await?;
-            eprintln!("re-encrypted {n} secret(s) under key {}", keyring.current_id());
+            eprintln!(
+                "re-encrypted {n} secret(s) under key {}",
+                keyring.current_id()
+            );
             Ok(())
         }
         Command::Keys(cmd) => keys(&open_db(&config).await?, cmd).await,

@@ -82,7 +82,11 @@ async fn start(
     if body.password.is_empty() {
         return Err(ApiError::Unprocessable("password must not be empty".into()));
     }
-    let proxy = proxy_url(&state, body.proxy_country.as_deref(), body.custom_proxy.as_ref())?;
+    let proxy = proxy_url(
+        &state,
+        body.proxy_country.as_deref(),
+        body.custom_proxy.as_ref(),
+    )?;
     let sessions = &state.sessions;
     sessions.keyring()?;
     let team = &authed.caller.team_id;
@@ -98,7 +102,10 @@ async fn start(
         Some(row) => {
             let id: String = row.get(0);
             let current: String = row.get(1);
-            if !body.force_connect && current != status::FAILED && current != status::NEEDS_RECONNECT {
+            if !body.force_connect
+                && current != status::FAILED
+                && current != status::NEEDS_RECONNECT
+            {
                 return Err(ApiError::Conflict(format!(
                     "{login_name} is already connected as {id} (status: {current}); send \"force_connect\": true to connect it again"
                 )));
@@ -115,7 +122,12 @@ async fn start(
         ),
         None => (None, None),
     };
-    let display = body.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or(login_name);
+    let display = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(login_name);
     let now = now_ms();
     sqlx::query(
         "INSERT INTO fansly_accounts (id, team_id, display_name, login_name, auth_state, password, \
@@ -168,7 +180,10 @@ fn proxy_url(
                 ApiError::Unprocessable(if known.is_empty() {
                     format!("proxyCountry {country:?}: no proxy countries are configured")
                 } else {
-                    format!("proxyCountry {country:?} is not one of: {}", known.join(", "))
+                    format!(
+                        "proxyCountry {country:?} is not one of: {}",
+                        known.join(", ")
+                    )
                 })
             })?;
             Proxy::parse(url)
@@ -178,10 +193,14 @@ fn proxy_url(
         (None, Some(p)) => {
             let host = p.host.trim();
             if host.is_empty() || host.contains(['/', '@', ' ']) {
-                return Err(ApiError::Unprocessable(format!("customProxy.host {host:?} is not a host name")));
+                return Err(ApiError::Unprocessable(format!(
+                    "customProxy.host {host:?} is not a host name"
+                )));
             }
             if p.port == 0 {
-                return Err(ApiError::Unprocessable("customProxy.port must be 1-65535".into()));
+                return Err(ApiError::Unprocessable(
+                    "customProxy.port must be 1-65535".into(),
+                ));
             }
             let mut url = url::Url::parse(&format!("http://{host}:{}", p.port))
                 .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))?;
@@ -266,7 +285,9 @@ async fn submit_code(
 ) -> Result<Response, ApiError> {
     let code = body.code.trim();
     if !(4..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::Unprocessable("code must be 4 to 10 digits".into()));
+        return Err(ApiError::Unprocessable(
+            "code must be 4 to 10 digits".into(),
+        ));
     }
     let team = &authed.caller.team_id;
     let row = accounts::get(&state.db, team, &account).await?;
@@ -337,7 +358,10 @@ async fn reauthenticate(
             row.auth_state
         )));
     }
-    state.sessions.set_state(&account, status::QUEUED, None).await?;
+    state
+        .sessions
+        .set_state(&account, status::QUEUED, None)
+        .await?;
     state.sessions.forget(&account);
     login::spawn(state.sessions.clone(), account.clone());
     Ok(started(&state, &authed, &account))

@@ -35,7 +35,11 @@ async fn reconnecting_the_same_fansly_account_keeps_its_id() {
     let again = app
         .state
         .sessions
-        .add_token(&app.team.id, secrecy::SecretString::from(token), Some("Renamed"))
+        .add_token(
+            &app.team.id,
+            secrecy::SecretString::from(token),
+            Some("Renamed"),
+        )
         .await
         .unwrap();
     assert_eq!(again.id, app.team.account_id);
@@ -52,10 +56,13 @@ async fn a_refused_token_is_not_stored() {
     let err = app
         .state
         .sessions
-        .add_token(&app.team.id, secrecy::SecretString::from("bm90LWEtdG9rZW4=".to_owned()), None)
+        .add_token(
+            &app.team.id,
+            secrecy::SecretString::from("bm90LWEtdG9rZW4=".to_owned()),
+            None,
+        )
         .await
-        .err()
-        .expect("a refused token is an error");
+        .expect_err("a refused token is an error");
     assert!(err.to_string().contains("refused"), "{err}");
     let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
         .await

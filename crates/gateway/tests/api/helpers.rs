@@ -138,6 +138,82 @@ impl TestApp {
         creators[n]["token"].as_str().unwrap().to_owned()
     }
 
+    /// Seeded creator `n` as the sandbox describes it (credentials, 2FA kind).
+    pub async fn creator(&self, n: usize) -> Value {
+        let creators: Vec<Value> = self
+            .http
+            .get(format!("{}/_sandbox/creators", self.sandbox_url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        creators[n].clone()
+    }
+
+    /// Starts connecting a login for `team`; the new account's id.
+    pub async fn authenticate(&self, team: &TestTeam, body: Value) -> String {
+        let resp = self
+            .request(
+                Method::POST,
+                "/api/fansly/authenticate",
+                Some(&team.key),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+        let body: Value = resp.json().await.unwrap();
+        let id = body["account_id"].as_str().unwrap().to_owned();
+        assert!(body["polling_url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/api/fansly/authenticate/{id}")));
+        id
+    }
+
+    /// Polls the connection status until it leaves the running states.
+    pub async fn settled_status(&self, team: &TestTeam, account: &str) -> Value {
+        for _ in 0..200 {
+            let resp = self
+                .request(
+                    Method::GET,
+                    &format!("/api/fansly/authenticate/{account}"),
+                    Some(&team.key),
+                    None,
+                )
+                .await;
+            assert_eq!(resp.status(), 200);
+            let body: Value = resp.json().await.unwrap();
+            if !matches!(
+                body["status"].as_str(),
+                Some("queued" | "logging-in" | "verifying")
+            ) {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("login of {account} did not settle");
+    }
+
+    /// Counts what the sandbox received on `path` (method `method`).
+    pub async fn upstream_count(&self, method: &str, path: &str) -> usize {
+        self.upstream_requests()
+            .await
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .count()
+    }
+
+    pub async fn sandbox_post(&self, path: &str, body: Value) -> Response {
+        self.http
+            .post(format!("{}{path}", self.sandbox_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn request(
         &self,
         method: Method,

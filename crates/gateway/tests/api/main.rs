@@ -5,9 +5,12 @@
 
 mod accounts;
 mod auth;
+mod connect;
 mod create_chat;
 mod helpers;
 mod metering;
+mod secrets;
 mod service;
+mod upkeep;
 mod upstream;
 mod users;

@@ -1,0 +1,385 @@
+//! Connecting accounts by login: password, e-mailed codes, authenticator
+//! codes, wrong codes, wrong passwords, restarts.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp, TestTeam};
+
+async fn login(app: &TestApp, n: usize) -> (Value, String) {
+    let c = app.creator(n).await;
+    let id = app
+        .authenticate(
+            &app.team,
+            json!({"username": c["username"], "password": c["password"]}),
+        )
+        .await;
+    (c, id)
+}
+
+async fn put_code(app: &TestApp, team: &TestTeam, account: &str, code: &str) -> reqwest::Response {
+    app.request(
+        Method::PUT,
+        &format!("/api/fansly/authenticate/{account}"),
+        Some(&team.key),
+        Some(&json!({ "code": code })),
+    )
+    .await
+}
+
+async fn emailed_code(app: &TestApp, username: &str) -> String {
+    let mails: Vec<Value> = app
+        .http
+        .get(format!("{}/_sandbox/emails?to={username}", app.sandbox_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    mails.last().expect("a code was e-mailed")["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn totp_now(base32: &str) -> String {
+    let secret = totp_rs::Secret::try_from_base32(base32).unwrap();
+    totp_rs::Builder::new()
+        .with_secret(secret)
+        .build()
+        .unwrap()
+        .generate_current()
+        .to_string()
+}
+
+#[tokio::test]
+async fn password_only_login_connects_and_works() {
+    let app = spawn_app().await;
+    let (creator, id) = login(&app, 1).await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+    assert_eq!(status["is_authenticated"], true);
+    assert_eq!(status["needs_code"], false);
+    assert_eq!(status["fansly_user_data"]["id"], creator["account_id"]);
+    assert_eq!(status["display_name"], "sandbox_studio");
+
+    let resp = app.get(&format!("/api/fansly/{id}/users/fan1")).await;
+    assert_eq!(resp.status(), 200);
+    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["fansly_username"], "sandbox_studio");
+    assert_eq!(row["authentication_progress"], "authenticated");
+    // The device id is fetched once and reused.
+    assert_eq!(
+        app.upstream_count("GET", "/api/v1/device/id").await,
+        2,
+        "one per connected account"
+    );
+}
+
+#[tokio::test]
+async fn emailed_code_completes_the_login() {
+    let app = spawn_app().await;
+    let (creator, id) = login(&app, 2).await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "challenge-email", "{status}");
+    assert_eq!(status["needs_code"], true);
+    assert_eq!(status["twofa_type"], 2);
+    assert_eq!(status["masked_email"], "s***************@s******.invalid");
+    let code = emailed_code(&app, creator["username"].as_str().unwrap()).await;
+    let resp = put_code(&app, &app.team, &id, &code).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "verifying");
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+    assert!(status["last_error"].is_null());
+}
+
+#[tokio::test]
+async fn authenticator_code_completes_the_login() {
+    let app = spawn_app().await;
+    let (creator, id) = login(&app, 3).await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "challenge-authenticator", "{status}");
+    assert_eq!(status["twofa_type"], 0);
+    let code = totp_now(creator["totp_secret"].as_str().unwrap());
+    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+}
+
+#[tokio::test]
+async fn a_wrong_code_keeps_the_challenge_then_the_right_one_passes() {
+    let app = spawn_app().await;
+    let (creator, id) = login(&app, 2).await;
+    app.settled_status(&app.team, &id).await;
+    let code = emailed_code(&app, creator["username"].as_str().unwrap()).await;
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    assert_eq!(put_code(&app, &app.team, &id, wrong).await.status(), 200);
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "challenge-email", "{status}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not accepted"),
+        "{status}"
+    );
+    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+}
+
+#[tokio::test]
+async fn a_bad_password_fails_with_a_clear_error() {
+    let app = spawn_app().await;
+    let id = app
+        .authenticate(
+            &app.team,
+            json!({"username": "sandbox_studio", "password": "nope"}),
+        )
+        .await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "failed", "{status}");
+    assert_eq!(status["is_authenticated"], false);
+    let err = status["last_error"].as_str().unwrap();
+    assert!(
+        err.contains("refused") && err.contains("invalid username or password"),
+        "{err}"
+    );
+    // The failed account cannot be used, and says why.
+    let msg = assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 409).await;
+    assert!(msg.contains(&id) && msg.contains("failed"), "{msg}");
+}
+
+#[tokio::test]
+async fn bad_connect_requests_are_clear_4xx() {
+    let app = spawn_app().await;
+    let post = |body: Value| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::POST,
+                "/api/fansly/authenticate",
+                Some(&app.team.key),
+                Some(&body),
+            )
+            .await
+        }
+    };
+    let msg = assert_error(post(json!({"password": "x"})).await, 422).await;
+    assert!(msg.contains("username"), "{msg}");
+    let msg = assert_error(post(json!({"username": "a", "password": ""})).await, 422).await;
+    assert!(msg.contains("password"), "{msg}");
+    let msg = assert_error(
+        post(json!({"username": "a", "password": "b", "proxyCountry": "zz"})).await,
+        422,
+    )
+    .await;
+    assert!(msg.contains("proxyCountry"), "{msg}");
+    let both = json!({"username": "a", "password": "b", "proxyCountry": "us", "customProxy": {"host": "h", "port": 1}});
+    assert_error(post(both).await, 422).await;
+    let msg = assert_error(
+        post(json!({"username": "a", "password": "b", "customProxy": {"host": "h", "port": 0}}))
+            .await,
+        422,
+    )
+    .await;
+    assert!(msg.contains("customProxy.port"), "{msg}");
+
+    let (_, id) = login(&app, 1).await;
+    app.settled_status(&app.team, &id).await;
+    let msg = assert_error(put_code(&app, &app.team, &id, "123456").await, 409).await;
+    assert!(msg.contains("not waiting for a code"), "{msg}");
+    let msg = assert_error(put_code(&app, &app.team, &id, "12ab").await, 422).await;
+    assert!(msg.contains("code"), "{msg}");
+    // Connecting the same login again needs force_connect.
+    let c = app.creator(1).await;
+    let again = post(json!({"username": c["username"], "password": c["password"]})).await;
+    let msg = assert_error(again, 409).await;
+    assert!(msg.contains("force_connect"), "{msg}");
+    let forced = app
+        .authenticate(
+            &app.team,
+            json!({"username": c["username"], "password": c["password"], "force_connect": true}),
+        )
+        .await;
+    assert_eq!(forced, id, "the same account is reconnected");
+    assert_eq!(
+        app.settled_status(&app.team, &id).await["status"],
+        "authenticated"
+    );
+    // Another team cannot see it.
+    let other = app.new_team(10, 0).await;
+    let resp = app
+        .request(
+            Method::GET,
+            &format!("/api/fansly/authenticate/{id}"),
+            Some(&other.key),
+            None,
+        )
+        .await;
+    assert_error(resp, 404).await;
+}
+
+#[tokio::test]
+async fn reauthenticate_logs_in_again_with_stored_credentials() {
+    let app = spawn_app().await;
+    let (_, id) = login(&app, 1).await;
+    app.settled_status(&app.team, &id).await;
+    let before = app.upstream_count("POST", "/api/v1/login").await;
+    let resp = app
+        .request(
+            Method::POST,
+            &format!("/api/fansly/authenticate/{id}/reauthenticate"),
+            Some(&app.team.key),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        app.settled_status(&app.team, &id).await["status"],
+        "authenticated"
+    );
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/login").await,
+        before + 1
+    );
+    // A token-only account has nothing to log in with.
+    let resp = app
+        .request(
+            Method::POST,
+            &format!(
+                "/api/fansly/authenticate/{}/reauthenticate",
+                app.team.account_id
+            ),
+            Some(&app.team.key),
+            None,
+        )
+        .await;
+    let msg = assert_error(resp, 409).await;
+    assert!(msg.contains("no stored password"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_restart_during_a_pending_challenge_resumes_it() {
+    use fansly_gateway::{tenancy, App, Config};
+    let sandbox = fansly_sandbox::Sandbox::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let database_url = crate::helpers::test_database_url().await;
+    let config = || {
+        let mut c = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data.path().to_owned(),
+            database_url: database_url.clone(),
+            master_key_file: Some(data.path().join("master.key")),
+            ..Config::default()
+        };
+        c.upstream.api_base = sandbox.url();
+        c
+    };
+    std::fs::write(
+        data.path().join("master.key"),
+        fansly_gateway::crypto::Keyring::generate_entry(),
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+
+    // First life: start the login, reach the challenge, stop.
+    let first = App::build(config()).await.unwrap();
+    let base = format!("http://{}", first.address());
+    let team = tenancy::create_team(&first.state().db, "t", 10, None)
+        .await
+        .unwrap();
+    let key = tenancy::create_key(&first.state().db, &team.id, "k")
+        .await
+        .unwrap()
+        .secret;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(first.run_until(async {
+        let _ = stopped.await;
+    }));
+    let resp: Value = http
+        .post(format!("{base}/api/fansly/authenticate"))
+        .bearer_auth(&key)
+        .json(&json!({"username": "sandbox_mailcode", "password": "sandbox_mailcode-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = resp["account_id"].as_str().unwrap().to_owned();
+    let poll = |base: String| {
+        let (http, key, id) = (http.clone(), key.clone(), id.clone());
+        async move {
+            for _ in 0..200 {
+                let s: Value = http
+                    .get(format!("{base}/api/fansly/authenticate/{id}"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if !matches!(
+                    s["status"].as_str(),
+                    Some("queued" | "logging-in" | "verifying")
+                ) {
+                    return s;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            }
+            panic!("did not settle");
+        }
+    };
+    assert_eq!(poll(base.clone()).await["status"], "challenge-email");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+
+    // Second life: a new process on the same database takes the code.
+    let second = App::build(config()).await.unwrap();
+    let base = format!("http://{}", second.address());
+    tokio::spawn(second.run_until_stopped());
+    let mails: Vec<Value> = http
+        .get(format!(
+            "{}/_sandbox/emails?to=sandbox_mailcode",
+            sandbox.url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = mails.last().unwrap()["code"].as_str().unwrap();
+    let resp = http
+        .put(format!("{base}/api/fansly/authenticate/{id}"))
+        .bearer_auth(&key)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(poll(base.clone()).await["status"], "authenticated");
+    let users = http
+        .get(format!("{base}/api/fansly/{id}/users/fan1"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+}

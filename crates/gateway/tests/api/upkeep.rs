@@ -1,0 +1,276 @@
+//! Keeping sessions alive: one re-login per account however many callers
+//! hit the expired session, needs-reconnect without retry storms, the
+//! per-account budget, and proxies.
+
+use futures::future::join_all;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+
+/// Connects seeded creator 1 (`sandbox_studio`) by password; its account id.
+async fn connect_by_password(app: &TestApp, extra: Value) -> String {
+    let c = app.creator(1).await;
+    let mut body = json!({"username": c["username"], "password": c["password"]});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    let id = app.authenticate(&app.team, body).await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+    id
+}
+
+async fn expire_sessions(app: &TestApp) {
+    let c = app.creator(1).await;
+    let resp = app
+        .sandbox_post(
+            "/_sandbox/sessions/expire",
+            json!({"account_id": c["account_id"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn fifty_callers_on_an_expired_session_cause_exactly_one_login() {
+    let app = spawn_app().await;
+    let id = connect_by_password(&app, json!({})).await;
+    expire_sessions(&app).await;
+    app.clear_upstream_requests().await;
+
+    let path = format!("/api/fansly/{id}/users/fan1");
+    let responses = join_all((0..50).map(|_| app.get(&path))).await;
+    for resp in responses {
+        assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    }
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
+    let status: Value = app
+        .get(&format!("/api/fansly/authenticate/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "authenticated");
+}
+
+#[tokio::test]
+async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
+    let app = spawn_app().await;
+    let id = connect_by_password(&app, json!({})).await;
+    let resp = app
+        .http
+        .patch(format!(
+            "{}/_sandbox/accounts/sandbox_studio",
+            app.sandbox_url
+        ))
+        .json(&json!({"password": "changed-elsewhere"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    expire_sessions(&app).await;
+    app.clear_upstream_requests().await;
+
+    let path = format!("/api/fansly/{id}/users/fan1");
+    let msg = assert_error(app.get(&path).await, 409).await;
+    assert!(msg.contains(&id) && msg.contains("reconnect"), "{msg}");
+    // No retry storm: later calls answer at once without logging in again.
+    for _ in 0..5 {
+        let msg = assert_error(app.get(&path).await, 409).await;
+        assert!(msg.contains("needs-reconnect"), "{msg}");
+    }
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
+    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["authentication_progress"], "needs-reconnect");
+    assert_eq!(row["is_authenticated"], false);
+    assert!(row["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("refused the stored credentials"));
+}
+
+#[tokio::test]
+async fn a_2fa_demand_on_relogin_needs_the_owner() {
+    let app = spawn_app().await;
+    let id = connect_by_password(&app, json!({})).await;
+    app.http
+        .patch(format!(
+            "{}/_sandbox/accounts/sandbox_studio",
+            app.sandbox_url
+        ))
+        .json(&json!({"twofa": "email"}))
+        .send()
+        .await
+        .unwrap();
+    expire_sessions(&app).await;
+    let msg = assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 409).await;
+    assert!(msg.contains("verification code"), "{msg}");
+}
+
+#[tokio::test]
+async fn a_token_only_account_whose_session_dies_needs_reconnect() {
+    let app = spawn_app().await;
+    let c = app.creator(0).await;
+    app.sandbox_post(
+        "/_sandbox/sessions/expire",
+        json!({"account_id": c["account_id"]}),
+    )
+    .await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
+            .await,
+        409,
+    )
+    .await;
+    assert!(msg.contains("no password is stored"), "{msg}");
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
+}
+
+#[tokio::test]
+async fn the_per_account_budget_paces_then_refuses() {
+    let app = spawn_app_with(|c| {
+        c.upstream.throttle.reads_per_minute = 60;
+        c.upstream.throttle.burst = 2;
+        c.upstream.throttle.max_wait_ms = 300;
+    })
+    .await;
+    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    // A burst of two, then one per second: the third waits past the bound.
+    assert_eq!(app.get(&path).await.status(), 200);
+    assert_eq!(app.get(&path).await.status(), 200);
+    let resp = app.get(&path).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    let msg = assert_error(resp, 429).await;
+    assert!(
+        msg.contains(&app.team.account_id) && msg.contains("budget"),
+        "{msg}"
+    );
+    // Create Chat starts with a read (the user lookup): refused too, nothing written.
+    let fan = "598008934531334145";
+    app.clear_upstream_requests().await;
+    assert_eq!(app.create_chat(fan).await.status(), 429);
+    assert_eq!(app.upstream_count("POST", "/api/v1/group").await, 0);
+}
+
+#[tokio::test]
+async fn all_traffic_of_a_proxied_account_goes_through_its_proxy() {
+    let app = spawn_app().await;
+    let relay = Relay::start(app.sandbox_url.trim_start_matches("http://")).await;
+    app.clear_upstream_requests().await;
+    let id = connect_by_password(
+        &app,
+        json!({"customProxy": {"host": "127.0.0.1", "port": relay.port, "username": "u", "password": "proxy-secret"}}),
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/fansly/{id}/users/fan1"))
+            .await
+            .status(),
+        200
+    );
+    let seen = app.upstream_requests().await;
+    let login = seen
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/"))
+        .collect::<Vec<_>>();
+    assert!(login.len() >= 4, "device id, login, account/me, lookup");
+    assert!(
+        login.iter().all(|r| r.via_proxy),
+        "every request came through the proxy"
+    );
+    assert!(login
+        .iter()
+        .all(|r| r.headers.contains_key("proxy-authorization")));
+
+    // The proxy dies: calls answer 424 naming it, not 5xx.
+    relay.stop();
+    let msg = assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 424).await;
+    assert!(
+        msg.contains(&format!("127.0.0.1:{}", relay.port)) && !msg.contains("proxy-secret"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_proxy_fails_the_login_naming_the_proxy() {
+    let app = spawn_app().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let c = app.creator(1).await;
+    let id = app
+        .authenticate(
+            &app.team,
+            json!({"username": c["username"], "password": c["password"], "customProxy": {"host": "127.0.0.1", "port": port}}),
+        )
+        .await;
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "failed");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{status}"
+    );
+}
+
+/// A forward proxy for plain HTTP: relays bytes to the sandbox, which
+/// answers absolute-form requests like any other (and logs them as proxied).
+struct Relay {
+    port: u16,
+    task: tokio::task::JoinHandle<()>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(target: &str) -> Relay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = target.to_owned();
+        let conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =
+            Default::default();
+        let held = conns.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                held.lock().unwrap().push(conn);
+            }
+        });
+        Relay { port, task, conns }
+    }
+
+    fn stop(&self) {
+        self.task.abort();
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+}
+
+#[tokio::test]
+async fn disconnect_is_404_for_other_teams() {
+    let app = spawn_app().await;
+    let other = app.new_team(10, 1).await;
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/fansly/accounts/{}", other.account_id),
+            Some(&app.team.key),
+            None,
+        )
+        .await;
+    assert_error(resp, 404).await;
+}
