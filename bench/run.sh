@@ -39,12 +39,17 @@ export FANSLY_GATEWAY_DATA_DIR=$WORK
 export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
 export FANSLY_GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT
 export RUST_LOG=warn
+# The benchmark drives one account far beyond what Fansly allows; lift its budget.
+export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
+export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
+export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
 
 $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
 pids+=($!)
 wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
 wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
 
+export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
 TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
 TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
