@@ -72,9 +72,9 @@ signed() {
     "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY "$path" "$DEVICE")"
 }
 
-run() { # name, url, script, headers, body
-  local name=$1 url=$2 script=$3
-  HEADERS=$4 BODY=${5:-} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "bench/$script" "$url" >"$OUT/$name.txt"
+run() { # name, method, url, headers, body
+  local name=$1 method=$2 url=$3
+  METHOD=$method HEADERS=$4 BODY=${5:-} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/request.lua "$url" >"$OUT/$name.txt"
   python3 - "$name" "$OUT/$name.txt" <<'PY'
 import re, sys
 name, path = sys.argv[1:3]
@@ -91,8 +91,8 @@ PY
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, database: $DB, $(nproc) cores"
 printf '%-28s %10s %9s %9s %8s\n' scenario req/s p50_ms p99_ms errors
-run gateway_create_chat "$GW/api/fansly/$ACCT/chats" post.lua "authorization: Bearer $KEY" "{\"user_id\":\"$FAN\"}"
-run sandbox_post_group "http://127.0.0.1:$SANDBOX_PORT/api/v1/group?ngsw-bypass=true" post.lua "$(signed /api/v1/group)" \
+run gateway_create_chat POST "$GW/api/fansly/$ACCT/chats" "authorization: Bearer $KEY" "{\"user_id\":\"$FAN\"}"
+run sandbox_post_group POST "http://127.0.0.1:$SANDBOX_PORT/api/v1/group?ngsw-bypass=true" "$(signed /api/v1/group)" \
   "{\"users\":[{\"userId\":\"$ME\",\"permissionFlags\":0},{\"userId\":\"$FAN\",\"permissionFlags\":0}],\"recipients\":[],\"lastMessage\":null,\"userSettings\":null,\"type\":1}"
-run gateway_users_lookup "$GW/api/fansly/$ACCT/users/fan1" get.lua "authorization: Bearer $KEY"
-run sandbox_account_lookup "http://127.0.0.1:$SANDBOX_PORT/api/v1/account?usernames=fan1&ngsw-bypass=true" get.lua "$(signed /api/v1/account)"
+run gateway_users_lookup GET "$GW/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY"
+run sandbox_account_lookup GET "http://127.0.0.1:$SANDBOX_PORT/api/v1/account?usernames=fan1&ngsw-bypass=true" "$(signed /api/v1/account)"

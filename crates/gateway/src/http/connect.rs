@@ -318,8 +318,10 @@ async fn submit_code(
             "account {account} changed state meanwhile; poll and try again"
         )));
     }
-    login::spawn(state.sessions.clone(), account.clone());
+    // Answered as `verifying` (read before the check starts, as the vendor
+    // answers); the outcome is for polling.
     let row = accounts::get(&state.db, team, &account).await?;
+    login::spawn(state.sessions.clone(), account.clone());
     Ok((rate_headers(&authed.rate), Json(status_json(&row))).into_response())
 }
 

@@ -126,30 +126,39 @@ impl TestApp {
 
     /// The session token of seeded sandbox creator number `n`.
     pub async fn creator_token(&self, n: usize) -> String {
-        let creators: Vec<Value> = self
-            .http
-            .get(format!("{}/_sandbox/creators", self.sandbox_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        creators[n]["token"].as_str().unwrap().to_owned()
+        self.creator(n).await["token"].as_str().unwrap().to_owned()
     }
 
     /// Seeded creator `n` as the sandbox describes it (credentials, 2FA kind).
     pub async fn creator(&self, n: usize) -> Value {
-        let creators: Vec<Value> = self
-            .http
-            .get(format!("{}/_sandbox/creators", self.sandbox_url))
+        self.sandbox_get("/_sandbox/creators").await[n].clone()
+    }
+
+    /// A sandbox-only inspection route's JSON answer.
+    pub async fn sandbox_get(&self, path_and_query: &str) -> Value {
+        self.http
+            .get(format!("{}{path_and_query}", self.sandbox_url))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        creators[n].clone()
+            .unwrap()
+    }
+
+    /// Connects seeded creator `n` (password-only) to the default team by
+    /// login, `extra` merged into the request; returns the creator and the
+    /// authenticated account's id.
+    pub async fn connect_by_login(&self, n: usize, extra: Value) -> (Value, String) {
+        let c = self.creator(n).await;
+        let mut body = json!({"username": c["username"], "password": c["password"]});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        let id = self.authenticate(&self.team, body).await;
+        let status = self.settled_status(&self.team, &id).await;
+        assert_eq!(status["status"], "authenticated", "{status}");
+        (c, id)
     }
 
     /// Starts connecting a login for `team`; the new account's id.

@@ -79,19 +79,11 @@ async fn no_password_or_token_is_stored_in_plaintext() {
     let mut tokens = Vec::new();
     for n in [0, 1] {
         let creator = app.creator(n).await;
-        let live: Vec<String> = app
-            .http
-            .get(format!(
-                "{}/_sandbox/sessions?account_id={}",
-                app.sandbox_url,
-                creator["account_id"].as_str().unwrap()
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let path = format!(
+            "/_sandbox/sessions?account_id={}",
+            creator["account_id"].as_str().unwrap()
+        );
+        let live: Vec<String> = serde_json::from_value(app.sandbox_get(&path).await).unwrap();
         tokens.extend(live);
     }
     assert!(
@@ -116,17 +108,7 @@ async fn no_password_or_token_is_stored_in_plaintext() {
 #[tokio::test]
 async fn disconnect_closes_the_session_and_erases_the_account() {
     let app = spawn_app().await;
-    let c = app.creator(1).await;
-    let id = app
-        .authenticate(
-            &app.team,
-            json!({"username": c["username"], "password": c["password"]}),
-        )
-        .await;
-    assert_eq!(
-        app.settled_status(&app.team, &id).await["status"],
-        "authenticated"
-    );
+    let (c, id) = app.connect_by_login(1, json!({})).await;
     let resp = app
         .request(
             Method::DELETE,
@@ -157,17 +139,7 @@ async fn disconnect_closes_the_session_and_erases_the_account() {
 #[tokio::test]
 async fn rotating_the_master_key_reseals_everything() {
     let app = spawn_app().await;
-    let c = app.creator(1).await;
-    let id = app
-        .authenticate(
-            &app.team,
-            json!({"username": c["username"], "password": c["password"]}),
-        )
-        .await;
-    assert_eq!(
-        app.settled_status(&app.team, &id).await["status"],
-        "authenticated"
-    );
+    let (_, id) = app.connect_by_login(1, json!({})).await;
 
     let old = std::fs::read_to_string(app.state.config.data_dir.join("master.key")).unwrap();
     let new = Keyring::generate_entry();

@@ -10,15 +10,7 @@ use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
 
 /// Connects seeded creator 1 (`sandbox_studio`) by password; its account id.
 async fn connect_by_password(app: &TestApp, extra: Value) -> String {
-    let c = app.creator(1).await;
-    let mut body = json!({"username": c["username"], "password": c["password"]});
-    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
-        b.extend(e);
-    }
-    let id = app.authenticate(&app.team, body).await;
-    let status = app.settled_status(&app.team, &id).await;
-    assert_eq!(status["status"], "authenticated", "{status}");
-    id
+    app.connect_by_login(1, extra).await.1
 }
 
 async fn expire_sessions(app: &TestApp) {
