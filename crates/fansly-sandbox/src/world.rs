@@ -57,6 +57,7 @@ pub struct World {
     by_pair: HashMap<(u64, u64), u64>,
     last_ms: i64,
     seq: u64,
+    pub messaging: crate::messaging::Messaging,
 }
 
 impl World {
@@ -69,6 +70,7 @@ impl World {
             by_pair: HashMap::new(),
             last_ms: 0,
             seq: 0,
+            messaging: Default::default(),
         };
         for (n, (username, display)) in [
             ("sandbox_creator", "Sandbox Creator"),
@@ -194,6 +196,13 @@ impl World {
 
     pub fn group(&self, id: u64) -> Option<&Group> {
         self.groups.get(&id)
+    }
+
+    /// A group `member` belongs to.
+    pub fn group_of(&self, id: u64, member: u64) -> Option<&Group> {
+        self.groups
+            .get(&id)
+            .filter(|g| g.created_by == member || g.partner == member)
     }
 
     /// The groups `member` belongs to, newest first.
@@ -335,7 +344,10 @@ impl World {
                 }
             ],
             "recipients": [],
-            "lastMessage": null,
+            "lastMessage": self
+                .messaging
+                .last_message(g.id)
+                .map(|m| self.messaging.message_json(m)),
             "userSettings": null,
             "type": 1,
             "createdBy": g.created_by.to_string(),

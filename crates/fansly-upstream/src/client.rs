@@ -19,12 +19,15 @@ use crate::session::Session;
 /// assignment wins). It rotates with Fansly deploys, hence configurable.
 pub const DEFAULT_CHECK_KEY: &str = "necvac-govry3-tybkYz";
 pub const DEFAULT_API_BASE: &str = "https://apiv3.fansly.com";
+/// The media host: upload sessions are created, completed and polled there.
+pub const DEFAULT_MEDIA_BASE: &str = "https://mediav2.fansly.com";
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
 #[derive(Clone, Debug)]
 pub struct FanslyConfig {
     pub api_base: Url,
+    pub media_base: Url,
     pub check_key: String,
     pub user_agent: String,
     /// Per attempt; a stalled Fansly becomes [`UpstreamError::Timeout`] after this.
@@ -41,6 +44,7 @@ impl Default for FanslyConfig {
     fn default() -> Self {
         Self {
             api_base: Url::parse(DEFAULT_API_BASE).expect("valid default URL"),
+            media_base: Url::parse(DEFAULT_MEDIA_BASE).expect("valid default URL"),
             check_key: DEFAULT_CHECK_KEY.into(),
             user_agent: DEFAULT_USER_AGENT.into(),
             timeout: Duration::from_secs(15),
@@ -78,7 +82,7 @@ impl FanslyClient {
     /// `GET /api/v1/device/id`: unsigned and unauthenticated, since it produces
     /// the id that signing needs. Answers a bare string.
     pub async fn device_id(&self) -> Result<String, UpstreamError> {
-        let url = self.url("/api/v1/device/id", &[]);
+        let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let value = self
             .send_with_retries(Method::GET, || {
                 self.http.get(url.clone()).headers(self.browser_headers())
@@ -192,7 +196,22 @@ impl FanslyClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
-        let url = self.url(path, query);
+        let base = self.cfg.api_base.clone();
+        self.send_json_on(&base, session, method, path, query, body)
+            .await
+    }
+
+    /// As [`Self::send_json`], on another Fansly host (the media host).
+    pub(crate) async fn send_json_on(
+        &self,
+        base: &Url,
+        session: &Session,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, UpstreamError> {
+        let url = self.url(base, path, query);
         self.send_with_retries(method.clone(), || {
             let mut req = self
                 .http
@@ -208,8 +227,8 @@ impl FanslyClient {
 
     /// The web app appends `ngsw-bypass=true` to every query and sends comma
     /// lists with literal commas, so the query is built by hand.
-    pub(crate) fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
-        let mut url = self.cfg.api_base.clone();
+    pub(crate) fn url(&self, base: &Url, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = base.clone();
         url.set_path(path);
         let mut q = String::new();
         for (k, v) in query {
@@ -267,6 +286,14 @@ impl FanslyClient {
             h.insert("authorization", v);
         }
         h
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn transport(&self, e: reqwest::Error) -> UpstreamError {
+        self.transport_error(e)
     }
 
     async fn send_with_retries<F>(&self, method: Method, build: F) -> Result<Value, UpstreamError>
@@ -391,9 +418,8 @@ fn decode_envelope(
     };
     let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
     if status.is_success() && success {
-        return envelope
-            .remove("response")
-            .ok_or_else(|| UpstreamError::Protocol("success envelope without response".into()));
+        // Some writes (`/message/ack`) answer a bare `{"success": true}`.
+        return Ok(envelope.remove("response").unwrap_or(Value::Null));
     }
     Err(UpstreamError::Api {
         status: status.as_u16(),
@@ -536,7 +562,8 @@ mod tests {
     #[test]
     fn query_keeps_literal_commas_and_bypass_flag() {
         let client = FanslyClient::new(FanslyConfig::default()).unwrap();
-        let url = client.url("/api/v1/account", &[("usernames", "a b,c&d")]);
+        let base = client.config().api_base.clone();
+        let url = client.url(&base, "/api/v1/account", &[("usernames", "a b,c&d")]);
         assert_eq!(
             url.as_str(),
             "https://apiv3.fansly.com/api/v1/account?usernames=a+b,c%26d&ngsw-bypass=true"

@@ -5,11 +5,15 @@ pub mod check;
 mod client;
 mod error;
 pub mod ids;
+mod media;
+mod messaging;
 mod session;
 
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
-    DEFAULT_USER_AGENT,
+    DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
 pub use error::UpstreamError;
 pub use session::{session_id_from_token, Session};
+pub use media::{UploadPart, UploadSession, UPLOAD_DONE};
+pub use messaging::NewMessage;

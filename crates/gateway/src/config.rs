@@ -47,6 +47,8 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamSettings {
     pub api_base: String,
+    /// Fansly's media host (upload sessions).
+    pub media_base: String,
     pub check_key: String,
     pub user_agent: String,
     pub timeout_ms: u64,
@@ -87,6 +89,7 @@ impl Default for UpstreamSettings {
         let d = fansly_upstream::FanslyConfig::default();
         Self {
             api_base: fansly_upstream::DEFAULT_API_BASE.into(),
+            media_base: fansly_upstream::DEFAULT_MEDIA_BASE.into(),
             check_key: d.check_key,
             user_agent: d.user_agent,
             timeout_ms: d.timeout.as_millis() as u64,
@@ -148,6 +151,10 @@ impl UpstreamSettings {
                 .api_base
                 .parse()
                 .map_err(|e| anyhow::anyhow!("upstream.api_base {:?}: {e}", self.api_base))?,
+            media_base: self
+                .media_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.media_base {:?}: {e}", self.media_base))?,
             check_key: self.check_key.clone(),
             user_agent: self.user_agent.clone(),
             timeout: Duration::from_millis(self.timeout_ms),
