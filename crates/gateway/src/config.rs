@@ -33,6 +33,32 @@ pub struct Config {
     pub log_format: LogFormat,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
+    pub media: MediaSettings,
+}
+
+/// Media uploads: limits, price, and how the upload is watched upstream.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Largest accepted file (multipart `file` or `file_url`), in bytes.
+    pub max_upload_bytes: u64,
+    /// Credits per started megabyte (1 MB = 1,000,000 bytes), at least 1 per upload.
+    pub credits_per_mb: i64,
+    /// How often Fansly is asked whether an uploaded file is processed.
+    pub poll_interval_ms: u64,
+    /// An upload not processed within this time fails.
+    pub processing_timeout_ms: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            credits_per_mb: 6,
+            poll_interval_ms: 1000,
+            processing_timeout_ms: 10 * 60 * 1000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -80,6 +106,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
+            media: MediaSettings::default(),
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod media;
+pub mod messages;
 pub mod metering;
 pub mod tenancy;
 pub mod users;

@@ -6,6 +6,9 @@ mod chats;
 pub mod envelope;
 pub mod extract;
 mod health;
+mod media;
+mod messages;
+pub mod params;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -35,6 +38,8 @@ use crate::error::ApiError;
     tags(
         (name = "Account", description = "Your linked Fansly accounts"),
         (name = "Chats", description = "Fansly chats (messaging groups)"),
+        (name = "Chat Messages", description = "Messages in a Fansly chat"),
+        (name = "Media", description = "Uploads, account media and CDN downloads"),
         (name = "Users", description = "Fansly users"),
         (name = "Health", description = "Liveness and readiness"),
     )
@@ -59,6 +64,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(health::router())
         .merge(accounts::router())
         .merge(chats::router())
+        .merge(messages::router())
+        .merge(media::router())
         .merge(users::router())
         .split_for_parts()
 }

@@ -43,6 +43,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.sandbox.enabled = true;
     config.upstream.backoff_base_ms = 20;
     config.upstream.max_retry_wait_ms = 2_000;
+    config.media.poll_interval_ms = 50;
     tweak(&mut config);
 
     let app = App::build(config).await.expect("app builds");
@@ -237,6 +238,20 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Sandbox fan `fan{n}` writes `count` messages to the default creator
+    /// (`text 1` … `text N` when `count` > 1); answers `{groupId, messages}`.
+    pub async fn fan_writes(&self, n: u32, text: &str, count: u32) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/fans/fan{n}/messages", self.sandbox_url))
+            .json(&json!({"text": text, "count": count}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "sandbox fan message");
+        resp.json().await.unwrap()
     }
 
     pub async fn clear_upstream_requests(&self) {
