@@ -42,7 +42,7 @@ pub fn fail(status: StatusCode, code: i64, details: &str) -> Response {
         .into_response()
 }
 
-fn bad_param(details: &str) -> Response {
+pub fn bad_param(details: &str) -> Response {
     fail(StatusCode::BAD_REQUEST, 99, details)
 }
 
@@ -227,9 +227,13 @@ struct GroupsParams {
     offset: Option<String>,
     flags: Option<String>,
     search: Option<String>,
+    #[serde(rename = "sortOrder")]
+    sort_order: Option<String>,
 }
 
-/// Memberships newest first, `limit`/`offset` paged, no `hasMore`.
+/// Memberships by latest activity, `limit`/`offset` paged, no `hasMore`.
+/// `sortOrder` 1 = most recent first, 2 = oldest first and `flags` 2 = unread
+/// only (both INFERRED meanings, spec §6.1).
 async fn messaging_groups(
     State(state): State<AppState>,
     Caller(me): Caller,
@@ -241,16 +245,20 @@ async fn messaging_groups(
             Some(s) => s.parse().ok(),
         }
     };
-    let (Some(limit), Some(offset), Some(flags)) =
-        (num(&q.limit, 25), num(&q.offset, 0), num(&q.flags, 0))
-    else {
+    let (Some(limit), Some(offset), Some(flags), Some(sort)) = (
+        num(&q.limit, 25),
+        num(&q.offset, 0),
+        num(&q.flags, 0),
+        num(&q.sort_order, 1),
+    ) else {
         return bad_param("invalid parameter");
     };
     let limit = limit.min(100);
     let search = q.search.unwrap_or_default().to_lowercase();
     let world = state.world();
+    let msgs = &world.messaging;
     let me_id = me.account_id;
-    let matching: Vec<_> = world
+    let mut matching: Vec<_> = world
         .groups_of(me_id)
         .into_iter()
         .filter_map(|g| Some((g, world.partner_of(g, me_id)?)))
@@ -261,24 +269,30 @@ async fn messaging_groups(
                     .as_deref()
                     .is_some_and(|d| d.to_lowercase().contains(&search))
         })
-        // No messages exist yet, so "unread only" (flags 2) matches nothing.
-        .filter(|_| flags & 2 == 0)
+        .filter(|(g, _)| flags & 2 == 0 || !msgs.unread(g.id, me_id).is_empty())
         .collect();
+    // Latest activity: the newest message, else the group's creation.
+    let activity = |g: &crate::world::Group| msgs.last_message(g.id).map_or(g.id, |m| m.id);
+    matching.sort_by_key(|(g, _)| std::cmp::Reverse(activity(g)));
+    if sort == 2 {
+        matching.reverse();
+    }
     let total = matching.len();
     let page: Vec<_> = matching.into_iter().skip(offset).take(limit).collect();
     let data: Vec<Value> = page
         .iter()
         .map(|(g, p)| {
+            let unread = msgs.unread(g.id, me_id);
             json!({
                 "account_id": me_id.to_string(),
                 "groupId": g.id.to_string(),
                 "partnerAccountId": p.id.to_string(),
                 "partnerUsername": p.username,
                 "flags": 0,
-                "unreadCount": 0,
+                "unreadCount": unread.len(),
                 "subscriptionTierId": null,
-                "lastMessageId": null,
-                "lastUnreadMessageId": null
+                "lastMessageId": msgs.last_message(g.id).map(|m| m.id.to_string()),
+                "lastUnreadMessageId": unread.first().map(|m| m.id.to_string())
             })
         })
         .collect();

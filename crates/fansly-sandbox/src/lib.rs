@@ -8,10 +8,15 @@
 mod api;
 mod auth;
 pub mod control;
+mod media_api;
+mod messages_api;
+mod messaging;
 mod world;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
@@ -29,6 +34,10 @@ pub struct SandboxConfig {
     /// not to enforce it (spec §2.2); the sandbox does by default so the
     /// gateway is held to the web app's behaviour.
     pub strict_client_check: bool,
+    /// Where uploaded parts and processed media are stored.
+    pub data_dir: PathBuf,
+    /// How long a completed upload stays "processing" before its media exists.
+    pub processing_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -36,6 +45,8 @@ impl Default for SandboxConfig {
         Self {
             check_key: fansly_upstream::DEFAULT_CHECK_KEY.into(),
             strict_client_check: true,
+            data_dir: std::env::temp_dir().join(format!("fansly-sandbox-{}", std::process::id())),
+            processing_delay: Duration::from_millis(300),
         }
     }
 }
@@ -76,6 +87,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     api::router()
         .merge(auth::router())
+        .merge(messages_api::router())
+        .merge(media_api::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

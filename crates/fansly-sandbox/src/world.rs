@@ -78,6 +78,7 @@ pub struct World {
     by_pair: HashMap<(u64, u64), u64>,
     last_ms: i64,
     seq: u64,
+    pub messaging: crate::messaging::Messaging,
 }
 
 impl World {
@@ -91,6 +92,7 @@ impl World {
             by_pair: HashMap::new(),
             last_ms: 0,
             seq: 0,
+            messaging: Default::default(),
         };
         for (n, (username, display, twofa)) in [
             ("sandbox_creator", "Sandbox Creator", TwoFa::None),
@@ -289,6 +291,13 @@ impl World {
         self.groups.get(&id)
     }
 
+    /// A group `member` belongs to.
+    pub fn group_of(&self, id: u64, member: u64) -> Option<&Group> {
+        self.groups
+            .get(&id)
+            .filter(|g| g.created_by == member || g.partner == member)
+    }
+
     /// The groups `member` belongs to, newest first.
     pub fn groups_of(&self, member: u64) -> Vec<&Group> {
         let mut out: Vec<&Group> = self
@@ -428,7 +437,10 @@ impl World {
                 }
             ],
             "recipients": [],
-            "lastMessage": null,
+            "lastMessage": self
+                .messaging
+                .last_message(g.id)
+                .map(|m| self.messaging.message_json(m)),
             "userSettings": null,
             "type": 1,
             "createdBy": g.created_by.to_string(),

@@ -21,12 +21,15 @@ use crate::session::Session;
 /// assignment wins). It rotates with Fansly deploys, hence configurable.
 pub const DEFAULT_CHECK_KEY: &str = "necvac-govry3-tybkYz";
 pub const DEFAULT_API_BASE: &str = "https://apiv3.fansly.com";
+/// The media host: upload sessions are created, completed and polled there.
+pub const DEFAULT_MEDIA_BASE: &str = "https://mediav2.fansly.com";
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
 #[derive(Clone, Debug)]
 pub struct FanslyConfig {
     pub api_base: Url,
+    pub media_base: Url,
     pub check_key: String,
     pub user_agent: String,
     /// Per attempt; a stalled Fansly becomes [`UpstreamError::Timeout`] after this.
@@ -43,6 +46,7 @@ impl Default for FanslyConfig {
     fn default() -> Self {
         Self {
             api_base: Url::parse(DEFAULT_API_BASE).expect("valid default URL"),
+            media_base: Url::parse(DEFAULT_MEDIA_BASE).expect("valid default URL"),
             check_key: DEFAULT_CHECK_KEY.into(),
             user_agent: DEFAULT_USER_AGENT.into(),
             timeout: Duration::from_secs(15),
@@ -86,7 +90,8 @@ impl FanslyClient {
         &self.cfg
     }
 
-    fn http_for(&self, route: &Route) -> Result<reqwest::Client, UpstreamError> {
+    /// The connection pool of the account's route (its proxy, or none).
+    pub(crate) fn http_for(&self, route: &Route) -> Result<reqwest::Client, UpstreamError> {
         let Some(proxy) = &route.proxy else {
             return Ok(self.http.clone());
         };
@@ -109,7 +114,7 @@ impl FanslyClient {
     /// `GET /api/v1/device/id`: unsigned and unauthenticated, since it produces
     /// the id that signing needs. Answers a bare string.
     pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
-        let url = self.url("/api/v1/device/id", &[]);
+        let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let http = self.http_for(route)?;
         let value = self
             .send_with_retries(route, Method::GET, || {
@@ -216,8 +221,7 @@ impl FanslyClient {
             .await
     }
 
-    /// A signed request. When Fansly refuses the session and the session has
-    /// a renewer, the session is renewed once and the request repeated once.
+    /// A signed request to the REST host.
     pub(crate) async fn send_json(
         &self,
         session: &Session,
@@ -226,11 +230,31 @@ impl FanslyClient {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
-        let result = self.send_signed(session, &method, path, query, body).await;
+        let base = self.cfg.api_base.clone();
+        self.send_json_on(&base, session, method, path, query, body)
+            .await
+    }
+
+    /// A signed request to `base` (the REST or the media host). When Fansly
+    /// refuses the session and the session has a renewer, the session is
+    /// renewed once and the request repeated once.
+    pub(crate) async fn send_json_on(
+        &self,
+        base: &Url,
+        session: &Session,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Value, UpstreamError> {
+        let result = self
+            .send_signed(base, session, &method, path, query, body)
+            .await;
         match (&result, session.renewer()) {
             (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) => {
                 let fresh = renewer.renew(session).await?;
-                self.send_signed(&fresh, &method, path, query, body).await
+                self.send_signed(base, &fresh, &method, path, query, body)
+                    .await
             }
             _ => result,
         }
@@ -238,13 +262,14 @@ impl FanslyClient {
 
     async fn send_signed(
         &self,
+        base: &Url,
         session: &Session,
         method: &Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
-        let url = self.url(path, query);
+        let url = self.url(base, path, query);
         let http = self.http_for(session.route())?;
         self.send_with_retries(session.route(), method.clone(), || {
             let mut req = http
@@ -260,8 +285,8 @@ impl FanslyClient {
 
     /// The web app appends `ngsw-bypass=true` to every query and sends comma
     /// lists with literal commas, so the query is built by hand.
-    pub(crate) fn url(&self, path: &str, query: &[(&str, &str)]) -> Url {
-        let mut url = self.cfg.api_base.clone();
+    pub(crate) fn url(&self, base: &Url, path: &str, query: &[(&str, &str)]) -> Url {
+        let mut url = base.clone();
         url.set_path(path);
         let mut q = String::new();
         for (k, v) in query {
@@ -393,7 +418,7 @@ impl FanslyClient {
         decode_envelope(status, retry_after, &body)
     }
 
-    fn transport_error(&self, route: &Route, e: reqwest::Error) -> UpstreamError {
+    pub(crate) fn transport_error(&self, route: &Route, e: reqwest::Error) -> UpstreamError {
         if e.is_timeout() {
             return UpstreamError::Timeout(self.cfg.timeout);
         }
@@ -478,9 +503,8 @@ fn decode_envelope(
     };
     let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
     if status.is_success() && success {
-        return envelope
-            .remove("response")
-            .ok_or_else(|| UpstreamError::Protocol("success envelope without response".into()));
+        // Some writes (`/message/ack`) answer a bare `{"success": true}`.
+        return Ok(envelope.remove("response").unwrap_or(Value::Null));
     }
     Err(UpstreamError::Api {
         status: status.as_u16(),
@@ -623,7 +647,8 @@ mod tests {
     #[test]
     fn query_keeps_literal_commas_and_bypass_flag() {
         let client = FanslyClient::new(FanslyConfig::default()).unwrap();
-        let url = client.url("/api/v1/account", &[("usernames", "a b,c&d")]);
+        let base = client.config().api_base.clone();
+        let url = client.url(&base, "/api/v1/account", &[("usernames", "a b,c&d")]);
         assert_eq!(
             url.as_str(),
             "https://apiv3.fansly.com/api/v1/account?usernames=a+b,c%26d&ngsw-bypass=true"

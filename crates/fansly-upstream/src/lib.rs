@@ -7,13 +7,17 @@ mod client;
 mod error;
 pub mod ids;
 mod route;
+mod media;
+mod messaging;
 mod session;
 
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
-    DEFAULT_USER_AGENT,
+    DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
 pub use error::UpstreamError;
 pub use route::{Proxy, Route, Throttle, ThrottleConfig};
 pub use session::{session_id_from_token, Session, SessionRenewer};
+pub use media::{UploadPart, UploadSession, UPLOAD_DONE};
+pub use messaging::NewMessage;

@@ -53,10 +53,13 @@ impl App {
                 SandboxConfig {
                     check_key: config.upstream.check_key.clone(),
                     strict_client_check: config.sandbox.strict_client_check,
+                    data_dir: config.data_dir.join("sandbox"),
+                    ..SandboxConfig::default()
                 },
             )
             .await?;
             config.upstream.api_base = sandbox.url();
+            config.upstream.media_base = sandbox.url();
             Some(sandbox)
         } else {
             None

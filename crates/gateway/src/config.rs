@@ -43,6 +43,32 @@ pub struct Config {
     pub relogin_cooldown_ms: u64,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
+    pub media: MediaSettings,
+}
+
+/// Media uploads: limits, price, and how the upload is watched upstream.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Largest accepted file (multipart `file` or `file_url`), in bytes.
+    pub max_upload_bytes: u64,
+    /// Credits per started megabyte (1 MB = 1,000,000 bytes), at least 1 per upload.
+    pub credits_per_mb: i64,
+    /// How often Fansly is asked whether an uploaded file is processed.
+    pub poll_interval_ms: u64,
+    /// An upload not processed within this time fails.
+    pub processing_timeout_ms: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            credits_per_mb: 6,
+            poll_interval_ms: 1000,
+            processing_timeout_ms: 10 * 60 * 1000,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -57,6 +83,8 @@ pub enum LogFormat {
 #[serde(default, deny_unknown_fields)]
 pub struct UpstreamSettings {
     pub api_base: String,
+    /// Fansly's media host (upload sessions).
+    pub media_base: String,
     pub check_key: String,
     pub user_agent: String,
     pub timeout_ms: u64,
@@ -127,6 +155,7 @@ impl Default for Config {
             relogin_cooldown_ms: 30_000,
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
+            media: MediaSettings::default(),
         }
     }
 }
@@ -136,6 +165,7 @@ impl Default for UpstreamSettings {
         let d = fansly_upstream::FanslyConfig::default();
         Self {
             api_base: fansly_upstream::DEFAULT_API_BASE.into(),
+            media_base: fansly_upstream::DEFAULT_MEDIA_BASE.into(),
             check_key: d.check_key,
             user_agent: d.user_agent,
             timeout_ms: d.timeout.as_millis() as u64,
@@ -224,6 +254,10 @@ impl UpstreamSettings {
                 .api_base
                 .parse()
                 .map_err(|e| anyhow::anyhow!("upstream.api_base {:?}: {e}", self.api_base))?,
+            media_base: self
+                .media_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.media_base {:?}: {e}", self.media_base))?,
             check_key: self.check_key.clone(),
             user_agent: self.user_agent.clone(),
             timeout: Duration::from_millis(self.timeout_ms),

@@ -22,6 +22,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than the {0}-byte limit")]
     PayloadTooLarge(usize),
+    /// An upload over its limit; the message names the field.
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -58,7 +61,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge(_) | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -16,6 +16,8 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod login;
+pub mod media;
+pub mod messages;
 pub mod metering;
 pub mod tenancy;
 pub mod users;

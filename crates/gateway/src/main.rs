@@ -183,6 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 fansly_sandbox::SandboxConfig {
                     check_key: config.upstream.check_key.clone(),
                     strict_client_check: !lenient,
+                    data_dir: config.data_dir.join("sandbox"),
+                    ..fansly_sandbox::SandboxConfig::default()
                 },
             )
             .await?;

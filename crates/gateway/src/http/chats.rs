@@ -1,20 +1,27 @@
 //! `/api/fansly/{fanslyAccount}/chats`
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use fansly_upstream::ids::is_snowflake;
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::http::envelope::Metered;
+use crate::chats::ChatOrder;
+use crate::http::envelope::{page_url, Metered};
+use crate::http::params;
 use crate::http::extract::{ApiJson, Authed};
 use crate::metering::{CachePolicy, Endpoint};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_chat))
+    OpenApiRouter::new()
+        .routes(routes!(create_chat, list_chats))
+        .routes(routes!(show_chat))
+        .routes(routes!(mark_all_as_read))
+        .routes(routes!(typing))
+        .routes(routes!(disable_read_receipts))
 }
 
 const CREATE_CHAT: Endpoint = Endpoint {
@@ -67,6 +74,209 @@ async fn create_chat(
     authed
         .bill(&state, CREATE_CHAT, async move {
             crate::chats::create_chat(&fansly, &account, &body.user_id).await
+        })
+        .await
+}
+
+const ONE_CREDIT: i64 = 1;
+
+#[derive(Deserialize, IntoParams)]
+struct ListChatsQuery {
+    /// Number of chats to return (1 - 100). Default = 20
+    limit: Option<String>,
+    /// Number of chats to skip. Default = 0
+    offset: Option<String>,
+    /// Filter chats by partner username or display name
+    search: Option<String>,
+    /// newest | oldest | unread. Default = newest
+    order: Option<String>,
+}
+
+/// List Chats: the DM conversations with partner accounts aggregated alongside.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/chats",
+    tag = "Chats",
+    operation_id = "listChats",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), ListChatsQuery),
+    responses(
+        (status = 200, description = "`data` is Fansly's `{data, aggregationData}` plus `hasMore`; top-level `_pagination.next_page`", body = Object),
+        (status = 404, description = "Unknown account"),
+        (status = 422, description = "`limit`, `offset` or `order` out of range"),
+    ),
+    security(("default" = []))
+)]
+async fn list_chats(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account_id): Path<String>,
+    Query(q): Query<ListChatsQuery>,
+) -> Result<Metered, ApiError> {
+    let limit = params::limit(q.limit.as_deref(), 20, 100)?;
+    let offset = params::offset(q.offset.as_deref())?;
+    let order_raw = q.order.as_deref().map(str::trim).filter(|o| !o.is_empty());
+    let order = match order_raw {
+        None => ChatOrder::Newest,
+        Some(o) => ChatOrder::parse(o).ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "order must be one of newest, oldest, unread; got {o:?}"
+            ))
+        })?,
+    };
+    let search = q.search.unwrap_or_default();
+    let account = state
+        .sessions
+        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .await?;
+    let fansly = state.fansly.clone();
+    let search_for_work = search.clone();
+    let metered = authed
+        .bill(&state, Endpoint::uncached("chats.list", ONE_CREDIT), async move {
+            crate::chats::list_chats(&fansly, &account, limit, offset, search_for_work, order).await
+        })
+        .await?;
+    let next_page = crate::chats::next_offset(&metered.data, offset).map(|next| {
+        let mut query = vec![("limit", limit.to_string()), ("offset", next.to_string())];
+        if !search.is_empty() {
+            query.push(("search", search.clone()));
+        }
+        if let Some(o) = order_raw {
+            query.push(("order", o.to_owned()));
+        }
+        page_url(&state, &format!("/api/fansly/{account_id}/chats"), &query)
+    });
+    Ok(metered.with_next_page(next_page))
+}
+
+/// Show Chat: one conversation's members, permission flags and latest message.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}",
+    tag = "Chats",
+    operation_id = "showChat",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+    ),
+    responses(
+        (status = 200, description = "`data` is the Fansly group", body = Object),
+        (status = 404, description = "Unknown account or chat"),
+        (status = 422, description = "`chat_id` is not a Fansly id"),
+    ),
+    security(("default" = []))
+)]
+async fn show_chat(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, chat_id)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    params::fansly_id(&chat_id, "chat_id")?;
+    let account = state
+        .sessions
+        .connected(&state.db, &authed.caller.team_id, &account)
+        .await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("chats.show", ONE_CREDIT), async move {
+            crate::chats::show_chat(&fansly, &account, &chat_id).await
+        })
+        .await
+}
+
+/// Mark All Chats as Read.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/mark-all-as-read",
+    tag = "Chats",
+    operation_id = "markAllChatsAsRead",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    responses(
+        (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
+        (status = 404, description = "Unknown account"),
+    ),
+    security(("default" = []))
+)]
+async fn mark_all_as_read(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Metered, ApiError> {
+    let account = state
+        .sessions
+        .connected(&state.db, &authed.caller.team_id, &account)
+        .await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("chats.mark_all_read", ONE_CREDIT), async move {
+            crate::messages::mark_all_read(&fansly, &account).await
+        })
+        .await
+}
+
+/// Start Typing Indicator (no credits).
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing",
+    tag = "Chats",
+    operation_id = "startTypingIndicator",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+    ),
+    responses(
+        (status = 200, description = "`data` is `{\"success\": true}`", body = Object),
+        (status = 404, description = "Unknown account or chat"),
+    ),
+    security(("default" = []))
+)]
+async fn typing(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, chat_id)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    params::fansly_id(&chat_id, "chat_id")?;
+    let account = state
+        .sessions
+        .connected(&state.db, &authed.caller.team_id, &account)
+        .await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("chats.typing", 0), async move {
+            crate::messages::typing(&fansly, &account, &chat_id).await
+        })
+        .await
+}
+
+/// Disable Chat Read Receipts for one conversation.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable",
+    tag = "Chats",
+    operation_id = "disableChatReadReceipts",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+    ),
+    responses(
+        (status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object),
+        (status = 404, description = "Unknown account or chat"),
+    ),
+    security(("default" = []))
+)]
+async fn disable_read_receipts(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, chat_id)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    params::fansly_id(&chat_id, "chat_id")?;
+    let account = state
+        .sessions
+        .connected(&state.db, &authed.caller.team_id, &account)
+        .await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("chats.read_receipts.disable", ONE_CREDIT), async move {
+            crate::messages::disable_read_receipts(&fansly, &account, &chat_id).await
         })
         .await
 }

@@ -43,16 +43,7 @@ pub fn page_url(state: &AppState, path: &str, query: &[(&str, String)]) -> Strin
 
 impl IntoResponse for Metered {
     fn into_response(self) -> Response {
-        let mut headers = rate_headers(&self.meta.rate);
-        headers.insert(
-            "x-ofapi-credits-used",
-            HeaderValue::from(self.meta.credits_used),
-        );
-        headers.insert(
-            "x-ofapi-credits-balance",
-            HeaderValue::from(self.meta.balance),
-        );
-        headers.insert("x-ofapi-is-cached", HeaderValue::from_static("false"));
+        let headers = self.headers();
         let mut body = json!({"data": self.data});
         if let Some(next_page) = self.next_page {
             body["_pagination"] = json!({ "next_page": next_page });
@@ -73,11 +64,116 @@ pub fn rate_headers(rate: &RateStatus) -> HeaderMap {
     h
 }
 
+impl Metered {
+    /// `data` alone, without the `{data, _meta}` wrapper (Upload Media and
+    /// Get Account Media answer bare objects); the metering headers are kept.
+    pub fn bare(self) -> Response {
+        (self.headers(), Json(self.data)).into_response()
+    }
+
+    fn headers(&self) -> HeaderMap {
+        let mut headers = rate_headers(&self.meta.rate);
+        headers.insert(
+            "x-ofapi-credits-used",
+            HeaderValue::from(self.meta.credits_used),
+        );
+        headers.insert(
+            "x-ofapi-credits-balance",
+            HeaderValue::from(self.meta.balance),
+        );
+        headers.insert("x-ofapi-is-cached", HeaderValue::from_static("false"));
+        headers
+    }
+}
+
+/// Credits taken for one call: kept when the call succeeds, given back when
+/// it fails. Dropping a reservation keeps the credits.
+pub struct Reservation {
+    db: crate::db::Db,
+    team: String,
+    endpoint: Endpoint,
+    cost: i64,
+    request_id: Option<String>,
+    balance: i64,
+    rate: RateStatus,
+}
+
+impl Reservation {
+    pub fn cost(&self) -> i64 {
+        self.cost
+    }
+
+    /// The successful answer, reporting this reservation in `_meta`.
+    pub fn metered(self, data: Value) -> Metered {
+        Metered {
+            data,
+            meta: Meta {
+                credits_used: self.cost,
+                balance: self.balance,
+                cache: self.endpoint.cache,
+                rate: self.rate,
+            },
+            next_page: None,
+        }
+    }
+
+    pub async fn refund(self) {
+        if self.cost == 0 {
+            return;
+        }
+        if let Err(e) = credits::refund(
+            &self.db,
+            &self.team,
+            self.cost,
+            self.endpoint.name,
+            self.request_id.as_deref(),
+        )
+        .await
+        {
+            tracing::error!(error = %e, team = self.team, cost = self.cost, "refund failed");
+        }
+    }
+}
+
 impl Authed {
+    /// Takes `cost` credits for `endpoint` (402 when the team cannot pay).
+    pub async fn reserve(
+        &self,
+        state: &AppState,
+        endpoint: Endpoint,
+        cost: i64,
+    ) -> Result<Reservation, ApiError> {
+        let team = self.caller.team_id.as_str();
+        let request_id = self.request_id.as_deref();
+        let balance = if cost > 0 {
+            match credits::reserve(&state.db, team, cost, endpoint.name, request_id).await {
+                Ok(balance) => balance,
+                Err(ReserveError::Insufficient { balance }) => {
+                    return Err(ApiError::PaymentRequired { cost, balance })
+                }
+                Err(ReserveError::UnknownTeam) => {
+                    return Err(ApiError::Unauthorized(
+                        "Unauthorized: the team no longer exists".into(),
+                    ))
+                }
+                Err(ReserveError::Db(e)) => return Err(e.into()),
+            }
+        } else {
+            credits::balance(&state.db, team).await?.unwrap_or(0)
+        };
+        Ok(Reservation {
+            db: state.db.clone(),
+            team: team.to_owned(),
+            endpoint,
+            cost,
+            request_id: self.request_id.clone(),
+            balance,
+            rate: self.rate.clone(),
+        })
+    }
+
     /// Runs `work` as one metered call: reserves the endpoint's credits first
     /// (402 when the team cannot pay), and gives them back if `work` fails.
-    /// It runs as its own task so a client hanging up mid-call cannot leave a
-    /// reservation unsettled.
     pub async fn bill<F>(
         self,
         state: &AppState,
@@ -87,46 +183,29 @@ impl Authed {
     where
         F: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
-        let db = state.db.clone();
+        self.bill_cost(state, endpoint, endpoint.cost, work).await
+    }
+
+    /// As [`Self::bill`] with a cost decided per call (uploads: per megabyte).
+    /// It runs as its own task so a client hanging up mid-call cannot leave a
+    /// reservation unsettled.
+    pub async fn bill_cost<F>(
+        self,
+        state: &AppState,
+        endpoint: Endpoint,
+        cost: i64,
+        work: F,
+    ) -> Result<Metered, ApiError>
+    where
+        F: Future<Output = Result<Value, ApiError>> + Send + 'static,
+    {
+        let state = state.clone();
         let task = tokio::spawn(async move {
-            let team = self.caller.team_id.as_str();
-            let request_id = self.request_id.as_deref();
-            let cost = endpoint.cost;
-            let balance = if cost > 0 {
-                match credits::reserve(&db, team, cost, endpoint.name, request_id).await {
-                    Ok(balance) => balance,
-                    Err(ReserveError::Insufficient { balance }) => {
-                        return Err(ApiError::PaymentRequired { cost, balance })
-                    }
-                    Err(ReserveError::UnknownTeam) => {
-                        return Err(ApiError::Unauthorized(
-                            "Unauthorized: the team no longer exists".into(),
-                        ))
-                    }
-                    Err(ReserveError::Db(e)) => return Err(e.into()),
-                }
-            } else {
-                credits::balance(&db, team).await?.unwrap_or(0)
-            };
+            let reservation = self.reserve(&state, endpoint, cost).await?;
             match work.await {
-                Ok(data) => Ok(Metered {
-                    data,
-                    meta: Meta {
-                        credits_used: cost,
-                        balance,
-                        cache: endpoint.cache,
-                        rate: self.rate,
-                    },
-                    next_page: None,
-                }),
+                Ok(data) => Ok(reservation.metered(data)),
                 Err(e) => {
-                    if cost > 0 {
-                        if let Err(refund_err) =
-                            credits::refund(&db, team, cost, endpoint.name, request_id).await
-                        {
-                            tracing::error!(error = %refund_err, team, cost, "refund failed");
-                        }
-                    }
+                    reservation.refund().await;
                     Err(e)
                 }
             }

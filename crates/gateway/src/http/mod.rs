@@ -7,6 +7,9 @@ mod connect;
 pub mod envelope;
 pub mod extract;
 mod health;
+mod media;
+mod messages;
+pub mod params;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -37,6 +40,8 @@ use crate::error::ApiError;
         (name = "Account", description = "Your linked Fansly accounts"),
         (name = "Connect Fansly Account", description = "Connecting accounts: login, 2FA, re-login"),
         (name = "Chats", description = "Fansly chats (messaging groups)"),
+        (name = "Chat Messages", description = "Messages in a Fansly chat"),
+        (name = "Media", description = "Uploads, account media and CDN downloads"),
         (name = "Users", description = "Fansly users"),
         (name = "Health", description = "Liveness and readiness"),
     )
@@ -62,6 +67,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(accounts::router())
         .merge(connect::router())
         .merge(chats::router())
+        .merge(messages::router())
+        .merge(media::router())
         .merge(users::router())
         .split_for_parts()
 }

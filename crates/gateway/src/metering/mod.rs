@@ -26,6 +26,17 @@ pub struct Endpoint {
     pub cache: CachePolicy,
 }
 
+impl Endpoint {
+    /// An endpoint like every Fansly route: account-specific, never cached.
+    pub const fn uncached(name: &'static str, cost: i64) -> Endpoint {
+        Endpoint {
+            name,
+            cost,
+            cache: CachePolicy::Disabled,
+        }
+    }
+}
+
 /// What `_meta` reports for one answered call.
 #[derive(Clone, Debug)]
 pub struct Meta {

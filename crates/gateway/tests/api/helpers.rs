@@ -47,6 +47,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.upstream.throttle.reads_per_minute = 1_000_000;
     config.upstream.throttle.writes_per_minute = 1_000_000;
     config.upstream.throttle.burst = 10_000;
+    config.media.poll_interval_ms = 50;
     tweak(&mut config);
 
     let app = App::build(config).await.expect("app builds");
@@ -323,6 +324,20 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Sandbox fan `fan{n}` writes `count` messages to the default creator
+    /// (`text 1` … `text N` when `count` > 1); answers `{groupId, messages}`.
+    pub async fn fan_writes(&self, n: u32, text: &str, count: u32) -> Value {
+        let resp = self
+            .http
+            .post(format!("{}/_sandbox/fans/fan{n}/messages", self.sandbox_url))
+            .json(&json!({"text": text, "count": count}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "sandbox fan message");
+        resp.json().await.unwrap()
     }
 
     pub async fn clear_upstream_requests(&self) {

@@ -1,0 +1,429 @@
+//! The media host (`/api/v1/media/upload/…`), the presigned part storage it
+//! hands out, accountMedia grants and a CDN serving the processed files.
+//!
+//! Uploads follow spec §8.4: create → PUT each part to its presigned URL
+//! (stored on disk, ETag = digest of the bytes) → complete with the ETags →
+//! poll until `status` 6 with a `mediaId`, which takes `processing_delay`.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::StreamExt;
+use rand::distributions::{Alphanumeric, DistString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::api::{bad_param, ok, Caller};
+use crate::messaging::{Grant, Media, Upload, PART_SIZE};
+use crate::world::now_ms;
+use crate::AppState;
+
+/// Largest file the sandbox accepts in one upload session.
+const MAX_FILE: u64 = 4 * 1024 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/media/upload/create", post(create))
+        .route("/api/v1/media/upload/complete", post(complete))
+        .route("/api/v1/media/upload/{id}", get(status))
+        .route("/api/v1/account/media", get(grants).post(grant))
+        .route("/fansly-upload/{id}/{index}", put(put_part))
+        .route("/cdn/{account}/{file}", get(cdn))
+}
+
+type JsonBody<T> = Result<Json<T>, JsonRejection>;
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    fansly_upstream::ids::is_snowflake(s)
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    file_size: u64,
+    mime_type: String,
+    file_name: String,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    body: JsonBody<CreateBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if body.file_size == 0 || body.file_size > MAX_FILE {
+        return bad_param("invalid parameter \"fileSize\"");
+    }
+    let kind = body.mime_type.split('/').next().unwrap_or_default();
+    if !matches!(kind, "image" | "video" | "audio") {
+        return bad_param("invalid parameter \"mimeType\"");
+    }
+    let parts = body.file_size.div_ceil(PART_SIZE) as usize;
+    let secret = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+    let mut world = state.world();
+    let id = world.mint_id();
+    world.messaging.uploads.insert(
+        id,
+        Upload {
+            id,
+            account: me.account_id,
+            size: body.file_size,
+            mime: body.mime_type,
+            file_name: body.file_name,
+            secret: secret.clone(),
+            parts: vec![None; parts],
+            completed: None,
+        },
+    );
+    let base = base_url(&headers);
+    let urls: Vec<Value> = (0..parts)
+        .map(|i| {
+            json!({
+                "index": i,
+                "uploadUrl": format!("{base}/fansly-upload/{id}/{i}?X-Amz-Signature={secret}")
+            })
+        })
+        .collect();
+    ok(json!({"id": id.to_string(), "partSize": PART_SIZE, "parts": urls}))
+}
+
+#[derive(Deserialize)]
+struct Signed {
+    #[serde(rename = "X-Amz-Signature")]
+    signature: Option<String>,
+}
+
+/// The presigned PUT: no Fansly headers, the signature in the query. The
+/// body is streamed to disk; the ETag is a quoted digest of the bytes.
+async fn put_part(
+    State(state): State<AppState>,
+    Path((id, index)): Path<(u64, usize)>,
+    Query(q): Query<Signed>,
+    body: Body,
+) -> Response {
+    let authorised = {
+        let world = state.world();
+        world.messaging.uploads.get(&id).is_some_and(|u| {
+            Some(&u.secret) == q.signature.as_ref() && index < u.parts.len() && u.completed.is_none()
+        })
+    };
+    if !authorised {
+        return (StatusCode::FORBIDDEN, "SignatureDoesNotMatch").into_response();
+    }
+    let dir = state.config.data_dir.join("uploads");
+    let path = dir.join(format!("{id}.{index}"));
+    let etag = match store(&dir, &path, body).await {
+        Ok(digest) => format!("\"{}\"", &digest[..32]),
+        Err(e) => {
+            tracing::warn!(error = %e, "sandbox could not store an upload part");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "InternalError").into_response();
+        }
+    };
+    let mut world = state.world();
+    match world.messaging.uploads.get_mut(&id) {
+        Some(u) if u.completed.is_none() => {
+            u.parts[index] = Some((path, etag.clone()));
+            (StatusCode::OK, [(header::ETAG, etag)]).into_response()
+        }
+        _ => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch").into_response(),
+    }
+}
+
+async fn store(dir: &std::path::Path, path: &std::path::Path, body: Body) -> std::io::Result<String> {
+    tokio::fs::create_dir_all(dir).await?;
+    let mut file = tokio::fs::File::create(path).await?;
+    let mut digest = Sha256::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        digest.update(&chunk);
+        file.write_all(&chunk).await?;
+    }
+    file.flush().await?;
+    Ok(hex::encode(digest.finalize()))
+}
+
+#[derive(Deserialize)]
+struct CompleteBody {
+    id: String,
+    parts: Vec<CompletedPart>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CompletedPart {
+    index: usize,
+    e_tag: String,
+}
+
+async fn complete(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    headers: HeaderMap,
+    body: JsonBody<CompleteBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    // Check under the lock, assemble the file without it.
+    let upload = {
+        let world = state.world();
+        let Some(u) = parse_id(&body.id)
+            .and_then(|id| world.messaging.uploads.get(&id))
+            .filter(|u| u.account == me.account_id && u.completed.is_none())
+        else {
+            return bad_param("invalid parameter \"id\"");
+        };
+        let named: HashSet<(usize, &str)> =
+            body.parts.iter().map(|p| (p.index, p.e_tag.as_str())).collect();
+        let all_match = body.parts.len() == u.parts.len()
+            && u.parts.iter().enumerate().all(|(i, p)| {
+                p.as_ref()
+                    .is_some_and(|(_, etag)| named.contains(&(i, etag.as_str())))
+            });
+        if !all_match {
+            return bad_param("invalid parameter \"parts\"");
+        }
+        u.clone()
+    };
+    let ext = extension(&upload.mime, &upload.file_name);
+    let media_dir = state
+        .config
+        .data_dir
+        .join("media")
+        .join(upload.account.to_string());
+    let part_paths: Vec<PathBuf> = upload
+        .parts
+        .iter()
+        .flatten()
+        .map(|(p, _)| p.clone())
+        .collect();
+    let media_id = state.world().mint_id();
+    let target = media_dir.join(format!("{media_id}.{ext}"));
+    let size = match assemble(&media_dir, &target, &part_paths).await {
+        Ok(size) => size,
+        Err(e) => {
+            tracing::warn!(error = %e, "sandbox could not assemble an upload");
+            return bad_param("upload incomplete");
+        }
+    };
+    if size != upload.size {
+        let _ = tokio::fs::remove_file(&target).await;
+        return bad_param("invalid parameter \"fileSize\"");
+    }
+    let mut world = state.world();
+    world.messaging.media.insert(
+        media_id,
+        Media {
+            id: media_id,
+            account: upload.account,
+            mime: upload.mime.clone(),
+            file_name: upload.file_name.clone(),
+            ext,
+            path: target,
+            created_ms: now_ms(),
+            cdn_base: base_url(&headers),
+        },
+    );
+    let Some(u) = world.messaging.uploads.get_mut(&upload.id) else {
+        return bad_param("invalid parameter \"id\"");
+    };
+    u.completed = Some((media_id, Instant::now()));
+    let u = u.clone();
+    ok(upload_json(&u, state.config.processing_delay))
+}
+
+async fn assemble(
+    dir: &std::path::Path,
+    target: &std::path::Path,
+    parts: &[PathBuf],
+) -> std::io::Result<u64> {
+    tokio::fs::create_dir_all(dir).await?;
+    let mut out = tokio::fs::File::create(target).await?;
+    let mut size = 0;
+    for part in parts {
+        let mut input = tokio::fs::File::open(part).await?;
+        size += tokio::io::copy(&mut input, &mut out).await?;
+    }
+    out.flush().await?;
+    for part in parts {
+        let _ = tokio::fs::remove_file(part).await;
+    }
+    Ok(size)
+}
+
+/// Fansly transcodes images to JPEG (spec §8.4); other types keep their extension.
+fn extension(mime: &str, file_name: &str) -> String {
+    if mime.starts_with("image/") {
+        return "jpeg".into();
+    }
+    std::path::Path::new(file_name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("bin")
+        .to_ascii_lowercase()
+}
+
+/// Upload statuses: 1 uploading, 3 processing (INFERRED), 6 done (spec §8.4).
+fn upload_json(u: &Upload, delay: std::time::Duration) -> Value {
+    let (status, media_id) = match u.completed {
+        None => (1, None),
+        Some((_, at)) if at.elapsed() < delay => (3, None),
+        Some((media, _)) => (6, Some(media.to_string())),
+    };
+    json!({
+        "id": u.id.to_string(),
+        "accountId": u.account.to_string(),
+        "status": status,
+        "mediaId": media_id,
+        "bucketKey": format!("{}/{}", u.account, u.id),
+        "mimeType": u.mime,
+        "fileName": u.file_name,
+        "fileSize": u.size,
+        "partSize": PART_SIZE
+    })
+}
+
+async fn status(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    let world = state.world();
+    match parse_id(&id)
+        .and_then(|id| world.messaging.uploads.get(&id))
+        .filter(|u| u.account == me.account_id)
+    {
+        Some(u) => ok(upload_json(u, state.config.processing_delay)),
+        None => bad_param("invalid parameter \"id\""),
+    }
+}
+
+#[derive(Deserialize)]
+struct IdsQuery {
+    ids: Option<String>,
+}
+
+/// `?ids=` (≤100): the grants the caller may see, unknown ones left out.
+async fn grants(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(q): Query<IdsQuery>,
+) -> Response {
+    let raw = q.ids.unwrap_or_default();
+    let ids: Option<Vec<u64>> = raw.split(',').map(|s| parse_id(s.trim())).collect();
+    let Some(ids) = ids.filter(|ids| !ids.is_empty() && ids.len() <= 100) else {
+        return bad_param("invalid parameter \"ids\"");
+    };
+    let world = state.world();
+    let msgs = &world.messaging;
+    let found: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| msgs.visible_grant(*id, me.account_id))
+        .map(|g| msgs.grant_json(g))
+        .collect();
+    ok(Value::Array(found))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewGrant {
+    media_id: String,
+    #[serde(default)]
+    whitelist: Vec<WhitelistEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WhitelistEntry {
+    account_id: String,
+}
+
+/// An array of grants in, the created accountMedia out, in order. Only the
+/// caller's own processed media can be granted.
+async fn grant(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: JsonBody<Vec<NewGrant>>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if body.is_empty() {
+        return bad_param("invalid body");
+    }
+    let mut world = state.world();
+    let mut media = Vec::new();
+    for g in &body {
+        let owned = parse_id(&g.media_id)
+            .filter(|id| world.messaging.media.get(id).is_some_and(|m| m.account == me.account_id));
+        let whitelist: Option<HashSet<u64>> =
+            g.whitelist.iter().map(|w| parse_id(&w.account_id)).collect();
+        match (owned, whitelist) {
+            (Some(id), Some(wl)) => media.push((id, wl)),
+            _ => return bad_param("invalid parameter \"mediaId\""),
+        }
+    }
+    let mut out = Vec::new();
+    for (media_id, whitelist) in media {
+        let id = world.mint_id();
+        let g = Grant {
+            id,
+            account: me.account_id,
+            media: media_id,
+            whitelist,
+            created_ms: now_ms(),
+        };
+        out.push(world.messaging.grant_json(&g));
+        world.messaging.grants.insert(id, g);
+    }
+    ok(Value::Array(out))
+}
+
+/// The CDN: processed files by `/<accountId>/<mediaId>.<ext>`, streamed from disk.
+async fn cdn(State(state): State<AppState>, Path((account, file)): Path<(String, String)>) -> Response {
+    let found = {
+        let world = state.world();
+        file.split_once('.')
+            .and_then(|(id, _)| parse_id(id))
+            .and_then(|id| world.messaging.media.get(&id))
+            .filter(|m| m.account.to_string() == account)
+            .map(|m| (m.path.clone(), m.mime.clone()))
+    };
+    let Some((path, mime)) = found else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mime = if mime.starts_with("image/") { "image/jpeg".to_owned() } else { mime };
+    match tokio::fs::File::open(&path).await {
+        Ok(f) => (
+            [(header::CONTENT_TYPE, mime)],
+            Body::from_stream(tokio_util::io::ReaderStream::new(f)),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

@@ -1,0 +1,509 @@
+//! `/api/v1/message…` and the per-group user settings: reading, sending,
+//! acknowledging, deleting, typing and liking, with Fansly's quirks (newest
+//! first, `before` cursor, `limit=1` answering nothing, unknown group → 500).
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::api::{bad_param, fail, ok, Caller};
+use crate::messaging::{like_json, Like, Message};
+use crate::world::{now_ms, World};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/message", get(list).post(send))
+        .route("/api/v1/message/ack", post(ack))
+        .route("/api/v1/message/ack/all", post(ack_all))
+        .route("/api/v1/message/delete", post(delete))
+        .route("/api/v1/message/typing", post(typing))
+        .route("/api/v1/message/like", post(like))
+        .route("/api/v1/message/like/delete", post(unlike))
+        .route("/api/v1/groups/users/settings", post(user_settings))
+        .route("/_sandbox/fans/{username}/messages", post(fan_sends))
+}
+
+type Body<T> = Result<Json<T>, JsonRejection>;
+
+fn no_group() -> Response {
+    fail(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        500,
+        "error getting group",
+    )
+}
+
+/// `{"success": true}` with no `response`, as `/message/ack` answers.
+fn done() -> Response {
+    Json(json!({"success": true})).into_response()
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    fansly_upstream::ids::is_snowflake(s)
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListParams {
+    group_id: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(q): Query<ListParams>,
+) -> Response {
+    let Some(group) = q.group_id.as_deref().and_then(parse_id) else {
+        return bad_param("invalid parameter \"groupId\"");
+    };
+    let limit = match q.limit.as_deref().map(str::trim) {
+        None | Some("") => 25,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) => n.min(100),
+            Err(_) => return bad_param("invalid parameter \"limit\""),
+        },
+    };
+    let before = match q.before.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(s) => match parse_id(s) {
+            Some(id) => Some(id),
+            None => return bad_param("invalid parameter \"before\""),
+        },
+    };
+    let world = state.world();
+    if world.group_of(group, me.account_id).is_none() {
+        return fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            500,
+            "error getting group messages",
+        );
+    }
+    let msgs = &world.messaging;
+    // Fansly answers `limit=1` with an empty list (spec §6.4, verified live).
+    let take = if limit <= 1 { 0 } else { limit };
+    let page: Vec<&Message> = msgs
+        .newest_first(group)
+        .filter(|m| before.is_none_or(|b| m.id < b))
+        .take(take)
+        .collect();
+    let media: Vec<Value> = page
+        .iter()
+        .flat_map(|m| m.attachments.iter())
+        .filter_map(|g| msgs.visible_grant(*g, me.account_id))
+        .map(|g| msgs.grant_json(g))
+        .collect();
+    ok(json!({
+        "messages": page.iter().map(|m| msgs.message_json(m)).collect::<Vec<_>>(),
+        "accountMedia": media,
+        "accountMediaBundles": [],
+        "tips": [],
+        "tipGoals": [],
+        "accountMediaOrders": [],
+        "stories": [],
+        "storyOrders": []
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SendBody {
+    group_id: String,
+    #[serde(default)]
+    content: String,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
+    #[serde(default)]
+    in_reply_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment {
+    content_id: String,
+    content_type: i64,
+}
+
+async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<SendBody>) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    let mut world = state.world();
+    let Some(group) = parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
+    else {
+        return no_group();
+    };
+    let mut grants = Vec::new();
+    for a in &body.attachments {
+        let grant = parse_id(&a.content_id)
+            .filter(|_| a.content_type == 1)
+            .and_then(|id| world.messaging.grants.get(&id))
+            .filter(|g| g.account == me.account_id);
+        match grant {
+            Some(g) => grants.push(g.id),
+            None => return bad_param("invalid parameter \"attachments\""),
+        }
+    }
+    if body.content.trim().is_empty() && grants.is_empty() {
+        return bad_param("invalid parameter \"content\"");
+    }
+    let in_reply_to = match body.in_reply_to.as_deref().filter(|r| !r.is_empty()) {
+        None => None,
+        Some(r) => match parse_id(r).filter(|id| {
+            world
+                .messaging
+                .messages
+                .get(id)
+                .is_some_and(|m| m.group_id == group)
+        }) {
+            Some(id) => Some(id),
+            None => return bad_param("invalid parameter \"inReplyTo\""),
+        },
+    };
+    let m = post_message(&mut world, group, me.account_id, body.content, grants, in_reply_to);
+    ok(world.messaging.sent_json(&m))
+}
+
+/// Stores a message from `sender` in `group`; every other member gets an
+/// unread, undelivered interaction.
+pub fn post_message(
+    world: &mut World,
+    group: u64,
+    sender: u64,
+    content: String,
+    attachments: Vec<u64>,
+    in_reply_to: Option<u64>,
+) -> Message {
+    let id = world.mint_id();
+    let g = world.group(group).expect("caller checked the group").clone();
+    let interactions: BTreeMap<u64, (i64, i64)> = [g.created_by, g.partner]
+        .into_iter()
+        .filter(|u| *u != sender)
+        .map(|u| (u, (0, 0)))
+        .collect();
+    let m = Message {
+        id,
+        group_id: group,
+        sender,
+        content,
+        created_ms: now_ms(),
+        in_reply_to,
+        attachments,
+        likes: Vec::new(),
+        interactions,
+        deleted_ms: None,
+    };
+    world.messaging.insert(m.clone());
+    m
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AckBody {
+    message_ids: Vec<String>,
+    #[serde(rename = "type")]
+    kind: i64,
+}
+
+async fn ack(State(state): State<AppState>, Caller(me): Caller, body: Body<AckBody>) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if !(1..=4).contains(&body.kind) || body.message_ids.is_empty() {
+        return bad_param("invalid parameter \"type\"");
+    }
+    let mut world = state.world();
+    let mut ids = Vec::new();
+    for raw in &body.message_ids {
+        let visible = parse_id(raw).filter(|id| {
+            world.messaging.messages.get(id).is_some_and(|m| {
+                m.deleted_ms.is_none() && world.group_of(m.group_id, me.account_id).is_some()
+            })
+        });
+        // An unknown or stale id fails the whole call (spec §3.2).
+        let Some(id) = visible else {
+            return bad_param("invalid parameter \"messageIds\"");
+        };
+        ids.push(id);
+    }
+    let now = now_ms();
+    for id in ids {
+        if let Some(m) = world.messaging.messages.get_mut(&id) {
+            acknowledge(m, me.account_id, body.kind, now);
+        }
+    }
+    done()
+}
+
+/// 1 delivered, 2 read, 3 both; 4 ("unread") changes nothing server-side (spec §6.6).
+fn acknowledge(m: &mut Message, member: u64, kind: i64, now: i64) {
+    if let Some((read, delivered)) = m.interactions.get_mut(&member) {
+        if matches!(kind, 1..=3) && *delivered == 0 {
+            *delivered = now;
+        }
+        if matches!(kind, 2 | 3) && *read == 0 {
+            *read = now;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AckAllBody {
+    #[serde(rename = "type")]
+    kind: i64,
+}
+
+async fn ack_all(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body<AckAllBody>,
+) -> Response {
+    let Ok(Json(body)) = body.map_err(|_| ()).and_then(|b| {
+        if (1..=4).contains(&b.kind) {
+            Ok(b)
+        } else {
+            Err(())
+        }
+    }) else {
+        return bad_param("invalid parameter \"type\"");
+    };
+    let mut world = state.world();
+    let groups: Vec<u64> = world.groups_of(me.account_id).iter().map(|g| g.id).collect();
+    let now = now_ms();
+    for g in groups {
+        let ids = world.messaging.by_group.get(&g).cloned().unwrap_or_default();
+        for id in ids {
+            if let Some(m) = world.messaging.messages.get_mut(&id) {
+                acknowledge(m, me.account_id, body.kind, now);
+            }
+        }
+    }
+    done()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteBody {
+    message_id: String,
+}
+
+/// Only the sender deletes; the message stays listed with `deletedAt`.
+async fn delete(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body<DeleteBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    let mut world = state.world();
+    let found = parse_id(&body.message_id)
+        .and_then(|id| world.messaging.messages.get_mut(&id))
+        .filter(|m| m.sender == me.account_id && m.deleted_ms.is_none());
+    match found {
+        Some(m) => {
+            m.deleted_ms = Some(now_ms());
+            done()
+        }
+        None => bad_param("invalid parameter \"messageId\""),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingBody {
+    group_id: String,
+}
+
+async fn typing(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body<TypingBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    let world = state.world();
+    match parse_id(&body.group_id).and_then(|g| world.group_of(g, me.account_id)) {
+        Some(_) => done(),
+        None => no_group(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LikeBody {
+    message_id: String,
+    #[serde(rename = "type")]
+    kind: i64,
+}
+
+/// Reactions 1–7 on the other party's messages only (spec §6.6); liking
+/// again with the same type answers the existing like.
+async fn like(State(state): State<AppState>, Caller(me): Caller, body: Body<LikeBody>) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if !(1..=7).contains(&body.kind) {
+        return bad_param("invalid parameter \"type\"");
+    }
+    let mut world = state.world();
+    let like_id = world.mint_id();
+    let Some(m) = message_for(&mut world, &body.message_id, me.account_id) else {
+        return bad_param("invalid parameter \"messageId\"");
+    };
+    if m.sender == me.account_id {
+        return bad_param("invalid parameter \"messageId\"");
+    }
+    let existing = m
+        .likes
+        .iter()
+        .position(|l| l.account == me.account_id && l.kind == body.kind);
+    let index = existing.unwrap_or_else(|| {
+        m.likes.push(Like {
+            id: like_id,
+            account: me.account_id,
+            kind: body.kind,
+        });
+        m.likes.len() - 1
+    });
+    ok(like_json(&m.likes[index], m, false))
+}
+
+async fn unlike(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body<LikeBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    let mut world = state.world();
+    let Some(m) = message_for(&mut world, &body.message_id, me.account_id) else {
+        return bad_param("invalid parameter \"messageId\"");
+    };
+    let Some(index) = m
+        .likes
+        .iter()
+        .position(|l| l.account == me.account_id && l.kind == body.kind)
+    else {
+        return bad_param("invalid parameter \"type\"");
+    };
+    let removed = m.likes.remove(index);
+    ok(like_json(&removed, m, true))
+}
+
+/// A live message in one of `member`'s groups.
+fn message_for<'w>(world: &'w mut World, raw: &str, member: u64) -> Option<&'w mut Message> {
+    let id = parse_id(raw)?;
+    let group = world.messaging.messages.get(&id)?.group_id;
+    world.group_of(group, member)?;
+    world
+        .messaging
+        .messages
+        .get_mut(&id)
+        .filter(|m| m.deleted_ms.is_none())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsBody {
+    group_id: String,
+    user_settings: Map<String, Value>,
+}
+
+/// Merges the caller's settings for one group and answers them.
+async fn user_settings(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body<SettingsBody>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    let mut world = state.world();
+    let Some(group) = parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
+    else {
+        return no_group();
+    };
+    let settings = world
+        .messaging
+        .settings
+        .entry((group, me.account_id))
+        .or_default();
+    settings.extend(body.user_settings);
+    let settings = Value::Object(settings.clone());
+    ok(json!({
+        "groupId": group.to_string(),
+        "userId": me.account_id.to_string(),
+        "userSettings": settings
+    }))
+}
+
+#[derive(Deserialize)]
+struct FanMessage {
+    /// The creator written to; the first seeded creator by default.
+    #[serde(default = "first_creator")]
+    to: String,
+    text: String,
+    /// Sends `text 1` … `text N` when above 1.
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn first_creator() -> String {
+    "sandbox_creator".into()
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Sandbox-only: fan `username` writes to a creator (opening the DM if
+/// needed), as a real fan would from the web app. Answers the group and the
+/// new message ids, oldest first.
+async fn fan_sends(
+    State(state): State<AppState>,
+    axum::extract::Path(username): axum::extract::Path<String>,
+    body: Body<FanMessage>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "body: {to?, text, count?}").into_response();
+    };
+    let mut world = state.world();
+    let (Some(fan), Some(creator)) = (
+        world.account_by_username(&username).map(|a| a.id),
+        world.account_by_username(&body.to).map(|a| a.id),
+    ) else {
+        return (StatusCode::NOT_FOUND, "unknown fan or creator").into_response();
+    };
+    if body.count == 0 || body.count > 10_000 || body.text.is_empty() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "text must be set and count 1-10000")
+            .into_response();
+    }
+    let group = world.open_group(creator, fan).id;
+    let ids: Vec<String> = (1..=body.count)
+        .map(|n| {
+            let text = if body.count == 1 {
+                body.text.clone()
+            } else {
+                format!("{} {n}", body.text)
+            };
+            post_message(&mut world, group, fan, text, Vec::new(), None)
+                .id
+                .to_string()
+        })
+        .collect();
+    Json(json!({"groupId": group.to_string(), "messages": ids})).into_response()
+}

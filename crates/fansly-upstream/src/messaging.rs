@@ -1,0 +1,179 @@
+//! Messages (spec §6.4–6.6) and the accountMedia grants that carry attachments (§8.2–8.3).
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::client::FanslyClient;
+use crate::error::UpstreamError;
+use crate::session::{unix_ms, Session};
+
+/// What a sent message consists of; the rest of the body is the web app's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct NewMessage {
+    pub group_id: String,
+    pub content: String,
+    /// accountMedia (grant) ids, attached in this order.
+    pub account_media_ids: Vec<String>,
+    pub in_reply_to: Option<String>,
+}
+
+impl FanslyClient {
+    /// `GET /api/v1/message?groupId=&limit=[&before=]`: newest first.
+    pub async fn messages(
+        &self,
+        session: &Session,
+        group_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Value, UpstreamError> {
+        let limit = limit.to_string();
+        let mut query = vec![("groupId", group_id), ("limit", limit.as_str())];
+        if let Some(before) = before {
+            query.push(("before", before));
+        }
+        self.get(session, "/api/v1/message", &query).await
+    }
+
+    /// `POST /api/v1/message` with the captured web-client body (§6.5).
+    pub async fn send_message(
+        &self,
+        session: &Session,
+        msg: &NewMessage,
+    ) -> Result<Value, UpstreamError> {
+        let attachments: Vec<Value> = msg
+            .account_media_ids
+            .iter()
+            .enumerate()
+            .map(|(pos, id)| json!({"messageId": null, "pos": pos, "contentId": id, "contentType": 1}))
+            .collect();
+        let body = json!({
+            "type": 1,
+            "attachments": attachments,
+            "likes": [],
+            "content": msg.content,
+            "groupId": msg.group_id,
+            "scheduledFor": 0,
+            "inReplyTo": msg.in_reply_to,
+            // Seconds with a millisecond fraction, as the web app sends it.
+            "createdAt": unix_ms() as f64 / 1000.0,
+        });
+        self.post(session, "/api/v1/message", &body).await
+    }
+
+    /// `POST /api/v1/message/ack`: 1 delivered, 2 read, 3 both, 4 unread.
+    pub async fn ack_messages(
+        &self,
+        session: &Session,
+        message_ids: &[String],
+        kind: u8,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"messageIds": message_ids, "type": kind});
+        self.post(session, "/api/v1/message/ack", &body).await
+    }
+
+    /// `POST /api/v1/message/ack/all` (INFERRED from the web bundle): acks
+    /// every message of every conversation.
+    pub async fn ack_all(&self, session: &Session, kind: u8) -> Result<Value, UpstreamError> {
+        self.post(session, "/api/v1/message/ack/all", &json!({"type": kind}))
+            .await
+    }
+
+    /// `POST /api/v1/message/delete` with the id in the body.
+    pub async fn delete_message(
+        &self,
+        session: &Session,
+        message_id: &str,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"messageId": message_id});
+        self.post(session, "/api/v1/message/delete", &body).await
+    }
+
+    /// `POST /api/v1/message/typing`.
+    pub async fn typing(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
+        self.post(session, "/api/v1/message/typing", &json!({"groupId": group_id}))
+            .await
+    }
+
+    /// `POST /api/v1/message/like`: a reaction of `kind` 1–7.
+    pub async fn like_message(
+        &self,
+        session: &Session,
+        message_id: &str,
+        kind: u8,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"messageId": message_id, "type": kind});
+        self.post(session, "/api/v1/message/like", &body).await
+    }
+
+    /// `POST /api/v1/message/like/delete` (INFERRED: the web bundle's `…/delete`
+    /// convention for removals; no capture shows the unlike call).
+    pub async fn unlike_message(
+        &self,
+        session: &Session,
+        message_id: &str,
+        kind: u8,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"messageId": message_id, "type": kind});
+        self.post(session, "/api/v1/message/like/delete", &body)
+            .await
+    }
+
+    /// `POST /api/v1/groups/users/settings` (INFERRED from the web bundle):
+    /// the caller's own settings for one group.
+    pub async fn group_user_settings(
+        &self,
+        session: &Session,
+        group_id: &str,
+        settings: &Value,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"groupId": group_id, "userSettings": settings});
+        self.post(session, "/api/v1/groups/users/settings", &body)
+            .await
+    }
+
+    /// `GET /api/v1/account/media?ids=` → array of accountMedia; unknown ids are absent.
+    pub async fn account_media(
+        &self,
+        session: &Session,
+        ids: &[String],
+    ) -> Result<Value, UpstreamError> {
+        let list = ids.join(",");
+        self.get(session, "/api/v1/account/media", &[("ids", &list)])
+            .await
+    }
+
+    /// `POST /api/v1/account/media`: one free DM grant per vault media, visible
+    /// to `me` and `partner` (§8.3); answers the grants in order.
+    pub async fn grant_dm_media(
+        &self,
+        session: &Session,
+        media_ids: &[String],
+        me: &str,
+        partner: &str,
+    ) -> Result<Value, UpstreamError> {
+        let grants: Vec<Value> = media_ids
+            .iter()
+            .map(|media_id| {
+                json!({
+                    "mediaId": media_id,
+                    "previewId": null,
+                    "permissionFlags": 8,
+                    "price": 0,
+                    "whitelist": [
+                        {"accountId": me, "permissionFlags": 0},
+                        {"accountId": partner, "permissionFlags": 0}
+                    ],
+                    "permissions": {"permissionFlags": []},
+                    "tags": []
+                })
+            })
+            .collect();
+        self.post(session, "/api/v1/account/media", &Value::Array(grants))
+            .await
+    }
+
+    async fn post(&self, session: &Session, path: &str, body: &Value) -> Result<Value, UpstreamError> {
+        self.send_json(session, Method::POST, path, &[], Some(body))
+            .await
+    }
+}
