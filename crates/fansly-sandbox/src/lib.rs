@@ -6,6 +6,8 @@
 //! `/_sandbox` (see [`control`]).
 
 mod api;
+mod business;
+mod business_api;
 pub mod control;
 mod world;
 
@@ -74,6 +76,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     api::router()
+        .merge(business_api::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

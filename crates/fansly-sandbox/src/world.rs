@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::business::{Business, DAY_MS};
+
 use base64::Engine;
 use fansly_upstream::ids::snowflake_at;
 use serde_json::{json, Value};
@@ -57,6 +59,8 @@ pub struct World {
     by_pair: HashMap<(u64, u64), u64>,
     last_ms: i64,
     seq: u64,
+    /// Each seeded creator's fans, money and statistics.
+    businesses: HashMap<u64, Business>,
 }
 
 impl World {
@@ -69,6 +73,7 @@ impl World {
             by_pair: HashMap::new(),
             last_ms: 0,
             seq: 0,
+            businesses: HashMap::new(),
         };
         for (n, (username, display)) in [
             ("sandbox_creator", "Sandbox Creator"),
@@ -110,7 +115,39 @@ impl World {
                 email: format!("fan{i}@sandbox.invalid"),
             });
         }
+        w.seed_businesses();
         w
+    }
+
+    fn seed_businesses(&mut self) {
+        let fans: Vec<u64> = (1..=FAN_COUNT)
+            .filter_map(|i| self.account_by_username(&format!("fan{i}")).map(|a| a.id))
+            .collect();
+        let mut creators: Vec<u64> = self
+            .accounts
+            .values()
+            .filter(|a| a.creator)
+            .map(|a| a.id)
+            .collect();
+        creators.sort_unstable();
+        let anchor = now_ms() / DAY_MS * DAY_MS;
+        for (seed, &creator) in creators.iter().enumerate() {
+            let peers: Vec<u64> = creators.iter().copied().filter(|c| *c != creator).collect();
+            let business = Business::generate(creator, seed as u64, &fans, &peers, anchor);
+            self.businesses.insert(creator, business);
+        }
+    }
+
+    /// The business of `account`; accounts without one have an empty one.
+    pub fn business(&self, account: u64) -> &Business {
+        static EMPTY: std::sync::OnceLock<Business> = std::sync::OnceLock::new();
+        self.businesses
+            .get(&account)
+            .unwrap_or_else(|| EMPTY.get_or_init(Business::default))
+    }
+
+    pub fn business_mut(&mut self, account: u64) -> Option<&mut Business> {
+        self.businesses.get_mut(&account)
     }
 
     fn insert_account(&mut self, a: Account) {

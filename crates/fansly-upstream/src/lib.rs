@@ -3,7 +3,9 @@
 
 pub mod check;
 mod client;
+mod earnings;
 mod error;
+mod fans;
 pub mod ids;
 mod session;
 
@@ -11,5 +13,7 @@ pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_USER_AGENT,
 };
+pub use earnings::Window;
 pub use error::UpstreamError;
+pub use fans::{Page, SubscriberStatus};
 pub use session::{session_id_from_token, Session};

@@ -11,11 +11,15 @@ pub mod bootstrap;
 pub mod chats;
 pub mod config;
 pub mod db;
+pub mod earnings;
 pub mod error;
+pub mod fans;
 pub mod http;
 pub mod ids;
+pub mod lists;
 pub mod metering;
 pub mod tenancy;
+pub mod tracking;
 pub mod users;
 
 pub use app::{App, AppState};

@@ -2,10 +2,16 @@
 //! envelope and error bodies. One module per resource.
 
 mod accounts;
+mod calls;
 mod chats;
+mod earnings;
 pub mod envelope;
 pub mod extract;
+mod fans;
 mod health;
+mod lists;
+pub mod params;
+mod tracking_links;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -36,6 +42,13 @@ use crate::error::ApiError;
         (name = "Account", description = "Your linked Fansly accounts"),
         (name = "Chats", description = "Fansly chats (messaging groups)"),
         (name = "Users", description = "Fansly users"),
+        (name = "Followers", description = "Accounts following the creator"),
+        (name = "Following", description = "Accounts the creator follows"),
+        (name = "Subscribers", description = "Subscriptions and subscription tiers"),
+        (name = "Lists", description = "The creator's custom fan lists"),
+        (name = "Earnings", description = "Wallets, ledger, payouts and earnings statistics"),
+        (name = "Top Supporters", description = "Fans ranked by spend (aggregated by the gateway)"),
+        (name = "Tracking Links", description = "Tracking links and their daily counters"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -60,6 +73,10 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(accounts::router())
         .merge(chats::router())
         .merge(users::router())
+        .merge(fans::router())
+        .merge(earnings::router())
+        .merge(lists::router())
+        .merge(tracking_links::router())
         .split_for_parts()
 }
 

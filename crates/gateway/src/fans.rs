@@ -1,0 +1,154 @@
+//! Followers, following, subscribers, tiers and mutes: Fansly's answers passed
+//! through, after checking they have the shape paging relies on.
+
+use fansly_upstream::{FanslyClient, Page, SubscriberStatus, UpstreamError};
+use serde_json::Value;
+
+use crate::accounts::ConnectedAccount;
+use crate::error::ApiError;
+
+/// `ignoreFlags` that sets a mute; 0 lifts it (INFERRED, spec §4.6).
+const MUTE_FLAGS: i64 = 1;
+
+pub fn upstream(account: &ConnectedAccount) -> impl Fn(UpstreamError) -> ApiError + '_ {
+    |e| ApiError::upstream(&account.id, e)
+}
+
+/// Fansly's 404 for something named in the request becomes our 404 naming it;
+/// anything else maps as usual.
+pub fn missing_on_404<'a>(
+    account: &'a ConnectedAccount,
+    what: String,
+) -> impl FnOnce(UpstreamError) -> ApiError + 'a {
+    move |e| match e {
+        UpstreamError::Api { status: 404, .. } => ApiError::NotFound(format!("{what} not found")),
+        e => ApiError::upstream(&account.id, e),
+    }
+}
+
+/// The array at `key` of a Fansly answer (or the answer itself for `None`);
+/// anything else means Fansly changed its shape.
+pub fn rows<'a>(value: &'a Value, key: Option<&str>, what: &str) -> Result<&'a [Value], ApiError> {
+    key.map_or(Some(value), |k| value.get(k))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| ApiError::BadGateway(format!("Fansly answered {what} without a list")))
+}
+
+pub async fn followers(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    page: &Page,
+    search: &str,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .followers(&account.session, &account.fansly_id, page, search)
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, Some("followers"), "the follower list")?;
+    Ok(v)
+}
+
+pub async fn following(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    page: &Page,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .following(&account.session, &account.fansly_id, page)
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, None, "the following list")?;
+    Ok(v)
+}
+
+#[derive(Clone)]
+pub struct SubscriberQuery {
+    pub status: SubscriberStatus,
+    pub tier_id: Option<String>,
+    pub search: String,
+    pub page: Page,
+}
+
+pub async fn subscribers(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    q: &SubscriberQuery,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .subscribers(
+            &account.session,
+            q.status,
+            q.tier_id.as_deref(),
+            &q.search,
+            &q.page,
+        )
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, Some("subscriptions"), "the subscriber list")?;
+    Ok(v)
+}
+
+impl SubscriberQuery {
+    /// How many subscriptions match in all, read from Fansly's `stats`; only
+    /// known when nothing narrows the list beyond `status`.
+    pub fn total(&self, answer: &Value) -> Option<u64> {
+        if self.tier_id.is_some() || !self.search.is_empty() {
+            return None;
+        }
+        let key = match self.status {
+            SubscriberStatus::Active => "totalActive",
+            SubscriberStatus::Expired => "totalExpired",
+            SubscriberStatus::All => "total",
+        };
+        answer["stats"][key].as_u64()
+    }
+}
+
+pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
+    fansly
+        .subscription_tiers(&account.session)
+        .await
+        .map_err(upstream(account))
+}
+
+/// Mutes (`mute`) or unmutes a user, after checking the user exists so an
+/// unknown id is a 404 rather than whatever Fansly makes of it.
+pub async fn set_mute(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    user_id: &str,
+    mute: bool,
+) -> Result<Value, ApiError> {
+    require_users(fansly, account, &[user_id.to_owned()]).await?;
+    fansly
+        .set_ignore(&account.session, user_id, if mute { MUTE_FLAGS } else { 0 })
+        .await
+        .map_err(upstream(account))
+}
+
+/// Looks `ids` up and answers 404 naming those Fansly does not know; returns
+/// the accounts found.
+pub async fn require_users(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    ids: &[String],
+) -> Result<Vec<Value>, ApiError> {
+    let found = fansly
+        .accounts_by_ids(&account.session, ids)
+        .await
+        .map_err(upstream(account))?;
+    let found = rows(&found, None, "the account lookup")?.to_vec();
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|id| !found.iter().any(|a| a["id"].as_str() == Some(id.as_str())))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no Fansly user with id {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(found)
+}
