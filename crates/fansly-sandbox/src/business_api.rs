@@ -54,6 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/lists/order", post(reorder_lists))
         .route("/api/v1/lists/commands", post(list_commands))
         .route("/api/v1/account/ignore", post(ignore))
+        .route("/api/v1/it/amoie/stats", get(insights))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -788,5 +789,68 @@ async fn ignore(State(state): State<AppState>, Caller(me): Caller, body: Body) -
             b.muted.insert(who);
         }
         Ok(json!({"ignoredId": who.to_string(), "ignoreFlags": flags}))
+    })
+}
+
+/// Legacy account statistics: `period`-sized buckets (ms) between
+/// `afterDate` and `beforeDate`, at most 100, each with a row per content
+/// type (0 and 1). Viewer numbers are a deterministic function of the
+/// creator, bucket and type, scaled by the bucket length.
+async fn insights(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(q): Params,
+) -> Response {
+    answer((|| {
+        const LIMIT: i64 = 100;
+        let period = num(&q, "period", DAY_MS)?;
+        if period < 60_000 {
+            return Err(bad_param("period"));
+        }
+        let before = num(&q, "beforeDate", 0)?;
+        let after = num(&q, "afterDate", 0)?;
+        if before <= after {
+            return Err(bad_param("beforeDate"));
+        }
+        let creator = state.world().business(me.account_id).creator;
+        let first = (before - period * LIMIT).max(after);
+        let datapoints: Vec<Value> = (0..LIMIT)
+            .map(|i| before - period * (i + 1))
+            .take_while(|ts| *ts >= first)
+            .map(|ts| json!({"timestamp": ts, "stats": [0, 1].map(|kind| bucket_stats(creator, ts, period, kind))}))
+            .collect();
+        Ok(json!({"dataset": {
+            "period": period,
+            "dateBefore": before,
+            "dateAfter": after,
+            "datapointLimit": LIMIT,
+            "datapoints": datapoints
+        }}))
+    })())
+}
+
+fn bucket_stats(creator: u64, ts: i64, period: i64, kind: u64) -> Value {
+    // splitmix64: a fixed, well-mixed hash, so the same bucket always answers the same.
+    let mut h = creator ^ (ts as u64).rotate_left(17) ^ kind.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    let minutes = (period / 60_000) as u64;
+    let views = minutes * (20 + h % 80) / 100;
+    let unique = views * (40 + (h >> 8) % 30) / 100;
+    let video_views = views * (50 + (h >> 16) % 40) / 100;
+    let preview = if kind == 1 { views / 50 } else { 0 };
+    json!({
+        "type": kind,
+        "views": views,
+        "previewViews": preview,
+        "interactionTime": views * (2_000 + (h >> 24) % 5_000),
+        "previewInteractionTime": preview * 700,
+        "uniqueViewers": unique,
+        "previewUniqueViewers": preview / 2,
+        "videoViews": video_views,
+        "totalVideoPercentWatched": (video_views as f64 * 0.2731 * 100.0).round() / 100.0,
+        "previewVideoViews": 0,
+        "previewTotalVideoPercentWatched": 0
     })
 }

@@ -265,8 +265,8 @@ impl World {
             "flags": if a.creator { 18 } else { 0 },
             "version": 3,
             "createdAt": a.created_at_ms,
-            "followCount": if a.creator { 1000 } else { 0 },
-            "subscriberCount": 0,
+            "followCount": self.business(a.id).follows.len(),
+            "subscriberCount": self.business(a.id).subscriptions.iter().filter(|s| s.active).count(),
             "permissions": {"accountPermissionFlags": {"flags": if a.creator { 2 } else { 0 }}},
             "timelineStats": {
                 "accountId": id,
@@ -322,11 +322,13 @@ impl World {
         let mut v = self.account_json(a);
         if let Value::Object(m) = &mut v {
             m.insert("email".into(), json!(a.email));
+            let b = self.business(a.id);
             m.insert(
                 "earningsWallet".into(),
-                json!({"id": (a.id + 2).to_string(), "balance": 0}),
+                json!({"id": (a.id + 2).to_string(), "balance": b.available_balance(now_ms())}),
             );
-            m.insert("subscriptionTiers".into(), json!([]));
+            let tiers: Vec<Value> = (0..b.tiers.len()).map(|i| b.tier_json(i)).collect();
+            m.insert("subscriptionTiers".into(), json!(tiers));
         }
         json!({ "account": v })
     }

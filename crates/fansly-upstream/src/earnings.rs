@@ -172,4 +172,21 @@ impl FanslyClient {
         self.get(session, "/api/v1/trackinglinks/stats", &pairs(&q))
             .await
     }
+
+    /// `GET /it/amoie/stats?beforeDate=&afterDate=&period=` (legacy account
+    /// statistics; ms) → `{dataset}`.
+    pub async fn account_stats(
+        &self,
+        session: &Session,
+        window: Window,
+        period_ms: i64,
+    ) -> Result<Value, UpstreamError> {
+        let q = [
+            ("beforeDate", window.before_ms.to_string()),
+            ("afterDate", window.after_ms.to_string()),
+            ("period", period_ms.to_string()),
+        ];
+        self.get(session, "/api/v1/it/amoie/stats", &pairs(&q))
+            .await
+    }
 }

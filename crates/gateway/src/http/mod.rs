@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod extract;
 mod fans;
 mod health;
+mod insights;
 mod lists;
 pub mod params;
 mod tracking_links;
@@ -49,6 +50,7 @@ use crate::error::ApiError;
         (name = "Earnings", description = "Wallets, ledger, payouts and earnings statistics"),
         (name = "Top Supporters", description = "Fans ranked by spend (aggregated by the gateway)"),
         (name = "Tracking Links", description = "Tracking links and their daily counters"),
+        (name = "Profile Statistics", description = "Viewer statistics"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -77,6 +79,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(earnings::router())
         .merge(lists::router())
         .merge(tracking_links::router())
+        .merge(insights::router())
         .split_for_parts()
 }
 

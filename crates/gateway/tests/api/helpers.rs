@@ -300,3 +300,29 @@ pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
         ),
     }
 }
+
+impl TestApp {
+    /// Every page of an offset-paged endpoint, following
+    /// `_pagination.next_page` (which must be an absolute URL on this
+    /// gateway) until it is null; at most `max` pages.
+    pub async fn all_pages(&self, first: &str, max: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut next = Some(format!("{}{first}", self.address));
+        while let Some(url) = next {
+            assert!(pages.len() < max, "more than {max} pages from {first}");
+            let path = url
+                .strip_prefix(&self.address)
+                .unwrap_or_else(|| panic!("next_page {url} is not on {}", self.address));
+            let resp = self.get(path).await;
+            assert_eq!(resp.status(), 200, "{path}");
+            let body: Value = resp.json().await.unwrap();
+            next = body["_pagination"]["next_page"].as_str().map(str::to_owned);
+            assert!(
+                body["_pagination"].get("next_page").is_some(),
+                "{path} has no _pagination.next_page"
+            );
+            pages.push(body);
+        }
+        pages
+    }
+}

@@ -6,8 +6,13 @@
 mod accounts;
 mod auth;
 mod create_chat;
+mod earnings;
+mod fans;
 mod helpers;
+mod insights;
+mod lists;
 mod metering;
 mod service;
+mod tracking_links;
 mod upstream;
 mod users;
