@@ -46,6 +46,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/payments/payout/requests", get(payouts))
         .route("/api/v1/trackinglinks", get(tracking_links))
         .route("/api/v1/trackinglinks/stats", get(tracking_link_stats))
+        .route("/api/v1/trackinglinks/update", post(update_tracking_link))
         .route("/api/v1/lists/account", get(lists))
         .route("/api/v1/lists/itemsnew", get(list_items))
         .route("/api/v1/lists", post(create_list))
@@ -622,7 +623,8 @@ fn body_id(body: &Value, name: &str) -> Result<u64, Response> {
 
 type Body = Result<Json<Value>, axum::extract::rejection::JsonRejection>;
 
-fn with_lists(
+/// Runs a write against the caller's business (403 for accounts without one).
+fn with_business(
     state: &AppState,
     me: u64,
     body: Body,
@@ -640,7 +642,7 @@ fn with_lists(
 
 /// `POST /lists {label, description}` → the new list row.
 async fn create_list(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let label = body_str(body, "label")
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -662,7 +664,7 @@ async fn create_list(State(state): State<AppState>, Caller(me): Caller, body: Bo
 
 /// `POST /lists/update {id, label, description?}` (INFERRED route).
 async fn update_list(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let id = body_id(body, "id")?;
         let b = world.business_mut(me.account_id).expect("checked");
         let pos = b
@@ -686,7 +688,7 @@ async fn update_list(State(state): State<AppState>, Caller(me): Caller, body: Bo
 
 /// `POST /lists/remove {listId}` (INFERRED, OPENF bundle).
 async fn remove_list(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let id = body_id(body, "listId")?;
         let b = world.business_mut(me.account_id).expect("checked");
         let pos = b
@@ -701,7 +703,7 @@ async fn remove_list(State(state): State<AppState>, Caller(me): Caller, body: Bo
 
 /// `POST /lists/order {oldPos, newPos}` (INFERRED, OPENF bundle).
 async fn reorder_lists(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let b = world.business_mut(me.account_id).expect("checked");
         let pos = |name| {
             body.get(name)
@@ -721,7 +723,7 @@ async fn reorder_lists(State(state): State<AppState>, Caller(me): Caller, body: 
 /// type 2 removes `itemIds` from `listId` (spec §5.7). Unknown accounts are
 /// refused; adding a member twice keeps one.
 async fn list_commands(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let commands = body
             .get("listCommands")
             .and_then(Value::as_array)
@@ -773,7 +775,7 @@ async fn list_commands(State(state): State<AppState>, Caller(me): Caller, body: 
 /// `POST /account/ignore {ignoredId, ignoreFlags}`: flags 0 lifts a mute,
 /// anything else sets one (INFERRED meaning, OPENF bundle).
 async fn ignore(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    with_lists(&state, me.account_id, body, |world, body| {
+    with_business(&state, me.account_id, body, |world, body| {
         let who = body_id(body, "ignoredId")?;
         let flags = body
             .get("ignoreFlags")
@@ -796,11 +798,7 @@ async fn ignore(State(state): State<AppState>, Caller(me): Caller, body: Body) -
 /// `afterDate` and `beforeDate`, at most 100, each with a row per content
 /// type (0 and 1). Viewer numbers are a deterministic function of the
 /// creator, bucket and type, scaled by the bucket length.
-async fn insights(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    Query(q): Params,
-) -> Response {
+async fn insights(State(state): State<AppState>, Caller(me): Caller, Query(q): Params) -> Response {
     answer((|| {
         const LIMIT: i64 = 100;
         let period = num(&q, "period", DAY_MS)?;
@@ -817,7 +815,10 @@ async fn insights(
         let datapoints: Vec<Value> = (0..LIMIT)
             .map(|i| before - period * (i + 1))
             .take_while(|ts| *ts >= first)
-            .map(|ts| json!({"timestamp": ts, "stats": [0, 1].map(|kind| bucket_stats(creator, ts, period, kind))}))
+            .map(|ts| {
+                let stats = [0, 1].map(|kind| bucket_stats(creator, ts, period, kind));
+                json!({"timestamp": ts, "stats": stats})
+            })
             .collect();
         Ok(json!({"dataset": {
             "period": period,
@@ -852,5 +853,32 @@ fn bucket_stats(creator: u64, ts: i64, period: i64, kind: u64) -> Value {
         "totalVideoPercentWatched": (video_views as f64 * 0.2731 * 100.0).round() / 100.0,
         "previewVideoViews": 0,
         "previewTotalVideoPercentWatched": 0
+    })
+}
+
+/// `POST /trackinglinks/update {id, label?, description?}` → the link. No
+/// source shows how the app edits a link; this route is INFERRED.
+async fn update_tracking_link(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: Body,
+) -> Response {
+    with_business(&state, me.account_id, body, |world, body| {
+        let id = body_id(body, "id")?;
+        let b = world.business_mut(me.account_id).expect("checked");
+        let link = b
+            .links
+            .iter_mut()
+            .find(|l| l.id == id)
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, 404, "tracking link not found"))?;
+        if let Some(label) = body_str(body, "label") {
+            link.label = label.to_owned();
+        }
+        if let Some(description) = body_str(body, "description") {
+            link.description = description.to_owned();
+        }
+        let b = world.business(me.account_id);
+        let link = b.links.iter().find(|l| l.id == id).expect("found above");
+        Ok(b.link_json(link))
     })
 }

@@ -1,7 +1,8 @@
 //! Wallets, the earnings ledger, payouts, earnings statistics and tracking
 //! links (spec §7). Windows are Unix milliseconds; 0 means unbounded.
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
 use crate::error::UpstreamError;
@@ -188,5 +189,31 @@ impl FanslyClient {
         ];
         self.get(session, "/api/v1/it/amoie/stats", &pairs(&q))
             .await
+    }
+
+    /// `POST /trackinglinks/update {id, label?, description?}` (route
+    /// INFERRED: no source shows how links are edited).
+    pub async fn update_tracking_link(
+        &self,
+        session: &Session,
+        link_id: &str,
+        label: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<Value, UpstreamError> {
+        let mut body = json!({ "id": link_id });
+        if let Some(label) = label {
+            body["label"] = json!(label);
+        }
+        if let Some(description) = description {
+            body["description"] = json!(description);
+        }
+        self.send_json(
+            session,
+            Method::POST,
+            "/api/v1/trackinglinks/update",
+            &[],
+            Some(&body),
+        )
+        .await
     }
 }

@@ -29,3 +29,16 @@ pub async fn stats(
     rows(&v, None, "the tracking link stats")?;
     Ok(v)
 }
+
+pub async fn update(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    link_id: &str,
+    label: Option<&str>,
+    description: Option<&str>,
+) -> Result<Value, ApiError> {
+    fansly
+        .update_tracking_link(&account.session, link_id, label, description)
+        .await
+        .map_err(missing_on_404(account, format!("tracking link {link_id}")))
+}

@@ -25,12 +25,24 @@ const HOUR_MS: i64 = 3_600_000;
 fn range_window(params: &Params, now: i64) -> Result<(Window, i64), ApiError> {
     let range = params.choice(
         "range",
-        &["last_hour", "last_24h", "last_7_days", "last_30_days", "month"],
+        &[
+            "last_hour",
+            "last_24h",
+            "last_7_days",
+            "last_30_days",
+            "month",
+        ],
         "last_30_days",
     )?;
     let rolling = |span: i64, period: i64| {
         let before_ms = now - now.rem_euclid(period);
-        (Window { after_ms: before_ms - span, before_ms }, period)
+        (
+            Window {
+                after_ms: before_ms - span,
+                before_ms,
+            },
+            period,
+        )
     };
     Ok(match range {
         "last_hour" => rolling(HOUR_MS, 5 * 60_000),
@@ -60,7 +72,10 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
     }
     .map_err(|_| bad())?;
     let ms = |d: Date| d.midnight().assume_utc().unix_timestamp() * 1000;
-    Ok(Window { after_ms: ms(start), before_ms: ms(next) })
+    Ok(Window {
+        after_ms: ms(start),
+        before_ms: ms(next),
+    })
 }
 
 /// Get Insights: viewer engagement per bucket, Fansly's `{dataset}`.
@@ -84,10 +99,16 @@ async fn get_insights(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let (window, period) = range_window(&params, now_ms())?;
-    call(&state, authed, &account, endpoint("insights.get"), |f, a| async move {
-        f.account_stats(&a.session, window, period)
-            .await
-            .map_err(|e| ApiError::upstream(&a.id, e))
-    })
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("insights.get"),
+        |f, a| async move {
+            f.account_stats(&a.session, window, period)
+                .await
+                .map_err(|e| ApiError::upstream(&a.id, e))
+        },
+    )
     .await
 }

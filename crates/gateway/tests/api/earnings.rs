@@ -39,29 +39,45 @@ async fn transactions_page_through_and_match_the_wallet_movement() {
     let example: Value =
         serde_json::from_str(include_str!("fixtures/earnings_transactions_200.json")).unwrap();
     assert_same_shape(&example["data"], &first["data"], "$.data");
-    assert_eq!(first["data"]["data"].as_array().unwrap().len(), 10, "default limit");
+    assert_eq!(
+        first["data"]["data"].as_array().unwrap().len(),
+        10,
+        "default limit"
+    );
     assert!(first["_pagination"]["next_page"]
         .as_str()
         .unwrap()
         .contains("offset=10"));
 
     let pages = app
-        .all_pages(&format!("/api/fansly/{acct}/earnings/transactions?limit=100"), 60)
+        .all_pages(
+            &format!("/api/fansly/{acct}/earnings/transactions?limit=100"),
+            60,
+        )
         .await;
     let txs = rows(&pages, Some("data"));
     let total = first["data"]["total"].as_u64().unwrap();
     assert!(total > 500, "a year of business");
     assert_eq!(txs.len() as u64, total);
-    let ids: HashSet<&str> = txs.iter().map(|t| t["transactionId"].as_str().unwrap()).collect();
+    let ids: HashSet<&str> = txs
+        .iter()
+        .map(|t| t["transactionId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), txs.len(), "each transaction once");
-    assert!(txs.windows(2).all(|w| w[0]["createdAt"].as_i64() >= w[1]["createdAt"].as_i64()));
+    assert!(txs
+        .windows(2)
+        .all(|w| w[0]["createdAt"].as_i64() >= w[1]["createdAt"].as_i64()));
     for t in &txs {
         assert!(t["transactionId"].is_string());
-        assert_eq!(t["destinationTax"].as_i64().unwrap(), t["amount"].as_i64().unwrap() / 5);
+        assert_eq!(
+            t["destinationTax"].as_i64().unwrap(),
+            t["amount"].as_i64().unwrap() / 5
+        );
     }
 
     let payouts = rows(
-        &app.all_pages(&format!("/api/fansly/{acct}/earnings/payouts?limit=5"), 40).await,
+        &app.all_pages(&format!("/api/fansly/{acct}/earnings/payouts?limit=5"), 40)
+            .await,
         Some("data"),
     );
     assert!(payouts.len() >= 6, "payouts through the year");
@@ -82,7 +98,11 @@ async fn transactions_page_through_and_match_the_wallet_movement() {
     assert_same_shape(&example, &pending, "$");
     let pending = pending["data"]["pendingBalance"].as_i64().unwrap();
     assert!(pending > 0);
-    assert_eq!(earned - paid, available + pending, "ledger = payouts + wallet + pending");
+    assert_eq!(
+        earned - paid,
+        available + pending,
+        "ledger = payouts + wallet + pending"
+    );
     // The newest row's running balance is what the wallet holds now, unless a
     // payout came after it.
     let newest_payout = payouts[0]["createdAt"].as_i64().unwrap();
@@ -104,18 +124,33 @@ async fn stats_and_monthly_statements_agree_with_the_ledger() {
     let app = spawn_app_rich().await;
     let acct = &app.team.account_id;
     let txs = rows(
-        &app.all_pages(&format!("/api/fansly/{acct}/earnings/transactions?limit=100"), 60).await,
+        &app.all_pages(
+            &format!("/api/fansly/{acct}/earnings/transactions?limit=100"),
+            60,
+        )
+        .await,
         Some("data"),
     );
     let stats = json(&app, &format!("/api/fansly/{acct}/earnings/stats?{EVER}")).await;
     let types = stats["data"]["stats"].as_array().unwrap();
-    assert_eq!(types.len(), 4, "subscriptions, tips, media, bundles: {stats}");
-    assert_eq!(stats["data"]["totalGross"].as_i64().unwrap(), sum(&txs, "amount"));
+    assert_eq!(
+        types.len(),
+        4,
+        "subscriptions, tips, media, bundles: {stats}"
+    );
+    assert_eq!(
+        stats["data"]["totalGross"].as_i64().unwrap(),
+        sum(&txs, "amount")
+    );
     assert_eq!(sum(types, "totalGross"), sum(&txs, "amount"));
     for t in types {
         let kind = t["type"].as_i64().unwrap();
         let of_type: Vec<Value> = txs.iter().filter(|x| x["type"] == kind).cloned().collect();
-        assert_eq!(t["totalGross"].as_i64().unwrap(), sum(&of_type, "amount"), "type {kind}");
+        assert_eq!(
+            t["totalGross"].as_i64().unwrap(),
+            sum(&of_type, "amount"),
+            "type {kind}"
+        );
         assert_eq!(t["count"].as_u64().unwrap(), of_type.len() as u64);
     }
 
@@ -124,10 +159,17 @@ async fn stats_and_monthly_statements_agree_with_the_ledger() {
         serde_json::from_str(include_str!("fixtures/earnings_monthly_200.json")).unwrap();
     assert_same_shape(&example, &monthly, "$");
     let rows = monthly["data"].as_array().unwrap();
-    assert_eq!((rows[0]["year"].as_i64(), rows[0]["month"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(
+        (rows[0]["year"].as_i64(), rows[0]["month"].as_i64()),
+        (Some(0), Some(0))
+    );
     let months = &rows[1..];
     assert!(months.len() >= 12, "a year of months");
-    assert_eq!(sum(months, "totalGross"), sum(&txs, "amount"), "months cover the ledger");
+    assert_eq!(
+        sum(months, "totalGross"),
+        sum(&txs, "amount"),
+        "months cover the ledger"
+    );
     assert_eq!(
         sum(months, "totalNet"),
         sum(&txs, "amount") - sum(&txs, "destinationTax")
@@ -157,16 +199,35 @@ async fn date_windows_are_validated() {
         "top-supporters/598008934531334145",
         "top-supporters/598008934531334145/monthly",
     ] {
-        let msg = assert_error(app.get(&format!("/api/fansly/{acct}/{path}?before=yesterday")).await, 422).await;
-        assert!(msg.starts_with("before") && msg.contains("ISO 8601"), "{path}: {msg}");
-        let msg = assert_error(app.get(&format!("/api/fansly/{acct}/{path}?after=2026-13-01")).await, 422).await;
-        assert!(msg.starts_with("after"), "{path}: {msg}");
         let msg = assert_error(
-            app.get(&format!("/api/fansly/{acct}/{path}?after=2026-02-01&before=2026-01-01T00:00:00Z")).await,
+            app.get(&format!("/api/fansly/{acct}/{path}?before=yesterday"))
+                .await,
             422,
         )
         .await;
-        assert!(msg.contains("after must not be later than before"), "{path}: {msg}");
+        assert!(
+            msg.starts_with("before") && msg.contains("ISO 8601"),
+            "{path}: {msg}"
+        );
+        let msg = assert_error(
+            app.get(&format!("/api/fansly/{acct}/{path}?after=2026-13-01"))
+                .await,
+            422,
+        )
+        .await;
+        assert!(msg.starts_with("after"), "{path}: {msg}");
+        let msg = assert_error(
+            app.get(&format!(
+                "/api/fansly/{acct}/{path}?after=2026-02-01&before=2026-01-01T00:00:00Z"
+            ))
+            .await,
+            422,
+        )
+        .await;
+        assert!(
+            msg.contains("after must not be later than before"),
+            "{path}: {msg}"
+        );
     }
     assert_eq!(app.balance(&app.team.id).await, 1_000);
 }
@@ -176,11 +237,19 @@ async fn top_supporters_agree_with_per_fan_ledgers() {
     let app = spawn_app_rich().await;
     let acct = &app.team.account_id;
     let txs = rows(
-        &app.all_pages(&format!("/api/fansly/{acct}/earnings/transactions?limit=100"), 60).await,
+        &app.all_pages(
+            &format!("/api/fansly/{acct}/earnings/transactions?limit=100"),
+            60,
+        )
+        .await,
         Some("data"),
     );
     let ranking = rows(
-        &app.all_pages(&format!("/api/fansly/{acct}/top-supporters?{EVER}&limit=50"), 20).await,
+        &app.all_pages(
+            &format!("/api/fansly/{acct}/top-supporters?{EVER}&limit=50"),
+            20,
+        )
+        .await,
         None,
     );
     assert!(ranking.len() > 50);
@@ -191,18 +260,33 @@ async fn top_supporters_agree_with_per_fan_ledgers() {
     assert!(ranking
         .windows(2)
         .all(|w| w[0]["totalGross"].as_i64() >= w[1]["totalGross"].as_i64()));
-    let fans: HashSet<&str> = ranking.iter().map(|r| r["accountId"].as_str().unwrap()).collect();
+    let fans: HashSet<&str> = ranking
+        .iter()
+        .map(|r| r["accountId"].as_str().unwrap())
+        .collect();
     assert_eq!(fans.len(), ranking.len(), "each supporter once");
-    assert_eq!(sum(&ranking, "totalGross"), sum(&txs, "amount"), "every sale belongs to a fan");
+    assert_eq!(
+        sum(&ranking, "totalGross"),
+        sum(&txs, "amount"),
+        "every sale belongs to a fan"
+    );
 
     for r in ranking.iter().take(3).chain(ranking.last()) {
         let fan = r["accountId"].as_str().unwrap();
-        let b = json(&app, &format!("/api/fansly/{acct}/top-supporters/{fan}?{EVER}")).await;
+        let b = json(
+            &app,
+            &format!("/api/fansly/{acct}/top-supporters/{fan}?{EVER}"),
+        )
+        .await;
         assert_eq!(b["data"]["totalGross"], r["totalGross"], "fan {fan}");
         assert_eq!(b["data"]["totalNet"], r["totalNet"], "fan {fan}");
         let types = b["data"]["types"].as_array().unwrap();
         assert_eq!(sum(types, "totalGross"), r["totalGross"].as_i64().unwrap());
-        let m = json(&app, &format!("/api/fansly/{acct}/top-supporters/{fan}/monthly?{EVER}")).await;
+        let m = json(
+            &app,
+            &format!("/api/fansly/{acct}/top-supporters/{fan}/monthly?{EVER}"),
+        )
+        .await;
         let months = m["data"].as_array().unwrap();
         assert!(!months.is_empty());
         assert_eq!(sum(months, "totalGross"), r["totalGross"].as_i64().unwrap());
@@ -210,8 +294,18 @@ async fn top_supporters_agree_with_per_fan_ledgers() {
     }
 
     let nobody = "100000000000000001";
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/top-supporters/{nobody}")).await, 404).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/top-supporters/{nobody}"))
+            .await,
+        404,
+    )
+    .await;
     assert!(msg.contains(nobody), "{msg}");
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/top-supporters/fan1/monthly")).await, 422).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/top-supporters/fan1/monthly"))
+            .await,
+        422,
+    )
+    .await;
     assert!(msg.starts_with("account_id"), "{msg}");
 }

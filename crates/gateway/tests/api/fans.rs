@@ -29,7 +29,10 @@ async fn followers_page_through_each_follower_once() {
         .all_pages(&format!("/api/fansly/{acct}/followers?limit=37"), 20)
         .await;
     let followers = ids(&pages, "followers", "followerId");
-    assert!(followers.len() > 100, "the seeded creator has hundreds of followers");
+    assert!(
+        followers.len() > 100,
+        "the seeded creator has hundreds of followers"
+    );
     assert_unique(&followers, "followers");
     for page in &pages {
         let accounts: HashSet<&str> = page["data"]["aggregationData"]["accounts"]
@@ -49,7 +52,9 @@ async fn followers_page_through_each_follower_once() {
         .json()
         .await
         .unwrap();
-    let found = body["data"]["aggregationData"]["accounts"].as_array().unwrap();
+    let found = body["data"]["aggregationData"]["accounts"]
+        .as_array()
+        .unwrap();
     assert!(!found.is_empty() && found.len() <= 20);
     assert!(found
         .iter()
@@ -60,7 +65,12 @@ async fn followers_page_through_each_follower_once() {
 async fn paged_endpoints_refuse_bad_limits_and_offsets() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    for path in ["followers", "following", "subscribers", "earnings/transactions"] {
+    for path in [
+        "followers",
+        "following",
+        "subscribers",
+        "earnings/transactions",
+    ] {
         for (query, param) in [
             ("limit=0", "limit"),
             ("limit=101", "limit"),
@@ -74,7 +84,12 @@ async fn paged_endpoints_refuse_bad_limits_and_offsets() {
             .await;
             assert!(msg.starts_with(param), "{path}?{query}: {msg}");
         }
-        assert_error(app.get(&format!("/api/fansly/fansly_acct_nope/{path}")).await, 404).await;
+        assert_error(
+            app.get(&format!("/api/fansly/fansly_acct_nope/{path}"))
+                .await,
+            404,
+        )
+        .await;
     }
     // Nothing reached Fansly, nothing was charged.
     assert_eq!(app.balance(&app.team.id).await, 1_000);
@@ -83,7 +98,10 @@ async fn paged_endpoints_refuse_bad_limits_and_offsets() {
 async fn subscriber_ids(app: &TestApp, query: &str) -> Vec<String> {
     let pages = app
         .all_pages(
-            &format!("/api/fansly/{}/subscribers?limit=45&{query}", app.team.account_id),
+            &format!(
+                "/api/fansly/{}/subscribers?limit=45&{query}",
+                app.team.account_id
+            ),
             20,
         )
         .await;
@@ -109,7 +127,10 @@ async fn subscriber_counts_agree_with_stats_and_tiers() {
         stats["totalExpired"].as_u64().unwrap(),
         stats["total"].as_u64().unwrap(),
     );
-    assert!(active > 10 && expired > 10, "renewals and expiries are seeded: {stats}");
+    assert!(
+        active > 10 && expired > 10,
+        "renewals and expiries are seeded: {stats}"
+    );
     assert_eq!(active + expired, total);
     assert_eq!(first["data"]["subscriptions"].as_array().unwrap().len(), 20);
     assert!(first["data"]["subscriptions"]
@@ -122,8 +143,14 @@ async fn subscriber_counts_agree_with_stats_and_tiers() {
     let all_refs: Vec<&str> = all.iter().map(String::as_str).collect();
     assert_unique(&all_refs, "subscribers");
     assert_eq!(all.len() as u64, total);
-    assert_eq!(subscriber_ids(&app, "status=active").await.len() as u64, active);
-    assert_eq!(subscriber_ids(&app, "status=EXPIRED").await.len() as u64, expired);
+    assert_eq!(
+        subscriber_ids(&app, "status=active").await.len() as u64,
+        active
+    );
+    assert_eq!(
+        subscriber_ids(&app, "status=EXPIRED").await.len() as u64,
+        expired
+    );
 
     let tiers: Value = app
         .get(&format!("/api/fansly/{acct}/subscription-tiers"))
@@ -145,7 +172,10 @@ async fn subscriber_counts_agree_with_stats_and_tiers() {
 async fn subscription_tiers_match_the_vendor_example() {
     let app = spawn_app().await;
     let resp = app
-        .get(&format!("/api/fansly/{}/subscription-tiers", app.team.account_id))
+        .get(&format!(
+            "/api/fansly/{}/subscription-tiers",
+            app.team.account_id
+        ))
         .await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
@@ -160,10 +190,18 @@ async fn subscription_tiers_match_the_vendor_example() {
 async fn subscriber_filters_are_validated() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    let msg = assert_error(app.get(&format!("/api/fansly/{acct}/subscribers?status=gone")).await, 422).await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/subscribers?status=gone"))
+            .await,
+        422,
+    )
+    .await;
     assert!(msg.contains("status") && msg.contains("active"), "{msg}");
     let msg = assert_error(
-        app.get(&format!("/api/fansly/{acct}/subscribers?subscription_tier_id=tier1")).await,
+        app.get(&format!(
+            "/api/fansly/{acct}/subscribers?subscription_tier_id=tier1"
+        ))
+        .await,
         422,
     )
     .await;
@@ -174,7 +212,10 @@ async fn subscriber_filters_are_validated() {
 async fn following_lists_account_ids() {
     let app = spawn_app().await;
     let pages = app
-        .all_pages(&format!("/api/fansly/{}/following?limit=4", app.team.account_id), 10)
+        .all_pages(
+            &format!("/api/fansly/{}/following?limit=4", app.team.account_id),
+            10,
+        )
         .await;
     let ids: Vec<&str> = pages
         .iter()
@@ -193,7 +234,12 @@ async fn mute_and_unmute_a_user() {
     app.clear_upstream_requests().await;
     for (method, flags) in [(Method::POST, 1), (Method::DELETE, 0)] {
         let resp = app
-            .request(method.clone(), &format!("/api/fansly/{acct}/users/{fan}/mute"), Some(&app.team.key), None)
+            .request(
+                method.clone(),
+                &format!("/api/fansly/{acct}/users/{fan}/mute"),
+                Some(&app.team.key),
+                None,
+            )
             .await;
         assert_eq!(resp.status(), 200, "{method}");
         let body: Value = resp.json().await.unwrap();
@@ -210,15 +256,25 @@ async fn mute_and_unmute_a_user() {
 
     let nobody = "100000000000000001";
     let msg = assert_error(
-        app.request(Method::DELETE, &format!("/api/fansly/{acct}/users/{nobody}/mute"), Some(&app.team.key), None)
-            .await,
+        app.request(
+            Method::DELETE,
+            &format!("/api/fansly/{acct}/users/{nobody}/mute"),
+            Some(&app.team.key),
+            None,
+        )
+        .await,
         404,
     )
     .await;
     assert!(msg.contains(nobody), "{msg}");
     let msg = assert_error(
-        app.request(Method::DELETE, &format!("/api/fansly/{acct}/users/fan7/mute"), Some(&app.team.key), None)
-            .await,
+        app.request(
+            Method::DELETE,
+            &format!("/api/fansly/{acct}/users/fan7/mute"),
+            Some(&app.team.key),
+            None,
+        )
+        .await,
         422,
     )
     .await;
