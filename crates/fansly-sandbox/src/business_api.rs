@@ -60,8 +60,25 @@ pub fn router() -> Router<AppState> {
 
 type Params = Query<HashMap<String, String>>;
 
-fn bad_param(name: &str) -> Response {
-    fail(
+/// A Fansly error answer, kept small until it is sent.
+struct Refusal {
+    status: StatusCode,
+    code: i64,
+    details: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: i64, details: &str) -> Self {
+        Refusal {
+            status,
+            code,
+            details: details.to_owned(),
+        }
+    }
+}
+
+fn bad_param(name: &str) -> Refusal {
+    Refusal::new(
         StatusCode::BAD_REQUEST,
         99,
         &format!("invalid parameter \"{name}\""),
@@ -69,7 +86,7 @@ fn bad_param(name: &str) -> Response {
 }
 
 /// An optional non-negative integer parameter; blank means `default`.
-fn num(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Response> {
+fn num(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Refusal> {
     match q.get(name).map(|v| v.trim()) {
         None | Some("") => Ok(default),
         Some(v) => v
@@ -81,13 +98,13 @@ fn num(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Res
 }
 
 /// `limit`/`offset` as Fansly pages: limit capped at 100.
-fn page(q: &HashMap<String, String>, default_limit: i64) -> Result<(usize, usize), Response> {
+fn page(q: &HashMap<String, String>, default_limit: i64) -> Result<(usize, usize), Refusal> {
     let limit = num(q, "limit", default_limit)?.clamp(0, 100) as usize;
     Ok((limit, num(q, "offset", 0)? as usize))
 }
 
 /// `after`/`before` in ms; 0 or absent means unbounded.
-fn window(q: &HashMap<String, String>) -> Result<(i64, i64), Response> {
+fn window(q: &HashMap<String, String>) -> Result<(i64, i64), Refusal> {
     let after = num(q, "after", 0)?;
     let before = match num(q, "before", 0)? {
         0 => i64::MAX,
@@ -96,14 +113,14 @@ fn window(q: &HashMap<String, String>) -> Result<(i64, i64), Response> {
     Ok((after, before))
 }
 
-fn id_param(q: &HashMap<String, String>, name: &str) -> Result<u64, Response> {
+fn id_param(q: &HashMap<String, String>, name: &str) -> Result<u64, Refusal> {
     q.get(name)
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| bad_param(name))
 }
 
-fn answer(r: Result<Value, Response>) -> Response {
-    r.map_or_else(|e| e, ok)
+fn answer(r: Result<Value, Refusal>) -> Response {
+    r.map_or_else(|e| fail(e.status, e.code, &e.details), ok)
 }
 
 fn search_matches(world: &World, account: u64, search: &str) -> bool {
@@ -291,11 +308,11 @@ async fn transactions(
     })())
 }
 
-fn in_window<'a>(
-    b: &'a Business,
+fn in_window(
+    b: &Business,
     after: i64,
     before: i64,
-) -> impl DoubleEndedIterator<Item = &'a Transaction> {
+) -> impl DoubleEndedIterator<Item = &Transaction> {
     b.transactions
         .iter()
         .filter(move |t| t.at_ms >= after && t.at_ms <= before)
@@ -539,7 +556,11 @@ async fn tracking_link_stats(
         let world = state.world();
         let b = world.business(me.account_id);
         let Some(link) = b.links.iter().find(|l| l.id == id) else {
-            return Err(fail(StatusCode::NOT_FOUND, 404, "tracking link not found"));
+            return Err(Refusal::new(
+                StatusCode::NOT_FOUND,
+                404,
+                "tracking link not found",
+            ));
         };
         let rows: Vec<Value> = link
             .days
@@ -607,15 +628,15 @@ async fn list_items(
     })())
 }
 
-fn list_not_found() -> Response {
-    fail(StatusCode::NOT_FOUND, 404, "list not found")
+fn list_not_found() -> Refusal {
+    Refusal::new(StatusCode::NOT_FOUND, 404, "list not found")
 }
 
 fn body_str<'a>(body: &'a Value, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-fn body_id(body: &Value, name: &str) -> Result<u64, Response> {
+fn body_id(body: &Value, name: &str) -> Result<u64, Refusal> {
     body_str(body, name)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad_param(name))
@@ -628,7 +649,7 @@ fn with_business(
     state: &AppState,
     me: u64,
     body: Body,
-    f: impl FnOnce(&mut World, &Value) -> Result<Value, Response>,
+    f: impl FnOnce(&mut World, &Value) -> Result<Value, Refusal>,
 ) -> Response {
     let Ok(Json(body)) = body else {
         return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
@@ -866,11 +887,10 @@ async fn update_tracking_link(
     with_business(&state, me.account_id, body, |world, body| {
         let id = body_id(body, "id")?;
         let b = world.business_mut(me.account_id).expect("checked");
-        let link = b
-            .links
-            .iter_mut()
-            .find(|l| l.id == id)
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, 404, "tracking link not found"))?;
+        let link =
+            b.links.iter_mut().find(|l| l.id == id).ok_or_else(|| {
+                Refusal::new(StatusCode::NOT_FOUND, 404, "tracking link not found")
+            })?;
         if let Some(label) = body_str(body, "label") {
             link.label = label.to_owned();
         }
