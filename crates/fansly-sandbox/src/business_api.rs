@@ -56,6 +56,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/lists/commands", post(list_commands))
         .route("/api/v1/account/ignore", post(ignore))
         .route("/api/v1/it/amoie/stats", get(insights))
+        .route("/api/v1/account/stats/summary", get(stats_summary))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -901,4 +902,35 @@ async fn update_tracking_link(
         let link = b.links.iter().find(|l| l.id == id).expect("found above");
         Ok(b.link_json(link))
     })
+}
+
+/// The new dashboard's account summary for `after <= t < before` (ms, UTC
+/// midnights), counted from the same events as every other answer. The
+/// response shape is INFERRED (spec §7: fields only named by HUB).
+async fn stats_summary(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(q): Params,
+) -> Response {
+    answer((|| {
+        let (after, before) = window(&q)?;
+        let world = state.world();
+        let b = world.business(me.account_id);
+        let inside = |t: i64| t >= after && t < before;
+        let sales: Vec<&Transaction> = b.transactions.iter().filter(|t| inside(t.at_ms)).collect();
+        let paying: std::collections::BTreeSet<u64> = sales.iter().map(|t| t.fan).collect();
+        let sum = |f: &dyn Fn(&Transaction) -> i64| sales.iter().map(|t| f(t)).sum::<i64>();
+        Ok(json!({
+            "after": after,
+            "before": before,
+            "dataSince": b.start_ms,
+            "newFollowers": b.follows.iter().filter(|f| inside(f.at_ms)).count(),
+            "newSubscribers": b.subscriptions.iter().filter(|s| inside(s.created_ms)).count(),
+            "payingFans": paying.len(),
+            "purchases": sales.len(),
+            "grossMills": sum(&|t| t.amount),
+            "netMills": sum(&|t| t.net()),
+            "tipsMills": sum(&|t| if t.kind == crate::business::TYPE_TIP { t.amount } else { 0 })
+        }))
+    })())
 }

@@ -216,4 +216,16 @@ impl FanslyClient {
         )
         .await
     }
+
+    /// `GET /account/stats/summary?after=&before=` (ms, UTC midnights; the
+    /// new statistics API, response INFERRED).
+    pub async fn stats_summary(
+        &self,
+        session: &Session,
+        window: Window,
+    ) -> Result<Value, UpstreamError> {
+        let q = window.query();
+        self.get(session, "/api/v1/account/stats/summary", &pairs(&q))
+            .await
+    }
 }

@@ -6,6 +6,7 @@
 //! `fansly-upstream` crate speaks Fansly's.
 
 pub mod accounts;
+pub mod analytics;
 pub mod app;
 pub mod bootstrap;
 pub mod chats;

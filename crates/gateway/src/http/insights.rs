@@ -1,4 +1,5 @@
-//! `/insights`: Fansly's legacy account statistics over a named range.
+//! Profile statistics: `/insights` (Fansly's legacy account statistics over
+//! a named range) and `/analytics/summary`.
 
 use axum::extract::{Path, State};
 use fansly_upstream::Window;
@@ -6,6 +7,7 @@ use time::{Date, Month};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::analytics;
 use crate::app::AppState;
 use crate::db::now_ms;
 use crate::error::ApiError;
@@ -15,7 +17,9 @@ use crate::http::extract::Authed;
 use crate::http::params::{Params, DAY_MS};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_insights))
+    OpenApiRouter::new()
+        .routes(routes!(get_insights))
+        .routes(routes!(analytics_summary))
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -109,6 +113,42 @@ async fn get_insights(
                 .await
                 .map_err(|e| ApiError::upstream(&a.id, e))
         },
+    )
+    .await
+}
+
+/// Get Analytics Summary: account metrics over whole UTC days (`after` and
+/// `before` rounded down to midnight, `before`'s day included; default the
+/// last 30 days to today), each with the previous period of the same length.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/analytics/summary",
+    tag = "Profile Statistics",
+    operation_id = "getAnalyticsSummary",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("after" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight; default 29 days before `before`"),
+        ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
+    ),
+    responses((status = 200, description = "`{afterBucket, beforeBucket, previousAfterBucket, previousBeforeBucket, dataSince, <metric>: {value, previous, delta, deltaPercent}}`", body = Object)),
+    security(("default" = []))
+)]
+async fn analytics_summary(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let now = now_ms();
+    let day = |ms: i64| ms - ms.rem_euclid(DAY_MS);
+    let window = params.window(|end| end - 29 * DAY_MS, now)?;
+    let (first, last) = (day(window.after_ms), day(window.before_ms));
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("analytics.summary"),
+        |f, a| async move { analytics::summary(&f, &a, first, last).await },
     )
     .await
 }

@@ -133,6 +133,7 @@ async fn every_new_route_is_in_openapi() {
         ("tracking-links/{tracking_link_id}/stats", "get"),
         ("tracking-links/{tracking_link_id}", "put"),
         ("insights", "get"),
+        ("analytics/summary", "get"),
     ] {
         let full = format!("/api/fansly/{{fanslyAccount}}/{path}");
         assert!(
