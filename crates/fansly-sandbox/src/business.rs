@@ -608,3 +608,85 @@ fn settle(
     }
     (transactions, payouts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ANCHOR: i64 = 1_780_358_400_000; // 2026-06-02T00:00:00Z
+
+    fn sample(seed: u64) -> Business {
+        let fans: Vec<u64> = (1..=200)
+            .map(|i| snowflake_at(1_704_067_200_000 + i * 3_600_000, i as u64))
+            .collect();
+        Business::generate(42, seed, &fans, &[43], ANCHOR)
+    }
+
+    #[test]
+    fn the_same_day_gives_the_same_business() {
+        let started = std::time::Instant::now();
+        let (a, b) = (sample(0), sample(0));
+        eprintln!("two businesses generated in {:?}", started.elapsed());
+        let ids = |x: &Business| x.transactions.iter().map(|t| t.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        assert_eq!(a.payouts.len(), b.payouts.len());
+        assert_ne!(
+            ids(&a),
+            ids(&sample(1)),
+            "each creator has its own business"
+        );
+        let all: BTreeSet<u64> = a
+            .transactions
+            .iter()
+            .map(|t| t.id)
+            .chain(a.payouts.iter().map(|p| p.id))
+            .chain(a.subscriptions.iter().map(|s| s.id))
+            .chain(a.follows.iter().map(|f| f.id))
+            .collect();
+        assert_eq!(
+            all.len(),
+            a.transactions.len() + a.payouts.len() + a.subscriptions.len() + a.follows.len(),
+            "ids are unique"
+        );
+    }
+
+    #[test]
+    fn running_balances_follow_sales_and_payouts() {
+        let b = sample(0);
+        let mut balance = 0;
+        let mut payouts = b.payouts.iter().peekable();
+        for t in &b.transactions {
+            while let Some(p) = payouts.next_if(|p| p.at_ms < t.at_ms) {
+                balance -= p.amount;
+            }
+            balance += t.net();
+            assert_eq!(t.new_balance, balance, "transaction {}", t.id);
+        }
+        let paid: i64 = b.payouts.iter().map(|p| p.amount).sum();
+        assert_eq!(
+            b.total_balance(),
+            balance - payouts.map(|p| p.amount).sum::<i64>()
+        );
+        assert!(paid > 0 && b.payouts.iter().all(|p| p.amount >= MIN_PAYOUT));
+        // Nothing is paid out before it clears the hold.
+        for p in &b.payouts {
+            let cleared: i64 = b
+                .transactions
+                .iter()
+                .filter(|t| t.at_ms <= p.at_ms - PENDING_MS)
+                .map(Transaction::net)
+                .sum();
+            let paid_so_far: i64 = b
+                .payouts
+                .iter()
+                .filter(|q| q.at_ms <= p.at_ms)
+                .map(|q| q.amount)
+                .sum();
+            assert!(paid_so_far <= cleared);
+        }
+        assert!(
+            b.subscriptions.iter().any(|s| s.active) && b.subscriptions.iter().any(|s| !s.active)
+        );
+        assert!(b.subscriptions.iter().any(|s| s.renewals > 0));
+    }
+}

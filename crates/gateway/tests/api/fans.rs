@@ -280,3 +280,54 @@ async fn mute_and_unmute_a_user() {
     .await;
     assert!(msg.starts_with("account_id"), "{msg}");
 }
+
+#[tokio::test]
+async fn fansly_is_asked_as_the_web_app_asks() {
+    let app = spawn_app().await;
+    let acct = &app.team.account_id;
+    app.clear_upstream_requests().await;
+    for path in [
+        "subscribers?status=expired&limit=5&offset=10",
+        "subscribers?status=all",
+        "earnings/transactions?limit=3",
+        "earnings/payouts",
+        "following",
+    ] {
+        assert_eq!(
+            app.get(&format!("/api/fansly/{acct}/{path}"))
+                .await
+                .status(),
+            200,
+            "{path}"
+        );
+    }
+    let seen: Vec<(String, String)> = app
+        .upstream_requests()
+        .await
+        .into_iter()
+        .map(|r| (r.path, r.query.unwrap_or_default()))
+        .collect();
+    let want = [
+        (
+            "/api/v1/subscribers",
+            "status=5&limit=5&offset=10&ngsw-bypass=true",
+        ),
+        ("/api/v1/subscribers", "limit=20&offset=0&ngsw-bypass=true"),
+        (
+            "/api/v1/account/wallets/earnings/transactions",
+            "limit=3&offset=0&ngsw-bypass=true",
+        ),
+        (
+            "/api/v1/payments/payout/requests",
+            "before=&after=&limit=10&offset=0&ngsw-bypass=true",
+        ),
+    ];
+    for (path, query) in want {
+        assert!(
+            seen.iter().any(|(p, q)| p == path && q == query),
+            "{path}?{query} not in {seen:?}"
+        );
+    }
+    assert!(seen.iter().any(|(p, q)| p.ends_with("/following")
+        && q == "before=0&after=0&limit=20&offset=0&ngsw-bypass=true"));
+}
