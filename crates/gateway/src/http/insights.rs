@@ -8,13 +8,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::analytics;
+use crate::analytics::DAY_MS;
 use crate::app::AppState;
 use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
-use crate::http::params::{Params, DAY_MS};
+use crate::http::params::Params;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -8,6 +8,7 @@ use fansly_upstream::{Page, Window};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
+use crate::analytics::DAY_MS;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::envelope::page_url;
@@ -161,8 +162,6 @@ pub fn fansly_id(name: &str, raw: &str) -> Result<String, ApiError> {
         )))
     }
 }
-
-pub const DAY_MS: i64 = 86_400_000;
 
 /// A default window start: `days` before the end.
 pub fn days_before(days: i64) -> impl FnOnce(i64) -> i64 {

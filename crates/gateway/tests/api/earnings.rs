@@ -309,3 +309,33 @@ async fn top_supporters_agree_with_per_fan_ledgers() {
     .await;
     assert!(msg.starts_with("account_id"), "{msg}");
 }
+
+#[tokio::test]
+async fn a_failing_fansly_is_a_refunded_502() {
+    let app = spawn_app().await;
+    let acct = &app.team.account_id;
+    app.inject(serde_json::json!({
+        "path": "/api/v1/account/wallets/earnings/accounts",
+        "status": 500,
+        "times": 5
+    }))
+    .await;
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/top-supporters")).await,
+        502,
+    )
+    .await;
+    assert!(msg.contains("500"), "{msg}");
+    app.inject(serde_json::json!({"path": "/api/v1/account/wallets/earnings", "status": 429, "retry_after": "30"}))
+        .await;
+    let resp = app
+        .get(&format!("/api/fansly/{acct}/earnings/pending"))
+        .await;
+    assert_eq!(resp.headers()["retry-after"], "30");
+    assert_error(resp, 429).await;
+    assert_eq!(
+        app.balance(&app.team.id).await,
+        1_000,
+        "failed calls are not charged"
+    );
+}
