@@ -627,6 +627,18 @@ mod tests {
         let started = std::time::Instant::now();
         let (a, b) = (sample(0), sample(0));
         eprintln!("two businesses generated in {:?}", started.elapsed());
+        for x in [&a, &sample(1)] {
+            eprintln!(
+                "followers {} subscriptions {} (active {}) transactions {} payouts {} lists {} links {}",
+                x.follows.len(),
+                x.subscriptions.len(),
+                x.subscriptions.iter().filter(|s| s.active).count(),
+                x.transactions.len(),
+                x.payouts.len(),
+                x.lists.len(),
+                x.links.len()
+            );
+        }
         let ids = |x: &Business| x.transactions.iter().map(|t| t.id).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
         assert_eq!(a.payouts.len(), b.payouts.len());
