@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::accounts::ConnectedAccount;
 use crate::error::ApiError;
-use crate::fans::upstream;
+use crate::fansly_answers::upstream;
 
 pub const DAY_MS: i64 = 86_400_000;
 

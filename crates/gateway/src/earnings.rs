@@ -9,7 +9,8 @@ use time::OffsetDateTime;
 
 use crate::accounts::ConnectedAccount;
 use crate::error::ApiError;
-use crate::fans::{require_users, rows, upstream};
+use crate::fans::require_users;
+use crate::fansly_answers::{rows, upstream};
 
 /// The keys of a ledger row in the vendor's example, in its order.
 const TRANSACTION_KEYS: [&str; 8] = [

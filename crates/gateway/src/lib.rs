@@ -15,6 +15,7 @@ pub mod db;
 pub mod earnings;
 pub mod error;
 pub mod fans;
+pub mod fansly_answers;
 pub mod http;
 pub mod ids;
 pub mod lists;

@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use crate::accounts::ConnectedAccount;
 use crate::error::ApiError;
-use crate::fans::{missing_on_404, require_users, rows, upstream};
+use crate::fans::require_users;
+use crate::fansly_answers::{missing_on_404, rows, upstream};
 
 fn list_missing<'a>(
     account: &'a ConnectedAccount,

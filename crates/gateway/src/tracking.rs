@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::accounts::ConnectedAccount;
 use crate::error::ApiError;
-use crate::fans::{missing_on_404, rows, upstream};
+use crate::fansly_answers::{missing_on_404, rows, upstream};
 
 pub async fn links(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     let v = fansly
