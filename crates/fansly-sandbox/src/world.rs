@@ -287,7 +287,7 @@ impl World {
                 "hasActiveStories": false
             },
             "statusId": 1,
-            "lastSeenAt": a.created_at_ms,
+            "lastSeenAt": last_seen(a),
             "profileAccessFlags": 0,
             "profileFlags": 0,
             "about": "",
@@ -386,6 +386,20 @@ impl World {
             "accountDmPermissionFlags": {"flags": 0, "metadata": "{}"}
         })
     }
+}
+
+/// When an account was last online: creators just now; each fan at a fixed
+/// distance from now (every tenth within the last ten minutes, the others
+/// up to thirty days ago), so "online" filters have something to find.
+fn last_seen(a: &Account) -> i64 {
+    let ago = if a.creator {
+        0
+    } else if a.id % 10 == 0 {
+        (a.id >> 8) % 600_000
+    } else {
+        (a.id >> 8) % (30 * DAY_MS as u64)
+    };
+    now_ms() - ago as i64
 }
 
 /// A token in Fansly's format, base64 of `<sessionId>:1:2:<hash>`, derived

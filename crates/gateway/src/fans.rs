@@ -25,6 +25,20 @@ pub async fn followers(
     Ok(v)
 }
 
+/// Keeps the followers of a page whose account was last seen at or after
+/// `after_ms`. Fansly is not known to filter by it, so the gateway filters
+/// each page it fetched (paging still follows Fansly's pages; INFERRED).
+pub fn keep_seen_after(page: &mut Value, after_ms: i64) {
+    let Some(accounts) = page["aggregationData"]["accounts"].as_array_mut() else {
+        return;
+    };
+    accounts.retain(|a| a["lastSeenAt"].as_i64().is_some_and(|t| t >= after_ms));
+    let kept: Vec<Value> = accounts.iter().map(|a| a["id"].clone()).collect();
+    if let Some(followers) = page["followers"].as_array_mut() {
+        followers.retain(|f| kept.contains(&f["followerId"]));
+    }
+}
+
 pub async fn following(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

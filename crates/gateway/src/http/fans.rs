@@ -34,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
+        ("last_seen_after" = Option<String>, Query, description = "ISO 8601; only followers last seen after this (filtered by the gateway per page)"),
     ),
     responses((status = 200, description = "`data` is Fansly's follower page", body = Object)),
     security(("default" = []))
@@ -47,8 +48,9 @@ async fn list_followers(
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
     let search = params.get("search").unwrap_or_default().to_owned();
+    let seen_after = params.instant_ms("last_seen_after")?;
     let p = page.clone();
-    let m = call(
+    let mut m = call(
         &state,
         authed,
         &account,
@@ -56,7 +58,11 @@ async fn list_followers(
         |f, a| async move { fans::followers(&f, &a, &p, &search).await },
     )
     .await?;
+    // The next page follows Fansly's page, however many the filter kept.
     let n = count(&m.data, Some("followers"));
+    if let Some(t) = seen_after {
+        fans::keep_seen_after(&mut m.data, t);
+    }
     Ok(paged(m, &state, &params, uri.path(), &page, n, None))
 }
 

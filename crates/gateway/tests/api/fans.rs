@@ -331,3 +331,55 @@ async fn fansly_is_asked_as_the_web_app_asks() {
     assert!(seen.iter().any(|(p, q)| p.ends_with("/following")
         && q == "before=0&after=0&limit=20&offset=0&ngsw-bypass=true"));
 }
+
+#[tokio::test]
+async fn followers_seen_recently_are_a_filter_of_each_page() {
+    let app = spawn_app().await;
+    let acct = &app.team.account_id;
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(15);
+    let since_ms = (since.unix_timestamp_nanos() / 1_000_000) as i64;
+    let since = since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let all = app
+        .all_pages(&format!("/api/fansly/{acct}/followers?limit=50"), 20)
+        .await;
+    let expected: HashSet<String> = all
+        .iter()
+        .flat_map(|p| {
+            p["data"]["aggregationData"]["accounts"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .filter(|a| a["lastSeenAt"].as_i64().unwrap() >= since_ms)
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let online = app
+        .all_pages(
+            &format!("/api/fansly/{acct}/followers?limit=50&last_seen_after={since}"),
+            20,
+        )
+        .await;
+    assert_eq!(online.len(), all.len(), "the same pages, filtered");
+    let got: Vec<&str> = ids(&online, "followers", "followerId");
+    assert_unique(&got, "online followers");
+    let got: HashSet<String> = got.into_iter().map(str::to_owned).collect();
+    let followers: usize = all
+        .iter()
+        .map(|p| p["data"]["followers"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        !got.is_empty() && got.len() < followers,
+        "{} of {followers}",
+        got.len()
+    );
+    assert_eq!(got, expected);
+    let msg = assert_error(
+        app.get(&format!("/api/fansly/{acct}/followers?last_seen_after=now"))
+            .await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("last_seen_after"), "{msg}");
+}
