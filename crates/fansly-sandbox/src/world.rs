@@ -389,12 +389,12 @@ impl World {
 }
 
 /// When an account was last online: creators just now; each fan at a fixed
-/// distance from now (every tenth within the last ten minutes, the others
+/// distance from now (about one in ten within the last ten minutes, the others
 /// up to thirty days ago), so "online" filters have something to find.
 fn last_seen(a: &Account) -> i64 {
     let ago = if a.creator {
         0
-    } else if a.id % 10 == 0 {
+    } else if a.id.is_multiple_of(10) {
         (a.id >> 8) % 600_000
     } else {
         (a.id >> 8) % (30 * DAY_MS as u64)
