@@ -11,7 +11,7 @@ mod fans;
 mod health;
 mod insights;
 mod lists;
-pub mod params;
+mod params;
 mod tracking_links;
 mod users;
 

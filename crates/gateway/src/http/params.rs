@@ -36,7 +36,8 @@ fn invalid(msg: String) -> ApiError {
 }
 
 impl Params {
-    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+    #[cfg(test)]
+    fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Params(
             pairs
                 .iter()
