@@ -7,6 +7,8 @@
 
 mod api;
 mod auth;
+mod business;
+mod business_api;
 pub mod control;
 mod media_api;
 mod messages_api;
@@ -16,8 +18,8 @@ mod world;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -89,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(messages_api::router())
         .merge(media_api::router())
+        .merge(business_api::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

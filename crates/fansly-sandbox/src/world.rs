@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use crate::business::{Business, DAY_MS};
+
 use base64::Engine;
 use fansly_upstream::ids::snowflake_at;
 use serde_json::{json, Value};
@@ -79,6 +81,8 @@ pub struct World {
     last_ms: i64,
     seq: u64,
     pub messaging: crate::messaging::Messaging,
+    /// Each seeded creator's fans, money and statistics.
+    businesses: HashMap<u64, Business>,
 }
 
 impl World {
@@ -93,6 +97,7 @@ impl World {
             last_ms: 0,
             seq: 0,
             messaging: Default::default(),
+            businesses: HashMap::new(),
         };
         for (n, (username, display, twofa)) in [
             ("sandbox_creator", "Sandbox Creator", TwoFa::None),
@@ -149,7 +154,39 @@ impl World {
                 seeded_token: None,
             });
         }
+        w.seed_businesses();
         w
+    }
+
+    fn seed_businesses(&mut self) {
+        let fans: Vec<u64> = (1..=FAN_COUNT)
+            .filter_map(|i| self.account_by_username(&format!("fan{i}")).map(|a| a.id))
+            .collect();
+        let mut creators: Vec<u64> = self
+            .accounts
+            .values()
+            .filter(|a| a.creator)
+            .map(|a| a.id)
+            .collect();
+        creators.sort_unstable();
+        let anchor = now_ms() / DAY_MS * DAY_MS;
+        for (seed, &creator) in creators.iter().enumerate() {
+            let peers: Vec<u64> = creators.iter().copied().filter(|c| *c != creator).collect();
+            let business = Business::generate(creator, seed as u64, &fans, &peers, anchor);
+            self.businesses.insert(creator, business);
+        }
+    }
+
+    /// The business of `account`; accounts without one have an empty one.
+    pub fn business(&self, account: u64) -> &Business {
+        static EMPTY: std::sync::OnceLock<Business> = std::sync::OnceLock::new();
+        self.businesses
+            .get(&account)
+            .unwrap_or_else(|| EMPTY.get_or_init(Business::default))
+    }
+
+    pub fn business_mut(&mut self, account: u64) -> Option<&mut Business> {
+        self.businesses.get_mut(&account)
     }
 
     fn insert_account(&mut self, a: Account) {
@@ -330,8 +367,8 @@ impl World {
             "flags": if a.creator { 18 } else { 0 },
             "version": 3,
             "createdAt": a.created_at_ms,
-            "followCount": if a.creator { 1000 } else { 0 },
-            "subscriberCount": 0,
+            "followCount": self.business(a.id).follows.len(),
+            "subscriberCount": self.business(a.id).subscriptions.iter().filter(|s| s.active).count(),
             "permissions": {"accountPermissionFlags": {"flags": if a.creator { 2 } else { 0 }}},
             "timelineStats": {
                 "accountId": id,
@@ -352,7 +389,7 @@ impl World {
                 "hasActiveStories": false
             },
             "statusId": 1,
-            "lastSeenAt": a.created_at_ms,
+            "lastSeenAt": last_seen(a),
             "profileAccessFlags": 0,
             "profileFlags": 0,
             "about": "",
@@ -387,11 +424,13 @@ impl World {
         let mut v = self.account_json(a);
         if let Value::Object(m) = &mut v {
             m.insert("email".into(), json!(a.email));
+            let b = self.business(a.id);
             m.insert(
                 "earningsWallet".into(),
-                json!({"id": (a.id + 2).to_string(), "balance": 0}),
+                json!({"id": (a.id + 2).to_string(), "balance": b.available_balance(now_ms())}),
             );
-            m.insert("subscriptionTiers".into(), json!([]));
+            let tiers: Vec<Value> = (0..b.tiers.len()).map(|i| b.tier_json(i)).collect();
+            m.insert("subscriptionTiers".into(), json!(tiers));
         }
         json!({ "account": v })
     }
@@ -452,6 +491,20 @@ impl World {
             "accountDmPermissionFlags": {"flags": 0, "metadata": "{}"}
         })
     }
+}
+
+/// When an account was last online: creators just now; each fan at a fixed
+/// distance from now (about one in ten within the last ten minutes, the others
+/// up to thirty days ago), so "online" filters have something to find.
+fn last_seen(a: &Account) -> i64 {
+    let ago = if a.creator {
+        0
+    } else if a.id.is_multiple_of(10) {
+        (a.id >> 8) % 600_000
+    } else {
+        (a.id >> 8) % (30 * DAY_MS as u64)
+    };
+    now_ms() - ago as i64
 }
 
 /// A token in Fansly's format, base64 of `<sessionId>:1:2:<hash>`, derived

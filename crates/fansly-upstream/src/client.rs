@@ -221,6 +221,16 @@ impl FanslyClient {
             .await
     }
 
+    pub(crate) async fn post(
+        &self,
+        session: &Session,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, UpstreamError> {
+        self.send_json(session, Method::POST, path, &[], Some(body))
+            .await
+    }
+
     /// A signed request to the REST host.
     pub(crate) async fn send_json(
         &self,

@@ -4,11 +4,13 @@
 mod auth;
 pub mod check;
 mod client;
+mod earnings;
 mod error;
+mod fans;
 pub mod ids;
-mod route;
 mod media;
 mod messaging;
+mod route;
 mod session;
 
 pub use auth::{Challenge, LoginStep, NewSession};
@@ -16,8 +18,10 @@ pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
+pub use earnings::Window;
 pub use error::UpstreamError;
-pub use route::{Proxy, Route, Throttle, ThrottleConfig};
-pub use session::{session_id_from_token, Session, SessionRenewer};
+pub use fans::{Page, SubscriberStatus};
 pub use media::{UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
+pub use route::{Proxy, Route, Throttle, ThrottleConfig};
+pub use session::{session_id_from_token, Session, SessionRenewer};

@@ -1,6 +1,5 @@
 //! Messages (spec §6.4–6.6) and the accountMedia grants that carry attachments (§8.2–8.3).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
@@ -90,8 +89,12 @@ impl FanslyClient {
 
     /// `POST /api/v1/message/typing`.
     pub async fn typing(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
-        self.post(session, "/api/v1/message/typing", &json!({"groupId": group_id}))
-            .await
+        self.post(
+            session,
+            "/api/v1/message/typing",
+            &json!({"groupId": group_id}),
+        )
+        .await
     }
 
     /// `POST /api/v1/message/like`: a reaction of `kind` 1–7.
@@ -169,11 +172,6 @@ impl FanslyClient {
             })
             .collect();
         self.post(session, "/api/v1/account/media", &Value::Array(grants))
-            .await
-    }
-
-    async fn post(&self, session: &Session, path: &str, body: &Value) -> Result<Value, UpstreamError> {
-        self.send_json(session, Method::POST, path, &[], Some(body))
             .await
     }
 }

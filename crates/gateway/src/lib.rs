@@ -6,20 +6,26 @@
 //! `fansly-upstream` crate speaks Fansly's.
 
 pub mod accounts;
+pub mod analytics;
 pub mod app;
 pub mod bootstrap;
 pub mod chats;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod earnings;
 pub mod error;
+pub mod fans;
+pub mod fansly_answers;
 pub mod http;
 pub mod ids;
+pub mod lists;
 pub mod login;
 pub mod media;
 pub mod messages;
 pub mod metering;
 pub mod tenancy;
+pub mod tracking;
 pub mod users;
 
 pub use app::{App, AppState};

@@ -44,7 +44,9 @@ pub struct Spool {
 
 impl Spool {
     pub async fn new(dir: &Path, max: u64, field: &'static str) -> Result<Spool, ApiError> {
-        let internal = |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"));
+        let internal = |e: std::io::Error| {
+            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
+        };
         tokio::fs::create_dir_all(dir).await.map_err(internal)?;
         let (file, path) = tempfile::NamedTempFile::new_in(dir)
             .map_err(internal)?
@@ -63,9 +65,10 @@ impl Spool {
         if self.size > self.max {
             return Err(too_large(self.field, self.max));
         }
-        self.file.write_all(chunk).await.map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
-        })
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))
     }
 
     /// Copies `stream` into the spool.
@@ -89,11 +92,15 @@ impl Spool {
         declared_mime: Option<&str>,
     ) -> Result<Incoming, ApiError> {
         if self.size == 0 {
-            return Err(ApiError::Unprocessable(format!("{}: the file is empty", self.field)));
+            return Err(ApiError::Unprocessable(format!(
+                "{}: the file is empty",
+                self.field
+            )));
         }
-        self.file.flush().await.map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
-        })?;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))?;
         let mime = media_type(declared_mime, &file_name).ok_or_else(|| {
             ApiError::Unprocessable(format!(
                 "{}: unsupported file type ({}); send an image, a video or an audio file",
@@ -123,7 +130,13 @@ fn media_type(declared: Option<&str>, file_name: &str) -> Option<String> {
         let top = m.split('/').next().unwrap_or_default();
         matches!(top, "image" | "video" | "audio") && m.contains('/')
     };
-    if let Some(m) = declared.map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()) {
+    if let Some(m) = declared.map(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }) {
         if is_media(&m) {
             return Some(m);
         }

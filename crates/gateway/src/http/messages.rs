@@ -37,7 +37,7 @@ async fn chat(
     account: &str,
     chat_id: &str,
 ) -> Result<ConnectedAccount, ApiError> {
-    params::fansly_id(chat_id, "chat_id")?;
+    params::fansly_id("chat_id", chat_id)?;
     state
         .sessions
         .connected(&state.db, &authed.caller.team_id, account)
@@ -79,7 +79,7 @@ async fn list_messages(
     let limit = params::limit(q.limit.as_deref(), 25, 100)?;
     let before = q.before.filter(|b| !b.trim().is_empty());
     if let Some(b) = &before {
-        params::fansly_id(b, "before")?;
+        params::fansly_id("before", b)?;
     }
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let fansly = state.fansly.clone();
@@ -160,7 +160,7 @@ async fn send_message(
     }
     let reply_to = body.reply_to_message_id.filter(|r| !r.is_empty());
     if let Some(r) = &reply_to {
-        params::fansly_id(r, "replyToMessageId")?;
+        params::fansly_id("replyToMessageId", r)?;
     }
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let vault = crate::media::vault_ids(
@@ -220,7 +220,7 @@ async fn ack_messages(
         )));
     }
     for id in &body.message_ids {
-        params::fansly_id(id, "messageIds")?;
+        params::fansly_id("messageIds", id)?;
     }
     if !(1..=4).contains(&body.kind) {
         return Err(ApiError::Unprocessable(format!(
@@ -260,13 +260,15 @@ async fn delete_message(
     authed: Authed,
     Path((account_id, chat_id, message_id)): Path<(String, String, String)>,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id(&message_id, "message_id")?;
+    params::fansly_id("message_id", &message_id)?;
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, Endpoint::uncached("messages.delete", 1), async move {
-            crate::messages::delete(&fansly, &account, &chat_id, &message_id).await
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("messages.delete", 1),
+            async move { crate::messages::delete(&fansly, &account, &chat_id, &message_id).await },
+        )
         .await
 }
 
@@ -286,7 +288,7 @@ async fn react(
     kind: u8,
     add: bool,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id(&message_id, "message_id")?;
+    params::fansly_id("message_id", &message_id)?;
     if !(1..=7).contains(&kind) {
         return Err(ApiError::Unprocessable(format!(
             "type must be a reaction from 1 to 7, got {kind}"
@@ -294,7 +296,11 @@ async fn react(
     }
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let fansly = state.fansly.clone();
-    let name = if add { "messages.react" } else { "messages.unreact" };
+    let name = if add {
+        "messages.react"
+    } else {
+        "messages.unreact"
+    };
     authed
         .bill(&state, Endpoint::uncached(name, 1), async move {
             crate::messages::react(&fansly, &account, &chat_id, &message_id, kind, add).await

@@ -2,14 +2,20 @@
 //! envelope and error bodies. One module per resource.
 
 mod accounts;
+mod calls;
 mod chats;
 mod connect;
+mod earnings;
 pub mod envelope;
 pub mod extract;
+mod fans;
 mod health;
+mod insights;
+mod lists;
 mod media;
 mod messages;
-pub mod params;
+mod params;
+mod tracking_links;
 mod users;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -43,6 +49,14 @@ use crate::error::ApiError;
         (name = "Chat Messages", description = "Messages in a Fansly chat"),
         (name = "Media", description = "Uploads, account media and CDN downloads"),
         (name = "Users", description = "Fansly users"),
+        (name = "Followers", description = "Accounts following the creator"),
+        (name = "Following", description = "Accounts the creator follows"),
+        (name = "Subscribers", description = "Subscriptions and subscription tiers"),
+        (name = "Lists", description = "The creator's custom fan lists"),
+        (name = "Earnings", description = "Wallets, ledger, payouts and earnings statistics"),
+        (name = "Top Supporters", description = "Fans ranked by spend (aggregated by the gateway)"),
+        (name = "Tracking Links", description = "Tracking links and their daily counters"),
+        (name = "Profile Statistics", description = "Viewer statistics"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -70,6 +84,11 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(messages::router())
         .merge(media::router())
         .merge(users::router())
+        .merge(fans::router())
+        .merge(earnings::router())
+        .merge(lists::router())
+        .merge(tracking_links::router())
+        .merge(insights::router())
         .split_for_parts()
 }
 

@@ -1,43 +1,285 @@
-//! Checks of path and query parameters shared by the resource modules; each
-//! failure is a 422 naming the parameter.
+//! Query-string validation shared by every endpoint: limits, offsets, ISO 8601
+//! dates and windows, with 422 messages that name the parameter.
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use fansly_upstream::ids::is_snowflake;
+use fansly_upstream::{Page, Window};
+use time::format_description::well_known::Rfc3339;
+use time::{Date, OffsetDateTime};
 
+use crate::analytics::DAY_MS;
+use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::envelope::page_url;
 
-/// A Fansly id (chat, message, user): a string of digits.
-pub fn fansly_id(value: &str, name: &str) -> Result<(), ApiError> {
-    if is_snowflake(value) {
-        Ok(())
+/// The query string, in order. Never rejects: each accessor validates its
+/// own parameter, so every complaint names what was wrong.
+#[derive(Clone, Debug, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        Ok(Params(
+            url::form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
+    }
+}
+
+fn invalid(msg: String) -> ApiError {
+    ApiError::Unprocessable(msg)
+}
+
+impl Params {
+    #[cfg(test)]
+    fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    /// The last non-blank value of `name`, trimmed.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn integer(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, ApiError> {
+        bounded(name, self.get(name), default, min, max)
+    }
+
+    /// `limit` (1–`max`, default `default`) and `offset` (≥ 0, default 0).
+    pub fn page(&self, default: u32, max: u32) -> Result<Page, ApiError> {
+        Ok(Page {
+            limit: self.integer("limit", default, 1, max)?,
+            offset: self.integer("offset", 0, 0, u32::MAX)?,
+        })
+    }
+
+    /// One of `allowed` (case-insensitive), or `default` when absent.
+    pub fn choice<'a>(
+        &self,
+        name: &str,
+        allowed: &[&'a str],
+        default: &'a str,
+    ) -> Result<&'a str, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        allowed
+            .iter()
+            .find(|a| a.eq_ignore_ascii_case(raw))
+            .copied()
+            .ok_or_else(|| {
+                invalid(format!(
+                    "{name} must be one of {}, got {raw:?}",
+                    allowed.join(", ")
+                ))
+            })
+    }
+
+    /// An optional Fansly id (a string of digits).
+    pub fn snowflake(&self, name: &str) -> Result<Option<String>, ApiError> {
+        self.get(name).map(|id| fansly_id(name, id)).transpose()
+    }
+
+    /// An optional ISO 8601 instant: RFC 3339 (`2026-06-03T23:59:59Z`) or a
+    /// bare date (midnight UTC), as Unix ms.
+    pub fn instant_ms(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        self.get(name)
+            .map(|raw| parse_instant(name, raw))
+            .transpose()
+    }
+
+    /// `after`/`before` as a window; absent ends get the defaults (given `now`
+    /// in ms). `after` must not be later than `before`.
+    pub fn window(
+        &self,
+        default_after: impl FnOnce(i64) -> i64,
+        now_ms: i64,
+    ) -> Result<Window, ApiError> {
+        let before_ms = self.instant_ms("before")?.unwrap_or(now_ms);
+        let after_ms = match self.instant_ms("after")? {
+            Some(a) => a,
+            None => default_after(before_ms.min(now_ms)).min(before_ms),
+        };
+        if after_ms > before_ms {
+            return Err(invalid("after must not be later than before".to_owned()));
+        }
+        Ok(Window {
+            after_ms,
+            before_ms,
+        })
+    }
+
+    /// The absolute URL of the same request with `offset` replaced.
+    pub fn next_page(&self, state: &AppState, path: &str, offset: u32) -> String {
+        let mut query: Vec<(&str, String)> = self
+            .0
+            .iter()
+            .filter(|(k, _)| k != "offset")
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        query.push(("offset", offset.to_string()));
+        page_url(state, path, &query)
+    }
+}
+
+/// An integer parameter from `min` to `max`; absent or blank means `default`.
+fn bounded(
+    name: &str,
+    raw: Option<&str>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(default);
+    };
+    raw.parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            if max == u32::MAX {
+                invalid(format!(
+                    "{name} must be an integer of at least {min}, got {raw:?}"
+                ))
+            } else {
+                invalid(format!(
+                    "{name} must be between {min} and {max}, got {raw:?}"
+                ))
+            }
+        })
+}
+
+/// `limit` from 1 to `max` (default `default`), for typed query structs.
+pub fn limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    bounded("limit", raw, default, 1, max)
+}
+
+/// `offset` of 0 or more (default 0), for typed query structs.
+pub fn offset(raw: Option<&str>) -> Result<u32, ApiError> {
+    bounded("offset", raw, 0, 0, u32::MAX)
+}
+
+/// A Fansly id taken from the path or a body: a string of digits.
+pub fn fansly_id(name: &str, raw: &str) -> Result<String, ApiError> {
+    if is_snowflake(raw) {
+        Ok(raw.to_owned())
     } else {
-        Err(ApiError::Unprocessable(format!(
-            "{name} must be a Fansly id (a string of digits), got {value:?}"
+        Err(invalid(format!(
+            "{name} must be a Fansly id (a string of digits), got {raw:?}"
         )))
     }
 }
 
-/// `limit` from 1 to `max`; absent or empty means `default`.
-pub fn limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(default),
-        Some(s) => s
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| {
-                ApiError::Unprocessable(format!(
-                    "limit must be an integer from 1 to {max}, got {s:?}"
-                ))
-            }),
-    }
+/// A default window start: `days` before the end.
+pub fn days_before(days: i64) -> impl FnOnce(i64) -> i64 {
+    move |end| end - days * DAY_MS
 }
 
-/// `offset` of 0 or more; absent or empty means 0.
-pub fn offset(raw: Option<&str>) -> Result<u32, ApiError> {
-    match raw.map(str::trim).filter(|s| !s.is_empty()) {
-        None => Ok(0),
-        Some(s) => s.parse::<u32>().map_err(|_| {
-            ApiError::Unprocessable(format!("offset must be a whole number, got {s:?}"))
-        }),
+/// A default window start: 1 January (UTC) of the current year.
+pub fn start_of_year(now_ms: i64) -> i64 {
+    let year =
+        OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000)).map_or(1970, |t| t.year());
+    Date::from_calendar_date(year, time::Month::January, 1)
+        .map_or(0, |d| d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// Offset paging: a next page exists when this one came back full, or
+/// (when Fansly says how many there are) when items remain.
+pub fn next_offset(page: &Page, returned: usize, total: Option<u64>) -> Option<u32> {
+    let next = page.offset.saturating_add(returned as u32);
+    let more = match total {
+        Some(total) => u64::from(next) < total,
+        None => returned >= page.limit as usize,
+    };
+    (more && returned > 0).then_some(next)
+}
+
+fn parse_instant(name: &str, raw: &str) -> Result<i64, ApiError> {
+    let parsed = OffsetDateTime::parse(raw, &Rfc3339).ok().or_else(|| {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(raw, &format)
+            .ok()
+            .map(|d| d.midnight().assume_utc())
+    });
+    parsed
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{name} must be an ISO 8601 date-time such as 2026-06-03T23:59:59Z, got {raw:?}"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_offsets_and_dates_name_the_parameter() {
+        let p = Params::from_pairs(&[("limit", "0"), ("offset", "-1"), ("before", "yesterday")]);
+        assert!(p
+            .page(10, 100)
+            .unwrap_err()
+            .to_string()
+            .contains("limit must be between 1 and 100"));
+        let p = Params::from_pairs(&[("offset", "-1")]);
+        assert!(p
+            .page(10, 100)
+            .unwrap_err()
+            .to_string()
+            .starts_with("offset"));
+        let p = Params::from_pairs(&[("before", "yesterday")]);
+        assert!(p
+            .window(|n| n, 0)
+            .unwrap_err()
+            .to_string()
+            .starts_with("before"));
+        let p = Params::from_pairs(&[("after", "2026-02-01"), ("before", "2026-01-01T00:00:00Z")]);
+        assert!(p
+            .window(|n| n, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("after"));
+    }
+
+    #[test]
+    fn parses_rfc3339_and_bare_dates() {
+        let p = Params::from_pairs(&[
+            ("after", "2026-01-01"),
+            ("before", "2026-01-02T00:00:00+01:00"),
+        ]);
+        let w = p.window(|n| n, i64::MAX).unwrap();
+        assert_eq!(w.after_ms, 1_767_225_600_000);
+        assert_eq!(w.before_ms, 1_767_225_600_000 + 86_400_000 - 3_600_000);
+        let p = Params::default();
+        let w = p.window(|now| now - 5, 100).unwrap();
+        assert_eq!((w.after_ms, w.before_ms), (95, 100));
+    }
+
+    #[test]
+    fn next_offset_stops_on_short_or_exhausted_pages() {
+        let page = Page {
+            limit: 10,
+            offset: 20,
+        };
+        assert_eq!(next_offset(&page, 10, None), Some(30));
+        assert_eq!(next_offset(&page, 3, None), None);
+        assert_eq!(next_offset(&page, 10, Some(30)), None);
+        assert_eq!(next_offset(&page, 10, Some(31)), Some(30));
     }
 }

@@ -331,7 +331,10 @@ impl TestApp {
     pub async fn fan_writes(&self, n: u32, text: &str, count: u32) -> Value {
         let resp = self
             .http
-            .post(format!("{}/_sandbox/fans/fan{n}/messages", self.sandbox_url))
+            .post(format!(
+                "{}/_sandbox/fans/fan{n}/messages",
+                self.sandbox_url
+            ))
             .json(&json!({"text": text, "count": count}))
             .send()
             .await
@@ -399,5 +402,31 @@ pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
             std::mem::discriminant(a),
             "type differs at {path}: expected like {e}, got {a}"
         ),
+    }
+}
+
+impl TestApp {
+    /// Every page of an offset-paged endpoint, following
+    /// `_pagination.next_page` (which must be an absolute URL on this
+    /// gateway) until it is null; at most `max` pages.
+    pub async fn all_pages(&self, first: &str, max: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut next = Some(format!("{}{first}", self.address));
+        while let Some(url) = next {
+            assert!(pages.len() < max, "more than {max} pages from {first}");
+            let path = url
+                .strip_prefix(&self.address)
+                .unwrap_or_else(|| panic!("next_page {url} is not on {}", self.address));
+            let resp = self.get(path).await;
+            assert_eq!(resp.status(), 200, "{path}");
+            let body: Value = resp.json().await.unwrap();
+            next = body["_pagination"]["next_page"].as_str().map(str::to_owned);
+            assert!(
+                body["_pagination"].get("next_page").is_some(),
+                "{path} has no _pagination.next_page"
+            );
+            pages.push(body);
+        }
+        pages
     }
 }

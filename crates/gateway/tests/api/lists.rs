@@ -1,0 +1,231 @@
+//! Custom fan lists: create, rename, reorder, members in and out, delete.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, spawn_app, TestApp};
+
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let resp = app
+        .request(
+            method.clone(),
+            &format!("/api/fansly/{}{path}", app.team.account_id),
+            Some(&app.team.key),
+            body.as_ref(),
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{method} {path}");
+    resp.json().await.unwrap()
+}
+
+async fn labels(app: &TestApp) -> Vec<String> {
+    call(app, Method::GET, "/lists", None).await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["label"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn members(app: &TestApp, list: &str) -> Vec<String> {
+    app.all_pages(
+        &format!(
+            "/api/fansly/{}/lists/{list}/items?limit=2",
+            app.team.account_id
+        ),
+        60,
+    )
+    .await
+    .iter()
+    .flat_map(|p| p["data"].as_array().unwrap().clone())
+    .map(|i| i["id"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+#[tokio::test]
+async fn lists_lifecycle() {
+    let app = spawn_app().await;
+    let seeded = labels(&app).await;
+    assert_eq!(seeded.len(), 3, "{seeded:?}");
+
+    let created = call(
+        &app,
+        Method::POST,
+        "/lists",
+        Some(json!({"label": " Whales ", "description": "big"})),
+    )
+    .await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["data"]["label"], "Whales");
+    assert_eq!(created["data"]["itemCount"], 0);
+    assert_eq!(labels(&app).await.last().unwrap(), "Whales");
+
+    let renamed = call(
+        &app,
+        Method::PUT,
+        &format!("/lists/{id}"),
+        Some(json!({"label": "Big whales"})),
+    )
+    .await;
+    assert_eq!(renamed["data"]["label"], "Big whales");
+    assert_eq!(renamed["data"]["description"], "big");
+
+    let fans: Vec<String> = futures::future::join_all((1..=5).map(|n| app.fan_id(n))).await;
+    call(
+        &app,
+        Method::POST,
+        &format!("/lists/{id}/items"),
+        Some(json!({"user_ids": [fans[0], fans[1], fans[2], fans[3], fans[4], fans[0]]})),
+    )
+    .await;
+    assert_eq!(members(&app, &id).await, fans, "each member once, in order");
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/lists/{id}/items"),
+        Some(json!({"user_ids": [fans[1], fans[2]]})),
+    )
+    .await;
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/lists/{id}/items/{}", fans[4]),
+        None,
+    )
+    .await;
+    assert_eq!(members(&app, &id).await, [fans[0].clone(), fans[3].clone()]);
+
+    let reordered = call(
+        &app,
+        Method::POST,
+        "/lists/reorder",
+        Some(json!({"from": 3, "to": 0})),
+    )
+    .await;
+    assert_eq!(reordered["data"][0]["label"], "Big whales");
+    assert_eq!(reordered["data"][0]["pos"], 0);
+
+    call(&app, Method::DELETE, &format!("/lists/{id}"), None).await;
+    assert_eq!(labels(&app).await, seeded);
+    let acct = &app.team.account_id;
+    let msg = assert_error(
+        app.request(
+            Method::DELETE,
+            &format!("/api/fansly/{acct}/lists/{id}"),
+            Some(&app.team.key),
+            None,
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert!(msg.contains(&id), "{msg}");
+    assert_error(
+        app.get(&format!("/api/fansly/{acct}/lists/{id}/items"))
+            .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn list_inputs_are_validated() {
+    let app = spawn_app().await;
+    let acct = app.team.account_id.clone();
+    let key = app.team.key.clone();
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let app = &app;
+        let key = key.clone();
+        async move { app.request(method, &path, Some(&key), body.as_ref()).await }
+    };
+    let lists = format!("/api/fansly/{acct}/lists");
+    let msg = assert_error(
+        send(Method::POST, lists.clone(), Some(json!({"label": "  "}))).await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("label"), "{msg}");
+    assert_error(
+        send(Method::POST, lists.clone(), Some(json!({"name": "x"}))).await,
+        422,
+    )
+    .await;
+    let msg = assert_error(
+        send(
+            Method::PUT,
+            format!("{lists}/abc"),
+            Some(json!({"label": "x"})),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("list_id"), "{msg}");
+    let msg = assert_error(
+        send(Method::PUT, format!("{lists}/123"), Some(json!({}))).await,
+        422,
+    )
+    .await;
+    assert!(msg.contains("label"), "{msg}");
+    let msg = assert_error(
+        send(
+            Method::POST,
+            format!("{lists}/reorder"),
+            Some(json!({"from": 0, "to": 9})),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("to"), "{msg}");
+    let msg = assert_error(
+        send(
+            Method::POST,
+            format!("{lists}/123/items"),
+            Some(json!({"user_ids": []})),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("user_ids"), "{msg}");
+    let msg = assert_error(
+        send(
+            Method::POST,
+            format!("{lists}/123/items"),
+            Some(json!({"user_ids": ["fan1"]})),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(msg.starts_with("user_ids"), "{msg}");
+
+    let existing = app.get(&lists).await.json::<Value>().await.unwrap()["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nobody = "100000000000000001";
+    let msg = assert_error(
+        send(
+            Method::POST,
+            format!("{lists}/{existing}/items"),
+            Some(json!({"user_ids": [nobody]})),
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert!(msg.contains(nobody), "{msg}");
+    let msg = assert_error(
+        send(
+            Method::PUT,
+            format!("{lists}/{nobody}"),
+            Some(json!({"label": "x"})),
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert!(msg.contains(nobody), "{msg}");
+}
