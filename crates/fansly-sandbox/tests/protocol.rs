@@ -113,3 +113,39 @@ async fn missing_token_is_fanslys_code_99() {
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.text().await.unwrap(), "not found");
 }
+
+#[tokio::test]
+async fn logins_are_throttled_per_login_name() {
+    let (sandbox, client) = start().await;
+    let device = client.device_id(&Default::default()).await.unwrap();
+    let route = fansly_upstream::Route::default();
+    for _ in 0..10 {
+        let err = client
+            .login(&route, &device, "sandbox_studio", "wrong")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, UpstreamError::Rejected(_)), "{err:?}");
+    }
+    let err = client
+        .login(&route, &device, "sandbox_studio", "sandbox_studio-password")
+        .await
+        .unwrap_err();
+    match err {
+        UpstreamError::RateLimited { retry_after } => {
+            assert!(retry_after.is_some_and(|d| d.as_secs() <= 60))
+        }
+        other => panic!("expected a rate limit, got {other:?}"),
+    }
+    // Another login name is not affected.
+    let ok = client
+        .login(
+            &route,
+            &device,
+            "sandbox_creator",
+            "sandbox_creator-password",
+        )
+        .await
+        .unwrap();
+    assert!(matches!(ok, fansly_upstream::LoginStep::Authenticated(_)));
+    drop(sandbox);
+}
