@@ -127,7 +127,9 @@ async fn put_part(
     let authorised = {
         let world = state.world();
         world.messaging.uploads.get(&id).is_some_and(|u| {
-            Some(&u.secret) == q.signature.as_ref() && index < u.parts.len() && u.completed.is_none()
+            Some(&u.secret) == q.signature.as_ref()
+                && index < u.parts.len()
+                && u.completed.is_none()
         })
     };
     if !authorised {
@@ -152,7 +154,11 @@ async fn put_part(
     }
 }
 
-async fn store(dir: &std::path::Path, path: &std::path::Path, body: Body) -> std::io::Result<String> {
+async fn store(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    body: Body,
+) -> std::io::Result<String> {
     tokio::fs::create_dir_all(dir).await?;
     let mut file = tokio::fs::File::create(path).await?;
     let mut digest = Sha256::new();
@@ -197,8 +203,11 @@ async fn complete(
         else {
             return bad_param("invalid parameter \"id\"");
         };
-        let named: HashSet<(usize, &str)> =
-            body.parts.iter().map(|p| (p.index, p.e_tag.as_str())).collect();
+        let named: HashSet<(usize, &str)> = body
+            .parts
+            .iter()
+            .map(|p| (p.index, p.e_tag.as_str()))
+            .collect();
         let all_match = body.parts.len() == u.parts.len()
             && u.parts.iter().enumerate().all(|(i, p)| {
                 p.as_ref()
@@ -379,10 +388,18 @@ async fn grant(
     let mut world = state.world();
     let mut media = Vec::new();
     for g in &body {
-        let owned = parse_id(&g.media_id)
-            .filter(|id| world.messaging.media.get(id).is_some_and(|m| m.account == me.account_id));
-        let whitelist: Option<HashSet<u64>> =
-            g.whitelist.iter().map(|w| parse_id(&w.account_id)).collect();
+        let owned = parse_id(&g.media_id).filter(|id| {
+            world
+                .messaging
+                .media
+                .get(id)
+                .is_some_and(|m| m.account == me.account_id)
+        });
+        let whitelist: Option<HashSet<u64>> = g
+            .whitelist
+            .iter()
+            .map(|w| parse_id(&w.account_id))
+            .collect();
         match (owned, whitelist) {
             (Some(id), Some(wl)) => media.push((id, wl)),
             _ => return bad_param("invalid parameter \"mediaId\""),
@@ -405,7 +422,10 @@ async fn grant(
 }
 
 /// The CDN: processed files by `/<accountId>/<mediaId>.<ext>`, streamed from disk.
-async fn cdn(State(state): State<AppState>, Path((account, file)): Path<(String, String)>) -> Response {
+async fn cdn(
+    State(state): State<AppState>,
+    Path((account, file)): Path<(String, String)>,
+) -> Response {
     let found = {
         let world = state.world();
         file.split_once('.')
@@ -417,7 +437,11 @@ async fn cdn(State(state): State<AppState>, Path((account, file)): Path<(String,
     let Some((path, mime)) = found else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mime = if mime.starts_with("image/") { "image/jpeg".to_owned() } else { mime };
+    let mime = if mime.starts_with("image/") {
+        "image/jpeg".to_owned()
+    } else {
+        mime
+    };
     match tokio::fs::File::open(&path).await {
         Ok(f) => (
             [(header::CONTENT_TYPE, mime)],

@@ -140,7 +140,8 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
         return bad_param("invalid body");
     };
     let mut world = state.world();
-    let Some(group) = parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
+    let Some(group) =
+        parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
     else {
         return no_group();
     };
@@ -171,7 +172,14 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
             None => return bad_param("invalid parameter \"inReplyTo\""),
         },
     };
-    let m = post_message(&mut world, group, me.account_id, body.content, grants, in_reply_to);
+    let m = post_message(
+        &mut world,
+        group,
+        me.account_id,
+        body.content,
+        grants,
+        in_reply_to,
+    );
     ok(world.messaging.sent_json(&m))
 }
 
@@ -186,7 +194,10 @@ pub fn post_message(
     in_reply_to: Option<u64>,
 ) -> Message {
     let id = world.mint_id();
-    let g = world.group(group).expect("caller checked the group").clone();
+    let g = world
+        .group(group)
+        .expect("caller checked the group")
+        .clone();
     let interactions: BTreeMap<u64, (i64, i64)> = [g.created_by, g.partner]
         .into_iter()
         .filter(|u| *u != sender)
@@ -279,10 +290,19 @@ async fn ack_all(
         return bad_param("invalid parameter \"type\"");
     };
     let mut world = state.world();
-    let groups: Vec<u64> = world.groups_of(me.account_id).iter().map(|g| g.id).collect();
+    let groups: Vec<u64> = world
+        .groups_of(me.account_id)
+        .iter()
+        .map(|g| g.id)
+        .collect();
     let now = now_ms();
     for g in groups {
-        let ids = world.messaging.by_group.get(&g).cloned().unwrap_or_default();
+        let ids = world
+            .messaging
+            .by_group
+            .get(&g)
+            .cloned()
+            .unwrap_or_default();
         for id in ids {
             if let Some(m) = world.messaging.messages.get_mut(&id) {
                 acknowledge(m, me.account_id, body.kind, now);
@@ -433,7 +453,8 @@ async fn user_settings(
         return bad_param("invalid body");
     };
     let mut world = state.world();
-    let Some(group) = parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
+    let Some(group) =
+        parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
     else {
         return no_group();
     };
@@ -479,7 +500,11 @@ async fn fan_sends(
     body: Body<FanMessage>,
 ) -> Response {
     let Ok(Json(body)) = body else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "body: {to?, text, count?}").into_response();
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body: {to?, text, count?}",
+        )
+            .into_response();
     };
     let mut world = state.world();
     let (Some(fan), Some(creator)) = (
@@ -489,7 +514,10 @@ async fn fan_sends(
         return (StatusCode::NOT_FOUND, "unknown fan or creator").into_response();
     };
     if body.count == 0 || body.count > 10_000 || body.text.is_empty() {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "text must be set and count 1-10000")
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text must be set and count 1-10000",
+        )
             .into_response();
     }
     let group = world.open_group(creator, fan).id;

@@ -107,7 +107,11 @@ impl Messaging {
     pub fn unread(&self, group: u64, member: u64) -> Vec<&Message> {
         self.newest_first(group)
             .filter(|m| m.deleted_ms.is_none())
-            .filter(|m| m.interactions.get(&member).is_some_and(|(read, _)| *read == 0))
+            .filter(|m| {
+                m.interactions
+                    .get(&member)
+                    .is_some_and(|(read, _)| *read == 0)
+            })
             .collect()
     }
 

@@ -90,8 +90,12 @@ impl FanslyClient {
 
     /// `POST /api/v1/message/typing`.
     pub async fn typing(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
-        self.post(session, "/api/v1/message/typing", &json!({"groupId": group_id}))
-            .await
+        self.post(
+            session,
+            "/api/v1/message/typing",
+            &json!({"groupId": group_id}),
+        )
+        .await
     }
 
     /// `POST /api/v1/message/like`: a reaction of `kind` 1–7.
@@ -172,7 +176,12 @@ impl FanslyClient {
             .await
     }
 
-    async fn post(&self, session: &Session, path: &str, body: &Value) -> Result<Value, UpstreamError> {
+    async fn post(
+        &self,
+        session: &Session,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, UpstreamError> {
         self.send_json(session, Method::POST, path, &[], Some(body))
             .await
     }

@@ -44,7 +44,9 @@ pub struct Spool {
 
 impl Spool {
     pub async fn new(dir: &Path, max: u64, field: &'static str) -> Result<Spool, ApiError> {
-        let internal = |e: std::io::Error| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"));
+        let internal = |e: std::io::Error| {
+            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
+        };
         tokio::fs::create_dir_all(dir).await.map_err(internal)?;
         let (file, path) = tempfile::NamedTempFile::new_in(dir)
             .map_err(internal)?
@@ -63,9 +65,10 @@ impl Spool {
         if self.size > self.max {
             return Err(too_large(self.field, self.max));
         }
-        self.file.write_all(chunk).await.map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
-        })
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))
     }
 
     /// Copies `stream` into the spool.
@@ -89,11 +92,15 @@ impl Spool {
         declared_mime: Option<&str>,
     ) -> Result<Incoming, ApiError> {
         if self.size == 0 {
-            return Err(ApiError::Unprocessable(format!("{}: the file is empty", self.field)));
+            return Err(ApiError::Unprocessable(format!(
+                "{}: the file is empty",
+                self.field
+            )));
         }
-        self.file.flush().await.map_err(|e| {
-            ApiError::Internal(anyhow::Error::new(e).context("spooling an upload"))
-        })?;
+        self.file
+            .flush()
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("spooling an upload")))?;
         let mime = media_type(declared_mime, &file_name).ok_or_else(|| {
             ApiError::Unprocessable(format!(
                 "{}: unsupported file type ({}); send an image, a video or an audio file",
@@ -123,7 +130,13 @@ fn media_type(declared: Option<&str>, file_name: &str) -> Option<String> {
         let top = m.split('/').next().unwrap_or_default();
         matches!(top, "image" | "video" | "audio") && m.contains('/')
     };
-    if let Some(m) = declared.map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()) {
+    if let Some(m) = declared.map(|m| {
+        m.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    }) {
         if is_media(&m) {
             return Some(m);
         }
@@ -198,11 +211,12 @@ pub async fn fetch_url(url: &str, dir: &Path, max: u64) -> Result<Incoming, ApiE
     spool.finish(name, declared.as_deref()).await
 }
 
-/// Credits for `size` bytes: `per_mb` per started megabyte (1 MB = 1,000,000
-/// bytes, as the vendor counts), at least one.
+/// Credits for `size` bytes at `per_mb` per megabyte (1 MB = 1,000,000
+/// bytes, as the vendor counts), rounded up, at least one: the vendor's
+/// example charges one credit for a photo.
 pub fn upload_cost(size: u64, per_mb: i64) -> i64 {
-    let mb = size.div_ceil(1_000_000) as i64;
-    (mb * per_mb.max(0)).max(1)
+    let credits = (u128::from(size) * per_mb.max(0) as u128).div_ceil(1_000_000);
+    i64::try_from(credits).unwrap_or(i64::MAX).max(1)
 }
 
 /// Pushes a received file to Fansly and answers the vault media id and the
@@ -389,4 +403,18 @@ pub fn status_json(h: &Handle) -> Value {
         _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upload_cost;
+
+    #[test]
+    fn upload_cost_is_per_megabyte_rounded_up() {
+        assert_eq!(upload_cost(5_000, 6), 1);
+        assert_eq!(upload_cost(1_000_000, 6), 6);
+        assert_eq!(upload_cost(1_000_001, 6), 7);
+        assert_eq!(upload_cost(100 * 1024 * 1024, 6), 630);
+        assert_eq!(upload_cost(10, 0), 1);
+    }
 }

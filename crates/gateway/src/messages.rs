@@ -37,8 +37,8 @@ pub async fn list(
             "Fansly's message page has no messages array".into(),
         ));
     };
-    let has_more = messages.len() > limit as usize
-        || (ask == limit && messages.len() == limit as usize);
+    let has_more =
+        messages.len() > limit as usize || (ask == limit && messages.len() == limit as usize);
     let trimmed = messages.len() > limit as usize;
     messages.truncate(limit as usize);
     if trimmed {
@@ -171,7 +171,15 @@ pub async fn ack(
     fansly
         .ack_messages(&account.session, message_ids, kind)
         .await
-        .map_err(|e| message_error(&account.id, chat_id, "acknowledge", &message_ids.join(","), e))?;
+        .map_err(|e| {
+            message_error(
+                &account.id,
+                chat_id,
+                "acknowledge",
+                &message_ids.join(","),
+                e,
+            )
+        })?;
     Ok(Value::Null)
 }
 
@@ -197,12 +205,20 @@ pub async fn react(
     add: bool,
 ) -> Result<Value, ApiError> {
     let result = if add {
-        fansly.like_message(&account.session, message_id, kind).await
+        fansly
+            .like_message(&account.session, message_id, kind)
+            .await
     } else {
-        fansly.unlike_message(&account.session, message_id, kind).await
+        fansly
+            .unlike_message(&account.session, message_id, kind)
+            .await
     };
     result.map_err(|e| {
-        let verb = if add { "react to" } else { "remove that reaction from" };
+        let verb = if add {
+            "react to"
+        } else {
+            "remove that reaction from"
+        };
         message_error(&account.id, chat_id, verb, message_id, e)
     })
 }

@@ -8,11 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::error::ApiError;
 use crate::chats::ChatOrder;
+use crate::error::ApiError;
 use crate::http::envelope::{page_url, Metered};
-use crate::http::params;
 use crate::http::extract::{ApiJson, Authed};
+use crate::http::params;
 use crate::metering::{CachePolicy, Endpoint};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -131,9 +131,14 @@ async fn list_chats(
     let fansly = state.fansly.clone();
     let search_for_work = search.clone();
     let metered = authed
-        .bill(&state, Endpoint::uncached("chats.list", ONE_CREDIT), async move {
-            crate::chats::list_chats(&fansly, &account, limit, offset, search_for_work, order).await
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("chats.list", ONE_CREDIT),
+            async move {
+                crate::chats::list_chats(&fansly, &account, limit, offset, search_for_work, order)
+                    .await
+            },
+        )
         .await?;
     let next_page = crate::chats::next_offset(&metered.data, offset).map(|next| {
         let mut query = vec![("limit", limit.to_string()), ("offset", next.to_string())];
@@ -177,9 +182,11 @@ async fn show_chat(
         .await?;
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, Endpoint::uncached("chats.show", ONE_CREDIT), async move {
-            crate::chats::show_chat(&fansly, &account, &chat_id).await
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("chats.show", ONE_CREDIT),
+            async move { crate::chats::show_chat(&fansly, &account, &chat_id).await },
+        )
         .await
 }
 
@@ -207,9 +214,11 @@ async fn mark_all_as_read(
         .await?;
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, Endpoint::uncached("chats.mark_all_read", ONE_CREDIT), async move {
-            crate::messages::mark_all_read(&fansly, &account).await
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("chats.mark_all_read", ONE_CREDIT),
+            async move { crate::messages::mark_all_read(&fansly, &account).await },
+        )
         .await
 }
 

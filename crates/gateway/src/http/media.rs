@@ -51,7 +51,9 @@ async fn read_form(state: &AppState, mut form: Multipart) -> Result<UploadForm, 
         match field.name().unwrap_or_default() {
             "file" => {
                 if out.file.is_some() {
-                    return Err(ApiError::Unprocessable("file: give one file per upload".into()));
+                    return Err(ApiError::Unprocessable(
+                        "file: give one file per upload".into(),
+                    ));
                 }
                 let name = media::clean_file_name(field.file_name());
                 let declared = field.content_type().map(str::to_owned);
@@ -100,7 +102,10 @@ fn bad_form(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::TooLarge(format!("file: {}", e.body_text()))
     } else {
-        ApiError::BadRequest(format!("the multipart body is malformed: {}", e.body_text()))
+        ApiError::BadRequest(format!(
+            "the multipart body is malformed: {}",
+            e.body_text()
+        ))
     }
 }
 
@@ -217,7 +222,14 @@ async fn upload(
     let result = authed
         .bill_cost(&state, UPLOAD, cost, async move {
             let (media_id, m) = media::push(&fansly, &account, &file, &settings).await?;
-            media::update(&work_db, &work_id, media::COMPLETED, Some((&media_id, &m)), None).await?;
+            media::update(
+                &work_db,
+                &work_id,
+                media::COMPLETED,
+                Some((&media_id, &m)),
+                None,
+            )
+            .await?;
             Ok(json!({
                 "prefixed_id": work_id,
                 "file_name": file.file_name,
@@ -270,12 +282,16 @@ async fn upload_status(
     let db = state.db.clone();
     let team = authed.caller.team_id.clone();
     let metered = authed
-        .bill(&state, Endpoint::uncached("media.upload_status", 0), async move {
-            let handle = media::find(&db, &team, &account.id, &upload)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("upload {upload} not found")))?;
-            Ok(media::status_json(&handle))
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("media.upload_status", 0),
+            async move {
+                let handle = media::find(&db, &team, &account.id, &upload)
+                    .await?
+                    .ok_or_else(|| ApiError::NotFound(format!("upload {upload} not found")))?;
+                Ok(media::status_json(&handle))
+            },
+        )
         .await?;
     Ok(metered.bare())
 }
@@ -319,13 +335,17 @@ async fn account_media(
         .await?;
     let fansly = state.fansly.clone();
     let metered = authed
-        .bill(&state, Endpoint::uncached("media.account_media", 1), async move {
-            let found = fansly
-                .account_media(&account.session, &ids)
-                .await
-                .map_err(|e| ApiError::upstream(&account.id, e))?;
-            Ok(json!({"success": true, "response": found}))
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("media.account_media", 1),
+            async move {
+                let found = fansly
+                    .account_media(&account.session, &ids)
+                    .await
+                    .map_err(|e| ApiError::upstream(&account.id, e))?;
+                Ok(json!({"success": true, "response": found}))
+            },
+        )
         .await?;
     Ok(metered.bare())
 }
@@ -364,9 +384,11 @@ async fn download(
         .connected(&state.db, &authed.caller.team_id, &account_id)
         .await?;
     let metered = authed
-        .bill(&state, Endpoint::uncached("media.download", 1), async move {
-            Ok(Value::String(target))
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("media.download", 1),
+            async move { Ok(Value::String(target)) },
+        )
         .await?;
     let Value::String(location) = &metered.data else {
         unreachable!("the work above answers a string");
@@ -395,7 +417,8 @@ fn cdn_target(state: &AppState, raw: &str) -> Result<String, ApiError> {
         .unwrap_or_else(|| raw.to_owned());
     let url = url::Url::parse(&fixed).map_err(|_| bad("must be a full URL"))?;
     let host = url.host_str().unwrap_or_default();
-    let fansly_cdn = url.scheme() == "https" && host.starts_with("cdn") && host.ends_with(".fansly.com");
+    let fansly_cdn =
+        url.scheme() == "https" && host.starts_with("cdn") && host.ends_with(".fansly.com");
     let sandbox = state.config.sandbox.enabled
         && url::Url::parse(&state.config.upstream.media_base).is_ok_and(|m| {
             m.host_str() == Some(host) && m.port_or_known_default() == url.port_or_known_default()

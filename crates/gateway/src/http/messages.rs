@@ -264,9 +264,11 @@ async fn delete_message(
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, Endpoint::uncached("messages.delete", 1), async move {
-            crate::messages::delete(&fansly, &account, &chat_id, &message_id).await
-        })
+        .bill(
+            &state,
+            Endpoint::uncached("messages.delete", 1),
+            async move { crate::messages::delete(&fansly, &account, &chat_id, &message_id).await },
+        )
         .await
 }
 
@@ -294,7 +296,11 @@ async fn react(
     }
     let account = chat(&state, &authed, &account_id, &chat_id).await?;
     let fansly = state.fansly.clone();
-    let name = if add { "messages.react" } else { "messages.unreact" };
+    let name = if add {
+        "messages.react"
+    } else {
+        "messages.unreact"
+    };
     authed
         .bill(&state, Endpoint::uncached(name, 1), async move {
             crate::messages::react(&fansly, &account, &chat_id, &message_id, kind, add).await

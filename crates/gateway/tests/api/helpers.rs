@@ -245,7 +245,10 @@ impl TestApp {
     pub async fn fan_writes(&self, n: u32, text: &str, count: u32) -> Value {
         let resp = self
             .http
-            .post(format!("{}/_sandbox/fans/fan{n}/messages", self.sandbox_url))
+            .post(format!(
+                "{}/_sandbox/fans/fan{n}/messages",
+                self.sandbox_url
+            ))
             .json(&json!({"text": text, "count": count}))
             .send()
             .await

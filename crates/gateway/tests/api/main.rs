@@ -7,6 +7,8 @@ mod accounts;
 mod auth;
 mod create_chat;
 mod helpers;
+mod media;
+mod messages;
 mod metering;
 mod service;
 mod upstream;
