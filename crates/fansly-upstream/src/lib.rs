@@ -14,6 +14,6 @@ pub use client::{
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
 pub use error::UpstreamError;
-pub use media::{UploadPart, UploadSession, UPLOAD_DONE};
+pub use media::{UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
 pub use session::{session_id_from_token, Session};

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fansly_upstream::FanslyClient;
+use fansly_upstream::{FanslyClient, UploadFile};
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -231,10 +231,12 @@ pub async fn push(
     let done = fansly
         .upload_file(
             &account.session,
-            &file.path,
-            file.size,
-            &file.mime,
-            &file.file_name,
+            UploadFile {
+                path: &file.path,
+                size: file.size,
+                mime_type: &file.mime,
+                file_name: &file.file_name,
+            },
             Duration::from_millis(settings.poll_interval_ms),
             Duration::from_millis(settings.processing_timeout_ms),
         )
