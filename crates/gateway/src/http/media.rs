@@ -3,7 +3,7 @@
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::header::LOCATION;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -379,6 +379,9 @@ async fn download(
         _ => cdn_url,
     };
     let target = cdn_target(&state, &full)?;
+    let location: HeaderValue = target
+        .parse()
+        .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?;
     state
         .sessions
         .connected(&state.db, &authed.caller.team_id, &account_id)
@@ -390,18 +393,9 @@ async fn download(
             async move { Ok(Value::String(target)) },
         )
         .await?;
-    let Value::String(location) = &metered.data else {
-        unreachable!("the work above answers a string");
-    };
-    let location = location.clone();
     let mut resp = metered.bare();
     *resp.status_mut() = StatusCode::FOUND;
-    resp.headers_mut().insert(
-        LOCATION,
-        location
-            .parse()
-            .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?,
-    );
+    resp.headers_mut().insert(LOCATION, location);
     Ok(resp)
 }
 
