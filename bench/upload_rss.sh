@@ -62,7 +62,7 @@ BASE=$(rss_kb)
   done ) &
 SAMPLER=$!
 START=$(date +%s.%N)
-ANSWER=$(upload "$WORK/big.mp4")
+ANSWER=$(upload "$WORK/big.mp4") || { echo "the upload failed (over media.max_upload_bytes?)" >&2; exit 1; }
 END=$(date +%s.%N)
 sleep 0.1
 kill $SAMPLER 2>/dev/null || true
