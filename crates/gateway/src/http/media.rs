@@ -214,38 +214,31 @@ async fn upload(
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
 
-    // Recorded as processing for the duration, removed again if it fails:
-    // a failed synchronous upload leaves no handle behind.
-    media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
-    let work_id = id.clone();
-    let work_db = db.clone();
-    let result = authed
+    // Recorded as processing for the duration and removed again if it fails,
+    // all inside the billed task, so a failed synchronous upload leaves no
+    // handle behind even when the client hangs up.
+    let metered = authed
         .bill_cost(&state, UPLOAD, cost, async move {
-            let (media_id, m) = media::push(&fansly, &account, &file, &settings).await?;
-            media::update(
-                &work_db,
-                &work_id,
-                media::COMPLETED,
-                Some((&media_id, &m)),
-                None,
-            )
-            .await?;
+            media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
+            let pushed = media::push(&fansly, &account, &file, &settings).await;
+            let stored = match &pushed {
+                Ok((media_id, m)) => {
+                    media::update(&db, &id, media::COMPLETED, Some((media_id, m)), None).await
+                }
+                Err(_) => media::remove(&db, &id).await,
+            };
+            let (media_id, m) = pushed?;
+            stored?;
             Ok(json!({
-                "prefixed_id": work_id,
+                "prefixed_id": id,
                 "file_name": file.file_name,
                 "media_id": media_id,
                 "media": m,
                 "credits_used": cost
             }))
         })
-        .await;
-    match result {
-        Ok(metered) => Ok(metered.bare()),
-        Err(e) => {
-            media::remove(&db, &id).await?;
-            Err(e)
-        }
-    }
+        .await?;
+    Ok(metered.bare())
 }
 
 /// Get Upload Status (no credits): pending | processing | completed | failed.
