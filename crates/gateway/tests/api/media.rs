@@ -448,3 +448,23 @@ async fn file_url_and_download_checks() {
         "https://cdn3.fansly.com/1/2.jpeg?Expires=1&Signature=abc"
     );
 }
+
+#[tokio::test]
+async fn upload_without_enough_credits_is_402_and_leaves_nothing() {
+    let app = spawn_app().await;
+    let poor = app.new_team(5, 1).await;
+    // 2 MB at 6 credits per MB costs 13 credits.
+    for background in [false, true] {
+        let (status, body) =
+            upload_file(&app, &poor, png(10, 10, 2_000_001), "big.png", background).await;
+        assert_eq!(status, 402, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("13"), "{body}");
+    }
+    assert_eq!(app.balance(&poor.id).await, 5);
+    assert_eq!(handle_rows(&app).await, 0);
+    assert!(!app
+        .upstream_requests()
+        .await
+        .iter()
+        .any(|r| r.path.starts_with("/api/v1/media")));
+}
