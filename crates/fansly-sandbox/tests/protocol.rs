@@ -149,3 +149,73 @@ async fn logins_are_throttled_per_login_name() {
     assert!(matches!(ok, fansly_upstream::LoginStep::Authenticated(_)));
     drop(sandbox);
 }
+
+#[tokio::test]
+async fn messages_follow_fanslys_quirks() {
+    let (sandbox, client) = start().await;
+    let (me, session) = creator_session(&sandbox, &client).await;
+    let fans = client
+        .accounts_by_usernames(&session, &["fan9".into()])
+        .await
+        .unwrap();
+    let fan = fans[0]["id"].as_str().unwrap().to_owned();
+    let group = client.create_group(&session, &me, &fan).await.unwrap();
+    let gid = group["id"].as_str().unwrap().to_owned();
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let msg = fansly_upstream::NewMessage {
+            group_id: gid.clone(),
+            content: format!("m{n}"),
+            ..Default::default()
+        };
+        let m = client.send_message(&session, &msg).await.unwrap();
+        sent.push(m["id"].as_str().unwrap().to_owned());
+    }
+    let page = client.messages(&session, &gid, None, 25).await.unwrap();
+    let ids: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [&sent[2], &sent[1], &sent[0]], "newest first");
+    let older = client
+        .messages(&session, &gid, Some(&sent[2]), 25)
+        .await
+        .unwrap();
+    assert_eq!(older["messages"].as_array().unwrap().len(), 2, "before");
+    let one = client.messages(&session, &gid, None, 1).await.unwrap();
+    assert_eq!(one["messages"], Value::Array(vec![]), "limit=1 is empty");
+
+    // Unknown group: 500 "error getting group…"; unknown message: 400 code 99.
+    let err = client
+        .messages(&session, "123456789012345678", None, 25)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UpstreamError::Api { status: 500, details, .. } if details.starts_with("error getting group")),
+        "{err:?}"
+    );
+    let err = client
+        .ack_messages(&session, &["123456789012345678".into()], 2)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            UpstreamError::Api {
+                status: 400,
+                code: Some(99),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Own messages cannot be liked; acks answer a bare success.
+    assert!(client.like_message(&session, &sent[0], 1).await.is_err());
+    let acked = client
+        .ack_messages(&session, &[sent[0].clone()], 2)
+        .await
+        .unwrap();
+    assert_eq!(acked, Value::Null);
+}

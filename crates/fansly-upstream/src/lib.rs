@@ -21,7 +21,7 @@ pub use client::{
 pub use earnings::Window;
 pub use error::UpstreamError;
 pub use fans::{Page, SubscriberStatus};
-pub use media::{UploadPart, UploadSession, UPLOAD_DONE};
+pub use media::{UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
 pub use route::{Proxy, Route, Throttle, ThrottleConfig};
 pub use session::{session_id_from_token, Session, SessionRenewer};

@@ -36,20 +36,33 @@ pub struct UploadPart {
     pub upload_url: String,
 }
 
+/// A file on local disk to upload.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadFile<'a> {
+    pub path: &'a Path,
+    pub size: u64,
+    pub mime_type: &'a str,
+    pub file_name: &'a str,
+}
+
 impl FanslyClient {
-    /// Uploads `size` bytes of the file at `path` and waits until Fansly has
-    /// processed it; answers the final upload object (`mediaId` set). The file
-    /// is streamed part by part, never held in memory.
+    /// Uploads `file` and waits (polling every `poll_every`, at most
+    /// `give_up_after`) until Fansly has processed it; answers the final
+    /// upload object (`mediaId` set). The file is streamed part by part,
+    /// never held in memory.
     pub async fn upload_file(
         &self,
         session: &Session,
-        path: &Path,
-        size: u64,
-        mime_type: &str,
-        file_name: &str,
+        file: UploadFile<'_>,
         poll_every: Duration,
         give_up_after: Duration,
     ) -> Result<Value, UpstreamError> {
+        let UploadFile {
+            path,
+            size,
+            mime_type,
+            file_name,
+        } = file;
         let created = self
             .upload_create(session, size, mime_type, file_name)
             .await?;

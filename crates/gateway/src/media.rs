@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fansly_upstream::FanslyClient;
+use fansly_upstream::{FanslyClient, UploadFile};
 use futures::{Stream, StreamExt};
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -211,11 +211,12 @@ pub async fn fetch_url(url: &str, dir: &Path, max: u64) -> Result<Incoming, ApiE
     spool.finish(name, declared.as_deref()).await
 }
 
-/// Credits for `size` bytes: `per_mb` per started megabyte (1 MB = 1,000,000
-/// bytes, as the vendor counts), at least one.
+/// Credits for `size` bytes at `per_mb` per megabyte (1 MB = 1,000,000
+/// bytes, as the vendor counts), rounded up, at least one: the vendor's
+/// example charges one credit for a photo.
 pub fn upload_cost(size: u64, per_mb: i64) -> i64 {
-    let mb = size.div_ceil(1_000_000) as i64;
-    (mb * per_mb.max(0)).max(1)
+    let credits = (u128::from(size) * per_mb.max(0) as u128).div_ceil(1_000_000);
+    i64::try_from(credits).unwrap_or(i64::MAX).max(1)
 }
 
 /// Pushes a received file to Fansly and answers the vault media id and the
@@ -230,10 +231,12 @@ pub async fn push(
     let done = fansly
         .upload_file(
             &account.session,
-            &file.path,
-            file.size,
-            &file.mime,
-            &file.file_name,
+            UploadFile {
+                path: &file.path,
+                size: file.size,
+                mime_type: &file.mime,
+                file_name: &file.file_name,
+            },
             Duration::from_millis(settings.poll_interval_ms),
             Duration::from_millis(settings.processing_timeout_ms),
         )
@@ -402,4 +405,18 @@ pub fn status_json(h: &Handle) -> Value {
         _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upload_cost;
+
+    #[test]
+    fn upload_cost_is_per_megabyte_rounded_up() {
+        assert_eq!(upload_cost(5_000, 6), 1);
+        assert_eq!(upload_cost(1_000_000, 6), 6);
+        assert_eq!(upload_cost(1_000_001, 6), 7);
+        assert_eq!(upload_cost(100 * 1024 * 1024, 6), 630);
+        assert_eq!(upload_cost(10, 0), 1);
+    }
 }

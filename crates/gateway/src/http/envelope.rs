@@ -99,10 +99,6 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    pub fn cost(&self) -> i64 {
-        self.cost
-    }
-
     /// The successful answer, reporting this reservation in `_meta`.
     pub fn metered(self, data: Value) -> Metered {
         Metered {
@@ -168,7 +164,7 @@ impl Authed {
             cost,
             request_id: self.request_id.clone(),
             balance,
-            rate: self.rate.clone(),
+            rate: self.rate,
         })
     }
 

@@ -3,7 +3,7 @@
 use axum::extract::multipart::{Field, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
 use axum::http::header::LOCATION;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -214,38 +214,31 @@ async fn upload(
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
 
-    // Recorded as processing for the duration, removed again if it fails:
-    // a failed synchronous upload leaves no handle behind.
-    media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
-    let work_id = id.clone();
-    let work_db = db.clone();
-    let result = authed
+    // Recorded as processing for the duration and removed again if it fails,
+    // all inside the billed task, so a failed synchronous upload leaves no
+    // handle behind even when the client hangs up.
+    let metered = authed
         .bill_cost(&state, UPLOAD, cost, async move {
-            let (media_id, m) = media::push(&fansly, &account, &file, &settings).await?;
-            media::update(
-                &work_db,
-                &work_id,
-                media::COMPLETED,
-                Some((&media_id, &m)),
-                None,
-            )
-            .await?;
+            media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
+            let pushed = media::push(&fansly, &account, &file, &settings).await;
+            let stored = match &pushed {
+                Ok((media_id, m)) => {
+                    media::update(&db, &id, media::COMPLETED, Some((media_id, m)), None).await
+                }
+                Err(_) => media::remove(&db, &id).await,
+            };
+            let (media_id, m) = pushed?;
+            stored?;
             Ok(json!({
-                "prefixed_id": work_id,
+                "prefixed_id": id,
                 "file_name": file.file_name,
                 "media_id": media_id,
                 "media": m,
                 "credits_used": cost
             }))
         })
-        .await;
-    match result {
-        Ok(metered) => Ok(metered.bare()),
-        Err(e) => {
-            media::remove(&db, &id).await?;
-            Err(e)
-        }
-    }
+        .await?;
+    Ok(metered.bare())
 }
 
 /// Get Upload Status (no credits): pending | processing | completed | failed.
@@ -379,6 +372,9 @@ async fn download(
         _ => cdn_url,
     };
     let target = cdn_target(&state, &full)?;
+    let location: HeaderValue = target
+        .parse()
+        .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?;
     state
         .sessions
         .connected(&state.db, &authed.caller.team_id, &account_id)
@@ -390,18 +386,9 @@ async fn download(
             async move { Ok(Value::String(target)) },
         )
         .await?;
-    let Value::String(location) = &metered.data else {
-        unreachable!("the work above answers a string");
-    };
-    let location = location.clone();
     let mut resp = metered.bare();
     *resp.status_mut() = StatusCode::FOUND;
-    resp.headers_mut().insert(
-        LOCATION,
-        location
-            .parse()
-            .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?,
-    );
+    resp.headers_mut().insert(LOCATION, location);
     Ok(resp)
 }
 

@@ -273,7 +273,6 @@ async fn delete_message(
 }
 
 #[derive(Deserialize, ToSchema)]
-
 pub struct ReactionBody {
     /// 1 heart, 2 laughing, 3 wow, 4 cry, 5 fire, 6 thumbs up, 7 thumbs down.
     #[serde(rename = "type")]

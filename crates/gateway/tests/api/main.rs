@@ -12,6 +12,8 @@ mod fans;
 mod helpers;
 mod insights;
 mod lists;
+mod media;
+mod messages;
 mod metering;
 mod secrets;
 mod service;

@@ -1,0 +1,470 @@
+use std::time::Duration;
+
+use reqwest::multipart::{Form, Part};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_error, assert_same_shape, spawn_app, spawn_app_with, TestApp, TestTeam,
+};
+
+/// A PNG header announcing `width`×`height`, padded to `len` bytes.
+pub fn png(width: u32, height: u32, len: usize) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    b.extend_from_slice(&width.to_be_bytes());
+    b.extend_from_slice(&height.to_be_bytes());
+    b.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    let mut n: u32 = 0x9e37_79b9;
+    while b.len() < len {
+        n = n.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        b.push((n >> 24) as u8);
+    }
+    b
+}
+
+/// Uploads `bytes` as the multipart `file`; answers the status and the body.
+pub async fn upload_file(
+    app: &TestApp,
+    team: &TestTeam,
+    bytes: Vec<u8>,
+    name: &str,
+    background: bool,
+) -> (u16, Value) {
+    let mut form = Form::new().part(
+        "file",
+        Part::bytes(bytes)
+            .file_name(name.to_owned())
+            .mime_str("image/png")
+            .unwrap(),
+    );
+    if background {
+        form = form.text("async", "true");
+    }
+    let resp = app
+        .http
+        .post(format!(
+            "{}/api/fansly/{}/media/upload",
+            app.address, team.account_id
+        ))
+        .bearer_auth(&team.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/tests/api/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn handle_rows(app: &TestApp) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM media_uploads")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn upload_answers_the_documented_bare_object() {
+    let app = spawn_app().await;
+    let before = app.balance(&app.team.id).await;
+    let (status, body) =
+        upload_file(&app, &app.team, png(1080, 720, 5_000), "photo.png", false).await;
+    assert_eq!(status, 200, "{body}");
+    assert_same_shape(&fixture("upload_media_200.json"), &body, "$");
+    assert!(body["prefixed_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("fansly_media_"));
+    assert_eq!(body["file_name"], "photo.png");
+    assert_eq!(body["media"]["id"], body["media_id"]);
+    assert_eq!(body["media"]["width"], 1080);
+    assert_eq!(body["media"]["height"], 720);
+    assert_eq!(body["media"]["mimetype"], "image/png");
+    assert_eq!(body["credits_used"], 1);
+    assert_eq!(app.balance(&app.team.id).await, before - 1);
+
+    // The four upstream steps, in order, on the media host.
+    let log = app.upstream_requests().await;
+    let steps: Vec<String> = log
+        .iter()
+        .filter(|r| r.path.starts_with("/api/v1/media/upload"))
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(steps[0], "POST /api/v1/media/upload/create");
+    assert_eq!(steps[1], "POST /api/v1/media/upload/complete");
+    assert!(steps[2].starts_with("GET /api/v1/media/upload/"));
+
+    // Status of a synchronous upload is completed, free.
+    let status_path = format!(
+        "/api/fansly/{}/media/uploads/{}/status",
+        app.team.account_id,
+        body["prefixed_id"].as_str().unwrap()
+    );
+    let resp = app.get(&status_path).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-ofapi-credits-used"], "0");
+    let st: Value = resp.json().await.unwrap();
+    assert_eq!(st["status"], "completed");
+    assert_eq!(st["media_id"], body["media_id"]);
+}
+
+#[tokio::test]
+async fn large_upload_is_charged_per_megabyte_and_streams_in_parts() {
+    let app = spawn_app().await;
+    let before = app.balance(&app.team.id).await;
+    // Over Fansly's 20 MiB part size: two presigned parts.
+    let bytes = png(100, 100, 21 * 1024 * 1024);
+    let (status, body) = upload_file(&app, &app.team, bytes.clone(), "big.png", false).await;
+    assert_eq!(status, 200, "{body}");
+    let cost = (bytes.len() as i64 * 6 + 999_999) / 1_000_000;
+    assert_eq!(body["credits_used"], cost);
+    assert_eq!(app.balance(&app.team.id).await, before - cost);
+
+    // What Fansly stored is byte for byte what was sent: send it in a
+    // message, then fetch it through the download redirect.
+    let fan = app.fan_id(20).await;
+    let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
+    let chat = chat["data"]["id"].as_str().unwrap().to_owned();
+    let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
+    let resp = app
+        .request(
+            Method::POST,
+            &format!("{base}/messages"),
+            Some(&app.team.key),
+            Some(&json!({"mediaFiles": [body["prefixed_id"]]})),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let page: Value = app
+        .get(&format!("{base}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = no_redirects
+        .get(format!(
+            "{}/api/fansly/{}/media/download/{}",
+            app.address,
+            app.team.account_id,
+            url::form_urlencoded::byte_serialize(location.as_bytes()).collect::<String>()
+        ))
+        .bearer_auth(&app.team.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["location"], location.as_str());
+    let fetched = app
+        .http
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(fetched.as_ref() == bytes.as_slice(), "stored bytes differ");
+
+    // Account media by id: Fansly's own envelope, one credit.
+    let grant = page["data"]["accountMedia"][0]["id"].as_str().unwrap();
+    let resp = app
+        .get(&format!(
+            "/api/fansly/{}/account-media/{grant},{grant}",
+            app.team.account_id
+        ))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
+    let got: Value = resp.json().await.unwrap();
+    assert_eq!(got["success"], true);
+    assert_eq!(got["response"][0]["id"], grant);
+    assert_eq!(got["response"][0]["mediaId"], body["media_id"]);
+}
+
+#[tokio::test]
+async fn async_upload_is_polled_to_completion() {
+    let app = spawn_app().await;
+    let (status, body) = upload_file(&app, &app.team, png(10, 10, 3_000), "a.png", true).await;
+    assert_eq!(status, 200, "{body}");
+    assert_same_shape(&fixture("upload_media_async_200.json"), &body, "$");
+    assert_eq!(body["status"], "pending");
+    let polling = body["polling_url"].as_str().unwrap().to_owned();
+    assert!(polling.starts_with(&app.address), "{polling}");
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let resp = app
+            .http
+            .get(&polling)
+            .bearer_auth(&app.team.key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        last = resp.json().await.unwrap();
+        if last["status"] == "completed" {
+            break;
+        }
+        assert!(
+            ["pending", "processing"].contains(&last["status"].as_str().unwrap()),
+            "{last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["status"], "completed", "{last}");
+    assert_eq!(last["prefixed_id"], body["prefixed_id"]);
+    assert!(last["media_id"].is_string());
+    assert_eq!(last["media"]["width"], 10);
+}
+
+#[tokio::test]
+async fn failed_async_upload_reports_failed_and_refunds() {
+    let app = spawn_app().await;
+    let before = app.balance(&app.team.id).await;
+    app.inject(json!({"method": "POST", "path": "/api/v1/media/upload/complete", "status": 500}))
+        .await;
+    let (status, body) = upload_file(&app, &app.team, png(10, 10, 3_000), "a.png", true).await;
+    assert_eq!(status, 200);
+    let polling = body["polling_url"].as_str().unwrap().to_owned();
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        last = app
+            .http
+            .get(&polling)
+            .bearer_auth(&app.team.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if last["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["status"], "failed", "{last}");
+    assert!(last["error"].as_str().unwrap().contains("500"), "{last}");
+    assert_eq!(app.balance(&app.team.id).await, before, "refunded");
+}
+
+#[tokio::test]
+async fn failed_sync_upload_leaves_nothing_and_costs_nothing() {
+    let app = spawn_app().await;
+    let before = app.balance(&app.team.id).await;
+    app.inject(json!({"method": "POST", "path": "/api/v1/media/upload/complete", "status": 500}))
+        .await;
+    let (status, body) = upload_file(&app, &app.team, png(10, 10, 3_000), "a.png", false).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Fansly"), "{body}");
+    assert_eq!(app.balance(&app.team.id).await, before);
+    assert_eq!(handle_rows(&app).await, 0);
+}
+
+#[tokio::test]
+async fn oversize_and_malformed_uploads_are_refused_cleanly() {
+    let app = spawn_app_with(|c| c.media.max_upload_bytes = 1024 * 1024).await;
+    let before = app.balance(&app.team.id).await;
+    let (status, body) = upload_file(
+        &app,
+        &app.team,
+        png(10, 10, 2 * 1024 * 1024),
+        "big.png",
+        false,
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("file"), "{body}");
+
+    let path = format!("/api/fansly/{}/media/upload", app.team.account_id);
+    let send = |form: Form| {
+        app.http
+            .post(format!("{}{path}", app.address))
+            .bearer_auth(&app.team.key)
+            .multipart(form)
+            .send()
+    };
+    let resp = send(Form::new().text("async", "false")).await.unwrap();
+    let msg = assert_error(resp, 422).await;
+    assert!(msg.contains("file"), "{msg}");
+    let empty = Part::bytes(Vec::new())
+        .file_name("x.png")
+        .mime_str("image/png")
+        .unwrap();
+    let msg = assert_error(send(Form::new().part("file", empty)).await.unwrap(), 422).await;
+    assert!(msg.contains("empty"), "{msg}");
+    let text = Part::bytes(b"hello".to_vec())
+        .file_name("x.txt")
+        .mime_str("text/plain")
+        .unwrap();
+    let msg = assert_error(send(Form::new().part("file", text)).await.unwrap(), 422).await;
+    assert!(msg.contains("file"), "{msg}");
+    let msg = assert_error(
+        send(Form::new().text("file_url", "ftp://example.com/x.png"))
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(msg.contains("file_url"), "{msg}");
+    let msg = assert_error(
+        app.post_raw(&path, Some("application/json"), b"{}".to_vec())
+            .await,
+        415,
+    )
+    .await;
+    assert!(msg.contains("multipart"), "{msg}");
+
+    assert_eq!(app.balance(&app.team.id).await, before);
+    assert_eq!(handle_rows(&app).await, 0);
+    assert!(!app
+        .upstream_requests()
+        .await
+        .iter()
+        .any(|r| r.path.starts_with("/api/v1/media")));
+}
+
+#[tokio::test]
+async fn another_teams_media_handle_is_not_found() {
+    let app = spawn_app().await;
+    let other = app.new_team(1_000, 1).await;
+    let (status, body) = upload_file(&app, &other, png(10, 10, 1_000), "theirs.png", false).await;
+    assert_eq!(status, 200, "{body}");
+    let theirs = body["prefixed_id"].as_str().unwrap().to_owned();
+
+    let status_path = format!(
+        "/api/fansly/{}/media/uploads/{theirs}/status",
+        app.team.account_id
+    );
+    let msg = assert_error(app.get(&status_path).await, 404).await;
+    assert!(msg.contains(&theirs), "{msg}");
+    let msg = assert_error(
+        app.get(&format!(
+            "/api/fansly/{}/media/uploads/nope/status",
+            app.team.account_id
+        ))
+        .await,
+        422,
+    )
+    .await;
+    assert!(msg.contains("upload"), "{msg}");
+
+    let fan = app.fan_id(21).await;
+    let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
+    let chat = chat["data"]["id"].as_str().unwrap();
+    let before = app.balance(&app.team.id).await;
+    let resp = app
+        .request(
+            Method::POST,
+            &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
+            Some(&app.team.key),
+            Some(&json!({"text": "x", "mediaFiles": [theirs]})),
+        )
+        .await;
+    let msg = assert_error(resp, 404).await;
+    assert!(msg.contains("mediaFiles"), "{msg}");
+    assert_eq!(app.balance(&app.team.id).await, before);
+}
+
+#[tokio::test]
+async fn file_url_and_download_checks() {
+    let app = spawn_app().await;
+    let (_, first) = upload_file(&app, &app.team, png(32, 16, 2_000), "one.png", false).await;
+    // Fetch the processed file back through the sandbox CDN as a file_url.
+    let fan = app.fan_id(22).await;
+    let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
+    let chat = chat["data"]["id"].as_str().unwrap();
+    let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
+    app.request(
+        Method::POST,
+        &format!("{base}/messages"),
+        Some(&app.team.key),
+        Some(&json!({"mediaFiles": [first["prefixed_id"]]})),
+    )
+    .await;
+    let page: Value = app
+        .get(&format!("{base}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .http
+        .post(format!(
+            "{}/api/fansly/{}/media/upload",
+            app.address, app.team.account_id
+        ))
+        .bearer_auth(&app.team.key)
+        .multipart(Form::new().text("file_url", location))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let second: Value = resp.json().await.unwrap();
+    assert_ne!(second["media_id"], first["media_id"]);
+    assert_eq!(
+        second["media"]["mimetype"], "image/jpeg",
+        "the CDN serves JPEG"
+    );
+
+    // Only Fansly CDN URLs are redirected to.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |target: &str| {
+        no_redirects
+            .get(format!(
+                "{}/api/fansly/{}/media/download/{target}",
+                app.address, app.team.account_id
+            ))
+            .bearer_auth(&app.team.key)
+            .send()
+    };
+    let resp = get("https%3A%2F%2Fevil.example.com%2Fx.jpg").await.unwrap();
+    let msg = assert_error(resp, 422).await;
+    assert!(msg.contains("cdnUrl"), "{msg}");
+    let resp = get("https://cdn3.fansly.com/1/2.jpeg?Expires=1&Signature=abc")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(
+        resp.headers()["location"],
+        "https://cdn3.fansly.com/1/2.jpeg?Expires=1&Signature=abc"
+    );
+}
+
+#[tokio::test]
+async fn upload_without_enough_credits_is_402_and_leaves_nothing() {
+    let app = spawn_app().await;
+    let poor = app.new_team(5, 1).await;
+    // 2 MB at 6 credits per MB costs 13 credits.
+    for background in [false, true] {
+        let (status, body) =
+            upload_file(&app, &poor, png(10, 10, 2_000_001), "big.png", background).await;
+        assert_eq!(status, 402, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("13"), "{body}");
+    }
+    assert_eq!(app.balance(&poor.id).await, 5);
+    assert_eq!(handle_rows(&app).await, 0);
+    assert!(!app
+        .upstream_requests()
+        .await
+        .iter()
+        .any(|r| r.path.starts_with("/api/v1/media")));
+}
