@@ -58,6 +58,10 @@ pub struct MediaSettings {
     pub poll_interval_ms: u64,
     /// An upload not processed within this time fails.
     pub processing_timeout_ms: u64,
+    /// Let `file_url` reach loopback, private and link-local addresses.
+    /// Off by default: otherwise any API key could make the gateway fetch
+    /// from its own network (SSRF).
+    pub allow_private_file_urls: bool,
 }
 
 impl Default for MediaSettings {
@@ -67,6 +71,7 @@ impl Default for MediaSettings {
             credits_per_mb: 6,
             poll_interval_ms: 1000,
             processing_timeout_ms: 10 * 60 * 1000,
+            allow_private_file_urls: false,
         }
     }
 }

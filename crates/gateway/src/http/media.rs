@@ -163,7 +163,13 @@ async fn upload(
         (Some(file), None) => file,
         (None, Some(url)) => {
             let dir = state.config.data_dir.join("uploads");
-            media::fetch_url(url.trim(), &dir, settings.max_upload_bytes).await?
+            media::fetch_url(
+                url.trim(),
+                &dir,
+                settings.max_upload_bytes,
+                settings.allow_private_file_urls,
+            )
+            .await?
         }
         (Some(_), Some(_)) => {
             return Err(ApiError::Unprocessable(

@@ -468,3 +468,35 @@ async fn upload_without_enough_credits_is_402_and_leaves_nothing() {
         .iter()
         .any(|r| r.path.starts_with("/api/v1/media")));
 }
+
+#[tokio::test]
+async fn file_url_cannot_reach_the_gateways_own_network() {
+    let app = crate::helpers::spawn_app_with(|c| c.media.allow_private_file_urls = false).await;
+    let before = app.balance(&app.team.id).await;
+    app.clear_upstream_requests().await;
+    for url in [
+        format!("{}/_sandbox/creators", app.sandbox_url),
+        "http://localhost:9/x.png".to_owned(),
+        "http://[::1]:9/x.png".to_owned(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+    ] {
+        let resp = app
+            .http
+            .post(format!(
+                "{}/api/fansly/{}/media/upload",
+                app.address, app.team.account_id
+            ))
+            .bearer_auth(&app.team.key)
+            .multipart(Form::new().text("file_url", url.clone()))
+            .send()
+            .await
+            .unwrap();
+        let msg = assert_error(resp, 422).await;
+        assert!(msg.contains("not a public address"), "{url}: {msg}");
+    }
+    assert_eq!(app.balance(&app.team.id).await, before);
+    assert!(
+        app.upstream_requests().await.is_empty(),
+        "nothing fetched or sent"
+    );
+}
