@@ -125,7 +125,7 @@ impl App {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let janitor = tokio::spawn(prune_rate_windows(self.state.db.clone()));
+        let janitor = tokio::spawn(housekeeping(self.state.clone()));
         let resumed = crate::login::resume_all(&self.state.sessions).await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted logins");
@@ -145,12 +145,21 @@ impl App {
     }
 }
 
-async fn prune_rate_windows(db: Db) {
+/// Once a minute (and at start): drop dead rate-limit windows, and fail and
+/// refund uploads whose gateway stopped in the middle of them.
+async fn housekeeping(state: AppState) {
+    let timeout = Duration::from_millis(state.config.media.processing_timeout_ms);
+    let stale_after = (timeout * 2).max(Duration::from_secs(15 * 60));
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        if let Err(e) = rate_limit::prune(&db).await {
+        if let Err(e) = rate_limit::prune(&state.db).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
+        }
+        match crate::media::fail_orphaned(&state.db, stale_after).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
+            Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
         }
     }
 }

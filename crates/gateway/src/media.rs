@@ -394,6 +394,45 @@ pub async fn update(
     Ok(())
 }
 
+/// Fails uploads nobody is working on any more (the gateway that took them
+/// stopped) and gives their credits back. An upload's own poll gives up after
+/// `processing_timeout`, so one untouched for longer than `stale_after` is
+/// orphaned. Each is claimed by a conditional update, so with several
+/// instances exactly one refunds it.
+pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx::Error> {
+    let cutoff = now_ms() - stale_after.as_millis() as i64;
+    let rows =
+        sqlx::query("SELECT id FROM media_uploads WHERE status IN ($1, $2) AND updated_at < $3")
+            .bind(PENDING)
+            .bind(PROCESSING)
+            .bind(cutoff)
+            .fetch_all(&db.pool)
+            .await?;
+    let mut failed = 0;
+    for row in rows {
+        let id: String = row.get(0);
+        let claimed = sqlx::query(
+            "UPDATE media_uploads SET status = $1, error = $2, updated_at = $3 \
+             WHERE id = $4 AND status IN ($5, $6) AND updated_at < $7 RETURNING team_id, credits",
+        )
+        .bind(FAILED)
+        .bind("the upload was interrupted (the gateway stopped); upload the file again")
+        .bind(now_ms())
+        .bind(&id)
+        .bind(PENDING)
+        .bind(PROCESSING)
+        .bind(cutoff)
+        .fetch_optional(&db.writer)
+        .await?;
+        if let Some(r) = claimed {
+            let (team, credits): (String, i64) = (r.get(0), r.get(1));
+            crate::metering::credits::refund(db, &team, credits, "media.upload", Some(&id)).await?;
+            failed += 1;
+        }
+    }
+    Ok(failed)
+}
+
 pub async fn remove(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM media_uploads WHERE id = $1")
         .bind(id)

@@ -500,3 +500,82 @@ async fn file_url_cannot_reach_the_gateways_own_network() {
         "nothing fetched or sent"
     );
 }
+
+#[tokio::test]
+async fn disconnecting_an_account_erases_its_media_handles() {
+    let app = spawn_app().await;
+    let (_, id) = app.connect_by_login(1, json!({})).await;
+    let team = crate::helpers::TestTeam {
+        account_id: id.clone(),
+        ..app.team.clone()
+    };
+    let (_, up) = upload_file(&app, &team, png(8, 8, 500), "a.png", false).await;
+    assert!(up["prefixed_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("fansly_media_"));
+    let resp = app
+        .request(
+            Method::DELETE,
+            &format!("/api/fansly/accounts/{id}"),
+            Some(&app.team.key),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM media_uploads WHERE account_id = $1")
+        .bind(&id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(left.0, 0);
+}
+
+#[tokio::test]
+async fn interrupted_uploads_are_failed_and_refunded_once() {
+    let app = spawn_app().await;
+    let team = &app.team.id;
+    let before = app.balance(team).await;
+    fansly_gateway::metering::credits::reserve(app.db(), team, 7, "media.upload", None)
+        .await
+        .unwrap();
+    let long_ago = fansly_gateway::db::now_ms() - 3_600_000;
+    let orphan = fansly_gateway::ids::new_media_id();
+    sqlx::query(
+        "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
+           credits, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'x.png', 'image/png', 10, 7, 'processing', $4, $4)",
+    )
+    .bind(&orphan)
+    .bind(team)
+    .bind(&app.team.account_id)
+    .bind(long_ago)
+    .execute(&app.db().writer)
+    .await
+    .unwrap();
+    let stale = std::time::Duration::from_secs(60);
+    assert_eq!(
+        fansly_gateway::media::fail_orphaned(app.db(), stale)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        fansly_gateway::media::fail_orphaned(app.db(), stale)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(app.balance(team).await, before, "refunded once");
+    let status: Value = app
+        .get(&format!(
+            "/api/fansly/{}/media/uploads/{orphan}/status",
+            app.team.account_id
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status["error"].as_str().unwrap().contains("interrupted"));
+}
