@@ -50,6 +50,11 @@ pub struct Fault {
     /// Body of the injected answer; defaults to Fansly's error envelope.
     #[serde(default)]
     pub body: Option<Value>,
+    /// Match only requests that came through a forward proxy (`true`) or
+    /// only direct ones (`false`). With the sandbox standing in as an
+    /// account's proxy, `true` plus status 407 simulates a proxy refusing it.
+    #[serde(default)]
+    pub via_proxy: Option<bool>,
 }
 
 fn one() -> u32 {
@@ -57,7 +62,7 @@ fn one() -> u32 {
 }
 
 impl Fault {
-    fn matches(&self, method: &Method, path: &str) -> bool {
+    fn matches(&self, method: &Method, path: &str, via_proxy: bool) -> bool {
         let method_ok = self
             .method
             .as_deref()
@@ -66,7 +71,7 @@ impl Fault {
             Some(prefix) => path.starts_with(prefix),
             None => path == self.path,
         };
-        method_ok && path_ok
+        method_ok && path_ok && self.via_proxy.is_none_or(|v| v == via_proxy)
     }
 }
 
@@ -84,6 +89,7 @@ pub struct LoggedRequest {
 /// Records every `/api/v1` request, answers CORS preflights, and applies faults.
 pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
+    let via_proxy = req.uri().authority().is_some();
     if !path.starts_with("/api/") {
         return next.run(req).await;
     }
@@ -109,7 +115,7 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             path: path.clone(),
             query: req.uri().query().map(str::to_owned),
             headers,
-            via_proxy: req.uri().authority().is_some(),
+            via_proxy,
         });
     }
     if req.method() == Method::OPTIONS {
@@ -117,7 +123,9 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
     }
     let fault = {
         let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = faults.iter().position(|f| f.matches(req.method(), &path));
+        let hit = faults
+            .iter()
+            .position(|f| f.matches(req.method(), &path, via_proxy));
         hit.map(|i| {
             let f = faults[i].clone();
             if faults[i].times <= 1 {

@@ -266,3 +266,27 @@ async fn disconnect_is_404_for_other_teams() {
         .await;
     assert_error(resp, 404).await;
 }
+
+#[tokio::test]
+async fn a_proxy_refusing_credentials_is_424() {
+    let app = spawn_app().await;
+    // The sandbox serves absolute-form requests, so it can stand in as the proxy.
+    let port: u16 = app.sandbox_url.rsplit(':').next().unwrap().parse().unwrap();
+    let id = connect_by_password(
+        &app,
+        json!({"customProxy": {"host": "127.0.0.1", "port": port, "username": "u", "password": "p"}}),
+    )
+    .await;
+    app.inject(json!({"path": "/api/*", "via_proxy": true, "status": 407, "times": 10}))
+        .await;
+    let msg = assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 424).await;
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("credentials"),
+        "{msg}"
+    );
+    // Accounts without a proxy are not affected.
+    let direct = app
+        .get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
+        .await;
+    assert_eq!(direct.status(), 200);
+}
