@@ -290,3 +290,41 @@ async fn a_proxy_refusing_credentials_is_424() {
         .await;
     assert_eq!(direct.status(), 200);
 }
+
+#[tokio::test]
+async fn proxy_country_maps_through_the_configured_proxies() {
+    // The sandbox gets a known port so the "us" proxy (a relay to it) can be
+    // configured before the app starts.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sandbox_addr = free.local_addr().unwrap();
+    drop(free);
+    let relay = Relay::start(&sandbox_addr.to_string()).await;
+    let app = spawn_app_with(|c| {
+        c.sandbox.listen = sandbox_addr;
+        c.proxies
+            .insert("us".into(), format!("http://127.0.0.1:{}", relay.port));
+    })
+    .await;
+    app.clear_upstream_requests().await;
+    let (_, id) = app.connect_by_login(1, json!({"proxyCountry": "US"})).await;
+    assert_eq!(
+        app.get(&format!("/api/fansly/{id}/users/fan1"))
+            .await
+            .status(),
+        200
+    );
+    let seen = app.upstream_requests().await;
+    assert!(seen.iter().any(|r| r.path == "/api/v1/login"));
+    assert!(
+        seen.iter().all(|r| r.via_proxy),
+        "every request of the account came through the relay"
+    );
+    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let row = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(row["proxy"], format!("127.0.0.1:{}", relay.port));
+}
