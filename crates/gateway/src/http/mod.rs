@@ -15,8 +15,10 @@ mod lists;
 mod media;
 mod messages;
 mod params;
+mod posts;
 mod tracking_links;
 mod users;
+mod walls;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -57,6 +59,8 @@ use crate::error::ApiError;
         (name = "Top Supporters", description = "Fans ranked by spend (aggregated by the gateway)"),
         (name = "Tracking Links", description = "Tracking links and their daily counters"),
         (name = "Profile Statistics", description = "Viewer statistics"),
+        (name = "Walls", description = "The creator's profile walls (feeds)"),
+        (name = "Posts", description = "The creator's wall posts"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -89,6 +93,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(lists::router())
         .merge(tracking_links::router())
         .merge(insights::router())
+        .merge(walls::router())
+        .merge(posts::router())
         .split_for_parts()
 }
 
