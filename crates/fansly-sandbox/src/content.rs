@@ -100,6 +100,17 @@ pub struct Content {
     walls: HashMap<u64, Vec<Wall>>,
     /// Per account, ascending by id (= oldest first).
     posts: HashMap<u64, Vec<Post>>,
+    /// Per account, in dashboard order.
+    albums: HashMap<u64, Vec<Album>>,
+}
+
+/// A vault album (no media yet: adding media is not simulated).
+#[derive(Clone, Debug)]
+pub struct Album {
+    pub id: u64,
+    pub title: String,
+    pub description: String,
+    pub created_ms: i64,
 }
 
 /// The main wall's id: what `account_json` has always advertised.
@@ -122,6 +133,24 @@ impl Content {
                 .walls
                 .get(&account)
                 .is_some_and(|ws| ws.iter().any(|w| w.id == wall))
+    }
+
+    /// Appends an album; answers it as the create answer renders it.
+    pub fn add_album(&mut self, account: u64, album: Album) -> Value {
+        let albums = self.albums.entry(account).or_default();
+        albums.push(album);
+        album_json(account, albums.len() - 1, &albums[albums.len() - 1])
+    }
+
+    /// The account's albums in dashboard order (shape INFERRED).
+    pub fn albums_json(&self, account: u64) -> Vec<Value> {
+        self.albums
+            .get(&account)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            .map(|(pos, a)| album_json(account, pos, a))
+            .collect()
     }
 
     pub fn add_post(&mut self, post: Post) {
@@ -187,5 +216,20 @@ pub fn wall_json(account: u64, w: &Wall, pos: Option<usize>) -> Value {
         "description": w.description,
         "private": i64::from(w.private),
         "metadata": ""
+    })
+}
+
+/// An album; times in seconds like other media objects (shape INFERRED).
+fn album_json(account: u64, pos: usize, a: &Album) -> Value {
+    json!({
+        "id": a.id.to_string(),
+        "accountId": account.to_string(),
+        "title": a.title,
+        "description": a.description,
+        "type": 0,
+        "pos": pos,
+        "itemCount": 0,
+        "createdAt": a.created_ms / 1000,
+        "updatedAt": a.created_ms / 1000
     })
 }

@@ -1,4 +1,4 @@
-//! Content routes: walls and posts (spec §9).
+//! Content routes: walls and posts (spec §9), vault albums (§8.2, §8.4).
 
 use std::collections::HashMap;
 
@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::api::{bad_param, fail, ok, Caller};
-use crate::content::{wall_json, Attachment, Post, Wall};
+use crate::content::{wall_json, Album, Attachment, Post, Wall};
 use crate::world::now_ms;
 use crate::AppState;
 
@@ -20,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/account/walls", post(create_wall))
         .route("/api/v1/post", post(create_post))
         .route("/api/v1/timelinenew/{account}", get(timeline))
+        .route("/api/v1/vault/albumsnew", get(albums))
+        .route("/api/v1/vault/albums", post(create_album))
 }
 
 type Body = Result<Json<Value>, JsonRejection>;
@@ -216,4 +218,30 @@ async fn timeline(
         "tipGoals": [],
         "stories": []
     }))
+}
+
+/// `GET /vault/albumsnew` → the caller's albums (an array; shape INFERRED).
+async fn albums(State(state): State<AppState>, Caller(me): Caller) -> Response {
+    ok(Value::Array(
+        state.world().content.albums_json(me.account_id),
+    ))
+}
+
+/// `POST /vault/albums {id: null, title, description, accountId: null, type: 0}`
+/// → the new album.
+async fn create_album(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if !body.get("id").is_none_or(Value::is_null) {
+        return bad_param("invalid parameter \"id\"");
+    }
+    let mut world = state.world();
+    let album = Album {
+        id: world.mint_id(),
+        title: str_field(&body, "title").to_owned(),
+        description: str_field(&body, "description").to_owned(),
+        created_ms: now_ms(),
+    };
+    ok(world.content.add_album(me.account_id, album))
 }

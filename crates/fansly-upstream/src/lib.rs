@@ -13,6 +13,7 @@ mod media;
 mod messaging;
 mod route;
 mod session;
+mod vault;
 
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use client::{

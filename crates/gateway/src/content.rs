@@ -1,4 +1,4 @@
-//! Creator content: walls (the profile's feeds) and posts.
+//! Creator content: walls (the profile's feeds), posts and vault albums.
 
 use fansly_upstream::{FanslyClient, NewPost, NewWall};
 use serde_json::Value;
@@ -111,6 +111,26 @@ pub async fn publish(
     }
     fansly
         .create_post(&account.session, &post)
+        .await
+        .map_err(upstream(account))
+}
+
+/// The creator's vault albums, as Fansly lists them.
+pub async fn albums(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
+    fansly
+        .vault_albums(&account.session)
+        .await
+        .map_err(upstream(account))
+}
+
+pub async fn create_album(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    title: &str,
+    description: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .create_vault_album(&account.session, title, description)
         .await
         .map_err(upstream(account))
 }

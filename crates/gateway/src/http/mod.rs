@@ -18,6 +18,7 @@ mod params;
 mod posts;
 mod tracking_links;
 mod users;
+mod vault;
 mod walls;
 
 use axum::extract::{DefaultBodyLimit, Request};
@@ -61,6 +62,7 @@ use crate::error::ApiError;
         (name = "Profile Statistics", description = "Viewer statistics"),
         (name = "Walls", description = "The creator's profile walls (feeds)"),
         (name = "Posts", description = "The creator's wall posts"),
+        (name = "Vault", description = "The creator's vault albums"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -95,6 +97,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(insights::router())
         .merge(walls::router())
         .merge(posts::router())
+        .merge(vault::router())
         .split_for_parts()
 }
 

@@ -22,4 +22,5 @@ mod tracking_links;
 mod upkeep;
 mod upstream;
 mod users;
+mod vault;
 mod walls;
