@@ -1,4 +1,4 @@
-//! Creator content: walls and posts (spec §9, §8.3, §4.4).
+//! Creator content: walls, posts and stories (spec §9, §8.3, §4.4).
 
 use serde_json::{json, Value};
 
@@ -92,21 +92,7 @@ impl FanslyClient {
     ) -> Result<Value, UpstreamError> {
         let mut attachments = Vec::new();
         if !post.media.is_empty() {
-            let gates: Vec<Value> = post.gates.iter().map(Gate::flag).collect();
-            let grants = self
-                .grant_media(session, &post.media, 0, &[], &gates)
-                .await?;
-            let ids: Vec<&str> = grants
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g.get("id").and_then(Value::as_str))
-                .collect();
-            if ids.len() != post.media.len() {
-                return Err(UpstreamError::Protocol(
-                    "Fansly did not grant every media file for the post".into(),
-                ));
-            }
+            let ids = self.grant_gated(session, &post.media, &post.gates).await?;
             attachments = ids
                 .iter()
                 .enumerate()
@@ -155,5 +141,48 @@ impl FanslyClient {
             "defaultWall": wall.set_as_default,
         });
         self.post(session, "/api/v1/account/walls", &body).await
+    }
+
+    /// Grants each vault media with `gates` (empty whitelist, top-level
+    /// flags 0, as for posts; §8.3); answers the accountMedia ids in order.
+    async fn grant_gated(
+        &self,
+        session: &Session,
+        media: &[String],
+        gates: &[Gate],
+    ) -> Result<Vec<String>, UpstreamError> {
+        let flags: Vec<Value> = gates.iter().map(Gate::flag).collect();
+        let grants = self.grant_media(session, media, 0, &[], &flags).await?;
+        let ids: Vec<String> = grants
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        if ids.len() != media.len() {
+            return Err(UpstreamError::Protocol(
+                "Fansly did not grant every media file".into(),
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// A story of one vault media: the grant step, then `POST /mediastory
+    /// {accountMediaId}` (route and body INFERRED: not captured) → the story.
+    pub async fn create_story(
+        &self,
+        session: &Session,
+        media_id: &str,
+        gates: &[Gate],
+    ) -> Result<Value, UpstreamError> {
+        let ids = self
+            .grant_gated(session, &[media_id.to_owned()], gates)
+            .await?;
+        self.post(
+            session,
+            "/api/v1/mediastory",
+            &json!({"accountMediaId": ids[0]}),
+        )
+        .await
     }
 }

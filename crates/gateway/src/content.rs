@@ -1,6 +1,6 @@
-//! Creator content: walls (the profile's feeds), posts and vault albums.
+//! Creator content: walls (the profile's feeds), posts, stories and vault albums.
 
-use fansly_upstream::{FanslyClient, NewPost, NewWall};
+use fansly_upstream::{FanslyClient, Gate, NewPost, NewWall};
 use serde_json::Value;
 
 use crate::accounts::ConnectedAccount;
@@ -131,6 +131,19 @@ pub async fn create_album(
 ) -> Result<Value, ApiError> {
     fansly
         .create_vault_album(&account.session, title, description)
+        .await
+        .map_err(upstream(account))
+}
+
+/// Adds one vault media to the creator's story, gated by `gates`.
+pub async fn publish_story(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    media_id: &str,
+    gates: &[Gate],
+) -> Result<Value, ApiError> {
+    fansly
+        .create_story(&account.session, media_id, gates)
         .await
         .map_err(upstream(account))
 }

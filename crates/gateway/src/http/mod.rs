@@ -16,6 +16,7 @@ mod media;
 mod messages;
 mod params;
 mod posts;
+mod stories;
 mod tracking_links;
 mod users;
 mod vault;
@@ -63,6 +64,7 @@ use crate::error::ApiError;
         (name = "Walls", description = "The creator's profile walls (feeds)"),
         (name = "Posts", description = "The creator's wall posts"),
         (name = "Vault", description = "The creator's vault albums"),
+        (name = "Stories", description = "The creator's stories"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -98,6 +100,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(walls::router())
         .merge(posts::router())
         .merge(vault::router())
+        .merge(stories::router())
         .split_for_parts()
 }
 

@@ -137,24 +137,12 @@ impl SendPostBody {
             return bad(format!("text is longer than {MAX_TEXT_CHARS} characters"));
         }
         params::media_files(&self.media_files, MAX_MEDIA_FILES)?;
-        let mut gates = Vec::new();
-        match (self.require_purchase, self.price) {
-            (true, None) => return bad("price is required with requirePurchase".into()),
-            (false, Some(_)) => return bad("price needs requirePurchase".into()),
-            (true, Some(p)) if !(MIN_PRICE..=MAX_PRICE).contains(&p) => {
-                return bad(format!(
-                    "price must be between {MIN_PRICE} and {MAX_PRICE} (thousandths of a dollar), got {p}"
-                ))
-            }
-            (true, Some(p)) => gates.push(Gate::Purchase(p)),
-            (false, None) => {}
-        }
-        if self.require_subscription {
-            gates.push(Gate::Subscribers);
-        }
-        if self.require_follow {
-            gates.push(Gate::Followers);
-        }
+        let gates = gates(
+            self.require_purchase,
+            self.price,
+            self.require_subscription,
+            self.require_follow,
+        )?;
         if !gates.is_empty() && self.media_files.is_empty() {
             return bad("requirePurchase, requireSubscription and requireFollow gate media: mediaFiles is required".into());
         }
@@ -181,6 +169,36 @@ impl SendPostBody {
         }
         Ok((text, gates, walls))
     }
+}
+
+/// The gates of a post's or story's media from the vendor's flags; `price`
+/// (mills) goes with `requirePurchase` and only with it.
+pub(crate) fn gates(
+    require_purchase: bool,
+    price: Option<i64>,
+    require_subscription: bool,
+    require_follow: bool,
+) -> Result<Vec<Gate>, ApiError> {
+    let bad = |msg: String| Err(ApiError::Unprocessable(msg));
+    let mut gates = Vec::new();
+    match (require_purchase, price) {
+        (true, None) => return bad("price is required with requirePurchase".into()),
+        (false, Some(_)) => return bad("price needs requirePurchase".into()),
+        (true, Some(p)) if !(MIN_PRICE..=MAX_PRICE).contains(&p) => {
+            return bad(format!(
+            "price must be between {MIN_PRICE} and {MAX_PRICE} (thousandths of a dollar), got {p}"
+        ))
+        }
+        (true, Some(p)) => gates.push(Gate::Purchase(p)),
+        (false, None) => {}
+    }
+    if require_subscription {
+        gates.push(Gate::Subscribers);
+    }
+    if require_follow {
+        gates.push(Gate::Followers);
+    }
+    Ok(gates)
 }
 
 /// Send Post: text and/or media to walls, optionally gated, scheduled or expiring.

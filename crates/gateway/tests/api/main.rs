@@ -18,6 +18,7 @@ mod metering;
 mod posts;
 mod secrets;
 mod service;
+mod stories;
 mod tracking_links;
 mod upkeep;
 mod upstream;

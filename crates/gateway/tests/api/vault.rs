@@ -77,9 +77,10 @@ async fn content_routes_are_in_openapi() {
         .await
         .unwrap();
     for (path, methods) in [
-        ("/api/fansly/{fanslyAccount}/walls", ["get", "post"]),
-        ("/api/fansly/{fanslyAccount}/posts", ["get", "post"]),
-        ("/api/fansly/{fanslyAccount}/vault/albums", ["get", "post"]),
+        ("/api/fansly/{fanslyAccount}/walls", &["get", "post"][..]),
+        ("/api/fansly/{fanslyAccount}/posts", &["get", "post"]),
+        ("/api/fansly/{fanslyAccount}/vault/albums", &["get", "post"]),
+        ("/api/fansly/{fanslyAccount}/stories", &["post"]),
     ] {
         for method in methods {
             assert!(
