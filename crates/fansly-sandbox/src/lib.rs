@@ -9,6 +9,8 @@ mod api;
 mod auth;
 mod business;
 mod business_api;
+mod content;
+mod content_api;
 pub mod control;
 mod media_api;
 mod messages_api;
@@ -92,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages_api::router())
         .merge(media_api::router())
         .merge(business_api::router())
+        .merge(content_api::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -364,6 +364,17 @@ struct NewGrant {
     media_id: String,
     #[serde(default)]
     whitelist: Vec<WhitelistEntry>,
+    #[serde(default)]
+    permission_flags: i64,
+    #[serde(default)]
+    permissions: Permissions,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Permissions {
+    #[serde(default)]
+    permission_flags: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -401,12 +412,17 @@ async fn grant(
             .map(|w| parse_id(&w.account_id))
             .collect();
         match (owned, whitelist) {
-            (Some(id), Some(wl)) => media.push((id, wl)),
+            (Some(id), Some(wl)) => media.push((
+                id,
+                wl,
+                g.permission_flags,
+                g.permissions.permission_flags.clone(),
+            )),
             _ => return bad_param("invalid parameter \"mediaId\""),
         }
     }
     let mut out = Vec::new();
-    for (media_id, whitelist) in media {
+    for (media_id, whitelist, permission_flags, gates) in media {
         let id = world.mint_id();
         let g = Grant {
             id,
@@ -414,6 +430,8 @@ async fn grant(
             media: media_id,
             whitelist,
             created_ms: now_ms(),
+            permission_flags,
+            gates,
         };
         out.push(world.messaging.grant_json(&g));
         world.messaging.grants.insert(id, g);

@@ -70,6 +70,10 @@ pub struct Grant {
     pub media: u64,
     pub whitelist: HashSet<u64>,
     pub created_ms: i64,
+    /// Top-level `permissionFlags` as granted (8 for DMs, 0 for posts).
+    pub permission_flags: i64,
+    /// `permissions.permissionFlags` as granted: the gates (§8.3).
+    pub gates: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -217,13 +221,13 @@ impl Messaging {
             "accountId": g.account.to_string(),
             "mediaId": g.media.to_string(),
             "previewId": null,
-            "permissionFlags": 8,
+            "permissionFlags": g.permission_flags,
             "price": 0,
             "createdAt": g.created_ms / 1000,
             "deletedAt": null,
             "deleted": false,
             "permissions": {
-                "permissionFlags": [],
+                "permissionFlags": g.gates,
                 "accountPermissionFlags": {"flags": 255, "metadata": "{}"}
             },
             "likeCount": 0,

@@ -83,6 +83,8 @@ pub struct World {
     pub messaging: crate::messaging::Messaging,
     /// Each seeded creator's fans, money and statistics.
     businesses: HashMap<u64, Business>,
+    /// Walls (and, later, posts, stories and vault albums).
+    pub content: crate::content::Content,
 }
 
 impl World {
@@ -98,6 +100,7 @@ impl World {
             seq: 0,
             messaging: Default::default(),
             businesses: HashMap::new(),
+            content: Default::default(),
         };
         for (n, (username, display, twofa)) in [
             ("sandbox_creator", "Sandbox Creator", TwoFa::None),
@@ -359,7 +362,6 @@ impl World {
     /// An account as `/account?usernames=` and `/account?ids=` render it.
     pub fn account_json(&self, a: &Account) -> Value {
         let id = a.id.to_string();
-        let wall_id = (a.id + 1).to_string();
         json!({
             "id": id,
             "username": a.username,
@@ -400,17 +402,7 @@ impl World {
             "accountMediaLikes": 0,
             "hasMainWall": a.creator,
             "walls": if a.creator {
-                json!([{
-                    "id": wall_id,
-                    "accountId": id,
-                    "pos": 0,
-                    "name": "Posts",
-                    "description": "",
-                    "private": 0,
-                    "metadata": "",
-                    "defaultWall": true,
-                    "mainWall": true
-                }])
+                json!(self.content.walls_json(a.id))
             } else {
                 json!([])
             },

@@ -4,6 +4,7 @@
 mod auth;
 pub mod check;
 mod client;
+mod content;
 mod earnings;
 mod error;
 mod fans;
@@ -12,12 +13,14 @@ mod media;
 mod messaging;
 mod route;
 mod session;
+mod vault;
 
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
+pub use content::{Gate, NewPost, NewWall};
 pub use earnings::Window;
 pub use error::UpstreamError;
 pub use fans::{Page, SubscriberStatus};

@@ -154,19 +154,35 @@ impl FanslyClient {
         me: &str,
         partner: &str,
     ) -> Result<Value, UpstreamError> {
+        self.grant_media(session, media_ids, 8, &[me, partner], &[])
+            .await
+    }
+
+    /// `POST /api/v1/account/media`: one grant per vault media, in order, with
+    /// the top-level `permissionFlags` (8 for DMs, 0 for posts), the accounts
+    /// whitelisted and the gating `permissions.permissionFlags` (§8.3).
+    pub(crate) async fn grant_media(
+        &self,
+        session: &Session,
+        media_ids: &[String],
+        permission_flags: u32,
+        whitelist: &[&str],
+        gates: &[Value],
+    ) -> Result<Value, UpstreamError> {
+        let whitelist: Vec<Value> = whitelist
+            .iter()
+            .map(|id| json!({"accountId": id, "permissionFlags": 0}))
+            .collect();
         let grants: Vec<Value> = media_ids
             .iter()
             .map(|media_id| {
                 json!({
                     "mediaId": media_id,
                     "previewId": null,
-                    "permissionFlags": 8,
+                    "permissionFlags": permission_flags,
                     "price": 0,
-                    "whitelist": [
-                        {"accountId": me, "permissionFlags": 0},
-                        {"accountId": partner, "permissionFlags": 0}
-                    ],
-                    "permissions": {"permissionFlags": []},
+                    "whitelist": whitelist,
+                    "permissions": {"permissionFlags": gates},
                     "tags": []
                 })
             })

@@ -11,6 +11,7 @@ pub mod app;
 pub mod bootstrap;
 pub mod chats;
 pub mod config;
+pub mod content;
 pub mod crypto;
 pub mod db;
 pub mod earnings;

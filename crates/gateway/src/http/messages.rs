@@ -12,7 +12,6 @@ use crate::error::ApiError;
 use crate::http::envelope::{page_url, Metered};
 use crate::http::extract::{ApiJson, Authed};
 use crate::http::params;
-use crate::ids::is_media_id;
 use crate::metering::Endpoint;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -148,16 +147,7 @@ async fn send_message(
             "text is longer than {MAX_TEXT_CHARS} characters"
         )));
     }
-    if body.media_files.len() > MAX_MEDIA_FILES {
-        return Err(ApiError::Unprocessable(format!(
-            "mediaFiles holds more than {MAX_MEDIA_FILES} files"
-        )));
-    }
-    if let Some(bad) = body.media_files.iter().find(|m| !is_media_id(m)) {
-        return Err(ApiError::Unprocessable(format!(
-            "mediaFiles: {bad:?} is not a fansly_media_ id"
-        )));
-    }
+    params::media_files(&body.media_files, MAX_MEDIA_FILES)?;
     let reply_to = body.reply_to_message_id.filter(|r| !r.is_empty());
     if let Some(r) = &reply_to {
         params::fansly_id("replyToMessageId", r)?;

@@ -15,8 +15,12 @@ mod lists;
 mod media;
 mod messages;
 mod params;
+mod posts;
+mod stories;
 mod tracking_links;
 mod users;
+mod vault;
+mod walls;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -57,6 +61,10 @@ use crate::error::ApiError;
         (name = "Top Supporters", description = "Fans ranked by spend (aggregated by the gateway)"),
         (name = "Tracking Links", description = "Tracking links and their daily counters"),
         (name = "Profile Statistics", description = "Viewer statistics"),
+        (name = "Walls", description = "The creator's profile walls (feeds)"),
+        (name = "Posts", description = "The creator's wall posts"),
+        (name = "Vault", description = "The creator's vault albums"),
+        (name = "Stories", description = "The creator's stories"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -89,6 +97,10 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(lists::router())
         .merge(tracking_links::router())
         .merge(insights::router())
+        .merge(walls::router())
+        .merge(posts::router())
+        .merge(vault::router())
+        .merge(stories::router())
         .split_for_parts()
 }
 

@@ -174,6 +174,20 @@ pub fn offset(raw: Option<&str>) -> Result<u32, ApiError> {
     bounded("offset", raw, 0, 0, u32::MAX)
 }
 
+/// `mediaFiles` of a body: at most `max` `fansly_media_` handles (resolved
+/// against the team's uploads later, by `media::vault_ids`).
+pub fn media_files(handles: &[String], max: usize) -> Result<(), ApiError> {
+    if handles.len() > max {
+        return Err(invalid(format!("mediaFiles holds more than {max} files")));
+    }
+    match handles.iter().find(|m| !crate::ids::is_media_id(m)) {
+        Some(bad) => Err(invalid(format!(
+            "mediaFiles: {bad:?} is not a fansly_media_ id"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A Fansly id taken from the path or a body: a string of digits.
 pub fn fansly_id(name: &str, raw: &str) -> Result<String, ApiError> {
     if is_snowflake(raw) {

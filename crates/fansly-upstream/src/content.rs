@@ -1,0 +1,188 @@
+//! Creator content: walls, posts and stories (spec §9, §8.3, §4.4).
+
+use serde_json::{json, Value};
+
+use crate::client::FanslyClient;
+use crate::error::UpstreamError;
+use crate::session::Session;
+
+/// A wall to create.
+#[derive(Clone, Debug, Default)]
+pub struct NewWall {
+    pub name: String,
+    pub description: String,
+    pub private: bool,
+    pub set_as_default: bool,
+    /// A wall whose posts Fansly copies into the new one.
+    pub copy_from: Option<String>,
+}
+
+/// Who may unlock a post's media; several gates are alternatives (INFERRED).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Pay `price` mills.
+    Purchase(i64),
+    Subscribers,
+    /// INFERRED: the follower flag is not captured.
+    Followers,
+}
+
+impl Gate {
+    /// One `permissions.permissionFlags` entry (§8.3): type 0, flags 1 =
+    /// purchase (price double-encoded in `metadata`), 2 = subscribers, 4 =
+    /// followers.
+    fn flag(&self) -> Value {
+        match self {
+            Gate::Purchase(price) => json!({
+                "type": 0,
+                "flags": 1,
+                "metadata": json!({"1": json!({"price": price}).to_string()}).to_string(),
+                "price": price,
+            }),
+            Gate::Subscribers => json!({"type": 0, "flags": 2, "metadata": null}),
+            Gate::Followers => json!({"type": 0, "flags": 4, "metadata": null}),
+        }
+    }
+}
+
+/// A post to publish; `media` are vault media ids, granted first.
+#[derive(Clone, Debug, Default)]
+pub struct NewPost {
+    pub content: String,
+    pub media: Vec<String>,
+    pub gates: Vec<Gate>,
+    pub wall_ids: Vec<String>,
+    /// Unix ms; 0 = now.
+    pub scheduled_for_ms: i64,
+    /// Unix ms; 0 = never.
+    pub expires_at_ms: i64,
+}
+
+impl FanslyClient {
+    /// `GET /timelinenew/{accountId}?before=<postId|0>&after=0&wallId=&contentSearch=`
+    /// → `{posts, accountMedia, accountMediaBundles, accounts, ...}`, 15 per page.
+    pub async fn timeline(
+        &self,
+        session: &Session,
+        account_id: &str,
+        before: Option<&str>,
+        wall_id: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Value, UpstreamError> {
+        self.get(
+            session,
+            &format!("/api/v1/timelinenew/{account_id}"),
+            &[
+                ("before", before.unwrap_or("0")),
+                ("after", "0"),
+                ("wallId", wall_id.unwrap_or("")),
+                ("contentSearch", search.unwrap_or("")),
+            ],
+        )
+        .await
+    }
+
+    /// Grants each media for a post (empty whitelist, top-level flags 0,
+    /// the gates as permission flags; §8.3), then `POST /post` with one
+    /// accountMedia attachment per media, in order.
+    pub async fn create_post(
+        &self,
+        session: &Session,
+        post: &NewPost,
+    ) -> Result<Value, UpstreamError> {
+        let mut attachments = Vec::new();
+        if !post.media.is_empty() {
+            let ids = self.grant_gated(session, &post.media, &post.gates).await?;
+            attachments = ids
+                .iter()
+                .enumerate()
+                .map(|(pos, id)| json!({"contentId": id, "contentType": 1, "pos": pos}))
+                .collect();
+        }
+        let body = json!({
+            "content": post.content,
+            "fypFlags": 0,
+            "inReplyTo": null,
+            "quotedPostId": null,
+            "attachments": attachments,
+            "scheduledFor": post.scheduled_for_ms,
+            "expiresAt": post.expires_at_ms,
+            "postReplyPermissionFlags": [],
+            "pinned": 0,
+            "wallIds": post.wall_ids,
+            "pinWallIds": [],
+        });
+        self.post(session, "/api/v1/post", &body).await
+    }
+
+    /// The creator's walls: `account/me`'s `account.walls[]` (CONFIRMED, the
+    /// profile editor reads them there).
+    pub async fn walls(&self, session: &Session) -> Result<Value, UpstreamError> {
+        let me = self.account_me(session).await?;
+        Ok(me
+            .pointer("/account/walls")
+            .cloned()
+            .unwrap_or_else(|| json!([])))
+    }
+
+    /// `POST /account/walls {name, description, private, metadata, copyFrom,
+    /// defaultWall}` → the new wall (route and body INFERRED).
+    pub async fn create_wall(
+        &self,
+        session: &Session,
+        wall: &NewWall,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({
+            "name": wall.name,
+            "description": wall.description,
+            "private": i64::from(wall.private),
+            "metadata": "",
+            "copyFrom": wall.copy_from,
+            "defaultWall": wall.set_as_default,
+        });
+        self.post(session, "/api/v1/account/walls", &body).await
+    }
+
+    /// Grants each vault media with `gates` (empty whitelist, top-level
+    /// flags 0, as for posts; §8.3); answers the accountMedia ids in order.
+    async fn grant_gated(
+        &self,
+        session: &Session,
+        media: &[String],
+        gates: &[Gate],
+    ) -> Result<Vec<String>, UpstreamError> {
+        let flags: Vec<Value> = gates.iter().map(Gate::flag).collect();
+        let grants = self.grant_media(session, media, 0, &[], &flags).await?;
+        let ids: Vec<String> = grants
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        if ids.len() != media.len() {
+            return Err(UpstreamError::Protocol(
+                "Fansly did not grant every media file".into(),
+            ));
+        }
+        Ok(ids)
+    }
+
+    /// A story of one vault media: the grant step, then `POST /mediastory
+    /// {accountMediaId}` (route and body INFERRED: not captured) → the story.
+    pub async fn create_story(
+        &self,
+        session: &Session,
+        media_id: &str,
+        gates: &[Gate],
+    ) -> Result<Value, UpstreamError> {
+        let ids = self
+            .grant_gated(session, &[media_id.to_owned()], gates)
+            .await?;
+        self.post(
+            session,
+            "/api/v1/mediastory",
+            &json!({"accountMediaId": ids[0]}),
+        )
+        .await
+    }
+}
