@@ -241,7 +241,6 @@ impl Sessions {
     /// The team's account `account_id`, ready to call Fansly.
     pub async fn connected(
         &self,
-        db: &Db,
         team_id: &str,
         account_id: &str,
     ) -> Result<ConnectedAccount, ApiError> {
@@ -255,7 +254,7 @@ impl Sessions {
         ))
         .bind(account_id)
         .bind(team_id)
-        .fetch_optional(&db.pool)
+        .fetch_optional(&self.db.pool)
         .await?
         .ok_or_else(not_found)?;
         let fansly_id: Option<String> = row.get(0);
@@ -382,7 +381,7 @@ impl Sessions {
         let lock = self.lock_for(account_id);
         let _held = lock.lock().await;
         if row.auth_state == AUTHENTICATED {
-            if let Ok(account) = self.connected(&self.db, team_id, account_id).await {
+            if let Ok(account) = self.connected(team_id, account_id).await {
                 if let Err(e) = self.fansly.close_session(&account.session).await {
                     tracing::warn!(account = account_id, error = %e, "closing the Fansly session failed");
                 }

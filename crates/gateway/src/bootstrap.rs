@@ -9,7 +9,6 @@ use sqlx::Row;
 
 use crate::accounts::status;
 use crate::app::App;
-use crate::db::now_ms;
 use crate::ids::new_account_id;
 use crate::{login, tenancy};
 
@@ -122,21 +121,7 @@ async fn connect_by_login(
         Some((id, _)) => id,
         None => new_account_id(),
     };
-    let sealed = sessions.seal(&id, "password", password)?;
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO fansly_accounts (id, team_id, display_name, login_name, auth_state, password, \
-           created_at, updated_at) VALUES ($1, $2, $3, $3, $4, $5, $6, $6) \
-         ON CONFLICT (id) DO UPDATE SET auth_state = excluded.auth_state, password = excluded.password",
-    )
-    .bind(&id)
-    .bind(team_id)
-    .bind(username)
-    .bind(status::QUEUED)
-    .bind(sealed)
-    .bind(now)
-    .execute(&state.db.writer)
-    .await?;
+    login::queue(sessions, team_id, &id, username, username, password, None).await?;
     login::drive(sessions, &id).await?;
     let row = sqlx::query("SELECT auth_state, last_error FROM fansly_accounts WHERE id = $1")
         .bind(&id)

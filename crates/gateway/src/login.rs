@@ -29,6 +29,49 @@ const TABLE: &str = "fansly_accounts";
 /// often before the login is reported failed.
 const ATTEMPTS: u32 = 3;
 
+/// Stores a login to run (credentials and proxy sealed) as `queued`, for a new
+/// account `id` or over an existing one; the caller then runs or spawns it.
+pub async fn queue(
+    sessions: &Sessions,
+    team_id: &str,
+    id: &str,
+    login_name: &str,
+    display_name: &str,
+    password: &str,
+    proxy: Option<&fansly_upstream::Proxy>,
+) -> Result<(), ApiError> {
+    let sealed_password = sessions.seal(id, "password", password)?;
+    let (sealed_proxy, proxy_label) = match proxy {
+        Some(p) => (
+            Some(sessions.seal(id, "proxy_url", p.url().as_str())?),
+            Some(p.label().to_owned()),
+        ),
+        None => (None, None),
+    };
+    sqlx::query(&format!(
+        "INSERT INTO {TABLE} (id, team_id, display_name, login_name, auth_state, password, \
+           proxy_url, proxy_label, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
+           auth_state = excluded.auth_state, password = excluded.password, \
+           proxy_url = excluded.proxy_url, proxy_label = excluded.proxy_label, \
+           twofa_token = NULL, pending_code = NULL, last_error = NULL, updated_at = excluded.updated_at"
+    ))
+    .bind(id)
+    .bind(team_id)
+    .bind(display_name)
+    .bind(login_name)
+    .bind(status::QUEUED)
+    .bind(sealed_password)
+    .bind(sealed_proxy)
+    .bind(proxy_label)
+    .bind(now_ms())
+    .execute(&sessions.db.writer)
+    .await?;
+    sessions.forget(id);
+    Ok(())
+}
+
 /// Runs the account's pending step, if any, in the background.
 pub fn spawn(sessions: Sessions, account_id: String) {
     tokio::spawn(async move {

@@ -13,15 +13,11 @@ use crate::error::ApiError;
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
 use crate::http::params::{next_offset, Params};
-use crate::metering::{CachePolicy, Endpoint};
+use crate::metering::Endpoint;
 
 /// One credit, never cached: the policy of every Fansly account endpoint.
 pub const fn endpoint(name: &'static str) -> Endpoint {
-    Endpoint {
-        name,
-        cost: 1,
-        cache: CachePolicy::Disabled,
-    }
+    Endpoint::uncached(name, 1)
 }
 
 /// Runs `work` for the team's `account` as one metered call.
@@ -38,7 +34,7 @@ where
 {
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, account)
+        .connected(&authed.caller.team_id, account)
         .await?;
     let fansly = state.fansly.clone();
     authed.bill(state, endpoint, work(fansly, account)).await

@@ -10,10 +10,11 @@ use utoipa_axum::routes;
 use crate::app::AppState;
 use crate::chats::ChatOrder;
 use crate::error::ApiError;
+use crate::http::calls::{call, endpoint};
 use crate::http::envelope::{page_url, Metered};
 use crate::http::extract::{ApiJson, Authed};
 use crate::http::params;
-use crate::metering::{CachePolicy, Endpoint};
+use crate::metering::Endpoint;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -23,12 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(typing))
         .routes(routes!(disable_read_receipts))
 }
-
-const CREATE_CHAT: Endpoint = Endpoint {
-    name: "chats.create",
-    cost: 1,
-    cache: CachePolicy::Disabled,
-};
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateChatBody {
@@ -66,19 +61,15 @@ async fn create_chat(
             "user_id must be a Fansly account id: a string of digits".into(),
         ));
     }
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, CREATE_CHAT, async move {
-            crate::chats::create_chat(&fansly, &account, &body.user_id).await
-        })
-        .await
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("chats.create"),
+        |f, a| async move { crate::chats::create_chat(&f, &a, &body.user_id).await },
+    )
+    .await
 }
-
-const ONE_CREDIT: i64 = 1;
 
 #[derive(Deserialize, IntoParams)]
 struct ListChatsQuery {
@@ -124,22 +115,17 @@ async fn list_chats(
         })?,
     };
     let search = q.search.unwrap_or_default();
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
-        .await?;
-    let fansly = state.fansly.clone();
     let search_for_work = search.clone();
-    let metered = authed
-        .bill(
-            &state,
-            Endpoint::uncached("chats.list", ONE_CREDIT),
-            async move {
-                crate::chats::list_chats(&fansly, &account, limit, offset, search_for_work, order)
-                    .await
-            },
-        )
-        .await?;
+    let metered = call(
+        &state,
+        authed,
+        &account_id,
+        endpoint("chats.list"),
+        |f, a| async move {
+            crate::chats::list_chats(&f, &a, limit, offset, search_for_work, order).await
+        },
+    )
+    .await?;
     let next_page = crate::chats::next_offset(&metered.data, offset).map(|next| {
         let mut query = vec![("limit", limit.to_string()), ("offset", next.to_string())];
         if !search.is_empty() {
@@ -176,18 +162,14 @@ async fn show_chat(
     Path((account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
     params::fansly_id("chat_id", &chat_id)?;
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(
-            &state,
-            Endpoint::uncached("chats.show", ONE_CREDIT),
-            async move { crate::chats::show_chat(&fansly, &account, &chat_id).await },
-        )
-        .await
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("chats.show"),
+        |f, a| async move { crate::chats::show_chat(&f, &a, &chat_id).await },
+    )
+    .await
 }
 
 /// Mark All Chats as Read.
@@ -208,18 +190,14 @@ async fn mark_all_as_read(
     authed: Authed,
     Path(account): Path<String>,
 ) -> Result<Metered, ApiError> {
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(
-            &state,
-            Endpoint::uncached("chats.mark_all_read", ONE_CREDIT),
-            async move { crate::messages::mark_all_read(&fansly, &account).await },
-        )
-        .await
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("chats.mark_all_read"),
+        |f, a| async move { crate::messages::mark_all_read(&f, &a).await },
+    )
+    .await
 }
 
 /// Start Typing Indicator (no credits).
@@ -244,16 +222,14 @@ async fn typing(
     Path((account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
     params::fansly_id("chat_id", &chat_id)?;
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, Endpoint::uncached("chats.typing", 0), async move {
-            crate::messages::typing(&fansly, &account, &chat_id).await
-        })
-        .await
+    call(
+        &state,
+        authed,
+        &account,
+        Endpoint::uncached("chats.typing", 0),
+        |f, a| async move { crate::messages::typing(&f, &a, &chat_id).await },
+    )
+    .await
 }
 
 /// Disable Chat Read Receipts for one conversation.
@@ -278,14 +254,12 @@ async fn disable_read_receipts(
     Path((account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
     params::fansly_id("chat_id", &chat_id)?;
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, &account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, Endpoint::uncached("chats.read_receipts.disable", ONE_CREDIT), async move {
-            crate::messages::disable_read_receipts(&fansly, &account, &chat_id).await
-        })
-        .await
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("chats.read_receipts.disable"),
+        |f, a| async move { crate::messages::disable_read_receipts(&f, &a, &chat_id).await },
+    )
+    .await
 }

@@ -114,42 +114,22 @@ async fn start(
         }
         None => new_account_id(),
     };
-    let sealed_password = sessions.seal(&id, "password", &body.password)?;
-    let (sealed_proxy, proxy_label) = match &proxy {
-        Some(p) => (
-            Some(sessions.seal(&id, "proxy_url", p.url().as_str())?),
-            Some(p.label().to_owned()),
-        ),
-        None => (None, None),
-    };
     let display = body
         .name
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .unwrap_or(login_name);
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO fansly_accounts (id, team_id, display_name, login_name, auth_state, password, \
-           proxy_url, proxy_label, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-         ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
-           auth_state = excluded.auth_state, password = excluded.password, \
-           proxy_url = excluded.proxy_url, proxy_label = excluded.proxy_label, \
-           twofa_token = NULL, pending_code = NULL, last_error = NULL, updated_at = excluded.updated_at",
+    login::queue(
+        sessions,
+        team,
+        &id,
+        login_name,
+        display,
+        &body.password,
+        proxy.as_ref(),
     )
-    .bind(&id)
-    .bind(team)
-    .bind(display)
-    .bind(login_name)
-    .bind(status::QUEUED)
-    .bind(sealed_password)
-    .bind(sealed_proxy)
-    .bind(proxy_label)
-    .bind(now)
-    .execute(&state.db.writer)
     .await?;
-    sessions.forget(&id);
     login::spawn(sessions.clone(), id.clone());
     Ok(started(&state, &authed, &id))
 }

@@ -155,7 +155,7 @@ async fn upload(
     })?;
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let form = read_form(&state, form).await?;
     let settings = state.config.media.clone();
@@ -276,7 +276,7 @@ async fn upload_status(
     }
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let db = state.db.clone();
     let team = authed.caller.team_id.clone();
@@ -330,7 +330,7 @@ async fn account_media(
     }
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let fansly = state.fansly.clone();
     let metered = authed
@@ -383,7 +383,7 @@ async fn download(
         .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?;
     state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let metered = authed
         .bill(

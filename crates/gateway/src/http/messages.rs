@@ -39,7 +39,7 @@ async fn chat(
     params::fansly_id("chat_id", chat_id)?;
     state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, account)
+        .connected(&authed.caller.team_id, account)
         .await
 }
 

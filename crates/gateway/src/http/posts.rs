@@ -69,7 +69,7 @@ async fn list_posts(
     }
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let fansly = state.fansly.clone();
     let (wall, text) = (wall_id.clone(), search.clone());
@@ -226,7 +226,7 @@ async fn send_post(
     let (content, gates, wall_ids) = body.validate(now_ms())?;
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let media = crate::media::vault_ids(
         &state.db,

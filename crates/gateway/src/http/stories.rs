@@ -75,7 +75,7 @@ async fn add_to_story(
     }
     let account = state
         .sessions
-        .connected(&state.db, &authed.caller.team_id, &account_id)
+        .connected(&authed.caller.team_id, &account_id)
         .await?;
     let media_id = if native {
         file.clone()

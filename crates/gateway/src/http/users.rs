@@ -9,9 +9,9 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::error::ApiError;
+use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
-use crate::metering::{CachePolicy, Endpoint};
 use crate::users::{self, Lookup};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -20,12 +20,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(by_ids))
         .routes(routes!(by_ids_no_slash))
 }
-
-const LOOKUP: Endpoint = Endpoint {
-    name: "users.lookup",
-    cost: 1,
-    cache: CachePolicy::Disabled,
-};
 
 /// Get User Details: one or more comma-separated usernames.
 #[utoipa::path(
@@ -106,14 +100,12 @@ async fn run(
     account: &str,
     what: Lookup,
 ) -> Result<Metered, ApiError> {
-    let account = state
-        .sessions
-        .connected(&state.db, &authed.caller.team_id, account)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, LOOKUP, async move {
-            users::lookup(&fansly, &account, what).await
-        })
-        .await
+    call(
+        &state,
+        authed,
+        account,
+        endpoint("users.lookup"),
+        |f, a| async move { users::lookup(&f, &a, what).await },
+    )
+    .await
 }

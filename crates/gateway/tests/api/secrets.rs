@@ -165,10 +165,7 @@ async fn rotating_the_master_key_reseals_everything() {
         Duration::from_secs(1),
     );
     for account in [&id, &app.team.account_id] {
-        let acct = only_new
-            .connected(app.db(), &app.team.id, account)
-            .await
-            .unwrap();
+        let acct = only_new.connected(&app.team.id, account).await.unwrap();
         assert!(app.state.fansly.account_me(&acct.session).await.is_ok());
     }
 }
