@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::accounts::Sessions;
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::Events;
 use crate::metering::rate_limit;
 
 #[derive(Clone)]
@@ -25,6 +26,7 @@ pub struct Inner {
     pub db: Db,
     pub fansly: FanslyClient,
     pub sessions: Sessions,
+    pub events: Events,
 }
 
 impl std::ops::Deref for AppState {
@@ -88,9 +90,11 @@ impl App {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", listener.local_addr()?),
         };
+        let events = Events::new(db.clone());
         let state = AppState(Arc::new(Inner {
             config,
             public_url,
+            events,
             db,
             fansly,
             sessions,

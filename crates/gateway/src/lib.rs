@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod db;
 pub mod earnings;
 pub mod error;
+pub mod events;
 pub mod fans;
 pub mod fansly_answers;
 pub mod http;

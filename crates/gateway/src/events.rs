@@ -1,0 +1,197 @@
+//! Fansly events as the vendor names them (`fansly.<category>.<name>`), and
+//! the durable outbox they are written to before any delivery is attempted.
+//!
+//! Producers (the websocket relay, the account lifecycle) call
+//! [`Events::record`]; delivery reads the outbox. Nothing is sent for an event
+//! that is not in the database first, so a crash never loses one.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::db::{now_ms, Db};
+
+/// One event type: its vendor name, the console description, and whether it
+/// is ephemeral (high-volume presence: no idempotency key, no dedup).
+#[derive(Clone, Copy, Debug)]
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub ephemeral: bool,
+}
+
+const fn kept(name: &'static str, description: &'static str) -> EventType {
+    EventType {
+        name,
+        description,
+        ephemeral: false,
+    }
+}
+
+/// Every `fansly.*` event (essentials.md §10: 38 names). Descriptions are the
+/// vendor console's where known; the others are ours.
+pub const CATALOG: &[EventType] = &[
+    kept("fansly.messages.received", "Fansly message received"),
+    kept("fansly.messages.sent", "Fansly message sent"),
+    kept("fansly.messages.deleted", "Fansly message deleted"),
+    kept("fansly.messages.read", "Fansly messages read"),
+    kept("fansly.messages.reaction_added", "Fansly message reaction added"),
+    kept("fansly.messages.reaction_removed", "Fansly message reaction removed"),
+    EventType {
+        name: "fansly.users.typing",
+        description: "Fansly user typing",
+        ephemeral: true,
+    },
+    EventType {
+        name: "fansly.chats.visibility_updated",
+        description: "Fansly chat visibility updated",
+        ephemeral: true,
+    },
+    kept("fansly.posts.created", "Fansly post created"),
+    kept("fansly.posts.updated", "Fansly post updated"),
+    kept("fansly.posts.deleted", "Fansly post deleted"),
+    kept("fansly.posts.pinned", "Fansly post pinned"),
+    kept("fansly.posts.expired", "Fansly post expired"),
+    kept("fansly.posts.commented", "Fansly post commented"),
+    kept("fansly.posts.liked", "Fansly post liked"),
+    kept("fansly.media.liked", "Fansly media liked"),
+    kept("fansly.media.purchased", "Fansly media purchased"),
+    kept("fansly.stories.purchased", "Fansly story purchased"),
+    kept("fansly.subscriptions.new", "Fansly new subscription"),
+    kept("fansly.subscriptions.renewed", "Fansly subscription renewed"),
+    kept("fansly.subscriptions.expired", "Fansly subscription expired"),
+    kept("fansly.followers.new", "Fansly new follower"),
+    kept("fansly.followers.removed", "Fansly follower removed"),
+    kept("fansly.fans.ignore_updated", "Fansly fan block/mute updated"),
+    kept("fansly.wallets.updated", "Fansly wallet updated"),
+    kept("fansly.transactions.new", "Fansly new transaction"),
+    kept("fansly.tips.received", "Fansly tip received"),
+    kept("fansly.payouts.created", "Fansly payout request created"),
+    kept("fansly.payouts.updated", "Fansly payout request updated"),
+    kept("fansly.payouts.debited", "Fansly payout debited"),
+    kept("fansly.profiles.updated", "Fansly profile updated"),
+    kept("fansly.streams.updated", "Fansly stream updated"),
+    kept("fansly.accounts.updated", "Fansly account updated"),
+    kept("fansly.accounts.alert", "Fansly account alert"),
+    kept("fansly.accounts.connected", "Fansly account connected"),
+    kept("fansly.accounts.disconnected", "Fansly account disconnected"),
+    kept(
+        "fansly.accounts.authentication_failed",
+        "Fansly account authentication failed",
+    ),
+    kept(
+        "fansly.accounts.otp_code_required",
+        "Fansly account needs a 2FA code",
+    ),
+];
+
+pub fn event_type(name: &str) -> Option<&'static EventType> {
+    CATALOG.iter().find(|t| t.name == name)
+}
+
+/// An event to record. `dedup_key` identifies the upstream occurrence within
+/// the account (e.g. `5.1:<messageId>`); the same key recorded twice is one
+/// event. Ephemeral event types ignore it.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub team_id: String,
+    /// The gateway's account id (`fansly_acct_…`).
+    pub account_id: String,
+    pub name: &'static str,
+    pub dedup_key: String,
+    /// Fansly-native payload, as the vendor delivers it.
+    pub payload: Value,
+}
+
+/// Handle to the outbox, shared by producers and the delivery workers.
+#[derive(Clone)]
+pub struct Events {
+    db: Db,
+    recorded: Arc<Notify>,
+}
+
+impl Events {
+    pub fn new(db: Db) -> Events {
+        Events {
+            db,
+            recorded: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Writes the event to the outbox. Returns its id when it is new, `None`
+    /// when the same upstream event was already recorded for the account.
+    pub async fn record(&self, event: NewEvent) -> Result<Option<String>, sqlx::Error> {
+        let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
+        let (id, dedup_key) = if ephemeral {
+            (format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())), None)
+        } else {
+            (event_id(&event.account_id, &event.dedup_key), Some(event.dedup_key))
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&id)
+        .bind(&event.team_id)
+        .bind(&event.account_id)
+        .bind(event.name)
+        .bind(dedup_key)
+        .bind(event.payload.to_string())
+        .bind(now_ms())
+        .execute(&self.db.writer)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(None);
+        }
+        self.recorded.notify_waiters();
+        Ok(Some(id))
+    }
+
+    /// Woken after each newly recorded event, so a worker in this process
+    /// need not wait for its next poll.
+    pub fn recorded(&self) -> Arc<Notify> {
+        self.recorded.clone()
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
+/// `evt_` + 40 hex digits (the shape receivers have seen from the vendor),
+/// stable for one upstream occurrence on one account.
+pub fn event_id(account_id: &str, dedup_key: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(account_id.as_bytes())
+        .chain_update([0u8])
+        .chain_update(dedup_key.as_bytes())
+        .finalize();
+    format!("evt_{}", &hex::encode(digest)[..40])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_has_the_38_vendor_names_once_each() {
+        let mut names: Vec<_> = CATALOG.iter().map(|t| t.name).collect();
+        assert_eq!(names.len(), 38);
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 38);
+        assert!(names.iter().all(|n| n.starts_with("fansly.")));
+    }
+
+    #[test]
+    fn event_ids_are_stable_per_account_and_key() {
+        let a = event_id("fansly_acct_a", "5.1:1");
+        assert_eq!(a, event_id("fansly_acct_a", "5.1:1"));
+        assert_ne!(a, event_id("fansly_acct_b", "5.1:1"));
+        assert_ne!(a, event_id("fansly_acct_a", "5.1:2"));
+        assert_eq!(a.len(), 44);
+    }
+}
