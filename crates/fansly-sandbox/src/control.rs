@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 
 use crate::AppState;
 
-const LOG_CAPACITY: usize = 1000;
+/// Enough for a 500-recipient broadcast (two writes per recipient) and its reads.
+const LOG_CAPACITY: usize = 5000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -84,6 +85,9 @@ pub struct LoggedRequest {
     pub headers: BTreeMap<String, String>,
     /// Arrived in absolute form (`GET http://host/path`): through a forward proxy.
     pub via_proxy: bool,
+    /// When it arrived (Unix ms), so tests can measure request rates.
+    #[serde(default)]
+    pub at_ms: i64,
 }
 
 /// Records every `/api/v1` request, answers CORS preflights, and applies faults.
@@ -116,6 +120,7 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             query: req.uri().query().map(str::to_owned),
             headers,
             via_proxy,
+            at_ms: crate::world::now_ms(),
         });
     }
     if req.method() == Method::OPTIONS {

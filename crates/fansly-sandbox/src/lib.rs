@@ -11,6 +11,7 @@ mod business;
 mod business_api;
 mod content;
 mod content_api;
+mod mass_api;
 pub mod control;
 mod media_api;
 mod messages_api;
@@ -95,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media_api::router())
         .merge(business_api::router())
         .merge(content_api::router())
+        .merge(mass_api::router())
         .merge(control::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(

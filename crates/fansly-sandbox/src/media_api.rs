@@ -363,6 +363,8 @@ async fn grants(
 struct NewGrant {
     media_id: String,
     #[serde(default)]
+    preview_id: Option<String>,
+    #[serde(default)]
     whitelist: Vec<WhitelistEntry>,
     #[serde(default)]
     permission_flags: i64,
@@ -411,18 +413,33 @@ async fn grant(
             .iter()
             .map(|w| parse_id(&w.account_id))
             .collect();
+        // A preview must be the caller's own media too.
+        let preview = match g.preview_id.as_deref().filter(|p| !p.is_empty()) {
+            None => None,
+            Some(raw) => match parse_id(raw).filter(|id| {
+                world
+                    .messaging
+                    .media
+                    .get(id)
+                    .is_some_and(|m| m.account == me.account_id)
+            }) {
+                Some(id) => Some(id),
+                None => return bad_param("invalid parameter \"previewId\""),
+            },
+        };
         match (owned, whitelist) {
             (Some(id), Some(wl)) => media.push((
                 id,
                 wl,
                 g.permission_flags,
                 g.permissions.permission_flags.clone(),
+                preview,
             )),
             _ => return bad_param("invalid parameter \"mediaId\""),
         }
     }
     let mut out = Vec::new();
-    for (media_id, whitelist, permission_flags, gates) in media {
+    for (media_id, whitelist, permission_flags, gates, preview) in media {
         let id = world.mint_id();
         let g = Grant {
             id,
@@ -432,6 +449,7 @@ async fn grant(
             created_ms: now_ms(),
             permission_flags,
             gates,
+            preview,
         };
         out.push(world.messaging.grant_json(&g));
         world.messaging.grants.insert(id, g);

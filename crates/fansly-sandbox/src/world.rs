@@ -192,6 +192,27 @@ impl World {
         self.businesses.get_mut(&account)
     }
 
+    /// Sandbox-only: a new fan account (no business history), or `None`
+    /// when the username is taken.
+    pub fn add_fan(&mut self, username: &str) -> Option<u64> {
+        if self.by_username.contains_key(&username.to_lowercase()) {
+            return None;
+        }
+        let id = self.mint_id();
+        self.insert_account(Account {
+            id,
+            username: username.to_owned(),
+            display_name: Some(username.to_owned()),
+            creator: false,
+            created_at_ms: now_ms(),
+            email: format!("{username}@sandbox.invalid"),
+            password: format!("{username}-password"),
+            twofa: TwoFa::None,
+            seeded_token: None,
+        });
+        Some(id)
+    }
+
     fn insert_account(&mut self, a: Account) {
         self.by_username.insert(a.username.to_lowercase(), a.id);
         self.accounts.insert(a.id, a);

@@ -2,6 +2,7 @@
 //! knows a Fansly header, path or envelope.
 
 mod auth;
+mod broadcast;
 pub mod check;
 mod client;
 mod content;
@@ -16,6 +17,7 @@ mod session;
 mod vault;
 
 pub use auth::{Challenge, LoginStep, NewSession};
+pub use broadcast::GatedMedia;
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,

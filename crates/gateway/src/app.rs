@@ -134,11 +134,13 @@ impl App {
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted logins");
         }
+        let broadcasts = crate::broadcasts::Worker::start(self.state.clone());
         let router = crate::http::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
+        broadcasts.stop().await;
         // Keep the sandbox alive for as long as the API serves.
         drop(self.sandbox);
         served.context("serving HTTP")

@@ -44,6 +44,33 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
+    pub broadcasts: BroadcastSettings,
+}
+
+/// Mass messages: how the gateway's fan-out worker finds and holds work.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BroadcastSettings {
+    /// How often due broadcasts are looked for.
+    pub poll_ms: u64,
+    /// How long a claim on a broadcast holds without renewal; a stopped
+    /// instance's broadcast is taken over after this.
+    pub lease_ms: u64,
+    /// Attempts per recipient for passing failures before it counts as failed.
+    pub max_attempts: u32,
+    /// First wait after a passing failure; doubles per attempt.
+    pub retry_base_ms: u64,
+}
+
+impl Default for BroadcastSettings {
+    fn default() -> Self {
+        Self {
+            poll_ms: 500,
+            lease_ms: 120_000,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+        }
+    }
 }
 
 /// Media uploads: limits, price, and how the upload is watched upstream.
@@ -161,6 +188,7 @@ impl Default for Config {
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),
+            broadcasts: BroadcastSettings::default(),
         }
     }
 }

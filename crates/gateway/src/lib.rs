@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod app;
 pub mod bootstrap;
+pub mod broadcasts;
 pub mod chats;
 pub mod config;
 pub mod content;

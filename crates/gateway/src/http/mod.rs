@@ -12,6 +12,7 @@ mod fans;
 mod health;
 mod insights;
 mod lists;
+mod mass_messaging;
 mod media;
 mod messages;
 mod params;
@@ -65,6 +66,7 @@ use crate::error::ApiError;
         (name = "Posts", description = "The creator's wall posts"),
         (name = "Vault", description = "The creator's vault albums"),
         (name = "Stories", description = "The creator's stories"),
+        (name = "Mass Messaging", description = "Broadcasts to lists, tiers and fans, scheduled and fanned out by the gateway"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -101,6 +103,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(posts::router())
         .merge(vault::router())
         .merge(stories::router())
+        .merge(mass_messaging::router())
         .split_for_parts()
 }
 
