@@ -36,7 +36,10 @@ async fn add_fans(
     };
     let prefix_ok = !body.prefix.is_empty()
         && body.prefix.len() <= 40
-        && body.prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && body
+            .prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if !prefix_ok || body.count == 0 || body.count > 10_000 {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -694,7 +694,10 @@ async fn load(db: &Db, id: &str) -> Result<Option<Broadcast>, ApiError> {
 }
 
 async fn deliver(state: &AppState, id: &str, owner: &str) -> anyhow::Result<()> {
-    let Some(b) = load(&state.db, id).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
+    let Some(b) = load(&state.db, id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    else {
         return Ok(());
     };
     let outcome = match state.sessions.connected(&b.team_id, &b.account_id).await {
@@ -839,8 +842,7 @@ async fn send_one(
     if p.state == recipient::SENDING {
         if let Some(group) = &p.group_id {
             let since = p.attempt_started_at.unwrap_or(0);
-            if let Ok(Some(message_id)) =
-                landed(fansly, account, group, &b.spec.text, since).await
+            if let Ok(Some(message_id)) = landed(fansly, account, group, &b.spec.text, since).await
             {
                 return record_sent(db, &b.id, &p.fan, &message_id).await;
             }
@@ -907,10 +909,7 @@ async fn send_one(
     .await;
     match result {
         Ok(message_id) => record_sent(db, &b.id, &p.fan, &message_id).await,
-        Err(e) if account_failure(&e) => Err(Stop::Fail(format!(
-            "account {}: {e}",
-            account.id
-        ))),
+        Err(e) if account_failure(&e) => Err(Stop::Fail(format!("account {}: {e}", account.id))),
         Err(e) if passing(&e) && attempt < i64::from(state.config.broadcasts.max_attempts) => {
             let base = state.config.broadcasts.retry_base_ms as i64;
             let wait = base.saturating_mul(1 << (attempt - 1).clamp(0, 16));
@@ -946,7 +945,8 @@ async fn landed(
     text: &str,
     since_ms: i64,
 ) -> Result<Option<String>, UpstreamError> {
-    let page = patiently(|| fansly.messages(&account.session, group, None, RECONCILE_WINDOW)).await?;
+    let page =
+        patiently(|| fansly.messages(&account.session, group, None, RECONCILE_WINDOW)).await?;
     let found = page
         .get("messages")
         .and_then(Value::as_array)

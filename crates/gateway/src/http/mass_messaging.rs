@@ -145,9 +145,7 @@ fn validate(spec: &mut Spec) -> Result<(), ApiError> {
     params::media_files(&spec.media_files, MAX_MEDIA_FILES)?;
     for (file, preview) in &spec.previews {
         if !spec.media_files.contains(file) {
-            return Err(bad(format!(
-                "previews: {file:?} is not one of mediaFiles"
-            )));
+            return Err(bad(format!("previews: {file:?} is not one of mediaFiles")));
         }
         if !crate::ids::is_media_id(preview) {
             return Err(bad(format!(
@@ -528,7 +526,10 @@ mod tests {
             (Box::new(|s| s.user_ids.clear()), "audience is empty"),
             (Box::new(|s| s.text.clear()), "text is required"),
             (Box::new(|s| s.list_ids = vec!["x".into()]), "listIds"),
-            (Box::new(|s| s.price = Some(5000)), "price needs requirePurchase"),
+            (
+                Box::new(|s| s.price = Some(5000)),
+                "price needs requirePurchase",
+            ),
             (
                 Box::new(|s| {
                     s.require_purchase = true;
@@ -537,7 +538,12 @@ mod tests {
                 "price must be between",
             ),
             (
-                Box::new(|s| s.previews.insert("a".into(), "b".into()).map(drop).unwrap_or(())),
+                Box::new(|s| {
+                    s.previews
+                        .insert("a".into(), "b".into())
+                        .map(drop)
+                        .unwrap_or(())
+                }),
                 "previews",
             ),
         ];

@@ -17,7 +17,8 @@ pub struct TestApp {
     pub state: AppState,
     /// The default team, its key and its connected sandbox creator.
     pub team: TestTeam,
-    _data_dir: tempfile::TempDir,
+    /// The data dir this app owns (none when the caller owns it: [`spawn_app_on`]).
+    _data_dir: Option<tempfile::TempDir>,
 }
 
 #[derive(Clone, Debug)]
@@ -71,10 +72,91 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             key: String::new(),
             account_id: String::new(),
         },
-        _data_dir: data_dir,
+        _data_dir: Some(data_dir),
     };
     test.team = test.new_team(1_000, 0).await;
     test
+}
+
+/// One life of a deployment (see [`spawn_app_on`]); `stop` ends it as a
+/// graceful shutdown does.
+pub struct Life {
+    pub app: TestApp,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Life {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running
+            .await
+            .expect("gateway task")
+            .expect("gateway stops cleanly");
+    }
+}
+
+/// A gateway on an external `sandbox`, with `data_dir` and `database_url`
+/// chosen by the caller, so several lives (a restart) share state. `team`
+/// is the team of an earlier life, or `None` for a new one (1000 credits,
+/// sandbox creator 0). `tweak` adjusts the config as in [`spawn_app_with`].
+pub async fn spawn_app_on(
+    sandbox: &fansly_sandbox::Sandbox,
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+    team: Option<TestTeam>,
+    tweak: impl FnOnce(&mut Config),
+) -> Life {
+    let key_file = data_dir.join("master.key");
+    if !key_file.exists() {
+        std::fs::write(&key_file, fansly_gateway::crypto::Keyring::generate_entry()).unwrap();
+    }
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        database_url,
+        master_key_file: Some(key_file),
+        ..Config::default()
+    };
+    config.upstream.api_base = sandbox.url();
+    config.upstream.media_base = sandbox.url();
+    config.upstream.backoff_base_ms = 20;
+    config.upstream.max_retry_wait_ms = 2_000;
+    config.upstream.throttle.reads_per_minute = 1_000_000;
+    config.upstream.throttle.writes_per_minute = 1_000_000;
+    config.upstream.throttle.burst = 10_000;
+    tweak(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.address());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut test = TestApp {
+        address,
+        sandbox_url: sandbox.url(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        team: TestTeam {
+            id: String::new(),
+            key: String::new(),
+            account_id: String::new(),
+        },
+        _data_dir: None,
+    };
+    test.team = match team {
+        Some(team) => team,
+        None => test.new_team(1_000, 0).await,
+    };
+    Life {
+        app: test,
+        stop,
+        running,
+    }
 }
 
 /// A fresh database per test: a new PostgreSQL database when the test

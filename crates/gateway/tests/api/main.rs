@@ -12,6 +12,7 @@ mod fans;
 mod helpers;
 mod insights;
 mod lists;
+mod mass_messaging;
 mod media;
 mod messages;
 mod metering;
