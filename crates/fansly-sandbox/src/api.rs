@@ -211,6 +211,15 @@ async fn group_detail(
         .ok()
         .and_then(|id| world.group(id))
         .filter(|g| g.created_by == me.account_id || g.partner == me.account_id);
+    // Broadcast audience groups (type 3) are their owner's alone.
+    let audience = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| world.broadcast_groups.get(&id))
+        .filter(|g| g.owner == me.account_id);
+    if let Some(g) = audience {
+        return ok(g.json());
+    }
     match group {
         Some(g) => ok(world.group_json(g)),
         None => fail(

@@ -17,6 +17,122 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/_sandbox/fans", post(add_fans))
         .route("/_sandbox/messages", get(sent_messages))
+        .route("/_sandbox/broadcast-groups", post(add_broadcast_group))
+}
+
+/// A broadcast audience group (type 3, spec §6.3 — shape INFERRED from the
+/// web bundle): lists to include (recipient type 30000) and exclude (30001),
+/// and optionally a subscription tier in `groupFlagsMetadata` under flag 4.
+#[derive(Clone, Debug)]
+pub struct BroadcastGroup {
+    pub id: u64,
+    pub owner: u64,
+    pub include_lists: Vec<u64>,
+    pub exclude_lists: Vec<u64>,
+    pub tier: Option<u64>,
+}
+
+impl BroadcastGroup {
+    /// As `GET /group/{id}` answers it.
+    pub fn json(&self) -> Value {
+        let id = self.id.to_string();
+        let recipients: Vec<Value> = self
+            .include_lists
+            .iter()
+            .map(|l| json!({"recipientId": l.to_string(), "type": 30000}))
+            .chain(
+                self.exclude_lists
+                    .iter()
+                    .map(|l| json!({"recipientId": l.to_string(), "type": 30001})),
+            )
+            .collect();
+        let metadata = match self.tier {
+            Some(t) => {
+                json!({"4": json!({"subscriptionTierId": t.to_string()}).to_string()}).to_string()
+            }
+            None => String::new(),
+        };
+        json!({
+            "id": id,
+            "type": 3,
+            "groupFlags": 32,
+            "groupFlagsMetadata": metadata,
+            "createdBy": self.owner.to_string(),
+            "users": [{"groupId": id, "userId": self.owner.to_string(), "type": 0, "permissionFlags": 65535}],
+            "recipients": recipients,
+            "permissionFlags": [],
+            "lastMessage": null,
+            "userSettings": null
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewBroadcastGroup {
+    #[serde(default = "first_creator")]
+    creator: String,
+    #[serde(default)]
+    include_lists: Vec<String>,
+    #[serde(default)]
+    exclude_lists: Vec<String>,
+    #[serde(default)]
+    tier_id: Option<String>,
+}
+
+fn first_creator() -> String {
+    "sandbox_creator".into()
+}
+
+/// Sandbox-only stand-in for the dashboard: `POST /_sandbox/broadcast-groups
+/// {creator?, includeLists, excludeLists, tierId?}` → `{"id"}`. Lists and the
+/// tier must be the creator's.
+async fn add_broadcast_group(
+    State(state): State<AppState>,
+    body: Result<Json<NewBroadcastGroup>, JsonRejection>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "body: {creator?, includeLists, excludeLists, tierId?}",
+        )
+            .into_response();
+    };
+    let mut world = state.world();
+    let Some(owner) = world.account_by_username(&body.creator).map(|a| a.id) else {
+        return (StatusCode::NOT_FOUND, "unknown creator").into_response();
+    };
+    let business = world.business(owner);
+    let list = |raw: &String| {
+        raw.parse::<u64>()
+            .ok()
+            .filter(|id| business.lists.iter().any(|l| l.id == *id))
+    };
+    let include: Option<Vec<u64>> = body.include_lists.iter().map(list).collect();
+    let exclude: Option<Vec<u64>> = body.exclude_lists.iter().map(list).collect();
+    let tier = match &body.tier_id {
+        None => Some(None),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|id| business.tiers.iter().any(|t| t.id == *id))
+            .map(Some),
+    };
+    let (Some(include_lists), Some(exclude_lists), Some(tier)) = (include, exclude, tier) else {
+        return (StatusCode::NOT_FOUND, "unknown list or tier").into_response();
+    };
+    let id = world.mint_id();
+    world.broadcast_groups.insert(
+        id,
+        BroadcastGroup {
+            id,
+            owner,
+            include_lists,
+            exclude_lists,
+            tier,
+        },
+    );
+    Json(json!({"id": id.to_string()})).into_response()
 }
 
 #[derive(Deserialize)]

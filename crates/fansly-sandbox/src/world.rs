@@ -85,6 +85,8 @@ pub struct World {
     businesses: HashMap<u64, Business>,
     /// Walls (and, later, posts, stories and vault albums).
     pub content: crate::content::Content,
+    /// Broadcast audience groups (type 3), as the dashboard configures them.
+    pub broadcast_groups: HashMap<u64, crate::mass_api::BroadcastGroup>,
 }
 
 impl World {
@@ -101,6 +103,7 @@ impl World {
             messaging: Default::default(),
             businesses: HashMap::new(),
             content: Default::default(),
+            broadcast_groups: HashMap::new(),
         };
         for (n, (username, display, twofa)) in [
             ("sandbox_creator", "Sandbox Creator", TwoFa::None),

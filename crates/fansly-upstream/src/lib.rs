@@ -17,7 +17,7 @@ mod session;
 mod vault;
 
 pub use auth::{Challenge, LoginStep, NewSession};
-pub use broadcast::GatedMedia;
+pub use broadcast::{BroadcastAudience, GatedMedia};
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,

@@ -77,6 +77,8 @@ pub struct Spec {
     pub exclude_list_ids: Vec<String>,
     pub tier_ids: Vec<String>,
     pub user_ids: Vec<String>,
+    /// The Fansly broadcast audience group the lists and tier came from.
+    pub group_id: Option<String>,
     /// Vault media ids, in `media_files` order.
     pub vault_media: Vec<String>,
     /// Vault media id of each file's preview, in `media_files` order.
@@ -182,6 +184,7 @@ impl Broadcast {
             "excludeListIds": s.exclude_list_ids,
             "tierIds": s.tier_ids,
             "userIds": s.user_ids,
+            "groupId": s.group_id,
             "scheduledFor": self.scheduled_for,
             "total": self.total,
             "sent": self.sent,
@@ -399,6 +402,49 @@ pub async fn check_audience(
             )));
         }
     }
+    Ok(())
+}
+
+/// Adds the lists and tier of Fansly broadcast audience group `group_id`
+/// (type 3) to `spec`: 404 when Fansly does not know it, 422 when it is
+/// another kind of group.
+pub async fn add_audience_group(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    group_id: &str,
+    spec: &mut Spec,
+) -> Result<(), ApiError> {
+    let audience = fansly
+        .broadcast_audience(&account.session, group_id)
+        .await
+        .map_err(|e| match &e {
+            UpstreamError::Api { status: 404, .. } => {
+                ApiError::NotFound(format!("groupId: broadcast group {group_id} not found"))
+            }
+            UpstreamError::Api {
+                status: 500,
+                details,
+                ..
+            } if details.starts_with("error getting group") => {
+                ApiError::NotFound(format!("groupId: broadcast group {group_id} not found"))
+            }
+            _ => ApiError::upstream(&account.id, e),
+        })?
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "groupId: {group_id} is not a broadcast audience group (type 3)"
+            ))
+        })?;
+    let merge = |into: &mut Vec<String>, from: Vec<String>| {
+        for id in from {
+            if !into.contains(&id) {
+                into.push(id);
+            }
+        }
+    };
+    merge(&mut spec.list_ids, audience.include_lists);
+    merge(&mut spec.exclude_list_ids, audience.exclude_lists);
+    merge(&mut spec.tier_ids, audience.tier_ids);
     Ok(())
 }
 

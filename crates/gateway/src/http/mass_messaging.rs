@@ -41,8 +41,8 @@ const FAILURES_SHOWN: i64 = 100;
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SendMassMessageBody {
-    /// A Fansly broadcast audience group (type 3). Not supported: give the
-    /// audience as listIds / tierIds / userIds instead.
+    /// A Fansly broadcast audience group (type 3): its included and excluded
+    /// lists and its tier join the audience fields below.
     group_id: Option<String>,
     /// Message text. Required unless mediaFiles is given.
     #[schema(example = "New set is out!")]
@@ -131,8 +131,21 @@ fn audience_ids(field: &str, raw: &[String]) -> Result<Vec<String>, ApiError> {
     Ok(out)
 }
 
+/// The audience must name someone.
+fn require_audience(spec: &Spec) -> Result<(), ApiError> {
+    if spec.list_ids.is_empty() && spec.tier_ids.is_empty() && spec.user_ids.is_empty() {
+        let what = match &spec.group_id {
+            Some(g) => format!("the audience is empty: broadcast group {g} names no list or tier, and no listIds, tierIds or userIds were given"),
+            None => "the audience is empty: give listIds, tierIds or userIds (excludeListIds only narrows them)".into(),
+        };
+        return Err(bad(what));
+    }
+    Ok(())
+}
+
 /// Everything about a broadcast that can be checked without Fansly or the
-/// database; normalises the audience ids.
+/// database; normalises the audience ids. A broadcast with a `groupId` gets
+/// its audience from Fansly, so it may name none itself.
 fn validate(spec: &mut Spec) -> Result<(), ApiError> {
     if spec.text.trim().is_empty() && spec.media_files.is_empty() {
         return Err(bad("text is required unless mediaFiles is given".into()));
@@ -169,11 +182,8 @@ fn validate(spec: &mut Spec) -> Result<(), ApiError> {
     spec.exclude_list_ids = audience_ids("excludeListIds", &spec.exclude_list_ids)?;
     spec.tier_ids = audience_ids("tierIds", &spec.tier_ids)?;
     spec.user_ids = audience_ids("userIds", &spec.user_ids)?;
-    if spec.list_ids.is_empty() && spec.tier_ids.is_empty() && spec.user_ids.is_empty() {
-        return Err(bad(
-            "the audience is empty: give listIds, tierIds or userIds (excludeListIds only narrows them)"
-                .into(),
-        ));
+    if spec.group_id.is_none() {
+        require_audience(spec)?;
     }
     Ok(())
 }
@@ -283,11 +293,11 @@ async fn send_mass_message(
     Path(account_id): Path<String>,
     ApiJson(body): ApiJson<SendMassMessageBody>,
 ) -> Result<Metered, ApiError> {
-    if body.group_id.is_some() {
-        return Err(bad(
-            "groupId (a Fansly broadcast audience group) is not supported; give the audience as listIds, excludeListIds, tierIds and userIds".into(),
-        ));
-    }
+    let group_id = body
+        .group_id
+        .as_deref()
+        .map(|g| fansly_id("groupId", g))
+        .transpose()?;
     let scheduled_for = schedule(body.scheduled_for, now_ms(), None)?;
     let mut spec = Spec {
         text: body.text.unwrap_or_default(),
@@ -301,6 +311,7 @@ async fn send_mass_message(
         exclude_list_ids: body.exclude_list_ids,
         tier_ids: body.tier_ids,
         user_ids: body.user_ids,
+        group_id,
         ..Spec::default()
     };
     validate(&mut spec)?;
@@ -316,6 +327,11 @@ async fn send_mass_message(
     let (fansly, db) = (state.fansly.clone(), state.db.clone());
     authed
         .bill(&state, endpoint("mass_messaging.send"), async move {
+            let mut spec = spec;
+            if let Some(group) = spec.group_id.clone() {
+                broadcasts::add_audience_group(&fansly, &account, &group, &mut spec).await?;
+                require_audience(&spec)?;
+            }
             broadcasts::check_audience(&fansly, &account, &spec).await?;
             let b = broadcasts::create(&db, &team, &account.id, &spec, scheduled_for).await?;
             Ok(b.to_json())
@@ -520,9 +536,11 @@ mod tests {
         }
     }
 
+    type Tweak = Box<dyn Fn(&mut Spec)>;
+
     #[test]
     fn validation_names_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Spec)>, &str)> = vec![
+        let cases: Vec<(Tweak, &str)> = vec![
             (Box::new(|s| s.user_ids.clear()), "audience is empty"),
             (Box::new(|s| s.text.clear()), "text is required"),
             (Box::new(|s| s.list_ids = vec!["x".into()]), "listIds"),

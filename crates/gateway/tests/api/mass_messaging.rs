@@ -555,10 +555,11 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
             422,
             "previews",
         ),
+        (json!({"text": "x", "groupId": "abc"}), 422, "groupId"),
         (
-            json!({"text": "x", "userIds": [fan1], "groupId": "123"}),
-            422,
-            "groupId",
+            json!({"text": "x", "groupId": "123"}),
+            404,
+            "groupId: broadcast group 123 not found",
         ),
         (
             json!({"text": "x", "userIds": [fan1], "colour": "red"}),
@@ -681,4 +682,75 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
         before - 2,
         "the show above costs one"
     );
+}
+
+#[tokio::test]
+async fn a_fansly_broadcast_group_supplies_its_lists_and_tier() {
+    let app = spawn_app().await;
+    let acct = app.team.account_id.clone();
+    let fans = bulk_fans(&app, "groupfan", 6).await;
+    let included = list_of(&app, "Group include", &fans).await;
+    let excluded = list_of(&app, "Group exclude", &fans[..2]).await;
+    let tiers: Value = app
+        .get(&format!("/api/fansly/{acct}/subscription-tiers"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tier = tiers["data"][1]["id"].as_str().unwrap().to_owned();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for page in app
+        .all_pages(
+            &format!("/api/fansly/{acct}/subscribers?subscription_tier_id={tier}&limit=100"),
+            20,
+        )
+        .await
+    {
+        for s in page["data"]["subscriptions"].as_array().unwrap() {
+            expected.insert(s["subscriberId"].as_str().unwrap().to_owned());
+        }
+    }
+    expected.extend(fans[2..].iter().cloned());
+    let resp = app
+        .sandbox_post(
+            "/_sandbox/broadcast-groups",
+            json!({"includeLists": [included], "excludeLists": [excluded], "tierId": tier}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let group = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let b = accepted(&app, json!({"groupId": group, "text": "Via the group"})).await;
+    assert_eq!(b["groupId"], group.as_str());
+    assert_eq!(b["listIds"], json!([included]));
+    assert_eq!(b["excludeListIds"], json!([excluded]));
+    assert_eq!(b["tierIds"], json!([tier]));
+    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(done["state"], "sent", "{done}");
+    let counts = per_recipient(&delivered(&app, "Via the group").await);
+    assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    assert!(counts.values().all(|n| *n == 1));
+
+    // A DM is not an audience group.
+    let chat: Value = app.create_chat(&fans[0]).await.json().await.unwrap();
+    let dm = chat["data"]["id"].as_str().unwrap();
+    let msg = assert_error(send(&app, json!({"groupId": dm, "text": "x"})).await, 422).await;
+    assert!(msg.contains("not a broadcast audience group"), "{msg}");
+    // An empty group with no other audience names nobody.
+    let resp = app
+        .sandbox_post("/_sandbox/broadcast-groups", json!({}))
+        .await;
+    let empty = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let msg = assert_error(
+        send(&app, json!({"groupId": empty, "text": "x"})).await,
+        422,
+    )
+    .await;
+    assert!(msg.contains("audience is empty"), "{msg}");
 }
