@@ -464,11 +464,14 @@ enum Stop {
     Quietly,
     /// The broadcast fails as a whole (account unusable, audience gone).
     Fail(String),
+    /// The database failed: leave the claim to expire, so this or another
+    /// instance resumes the broadcast later.
+    Later(String),
 }
 
 impl From<sqlx::Error> for Stop {
     fn from(e: sqlx::Error) -> Self {
-        Stop::Fail(format!("database: {e}"))
+        Stop::Later(format!("database: {e}"))
     }
 }
 
@@ -752,6 +755,10 @@ async fn deliver(state: &AppState, id: &str, owner: &str) -> anyhow::Result<()> 
     };
     match outcome {
         Ok(()) | Err(Stop::Quietly) => Ok(()),
+        Err(Stop::Later(why)) => {
+            tracing::warn!(broadcast = %id, reason = %why, "broadcast paused until its claim expires");
+            Ok(())
+        }
         Err(Stop::Fail(why)) => {
             tracing::warn!(broadcast = %id, reason = %why, "broadcast failed");
             finish(&state.db, id, owner, state::FAILED, Some(&why)).await?;
@@ -814,7 +821,7 @@ async fn fan_out(
                 None => {
                     let row = load(db, &b.id)
                         .await
-                        .map_err(|e| Stop::Fail(e.to_string()))?;
+                        .map_err(|e| Stop::Later(e.to_string()))?;
                     let all_failed = row.as_ref().is_some_and(|r| r.sent == 0 && r.failed > 0);
                     let (end, why) = if all_failed {
                         (state::FAILED, Some("every recipient failed"))

@@ -457,6 +457,9 @@ async fn update_mass_message(
         spec.user_ids = v;
     }
     validate(&mut spec)?;
+    // A group's lists and tier were merged in when it was accepted, so the
+    // fields alone must still name someone.
+    require_audience(&spec)?;
     let team = authed.caller.team_id.clone();
     let account = if audience_changed {
         let account = state.sessions.connected(&team, &account_id).await?;

@@ -392,6 +392,17 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     assert!(msg.contains("text"), "{msg}");
     let msg = assert_error(put(json!({"userIds": []})).await, 422).await;
     assert!(msg.contains("audience is empty"), "{msg}");
+    let msg = assert_error(put(json!({"listIds": ["123"]})).await, 404).await;
+    assert!(msg.contains("listIds: list 123 not found"), "{msg}");
+    let msg = assert_error(put(json!({"groupId": "123"})).await, 422).await;
+    assert!(msg.contains("groupId"), "{msg}");
+    // The audience can be replaced too.
+    let fan2 = app.fan_id(2).await;
+    let resp = put(json!({"userIds": [fan2]})).await;
+    assert_eq!(resp.status(), 200);
+    let edited: Value = resp.json().await.unwrap();
+    assert_eq!(edited["data"]["userIds"], json!([fan2]));
+    assert_eq!(edited["data"]["text"], "New text");
     assert_eq!(show(&app, &id).await["text"], "New text");
     assert_eq!(pending_ids(&app).await, vec![id.clone()]);
 
