@@ -877,3 +877,27 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     assert_eq!(recorded.as_deref(), landed["id"].as_str());
     second.stop().await;
 }
+
+#[tokio::test]
+async fn every_mass_messaging_endpoint_is_in_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .request(Method::GET, "/openapi.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let base = "/api/fansly/{fanslyAccount}/mass-messaging";
+    let one = format!("{base}/{{broadcast_id}}");
+    for (path, method, operation) in [
+        (base, "get", "listScheduledMassMessages"),
+        (base, "post", "sendMassMessage"),
+        (one.as_str(), "put", "updateScheduledMassMessage"),
+        (one.as_str(), "delete", "cancelScheduledMassMessage"),
+        (one.as_str(), "get", "getMassMessage"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["operationId"], operation, "{method} {path}");
+        assert_eq!(op["tags"][0], "Mass Messaging", "{method} {path}");
+    }
+}
