@@ -895,9 +895,19 @@ async fn send_one(
     if p.state == recipient::SENDING {
         if let Some(group) = &p.group_id {
             let since = p.attempt_started_at.unwrap_or(0);
-            if let Ok(Some(message_id)) = landed(fansly, account, group, &b.spec.text, since).await
-            {
-                return record_sent(db, &b.id, &p.fan, &message_id).await;
+            match landed(fansly, account, group, &b.spec.text, since).await {
+                Ok(Some(message_id)) => return record_sent(db, &b.id, &p.fan, &message_id).await,
+                Ok(None) => {}
+                // Not knowing is no reason to risk a second copy: look again later.
+                Err(e) if passing(&e) => {
+                    let wait = state.config.broadcasts.retry_base_ms as i64;
+                    return retry_later(db, &b.id, &p.fan, wait, &e).await;
+                }
+                Err(e) if account_failure(&e) => {
+                    return Err(Stop::Fail(format!("account {}: {e}", account.id)))
+                }
+                // The DM cannot be read (gone): the send below finds out.
+                Err(_) => {}
             }
         }
     }
@@ -972,21 +982,33 @@ async fn send_one(
                 } => wait.max(after.as_millis() as i64),
                 _ => wait,
             };
-            sqlx::query(
-                "UPDATE broadcast_recipients SET next_attempt_at = $1, error = $2, updated_at = $3 \
-                 WHERE broadcast_id = $4 AND fan_id = $5",
-            )
-            .bind(now_ms() + wait)
-            .bind(e.to_string())
-            .bind(now_ms())
-            .bind(&b.id)
-            .bind(&p.fan)
-            .execute(&db.writer)
-            .await?;
-            Ok(())
+            retry_later(db, &b.id, &p.fan, wait, &e).await
         }
         Err(e) => record_failed(db, &b.id, &p.fan, &e.to_string()).await,
     }
+}
+
+/// Leaves the recipient for another attempt in `wait_ms`, noting why.
+async fn retry_later(
+    db: &Db,
+    id: &str,
+    fan: &str,
+    wait_ms: i64,
+    e: &UpstreamError,
+) -> Result<(), Stop> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE broadcast_recipients SET next_attempt_at = $1, error = $2, updated_at = $3 \
+         WHERE broadcast_id = $4 AND fan_id = $5",
+    )
+    .bind(now + wait_ms)
+    .bind(e.to_string())
+    .bind(now)
+    .bind(id)
+    .bind(fan)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
 }
 
 /// The id of a message this account sent to `group` at or after `since_ms`
