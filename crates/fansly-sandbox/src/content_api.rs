@@ -106,27 +106,32 @@ struct PostFields {
     expires_at_ms: i64,
 }
 
-fn post_fields(world: &World, me: u64, body: &Value, now: i64) -> Result<PostFields, Response> {
+fn post_fields(
+    world: &World,
+    me: u64,
+    body: &Value,
+    now: i64,
+) -> Result<PostFields, Box<Response>> {
     let int = |name: &str| body.get(name).map_or(Some(0), Value::as_i64);
     let (Some(scheduled_for_ms), Some(expires_at_ms)) = (int("scheduledFor"), int("expiresAt"))
     else {
-        return Err(bad_param("invalid parameter \"scheduledFor\""));
+        return Err(Box::new(bad_param("invalid parameter \"scheduledFor\"")));
     };
     if scheduled_for_ms != 0 && scheduled_for_ms <= now {
-        return Err(bad_param("invalid parameter \"scheduledFor\""));
+        return Err(Box::new(bad_param("invalid parameter \"scheduledFor\"")));
     }
     if expires_at_ms != 0 && expires_at_ms <= scheduled_for_ms.max(now) {
-        return Err(bad_param("invalid parameter \"expiresAt\""));
+        return Err(Box::new(bad_param("invalid parameter \"expiresAt\"")));
     }
     let wall_ids = match id_list(body.get("wallIds")) {
         Some(ids) if !ids.is_empty() && ids.iter().all(|w| world.content.has_wall(me, *w)) => ids,
-        _ => return Err(bad_param("invalid parameter \"wallIds\"")),
+        _ => return Err(Box::new(bad_param("invalid parameter \"wallIds\""))),
     };
     let pin_wall_ids = match body.get("pinWallIds") {
         None | Some(Value::Null) => Vec::new(),
         v => match id_list(v) {
             Some(ids) if ids.iter().all(|w| wall_ids.contains(w)) => ids,
-            _ => return Err(bad_param("invalid parameter \"pinWallIds\"")),
+            _ => return Err(Box::new(bad_param("invalid parameter \"pinWallIds\""))),
         },
     };
     let mut attachments = Vec::new();
@@ -152,12 +157,12 @@ fn post_fields(world: &World, me: u64, body: &Value, now: i64) -> Result<PostFie
                 content_type: 1,
                 content_id,
             }),
-            _ => return Err(bad_param("invalid parameter \"attachments\"")),
+            _ => return Err(Box::new(bad_param("invalid parameter \"attachments\""))),
         }
     }
     let content = str_field(body, "content").to_owned();
     if content.trim().is_empty() && attachments.is_empty() {
-        return Err(bad_param("invalid parameter \"content\""));
+        return Err(Box::new(bad_param("invalid parameter \"content\"")));
     }
     Ok(PostFields {
         content,
@@ -181,7 +186,7 @@ async fn create_post(State(state): State<AppState>, Caller(me): Caller, body: Bo
     let mut world = state.world();
     let f = match post_fields(&world, me.account_id, &body, now) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let post = Post {
         id: world.mint_id(),
@@ -226,7 +231,7 @@ async fn edit_post(State(state): State<AppState>, Caller(me): Caller, body: Body
     };
     let f = match post_fields(&world, me.account_id, &body, now_ms()) {
         Ok(f) => f,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let Some(post) = world.content.post_mut(id) else {
         return fail(StatusCode::NOT_FOUND, 404, "post not found");
@@ -429,13 +434,7 @@ fn media_stats(
     } else {
         (0, 0, 0, 0, 0)
     };
-    let avg = |sum: u64| {
-        if video_views == 0 {
-            0
-        } else {
-            sum / video_views
-        }
-    };
+    let avg = |sum: u64| sum.checked_div(video_views).unwrap_or(0);
     // Even split, remainder on the newest day, so the series sums to the totals.
     let n = days as u64;
     let daily: Vec<Value> = (0..days)
@@ -589,33 +588,41 @@ async fn move_album(State(state): State<AppState>, Caller(me): Caller, body: Bod
 
 /// The album and media ids of `{albumId, mediaIds}`: the album must be the
 /// caller's and every media the caller's own processed media.
-fn album_media_body(world: &World, me: u64, body: &Value) -> Result<(u64, Vec<u64>), Response> {
+fn album_media_body(
+    world: &World,
+    me: u64,
+    body: &Value,
+) -> Result<(u64, Vec<u64>), Box<Response>> {
     let Some(album) = parse_id(str_field(body, "albumId")) else {
-        return Err(bad_param("invalid parameter \"albumId\""));
+        return Err(Box::new(bad_param("invalid parameter \"albumId\"")));
     };
     if world.content.album_json(me, album).is_none() {
-        return Err(fail(StatusCode::NOT_FOUND, 404, "album not found"));
+        return Err(Box::new(fail(
+            StatusCode::NOT_FOUND,
+            404,
+            "album not found",
+        )));
     }
     let raw = body.get("mediaIds").and_then(Value::as_array);
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Err(bad_param("invalid parameter \"mediaIds\""));
+        return Err(Box::new(bad_param("invalid parameter \"mediaIds\"")));
     };
     let mut ids = Vec::new();
     for v in raw {
         let Some(id) = v.as_str().and_then(parse_id) else {
-            return Err(bad_param("invalid parameter \"mediaIds\""));
+            return Err(Box::new(bad_param("invalid parameter \"mediaIds\"")));
         };
-        if !world
+        if world
             .messaging
             .media
             .get(&id)
-            .is_some_and(|m| m.account == me)
+            .is_none_or(|m| m.account != me)
         {
-            return Err(fail(
+            return Err(Box::new(fail(
                 StatusCode::NOT_FOUND,
                 404,
                 &format!("media {id} not found"),
-            ));
+            )));
         }
         if !ids.contains(&id) {
             ids.push(id);
@@ -637,7 +644,7 @@ async fn add_album_media(
     let mut world = state.world();
     let (album_id, media) = match album_media_body(&world, me.account_id, &body) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let now = now_ms();
     for m in media {
@@ -672,7 +679,7 @@ async fn remove_album_media(
     let mut world = state.world();
     let (album_id, media) = match album_media_body(&world, me.account_id, &body) {
         Ok(x) => x,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let Some(album) = world.content.album_mut(me.account_id, album_id) else {
         return fail(StatusCode::NOT_FOUND, 404, "album not found");
