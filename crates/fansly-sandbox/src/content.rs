@@ -109,6 +109,8 @@ pub struct Content {
     albums: HashMap<u64, Vec<Album>>,
     /// (fan, accountMedia) pairs a fan has bought (set through `/_sandbox`).
     pub purchases: HashSet<(u64, u64)>,
+    /// accountMedia → the media of its free preview (`previewId` of the grant).
+    pub previews: HashMap<u64, u64>,
 }
 
 /// A vault album and the media in it.

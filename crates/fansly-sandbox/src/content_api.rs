@@ -268,10 +268,25 @@ fn may_open(world: &World, viewer: u64, g: &Grant) -> bool {
     })
 }
 
+/// Sets an accountMedia's `previewId` and `preview` (the free preview's
+/// media, open to everyone) when the grant has one.
+pub(crate) fn add_preview(world: &World, grant: u64, v: &mut Value) {
+    if let Some(p) = world.content.previews.get(&grant) {
+        v["previewId"] = json!(p.to_string());
+        v["preview"] = world
+            .messaging
+            .media
+            .get(p)
+            .map_or(Value::Null, |m| world.messaging.media_json(m));
+    }
+}
+
 /// An accountMedia as `viewer` receives it: without access the media comes
-/// without any fetchable location (Fansly's locked tile).
+/// without any fetchable location (Fansly's locked tile); a preview, if
+/// any, stays open.
 fn grant_for(world: &World, viewer: u64, g: &Grant) -> Value {
     let mut v = world.messaging.grant_json(g);
+    add_preview(world, g.id, &mut v);
     if g.account == viewer {
         return v;
     }
@@ -392,7 +407,7 @@ async fn post_stats(
                 .collect();
             json!({
                 "mediaOfferId": g.id.to_string(),
-                "previewId": null,
+                "previewId": world.content.previews.get(&g.id).map(u64::to_string),
                 "attribution": "media_offer",
                 "sources": per_source
             })

@@ -58,6 +58,8 @@ pub struct NewPost {
     pub expires_at_ms: i64,
     /// Walls (a subset of `wall_ids`) the post is pinned on.
     pub pin_wall_ids: Vec<String>,
+    /// Per media (same order), the vault id of its free preview; empty = none.
+    pub previews: Vec<Option<String>>,
 }
 
 impl FanslyClient {
@@ -100,7 +102,9 @@ impl FanslyClient {
     async fn post_body(&self, session: &Session, post: &NewPost) -> Result<Value, UpstreamError> {
         let mut attachments = Vec::new();
         if !post.media.is_empty() {
-            let ids = self.grant_gated(session, &post.media, &post.gates).await?;
+            let ids = self
+                .grant_gated(session, &post.media, &post.previews, &post.gates)
+                .await?;
             attachments = ids
                 .iter()
                 .enumerate()
@@ -194,15 +198,35 @@ impl FanslyClient {
     }
 
     /// Grants each vault media with `gates` (empty whitelist, top-level
-    /// flags 0, as for posts; §8.3); answers the accountMedia ids in order.
+    /// flags 0, as for posts; §8.3) and its preview, if any, as `previewId`
+    /// (the field of the captured grant body; its use for posts is
+    /// INFERRED); answers the accountMedia ids in order.
     async fn grant_gated(
         &self,
         session: &Session,
         media: &[String],
+        previews: &[Option<String>],
         gates: &[Gate],
     ) -> Result<Vec<String>, UpstreamError> {
         let flags: Vec<Value> = gates.iter().map(Gate::flag).collect();
-        let grants = self.grant_media(session, media, 0, &[], &flags).await?;
+        let body: Vec<Value> = media
+            .iter()
+            .enumerate()
+            .map(|(i, media_id)| {
+                json!({
+                    "mediaId": media_id,
+                    "previewId": previews.get(i).cloned().flatten(),
+                    "permissionFlags": 0,
+                    "price": 0,
+                    "whitelist": [],
+                    "permissions": {"permissionFlags": flags},
+                    "tags": []
+                })
+            })
+            .collect();
+        let grants = self
+            .post(session, "/api/v1/account/media", &Value::Array(body))
+            .await?;
         let ids: Vec<String> = grants
             .as_array()
             .into_iter()
@@ -226,7 +250,7 @@ impl FanslyClient {
         gates: &[Gate],
     ) -> Result<Value, UpstreamError> {
         let ids = self
-            .grant_gated(session, &[media_id.to_owned()], gates)
+            .grant_gated(session, &[media_id.to_owned()], &[], gates)
             .await?;
         self.post(
             session,

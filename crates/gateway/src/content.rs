@@ -96,7 +96,7 @@ pub async fn publish(
     account: &ConnectedAccount,
     mut post: NewPost,
 ) -> Result<Value, ApiError> {
-    target_walls(fansly, account, &mut post.wall_ids).await?;
+    target_walls(fansly, account, &mut post).await?;
     fansly
         .create_post(&account.session, &post)
         .await
@@ -158,13 +158,14 @@ pub async fn own_post(
 }
 
 /// The walls a post goes to: the named ones (all the creator's, 404 naming
-/// `wallIds` otherwise) or, when none is named, the main wall.
+/// `wallIds` otherwise) or, when none is named, the main wall; its pins
+/// must be among them.
 async fn target_walls(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
-    wall_ids: &mut Vec<String>,
+    post: &mut NewPost,
 ) -> Result<(), ApiError> {
-    if wall_ids.is_empty() {
+    if post.wall_ids.is_empty() {
         let walls = walls(fansly, account).await?;
         let main = rows(&walls, None, "the walls")?
             .iter()
@@ -173,10 +174,20 @@ async fn target_walls(
             .ok_or_else(|| {
                 ApiError::Unprocessable("wallIds: the account has no main wall".into())
             })?;
-        wall_ids.push(main.to_owned());
-        Ok(())
+        post.wall_ids.push(main.to_owned());
     } else {
-        require_walls(fansly, account, "wallIds", wall_ids).await
+        require_walls(fansly, account, "wallIds", &post.wall_ids).await?;
+    }
+    match post
+        .pin_wall_ids
+        .iter()
+        .find(|p| !post.wall_ids.contains(p))
+    {
+        Some(pin) => Err(ApiError::Unprocessable(format!(
+            "pinWallIds: wall {pin} is not one of the post's walls ({})",
+            post.wall_ids.join(", ")
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -189,17 +200,7 @@ pub async fn update_post(
     mut post: NewPost,
 ) -> Result<Value, ApiError> {
     own_post(fansly, account, post_id).await?;
-    target_walls(fansly, account, &mut post.wall_ids).await?;
-    if let Some(pin) = post
-        .pin_wall_ids
-        .iter()
-        .find(|p| !post.wall_ids.contains(p))
-    {
-        return Err(ApiError::Unprocessable(format!(
-            "pinWallIds: wall {pin} is not one of the post's walls ({})",
-            post.wall_ids.join(", ")
-        )));
-    }
+    target_walls(fansly, account, &mut post).await?;
     fansly
         .edit_post(&account.session, post_id, &post)
         .await

@@ -1,5 +1,7 @@
 //! `/posts`: the creator's wall posts — list (cursor `before`) and publish.
 
+use std::collections::BTreeMap;
+
 use axum::extract::{Path, State};
 use fansly_upstream::{Gate, NewPost};
 use serde::Deserialize;
@@ -110,6 +112,12 @@ pub struct SendPostBody {
     /// Walls to publish to (List Walls); default: the main wall.
     #[serde(default)]
     wall_ids: Vec<String>,
+    /// Walls (a subset of wallIds) to pin the post on.
+    #[serde(default)]
+    pin_wall_ids: Vec<String>,
+    /// Free previews: a mediaFiles handle → the `fansly_media_` handle of its preview.
+    #[serde(default)]
+    previews: BTreeMap<String, String>,
     /// Gate the media behind a purchase of `price`.
     #[serde(default)]
     require_purchase: bool,
@@ -130,7 +138,11 @@ pub struct SendPostBody {
 impl SendPostBody {
     /// Everything that can be checked without Fansly; media handles are
     /// left for `media::vault_ids`.
-    fn validate(&self, now_ms: i64) -> Result<(String, Vec<Gate>, Vec<String>), ApiError> {
+    #[allow(clippy::type_complexity)]
+    fn validate(
+        &self,
+        now_ms: i64,
+    ) -> Result<(String, Vec<Gate>, Vec<String>, Vec<String>), ApiError> {
         let (text, gates) = content_and_gates(
             self.text.as_deref(),
             &self.media_files,
@@ -155,8 +167,68 @@ impl SendPostBody {
                 "expiresAt must be a Unix time in ms after the post goes live, got {t}"
             )));
         }
-        Ok((text, gates, wall_list("wallIds", &self.wall_ids)?))
+        let (walls, pins) = walls_and_pins(&self.wall_ids, &self.pin_wall_ids)?;
+        Ok((text, gates, walls, pins))
     }
+}
+
+/// `wallIds` and `pinWallIds`; pins must be among the walls when walls are
+/// named (with none named they are checked against the main wall later).
+fn walls_and_pins(
+    walls: &[String],
+    pins: &[String],
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let walls = wall_list("wallIds", walls)?;
+    let pins = wall_list("pinWallIds", pins)?;
+    if !walls.is_empty() {
+        if let Some(pin) = pins.iter().find(|p| !walls.contains(p)) {
+            return Err(ApiError::Unprocessable(format!(
+                "pinWallIds: wall {pin} is not one of wallIds"
+            )));
+        }
+    }
+    Ok((walls, pins))
+}
+
+/// Per media file (in order), its preview handle: every key of `previews`
+/// must be one of `media_files`, every value a `fansly_media_` id.
+fn preview_handles(
+    media_files: &[String],
+    previews: &BTreeMap<String, String>,
+) -> Result<Vec<Option<String>>, ApiError> {
+    if let Some(k) = previews.keys().find(|k| !media_files.contains(k)) {
+        return Err(ApiError::Unprocessable(format!(
+            "previews: {k:?} is not one of mediaFiles"
+        )));
+    }
+    if let Some(v) = previews.values().find(|v| !crate::ids::is_media_id(v)) {
+        return Err(ApiError::Unprocessable(format!(
+            "previews: {v:?} is not a fansly_media_ id"
+        )));
+    }
+    Ok(media_files
+        .iter()
+        .map(|m| previews.get(m).cloned())
+        .collect())
+}
+
+/// The previews' vault ids (404 / 409 naming `previews`).
+async fn preview_ids(
+    state: &AppState,
+    team: &str,
+    account: &str,
+    handles: Vec<Option<String>>,
+) -> Result<Vec<Option<String>>, ApiError> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(match h {
+            Some(h) => crate::media::vault_ids_for(&state.db, team, account, "previews", &[h])
+                .await?
+                .pop(),
+            None => None,
+        });
+    }
+    Ok(out)
 }
 
 /// Text, media count and gates, as publishing and replacing a post check them.
@@ -255,7 +327,8 @@ async fn send_post(
     Path(account_id): Path<String>,
     ApiJson(body): ApiJson<SendPostBody>,
 ) -> Result<Metered, ApiError> {
-    let (content, gates, wall_ids) = body.validate(now_ms())?;
+    let (content, gates, wall_ids, pin_wall_ids) = body.validate(now_ms())?;
+    let previews = preview_handles(&body.media_files, &body.previews)?;
     let account = state
         .sessions
         .connected(&authed.caller.team_id, &account_id)
@@ -267,6 +340,7 @@ async fn send_post(
         &body.media_files,
     )
     .await?;
+    let previews = preview_ids(&state, &authed.caller.team_id, &account.id, previews).await?;
     let post = NewPost {
         content,
         media,
@@ -274,7 +348,8 @@ async fn send_post(
         wall_ids,
         scheduled_for_ms: body.scheduled_for.unwrap_or(0),
         expires_at_ms: body.expires_at.unwrap_or(0),
-        pin_wall_ids: Vec::new(),
+        pin_wall_ids,
+        previews,
     };
     let fansly = state.fansly.clone();
     authed
@@ -300,6 +375,9 @@ pub struct UpdatePostBody {
     /// Walls (a subset of wallIds) to pin the post on.
     #[serde(default)]
     pin_wall_ids: Vec<String>,
+    /// Free previews: a mediaFiles handle → the `fansly_media_` handle of its preview.
+    #[serde(default)]
+    previews: BTreeMap<String, String>,
     /// Remove the post at this Unix ms; omit for no expiry.
     expires_at: Option<i64>,
     #[serde(default)]
@@ -355,15 +433,8 @@ async fn update_post(
             "expiresAt must be a future Unix time in ms, got {t}"
         )));
     }
-    let wall_ids = wall_list("wallIds", &body.wall_ids)?;
-    let pin_wall_ids = wall_list("pinWallIds", &body.pin_wall_ids)?;
-    if !wall_ids.is_empty() {
-        if let Some(pin) = pin_wall_ids.iter().find(|p| !wall_ids.contains(p)) {
-            return Err(ApiError::Unprocessable(format!(
-                "pinWallIds: wall {pin} is not one of wallIds"
-            )));
-        }
-    }
+    let (wall_ids, pin_wall_ids) = walls_and_pins(&body.wall_ids, &body.pin_wall_ids)?;
+    let previews = preview_handles(&body.media_files, &body.previews)?;
     let account = state
         .sessions
         .connected(&authed.caller.team_id, &account_id)
@@ -375,6 +446,7 @@ async fn update_post(
         &body.media_files,
     )
     .await?;
+    let previews = preview_ids(&state, &authed.caller.team_id, &account.id, previews).await?;
     let post = NewPost {
         content,
         media,
@@ -383,6 +455,7 @@ async fn update_post(
         scheduled_for_ms: 0,
         expires_at_ms: body.expires_at.unwrap_or(0),
         pin_wall_ids,
+        previews,
     };
     let fansly = state.fansly.clone();
     authed

@@ -282,7 +282,31 @@ async fn bad_post_inputs_are_refused_before_fansly_or_billing() {
             "mediaFiles",
         ),
         (json!({"text": "x", "price": "5"}), 422, "price"),
-        (json!({"text": "x", "previews": {}}), 422, "previews"),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {"fansly_media_01HZZZZZZZZZZZZZZZZZZZZZZZ": mine}}),
+            422,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {mine.clone(): "abc"}}),
+            422,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {mine.clone(): foreign}}),
+            404,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "wallIds": ["123456789012345678"], "pinWallIds": ["123456789012345679"]}),
+            422,
+            "pinWallIds",
+        ),
+        (
+            json!({"text": "x", "pinWallIds": ["123456789012345679"]}),
+            422,
+            "pinWallIds",
+        ),
     ] {
         let msg = assert_error(send(&app, body.clone()).await, status).await;
         assert!(msg.contains(field), "{body}: {msg}");
@@ -401,6 +425,18 @@ async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
     )
     .await);
     let free = id(publish(&app, json!({"text": "free", "mediaFiles": [handles[3]]})).await);
+    let preview = handle(&app, &app.team).await;
+    let teased_media = handle(&app, &app.team).await;
+    let teased = id(publish(
+        &app,
+        json!({
+            "text": "teaser",
+            "mediaFiles": [teased_media],
+            "previews": {teased_media.clone(): preview},
+            "requireSubscription": true
+        }),
+    )
+    .await);
 
     // Listed with their gating for the creator.
     let page = list(&app, "").await;
@@ -435,6 +471,34 @@ async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
     assert!(!open(&v, &subs) && open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
     let v = fan_view(&app, &creator, &stranger).await;
     assert!(!open(&v, &subs) && !open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
+    assert!(!open(&v, &teased));
+    // The locked media's free preview stays open.
+    let as_stranger = app
+        .state
+        .fansly
+        .timeline(&stranger.session, &creator, None, None, None)
+        .await
+        .unwrap();
+    let grant = &listed_post_in(&as_stranger["posts"], &teased)["attachments"][0]["contentId"];
+    let tile = as_stranger["accountMedia"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| &m["id"] == grant)
+        .unwrap();
+    assert_eq!(
+        tile["previewId"],
+        upload_media(&app, &preview).await,
+        "{tile}"
+    );
+    assert!(
+        !tile["preview"]["locations"].as_array().unwrap().is_empty(),
+        "{tile}"
+    );
+    assert!(
+        tile["media"]["locations"].as_array().unwrap().is_empty(),
+        "{tile}"
+    );
 
     // A purchase opens the paid media for that fan only.
     let grant = page["data"]["posts"]
@@ -479,6 +543,16 @@ async fn update(app: &TestApp, post_id: &str, body: Value) -> reqwest::Response 
     .await
 }
 
+fn listed_post_in(posts: &Value, id: &str) -> Value {
+    posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("post {id} not in {posts}"))
+        .clone()
+}
+
 fn listed_post(page: &Value, id: &str) -> Value {
     page["data"]["posts"]
         .as_array()
@@ -497,18 +571,6 @@ async fn a_post_is_replaced_by_its_new_state() {
         handle(&app, &app.team).await,
         handle(&app, &app.team).await,
     );
-    let original = publish(
-        &app,
-        json!({"text": "first", "mediaFiles": [h1], "requirePurchase": true, "price": 5000}),
-    )
-    .await;
-    let id = original["data"]["id"].as_str().unwrap().to_owned();
-    let wall: Value = create_wall(&app, json!({"name": "Pins"}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let wall = wall["data"]["id"].as_str().unwrap().to_owned();
     let walls: Value = app
         .get(&format!("/api/fansly/{}/walls", app.team.account_id))
         .await
@@ -516,6 +578,23 @@ async fn a_post_is_replaced_by_its_new_state() {
         .await
         .unwrap();
     let main = walls["data"][0]["id"].as_str().unwrap().to_owned();
+    let original = publish(
+        &app,
+        json!({"text": "first", "mediaFiles": [h1], "requirePurchase": true, "price": 5000, "pinWallIds": [main]}),
+    )
+    .await;
+    let id = original["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        listed_post(&list(&app, "").await, &id)["pinWallIds"],
+        json!([main]),
+        "pinned on the main wall it defaults to"
+    );
+    let wall: Value = create_wall(&app, json!({"name": "Pins"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wall = wall["data"]["id"].as_str().unwrap().to_owned();
     let balance = app.balance(&app.team.id).await;
     let expires = now_ms() + 3_600_000;
 
