@@ -337,6 +337,23 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     );
     assert!(default_page["_pagination"]["next_page"].is_null());
 
+    // Without album_id: the whole vault, every upload once.
+    let whole = app
+        .all_pages(
+            &format!("/api/fansly/{}/vault/media", app.team.account_id),
+            10,
+        )
+        .await;
+    let sizes: Vec<usize> = whole.iter().map(|p| entry_media(p).len()).collect();
+    assert_eq!(sizes, [20, 20, 6]);
+    let everything: HashSet<String> = whole.iter().flat_map(entry_media).collect();
+    assert_eq!(everything.len(), 46);
+    assert!(
+        everything.contains(&vault_ids[5]),
+        "removing from an album keeps it in the vault"
+    );
+    assert!(everything.contains(to_default["media_id"].as_str().unwrap()));
+
     // Reorder: the new album first.
     let resp = send(
         &app,
