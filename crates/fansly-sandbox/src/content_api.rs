@@ -334,6 +334,7 @@ async fn posts_by_id(
         .filter(|p| p.account == me.account_id || p.live(now))
         .collect();
     let mut accounts: Vec<u64> = posts.iter().map(|p| p.account).collect();
+    accounts.sort_unstable();
     accounts.dedup();
     ok(json!({
         "posts": posts.iter().map(|p| p.json()).collect::<Vec<_>>(),
