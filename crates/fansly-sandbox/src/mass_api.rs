@@ -211,7 +211,7 @@ async fn sent_messages(State(state): State<AppState>, Query(q): Query<SentQuery>
                     json!({
                         "accountMediaId": g.id.to_string(),
                         "mediaId": g.media.to_string(),
-                        "previewId": g.preview.map(|p| p.to_string()),
+                        "previewId": world.content.previews.get(&g.id).map(u64::to_string),
                         "whitelist": g.whitelist.iter().map(u64::to_string).collect::<Vec<_>>(),
                         "gates": g.gates,
                     })

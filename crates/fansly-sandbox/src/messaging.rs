@@ -74,8 +74,6 @@ pub struct Grant {
     pub permission_flags: i64,
     /// `permissions.permissionFlags` as granted: the gates (§8.3).
     pub gates: Vec<Value>,
-    /// The media shown until the grant is unlocked (`previewId`).
-    pub preview: Option<u64>,
 }
 
 #[derive(Default)]
@@ -222,7 +220,7 @@ impl Messaging {
             "id": id,
             "accountId": g.account.to_string(),
             "mediaId": g.media.to_string(),
-            "previewId": g.preview.map(|p| p.to_string()),
+            "previewId": null,
             "permissionFlags": g.permission_flags,
             "price": 0,
             "createdAt": g.created_ms / 1000,

@@ -477,16 +477,27 @@ pub async fn vault_ids(
     account_id: &str,
     handles: &[String],
 ) -> Result<Vec<String>, ApiError> {
+    vault_ids_for(db, team_id, account_id, "mediaFiles", handles).await
+}
+
+/// As [`vault_ids`], the errors naming `field`.
+pub async fn vault_ids_for(
+    db: &Db,
+    team_id: &str,
+    account_id: &str,
+    field: &str,
+    handles: &[String],
+) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         let found = find(db, team_id, account_id, h)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("mediaFiles: media {h} not found")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("{field}: media {h} not found")))?;
         match (found.status.as_str(), found.media_id) {
             (COMPLETED, Some(id)) => out.push(id),
             (status, _) => {
                 return Err(ApiError::Conflict(format!(
-                    "mediaFiles: media {h} is not ready (status: {status})"
+                    "{field}: media {h} is not ready (status: {status})"
                 )))
             }
         }

@@ -202,25 +202,16 @@ async fn resolve_media(
     for file in &spec.media_files {
         let preview = match spec.previews.get(file) {
             None => None,
-            Some(handle) => {
-                let ids = crate::media::vault_ids(
-                    &state.db,
-                    team_id,
-                    account_id,
-                    std::slice::from_ref(handle),
-                )
-                .await
-                .map_err(|e| match e {
-                    ApiError::NotFound(m) => {
-                        ApiError::NotFound(m.replacen("mediaFiles", "previews", 1))
-                    }
-                    ApiError::Conflict(m) => {
-                        ApiError::Conflict(m.replacen("mediaFiles", "previews", 1))
-                    }
-                    e => e,
-                })?;
-                ids.into_iter().next()
-            }
+            Some(handle) => crate::media::vault_ids_for(
+                &state.db,
+                team_id,
+                account_id,
+                "previews",
+                std::slice::from_ref(handle),
+            )
+            .await?
+            .into_iter()
+            .next(),
         };
         previews.push(preview);
     }
