@@ -455,11 +455,14 @@ impl Received {
     }
 }
 
+/// A scripted answer: status and extra headers.
+type Answer = (u16, Vec<(String, String)>);
+
 #[derive(Default)]
 struct ReceiverState {
     requests: std::sync::Mutex<Vec<Received>>,
     /// Answers to give, in order (status, headers); 200 once empty.
-    script: std::sync::Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>)>>,
+    script: std::sync::Mutex<std::collections::VecDeque<Answer>>,
     delay_ms: std::sync::atomic::AtomicU64,
     arrived: tokio::sync::Notify,
 }

@@ -1019,6 +1019,9 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    // Stopped while the events are queued, so all 1,000 wait in the outbox.
+    child.0.kill().expect("stop the gateway");
+    child.0.wait().unwrap();
 
     // The relay's side: 1,000 events into the shared database.
     let account = "fansly_acct_killtest000001";
@@ -1039,6 +1042,8 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
         assert_eq!(id, event_id(account, &format!("5.1:{n}")));
         expected.insert(id);
     }
+    assert!(receiver.requests().is_empty());
+    let mut child = start_gateway(port, dir.path(), &db_url);
     receiver
         .wait_until(Duration::from_secs(60), "the first deliveries", |r| {
             r.len() >= 100
