@@ -436,6 +436,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
             "fansly.accounts.connected",
             "fansly.accounts.disconnected",
             "fansly.accounts.authentication_failed",
+            "fansly.accounts.otp_code_required",
         ],
         Some(SECRET),
     )
@@ -473,7 +474,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     assert_eq!(body["payload"]["authentication_progress"], "authenticated");
     assert_eq!(body["payload"]["is_authenticated"], true);
 
-    // A refused password, then a disconnect.
+    // A refused password, a login stopping at an e-mailed code, a disconnect.
     let bad = app
         .authenticate(
             &app.team,
@@ -484,6 +485,16 @@ async fn a_connected_account_is_announced_with_both_signatures() {
         app.settled_status(&app.team, &bad).await["status"],
         "failed"
     );
+    let coded = app
+        .authenticate(
+            &app.team,
+            json!({"username": "sandbox_mailcode", "password": "sandbox_mailcode-password"}),
+        )
+        .await;
+    assert_eq!(
+        app.settled_status(&app.team, &coded).await["status"],
+        "challenge-email"
+    );
     let resp = call(
         &app,
         Method::DELETE,
@@ -492,7 +503,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let got = receiver.wait_for(3).await;
+    let got = receiver.wait_for(4).await;
     let names: Vec<(String, String)> = got
         .iter()
         .map(|r| {
@@ -511,9 +522,60 @@ async fn a_connected_account_is_announced_with_both_signatures() {
         names.contains(&("fansly.accounts.disconnected".into(), account.clone())),
         "{names:?}"
     );
+    let otp = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["event"] == "fansly.accounts.otp_code_required")
+        .unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(otp["account_id"], coded.as_str());
+    assert_eq!(otp["payload"]["needs_code"], true);
+    assert_eq!(otp["payload"]["authentication_progress"], "challenge-email");
     for r in &got {
         verify_signatures(r, SECRET).unwrap();
     }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_deliver_each_event_once() {
+    let first = app().await;
+    let url = first.state.config.database_url();
+    let second = app_with(|c| c.database_url = Some(url)).await;
+    let receiver = Receiver::start().await;
+    first
+        .create_webhook(&first.team, &receiver.url, &[RECEIVED], None)
+        .await;
+    let mut expected = HashSet::new();
+    for n in 0..300 {
+        // Both instances record (as both would run relays) and both deliver.
+        let by = if n % 2 == 0 { &first } else { &second };
+        let id = by
+            .state
+            .events
+            .record(NewEvent {
+                team_id: first.team.id.clone(),
+                account_id: first.team.account_id.clone(),
+                name: RECEIVED,
+                dedup_key: format!("5.1:{n}"),
+                payload: json!({"n": n}),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        expected.insert(id);
+    }
+    receiver
+        .wait_until(Duration::from_secs(60), "300 deliveries", |r| {
+            r.len() >= 300
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = receiver.requests();
+    let keys: HashSet<String> = got
+        .iter()
+        .map(|r| r.header("x-ofapi-idempotency-key").unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, expected);
+    assert_eq!(got.len(), 300, "no event claimed by both instances");
 }
 
 #[tokio::test]
