@@ -36,6 +36,10 @@ pub const USER_AGENT: &str = "OnlyFansAPI.com/Webhook-Client";
 pub const BLOCK: i64 = 100;
 /// The ledger's name for webhook charges.
 pub const LEDGER_ENDPOINT: &str = "webhooks.delivery";
+/// `next_attempt_at` of the deliveries of a disabled endpoint: never due,
+/// so the claim's index range never reaches them; enabling the endpoint
+/// makes them due at once.
+pub const HELD: i64 = 1 << 60;
 /// Kept of a receiver's answer.
 const EXCERPT_BYTES: usize = 1024;
 /// The longest `Retry-After` honoured.
@@ -379,7 +383,7 @@ pub async fn settle(
     .await?;
 
     if outcome.succeeded() {
-        let held = sqlx::query(
+        let still_ours = sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, delivered_at = $2, locked_until = 0, \
                lease = NULL, last_error = NULL, updated_at = $2 WHERE id = $3 AND lease = $4",
         )
@@ -395,7 +399,7 @@ pub async fn settle(
             .bind(&hook.id)
             .execute(&mut *tx)
             .await?;
-        if held {
+        if still_ours {
             meter(&mut tx, &d.team_id, &d.id, settings.credits_per_100_events).await?;
         }
         return tx.commit().await;
@@ -409,8 +413,8 @@ pub async fn settle(
             "the endpoint answered 410 Gone at {}; enable it again once it accepts events",
             iso(now)
         );
-        disable(&mut tx, &hook.id, &why, now).await?;
         release(&mut tx, d, now, &error).await?;
+        disable(&mut tx, &hook.id, &why, now).await?;
         return tx.commit().await;
     }
     let failing_since: Option<i64> = sqlx::query(
@@ -463,6 +467,8 @@ pub async fn settle(
     tx.commit().await
 }
 
+/// Disables the endpoint and parks its pending deliveries at [`HELD`], out
+/// of the claim's range, until it is enabled again.
 async fn disable(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     hook_id: &str,
@@ -478,7 +484,45 @@ async fn disable(
     .bind(hook_id)
     .execute(&mut **tx)
     .await?;
+    hold(tx, hook_id).await
+}
+
+/// Parks an endpoint's pending deliveries (see [`HELD`]).
+pub async fn hold(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    hook_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+         WHERE webhook_id = $2 AND status = 'pending'",
+    )
+    .bind(HELD)
+    .bind(hook_id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
+}
+
+/// Defers the due deliveries of teams that cannot pay for a block by
+/// `recheck`. The claim would skip them anyway; parking them keeps a large
+/// unpaid backlog out of every claim's scan. Returns how many were parked.
+pub async fn park_unpaid(db: &Db, block_cost: i64, recheck: Duration) -> Result<u64, sqlx::Error> {
+    if block_cost <= 0 {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let parked = sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+         WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
+           AND team_id IN (SELECT id FROM teams WHERE credits < $3)",
+    )
+    .bind(now + recheck.as_millis() as i64)
+    .bind(now)
+    .bind(block_cost)
+    .execute(&db.writer)
+    .await?
+    .rows_affected();
+    Ok(parked)
 }
 
 /// Gives the row back without using up its place in the schedule.
@@ -591,12 +635,31 @@ async fn run_one(state: &AppState, client: &reqwest::Client, d: Claimed) {
     }
 }
 
-/// Starts the delivery workers of this instance.
+/// Starts the delivery workers of this instance, and the task that parks
+/// the deliveries of teams out of credits.
 pub fn spawn_workers(state: AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let client = client(&state.config.webhooks);
-    (0..state.config.webhooks.workers.max(1))
+    let mut tasks: Vec<_> = (0..state.config.webhooks.workers.max(1))
         .map(|_| tokio::spawn(worker(state.clone(), client.clone())))
-        .collect()
+        .collect();
+    tasks.push(tokio::spawn(parker(state)));
+    tasks
+}
+
+/// How long the deliveries of a team out of credits wait between checks.
+pub fn unpaid_recheck(settings: &WebhookSettings) -> Duration {
+    Duration::from_millis(settings.poll_interval_ms.max(10) * 5)
+}
+
+async fn parker(state: AppState) {
+    let settings = &state.config.webhooks;
+    let recheck = unpaid_recheck(settings);
+    loop {
+        if let Err(e) = park_unpaid(&state.db, settings.credits_per_100_events, recheck).await {
+            tracing::warn!(error = %e, "deferring unpaid webhook deliveries failed");
+        }
+        tokio::time::sleep(recheck).await;
+    }
 }
 
 async fn worker(state: AppState, client: reqwest::Client) {
@@ -765,7 +828,8 @@ async fn delivery_json(
         "redelivery_of": r.get::<Option<String>, _>(6),
         "status": status,
         "attempt_count": attempts.len(),
-        "next_attempt_at": (status == PENDING).then(|| iso(r.get(9))),
+        "next_attempt_at": (status == PENDING && r.get::<i64, _>(9) < HELD).then(|| iso(r.get(9))),
+        "held": status == PENDING && r.get::<i64, _>(9) >= HELD,
         "last_error": r.get::<Option<String>, _>(10),
         "delivered_at": r.get::<Option<i64>, _>(11).map(iso),
         "created_at": iso(r.get(12)),

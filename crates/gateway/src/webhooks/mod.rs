@@ -382,6 +382,9 @@ pub async fn update(
     .bind(team_id)
     .execute(&mut *tx)
     .await?;
+    if !enabled && current.enabled {
+        deliver::hold(&mut tx, id).await?;
+    }
     if enabled && !current.enabled {
         sqlx::query(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $1 \

@@ -441,6 +441,7 @@ pub struct Received {
     /// Header names in lower case.
     pub headers: std::collections::HashMap<String, String>,
     pub body: String,
+    pub arrived: std::time::Instant,
 }
 
 impl Received {
@@ -509,6 +510,7 @@ impl Receiver {
                         })
                         .collect(),
                     body: String::from_utf8_lossy(&body).into_owned(),
+                    arrived: std::time::Instant::now(),
                 });
                 state.arrived.notify_waiters();
                 let mut resp = (

@@ -674,7 +674,11 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
     record(&app, &app.team, RECEIVED, "5.1:b").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.requests().len(), 1);
-    assert_eq!(deliveries(&app, hook).await.len(), 1);
+    let log = deliveries(&app, hook).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["status"], "pending");
+    assert_eq!(log[0]["held"], true, "{}", log[0]);
+    assert!(log[0]["next_attempt_at"].is_null());
 
     // Enabled again: the held delivery goes out, same idempotency key.
     let w = data(
@@ -736,6 +740,7 @@ async fn an_endpoint_failing_for_too_long_is_disabled() {
     );
     let log = deliveries(&app, hook).await;
     assert_eq!(log[0]["status"], "pending", "held, not lost");
+    assert_eq!(log[0]["held"], true);
 }
 
 #[tokio::test]
@@ -1181,5 +1186,68 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
         distinct_at_kill.len(),
         got.len(),
         restarted_at.elapsed()
+    );
+}
+
+/// A measurement, not a test (run with `--ignored --nocapture`): latency
+/// from `Events::record` to the receiver at a steady trickle, and the
+/// throughput of a backlog, with the default four workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_delivery_latency_and_throughput() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(&app.team, &receiver.url, &[RECEIVED], Some(SECRET))
+        .await;
+    let mut sent = HashMap::new();
+    for n in 0..300 {
+        let at = std::time::Instant::now();
+        let id = record(&app, &app.team, RECEIVED, &format!("lat:{n}")).await;
+        sent.insert(id, at);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = receiver
+        .wait_until(Duration::from_secs(60), "300", |r| r.len() >= 300)
+        .await;
+    let mut lat: Vec<Duration> = got
+        .iter()
+        .map(|r| r.arrived - sent[r.header("webhook-id").unwrap()])
+        .collect();
+    lat.sort();
+    let pct = |p: usize| lat[(lat.len() * p / 100).min(lat.len() - 1)];
+    eprintln!(
+        "record -> receiver latency over {} events: p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        pct(50),
+        pct(99),
+        lat[lat.len() - 1]
+    );
+
+    // A backlog: queued while the team has no credits (so held), then
+    // released at once by a grant.
+    const BACKLOG: usize = 2_000;
+    let poor = app.new_team(0, 2).await;
+    let backlog = Receiver::start().await;
+    app.create_webhook(&poor, &backlog.url, &[RECEIVED], Some(SECRET))
+        .await;
+    let start = std::time::Instant::now();
+    for n in 0..BACKLOG {
+        record(&app, &poor, RECEIVED, &format!("tp:{n}")).await;
+    }
+    let recorded = start.elapsed();
+    assert!(backlog.requests().is_empty());
+    let start = std::time::Instant::now();
+    fansly_gateway::metering::credits::grant(app.db(), &poor.id, 1_000, "bench")
+        .await
+        .unwrap();
+    backlog
+        .wait_until(Duration::from_secs(300), "backlog", |r| r.len() >= BACKLOG)
+        .await;
+    let drained = start.elapsed();
+    eprintln!(
+        "{BACKLOG} events recorded in {recorded:?} ({:.0}/s, one transaction each); \
+         the backlog drained in {drained:?} ({:.0} deliveries/s)",
+        BACKLOG as f64 / recorded.as_secs_f64(),
+        BACKLOG as f64 / drained.as_secs_f64()
     );
 }
