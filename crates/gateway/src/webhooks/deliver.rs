@@ -276,9 +276,15 @@ pub async fn send(
         }
     }
     excerpt.truncate(EXCERPT_BYTES);
+    // A character cut by the limit is dropped, not shown as U+FFFD.
+    if let Err(e) = std::str::from_utf8(&excerpt) {
+        if e.error_len().is_none() {
+            excerpt.truncate(e.valid_up_to());
+        }
+    }
     let mut text = String::from_utf8_lossy(&excerpt).into_owned();
     if text.len() > EXCERPT_BYTES {
-        // Lossy decoding can grow a cut character; keep within the limit.
+        // Lossy decoding grows invalid bytes; keep within the limit.
         let mut end = EXCERPT_BYTES;
         while !text.is_char_boundary(end) {
             end -= 1;
@@ -395,10 +401,12 @@ pub async fn settle(
         .await?
         .rows_affected()
             == 1;
-        sqlx::query("UPDATE webhooks SET failing_since = NULL WHERE id = $1")
-            .bind(&hook.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+        )
+        .bind(&hook.id)
+        .execute(&mut *tx)
+        .await?;
         if still_ours {
             meter(&mut tx, &d.team_id, &d.id, settings.credits_per_100_events).await?;
         }

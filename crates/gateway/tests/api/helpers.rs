@@ -456,8 +456,8 @@ impl Received {
     }
 }
 
-/// A scripted answer: status and extra headers.
-type Answer = (u16, Vec<(String, String)>);
+/// A scripted answer: status, extra headers, and a body (default `answer <status>`).
+type Answer = (u16, Vec<(String, String)>, Option<String>);
 
 #[derive(Default)]
 struct ReceiverState {
@@ -491,12 +491,12 @@ impl Receiver {
                 if delay > 0 {
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                 }
-                let (status, extra) = state
+                let (status, headers_out, body_out) = state
                     .script
                     .lock()
                     .unwrap()
                     .pop_front()
-                    .unwrap_or((200, Vec::new()));
+                    .unwrap_or((200, Vec::new(), None));
                 state.requests.lock().unwrap().push(Received {
                     method: method.to_string(),
                     path: uri.path().to_owned(),
@@ -513,9 +513,10 @@ impl Receiver {
                     arrived: std::time::Instant::now(),
                 });
                 state.arrived.notify_waiters();
+                let (extra, body) = (headers_out, body_out);
                 let mut resp = (
                     StatusCode::from_u16(status).unwrap(),
-                    format!("answer {status}"),
+                    body.unwrap_or_else(|| format!("answer {status}")),
                 )
                     .into_response();
                 for (k, v) in extra {
@@ -537,7 +538,7 @@ impl Receiver {
     /// The next answers, in order (then 200 again).
     pub fn answer(&self, statuses: &[u16]) {
         let mut script = self.state.script.lock().unwrap();
-        script.extend(statuses.iter().map(|s| (*s, Vec::new())));
+        script.extend(statuses.iter().map(|s| (*s, Vec::new(), None)));
     }
 
     pub fn answer_with(&self, status: u16, headers: &[(&str, &str)]) {
@@ -547,7 +548,17 @@ impl Receiver {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            None,
         ));
+    }
+
+    /// The next answer: `status` with `body`.
+    pub fn answer_body(&self, status: u16, body: &str) {
+        self.state
+            .script
+            .lock()
+            .unwrap()
+            .push_back((status, Vec::new(), Some(body.to_owned())));
     }
 
     pub fn set_delay(&self, delay: Duration) {

@@ -582,7 +582,10 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
 async fn failures_are_retried_and_the_event_arrives_exactly_once_more() {
     let app = app().await;
     let receiver = Receiver::start().await;
-    receiver.answer(&[500, 503, 500]);
+    // The second failure answers a long page: 1 KiB of it is kept.
+    receiver.answer(&[500]);
+    receiver.answer_body(503, &format!("x{}", "é".repeat(3000)));
+    receiver.answer(&[500]);
     let hook = app
         .create_webhook(&app.team, &receiver.url, &[RECEIVED], Some(SECRET))
         .await;
@@ -618,12 +621,19 @@ async fn failures_are_retried_and_the_event_arrives_exactly_once_more() {
         .map(|a| a["status_code"].clone())
         .collect();
     assert_eq!(statuses, [json!(500), json!(503), json!(500), json!(200)]);
-    for a in d["attempts"].as_array().unwrap() {
+    for (i, a) in d["attempts"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(a["attempt"], i + 1);
         assert!(a["latency_ms"].as_i64().unwrap() >= 0);
-        assert!(a["response_excerpt"]
-            .as_str()
-            .unwrap()
-            .starts_with("answer "));
+        let excerpt = a["response_excerpt"].as_str().unwrap();
+        if i == 1 {
+            assert_eq!(
+                excerpt,
+                format!("x{}", "é".repeat(511)),
+                "the first KiB, whole characters"
+            );
+        } else {
+            assert!(excerpt.starts_with("answer "), "{excerpt}");
+        }
     }
     assert_eq!(d["attempts"][0]["error"], "the endpoint answered HTTP 500");
     assert!(d["attempts"][3]["error"].is_null());
