@@ -48,6 +48,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
 CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, created_at);
 CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at);
+-- Retention keeps an event while a delivery of it is kept.
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
 CREATE TABLE webhook_attempts (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
