@@ -25,3 +25,4 @@ mod upstream;
 mod users;
 mod vault;
 mod walls;
+mod webhooks;
