@@ -138,8 +138,10 @@ impl Events {
         }
     }
 
-    /// Writes the event to the outbox. Returns its id when it is new, `None`
-    /// when the same upstream event was already recorded for the account.
+    /// Writes the event to the outbox, with one pending delivery for each
+    /// enabled webhook endpoint that wants it, in one transaction. Returns
+    /// its id when it is new, `None` when the same upstream event was
+    /// already recorded for the account (nothing is delivered twice then).
     pub async fn record(&self, event: NewEvent) -> Result<Option<String>, sqlx::Error> {
         let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
         let (id, dedup_key) = if ephemeral {
@@ -153,6 +155,10 @@ impl Events {
                 Some(event.dedup_key),
             )
         };
+        let now = now_ms();
+        // The event and its deliveries commit together: no event is ever
+        // recorded without the deliveries it owes, nor delivered unrecorded.
+        let mut tx = self.db.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
@@ -163,13 +169,28 @@ impl Events {
         .bind(event.name)
         .bind(dedup_key)
         .bind(event.payload.to_string())
-        .bind(now_ms())
-        .execute(&self.db.writer)
+        .bind(now)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
+            tx.rollback().await?;
             return Ok(None);
         }
+        crate::webhooks::fan_out(
+            &mut tx,
+            &crate::webhooks::Recorded {
+                id: &id,
+                team_id: &event.team_id,
+                account_id: &event.account_id,
+                name: event.name,
+                payload: &event.payload,
+                ephemeral,
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
         self.recorded.notify_waiters();
         Ok(Some(id))
     }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{self, AUTHENTICATED};
+use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::envelope::rate_headers;
@@ -34,23 +34,7 @@ async fn list_accounts(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
-    let body: Vec<Value> = rows
-        .into_iter()
-        .map(|a| {
-            json!({
-                "id": a.id,
-                "display_name": a.display_name,
-                "fansly_id": a.fansly_id,
-                "fansly_username": a.fansly_username,
-                "is_authenticated": a.auth_state == AUTHENTICATED,
-                "authentication_progress": a.auth_state,
-                "needs_code": a.needs_code(),
-                "last_error": a.last_error,
-                "proxy": a.proxy_label,
-                "fansly_user_data": a.fansly_user_data,
-            })
-        })
-        .collect();
+    let body: Vec<Value> = rows.into_iter().map(|a| a.to_json()).collect();
     Ok((rate_headers(&authed.rate), Json(body)).into_response())
 }
 

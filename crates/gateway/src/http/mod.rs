@@ -22,6 +22,7 @@ mod tracking_links;
 mod users;
 mod vault;
 mod walls;
+mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -67,6 +68,7 @@ use crate::error::ApiError;
         (name = "Vault", description = "The creator's vault albums"),
         (name = "Stories", description = "The creator's stories"),
         (name = "Mass Messaging", description = "Broadcasts to lists, tiers and fans, scheduled and fanned out by the gateway"),
+        (name = "Webhooks", description = "Webhook endpoints, event types, deliveries and redelivery"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -104,6 +106,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(vault::router())
         .merge(stories::router())
         .merge(mass_messaging::router())
+        .merge(webhooks::router())
         .split_for_parts()
 }
 
