@@ -901,3 +901,43 @@ async fn every_mass_messaging_endpoint_is_in_the_openapi_document() {
         assert_eq!(op["tags"][0], "Mass Messaging", "{method} {path}");
     }
 }
+
+#[tokio::test]
+async fn passing_failures_are_retried_and_a_refused_recipient_is_recorded_as_failed() {
+    let app = spawn_app_with(|c| {
+        c.broadcasts.retry_base_ms = 50;
+        c.broadcasts.poll_ms = 50;
+    })
+    .await;
+    let fans = bulk_fans(&app, "flakyfan", 5).await;
+    // The first two sends meet a Fansly outage, the third a refusal.
+    app.inject(json!({"method": "POST", "path": "/api/v1/message", "status": 503, "times": 2}))
+        .await;
+    app.inject(json!({"method": "POST", "path": "/api/v1/message", "status": 400, "times": 1}))
+        .await;
+    app.clear_upstream_requests().await;
+    let b = accepted(&app, json!({"text": "Despite it all", "userIds": fans})).await;
+    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    assert_eq!(done["state"], "sent", "{done}");
+    assert_eq!(
+        (
+            done["total"].clone(),
+            done["sent"].clone(),
+            done["failed"].clone()
+        ),
+        (json!(5), json!(4), json!(1))
+    );
+    let failures = done["failedRecipients"].as_array().unwrap();
+    assert_eq!(failures.len(), 1, "{done}");
+    assert!(
+        failures[0]["error"].as_str().unwrap().contains("400"),
+        "{failures:?}"
+    );
+    assert_eq!(failures[0]["attempts"], 1);
+    let counts = per_recipient(&delivered(&app, "Despite it all").await);
+    assert_eq!(counts.len(), 4);
+    assert!(counts.values().all(|n| *n == 1));
+    assert!(!counts.contains_key(failures[0]["userId"].as_str().unwrap()));
+    // Two outages, one refusal, four deliveries: seven sends in all.
+    assert_eq!(app.upstream_count("POST", "/api/v1/message").await, 7);
+}
