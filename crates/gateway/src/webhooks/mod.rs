@@ -11,7 +11,6 @@ pub mod examples;
 
 use serde_json::{json, Value};
 use sqlx::Row;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::crypto::{aad, Keyring};
@@ -80,11 +79,16 @@ impl Webhook {
     }
 }
 
-/// Unix ms as RFC 3339 (UTC).
+/// Unix ms as RFC 3339 (UTC) with exactly three fractional digits, so the
+/// strings have one length and sort as the instants do (`Rfc3339` drops
+/// trailing zeros: `…48.65Z` would sort after `…48.651Z`).
 pub fn iso(ms: i64) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
 }
 
@@ -490,6 +494,13 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         }
+    }
+
+    #[test]
+    fn timestamps_have_one_length_and_sort_as_instants() {
+        assert_eq!(super::iso(1_764_000_048_650), "2025-11-24T16:00:48.650Z");
+        assert_eq!(super::iso(1_764_000_048_000), "2025-11-24T16:00:48.000Z");
+        assert!(super::iso(1_764_000_048_650) < super::iso(1_764_000_048_651));
     }
 
     #[test]
