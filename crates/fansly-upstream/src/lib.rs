@@ -14,6 +14,7 @@ mod messaging;
 mod route;
 mod session;
 mod vault;
+pub mod ws;
 
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use client::{
