@@ -157,6 +157,13 @@ impl Content {
         self.posts.entry(post.account).or_default().push(post);
     }
 
+    /// Deletes one of `account`'s posts; the post as it was.
+    pub fn remove_post(&mut self, account: u64, id: u64) -> Option<Post> {
+        let posts = self.posts.get_mut(&account)?;
+        let i = posts.iter().position(|p| p.id == id)?;
+        Some(posts.remove(i))
+    }
+
     /// One timeline page of `account`'s live posts, newest first: ids below
     /// `before` (0 = from the newest), on `wall` if given, whose text
     /// contains `search` (case-insensitive).
