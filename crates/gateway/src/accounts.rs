@@ -138,6 +138,9 @@ pub struct Inner {
     throttles: Mutex<HashMap<String, Arc<Throttle>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cooldowns: Mutex<HashMap<String, Instant>>,
+    /// Woken whenever an account's connection state may have changed (the
+    /// relay reconciles its websockets on it).
+    changes: Arc<tokio::sync::Notify>,
     me: Weak<Inner>,
 }
 
@@ -175,8 +178,18 @@ impl Sessions {
             throttles: Mutex::default(),
             locks: Mutex::default(),
             cooldowns: Mutex::default(),
+            changes: Arc::default(),
             me: me.clone(),
         }))
+    }
+
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
+    }
+
+    /// Says an account was connected, disconnected or changed state.
+    pub(crate) fn changed(&self) {
+        self.changes.notify_one();
     }
 
     pub fn keyring(&self) -> Result<&Keyring, ApiError> {
@@ -371,6 +384,7 @@ impl Sessions {
         .bind(now)
         .execute(&self.db.writer)
         .await?;
+        self.changed();
         get(&self.db, team_id, &id).await
     }
 
@@ -399,6 +413,7 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(account_id);
+        self.changed();
         Ok(())
     }
 
@@ -417,6 +432,7 @@ impl Sessions {
         .bind(account_id)
         .execute(&self.db.writer)
         .await?;
+        self.changed();
         Ok(())
     }
 

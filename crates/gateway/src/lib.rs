@@ -26,6 +26,7 @@ pub mod login;
 pub mod media;
 pub mod messages;
 pub mod metering;
+pub mod relay;
 pub mod tenancy;
 pub mod tracking;
 pub mod users;

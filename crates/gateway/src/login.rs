@@ -292,6 +292,7 @@ async fn finish(
     .execute(&sessions.db.writer)
     .await?;
     sessions.forget(account_id);
+    sessions.changed();
     tracing::info!(account = account_id, fansly_id = %profile.id, "Fansly account connected");
     Ok(())
 }
