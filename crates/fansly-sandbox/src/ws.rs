@@ -639,6 +639,13 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
     }
 }
 
+/// Publishes a new message (5.1) to the creator's sockets, for routes
+/// outside this module that post messages.
+pub(crate) fn publish_message(state: &AppState, creator: u64, m: &Message) {
+    let f = service(5, 1, "message", ws_message(m));
+    state.hub.publish(creator, f.to_string());
+}
+
 /// `message_id` from the body, else the newest live message between the two.
 fn message_arg(world: &mut World, b: &EventBody, creator: u64, fan: u64) -> Result<u64, Response> {
     if let Some(raw) = &b.message_id {
