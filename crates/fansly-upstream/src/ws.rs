@@ -267,7 +267,7 @@ async fn open(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> 
     };
     let _ = tcp.set_nodelay(true);
     let (mut stream, _response) =
-        tokio_tungstenite::client_async_tls_with_config(request, tcp, None, None)
+        tokio_tungstenite::client_async_tls_with_config(request, tcp, Some(socket_config()), None)
             .await
             .map_err(|e| WsError::Transport(e.to_string()))?;
 
@@ -318,6 +318,16 @@ async fn open(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> 
             return Ok(conn);
         }
     }
+}
+
+/// Fansly's frames are small and a gateway holds one socket per account,
+/// so buffers are sized for that rather than tungstenite's 128 KiB defaults.
+fn socket_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(8 << 20))
+        .max_frame_size(Some(8 << 20))
 }
 
 fn refusal(code: i64) -> WsError {
