@@ -96,7 +96,11 @@ impl Hub {
     fn send(&self, account: u64, push: impl Fn() -> Push) -> usize {
         let subs = lock(&self.subscribers);
         subs.get(&account)
-            .map(|list| list.iter().filter(|(_, tx)| tx.send(push()).is_ok()).count())
+            .map(|list| {
+                list.iter()
+                    .filter(|(_, tx)| tx.send(push()).is_ok())
+                    .count()
+            })
             .unwrap_or(0)
     }
 
@@ -235,10 +239,7 @@ async fn handshake(state: &AppState, socket: &mut WebSocket) -> Option<u64> {
         "checkToken": null,
         "websocketSessionId": ws_session.to_string()
     }});
-    socket
-        .send(WsMessage::text(frame(1, &answer)))
-        .await
-        .ok()?;
+    socket.send(WsMessage::text(frame(1, &answer))).await.ok()?;
     Some(session.account_id)
 }
 
@@ -373,7 +374,9 @@ async fn event(
     };
     let n = frames.len();
     if b.batch {
-        state.hub.publish(creator, frame(10001, &Value::Array(frames)));
+        state
+            .hub
+            .publish(creator, frame(10001, &Value::Array(frames)));
     } else {
         for f in frames {
             state.hub.publish(creator, f.to_string());
@@ -392,7 +395,10 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "message" | "message_sent" => {
             let group = world.open_group(creator, fan).id;
             let sender = if kind == "message" { fan } else { creator };
-            let text = b.text.clone().unwrap_or_else(|| "hello from the sandbox".into());
+            let text = b
+                .text
+                .clone()
+                .unwrap_or_else(|| "hello from the sandbox".into());
             let m = post_message(world, group, sender, text, Vec::new(), None);
             let payload = ws_message(&m);
             Ok((
@@ -477,7 +483,10 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "typing" => {
             let group = world.open_group(creator, fan).id;
             let payload = json!({"accountId": fan.to_string(), "groupId": group.to_string(), "lastAnnounce": now});
-            Ok((vec![service(5, 22, "typingAnnounceEvent", payload)], json!({})))
+            Ok((
+                vec![service(5, 22, "typingAnnounceEvent", payload)],
+                json!({}),
+            ))
         }
         "follow" => {
             let id = world.mint_id();
@@ -537,24 +546,34 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
                 service(6, 3, "transaction", ws_transaction(business, &tx)),
                 service(6, 2, "wallet", earnings_wallet(business, now)),
             ];
-            Ok((frames, json!({"tipId": tip_id.to_string(), "transactionId": tx_id.to_string()})))
+            Ok((
+                frames,
+                json!({"tipId": tip_id.to_string(), "transactionId": tx_id.to_string()}),
+            ))
         }
         "purchase" => {
             let items = b.items.unwrap_or(1).clamp(1, 20);
             let order = world.mint_id();
-            let ids: Vec<(u64, u64)> = (0..items).map(|_| (world.mint_id(), world.mint_id())).collect();
+            let ids: Vec<(u64, u64)> = (0..items)
+                .map(|_| (world.mint_id(), world.mint_id()))
+                .collect();
             let price = b.amount.unwrap_or(3_000);
             let business = business(world, creator)?;
             let mut frames = Vec::new();
             let mut last = None;
             for (media, tx_id) in &ids {
-                frames.push(service(2, 7, "order", json!({
-                    "orderId": order.to_string(),
-                    "accountMediaId": media.to_string(),
-                    "correlationAccountId": creator.to_string(),
-                    "accountId": fan.to_string(),
-                    "type": 2
-                })));
+                frames.push(service(
+                    2,
+                    7,
+                    "order",
+                    json!({
+                        "orderId": order.to_string(),
+                        "accountMediaId": media.to_string(),
+                        "correlationAccountId": creator.to_string(),
+                        "accountId": fan.to_string(),
+                        "type": 2
+                    }),
+                ));
                 last = Some(sale(business, *tx_id, TYPE_MEDIA, fan, *media, price, now));
             }
             frames.push(service(6, 2, "wallet", earnings_wallet(business, now)));
@@ -562,11 +581,17 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
                 frames.push(service(6, 3, "transaction", ws_transaction(business, &tx)));
             }
             let media: Vec<String> = ids.iter().map(|(m, _)| m.to_string()).collect();
-            Ok((frames, json!({"orderId": order.to_string(), "accountMediaIds": media})))
+            Ok((
+                frames,
+                json!({"orderId": order.to_string(), "accountMediaIds": media}),
+            ))
         }
         "wallet" => {
             let business = business(world, creator)?;
-            Ok((vec![service(6, 2, "wallet", earnings_wallet(business, now))], json!({})))
+            Ok((
+                vec![service(6, 2, "wallet", earnings_wallet(business, now))],
+                json!({}),
+            ))
         }
         "payout" => {
             let id = world.mint_id();
@@ -618,7 +643,10 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
             };
             let payload = post.json();
             world.content.add_post(post);
-            Ok((vec![service(1, 1, "post", payload)], json!({"postId": id.to_string()})))
+            Ok((
+                vec![service(1, 1, "post", payload)],
+                json!({"postId": id.to_string()}),
+            ))
         }
         "post_deleted" => {
             let Some(id) = b.post_id.as_deref().and_then(|p| p.parse::<u64>().ok()) else {
@@ -629,7 +657,10 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
             };
             let mut payload = post.json();
             payload["deletedAt"] = json!(now / 1000);
-            Ok((vec![service(1, 5, "post", payload)], json!({"postId": id.to_string()})))
+            Ok((
+                vec![service(1, 5, "post", payload)],
+                json!({"postId": id.to_string()}),
+            ))
         }
         other => Err((
             StatusCode::NOT_FOUND,
@@ -847,7 +878,5 @@ fn subscription(world: &mut World, kind: &str, creator: u64, fan: u64, now: i64)
 }
 
 fn business_of(world: &mut World, creator: u64) -> &mut crate::business::Business {
-    world
-        .business_mut(creator)
-        .expect("checked by the caller")
+    world.business_mut(creator).expect("checked by the caller")
 }

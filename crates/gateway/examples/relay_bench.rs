@@ -135,7 +135,10 @@ async fn main() -> anyhow::Result<()> {
     // (b) capacity
     tokio::time::sleep(Duration::from_secs(1)).await;
     let base = rss_kib();
-    println!("capacity: RSS with 1 relayed account {:.1} MiB", base as f64 / 1024.0);
+    println!(
+        "capacity: RSS with 1 relayed account {:.1} MiB",
+        base as f64 / 1024.0
+    );
     let mut ids = Vec::new();
     let mut made = 0;
     for &target in &steps {
@@ -149,7 +152,11 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let tokens: Vec<String> = new
             .as_array()
-            .map(|a| a.iter().filter_map(|c| c["token"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["token"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let added_at = Instant::now();
         for chunk in tokens.chunks(16) {
@@ -198,7 +205,10 @@ async fn main() -> anyhow::Result<()> {
                 );
                 break;
             }
-            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the last account's event never arrived");
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "the last account's event never arrived"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -322,11 +322,26 @@ mod tests {
 
     #[test]
     fn only_what_concerns_the_account_is_relayed() {
-        let follow = ev(3, 2, "follow", json!({"id": "1", "followerId": "me", "accountId": "x"}));
+        let follow = ev(
+            3,
+            2,
+            "follow",
+            json!({"id": "1", "followerId": "me", "accountId": "x"}),
+        );
         assert_eq!(map(&follow, "me"), Outcome::Ignored);
-        let tip = ev(7, 1, "tip", json!({"id": "1", "senderId": "me", "receiverId": "x"}));
+        let tip = ev(
+            7,
+            1,
+            "tip",
+            json!({"id": "1", "senderId": "me", "receiverId": "x"}),
+        );
         assert_eq!(map(&tip, "me"), Outcome::Ignored);
-        let read = ev(4, 2, "ackCommand", json!({"groupId": "g", "userId": "u", "type": 1}));
+        let read = ev(
+            4,
+            2,
+            "ackCommand",
+            json!({"groupId": "g", "userId": "u", "type": 1}),
+        );
         assert_eq!(map(&read, "me"), Outcome::Ignored);
     }
 

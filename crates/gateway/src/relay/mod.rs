@@ -255,7 +255,11 @@ fn backoff(cfg: &RelayConfig, attempt: u32) -> Duration {
 async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counters>) {
     let mut attempt: u32 = 0;
     loop {
-        let connected = match inner.sessions.connected(&account.team_id, &account.id).await {
+        let connected = match inner
+            .sessions
+            .connected(&account.team_id, &account.id)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 // Disconnected or no longer authenticated: the manager stops us.

@@ -104,13 +104,19 @@ async fn a_fan_message_becomes_messages_received_with_the_fansly_message() {
     assert_eq!(p["content"], "hello over the socket");
     assert_eq!(p["groupId"], sent["groupId"]);
     assert_eq!(p["senderId"], app.fan_id(7).await);
-    assert!(p["createdAt"].is_f64(), "websocket createdAt is fractional seconds: {p}");
+    assert!(
+        p["createdAt"].is_f64(),
+        "websocket createdAt is fractional seconds: {p}"
+    );
     assert!(p["interactions"].is_array());
 
     // The message really is in the conversation the gateway reads.
     let creator = app.creator(0).await;
     let upgrades = app.sandbox_get("/_sandbox/ws/connections").await;
-    assert_eq!(upgrades["accounts"][creator["account_id"].as_str().unwrap()], 1);
+    assert_eq!(
+        upgrades["accounts"][creator["account_id"].as_str().unwrap()],
+        1
+    );
     let h = &upgrades["upgrades"][0];
     assert_eq!(h["origin"], "https://fansly.com");
     assert!(h["cookie"].as_str().unwrap().starts_with("f-d="), "{h}");
@@ -128,25 +134,73 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     let mut wanted = Vec::new();
 
     let got = act_ok(&app, "message", json!({"fan": "fan3", "text": "in"})).await;
-    wanted.push(expect("fansly.messages.received", "id", got["messageId"].clone()));
+    wanted.push(expect(
+        "fansly.messages.received",
+        "id",
+        got["messageId"].clone(),
+    ));
     let mine = act_ok(&app, "message_sent", json!({"fan": "fan3", "text": "out"})).await;
     let mine_id = mine["messageId"].as_str().unwrap().to_owned();
     wanted.push(expect("fansly.messages.sent", "id", json!(mine_id)));
-    act_ok(&app, "messages_read", json!({"fan": "fan3", "message_id": mine_id})).await;
-    wanted.push(expect("fansly.messages.read", "groupId", got["groupId"].clone()));
-    let like = act_ok(&app, "reaction_added", json!({"fan": "fan3", "message_id": mine_id, "reaction": 2})).await;
-    wanted.push(expect("fansly.messages.reaction_added", "id", like["likeId"].clone()));
-    act_ok(&app, "reaction_removed", json!({"fan": "fan3", "message_id": mine_id})).await;
-    wanted.push(expect("fansly.messages.reaction_removed", "id", like["likeId"].clone()));
+    act_ok(
+        &app,
+        "messages_read",
+        json!({"fan": "fan3", "message_id": mine_id}),
+    )
+    .await;
+    wanted.push(expect(
+        "fansly.messages.read",
+        "groupId",
+        got["groupId"].clone(),
+    ));
+    let like = act_ok(
+        &app,
+        "reaction_added",
+        json!({"fan": "fan3", "message_id": mine_id, "reaction": 2}),
+    )
+    .await;
+    wanted.push(expect(
+        "fansly.messages.reaction_added",
+        "id",
+        like["likeId"].clone(),
+    ));
+    act_ok(
+        &app,
+        "reaction_removed",
+        json!({"fan": "fan3", "message_id": mine_id}),
+    )
+    .await;
+    wanted.push(expect(
+        "fansly.messages.reaction_removed",
+        "id",
+        like["likeId"].clone(),
+    ));
     act_ok(&app, "typing", json!({"fan": "fan3"})).await;
-    wanted.push(expect("fansly.users.typing", "groupId", got["groupId"].clone()));
-    act_ok(&app, "message_deleted", json!({"fan": "fan3", "message_id": mine_id})).await;
+    wanted.push(expect(
+        "fansly.users.typing",
+        "groupId",
+        got["groupId"].clone(),
+    ));
+    act_ok(
+        &app,
+        "message_deleted",
+        json!({"fan": "fan3", "message_id": mine_id}),
+    )
+    .await;
     wanted.push(expect("fansly.messages.deleted", "id", json!(mine_id)));
 
     let (fan, follow) = first_fan_for(&app, "follow").await;
-    wanted.push(expect("fansly.followers.new", "id", follow["followId"].clone()));
+    wanted.push(expect(
+        "fansly.followers.new",
+        "id",
+        follow["followId"].clone(),
+    ));
     act_ok(&app, "unfollow", json!({"fan": fan})).await;
-    wanted.push(expect("fansly.followers.removed", "id", follow["followId"].clone()));
+    wanted.push(expect(
+        "fansly.followers.removed",
+        "id",
+        follow["followId"].clone(),
+    ));
 
     let (fan, sub) = first_fan_for(&app, "subscription_new").await;
     let sub_id = sub["subscriptionId"].clone();
@@ -157,17 +211,43 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     wanted.push(expect("fansly.subscriptions.expired", "id", sub_id));
 
     // The tip's three frames arrive as one batch (t:10001).
-    let tip = act_ok(&app, "tip", json!({"fan": "fan4", "amount": 12_500, "batch": true})).await;
+    let tip = act_ok(
+        &app,
+        "tip",
+        json!({"fan": "fan4", "amount": 12_500, "batch": true}),
+    )
+    .await;
     wanted.push(expect("fansly.tips.received", "id", tip["tipId"].clone()));
-    wanted.push(expect("fansly.transactions.new", "id", tip["transactionId"].clone()));
+    wanted.push(expect(
+        "fansly.transactions.new",
+        "id",
+        tip["transactionId"].clone(),
+    ));
     let buy = act_ok(&app, "purchase", json!({"fan": "fan5", "items": 2})).await;
     for item in buy["accountMediaIds"].as_array().unwrap() {
-        wanted.push(expect("fansly.media.purchased", "accountMediaId", item.clone()));
+        wanted.push(expect(
+            "fansly.media.purchased",
+            "accountMediaId",
+            item.clone(),
+        ));
     }
     let payout = act_ok(&app, "payout", json!({"amount": 40_000})).await;
-    wanted.push(expect("fansly.payouts.created", "id", payout["payoutId"].clone()));
-    act_ok(&app, "payout_updated", json!({"payout_id": payout["payoutId"]})).await;
-    wanted.push(expect("fansly.payouts.updated", "id", payout["payoutId"].clone()));
+    wanted.push(expect(
+        "fansly.payouts.created",
+        "id",
+        payout["payoutId"].clone(),
+    ));
+    act_ok(
+        &app,
+        "payout_updated",
+        json!({"payout_id": payout["payoutId"]}),
+    )
+    .await;
+    wanted.push(expect(
+        "fansly.payouts.updated",
+        "id",
+        payout["payoutId"].clone(),
+    ));
     let post = act_ok(&app, "post", json!({"text": "new post"})).await;
     wanted.push(expect("fansly.posts.created", "id", post["postId"].clone()));
     act_ok(&app, "post_deleted", json!({"post_id": post["postId"]})).await;
@@ -176,7 +256,14 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     for (name, field, value) in &wanted {
         event_where(&app, &account, name, field, value.as_str().unwrap()).await;
     }
-    let tip_event = event_where(&app, &account, "fansly.tips.received", "id", tip["tipId"].as_str().unwrap()).await;
+    let tip_event = event_where(
+        &app,
+        &account,
+        "fansly.tips.received",
+        "id",
+        tip["tipId"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(tip_event["amount"], 12_500, "money in mills, unchanged");
     assert!(events(&app, &account)
         .await
@@ -189,7 +276,9 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
         .all(|(n, _, p)| !n.starts_with("fansly.subscriptions") || p["status"] != 2));
     // Each (name, occurrence) exactly once so far.
     let once = |evs: &[(String, Option<String>, Value)]| {
-        evs.iter().filter(|(n, _, _)| n != "fansly.users.typing").count()
+        evs.iter()
+            .filter(|(n, _, _)| n != "fansly.users.typing")
+            .count()
     };
     let before = once(&events(&app, &account).await);
     for (name, field, value) in &wanted {
@@ -207,10 +296,22 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
     wait_connected(&app, &account, 1).await;
     let replayed = app.sandbox_post("/_sandbox/ws/replay", json!({})).await;
-    assert!(replayed.json::<Value>().await.unwrap()["replayed"].as_u64().unwrap() > 20);
+    assert!(
+        replayed.json::<Value>().await.unwrap()["replayed"]
+            .as_u64()
+            .unwrap()
+            > 20
+    );
     // Frames are processed in order: once this one is in, the replay is too.
     let sentinel = act_ok(&app, "message", json!({"fan": "fan9", "text": "sentinel"})).await;
-    event_where(&app, &account, "fansly.messages.received", "id", sentinel["messageId"].as_str().unwrap()).await;
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        sentinel["messageId"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(once(&events(&app, &account).await), before + 1);
     let status = relay(&app, &account).await;
     assert!(status["duplicates"].as_u64().unwrap() >= 20, "{status}");
@@ -229,7 +330,14 @@ async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
         assert!(s["connected_since"].as_i64().unwrap() > 0);
     }
     let sent = app.fan_writes(11, "after the drop", 1).await;
-    event_where(&app, &account, "fansly.messages.received", "id", sent["messages"][0].as_str().unwrap()).await;
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        sent["messages"][0].as_str().unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -240,7 +348,10 @@ async fn a_refused_token_is_renewed_by_exactly_one_login_and_the_relay_reconnect
     app.clear_upstream_requests().await;
 
     let expired = app
-        .sandbox_post("/_sandbox/sessions/expire", json!({"account_id": creator["account_id"]}))
+        .sandbox_post(
+            "/_sandbox/sessions/expire",
+            json!({"account_id": creator["account_id"]}),
+        )
         .await;
     assert_eq!(expired.status(), 200);
     app.sandbox_post("/_sandbox/ws/drop", json!({"creator": creator["username"]}))
@@ -248,8 +359,20 @@ async fn a_refused_token_is_renewed_by_exactly_one_login_and_the_relay_reconnect
     wait_connected(&app, &account, 1).await;
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
 
-    let got = act_ok(&app, "message", json!({"creator": creator["username"], "fan": "fan2", "text": "renewed"})).await;
-    event_where(&app, &account, "fansly.messages.received", "id", got["messageId"].as_str().unwrap()).await;
+    let got = act_ok(
+        &app,
+        "message",
+        json!({"creator": creator["username"], "fan": "fan2", "text": "renewed"}),
+    )
+    .await;
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        got["messageId"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
 }
 
@@ -259,8 +382,11 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
     let account = app.team.account_id.clone();
     let creator = app.creator(0).await;
     wait_connected(&app, &account, 0).await;
-    app.sandbox_post("/_sandbox/sessions/expire", json!({"account_id": creator["account_id"]}))
-        .await;
+    app.sandbox_post(
+        "/_sandbox/sessions/expire",
+        json!({"account_id": creator["account_id"]}),
+    )
+    .await;
     app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
     let s = eventually("the relay to stop", async || {
         let s = relay(&app, &account).await;
@@ -296,7 +422,14 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     }
     tokio::time::sleep(Duration::from_millis(800)).await;
     let sent = app.fan_writes(12, "still here", 1).await;
-    event_where(&app, &account, "fansly.messages.received", "id", sent["messages"][0].as_str().unwrap()).await;
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        sent["messages"][0].as_str().unwrap(),
+    )
+    .await;
     let s = relay(&app, &account).await;
     assert_eq!(s["unknown_frames"], 2, "{s}");
     assert_eq!(s["malformed_frames"], 2, "{s}");
