@@ -37,14 +37,8 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.messages.sent", "Fansly message sent"),
     kept("fansly.messages.deleted", "Fansly message deleted"),
     kept("fansly.messages.read", "Fansly messages read"),
-    kept(
-        "fansly.messages.reaction_added",
-        "Fansly message reaction added",
-    ),
-    kept(
-        "fansly.messages.reaction_removed",
-        "Fansly message reaction removed",
-    ),
+    kept("fansly.messages.reaction_added", "Fansly message reaction added"),
+    kept("fansly.messages.reaction_removed", "Fansly message reaction removed"),
     EventType {
         name: "fansly.users.typing",
         description: "Fansly user typing",
@@ -66,20 +60,11 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.media.purchased", "Fansly media purchased"),
     kept("fansly.stories.purchased", "Fansly story purchased"),
     kept("fansly.subscriptions.new", "Fansly new subscription"),
-    kept(
-        "fansly.subscriptions.renewed",
-        "Fansly subscription renewed",
-    ),
-    kept(
-        "fansly.subscriptions.expired",
-        "Fansly subscription expired",
-    ),
+    kept("fansly.subscriptions.renewed", "Fansly subscription renewed"),
+    kept("fansly.subscriptions.expired", "Fansly subscription expired"),
     kept("fansly.followers.new", "Fansly new follower"),
     kept("fansly.followers.removed", "Fansly follower removed"),
-    kept(
-        "fansly.fans.ignore_updated",
-        "Fansly fan block/mute updated",
-    ),
+    kept("fansly.fans.ignore_updated", "Fansly fan block/mute updated"),
     kept("fansly.wallets.updated", "Fansly wallet updated"),
     kept("fansly.transactions.new", "Fansly new transaction"),
     kept("fansly.tips.received", "Fansly tip received"),
@@ -91,10 +76,7 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.accounts.updated", "Fansly account updated"),
     kept("fansly.accounts.alert", "Fansly account alert"),
     kept("fansly.accounts.connected", "Fansly account connected"),
-    kept(
-        "fansly.accounts.disconnected",
-        "Fansly account disconnected",
-    ),
+    kept("fansly.accounts.disconnected", "Fansly account disconnected"),
     kept(
         "fansly.accounts.authentication_failed",
         "Fansly account authentication failed",
@@ -143,15 +125,9 @@ impl Events {
     pub async fn record(&self, event: NewEvent) -> Result<Option<String>, sqlx::Error> {
         let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
         let (id, dedup_key) = if ephemeral {
-            (
-                format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())),
-                None,
-            )
+            (format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())), None)
         } else {
-            (
-                event_id(&event.account_id, &event.dedup_key),
-                Some(event.dedup_key),
-            )
+            (event_id(&event.account_id, &event.dedup_key), Some(event.dedup_key))
         };
         let inserted = sqlx::query(
             "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
