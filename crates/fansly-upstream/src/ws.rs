@@ -394,11 +394,25 @@ async fn tunnel(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, WsErr
     }
 }
 
+/// URL userinfo is percent-encoded; `+` stays a plus (unlike form decoding).
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Connection {
@@ -586,6 +600,66 @@ mod tests {
             deep = json!({"t": 10001, "d": json!([deep]).to_string()}).to_string();
         }
         assert!(decode(&deep).is_err());
+    }
+
+    /// A one-shot HTTP proxy: records the CONNECT head, answers `status`,
+    /// then echoes.
+    async fn proxy_answering(status: &'static str) -> (Proxy, tokio::task::JoinHandle<String>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            s.write_all(format!("HTTP/1.1 {status}\r\nX-Proxy: 1\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut buf = [0u8; 4];
+            if s.read_exact(&mut buf).await.is_ok() {
+                s.write_all(&buf).await.unwrap();
+            }
+            String::from_utf8(head).unwrap()
+        });
+        let proxy = Proxy::parse(&format!("http://us%40er:p%3As+s@{addr}")).unwrap();
+        (proxy, task)
+    }
+
+    #[tokio::test]
+    async fn tunnels_through_an_http_proxy_with_credentials() {
+        use tokio::io::AsyncReadExt;
+        let (proxy, seen) = proxy_answering("200 Connection established").await;
+        let mut tcp = tunnel(&proxy, "wsv3.fansly.com", 443).await.unwrap();
+        tcp.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        tcp.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping", "the tunnel carries bytes both ways");
+        let head = seen.await.unwrap();
+        assert!(
+            head.starts_with("CONNECT wsv3.fansly.com:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("us@er:p:s+s");
+        assert!(
+            head.contains(&format!("Proxy-Authorization: Basic {basic}\r\n")),
+            "{head}"
+        );
+
+        let (proxy, _) = proxy_answering("407 Proxy Authentication Required").await;
+        let err = tunnel(&proxy, "wsv3.fansly.com", 443).await.unwrap_err();
+        assert!(
+            matches!(err, WsError::Proxy { ref details, .. } if details.contains("407")),
+            "{err}"
+        );
+        let socks = Proxy::parse("socks5://127.0.0.1:1").unwrap();
+        assert!(matches!(
+            tunnel(&socks, "h", 1).await,
+            Err(WsError::Proxy { .. })
+        ));
     }
 
     #[test]
