@@ -436,3 +436,51 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     assert_eq!(s["reconnects"], 0, "pings answered, nothing dropped: {s}");
     assert_eq!(s["connected"], true);
 }
+
+#[tokio::test]
+async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_with_the_first() {
+    use fansly_gateway::relay::{RelayConfig, Relays};
+    let app = spawn().await;
+    let account = app.team.account_id.clone();
+    wait_connected(&app, &account, 0).await;
+    // A second manager over the same database, as a restarted (or second)
+    // gateway instance would start: it finds the authenticated account itself.
+    let state = &app.state;
+    let second = Relays::new(
+        RelayConfig::from_config(&state.config).unwrap(),
+        state.db.clone(),
+        state.sessions.clone(),
+        state.events.clone(),
+    );
+    let task = tokio::spawn(second.clone().run());
+    eventually("the second relay to connect", async || {
+        (second.status(&account)["connected"] == true).then_some(())
+    })
+    .await;
+    let creator = app.creator(0).await;
+    let conns = app.sandbox_get("/_sandbox/ws/connections").await;
+    assert_eq!(
+        conns["accounts"][creator["account_id"].as_str().unwrap()],
+        2
+    );
+
+    let sent = app.fan_writes(21, "heard twice", 1).await;
+    let id = sent["messages"][0].as_str().unwrap();
+    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    let totals = eventually("both relays to see the frame", async || {
+        let (a, b) = (relay(&app, &account).await, second.status(&account));
+        let seen =
+            |s: &Value| s["events_relayed"].as_u64().unwrap() + s["duplicates"].as_u64().unwrap();
+        (seen(&a) == 1 && seen(&b) == 1).then_some((a, b))
+    })
+    .await;
+    assert_eq!(
+        totals.0["events_relayed"].as_u64().unwrap() + totals.1["events_relayed"].as_u64().unwrap(),
+        1,
+        "one row for one upstream message: {totals:?}"
+    );
+    let rows = events(&app, &account).await;
+    assert_eq!(rows.iter().filter(|(_, _, p)| p["id"] == id).count(), 1);
+    task.abort();
+    second.stop_all();
+}
