@@ -50,10 +50,13 @@ enum Push {
     Drop,
 }
 
+/// Open sockets per account: (socket id, its outbox).
+type Subscribers = HashMap<u64, Vec<(u64, mpsc::UnboundedSender<Push>)>>;
+
 /// The event bus: who is connected as which account, and what was sent.
 #[derive(Default)]
 pub struct Hub {
-    subscribers: Mutex<HashMap<u64, Vec<(u64, mpsc::UnboundedSender<Push>)>>>,
+    subscribers: Mutex<Subscribers>,
     history: Mutex<HashMap<u64, VecDeque<String>>>,
     upgrades: Mutex<VecDeque<BTreeMap<String, String>>>,
     next: AtomicU64,
@@ -369,7 +372,7 @@ async fn event(
         };
         match act(&mut world, &kind, creator, fan, &b) {
             Ok((frames, answer)) => (creator, frames, answer),
-            Err(resp) => return resp,
+            Err(refused) => return refused.into_response(),
         }
     };
     let n = frames.len();
@@ -387,7 +390,13 @@ async fn event(
     Json(answer).into_response()
 }
 
-type Acted = Result<(Vec<Value>, Value), Response>;
+/// Why an action cannot happen: a status and a plain-text reason.
+type Refused = (StatusCode, String);
+type Acted = Result<(Vec<Value>, Value), Refused>;
+
+fn refuse(why: &str) -> Refused {
+    (StatusCode::UNPROCESSABLE_ENTITY, why.to_owned())
+}
 
 fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> Acted {
     let now = now_ms();
@@ -409,7 +418,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "message_deleted" => {
             let m = message_arg(world, b, creator, fan)?;
             let Some(msg) = world.messaging.messages.get_mut(&m) else {
-                return Err(unprocessable("unknown message"));
+                return Err(refuse("unknown message"));
             };
             let mut payload = ws_message(msg);
             msg.deleted_ms = Some(now);
@@ -422,7 +431,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "messages_read" => {
             let m = message_arg(world, b, creator, fan)?;
             let Some(msg) = world.messaging.messages.get_mut(&m) else {
-                return Err(unprocessable("unknown message"));
+                return Err(refuse("unknown message"));
             };
             let reader = if msg.sender == creator { fan } else { creator };
             if let Some((read, delivered)) = msg.interactions.get_mut(&reader) {
@@ -450,7 +459,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
             let like_id = world.mint_id();
             let kind_n = b.reaction.unwrap_or(1);
             let Some(msg) = world.messaging.messages.get_mut(&m) else {
-                return Err(unprocessable("unknown message"));
+                return Err(refuse("unknown message"));
             };
             let liker = if msg.sender == creator { fan } else { creator };
             let like = if kind == "reaction_added" {
@@ -463,7 +472,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
                 like
             } else {
                 let Some(i) = msg.likes.iter().position(|l| l.account == liker) else {
-                    return Err(unprocessable("no reaction to remove"));
+                    return Err(refuse("no reaction to remove"));
                 };
                 msg.likes.remove(i)
             };
@@ -492,7 +501,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
             let id = world.mint_id();
             let business = business(world, creator)?;
             if business.follows.iter().any(|f| f.fan == fan) {
-                return Err(unprocessable("already following"));
+                return Err(refuse("already following"));
             }
             business.follows.push(Follow {
                 id,
@@ -508,7 +517,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "unfollow" => {
             let business = business(world, creator)?;
             let Some(i) = business.follows.iter().position(|f| f.fan == fan) else {
-                return Err(unprocessable("not following"));
+                return Err(refuse("not following"));
             };
             let f = business.follows.remove(i);
             // The unfollow reuses the follow's id and date (§10.4).
@@ -524,7 +533,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "tip" => {
             let amount = b.amount.unwrap_or(5_000);
             if amount <= 0 {
-                return Err(unprocessable("amount must be positive"));
+                return Err(refuse("amount must be positive"));
             }
             let (tip_id, tx_id) = (world.mint_id(), world.mint_id());
             let business = business(world, creator)?;
@@ -620,7 +629,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
                 .rev()
                 .find(|p| wanted.is_none_or(|w| w == p.id))
             else {
-                return Err(unprocessable("no such payout"));
+                return Err(refuse("no such payout"));
             };
             let (id, amount, at) = (p.id, p.amount, p.at_ms);
             let payload = payout_request(business, id, amount, 2, 2, at, now);
@@ -650,10 +659,10 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         }
         "post_deleted" => {
             let Some(id) = b.post_id.as_deref().and_then(|p| p.parse::<u64>().ok()) else {
-                return Err(unprocessable("post_id is required"));
+                return Err(refuse("post_id is required"));
             };
             let Some(post) = world.content.remove_post(creator, id) else {
-                return Err(unprocessable("unknown post"));
+                return Err(refuse("unknown post"));
             };
             let mut payload = post.json();
             payload["deletedAt"] = json!(now / 1000);
@@ -665,8 +674,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         other => Err((
             StatusCode::NOT_FOUND,
             format!("unknown event kind {other:?}"),
-        )
-            .into_response()),
+        )),
     }
 }
 
@@ -678,26 +686,26 @@ pub(crate) fn publish_message(state: &AppState, creator: u64, m: &Message) {
 }
 
 /// `message_id` from the body, else the newest live message between the two.
-fn message_arg(world: &mut World, b: &EventBody, creator: u64, fan: u64) -> Result<u64, Response> {
+fn message_arg(world: &mut World, b: &EventBody, creator: u64, fan: u64) -> Result<u64, Refused> {
     if let Some(raw) = &b.message_id {
         return raw
             .parse::<u64>()
             .ok()
             .filter(|id| world.messaging.messages.contains_key(id))
-            .ok_or_else(|| unprocessable("unknown message_id"));
+            .ok_or_else(|| refuse("unknown message_id"));
     }
     let group = world.open_group(creator, fan).id;
     world
         .messaging
         .last_message(group)
         .map(|m| m.id)
-        .ok_or_else(|| unprocessable("no message between the creator and the fan"))
+        .ok_or_else(|| refuse("no message between the creator and the fan"))
 }
 
-fn business(world: &mut World, creator: u64) -> Result<&mut crate::business::Business, Response> {
+fn business(world: &mut World, creator: u64) -> Result<&mut crate::business::Business, Refused> {
     world
         .business_mut(creator)
-        .ok_or_else(|| unprocessable("this creator has no seeded business"))
+        .ok_or_else(|| refuse("this creator has no seeded business"))
 }
 
 /// A message as the websocket carries it: `createdAt` in fractional seconds,
@@ -809,7 +817,7 @@ fn subscription(world: &mut World, kind: &str, creator: u64, fan: u64, now: i64)
         .iter()
         .rposition(|s| s.fan == fan && s.active);
     let pos = match (kind, existing) {
-        ("subscription_new", Some(_)) => return Err(unprocessable("already subscribed")),
+        ("subscription_new", Some(_)) => return Err(refuse("already subscribed")),
         ("subscription_new", None) => {
             let cycle = business.tiers[0].plans[0].billing_cycle;
             business.subscriptions.push(Subscription {
@@ -826,7 +834,7 @@ fn subscription(world: &mut World, kind: &str, creator: u64, fan: u64, now: i64)
             });
             business.subscriptions.len() - 1
         }
-        (_, None) => return Err(unprocessable("no active subscription")),
+        (_, None) => return Err(refuse("no active subscription")),
         ("subscription_renewed", Some(i)) => {
             let s = &mut business.subscriptions[i];
             let cycle = s.ends_ms - s.updated_ms;

@@ -85,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    wait_connected(&state, &[account.id.clone()]).await?;
+    wait_connected(&state, std::slice::from_ref(&account.id)).await?;
 
     // (a) latency
     let started = Instant::now();

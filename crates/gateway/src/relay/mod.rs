@@ -109,12 +109,15 @@ impl RelayConfig {
 #[derive(Clone)]
 pub struct Relays(Arc<Inner>);
 
+/// A relay task and its counters.
+type Running = (JoinHandle<()>, Arc<Counters>);
+
 pub struct Inner {
     cfg: RelayConfig,
     db: Db,
     sessions: Sessions,
     events: Events,
-    running: Mutex<HashMap<String, (JoinHandle<()>, Arc<Counters>)>>,
+    running: Mutex<HashMap<String, Running>>,
     /// Counters outlive a stopped relay, so its status stays readable.
     counters: Mutex<HashMap<String, Arc<Counters>>>,
 }
