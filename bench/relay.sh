@@ -4,7 +4,7 @@
 # its memory per account. A measurement, not a test.
 #
 #   bench/relay.sh                         # 1000 messages; 100, 500, 1000 accounts; SQLite
-#   MESSAGES=200 STEPS=100,200 bench/relay.sh
+#   MESSAGES=200 PACE_MS=10 STEPS=100,200 bench/relay.sh   # paced; STEPS= skips (b)
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> bench/relay.sh
 #
 # The sandbox runs as its own process so the gateway's RSS is measured alone

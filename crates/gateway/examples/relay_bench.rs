@@ -7,6 +7,7 @@
 //!     one after another; for each, the time from the frame's creation in
 //!     the sandbox (the message's `createdAt`, ms precision) to the outbox
 //!     row (`events.created_at`, ms) is taken. Same host, same clock.
+//!     `PACE_MS` spaces the messages (0: back to back).
 //! (b) Capacity: creators are added in steps (`STEPS`, cumulative, e.g.
 //!     100,500,1000), each connected with `add_token`; once every relay is
 //!     connected the RSS is read and the growth per account reported. A
@@ -47,8 +48,11 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let sandbox = env_or("SANDBOX_URL", "http://127.0.0.1:18390");
     let messages: usize = env_or("MESSAGES", "1000").parse()?;
+    // Pause between messages: 0 sends back to back (latency under load).
+    let pace = Duration::from_millis(env_or("PACE_MS", "0").parse()?);
     let steps: Vec<usize> = env_or("STEPS", "100,500,1000")
         .split(',')
+        .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().parse())
         .collect::<Result<_, _>>()?;
     let data = tempfile::tempdir()?;
@@ -97,6 +101,9 @@ async fn main() -> anyhow::Result<()> {
             .send()
             .await?;
         anyhow::ensure!(resp.status() == 200, "sandbox answered {}", resp.status());
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
     }
     let sent_in = started.elapsed();
     let rows = loop {
