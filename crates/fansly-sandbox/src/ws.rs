@@ -59,6 +59,8 @@ pub struct Hub {
     subscribers: Mutex<Subscribers>,
     history: Mutex<HashMap<u64, VecDeque<String>>>,
     upgrades: Mutex<VecDeque<BTreeMap<String, String>>>,
+    /// Accounts whose `p` goes unanswered (to exercise the client's timeout).
+    silent: Mutex<std::collections::HashSet<u64>>,
     next: AtomicU64,
 }
 
@@ -140,6 +142,7 @@ pub fn router() -> Router<AppState> {
         .route("/_sandbox/ws/drop", post(drop_sockets))
         .route("/_sandbox/ws/replay", post(replay))
         .route("/_sandbox/ws/frame", post(raw_frame))
+        .route("/_sandbox/ws/pongs", post(pongs))
         .route("/_sandbox/events/{kind}", post(event))
 }
 
@@ -184,6 +187,9 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
         tokio::select! {
             incoming = socket.recv() => match incoming {
                 Some(Ok(WsMessage::Text(t))) if t.as_str() == "p" => {
+                    if lock(&state.hub.silent).contains(&account) {
+                        continue;
+                    }
                     let pong = frame(2, &json!({"lastPing": now_ms()}));
                     if socket.send(WsMessage::text(pong)).await.is_err() {
                         break;
@@ -294,6 +300,27 @@ async fn replay(State(state): State<AppState>, Json(b): Json<ReplayBody>) -> Res
     };
     let replayed = state.hub.replay(account, b.last);
     Json(json!({"replayed": replayed})).into_response()
+}
+
+#[derive(Deserialize)]
+struct PongsBody {
+    #[serde(default = "first_creator")]
+    creator: String,
+    answer: bool,
+}
+
+/// Stops (or resumes) answering the creator's keep-alive pings.
+async fn pongs(State(state): State<AppState>, Json(b): Json<PongsBody>) -> Response {
+    let Some(account) = account_id(&state.world(), &b.creator) else {
+        return unprocessable("unknown creator");
+    };
+    let mut silent = lock(&state.hub.silent);
+    if b.answer {
+        silent.remove(&account);
+    } else {
+        silent.insert(account);
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 #[derive(Deserialize)]

@@ -402,11 +402,11 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
 
 #[tokio::test]
 async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
-    // Keep-alives every 100–150 ms: the socket must survive many of them.
+    // Keep-alives every 300–400 ms: the socket must survive several of them.
     let app = spawn_app_with(|c| {
         fast(c);
-        c.relay.ping_min_ms = 100;
-        c.relay.ping_max_ms = 150;
+        c.relay.ping_min_ms = 300;
+        c.relay.ping_max_ms = 400;
     })
     .await;
     let account = app.team.account_id.clone();
@@ -420,7 +420,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
         let resp = app.sandbox_post("/_sandbox/ws/frame", frame).await;
         assert_eq!(resp.status(), 204);
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
     let sent = app.fan_writes(12, "still here", 1).await;
     event_where(
         &app,
@@ -483,4 +483,40 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
     assert_eq!(rows.iter().filter(|(_, _, p)| p["id"] == id).count(), 1);
     task.abort();
     second.stop_all();
+}
+
+#[tokio::test]
+async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
+    let app = spawn_app_with(|c| {
+        fast(c);
+        c.relay.ping_min_ms = 100;
+        c.relay.ping_max_ms = 120;
+    })
+    .await;
+    let account = app.team.account_id.clone();
+    wait_connected(&app, &account, 0).await;
+    let silence = app
+        .sandbox_post("/_sandbox/ws/pongs", json!({"answer": false}))
+        .await;
+    assert_eq!(silence.status(), 204);
+    eventually("a keep-alive timeout", async || {
+        let s = relay(&app, &account).await;
+        s["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("keep-alive"))
+            .then_some(())
+    })
+    .await;
+    app.sandbox_post("/_sandbox/ws/pongs", json!({"answer": true}))
+        .await;
+    wait_connected(&app, &account, 1).await;
+    let sent = app.fan_writes(30, "after the silence", 1).await;
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        sent["messages"][0].as_str().unwrap(),
+    )
+    .await;
 }
