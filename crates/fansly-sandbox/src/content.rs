@@ -1,7 +1,7 @@
 //! Creator content beyond messaging: the walls (profile feeds) each creator
 //! adds next to the main wall every seeded creator has, and their posts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Value};
 
@@ -34,6 +34,8 @@ pub struct Post {
     pub scheduled_for_ms: i64,
     /// When the post disappears (ms); 0 = never.
     pub expires_at_ms: i64,
+    /// Walls (among `wall_ids`) the post is pinned on.
+    pub pin_wall_ids: Vec<u64>,
 }
 
 impl Post {
@@ -75,7 +77,7 @@ impl Post {
             "createdAt": self.created_ms.max(self.scheduled_for_ms) / 1000,
             "expiresAt": (self.expires_at_ms != 0).then_some(self.expires_at_ms),
             "attachments": attachments,
-            "likeCount": 0,
+            "likeCount": engagement(self.id).likes,
             "timelineReadPermissionFlags": [],
             "accountTimelineReadPermissionFlags": {"flags": 0, "metadata": "{}"},
             "mediaLikeCount": 0,
@@ -83,9 +85,12 @@ impl Post {
             "totalTipAmount": 0,
             "attachmentTipAmount": 0,
             "replyPermissionFlags": [],
-            "replyCount": 0,
+            "replyCount": engagement(self.id).comments,
             "postReplyPermissionFlags": [],
             "wallIds": self.wall_ids.iter().map(u64::to_string).collect::<Vec<_>>(),
+            // INFERRED: how Fansly renders pins is not captured.
+            "pinned": i64::from(!self.pin_wall_ids.is_empty()),
+            "pinWallIds": self.pin_wall_ids.iter().map(u64::to_string).collect::<Vec<_>>(),
             "hashtags": hashtags,
             "liked": false
         })
@@ -102,15 +107,61 @@ pub struct Content {
     posts: HashMap<u64, Vec<Post>>,
     /// Per account, in dashboard order.
     albums: HashMap<u64, Vec<Album>>,
+    /// (fan, accountMedia) pairs a fan has bought (set through `/_sandbox`).
+    pub purchases: HashSet<(u64, u64)>,
+    /// accountMedia → the media of its free preview (`previewId` of the grant).
+    pub previews: HashMap<u64, u64>,
 }
 
-/// A vault album (no media yet: adding media is not simulated).
+/// A vault album and the media in it.
 #[derive(Clone, Debug)]
 pub struct Album {
     pub id: u64,
     pub title: String,
     pub description: String,
     pub created_ms: i64,
+    /// 0 = made by the creator; 1 = the built-in default album every
+    /// creator has (INFERRED: the value Fansly uses is not captured).
+    pub kind: i64,
+    /// Ascending by entry id (= oldest first).
+    pub entries: Vec<AlbumEntry>,
+}
+
+/// One media in one album: Fansly's `albumMedia` row.
+#[derive(Clone, Debug)]
+pub struct AlbumEntry {
+    pub id: u64,
+    pub media: u64,
+    pub added_ms: i64,
+}
+
+/// Entries per `/media/vaultnew` page (INFERRED: Fansly's page size is not
+/// captured; the gateway reads fullness from this).
+pub const VAULT_PAGE: usize = 20;
+
+/// A post's seeded engagement: stable per post id, so stats and the
+/// timeline agree without storing anything.
+#[derive(Clone, Copy, Debug)]
+pub struct Engagement {
+    pub likes: u64,
+    pub unlikes: u64,
+    pub comments: u64,
+}
+
+/// A stable pseudo-random number per (id, salt): splitmix64.
+pub fn seeded(id: u64, salt: u64) -> u64 {
+    let mut z = id ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub fn engagement(post: u64) -> Engagement {
+    Engagement {
+        likes: seeded(post, 1) % 200,
+        unlikes: seeded(post, 2) % 20,
+        comments: seeded(post, 3) % 40,
+    }
 }
 
 /// The main wall's id: what `account_json` has always advertised.
@@ -162,6 +213,46 @@ impl Content {
         let posts = self.posts.get_mut(&account)?;
         let i = posts.iter().position(|p| p.id == id)?;
         Some(posts.remove(i))
+    }
+
+    /// Post `id`, whoever wrote it.
+    pub fn post(&self, id: u64) -> Option<&Post> {
+        self.posts.values().flatten().find(|p| p.id == id)
+    }
+
+    pub fn post_mut(&mut self, id: u64) -> Option<&mut Post> {
+        self.posts.values_mut().flatten().find(|p| p.id == id)
+    }
+
+    pub fn albums_of(&self, account: u64) -> &[Album] {
+        self.albums.get(&account).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn album_mut(&mut self, account: u64, id: u64) -> Option<&mut Album> {
+        self.albums
+            .get_mut(&account)?
+            .iter_mut()
+            .find(|a| a.id == id)
+    }
+
+    pub fn album_json(&self, account: u64, id: u64) -> Option<Value> {
+        let albums = self.albums.get(&account)?;
+        let pos = albums.iter().position(|a| a.id == id)?;
+        Some(album_json(account, pos, &albums[pos]))
+    }
+
+    /// Moves album `id` to `pos` (clamped to the end); false if unknown.
+    pub fn move_album(&mut self, account: u64, id: u64, pos: usize) -> bool {
+        let Some(albums) = self.albums.get_mut(&account) else {
+            return false;
+        };
+        let Some(from) = albums.iter().position(|a| a.id == id) else {
+            return false;
+        };
+        let album = albums.remove(from);
+        let to = pos.min(albums.len());
+        albums.insert(to, album);
+        true
     }
 
     /// One timeline page of `account`'s live posts, newest first: ids below
@@ -233,10 +324,11 @@ fn album_json(account: u64, pos: usize, a: &Album) -> Value {
         "accountId": account.to_string(),
         "title": a.title,
         "description": a.description,
-        "type": 0,
+        "type": a.kind,
         "pos": pos,
-        "itemCount": 0,
+        "itemCount": a.entries.len(),
+        "coverMediaId": a.entries.last().map(|e| e.media.to_string()),
         "createdAt": a.created_ms / 1000,
-        "updatedAt": a.created_ms / 1000
+        "updatedAt": a.entries.last().map_or(a.created_ms, |e| e.added_ms) / 1000
     })
 }

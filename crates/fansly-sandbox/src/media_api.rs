@@ -353,7 +353,11 @@ async fn grants(
     let found: Vec<Value> = ids
         .iter()
         .filter_map(|id| msgs.visible_grant(*id, me.account_id))
-        .map(|g| msgs.grant_json(g))
+        .map(|g| {
+            let mut v = msgs.grant_json(g);
+            crate::content_api::add_preview(&world, g.id, &mut v);
+            v
+        })
         .collect();
     ok(Value::Array(found))
 }
@@ -362,6 +366,9 @@ async fn grants(
 #[serde(rename_all = "camelCase")]
 struct NewGrant {
     media_id: String,
+    /// A free preview: another of the caller's media.
+    #[serde(default)]
+    preview_id: Option<String>,
     #[serde(default)]
     whitelist: Vec<WhitelistEntry>,
     #[serde(default)]
@@ -398,14 +405,24 @@ async fn grant(
     }
     let mut world = state.world();
     let mut media = Vec::new();
-    for g in &body {
-        let owned = parse_id(&g.media_id).filter(|id| {
+    let own = |world: &crate::world::World, raw: &str| {
+        parse_id(raw).filter(|id| {
             world
                 .messaging
                 .media
                 .get(id)
                 .is_some_and(|m| m.account == me.account_id)
-        });
+        })
+    };
+    for g in &body {
+        let owned = own(&world, &g.media_id);
+        let preview = match g.preview_id.as_deref() {
+            None => None,
+            Some(raw) => match own(&world, raw) {
+                Some(p) => Some(p),
+                None => return bad_param("invalid parameter \"previewId\""),
+            },
+        };
         let whitelist: Option<HashSet<u64>> = g
             .whitelist
             .iter()
@@ -414,6 +431,7 @@ async fn grant(
         match (owned, whitelist) {
             (Some(id), Some(wl)) => media.push((
                 id,
+                preview,
                 wl,
                 g.permission_flags,
                 g.permissions.permission_flags.clone(),
@@ -422,7 +440,7 @@ async fn grant(
         }
     }
     let mut out = Vec::new();
-    for (media_id, whitelist, permission_flags, gates) in media {
+    for (media_id, preview, whitelist, permission_flags, gates) in media {
         let id = world.mint_id();
         let g = Grant {
             id,
@@ -433,7 +451,12 @@ async fn grant(
             permission_flags,
             gates,
         };
-        out.push(world.messaging.grant_json(&g));
+        if let Some(p) = preview {
+            world.content.previews.insert(id, p);
+        }
+        let mut v = world.messaging.grant_json(&g);
+        crate::content_api::add_preview(&world, id, &mut v);
+        out.push(v);
         world.messaging.grants.insert(id, g);
     }
     ok(Value::Array(out))

@@ -128,6 +128,18 @@ impl World {
                 twofa,
                 seeded_token: None,
             });
+            // Every creator's vault starts with its default album.
+            w.content.add_album(
+                id,
+                crate::content::Album {
+                    id: snowflake_at(SEED_MS + 120_000, 1 + n),
+                    title: "Vault".into(),
+                    description: String::new(),
+                    created_ms: SEED_MS,
+                    kind: 1,
+                    entries: Vec::new(),
+                },
+            );
             let session_id = snowflake_at(SEED_MS + 60_000, 1 + n);
             let token = seeded_token(session_id, id);
             if let Some(a) = w.accounts.get_mut(&id) {

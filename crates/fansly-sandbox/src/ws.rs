@@ -676,6 +676,7 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
                 created_ms: now,
                 scheduled_for_ms: 0,
                 expires_at_ms: 0,
+                pin_wall_ids: Vec::new(),
             };
             let payload = post.json();
             world.content.add_post(post);

@@ -56,6 +56,10 @@ pub struct NewPost {
     pub scheduled_for_ms: i64,
     /// Unix ms; 0 = never.
     pub expires_at_ms: i64,
+    /// Walls (a subset of `wall_ids`) the post is pinned on.
+    pub pin_wall_ids: Vec<String>,
+    /// Per media (same order), the vault id of its free preview; empty = none.
+    pub previews: Vec<Option<String>>,
 }
 
 impl FanslyClient {
@@ -90,16 +94,24 @@ impl FanslyClient {
         session: &Session,
         post: &NewPost,
     ) -> Result<Value, UpstreamError> {
+        let body = self.post_body(session, post).await?;
+        self.post(session, "/api/v1/post", &body).await
+    }
+
+    /// The body of `POST /post` (and of an edit): grants each media first.
+    async fn post_body(&self, session: &Session, post: &NewPost) -> Result<Value, UpstreamError> {
         let mut attachments = Vec::new();
         if !post.media.is_empty() {
-            let ids = self.grant_gated(session, &post.media, &post.gates).await?;
+            let ids = self
+                .grant_gated(session, &post.media, &post.previews, &post.gates)
+                .await?;
             attachments = ids
                 .iter()
                 .enumerate()
                 .map(|(pos, id)| json!({"contentId": id, "contentType": 1, "pos": pos}))
                 .collect();
         }
-        let body = json!({
+        Ok(json!({
             "content": post.content,
             "fypFlags": 0,
             "inReplyTo": null,
@@ -108,11 +120,53 @@ impl FanslyClient {
             "scheduledFor": post.scheduled_for_ms,
             "expiresAt": post.expires_at_ms,
             "postReplyPermissionFlags": [],
-            "pinned": 0,
+            "pinned": i64::from(!post.pin_wall_ids.is_empty()),
             "wallIds": post.wall_ids,
-            "pinWallIds": [],
-        });
-        self.post(session, "/api/v1/post", &body).await
+            "pinWallIds": post.pin_wall_ids,
+        }))
+    }
+
+    /// Replaces post `post_id` with `post` (new grants for its media):
+    /// `POST /post/edit {id, ...the POST /post body}`. Route and body
+    /// INFERRED: no source captured an edit; this follows Fansly's
+    /// `/notes/edit {id, ...}` pattern and the create body.
+    pub async fn edit_post(
+        &self,
+        session: &Session,
+        post_id: &str,
+        post: &NewPost,
+    ) -> Result<Value, UpstreamError> {
+        let mut body = self.post_body(session, post).await?;
+        body["id"] = json!(post_id);
+        self.post(session, "/api/v1/post/edit", &body).await
+    }
+
+    /// `GET /post?ids=<csv>` → `{posts, accountMedia, ...}` (CONFIRMED).
+    pub async fn posts_by_id(
+        &self,
+        session: &Session,
+        ids: &[String],
+    ) -> Result<Value, UpstreamError> {
+        self.get(session, "/api/v1/post", &[("ids", &ids.join(","))])
+            .await
+    }
+
+    /// `GET /post/{postId}/stats?sources=<csv>` → engagement and per-media
+    /// offer statistics (route, query and answer INFERRED: the stats UI's
+    /// per-post view; the vendor's field names are mirrored).
+    pub async fn post_stats(
+        &self,
+        session: &Session,
+        post_id: &str,
+        sources: &[u8],
+    ) -> Result<Value, UpstreamError> {
+        let sources: Vec<String> = sources.iter().map(u8::to_string).collect();
+        self.get(
+            session,
+            &format!("/api/v1/post/{post_id}/stats"),
+            &[("sources", &sources.join(","))],
+        )
+        .await
     }
 
     /// The creator's walls: `account/me`'s `account.walls[]` (CONFIRMED, the
@@ -144,15 +198,35 @@ impl FanslyClient {
     }
 
     /// Grants each vault media with `gates` (empty whitelist, top-level
-    /// flags 0, as for posts; §8.3); answers the accountMedia ids in order.
+    /// flags 0, as for posts; §8.3) and its preview, if any, as `previewId`
+    /// (the field of the captured grant body; its use for posts is
+    /// INFERRED); answers the accountMedia ids in order.
     async fn grant_gated(
         &self,
         session: &Session,
         media: &[String],
+        previews: &[Option<String>],
         gates: &[Gate],
     ) -> Result<Vec<String>, UpstreamError> {
         let flags: Vec<Value> = gates.iter().map(Gate::flag).collect();
-        let grants = self.grant_media(session, media, 0, &[], &flags).await?;
+        let body: Vec<Value> = media
+            .iter()
+            .enumerate()
+            .map(|(i, media_id)| {
+                json!({
+                    "mediaId": media_id,
+                    "previewId": previews.get(i).cloned().flatten(),
+                    "permissionFlags": 0,
+                    "price": 0,
+                    "whitelist": [],
+                    "permissions": {"permissionFlags": flags},
+                    "tags": []
+                })
+            })
+            .collect();
+        let grants = self
+            .post(session, "/api/v1/account/media", &Value::Array(body))
+            .await?;
         let ids: Vec<String> = grants
             .as_array()
             .into_iter()
@@ -176,7 +250,7 @@ impl FanslyClient {
         gates: &[Gate],
     ) -> Result<Value, UpstreamError> {
         let ids = self
-            .grant_gated(session, &[media_id.to_owned()], gates)
+            .grant_gated(session, &[media_id.to_owned()], &[], gates)
             .await?;
         self.post(
             session,

@@ -30,4 +30,85 @@ impl FanslyClient {
         });
         self.post(session, "/api/v1/vault/albums", &body).await
     }
+
+    /// Edits an album: the create route with the album's `id` set (INFERRED:
+    /// the create body's `id: null` is the editor's "new" marker).
+    pub async fn update_vault_album(
+        &self,
+        session: &Session,
+        album_id: &str,
+        title: &str,
+        description: &str,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({
+            "id": album_id,
+            "title": title,
+            "description": description,
+            "accountId": null,
+            "type": 0,
+        });
+        self.post(session, "/api/v1/vault/albums", &body).await
+    }
+
+    /// Moves an album to position `pos` (0 = first): `POST /vault/albums/order
+    /// {albumId, pos}` (route and body INFERRED, after `/lists/order`).
+    pub async fn move_vault_album(
+        &self,
+        session: &Session,
+        album_id: &str,
+        pos: usize,
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"albumId": album_id, "pos": pos});
+        self.post(session, "/api/v1/vault/albums/order", &body)
+            .await
+    }
+
+    /// `POST /vault/albums/media {albumId, mediaIds}` (CONFIRMED, BOT-TS).
+    pub async fn add_album_media(
+        &self,
+        session: &Session,
+        album_id: &str,
+        media_ids: &[String],
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"albumId": album_id, "mediaIds": media_ids});
+        self.post(session, "/api/v1/vault/albums/media", &body)
+            .await
+    }
+
+    /// `POST /vault/albums/media/delete {albumId, mediaIds}`: detaches media
+    /// from an album; the media stay in the vault (CONFIRMED, SHIM).
+    pub async fn remove_album_media(
+        &self,
+        session: &Session,
+        album_id: &str,
+        media_ids: &[String],
+    ) -> Result<Value, UpstreamError> {
+        let body = json!({"albumId": album_id, "mediaIds": media_ids});
+        self.post(session, "/api/v1/vault/albums/media/delete", &body)
+            .await
+    }
+
+    /// One page of an album's media (or of the whole vault for `None`):
+    /// `GET /media/vaultnew?albumId=&mediaType=&search=&before=&after=0` →
+    /// `{albumMedia[], media[]}`. `before` must be the literal "0" at the head
+    /// (an empty one answers an empty page; CONFIRMED, HUB and BOT-TS).
+    pub async fn vault_media(
+        &self,
+        session: &Session,
+        album_id: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<Value, UpstreamError> {
+        self.get(
+            session,
+            "/api/v1/media/vaultnew",
+            &[
+                ("albumId", album_id.unwrap_or("")),
+                ("mediaType", ""),
+                ("search", ""),
+                ("before", before.unwrap_or("0")),
+                ("after", "0"),
+            ],
+        )
+        .await
+    }
 }

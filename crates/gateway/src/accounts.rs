@@ -18,6 +18,7 @@ use sqlx::Row;
 use crate::crypto::{aad, Keyring};
 use crate::db::{now_ms, Db};
 use crate::error::ApiError;
+use crate::events::{Events, NewEvent};
 use crate::ids::{new_account_id, ACCOUNT_PREFIX};
 
 /// `authentication_progress` values. Documented in the README.
@@ -60,6 +61,31 @@ impl AccountRow {
             status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR | status::VERIFYING
         )
     }
+
+    /// The account as List Accounts shows it (also the payload of the
+    /// `fansly.accounts.*` lifecycle events).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "id": self.id,
+            "display_name": self.display_name,
+            "fansly_id": self.fansly_id,
+            "fansly_username": self.fansly_username,
+            "is_authenticated": self.auth_state == AUTHENTICATED,
+            "authentication_progress": self.auth_state,
+            "needs_code": self.needs_code(),
+            "last_error": self.last_error,
+            "proxy": self.proxy_label,
+            "fansly_user_data": self.fansly_user_data,
+        })
+    }
+}
+
+/// The lifecycle events (vendor names).
+pub mod lifecycle {
+    pub const CONNECTED: &str = "fansly.accounts.connected";
+    pub const DISCONNECTED: &str = "fansly.accounts.disconnected";
+    pub const AUTHENTICATION_FAILED: &str = "fansly.accounts.authentication_failed";
+    pub const OTP_CODE_REQUIRED: &str = "fansly.accounts.otp_code_required";
 }
 
 const COLUMNS: &str =
@@ -141,6 +167,8 @@ pub struct Inner {
     /// Woken whenever an account's connection state may have changed (the
     /// relay reconciles its websockets on it).
     changes: Arc<tokio::sync::Notify>,
+    /// Where lifecycle events (connected, failed, …) are recorded.
+    events: Events,
     me: Weak<Inner>,
 }
 
@@ -169,7 +197,7 @@ impl Sessions {
         cooldown: Duration,
     ) -> Sessions {
         Sessions(Arc::new_cyclic(|me| Inner {
-            db,
+            db: db.clone(),
             fansly,
             keyring: keyring.map(Arc::new),
             throttle,
@@ -179,6 +207,7 @@ impl Sessions {
             locks: Mutex::default(),
             cooldowns: Mutex::default(),
             changes: Arc::default(),
+            events: Events::new(db.clone()),
             me: me.clone(),
         }))
     }
@@ -194,6 +223,47 @@ impl Sessions {
 
     pub fn keyring(&self) -> Result<&Keyring, ApiError> {
         self.keyring.as_deref().ok_or_else(no_keyring)
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Records lifecycle event `name` for the account as it now stands.
+    /// Each transition is its own occurrence (keyed by its time), and a
+    /// failure to record is logged, never fails the transition.
+    pub(crate) async fn lifecycle(&self, account_id: &str, name: &'static str) {
+        let row = match sqlx::query(&format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = $1"))
+            .bind(account_id)
+            .fetch_optional(&self.db.pool)
+            .await
+        {
+            Ok(Some(r)) => row_to_account(&r),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(account = account_id, event = name, error = %e, "loading the account for a lifecycle event failed");
+                return;
+            }
+        };
+        self.record_lifecycle(&row, name).await;
+    }
+
+    pub(crate) async fn record_lifecycle(&self, row: &AccountRow, name: &'static str) {
+        let event = NewEvent {
+            team_id: row.team_id.clone(),
+            account_id: row.id.clone(),
+            name,
+            dedup_key: format!(
+                "lifecycle:{}:{}:{}",
+                name.rsplit('.').next().unwrap_or(name),
+                now_ms(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            payload: row.to_json(),
+        };
+        if let Err(e) = self.events.record(event).await {
+            tracing::error!(account = %row.id, event = name, error = %e, "recording a lifecycle event failed");
+        }
     }
 
     pub(crate) fn seal(&self, row: &str, column: &str, secret: &str) -> Result<String, ApiError> {
@@ -384,8 +454,10 @@ impl Sessions {
         .bind(now)
         .execute(&self.db.writer)
         .await?;
+        let row = get(&self.db, team_id, &id).await?;
+        self.record_lifecycle(&row, lifecycle::CONNECTED).await;
         self.changed();
-        get(&self.db, team_id, &id).await
+        Ok(row)
     }
 
     /// Ends the account: logs its session out at Fansly (best effort), then
@@ -413,6 +485,10 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(account_id);
+        // The account as it was last seen, no longer authenticated.
+        let mut gone = row;
+        gone.auth_state = "disconnected".into();
+        self.record_lifecycle(&gone, lifecycle::DISCONNECTED).await;
         self.changed();
         Ok(())
     }
@@ -571,6 +647,8 @@ impl Sessions {
             tracing::error!(account = account_id, error = %e, "recording needs-reconnect failed");
         }
         self.forget(account_id);
+        self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+            .await;
         UpstreamError::NeedsReconnect(format!(
             "Fansly account {account_id} needs reconnecting: {why}"
         ))

@@ -94,7 +94,8 @@ impl App {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", listener.local_addr()?),
         };
-        let events = Events::new(db.clone());
+        // The account lifecycle records events too, into the same outbox.
+        let events = sessions.events().clone();
         let relays = Relays::new(
             RelayConfig::from_config(&config)?,
             db.clone(),
@@ -142,6 +143,7 @@ impl App {
     {
         let janitor = tokio::spawn(housekeeping(self.state.clone()));
         let relay = tokio::spawn(self.state.relays.clone().run());
+        let deliverers = crate::webhooks::deliver::spawn_workers(self.state.clone());
         let resumed = crate::login::resume_all(&self.state.sessions).await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted logins");
@@ -153,6 +155,11 @@ impl App {
         janitor.abort();
         relay.abort();
         self.state.relays.stop_all();
+        // A delivery cut off here keeps its lease until it lapses, then goes
+        // out again (same idempotency key).
+        for worker in deliverers {
+            worker.abort();
+        }
         // Keep the sandbox alive for as long as the API serves.
         drop(self.sandbox);
         served.context("serving HTTP")
@@ -163,8 +170,9 @@ impl App {
     }
 }
 
-/// Once a minute (and at start): drop dead rate-limit windows, and fail and
-/// refund uploads whose gateway stopped in the middle of them.
+/// Once a minute (and at start): drop dead rate-limit windows, fail and
+/// refund uploads whose gateway stopped in the middle of them, and drop
+/// webhook deliveries and events past their retention.
 async fn housekeeping(state: AppState) {
     let timeout = Duration::from_millis(state.config.media.processing_timeout_ms);
     let stale_after = (timeout * 2).max(Duration::from_secs(15 * 60));
@@ -178,6 +186,10 @@ async fn housekeeping(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
             Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
+        }
+        let retention = Duration::from_millis(state.config.webhooks.retention_ms);
+        if let Err(e) = crate::webhooks::deliver::prune(&state.db, retention).await {
+            tracing::warn!(error = %e, "pruning old webhook deliveries failed");
         }
     }
 }

@@ -45,6 +45,63 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
     pub relay: RelaySettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery: workers, retries, retention, safety and price.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Deliveries sent at once by this instance.
+    pub workers: usize,
+    /// Waits before the 2nd, 3rd, … attempt; the delivery is given up after
+    /// the last. Each wait is jittered to between half and all of its value.
+    pub retry_schedule_ms: Vec<u64>,
+    /// A receiver that has failed without a single success for this long is
+    /// disabled (re-enable it with PUT).
+    pub disable_after_ms: u64,
+    /// Deliveries and their attempts are kept this long.
+    pub retention_ms: u64,
+    /// Let endpoints point at loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// Credits charged per 100 delivered events (0: free).
+    pub credits_per_100_events: i64,
+    pub connect_timeout_ms: u64,
+    /// Whole request, answer included.
+    pub timeout_ms: u64,
+    /// How long a worker owns a claimed delivery; a worker that dies holding
+    /// one loses it after this. Never shorter than `timeout_ms` + 1 s.
+    pub lease_ms: u64,
+    /// How often idle workers look for due deliveries (new events in this
+    /// process wake them at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            retry_schedule_ms: vec![
+                5_000,
+                30_000,
+                2 * 60_000,
+                10 * 60_000,
+                30 * 60_000,
+                60 * 60_000,
+                3 * 60 * 60_000,
+                6 * 60 * 60_000,
+                12 * 60 * 60_000,
+            ],
+            disable_after_ms: 24 * 60 * 60_000,
+            retention_ms: 7 * 24 * 60 * 60_000,
+            allow_private_targets: false,
+            credits_per_100_events: 1,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 10_000,
+            lease_ms: 60_000,
+            poll_interval_ms: 1_000,
+        }
+    }
 }
 
 /// The websocket relay: one Fansly event socket per connected account.
@@ -194,6 +251,7 @@ impl Default for Config {
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),
             relay: RelaySettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

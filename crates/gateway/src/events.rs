@@ -37,8 +37,14 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.messages.sent", "Fansly message sent"),
     kept("fansly.messages.deleted", "Fansly message deleted"),
     kept("fansly.messages.read", "Fansly messages read"),
-    kept("fansly.messages.reaction_added", "Fansly message reaction added"),
-    kept("fansly.messages.reaction_removed", "Fansly message reaction removed"),
+    kept(
+        "fansly.messages.reaction_added",
+        "Fansly message reaction added",
+    ),
+    kept(
+        "fansly.messages.reaction_removed",
+        "Fansly message reaction removed",
+    ),
     EventType {
         name: "fansly.users.typing",
         description: "Fansly user typing",
@@ -60,11 +66,20 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.media.purchased", "Fansly media purchased"),
     kept("fansly.stories.purchased", "Fansly story purchased"),
     kept("fansly.subscriptions.new", "Fansly new subscription"),
-    kept("fansly.subscriptions.renewed", "Fansly subscription renewed"),
-    kept("fansly.subscriptions.expired", "Fansly subscription expired"),
+    kept(
+        "fansly.subscriptions.renewed",
+        "Fansly subscription renewed",
+    ),
+    kept(
+        "fansly.subscriptions.expired",
+        "Fansly subscription expired",
+    ),
     kept("fansly.followers.new", "Fansly new follower"),
     kept("fansly.followers.removed", "Fansly follower removed"),
-    kept("fansly.fans.ignore_updated", "Fansly fan block/mute updated"),
+    kept(
+        "fansly.fans.ignore_updated",
+        "Fansly fan block/mute updated",
+    ),
     kept("fansly.wallets.updated", "Fansly wallet updated"),
     kept("fansly.transactions.new", "Fansly new transaction"),
     kept("fansly.tips.received", "Fansly tip received"),
@@ -76,7 +91,10 @@ pub const CATALOG: &[EventType] = &[
     kept("fansly.accounts.updated", "Fansly account updated"),
     kept("fansly.accounts.alert", "Fansly account alert"),
     kept("fansly.accounts.connected", "Fansly account connected"),
-    kept("fansly.accounts.disconnected", "Fansly account disconnected"),
+    kept(
+        "fansly.accounts.disconnected",
+        "Fansly account disconnected",
+    ),
     kept(
         "fansly.accounts.authentication_failed",
         "Fansly account authentication failed",
@@ -120,15 +138,27 @@ impl Events {
         }
     }
 
-    /// Writes the event to the outbox. Returns its id when it is new, `None`
-    /// when the same upstream event was already recorded for the account.
+    /// Writes the event to the outbox, with one pending delivery for each
+    /// enabled webhook endpoint that wants it, in one transaction. Returns
+    /// its id when it is new, `None` when the same upstream event was
+    /// already recorded for the account (nothing is delivered twice then).
     pub async fn record(&self, event: NewEvent) -> Result<Option<String>, sqlx::Error> {
         let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
         let (id, dedup_key) = if ephemeral {
-            (format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())), None)
+            (
+                format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())),
+                None,
+            )
         } else {
-            (event_id(&event.account_id, &event.dedup_key), Some(event.dedup_key))
+            (
+                event_id(&event.account_id, &event.dedup_key),
+                Some(event.dedup_key),
+            )
         };
+        let now = now_ms();
+        // The event and its deliveries commit together: no event is ever
+        // recorded without the deliveries it owes, nor delivered unrecorded.
+        let mut tx = self.db.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
@@ -139,13 +169,28 @@ impl Events {
         .bind(event.name)
         .bind(dedup_key)
         .bind(event.payload.to_string())
-        .bind(now_ms())
-        .execute(&self.db.writer)
+        .bind(now)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted == 0 {
+            tx.rollback().await?;
             return Ok(None);
         }
+        crate::webhooks::fan_out(
+            &mut tx,
+            &crate::webhooks::Recorded {
+                id: &id,
+                team_id: &event.team_id,
+                account_id: &event.account_id,
+                name: event.name,
+                payload: &event.payload,
+                ephemeral,
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
         self.recorded.notify_waiters();
         Ok(Some(id))
     }

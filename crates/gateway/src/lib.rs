@@ -27,9 +27,11 @@ pub mod media;
 pub mod messages;
 pub mod metering;
 pub mod relay;
+pub mod ssrf;
 pub mod tenancy;
 pub mod tracking;
 pub mod users;
+pub mod webhooks;
 
 pub use app::{App, AppState};
 pub use config::Config;

@@ -20,7 +20,7 @@ use fansly_upstream::{LoginStep, NewSession, Route, Session, UpstreamError};
 use secrecy::ExposeSecret;
 use sqlx::Row;
 
-use crate::accounts::{status, Profile, Sessions};
+use crate::accounts::{lifecycle, status, Profile, Sessions};
 use crate::db::now_ms;
 use crate::error::ApiError;
 
@@ -77,13 +77,19 @@ pub fn spawn(sessions: Sessions, account_id: String) {
     tokio::spawn(async move {
         if let Err(e) = drive(&sessions, &account_id).await {
             tracing::error!(account = %account_id, error = ?e, "login step failed");
-            let _ = sessions
+            if sessions
                 .set_state(
                     &account_id,
                     status::FAILED,
                     Some("internal error during login"),
                 )
-                .await;
+                .await
+                .is_ok()
+            {
+                sessions
+                    .lifecycle(&account_id, lifecycle::AUTHENTICATION_FAILED)
+                    .await;
+            }
         }
     });
 }
@@ -135,6 +141,9 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                 sessions
                     .set_state(account_id, status::FAILED, Some("no stored credentials"))
                     .await?;
+                sessions
+                    .lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+                    .await;
                 return Ok(());
             };
             sessions
@@ -181,6 +190,9 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                     .bind(account_id)
                     .execute(&sessions.db.writer)
                     .await?;
+                    sessions
+                        .lifecycle(account_id, lifecycle::OTP_CODE_REQUIRED)
+                        .await;
                     Ok(())
                 }
                 Err(e) => fail(sessions, account_id, &e).await,
@@ -202,6 +214,9 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                         Some("the login challenge was lost; connect again"),
                     )
                     .await?;
+                sessions
+                    .lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+                    .await;
                 return Ok(());
             };
             let challenge = sessions.open(account_id, "twofa_token", &sealed_challenge)?;
@@ -230,6 +245,10 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                     sessions
                         .set_state(account_id, challenge_state, Some(&why))
                         .await?;
+                    // INFERRED: a refused code means a code is still required.
+                    sessions
+                        .lifecycle(account_id, lifecycle::OTP_CODE_REQUIRED)
+                        .await;
                     Ok(())
                 }
                 Err(e) => {
@@ -274,6 +293,9 @@ async fn finish(
         sessions
             .set_state(account_id, status::FAILED, Some(&why))
             .await?;
+        sessions
+            .lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+            .await;
         return Ok(());
     }
     let sealed = sessions.seal(account_id, "session_token", session.token().expose_secret())?;
@@ -294,6 +316,7 @@ async fn finish(
     sessions.forget(account_id);
     sessions.changed();
     tracing::info!(account = account_id, fansly_id = %profile.id, "Fansly account connected");
+    sessions.lifecycle(account_id, lifecycle::CONNECTED).await;
     Ok(())
 }
 
@@ -318,6 +341,9 @@ async fn fail(sessions: &Sessions, account_id: &str, e: &UpstreamError) -> Resul
     sessions
         .set_state(account_id, status::FAILED, Some(&why))
         .await?;
+    sessions
+        .lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+        .await;
     Ok(())
 }
 

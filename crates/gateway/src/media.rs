@@ -189,26 +189,12 @@ pub async fn fetch_url(
     allow_private: bool,
 ) -> Result<Incoming, ApiError> {
     let bad = |why: String| ApiError::Unprocessable(format!("file_url: {why}"));
-    let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL ({e})")))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("must be an http or https URL".into()));
-    }
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| bad("has no host".into()))?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let parsed = crate::ssrf::parse_target(url).map_err(bad)?;
+    let host = crate::ssrf::host_of(&parsed);
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let addr = crate::ssrf::resolve(&host, port, allow_private)
         .await
-        .map_err(|e| bad(format!("host {host} does not resolve ({e})")))?
-        .collect();
-    let addr = addrs
-        .iter()
-        .copied()
-        .find(|a| allow_private || is_public(a.ip()))
-        .ok_or_else(|| bad(format!("host {host} is not a public address")))?;
+        .map_err(bad)?[0];
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(300))
         .redirect(reqwest::redirect::Policy::none())
@@ -241,37 +227,6 @@ pub async fn fetch_url(
     let mut spool = Spool::new(dir, max, "file_url").await?;
     spool.fill(resp.bytes_stream()).await?;
     spool.finish(name, declared.as_deref()).await
-}
-
-/// Addresses a client may make the gateway fetch from: not loopback,
-/// private, link-local, shared, unspecified, multicast or documentation.
-fn is_public(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1])))
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let seg = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (seg & 0xfe00) == 0xfc00
-                    || (seg & 0xffc0) == 0xfe80)
-            }
-        },
-    }
 }
 
 /// Credits for `size` bytes at `per_mb` per megabyte (1 MB = 1,000,000
@@ -477,16 +432,27 @@ pub async fn vault_ids(
     account_id: &str,
     handles: &[String],
 ) -> Result<Vec<String>, ApiError> {
+    vault_ids_for(db, team_id, account_id, "mediaFiles", handles).await
+}
+
+/// As [`vault_ids`], the errors naming `field`.
+pub async fn vault_ids_for(
+    db: &Db,
+    team_id: &str,
+    account_id: &str,
+    field: &str,
+    handles: &[String],
+) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::with_capacity(handles.len());
     for h in handles {
         let found = find(db, team_id, account_id, h)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("mediaFiles: media {h} not found")))?;
+            .ok_or_else(|| ApiError::NotFound(format!("{field}: media {h} not found")))?;
         match (found.status.as_str(), found.media_id) {
             (COMPLETED, Some(id)) => out.push(id),
             (status, _) => {
                 return Err(ApiError::Conflict(format!(
-                    "mediaFiles: media {h} is not ready (status: {status})"
+                    "{field}: media {h} is not ready (status: {status})"
                 )))
             }
         }
@@ -511,29 +477,7 @@ pub fn status_json(h: &Handle) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_public, upload_cost};
-
-    #[test]
-    fn only_public_addresses_are_fetched() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.0.1",
-            "172.16.5.5",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "2606:4700::6810:84e5"] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
+    use super::upload_cost;
 
     #[test]
     fn upload_cost_is_per_megabyte_rounded_up() {

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::{self, AUTHENTICATED};
+use crate::accounts;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::envelope::rate_headers;
@@ -37,19 +37,9 @@ async fn list_accounts(
     let body: Vec<Value> = rows
         .into_iter()
         .map(|a| {
-            json!({
-                "id": a.id,
-                "display_name": a.display_name,
-                "fansly_id": a.fansly_id,
-                "fansly_username": a.fansly_username,
-                "is_authenticated": a.auth_state == AUTHENTICATED,
-                "authentication_progress": a.auth_state,
-                "needs_code": a.needs_code(),
-                "last_error": a.last_error,
-                "proxy": a.proxy_label,
-                "fansly_user_data": a.fansly_user_data,
-                "relay": state.relays.status(&a.id),
-            })
+            let mut v = a.to_json();
+            v["relay"] = state.relays.status(&a.id);
+            v
         })
         .collect();
     Ok((rate_headers(&authed.rate), Json(body)).into_response())

@@ -32,11 +32,13 @@ const UPLOAD: Endpoint = Endpoint::uncached("media.upload", 1);
 /// Small form fields (`file_url`, `async`) are read up to this size.
 const MAX_FIELD_BYTES: usize = 8 * 1024;
 
-/// The parsed form: exactly one of `file` / `file_url`, and `async`.
+/// The parsed form: exactly one of `file` / `file_url`, `async`, and (for
+/// vault uploads) `album_id`.
 struct UploadForm {
     file: Option<Incoming>,
     file_url: Option<String>,
     background: bool,
+    album_id: Option<String>,
 }
 
 async fn read_form(state: &AppState, mut form: Multipart) -> Result<UploadForm, ApiError> {
@@ -46,6 +48,7 @@ async fn read_form(state: &AppState, mut form: Multipart) -> Result<UploadForm, 
         file: None,
         file_url: None,
         background: false,
+        album_id: None,
     };
     while let Some(field) = form.next_field().await.map_err(bad_form)? {
         match field.name().unwrap_or_default() {
@@ -67,6 +70,13 @@ async fn read_form(state: &AppState, mut form: Multipart) -> Result<UploadForm, 
                 out.file = Some(spool.finish(name, declared.as_deref()).await?);
             }
             "file_url" => out.file_url = Some(small_text(field).await?),
+            "album_id" => {
+                let raw = small_text(field).await?;
+                let raw = raw.trim();
+                if !raw.is_empty() {
+                    out.album_id = Some(params::fansly_id("album_id", raw)?);
+                }
+            }
             "async" => {
                 let raw = small_text(field).await?;
                 out.background = match raw.trim().to_ascii_lowercase().as_str() {
@@ -147,6 +157,20 @@ async fn upload(
     Path(account_id): Path<String>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    run_upload(state, authed, account_id, form, false).await
+}
+
+/// Upload Media and Upload Media to Vault: one pipeline. With `into_album`
+/// the target album (the form's `album_id`, else the default album) is
+/// checked before anything is charged or pushed, and the pushed media is
+/// added to it as part of the upload.
+pub(crate) async fn run_upload(
+    state: AppState,
+    authed: Authed,
+    account_id: String,
+    form: Result<Multipart, MultipartRejection>,
+    into_album: bool,
+) -> Result<Response, ApiError> {
     let form = form.map_err(|e| {
         ApiError::UnsupportedMediaType(format!(
             "send multipart/form-data with a file or file_url field ({})",
@@ -158,6 +182,17 @@ async fn upload(
         .connected(&authed.caller.team_id, &account_id)
         .await?;
     let form = read_form(&state, form).await?;
+    let album = if into_album {
+        Some(match &form.album_id {
+            Some(id) => {
+                crate::content::require_album(&state.fansly, &account, "album_id", id).await?;
+                id.clone()
+            }
+            None => crate::content::default_album(&state.fansly, &account).await?,
+        })
+    } else {
+        None
+    };
     let settings = state.config.media.clone();
     let file = match (form.file, form.file_url) {
         (Some(file), None) => file,
@@ -197,10 +232,11 @@ async fn upload(
             &[],
         );
         let task_id = id.clone();
+        let task_album = album.clone();
         tokio::spawn(async move {
             let outcome = async {
                 media::update(&db, &task_id, media::PROCESSING, None, None).await?;
-                media::push(&fansly, &account, &file, &settings).await
+                push_into(&fansly, &account, &file, &settings, task_album.as_deref()).await
             }
             .await;
             let stored = match &outcome {
@@ -216,7 +252,11 @@ async fn upload(
                 tracing::error!(error = %e, upload = task_id, "recording an upload's outcome failed");
             }
         });
-        let body = json!({"status": media::PENDING, "prefixed_id": id, "polling_url": polling_url});
+        let mut body =
+            json!({"status": media::PENDING, "prefixed_id": id, "polling_url": polling_url});
+        if let Some(album) = album {
+            body["album_id"] = json!(album);
+        }
         return Ok((StatusCode::OK, axum::Json(body)).into_response());
     }
 
@@ -226,7 +266,7 @@ async fn upload(
     let metered = authed
         .bill_cost(&state, UPLOAD, cost, async move {
             media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
-            let pushed = media::push(&fansly, &account, &file, &settings).await;
+            let pushed = push_into(&fansly, &account, &file, &settings, album.as_deref()).await;
             let stored = match &pushed {
                 Ok((media_id, m)) => {
                     media::update(&db, &id, media::COMPLETED, Some((media_id, m)), None).await
@@ -235,16 +275,39 @@ async fn upload(
             };
             let (media_id, m) = pushed?;
             stored?;
-            Ok(json!({
+            let mut out = json!({
                 "prefixed_id": id,
                 "file_name": file.file_name,
                 "media_id": media_id,
                 "media": m,
                 "credits_used": cost
-            }))
+            });
+            if let Some(album) = album {
+                out["album_id"] = json!(album);
+            }
+            Ok(out)
         })
         .await?;
     Ok(metered.bare())
+}
+
+/// Pushes the file to Fansly and, for a vault upload, adds it to `album`;
+/// a failure to add fails the upload (the media stays in the vault).
+async fn push_into(
+    fansly: &fansly_upstream::FanslyClient,
+    account: &crate::accounts::ConnectedAccount,
+    file: &Incoming,
+    settings: &crate::config::MediaSettings,
+    album: Option<&str>,
+) -> Result<(String, Value), ApiError> {
+    let (media_id, m) = media::push(fansly, account, file, settings).await?;
+    if let Some(album) = album {
+        fansly
+            .add_album_media(&account.session, album, std::slice::from_ref(&media_id))
+            .await
+            .map_err(|e| ApiError::upstream(&account.id, e))?;
+    }
+    Ok((media_id, m))
 }
 
 /// Get Upload Status (no credits): pending | processing | completed | failed.

@@ -21,6 +21,7 @@ mod tracking_links;
 mod users;
 mod vault;
 mod walls;
+mod webhooks;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
@@ -65,6 +66,7 @@ use crate::error::ApiError;
         (name = "Posts", description = "The creator's wall posts"),
         (name = "Vault", description = "The creator's vault albums"),
         (name = "Stories", description = "The creator's stories"),
+        (name = "Webhooks", description = "Webhook endpoints, event types, deliveries and redelivery"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -101,6 +103,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(posts::router())
         .merge(vault::router())
         .merge(stories::router())
+        .merge(webhooks::router())
         .split_for_parts()
 }
 

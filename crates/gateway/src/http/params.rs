@@ -56,6 +56,16 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every non-blank value of `name`, trimmed, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+
     fn integer(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, ApiError> {
         bounded(name, self.get(name), default, min, max)
     }

@@ -65,6 +65,38 @@ pub async fn reserve(
     Ok(balance)
 }
 
+/// Takes `cost` credits inside the caller's transaction, so the charge
+/// commits or rolls back with the work it pays for; `None` (and nothing
+/// written) when the balance is short.
+pub async fn debit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    team_id: &str,
+    cost: i64,
+    endpoint: &str,
+    request_id: Option<&str>,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+    )
+    .bind(cost)
+    .bind(team_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let balance: i64 = row.get(0);
+    append(
+        tx,
+        team_id,
+        -cost,
+        balance,
+        "debit",
+        Some(endpoint),
+        request_id,
+    )
+    .await?;
+    Ok(Some(balance))
+}
+
 /// Gives back a reservation whose call did not succeed.
 pub async fn refund(
     db: &Db,

@@ -26,3 +26,4 @@ mod upstream;
 mod users;
 mod vault;
 mod walls;
+mod webhooks;

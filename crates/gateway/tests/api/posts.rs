@@ -282,7 +282,31 @@ async fn bad_post_inputs_are_refused_before_fansly_or_billing() {
             "mediaFiles",
         ),
         (json!({"text": "x", "price": "5"}), 422, "price"),
-        (json!({"text": "x", "previews": {}}), 422, "previews"),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {"fansly_media_01HZZZZZZZZZZZZZZZZZZZZZZZ": mine}}),
+            422,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {mine.clone(): "abc"}}),
+            422,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "mediaFiles": [mine], "previews": {mine.clone(): foreign}}),
+            404,
+            "previews",
+        ),
+        (
+            json!({"text": "x", "wallIds": ["123456789012345678"], "pinWallIds": ["123456789012345679"]}),
+            422,
+            "pinWallIds",
+        ),
+        (
+            json!({"text": "x", "pinWallIds": ["123456789012345679"]}),
+            422,
+            "pinWallIds",
+        ),
     ] {
         let msg = assert_error(send(&app, body.clone()).await, status).await;
         assert!(msg.contains(field), "{body}: {msg}");
@@ -310,4 +334,533 @@ async fn bad_post_inputs_are_refused_before_fansly_or_billing() {
         .map(|r| r.path)
         .collect();
     assert!(writes.is_empty(), "nothing sent upstream: {writes:?}");
+}
+
+/// A sandbox fan's own session: what the fan view is read with.
+struct Fan {
+    name: String,
+    session: fansly_upstream::Session,
+    follows: bool,
+    subscribed: bool,
+}
+
+async fn fan(app: &TestApp, n: u32, creator: &str) -> Fan {
+    let name = format!("fan{n}");
+    let info: Value = app
+        .sandbox_post(&format!("/_sandbox/fans/{name}/session"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let device = app
+        .state
+        .fansly
+        .device_id(&Default::default())
+        .await
+        .unwrap();
+    let listed = |k: &str| info[k].as_array().unwrap().iter().any(|c| c == creator);
+    Fan {
+        session: fansly_upstream::Session::new(
+            secrecy::SecretString::from(info["token"].as_str().unwrap().to_owned()),
+            device,
+        ),
+        follows: listed("follows"),
+        subscribed: listed("subscribedTo"),
+        name,
+    }
+}
+
+/// Per post id, whether `viewer` may open its (first) media in the creator's
+/// timeline as Fansly serves it to them; checks the locked tile carries no
+/// location.
+async fn fan_view(app: &TestApp, creator: &str, viewer: &Fan) -> Vec<(String, bool)> {
+    let page = app
+        .state
+        .fansly
+        .timeline(&viewer.session, creator, None, None, None)
+        .await
+        .unwrap();
+    let media = page["accountMedia"].as_array().unwrap();
+    page["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| !p["attachments"].as_array().unwrap().is_empty())
+        .map(|p| {
+            let grant = &p["attachments"][0]["contentId"];
+            let m = media.iter().find(|m| &m["id"] == grant).unwrap();
+            let access = m["access"].as_bool().unwrap();
+            let locations = m["media"]["locations"].as_array().unwrap();
+            assert_eq!(access, !locations.is_empty(), "{m}");
+            (p["id"].as_str().unwrap().to_owned(), access)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
+    let app = spawn_app().await;
+    let creator = app.creator(0).await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(handle(&app, &app.team).await);
+    }
+    let id = |v: Value| v["data"]["id"].as_str().unwrap().to_owned();
+    let subs = id(publish(
+        &app,
+        json!({"text": "subs", "mediaFiles": [handles[0]], "requireSubscription": true}),
+    )
+    .await);
+    let follow = id(publish(
+        &app,
+        json!({"text": "followers", "mediaFiles": [handles[1]], "requireFollow": true}),
+    )
+    .await);
+    let paid = id(publish(
+        &app,
+        json!({"text": "paid", "mediaFiles": [handles[2]], "requirePurchase": true, "price": 3000}),
+    )
+    .await);
+    let free = id(publish(&app, json!({"text": "free", "mediaFiles": [handles[3]]})).await);
+    let preview = handle(&app, &app.team).await;
+    let teased_media = handle(&app, &app.team).await;
+    let teased = id(publish(
+        &app,
+        json!({
+            "text": "teaser",
+            "mediaFiles": [teased_media],
+            "previews": {teased_media.clone(): preview},
+            "requireSubscription": true
+        }),
+    )
+    .await);
+
+    // Listed with their gating for the creator.
+    let page = list(&app, "").await;
+    assert_eq!(gates_of(&page, &subs)[0]["flags"], 2);
+    assert_eq!(gates_of(&page, &follow)[0]["flags"], 4);
+    assert_eq!(gates_of(&page, &paid)[0]["flags"], 1);
+    assert!(gates_of(&page, &free).is_empty());
+
+    let (mut subscriber, mut follower, mut stranger) = (None, None, None);
+    for n in 1..=200 {
+        let f = fan(&app, n, &creator).await;
+        match (f.follows, f.subscribed) {
+            (_, true) if subscriber.is_none() => subscriber = Some(f),
+            (true, false) if follower.is_none() => follower = Some(f),
+            (false, false) if stranger.is_none() => stranger = Some(f),
+            _ => {}
+        }
+        if subscriber.is_some() && follower.is_some() && stranger.is_some() {
+            break;
+        }
+    }
+    let (subscriber, follower, stranger) = (
+        subscriber.expect("a subscribed fan"),
+        follower.expect("a follower who is not subscribed"),
+        stranger.expect("a fan who neither follows nor subscribes"),
+    );
+    let open =
+        |view: &[(String, bool)], post: &str| view.iter().find(|(p, _)| p == post).unwrap().1;
+    let v = fan_view(&app, &creator, &subscriber).await;
+    assert!(open(&v, &subs) && open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
+    let v = fan_view(&app, &creator, &follower).await;
+    assert!(!open(&v, &subs) && open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
+    let v = fan_view(&app, &creator, &stranger).await;
+    assert!(!open(&v, &subs) && !open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
+    assert!(!open(&v, &teased));
+    // The locked media's free preview stays open.
+    let as_stranger = app
+        .state
+        .fansly
+        .timeline(&stranger.session, &creator, None, None, None)
+        .await
+        .unwrap();
+    let grant = &listed_post_in(&as_stranger["posts"], &teased)["attachments"][0]["contentId"];
+    let tile = as_stranger["accountMedia"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| &m["id"] == grant)
+        .unwrap();
+    assert_eq!(
+        tile["previewId"],
+        upload_media(&app, &preview).await,
+        "{tile}"
+    );
+    assert!(
+        !tile["preview"]["locations"].as_array().unwrap().is_empty(),
+        "{tile}"
+    );
+    assert!(
+        tile["media"]["locations"].as_array().unwrap().is_empty(),
+        "{tile}"
+    );
+
+    // A purchase opens the paid media for that fan only.
+    let grant = page["data"]["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == paid.as_str())
+        .unwrap()["attachments"][0]["contentId"]
+        .clone();
+    let resp = app
+        .sandbox_post(
+            &format!("/_sandbox/fans/{}/purchases", stranger.name),
+            json!({"accountMediaId": grant}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert!(open(&fan_view(&app, &creator, &stranger).await, &paid));
+    assert!(!open(&fan_view(&app, &creator, &follower).await, &paid));
+}
+
+/// The vault media id behind an upload handle.
+async fn upload_media(app: &TestApp, h: &str) -> Value {
+    let body: Value = app
+        .get(&format!(
+            "/api/fansly/{}/media/uploads/{h}/status",
+            app.team.account_id
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["media_id"].clone()
+}
+
+async fn update(app: &TestApp, post_id: &str, body: Value) -> reqwest::Response {
+    app.request(
+        Method::PUT,
+        &format!("/api/fansly/{}/posts/{post_id}", app.team.account_id),
+        Some(&app.team.key),
+        Some(&body),
+    )
+    .await
+}
+
+fn listed_post_in(posts: &Value, id: &str) -> Value {
+    posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("post {id} not in {posts}"))
+        .clone()
+}
+
+fn listed_post(page: &Value, id: &str) -> Value {
+    page["data"]["posts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("post {id} not listed: {page}"))
+        .clone()
+}
+
+#[tokio::test]
+async fn a_post_is_replaced_by_its_new_state() {
+    let app = spawn_app().await;
+    let (h1, h2, h3) = (
+        handle(&app, &app.team).await,
+        handle(&app, &app.team).await,
+        handle(&app, &app.team).await,
+    );
+    let walls: Value = app
+        .get(&format!("/api/fansly/{}/walls", app.team.account_id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let main = walls["data"][0]["id"].as_str().unwrap().to_owned();
+    let original = publish(
+        &app,
+        json!({"text": "first", "mediaFiles": [h1], "requirePurchase": true, "price": 5000, "pinWallIds": [main]}),
+    )
+    .await;
+    let id = original["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        listed_post(&list(&app, "").await, &id)["pinWallIds"],
+        json!([main]),
+        "pinned on the main wall it defaults to"
+    );
+    let wall: Value = create_wall(&app, json!({"name": "Pins"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let wall = wall["data"]["id"].as_str().unwrap().to_owned();
+    let balance = app.balance(&app.team.id).await;
+    let expires = now_ms() + 3_600_000;
+
+    let resp = update(
+        &app,
+        &id,
+        json!({
+            "text": "second #edit",
+            "mediaFiles": [h2, h3],
+            "wallIds": [main, wall],
+            "pinWallIds": [wall],
+            "requireSubscription": true,
+            "expiresAt": expires
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let updated: Value = resp.json().await.unwrap();
+    assert_eq!(updated["_meta"]["_credits"]["used"], 1);
+    assert_eq!(app.balance(&app.team.id).await, balance - 1);
+    assert_eq!(updated["data"]["id"], id.as_str());
+    assert_eq!(updated["data"]["content"], "second #edit");
+    assert_eq!(app.upstream_count("POST", "/api/v1/post/edit").await, 1);
+
+    let page = list(&app, "").await;
+    assert_eq!(post_ids(&page), [id.as_str()], "replaced, not added");
+    let post = listed_post(&page, &id);
+    assert_eq!(post["content"], "second #edit");
+    assert_eq!(post["wallIds"], json!([main, wall]));
+    assert_eq!(post["pinWallIds"], json!([wall]));
+    assert_eq!(post["expiresAt"], expires);
+    let attachments = post["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 2);
+    let gates = gates_of(&page, &id);
+    assert_eq!(gates.len(), 1, "{gates:?}");
+    assert_eq!(gates[0]["flags"], 2, "the purchase gate is gone");
+    // The attachments are h2 and h3, in order.
+    let media_of = |i: usize| {
+        let grant = &attachments[i]["contentId"];
+        page["data"]["accountMedia"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| &m["id"] == grant)
+            .unwrap()["mediaId"]
+            .clone()
+    };
+    assert_eq!(media_of(0), upload_media(&app, &h2).await);
+    assert_eq!(media_of(1), upload_media(&app, &h3).await);
+    let on_wall = list(&app, &format!("?wall_id={wall}")).await;
+    assert_eq!(post_ids(&on_wall), [id.as_str()]);
+
+    // A full new state: leaving media, walls and pins out clears them.
+    let resp = update(&app, &id, json!({"text": "third"})).await;
+    assert_eq!(resp.status(), 200);
+    let post = listed_post(&list(&app, "").await, &id);
+    assert_eq!(post["content"], "third");
+    assert_eq!(post["attachments"], json!([]));
+    assert_eq!(post["wallIds"], json!([main]));
+    assert_eq!(post["pinWallIds"], json!([]));
+    assert!(post["expiresAt"].is_null(), "{post}");
+}
+
+#[tokio::test]
+async fn post_stats_are_consistent_with_the_post() {
+    let app = spawn_app().await;
+    let (h1, h2) = (handle(&app, &app.team).await, handle(&app, &app.team).await);
+    let post = publish(&app, json!({"text": "stats", "mediaFiles": [h1, h2]})).await;
+    let id = post["data"]["id"].as_str().unwrap().to_owned();
+    let page = list(&app, "").await;
+    let listed = listed_post(&page, &id);
+
+    let stats_of = |query: &'static str| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let resp = app
+                .get(&format!(
+                    "/api/fansly/{}/posts/{id}/stats{query}",
+                    app.team.account_id
+                ))
+                .await;
+            assert_eq!(resp.status(), 200, "{query}");
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    let stats = stats_of("").await;
+    assert_eq!(stats["_meta"]["_credits"]["used"], 1);
+    let data = &stats["data"];
+    assert_eq!(data["engagement"]["likes"], listed["likeCount"]);
+    assert_eq!(data["engagement"]["comments"], listed["replyCount"]);
+    assert!(data["engagement"]["unlikes"].is_u64());
+    let offers = data["offers"].as_array().unwrap();
+    assert_eq!(offers.len(), 2, "one offer per attachment");
+    for (i, offer) in offers.iter().enumerate() {
+        let grant = &listed["attachments"][i]["contentId"];
+        assert_eq!(&offer["mediaOfferId"], grant);
+        let media_id = page["data"]["accountMedia"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| &m["id"] == grant)
+            .unwrap()["mediaId"]
+            .clone();
+        let sources: Vec<&Value> = offer["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["source"])
+            .collect();
+        assert_eq!(sources, [&json!(0), &json!(1)], "default sources");
+        for source in offer["sources"].as_array().unwrap() {
+            let m = &source["media"][0];
+            assert_eq!(m["mediaId"], media_id);
+            let daily: u64 = m["daily"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["views"].as_u64().unwrap())
+                .sum();
+            assert_eq!(daily, m["totals"]["views"].as_u64().unwrap());
+            // Images have no watch figures.
+            assert_eq!(m["totals"]["videoViews"], 0);
+            assert_eq!(m["averageWatchMs"], 0);
+        }
+    }
+    assert_eq!(stats_of("").await["data"], *data, "stable");
+    let picked = stats_of("?sources=search,2").await;
+    let sources: Vec<&Value> = picked["data"]["offers"][0]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["source"])
+        .collect();
+    assert_eq!(sources, [&json!(2), &json!(3)]);
+
+    let text_only = publish(&app, json!({"text": "no media"})).await;
+    let text_id = text_only["data"]["id"].as_str().unwrap();
+    let resp = app
+        .get(&format!(
+            "/api/fansly/{}/posts/{text_id}/stats",
+            app.team.account_id
+        ))
+        .await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["data"]["offers"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_update_and_stats_inputs_get_a_clear_4xx_and_change_nothing() {
+    let app = spawn_app().await;
+    let mine = handle(&app, &app.team).await;
+    let other = app.new_team(100, 1).await;
+    let foreign = handle(&app, &other).await;
+    let post = publish(&app, json!({"text": "keep me"})).await;
+    let id = post["data"]["id"].as_str().unwrap().to_owned();
+    let foreign_post: Value = app
+        .request(
+            Method::POST,
+            &format!("/api/fansly/{}/posts", other.account_id),
+            Some(&other.key),
+            Some(&json!({"text": "theirs"})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let foreign_id = foreign_post["data"]["id"].as_str().unwrap().to_owned();
+    let balance = app.balance(&app.team.id).await;
+    app.clear_upstream_requests().await;
+    let past = now_ms() - 60_000;
+    let unknown = "123456789012345678";
+    for (post_id, body, status, field) in [
+        (unknown, json!({"text": "x"}), 404, "post_id"),
+        (foreign_id.as_str(), json!({"text": "x"}), 404, "post_id"),
+        ("abc", json!({"text": "x"}), 422, "post_id"),
+        (id.as_str(), json!({}), 422, "text"),
+        (
+            id.as_str(),
+            json!({"text": "x", "expiresAt": past}),
+            422,
+            "expiresAt",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "wallIds": [unknown], "pinWallIds": ["123456789012345679"]}),
+            422,
+            "pinWallIds",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "pinWallIds": [unknown]}),
+            422,
+            "pinWallIds",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "wallIds": [unknown]}),
+            404,
+            "wallIds",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "pinWallIds": ["p1"]}),
+            422,
+            "pinWallIds",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "mediaFiles": [mine], "price": 5000}),
+            422,
+            "price",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "mediaFiles": [mine], "requirePurchase": true, "price": 10}),
+            422,
+            "price",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "requireFollow": true}),
+            422,
+            "mediaFiles",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "mediaFiles": [foreign]}),
+            404,
+            "mediaFiles",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "mediaFiles": ["m1"]}),
+            422,
+            "mediaFiles",
+        ),
+        (
+            id.as_str(),
+            json!({"text": "x", "scheduledFor": now_ms() + 60_000}),
+            422,
+            "scheduledFor",
+        ),
+    ] {
+        let msg = assert_error(update(&app, post_id, body.clone()).await, status).await;
+        assert!(msg.contains(field), "{post_id} {body}: {msg}");
+    }
+    let acct = &app.team.account_id;
+    for (path, status, field) in [
+        (format!("/posts/{unknown}/stats"), 404, "post_id"),
+        (format!("/posts/{foreign_id}/stats"), 404, "post_id"),
+        ("/posts/x1/stats".to_owned(), 422, "post_id"),
+        (format!("/posts/{id}/stats?sources=9"), 422, "sources"),
+        (format!("/posts/{id}/stats?sources=0,fyp"), 422, "sources"),
+    ] {
+        let msg = assert_error(app.get(&format!("/api/fansly/{acct}{path}")).await, status).await;
+        assert!(msg.contains(field), "{path}: {msg}");
+    }
+    assert_eq!(app.balance(&app.team.id).await, balance, "nothing charged");
+    let writes: Vec<String> = app
+        .upstream_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.path)
+        .collect();
+    assert!(writes.is_empty(), "nothing sent upstream: {writes:?}");
+    let post = listed_post(&list(&app, "").await, &id);
+    assert_eq!(post["content"], "keep me");
 }
