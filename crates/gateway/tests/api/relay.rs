@@ -520,3 +520,36 @@ async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_fan_message_reaches_a_webhook_receiver_signed_both_ways() {
+    use crate::helpers::{verify_signatures, Receiver};
+    const SECRET: &str = "relay-end-to-end-secret-0123456789abcdef";
+    let app = spawn_app_with(|c| {
+        fast(c);
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.poll_interval_ms = 50;
+    })
+    .await;
+    let account = app.team.account_id.clone();
+    let receiver = Receiver::start().await;
+    app.create_webhook(
+        &app.team,
+        &receiver.url,
+        &["fansly.messages.received"],
+        Some(SECRET),
+    )
+    .await;
+    wait_connected(&app, &account, 0).await;
+
+    let sent = app.fan_writes(40, "all the way through", 1).await;
+    let got = receiver.wait_for(1).await;
+    let r = &got[0];
+    verify_signatures(r, SECRET).unwrap();
+    let body = r.json();
+    assert_eq!(body["event"], "fansly.messages.received");
+    assert_eq!(body["account_id"], account.as_str());
+    assert_eq!(body["payload"]["id"], sent["messages"][0]);
+    assert_eq!(body["payload"]["content"], "all the way through");
+    assert_eq!(body["payload"]["senderId"], app.fan_id(40).await);
+}
