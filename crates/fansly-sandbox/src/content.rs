@@ -208,6 +208,13 @@ impl Content {
         self.posts.entry(post.account).or_default().push(post);
     }
 
+    /// Deletes one of `account`'s posts; the post as it was.
+    pub fn remove_post(&mut self, account: u64, id: u64) -> Option<Post> {
+        let posts = self.posts.get_mut(&account)?;
+        let i = posts.iter().position(|p| p.id == id)?;
+        Some(posts.remove(i))
+    }
+
     /// Post `id`, whoever wrote it.
     pub fn post(&self, id: u64) -> Option<&Post> {
         self.posts.values().flatten().find(|p| p.id == id)

@@ -22,7 +22,7 @@ const LOG_CAPACITY: usize = 5000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/_sandbox/creators", get(creators))
+        .route("/_sandbox/creators", get(creators).post(add_creators))
         .route(
             "/_sandbox/faults",
             get(list_faults).post(add_fault).delete(clear_faults),
@@ -165,6 +165,26 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
 
 async fn creators(State(state): State<AppState>) -> Json<Value> {
     Json(json!(state.world().creators()))
+}
+
+#[derive(Deserialize)]
+struct NewCreators {
+    /// Usernames are `<prefix><n>` for n in 1..=count.
+    prefix: String,
+    count: u32,
+}
+
+/// Adds creators (each with a session token, no business) for load tests;
+/// answers the new ones.
+async fn add_creators(State(state): State<AppState>, Json(b): Json<NewCreators>) -> Response {
+    if b.prefix.is_empty() || b.count == 0 || b.count > 10_000 {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "prefix and count 1-10000").into_response();
+    }
+    let mut world = state.world();
+    let made: Vec<_> = (1..=b.count)
+        .filter_map(|n| world.add_creator(&format!("{}{n}", b.prefix)))
+        .collect();
+    Json(json!(made)).into_response()
 }
 
 async fn list_faults(State(state): State<AppState>) -> Json<Vec<Fault>> {

@@ -17,6 +17,7 @@ mod media_api;
 mod messages_api;
 mod messaging;
 mod world;
+pub mod ws;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -64,6 +65,8 @@ pub struct Inner {
     world: Mutex<world::World>,
     faults: Mutex<Vec<Fault>>,
     log: Mutex<VecDeque<LoggedRequest>>,
+    /// Open websockets and the frames sent to them.
+    hub: ws::Hub,
 }
 
 impl std::ops::Deref for AppState {
@@ -80,6 +83,7 @@ impl AppState {
             world: Mutex::new(world::World::seeded()),
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(VecDeque::new()),
+            hub: ws::Hub::default(),
         }))
     }
 
@@ -98,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(content_api::router())
         .merge(mass_api::router())
         .merge(control::router())
+        .merge(ws::router())
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -133,6 +138,11 @@ impl Sandbox {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The event websocket, as `wss://wsv3.fansly.com/?v=3` is for Fansly.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/?v=3", self.addr)
     }
 
     /// The seeded creator accounts and their session tokens.

@@ -521,7 +521,7 @@ async fn fan_sends(
             .into_response();
     }
     let group = world.open_group(creator, fan).id;
-    let ids: Vec<String> = (1..=body.count)
+    let sent: Vec<Message> = (1..=body.count)
         .map(|n| {
             let text = if body.count == 1 {
                 body.text.clone()
@@ -529,9 +529,13 @@ async fn fan_sends(
                 format!("{} {n}", body.text)
             };
             post_message(&mut world, group, fan, text, Vec::new(), None)
-                .id
-                .to_string()
         })
         .collect();
+    drop(world);
+    // The creator's open websockets hear each message (5.1), as on Fansly.
+    for m in &sent {
+        crate::ws::publish_message(&state, creator, m);
+    }
+    let ids: Vec<String> = sent.iter().map(|m| m.id.to_string()).collect();
     Json(json!({"groupId": group.to_string(), "messages": ids})).into_response()
 }

@@ -262,6 +262,47 @@ impl World {
         out
     }
 
+    /// A further creator (no seeded business) with a stable session token,
+    /// for load tests that need many connected accounts. `None` when the
+    /// username is taken.
+    pub fn add_creator(&mut self, username: &str) -> Option<SeededCreator> {
+        if self.by_username.contains_key(&username.to_lowercase()) {
+            return None;
+        }
+        let n = 1000 + self.accounts.len() as u64;
+        let id = snowflake_at(SEED_MS, n);
+        let session_id = snowflake_at(SEED_MS + 60_000, n);
+        let token = seeded_token(session_id, id);
+        self.insert_account(Account {
+            id,
+            username: username.into(),
+            display_name: Some(username.into()),
+            creator: true,
+            created_at_ms: SEED_MS,
+            email: format!("{username}@sandbox.invalid"),
+            password: format!("{username}-password"),
+            twofa: TwoFa::None,
+            seeded_token: Some(token.clone()),
+        });
+        self.sessions.insert(
+            token.clone(),
+            SessionRow {
+                id: session_id,
+                account_id: id,
+                token: token.clone(),
+            },
+        );
+        Some(SeededCreator {
+            account_id: id.to_string(),
+            username: username.into(),
+            email: format!("{username}@sandbox.invalid"),
+            password: format!("{username}-password"),
+            twofa: "none",
+            totp_secret: None,
+            token,
+        })
+    }
+
     pub fn session(&self, token: &str) -> Option<&SessionRow> {
         self.sessions.get(token)
     }

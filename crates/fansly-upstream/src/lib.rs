@@ -15,6 +15,7 @@ mod messaging;
 mod route;
 mod session;
 mod vault;
+pub mod ws;
 
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use broadcast::{BroadcastAudience, GatedMedia};

@@ -164,6 +164,9 @@ pub struct Inner {
     throttles: Mutex<HashMap<String, Arc<Throttle>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     cooldowns: Mutex<HashMap<String, Instant>>,
+    /// Woken whenever an account's connection state may have changed (the
+    /// relay reconciles its websockets on it).
+    changes: Arc<tokio::sync::Notify>,
     /// Where lifecycle events (connected, failed, …) are recorded.
     events: Events,
     me: Weak<Inner>,
@@ -203,9 +206,19 @@ impl Sessions {
             throttles: Mutex::default(),
             locks: Mutex::default(),
             cooldowns: Mutex::default(),
+            changes: Arc::default(),
             events: Events::new(db.clone()),
             me: me.clone(),
         }))
+    }
+
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
+    }
+
+    /// Says an account was connected, disconnected or changed state.
+    pub(crate) fn changed(&self) {
+        self.changes.notify_one();
     }
 
     pub fn keyring(&self) -> Result<&Keyring, ApiError> {
@@ -443,6 +456,7 @@ impl Sessions {
         .await?;
         let row = get(&self.db, team_id, &id).await?;
         self.record_lifecycle(&row, lifecycle::CONNECTED).await;
+        self.changed();
         Ok(row)
     }
 
@@ -475,6 +489,7 @@ impl Sessions {
         let mut gone = row;
         gone.auth_state = "disconnected".into();
         self.record_lifecycle(&gone, lifecycle::DISCONNECTED).await;
+        self.changed();
         Ok(())
     }
 
@@ -493,6 +508,7 @@ impl Sessions {
         .bind(account_id)
         .execute(&self.db.writer)
         .await?;
+        self.changed();
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::events::Events;
 use crate::metering::rate_limit;
+use crate::relay::{RelayConfig, Relays};
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -27,6 +28,8 @@ pub struct Inner {
     pub fansly: FanslyClient,
     pub sessions: Sessions,
     pub events: Events,
+    /// The websocket relay (one Fansly event socket per connected account).
+    pub relays: Relays,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,6 +65,7 @@ impl App {
             .await?;
             config.upstream.api_base = sandbox.url();
             config.upstream.media_base = sandbox.url();
+            config.upstream.ws_url = sandbox.ws_url();
             Some(sandbox)
         } else {
             None
@@ -92,10 +96,17 @@ impl App {
         };
         // The account lifecycle records events too, into the same outbox.
         let events = sessions.events().clone();
+        let relays = Relays::new(
+            RelayConfig::from_config(&config)?,
+            db.clone(),
+            sessions.clone(),
+            events.clone(),
+        );
         let state = AppState(Arc::new(Inner {
             config,
             public_url,
             events,
+            relays,
             db,
             fansly,
             sessions,
@@ -131,6 +142,7 @@ impl App {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let janitor = tokio::spawn(housekeeping(self.state.clone()));
+        let relay = tokio::spawn(self.state.relays.clone().run());
         let deliverers = crate::webhooks::deliver::spawn_workers(self.state.clone());
         let resumed = crate::login::resume_all(&self.state.sessions).await?;
         if resumed > 0 {
@@ -143,6 +155,8 @@ impl App {
             .await;
         janitor.abort();
         broadcasts.stop().await;
+        relay.abort();
+        self.state.relays.stop_all();
         // A delivery cut off here keeps its lease until it lapses, then goes
         // out again (same idempotency key).
         for worker in deliverers {

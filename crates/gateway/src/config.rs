@@ -45,6 +45,7 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
     pub broadcasts: BroadcastSettings,
+    pub relay: RelaySettings,
     pub webhooks: WebhookSettings,
 }
 
@@ -130,6 +131,35 @@ impl Default for BroadcastSettings {
     }
 }
 
+/// The websocket relay: one Fansly event socket per connected account.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Keep a websocket open for every authenticated account.
+    pub enabled: bool,
+    /// The keep-alive goes out every `ping_min_ms..=ping_max_ms` (jittered).
+    pub ping_min_ms: u64,
+    pub ping_max_ms: u64,
+    /// Bound on connecting, upgrading and the handshake answer.
+    pub connect_timeout_ms: u64,
+    /// Reconnect backoff: full jitter over `base · 2^attempt`, capped.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ping_min_ms: 20_000,
+            ping_max_ms: 25_000,
+            connect_timeout_ms: 15_000,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 60_000,
+        }
+    }
+}
+
 /// Media uploads: limits, price, and how the upload is watched upstream.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -174,6 +204,8 @@ pub struct UpstreamSettings {
     pub api_base: String,
     /// Fansly's media host (upload sessions).
     pub media_base: String,
+    /// Fansly's event websocket.
+    pub ws_url: String,
     pub check_key: String,
     pub user_agent: String,
     pub timeout_ms: u64,
@@ -246,6 +278,7 @@ impl Default for Config {
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),
             broadcasts: BroadcastSettings::default(),
+            relay: RelaySettings::default(),
             webhooks: WebhookSettings::default(),
         }
     }
@@ -257,6 +290,7 @@ impl Default for UpstreamSettings {
         Self {
             api_base: fansly_upstream::DEFAULT_API_BASE.into(),
             media_base: fansly_upstream::DEFAULT_MEDIA_BASE.into(),
+            ws_url: fansly_upstream::ws::DEFAULT_WS_URL.into(),
             check_key: d.check_key,
             user_agent: d.user_agent,
             timeout_ms: d.timeout.as_millis() as u64,

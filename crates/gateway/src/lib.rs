@@ -27,6 +27,7 @@ pub mod login;
 pub mod media;
 pub mod messages;
 pub mod metering;
+pub mod relay;
 pub mod ssrf;
 pub mod tenancy;
 pub mod tracking;

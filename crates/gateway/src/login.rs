@@ -314,6 +314,7 @@ async fn finish(
     .execute(&sessions.db.writer)
     .await?;
     sessions.forget(account_id);
+    sessions.changed();
     tracing::info!(account = account_id, fansly_id = %profile.id, "Fansly account connected");
     sessions.lifecycle(account_id, lifecycle::CONNECTED).await;
     Ok(())

@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/fansly/accounts",
     tag = "Account",
     operation_id = "listAccounts",
-    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data}`", body = Object)),
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = Object)),
     security(("default" = []))
 )]
 async fn list_accounts(
@@ -34,7 +34,14 @@ async fn list_accounts(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
-    let body: Vec<Value> = rows.into_iter().map(|a| a.to_json()).collect();
+    let body: Vec<Value> = rows
+        .into_iter()
+        .map(|a| {
+            let mut v = a.to_json();
+            v["relay"] = state.relays.status(&a.id);
+            v
+        })
+        .collect();
     Ok((rate_headers(&authed.rate), Json(body)).into_response())
 }
 

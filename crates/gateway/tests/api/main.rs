@@ -17,6 +17,7 @@ mod media;
 mod messages;
 mod metering;
 mod posts;
+mod relay;
 mod secrets;
 mod service;
 mod stories;

@@ -1,0 +1,360 @@
+//! Fansly service events → the vendor's `fansly.*` events (essentials.md
+//! §10), with the dedup key that identifies the upstream occurrence, so a
+//! frame Fansly sends again (after a reconnect, or once per wall) is one
+//! event.
+//!
+//! Payloads are the inner Fansly object unchanged. Which side of an event
+//! concerns the connected creator is decided by ids: a message is `sent`
+//! when its `senderId` is the account's own Fansly id, a follow counts when
+//! it is *of* the account, a tip when the account receives it.
+
+use fansly_upstream::ws::ServiceEvent;
+use serde_json::Value;
+
+/// One vendor event to record.
+#[derive(Debug, PartialEq)]
+pub struct Mapped {
+    pub name: &'static str,
+    pub dedup_key: String,
+    pub payload: Value,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    Events(Vec<Mapped>),
+    /// Known to Fansly and deliberately not relayed (pending states, echoes
+    /// of the account's own actions, notification mirrors, presence).
+    Ignored,
+    /// A service or type this mapping does not know.
+    Unknown,
+    /// A known event without the fields it must carry.
+    Malformed(String),
+}
+
+fn one(name: &'static str, dedup_key: String, payload: &Value) -> Outcome {
+    Outcome::Events(vec![Mapped {
+        name,
+        dedup_key,
+        payload: payload.clone(),
+    }])
+}
+
+fn id_of(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn int(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_i64)
+}
+
+/// Maps one service event for the account whose Fansly id is `me`.
+pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
+    let (svc, kind) = (ev.service_id, ev.event_type);
+    let key_for = |name: &str| -> Result<&Value, Outcome> {
+        ev.payload(name)
+            .ok_or_else(|| Outcome::Malformed(format!("{svc}.{kind} without `{name}`")))
+    };
+    macro_rules! payload {
+        ($name:expr) => {
+            match key_for($name) {
+                Ok(p) => p,
+                Err(o) => return o,
+            }
+        };
+    }
+    macro_rules! id {
+        ($p:expr, $key:expr) => {
+            match id_of($p, $key) {
+                Some(id) => id,
+                None => return Outcome::Malformed(format!("{svc}.{kind} without `{}`", $key)),
+            }
+        };
+    }
+    let is_me = |p: &Value, key: &str| id_of(p, key).as_deref() == Some(me);
+
+    match (svc, kind) {
+        // Messages.
+        (5, 1) => {
+            let m = payload!("message");
+            let id = id!(m, "id");
+            let name = if is_me(m, "senderId") {
+                "fansly.messages.sent"
+            } else {
+                "fansly.messages.received"
+            };
+            one(name, format!("5.1:{id}"), m)
+        }
+        (5, 10) => {
+            let m = payload!("message");
+            let id = id!(m, "id");
+            one("fansly.messages.deleted", format!("5.10:{id}"), m)
+        }
+        (5, 3) | (5, 4) => {
+            let like = payload!("like");
+            let id = id!(like, "id");
+            let name = if kind == 3 {
+                "fansly.messages.reaction_added"
+            } else {
+                "fansly.messages.reaction_removed"
+            };
+            one(name, format!("5.{kind}:{id}"), like)
+        }
+        (5, 22) => {
+            let t = payload!("typingAnnounceEvent");
+            let who = id!(t, "accountId");
+            if who == me {
+                return Outcome::Ignored;
+            }
+            let group = id_of(t, "groupId").unwrap_or_default();
+            let at = int(t, "lastAnnounce").unwrap_or_default();
+            one("fansly.users.typing", format!("5.22:{who}:{group}:{at}"), t)
+        }
+        // Read receipts: type 2 (read) and 3 (delivered and read); a
+        // delivery-only ack (1) is not a read (INFERRED).
+        (4, 2) => {
+            let ack = payload!("ackCommand");
+            if !matches!(int(ack, "type"), Some(2 | 3)) {
+                return Outcome::Ignored;
+            }
+            let group = id!(ack, "groupId");
+            let user = id!(ack, "userId");
+            let mut ids: Vec<String> = ack
+                .get("messageIds")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            ids.sort();
+            one(
+                "fansly.messages.read",
+                format!("4.2:{group}:{user}:{}", ids.join(",")),
+                ack,
+            )
+        }
+        (5, 2) | (4, 6..=9) => Outcome::Ignored,
+        // Followers: only follows of this account (not the ones it makes).
+        (3, 2) | (3, 3) => {
+            let f = payload!("follow");
+            let id = id!(f, "id");
+            if !is_me(f, "accountId") {
+                return Outcome::Ignored;
+            }
+            let name = if kind == 2 {
+                "fansly.followers.new"
+            } else {
+                "fansly.followers.removed"
+            };
+            one(name, format!("3.{kind}:{id}"), f)
+        }
+        // Subscriptions: status 2 is the transient pending state before the
+        // confirmation (status 3) and is not relayed. A first subscription is
+        // `subscriptionStreak == 0 && subscriptionTotalDays == 0`
+        // (essentials.md §10); any other confirmation is a renewal. Status 4
+        // and 5 end a subscription (INFERRED codes, spec §5.4).
+        (15, 5) | (15, 102) => {
+            let s = payload!("subscription");
+            let id = id!(s, "id");
+            if id_of(s, "accountId").is_some_and(|a| a != me) {
+                return Outcome::Ignored;
+            }
+            let version = int(s, "version").unwrap_or(0);
+            match int(s, "status") {
+                Some(3) => {
+                    let first = int(s, "subscriptionStreak").unwrap_or(0) == 0
+                        && int(s, "subscriptionTotalDays").unwrap_or(0) == 0;
+                    let name = if first {
+                        "fansly.subscriptions.new"
+                    } else {
+                        "fansly.subscriptions.renewed"
+                    };
+                    one(name, format!("15.5:{id}:{version}:3"), s)
+                }
+                Some(4 | 5) => one(
+                    "fansly.subscriptions.expired",
+                    format!("15.5:{id}:{version}:ended"),
+                    s,
+                ),
+                _ => Outcome::Ignored,
+            }
+        }
+        // Money.
+        (7, 1) => {
+            let tip = payload!("tip");
+            let id = id!(tip, "id");
+            if !is_me(tip, "receiverId") {
+                return Outcome::Ignored;
+            }
+            one("fansly.tips.received", format!("7.1:{id}"), tip)
+        }
+        (7, 101) => Outcome::Ignored,
+        (6, 3) => {
+            let tx = payload!("transaction");
+            let id = id!(tx, "id");
+            one("fansly.transactions.new", format!("6.3:{id}"), tx)
+        }
+        // Wallet updates are ordered by `walletVersion`; one event per version.
+        (6, 2) => {
+            let w = payload!("wallet");
+            let id = id!(w, "id");
+            let version = int(w, "walletVersion").unwrap_or(0);
+            one("fansly.wallets.updated", format!("6.2:{id}:{version}"), w)
+        }
+        // A purchase of this account's media: one event per item.
+        (2, 7) => {
+            let o = payload!("order");
+            let order = id!(o, "orderId");
+            let item = id!(o, "accountMediaId");
+            if id_of(o, "correlationAccountId").is_some_and(|c| c != me) {
+                return Outcome::Ignored;
+            }
+            one("fansly.media.purchased", format!("2.7:{order}:{item}"), o)
+        }
+        (2, 8) => Outcome::Ignored,
+        (2, 2) => {
+            let like = payload!("like");
+            let id = id!(like, "id");
+            one("fansly.media.liked", format!("2.2:{id}"), like)
+        }
+        (16, 20) | (16, 21) => {
+            let p = payload!("payoutRequest");
+            let id = id!(p, "id");
+            let version = int(p, "version").unwrap_or(0);
+            let name = if kind == 20 {
+                "fansly.payouts.created"
+            } else {
+                "fansly.payouts.updated"
+            };
+            one(name, format!("16.{kind}:{id}:{version}"), p)
+        }
+        // Other payment frames (card charges, wallet credits of the fan side).
+        (16, _) => Outcome::Ignored,
+        // Posts: Fansly sends one frame per wall; the post id collapses them.
+        (1, 1) | (1, 5) => {
+            let p = payload!("post");
+            let id = id!(p, "id");
+            let name = if kind == 1 {
+                "fansly.posts.created"
+            } else {
+                "fansly.posts.deleted"
+            };
+            one(name, format!("1.{kind}:{id}"), p)
+        }
+        (12, 2) => {
+            let a = payload!("account");
+            let id = id!(a, "id");
+            let version = int(a, "version").unwrap_or(0);
+            one("fansly.accounts.updated", format!("12.2:{id}:{version}"), a)
+        }
+        // Notification mirrors (9.x) duplicate the events above; online
+        // status (8.x) is presence the vendor does not relay.
+        (9, _) | (8, _) => Outcome::Ignored,
+        _ => Outcome::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(svc: i64, kind: i64, key: &str, payload: Value) -> ServiceEvent {
+        let event = json!({"type": kind, key: payload});
+        ServiceEvent {
+            service_id: svc,
+            event_type: kind,
+            raw: event.to_string(),
+            event,
+        }
+    }
+
+    fn names(o: Outcome) -> Vec<(&'static str, String)> {
+        match o {
+            Outcome::Events(v) => v.into_iter().map(|m| (m.name, m.dedup_key)).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn messages_are_sent_or_received_by_sender() {
+        let m = |sender: &str| ev(5, 1, "message", json!({"id": "10", "senderId": sender}));
+        assert_eq!(
+            names(map(&m("fan"), "me")),
+            vec![("fansly.messages.received", "5.1:10".to_owned())]
+        );
+        assert_eq!(
+            names(map(&m("me"), "me")),
+            vec![("fansly.messages.sent", "5.1:10".to_owned())]
+        );
+    }
+
+    #[test]
+    fn subscriptions_new_renewed_expired_and_pending_suppressed() {
+        let s = |status, streak, days, version| {
+            ev(
+                15,
+                5,
+                "subscription",
+                json!({"id": "7", "accountId": "me", "status": status, "subscriptionStreak": streak,
+                       "subscriptionTotalDays": days, "version": version}),
+            )
+        };
+        assert_eq!(map(&s(2, 0, 0, 1), "me"), Outcome::Ignored);
+        assert_eq!(
+            names(map(&s(3, 0, 0, 1), "me"))[0].0,
+            "fansly.subscriptions.new"
+        );
+        assert_eq!(
+            names(map(&s(3, 1, 30, 2), "me"))[0].0,
+            "fansly.subscriptions.renewed"
+        );
+        assert_eq!(
+            names(map(&s(5, 1, 30, 2), "me"))[0].0,
+            "fansly.subscriptions.expired"
+        );
+    }
+
+    #[test]
+    fn only_what_concerns_the_account_is_relayed() {
+        let follow = ev(
+            3,
+            2,
+            "follow",
+            json!({"id": "1", "followerId": "me", "accountId": "x"}),
+        );
+        assert_eq!(map(&follow, "me"), Outcome::Ignored);
+        let tip = ev(
+            7,
+            1,
+            "tip",
+            json!({"id": "1", "senderId": "me", "receiverId": "x"}),
+        );
+        assert_eq!(map(&tip, "me"), Outcome::Ignored);
+        let read = ev(
+            4,
+            2,
+            "ackCommand",
+            json!({"groupId": "g", "userId": "u", "type": 1}),
+        );
+        assert_eq!(map(&read, "me"), Outcome::Ignored);
+    }
+
+    #[test]
+    fn unknown_and_malformed_are_told_apart() {
+        assert_eq!(map(&ev(99, 1, "x", json!({})), "me"), Outcome::Unknown);
+        assert!(matches!(
+            map(&ev(5, 1, "nope", json!({})), "me"),
+            Outcome::Malformed(_)
+        ));
+        assert!(matches!(
+            map(&ev(5, 1, "message", json!({"content": "no id"})), "me"),
+            Outcome::Malformed(_)
+        ));
+    }
+}
