@@ -909,10 +909,9 @@ async fn fan_purchase(
     };
     let mut world = state.world();
     let fan = world.account_by_username(&username).map(|a| a.id);
-    let grant = parse_id(str_field(&body, "accountMediaId"))
-        .filter(|id| {
-            world.messaging.grants.contains_key(id) || world.messaging.bundles.contains_key(id)
-        });
+    let grant = parse_id(str_field(&body, "accountMediaId")).filter(|id| {
+        world.messaging.grants.contains_key(id) || world.messaging.bundles.contains_key(id)
+    });
     let (Some(fan), Some(grant)) = (fan, grant) else {
         return (StatusCode::NOT_FOUND, "unknown fan or accountMedia").into_response();
     };

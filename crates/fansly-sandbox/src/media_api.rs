@@ -433,7 +433,13 @@ struct Checked {
 
 fn check_grant(world: &World, me: u64, g: &NewGrant) -> Result<Checked, Box<Response>> {
     let own = |raw: &str| {
-        parse_id(raw).filter(|id| world.messaging.media.get(id).is_some_and(|m| m.account == me))
+        parse_id(raw).filter(|id| {
+            world
+                .messaging
+                .media
+                .get(id)
+                .is_some_and(|m| m.account == me)
+        })
     };
     let preview = match g.preview_id.as_deref() {
         None => None,
@@ -442,8 +448,11 @@ fn check_grant(world: &World, me: u64, g: &NewGrant) -> Result<Checked, Box<Resp
             None => return Err(Box::new(bad_param("invalid parameter \"previewId\""))),
         },
     };
-    let whitelist: Option<HashSet<u64>> =
-        g.whitelist.iter().map(|w| parse_id(&w.account_id)).collect();
+    let whitelist: Option<HashSet<u64>> = g
+        .whitelist
+        .iter()
+        .map(|w| parse_id(&w.account_id))
+        .collect();
     match (own(&g.media_id), whitelist) {
         (Some(media), Some(whitelist)) => Ok(Checked {
             media,

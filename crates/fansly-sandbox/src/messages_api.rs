@@ -163,8 +163,14 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
     for a in &body.attachments {
         let msgs = &world.messaging;
         let owned = parse_id(&a.content_id).filter(|id| match a.content_type {
-            1 => msgs.grants.get(id).is_some_and(|g| g.account == me.account_id),
-            2 => msgs.bundles.get(id).is_some_and(|b| b.account == me.account_id),
+            1 => msgs
+                .grants
+                .get(id)
+                .is_some_and(|g| g.account == me.account_id),
+            2 => msgs
+                .bundles
+                .get(id)
+                .is_some_and(|b| b.account == me.account_id),
             _ => false,
         });
         match owned {

@@ -92,7 +92,12 @@ fn drop_unreferenced_aggregates(page: &mut Value) {
             listed
                 .into_iter()
                 .flatten()
-                .chain(content.into_iter().flatten().filter_map(|c| c.get("accountMediaId")))
+                .chain(
+                    content
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.get("accountMediaId")),
+                )
                 .filter_map(Value::as_str)
                 .map(str::to_owned)
                 .collect::<Vec<_>>()

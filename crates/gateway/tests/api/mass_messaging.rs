@@ -332,7 +332,8 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
     // Two files are one bundle per recipient, gated as a whole, with the
     // items in order and each item's preview kept.
     assert_eq!(
-        app.upstream_count("POST", "/api/v1/account/media/bundle").await,
+        app.upstream_count("POST", "/api/v1/account/media/bundle")
+            .await,
         2,
         "one bundle per recipient"
     );
@@ -342,7 +343,11 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
         assert_eq!(att.len(), 1, "{m}");
         let bundle = &att[0];
         assert_eq!(bundle["contentType"], 2, "{m}");
-        assert!(bundle["whitelist"].as_array().unwrap().iter().any(|w| w == fan));
+        assert!(bundle["whitelist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == fan));
         assert_eq!(bundle["gates"][0]["flags"], 3, "{bundle}");
         assert_eq!(bundle["gates"][0]["price"], 5000);
         let items = bundle["items"].as_array().unwrap();
@@ -352,7 +357,11 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
         assert_eq!(items[0]["previewId"], vault[2]);
         assert!(items[1]["previewId"].is_null());
         for item in items {
-            assert!(item["whitelist"].as_array().unwrap().iter().any(|w| w == fan));
+            assert!(item["whitelist"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w == fan));
         }
     }
 

@@ -637,7 +637,13 @@ async fn several_media_files_are_one_bundle_message() {
         handles.push(body["prefixed_id"].as_str().unwrap().to_owned());
         vault.push(body["media_id"].clone());
     }
-    let older = call(&app, Method::POST, &format!("{base}/messages"), Some(json!({"text": "before"}))).await;
+    let older = call(
+        &app,
+        Method::POST,
+        &format!("{base}/messages"),
+        Some(json!({"text": "before"})),
+    )
+    .await;
     assert_eq!(older.status(), 200);
     app.clear_upstream_requests().await;
     // Given in reverse upload order: the bundle keeps the order given.
@@ -654,7 +660,8 @@ async fn several_media_files_are_one_bundle_message() {
     assert_eq!(attachments.len(), 1, "{sent}");
     assert_eq!(attachments[0]["contentType"], 2);
     assert_eq!(
-        app.upstream_count("POST", "/api/v1/account/media/bundle").await,
+        app.upstream_count("POST", "/api/v1/account/media/bundle")
+            .await,
         1
     );
     assert_eq!(app.upstream_count("POST", "/api/v1/account/media").await, 0);

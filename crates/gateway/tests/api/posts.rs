@@ -637,7 +637,11 @@ async fn several_media_files_are_one_bundle_in_the_given_order() {
         bundle_media(&page["data"], bundle),
         [vault[2].clone(), vault[0].clone(), vault[1].clone()]
     );
-    assert_eq!(gates_of(&page, &bundled)[0]["flags"], 2, "gated on the bundle");
+    assert_eq!(
+        gates_of(&page, &bundled)[0]["flags"],
+        2,
+        "gated on the bundle"
+    );
     // Per-item previews are kept: the first item shows handles[3]'s media.
     let first = page["data"]["accountMedia"]
         .as_array()
@@ -687,7 +691,10 @@ async fn several_media_files_are_one_bundle_in_the_given_order() {
         .timeline(&stranger.session, &creator, None, None, None)
         .await
         .unwrap();
-    let locked = bundle_of(&as_stranger, &listed_post_in(&as_stranger["posts"], &bundled));
+    let locked = bundle_of(
+        &as_stranger,
+        &listed_post_in(&as_stranger["posts"], &bundled),
+    );
     let tile = as_stranger["accountMedia"]
         .as_array()
         .unwrap()
