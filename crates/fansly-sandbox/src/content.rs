@@ -14,8 +14,8 @@ pub struct Wall {
     pub private: bool,
 }
 
-/// A post's attachment: `contentType` 1 = accountMedia (the only kind the
-/// sandbox accepts), `contentId` its grant id.
+/// A post's attachment: `contentType` 1 = accountMedia (`contentId` its
+/// grant id) or 2 = accountMedia bundle (`contentId` the bundle id).
 #[derive(Clone, Debug)]
 pub struct Attachment {
     pub content_type: i64,

@@ -14,7 +14,7 @@ use crate::api::{bad_param, fail, ok, Caller};
 use crate::content::{
     engagement, seeded, wall_json, Album, AlbumEntry, Attachment, Post, Wall, VAULT_PAGE,
 };
-use crate::messaging::Grant;
+use crate::messaging::{Bundle, Grant};
 use crate::world::{now_ms, World};
 use crate::AppState;
 
@@ -145,16 +145,17 @@ fn post_fields(
             .get("contentId")
             .and_then(Value::as_str)
             .and_then(parse_id);
-        let own = id.filter(|id| {
-            world
-                .messaging
-                .grants
-                .get(id)
-                .is_some_and(|g| g.account == me)
+        // The caller's own accountMedia (contentType 1) or bundle (2).
+        let msgs = &world.messaging;
+        let content_type = a.get("contentType").and_then(Value::as_i64);
+        let own = id.filter(|id| match content_type {
+            Some(1) => msgs.grants.get(id).is_some_and(|g| g.account == me),
+            Some(2) => msgs.bundles.get(id).is_some_and(|b| b.account == me),
+            _ => false,
         });
-        match (own, a.get("contentType").and_then(Value::as_i64)) {
-            (Some(content_id), Some(1)) => attachments.push(Attachment {
-                content_type: 1,
+        match (own, content_type) {
+            (Some(content_id), Some(content_type)) => attachments.push(Attachment {
+                content_type,
                 content_id,
             }),
             _ => return Err(Box::new(bad_param("invalid parameter \"attachments\""))),
@@ -248,19 +249,44 @@ async fn edit_post(State(state): State<AppState>, Caller(me): Caller, body: Body
 /// always; otherwise an ungated grant, or any one of its gates (§8.3 flags
 /// 1 = purchased, 2 = an active subscription to the owner, 4 = following
 /// the owner, which subscribers also count as; gates are alternatives,
-/// INFERRED).
+/// INFERRED). An item of a bundle must also pass the bundle's gates: the
+/// bundle gates its content as a whole (INFERRED from the bundle body,
+/// whose items carry no `permissions`).
 fn may_open(world: &World, viewer: u64, g: &Grant) -> bool {
-    if g.account == viewer || g.whitelist.contains(&viewer) || g.gates.is_empty() {
+    let own = passes(world, viewer, g.id, g.account, &g.whitelist, &g.gates);
+    own && world
+        .messaging
+        .bundle_of
+        .get(&g.id)
+        .and_then(|b| world.messaging.bundles.get(b))
+        .is_none_or(|b| may_open_bundle(world, viewer, b))
+}
+
+fn may_open_bundle(world: &World, viewer: u64, b: &Bundle) -> bool {
+    passes(world, viewer, b.id, b.account, &b.whitelist, &b.gates)
+}
+
+/// One gated object (`id`, a grant or a bundle, bought by that id) as
+/// `viewer` may open it.
+fn passes(
+    world: &World,
+    viewer: u64,
+    id: u64,
+    owner: u64,
+    whitelist: &std::collections::HashSet<u64>,
+    gates: &[Value],
+) -> bool {
+    if owner == viewer || whitelist.contains(&viewer) || gates.is_empty() {
         return true;
     }
-    let business = world.business(g.account);
+    let business = world.business(owner);
     let subscribed = business
         .subscriptions
         .iter()
         .any(|s| s.fan == viewer && s.active);
     let follows = business.follows.iter().any(|f| f.fan == viewer);
-    let bought = world.content.purchases.contains(&(viewer, g.id));
-    g.gates.iter().any(|gate| {
+    let bought = world.content.purchases.contains(&(viewer, id));
+    gates.iter().any(|gate| {
         let flags = gate.get("flags").and_then(Value::as_i64).unwrap_or(0);
         (flags & 1 != 0 && bought)
             || (flags & 2 != 0 && subscribed)
@@ -304,13 +330,39 @@ fn grant_for(world: &World, viewer: u64, g: &Grant) -> Value {
     v
 }
 
-/// The accountMedia `posts` attach, as `viewer` sees them.
+/// The accountMedia `posts` attach, as `viewer` sees them: those attached
+/// directly and, in bundle order, those their bundles hold.
 fn post_media(world: &World, viewer: u64, posts: &[&Post]) -> Vec<Value> {
     posts
         .iter()
         .flat_map(|p| &p.attachments)
-        .filter_map(|a| world.messaging.grants.get(&a.content_id))
+        .flat_map(|a| match world.messaging.bundles.get(&a.content_id) {
+            Some(b) => b.items.clone(),
+            None => vec![a.content_id],
+        })
+        .filter_map(|id| world.messaging.grants.get(&id))
         .map(|g| grant_for(world, viewer, g))
+        .collect()
+}
+
+/// The bundles `posts` attach, as `viewer` sees them: a bundle the viewer
+/// may not open says `access: false` (its items come locked in
+/// `accountMedia`).
+fn post_bundles(world: &World, viewer: u64, posts: &[&Post]) -> Vec<Value> {
+    posts
+        .iter()
+        .flat_map(|p| &p.attachments)
+        .filter_map(|a| world.messaging.bundles.get(&a.content_id))
+        .map(|b| {
+            let mut v = world.messaging.bundle_json(b);
+            if b.account != viewer {
+                v["access"] = json!(may_open_bundle(world, viewer, b));
+                v["purchased"] = json!(world.content.purchases.contains(&(viewer, b.id)));
+                v["whitelisted"] = json!(b.whitelist.contains(&viewer));
+                v["accountPermissionFlags"] = json!(0);
+            }
+            v
+        })
         .collect()
 }
 
@@ -339,7 +391,7 @@ async fn posts_by_id(
     ok(json!({
         "posts": posts.iter().map(|p| p.json()).collect::<Vec<_>>(),
         "aggregatedPosts": [],
-        "accountMediaBundles": [],
+        "accountMediaBundles": post_bundles(&world, me.account_id, &posts),
         "accountMedia": post_media(&world, me.account_id, &posts),
         "accounts": accounts
             .iter()
@@ -387,10 +439,15 @@ async fn post_stats(
     let now = now_ms();
     let first_day = post.created_ms.max(post.scheduled_for_ms) / DAY_MS;
     let days = (now / DAY_MS - first_day + 1).clamp(1, 30);
+    // One offer per accountMedia: a bundle's items count one by one.
     let offers: Vec<Value> = post
         .attachments
         .iter()
-        .filter_map(|a| world.messaging.grants.get(&a.content_id))
+        .flat_map(|a| match world.messaging.bundles.get(&a.content_id) {
+            Some(b) => b.items.clone(),
+            None => vec![a.content_id],
+        })
+        .filter_map(|id| world.messaging.grants.get(&id))
         .map(|g| {
             let video = world
                 .messaging
@@ -525,7 +582,7 @@ async fn timeline(
     ok(json!({
         "posts": posts.iter().map(|p| p.json()).collect::<Vec<_>>(),
         "aggregatedPosts": [],
-        "accountMediaBundles": [],
+        "accountMediaBundles": post_bundles(&world, me.account_id, &posts),
         "accountMedia": media,
         "accounts": accounts,
         "tips": [],
@@ -839,8 +896,9 @@ async fn fan_session(State(state): State<AppState>, Path(username): Path<String>
     .into_response()
 }
 
-/// Sandbox-only: fan `username` buys accountMedia `{accountMediaId}` (no
-/// money moves; it only unlocks a purchase gate in the fan view).
+/// Sandbox-only: fan `username` buys accountMedia or bundle
+/// `{accountMediaId}` (no money moves; it only unlocks a purchase gate in
+/// the fan view; a bought bundle opens its items).
 async fn fan_purchase(
     State(state): State<AppState>,
     Path(username): Path<String>,
@@ -851,8 +909,9 @@ async fn fan_purchase(
     };
     let mut world = state.world();
     let fan = world.account_by_username(&username).map(|a| a.id);
-    let grant = parse_id(str_field(&body, "accountMediaId"))
-        .filter(|id| world.messaging.grants.contains_key(id));
+    let grant = parse_id(str_field(&body, "accountMediaId")).filter(|id| {
+        world.messaging.grants.contains_key(id) || world.messaging.bundles.contains_key(id)
+    });
     let (Some(fan), Some(grant)) = (fan, grant) else {
         return (StatusCode::NOT_FOUND, "unknown fan or accountMedia").into_response();
     };

@@ -183,8 +183,9 @@ struct SentQuery {
 }
 
 /// `GET /_sandbox/messages?from=<username>`: every live message that account
-/// sent, oldest first, with its recipient and attachments (grant, media,
-/// preview, gates).
+/// sent, oldest first, with its recipient and attachments (an accountMedia:
+/// grant, media, preview, whitelist, gates; a bundle: its whitelist, gates
+/// and items in order).
 async fn sent_messages(State(state): State<AppState>, Query(q): Query<SentQuery>) -> Response {
     let world = state.world();
     let Some(sender) = world.account_by_username(&q.from).map(|a| a.id) else {
@@ -203,18 +204,35 @@ async fn sent_messages(State(state): State<AppState>, Query(q): Query<SentQuery>
             let recipient = world
                 .group(m.group_id)
                 .and_then(|g| world.partner_of(g, sender));
+            let msgs = &world.messaging;
+            let grant_row = |g: &crate::messaging::Grant| {
+                json!({
+                    "accountMediaId": g.id.to_string(),
+                    "mediaId": g.media.to_string(),
+                    "previewId": world.content.previews.get(&g.id).map(u64::to_string),
+                    "whitelist": g.whitelist.iter().map(u64::to_string).collect::<Vec<_>>(),
+                    "gates": g.gates,
+                })
+            };
+            // An accountMedia attachment as its grant; a bundle with its own
+            // whitelist and gates and its items in order.
             let attachments: Vec<Value> = m
                 .attachments
                 .iter()
-                .filter_map(|id| world.messaging.grants.get(id))
-                .map(|g| {
-                    json!({
-                        "accountMediaId": g.id.to_string(),
-                        "mediaId": g.media.to_string(),
-                        "previewId": world.content.previews.get(&g.id).map(u64::to_string),
-                        "whitelist": g.whitelist.iter().map(u64::to_string).collect::<Vec<_>>(),
-                        "gates": g.gates,
-                    })
+                .filter_map(|id| match (msgs.grants.get(id), msgs.bundles.get(id)) {
+                    (Some(g), _) => {
+                        let mut row = grant_row(g);
+                        row["contentType"] = json!(1);
+                        Some(row)
+                    }
+                    (None, Some(b)) => Some(json!({
+                        "contentType": 2,
+                        "accountMediaBundleId": b.id.to_string(),
+                        "whitelist": b.whitelist.iter().map(u64::to_string).collect::<Vec<_>>(),
+                        "gates": b.gates,
+                        "items": b.items.iter().filter_map(|i| msgs.grants.get(i)).map(grant_row).collect::<Vec<_>>(),
+                    })),
+                    (None, None) => None,
                 })
                 .collect();
             json!({

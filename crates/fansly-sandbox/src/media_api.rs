@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::api::{bad_param, ok, Caller};
-use crate::messaging::{Grant, Media, Upload, PART_SIZE};
-use crate::world::now_ms;
+use crate::messaging::{Bundle, Grant, Media, Upload, PART_SIZE};
+use crate::world::{now_ms, World};
 use crate::AppState;
 
 /// Largest file the sandbox accepts in one upload session.
@@ -37,6 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/media/upload/complete", post(complete))
         .route("/api/v1/media/upload/{id}", get(status))
         .route("/api/v1/account/media", get(grants).post(grant))
+        .route(
+            "/api/v1/account/media/bundle",
+            get(bundles).post(create_bundle),
+        )
         .route("/fansly-upload/{id}/{index}", put(put_part))
         .route("/cdn/{account}/{file}", get(cdn))
 }
@@ -404,62 +408,176 @@ async fn grant(
         return bad_param("invalid body");
     }
     let mut world = state.world();
-    let mut media = Vec::new();
-    let own = |world: &crate::world::World, raw: &str| {
+    let mut checked = Vec::new();
+    for g in &body {
+        match check_grant(&world, me.account_id, g) {
+            Ok(c) => checked.push((c, g.permissions.permission_flags.clone())),
+            Err(resp) => return *resp,
+        }
+    }
+    let out: Vec<Value> = checked
+        .into_iter()
+        .map(|(c, gates)| mint_grant(&mut world, me.account_id, c, gates))
+        .collect();
+    ok(Value::Array(out))
+}
+
+/// A grant entry checked against the world: the caller's own media, an
+/// optional preview among the caller's media, and a whitelist of ids.
+struct Checked {
+    media: u64,
+    preview: Option<u64>,
+    whitelist: HashSet<u64>,
+    permission_flags: i64,
+}
+
+fn check_grant(world: &World, me: u64, g: &NewGrant) -> Result<Checked, Box<Response>> {
+    let own = |raw: &str| {
         parse_id(raw).filter(|id| {
             world
                 .messaging
                 .media
                 .get(id)
-                .is_some_and(|m| m.account == me.account_id)
+                .is_some_and(|m| m.account == me)
         })
     };
-    for g in &body {
-        let owned = own(&world, &g.media_id);
-        let preview = match g.preview_id.as_deref() {
-            None => None,
-            Some(raw) => match own(&world, raw) {
-                Some(p) => Some(p),
-                None => return bad_param("invalid parameter \"previewId\""),
-            },
-        };
-        let whitelist: Option<HashSet<u64>> = g
-            .whitelist
-            .iter()
-            .map(|w| parse_id(&w.account_id))
-            .collect();
-        match (owned, whitelist) {
-            (Some(id), Some(wl)) => media.push((
-                id,
-                preview,
-                wl,
-                g.permission_flags,
-                g.permissions.permission_flags.clone(),
-            )),
-            _ => return bad_param("invalid parameter \"mediaId\""),
-        }
-    }
-    let mut out = Vec::new();
-    for (media_id, preview, whitelist, permission_flags, gates) in media {
-        let id = world.mint_id();
-        let g = Grant {
-            id,
-            account: me.account_id,
-            media: media_id,
+    let preview = match g.preview_id.as_deref() {
+        None => None,
+        Some(raw) => match own(raw) {
+            Some(p) => Some(p),
+            None => return Err(Box::new(bad_param("invalid parameter \"previewId\""))),
+        },
+    };
+    let whitelist: Option<HashSet<u64>> = g
+        .whitelist
+        .iter()
+        .map(|w| parse_id(&w.account_id))
+        .collect();
+    match (own(&g.media_id), whitelist) {
+        (Some(media), Some(whitelist)) => Ok(Checked {
+            media,
+            preview,
             whitelist,
-            created_ms: now_ms(),
-            permission_flags,
-            gates,
-        };
-        if let Some(p) = preview {
-            world.content.previews.insert(id, p);
-        }
-        let mut v = world.messaging.grant_json(&g);
-        crate::content_api::add_preview(&world, id, &mut v);
-        out.push(v);
-        world.messaging.grants.insert(id, g);
+            permission_flags: g.permission_flags,
+        }),
+        _ => Err(Box::new(bad_param("invalid parameter \"mediaId\""))),
     }
-    ok(Value::Array(out))
+}
+
+/// Stores a checked grant with `gates`; answers it as `/account/media` does.
+fn mint_grant(world: &mut World, me: u64, c: Checked, gates: Vec<Value>) -> Value {
+    let id = world.mint_id();
+    let g = Grant {
+        id,
+        account: me,
+        media: c.media,
+        whitelist: c.whitelist,
+        created_ms: now_ms(),
+        permission_flags: c.permission_flags,
+        gates,
+    };
+    if let Some(p) = c.preview {
+        world.content.previews.insert(id, p);
+    }
+    let mut v = world.messaging.grant_json(&g);
+    crate::content_api::add_preview(world, id, &mut v);
+    world.messaging.grants.insert(id, g);
+    v
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewBundle {
+    account_media_models: Vec<NewGrant>,
+    #[serde(default)]
+    whitelist: Vec<WhitelistEntry>,
+    #[serde(default)]
+    permission_flags: i64,
+    #[serde(default)]
+    permissions: Permissions,
+}
+
+/// `POST /account/media/bundle {accountMediaModels[{mediaId, previewId,
+/// permissionFlags, price, whitelist}], previewId, permissionFlags, price,
+/// whitelist, permissions, tags}` (§8.3): one grant per model, in order,
+/// each keeping its preview, then the bundle holding them with the gates of
+/// its `permissions`. Answers `{accountMedia, accountMediaBundles: [bundle]}`
+/// (the answer's other keys are INFERRED; the web app reads
+/// `accountMediaBundles[0].id`). A bundle needs at least one model.
+async fn create_bundle(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    body: JsonBody<NewBundle>,
+) -> Response {
+    let Ok(Json(body)) = body else {
+        return bad_param("invalid body");
+    };
+    if body.account_media_models.is_empty() {
+        return bad_param("invalid parameter \"accountMediaModels\"");
+    }
+    let mut world = state.world();
+    let Some(whitelist) = body
+        .whitelist
+        .iter()
+        .map(|w| parse_id(&w.account_id))
+        .collect::<Option<HashSet<u64>>>()
+    else {
+        return bad_param("invalid parameter \"whitelist\"");
+    };
+    let mut checked = Vec::new();
+    for g in &body.account_media_models {
+        match check_grant(&world, me.account_id, g) {
+            Ok(c) => checked.push(c),
+            Err(resp) => return *resp,
+        }
+    }
+    // The items carry no gates of their own: the bundle's gate them
+    // (`content_api::may_open`).
+    let media: Vec<Value> = checked
+        .into_iter()
+        .map(|c| mint_grant(&mut world, me.account_id, c, Vec::new()))
+        .collect();
+    let items: Vec<u64> = media
+        .iter()
+        .filter_map(|v| v["id"].as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let bundle = Bundle {
+        id: world.mint_id(),
+        account: me.account_id,
+        items,
+        whitelist,
+        created_ms: now_ms(),
+        permission_flags: body.permission_flags,
+        gates: body.permissions.permission_flags,
+    };
+    for item in &bundle.items {
+        world.messaging.bundle_of.insert(*item, bundle.id);
+    }
+    let v = world.messaging.bundle_json(&bundle);
+    world.messaging.bundles.insert(bundle.id, bundle);
+    ok(json!({"accountMedia": media, "accountMediaBundles": [v]}))
+}
+
+/// `GET /account/media/bundle?ids=` (≤100, §8.2): the bundles the caller
+/// may see, unknown ones left out.
+async fn bundles(
+    State(state): State<AppState>,
+    Caller(me): Caller,
+    Query(q): Query<IdsQuery>,
+) -> Response {
+    let raw = q.ids.unwrap_or_default();
+    let ids: Option<Vec<u64>> = raw.split(',').map(|s| parse_id(s.trim())).collect();
+    let Some(ids) = ids.filter(|ids| !ids.is_empty() && ids.len() <= 100) else {
+        return bad_param("invalid parameter \"ids\"");
+    };
+    let world = state.world();
+    let msgs = &world.messaging;
+    let found: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| msgs.visible_bundle(*id, me.account_id))
+        .map(|b| msgs.bundle_json(b))
+        .collect();
+    ok(Value::Array(found))
 }
 
 /// The CDN: processed files by `/<accountId>/<mediaId>.<ext>`, streamed from disk.

@@ -98,16 +98,29 @@ async fn list(
         .filter(|m| before.is_none_or(|b| m.id < b))
         .take(take)
         .collect();
-    let media: Vec<Value> = page
+    let attached: Vec<u64> = page
         .iter()
-        .flat_map(|m| m.attachments.iter())
-        .filter_map(|g| msgs.visible_grant(*g, me.account_id))
+        .flat_map(|m| m.attachments.iter().copied())
+        .collect();
+    let bundles: Vec<_> = attached
+        .iter()
+        .filter_map(|id| msgs.visible_bundle(*id, me.account_id))
+        .collect();
+    // The accountMedia of a page: those attached directly and, in bundle
+    // order, those the page's bundles hold.
+    let media: Vec<Value> = attached
+        .iter()
+        .flat_map(|id| match msgs.bundles.get(id) {
+            Some(b) => b.items.clone(),
+            None => vec![*id],
+        })
+        .filter_map(|g| msgs.visible_grant(g, me.account_id))
         .map(|g| msgs.grant_json(g))
         .collect();
     ok(json!({
         "messages": page.iter().map(|m| msgs.message_json(m)).collect::<Vec<_>>(),
         "accountMedia": media,
-        "accountMediaBundles": [],
+        "accountMediaBundles": bundles.iter().map(|b| msgs.bundle_json(b)).collect::<Vec<_>>(),
         "tips": [],
         "tipGoals": [],
         "accountMediaOrders": [],
@@ -145,14 +158,23 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
     else {
         return no_group();
     };
+    // The caller's own accountMedia (contentType 1) or bundles (2).
     let mut grants = Vec::new();
     for a in &body.attachments {
-        let grant = parse_id(&a.content_id)
-            .filter(|_| a.content_type == 1)
-            .and_then(|id| world.messaging.grants.get(&id))
-            .filter(|g| g.account == me.account_id);
-        match grant {
-            Some(g) => grants.push(g.id),
+        let msgs = &world.messaging;
+        let owned = parse_id(&a.content_id).filter(|id| match a.content_type {
+            1 => msgs
+                .grants
+                .get(id)
+                .is_some_and(|g| g.account == me.account_id),
+            2 => msgs
+                .bundles
+                .get(id)
+                .is_some_and(|b| b.account == me.account_id),
+            _ => false,
+        });
+        match owned {
+            Some(id) => grants.push(id),
             None => return bad_param("invalid parameter \"attachments\""),
         }
     }

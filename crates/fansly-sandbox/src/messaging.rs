@@ -21,7 +21,7 @@ pub struct Message {
     pub content: String,
     pub created_ms: i64,
     pub in_reply_to: Option<u64>,
-    /// accountMedia (grant) ids in attachment order.
+    /// accountMedia (grant) or bundle ids in attachment order.
     pub attachments: Vec<u64>,
     pub likes: Vec<Like>,
     /// Recipient → (readAt, deliveredAt) in ms, 0 = not yet.
@@ -76,6 +76,21 @@ pub struct Grant {
     pub gates: Vec<Value>,
 }
 
+/// An accountMedia bundle (§8.3): grants shown together in one attachment,
+/// gated as a whole by the bundle's `permissions`.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub id: u64,
+    pub account: u64,
+    /// The accountMedia (grant) ids in bundle order.
+    pub items: Vec<u64>,
+    pub whitelist: HashSet<u64>,
+    pub created_ms: i64,
+    pub permission_flags: i64,
+    /// `permissions.permissionFlags` of the bundle: its gates.
+    pub gates: Vec<Value>,
+}
+
 #[derive(Default)]
 pub struct Messaging {
     pub messages: HashMap<u64, Message>,
@@ -86,6 +101,9 @@ pub struct Messaging {
     pub uploads: HashMap<u64, Upload>,
     pub media: HashMap<u64, Media>,
     pub grants: HashMap<u64, Grant>,
+    pub bundles: HashMap<u64, Bundle>,
+    /// accountMedia → the bundle it was created in.
+    pub bundle_of: HashMap<u64, u64>,
 }
 
 impl Messaging {
@@ -129,7 +147,7 @@ impl Messaging {
                 .iter()
                 .enumerate()
                 .map(|(pos, g)| {
-                    json!({"messageId": id, "contentType": 1, "contentId": g.to_string(), "pos": pos})
+                    json!({"messageId": id, "contentType": self.content_type(*g), "contentId": g.to_string(), "pos": pos})
                 })
                 .collect()
         };
@@ -166,7 +184,7 @@ impl Messaging {
         json!({
             "type": 1,
             "attachments": m.attachments.iter().enumerate().map(|(pos, g)| {
-                json!({"messageId": id, "contentType": 1, "contentId": g.to_string(), "pos": pos})
+                json!({"messageId": id, "contentType": self.content_type(*g), "contentId": g.to_string(), "pos": pos})
             }).collect::<Vec<_>>(),
             "content": m.content,
             "groupId": gid,
@@ -237,6 +255,51 @@ impl Messaging {
             "accountPermissionFlags": 255,
             "access": true
         })
+    }
+
+    /// The `contentType` of an attachment id: 2 for a bundle, else 1
+    /// (accountMedia), as §6.4 lists them.
+    pub fn content_type(&self, id: u64) -> i64 {
+        if self.bundles.contains_key(&id) {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// A bundle as Fansly renders it to its owner: the items both as
+    /// `accountMediaIds` and as `bundleContent` (both forms are seen, §8.2).
+    pub fn bundle_json(&self, b: &Bundle) -> Value {
+        json!({
+            "id": b.id.to_string(),
+            "accountId": b.account.to_string(),
+            "previewId": null,
+            "permissionFlags": b.permission_flags,
+            "price": 0,
+            "createdAt": b.created_ms / 1000,
+            "deletedAt": null,
+            "deleted": false,
+            "accountMediaIds": b.items.iter().map(u64::to_string).collect::<Vec<_>>(),
+            "bundleContent": b.items.iter().enumerate().map(|(pos, id)| {
+                json!({"accountMediaId": id.to_string(), "pos": pos})
+            }).collect::<Vec<_>>(),
+            "permissions": {
+                "permissionFlags": b.gates,
+                "accountPermissionFlags": {"flags": 255, "metadata": "{}"}
+            },
+            "likeCount": 0,
+            "purchased": true,
+            "whitelisted": true,
+            "accountPermissionFlags": 255,
+            "access": true
+        })
+    }
+
+    /// Bundles `viewer` may see: their own and those whitelisting them.
+    pub fn visible_bundle(&self, id: u64, viewer: u64) -> Option<&Bundle> {
+        self.bundles
+            .get(&id)
+            .filter(|b| b.account == viewer || b.whitelist.contains(&viewer))
     }
 
     /// Grants `viewer` may see: their own and those whitelisting them.

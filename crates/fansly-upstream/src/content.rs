@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::attach::{Audience, GatedMedia};
 use crate::client::FanslyClient;
 use crate::error::UpstreamError;
 use crate::session::Session;
@@ -25,24 +26,6 @@ pub enum Gate {
     Subscribers,
     /// INFERRED: the follower flag is not captured.
     Followers,
-}
-
-impl Gate {
-    /// One `permissions.permissionFlags` entry (§8.3): type 0, flags 1 =
-    /// purchase (price double-encoded in `metadata`), 2 = subscribers, 4 =
-    /// followers.
-    fn flag(&self) -> Value {
-        match self {
-            Gate::Purchase(price) => json!({
-                "type": 0,
-                "flags": 1,
-                "metadata": json!({"1": json!({"price": price}).to_string()}).to_string(),
-                "price": price,
-            }),
-            Gate::Subscribers => json!({"type": 0, "flags": 2, "metadata": null}),
-            Gate::Followers => json!({"type": 0, "flags": 4, "metadata": null}),
-        }
-    }
 }
 
 /// A post to publish; `media` are vault media ids, granted first.
@@ -86,9 +69,8 @@ impl FanslyClient {
         .await
     }
 
-    /// Grants each media for a post (empty whitelist, top-level flags 0,
-    /// the gates as permission flags; §8.3), then `POST /post` with one
-    /// accountMedia attachment per media, in order.
+    /// Grants the post's media (one accountMedia, or one bundle for several
+    /// files; `attach.rs`), then `POST /post` with that one attachment.
     pub async fn create_post(
         &self,
         session: &Session,
@@ -98,19 +80,23 @@ impl FanslyClient {
         self.post(session, "/api/v1/post", &body).await
     }
 
-    /// The body of `POST /post` (and of an edit): grants each media first.
+    /// The body of `POST /post` (and of an edit): grants the media first.
     async fn post_body(&self, session: &Session, post: &NewPost) -> Result<Value, UpstreamError> {
-        let mut attachments = Vec::new();
-        if !post.media.is_empty() {
-            let ids = self
-                .grant_gated(session, &post.media, &post.previews, &post.gates)
-                .await?;
-            attachments = ids
-                .iter()
-                .enumerate()
-                .map(|(pos, id)| json!({"contentId": id, "contentType": 1, "pos": pos}))
-                .collect();
-        }
+        let media: Vec<GatedMedia> = post
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, m)| GatedMedia {
+                media_id: m.clone(),
+                preview_id: post.previews.get(i).cloned().flatten(),
+            })
+            .collect();
+        let attachments: Vec<Value> = self
+            .attach_media(session, &media, Audience::Post, &post.gates)
+            .await?
+            .into_iter()
+            .map(|a| json!({"contentId": a.content_id, "contentType": a.content_type, "pos": 0}))
+            .collect();
         Ok(json!({
             "content": post.content,
             "fypFlags": 0,
@@ -197,50 +183,6 @@ impl FanslyClient {
         self.post(session, "/api/v1/account/walls", &body).await
     }
 
-    /// Grants each vault media with `gates` (empty whitelist, top-level
-    /// flags 0, as for posts; §8.3) and its preview, if any, as `previewId`
-    /// (the field of the captured grant body; its use for posts is
-    /// INFERRED); answers the accountMedia ids in order.
-    async fn grant_gated(
-        &self,
-        session: &Session,
-        media: &[String],
-        previews: &[Option<String>],
-        gates: &[Gate],
-    ) -> Result<Vec<String>, UpstreamError> {
-        let flags: Vec<Value> = gates.iter().map(Gate::flag).collect();
-        let body: Vec<Value> = media
-            .iter()
-            .enumerate()
-            .map(|(i, media_id)| {
-                json!({
-                    "mediaId": media_id,
-                    "previewId": previews.get(i).cloned().flatten(),
-                    "permissionFlags": 0,
-                    "price": 0,
-                    "whitelist": [],
-                    "permissions": {"permissionFlags": flags},
-                    "tags": []
-                })
-            })
-            .collect();
-        let grants = self
-            .post(session, "/api/v1/account/media", &Value::Array(body))
-            .await?;
-        let ids: Vec<String> = grants
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
-            .collect();
-        if ids.len() != media.len() {
-            return Err(UpstreamError::Protocol(
-                "Fansly did not grant every media file".into(),
-            ));
-        }
-        Ok(ids)
-    }
-
     /// A story of one vault media: the grant step, then `POST /mediastory
     /// {accountMediaId}` (route and body INFERRED: not captured) → the story.
     pub async fn create_story(
@@ -249,13 +191,19 @@ impl FanslyClient {
         media_id: &str,
         gates: &[Gate],
     ) -> Result<Value, UpstreamError> {
-        let ids = self
-            .grant_gated(session, &[media_id.to_owned()], &[], gates)
-            .await?;
+        let media = [GatedMedia {
+            media_id: media_id.to_owned(),
+            preview_id: None,
+        }];
+        // One file is always a plain accountMedia, never a bundle.
+        let grant = self
+            .attach_media(session, &media, Audience::Post, gates)
+            .await?
+            .ok_or_else(|| UpstreamError::Protocol("no grant for the story".into()))?;
         self.post(
             session,
             "/api/v1/mediastory",
-            &json!({"accountMediaId": ids[0]}),
+            &json!({"accountMediaId": grant.content_id}),
         )
         .await
     }

@@ -1,6 +1,7 @@
 //! Fansly's private web API as its web app speaks it. Nothing outside this crate
 //! knows a Fansly header, path or envelope.
 
+mod attach;
 mod auth;
 mod broadcast;
 pub mod check;
@@ -17,8 +18,9 @@ mod session;
 mod vault;
 pub mod ws;
 
+pub use attach::{Attachment, Audience, GatedMedia, CONTENT_ACCOUNT_MEDIA, CONTENT_BUNDLE};
 pub use auth::{Challenge, LoginStep, NewSession};
-pub use broadcast::{BroadcastAudience, GatedMedia};
+pub use broadcast::BroadcastAudience;
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,

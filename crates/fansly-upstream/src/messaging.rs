@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::attach::Attachment;
 use crate::client::FanslyClient;
 use crate::error::UpstreamError;
 use crate::session::{unix_ms, Session};
@@ -11,8 +12,9 @@ use crate::session::{unix_ms, Session};
 pub struct NewMessage {
     pub group_id: String,
     pub content: String,
-    /// accountMedia (grant) ids, attached in this order.
-    pub account_media_ids: Vec<String>,
+    /// What the message attaches, in order (from `attach_media`: one
+    /// accountMedia or one bundle).
+    pub attachments: Vec<Attachment>,
     pub in_reply_to: Option<String>,
 }
 
@@ -40,10 +42,12 @@ impl FanslyClient {
         msg: &NewMessage,
     ) -> Result<Value, UpstreamError> {
         let attachments: Vec<Value> = msg
-            .account_media_ids
+            .attachments
             .iter()
             .enumerate()
-            .map(|(pos, id)| json!({"messageId": null, "pos": pos, "contentId": id, "contentType": 1}))
+            .map(|(pos, a)| {
+                json!({"messageId": null, "pos": pos, "contentId": a.content_id, "contentType": a.content_type})
+            })
             .collect();
         let body = json!({
             "type": 1,
@@ -142,52 +146,6 @@ impl FanslyClient {
     ) -> Result<Value, UpstreamError> {
         let list = ids.join(",");
         self.get(session, "/api/v1/account/media", &[("ids", &list)])
-            .await
-    }
-
-    /// `POST /api/v1/account/media`: one free DM grant per vault media, visible
-    /// to `me` and `partner` (§8.3); answers the grants in order.
-    pub async fn grant_dm_media(
-        &self,
-        session: &Session,
-        media_ids: &[String],
-        me: &str,
-        partner: &str,
-    ) -> Result<Value, UpstreamError> {
-        self.grant_media(session, media_ids, 8, &[me, partner], &[])
-            .await
-    }
-
-    /// `POST /api/v1/account/media`: one grant per vault media, in order, with
-    /// the top-level `permissionFlags` (8 for DMs, 0 for posts), the accounts
-    /// whitelisted and the gating `permissions.permissionFlags` (§8.3).
-    pub(crate) async fn grant_media(
-        &self,
-        session: &Session,
-        media_ids: &[String],
-        permission_flags: u32,
-        whitelist: &[&str],
-        gates: &[Value],
-    ) -> Result<Value, UpstreamError> {
-        let whitelist: Vec<Value> = whitelist
-            .iter()
-            .map(|id| json!({"accountId": id, "permissionFlags": 0}))
-            .collect();
-        let grants: Vec<Value> = media_ids
-            .iter()
-            .map(|media_id| {
-                json!({
-                    "mediaId": media_id,
-                    "previewId": null,
-                    "permissionFlags": permission_flags,
-                    "price": 0,
-                    "whitelist": whitelist,
-                    "permissions": {"permissionFlags": gates},
-                    "tags": []
-                })
-            })
-            .collect();
-        self.post(session, "/api/v1/account/media", &Value::Array(grants))
             .await
     }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use fansly_upstream::ids::snowflake_at;
 use fansly_upstream::{
-    FanslyClient, Gate, GatedMedia, NewMessage, Page, SubscriberStatus, UpstreamError,
+    Audience, FanslyClient, Gate, GatedMedia, NewMessage, Page, SubscriberStatus, UpstreamError,
 };
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -948,19 +948,24 @@ async fn send_one(
             }
         };
         let media = b.spec.media();
-        let account_media_ids = if media.is_empty() {
+        // One file is one accountMedia, several one bundle (attach.rs).
+        let attachments = if media.is_empty() {
             Vec::new()
         } else {
             let gates = b.spec.gates();
-            patiently(|| {
-                fansly.grant_dm_gated(&account.session, &media, &account.fansly_id, &p.fan, &gates)
-            })
-            .await?
+            let audience = Audience::Dm {
+                me: &account.fansly_id,
+                fan: &p.fan,
+            };
+            patiently(|| fansly.attach_media(&account.session, &media, audience, &gates))
+                .await?
+                .into_iter()
+                .collect()
         };
         let msg = NewMessage {
             group_id: group,
             content: b.spec.text.clone(),
-            account_media_ids,
+            attachments,
             in_reply_to: None,
         };
         let sent = patiently(|| fansly.send_message(&account.session, &msg)).await?;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use fansly_upstream::{FanslyClient, NewMessage, UpstreamError};
+use fansly_upstream::{Audience, FanslyClient, GatedMedia, NewMessage, UpstreamError};
 use serde_json::{json, Value};
 
 use crate::accounts::ConnectedAccount;
@@ -65,9 +65,10 @@ pub fn next_before(page: &Value) -> Option<String> {
 }
 
 /// After trimming the extra message, media only it referenced is dropped so
-/// the page stays self-consistent.
+/// the page stays self-consistent. A kept bundle keeps the accountMedia it
+/// lists (`accountMediaIds`, or `bundleContent[].accountMediaId`, §8.2).
 fn drop_unreferenced_aggregates(page: &mut Value) {
-    let referenced: HashSet<String> = page["messages"]
+    let mut referenced: HashSet<String> = page["messages"]
         .as_array()
         .into_iter()
         .flatten()
@@ -76,6 +77,33 @@ fn drop_unreferenced_aggregates(page: &mut Value) {
         .filter_map(|a| a.get("contentId").and_then(Value::as_str))
         .map(str::to_owned)
         .collect();
+    let bundle_items: Vec<String> = page["accountMediaBundles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| {
+            b.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| referenced.contains(id))
+        })
+        .flat_map(|b| {
+            let listed = b.get("accountMediaIds").and_then(Value::as_array);
+            let content = b.get("bundleContent").and_then(Value::as_array);
+            listed
+                .into_iter()
+                .flatten()
+                .chain(
+                    content
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.get("accountMediaId")),
+                )
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    referenced.extend(bundle_items);
     for key in ATTACHMENT_AGGREGATES {
         if let Some(Value::Array(items)) = page.get_mut(key) {
             items.retain(|item| {
@@ -87,9 +115,10 @@ fn drop_unreferenced_aggregates(page: &mut Value) {
     }
 }
 
-/// Sends text and/or vault media. Media needs Fansly's grant step first: one
-/// free accountMedia per file, whitelisting both members (spec §8.3), whose
-/// ids become the attachments (several files = several attachments).
+/// Sends text and/or vault media. Media needs Fansly's grant step first,
+/// free and whitelisting both members (spec §8.3): one file is one
+/// accountMedia attachment, several are one bundle in the given order
+/// (the vendor's "several = bundle"; `fansly-upstream/src/attach.rs`).
 pub async fn send(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -99,29 +128,31 @@ pub async fn send(
     reply_to: Option<String>,
 ) -> Result<Value, ApiError> {
     let up = |e| chat_error(&account.id, chat_id, e);
-    let mut account_media_ids = Vec::new();
+    let mut attachments = Vec::new();
     if !vault_media.is_empty() {
         let partner = partner_of(fansly, account, chat_id).await?;
-        let grants = fansly
-            .grant_dm_media(&account.session, &vault_media, &account.fansly_id, &partner)
-            .await
-            .map_err(up)?;
-        account_media_ids = grants
-            .as_array()
+        let media: Vec<GatedMedia> = vault_media
             .into_iter()
-            .flatten()
-            .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
+            .map(|media_id| GatedMedia {
+                media_id,
+                preview_id: None,
+            })
             .collect();
-        if account_media_ids.len() != vault_media.len() {
-            return Err(ApiError::BadGateway(
-                "Fansly did not grant every media file for the message".into(),
-            ));
-        }
+        let audience = Audience::Dm {
+            me: &account.fansly_id,
+            fan: &partner,
+        };
+        attachments.extend(
+            fansly
+                .attach_media(&account.session, &media, audience, &[])
+                .await
+                .map_err(up)?,
+        );
     }
     let msg = NewMessage {
         group_id: chat_id.to_owned(),
         content: text,
-        account_media_ids,
+        attachments,
         in_reply_to: reply_to,
     };
     fansly

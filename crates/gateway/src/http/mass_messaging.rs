@@ -47,7 +47,8 @@ pub struct SendMassMessageBody {
     /// Message text. Required unless mediaFiles is given.
     #[schema(example = "New set is out!")]
     text: Option<String>,
-    /// `fansly_media_` ids from Upload Media, attached in order.
+    /// `fansly_media_` ids from Upload Media: one is one attachment, several
+    /// are one bundle in the given order.
     #[serde(default)]
     media_files: Vec<String>,
     /// Map of a mediaFiles handle to the handle of its preview.

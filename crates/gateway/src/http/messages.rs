@@ -104,7 +104,8 @@ pub struct SendMessageBody {
     /// Message text. Required unless mediaFiles is given.
     #[schema(example = "Hey there!")]
     text: Option<String>,
-    /// `fansly_media_` ids from Upload Media, attached in order.
+    /// `fansly_media_` ids from Upload Media: one is one attachment, several
+    /// are one bundle in the given order.
     #[serde(default)]
     media_files: Vec<String>,
     /// A message of this chat to reply to.

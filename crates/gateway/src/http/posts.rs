@@ -106,7 +106,8 @@ pub struct SendPostBody {
     /// Post text. Required unless mediaFiles is given.
     #[schema(example = "New set is up!")]
     text: Option<String>,
-    /// `fansly_media_` ids from Upload Media, attached in order.
+    /// `fansly_media_` ids from Upload Media: one is one attachment, several
+    /// are one bundle in the given order.
     #[serde(default)]
     media_files: Vec<String>,
     /// Walls to publish to (List Walls); default: the main wall.
@@ -365,7 +366,8 @@ pub struct UpdatePostBody {
     /// The post's new text. Required unless mediaFiles is given.
     #[schema(example = "Updated caption")]
     text: Option<String>,
-    /// `fansly_media_` ids; they replace the post's current attachments
+    /// `fansly_media_` ids (several = one bundle in the given order); they
+    /// replace the post's current attachments
     /// (none given = no media).
     #[serde(default)]
     media_files: Vec<String>,

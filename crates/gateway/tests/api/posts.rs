@@ -57,7 +57,8 @@ async fn handle(app: &TestApp, team: &TestTeam) -> String {
     body["prefixed_id"].as_str().unwrap().to_owned()
 }
 
-/// The gate entries of the accountMedia a listed post attaches.
+/// The gate entries of what a listed post attaches: its accountMedia, or
+/// its bundle (which gates the bundle's items as a whole).
 fn gates_of(page: &Value, post_id: &str) -> Vec<Value> {
     let post = page["data"]["posts"]
         .as_array()
@@ -65,17 +66,56 @@ fn gates_of(page: &Value, post_id: &str) -> Vec<Value> {
         .iter()
         .find(|p| p["id"] == post_id)
         .unwrap_or_else(|| panic!("post {post_id} not listed: {page}"));
-    let media_id = post["attachments"][0]["contentId"].as_str().unwrap();
-    let media = page["data"]["accountMedia"]
+    let attachment = &post["attachments"][0];
+    let key = match attachment["contentType"].as_i64() {
+        Some(1) => "accountMedia",
+        Some(2) => "accountMediaBundles",
+        other => panic!("unexpected contentType {other:?}: {post}"),
+    };
+    let id = attachment["contentId"].as_str().unwrap();
+    let found = page["data"][key]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["id"] == media_id)
-        .unwrap_or_else(|| panic!("accountMedia {media_id} missing: {page}"));
-    media["permissions"]["permissionFlags"]
+        .find(|m| m["id"] == id)
+        .unwrap_or_else(|| panic!("{key} {id} missing: {page}"));
+    found["permissions"]["permissionFlags"]
         .as_array()
         .unwrap()
         .clone()
+}
+
+/// The bundle a listed post attaches (its only attachment, contentType 2).
+fn bundle_of<'a>(page: &'a Value, post: &Value) -> &'a Value {
+    let attachments = post["attachments"].as_array().unwrap();
+    assert_eq!(attachments.len(), 1, "one attachment: {post}");
+    assert_eq!(attachments[0]["contentType"], 2, "a bundle: {post}");
+    assert_eq!(attachments[0]["pos"], 0);
+    page["accountMediaBundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == attachments[0]["contentId"])
+        .unwrap_or_else(|| panic!("bundle missing: {page}"))
+}
+
+/// The vault media ids behind a bundle's items, in bundle order, read from
+/// the page's accountMedia.
+fn bundle_media(page: &Value, bundle: &Value) -> Vec<Value> {
+    bundle["accountMediaIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| {
+            page["accountMedia"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| &m["id"] == id)
+                .unwrap_or_else(|| panic!("item {id} missing: {page}"))["mediaId"]
+                .clone()
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -387,11 +427,29 @@ async fn fan_view(app: &TestApp, creator: &str, viewer: &Fan) -> Vec<(String, bo
         .iter()
         .filter(|p| !p["attachments"].as_array().unwrap().is_empty())
         .map(|p| {
-            let grant = &p["attachments"][0]["contentId"];
-            let m = media.iter().find(|m| &m["id"] == grant).unwrap();
-            let access = m["access"].as_bool().unwrap();
-            let locations = m["media"]["locations"].as_array().unwrap();
-            assert_eq!(access, !locations.is_empty(), "{m}");
+            let tile = |id: &Value| {
+                let m = media.iter().find(|m| &m["id"] == id).unwrap();
+                let access = m["access"].as_bool().unwrap();
+                let locations = m["media"]["locations"].as_array().unwrap();
+                assert_eq!(access, !locations.is_empty(), "{m}");
+                access
+            };
+            let attachment = &p["attachments"][0];
+            let access = if attachment["contentType"] == 2 {
+                // A bundle is open or locked as a whole, items included.
+                let bundle = bundle_of(&page, p);
+                let items: Vec<bool> = bundle["accountMediaIds"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(tile)
+                    .collect();
+                let open = bundle["access"].as_bool().unwrap();
+                assert!(items.iter().all(|a| *a == open), "{bundle} {items:?}");
+                open
+            } else {
+                tile(&attachment["contentId"])
+            };
             (p["id"].as_str().unwrap().to_owned(), access)
         })
         .collect()
@@ -519,6 +577,168 @@ async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
     assert!(!open(&fan_view(&app, &creator, &follower).await, &paid));
 }
 
+#[tokio::test]
+async fn several_media_files_are_one_bundle_in_the_given_order() {
+    let app = spawn_app().await;
+    let creator = app.creator(0).await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(handle(&app, &app.team).await);
+    }
+    let mut vault = Vec::new();
+    for h in &handles {
+        vault.push(upload_media(&app, h).await);
+    }
+    app.clear_upstream_requests().await;
+    // Deliberately not upload order, so "in the given order" is checked.
+    let files = [&handles[2], &handles[0], &handles[1]];
+    let bundled = publish(
+        &app,
+        json!({
+            "text": "a set",
+            "mediaFiles": files,
+            "previews": {handles[2].clone(): handles[3]},
+            "requireSubscription": true
+        }),
+    )
+    .await;
+    let bundled = bundled["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/account/media/bundle")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/account/media").await,
+        0,
+        "the bundle call creates its items"
+    );
+    let single = publish(
+        &app,
+        json!({"text": "one", "mediaFiles": [handles[3]], "requireSubscription": true}),
+    )
+    .await;
+    let single = single["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/account/media/bundle")
+            .await,
+        1,
+        "one file is no bundle"
+    );
+    assert_eq!(app.upstream_count("POST", "/api/v1/account/media").await, 1);
+
+    let page = list(&app, "").await;
+    let post = listed_post(&page, &bundled);
+    let bundle = bundle_of(&page["data"], &post);
+    assert_eq!(
+        bundle_media(&page["data"], bundle),
+        [vault[2].clone(), vault[0].clone(), vault[1].clone()]
+    );
+    assert_eq!(
+        gates_of(&page, &bundled)[0]["flags"],
+        2,
+        "gated on the bundle"
+    );
+    // Per-item previews are kept: the first item shows handles[3]'s media.
+    let first = page["data"]["accountMedia"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == bundle["accountMediaIds"][0])
+        .unwrap();
+    assert_eq!(first["previewId"], vault[3], "{first}");
+    let one = listed_post(&page, &single);
+    assert_eq!(one["attachments"].as_array().unwrap().len(), 1);
+    assert_eq!(one["attachments"][0]["contentType"], 1);
+    assert!(page["data"]["accountMedia"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == one["attachments"][0]["contentId"]));
+
+    // The fan view: locked as a whole for a fan who is not subscribed, open
+    // for a subscriber; a purchase of the bundle does not open a
+    // subscription gate.
+    let (mut subscriber, mut stranger) = (None, None);
+    for n in 1..=200 {
+        let f = fan(&app, n, &creator).await;
+        match (f.follows, f.subscribed) {
+            (_, true) if subscriber.is_none() => subscriber = Some(f),
+            (false, false) if stranger.is_none() => stranger = Some(f),
+            _ => {}
+        }
+        if subscriber.is_some() && stranger.is_some() {
+            break;
+        }
+    }
+    let (subscriber, stranger) = (
+        subscriber.expect("a subscribed fan"),
+        stranger.expect("a fan who neither follows nor subscribes"),
+    );
+    let open =
+        |view: &[(String, bool)], post: &str| view.iter().find(|(p, _)| p == post).unwrap().1;
+    let v = fan_view(&app, &creator, &subscriber).await;
+    assert!(open(&v, &bundled) && open(&v, &single));
+    let v = fan_view(&app, &creator, &stranger).await;
+    assert!(!open(&v, &bundled) && !open(&v, &single));
+    // The locked item's free preview stays open.
+    let as_stranger = app
+        .state
+        .fansly
+        .timeline(&stranger.session, &creator, None, None, None)
+        .await
+        .unwrap();
+    let locked = bundle_of(
+        &as_stranger,
+        &listed_post_in(&as_stranger["posts"], &bundled),
+    );
+    let tile = as_stranger["accountMedia"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == locked["accountMediaIds"][0])
+        .unwrap();
+    assert!(
+        !tile["preview"]["locations"].as_array().unwrap().is_empty(),
+        "{tile}"
+    );
+}
+
+#[tokio::test]
+async fn a_bought_bundle_opens_all_its_items() {
+    let app = spawn_app().await;
+    let creator = app.creator(0).await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (h1, h2) = (handle(&app, &app.team).await, handle(&app, &app.team).await);
+    let paid = publish(
+        &app,
+        json!({"text": "paid set", "mediaFiles": [h1, h2], "requirePurchase": true, "price": 4000}),
+    )
+    .await;
+    let paid = paid["data"]["id"].as_str().unwrap().to_owned();
+    let page = list(&app, "").await;
+    let bundle = bundle_of(&page["data"], &listed_post(&page, &paid)).clone();
+    assert_eq!(bundle["permissions"]["permissionFlags"][0]["flags"], 1);
+    assert_eq!(bundle["permissions"]["permissionFlags"][0]["price"], 4000);
+    let (buyer, other) = (fan(&app, 1, &creator).await, fan(&app, 2, &creator).await);
+    let open = |view: Vec<(String, bool)>| view.iter().find(|(p, _)| *p == paid).unwrap().1;
+    assert!(!open(fan_view(&app, &creator, &buyer).await));
+    let resp = app
+        .sandbox_post(
+            &format!("/_sandbox/fans/{}/purchases", buyer.name),
+            json!({"accountMediaId": bundle["id"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 204);
+    assert!(open(fan_view(&app, &creator, &buyer).await));
+    assert!(!open(fan_view(&app, &creator, &other).await));
+}
+
 /// The vault media id behind an upload handle.
 async fn upload_media(app: &TestApp, h: &str) -> Value {
     let body: Value = app
@@ -626,24 +846,15 @@ async fn a_post_is_replaced_by_its_new_state() {
     assert_eq!(post["wallIds"], json!([main, wall]));
     assert_eq!(post["pinWallIds"], json!([wall]));
     assert_eq!(post["expiresAt"], expires);
-    let attachments = post["attachments"].as_array().unwrap();
-    assert_eq!(attachments.len(), 2);
     let gates = gates_of(&page, &id);
     assert_eq!(gates.len(), 1, "{gates:?}");
     assert_eq!(gates[0]["flags"], 2, "the purchase gate is gone");
-    // The attachments are h2 and h3, in order.
-    let media_of = |i: usize| {
-        let grant = &attachments[i]["contentId"];
-        page["data"]["accountMedia"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| &m["id"] == grant)
-            .unwrap()["mediaId"]
-            .clone()
-    };
-    assert_eq!(media_of(0), upload_media(&app, &h2).await);
-    assert_eq!(media_of(1), upload_media(&app, &h3).await);
+    // Two files are one bundle of h2 and h3, in order.
+    let bundle = bundle_of(&page["data"], &post);
+    assert_eq!(
+        bundle_media(&page["data"], bundle),
+        [upload_media(&app, &h2).await, upload_media(&app, &h3).await]
+    );
     let on_wall = list(&app, &format!("?wall_id={wall}")).await;
     assert_eq!(post_ids(&on_wall), [id.as_str()]);
 
@@ -687,9 +898,11 @@ async fn post_stats_are_consistent_with_the_post() {
     assert_eq!(data["engagement"]["comments"], listed["replyCount"]);
     assert!(data["engagement"]["unlikes"].is_u64());
     let offers = data["offers"].as_array().unwrap();
-    assert_eq!(offers.len(), 2, "one offer per attachment");
+    // Two files are one bundle; each accountMedia in it is an offer.
+    let bundle = bundle_of(&page["data"], &listed);
+    assert_eq!(offers.len(), 2, "one offer per media of the bundle");
     for (i, offer) in offers.iter().enumerate() {
-        let grant = &listed["attachments"][i]["contentId"];
+        let grant = &bundle["accountMediaIds"][i];
         assert_eq!(&offer["mediaOfferId"], grant);
         let media_id = page["data"]["accountMedia"]
             .as_array()
