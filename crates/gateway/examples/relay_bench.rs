@@ -178,11 +178,26 @@ async fn main() -> anyhow::Result<()> {
             resp.text().await?
         );
         for (label, n, pace) in [
-            (format!("paced, one every {} ms", e2e_pace.as_millis()), e2e_paced, e2e_pace),
+            (
+                format!("paced, one every {} ms", e2e_pace.as_millis()),
+                e2e_paced,
+                e2e_pace,
+            ),
             ("burst, back to back".to_owned(), e2e_burst, Duration::ZERO),
         ] {
             if n > 0 {
-                end_to_end(&http, &sandbox, &state, &first, &account.id, &arrivals, &label, n, pace).await?;
+                end_to_end(
+                    &http,
+                    &sandbox,
+                    &state,
+                    &first,
+                    &account.id,
+                    &arrivals,
+                    &label,
+                    n,
+                    pace,
+                )
+                .await?;
             }
         }
     }
@@ -392,7 +407,11 @@ async fn end_to_end(
             }
         }
     }
-    let at = arrivals.at.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let at = arrivals
+        .at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     let (mut total, mut relay, mut delivery) = (Vec::new(), Vec::new(), Vec::new());
     for (id, created) in &sent {
         if let (Some(arrived), Some(row)) = (at.get(id), outbox.get(id)) {
