@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Relay benchmark: (a) latency from a sandbox websocket frame to the gateway's
-# outbox row (p50/p99), (b) how many relayed accounts one gateway holds and
-# its memory per account. A measurement, not a test.
+# outbox row (p50/p99), (c) latency from the sandbox frame to a webhook
+# receiver (registered through the API; paced, then a burst), (b) how many
+# relayed accounts one gateway holds and its memory per account. A
+# measurement, not a test.
 #
-#   bench/relay.sh                         # 1000 messages; 100, 500, 1000 accounts; SQLite
+#   bench/relay.sh                         # 1000 messages; 300 paced + 500 burst e2e; 100, 500, 1000 accounts; SQLite
 #   MESSAGES=200 PACE_MS=10 STEPS=100,200 bench/relay.sh   # paced; STEPS= skips (b)
+#   E2E_PACED=300 E2E_PACE_MS=10 E2E_BURST=500 bench/relay.sh   # (c); both 0 skips it
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> bench/relay.sh
 #
 # The sandbox runs as its own process so the gateway's RSS is measured alone

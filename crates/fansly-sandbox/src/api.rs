@@ -325,7 +325,8 @@ async fn close_session(
 ) -> Response {
     match body {
         Ok(Json(b)) if b.id == me.id.to_string() => {
-            state.world().close_session(me.id);
+            let dead = state.world().close_session(me.id);
+            state.hub.refuse_tokens(&dead);
             ok(json!(true))
         }
         _ => bad_param("invalid parameter \"id\""),

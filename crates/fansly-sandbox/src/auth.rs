@@ -289,8 +289,10 @@ async fn expire_sessions(State(state): State<AppState>, Json(body): Json<ExpireB
         )
             .into_response();
     };
-    let expired = state.world().expire_sessions_of(id);
-    Json(json!({ "expired": expired })).into_response()
+    // The world lock is released before the hub's is taken.
+    let dead = state.world().expire_sessions_of(id);
+    let refused = state.hub.refuse_tokens(&dead);
+    Json(json!({ "expired": dead.len(), "sockets_refused": refused })).into_response()
 }
 
 #[derive(Deserialize)]

@@ -322,11 +322,10 @@ impl World {
         row
     }
 
-    /// Ends a session as `POST /session/close` or an expiry would.
-    pub fn close_session(&mut self, session_id: u64) -> bool {
-        let before = self.sessions.len();
-        self.sessions.retain(|_, s| s.id != session_id);
-        before != self.sessions.len()
+    /// Ends a session as `POST /session/close` or an expiry would; the
+    /// tokens that died, so their open sockets can be refused.
+    pub fn close_session(&mut self, session_id: u64) -> Vec<String> {
+        self.remove_sessions(|s| s.id == session_id)
     }
 
     pub fn tokens_of(&self, account_id: u64) -> Vec<String> {
@@ -337,11 +336,22 @@ impl World {
             .collect()
     }
 
-    /// Ends every session of an account; how many there were.
-    pub fn expire_sessions_of(&mut self, account_id: u64) -> usize {
-        let before = self.sessions.len();
-        self.sessions.retain(|_, s| s.account_id != account_id);
-        before - self.sessions.len()
+    /// Ends every session of an account; the tokens that died.
+    pub fn expire_sessions_of(&mut self, account_id: u64) -> Vec<String> {
+        self.remove_sessions(|s| s.account_id == account_id)
+    }
+
+    fn remove_sessions(&mut self, dies: impl Fn(&SessionRow) -> bool) -> Vec<String> {
+        let dead: Vec<String> = self
+            .sessions
+            .values()
+            .filter(|s| dies(s))
+            .map(|s| s.token.clone())
+            .collect();
+        for t in &dead {
+            self.sessions.remove(t);
+        }
+        dead
     }
 
     pub fn account_mut_by_username(&mut self, name: &str) -> Option<&mut Account> {

@@ -48,10 +48,20 @@ enum Push {
     Text(String),
     /// Close without a close frame, as a network failure looks.
     Drop,
+    /// `t:0 {code}` then a close frame: Fansly refusing the session (401)
+    /// or rate limiting it (429) on an open socket (§10.2, §3.3).
+    Refuse(i64),
 }
 
-/// Open sockets per account: (socket id, its outbox).
-type Subscribers = HashMap<u64, Vec<(u64, mpsc::UnboundedSender<Push>)>>;
+/// One open socket: its id, the session token it authenticated with, its outbox.
+struct Subscriber {
+    id: u64,
+    token: String,
+    tx: mpsc::UnboundedSender<Push>,
+}
+
+/// Open sockets per account.
+type Subscribers = HashMap<u64, Vec<Subscriber>>;
 
 /// The event bus: who is connected as which account, and what was sent.
 #[derive(Default)]
@@ -65,20 +75,39 @@ pub struct Hub {
 }
 
 impl Hub {
-    fn subscribe(&self, account: u64) -> (u64, mpsc::UnboundedReceiver<Push>) {
+    fn subscribe(&self, account: u64, token: &str) -> (u64, mpsc::UnboundedReceiver<Push>) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.subscribers)
             .entry(account)
             .or_default()
-            .push((id, tx));
+            .push(Subscriber {
+                id,
+                token: token.to_owned(),
+                tx,
+            });
         (id, rx)
+    }
+
+    /// Refuses (`t:0 {code:401}`, close) every open socket authenticated
+    /// with one of `tokens`: a session that ends on Fansly's side ends the
+    /// sockets it opened, not only later REST calls. How many were refused.
+    pub fn refuse_tokens(&self, tokens: &[String]) -> usize {
+        if tokens.is_empty() {
+            return 0;
+        }
+        let subs = lock(&self.subscribers);
+        subs.values()
+            .flatten()
+            .filter(|s| tokens.contains(&s.token))
+            .filter(|s| s.tx.send(Push::Refuse(401)).is_ok())
+            .count()
     }
 
     fn unsubscribe(&self, account: u64, id: u64) {
         let mut subs = lock(&self.subscribers);
         if let Some(list) = subs.get_mut(&account) {
-            list.retain(|(i, _)| *i != id);
+            list.retain(|s| s.id != id);
             if list.is_empty() {
                 subs.remove(&account);
             }
@@ -101,11 +130,7 @@ impl Hub {
     fn send(&self, account: u64, push: impl Fn() -> Push) -> usize {
         let subs = lock(&self.subscribers);
         subs.get(&account)
-            .map(|list| {
-                list.iter()
-                    .filter(|(_, tx)| tx.send(push()).is_ok())
-                    .count()
-            })
+            .map(|list| list.iter().filter(|s| s.tx.send(push()).is_ok()).count())
             .unwrap_or(0)
     }
 
@@ -140,6 +165,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(upgrade))
         .route("/_sandbox/ws/connections", get(connections))
         .route("/_sandbox/ws/drop", post(drop_sockets))
+        .route("/_sandbox/ws/refuse", post(refuse_sockets))
         .route("/_sandbox/ws/replay", post(replay))
         .route("/_sandbox/ws/frame", post(raw_frame))
         .route("/_sandbox/ws/pongs", post(pongs))
@@ -179,10 +205,17 @@ fn frame(t: i64, d: &Value) -> String {
 }
 
 async fn serve_socket(state: AppState, mut socket: WebSocket) {
-    let Some(account) = handshake(&state, &mut socket).await else {
+    let Some((account, token)) = handshake(&state, &mut socket).await else {
         return;
     };
-    let (id, mut rx) = state.hub.subscribe(account);
+    let (id, mut rx) = state.hub.subscribe(account, &token);
+    // The session may have ended between the handshake and the subscription,
+    // when no refusal could reach this socket yet.
+    if state.world().session(&token).is_none() {
+        send_refusal(&mut socket, 401).await;
+        state.hub.unsubscribe(account, id);
+        return;
+    }
     loop {
         tokio::select! {
             incoming = socket.recv() => match incoming {
@@ -205,6 +238,10 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
                         break;
                     }
                 }
+                Some(Push::Refuse(code)) => {
+                    send_refusal(&mut socket, code).await;
+                    break;
+                }
                 Some(Push::Drop) | None => break,
             },
         }
@@ -212,8 +249,17 @@ async fn serve_socket(state: AppState, mut socket: WebSocket) {
     state.hub.unsubscribe(account, id);
 }
 
-/// The first client frame must be `t:1` with a live token.
-async fn handshake(state: &AppState, socket: &mut WebSocket) -> Option<u64> {
+/// `t:0 {code}` then a close frame (§10.2: "Bad/expired token … then close").
+async fn send_refusal(socket: &mut WebSocket, code: i64) {
+    let _ = socket
+        .send(WsMessage::text(frame(0, &json!({"code": code}))))
+        .await;
+    let _ = socket.send(WsMessage::Close(None)).await;
+}
+
+/// The first client frame must be `t:1` with a live token. Returns the
+/// account and the token.
+async fn handshake(state: &AppState, socket: &mut WebSocket) -> Option<(u64, String)> {
     let first = tokio::time::timeout(HANDSHAKE_WAIT, socket.recv()).await;
     let token = match first {
         Ok(Some(Ok(WsMessage::Text(t)))) => match decode(t.as_str()).ok()?.into_iter().next() {
@@ -224,10 +270,7 @@ async fn handshake(state: &AppState, socket: &mut WebSocket) -> Option<u64> {
     };
     let session = token.and_then(|t| state.world().session(&t).cloned());
     let Some(session) = session else {
-        let _ = socket
-            .send(WsMessage::text(frame(0, &json!({"code": 401}))))
-            .await;
-        let _ = socket.send(WsMessage::Close(None)).await;
+        send_refusal(socket, 401).await;
         return None;
     };
     let ws_session = state.world().mint_id();
@@ -249,7 +292,7 @@ async fn handshake(state: &AppState, socket: &mut WebSocket) -> Option<u64> {
         "websocketSessionId": ws_session.to_string()
     }});
     socket.send(WsMessage::text(frame(1, &answer))).await.ok()?;
-    Some(session.account_id)
+    Some((session.account_id, session.token))
 }
 
 #[derive(Deserialize)]
@@ -279,6 +322,27 @@ async fn drop_sockets(State(state): State<AppState>, Json(t): Json<Target>) -> R
     };
     let dropped = state.hub.send(account, || Push::Drop);
     Json(json!({"dropped": dropped})).into_response()
+}
+
+#[derive(Deserialize)]
+struct RefuseBody {
+    #[serde(default = "first_creator")]
+    creator: String,
+    /// The `t:0` code: 401 (token refused) or 429 (rate limited).
+    code: i64,
+}
+
+/// Sends `t:0 {code}` on the creator's open sockets and closes them, without
+/// touching the sessions: a 429 leaves the token good, and a 401 here is a
+/// refusal the REST side does not share (to test the socket alone). Whether
+/// Fansly closes the socket after a 429 is not captured (INFERRED); the
+/// gateway's client ends it either way.
+async fn refuse_sockets(State(state): State<AppState>, Json(b): Json<RefuseBody>) -> Response {
+    let Some(account) = account_id(&state.world(), &b.creator) else {
+        return unprocessable("unknown creator");
+    };
+    let refused = state.hub.send(account, || Push::Refuse(b.code));
+    Json(json!({"refused": refused})).into_response()
 }
 
 #[derive(Deserialize)]

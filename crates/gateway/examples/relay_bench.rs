@@ -8,12 +8,23 @@
 //!     the sandbox (the message's `createdAt`, ms precision) to the outbox
 //!     row (`events.created_at`, ms) is taken. Same host, same clock.
 //!     `PACE_MS` spaces the messages (0: back to back).
+//! (c) End to end, sandbox frame → webhook receiver: a receiver (an HTTP
+//!     server in this process on 127.0.0.1) is registered through the real
+//!     API (`POST /api/webhooks`, signed, `fansly.messages.received`), then
+//!     `E2E_PACED` messages `E2E_PACE_MS` apart and a burst of `E2E_BURST`
+//!     back to back go to the same creator. For each, the receiver's arrival
+//!     time (µs) minus the message's `createdAt` (the sandbox builds the
+//!     frame from it and sends it in the same call; ms precision, so figures
+//!     read up to 1 ms high). The outbox row's time splits it into relay and
+//!     delivery.
 //! (b) Capacity: creators are added in steps (`STEPS`, cumulative, e.g.
 //!     100,500,1000), each connected with `add_token`; once every relay is
 //!     connected the RSS is read and the growth per account reported. A
 //!     message to the last account checks events still flow.
 
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fansly_gateway::config::Config;
 use fansly_gateway::{tenancy, App};
@@ -67,7 +78,10 @@ async fn main() -> anyhow::Result<()> {
     config.upstream.media_base = sandbox.clone();
     config.upstream.ws_url = format!("{}/?v=3", sandbox.replacen("http", "ws", 1));
     config.relay.backoff_base_ms = 200;
+    // The receiver is on loopback.
+    config.webhooks.allow_private_targets = true;
     let app = App::build(config).await?;
+    let api = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::new();
@@ -138,6 +152,55 @@ async fn main() -> anyhow::Result<()> {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(f64::NAN)
     );
+
+    // (c) end to end
+    let e2e_paced: usize = env_or("E2E_PACED", "300").parse()?;
+    let e2e_pace = Duration::from_millis(env_or("E2E_PACE_MS", "10").parse()?);
+    let e2e_burst: usize = env_or("E2E_BURST", "500").parse()?;
+    if e2e_paced + e2e_burst > 0 {
+        let arrivals = start_receiver().await?;
+        let key = tenancy::create_key(&state.db, &team.id, "bench").await?;
+        let resp = http
+            .post(format!("{api}/api/webhooks"))
+            .bearer_auth(&key.secret)
+            .json(&json!({
+                "endpoint_url": arrivals.url,
+                "events": ["fansly.messages.received"],
+                "account_scope": "global",
+                "signing_secret": "relay-bench-signing-secret-0123456789abcdef",
+                "enabled": true
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            resp.status() == 200,
+            "webhook not created: {}",
+            resp.text().await?
+        );
+        for (label, n, pace) in [
+            (
+                format!("paced, one every {} ms", e2e_pace.as_millis()),
+                e2e_paced,
+                e2e_pace,
+            ),
+            ("burst, back to back".to_owned(), e2e_burst, Duration::ZERO),
+        ] {
+            if n > 0 {
+                end_to_end(
+                    &http,
+                    &sandbox,
+                    &state,
+                    &first,
+                    &account.id,
+                    &arrivals,
+                    &label,
+                    n,
+                    pace,
+                )
+                .await?;
+            }
+        }
+    }
 
     // (b) capacity
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -239,4 +302,144 @@ async fn wait_connected(state: &fansly_gateway::AppState, ids: &[String]) -> any
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Message id → arrival (Unix ms, µs precision) of its delivery.
+struct Arrivals {
+    url: String,
+    at: Arc<Mutex<HashMap<String, f64>>>,
+}
+
+fn unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+/// A receiver answering 200 at once; the clock is read before the body is
+/// parsed, as soon as the whole request is in.
+async fn start_receiver() -> anyhow::Result<Arrivals> {
+    let at: Arc<Mutex<HashMap<String, f64>>> = Arc::default();
+    let shared = at.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let now = unix_ms();
+            let at = shared.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    if let Some(id) = v["payload"]["id"].as_str() {
+                        // The first delivery counts; a redelivery would not be news.
+                        at.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .entry(id.to_owned())
+                            .or_insert(now);
+                    }
+                }
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(Arrivals { url, at })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn end_to_end(
+    http: &reqwest::Client,
+    sandbox: &str,
+    state: &fansly_gateway::AppState,
+    creator: &Value,
+    account: &str,
+    arrivals: &Arrivals,
+    label: &str,
+    n: usize,
+    pace: Duration,
+) -> anyhow::Result<()> {
+    // message id → createdAt (ms)
+    let mut sent: HashMap<String, f64> = HashMap::with_capacity(n);
+    let started = Instant::now();
+    for i in 0..n {
+        let fan = format!("fan{}", 1 + i % 200);
+        let resp: Value = http
+            .post(format!("{sandbox}/_sandbox/events/message"))
+            .json(&json!({"creator": creator["username"], "fan": fan, "text": format!("e2e {i}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let id = resp["messageId"]
+            .as_str()
+            .ok_or_else(|| anyhow::anyhow!("sandbox answered {resp}"))?;
+        sent.insert(id.to_owned(), f64::NAN);
+        if !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+    }
+    let sent_in = started.elapsed();
+    loop {
+        let got = {
+            let at = arrivals.at.lock().unwrap_or_else(|p| p.into_inner());
+            sent.keys().filter(|id| at.contains_key(*id)).count()
+        };
+        if got == n || started.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // createdAt (from the relayed payload) and the outbox row time, per id.
+    let rows = sqlx::query(
+        "SELECT payload, created_at FROM events WHERE account_id = $1 AND name = 'fansly.messages.received'",
+    )
+    .bind(account)
+    .fetch_all(&state.db.pool)
+    .await?;
+    let mut outbox = HashMap::new();
+    for r in &rows {
+        let payload: Value = serde_json::from_str(&r.get::<String, _>(0))?;
+        if let (Some(id), Some(created)) = (payload["id"].as_str(), payload["createdAt"].as_f64()) {
+            if let Some(c) = sent.get_mut(id) {
+                *c = created * 1000.0;
+                outbox.insert(id.to_owned(), r.get::<i64, _>(1) as f64);
+            }
+        }
+    }
+    let at = arrivals
+        .at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let (mut total, mut relay, mut delivery) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, created) in &sent {
+        if let (Some(arrived), Some(row)) = (at.get(id), outbox.get(id)) {
+            total.push(arrived - created);
+            relay.push(row - created);
+            delivery.push(arrived - row);
+        }
+    }
+    for v in [&mut total, &mut relay, &mut delivery] {
+        v.sort_by(f64::total_cmp);
+    }
+    let line = |v: &[f64]| {
+        format!(
+            "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            percentile(v, 0.5),
+            percentile(v, 0.9),
+            percentile(v, 0.99),
+            v.last().copied().unwrap_or(f64::NAN)
+        )
+    };
+    println!(
+        "end to end ({label}): {} of {n} delivered (sent in {:.1} s, {:.0}/s); frame → receiver {}",
+        total.len(),
+        sent_in.as_secs_f64(),
+        n as f64 / sent_in.as_secs_f64(),
+        line(&total)
+    );
+    println!("  of which frame → outbox row {}", line(&relay));
+    println!("  and outbox row → receiver {}", line(&delivery));
+    Ok(())
 }

@@ -49,6 +49,7 @@ pub struct Counters {
     unknown: AtomicU64,
     malformed: AtomicU64,
     lost: AtomicU64,
+    rate_limited: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -71,6 +72,7 @@ impl Counters {
             "unknown_frames": self.unknown.load(Ordering::Relaxed),
             "malformed_frames": self.malformed.load(Ordering::Relaxed),
             "lost_events": self.lost.load(Ordering::Relaxed),
+            "rate_limited": self.rate_limited.load(Ordering::Relaxed),
             "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         })
     }
@@ -253,10 +255,26 @@ fn backoff(cfg: &RelayConfig, attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(0..=ceiling.as_millis() as u64))
 }
 
+/// The wait after a `t:0 {code:429}`: half of `base · 2^streak` (capped)
+/// for certain, the other half jittered. Unlike [`backoff`] it is never near
+/// zero, so a socket rate limited right after each handshake cannot spin.
+fn rate_limit_backoff(cfg: &RelayConfig, streak: u32) -> Duration {
+    let ceiling = cfg
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(streak.min(20)))
+        .min(cfg.backoff_cap);
+    let half = ceiling / 2;
+    half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
+}
+
 /// One account's socket, reopened until the task is aborted or the account
 /// can no longer be connected without its owner.
 async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counters>) {
     let mut attempt: u32 = 0;
+    // Consecutive 429s. A successful handshake resets `attempt`, but Fansly
+    // may rate limit every new socket at once; this only resets once a
+    // connection has carried a frame.
+    let mut rate_limited: u32 = 0;
     loop {
         let connected = match inner
             .sessions
@@ -283,6 +301,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                 let ended = loop {
                     match conn.next().await {
                         Ok(Ok(frames)) => {
+                            rate_limited = 0;
                             for frame in frames {
                                 handle(&inner, &account, &counters, frame).await;
                             }
@@ -328,6 +347,12 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                         attempt = attempt.saturating_add(1);
                     }
                 }
+            }
+            // The token is good: no re-login, only a longer wait each time.
+            WsError::RateLimited => {
+                rate_limited = rate_limited.saturating_add(1);
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(rate_limit_backoff(&inner.cfg, rate_limited)).await;
             }
             _ => {
                 tokio::time::sleep(backoff(&inner.cfg, attempt)).await;
@@ -404,6 +429,34 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
                         error = %e, "relay: an event could not be recorded");
                     break;
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(base_ms: u64, cap_ms: u64) -> RelayConfig {
+        RelayConfig {
+            enabled: true,
+            ws: WsConfig::default(),
+            backoff_base: Duration::from_millis(base_ms),
+            backoff_cap: Duration::from_millis(cap_ms),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_wait_is_at_least_half_its_ceiling_and_doubles_to_the_cap() {
+        let c = cfg(100, 1_000);
+        for (streak, ceiling) in [(1, 200), (2, 400), (3, 800), (4, 1_000), (30, 1_000)] {
+            for _ in 0..200 {
+                let w = rate_limit_backoff(&c, streak).as_millis() as u64;
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&w),
+                    "streak {streak}: {w} ms"
+                );
             }
         }
     }

@@ -340,13 +340,28 @@ async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
     .await;
 }
 
+/// How many `name` events carry `id` in their payload.
+async fn count_with_id(app: &TestApp, account: &str, name: &str, id: &str) -> usize {
+    events(app, account)
+        .await
+        .iter()
+        .filter(|(n, _, p)| n == name && p["id"] == id)
+        .count()
+}
+
 #[tokio::test]
-async fn a_refused_token_is_renewed_by_exactly_one_login_and_the_relay_reconnects() {
+async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
     let app = spawn().await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
     wait_connected(&app, &account, 0).await;
     app.clear_upstream_requests().await;
+    let sessions = format!(
+        "/_sandbox/sessions?account_id={}",
+        creator["account_id"].as_str().unwrap()
+    );
+    let token_before = app.sandbox_get(&sessions).await;
 
+    // No drop: the sandbox itself refuses the live socket (t:0 401, close).
     let expired = app
         .sandbox_post(
             "/_sandbox/sessions/expire",
@@ -354,10 +369,22 @@ async fn a_refused_token_is_renewed_by_exactly_one_login_and_the_relay_reconnect
         )
         .await;
     assert_eq!(expired.status(), 200);
-    app.sandbox_post("/_sandbox/ws/drop", json!({"creator": creator["username"]}))
-        .await;
-    wait_connected(&app, &account, 1).await;
+    let expired: Value = expired.json().await.unwrap();
+    assert_eq!(expired["sockets_refused"], 1, "{expired}");
+
+    let s = wait_connected(&app, &account, 1).await;
+    assert_eq!(s["rate_limited"], 0, "{s}");
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
+    // The new socket authenticated with the renewed token, not the dead one.
+    let tokens = app.sandbox_get(&sessions).await;
+    assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
+    assert!(!token_before.as_array().unwrap().contains(&tokens[0]));
+    let conns = app.sandbox_get("/_sandbox/ws/connections").await;
+    assert_eq!(
+        conns["accounts"][creator["account_id"].as_str().unwrap()],
+        1,
+        "{conns}"
+    );
 
     let got = act_ok(
         &app,
@@ -365,14 +392,76 @@ async fn a_refused_token_is_renewed_by_exactly_one_login_and_the_relay_reconnect
         json!({"creator": creator["username"], "fan": "fan2", "text": "renewed"}),
     )
     .await;
-    event_where(
+    let id = got["messageId"].as_str().unwrap();
+    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    // Settle, then count: one socket, one event, still one login.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        count_with_id(&app, &account, "fansly.messages.received", id).await,
+        1
+    );
+    assert_eq!(relay(&app, &account).await["duplicates"], 0);
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
+}
+
+#[tokio::test]
+async fn a_rate_limit_on_the_open_socket_backs_off_and_reconnects_without_a_login() {
+    let app = spawn().await;
+    let (creator, account) = app.connect_by_login(1, json!({})).await;
+    wait_connected(&app, &account, 0).await;
+    app.clear_upstream_requests().await;
+
+    for round in 1..=2u64 {
+        let refused = app
+            .sandbox_post(
+                "/_sandbox/ws/refuse",
+                json!({"creator": creator["username"], "code": 429}),
+            )
+            .await;
+        assert_eq!(refused.status(), 200);
+        assert_eq!(refused.json::<Value>().await.unwrap()["refused"], 1);
+        let s = wait_connected(&app, &account, round).await;
+        assert_eq!(s["rate_limited"], round, "{s}");
+        assert!(
+            s["last_error"].as_str().unwrap().contains("rate limited"),
+            "{s}"
+        );
+    }
+    // The token was good all along: no re-login, and events still flow.
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
+    let got = act_ok(
         &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        got["messageId"].as_str().unwrap(),
+        "message",
+        json!({"creator": creator["username"], "fan": "fan2", "text": "after 429"}),
     )
     .await;
+    let id = got["messageId"].as_str().unwrap();
+    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    assert_eq!(
+        count_with_id(&app, &account, "fansly.messages.received", id).await,
+        1
+    );
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
+}
+
+#[tokio::test]
+async fn a_401_on_the_socket_alone_is_renewed_and_the_relay_reconnects() {
+    let app = spawn().await;
+    let (creator, account) = app.connect_by_login(1, json!({})).await;
+    wait_connected(&app, &account, 0).await;
+    app.clear_upstream_requests().await;
+    // A 401 on the socket only (the session stays good for REST): the relay
+    // re-logs in once, which the sandbox grants, and reconnects.
+    let refused = app
+        .sandbox_post(
+            "/_sandbox/ws/refuse",
+            json!({"creator": creator["username"], "code": 401}),
+        )
+        .await;
+    assert_eq!(refused.json::<Value>().await.unwrap()["refused"], 1);
+    let s = wait_connected(&app, &account, 1).await;
+    assert_eq!(s["rate_limited"], 0, "{s}");
+    assert!(s["last_error"].as_str().unwrap().contains("refused"), "{s}");
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
 }
 
@@ -382,12 +471,12 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
     let account = app.team.account_id.clone();
     let creator = app.creator(0).await;
     wait_connected(&app, &account, 0).await;
+    // The refusal arrives on the open socket; nothing is dropped by hand.
     app.sandbox_post(
         "/_sandbox/sessions/expire",
         json!({"account_id": creator["account_id"]}),
     )
     .await;
-    app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
     let s = eventually("the relay to stop", async || {
         let s = relay(&app, &account).await;
         (s["running"] == false).then_some(s)

@@ -28,8 +28,10 @@ async fn expire_sessions(app: &TestApp) {
 async fn fifty_callers_on_an_expired_session_cause_exactly_one_login() {
     let app = spawn_app().await;
     let id = connect_by_password(&app, json!({})).await;
-    expire_sessions(&app).await;
+    // Cleared first: the expiry also refuses the account's relay socket at
+    // once, and the relay's re-login counts with the callers' (one in all).
     app.clear_upstream_requests().await;
+    expire_sessions(&app).await;
 
     let path = format!("/api/fansly/{id}/users/fan1");
     let responses = join_all((0..50).map(|_| app.get(&path))).await;
@@ -61,8 +63,10 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
-    expire_sessions(&app).await;
+    // Cleared first: the expiry also refuses the account's relay socket at
+    // once, and the relay's re-login counts with the callers' (one in all).
     app.clear_upstream_requests().await;
+    expire_sessions(&app).await;
 
     let path = format!("/api/fansly/{id}/users/fan1");
     let msg = assert_error(app.get(&path).await, 409).await;
