@@ -215,6 +215,9 @@ pub struct Connection {
     awaiting: Option<(Instant, Duration)>,
     /// Frames that arrived with the handshake answer.
     pending: Vec<Frame>,
+    /// A `t:0` that came in one message after events: the events are handed
+    /// out first, the refusal on the next call.
+    refused: Option<i64>,
 }
 
 /// Opens the websocket for `session` (through its route's proxy when it has
@@ -313,6 +316,7 @@ async fn open(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> 
                 next_ping: Instant::now(),
                 awaiting: None,
                 pending,
+                refused: None,
             };
             conn.next_ping = Instant::now() + conn.interval();
             return Ok(conn);
@@ -437,6 +441,9 @@ impl Connection {
         if !self.pending.is_empty() {
             return Ok(Ok(std::mem::take(&mut self.pending)));
         }
+        if let Some(code) = self.refused.take() {
+            return Err(refusal(code));
+        }
         loop {
             let deadline = match self.awaiting {
                 Some((sent, allowed)) => sent + allowed,
@@ -467,7 +474,11 @@ impl Connection {
                                 self.awaiting = None;
                                 self.next_ping = Instant::now() + self.interval();
                             }
-                            Frame::Error { code } => return Err(refusal(code)),
+                            Frame::Error { code } if out.is_empty() => return Err(refusal(code)),
+                            Frame::Error { code } => {
+                                self.refused = Some(code);
+                                break;
+                            }
                             other => out.push(other),
                         }
                     }

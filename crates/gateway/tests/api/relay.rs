@@ -490,6 +490,38 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
 }
 
 #[tokio::test]
+async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
+    let app = spawn().await;
+    let account = app.team.account_id.clone();
+    wait_connected(&app, &account, 0).await;
+    let message = json!({
+        "id": "900000000000000001", "type": 1, "content": "just before the 429",
+        "groupId": "900000000000000002", "senderId": "900000000000000003",
+        "inReplyTo": "", "attachments": [], "embeds": [], "createdAt": 1_795_000_000.5,
+    });
+    let event =
+        json!({"serviceId": 5, "event": json!({"type": 1, "message": message}).to_string()});
+    let batch = json!({"t": 10001, "d": [
+        {"t": 10000, "d": event.to_string()},
+        {"t": 0, "d": json!({"code": 429}).to_string()},
+    ]});
+    let resp = app
+        .sandbox_post("/_sandbox/ws/frame", json!({"frame": batch}))
+        .await;
+    assert_eq!(resp.status(), 204);
+    event_where(
+        &app,
+        &account,
+        "fansly.messages.received",
+        "id",
+        "900000000000000001",
+    )
+    .await;
+    let s = wait_connected(&app, &account, 1).await;
+    assert_eq!(s["rate_limited"], 1, "the refusal still counts: {s}");
+}
+
+#[tokio::test]
 async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     // Keep-alives every 300–400 ms: the socket must survive several of them.
     let app = spawn_app_with(|c| {
