@@ -213,23 +213,27 @@ fn preview_handles(
         .collect())
 }
 
-/// The previews' vault ids (404 / 409 naming `previews`).
-async fn preview_ids(
+/// The vault ids of a post's media and of their previews, in the given
+/// order (404 / 409 naming `mediaFiles` or `previews` for a handle that is
+/// not the account's or not processed yet).
+async fn media_and_previews(
     state: &AppState,
     team: &str,
     account: &str,
-    handles: Vec<Option<String>>,
-) -> Result<Vec<Option<String>>, ApiError> {
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(match h {
+    media_files: &[String],
+    previews: Vec<Option<String>>,
+) -> Result<(Vec<String>, Vec<Option<String>>), ApiError> {
+    let media = crate::media::vault_ids(&state.db, team, account, media_files).await?;
+    let mut preview_ids = Vec::with_capacity(previews.len());
+    for handle in previews {
+        preview_ids.push(match handle {
             Some(h) => crate::media::vault_ids_for(&state.db, team, account, "previews", &[h])
                 .await?
                 .pop(),
             None => None,
         });
     }
-    Ok(out)
+    Ok((media, preview_ids))
 }
 
 /// Text, media count and gates, as publishing and replacing a post check them.
@@ -334,14 +338,14 @@ async fn send_post(
         .sessions
         .connected(&authed.caller.team_id, &account_id)
         .await?;
-    let media = crate::media::vault_ids(
-        &state.db,
+    let (media, previews) = media_and_previews(
+        &state,
         &authed.caller.team_id,
         &account.id,
         &body.media_files,
+        previews,
     )
     .await?;
-    let previews = preview_ids(&state, &authed.caller.team_id, &account.id, previews).await?;
     let post = NewPost {
         content,
         media,
@@ -441,14 +445,14 @@ async fn update_post(
         .sessions
         .connected(&authed.caller.team_id, &account_id)
         .await?;
-    let media = crate::media::vault_ids(
-        &state.db,
+    let (media, previews) = media_and_previews(
+        &state,
         &authed.caller.team_id,
         &account.id,
         &body.media_files,
+        previews,
     )
     .await?;
-    let previews = preview_ids(&state, &authed.caller.team_id, &account.id, previews).await?;
     let post = NewPost {
         content,
         media,
