@@ -366,14 +366,7 @@ async fn bad_post_inputs_are_refused_before_fansly_or_billing() {
         assert!(msg.contains(field), "{query}: {msg}");
     }
     assert_eq!(app.balance(&app.team.id).await, balance, "nothing charged");
-    let writes: Vec<String> = app
-        .upstream_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.method == "POST")
-        .map(|r| r.path)
-        .collect();
-    assert!(writes.is_empty(), "nothing sent upstream: {writes:?}");
+    assert_nothing_written_upstream(&app).await;
 }
 
 /// A sandbox fan's own session: what the fan view is read with.
@@ -1066,6 +1059,13 @@ async fn bad_update_and_stats_inputs_get_a_clear_4xx_and_change_nothing() {
         assert!(msg.contains(field), "{path}: {msg}");
     }
     assert_eq!(app.balance(&app.team.id).await, balance, "nothing charged");
+    assert_nothing_written_upstream(&app).await;
+    let post = listed_post(&list(&app, "").await, &id);
+    assert_eq!(post["content"], "keep me");
+}
+
+/// Bad input must be refused before any Fansly write (a grant, a post, an edit).
+async fn assert_nothing_written_upstream(app: &TestApp) {
     let writes: Vec<String> = app
         .upstream_requests()
         .await
@@ -1074,6 +1074,4 @@ async fn bad_update_and_stats_inputs_get_a_clear_4xx_and_change_nothing() {
         .map(|r| r.path)
         .collect();
     assert!(writes.is_empty(), "nothing sent upstream: {writes:?}");
-    let post = listed_post(&list(&app, "").await, &id);
-    assert_eq!(post["content"], "keep me");
 }
