@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fansly_gateway::config::Config;
+use fansly_gateway::core::config::Config;
 use fansly_gateway::{tenancy, App};
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -71,7 +71,7 @@ async fn main() -> anyhow::Result<()> {
         listen: "127.0.0.1:0".parse()?,
         data_dir: data.path().to_owned(),
         database_url: std::env::var("DATABASE_URL").ok(),
-        master_keys: Some(fansly_gateway::crypto::Keyring::generate_entry()),
+        master_keys: Some(fansly_gateway::core::crypto::Keyring::generate_entry()),
         ..Config::default()
     };
     config.upstream.api_base = sandbox.clone();

@@ -1,38 +1,31 @@
 //! fansly-gateway: a self-hosted, wire-compatible implementation of the
 //! vendor's Fansly API.
 //!
-//! Layers: [`http`] speaks the vendor's wire format; [`chats`], [`users`],
-//! [`accounts`], [`tenancy`] and [`metering`] hold the business rules; the
-//! `fansly-upstream` crate speaks Fansly's.
+//! The layers, lowest first; each imports only from those above it in this
+//! list (ARCHITECTURE.md draws them, and `tests/layers.rs` enforces it):
+//!
+//! - [`core`]: config, database, ids, time, secrets, SSRF guard, the error type
+//! - [`metering`], [`tenancy`]: credits, rate limits, prices; teams and keys
+//! - [`events`] (catalogue, outbox) and [`webhooks`] (endpoints and deliveries)
+//! - [`accounts`]: connected Fansly accounts, their sessions, the login flow
+//! - [`fansly`], [`media`], [`broadcasts`]: business rules per resource
+//! - [`workers`]: background loops (relay, webhook delivery, broadcasts, housekeeping)
+//! - [`http`]: the vendor's wire format
+//! - [`startup`]: building and running the whole
 
 pub mod accounts;
-pub mod analytics;
-pub mod app;
-pub mod bootstrap;
 pub mod broadcasts;
-pub mod chats;
-pub mod config;
-pub mod content;
-pub mod crypto;
-pub mod db;
-pub mod earnings;
-pub mod error;
+pub mod core;
 pub mod events;
-pub mod fans;
-pub mod fansly_answers;
+pub mod fansly;
 pub mod http;
-pub mod ids;
-pub mod lists;
-pub mod login;
 pub mod media;
-pub mod messages;
 pub mod metering;
-pub mod relay;
-pub mod ssrf;
+pub mod startup;
 pub mod tenancy;
-pub mod tracking;
-pub mod users;
 pub mod webhooks;
+pub mod workers;
 
-pub use app::{App, AppState};
-pub use config::Config;
+pub use crate::core::config::Config;
+pub use crate::http::state::AppState;
+pub use crate::startup::App;

@@ -9,10 +9,11 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde_json::json;
 
-use fansly_gateway::config::{Config, LogFormat};
-use fansly_gateway::db::Db;
+use fansly_gateway::core::config::{Config, LogFormat};
+use fansly_gateway::core::db::Db;
 use fansly_gateway::metering::credits;
-use fansly_gateway::{bootstrap, tenancy, App};
+use fansly_gateway::startup::bootstrap;
+use fansly_gateway::{tenancy, App};
 
 /// Self-hosted, wire-compatible Fansly API gateway.
 #[derive(Parser)]
@@ -197,16 +198,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Teams(cmd) => teams(&open_db(&config).await?, cmd).await,
         Command::Keys(KeysCmd::NewMaster) => {
-            println!("{}", fansly_gateway::crypto::Keyring::generate_entry());
+            println!(
+                "{}",
+                fansly_gateway::core::crypto::Keyring::generate_entry()
+            );
             eprintln!("Put it first in FANSLY_GATEWAY_MASTER_KEYS (comma separated) or in the master key file; keep older keys after it until `keys rotate-master` has run.");
             Ok(())
         }
         Command::Keys(KeysCmd::RotateMaster) => {
-            let keyring = config.keyring()?.context(
+            let keyring = bootstrap::keyring(&config)?.context(
                 "no master key configured (FANSLY_GATEWAY_MASTER_KEYS or master_key_file)",
             )?;
             let db = open_db(&config).await?;
-            let n = fansly_gateway::crypto::rotate(&db, &keyring).await?;
+            let n = fansly_gateway::core::crypto::rotate(&db, &keyring).await?;
             eprintln!(
                 "re-encrypted {n} secret(s) under key {}",
                 keyring.current_id()
@@ -354,12 +358,14 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         args.team
     );
     let fansly = fansly_upstream::FanslyClient::new(config.upstream.to_client_config()?)?;
-    let sessions = fansly_gateway::accounts::Sessions::new(
+    let events = fansly_gateway::events::outbox::Events::new(db.clone());
+    let sessions = fansly_gateway::accounts::sessions::Sessions::new(
         db,
         fansly,
-        config.keyring()?,
+        bootstrap::keyring(config)?.map(std::sync::Arc::new),
         config.upstream.throttle.to_config(),
         std::time::Duration::from_millis(config.relogin_cooldown_ms),
+        events,
     );
     let row = sessions
         .add_token(&args.team, SecretString::from(token), args.name.as_deref())

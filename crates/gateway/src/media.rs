@@ -15,10 +15,11 @@ use sqlx::Row;
 use tempfile::TempPath;
 use tokio::io::AsyncWriteExt;
 
-use crate::accounts::ConnectedAccount;
-use crate::config::MediaSettings;
-use crate::db::{now_ms, Db};
-use crate::error::ApiError;
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::config::MediaSettings;
+use crate::core::db::Db;
+use crate::core::error::ApiError;
+use crate::core::time::now_ms;
 
 pub const PENDING: &str = "pending";
 pub const PROCESSING: &str = "processing";
@@ -189,10 +190,10 @@ pub async fn fetch_url(
     allow_private: bool,
 ) -> Result<Incoming, ApiError> {
     let bad = |why: String| ApiError::Unprocessable(format!("file_url: {why}"));
-    let parsed = crate::ssrf::parse_target(url).map_err(bad)?;
-    let host = crate::ssrf::host_of(&parsed);
+    let parsed = crate::core::ssrf::parse_target(url).map_err(bad)?;
+    let host = crate::core::ssrf::host_of(&parsed);
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addr = crate::ssrf::resolve(&host, port, allow_private)
+    let addr = crate::core::ssrf::resolve(&host, port, allow_private)
         .await
         .map_err(bad)?[0];
     let client = reqwest::Client::builder()

@@ -4,8 +4,9 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::db::{now_ms, Db};
-use crate::ids::{random_id, random_secret};
+use crate::core::db::Db;
+use crate::core::ids::{random_id, random_secret};
+use crate::core::time::now_ms;
 use crate::metering::credits;
 
 pub const KEY_PREFIX: &str = "fgw_";

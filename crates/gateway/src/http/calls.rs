@@ -7,13 +7,13 @@ use std::future::Future;
 use fansly_upstream::{FanslyClient, Page};
 use serde_json::Value;
 
-use crate::accounts::ConnectedAccount;
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
 use crate::http::params::{next_offset, Params};
-use crate::metering::Endpoint;
+use crate::http::state::AppState;
+use crate::metering::meta::Endpoint;
 
 /// One credit, never cached: the policy of every Fansly account endpoint.
 pub const fn endpoint(name: &'static str) -> Endpoint {

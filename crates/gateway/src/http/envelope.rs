@@ -8,11 +8,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::core::error::ApiError;
 use crate::http::extract::Authed;
+use crate::http::state::AppState;
 use crate::metering::credits::{self, ReserveError};
-use crate::metering::{Endpoint, Meta, RateStatus};
+use crate::metering::meta::{Endpoint, Meta};
+use crate::metering::rate_limit::RateStatus;
 
 pub struct Metered {
     pub data: Value,
@@ -89,7 +90,7 @@ impl Metered {
 /// Credits taken for one call: kept when the call succeeds, given back when
 /// it fails. Dropping a reservation keeps the credits.
 pub struct Reservation {
-    db: crate::db::Db,
+    db: crate::core::db::Db,
     team: String,
     endpoint: Endpoint,
     cost: i64,

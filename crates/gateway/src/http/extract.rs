@@ -7,8 +7,8 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::core::error::ApiError;
+use crate::http::state::AppState;
 use crate::metering::rate_limit::{self, RateStatus};
 use crate::tenancy::{self, Caller};
 

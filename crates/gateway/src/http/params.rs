@@ -8,10 +8,10 @@ use fansly_upstream::{Page, Window};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
-use crate::analytics::DAY_MS;
-use crate::app::AppState;
-use crate::error::ApiError;
+use crate::core::error::ApiError;
+use crate::core::time::DAY_MS;
 use crate::http::envelope::page_url;
+use crate::http::state::AppState;
 
 /// The query string, in order. Never rejects: each accessor validates its
 /// own parameter, so every complaint names what was wrong.
@@ -190,7 +190,7 @@ pub fn media_files(handles: &[String], max: usize) -> Result<(), ApiError> {
     if handles.len() > max {
         return Err(invalid(format!("mediaFiles holds more than {max} files")));
     }
-    match handles.iter().find(|m| !crate::ids::is_media_id(m)) {
+    match handles.iter().find(|m| !crate::core::ids::is_media_id(m)) {
         Some(bad) => Err(invalid(format!(
             "mediaFiles: {bad:?} is not a fansly_media_ id"
         ))),

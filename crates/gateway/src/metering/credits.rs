@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use crate::db::{now_ms, Db};
+use crate::core::db::Db;
+use crate::core::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {

@@ -4,7 +4,8 @@
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::db::{now_ms, Db};
+use crate::core::db::Db;
+use crate::core::time::now_ms;
 
 const WINDOW_MS: i64 = 60_000;
 
@@ -24,7 +25,7 @@ impl RateStatus {
             "limit_day": null,
             "remaining_minute": self.remaining,
             "remaining_day": null,
-            "notice": super::RATE_LIMIT_NOTICE,
+            "notice": crate::metering::meta::RATE_LIMIT_NOTICE,
         })
     }
 }

@@ -314,7 +314,7 @@ pub fn payload(name: &str) -> Option<Value> {
 
 #[cfg(test)]
 mod tests {
-    use crate::events::CATALOG;
+    use crate::events::catalog::CATALOG;
 
     #[test]
     fn every_event_type_has_an_example() {

@@ -43,7 +43,7 @@ async fn reconnecting_the_same_fansly_account_keeps_its_id() {
         .await
         .unwrap();
     assert_eq!(again.id, app.team.account_id);
-    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
+    let rows = fansly_gateway::accounts::store::list(app.db(), &app.team.id)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -64,7 +64,7 @@ async fn a_refused_token_is_not_stored() {
         .await
         .expect_err("a refused token is an error");
     assert!(err.to_string().contains("refused"), "{err}");
-    let rows = fansly_gateway::accounts::list(app.db(), &app.team.id)
+    let rows = fansly_gateway::accounts::store::list(app.db(), &app.team.id)
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);

@@ -292,7 +292,7 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
     };
     std::fs::write(
         data.path().join("master.key"),
-        fansly_gateway::crypto::Keyring::generate_entry(),
+        fansly_gateway::core::crypto::Keyring::generate_entry(),
     )
     .unwrap();
     let http = reqwest::Client::new();

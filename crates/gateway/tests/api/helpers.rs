@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use fansly_gateway::config::Config;
-use fansly_gateway::db::Db;
+use fansly_gateway::core::config::Config;
+use fansly_gateway::core::db::Db;
 use fansly_gateway::metering::credits;
 use fansly_gateway::{tenancy, App, AppState};
 use reqwest::{Method, Response};
@@ -109,7 +109,11 @@ pub async fn spawn_app_on(
 ) -> Life {
     let key_file = data_dir.join("master.key");
     if !key_file.exists() {
-        std::fs::write(&key_file, fansly_gateway::crypto::Keyring::generate_entry()).unwrap();
+        std::fs::write(
+            &key_file,
+            fansly_gateway::core::crypto::Keyring::generate_entry(),
+        )
+        .unwrap();
     }
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -143,7 +143,7 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     let app = &first.app;
     let fans = bulk_fans(app, "massfan", 500).await;
     let list = list_of(app, "Everyone 500", &fans).await;
-    let fire_at = fansly_gateway::db::now_ms() + 4_000;
+    let fire_at = fansly_gateway::core::time::now_ms() + 4_000;
     let b = accepted(
         app,
         json!({"text": "Hello, all 500 of you", "listIds": [list], "scheduledFor": fire_at}),
@@ -157,7 +157,7 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     let team = app.team.clone();
     first.stop().await;
     assert!(
-        fansly_gateway::db::now_ms() < fire_at,
+        fansly_gateway::core::time::now_ms() < fire_at,
         "the first life must stop before the broadcast is due"
     );
     assert!(delivered_from(&sandbox.url(), "Hello, all 500 of you")
@@ -383,7 +383,7 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
 async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     let app = spawn_app().await;
     let fan1 = app.fan_id(1).await;
-    let later = fansly_gateway::db::now_ms() + 60_000;
+    let later = fansly_gateway::core::time::now_ms() + 60_000;
     let b = accepted(
         &app,
         json!({"text": "Old text", "userIds": [fan1], "scheduledFor": later}),
@@ -447,7 +447,7 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     assert!(msg.contains("only a scheduled broadcast"), "{msg}");
 
     // An edit made before a near schedule is what gets sent.
-    let soon = fansly_gateway::db::now_ms() + 1_500;
+    let soon = fansly_gateway::core::time::now_ms() + 1_500;
     let b = accepted(
         &app,
         json!({"text": "Draft", "userIds": [fan1], "scheduledFor": soon}),
@@ -537,7 +537,7 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
     let app = spawn_app().await;
     let fan1 = app.fan_id(1).await;
     let before = app.balance(&app.team.id).await;
-    let future = fansly_gateway::db::now_ms() + 60_000;
+    let future = fansly_gateway::core::time::now_ms() + 60_000;
     let bogus_media = "fansly_media_01JR1234ABCD5678EFGHJKMNPQ";
     let me = app.creator(0).await["account_id"]
         .as_str()
@@ -848,7 +848,7 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     .execute(&db.writer)
     .await
     .unwrap();
-    let held_until = fansly_gateway::db::now_ms() + 2_000;
+    let held_until = fansly_gateway::core::time::now_ms() + 2_000;
     sqlx::query(
         "UPDATE broadcasts SET sent = sent - 1, lease_owner = 'crashed', lease_until = $1 WHERE id = $2",
     )
@@ -867,7 +867,7 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     .await;
     let app = &second.app;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    if fansly_gateway::db::now_ms() < held_until - 200 {
+    if fansly_gateway::core::time::now_ms() < held_until - 200 {
         assert_eq!(
             delivered(app, "Resume me").await.len(),
             sent_before,

@@ -539,8 +539,8 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     fansly_gateway::metering::credits::reserve(app.db(), team, 7, "media.upload", None)
         .await
         .unwrap();
-    let long_ago = fansly_gateway::db::now_ms() - 3_600_000;
-    let orphan = fansly_gateway::ids::new_media_id();
+    let long_ago = fansly_gateway::core::time::now_ms() - 3_600_000;
+    let orphan = fansly_gateway::core::ids::new_media_id();
     sqlx::query(
         "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
            credits, status, created_at, updated_at) \

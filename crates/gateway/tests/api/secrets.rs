@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fansly_gateway::accounts::Sessions;
-use fansly_gateway::crypto::Keyring;
+use fansly_gateway::accounts::sessions::Sessions;
+use fansly_gateway::core::crypto::Keyring;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -144,12 +144,12 @@ async fn rotating_the_master_key_reseals_everything() {
     let old = std::fs::read_to_string(app.state.config.data_dir.join("master.key")).unwrap();
     let new = Keyring::generate_entry();
     let both = Keyring::parse(&format!("{new}\n{old}")).unwrap();
-    let rotated = fansly_gateway::crypto::rotate(app.db(), &both)
+    let rotated = fansly_gateway::core::crypto::rotate(app.db(), &both)
         .await
         .unwrap();
     assert!(rotated >= 3, "two tokens and a password, got {rotated}");
     assert_eq!(
-        fansly_gateway::crypto::rotate(app.db(), &both)
+        fansly_gateway::core::crypto::rotate(app.db(), &both)
             .await
             .unwrap(),
         0,
@@ -160,9 +160,10 @@ async fn rotating_the_master_key_reseals_everything() {
     let only_new = Sessions::new(
         app.db().clone(),
         app.state.fansly.clone(),
-        Some(Keyring::parse(&new).unwrap()),
+        Some(std::sync::Arc::new(Keyring::parse(&new).unwrap())),
         app.state.config.upstream.throttle.to_config(),
         Duration::from_secs(1),
+        app.state.events.clone(),
     );
     for account in [&id, &app.team.account_id] {
         let acct = only_new.connected(&app.team.id, account).await.unwrap();
@@ -179,6 +180,7 @@ async fn without_a_master_key_credentials_are_refused_with_instructions() {
         None,
         app.state.config.upstream.throttle.to_config(),
         Duration::from_secs(1),
+        app.state.events.clone(),
     );
     let err = keyless
         .add_token(

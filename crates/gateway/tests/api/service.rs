@@ -102,7 +102,9 @@ async fn sandbox_bootstrap_is_created_once_and_reused() {
     };
     let config = build();
     let app = fansly_gateway::App::build(config).await.unwrap();
-    let first = fansly_gateway::bootstrap::sandbox_demo(&app).await.unwrap();
+    let first = fansly_gateway::startup::bootstrap::sandbox_demo(&app)
+        .await
+        .unwrap();
     let key = first.new_key.clone().expect("a key on first start");
     assert_eq!(
         std::fs::read_to_string(&first.key_file).unwrap().trim(),
@@ -111,14 +113,19 @@ async fn sandbox_bootstrap_is_created_once_and_reused() {
     drop(app);
 
     let app = fansly_gateway::App::build(build()).await.unwrap();
-    let second = fansly_gateway::bootstrap::sandbox_demo(&app).await.unwrap();
+    let second = fansly_gateway::startup::bootstrap::sandbox_demo(&app)
+        .await
+        .unwrap();
     assert!(second.new_key.is_none(), "the key is reused");
     assert_eq!(second.team_id, first.team_id);
     assert_eq!(second.account_id, first.account_id);
     let balance = fansly_gateway::metering::credits::balance(&app.state().db, &second.team_id)
         .await
         .unwrap();
-    assert_eq!(balance, Some(fansly_gateway::bootstrap::DEMO_CREDITS));
+    assert_eq!(
+        balance,
+        Some(fansly_gateway::startup::bootstrap::DEMO_CREDITS)
+    );
     assert!(fansly_gateway::tenancy::authenticate(&app.state().db, &key)
         .await
         .unwrap()

@@ -173,7 +173,7 @@ async fn requests_carry_the_web_apps_headers() {
         )
     );
     let ts: i64 = h["fansly-client-ts"].parse().unwrap();
-    let now = fansly_gateway::db::now_ms();
+    let now = fansly_gateway::core::time::now_ms();
     assert!((ts - now).abs() < 10_000);
     let lookup = log
         .iter()

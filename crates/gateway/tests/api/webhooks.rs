@@ -5,8 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use fansly_gateway::events::{event_id, NewEvent};
-use fansly_gateway::webhooks::deliver;
+use fansly_gateway::events::outbox::{event_id, NewEvent};
+use fansly_gateway::webhooks::deliveries as deliver;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -1079,7 +1079,9 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
             dir.path().join("gateway.db").display()
         ),
     };
-    let db = fansly_gateway::db::Db::connect(&db_url, 4).await.unwrap();
+    let db = fansly_gateway::core::db::Db::connect(&db_url, 4)
+        .await
+        .unwrap();
     db.migrate().await.unwrap();
     let team = fansly_gateway::tenancy::create_team(&db, "kill test", 1_000_000, None)
         .await
@@ -1116,7 +1118,7 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
 
     // The relay's side: 1,000 events into the shared database.
     let account = "fansly_acct_killtest000001";
-    let events = fansly_gateway::events::Events::new(db.clone());
+    let events = fansly_gateway::events::outbox::Events::new(db.clone());
     let mut expected = HashSet::new();
     for n in 0..EVENTS {
         let id = events

@@ -1,0 +1,592 @@
+//! Connected Fansly accounts: the rows a team owns, their sealed secrets, and
+//! the live upstream session of each, kept healthy: when Fansly refuses a
+//! session, exactly one re-login runs per account and every waiting caller
+//! shares its result.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use fansly_upstream::{
+    FanslyClient, LoginStep, Proxy, Route, Session, SessionRenewer, Throttle, ThrottleConfig,
+    UpstreamError,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::accounts::store::{
+    get, lifecycle, row_to_account, status, AccountRow, AUTHENTICATED, COLUMNS, TABLE,
+};
+use crate::core::crypto::no_keyring;
+use crate::core::crypto::{aad, Keyring};
+use crate::core::db::Db;
+use crate::core::error::ApiError;
+use crate::core::ids::{new_account_id, ACCOUNT_PREFIX};
+use crate::core::time::now_ms;
+use crate::events::outbox::{Events, NewEvent};
+
+/// An account ready for upstream calls.
+#[derive(Clone)]
+pub struct ConnectedAccount {
+    pub id: String,
+    pub fansly_id: String,
+    pub session: Arc<Session>,
+}
+
+/// The account connection service: sessions, re-login, secrets.
+#[derive(Clone)]
+pub struct Sessions(Arc<Inner>);
+
+pub struct Inner {
+    pub(crate) db: Db,
+    pub(crate) fansly: FanslyClient,
+    pub(crate) keyring: Option<Arc<Keyring>>,
+    throttle: ThrottleConfig,
+    cooldown: Duration,
+    cache: Mutex<HashMap<String, (String, Arc<Session>)>>,
+    throttles: Mutex<HashMap<String, Arc<Throttle>>>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    cooldowns: Mutex<HashMap<String, Instant>>,
+    /// Woken whenever an account's connection state may have changed (the
+    /// relay reconciles its websockets on it).
+    changes: Arc<tokio::sync::Notify>,
+    /// Where lifecycle events (connected, failed, …) are recorded.
+    events: Events,
+    me: Weak<Inner>,
+}
+
+impl std::ops::Deref for Sessions {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Sessions {
+    pub fn new(
+        db: Db,
+        fansly: FanslyClient,
+        keyring: Option<Arc<Keyring>>,
+        throttle: ThrottleConfig,
+        cooldown: Duration,
+        events: Events,
+    ) -> Sessions {
+        Sessions(Arc::new_cyclic(|me| Inner {
+            db: db.clone(),
+            fansly,
+            keyring,
+            throttle,
+            cooldown,
+            cache: Mutex::default(),
+            throttles: Mutex::default(),
+            locks: Mutex::default(),
+            cooldowns: Mutex::default(),
+            changes: Arc::default(),
+            events,
+            me: me.clone(),
+        }))
+    }
+
+    pub fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
+    }
+
+    /// Says an account was connected, disconnected or changed state.
+    pub(crate) fn changed(&self) {
+        self.changes.notify_one();
+    }
+
+    pub fn keyring(&self) -> Result<&Keyring, ApiError> {
+        self.keyring.as_deref().ok_or_else(no_keyring)
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Records lifecycle event `name` for the account as it now stands.
+    /// Each transition is its own occurrence (keyed by its time), and a
+    /// failure to record is logged, never fails the transition.
+    pub(crate) async fn lifecycle(&self, account_id: &str, name: &'static str) {
+        let row = match sqlx::query(&format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = $1"))
+            .bind(account_id)
+            .fetch_optional(&self.db.pool)
+            .await
+        {
+            Ok(Some(r)) => row_to_account(&r),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(account = account_id, event = name, error = %e, "loading the account for a lifecycle event failed");
+                return;
+            }
+        };
+        self.record_lifecycle(&row, name).await;
+    }
+
+    pub(crate) async fn record_lifecycle(&self, row: &AccountRow, name: &'static str) {
+        let event = NewEvent {
+            team_id: row.team_id.clone(),
+            account_id: row.id.clone(),
+            name,
+            dedup_key: format!(
+                "lifecycle:{}:{}:{}",
+                name.rsplit('.').next().unwrap_or(name),
+                now_ms(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            payload: row.to_json(),
+        };
+        if let Err(e) = self.events.record(event).await {
+            tracing::error!(account = %row.id, event = name, error = %e, "recording a lifecycle event failed");
+        }
+    }
+
+    pub(crate) fn seal(&self, row: &str, column: &str, secret: &str) -> Result<String, ApiError> {
+        Ok(self.keyring()?.seal(&aad(TABLE, row, column), secret))
+    }
+
+    pub(crate) fn open(
+        &self,
+        row: &str,
+        column: &str,
+        sealed: &str,
+    ) -> Result<SecretString, ApiError> {
+        self.keyring()?
+            .open(&aad(TABLE, row, column), sealed)
+            .map_err(|e| ApiError::Internal(e.context(format!("opening {column} of {row}"))))
+    }
+
+    /// One lock per account: logins, verifications and re-logins of an
+    /// account never run side by side.
+    pub(crate) fn lock_for(&self, account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(account_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// How this account reaches Fansly: its proxy (sealed in the row) and
+    /// its request budget (one per account, kept across sessions).
+    pub(crate) fn route_for(
+        &self,
+        account_id: &str,
+        sealed_proxy: Option<&str>,
+    ) -> Result<Route, ApiError> {
+        let proxy = match sealed_proxy {
+            Some(sealed) => {
+                let url = self.open(account_id, "proxy_url", sealed)?;
+                Some(Proxy::parse(url.expose_secret()).map_err(|e| {
+                    ApiError::Internal(anyhow::anyhow!("stored proxy of {account_id}: {e}"))
+                })?)
+            }
+            None => None,
+        };
+        let throttle = self
+            .throttles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(account_id.to_owned())
+            .or_insert_with(|| Arc::new(Throttle::new(self.throttle)))
+            .clone();
+        Ok(Route {
+            proxy,
+            throttle: Some(throttle),
+        })
+    }
+
+    /// The team's account `account_id`, ready to call Fansly.
+    pub async fn connected(
+        &self,
+        team_id: &str,
+        account_id: &str,
+    ) -> Result<ConnectedAccount, ApiError> {
+        let not_found = || ApiError::NotFound(format!("Fansly account {account_id} not found"));
+        if !account_id.starts_with(ACCOUNT_PREFIX) {
+            return Err(not_found());
+        }
+        let row = sqlx::query(&format!(
+            "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error \
+             FROM {TABLE} WHERE id = $1 AND team_id = $2"
+        ))
+        .bind(account_id)
+        .bind(team_id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .ok_or_else(not_found)?;
+        let fansly_id: Option<String> = row.get(0);
+        let state: String = row.get(1);
+        let token: Option<String> = row.get(2);
+        let device: Option<String> = row.get(3);
+        let proxy: Option<String> = row.get(4);
+        let last_error: Option<String> = row.get(5);
+        let (Some(fansly_id), Some(token), Some(device), AUTHENTICATED) =
+            (fansly_id, token, device, state.as_str())
+        else {
+            return Err(not_connected(account_id, &state, last_error.as_deref()));
+        };
+        let session = self.session_for(account_id, &token, device, proxy.as_deref())?;
+        Ok(ConnectedAccount {
+            id: account_id.to_owned(),
+            fansly_id,
+            session,
+        })
+    }
+
+    /// The cached session while the stored token is unchanged, else a new one.
+    fn session_for(
+        &self,
+        account_id: &str,
+        sealed_token: &str,
+        device: String,
+        sealed_proxy: Option<&str>,
+    ) -> Result<Arc<Session>, ApiError> {
+        if let Some((sealed, s)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account_id)
+        {
+            if sealed == sealed_token {
+                return Ok(s.clone());
+            }
+        }
+        let token = self.open(account_id, "session_token", sealed_token)?;
+        let route = self.route_for(account_id, sealed_proxy)?;
+        let renewer: Weak<dyn SessionRenewer> = self.me.clone();
+        let session = Arc::new(
+            Session::new(token, device)
+                .with_route(route)
+                .with_account(account_id)
+                .with_renewer(renewer),
+        );
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            account_id.to_owned(),
+            (sealed_token.to_owned(), session.clone()),
+        );
+        Ok(session)
+    }
+
+    pub(crate) fn forget(&self, account_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(account_id);
+    }
+
+    /// Registers (or refreshes) an account from a pasted session token: a
+    /// device id fetched as the web app does, the token checked with
+    /// `account/me`, stored sealed. Such an account has no password, so when
+    /// Fansly ends its session it needs reconnecting.
+    pub async fn add_token(
+        &self,
+        team_id: &str,
+        token: SecretString,
+        display_name: Option<&str>,
+    ) -> Result<AccountRow, ApiError> {
+        self.keyring()?;
+        let route = Route {
+            proxy: None,
+            throttle: None,
+        };
+        let upstream = |e| ApiError::upstream("(new account)", e);
+        let device_id = self.fansly.device_id(&route).await.map_err(upstream)?;
+        let session = Session::new(token, device_id.clone());
+        let me = self.fansly.account_me(&session).await.map_err(upstream)?;
+        let profile = Profile::from_me(&me)?;
+        let existing: Option<String> = sqlx::query(&format!(
+            "SELECT id FROM {TABLE} WHERE team_id = $1 AND fansly_id = $2"
+        ))
+        .bind(team_id)
+        .bind(&profile.id)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .map(|r| r.get(0));
+        let id = existing.unwrap_or_else(new_account_id);
+        let display = display_name.unwrap_or(&profile.display_name).to_owned();
+        let sealed = self.seal(&id, "session_token", session.token().expose_secret())?;
+        let now = now_ms();
+        sqlx::query(&format!(
+            "INSERT INTO {TABLE} (id, team_id, display_name, fansly_id, fansly_username, auth_state, \
+               session_token, device_id, fansly_user_data, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+             ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
+               fansly_username = excluded.fansly_username, auth_state = excluded.auth_state, \
+               session_token = excluded.session_token, device_id = excluded.device_id, \
+               fansly_user_data = excluded.fansly_user_data, last_error = NULL, \
+               updated_at = excluded.updated_at"
+        ))
+        .bind(&id)
+        .bind(team_id)
+        .bind(&display)
+        .bind(&profile.id)
+        .bind(&profile.username)
+        .bind(AUTHENTICATED)
+        .bind(&sealed)
+        .bind(&device_id)
+        .bind(profile.data.to_string())
+        .bind(now)
+        .execute(&self.db.writer)
+        .await?;
+        let row = get(&self.db, team_id, &id).await?;
+        self.record_lifecycle(&row, lifecycle::CONNECTED).await;
+        self.changed();
+        Ok(row)
+    }
+
+    /// Ends the account: logs its session out at Fansly (best effort), then
+    /// deletes the row with every secret in it.
+    pub async fn disconnect(&self, team_id: &str, account_id: &str) -> Result<(), ApiError> {
+        let row = get(&self.db, team_id, account_id).await?;
+        let lock = self.lock_for(account_id);
+        let _held = lock.lock().await;
+        if row.auth_state == AUTHENTICATED {
+            if let Ok(account) = self.connected(team_id, account_id).await {
+                if let Err(e) = self.fansly.close_session(&account.session).await {
+                    tracing::warn!(account = account_id, error = %e, "closing the Fansly session failed");
+                }
+            }
+        }
+        sqlx::query(&format!(
+            "DELETE FROM {TABLE} WHERE id = $1 AND team_id = $2"
+        ))
+        .bind(account_id)
+        .bind(team_id)
+        .execute(&self.db.writer)
+        .await?;
+        self.forget(account_id);
+        self.throttles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(account_id);
+        // The account as it was last seen, no longer authenticated.
+        let mut gone = row;
+        gone.auth_state = "disconnected".into();
+        self.record_lifecycle(&gone, lifecycle::DISCONNECTED).await;
+        self.changed();
+        Ok(())
+    }
+
+    pub(crate) async fn set_state(
+        &self,
+        account_id: &str,
+        state: &str,
+        last_error: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "UPDATE {TABLE} SET auth_state = $1, last_error = $2, updated_at = $3 WHERE id = $4"
+        ))
+        .bind(state)
+        .bind(last_error)
+        .bind(now_ms())
+        .bind(account_id)
+        .execute(&self.db.writer)
+        .await?;
+        self.changed();
+        Ok(())
+    }
+
+    /// Logs in again with the stored credentials after Fansly refused
+    /// `expired`. Runs under the account's lock; a caller that waited finds
+    /// the session already renewed and takes it.
+    async fn relogin(&self, expired: &Session) -> Result<Arc<Session>, UpstreamError> {
+        let account_id = expired
+            .account()
+            .ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the session belongs to no account".into())
+            })?
+            .to_owned();
+        let lock = self.lock_for(&account_id);
+        let _held = lock.lock().await;
+        let internal = |e: ApiError| {
+            UpstreamError::NeedsReconnect(format!("Fansly account {account_id}: {e}"))
+        };
+
+        let row = sqlx::query(&format!(
+            "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error \
+             FROM {TABLE} WHERE id = $1"
+        ))
+        .bind(&account_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(|e| internal(e.into()))?
+        .ok_or_else(|| UpstreamError::NeedsReconnect(format!("Fansly account {account_id} was disconnected")))?;
+        let team_id: String = row.get(0);
+        let state: String = row.get(1);
+        let sealed_token: Option<String> = row.get(2);
+        let sealed_password: Option<String> = row.get(3);
+        let login_name: Option<String> = row.get(4);
+        let device: Option<String> = row.get(5);
+        let sealed_proxy: Option<String> = row.get(6);
+        let last_error: Option<String> = row.get(7);
+
+        if state != AUTHENTICATED {
+            return Err(UpstreamError::NeedsReconnect(
+                not_connected(&account_id, &state, last_error.as_deref()).to_string(),
+            ));
+        }
+        if let Some(sealed) = &sealed_token {
+            let current = self
+                .open(&account_id, "session_token", sealed)
+                .map_err(internal)?;
+            if current.expose_secret() != expired.token().expose_secret() {
+                // Renewed by whoever held the lock before us.
+                let device = device.clone().unwrap_or_default();
+                return self
+                    .session_for(&account_id, sealed, device, sealed_proxy.as_deref())
+                    .map_err(internal);
+            }
+        }
+        if let Some(until) = self
+            .cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account_id)
+        {
+            let now = Instant::now();
+            if *until > now {
+                return Err(UpstreamError::CoolingDown {
+                    retry_after: *until - now,
+                    reason: format!("a recent re-login of {account_id} failed"),
+                });
+            }
+        }
+        let (Some(sealed_password), Some(login_name), Some(device)) =
+            (sealed_password, login_name, device)
+        else {
+            let why =
+                "Fansly refused the session and no password is stored; connect the account again";
+            return Err(self.give_up(&account_id, why).await);
+        };
+        let password = self
+            .open(&account_id, "password", &sealed_password)
+            .map_err(internal)?;
+        let route = self
+            .route_for(&account_id, sealed_proxy.as_deref())
+            .map_err(internal)?;
+        tracing::info!(account = %account_id, "Fansly refused the session; logging in again");
+        match self
+            .fansly
+            .login(&route, &device, &login_name, password.expose_secret())
+            .await
+        {
+            Ok(LoginStep::Authenticated(new)) => {
+                let sealed = self
+                    .seal(&account_id, "session_token", new.token.expose_secret())
+                    .map_err(internal)?;
+                sqlx::query(&format!(
+                    "UPDATE {TABLE} SET session_token = $1, last_error = NULL, updated_at = $2 \
+                     WHERE id = $3 AND team_id = $4"
+                ))
+                .bind(&sealed)
+                .bind(now_ms())
+                .bind(&account_id)
+                .bind(&team_id)
+                .execute(&self.db.writer)
+                .await
+                .map_err(|e| internal(e.into()))?;
+                self.session_for(&account_id, &sealed, device, sealed_proxy.as_deref())
+                    .map_err(internal)
+            }
+            Ok(LoginStep::TwoFactor(_)) => {
+                let why =
+                    "Fansly asks for a verification code to log in again; reconnect the account";
+                Err(self.give_up(&account_id, why).await)
+            }
+            Err(UpstreamError::Rejected(details)) => {
+                let why = format!(
+                    "Fansly refused the stored credentials ({details}); reconnect the account"
+                );
+                Err(self.give_up(&account_id, &why).await)
+            }
+            Err(e) => {
+                self.cooldowns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(account_id.clone(), Instant::now() + self.cooldown);
+                Err(UpstreamError::CoolingDown {
+                    retry_after: self.cooldown,
+                    reason: format!("re-login of {account_id} failed: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Marks the account as needing its owner, once, and says so.
+    async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
+        if let Err(e) = self
+            .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
+            .await
+        {
+            tracing::error!(account = account_id, error = %e, "recording needs-reconnect failed");
+        }
+        self.forget(account_id);
+        self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+            .await;
+        UpstreamError::NeedsReconnect(format!(
+            "Fansly account {account_id} needs reconnecting: {why}"
+        ))
+    }
+}
+
+impl SessionRenewer for Inner {
+    fn renew<'a>(
+        &'a self,
+        expired: &'a Session,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let me = self.me.upgrade().ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the gateway is shutting down".into())
+            })?;
+            Sessions(me).relogin(expired).await
+        })
+    }
+}
+
+fn not_connected(account_id: &str, state: &str, last_error: Option<&str>) -> ApiError {
+    ApiError::Conflict(match last_error {
+        Some(e) => format!("Fansly account {account_id} is not connected (status: {state}): {e}"),
+        None => format!("Fansly account {account_id} is not connected (status: {state})"),
+    })
+}
+
+/// The parts of `account/me` the gateway keeps.
+pub(crate) struct Profile {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub data: Value,
+}
+
+impl Profile {
+    pub(crate) fn from_me(me: &Value) -> Result<Profile, ApiError> {
+        let account = me.get("account").cloned().unwrap_or(Value::Null);
+        let id = account
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ApiError::BadGateway("Fansly's account/me answer has no account id".into())
+            })?
+            .to_owned();
+        let username = account
+            .get("username")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let display_name = account
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| username.clone());
+        Ok(Profile {
+            id,
+            username,
+            display_name,
+            data: account,
+        })
+    }
+}

@@ -1,0 +1,256 @@
+//! A broadcast's audience: checked when the broadcast is accepted (every
+//! list, tier and user exists) and resolved to fans when it fires.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::time::Duration;
+
+use fansly_upstream::{FanslyClient, Page, SubscriberStatus, UpstreamError};
+use serde_json::Value;
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::broadcasts::store::{Spec, MAX_PAGES, PAGE};
+use crate::core::error::ApiError;
+
+// ---------------------------------------------------------------------------
+// Audience: checked when a broadcast is accepted, resolved when it fires.
+// ---------------------------------------------------------------------------
+
+/// Checks that every list, tier and user the audience names exists for this
+/// creator: 404 naming the field and id otherwise.
+pub async fn check_audience(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    spec: &Spec,
+) -> Result<(), ApiError> {
+    let up = |e| ApiError::upstream(&account.id, e);
+    if !spec.list_ids.is_empty() || !spec.exclude_list_ids.is_empty() {
+        let lists = fansly.lists(&account.session).await.map_err(up)?;
+        let known = ids_of(&lists, None);
+        for (field, ids) in [
+            ("listIds", &spec.list_ids),
+            ("excludeListIds", &spec.exclude_list_ids),
+        ] {
+            if let Some(id) = ids.iter().find(|id| !known.contains(*id)) {
+                return Err(ApiError::NotFound(format!("{field}: list {id} not found")));
+            }
+        }
+    }
+    if !spec.tier_ids.is_empty() {
+        let tiers = fansly
+            .subscription_tiers(&account.session)
+            .await
+            .map_err(up)?;
+        let known = ids_of(&tiers, None);
+        if let Some(id) = spec.tier_ids.iter().find(|id| !known.contains(*id)) {
+            return Err(ApiError::NotFound(format!(
+                "tierIds: subscription tier {id} not found"
+            )));
+        }
+    }
+    for chunk in spec.user_ids.chunks(100) {
+        let found = fansly
+            .accounts_by_ids(&account.session, chunk)
+            .await
+            .map_err(up)?;
+        let known = ids_of(&found, None);
+        if let Some(id) = chunk.iter().find(|id| !known.contains(*id)) {
+            return Err(ApiError::NotFound(format!(
+                "userIds: Fansly user {id} not found"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the lists and tier of Fansly broadcast audience group `group_id`
+/// (type 3) to `spec`: 404 when Fansly does not know it, 422 when it is
+/// another kind of group.
+pub async fn add_audience_group(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    group_id: &str,
+    spec: &mut Spec,
+) -> Result<(), ApiError> {
+    let audience = fansly
+        .broadcast_audience(&account.session, group_id)
+        .await
+        .map_err(|e| match &e {
+            UpstreamError::Api { status: 404, .. } => {
+                ApiError::NotFound(format!("groupId: broadcast group {group_id} not found"))
+            }
+            UpstreamError::Api {
+                status: 500,
+                details,
+                ..
+            } if details.starts_with("error getting group") => {
+                ApiError::NotFound(format!("groupId: broadcast group {group_id} not found"))
+            }
+            _ => ApiError::upstream(&account.id, e),
+        })?
+        .ok_or_else(|| {
+            ApiError::Unprocessable(format!(
+                "groupId: {group_id} is not a broadcast audience group (type 3)"
+            ))
+        })?;
+    let merge = |into: &mut Vec<String>, from: Vec<String>| {
+        for id in from {
+            if !into.contains(&id) {
+                into.push(id);
+            }
+        }
+    };
+    merge(&mut spec.list_ids, audience.include_lists);
+    merge(&mut spec.exclude_list_ids, audience.exclude_lists);
+    merge(&mut spec.tier_ids, audience.tier_ids);
+    Ok(())
+}
+
+/// The `id`s of the objects in the array at `key` (or `value` itself).
+pub fn ids_of(value: &Value, key: Option<&str>) -> BTreeSet<String> {
+    key.map_or(Some(value), |k| value.get(k))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// Why a broadcast could not go on.
+pub enum Stop {
+    /// Cancelled, or the lease went to another instance: just stop.
+    Quietly,
+    /// The broadcast fails as a whole (account unusable, audience gone).
+    Fail(String),
+    /// The database failed: leave the claim to expire, so this or another
+    /// instance resumes the broadcast later.
+    Later(String),
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Later(format!("database: {e}"))
+    }
+}
+
+/// Runs `call` until the account's throttle lets it through: a throttle
+/// refusal means "wait", never a failure (the broadcast has time).
+pub async fn patiently<T, F, Fut>(mut call: F) -> Result<T, UpstreamError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, UpstreamError>>,
+{
+    loop {
+        match call().await {
+            Err(UpstreamError::Throttled { retry_after }) => {
+                tokio::time::sleep(retry_after.max(Duration::from_millis(10))).await
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Failures that may pass: worth another attempt later.
+pub fn passing(e: &UpstreamError) -> bool {
+    match e {
+        UpstreamError::Timeout(_)
+        | UpstreamError::Unreachable(_)
+        | UpstreamError::RateLimited { .. }
+        | UpstreamError::Throttled { .. }
+        | UpstreamError::CoolingDown { .. }
+        | UpstreamError::Proxy { .. }
+        | UpstreamError::Protocol(_) => true,
+        UpstreamError::Api { status, .. } => *status >= 500 || *status == 418 || *status == 429,
+        _ => false,
+    }
+}
+
+/// Failures of the account rather than of one recipient.
+pub fn account_failure(e: &UpstreamError) -> bool {
+    matches!(
+        e,
+        UpstreamError::NeedsReconnect(_)
+            | UpstreamError::Unauthorized { .. }
+            | UpstreamError::Rejected(_)
+    )
+}
+
+/// Every fan the audience names at this moment, sorted and once each:
+/// members of the included lists, active subscribers of the tiers and the
+/// named users, minus members of the excluded lists and the creator.
+pub async fn resolve_audience(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    spec: &Spec,
+) -> Result<Vec<String>, Stop> {
+    let fail = |what: String| move |e: UpstreamError| Stop::Fail(format!("{what}: {e}"));
+    let mut fans: BTreeSet<String> = spec.user_ids.iter().cloned().collect();
+    let list_members = |list_id: String| async move {
+        let mut members = Vec::new();
+        for n in 0..MAX_PAGES {
+            let page = Page {
+                limit: PAGE,
+                offset: n * PAGE,
+            };
+            let items = patiently(|| fansly.list_items(&account.session, &list_id, &page))
+                .await
+                .map_err(|e| match e {
+                    UpstreamError::Api { status: 404, .. } => {
+                        Stop::Fail(format!("list {list_id} no longer exists"))
+                    }
+                    e => fail(format!("reading list {list_id}"))(e),
+                })?;
+            let rows = items.as_array().cloned().unwrap_or_default();
+            members.extend(
+                rows.iter()
+                    .filter_map(|i| i.get("id").and_then(Value::as_str).map(str::to_owned)),
+            );
+            if rows.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok::<_, Stop>(members)
+    };
+    for list in &spec.list_ids {
+        fans.extend(list_members(list.clone()).await?);
+    }
+    for tier in &spec.tier_ids {
+        for n in 0..MAX_PAGES {
+            let page = Page {
+                limit: PAGE,
+                offset: n * PAGE,
+            };
+            let subs = patiently(|| {
+                fansly.subscribers(
+                    &account.session,
+                    SubscriberStatus::Active,
+                    Some(tier),
+                    "",
+                    &page,
+                )
+            })
+            .await
+            .map_err(fail(format!("reading the subscribers of tier {tier}")))?;
+            let rows = subs
+                .get("subscriptions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            fans.extend(rows.iter().filter_map(|s| {
+                s.get("subscriberId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }));
+            if rows.len() < PAGE as usize {
+                break;
+            }
+        }
+    }
+    for list in &spec.exclude_list_ids {
+        for member in list_members(list.clone()).await? {
+            fans.remove(&member);
+        }
+    }
+    fans.remove(&account.fansly_id);
+    Ok(fans.into_iter().collect())
+}

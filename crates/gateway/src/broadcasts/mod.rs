@@ -1,0 +1,4 @@
+//! Mass messages: stored broadcasts and their recipients, and their audience.
+
+pub mod audience;
+pub mod store;

@@ -1,0 +1,406 @@
+//! Configuration: compiled defaults, then an optional TOML file, then
+//! `FANSLY_GATEWAY_*` environment variables (`__` separates nested keys, e.g.
+//! `FANSLY_GATEWAY_UPSTREAM__TIMEOUT_MS`), then command-line flags.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "FANSLY_GATEWAY_";
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Base URL clients reach this gateway at, for absolute URLs in answers
+    /// (`_pagination.next_page`); unset means `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// Where the SQLite database and sandbox files live.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`; unset means SQLite at `<data_dir>/gateway.db`.
+    pub database_url: Option<String>,
+    pub database_max_connections: u32,
+    /// Largest accepted JSON request body, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Requests per team per minute unless the team has its own limit.
+    pub default_rate_limit_per_minute: i64,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Master keys sealing secrets at rest: `id:base64` entries, comma
+    /// separated, the first one current. Takes precedence over the file.
+    pub master_keys: Option<String>,
+    /// A file of master keys, one `id:base64` per line, the first current.
+    pub master_key_file: Option<PathBuf>,
+    /// `proxyCountry` → proxy URL (e.g. `us = "http://user:pass@host:3128"`).
+    pub proxies: BTreeMap<String, String>,
+    /// After a re-login fails for a passing reason, how long until the next try.
+    pub relogin_cooldown_ms: u64,
+    pub upstream: UpstreamSettings,
+    pub sandbox: SandboxSettings,
+    pub media: MediaSettings,
+    pub broadcasts: BroadcastSettings,
+    pub relay: RelaySettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// Webhook delivery: workers, retries, retention, safety and price.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Deliveries sent at once by this instance.
+    pub workers: usize,
+    /// Waits before the 2nd, 3rd, … attempt; the delivery is given up after
+    /// the last. Each wait is jittered to between half and all of its value.
+    pub retry_schedule_ms: Vec<u64>,
+    /// A receiver that has failed without a single success for this long is
+    /// disabled (re-enable it with PUT).
+    pub disable_after_ms: u64,
+    /// Deliveries and their attempts are kept this long.
+    pub retention_ms: u64,
+    /// Let endpoints point at loopback, private and link-local addresses.
+    pub allow_private_targets: bool,
+    /// Credits charged per 100 delivered events (0: free).
+    pub credits_per_100_events: i64,
+    pub connect_timeout_ms: u64,
+    /// Whole request, answer included.
+    pub timeout_ms: u64,
+    /// How long a worker owns a claimed delivery; a worker that dies holding
+    /// one loses it after this. Never shorter than `timeout_ms` + 1 s.
+    pub lease_ms: u64,
+    /// How often idle workers look for due deliveries (new events in this
+    /// process wake them at once).
+    pub poll_interval_ms: u64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            retry_schedule_ms: vec![
+                5_000,
+                30_000,
+                2 * 60_000,
+                10 * 60_000,
+                30 * 60_000,
+                60 * 60_000,
+                3 * 60 * 60_000,
+                6 * 60 * 60_000,
+                12 * 60 * 60_000,
+            ],
+            disable_after_ms: 24 * 60 * 60_000,
+            retention_ms: 7 * 24 * 60 * 60_000,
+            allow_private_targets: false,
+            credits_per_100_events: 1,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 10_000,
+            lease_ms: 60_000,
+            poll_interval_ms: 1_000,
+        }
+    }
+}
+
+/// Mass messages: how the gateway's fan-out worker finds and holds work.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BroadcastSettings {
+    /// How often due broadcasts are looked for.
+    pub poll_ms: u64,
+    /// How long a claim on a broadcast holds without renewal; a stopped
+    /// instance's broadcast is taken over after this.
+    pub lease_ms: u64,
+    /// Attempts per recipient for passing failures before it counts as failed.
+    pub max_attempts: u32,
+    /// First wait after a passing failure; doubles per attempt.
+    pub retry_base_ms: u64,
+}
+
+impl Default for BroadcastSettings {
+    fn default() -> Self {
+        Self {
+            poll_ms: 500,
+            lease_ms: 120_000,
+            max_attempts: 5,
+            retry_base_ms: 2_000,
+        }
+    }
+}
+
+/// The websocket relay: one Fansly event socket per connected account.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelaySettings {
+    /// Keep a websocket open for every authenticated account.
+    pub enabled: bool,
+    /// The keep-alive goes out every `ping_min_ms..=ping_max_ms` (jittered).
+    pub ping_min_ms: u64,
+    pub ping_max_ms: u64,
+    /// Bound on connecting, upgrading and the handshake answer.
+    pub connect_timeout_ms: u64,
+    /// Reconnect backoff: full jitter over `base · 2^attempt`, capped.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_ms: u64,
+}
+
+impl Default for RelaySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ping_min_ms: 20_000,
+            ping_max_ms: 25_000,
+            connect_timeout_ms: 15_000,
+            backoff_base_ms: 1_000,
+            backoff_cap_ms: 60_000,
+        }
+    }
+}
+
+/// Media uploads: limits, price, and how the upload is watched upstream.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSettings {
+    /// Largest accepted file (multipart `file` or `file_url`), in bytes.
+    pub max_upload_bytes: u64,
+    /// Credits per started megabyte (1 MB = 1,000,000 bytes), at least 1 per upload.
+    pub credits_per_mb: i64,
+    /// How often Fansly is asked whether an uploaded file is processed.
+    pub poll_interval_ms: u64,
+    /// An upload not processed within this time fails.
+    pub processing_timeout_ms: u64,
+    /// Let `file_url` reach loopback, private and link-local addresses.
+    /// Off by default: otherwise any API key could make the gateway fetch
+    /// from its own network (SSRF).
+    pub allow_private_file_urls: bool,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 100 * 1024 * 1024,
+            credits_per_mb: 6,
+            poll_interval_ms: 1000,
+            processing_timeout_ms: 10 * 60 * 1000,
+            allow_private_file_urls: false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How the gateway talks to Fansly (or to the sandbox standing in for it).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamSettings {
+    pub api_base: String,
+    /// Fansly's media host (upload sessions).
+    pub media_base: String,
+    /// Fansly's event websocket.
+    pub ws_url: String,
+    pub check_key: String,
+    pub user_agent: String,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+    pub max_retry_wait_ms: u64,
+    pub backoff_base_ms: u64,
+    pub throttle: ThrottleSettings,
+}
+
+/// Each account's request budget towards Fansly (Fansly tolerates about 20
+/// requests per minute per route; spec §3.3).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub reads_per_minute: u32,
+    pub writes_per_minute: u32,
+    pub burst: u32,
+    /// A call that would wait longer for its slot is answered 429 instead.
+    pub max_wait_ms: u64,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        Self {
+            reads_per_minute: 120,
+            writes_per_minute: 60,
+            burst: 20,
+            max_wait_ms: 10_000,
+        }
+    }
+}
+
+impl ThrottleSettings {
+    pub fn to_config(&self) -> fansly_upstream::ThrottleConfig {
+        fansly_upstream::ThrottleConfig {
+            reads_per_minute: self.reads_per_minute,
+            writes_per_minute: self.writes_per_minute,
+            burst: self.burst,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// Run the in-process Fansly sandbox and point the upstream client at it.
+    pub enabled: bool,
+    /// Where the in-process sandbox listens (loopback, any free port by default).
+    pub listen: SocketAddr,
+    pub strict_client_check: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid address"),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            database_max_connections: 10,
+            max_body_bytes: 1024 * 1024,
+            default_rate_limit_per_minute: 5000,
+            log_format: LogFormat::Text,
+            master_keys: None,
+            master_key_file: None,
+            proxies: BTreeMap::new(),
+            relogin_cooldown_ms: 30_000,
+            upstream: UpstreamSettings::default(),
+            sandbox: SandboxSettings::default(),
+            media: MediaSettings::default(),
+            broadcasts: BroadcastSettings::default(),
+            relay: RelaySettings::default(),
+            webhooks: WebhookSettings::default(),
+        }
+    }
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        let d = fansly_upstream::FanslyConfig::default();
+        Self {
+            api_base: fansly_upstream::DEFAULT_API_BASE.into(),
+            media_base: fansly_upstream::DEFAULT_MEDIA_BASE.into(),
+            ws_url: fansly_upstream::ws::DEFAULT_WS_URL.into(),
+            check_key: d.check_key,
+            user_agent: d.user_agent,
+            timeout_ms: d.timeout.as_millis() as u64,
+            max_retries: d.max_retries,
+            max_retry_wait_ms: d.max_retry_wait.as_millis() as u64,
+            backoff_base_ms: d.backoff_base.as_millis() as u64,
+            throttle: ThrottleSettings::default(),
+        }
+    }
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: "127.0.0.1:0".parse().expect("valid address"),
+            strict_client_check: true,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults < file (if given) < environment < `overrides` (command-line flags).
+    pub fn load(file: Option<&Path>, overrides: Figment) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(Box::new(figment::Error::from(format!(
+                    "config file {} does not exist",
+                    file.display()
+                ))));
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        fig.merge(
+            Env::prefixed(ENV_PREFIX)
+                .ignore(&["CONFIG", "TEST_DATABASE_URL"])
+                .split("__"),
+        )
+        .merge(overrides)
+        .extract()
+        .map_err(Box::new)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("gateway.db").display()
+            ),
+        }
+    }
+}
+
+impl UpstreamSettings {
+    pub fn to_client_config(&self) -> anyhow::Result<fansly_upstream::FanslyConfig> {
+        Ok(fansly_upstream::FanslyConfig {
+            api_base: self
+                .api_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.api_base {:?}: {e}", self.api_base))?,
+            media_base: self
+                .media_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.media_base {:?}: {e}", self.media_base))?,
+            check_key: self.check_key.clone(),
+            user_agent: self.user_agent.clone(),
+            timeout: Duration::from_millis(self.timeout_ms),
+            max_retries: self.max_retries,
+            max_retry_wait: Duration::from_millis(self.max_retry_wait_ms),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+        })
+    }
+}
+
+#[cfg(test)]
+// figment's test jail fixes the closure's error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_file_env_and_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "gw.toml",
+                "listen = \"127.0.0.1:9000\"\n[upstream]\ntimeout_ms = 1234\n",
+            )?;
+            jail.set_env("FANSLY_GATEWAY_UPSTREAM__MAX_RETRIES", "7");
+            jail.set_env("FANSLY_GATEWAY_LISTEN", "127.0.0.1:9001");
+            let flags = Figment::new().merge(Serialized::default("data_dir", "/tmp/x"));
+            let c = Config::load(Some(Path::new("gw.toml")), flags).map_err(|e| *e)?;
+            assert_eq!(c.listen.port(), 9001, "env beats file");
+            assert_eq!(c.upstream.timeout_ms, 1234, "file beats defaults");
+            assert_eq!(c.upstream.max_retries, 7);
+            assert_eq!(c.data_dir, PathBuf::from("/tmp/x"), "flags beat all");
+            assert_eq!(c.default_rate_limit_per_minute, 5000);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_missing_files() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("gw.toml", "lisen = \"127.0.0.1:9000\"\n")?;
+            let err = Config::load(Some(Path::new("gw.toml")), Figment::new()).unwrap_err();
+            assert!(err.to_string().contains("lisen"), "{err}");
+            assert!(Config::load(Some(Path::new("nope.toml")), Figment::new()).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,5 @@
+//! Events: the catalogue of vendor event names and the outbox they are
+//! recorded in.
+
+pub mod catalog;
+pub mod outbox;

@@ -1,0 +1,144 @@
+//! Followers, following, subscribers, tiers and mutes: Fansly's answers passed
+//! through, after checking they have the shape paging relies on.
+
+use fansly_upstream::{FanslyClient, Page, SubscriberStatus};
+use serde_json::Value;
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
+use crate::fansly::answers::{rows, upstream};
+
+/// `ignoreFlags` that sets a mute; 0 lifts it (INFERRED, spec §4.6).
+const MUTE_FLAGS: i64 = 1;
+
+pub async fn followers(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    page: &Page,
+    search: &str,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .followers(&account.session, &account.fansly_id, page, search)
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, Some("followers"), "the follower list")?;
+    Ok(v)
+}
+
+/// Keeps the followers of a page whose account was last seen at or after
+/// `after_ms`. Fansly is not known to filter by it, so the gateway filters
+/// each page it fetched (paging still follows Fansly's pages; INFERRED).
+pub fn keep_seen_after(page: &mut Value, after_ms: i64) {
+    let Some(accounts) = page["aggregationData"]["accounts"].as_array_mut() else {
+        return;
+    };
+    accounts.retain(|a| a["lastSeenAt"].as_i64().is_some_and(|t| t >= after_ms));
+    let kept: Vec<Value> = accounts.iter().map(|a| a["id"].clone()).collect();
+    if let Some(followers) = page["followers"].as_array_mut() {
+        followers.retain(|f| kept.contains(&f["followerId"]));
+    }
+}
+
+pub async fn following(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    page: &Page,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .following(&account.session, &account.fansly_id, page)
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, None, "the following list")?;
+    Ok(v)
+}
+
+#[derive(Clone)]
+pub struct SubscriberQuery {
+    pub status: SubscriberStatus,
+    pub tier_id: Option<String>,
+    pub search: String,
+    pub page: Page,
+}
+
+pub async fn subscribers(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    q: &SubscriberQuery,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .subscribers(
+            &account.session,
+            q.status,
+            q.tier_id.as_deref(),
+            &q.search,
+            &q.page,
+        )
+        .await
+        .map_err(upstream(account))?;
+    rows(&v, Some("subscriptions"), "the subscriber list")?;
+    Ok(v)
+}
+
+impl SubscriberQuery {
+    /// How many subscriptions match in all, read from Fansly's `stats`; only
+    /// known when nothing narrows the list beyond `status`.
+    pub fn total(&self, answer: &Value) -> Option<u64> {
+        if self.tier_id.is_some() || !self.search.is_empty() {
+            return None;
+        }
+        let key = match self.status {
+            SubscriberStatus::Active => "totalActive",
+            SubscriberStatus::Expired => "totalExpired",
+            SubscriberStatus::All => "total",
+        };
+        answer["stats"][key].as_u64()
+    }
+}
+
+pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
+    fansly
+        .subscription_tiers(&account.session)
+        .await
+        .map_err(upstream(account))
+}
+
+/// Mutes (`mute`) or unmutes a user, after checking the user exists so an
+/// unknown id is a 404 rather than whatever Fansly makes of it.
+pub async fn set_mute(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    user_id: &str,
+    mute: bool,
+) -> Result<Value, ApiError> {
+    require_users(fansly, account, &[user_id.to_owned()]).await?;
+    fansly
+        .set_ignore(&account.session, user_id, if mute { MUTE_FLAGS } else { 0 })
+        .await
+        .map_err(upstream(account))
+}
+
+/// Looks `ids` up and answers 404 naming those Fansly does not know; returns
+/// the accounts found.
+pub async fn require_users(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    ids: &[String],
+) -> Result<Vec<Value>, ApiError> {
+    let found = fansly
+        .accounts_by_ids(&account.session, ids)
+        .await
+        .map_err(upstream(account))?;
+    let found = rows(&found, None, "the account lookup")?.to_vec();
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|id| !found.iter().any(|a| a["id"].as_str() == Some(id.as_str())))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "no Fansly user with id {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(found)
+}

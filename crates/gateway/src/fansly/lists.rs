@@ -1,0 +1,126 @@
+//! The creator's custom fan lists and their members. Members are Fansly
+//! account ids (Fansly's list item id is the member's account id, spec §5.7).
+
+use fansly_upstream::{FanslyClient, Page};
+use serde_json::Value;
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
+use crate::fansly::answers::{missing_on_404, rows, upstream};
+use crate::fansly::fans::require_users;
+
+fn list_missing<'a>(
+    account: &'a ConnectedAccount,
+    list_id: &str,
+) -> impl FnOnce(fansly_upstream::UpstreamError) -> ApiError + 'a {
+    missing_on_404(account, format!("list {list_id}"))
+}
+
+pub async fn lists(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
+    fansly
+        .lists(&account.session)
+        .await
+        .map_err(upstream(account))
+}
+
+pub async fn create(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    label: &str,
+    description: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .create_list(&account.session, label, description)
+        .await
+        .map_err(upstream(account))
+}
+
+pub async fn update(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    list_id: &str,
+    label: Option<&str>,
+    description: Option<&str>,
+) -> Result<Value, ApiError> {
+    fansly
+        .update_list(&account.session, list_id, label, description)
+        .await
+        .map_err(list_missing(account, list_id))
+}
+
+pub async fn delete(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    list_id: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .delete_list(&account.session, list_id)
+        .await
+        .map_err(list_missing(account, list_id))
+}
+
+/// Moves the list at position `from` to `to` (0-based, dashboard order);
+/// positions are checked against the current lists for a clear 422.
+pub async fn reorder(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    from: u32,
+    to: u32,
+) -> Result<Value, ApiError> {
+    let current = lists(fansly, account).await?;
+    let count = rows(&current, None, "the lists")?.len() as u32;
+    if let Some((name, pos)) = [("from", from), ("to", to)]
+        .into_iter()
+        .find(|(_, p)| *p >= count)
+    {
+        return Err(ApiError::Unprocessable(format!(
+            "{name} must be a list position between 0 and {}, got {pos}",
+            count.saturating_sub(1)
+        )));
+    }
+    fansly
+        .reorder_lists(&account.session, from, to)
+        .await
+        .map_err(upstream(account))?;
+    lists(fansly, account).await
+}
+
+pub async fn items(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    list_id: &str,
+    page: &Page,
+) -> Result<Value, ApiError> {
+    let v = fansly
+        .list_items(&account.session, list_id, page)
+        .await
+        .map_err(list_missing(account, list_id))?;
+    rows(&v, None, "the list items")?;
+    Ok(v)
+}
+
+/// Adds users (checked to exist first: 404 names the unknown ones).
+pub async fn add(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    list_id: &str,
+    user_ids: &[String],
+) -> Result<Value, ApiError> {
+    require_users(fansly, account, user_ids).await?;
+    fansly
+        .add_to_list(&account.session, list_id, user_ids)
+        .await
+        .map_err(list_missing(account, list_id))
+}
+
+pub async fn remove(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    list_id: &str,
+    user_ids: &[String],
+) -> Result<Value, ApiError> {
+    fansly
+        .remove_from_list(&account.session, list_id, user_ids)
+        .await
+        .map_err(list_missing(account, list_id))
+}

@@ -1,0 +1,299 @@
+//! Chat messages: the rules between the HTTP layer and Fansly's `/message` calls.
+
+use std::collections::HashSet;
+
+use fansly_upstream::{Audience, FanslyClient, GatedMedia, NewMessage, UpstreamError};
+use serde_json::{json, Value};
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
+use crate::fansly::chats::{chat_error, partner_of};
+
+/// Largest page Fansly serves from `/message`.
+const FANSLY_MAX_PAGE: u32 = 100;
+
+/// Aggregates that are keyed by the messages' attachments (`contentId`).
+const ATTACHMENT_AGGREGATES: [&str; 2] = ["accountMedia", "accountMediaBundles"];
+
+/// One page of a conversation, newest first, with `hasMore` added.
+///
+/// One message more than asked is fetched so `hasMore` is exact (Fansly has
+/// none) and so `limit=1` works: Fansly answers `limit=1` with nothing
+/// (spec §6.4). At the 100 cap a full page counts as "more".
+pub async fn list(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    before: Option<&str>,
+    limit: u32,
+) -> Result<Value, ApiError> {
+    let ask = (limit + 1).min(FANSLY_MAX_PAGE);
+    let mut page = fansly
+        .messages(&account.session, chat_id, before, ask)
+        .await
+        .map_err(|e| chat_error(&account.id, chat_id, e))?;
+    let Some(Value::Array(messages)) = page.get_mut("messages") else {
+        return Err(ApiError::BadGateway(
+            "Fansly's message page has no messages array".into(),
+        ));
+    };
+    let has_more =
+        messages.len() > limit as usize || (ask == limit && messages.len() == limit as usize);
+    let trimmed = messages.len() > limit as usize;
+    messages.truncate(limit as usize);
+    if trimmed {
+        drop_unreferenced_aggregates(&mut page);
+    }
+    if let Value::Object(map) = &mut page {
+        map.insert("hasMore".into(), Value::Bool(has_more));
+    }
+    Ok(page)
+}
+
+/// The `before` cursor of the page after `page` (a [`list`] answer): the
+/// oldest message id in it, when Fansly has more.
+pub fn next_before(page: &Value) -> Option<String> {
+    if page.get("hasMore").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    page.get("messages")?
+        .as_array()?
+        .last()?
+        .get("id")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// After trimming the extra message, media only it referenced is dropped so
+/// the page stays self-consistent. A kept bundle keeps the accountMedia it
+/// lists (`accountMediaIds`, or `bundleContent[].accountMediaId`, §8.2).
+fn drop_unreferenced_aggregates(page: &mut Value) {
+    let mut referenced: HashSet<String> = page["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("attachments").and_then(Value::as_array))
+        .flatten()
+        .filter_map(|a| a.get("contentId").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    let bundle_items: Vec<String> = page["accountMediaBundles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|b| {
+            b.get("id")
+                .and_then(Value::as_str)
+                .is_some_and(|id| referenced.contains(id))
+        })
+        .flat_map(|b| {
+            let listed = b.get("accountMediaIds").and_then(Value::as_array);
+            let content = b.get("bundleContent").and_then(Value::as_array);
+            listed
+                .into_iter()
+                .flatten()
+                .chain(
+                    content
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.get("accountMediaId")),
+                )
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    referenced.extend(bundle_items);
+    for key in ATTACHMENT_AGGREGATES {
+        if let Some(Value::Array(items)) = page.get_mut(key) {
+            items.retain(|item| {
+                item.get("id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| referenced.contains(id))
+            });
+        }
+    }
+}
+
+/// Sends text and/or vault media. Media needs Fansly's grant step first,
+/// free and whitelisting both members (spec §8.3): one file is one
+/// accountMedia attachment, several are one bundle in the given order
+/// (the vendor's "several = bundle"; `fansly-upstream/src/attach.rs`).
+pub async fn send(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    text: String,
+    vault_media: Vec<String>,
+    reply_to: Option<String>,
+) -> Result<Value, ApiError> {
+    let up = |e| chat_error(&account.id, chat_id, e);
+    let mut attachments = Vec::new();
+    if !vault_media.is_empty() {
+        let partner = partner_of(fansly, account, chat_id).await?;
+        let media: Vec<GatedMedia> = vault_media
+            .into_iter()
+            .map(|media_id| GatedMedia {
+                media_id,
+                preview_id: None,
+            })
+            .collect();
+        let audience = Audience::Dm {
+            me: &account.fansly_id,
+            fan: &partner,
+        };
+        attachments.extend(
+            fansly
+                .attach_media(&account.session, &media, audience, &[])
+                .await
+                .map_err(up)?,
+        );
+    }
+    let msg = NewMessage {
+        group_id: chat_id.to_owned(),
+        content: text,
+        attachments,
+        in_reply_to: reply_to,
+    };
+    fansly
+        .send_message(&account.session, &msg)
+        .await
+        .map_err(|e| match e {
+            // A reply to a message Fansly does not know, for one.
+            UpstreamError::Api {
+                status: 400,
+                details,
+                ..
+            } => ApiError::Unprocessable(format!("Fansly refused the message: {details}")),
+            e => chat_error(&account.id, chat_id, e),
+        })
+}
+
+/// Fansly answers a message id it will not act on (unknown, deleted, not
+/// the caller's to delete, the caller's own to react to) with 400 code 99
+/// (spec §3.2); that is the client's 404.
+fn message_error(
+    account: &str,
+    chat_id: &str,
+    verb: &str,
+    ids: &str,
+    err: UpstreamError,
+) -> ApiError {
+    match &err {
+        UpstreamError::Api {
+            status: 400,
+            code: Some(99),
+            details,
+        } => ApiError::NotFound(format!(
+            "message {ids} not found in chat {chat_id}, or not one this account may {verb} (Fansly: {details})"
+        )),
+        _ => chat_error(account, chat_id, err),
+    }
+}
+
+/// 1 delivered, 2 read, 3 read and delivered, 4 unread. Answers `null`.
+pub async fn ack(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    message_ids: &[String],
+    kind: u8,
+) -> Result<Value, ApiError> {
+    fansly
+        .ack_messages(&account.session, message_ids, kind)
+        .await
+        .map_err(|e| {
+            message_error(
+                &account.id,
+                chat_id,
+                "acknowledge",
+                &message_ids.join(","),
+                e,
+            )
+        })?;
+    Ok(Value::Null)
+}
+
+pub async fn delete(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    message_id: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .delete_message(&account.session, message_id)
+        .await
+        .map_err(|e| message_error(&account.id, chat_id, "delete", message_id, e))
+}
+
+/// Adds (`add`) or removes a reaction; answers Fansly's like object.
+pub async fn react(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    message_id: &str,
+    kind: u8,
+    add: bool,
+) -> Result<Value, ApiError> {
+    let result = if add {
+        fansly
+            .like_message(&account.session, message_id, kind)
+            .await
+    } else {
+        fansly
+            .unlike_message(&account.session, message_id, kind)
+            .await
+    };
+    result.map_err(|e| {
+        let verb = if add {
+            "react to"
+        } else {
+            "remove that reaction from"
+        };
+        message_error(&account.id, chat_id, verb, message_id, e)
+    })
+}
+
+/// Start Typing Indicator. Fansly's answer is not known for this route; the
+/// vendor's OnlyFans twin answers `{"success": true}`, so that is `data`
+/// (INFERRED).
+pub async fn typing(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .typing(&account.session, chat_id)
+        .await
+        .map_err(|e| chat_error(&account.id, chat_id, e))?;
+    Ok(json!({"success": true}))
+}
+
+/// Disable Chat Read Receipts: the account's own setting for this chat
+/// (INFERRED: `/groups/users/settings` with `readReceiptsEnabled: false`,
+/// the flag name Fansly's websocket ack events carry).
+pub async fn disable_read_receipts(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+) -> Result<Value, ApiError> {
+    fansly
+        .group_user_settings(
+            &account.session,
+            chat_id,
+            &json!({"readReceiptsEnabled": false}),
+        )
+        .await
+        .map_err(|e| chat_error(&account.id, chat_id, e))
+}
+
+/// Mark All Chats as Read: `/message/ack/all` with type 2 (INFERRED route).
+pub async fn mark_all_read(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+) -> Result<Value, ApiError> {
+    fansly
+        .ack_all(&account.session, 2)
+        .await
+        .map_err(|e| ApiError::upstream(&account.id, e))
+}

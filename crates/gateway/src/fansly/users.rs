@@ -1,0 +1,153 @@
+//! Looking up Fansly users by username or id.
+
+use fansly_upstream::ids::is_snowflake;
+use fansly_upstream::FanslyClient;
+use serde_json::Value;
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
+
+/// Fansly answers lookups in batches of at most 100 (spec §5.1).
+pub const MAX_LOOKUP: usize = 100;
+
+/// Splits a comma-separated list of usernames, dropping blanks and repeats.
+pub fn parse_usernames(raw: &str) -> Result<Vec<String>, ApiError> {
+    let names = dedup(raw.split(',').map(str::trim).filter(|s| !s.is_empty()));
+    if names.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "usernames: give at least one username".into(),
+        ));
+    }
+    if names.len() > MAX_LOOKUP {
+        return Err(ApiError::Unprocessable(format!(
+            "usernames: at most {MAX_LOOKUP} usernames per lookup, got {}",
+            names.len()
+        )));
+    }
+    if let Some(bad) = names.iter().find(|n| !valid_username(n)) {
+        return Err(ApiError::Unprocessable(format!(
+            "usernames: {bad:?} is not a valid Fansly username (letters, digits, '_', '-', '.'; at most 64)"
+        )));
+    }
+    Ok(names)
+}
+
+/// Splits a comma-separated list of Fansly account ids.
+pub fn parse_ids(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let ids = dedup(
+        raw.unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty()),
+    );
+    if ids.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "ids: give at least one Fansly account id".into(),
+        ));
+    }
+    if ids.len() > MAX_LOOKUP {
+        return Err(ApiError::Unprocessable(format!(
+            "ids: at most {MAX_LOOKUP} ids per lookup, got {}",
+            ids.len()
+        )));
+    }
+    if let Some(bad) = ids.iter().find(|id| !is_snowflake(id)) {
+        return Err(ApiError::Unprocessable(format!(
+            "ids: {bad:?} is not a Fansly account id (a string of digits)"
+        )));
+    }
+    Ok(ids)
+}
+
+fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    items
+        .filter(|s| seen.insert(s.to_ascii_lowercase()))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn valid_username(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+pub enum Lookup {
+    Usernames(Vec<String>),
+    Ids(Vec<String>),
+}
+
+/// The accounts Fansly knows among those asked for, as Fansly renders them.
+/// None found is a 404 naming what was asked.
+pub async fn lookup(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    what: Lookup,
+) -> Result<Value, ApiError> {
+    let up = |e| ApiError::upstream(&account.id, e);
+    let (found, asked) = match &what {
+        Lookup::Usernames(names) => (
+            fansly
+                .accounts_by_usernames(&account.session, names)
+                .await
+                .map_err(up)?,
+            names,
+        ),
+        Lookup::Ids(ids) => (
+            fansly
+                .accounts_by_ids(&account.session, ids)
+                .await
+                .map_err(up)?,
+            ids,
+        ),
+    };
+    let Value::Array(rows) = found else {
+        return Err(ApiError::BadGateway(
+            "Fansly answered the account lookup with something other than a list".into(),
+        ));
+    };
+    if rows.is_empty() {
+        let kind = match what {
+            Lookup::Usernames(_) => "named",
+            Lookup::Ids(_) => "with id",
+        };
+        return Err(ApiError::NotFound(format!(
+            "no Fansly user {kind} {}",
+            asked.join(", ")
+        )));
+    }
+    Ok(Value::Array(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_deduplicated_and_checked() {
+        assert_eq!(
+            parse_usernames(" fan1, Fan1 ,fan2,,").unwrap(),
+            vec!["fan1", "fan2"]
+        );
+        assert!(parse_usernames(" , ").is_err());
+        let err = parse_usernames("fan1,bad name").unwrap_err().to_string();
+        assert!(err.contains("\"bad name\""), "{err}");
+        let many = (0..=MAX_LOOKUP)
+            .map(|i| format!("u{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(parse_usernames(&many).is_err());
+    }
+
+    #[test]
+    fn ids_must_be_snowflakes() {
+        assert_eq!(parse_ids(Some("1,2,1")).unwrap(), vec!["1", "2"]);
+        assert!(parse_ids(None).is_err());
+        assert!(parse_ids(Some("12x"))
+            .unwrap_err()
+            .to_string()
+            .contains("12x"));
+    }
+}

@@ -1,0 +1,72 @@
+//! `/api/fansly/accounts`: the team's connected Fansly accounts.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::store as accounts;
+use crate::core::error::ApiError;
+use crate::http::envelope::rate_headers;
+use crate::http::extract::Authed;
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(disconnect))
+}
+
+/// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as
+/// existing clients parse it.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/accounts",
+    tag = "Account",
+    operation_id = "listAccounts",
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_accounts(
+    State(state): State<AppState>,
+    authed: Authed,
+) -> Result<Response, ApiError> {
+    let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
+    let body: Vec<Value> = rows
+        .into_iter()
+        .map(|a| {
+            let mut v = a.to_json();
+            v["relay"] = state.relays.status(&a.id);
+            v
+        })
+        .collect();
+    Ok((rate_headers(&authed.rate), Json(body)).into_response())
+}
+
+/// Disconnect Account: logs the Fansly session out and erases the account
+/// with its credentials and tokens. Answers `{}`.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/accounts/{fanslyAccount}",
+    tag = "Account",
+    operation_id = "disconnectAccount",
+    params(("fanslyAccount" = String, Path, description = "Fansly account id")),
+    responses(
+        (status = 200, description = "`{}`", body = Object),
+        (status = 404, description = "Unknown account"),
+    ),
+    security(("default" = []))
+)]
+async fn disconnect(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    state
+        .sessions
+        .disconnect(&authed.caller.team_id, &account)
+        .await?;
+    Ok((rate_headers(&authed.rate), Json(json!({}))).into_response())
+}

@@ -1,0 +1,350 @@
+//! `/api/fansly/authenticate…` (Connect Fansly Account): connecting an account
+//! with its login, 2FA codes, re-login. Answers are bare objects, as the
+//! vendor's are, and cost no credits.
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use fansly_upstream::Proxy;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::Row;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::login;
+use crate::accounts::store::{self as accounts, status, AccountRow};
+use crate::core::error::ApiError;
+use crate::core::ids::new_account_id;
+use crate::core::time::now_ms;
+use crate::http::envelope::rate_headers;
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(poll, submit_code))
+        .routes(routes!(reauthenticate))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StartBody {
+    /// Fansly username or e-mail used to sign in.
+    username: String,
+    password: String,
+    /// Display name; defaults to the Fansly display name.
+    name: Option<String>,
+    /// A configured proxy country (e.g. `us`); not with `customProxy`.
+    #[serde(rename = "proxyCountry")]
+    proxy_country: Option<String>,
+    #[serde(rename = "customProxy")]
+    custom_proxy: Option<CustomProxy>,
+    /// Connect even if the login is already connected.
+    #[serde(default)]
+    force_connect: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CustomProxy {
+    host: String,
+    port: u16,
+    username: Option<String>,
+    password: Option<String>,
+}
+
+/// Start Authentication: stores the credentials sealed and logs in in the
+/// background; poll `polling_url` for progress.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/authenticate",
+    tag = "Connect Fansly Account",
+    operation_id = "startAuthentication",
+    request_body = StartBody,
+    responses(
+        (status = 200, description = "`{account_id, message, polling_url}`", body = Object),
+        (status = 409, description = "The login is already connected (send `force_connect`)"),
+        (status = 422, description = "Missing or invalid field"),
+        (status = 503, description = "No master key configured to seal credentials"),
+    ),
+    security(("default" = []))
+)]
+async fn start(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<StartBody>,
+) -> Result<Response, ApiError> {
+    let login_name = body.username.trim();
+    if login_name.is_empty() {
+        return Err(ApiError::Unprocessable("username must not be empty".into()));
+    }
+    if body.password.is_empty() {
+        return Err(ApiError::Unprocessable("password must not be empty".into()));
+    }
+    let proxy = proxy_url(
+        &state,
+        body.proxy_country.as_deref(),
+        body.custom_proxy.as_ref(),
+    )?;
+    let sessions = &state.sessions;
+    sessions.keyring()?;
+    let team = &authed.caller.team_id;
+
+    let existing = sqlx::query(
+        "SELECT id, auth_state FROM fansly_accounts WHERE team_id = $1 AND lower(login_name) = lower($2)",
+    )
+    .bind(team)
+    .bind(login_name)
+    .fetch_optional(&state.db.pool)
+    .await?;
+    let id = match existing {
+        Some(row) => {
+            let id: String = row.get(0);
+            let current: String = row.get(1);
+            if !body.force_connect
+                && current != status::FAILED
+                && current != status::NEEDS_RECONNECT
+            {
+                return Err(ApiError::Conflict(format!(
+                    "{login_name} is already connected as {id} (status: {current}); send \"force_connect\": true to connect it again"
+                )));
+            }
+            id
+        }
+        None => new_account_id(),
+    };
+    let display = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(login_name);
+    login::queue(
+        sessions,
+        team,
+        &id,
+        login_name,
+        display,
+        &body.password,
+        proxy.as_ref(),
+    )
+    .await?;
+    login::spawn(sessions.clone(), id.clone());
+    Ok(started(&state, &authed, &id))
+}
+
+fn started(state: &AppState, authed: &Authed, id: &str) -> Response {
+    let body = json!({
+        "account_id": id,
+        "message": "Authentication process started. Query the polling_url to check the progress.",
+        "polling_url": format!("{}/api/fansly/authenticate/{id}", state.public_url),
+    });
+    (rate_headers(&authed.rate), Json(body)).into_response()
+}
+
+/// `proxyCountry` through the configured map, or `customProxy` as given.
+fn proxy_url(
+    state: &AppState,
+    country: Option<&str>,
+    custom: Option<&CustomProxy>,
+) -> Result<Option<Proxy>, ApiError> {
+    match (country, custom) {
+        (Some(_), Some(_)) => Err(ApiError::Unprocessable(
+            "send either proxyCountry or customProxy, not both".into(),
+        )),
+        (Some(country), None) => {
+            let proxies = &state.config.proxies;
+            let url = proxies.get(&country.to_ascii_lowercase()).ok_or_else(|| {
+                let known: Vec<&str> = proxies.keys().map(String::as_str).collect();
+                ApiError::Unprocessable(if known.is_empty() {
+                    format!("proxyCountry {country:?}: no proxy countries are configured")
+                } else {
+                    format!(
+                        "proxyCountry {country:?} is not one of: {}",
+                        known.join(", ")
+                    )
+                })
+            })?;
+            Proxy::parse(url)
+                .map(Some)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("configured proxy {country}: {e}")))
+        }
+        (None, Some(p)) => {
+            let host = p.host.trim();
+            if host.is_empty() || host.contains(['/', '@', ' ']) {
+                return Err(ApiError::Unprocessable(format!(
+                    "customProxy.host {host:?} is not a host name"
+                )));
+            }
+            if p.port == 0 {
+                return Err(ApiError::Unprocessable(
+                    "customProxy.port must be 1-65535".into(),
+                ));
+            }
+            let mut url = url::Url::parse(&format!("http://{host}:{}", p.port))
+                .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))?;
+            if let Some(user) = p.username.as_deref().filter(|u| !u.is_empty()) {
+                let _ = url.set_username(user);
+                let _ = url.set_password(p.password.as_deref());
+            }
+            Proxy::parse(url.as_str())
+                .map(Some)
+                .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The progress of a connection, in the vendor's shape.
+pub fn status_json(row: &AccountRow) -> Value {
+    json!({
+        "account_id": row.id,
+        "display_name": row.display_name,
+        "status": row.auth_state,
+        "is_authenticated": row.auth_state == status::AUTHENTICATED,
+        "needs_code": row.needs_code(),
+        "twofa_type": row.twofa_type,
+        "masked_email": row.masked_email,
+        "last_error": row.last_error,
+        "fansly_user_data": row.fansly_user_data,
+    })
+}
+
+/// Poll Authentication Status.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/authenticate/{fanslyAccount}",
+    tag = "Connect Fansly Account",
+    operation_id = "pollAuthenticationStatus",
+    params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
+    responses(
+        (status = 200, description = "`{account_id, display_name, status, is_authenticated, needs_code, twofa_type, masked_email, last_error, fansly_user_data}`", body = Object),
+        (status = 404, description = "Unknown account"),
+    ),
+    security(("default" = []))
+)]
+async fn poll(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = accounts::get(&state.db, &authed.caller.team_id, &account).await?;
+    Ok((rate_headers(&authed.rate), Json(status_json(&row))).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CodeBody {
+    /// The code from the e-mail or the authenticator app.
+    #[schema(example = "123456")]
+    code: String,
+}
+
+/// Submit 2FA: the code is checked in the background; poll for the result
+/// (a wrong code returns the account to its challenge with `last_error`).
+#[utoipa::path(
+    put,
+    path = "/api/fansly/authenticate/{fanslyAccount}",
+    tag = "Connect Fansly Account",
+    operation_id = "submit2FA",
+    params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
+    request_body = CodeBody,
+    responses(
+        (status = 200, description = "The status, now `verifying`", body = Object),
+        (status = 404, description = "Unknown account"),
+        (status = 409, description = "No code is awaited"),
+        (status = 422, description = "The code is not 4 to 10 digits"),
+    ),
+    security(("default" = []))
+)]
+async fn submit_code(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<CodeBody>,
+) -> Result<Response, ApiError> {
+    let code = body.code.trim();
+    if !(4..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::Unprocessable(
+            "code must be 4 to 10 digits".into(),
+        ));
+    }
+    let team = &authed.caller.team_id;
+    let row = accounts::get(&state.db, team, &account).await?;
+    if !matches!(
+        row.auth_state.as_str(),
+        status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR
+    ) {
+        return Err(ApiError::Conflict(format!(
+            "account {account} is not waiting for a code (status: {})",
+            row.auth_state
+        )));
+    }
+    let sealed = state.sessions.seal(&account, "pending_code", code)?;
+    let updated = sqlx::query(
+        "UPDATE fansly_accounts SET auth_state = $1, pending_code = $2, updated_at = $3 \
+         WHERE id = $4 AND team_id = $5 AND auth_state = $6",
+    )
+    .bind(status::VERIFYING)
+    .bind(sealed)
+    .bind(now_ms())
+    .bind(&account)
+    .bind(team)
+    .bind(&row.auth_state)
+    .execute(&state.db.writer)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(ApiError::Conflict(format!(
+            "account {account} changed state meanwhile; poll and try again"
+        )));
+    }
+    // Answered as `verifying` (read before the check starts, as the vendor
+    // answers); the outcome is for polling.
+    let row = accounts::get(&state.db, team, &account).await?;
+    login::spawn(state.sessions.clone(), account.clone());
+    Ok((rate_headers(&authed.rate), Json(status_json(&row))).into_response())
+}
+
+/// Re-authenticate Account: logs in again with the stored credentials.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/authenticate/{fanslyAccount}/reauthenticate",
+    tag = "Connect Fansly Account",
+    operation_id = "reAuthenticateAccount",
+    params(("fanslyAccount" = String, Path, description = "Fansly account id")),
+    responses(
+        (status = 200, description = "`{account_id, message, polling_url}`", body = Object),
+        (status = 404, description = "Unknown account"),
+        (status = 409, description = "No password stored, or a login is already running"),
+    ),
+    security(("default" = []))
+)]
+async fn reauthenticate(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    let team = &authed.caller.team_id;
+    let row = accounts::get(&state.db, team, &account).await?;
+    if !row.has_password {
+        return Err(ApiError::Conflict(format!(
+            "account {account} has no stored password; connect it with POST /api/fansly/authenticate"
+        )));
+    }
+    if matches!(
+        row.auth_state.as_str(),
+        status::QUEUED | status::LOGGING_IN | status::VERIFYING
+    ) {
+        return Err(ApiError::Conflict(format!(
+            "a login of account {account} is already running (status: {})",
+            row.auth_state
+        )));
+    }
+    state
+        .sessions
+        .set_state(&account, status::QUEUED, None)
+        .await?;
+    state.sessions.forget(&account);
+    login::spawn(state.sessions.clone(), account.clone());
+    Ok(started(&state, &authed, &account))
+}

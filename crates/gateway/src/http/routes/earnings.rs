@@ -1,0 +1,324 @@
+//! `/earnings/...` and `/top-supporters/...`. Windows are `after`/`before`
+//! in ISO 8601, sent to Fansly as Unix ms.
+
+use axum::extract::{OriginalUri, Path, State};
+use fansly_upstream::Window;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::core::time::now_ms;
+use crate::fansly::earnings;
+use crate::http::calls::{call, count, endpoint, paged};
+use crate::http::envelope::Metered;
+use crate::http::extract::Authed;
+use crate::http::params::{days_before, fansly_id, start_of_year, Params};
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_wallets))
+        .routes(routes!(list_transactions))
+        .routes(routes!(pending_earnings))
+        .routes(routes!(list_payouts))
+        .routes(routes!(earnings_stats))
+        .routes(routes!(monthly_earnings))
+        .routes(routes!(list_top_supporters))
+        .routes(routes!(supporter_breakdown))
+        .routes(routes!(supporter_monthly))
+}
+
+/// Default window of the top-supporter views and the stats: the last 30 days.
+const RECENT_DAYS: i64 = 30;
+
+/// List Wallets: Fansly's wallets (type 2 = earnings, "available for payout").
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/wallets",
+    tag = "Earnings",
+    operation_id = "listWallets",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
+    security(("default" = []))
+)]
+async fn list_wallets(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.wallets"),
+        |f, a| async move { earnings::wallets(&f, &a).await },
+    )
+    .await
+}
+
+/// List Wallet Transactions: the ledger newest first with `total`.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/transactions",
+    tag = "Earnings",
+    operation_id = "listWalletTransactions",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_transactions(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let page = params.page(10, 100)?;
+    let p = page.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.transactions"),
+        |f, a| async move { earnings::transactions(&f, &a, &p).await },
+    )
+    .await?;
+    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
+    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+}
+
+/// Get Pending Earnings: what is still in Fansly's 7-day hold.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/pending",
+    tag = "Earnings",
+    operation_id = "getPendingEarnings",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
+    security(("default" = []))
+)]
+async fn pending_earnings(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.pending"),
+        |f, a| async move { earnings::pending(&f, &a).await },
+    )
+    .await
+}
+
+/// List Payout Requests: newest first, Fansly's `{data, total}`.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/payouts",
+    tag = "Earnings",
+    operation_id = "listPayoutRequests",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
+    security(("default" = []))
+)]
+async fn list_payouts(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let page = params.page(10, 100)?;
+    let p = page.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.payouts"),
+        |f, a| async move { earnings::payouts(&f, &a, &p).await },
+    )
+    .await?;
+    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
+    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+}
+
+/// Get Earnings Stats: totals per transaction type over a window (default:
+/// the last 30 days).
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/stats",
+    tag = "Earnings",
+    operation_id = "getEarningsStats",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
+        ("before" = Option<String>, Query, description = "ISO 8601; default now"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's stats answer", body = Object)),
+    security(("default" = []))
+)]
+async fn earnings_stats(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let window = params.window(days_before(RECENT_DAYS), now_ms())?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.stats"),
+        |f, a| async move { earnings::stats(&f, &a, window).await },
+    )
+    .await
+}
+
+/// List Monthly Earnings: a rolling 30-day summary, then gross and net per month.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/earnings/monthly",
+    tag = "Earnings",
+    operation_id = "listMonthlyEarnings",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("before" = Option<String>, Query, description = "ISO 8601; default now"),
+        ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
+    ),
+    responses((status = 200, description = "Fansly's monthly statements", body = Object)),
+    security(("default" = []))
+)]
+async fn monthly_earnings(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let now = now_ms();
+    let window = params.window(|_| start_of_year(now), now)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("earnings.monthly"),
+        |f, a| async move { earnings::monthly(&f, &a, window).await },
+    )
+    .await
+}
+
+/// List Top Supporters: fans ranked by gross spend in the window (default:
+/// the last 30 days), aggregated by the gateway from Fansly's per-fan totals.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/top-supporters",
+    tag = "Top Supporters",
+    operation_id = "listTopSupporters",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
+        ("before" = Option<String>, Query, description = "ISO 8601; default now"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`[{rank, accountId, username, displayName, totalGross, totalNet}]`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_top_supporters(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let window = params.window(days_before(RECENT_DAYS), now_ms())?;
+    let page = params.page(20, 100)?;
+    let p = page.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("top_supporters.list"),
+        |f, a| async move { earnings::top_supporters(&f, &a, window, &p).await },
+    )
+    .await?;
+    let n = count(&m.data, None);
+    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+}
+
+/// Get Top Supporter Breakdown: one fan's spend per transaction type in the
+/// window (default: the last 30 days, as the ranking).
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/top-supporters/{account_id}",
+    tag = "Top Supporters",
+    operation_id = "getTopSupporterBreakdown",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("account_id" = String, Path, description = "Fansly account ID of the fan"),
+        ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
+        ("before" = Option<String>, Query, description = "ISO 8601; default now"),
+    ),
+    responses((status = 200, description = "`{accountId, after, before, count, totalGross, totalNet, types: [{type, count, totalGross, totalNet}]}`", body = Object)),
+    security(("default" = []))
+)]
+async fn supporter_breakdown(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, fan)): Path<(String, String)>,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let fan = fansly_id("account_id", &fan)?;
+    let window: Window = params.window(days_before(RECENT_DAYS), now_ms())?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("top_supporters.breakdown"),
+        |f, a| async move { earnings::supporter_breakdown(&f, &a, &fan, window).await },
+    )
+    .await
+}
+
+/// Get Top Supporter Monthly Earnings: one fan's spend per calendar month
+/// (default window: the current year).
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/top-supporters/{account_id}/monthly",
+    tag = "Top Supporters",
+    operation_id = "getTopSupporterMonthlyEarnings",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("account_id" = String, Path, description = "Fansly account ID of the fan"),
+        ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
+        ("before" = Option<String>, Query, description = "ISO 8601; default now"),
+    ),
+    responses((status = 200, description = "`[{year, month, count, totalGross, totalNet}]`, newest first", body = Object)),
+    security(("default" = []))
+)]
+async fn supporter_monthly(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, fan)): Path<(String, String)>,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let fan = fansly_id("account_id", &fan)?;
+    let now = now_ms();
+    let window = params.window(|_| start_of_year(now), now)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("top_supporters.monthly"),
+        |f, a| async move { earnings::supporter_monthly(&f, &a, &fan, window).await },
+    )
+    .await
+}

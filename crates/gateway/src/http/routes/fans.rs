@@ -1,0 +1,234 @@
+//! `/followers`, `/following`, `/subscribers`, `/subscription-tiers` and
+//! `/users/{account_id}/mute`.
+
+use axum::extract::{OriginalUri, Path, State};
+use fansly_upstream::SubscriberStatus;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::fansly::fans::{self, SubscriberQuery};
+use crate::http::calls::{call, count, endpoint, paged};
+use crate::http::envelope::Metered;
+use crate::http::extract::Authed;
+use crate::http::params::{fansly_id, Params};
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_followers))
+        .routes(routes!(list_following))
+        .routes(routes!(list_subscribers))
+        .routes(routes!(list_subscription_tiers))
+        .routes(routes!(mute_user, unmute_user))
+}
+
+/// List Followers: newest first, Fansly's `{followers, aggregationData}`.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/followers",
+    tag = "Followers",
+    operation_id = "listFollowers",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+        ("search" = Option<String>, Query, description = "Search by username/display name"),
+        ("last_seen_after" = Option<String>, Query, description = "ISO 8601; only followers last seen after this (filtered by the gateway per page)"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's follower page", body = Object)),
+    security(("default" = []))
+)]
+async fn list_followers(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let page = params.page(20, 100)?;
+    let search = params.get("search").unwrap_or_default().to_owned();
+    let seen_after = params.instant_ms("last_seen_after")?;
+    let p = page.clone();
+    let mut m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("followers.list"),
+        |f, a| async move { fans::followers(&f, &a, &p, &search).await },
+    )
+    .await?;
+    // The next page follows Fansly's page, however many the filter kept.
+    let n = count(&m.data, Some("followers"));
+    if let Some(t) = seen_after {
+        fans::keep_seen_after(&mut m.data, t);
+    }
+    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+}
+
+/// List Following: `[{accountId}]` of the accounts the creator follows.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/following",
+    tag = "Following",
+    operation_id = "listFollowing",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_following(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let page = params.page(20, 100)?;
+    let p = page.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("following.list"),
+        |f, a| async move { fans::following(&f, &a, &p).await },
+    )
+    .await?;
+    let n = count(&m.data, None);
+    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+}
+
+/// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/subscribers",
+    tag = "Subscribers",
+    operation_id = "listSubscribers",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+        ("search" = Option<String>, Query, description = "Search by username/display name"),
+        ("subscription_tier_id" = Option<String>, Query, description = "Only this tier"),
+        ("status" = Option<String>, Query, description = "active | expired | all; default active"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's subscriber page", body = Object)),
+    security(("default" = []))
+)]
+async fn list_subscribers(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let status = match params.choice("status", &["active", "expired", "all"], "active")? {
+        "active" => SubscriberStatus::Active,
+        "expired" => SubscriberStatus::Expired,
+        _ => SubscriberStatus::All,
+    };
+    let query = SubscriberQuery {
+        status,
+        tier_id: params.snowflake("subscription_tier_id")?,
+        search: params.get("search").unwrap_or_default().to_owned(),
+        page: params.page(20, 100)?,
+    };
+    let q = query.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("subscribers.list"),
+        |f, a| async move { fans::subscribers(&f, &a, &q).await },
+    )
+    .await?;
+    let n = count(&m.data, Some("subscriptions"));
+    let total = query.total(&m.data);
+    Ok(paged(m, &state, &params, uri.path(), &query.page, n, total))
+}
+
+/// List Subscription Tiers: the tiers with their plans, as Fansly has them.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/subscription-tiers",
+    tag = "Subscribers",
+    operation_id = "listSubscriptionTiers",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
+    security(("default" = []))
+)]
+async fn list_subscription_tiers(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("subscription_tiers.list"),
+        |f, a| async move { fans::tiers(&f, &a).await },
+    )
+    .await
+}
+
+/// Mute User (INFERRED counterpart of Unmute User).
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/users/{account_id}/mute",
+    tag = "Users",
+    operation_id = "muteUser",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("account_id" = String, Path, description = "Fansly account ID of the user"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
+    security(("default" = []))
+)]
+async fn mute_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, user)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    let user = fansly_id("account_id", &user)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("users.mute"),
+        |f, a| async move { fans::set_mute(&f, &a, &user, true).await },
+    )
+    .await
+}
+
+/// Unmute User: lifts a mute the creator placed on a user.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/users/{account_id}/mute",
+    tag = "Users",
+    operation_id = "unmuteUser",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("account_id" = String, Path, description = "Fansly account ID of the user"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
+    security(("default" = []))
+)]
+async fn unmute_user(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, user)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    let user = fansly_id("account_id", &user)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("users.unmute"),
+        |f, a| async move { fans::set_mute(&f, &a, &user, false).await },
+    )
+    .await
+}

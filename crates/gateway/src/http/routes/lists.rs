@@ -1,0 +1,382 @@
+//! `/lists/...`: the creator's custom fan lists and their members.
+
+use axum::extract::{OriginalUri, Path, State};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::fansly::lists;
+use crate::http::calls::{call, count, endpoint, paged};
+use crate::http::envelope::Metered;
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::params::{fansly_id, Params};
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_lists, create_list))
+        .routes(routes!(reorder_lists))
+        .routes(routes!(update_list, delete_list))
+        .routes(routes!(list_items, add_items, remove_items))
+        .routes(routes!(remove_item))
+}
+
+/// Longest label accepted (Fansly's own limit is unknown; INFERRED).
+const MAX_LABEL: usize = 100;
+/// Users per add/remove call, as for lookups.
+const MAX_USERS: usize = 100;
+
+fn label(raw: &str) -> Result<String, ApiError> {
+    let label = raw.trim();
+    if label.is_empty() || label.chars().count() > MAX_LABEL {
+        return Err(ApiError::Unprocessable(format!(
+            "label must be 1 to {MAX_LABEL} characters"
+        )));
+    }
+    Ok(label.to_owned())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateListBody {
+    /// The list's name.
+    #[schema(example = "VIP")]
+    label: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateListBody {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReorderBody {
+    /// Current 0-based position of the list.
+    from: u32,
+    /// Position it moves to.
+    to: u32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsersBody {
+    /// Fansly account ids (strings of digits), at most 100.
+    #[schema(example = json!(["800000000000000002"]))]
+    user_ids: Vec<String>,
+}
+
+impl UsersBody {
+    fn ids(self) -> Result<Vec<String>, ApiError> {
+        let mut ids: Vec<String> = Vec::new();
+        for raw in &self.user_ids {
+            let id = fansly_id("user_ids", raw)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() || ids.len() > MAX_USERS {
+            return Err(ApiError::Unprocessable(format!(
+                "user_ids must name 1 to {MAX_USERS} users"
+            )));
+        }
+        Ok(ids)
+    }
+}
+
+/// List Lists: the creator's custom lists in dashboard order.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/lists",
+    tag = "Lists",
+    operation_id = "listLists",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
+    security(("default" = []))
+)]
+async fn list_lists(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.list"),
+        |f, a| async move { lists::lists(&f, &a).await },
+    )
+    .await
+}
+
+/// Create List: `{label, description?}`; answers the new list.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/lists",
+    tag = "Lists",
+    operation_id = "createList",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    request_body = CreateListBody,
+    responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
+    security(("default" = []))
+)]
+async fn create_list(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<CreateListBody>,
+) -> Result<Metered, ApiError> {
+    let label = label(&body.label)?;
+    let description = body.description.unwrap_or_default();
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.create"),
+        |f, a| async move { lists::create(&f, &a, &label, &description).await },
+    )
+    .await
+}
+
+/// Reorder Lists: `{from, to}` (0-based positions); answers the lists in their new order.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/lists/reorder",
+    tag = "Lists",
+    operation_id = "reorderLists",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    request_body = ReorderBody,
+    responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
+    security(("default" = []))
+)]
+async fn reorder_lists(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<ReorderBody>,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.reorder"),
+        |f, a| async move { lists::reorder(&f, &a, body.from, body.to).await },
+    )
+    .await
+}
+
+/// Update List: new `label` and/or `description`.
+#[utoipa::path(
+    put,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}",
+    tag = "Lists",
+    operation_id = "updateList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+    ),
+    request_body = UpdateListBody,
+    responses((status = 200, description = "`data` is the updated list", body = Object), (status = 404, description = "Unknown list")),
+    security(("default" = []))
+)]
+async fn update_list(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateListBody>,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    if body.label.is_none() && body.description.is_none() {
+        return Err(ApiError::Unprocessable(
+            "give label and/or description to change".into(),
+        ));
+    }
+    let new_label = body.label.as_deref().map(label).transpose()?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.update"),
+        |f, a| async move {
+            lists::update(
+                &f,
+                &a,
+                &list,
+                new_label.as_deref(),
+                body.description.as_deref(),
+            )
+            .await
+        },
+    )
+    .await
+}
+
+/// Delete List.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}",
+    tag = "Lists",
+    operation_id = "deleteList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
+    security(("default" = []))
+)]
+async fn delete_list(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.delete"),
+        |f, a| async move { lists::delete(&f, &a, &list).await },
+    )
+    .await
+}
+
+/// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
+/// (`id` = the member's account id).
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
+    tag = "Lists",
+    operation_id = "listItemsInList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
+        ("offset" = Option<String>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's array of items", body = Object), (status = 404, description = "Unknown list")),
+    security(("default" = []))
+)]
+async fn list_items(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    let page = params.page(20, 100)?;
+    let p = page.clone();
+    let m = call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.items"),
+        |f, a| async move { lists::items(&f, &a, &list, &p).await },
+    )
+    .await?;
+    let n = count(&m.data, None);
+    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+}
+
+/// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
+    tag = "Lists",
+    operation_id = "addUsersToList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+    ),
+    request_body = UsersBody,
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
+    security(("default" = []))
+)]
+async fn add_items(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UsersBody>,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    let ids = body.ids()?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.items.add"),
+        |f, a| async move { lists::add(&f, &a, &list, &ids).await },
+    )
+    .await
+}
+
+/// Remove Users from List: `{user_ids: [...]}`.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
+    tag = "Lists",
+    operation_id = "removeUsersFromList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+    ),
+    request_body = UsersBody,
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
+    security(("default" = []))
+)]
+async fn remove_items(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UsersBody>,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    let ids = body.ids()?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.items.remove"),
+        |f, a| async move { lists::remove(&f, &a, &list, &ids).await },
+    )
+    .await
+}
+
+/// Remove User from List: `item_id` is the member's Fansly account id.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items/{item_id}",
+    tag = "Lists",
+    operation_id = "removeUserFromList",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("list_id" = String, Path, description = "Fansly list ID"),
+        ("item_id" = String, Path, description = "The member's Fansly account ID"),
+    ),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
+    security(("default" = []))
+)]
+async fn remove_item(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, list, item)): Path<(String, String, String)>,
+) -> Result<Metered, ApiError> {
+    let list = fansly_id("list_id", &list)?;
+    let item = fansly_id("item_id", &item)?;
+    call(
+        &state,
+        authed,
+        &account,
+        endpoint("lists.items.remove_one"),
+        |f, a| async move { lists::remove(&f, &a, &list, &[item]).await },
+    )
+    .await
+}

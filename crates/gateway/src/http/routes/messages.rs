@@ -1,0 +1,366 @@
+//! `/api/fansly/{fanslyAccount}/chats/{chat_id}/messages…`
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::sessions::ConnectedAccount;
+use crate::core::error::ApiError;
+use crate::http::envelope::{page_url, Metered};
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::params;
+use crate::http::state::AppState;
+use crate::metering::meta::Endpoint;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(ack_messages))
+        .routes(routes!(delete_message))
+        .routes(routes!(add_reaction, remove_reaction))
+}
+
+/// Most messages one ack may name (vendor limit).
+const MAX_ACK: usize = 25;
+/// Most media files one message may carry.
+const MAX_MEDIA_FILES: usize = 50;
+/// Fansly's message length limit is not documented; this bounds the body.
+const MAX_TEXT_CHARS: usize = 10_000;
+
+/// Checks the path's chat id and resolves the team's account.
+async fn chat(
+    state: &AppState,
+    authed: &Authed,
+    account: &str,
+    chat_id: &str,
+) -> Result<ConnectedAccount, ApiError> {
+    params::fansly_id("chat_id", chat_id)?;
+    state
+        .sessions
+        .connected(&authed.caller.team_id, account)
+        .await
+}
+
+#[derive(Deserialize, IntoParams)]
+struct ListQuery {
+    /// Number of messages to return (1 - 100). Default = 25
+    limit: Option<String>,
+    /// Cursor: id of the oldest message of the previous page; empty = most recent
+    before: Option<String>,
+}
+
+/// List Chat Messages: newest first, with referenced media, tips and orders.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages",
+    tag = "Chat Messages",
+    operation_id = "listChatMessages",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+        ListQuery,
+    ),
+    responses(
+        (status = 200, description = "`data` is Fansly's page (`messages`, `accountMedia`, `accountMediaBundles`, `tips` …) plus `hasMore`", body = Object),
+        (status = 404, description = "Unknown account or chat"),
+        (status = 422, description = "`limit` out of 1–100, or a malformed id"),
+    ),
+    security(("default" = []))
+)]
+async fn list_messages(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account_id, chat_id)): Path<(String, String)>,
+    Query(q): Query<ListQuery>,
+) -> Result<Metered, ApiError> {
+    let limit = params::limit(q.limit.as_deref(), 25, 100)?;
+    let before = q.before.filter(|b| !b.trim().is_empty());
+    if let Some(b) = &before {
+        params::fansly_id("before", b)?;
+    }
+    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let fansly = state.fansly.clone();
+    let chat_for_work = chat_id.clone();
+    let metered = authed
+        .bill(&state, Endpoint::uncached("messages.list", 1), async move {
+            crate::fansly::messages::list(
+                &fansly,
+                &account,
+                &chat_for_work,
+                before.as_deref(),
+                limit,
+            )
+            .await
+        })
+        .await?;
+    let next_page = crate::fansly::messages::next_before(&metered.data).map(|before| {
+        page_url(
+            &state,
+            &format!("/api/fansly/{account_id}/chats/{chat_id}/messages"),
+            &[("limit", limit.to_string()), ("before", before)],
+        )
+    });
+    Ok(metered.with_next_page(next_page))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendMessageBody {
+    /// Message text. Required unless mediaFiles is given.
+    #[schema(example = "Hey there!")]
+    text: Option<String>,
+    /// `fansly_media_` ids from Upload Media: one is one attachment, several
+    /// are one bundle in the given order.
+    #[serde(default)]
+    media_files: Vec<String>,
+    /// A message of this chat to reply to.
+    reply_to_message_id: Option<String>,
+}
+
+/// Send Chat Message: text and/or media.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages",
+    tag = "Chat Messages",
+    operation_id = "sendChatMessage",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+    ),
+    request_body = SendMessageBody,
+    responses(
+        (status = 200, description = "`data` is the message Fansly created", body = Object),
+        (status = 404, description = "Unknown account, chat or media handle"),
+        (status = 409, description = "A media handle is not processed yet"),
+        (status = 422, description = "Neither text nor mediaFiles, or a malformed id"),
+    ),
+    security(("default" = []))
+)]
+async fn send_message(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account_id, chat_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<SendMessageBody>,
+) -> Result<Metered, ApiError> {
+    let text = body.text.unwrap_or_default();
+    if text.trim().is_empty() && body.media_files.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "text is required unless mediaFiles is given".into(),
+        ));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::Unprocessable(format!(
+            "text is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    params::media_files(&body.media_files, MAX_MEDIA_FILES)?;
+    let reply_to = body.reply_to_message_id.filter(|r| !r.is_empty());
+    if let Some(r) = &reply_to {
+        params::fansly_id("replyToMessageId", r)?;
+    }
+    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let vault = crate::media::vault_ids(
+        &state.db,
+        &authed.caller.team_id,
+        &account.id,
+        &body.media_files,
+    )
+    .await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("messages.send", 1), async move {
+            crate::fansly::messages::send(&fansly, &account, &chat_id, text, vault, reply_to).await
+        })
+        .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AckBody {
+    /// Fansly message ids (at most 25).
+    message_ids: Vec<String>,
+    /// 1 delivered, 2 read, 3 read and delivered, 4 unread.
+    #[serde(rename = "type")]
+    #[schema(example = 2)]
+    kind: u8,
+}
+
+/// Acknowledge Chat Messages: delivered, read or unread.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/ack",
+    tag = "Chat Messages",
+    operation_id = "acknowledgeChatMessages",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+    ),
+    request_body = AckBody,
+    responses(
+        (status = 200, description = "`data` is `null`", body = Object),
+        (status = 404, description = "Unknown account, chat or message"),
+        (status = 422, description = "No ids, more than 25, a malformed id, or `type` outside 1–4"),
+    ),
+    security(("default" = []))
+)]
+async fn ack_messages(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account_id, chat_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<AckBody>,
+) -> Result<Metered, ApiError> {
+    if body.message_ids.is_empty() || body.message_ids.len() > MAX_ACK {
+        return Err(ApiError::Unprocessable(format!(
+            "messageIds must hold 1 to {MAX_ACK} ids, got {}",
+            body.message_ids.len()
+        )));
+    }
+    for id in &body.message_ids {
+        params::fansly_id("messageIds", id)?;
+    }
+    if !(1..=4).contains(&body.kind) {
+        return Err(ApiError::Unprocessable(format!(
+            "type must be 1 (delivered), 2 (read), 3 (read and delivered) or 4 (unread), got {}",
+            body.kind
+        )));
+    }
+    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, Endpoint::uncached("messages.ack", 1), async move {
+            crate::fansly::messages::ack(&fansly, &account, &chat_id, &body.message_ids, body.kind)
+                .await
+        })
+        .await
+}
+
+/// Delete Chat Message: one the account sent.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}",
+    tag = "Chat Messages",
+    operation_id = "deleteChatMessage",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+        ("message_id" = String, Path, description = "The Fansly message ID"),
+    ),
+    responses(
+        (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
+        (status = 404, description = "Unknown account, chat or message, or a message the account did not send"),
+        (status = 422, description = "A malformed id"),
+    ),
+    security(("default" = []))
+)]
+async fn delete_message(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account_id, chat_id, message_id)): Path<(String, String, String)>,
+) -> Result<Metered, ApiError> {
+    params::fansly_id("message_id", &message_id)?;
+    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let fansly = state.fansly.clone();
+    authed
+        .bill(
+            &state,
+            Endpoint::uncached("messages.delete", 1),
+            async move {
+                crate::fansly::messages::delete(&fansly, &account, &chat_id, &message_id).await
+            },
+        )
+        .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReactionBody {
+    /// 1 heart, 2 laughing, 3 wow, 4 cry, 5 fire, 6 thumbs up, 7 thumbs down.
+    #[serde(rename = "type")]
+    #[schema(example = 1)]
+    kind: u8,
+}
+
+async fn react(
+    state: AppState,
+    authed: Authed,
+    (account_id, chat_id, message_id): (String, String, String),
+    kind: u8,
+    add: bool,
+) -> Result<Metered, ApiError> {
+    params::fansly_id("message_id", &message_id)?;
+    if !(1..=7).contains(&kind) {
+        return Err(ApiError::Unprocessable(format!(
+            "type must be a reaction from 1 to 7, got {kind}"
+        )));
+    }
+    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let fansly = state.fansly.clone();
+    let name = if add {
+        "messages.react"
+    } else {
+        "messages.unreact"
+    };
+    authed
+        .bill(&state, Endpoint::uncached(name, 1), async move {
+            crate::fansly::messages::react(&fansly, &account, &chat_id, &message_id, kind, add)
+                .await
+        })
+        .await
+}
+
+/// Add Reaction to Chat Message.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
+    tag = "Chats",
+    operation_id = "addReactionToChatMessage",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+        ("message_id" = String, Path, description = "The Fansly message ID"),
+    ),
+    request_body = ReactionBody,
+    responses(
+        (status = 200, description = "`data` is Fansly's like `{accountId, messageId, type, groupId, id}`", body = Object),
+        (status = 404, description = "Unknown account, chat or message (or the account's own message)"),
+        (status = 422, description = "`type` outside 1–7, or a malformed id"),
+    ),
+    security(("default" = []))
+)]
+async fn add_reaction(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(path): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<ReactionBody>,
+) -> Result<Metered, ApiError> {
+    react(state, authed, path, body.kind, true).await
+}
+
+/// Remove Reaction from Chat Message.
+#[utoipa::path(
+    delete,
+    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
+    tag = "Chats",
+    operation_id = "removeReactionFromChatMessage",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
+        ("message_id" = String, Path, description = "The Fansly message ID"),
+    ),
+    request_body = ReactionBody,
+    responses(
+        (status = 200, description = "`data` is the removed like", body = Object),
+        (status = 404, description = "Unknown account, chat, message or reaction"),
+        (status = 422, description = "`type` outside 1–7, or a malformed id"),
+    ),
+    security(("default" = []))
+)]
+async fn remove_reaction(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(path): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<ReactionBody>,
+) -> Result<Metered, ApiError> {
+    react(state, authed, path, body.kind, false).await
+}

@@ -1,0 +1,98 @@
+//! `/stories`: add one media item to the creator's story.
+
+use axum::extract::{Path, State};
+use fansly_upstream::ids::is_snowflake;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::fansly::content;
+use crate::http::calls::endpoint;
+use crate::http::envelope::Metered;
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::params;
+use crate::http::routes::posts::gates;
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(add_to_story))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoryBody {
+    /// Exactly one: a `fansly_media_` id or a Fansly vault media id.
+    media_files: Vec<String>,
+    #[serde(default)]
+    require_purchase: bool,
+    /// Unlock price in thousandths of a dollar (with requirePurchase).
+    price: Option<i64>,
+    #[serde(default)]
+    require_subscription: bool,
+    #[serde(default)]
+    require_follow: bool,
+}
+
+/// Add to Story: one media item, optionally gated.
+#[utoipa::path(
+    post,
+    path = "/api/fansly/{fanslyAccount}/stories",
+    tag = "Stories",
+    operation_id = "addToStory",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    request_body = StoryBody,
+    responses(
+        (status = 200, description = "`data` is the story Fansly created", body = Object),
+        (status = 404, description = "Unknown account or media handle"),
+        (status = 409, description = "The media handle is not processed yet"),
+        (status = 422, description = "Not exactly one media file, or a bad price"),
+    ),
+    security(("default" = []))
+)]
+async fn add_to_story(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<StoryBody>,
+) -> Result<Metered, ApiError> {
+    let [file] = body.media_files.as_slice() else {
+        return Err(ApiError::Unprocessable(
+            "mediaFiles must hold exactly one media file".into(),
+        ));
+    };
+    let gates = gates(
+        body.require_purchase,
+        body.price,
+        body.require_subscription,
+        body.require_follow,
+    )?;
+    // A vault media id is Fansly's own; a handle is resolved for this team.
+    let native = is_snowflake(file);
+    if !native {
+        params::media_files(std::slice::from_ref(file), 1)?;
+    }
+    let account = state
+        .sessions
+        .connected(&authed.caller.team_id, &account_id)
+        .await?;
+    let media_id = if native {
+        file.clone()
+    } else {
+        crate::media::vault_ids(
+            &state.db,
+            &authed.caller.team_id,
+            &account.id,
+            std::slice::from_ref(file),
+        )
+        .await?
+        .remove(0)
+    };
+    let fansly = state.fansly.clone();
+    authed
+        .bill(&state, endpoint("stories.add"), async move {
+            content::publish_story(&fansly, &account, &media_id, &gates).await
+        })
+        .await
+}

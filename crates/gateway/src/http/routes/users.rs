@@ -1,0 +1,111 @@
+//! `/api/fansly/{fanslyAccount}/users/…`: profile lookups, one credit per call
+//! however many users it names.
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::fansly::users::{self, Lookup};
+use crate::http::calls::{call, endpoint};
+use crate::http::envelope::Metered;
+use crate::http::extract::Authed;
+use crate::http::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(by_usernames))
+        .routes(routes!(by_ids))
+        .routes(routes!(by_ids_no_slash))
+}
+
+/// Get User Details: one or more comma-separated usernames.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/users/{usernames}",
+    tag = "Users",
+    operation_id = "getUserDetails",
+    params(
+        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        ("usernames" = String, Path, description = "A Fansly username, or a comma-separated list of usernames", example = "fan1,fan2"),
+    ),
+    responses(
+        (status = 200, description = "`data` is the list of Fansly accounts found, as Fansly renders them", body = Object),
+        (status = 404, description = "Unknown account, or none of the users exists"),
+        (status = 422, description = "Malformed usernames"),
+    ),
+    security(("default" = []))
+)]
+async fn by_usernames(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path((account, usernames)): Path<(String, String)>,
+) -> Result<Metered, ApiError> {
+    let names = users::parse_usernames(&usernames)?;
+    run(state, authed, &account, Lookup::Usernames(names)).await
+}
+
+#[derive(Deserialize, IntoParams)]
+struct IdsQuery {
+    /// Comma-separated Fansly account ids (at most 100).
+    ids: Option<String>,
+}
+
+/// Get User Details by ids (`?ids=1,2`), the form List Following refers to.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/users/",
+    tag = "Users",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
+    responses(
+        (status = 200, description = "`data` is the list of Fansly accounts found", body = Object),
+        (status = 404, description = "Unknown account, or none of the ids exists"),
+        (status = 422, description = "Missing or malformed ids"),
+    ),
+    security(("default" = []))
+)]
+async fn by_ids(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(account): Path<String>,
+    Query(q): Query<IdsQuery>,
+) -> Result<Metered, ApiError> {
+    let ids = users::parse_ids(q.ids.as_deref())?;
+    run(state, authed, &account, Lookup::Ids(ids)).await
+}
+
+/// The same as `/users/?ids=`, without the trailing slash.
+#[utoipa::path(
+    get,
+    path = "/api/fansly/{fanslyAccount}/users",
+    tag = "Users",
+    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
+    responses((status = 200, description = "As `/users/?ids=`", body = Object)),
+    security(("default" = []))
+)]
+async fn by_ids_no_slash(
+    state: State<AppState>,
+    authed: Authed,
+    account: Path<String>,
+    q: Query<IdsQuery>,
+) -> Result<Metered, ApiError> {
+    by_ids(state, authed, account, q).await
+}
+
+async fn run(
+    state: AppState,
+    authed: Authed,
+    account: &str,
+    what: Lookup,
+) -> Result<Metered, ApiError> {
+    call(
+        &state,
+        authed,
+        account,
+        endpoint("users.lookup"),
+        |f, a| async move { users::lookup(&f, &a, what).await },
+    )
+    .await
+}

@@ -1,0 +1,41 @@
+//! What every handler shares: configuration, the database, the Fansly
+//! client, the accounts' sessions, the event outbox and the relay.
+
+use std::sync::Arc;
+
+use fansly_upstream::FanslyClient;
+
+use crate::accounts::sessions::Sessions;
+use crate::core::config::Config;
+use crate::core::db::Db;
+use crate::events::outbox::Events;
+use crate::workers::relay::Relays;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// Base of absolute URLs the API hands out (`_pagination.next_page`,
+    /// polling URLs): `public_url` when configured, else the bound address.
+    pub public_url: String,
+    pub db: Db,
+    pub fansly: FanslyClient,
+    pub sessions: Sessions,
+    pub events: Events,
+    /// The websocket relay (one Fansly event socket per connected account).
+    pub relays: Relays,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> AppState {
+        AppState(Arc::new(inner))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,45 @@
+//! Periodic clean-up: dead rate-limit windows, uploads interrupted by a
+//! stop, webhook deliveries and events past their retention.
+
+use std::time::Duration;
+
+use crate::core::db::Db;
+use crate::metering::rate_limit;
+
+/// What housekeeping needs, handed over by `startup`.
+#[derive(Clone)]
+pub struct Housekeeping {
+    pub db: Db,
+    /// Uploads still "processing" after this long were cut off by a stop.
+    pub stale_uploads_after: Duration,
+    /// Webhook deliveries and events older than this are dropped.
+    pub retention: Duration,
+}
+
+impl Housekeeping {
+    /// Once a minute (and at start), [`Self::run_due`].
+    pub async fn run(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            self.run_due().await;
+        }
+    }
+
+    /// One pass: drop dead rate-limit windows, fail and refund uploads whose
+    /// gateway stopped in the middle of them, and drop webhook deliveries and
+    /// events past their retention. Errors are logged; the next pass retries.
+    pub async fn run_due(&self) {
+        if let Err(e) = rate_limit::prune(&self.db).await {
+            tracing::warn!(error = %e, "pruning rate-limit windows failed");
+        }
+        match crate::media::fail_orphaned(&self.db, self.stale_uploads_after).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
+            Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
+        }
+        if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention).await {
+            tracing::warn!(error = %e, "pruning old webhook deliveries failed");
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Background work: each worker is handed what it uses by `startup` (never
+//! the HTTP state) and has a "run what is due now" entry point for tests.
+
+pub mod broadcasts;
+pub mod housekeeping;
+pub mod relay;
+pub mod webhook_delivery;

@@ -1,0 +1,268 @@
+//! Sending deliveries: workers claim due rows with a lease, POST the stored
+//! body with the vendor's and Standard Webhooks' headers, record the
+//! attempt, and settle the row (delivered, retry later, or given up).
+//!
+//! Durability rests on the database alone: a delivery row exists before
+//! anything is sent (written with its event), a claim is a conditional
+//! UPDATE that takes a lease, and a worker that dies holding one simply lets
+//! it run out, after which any worker of any instance takes the row again.
+//! Receivers therefore see each event at least once, a duplicate always
+//! with the same idempotency key.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::core::config::WebhookSettings;
+use crate::core::crypto::{no_keyring, Keyring};
+use crate::core::db::Db;
+use crate::core::time::now_ms;
+use crate::events::outbox::Events;
+use crate::webhooks::deliveries::*;
+use crate::webhooks::endpoints::open_secret;
+use crate::webhooks::signing::{standard_signature, vendor_signature};
+use crate::webhooks::store::{self as webhooks};
+
+/// What the delivery workers use, handed over by `startup`.
+#[derive(Clone)]
+pub struct Deps {
+    pub db: Db,
+    pub settings: WebhookSettings,
+    pub events: Events,
+    /// Opens the endpoints' sealed signing secrets.
+    pub keyring: Option<Arc<Keyring>>,
+}
+
+/// The HTTP client every worker shares: the vendor's timeouts, no
+/// redirects, and the SSRF guard on each connection it opens.
+pub fn client(settings: &WebhookSettings) -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .timeout(Duration::from_millis(settings.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(crate::core::ssrf::GuardedResolver::shared(
+            settings.allow_private_targets,
+        ))
+        .user_agent(USER_AGENT)
+        .build()
+        .expect("the webhook HTTP client builds")
+}
+
+/// POSTs `d` to `url` once.
+pub async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    secret: Option<&str>,
+    d: &Claimed,
+    allow_private: bool,
+) -> Outcome {
+    let started = Instant::now();
+    let failed = |error: String, started: Instant| Outcome {
+        status: None,
+        latency_ms: started.elapsed().as_millis() as i64,
+        excerpt: None,
+        error: Some(error),
+        retry_after: None,
+    };
+    let parsed = match crate::core::ssrf::parse_target(url) {
+        Ok(u) => u,
+        Err(why) => return failed(format!("endpoint URL refused: {why}"), started),
+    };
+    if !crate::core::ssrf::literal_allowed(&parsed, allow_private) {
+        return failed(
+            "endpoint URL refused: the host is not a public address".into(),
+            started,
+        );
+    }
+    let timestamp = now_ms() / 1000;
+    let body = d.body.as_bytes();
+    let mut req = client
+        .post(parsed)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("webhook-id", &d.event_id)
+        .header("webhook-timestamp", timestamp.to_string());
+    if let Some(secret) = secret {
+        req = req
+            .header("Signature", vendor_signature(secret, body))
+            .header(
+                "webhook-signature",
+                standard_signature(secret, &d.event_id, timestamp, body),
+            );
+    }
+    if let Some(key) = &d.idempotency_key {
+        req = req.header("X-OFAPI-Idempotency-Key", key);
+    }
+    if let Some(original) = &d.redelivery_of {
+        req = req.header("X-OFAPI-Redelivery-Of", original);
+    }
+    let mut resp = match req.body(d.body.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => return failed(describe(&e), started),
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let mut excerpt = Vec::new();
+    // The status decides the outcome; a body cut short only shortens the excerpt.
+    while excerpt.len() < EXCERPT_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    // A character cut by the limit is dropped, not shown as U+FFFD.
+    if let Err(e) = std::str::from_utf8(&excerpt) {
+        if e.error_len().is_none() {
+            excerpt.truncate(e.valid_up_to());
+        }
+    }
+    let mut text = String::from_utf8_lossy(&excerpt).into_owned();
+    if text.len() > EXCERPT_BYTES {
+        // Lossy decoding grows invalid bytes; keep within the limit.
+        let mut end = EXCERPT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    let error = if resp.status().is_redirection() {
+        Some(format!(
+            "the endpoint answered a redirect (HTTP {status}); redirects are not followed"
+        ))
+    } else if !(200..300).contains(&status) {
+        Some(format!("the endpoint answered HTTP {status}"))
+    } else {
+        None
+    };
+    Outcome {
+        status: Some(status),
+        latency_ms: started.elapsed().as_millis() as i64,
+        excerpt: (!text.is_empty()).then_some(text),
+        error,
+        retry_after,
+    }
+}
+
+/// reqwest's error with its causes (the top level alone says little).
+fn describe(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// Runs one claimed delivery to its settled state.
+async fn run_one(state: &Deps, client: &reqwest::Client, d: Claimed) {
+    let settings = &state.settings;
+    let hook = match webhooks::find(&state.db, &d.webhook_id).await {
+        Ok(Some(h)) => h,
+        // Deleted meanwhile: its deliveries went with it.
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(delivery = d.id, error = %e, "loading a webhook failed; the lease will lapse");
+            return;
+        }
+    };
+    let secret = match hook.sealed_secret.as_ref() {
+        None => None,
+        Some(_) => match state
+            .keyring
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!(no_keyring().to_string()))
+            .and_then(|k| open_secret(k, &hook))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                // Never send unsigned what should be signed.
+                let outcome = Outcome {
+                    status: None,
+                    latency_ms: 0,
+                    excerpt: None,
+                    error: Some(format!("the signing secret cannot be opened: {e}")),
+                    retry_after: None,
+                };
+                if let Err(e) = settle(&state.db, settings, &hook, &d, now_ms(), &outcome).await {
+                    tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed");
+                }
+                return;
+            }
+        },
+    };
+    let started_at = now_ms();
+    let outcome = send(
+        client,
+        &hook.url,
+        secret.as_deref(),
+        &d,
+        settings.allow_private_targets,
+    )
+    .await;
+    if let Err(e) = settle(&state.db, settings, &hook, &d, started_at, &outcome).await {
+        tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed; the lease will lapse");
+    }
+}
+
+/// Starts the delivery workers of this instance, and the task that parks
+/// the deliveries of teams out of credits.
+pub fn spawn_workers(state: Deps) -> Vec<tokio::task::JoinHandle<()>> {
+    let client = client(&state.settings);
+    let mut tasks: Vec<_> = (0..state.settings.workers.max(1))
+        .map(|_| tokio::spawn(worker(state.clone(), client.clone())))
+        .collect();
+    tasks.push(tokio::spawn(parker(state)));
+    tasks
+}
+
+/// How long the deliveries of a team out of credits wait between checks.
+pub fn unpaid_recheck(settings: &WebhookSettings) -> Duration {
+    Duration::from_millis(settings.poll_interval_ms.max(10) * 5)
+}
+
+async fn parker(state: Deps) {
+    let settings = &state.settings;
+    let recheck = unpaid_recheck(settings);
+    loop {
+        if let Err(e) = park_unpaid(&state.db, settings.credits_per_100_events, recheck).await {
+            tracing::warn!(error = %e, "deferring unpaid webhook deliveries failed");
+        }
+        tokio::time::sleep(recheck).await;
+    }
+}
+
+async fn worker(state: Deps, client: reqwest::Client) {
+    let settings = &state.settings;
+    let lease = Duration::from_millis(settings.lease_ms.max(settings.timeout_ms + 1_000));
+    let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
+    let wake: Arc<tokio::sync::Notify> = state.events.recorded();
+    loop {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        // Registered before looking, so an event recorded meanwhile wakes us.
+        notified.as_mut().enable();
+        match claim(&state.db, lease, settings.credits_per_100_events).await {
+            Ok(Some(d)) => {
+                run_one(&state, &client, d).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "claiming a webhook delivery failed"),
+        }
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(poll) => {}
+        }
+    }
+}
