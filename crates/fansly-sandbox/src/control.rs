@@ -1,8 +1,8 @@
 //! Sandbox-only routes under `/_sandbox`: what a test or a demo needs to see
 //! and steer the simulated Fansly. Real Fansly has none of these; the gateway
-//! never calls them.
+//! never calls them. The faults and the request log they steer are in
+//! `faults.rs`; websocket steering is in `ws/control.rs`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,13 +12,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::AppState;
-
-/// Enough for a 500-recipient broadcast (two writes per recipient) and its reads.
-const LOG_CAPACITY: usize = 5000;
+use crate::envelope::preflight;
+use crate::faults::{record, take_matching, Fault, LoggedRequest};
+use crate::state::AppState;
+use crate::world::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,66 +28,6 @@ pub fn router() -> Router<AppState> {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/_sandbox/requests", get(requests).delete(clear_requests))
-}
-
-/// One injected misbehaviour: the next `times` requests matching `method` and
-/// `path` wait `delay_ms`, then (when `status` is set) get that status instead
-/// of the real answer.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-pub struct Fault {
-    #[serde(default)]
-    pub method: Option<String>,
-    /// Exact path, or a prefix ending in `*`.
-    pub path: String,
-    #[serde(default)]
-    pub status: Option<u16>,
-    /// Sent as `Retry-After` with the injected status.
-    #[serde(default)]
-    pub retry_after: Option<String>,
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
-    #[serde(default = "one")]
-    pub times: u32,
-    /// Body of the injected answer; defaults to Fansly's error envelope.
-    #[serde(default)]
-    pub body: Option<Value>,
-    /// Match only requests that came through a forward proxy (`true`) or
-    /// only direct ones (`false`). With the sandbox standing in as an
-    /// account's proxy, `true` plus status 407 simulates a proxy refusing it.
-    #[serde(default)]
-    pub via_proxy: Option<bool>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-impl Fault {
-    fn matches(&self, method: &Method, path: &str, via_proxy: bool) -> bool {
-        let method_ok = self
-            .method
-            .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method.as_str()));
-        let path_ok = match self.path.strip_suffix('*') {
-            Some(prefix) => path.starts_with(prefix),
-            None => path == self.path,
-        };
-        method_ok && path_ok && self.via_proxy.is_none_or(|v| v == via_proxy)
-    }
-}
-
-/// What the sandbox saw of one request (the token itself is never kept).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LoggedRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    pub headers: BTreeMap<String, String>,
-    /// Arrived in absolute form (`GET http://host/path`): through a forward proxy.
-    pub via_proxy: bool,
-    /// When it arrived (Unix ms), so tests can measure request rates.
-    #[serde(default)]
-    pub at_ms: i64,
 }
 
 /// Records every `/api/v1` request, answers CORS preflights, and applies faults.
@@ -109,38 +49,26 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             (k.as_str().to_owned(), value)
         })
         .collect();
-    {
-        let mut log = state.log.lock().unwrap_or_else(|p| p.into_inner());
-        if log.len() == LOG_CAPACITY {
-            log.pop_front();
-        }
-        log.push_back(LoggedRequest {
+    record(
+        &mut state.log.lock().unwrap_or_else(|p| p.into_inner()),
+        LoggedRequest {
             method: req.method().to_string(),
             path: path.clone(),
             query: req.uri().query().map(str::to_owned),
             headers,
             via_proxy,
-            at_ms: crate::world::now_ms(),
-        });
-    }
+            at_ms: now_ms(),
+        },
+    );
     if req.method() == Method::OPTIONS {
-        return crate::api::preflight(req.headers());
+        return preflight(req.headers());
     }
-    let fault = {
-        let mut faults = state.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = faults
-            .iter()
-            .position(|f| f.matches(req.method(), &path, via_proxy));
-        hit.map(|i| {
-            let f = faults[i].clone();
-            if faults[i].times <= 1 {
-                faults.remove(i);
-            } else {
-                faults[i].times -= 1;
-            }
-            f
-        })
-    };
+    let fault = take_matching(
+        &mut state.faults.lock().unwrap_or_else(|p| p.into_inner()),
+        req.method(),
+        &path,
+        via_proxy,
+    );
     let Some(fault) = fault else {
         return next.run(req).await;
     };

@@ -1,6 +1,7 @@
-//! Sandbox-only routes for mass messaging: many fans at once, and every
-//! message a creator sent with its recipient, so a test can count deliveries
-//! per fan.
+//! Sandbox-only routes for mass messaging: many fans at once, a broadcast
+//! audience group as the dashboard would make it (the group itself is in
+//! `broadcast.rs`), and every message a creator sent with its recipient, so
+//! a test can count deliveries per fan.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
@@ -11,60 +12,15 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::AppState;
+use crate::broadcast::BroadcastGroup;
+use crate::messaging::Grant;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/_sandbox/fans", post(add_fans))
         .route("/_sandbox/messages", get(sent_messages))
         .route("/_sandbox/broadcast-groups", post(add_broadcast_group))
-}
-
-/// A broadcast audience group (type 3, spec §6.3 — shape INFERRED from the
-/// web bundle): lists to include (recipient type 30000) and exclude (30001),
-/// and optionally a subscription tier in `groupFlagsMetadata` under flag 4.
-#[derive(Clone, Debug)]
-pub struct BroadcastGroup {
-    pub id: u64,
-    pub owner: u64,
-    pub include_lists: Vec<u64>,
-    pub exclude_lists: Vec<u64>,
-    pub tier: Option<u64>,
-}
-
-impl BroadcastGroup {
-    /// As `GET /group/{id}` answers it.
-    pub fn json(&self) -> Value {
-        let id = self.id.to_string();
-        let recipients: Vec<Value> = self
-            .include_lists
-            .iter()
-            .map(|l| json!({"recipientId": l.to_string(), "type": 30000}))
-            .chain(
-                self.exclude_lists
-                    .iter()
-                    .map(|l| json!({"recipientId": l.to_string(), "type": 30001})),
-            )
-            .collect();
-        let metadata = match self.tier {
-            Some(t) => {
-                json!({"4": json!({"subscriptionTierId": t.to_string()}).to_string()}).to_string()
-            }
-            None => String::new(),
-        };
-        json!({
-            "id": id,
-            "type": 3,
-            "groupFlags": 32,
-            "groupFlagsMetadata": metadata,
-            "createdBy": self.owner.to_string(),
-            "users": [{"groupId": id, "userId": self.owner.to_string(), "type": 0, "permissionFlags": 65535}],
-            "recipients": recipients,
-            "permissionFlags": [],
-            "lastMessage": null,
-            "userSettings": null
-        })
-    }
 }
 
 #[derive(Deserialize)]
@@ -205,7 +161,7 @@ async fn sent_messages(State(state): State<AppState>, Query(q): Query<SentQuery>
                 .group(m.group_id)
                 .and_then(|g| world.partner_of(g, sender));
             let msgs = &world.messaging;
-            let grant_row = |g: &crate::messaging::Grant| {
+            let grant_row = |g: &Grant| {
                 json!({
                     "accountMediaId": g.id.to_string(),
                     "mediaId": g.media.to_string(),

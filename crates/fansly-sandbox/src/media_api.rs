@@ -23,10 +23,13 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::api::{bad_param, ok, Caller};
+use crate::caller::Caller;
+use crate::envelope::{bad_param, ok};
+use crate::fan_view::add_preview;
 use crate::messaging::{Bundle, Grant, Media, Upload, PART_SIZE};
+use crate::params::parse_id;
+use crate::state::AppState;
 use crate::world::{now_ms, World};
-use crate::AppState;
 
 /// Largest file the sandbox accepts in one upload session.
 const MAX_FILE: u64 = 4 * 1024 * 1024 * 1024;
@@ -53,12 +56,6 @@ fn base_url(headers: &HeaderMap) -> String {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
     format!("http://{host}")
-}
-
-fn parse_id(s: &str) -> Option<u64> {
-    fansly_upstream::ids::is_snowflake(s)
-        .then(|| s.parse().ok())
-        .flatten()
 }
 
 #[derive(Deserialize)]
@@ -128,14 +125,10 @@ async fn put_part(
     Query(q): Query<Signed>,
     body: Body,
 ) -> Response {
-    let authorised = {
-        let world = state.world();
-        world.messaging.uploads.get(&id).is_some_and(|u| {
-            Some(&u.secret) == q.signature.as_ref()
-                && index < u.parts.len()
-                && u.completed.is_none()
-        })
-    };
+    let authorised = state
+        .world()
+        .messaging
+        .accepts_part(id, q.signature.as_ref(), index);
     if !authorised {
         return (StatusCode::FORBIDDEN, "SignatureDoesNotMatch").into_response();
     }
@@ -359,7 +352,7 @@ async fn grants(
         .filter_map(|id| msgs.visible_grant(*id, me.account_id))
         .map(|g| {
             let mut v = msgs.grant_json(g);
-            crate::content_api::add_preview(&world, g.id, &mut v);
+            add_preview(&world, g.id, &mut v);
             v
         })
         .collect();
@@ -480,7 +473,7 @@ fn mint_grant(world: &mut World, me: u64, c: Checked, gates: Vec<Value>) -> Valu
         world.content.previews.insert(id, p);
     }
     let mut v = world.messaging.grant_json(&g);
-    crate::content_api::add_preview(world, id, &mut v);
+    add_preview(world, id, &mut v);
     world.messaging.grants.insert(id, g);
     v
 }
@@ -532,7 +525,7 @@ async fn create_bundle(
         }
     }
     // The items carry no gates of their own: the bundle's gate them
-    // (`content_api::may_open`).
+    // (`World::may_open`).
     let media: Vec<Value> = checked
         .into_iter()
         .map(|c| mint_grant(&mut world, me.account_id, c, Vec::new()))

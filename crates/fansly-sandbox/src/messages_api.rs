@@ -1,8 +1,7 @@
 //! `/api/v1/message…` and the per-group user settings: reading, sending,
 //! acknowledging, deleting, typing and liking, with Fansly's quirks (newest
 //! first, `before` cursor, `limit=1` answering nothing, unknown group → 500).
-
-use std::collections::BTreeMap;
+//! A fan writing to a creator (sandbox-only) is in `fan_control.rs`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
@@ -13,10 +12,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::api::{bad_param, fail, ok, Caller};
+use crate::caller::Caller;
+use crate::envelope::{bad_param, fail, ok};
 use crate::messaging::{like_json, Like, Message};
-use crate::world::{now_ms, World};
-use crate::AppState;
+use crate::params::parse_id;
+use crate::state::AppState;
+use crate::world::now_ms;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,7 +29,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/message/like", post(like))
         .route("/api/v1/message/like/delete", post(unlike))
         .route("/api/v1/groups/users/settings", post(user_settings))
-        .route("/_sandbox/fans/{username}/messages", post(fan_sends))
 }
 
 type Body<T> = Result<Json<T>, JsonRejection>;
@@ -44,12 +44,6 @@ fn no_group() -> Response {
 /// `{"success": true}` with no `response`, as `/message/ack` answers.
 fn done() -> Response {
     Json(json!({"success": true})).into_response()
-}
-
-fn parse_id(s: &str) -> Option<u64> {
-    fansly_upstream::ids::is_snowflake(s)
-        .then(|| s.parse().ok())
-        .flatten()
 }
 
 #[derive(Deserialize)]
@@ -161,17 +155,10 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
     // The caller's own accountMedia (contentType 1) or bundles (2).
     let mut grants = Vec::new();
     for a in &body.attachments {
-        let msgs = &world.messaging;
-        let owned = parse_id(&a.content_id).filter(|id| match a.content_type {
-            1 => msgs
-                .grants
-                .get(id)
-                .is_some_and(|g| g.account == me.account_id),
-            2 => msgs
-                .bundles
-                .get(id)
-                .is_some_and(|b| b.account == me.account_id),
-            _ => false,
+        let owned = parse_id(&a.content_id).filter(|id| {
+            world
+                .messaging
+                .owns_attachment(me.account_id, Some(a.content_type), *id)
         });
         match owned {
             Some(id) => grants.push(id),
@@ -194,51 +181,8 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
             None => return bad_param("invalid parameter \"inReplyTo\""),
         },
     };
-    let m = post_message(
-        &mut world,
-        group,
-        me.account_id,
-        body.content,
-        grants,
-        in_reply_to,
-    );
+    let m = world.post_message(group, me.account_id, body.content, grants, in_reply_to);
     ok(world.messaging.sent_json(&m))
-}
-
-/// Stores a message from `sender` in `group`; every other member gets an
-/// unread, undelivered interaction.
-pub fn post_message(
-    world: &mut World,
-    group: u64,
-    sender: u64,
-    content: String,
-    attachments: Vec<u64>,
-    in_reply_to: Option<u64>,
-) -> Message {
-    let id = world.mint_id();
-    let g = world
-        .group(group)
-        .expect("caller checked the group")
-        .clone();
-    let interactions: BTreeMap<u64, (i64, i64)> = [g.created_by, g.partner]
-        .into_iter()
-        .filter(|u| *u != sender)
-        .map(|u| (u, (0, 0)))
-        .collect();
-    let m = Message {
-        id,
-        group_id: group,
-        sender,
-        content,
-        created_ms: now_ms(),
-        in_reply_to,
-        attachments,
-        likes: Vec::new(),
-        interactions,
-        deleted_ms: None,
-    };
-    world.messaging.insert(m.clone());
-    m
 }
 
 #[derive(Deserialize)]
@@ -402,7 +346,8 @@ async fn like(State(state): State<AppState>, Caller(me): Caller, body: Body<Like
     }
     let mut world = state.world();
     let like_id = world.mint_id();
-    let Some(m) = message_for(&mut world, &body.message_id, me.account_id) else {
+    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me.account_id));
+    let Some(m) = found else {
         return bad_param("invalid parameter \"messageId\"");
     };
     if m.sender == me.account_id {
@@ -432,7 +377,8 @@ async fn unlike(
         return bad_param("invalid body");
     };
     let mut world = state.world();
-    let Some(m) = message_for(&mut world, &body.message_id, me.account_id) else {
+    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me.account_id));
+    let Some(m) = found else {
         return bad_param("invalid parameter \"messageId\"");
     };
     let Some(index) = m
@@ -444,18 +390,6 @@ async fn unlike(
     };
     let removed = m.likes.remove(index);
     ok(like_json(&removed, m, true))
-}
-
-/// A live message in one of `member`'s groups.
-fn message_for<'w>(world: &'w mut World, raw: &str, member: u64) -> Option<&'w mut Message> {
-    let id = parse_id(raw)?;
-    let group = world.messaging.messages.get(&id)?.group_id;
-    world.group_of(group, member)?;
-    world
-        .messaging
-        .messages
-        .get_mut(&id)
-        .filter(|m| m.deleted_ms.is_none())
 }
 
 #[derive(Deserialize)]
@@ -492,72 +426,4 @@ async fn user_settings(
         "userId": me.account_id.to_string(),
         "userSettings": settings
     }))
-}
-
-#[derive(Deserialize)]
-struct FanMessage {
-    /// The creator written to; the first seeded creator by default.
-    #[serde(default = "first_creator")]
-    to: String,
-    text: String,
-    /// Sends `text 1` … `text N` when above 1.
-    #[serde(default = "one")]
-    count: u32,
-}
-
-fn first_creator() -> String {
-    "sandbox_creator".into()
-}
-
-fn one() -> u32 {
-    1
-}
-
-/// Sandbox-only: fan `username` writes to a creator (opening the DM if
-/// needed), as a real fan would from the web app. Answers the group and the
-/// new message ids, oldest first.
-async fn fan_sends(
-    State(state): State<AppState>,
-    axum::extract::Path(username): axum::extract::Path<String>,
-    body: Body<FanMessage>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "body: {to?, text, count?}",
-        )
-            .into_response();
-    };
-    let mut world = state.world();
-    let (Some(fan), Some(creator)) = (
-        world.account_by_username(&username).map(|a| a.id),
-        world.account_by_username(&body.to).map(|a| a.id),
-    ) else {
-        return (StatusCode::NOT_FOUND, "unknown fan or creator").into_response();
-    };
-    if body.count == 0 || body.count > 10_000 || body.text.is_empty() {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "text must be set and count 1-10000",
-        )
-            .into_response();
-    }
-    let group = world.open_group(creator, fan).id;
-    let sent: Vec<Message> = (1..=body.count)
-        .map(|n| {
-            let text = if body.count == 1 {
-                body.text.clone()
-            } else {
-                format!("{} {n}", body.text)
-            };
-            post_message(&mut world, group, fan, text, Vec::new(), None)
-        })
-        .collect();
-    drop(world);
-    // The creator's open websockets hear each message (5.1), as on Fansly.
-    for m in &sent {
-        crate::ws::publish_message(&state, creator, m);
-    }
-    let ids: Vec<String> = sent.iter().map(|m| m.id.to_string()).collect();
-    Json(json!({"groupId": group.to_string(), "messages": ids})).into_response()
 }

@@ -3,6 +3,8 @@
 //! media and the accountMedia grants that attach media to messages.
 //!
 //! It is one field of [`crate::world::World`], so it lives under the same lock.
+//! The rules that read only this state (who owns an attachment, who may see
+//! a grant or a bundle, which parts an upload accepts) are here too.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -292,6 +294,25 @@ impl Messaging {
             "whitelisted": true,
             "accountPermissionFlags": 255,
             "access": true
+        })
+    }
+
+    /// Whether attachment `id` of `content_type` is `account`'s own:
+    /// accountMedia (1) or a bundle (2) it made; anything else is not.
+    pub fn owns_attachment(&self, account: u64, content_type: Option<i64>, id: u64) -> bool {
+        match content_type {
+            Some(1) => self.grants.get(&id).is_some_and(|g| g.account == account),
+            Some(2) => self.bundles.get(&id).is_some_and(|b| b.account == account),
+            _ => false,
+        }
+    }
+
+    /// Whether a presigned PUT may store part `index` of upload `id`: the
+    /// signature is the upload's secret, the part exists and the upload is
+    /// not completed yet.
+    pub fn accepts_part(&self, id: u64, signature: Option<&String>, index: usize) -> bool {
+        self.uploads.get(&id).is_some_and(|u| {
+            Some(&u.secret) == signature && index < u.parts.len() && u.completed.is_none()
         })
     }
 

@@ -1,16 +1,25 @@
-//! The sandbox's state: accounts, sessions and DM groups, and how Fansly renders them.
+//! The sandbox's state: accounts, sessions and DM groups (how Fansly renders
+//! them is in `world_json.rs`).
+//! The other parts of the state (logins, messaging, businesses, content,
+//! broadcast groups) are fields of [`World`], under the same lock; the access
+//! rules that read across them (may this session act, may this viewer open
+//! this media) are here too.
 //!
 //! Everything seeded is derived from fixed timestamps, so ids and tokens are the
 //! same on every start: a gateway that stored a sandbox token keeps working.
 
-use std::collections::HashMap;
-
-use crate::business::{Business, DAY_MS};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use base64::Engine;
 use fansly_upstream::ids::snowflake_at;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+use crate::auth::AuthState;
+use crate::broadcast::BroadcastGroup;
+use crate::business::{Business, DAY_MS};
+use crate::content::{Album, Content};
+use crate::messaging::{Bundle, Grant, Message, Messaging};
 
 /// 2024-01-01T00:00:00Z: the creation time of everything seeded.
 const SEED_MS: i64 = 1_704_067_200_000;
@@ -48,6 +57,15 @@ pub struct SessionRow {
     pub token: String,
 }
 
+/// Why a request's session may not act (Fansly answers both with 401).
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionRefusal {
+    /// The token is not a live session.
+    Unknown,
+    /// The `fansly-session-id` header names another session.
+    Mismatch,
+}
+
 #[derive(Clone, Debug)]
 pub struct Group {
     pub id: u64,
@@ -72,7 +90,7 @@ pub struct SeededCreator {
 }
 
 pub struct World {
-    pub(crate) auth: crate::auth::AuthState,
+    pub(crate) auth: AuthState,
     accounts: HashMap<u64, Account>,
     by_username: HashMap<String, u64>,
     sessions: HashMap<String, SessionRow>,
@@ -80,13 +98,13 @@ pub struct World {
     by_pair: HashMap<(u64, u64), u64>,
     last_ms: i64,
     seq: u64,
-    pub messaging: crate::messaging::Messaging,
+    pub messaging: Messaging,
     /// Each seeded creator's fans, money and statistics.
     businesses: HashMap<u64, Business>,
     /// Walls (and, later, posts, stories and vault albums).
-    pub content: crate::content::Content,
+    pub content: Content,
     /// Broadcast audience groups (type 3), as the dashboard configures them.
-    pub broadcast_groups: HashMap<u64, crate::mass_api::BroadcastGroup>,
+    pub broadcast_groups: HashMap<u64, BroadcastGroup>,
 }
 
 impl World {
@@ -134,7 +152,7 @@ impl World {
             // Every creator's vault starts with its default album.
             w.content.add_album(
                 id,
-                crate::content::Album {
+                Album {
                     id: snowflake_at(SEED_MS + 120_000, 1 + n),
                     title: "Vault".into(),
                     description: String::new(),
@@ -307,6 +325,23 @@ impl World {
         self.sessions.get(token)
     }
 
+    /// The session a request acts as: its token must be a live session and,
+    /// when the request names a session id, that id must be the token's.
+    pub fn caller_session(
+        &self,
+        token: &str,
+        session_id: Option<&str>,
+    ) -> Result<SessionRow, SessionRefusal> {
+        let session = self
+            .session(token)
+            .cloned()
+            .ok_or(SessionRefusal::Unknown)?;
+        if session_id.is_some_and(|sid| sid != session.id.to_string()) {
+            return Err(SessionRefusal::Mismatch);
+        }
+        Ok(session)
+    }
+
     /// A new session for `account_id`, as a successful login issues it.
     pub fn open_session(&mut self, account_id: u64) -> SessionRow {
         let id = self.mint_id();
@@ -436,6 +471,98 @@ impl World {
         out
     }
 
+    /// A live message in one of `member`'s groups.
+    pub fn live_message_of(&mut self, id: u64, member: u64) -> Option<&mut Message> {
+        let group = self.messaging.messages.get(&id)?.group_id;
+        self.group_of(group, member)?;
+        self.messaging
+            .messages
+            .get_mut(&id)
+            .filter(|m| m.deleted_ms.is_none())
+    }
+
+    /// Stores a message from `sender` in `group` (which the caller checked);
+    /// every other member gets an unread, undelivered interaction.
+    pub fn post_message(
+        &mut self,
+        group: u64,
+        sender: u64,
+        content: String,
+        attachments: Vec<u64>,
+        in_reply_to: Option<u64>,
+    ) -> Message {
+        let id = self.mint_id();
+        let g = self.group(group).expect("caller checked the group").clone();
+        let interactions: BTreeMap<u64, (i64, i64)> = [g.created_by, g.partner]
+            .into_iter()
+            .filter(|u| *u != sender)
+            .map(|u| (u, (0, 0)))
+            .collect();
+        let m = Message {
+            id,
+            group_id: group,
+            sender,
+            content,
+            created_ms: now_ms(),
+            in_reply_to,
+            attachments,
+            likes: Vec::new(),
+            interactions,
+            deleted_ms: None,
+        };
+        self.messaging.insert(m.clone());
+        m
+    }
+
+    /// Whether `viewer` may open grant `g`: the owner and whitelisted accounts
+    /// always; otherwise an ungated grant, or any one of its gates (§8.3 flags
+    /// 1 = purchased, 2 = an active subscription to the owner, 4 = following
+    /// the owner, which subscribers also count as; gates are alternatives,
+    /// INFERRED). An item of a bundle must also pass the bundle's gates: the
+    /// bundle gates its content as a whole (INFERRED from the bundle body,
+    /// whose items carry no `permissions`).
+    pub fn may_open(&self, viewer: u64, g: &Grant) -> bool {
+        let own = self.passes(viewer, g.id, g.account, &g.whitelist, &g.gates);
+        own && self
+            .messaging
+            .bundle_of
+            .get(&g.id)
+            .and_then(|b| self.messaging.bundles.get(b))
+            .is_none_or(|b| self.may_open_bundle(viewer, b))
+    }
+
+    pub fn may_open_bundle(&self, viewer: u64, b: &Bundle) -> bool {
+        self.passes(viewer, b.id, b.account, &b.whitelist, &b.gates)
+    }
+
+    /// One gated object (`id`, a grant or a bundle, bought by that id) as
+    /// `viewer` may open it.
+    fn passes(
+        &self,
+        viewer: u64,
+        id: u64,
+        owner: u64,
+        whitelist: &HashSet<u64>,
+        gates: &[Value],
+    ) -> bool {
+        if owner == viewer || whitelist.contains(&viewer) || gates.is_empty() {
+            return true;
+        }
+        let business = self.business(owner);
+        let subscribed = business
+            .subscriptions
+            .iter()
+            .any(|s| s.fan == viewer && s.active);
+        let follows = business.follows.iter().any(|f| f.fan == viewer);
+        let bought = self.content.purchases.contains(&(viewer, id));
+        gates.iter().any(|gate| {
+            let flags = gate.get("flags").and_then(Value::as_i64).unwrap_or(0);
+            (flags & 1 != 0 && bought)
+                || (flags & 2 != 0 && subscribed)
+                || (flags & 4 != 0 && (follows || subscribed))
+        })
+    }
+
     /// The other member of a DM group, seen from `me`.
     pub fn partner_of(&self, g: &Group, me: u64) -> Option<&Account> {
         let other = if g.created_by == me {
@@ -445,145 +572,6 @@ impl World {
         };
         self.accounts.get(&other)
     }
-
-    /// An account as `/account?usernames=` and `/account?ids=` render it.
-    pub fn account_json(&self, a: &Account) -> Value {
-        let id = a.id.to_string();
-        json!({
-            "id": id,
-            "username": a.username,
-            "displayName": a.display_name,
-            "flags": if a.creator { 18 } else { 0 },
-            "version": 3,
-            "createdAt": a.created_at_ms,
-            "followCount": self.business(a.id).follows.len(),
-            "subscriberCount": self.business(a.id).subscriptions.iter().filter(|s| s.active).count(),
-            "permissions": {"accountPermissionFlags": {"flags": if a.creator { 2 } else { 0 }}},
-            "timelineStats": {
-                "accountId": id,
-                "imageCount": 0,
-                "videoCount": 0,
-                "bundleCount": 0,
-                "bundleImageCount": 0,
-                "bundleVideoCount": 0,
-                "fetchedAt": a.created_at_ms
-            },
-            "mediaStoryState": {
-                "accountId": id,
-                "status": 2,
-                "storyCount": 0,
-                "version": 1,
-                "createdAt": a.created_at_ms,
-                "updatedAt": a.created_at_ms,
-                "hasActiveStories": false
-            },
-            "statusId": 1,
-            "lastSeenAt": last_seen(a),
-            "profileAccessFlags": 0,
-            "profileFlags": 0,
-            "about": "",
-            "location": "",
-            "profileSocials": [],
-            "profileBadges": [],
-            "following": false,
-            "accountMediaLikes": 0,
-            "hasMainWall": a.creator,
-            "walls": if a.creator {
-                json!(self.content.walls_json(a.id))
-            } else {
-                json!([])
-            },
-            "avatar": null,
-            "banner": null
-        })
-    }
-
-    /// `account/me` adds the private fields a creator sees of themself.
-    pub fn me_json(&self, a: &Account) -> Value {
-        let mut v = self.account_json(a);
-        if let Value::Object(m) = &mut v {
-            m.insert("email".into(), json!(a.email));
-            let b = self.business(a.id);
-            m.insert(
-                "earningsWallet".into(),
-                json!({"id": (a.id + 2).to_string(), "balance": b.available_balance(now_ms())}),
-            );
-            let tiers: Vec<Value> = (0..b.tiers.len()).map(|i| b.tier_json(i)).collect();
-            m.insert("subscriptionTiers".into(), json!(tiers));
-        }
-        json!({ "account": v })
-    }
-
-    /// A DM group exactly in the shape `POST /group` answers (create-chat.md).
-    pub fn group_json(&self, g: &Group) -> Value {
-        let gid = g.id.to_string();
-        let partner = g.partner.to_string();
-        let dm_flags = json!([
-            {
-                "id": g.dm_flag_ids[0].to_string(),
-                "accountId": partner,
-                "type": 0,
-                "flags": 2,
-                "metadata": "",
-                "verificationFlags": 0,
-                "verificationMetadata": "{}"
-            },
-            {
-                "id": g.dm_flag_ids[1].to_string(),
-                "accountId": partner,
-                "type": 0,
-                "flags": 4,
-                "metadata": "{\"4\":\"{\\\"subscriptionTierId\\\":\\\"\\\"}\"}",
-                "verificationFlags": 0,
-                "verificationMetadata": "{\"4\":\"{\\\"errors\\\":[]}\"}"
-            }
-        ]);
-        json!({
-            "users": [
-                {
-                    "userId": g.created_by.to_string(),
-                    "permissionFlags": 65535,
-                    "userSettings": {"hidden": 1},
-                    "groupId": gid
-                },
-                {
-                    "userId": partner,
-                    "permissionFlags": 65535,
-                    "userSettings": {"hidden": 1},
-                    "groupId": gid,
-                    "dmPermissionFlags": dm_flags
-                }
-            ],
-            "recipients": [],
-            "lastMessage": self
-                .messaging
-                .last_message(g.id)
-                .map(|m| self.messaging.message_json(m)),
-            "userSettings": null,
-            "type": 1,
-            "createdBy": g.created_by.to_string(),
-            "groupFlagsMetadata": "",
-            "id": gid,
-            "permissionFlags": [],
-            "hasDmPermissionFlags": false,
-            "dmPermissionFlags": dm_flags,
-            "accountDmPermissionFlags": {"flags": 0, "metadata": "{}"}
-        })
-    }
-}
-
-/// When an account was last online: creators just now; each fan at a fixed
-/// distance from now (about one in ten within the last ten minutes, the others
-/// up to thirty days ago), so "online" filters have something to find.
-fn last_seen(a: &Account) -> i64 {
-    let ago = if a.creator {
-        0
-    } else if a.id.is_multiple_of(10) {
-        (a.id >> 8) % 600_000
-    } else {
-        (a.id >> 8) % (30 * DAY_MS as u64)
-    };
-    now_ms() - ago as i64
 }
 
 /// A token in Fansly's format, base64 of `<sessionId>:1:2:<hash>`, derived
