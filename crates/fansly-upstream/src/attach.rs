@@ -7,7 +7,6 @@
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
-use crate::content::Gate;
 use crate::error::UpstreamError;
 use crate::session::Session;
 
@@ -24,6 +23,16 @@ pub const CONTENT_BUNDLE: i64 = 2;
 pub struct GatedMedia {
     pub media_id: String,
     pub preview_id: Option<String>,
+}
+
+/// Who may unlock a post's or a message's media; several gates are alternatives (INFERRED).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Pay `price` mills.
+    Purchase(i64),
+    Subscribers,
+    /// INFERRED: the follower flag is not captured.
+    Followers,
 }
 
 /// Who the grant is for, which decides its top-level flags, whitelist and

@@ -1,19 +1,22 @@
 //! The HTTP client for Fansly's REST API (`apiv3`): the only place that knows
-//! how a request must look on the wire and how answers are wrapped.
+//! how a request must look on the wire (URL, browser headers, signing), how
+//! it is retried and how it is traced; the answer is unwrapped by
+//! `envelope.rs`. Also the account and DM-group reads every resource needs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
 
 use crate::check::client_check;
-use crate::error::UpstreamError;
+use crate::envelope::{decode_envelope, parse_retry_after};
+use crate::error::{transient_status, UpstreamError};
 use crate::route::Route;
 use crate::session::Session;
 
@@ -113,6 +116,12 @@ impl FanslyClient {
 
     /// `GET /api/v1/device/id`: unsigned and unauthenticated, since it produces
     /// the id that signing needs. Answers a bare string.
+    #[tracing::instrument(
+        name = "fansly.request",
+        level = "debug",
+        skip_all,
+        fields(method = "GET", route = "/api/v1/device/id")
+    )]
     pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let http = self.http_for(route)?;
@@ -248,6 +257,21 @@ impl FanslyClient {
     /// A signed request to `base` (the REST or the media host). When Fansly
     /// refuses the session and the session has a renewer, the session is
     /// renewed once and the request repeated once.
+    ///
+    /// Traced as one `fansly.request` span (DEBUG: nothing is built when
+    /// that level is off) for the renewal and every retry, labelled with the
+    /// route without its ids or query; never a header, token or body.
+    #[tracing::instrument(
+        name = "fansly.request",
+        level = "debug",
+        skip_all,
+        fields(
+            method = %method,
+            route = %RouteTemplate(path),
+            account = session.account(),
+            fansly_id = session.fansly_id(),
+        )
+    )]
     pub(crate) async fn send_json_on(
         &self,
         base: &Url,
@@ -380,8 +404,9 @@ impl FanslyClient {
                     Some(retry_after.unwrap_or_else(|| self.backoff(attempt)))
                 }
                 // Only reads are repeated after a server error: a write may have landed.
+                // (A 429 never arrives as `Api`: the envelope makes it `RateLimited`.)
                 Err(UpstreamError::Api { status, .. })
-                    if method == Method::GET && (*status >= 500 || *status == 418) =>
+                    if method == Method::GET && transient_status(*status) =>
                 {
                     Some(self.backoff(attempt))
                 }
@@ -444,6 +469,32 @@ impl FanslyClient {
     }
 }
 
+/// A request path as traces show it: every segment that holds a digit
+/// (Fansly's ids, percent-encoded caller input), except an API version like
+/// `v1`, becomes `{id}`. Written straight into the subscriber's buffer, so it
+/// allocates nothing and costs nothing unless the span is enabled.
+pub(crate) struct RouteTemplate<'a>(pub &'a str);
+
+impl std::fmt::Display for RouteTemplate<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.0.split(['?', '#']).next().unwrap_or_default();
+        for (i, segment) in path.split('/').enumerate() {
+            if i > 0 {
+                f.write_str("/")?;
+            }
+            let version = segment
+                .strip_prefix('v')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !version && segment.bytes().any(|b| b.is_ascii_digit()) {
+                f.write_str("{id}")?;
+            } else {
+                f.write_str(segment)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Page parameters of `/messaging/groups`, defaulting to what the web app sends.
 #[derive(Clone, Debug)]
 pub struct GroupsQuery {
@@ -464,110 +515,6 @@ impl Default for GroupsQuery {
             flags: 0,
             search: String::new(),
         }
-    }
-}
-
-/// `{success: true, response}` → `response`; `{success: false, error}` and
-/// non-2xx statuses → typed errors.
-fn decode_envelope(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &[u8],
-) -> Result<Value, UpstreamError> {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(UpstreamError::RateLimited { retry_after });
-    }
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let (code, details) = parsed
-        .as_ref()
-        .and_then(|v| v.get("error"))
-        .map(|e| {
-            let code = e.get("code").and_then(Value::as_i64);
-            let details = e
-                .get("details")
-                .or_else(|| e.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            (code, details)
-        })
-        .unwrap_or_else(|| (None, excerpt(body)));
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        return Err(UpstreamError::Unauthorized {
-            status: status.as_u16(),
-            details,
-        });
-    }
-    let Some(Value::Object(mut envelope)) = parsed else {
-        if status.is_success() {
-            return Err(UpstreamError::Protocol(format!(
-                "HTTP {status} with a body that is not a JSON object: {}",
-                excerpt(body)
-            )));
-        }
-        return Err(UpstreamError::Api {
-            status: status.as_u16(),
-            code: None,
-            details,
-        });
-    };
-    let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
-    if status.is_success() && success {
-        // Some writes (`/message/ack`) answer a bare `{"success": true}`.
-        return Ok(envelope.remove("response").unwrap_or(Value::Null));
-    }
-    Err(UpstreamError::Api {
-        status: status.as_u16(),
-        code,
-        details,
-    })
-}
-
-/// `Retry-After` in seconds or as an HTTP date (Fansly sends either).
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when = httpdate_to_unix(raw)?;
-    let now = crate::session::unix_ms() / 1000;
-    Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
-}
-
-/// Parses the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one
-/// servers are allowed to send.
-fn httpdate_to_unix(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    let day: i64 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| m == month)? as i64
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + m * 60 + sec)
-}
-
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim();
-    match trimmed.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &trimmed[..i]),
-        None => trimmed.to_owned(),
     }
 }
 
@@ -594,64 +541,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unwraps_success_envelope() {
-        let v = decode_envelope(
-            StatusCode::OK,
-            None,
-            br#"{"success":true,"response":"abc"}"#,
-        );
-        assert_eq!(v.unwrap(), Value::String("abc".into()));
-    }
-
-    #[test]
-    fn carries_fansly_error_details() {
-        let e = decode_envelope(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            br#"{"success":false,"error":{"code":500,"details":"error getting group"}}"#,
-        )
-        .unwrap_err();
-        match e {
-            UpstreamError::Api {
-                status,
-                code,
-                details,
-            } => {
-                assert_eq!(
-                    (status, code, details.as_str()),
-                    (500, Some(500), "error getting group")
-                );
-            }
-            other => panic!("unexpected {other:?}"),
+    fn traced_routes_carry_no_ids_or_queries() {
+        for (path, shown) in [
+            ("/api/v1/account/me", "/api/v1/account/me"),
+            ("/api/v1/group/720167541418237953", "/api/v1/group/{id}"),
+            (
+                "/api/v1/account/720167541418237953/followersnew",
+                "/api/v1/account/{id}/followersnew",
+            ),
+            ("/api/v1/post/12/stats", "/api/v1/post/{id}/stats"),
+            ("/api/v1/media/upload/u-9f3a", "/api/v1/media/upload/{id}"),
+            ("/api/v1/group/a%2Fb", "/api/v1/group/{id}"),
+            ("/api/v1/account?ids=1,2&token=x", "/api/v1/account"),
+            ("/", "/"),
+        ] {
+            assert_eq!(RouteTemplate(path).to_string(), shown, "{path}");
         }
-    }
-
-    #[test]
-    fn plain_text_404_and_auth_failures() {
-        let e = decode_envelope(StatusCode::NOT_FOUND, None, b"not found").unwrap_err();
-        assert!(
-            matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found")
-        );
-        let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
-        assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
-        let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
-        assert!(matches!(e, UpstreamError::Protocol(_)));
-    }
-
-    #[test]
-    fn retry_after_in_seconds_and_dates() {
-        let mut h = HeaderMap::new();
-        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
-        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
-        assert_eq!(
-            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(784_111_777)
-        );
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
-        );
-        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::attach::{Audience, GatedMedia};
+use crate::attach::{Audience, Gate, GatedMedia};
 use crate::client::FanslyClient;
 use crate::error::UpstreamError;
 use crate::session::Session;
@@ -16,16 +16,6 @@ pub struct NewWall {
     pub set_as_default: bool,
     /// A wall whose posts Fansly copies into the new one.
     pub copy_from: Option<String>,
-}
-
-/// Who may unlock a post's media; several gates are alternatives (INFERRED).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gate {
-    /// Pay `price` mills.
-    Purchase(i64),
-    Subscribers,
-    /// INFERRED: the follower flag is not captured.
-    Followers,
 }
 
 /// A post to publish; `media` are vault media ids, granted first.

@@ -1,5 +1,12 @@
 //! Fansly's private web API as its web app speaks it. Nothing outside this crate
 //! knows a Fansly header, path or envelope.
+//!
+//! Tracing: every request to Fansly runs in a DEBUG span (`fansly.request`,
+//! `fansly.upload`, `fansly.ws.connect`) carrying the method, the route with
+//! its ids replaced by `{id}`, the caller's account id and the account's
+//! Fansly id when the [`Session`] knows them. At INFO (the default) they are
+//! never built. Tokens, passwords, cookies, bodies and the check key are
+//! never recorded.
 
 mod attach;
 mod auth;
@@ -8,6 +15,7 @@ pub mod check;
 mod client;
 mod content;
 mod earnings;
+mod envelope;
 mod error;
 mod fans;
 pub mod ids;
@@ -18,14 +26,14 @@ mod session;
 mod vault;
 pub mod ws;
 
-pub use attach::{Attachment, Audience, GatedMedia, CONTENT_ACCOUNT_MEDIA, CONTENT_BUNDLE};
+pub use attach::{Attachment, Audience, Gate, GatedMedia, CONTENT_ACCOUNT_MEDIA, CONTENT_BUNDLE};
 pub use auth::{Challenge, LoginStep, NewSession};
 pub use broadcast::BroadcastAudience;
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
-pub use content::{Gate, NewPost, NewWall};
+pub use content::{NewPost, NewWall};
 pub use earnings::Window;
 pub use error::UpstreamError;
 pub use fans::{Page, SubscriberStatus};

@@ -50,6 +50,20 @@ impl FanslyClient {
     /// `give_up_after`) until Fansly has processed it; answers the final
     /// upload object (`mediaId` set). The file is streamed part by part,
     /// never held in memory.
+    ///
+    /// Traced as a `fansly.upload` span (DEBUG) around the steps' own spans;
+    /// the file's path and name stay out of it.
+    #[tracing::instrument(
+        name = "fansly.upload",
+        level = "debug",
+        skip_all,
+        fields(
+            size = file.size,
+            mime_type = file.mime_type,
+            account = session.account(),
+            fansly_id = session.fansly_id(),
+        )
+    )]
     pub async fn upload_file(
         &self,
         session: &Session,
@@ -135,7 +149,14 @@ impl FanslyClient {
     }
 
     /// Step 2: PUT one part to its presigned URL, with no Fansly headers; the
-    /// `ETag` comes back already quoted and is passed on as is.
+    /// `ETag` comes back already quoted and is passed on as is. The presigned
+    /// URL carries its signature in the query, so the span shows none of it.
+    #[tracing::instrument(
+        name = "fansly.request",
+        level = "debug",
+        skip_all,
+        fields(method = "PUT", route = "(presigned upload part)", offset = offset, len = len)
+    )]
     async fn put_part(
         &self,
         route: &Route,

@@ -1,4 +1,5 @@
-//! How one account reaches Fansly: through its proxy, within its request budget.
+//! How one account reaches Fansly: through its proxy (reqwest's own for REST,
+//! an HTTP CONNECT tunnel for the websocket), within its request budget.
 //!
 //! Fansly bans accounts that burst and that hop between addresses, so every
 //! request of an account, signed or not, goes the same way.
@@ -6,6 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use url::Url;
 
 use crate::error::UpstreamError;
@@ -51,6 +55,83 @@ impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Proxy({})", self.label)
     }
+}
+
+impl Proxy {
+    /// An HTTP CONNECT tunnel to `host:port` through this proxy, for the
+    /// websocket (reqwest tunnels the REST traffic itself). Fails with what
+    /// went wrong, which the caller files as this proxy's failure.
+    pub(crate) async fn tunnel(&self, host: &str, port: u16) -> Result<TcpStream, String> {
+        let url = self.url();
+        if !matches!(url.scheme(), "http") {
+            // SOCKS and TLS-to-proxy are not implemented for the websocket.
+            return Err(format!(
+                "{} proxies are not supported for the websocket",
+                url.scheme()
+            ));
+        }
+        let (phost, pport) = (
+            url.host_str().unwrap_or_default(),
+            url.port_or_known_default().unwrap_or(80),
+        );
+        let mut tcp = TcpStream::connect((phost, pport))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut req = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
+        if !url.username().is_empty() {
+            let user = percent_decode(url.username());
+            let pass = percent_decode(url.password().unwrap_or_default());
+            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            req.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
+        }
+        req.push_str("\r\n");
+        tcp.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut reader = BufReader::new(&mut tcp);
+        let mut status = String::new();
+        reader
+            .read_line(&mut status)
+            .await
+            .map_err(|e| e.to_string())?;
+        loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .await
+                .map_err(|e| e.to_string())?;
+            if n == 0 || line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+        let code = status.split_whitespace().nth(1).unwrap_or_default();
+        match code {
+            "200" => Ok(tcp),
+            "407" => Err("the proxy asks for credentials (HTTP 407)".into()),
+            _ => Err(format!("CONNECT answered {:?}", status.trim())),
+        }
+    }
+}
+
+/// URL userinfo is percent-encoded; `+` stays a plus (unlike form decoding).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -170,5 +251,60 @@ mod tests {
         assert!(!format!("{p:?}").contains("secret"));
         assert!(Proxy::parse("ftp://x:1").is_err());
         assert!(Proxy::parse("not a url").is_err());
+    }
+
+    /// A one-shot HTTP proxy: records the CONNECT head, answers `status`,
+    /// then echoes.
+    async fn proxy_answering(status: &'static str) -> (Proxy, tokio::task::JoinHandle<String>) {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                s.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            s.write_all(format!("HTTP/1.1 {status}\r\nX-Proxy: 1\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
+            let mut buf = [0u8; 4];
+            if s.read_exact(&mut buf).await.is_ok() {
+                s.write_all(&buf).await.unwrap();
+            }
+            String::from_utf8(head).unwrap()
+        });
+        let proxy = Proxy::parse(&format!("http://us%40er:p%3As+s@{addr}")).unwrap();
+        (proxy, task)
+    }
+
+    #[tokio::test]
+    async fn tunnels_through_an_http_proxy_with_credentials() {
+        use tokio::io::AsyncReadExt;
+        let (proxy, seen) = proxy_answering("200 Connection established").await;
+        let mut tcp = proxy.tunnel("wsv3.fansly.com", 443).await.unwrap();
+        tcp.write_all(b"ping").await.unwrap();
+        let mut back = [0u8; 4];
+        tcp.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"ping", "the tunnel carries bytes both ways");
+        let head = seen.await.unwrap();
+        assert!(
+            head.starts_with("CONNECT wsv3.fansly.com:443 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode("us@er:p:s+s");
+        assert!(
+            head.contains(&format!("Proxy-Authorization: Basic {basic}\r\n")),
+            "{head}"
+        );
+
+        let (proxy, _) = proxy_answering("407 Proxy Authentication Required").await;
+        let err = proxy.tunnel("wsv3.fansly.com", 443).await.unwrap_err();
+        assert!(err.contains("407"), "{err}");
+        let socks = Proxy::parse("socks5://127.0.0.1:1").unwrap();
+        let err = socks.tunnel("h", 1).await.unwrap_err();
+        assert!(err.contains("not supported"), "{err}");
     }
 }

@@ -34,6 +34,7 @@ pub struct Session {
     clock: ClientClock,
     route: Route,
     account: Option<String>,
+    fansly_id: Option<String>,
     renewer: Option<Weak<dyn SessionRenewer>>,
 }
 
@@ -47,6 +48,7 @@ impl Session {
             clock: ClientClock::default(),
             route: Route::default(),
             account: None,
+            fansly_id: None,
             renewer: None,
         }
     }
@@ -67,6 +69,13 @@ impl Session {
         self
     }
 
+    /// The Fansly account id behind the token, when the caller knows it;
+    /// only used to label this session's traces.
+    pub fn with_fansly_id(mut self, fansly_id: impl Into<String>) -> Self {
+        self.fansly_id = Some(fansly_id.into());
+        self
+    }
+
     pub fn with_renewer(mut self, renewer: Weak<dyn SessionRenewer>) -> Self {
         self.renewer = Some(renewer);
         self
@@ -78,6 +87,10 @@ impl Session {
 
     pub fn account(&self) -> Option<&str> {
         self.account.as_deref()
+    }
+
+    pub fn fansly_id(&self) -> Option<&str> {
+        self.fansly_id.as_deref()
     }
 
     pub fn renewer(&self) -> Option<Arc<dyn SessionRenewer>> {
@@ -108,6 +121,7 @@ impl std::fmt::Debug for Session {
             .field("device_id", &self.device_id)
             .field("session_id", &self.session_id)
             .field("account", &self.account)
+            .field("fansly_id", &self.fansly_id)
             .field("token", &"[redacted]")
             .finish()
     }

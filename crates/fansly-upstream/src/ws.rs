@@ -9,12 +9,10 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -23,7 +21,6 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use url::Url;
 
-use crate::route::Proxy;
 use crate::session::Session;
 
 pub const DEFAULT_WS_URL: &str = "wss://wsv3.fansly.com/?v=3";
@@ -221,7 +218,19 @@ pub struct Connection {
 }
 
 /// Opens the websocket for `session` (through its route's proxy when it has
-/// one) and runs the `t:1` handshake.
+/// one) and runs the `t:1` handshake. Traced as a `fansly.ws.connect`
+/// span (DEBUG); the token and cookie stay out of it.
+#[tracing::instrument(
+    name = "fansly.ws.connect",
+    level = "debug",
+    skip_all,
+    fields(
+        method = "GET",
+        route = %crate::client::RouteTemplate(cfg.url.path()),
+        account = session.account(),
+        fansly_id = session.fansly_id(),
+    )
+)]
 pub async fn connect(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> {
     let limit = cfg.connect_timeout;
     tokio::time::timeout(limit, open(cfg, session))
@@ -266,7 +275,13 @@ async fn open(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> 
         None => TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| WsError::Transport(format!("connecting to {host}:{port}: {e}")))?,
-        Some(proxy) => tunnel(proxy, &host, port).await?,
+        Some(proxy) => proxy
+            .tunnel(&host, port)
+            .await
+            .map_err(|details| WsError::Proxy {
+                proxy: proxy.label().to_owned(),
+                details,
+            })?,
     };
     let _ = tcp.set_nodelay(true);
     let (mut stream, _response) =
@@ -340,83 +355,6 @@ fn refusal(code: i64) -> WsError {
         429 => WsError::RateLimited,
         other => WsError::Code(other),
     }
-}
-
-/// An HTTP CONNECT tunnel to `host:port` through `proxy`.
-async fn tunnel(proxy: &Proxy, host: &str, port: u16) -> Result<TcpStream, WsError> {
-    let fail = |details: String| WsError::Proxy {
-        proxy: proxy.label().to_owned(),
-        details,
-    };
-    let url = proxy.url();
-    if !matches!(url.scheme(), "http") {
-        // SOCKS and TLS-to-proxy are not implemented for the websocket.
-        return Err(fail(format!(
-            "{} proxies are not supported for the websocket",
-            url.scheme()
-        )));
-    }
-    let (phost, pport) = (
-        url.host_str().unwrap_or_default(),
-        url.port_or_known_default().unwrap_or(80),
-    );
-    let mut tcp = TcpStream::connect((phost, pport))
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let mut req = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
-    if !url.username().is_empty() {
-        let user = percent_decode(url.username());
-        let pass = percent_decode(url.password().unwrap_or_default());
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        req.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
-    }
-    req.push_str("\r\n");
-    tcp.write_all(req.as_bytes())
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    let mut reader = BufReader::new(&mut tcp);
-    let mut status = String::new();
-    reader
-        .read_line(&mut status)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
-    loop {
-        let mut line = String::new();
-        let n = reader
-            .read_line(&mut line)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        if n == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    let code = status.split_whitespace().nth(1).unwrap_or_default();
-    match code {
-        "200" => Ok(tcp),
-        "407" => Err(fail("the proxy asks for credentials (HTTP 407)".into())),
-        _ => Err(fail(format!("CONNECT answered {:?}", status.trim()))),
-    }
-}
-
-/// URL userinfo is percent-encoded; `+` stays a plus (unlike form decoding).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Connection {
@@ -611,66 +549,6 @@ mod tests {
             deep = json!({"t": 10001, "d": json!([deep]).to_string()}).to_string();
         }
         assert!(decode(&deep).is_err());
-    }
-
-    /// A one-shot HTTP proxy: records the CONNECT head, answers `status`,
-    /// then echoes.
-    async fn proxy_answering(status: &'static str) -> (Proxy, tokio::task::JoinHandle<String>) {
-        use tokio::io::AsyncReadExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") {
-                s.read_exact(&mut byte).await.unwrap();
-                head.push(byte[0]);
-            }
-            s.write_all(format!("HTTP/1.1 {status}\r\nX-Proxy: 1\r\n\r\n").as_bytes())
-                .await
-                .unwrap();
-            let mut buf = [0u8; 4];
-            if s.read_exact(&mut buf).await.is_ok() {
-                s.write_all(&buf).await.unwrap();
-            }
-            String::from_utf8(head).unwrap()
-        });
-        let proxy = Proxy::parse(&format!("http://us%40er:p%3As+s@{addr}")).unwrap();
-        (proxy, task)
-    }
-
-    #[tokio::test]
-    async fn tunnels_through_an_http_proxy_with_credentials() {
-        use tokio::io::AsyncReadExt;
-        let (proxy, seen) = proxy_answering("200 Connection established").await;
-        let mut tcp = tunnel(&proxy, "wsv3.fansly.com", 443).await.unwrap();
-        tcp.write_all(b"ping").await.unwrap();
-        let mut back = [0u8; 4];
-        tcp.read_exact(&mut back).await.unwrap();
-        assert_eq!(&back, b"ping", "the tunnel carries bytes both ways");
-        let head = seen.await.unwrap();
-        assert!(
-            head.starts_with("CONNECT wsv3.fansly.com:443 HTTP/1.1\r\n"),
-            "{head}"
-        );
-        let basic = base64::engine::general_purpose::STANDARD.encode("us@er:p:s+s");
-        assert!(
-            head.contains(&format!("Proxy-Authorization: Basic {basic}\r\n")),
-            "{head}"
-        );
-
-        let (proxy, _) = proxy_answering("407 Proxy Authentication Required").await;
-        let err = tunnel(&proxy, "wsv3.fansly.com", 443).await.unwrap_err();
-        assert!(
-            matches!(err, WsError::Proxy { ref details, .. } if details.contains("407")),
-            "{err}"
-        );
-        let socks = Proxy::parse("socks5://127.0.0.1:1").unwrap();
-        assert!(matches!(
-            tunnel(&socks, "h", 1).await,
-            Err(WsError::Proxy { .. })
-        ));
     }
 
     #[test]

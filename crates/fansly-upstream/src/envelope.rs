@@ -1,0 +1,182 @@
+//! Fansly's answers on the wire: the `{success, response}` envelope and its
+//! error form, mapped to [`UpstreamError`], and the `Retry-After` header.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::error::UpstreamError;
+
+/// `{success: true, response}` → `response`; `{success: false, error}` and
+/// non-2xx statuses → typed errors.
+pub(crate) fn decode_envelope(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Value, UpstreamError> {
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(UpstreamError::RateLimited { retry_after });
+    }
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let (code, details) = parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .map(|e| {
+            let code = e.get("code").and_then(Value::as_i64);
+            let details = e
+                .get("details")
+                .or_else(|| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (code, details)
+        })
+        .unwrap_or_else(|| (None, excerpt(body)));
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        return Err(UpstreamError::Unauthorized {
+            status: status.as_u16(),
+            details,
+        });
+    }
+    let Some(Value::Object(mut envelope)) = parsed else {
+        if status.is_success() {
+            return Err(UpstreamError::Protocol(format!(
+                "HTTP {status} with a body that is not a JSON object: {}",
+                excerpt(body)
+            )));
+        }
+        return Err(UpstreamError::Api {
+            status: status.as_u16(),
+            code: None,
+            details,
+        });
+    };
+    let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
+    if status.is_success() && success {
+        // Some writes (`/message/ack`) answer a bare `{"success": true}`.
+        return Ok(envelope.remove("response").unwrap_or(Value::Null));
+    }
+    Err(UpstreamError::Api {
+        status: status.as_u16(),
+        code,
+        details,
+    })
+}
+
+/// `Retry-After` in seconds or as an HTTP date (Fansly sends either).
+pub(crate) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = raw.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when = httpdate_to_unix(raw)?;
+    let now = crate::session::unix_ms() / 1000;
+    Some(Duration::from_secs(when.saturating_sub(now).max(0) as u64))
+}
+
+/// Parses the IMF-fixdate form (`Sun, 06 Nov 1994 08:49:37 GMT`), the only one
+/// servers are allowed to send.
+fn httpdate_to_unix(s: &str) -> Option<i64> {
+    let parts: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    let day: i64 = day.parse().ok()?;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| m == month)? as i64
+        + 1;
+    let year: i64 = year.parse().ok()?;
+    let mut hms = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let trimmed = text.trim();
+    match trimmed.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &trimmed[..i]),
+        None => trimmed.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn unwraps_success_envelope() {
+        let v = decode_envelope(
+            StatusCode::OK,
+            None,
+            br#"{"success":true,"response":"abc"}"#,
+        );
+        assert_eq!(v.unwrap(), Value::String("abc".into()));
+    }
+
+    #[test]
+    fn carries_fansly_error_details() {
+        let e = decode_envelope(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            br#"{"success":false,"error":{"code":500,"details":"error getting group"}}"#,
+        )
+        .unwrap_err();
+        match e {
+            UpstreamError::Api {
+                status,
+                code,
+                details,
+            } => {
+                assert_eq!(
+                    (status, code, details.as_str()),
+                    (500, Some(500), "error getting group")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_text_404_and_auth_failures() {
+        let e = decode_envelope(StatusCode::NOT_FOUND, None, b"not found").unwrap_err();
+        assert!(
+            matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found")
+        );
+        let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
+        assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
+        let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
+        assert!(matches!(e, UpstreamError::Protocol(_)));
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
+        );
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+    }
+}
