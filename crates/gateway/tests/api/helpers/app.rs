@@ -1,0 +1,226 @@
+//! The app under test: `spawn_app` (gateway and sandbox on port 0, a fresh
+//! database), `spawn_app_on` for lives that share state across a restart,
+//! the per-test database, `TestApp`/`TestTeam`, and direct access to the
+//! app's database (teams, credits).
+
+use std::time::Duration;
+
+use fansly_gateway::core::config::Config;
+use fansly_gateway::core::db::Db;
+use fansly_gateway::metering::credits;
+use fansly_gateway::{tenancy, App, AppState};
+use secrecy::SecretString;
+
+pub const TEST_DB_ENV: &str = "FANSLY_GATEWAY_TEST_DATABASE_URL";
+
+pub struct TestApp {
+    pub address: String,
+    pub sandbox_url: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    /// The default team, its key and its connected sandbox creator.
+    pub team: TestTeam,
+    /// The data dir this app owns (none when the caller owns it: [`spawn_app_on`]).
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TestTeam {
+    pub id: String,
+    pub key: String,
+    pub account_id: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Builds the app as `serve --sandbox` does, with `tweak` applied to the config.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.path().to_owned(),
+        database_url: test_database_url().await,
+        ..Config::default()
+    };
+    config.sandbox.enabled = true;
+    config.upstream.backoff_base_ms = 20;
+    config.upstream.max_retry_wait_ms = 2_000;
+    // Tests drive accounts far harder than Fansly allows; the throttle has its own test.
+    config.upstream.throttle.reads_per_minute = 1_000_000;
+    config.upstream.throttle.writes_per_minute = 1_000_000;
+    config.upstream.throttle.burst = 10_000;
+    config.media.poll_interval_ms = 50;
+    // The sandbox CDN is on loopback; the SSRF guard has its own test.
+    config.media.allow_private_file_urls = true;
+    tweak(&mut config);
+
+    let app = App::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.address());
+    let sandbox_url = app.sandbox().expect("sandbox enabled").url();
+    let state = app.state().clone();
+    tokio::spawn(app.run_until_stopped());
+
+    let mut test = TestApp {
+        address,
+        sandbox_url,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        team: TestTeam {
+            id: String::new(),
+            key: String::new(),
+            account_id: String::new(),
+        },
+        _data_dir: Some(data_dir),
+    };
+    test.team = test.new_team(1_000, 0).await;
+    test
+}
+
+/// One life of a deployment (see [`spawn_app_on`]); `stop` ends it as a
+/// graceful shutdown does.
+pub struct Life {
+    pub app: TestApp,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Life {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        self.running
+            .await
+            .expect("gateway task")
+            .expect("gateway stops cleanly");
+    }
+}
+
+/// A gateway on an external `sandbox`, with `data_dir` and `database_url`
+/// chosen by the caller, so several lives (a restart) share state. `team`
+/// is the team of an earlier life, or `None` for a new one (1000 credits,
+/// sandbox creator 0). `tweak` adjusts the config as in [`spawn_app_with`].
+pub async fn spawn_app_on(
+    sandbox: &fansly_sandbox::Sandbox,
+    data_dir: &std::path::Path,
+    database_url: Option<String>,
+    team: Option<TestTeam>,
+    tweak: impl FnOnce(&mut Config),
+) -> Life {
+    let key_file = data_dir.join("master.key");
+    if !key_file.exists() {
+        std::fs::write(
+            &key_file,
+            fansly_gateway::core::crypto::Keyring::generate_entry(),
+        )
+        .unwrap();
+    }
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_owned(),
+        database_url,
+        master_key_file: Some(key_file),
+        ..Config::default()
+    };
+    config.upstream.api_base = sandbox.url();
+    config.upstream.media_base = sandbox.url();
+    config.upstream.backoff_base_ms = 20;
+    config.upstream.max_retry_wait_ms = 2_000;
+    config.upstream.throttle.reads_per_minute = 1_000_000;
+    config.upstream.throttle.writes_per_minute = 1_000_000;
+    config.upstream.throttle.burst = 10_000;
+    tweak(&mut config);
+    let app = App::build(config).await.expect("app builds");
+    let address = format!("http://{}", app.address());
+    let state = app.state().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut test = TestApp {
+        address,
+        sandbox_url: sandbox.url(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        state,
+        team: TestTeam {
+            id: String::new(),
+            key: String::new(),
+            account_id: String::new(),
+        },
+        _data_dir: None,
+    };
+    test.team = match team {
+        Some(team) => team,
+        None => test.new_team(1_000, 0).await,
+    };
+    Life {
+        app: test,
+        stop,
+        running,
+    }
+}
+
+/// A fresh database per test: a new PostgreSQL database when the test
+/// database URL is set, else `None` (SQLite in the test's own data dir).
+pub async fn test_database_url() -> Option<String> {
+    let url = std::env::var(TEST_DB_ENV).ok().filter(|u| !u.is_empty())?;
+    assert!(
+        url.starts_with("postgres"),
+        "{TEST_DB_ENV} must be a postgres:// URL, got {url}"
+    );
+    let admin = Db::connect(&url, 1)
+        .await
+        .expect("test PostgreSQL reachable");
+    let name = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin.pool)
+        .await
+        .expect("create test database");
+    admin.pool.close().await;
+    let mut parsed = url::Url::parse(&url).expect("valid test database URL");
+    parsed.set_path(&format!("/{name}"));
+    Some(parsed.to_string())
+}
+
+impl TestApp {
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// A team with `credits`, an API key, and sandbox creator number `creator`
+    /// connected through the same path `accounts add-token` uses.
+    pub async fn new_team(&self, credits: i64, creator: usize) -> TestTeam {
+        let team = tenancy::create_team(self.db(), "test team", credits, None)
+            .await
+            .unwrap();
+        let key = tenancy::create_key(self.db(), &team.id, "test")
+            .await
+            .unwrap();
+        let token = self.creator_token(creator).await;
+        let account = self
+            .state
+            .sessions
+            .add_token(&team.id, SecretString::from(token), None)
+            .await
+            .unwrap();
+        TestTeam {
+            id: team.id,
+            key: key.secret,
+            account_id: account.id,
+        }
+    }
+
+    pub async fn balance(&self, team_id: &str) -> i64 {
+        credits::balance(self.db(), team_id).await.unwrap().unwrap()
+    }
+
+    pub async fn ledger(&self, team_id: &str) -> Vec<credits::LedgerEntry> {
+        credits::ledger(self.db(), team_id, 100_000).await.unwrap()
+    }
+}

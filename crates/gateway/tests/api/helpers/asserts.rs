@@ -1,0 +1,58 @@
+//! Assertions on the gateway's answers: the error body and the JSON shape
+//! of a response against an example.
+
+use reqwest::Response;
+use serde_json::Value;
+
+/// Asserts `{"error": "<non-empty message>"}` and `status`; returns the message.
+pub async fn assert_error(resp: Response, status: u16) -> String {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let body: Value = resp.json().await.expect("JSON error body");
+    let obj = body.as_object().expect("error body is an object");
+    let msg = obj
+        .get("error")
+        .and_then(Value::as_str)
+        .expect("error body has an `error` string")
+        .to_owned();
+    assert!(!msg.is_empty());
+    msg
+}
+
+/// Same keys and JSON types as `expected`, at every depth. Arrays are
+/// compared element by element; elements beyond the example's are held to its
+/// last element.
+pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            let ek: Vec<&String> = e.keys().collect();
+            let ak: Vec<&String> = a.keys().collect();
+            let mut es = ek.clone();
+            let mut as_ = ak.clone();
+            es.sort();
+            as_.sort();
+            assert_eq!(es, as_, "keys differ at {path}");
+            for (k, ev) in e {
+                assert_same_shape(ev, &a[k], &format!("{path}.{k}"));
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            assert_eq!(e.is_empty(), a.is_empty(), "emptiness differs at {path}");
+            for (i, av) in a.iter().enumerate() {
+                let ev = e.get(i).or_else(|| e.last()).unwrap();
+                assert_same_shape(ev, av, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(e), Value::Number(a)) => {
+            assert_eq!(
+                e.is_i64() || e.is_u64(),
+                a.is_i64() || a.is_u64(),
+                "integer vs float at {path}"
+            );
+        }
+        (e, a) => assert_eq!(
+            std::mem::discriminant(e),
+            std::mem::discriminant(a),
+            "type differs at {path}: expected like {e}, got {a}"
+        ),
+    }
+}

@@ -1,0 +1,104 @@
+//! Requests to the gateway's API: the raw request, GETs with the default
+//! team's key, raw bodies, creating chats, looking up fans, and following
+//! `_pagination.next_page`.
+
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+use super::{TestApp, TestTeam};
+
+impl TestApp {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .request(method, format!("{}{}", self.address, path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, Some(&self.team.key), None)
+            .await
+    }
+
+    /// Raw POST with a chosen content type and body bytes.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Response {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.address, path))
+            .bearer_auth(&self.team.key)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn create_chat_as(&self, team: &TestTeam, body: &Value) -> Response {
+        self.request(
+            Method::POST,
+            &format!("/api/fansly/{}/chats", team.account_id),
+            Some(&team.key),
+            Some(body),
+        )
+        .await
+    }
+
+    pub async fn create_chat(&self, user_id: &str) -> Response {
+        self.create_chat_as(&self.team, &json!({ "user_id": user_id }))
+            .await
+    }
+
+    /// The Fansly id of seeded fan `fan{n}`, looked up through the gateway.
+    pub async fn fan_id(&self, n: u32) -> String {
+        let resp = self
+            .get(&format!(
+                "/api/fansly/{}/users/fan{n}",
+                self.team.account_id
+            ))
+            .await;
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.unwrap();
+        body["data"][0]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Every page of an offset-paged endpoint, following
+    /// `_pagination.next_page` (which must be an absolute URL on this
+    /// gateway) until it is null; at most `max` pages.
+    pub async fn all_pages(&self, first: &str, max: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut next = Some(format!("{}{first}", self.address));
+        while let Some(url) = next {
+            assert!(pages.len() < max, "more than {max} pages from {first}");
+            let path = url
+                .strip_prefix(&self.address)
+                .unwrap_or_else(|| panic!("next_page {url} is not on {}", self.address));
+            let resp = self.get(path).await;
+            assert_eq!(resp.status(), 200, "{path}");
+            let body: Value = resp.json().await.unwrap();
+            next = body["_pagination"]["next_page"].as_str().map(str::to_owned);
+            assert!(
+                body["_pagination"].get("next_page").is_some(),
+                "{path} has no _pagination.next_page"
+            );
+            pages.push(body);
+        }
+        pages
+    }
+}

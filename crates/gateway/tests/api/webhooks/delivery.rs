@@ -1,0 +1,335 @@
+//! Delivering events: both signatures on a real receiver, one delivery per
+//! event across instances, only matching events and accounts, credits, and
+//! the (ignored) latency and throughput measurement.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::{app, app_with, call, eventually, record, NewEvent, RECEIVED, SECRET};
+use crate::helpers::{verify_signatures, Receiver};
+
+#[tokio::test]
+async fn a_connected_account_is_announced_with_both_signatures() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(
+        &app.team,
+        &receiver.url,
+        &[
+            "fansly.accounts.connected",
+            "fansly.accounts.disconnected",
+            "fansly.accounts.authentication_failed",
+            "fansly.accounts.otp_code_required",
+        ],
+        Some(SECRET),
+    )
+    .await;
+    let (_, account) = app.connect_by_login(1, json!({})).await;
+
+    let got = receiver.wait_for(1).await;
+    let r = &got[0];
+    assert_eq!(r.method, "POST");
+    assert_eq!(r.path, "/hook");
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(
+        r.header("user-agent"),
+        Some("OnlyFansAPI.com/Webhook-Client")
+    );
+    verify_signatures(r, SECRET).unwrap();
+    // A forged body or a wrong secret does not verify.
+    let mut forged = r.clone();
+    forged.body = forged.body.replace("authenticated", "authenticatee");
+    assert!(verify_signatures(&forged, SECRET).is_err());
+    assert!(verify_signatures(r, &format!("{SECRET}x")).is_err());
+
+    let key = r.header("x-ofapi-idempotency-key").unwrap();
+    assert!(key.starts_with("evt_") && key.len() == 44, "{key}");
+    assert_eq!(r.header("webhook-id"), Some(key));
+    assert!(r.header("x-ofapi-redelivery-of").is_none());
+    let body = r.json();
+    assert_eq!(
+        body.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["event", "account_id", "payload"]
+    );
+    assert_eq!(body["event"], "fansly.accounts.connected");
+    assert_eq!(body["account_id"], account.as_str());
+    assert_eq!(body["payload"]["id"], account.as_str());
+    assert_eq!(body["payload"]["authentication_progress"], "authenticated");
+    assert_eq!(body["payload"]["is_authenticated"], true);
+
+    // A refused password, a login stopping at an e-mailed code, a disconnect.
+    let bad = app
+        .authenticate(
+            &app.team,
+            json!({"username": "sandbox_mailcode", "password": "wrong-password"}),
+        )
+        .await;
+    assert_eq!(
+        app.settled_status(&app.team, &bad).await["status"],
+        "failed"
+    );
+    let coded = app
+        .authenticate(
+            &app.team,
+            json!({"username": "sandbox_mailcode", "password": "sandbox_mailcode-password"}),
+        )
+        .await;
+    assert_eq!(
+        app.settled_status(&app.team, &coded).await["status"],
+        "challenge-email"
+    );
+    let resp = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/fansly/accounts/{account}"),
+        None,
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let got = receiver.wait_for(4).await;
+    let names: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            let b = r.json();
+            (
+                b["event"].as_str().unwrap().to_owned(),
+                b["account_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        names.contains(&("fansly.accounts.authentication_failed".into(), bad.clone())),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&("fansly.accounts.disconnected".into(), account.clone())),
+        "{names:?}"
+    );
+    let otp = got
+        .iter()
+        .map(|r| r.json())
+        .find(|b| b["event"] == "fansly.accounts.otp_code_required")
+        .unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(otp["account_id"], coded.as_str());
+    assert_eq!(otp["payload"]["needs_code"], true);
+    assert_eq!(otp["payload"]["authentication_progress"], "challenge-email");
+    for r in &got {
+        verify_signatures(r, SECRET).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_deliver_each_event_once() {
+    let first = app().await;
+    let url = first.state.config.database_url();
+    let second = app_with(|c| c.database_url = Some(url)).await;
+    let receiver = Receiver::start().await;
+    first
+        .create_webhook(&first.team, &receiver.url, &[RECEIVED], None)
+        .await;
+    let mut expected = HashSet::new();
+    for n in 0..300 {
+        // Both instances record (as both would run relays) and both deliver.
+        let by = if n % 2 == 0 { &first } else { &second };
+        let id = by
+            .state
+            .events
+            .record(NewEvent {
+                team_id: first.team.id.clone(),
+                account_id: first.team.account_id.clone(),
+                name: RECEIVED,
+                dedup_key: format!("5.1:{n}"),
+                payload: json!({"n": n}),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        expected.insert(id);
+    }
+    receiver
+        .wait_until(Duration::from_secs(60), "300 deliveries", |r| {
+            r.len() >= 300
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = receiver.requests();
+    let keys: HashSet<String> = got
+        .iter()
+        .map(|r| r.header("x-ofapi-idempotency-key").unwrap().to_owned())
+        .collect();
+    assert_eq!(keys, expected);
+    assert_eq!(got.len(), 300, "no event claimed by both instances");
+}
+
+#[tokio::test]
+async fn only_matching_events_and_accounts_are_delivered_and_ephemeral_ones_carry_no_key() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    let other_account = app.connect_by_login(1, json!({})).await.1;
+    // Only the default account, only messages and typing.
+    let resp = call(
+        &app,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({
+            "endpoint_url": receiver.url,
+            "events": ["messages.received", "fansly.users.typing"],
+            "account_scope": "exclusive",
+            "account_ids": [other_account],
+            "enabled": true,
+        })),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut other = app.team.clone();
+    other.account_id = other_account.clone();
+    record(&app, &other, RECEIVED, "5.1:other").await;
+    record(&app, &app.team, "fansly.tips.received", "7.1:tip").await;
+    let typing = record(&app, &app.team, "fansly.users.typing", "5.22:t").await;
+    let wanted = record(&app, &app.team, RECEIVED, "5.1:mine").await;
+    // The same upstream event again is the same event: not delivered twice.
+    let again = app
+        .state
+        .events
+        .record(NewEvent {
+            team_id: app.team.id.clone(),
+            account_id: app.team.account_id.clone(),
+            name: RECEIVED,
+            dedup_key: "5.1:mine".into(),
+            payload: json!({}),
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, None);
+    let got = receiver.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_all = receiver.requests();
+    assert_eq!(got_all.len(), 2, "{got:?}");
+    let by_id: HashMap<&str, &crate::helpers::Received> = got_all
+        .iter()
+        .map(|r| (r.header("webhook-id").unwrap(), r))
+        .collect();
+    let t = by_id[typing.as_str()];
+    assert!(
+        t.header("x-ofapi-idempotency-key").is_none(),
+        "ephemeral: no idempotency key"
+    );
+    assert!(t.header("signature").is_none(), "no secret, no signature");
+    assert_eq!(t.json()["event"], "fansly.users.typing");
+    let m = by_id[wanted.as_str()];
+    assert_eq!(m.header("x-ofapi-idempotency-key"), Some(wanted.as_str()));
+    assert_eq!(m.json()["account_id"], app.team.account_id.as_str());
+}
+
+#[tokio::test]
+async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(&app.team, &receiver.url, &[RECEIVED], None)
+        .await;
+    let before = app.balance(&app.team.id).await;
+    for n in 0..201 {
+        record(&app, &app.team, RECEIVED, &format!("5.1:{n}")).await;
+    }
+    receiver
+        .wait_until(Duration::from_secs(60), "201 deliveries", |r| {
+            r.len() >= 201
+        })
+        .await;
+    let charged = eventually("two blocks charged", || async {
+        let rows: Vec<_> = app
+            .ledger(&app.team.id)
+            .await
+            .into_iter()
+            .filter(|e| e.endpoint.as_deref() == Some("webhooks.delivery"))
+            .collect();
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    assert!(charged.iter().all(|e| e.delta == -1));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.balance(&app.team.id).await, before - 2);
+
+    // A team without credits: its deliveries wait, then go out once granted.
+    let poor = app.new_team(0, 2).await;
+    let receiver2 = Receiver::start().await;
+    app.create_webhook(&poor, &receiver2.url, &[RECEIVED], None)
+        .await;
+    let evt = record(&app, &poor, RECEIVED, "5.1:poor").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        receiver2.requests().is_empty(),
+        "held while the team has no credits"
+    );
+    fansly_gateway::metering::credits::grant(app.db(), &poor.id, 5, "test")
+        .await
+        .unwrap();
+    let got = receiver2.wait_for(1).await;
+    assert_eq!(got[0].header("x-ofapi-idempotency-key"), Some(evt.as_str()));
+}
+
+/// A measurement, not a test (run with `--ignored --nocapture`): latency
+/// from `Events::record` to the receiver at a steady trickle, and the
+/// throughput of a backlog, with the default four workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_delivery_latency_and_throughput() {
+    let app = app().await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(&app.team, &receiver.url, &[RECEIVED], Some(SECRET))
+        .await;
+    let mut sent = HashMap::new();
+    for n in 0..300 {
+        let at = std::time::Instant::now();
+        let id = record(&app, &app.team, RECEIVED, &format!("lat:{n}")).await;
+        sent.insert(id, at);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = receiver
+        .wait_until(Duration::from_secs(60), "300", |r| r.len() >= 300)
+        .await;
+    let mut lat: Vec<Duration> = got
+        .iter()
+        .map(|r| r.arrived - sent[r.header("webhook-id").unwrap()])
+        .collect();
+    lat.sort();
+    let pct = |p: usize| lat[(lat.len() * p / 100).min(lat.len() - 1)];
+    eprintln!(
+        "record -> receiver latency over {} events: p50 {:?}, p99 {:?}, max {:?}",
+        lat.len(),
+        pct(50),
+        pct(99),
+        lat[lat.len() - 1]
+    );
+
+    // A backlog: queued while the team has no credits (so held), then
+    // released at once by a grant.
+    const BACKLOG: usize = 2_000;
+    let poor = app.new_team(0, 2).await;
+    let backlog = Receiver::start().await;
+    app.create_webhook(&poor, &backlog.url, &[RECEIVED], Some(SECRET))
+        .await;
+    let start = std::time::Instant::now();
+    for n in 0..BACKLOG {
+        record(&app, &poor, RECEIVED, &format!("tp:{n}")).await;
+    }
+    let recorded = start.elapsed();
+    assert!(backlog.requests().is_empty());
+    let start = std::time::Instant::now();
+    fansly_gateway::metering::credits::grant(app.db(), &poor.id, 1_000, "bench")
+        .await
+        .unwrap();
+    backlog
+        .wait_until(Duration::from_secs(300), "backlog", |r| r.len() >= BACKLOG)
+        .await;
+    let drained = start.elapsed();
+    eprintln!(
+        "{BACKLOG} events recorded in {recorded:?} ({:.0}/s, one transaction each); \
+         the backlog drained in {drained:?} ({:.0} deliveries/s)",
+        BACKLOG as f64 / recorded.as_secs_f64(),
+        BACKLOG as f64 / drained.as_secs_f64()
+    );
+}

@@ -1,0 +1,106 @@
+//! Webhooks: the management API, signed durable delivery to a real
+//! receiver, retries, disabling, redelivery, the delivery log, retention,
+//! the SSRF guard, credits, and a gateway killed mid-delivery.
+//!
+//! Shared helpers live here; the tests by topic: `endpoints` (the management
+//! API, the event catalog, the SSRF guard), `delivery` (signed delivery,
+//! several instances, filtering, credits, the latency bench), `retries`
+//! (retrying, Retry-After, disabling), `redelivery` (redelivery and
+//! retention of the delivery log), `durability` (a gateway killed
+//! mid-delivery).
+
+use std::time::Duration;
+
+use fansly_gateway::events::outbox::{event_id, NewEvent};
+use fansly_gateway::webhooks::deliveries as deliver;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app_with, TestApp, TestTeam};
+
+mod delivery;
+mod durability;
+mod endpoints;
+mod redelivery;
+mod retries;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
+const RECEIVED: &str = "fansly.messages.received";
+
+/// An app whose webhooks may target loopback and retry quickly.
+async fn app_with(tweak: impl FnOnce(&mut fansly_gateway::Config)) -> TestApp {
+    spawn_app_with(|c| {
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.retry_schedule_ms = vec![100, 100, 100, 100, 100];
+        c.webhooks.poll_interval_ms = 50;
+        tweak(c);
+    })
+    .await
+}
+
+async fn app() -> TestApp {
+    app_with(|_| {}).await
+}
+
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
+    app.request(method, path, Some(&app.team.key), body.as_ref())
+        .await
+}
+
+async fn data(resp: reqwest::Response) -> Value {
+    assert_eq!(resp.status(), 200, "{:?}", resp.url().path());
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["_meta"]["_credits"]["used"], 0, "{body}");
+    body["data"].clone()
+}
+
+/// Records an event the way the relay does.
+async fn record(app: &TestApp, team: &TestTeam, name: &'static str, key: &str) -> String {
+    app.state
+        .events
+        .record(NewEvent {
+            team_id: team.id.clone(),
+            account_id: team.account_id.clone(),
+            name,
+            dedup_key: key.to_owned(),
+            payload: json!({"id": key, "content": format!("message {key}")}),
+        })
+        .await
+        .unwrap()
+        .expect("a new event")
+}
+
+async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
+    data(
+        call(
+            app,
+            Method::GET,
+            &format!("/api/webhooks/{hook}/deliveries?limit=100"),
+            None,
+        )
+        .await,
+    )
+    .await
+    .as_array()
+    .unwrap()
+    .clone()
+}
+
+async fn webhook(app: &TestApp, hook: &str) -> Value {
+    data(call(app, Method::GET, &format!("/api/webhooks/{hook}"), None).await).await
+}
+
+/// Polls `check` until it answers `Some` (panics after 20 s).
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..400 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
