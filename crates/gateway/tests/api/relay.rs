@@ -560,7 +560,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
 
 #[tokio::test]
 async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_with_the_first() {
-    use fansly_gateway::workers::relay::{RelayConfig, Relays};
+    use fansly_gateway::workers::relay::supervisor::{RelayConfig, Relays};
     let app = spawn().await;
     let account = app.team.account_id.clone();
     wait_connected(&app, &account, 0).await;
