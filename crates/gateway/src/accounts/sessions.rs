@@ -223,7 +223,13 @@ impl Sessions {
         else {
             return Err(not_connected(account_id, &state, last_error.as_deref()));
         };
-        let session = self.session_for(account_id, &token, device, proxy.as_deref(), Some(&fansly_id))?;
+        let session = self.session_for(
+            account_id,
+            &token,
+            device,
+            proxy.as_deref(),
+            Some(&fansly_id),
+        )?;
         Ok(ConnectedAccount {
             id: account_id.to_owned(),
             fansly_id,
@@ -436,7 +442,13 @@ impl Sessions {
                 // Renewed by whoever held the lock before us.
                 let device = device.clone().unwrap_or_default();
                 return self
-                    .session_for(&account_id, sealed, device, sealed_proxy.as_deref(), fansly_id.as_deref())
+                    .session_for(
+                        &account_id,
+                        sealed,
+                        device,
+                        sealed_proxy.as_deref(),
+                        fansly_id.as_deref(),
+                    )
                     .map_err(internal);
             }
         }
@@ -488,8 +500,14 @@ impl Sessions {
                 .execute(&self.db.writer)
                 .await
                 .map_err(|e| internal(e.into()))?;
-                self.session_for(&account_id, &sealed, device, sealed_proxy.as_deref(), fansly_id.as_deref())
-                    .map_err(internal)
+                self.session_for(
+                    &account_id,
+                    &sealed,
+                    device,
+                    sealed_proxy.as_deref(),
+                    fansly_id.as_deref(),
+                )
+                .map_err(internal)
             }
             Ok(LoginStep::TwoFactor(_)) => {
                 let why =

@@ -621,7 +621,12 @@ pub async fn retry_later(
     Ok(())
 }
 
-pub async fn record_sent(db: &Db, id: &str, fan: &str, message_id: &str) -> Result<(), sqlx::Error> {
+pub async fn record_sent(
+    db: &Db,
+    id: &str,
+    fan: &str,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
     settle(db, id, fan, recipient::SENT, Some(message_id), None).await
 }
 

@@ -320,7 +320,9 @@ async fn create_group(
     g.get("id")
         .and_then(Value::as_str)
         .map(str::to_owned)
-        .ok_or_else(|| UpstreamError::Protocol("Fansly answered the DM creation without an id".into()))
+        .ok_or_else(|| {
+            UpstreamError::Protocol("Fansly answered the DM creation without an id".into())
+        })
 }
 
 /// Grants the media to `fan` and sends the message into `group`; its id.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::core::db::Db;
+use crate::core::time::now_ms;
 use crate::metering::rate_limit;
 
 /// What housekeeping needs, handed over by `startup`.
@@ -38,7 +39,8 @@ impl Housekeeping {
             Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
             Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
         }
-        if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention).await {
+        if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention, now_ms()).await
+        {
             tracing::warn!(error = %e, "pruning old webhook deliveries failed");
         }
     }

@@ -238,13 +238,28 @@ fn lease(settings: &WebhookSettings) -> Duration {
 }
 
 /// Claims and runs deliveries one after another until none is due now
-/// (rows leased by another worker are left alone); how many ran. A delivery
-/// that fails and is due again at once (a zero wait) is run again.
+/// (rows leased by another worker are left alone); how many attempts ran.
+/// A delivery that fails and is due again at once (a zero wait) runs again.
 pub async fn run_due(state: &Deps, client: &reqwest::Client) -> usize {
+    run_due_ahead(state, client, Duration::ZERO).await
+}
+
+/// [`run_due`] with the clock read `ahead` of the real one: what will be
+/// due by then runs now (tests check the retry schedule with this).
+pub async fn run_due_ahead(state: &Deps, client: &reqwest::Client, ahead: Duration) -> usize {
     let settings = &state.settings;
+    let ahead = ahead.as_millis() as i64;
     let mut ran = 0;
     loop {
-        match claim(&state.db, lease(settings), settings.credits_per_100_events).await {
+        let now = now_ms() + ahead;
+        match claim(
+            &state.db,
+            lease(settings),
+            settings.credits_per_100_events,
+            now,
+        )
+        .await
+        {
             Ok(Some(d)) => {
                 run_one(state, client, d).await;
                 ran += 1;
@@ -258,11 +273,12 @@ pub async fn run_due(state: &Deps, client: &reqwest::Client) -> usize {
     }
 }
 
-/// Parks the due deliveries of teams that cannot pay (see [`park_unpaid`]);
-/// how many were parked.
+/// Parks the due deliveries of teams that cannot pay (see [`park_unpaid`])
+/// until [`unpaid_recheck`] from now; how many were parked.
 pub async fn park_due_unpaid(state: &Deps) -> u64 {
     let settings = &state.settings;
-    match park_unpaid(&state.db, settings.credits_per_100_events, unpaid_recheck(settings)).await {
+    let (cost, recheck) = (settings.credits_per_100_events, unpaid_recheck(settings));
+    match park_unpaid(&state.db, cost, recheck, now_ms()).await {
         Ok(n) => n,
         Err(e) => {
             tracing::warn!(error = %e, "deferring unpaid webhook deliveries failed");
