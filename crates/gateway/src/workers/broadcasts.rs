@@ -4,6 +4,7 @@
 //! a restart resumes where it stopped. It decides; the records are
 //! [`crate::broadcasts::store`]'s.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use fansly_upstream::{Audience, FanslyClient, NewMessage, UpstreamError};
@@ -54,13 +55,22 @@ pub fn account_failure(e: &UpstreamError) -> bool {
     )
 }
 
-/// What a fan-out does when its remaining recipients are due only later.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Waiting {
-    /// Hold the claim and wait for them (the background worker).
-    Wait,
-    /// Give the claim back and return (a "run what is due now" pass).
-    Return,
+/// How a fan-out runs.
+#[derive(Clone, Copy)]
+struct Pass {
+    /// When its remaining recipients are due only later: hold the claim and
+    /// wait for them (the background worker), or give the claim back and
+    /// return (a "run what is due now" pass).
+    wait: bool,
+    /// How far ahead of the real clock this pass reads "now" (ms; 0 but in
+    /// tests of schedules and retries).
+    ahead_ms: i64,
+}
+
+impl Pass {
+    fn now(&self) -> i64 {
+        now_ms() + self.ahead_ms
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -104,12 +114,13 @@ async fn run(state: Deps, owner: String) {
     let mut deliveries: JoinSet<()> = JoinSet::new();
     loop {
         while deliveries.try_join_next().is_some() {}
-        match claim_due(&state, &owner).await {
+        match claim_due(&state, &owner, now_ms()).await {
             Ok(ids) => {
                 for id in ids {
                     let (state, owner) = (state.clone(), owner.clone());
                     deliveries.spawn(async move {
-                        if let Err(e) = deliver(&state, &id, &owner, Waiting::Wait).await {
+                        let pass = Pass { wait: true, ahead_ms: 0 };
+                        if let Err(e) = deliver(&state, &id, &owner, pass).await {
                             tracing::error!(broadcast = %id, error = %e, "broadcast delivery stopped");
                         }
                     });
@@ -127,35 +138,55 @@ async fn run(state: Deps, owner: String) {
 /// How many fan-outs ran. (The background worker claims the same way but
 /// runs its fan-outs side by side and waits for later recipients.)
 pub async fn run_due(state: &Deps) -> usize {
+    run_due_ahead(state, Duration::ZERO).await
+}
+
+/// [`run_due`] with the clock read `ahead` of the real one: broadcasts and
+/// recipient retries due by then run now.
+pub async fn run_due_ahead(state: &Deps, ahead: Duration) -> usize {
     let owner = new_owner();
-    let mut ran = 0;
+    let pass = Pass {
+        wait: false,
+        ahead_ms: ahead.as_millis() as i64,
+    };
+    // A broadcast given back with recipients due later is due again at
+    // once: each runs once per pass.
+    let mut ran: HashSet<String> = HashSet::new();
     loop {
-        let ids = match claim_due(state, &owner).await {
+        let ids = match claim_due(state, &owner, pass.now()).await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "looking for due broadcasts failed");
-                return ran;
+                break;
             }
         };
-        if ids.is_empty() {
-            return ran;
-        }
+        let mut fresh = false;
         for id in ids {
-            if let Err(e) = deliver(state, &id, &owner, Waiting::Return).await {
+            if !ran.insert(id.clone()) {
+                if let Err(e) = store::release(&state.db, &owner, Some(&id)).await {
+                    tracing::warn!(broadcast = %id, error = %e, "releasing a broadcast claim failed");
+                }
+                continue;
+            }
+            fresh = true;
+            if let Err(e) = deliver(state, &id, &owner, pass).await {
                 tracing::error!(broadcast = %id, error = %e, "broadcast delivery stopped");
             }
-            ran += 1;
+        }
+        if !fresh {
+            break;
         }
     }
+    ran.len()
 }
 
 /// Claims every due broadcast nobody holds; the ids this instance won.
-async fn claim_due(state: &Deps, owner: &str) -> Result<Vec<String>, sqlx::Error> {
-    store::claim_due(&state.db, owner, state.settings.lease_ms as i64, now_ms()).await
+async fn claim_due(state: &Deps, owner: &str, now: i64) -> Result<Vec<String>, sqlx::Error> {
+    store::claim_due(&state.db, owner, state.settings.lease_ms as i64, now).await
 }
 
-#[tracing::instrument(skip(state, owner, waiting), fields(account))]
-async fn deliver(state: &Deps, id: &str, owner: &str, waiting: Waiting) -> anyhow::Result<()> {
+#[tracing::instrument(skip(state, owner, pass), fields(account))]
+async fn deliver(state: &Deps, id: &str, owner: &str, pass: Pass) -> anyhow::Result<()> {
     let Some(b) = store::load(&state.db, id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -164,7 +195,7 @@ async fn deliver(state: &Deps, id: &str, owner: &str, waiting: Waiting) -> anyho
     };
     tracing::Span::current().record("account", b.account_id.as_str());
     let outcome = match state.sessions.connected(&b.team_id, &b.account_id).await {
-        Ok(account) => fan_out(state, &b, &account, owner, waiting).await,
+        Ok(account) => fan_out(state, &b, &account, owner, pass).await,
         Err(e) => Err(Stop::Fail(e.to_string())),
     };
     match outcome {
@@ -186,7 +217,7 @@ async fn fan_out(
     b: &Broadcast,
     account: &ConnectedAccount,
     owner: &str,
-    waiting: Waiting,
+    pass: Pass,
 ) -> Result<(), Stop> {
     let db = &state.db;
     let lease_ms = state.settings.lease_ms as i64;
@@ -202,10 +233,10 @@ async fn fan_out(
         if !store::renew(db, &b.id, owner, lease_ms).await? {
             return Err(Stop::Quietly);
         }
-        let now = now_ms();
+        let now = pass.now();
         let Some(p) = store::next_due(db, &b.id, now).await? else {
             match store::next_attempt_at(db, &b.id).await? {
-                Some(_) if waiting == Waiting::Return => {
+                Some(_) if !pass.wait => {
                     store::release(db, owner, Some(&b.id)).await?;
                     return Ok(());
                 }

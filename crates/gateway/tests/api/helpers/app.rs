@@ -273,6 +273,12 @@ impl TestApp {
         broadcasts::run_due(&self.workers.broadcasts).await
     }
 
+    /// [`Self::run_pending_broadcasts`] as if `ahead` more time had passed:
+    /// schedules and recipient retries due by then run now.
+    pub async fn run_pending_broadcasts_ahead(&self, ahead: Duration) -> usize {
+        broadcasts::run_due_ahead(&self.workers.broadcasts, ahead).await
+    }
+
     /// One housekeeping pass.
     pub async fn run_housekeeping(&self) {
         self.workers.housekeeping.run_due().await
