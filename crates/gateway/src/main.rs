@@ -1,3 +1,6 @@
+//! The `fansly-gateway` binary: the command line (serve, sandbox, keys,
+//! credits, accounts, teams) over the library.
+
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
