@@ -349,34 +349,6 @@ pub async fn cancel(db: &Db, current: &Broadcast) -> Result<Broadcast, ApiError>
     Ok(after)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn media_without_gates_is_for_subscribers() {
-        let mut s = Spec {
-            vault_media: vec!["1".into()],
-            vault_previews: vec![None],
-            ..Spec::default()
-        };
-        assert_eq!(s.gates(), vec![Gate::Subscribers]);
-        s.require_purchase = true;
-        s.price = Some(5000);
-        assert_eq!(s.gates(), vec![Gate::Purchase(5000)]);
-        let text_only = Spec::default();
-        assert!(text_only.gates().is_empty());
-    }
-
-    #[test]
-    fn ids_look_like_fansly_snowflakes() {
-        let id = new_id(1_800_000_000_000);
-        assert!(fansly_upstream::ids::is_snowflake(&id), "{id}");
-        let ms = fansly_upstream::ids::snowflake_time_ms(id.parse().unwrap());
-        assert_eq!(ms, 1_800_000_000_000);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The fan-out's records: claims (leases) on broadcasts, and recipients.
 // The worker (`workers::broadcasts`) decides; these read and write.
@@ -673,4 +645,32 @@ async fn settle(
     }
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_without_gates_is_for_subscribers() {
+        let mut s = Spec {
+            vault_media: vec!["1".into()],
+            vault_previews: vec![None],
+            ..Spec::default()
+        };
+        assert_eq!(s.gates(), vec![Gate::Subscribers]);
+        s.require_purchase = true;
+        s.price = Some(5000);
+        assert_eq!(s.gates(), vec![Gate::Purchase(5000)]);
+        let text_only = Spec::default();
+        assert!(text_only.gates().is_empty());
+    }
+
+    #[test]
+    fn ids_look_like_fansly_snowflakes() {
+        let id = new_id(1_800_000_000_000);
+        assert!(fansly_upstream::ids::is_snowflake(&id), "{id}");
+        let ms = fansly_upstream::ids::snowflake_time_ms(id.parse().unwrap());
+        assert_eq!(ms, 1_800_000_000_000);
+    }
 }
