@@ -30,6 +30,7 @@ impl Housekeeping {
     /// One pass: drop dead rate-limit windows, fail and refund uploads whose
     /// gateway stopped in the middle of them, and drop webhook deliveries and
     /// events past their retention. Errors are logged; the next pass retries.
+    #[tracing::instrument(name = "housekeeping", skip_all)]
     pub async fn run_due(&self) {
         if let Err(e) = rate_limit::prune(&self.db).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");

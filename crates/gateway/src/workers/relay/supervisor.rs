@@ -190,6 +190,7 @@ impl Relays {
         }
     }
 
+    #[tracing::instrument(skip_all)]
     async fn reconcile(&self) -> Result<(), sqlx::Error> {
         let rows = sqlx::query(
             "SELECT id, team_id, fansly_id FROM fansly_accounts \
@@ -269,6 +270,7 @@ fn rate_limit_backoff(cfg: &RelayConfig, streak: u32) -> Duration {
 
 /// One account's socket, reopened until the task is aborted or the account
 /// can no longer be connected without its owner.
+#[tracing::instrument(skip_all, fields(account = %account.id))]
 async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counters>) {
     let mut attempt: u32 = 0;
     // Consecutive 429s. A successful handshake resets `attempt`, but Fansly
