@@ -142,7 +142,9 @@ pub async fn run_due(state: &Deps) -> usize {
 }
 
 /// [`run_due`] with the clock read `ahead` of the real one: broadcasts and
-/// recipient retries due by then run now.
+/// recipient retries due by then run now, and claims that lapse by then
+/// count as lapsed. For tests of schedules and retries; the worker passes
+/// no offset.
 pub async fn run_due_ahead(state: &Deps, ahead: Duration) -> usize {
     let owner = new_owner();
     let pass = Pass {

@@ -245,7 +245,8 @@ pub async fn run_due(state: &Deps, client: &reqwest::Client) -> usize {
 }
 
 /// [`run_due`] with the clock read `ahead` of the real one: what will be
-/// due by then runs now (tests check the retry schedule with this).
+/// due by then runs now, and leases that lapse by then count as lapsed.
+/// For tests of the retry schedule; the workers pass no offset.
 pub async fn run_due_ahead(state: &Deps, client: &reqwest::Client, ahead: Duration) -> usize {
     let settings = &state.settings;
     let ahead = ahead.as_millis() as i64;
