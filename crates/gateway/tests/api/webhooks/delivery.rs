@@ -10,7 +10,7 @@ use serde_json::json;
 
 use fansly_gateway::workers::webhook_delivery;
 
-use super::{app, app_with, call, record, NewEvent, RECEIVED, SECRET};
+use super::{app, app_with, call, queued, record, NewEvent, RECEIVED, SECRET};
 use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
@@ -31,6 +31,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     .await;
     let (_, account) = app.connect_by_login(1, json!({})).await;
 
+    queued(&app, 1).await;
     assert_eq!(app.run_pending_deliveries().await, 1);
     let got = receiver.requests();
     assert_eq!(got.len(), 1);
@@ -93,6 +94,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     )
     .await;
     assert_eq!(resp.status(), 200);
+    queued(&app, 4).await;
     app.run_pending_deliveries().await;
     let got = receiver.requests();
     assert!(got.len() >= 4, "{got:?}");

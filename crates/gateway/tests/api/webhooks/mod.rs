@@ -90,3 +90,30 @@ async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
 async fn webhook(app: &TestApp, hook: &str) -> Value {
     data(call(app, Method::GET, &format!("/api/webhooks/{hook}"), None).await).await
 }
+
+/// Waits until the team has `n` deliveries queued (events recorded by work
+/// that answers before it records them, such as a login), woken by the
+/// outbox itself; panics after 10 s.
+async fn queued(app: &TestApp, n: i64) {
+    let wake = app.state.events.recorded();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let count: i64 = sqlx::query_scalar(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE team_id = $1",
+            )
+            .bind(&app.team.id)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+            if count >= n {
+                return;
+            }
+            notified.await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{n} deliveries were never queued");
+}
