@@ -28,4 +28,4 @@ pub mod workers;
 
 pub use crate::core::config::Config;
 pub use crate::http::state::AppState;
-pub use crate::startup::App;
+pub use crate::startup::app::App;

@@ -1,5 +1,6 @@
-//! The `fansly-gateway` binary: the command line (serve, sandbox, keys,
-//! credits, accounts, teams) over the library.
+//! The `fansly-gateway` binary: `serve` (optionally `--sandbox`), and the
+//! operator's commands (teams, API keys, credits, master keys, accounts by
+//! token), over the library's `startup::app::App`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -209,7 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(KeysCmd::RotateMaster) => {
-            let keyring = bootstrap::keyring(&config)?.context(
+            let keyring = fansly_gateway::startup::keys::keyring(&config)?.context(
                 "no master key configured (FANSLY_GATEWAY_MASTER_KEYS or master_key_file)",
             )?;
             let db = open_db(&config).await?;
@@ -365,7 +366,7 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
     let sessions = fansly_gateway::accounts::sessions::Sessions::new(
         db,
         fansly,
-        bootstrap::keyring(config)?.map(std::sync::Arc::new),
+        fansly_gateway::startup::keys::keyring(config)?.map(std::sync::Arc::new),
         config.upstream.throttle.to_config(),
         std::time::Duration::from_millis(config.relogin_cooldown_ms),
         events,

@@ -5,9 +5,6 @@ use serde_json::{json, Value};
 
 use crate::metering::rate_limit::RateStatus;
 
-/// Daily limits are gone at the vendor; the field stays `null` with this notice.
-pub const RATE_LIMIT_NOTICE: &str = "We have decided to remove our daily rate limits. Please remove any references to these in your integrations.";
-
 /// How an endpoint is cached. Every Fansly route is account-specific, so the
 /// vendor caches none of them and neither do we.
 #[derive(Clone, Copy, Debug)]

@@ -7,6 +7,9 @@ use sqlx::Row;
 use crate::core::db::Db;
 use crate::core::time::now_ms;
 
+/// Daily limits are gone at the vendor; the field stays `null` with this notice.
+pub const RATE_LIMIT_NOTICE: &str = "We have decided to remove our daily rate limits. Please remove any references to these in your integrations.";
+
 const WINDOW_MS: i64 = 60_000;
 
 #[derive(Clone, Copy, Debug)]
@@ -25,7 +28,7 @@ impl RateStatus {
             "limit_day": null,
             "remaining_minute": self.remaining,
             "remaining_day": null,
-            "notice": crate::metering::meta::RATE_LIMIT_NOTICE,
+            "notice": RATE_LIMIT_NOTICE,
         })
     }
 }

@@ -9,10 +9,9 @@ use sqlx::Row;
 
 use crate::accounts::login;
 use crate::accounts::store::status;
-use crate::core::config::Config;
-use crate::core::crypto::Keyring;
 use crate::core::ids::new_account_id;
-use crate::startup::App;
+use crate::startup::app::App;
+use crate::startup::keys::write_secret_file;
 use crate::tenancy;
 
 pub const DEMO_CREDITS: i64 = 100_000;
@@ -85,22 +84,6 @@ pub async fn sandbox_demo(app: &App) -> anyhow::Result<Demo> {
     })
 }
 
-pub fn write_secret_file(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    writeln!(f, "{secret}")?;
-    Ok(())
-}
-
 /// Connects (or reuses) the team's account for `username` through the login
 /// state machine and waits for it to finish.
 async fn connect_by_login(
@@ -137,28 +120,4 @@ async fn connect_by_login(
         err.unwrap_or_default()
     );
     Ok(id)
-}
-
-/// The master keys, from `master_keys`, else `master_key_file`. In sandbox
-/// mode with neither, a key file under the data dir is created (here, at
-/// start, so that configuration stays plain data that writes no files).
-pub fn keyring(config: &Config) -> anyhow::Result<Option<Keyring>> {
-    if let Some(keys) = &config.master_keys {
-        return Keyring::parse(keys).map(Some);
-    }
-    let file = match &config.master_key_file {
-        Some(file) => file.clone(),
-        None if config.sandbox.enabled => {
-            let file = config.data_dir.join("master.key");
-            if !file.exists() {
-                std::fs::create_dir_all(&config.data_dir)?;
-                write_secret_file(&file, &Keyring::generate_entry())?;
-            }
-            file
-        }
-        None => return Ok(None),
-    };
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| anyhow::anyhow!("reading master key file {}: {e}", file.display()))?;
-    Keyring::parse(&text).map(Some)
 }

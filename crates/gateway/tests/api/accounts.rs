@@ -1,3 +1,5 @@
+//! Connected accounts: the bare-array listing, stable ids on reconnect, refused tokens not stored.
+
 use serde_json::Value;
 
 use crate::helpers::spawn_app;

@@ -1,3 +1,5 @@
+//! API keys: missing, malformed, unknown and revoked keys are 401; keys are stored only as hashes.
+
 use fansly_gateway::tenancy;
 use reqwest::Method;
 use serde_json::json;

@@ -1,3 +1,5 @@
+//! Create Chat: the documented shape, the same chat on a repeat, one chat under concurrent creates.
+
 use futures::future::join_all;
 use serde_json::{json, Value};
 

@@ -1,3 +1,5 @@
+//! Media: uploads (multipart and file_url, sync and async, per-MB credits), upload status, account media and CDN downloads.
+
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};

@@ -1,3 +1,5 @@
+//! Chat messages: listing by `before` cursor, sending text and media, acks, reactions and deletes, against the sandbox's conversations.
+
 use std::collections::HashSet;
 
 use reqwest::Method;

@@ -1,3 +1,5 @@
+//! Credits and rate limits: one credit per call with a ledger row, an append-only ledger, no credit spent twice under concurrency.
+
 use futures::future::join_all;
 use serde_json::Value;
 

@@ -1,3 +1,5 @@
+//! Get User Details: by usernames and by ids, one credit per call, clear 4xx for bad lookups.
+
 use serde_json::Value;
 
 use crate::helpers::{assert_error, spawn_app};

@@ -1,0 +1,200 @@
+//! Building and running the gateway: bind first (port 0 in tests), then
+//! serve, with each background worker handed what it uses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use fansly_sandbox::{Sandbox, SandboxConfig};
+use fansly_upstream::FanslyClient;
+use tokio::net::TcpListener;
+
+use crate::accounts::login;
+use crate::accounts::sessions::Sessions;
+use crate::core::config::Config;
+use crate::core::crypto::Keyring;
+use crate::core::db::Db;
+use crate::events::outbox::Events;
+use crate::http::state::{AppState, Inner};
+use crate::startup::keys;
+use crate::workers::housekeeping::Housekeeping;
+use crate::workers::relay::supervisor::{RelayConfig, Relays};
+use crate::workers::{broadcasts, webhook_delivery};
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    sandbox: Option<Sandbox>,
+    keyring: Option<Arc<Keyring>>,
+}
+
+impl App {
+    /// Starts the in-process sandbox when configured (and points the upstream
+    /// client at it), connects and migrates the database, and binds.
+    pub async fn build(mut config: Config) -> anyhow::Result<App> {
+        let sandbox = if config.sandbox.enabled {
+            let listener = TcpListener::bind(config.sandbox.listen)
+                .await
+                .with_context(|| format!("binding the sandbox to {}", config.sandbox.listen))?;
+            let sandbox = Sandbox::start(
+                listener,
+                SandboxConfig {
+                    check_key: config.upstream.check_key.clone(),
+                    strict_client_check: config.sandbox.strict_client_check,
+                    data_dir: config.data_dir.join("sandbox"),
+                    ..SandboxConfig::default()
+                },
+            )
+            .await?;
+            config.upstream.api_base = sandbox.url();
+            config.upstream.media_base = sandbox.url();
+            config.upstream.ws_url = sandbox.ws_url();
+            Some(sandbox)
+        } else {
+            None
+        };
+        let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
+        db.migrate().await?;
+        let fansly = FanslyClient::new(config.upstream.to_client_config()?)?;
+        let keyring = keys::keyring(&config)?.map(Arc::new);
+        if keyring.is_none() {
+            tracing::warn!(
+                "no master key configured: credentials cannot be stored until one is \
+                 (`fansly-gateway keys new-master`, then FANSLY_GATEWAY_MASTER_KEYS)"
+            );
+        }
+        // The account lifecycle and the relay record into the same outbox.
+        let events = Events::new(db.clone());
+        let sessions = Sessions::new(
+            db.clone(),
+            fansly.clone(),
+            keyring.clone(),
+            config.upstream.throttle.to_config(),
+            Duration::from_millis(config.relogin_cooldown_ms),
+            events.clone(),
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding the API to {}", config.listen))?;
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", listener.local_addr()?),
+        };
+        let relays = Relays::new(
+            RelayConfig::from_config(&config)?,
+            db.clone(),
+            sessions.clone(),
+            events.clone(),
+        );
+        let state = AppState::new(Inner {
+            config,
+            public_url,
+            events,
+            relays,
+            db,
+            fansly,
+            sessions,
+        });
+        Ok(App {
+            listener,
+            state,
+            sandbox,
+            keyring,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// The background workers, each with what it uses (tests drive them
+    /// through these too: `run_due` runs what is due now).
+    pub fn housekeeping(&self) -> Housekeeping {
+        let config = &self.state.config;
+        let timeout = Duration::from_millis(config.media.processing_timeout_ms);
+        Housekeeping {
+            db: self.state.db.clone(),
+            stale_uploads_after: (timeout * 2).max(Duration::from_secs(15 * 60)),
+            retention: Duration::from_millis(config.webhooks.retention_ms),
+        }
+    }
+
+    pub fn webhook_delivery(&self) -> webhook_delivery::Deps {
+        webhook_delivery::Deps {
+            db: self.state.db.clone(),
+            settings: self.state.config.webhooks.clone(),
+            events: self.state.events.clone(),
+            keyring: self.keyring.clone(),
+        }
+    }
+
+    pub fn broadcasts(&self) -> broadcasts::Deps {
+        broadcasts::Deps {
+            db: self.state.db.clone(),
+            fansly: self.state.fansly.clone(),
+            sessions: self.state.sessions.clone(),
+            settings: self.state.config.broadcasts.clone(),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        // Without autostart the due-work loops stay parked: whoever runs the
+        // app (the tests) runs their `run_due` instead.
+        let autostart = self.state.config.workers.autostart;
+        let janitor = autostart.then(|| tokio::spawn(self.housekeeping().run()));
+        let relay = tokio::spawn(self.state.relays.clone().run());
+        let deliverers = if autostart {
+            webhook_delivery::spawn_workers(self.webhook_delivery())
+        } else {
+            Vec::new()
+        };
+        let resumed = login::resume_all(&self.state.sessions).await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed interrupted logins");
+        }
+        let broadcasts = autostart.then(|| broadcasts::Worker::start(self.broadcasts()));
+        let router = crate::http::router::router(self.state.clone());
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        if let Some(broadcasts) = broadcasts {
+            broadcasts.stop().await;
+        }
+        relay.abort();
+        self.state.relays.stop_all();
+        // A delivery cut off here keeps its lease until it lapses, then goes
+        // out again (same idempotency key).
+        for worker in deliverers {
+            worker.abort();
+        }
+        // Keep the sandbox alive for as long as the API serves.
+        drop(self.sandbox);
+        served.context("serving HTTP")
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+}
