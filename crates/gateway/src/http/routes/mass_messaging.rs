@@ -13,12 +13,13 @@ use utoipa_axum::routes;
 use crate::broadcasts::audience;
 use crate::broadcasts::store::{self as broadcasts, state, Broadcast, Spec};
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
-use crate::http::calls::endpoint;
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{self, fansly_id};
+use crate::http::params;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -125,7 +126,7 @@ fn audience_ids(field: &str, raw: &[String]) -> Result<Vec<String>, ApiError> {
     }
     let mut out: Vec<String> = Vec::new();
     for id in raw {
-        let id = fansly_id(field, id)?;
+        let id = FanslyId::parse(field, id)?.into_string();
         if !out.contains(&id) {
             out.push(id);
         }
@@ -229,7 +230,7 @@ async fn find(
     account_id: &str,
     id: &str,
 ) -> Result<Broadcast, ApiError> {
-    fansly_id("broadcast_id", id)?;
+    FanslyId::parse("broadcast_id", id)?;
     crate::accounts::store::get(&state.db, &authed.caller.team_id, account_id).await?;
     broadcasts::get(&state.db, &authed.caller.team_id, account_id, id).await
 }
@@ -256,7 +257,7 @@ async fn list_mass_messages(
     crate::accounts::store::get(&state.db, &authed.caller.team_id, &account_id).await?;
     let (db, team) = (state.db.clone(), authed.caller.team_id.clone());
     authed
-        .bill(&state, endpoint("mass_messaging.list"), async move {
+        .bill(&state, prices::MASS_MESSAGING_LIST, async move {
             let pending = broadcasts::pending(&db, &team, &account_id).await?;
             Ok(pending.iter().map(Broadcast::to_json).collect())
         })
@@ -289,7 +290,7 @@ async fn send_mass_message(
     let group_id = body
         .group_id
         .as_deref()
-        .map(|g| fansly_id("groupId", g))
+        .map(|g| FanslyId::parse("groupId", g).map(String::from))
         .transpose()?;
     let scheduled_for = schedule(body.scheduled_for, now_ms(), None)?;
     let mut spec = Spec {
@@ -319,7 +320,7 @@ async fn send_mass_message(
     resolve_media(&state, &team, &account.id, &mut spec).await?;
     let (fansly, db) = (state.fansly.clone(), state.db.clone());
     authed
-        .bill(&state, endpoint("mass_messaging.send"), async move {
+        .bill(&state, prices::MASS_MESSAGING_SEND, async move {
             let mut spec = spec;
             if let Some(group) = spec.group_id.clone() {
                 audience::add_audience_group(&fansly, &account, &group, &mut spec).await?;
@@ -358,7 +359,7 @@ async fn get_mass_message(
     let b = find(&state, &authed, &account_id, &id).await?;
     let db = state.db.clone();
     authed
-        .bill(&state, endpoint("mass_messaging.get"), async move {
+        .bill(&state, prices::MASS_MESSAGING_GET, async move {
             let mut v = b.to_json();
             v["failedRecipients"] = broadcasts::failures(&db, &b.id, FAILURES_SHOWN)
                 .await?
@@ -471,7 +472,7 @@ async fn update_mass_message(
     }
     let (fansly, db) = (state.fansly.clone(), state.db.clone());
     authed
-        .bill(&state, endpoint("mass_messaging.update"), async move {
+        .bill(&state, prices::MASS_MESSAGING_UPDATE, async move {
             if let Some(account) = &account {
                 audience::check_audience(&fansly, account, &spec).await?;
             }
@@ -514,7 +515,7 @@ async fn cancel_mass_message(
     }
     let db = state.db.clone();
     authed
-        .bill(&state, endpoint("mass_messaging.cancel"), async move {
+        .bill(&state, prices::MASS_MESSAGING_CANCEL, async move {
             Ok(broadcasts::cancel(&db, &current).await?.to_json())
         })
         .await

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use fansly_upstream::{Gate, NewPost};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -10,13 +10,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::content;
-use crate::http::calls::endpoint;
-use crate::http::envelope::{page_url, Metered};
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{self, fansly_id, Params};
+use crate::http::envelope::Metered;
+use crate::http::extract::ApiJson;
+use crate::http::paging::NextPage;
+use crate::http::params::{self, Params};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -59,10 +62,9 @@ struct ListQuery {
     security(("default" = []))
 )]
 async fn list_posts(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     params: Params,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     let before = params.snowflake("before")?.filter(|b| b != "0");
     let wall_id = params.snowflake("wall_id")?;
@@ -72,14 +74,15 @@ async fn list_posts(
             "after is not supported; page with before".into(),
         ));
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let fansly = state.fansly.clone();
     let (wall, text) = (wall_id.clone(), search.clone());
     let metered = authed
-        .bill(&state, endpoint("posts.list"), async move {
+        .bill(&state, prices::POSTS_LIST, async move {
             content::posts(
                 &fansly,
                 &account,
@@ -91,13 +94,15 @@ async fn list_posts(
         })
         .await?;
     // The next page keeps the filters and moves the cursor.
-    let next = content::next_before(&metered.data).map(|before| {
-        let mut query = vec![("before", before)];
-        query.extend(wall_id.map(|w| ("wall_id", w)));
-        query.extend(search.map(|s| ("search", s)));
-        page_url(&state, &format!("/api/fansly/{account_id}/posts"), &query)
+    let next_page = content::next_before(&metered.data).map(|before| {
+        next.only(&[
+            ("before", Some(before)),
+            ("wall_id", wall_id.map(String::from)),
+            ("search", search),
+        ])
+        .url()
     });
-    Ok(metered.with_next_page(next))
+    Ok(metered.with_next_page(next_page))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -275,7 +280,7 @@ fn content_and_gates(
 fn wall_list(field: &str, raw: &[String]) -> Result<Vec<String>, ApiError> {
     let mut walls: Vec<String> = Vec::new();
     for raw in raw {
-        let id = fansly_id(field, raw)?;
+        let id = FanslyId::parse(field, raw)?.into_string();
         if !walls.contains(&id) {
             walls.push(id);
         }
@@ -330,17 +335,16 @@ pub(crate) fn gates(
     security(("default" = []))
 )]
 async fn send_post(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<SendPostBody>,
 ) -> Result<Metered, ApiError> {
     let (content, gates, wall_ids, pin_wall_ids) = body.validate(now_ms())?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let (media, previews) = media_and_previews(
         &state,
         &authed.caller.team_id,
@@ -361,7 +365,7 @@ async fn send_post(
     };
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, endpoint("posts.send"), async move {
+        .bill(&state, prices::POSTS_SEND, async move {
             content::publish(&fansly, &account, post).await
         })
         .await
@@ -421,12 +425,11 @@ pub struct UpdatePostBody {
     security(("default" = []))
 )]
 async fn update_post(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, post_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, post_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdatePostBody>,
 ) -> Result<Metered, ApiError> {
-    let post_id = fansly_id("post_id", &post_id)?;
+    let post_id = FanslyId::parse("post_id", &post_id)?;
     let (content, gates) = content_and_gates(
         body.text.as_deref(),
         &body.media_files,
@@ -444,10 +447,11 @@ async fn update_post(
     }
     let (wall_ids, pin_wall_ids) = walls_and_pins(&body.wall_ids, &body.pin_wall_ids)?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let (media, previews) = media_and_previews(
         &state,
         &authed.caller.team_id,
@@ -468,7 +472,7 @@ async fn update_post(
     };
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, endpoint("posts.update"), async move {
+        .bill(&state, prices::POSTS_UPDATE, async move {
             content::update_post(&fansly, &account, &post_id, post).await
         })
         .await
@@ -538,20 +542,20 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
     security(("default" = []))
 )]
 async fn post_stats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, post_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, post_id)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let post_id = fansly_id("post_id", &post_id)?;
+    let post_id = FanslyId::parse("post_id", &post_id)?;
     let sources = sources(&params)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, endpoint("posts.stats"), async move {
+        .bill(&state, prices::POSTS_STATS, async move {
             content::post_stats(&fansly, &account, &post_id, &sources).await
         })
         .await

@@ -1,6 +1,5 @@
 //! `/stories`: add one media item to the creator's story.
 
-use axum::extract::{Path, State};
 use fansly_upstream::ids::is_snowflake;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,12 +8,13 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::fansly::content;
-use crate::http::calls::endpoint;
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::ApiJson;
 use crate::http::params;
 use crate::http::routes::posts::gates;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(add_to_story))
@@ -52,9 +52,7 @@ pub struct StoryBody {
     security(("default" = []))
 )]
 async fn add_to_story(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<StoryBody>,
 ) -> Result<Metered, ApiError> {
     let [file] = body.media_files.as_slice() else {
@@ -73,10 +71,11 @@ async fn add_to_story(
     if !native {
         params::media_files(std::slice::from_ref(file), 1)?;
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let media_id = if native {
         file.clone()
     } else {
@@ -91,7 +90,7 @@ async fn add_to_story(
     };
     let fansly = state.fansly.clone();
     authed
-        .bill(&state, endpoint("stories.add"), async move {
+        .bill(&state, prices::STORIES_ADD, async move {
             content::publish_story(&fansly, &account, &media_id, &gates).await
         })
         .await

@@ -1,7 +1,7 @@
 //! `/api/fansly/{fanslyAccount}/users/…`: profile lookups, one credit per call
 //! however many users it names.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
-use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,12 +39,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     security(("default" = []))
 )]
 async fn by_usernames(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, usernames)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, usernames)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
     let names = users::parse_usernames(&usernames)?;
-    run(state, authed, &account, Lookup::Usernames(names)).await
+    run(scope, Lookup::Usernames(names)).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -66,14 +65,9 @@ struct IdsQuery {
     ),
     security(("default" = []))
 )]
-async fn by_ids(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    Query(q): Query<IdsQuery>,
-) -> Result<Metered, ApiError> {
+async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metered, ApiError> {
     let ids = users::parse_ids(q.ids.as_deref())?;
-    run(state, authed, &account, Lookup::Ids(ids)).await
+    run(scope, Lookup::Ids(ids)).await
 }
 
 /// The same as `/users/?ids=`, without the trailing slash.
@@ -85,27 +79,14 @@ async fn by_ids(
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
     security(("default" = []))
 )]
-async fn by_ids_no_slash(
-    state: State<AppState>,
-    authed: Authed,
-    account: Path<String>,
-    q: Query<IdsQuery>,
-) -> Result<Metered, ApiError> {
-    by_ids(state, authed, account, q).await
+async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {
+    by_ids(scope, q).await
 }
 
-async fn run(
-    state: AppState,
-    authed: Authed,
-    account: &str,
-    what: Lookup,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        account,
-        endpoint("users.lookup"),
-        |f, a| async move { users::lookup(&f, &a, what).await },
-    )
-    .await
+async fn run(scope: AccountScope, what: Lookup) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::USERS_LOOKUP, |f, a| async move {
+            users::lookup(&f, &a, what).await
+        })
+        .await
 }
