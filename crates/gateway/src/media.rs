@@ -382,7 +382,8 @@ pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx
         .await?;
         if let Some(r) = claimed {
             let (team, credits): (String, i64) = (r.get(0), r.get(1));
-            crate::metering::credits::refund(db, &team, credits, "media.upload", Some(&id)).await?;
+            let ledger = crate::metering::prices::MEDIA_UPLOAD.name;
+            crate::metering::credits::refund(db, &team, credits, ledger, Some(&id)).await?;
             failed += 1;
         }
     }

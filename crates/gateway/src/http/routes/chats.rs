@@ -44,13 +44,9 @@ pub struct CreateChatBody {
     request_body = CreateChatBody,
     responses(
         (status = 200, description = "`data` is the Fansly group (chat); the same `id` when the chat already existed", body = Object),
-        (status = 401, description = "Missing, invalid or revoked API key"),
-        (status = 402, description = "Out of credits"),
         (status = 404, description = "Unknown account or user"),
         (status = 422, description = "Missing or ill-typed `user_id`"),
-        (status = 429, description = "Rate limited (team or Fansly)"),
     ),
-    security(("default" = []))
 )]
 async fn create_chat(
     scope: AccountScope,
@@ -89,10 +85,8 @@ struct ListChatsQuery {
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), ListChatsQuery),
     responses(
         (status = 200, description = "`data` is Fansly's `{data, aggregationData}` plus `hasMore`; top-level `_pagination.next_page`", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "`limit`, `offset` or `order` out of range"),
     ),
-    security(("default" = []))
 )]
 async fn list_chats(
     scope: AccountScope,
@@ -144,7 +138,6 @@ async fn list_chats(
         (status = 404, description = "Unknown account or chat"),
         (status = 422, description = "`chat_id` is not a Fansly id"),
     ),
-    security(("default" = []))
 )]
 async fn show_chat(
     scope: AccountScope,
@@ -167,9 +160,7 @@ async fn show_chat(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
 async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -193,7 +184,6 @@ async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
         (status = 200, description = "`data` is `{\"success\": true}`", body = Object),
         (status = 404, description = "Unknown account or chat"),
     ),
-    security(("default" = []))
 )]
 async fn typing(
     scope: AccountScope,
@@ -221,7 +211,6 @@ async fn typing(
         (status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object),
         (status = 404, description = "Unknown account or chat"),
     ),
-    security(("default" = []))
 )]
 async fn disable_read_receipts(
     scope: AccountScope,

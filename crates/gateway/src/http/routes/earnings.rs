@@ -41,7 +41,6 @@ const RECENT_DAYS: i64 = 30;
     operation_id = "listWallets",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
-    security(("default" = []))
 )]
 async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -63,7 +62,6 @@ async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_transactions(
     scope: AccountScope,
@@ -89,7 +87,6 @@ async fn list_transactions(
     operation_id = "getPendingEarnings",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
-    security(("default" = []))
 )]
 async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -111,7 +108,6 @@ async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_payouts(
     scope: AccountScope,
@@ -142,7 +138,6 @@ async fn list_payouts(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`data` is Fansly's stats answer", body = Object)),
-    security(("default" = []))
 )]
 async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
@@ -165,7 +160,6 @@ async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, 
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
     responses((status = 200, description = "Fansly's monthly statements", body = Object)),
-    security(("default" = []))
 )]
 async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let now = now_ms();
@@ -192,7 +186,6 @@ async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`[{rank, accountId, username, displayName, totalGross, totalNet}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_top_supporters(
     scope: AccountScope,
@@ -225,7 +218,6 @@ async fn list_top_supporters(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`{accountId, after, before, count, totalGross, totalNet, types: [{type, count, totalGross, totalNet}]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_breakdown(
     scope: AccountScope,
@@ -255,7 +247,6 @@ async fn supporter_breakdown(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`[{year, month, count, totalGross, totalNet}]`, newest first", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_monthly(
     scope: AccountScope,

@@ -39,7 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("last_seen_after" = Option<String>, Query, description = "ISO 8601; only followers last seen after this (filtered by the gateway per page)"),
     ),
     responses((status = 200, description = "`data` is Fansly's follower page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_followers(
     scope: AccountScope,
@@ -75,7 +74,6 @@ async fn list_followers(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_following(
     scope: AccountScope,
@@ -108,7 +106,6 @@ async fn list_following(
         ("status" = Option<String>, Query, description = "active | expired | all; default active"),
     ),
     responses((status = 200, description = "`data` is Fansly's subscriber page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_subscribers(
     scope: AccountScope,
@@ -145,7 +142,6 @@ async fn list_subscribers(
     operation_id = "listSubscriptionTiers",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
-    security(("default" = []))
 )]
 async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -166,7 +162,6 @@ async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiErro
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn mute_user(
     scope: AccountScope,
@@ -191,7 +186,6 @@ async fn mute_user(
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn unmute_user(
     scope: AccountScope,

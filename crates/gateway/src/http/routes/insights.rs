@@ -94,7 +94,6 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
         ("month" = Option<String>, Query, description = "YYYY-MM; required when range=month"),
     ),
     responses((status = 200, description = "`data` is Fansly's `{dataset}`", body = Object)),
-    security(("default" = []))
 )]
 async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let (window, period) = range_window(&params, now_ms())?;
@@ -121,7 +120,6 @@ async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, Ap
         ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
     ),
     responses((status = 200, description = "`{afterBucket, beforeBucket, previousAfterBucket, previousBeforeBucket, dataSince, <metric>: {value, previous, delta, deltaPercent}}`", body = Object)),
-    security(("default" = []))
 )]
 async fn analytics_summary(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let now = now_ms();

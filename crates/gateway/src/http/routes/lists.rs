@@ -103,7 +103,6 @@ impl UsersBody {
     operation_id = "listLists",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
-    security(("default" = []))
 )]
 async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -122,7 +121,6 @@ async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     request_body = CreateListBody,
     responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
-    security(("default" = []))
 )]
 async fn create_list(
     scope: AccountScope,
@@ -146,7 +144,6 @@ async fn create_list(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     request_body = ReorderBody,
     responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
-    security(("default" = []))
 )]
 async fn reorder_lists(
     scope: AccountScope,
@@ -171,7 +168,6 @@ async fn reorder_lists(
     ),
     request_body = UpdateListBody,
     responses((status = 200, description = "`data` is the updated list", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn update_list(
     scope: AccountScope,
@@ -210,7 +206,6 @@ async fn update_list(
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn delete_list(
     scope: AccountScope,
@@ -238,7 +233,6 @@ async fn delete_list(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of items", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn list_items(
     scope: AccountScope,
@@ -270,7 +264,6 @@ async fn list_items(
     ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
-    security(("default" = []))
 )]
 async fn add_items(
     scope: AccountScope,
@@ -298,7 +291,6 @@ async fn add_items(
     ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn remove_items(
     scope: AccountScope,
@@ -326,7 +318,6 @@ async fn remove_items(
         ("item_id" = String, Path, description = "The member's Fansly account ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn remove_item(
     scope: AccountScope,

@@ -18,6 +18,7 @@ use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
 use crate::http::params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -245,9 +246,7 @@ async fn find(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses(
         (status = 200, description = "`data` is an array of broadcasts (`id`, `state`, content, audience, `scheduledFor`, `total`, `sent`, `failed`, `pending` …), soonest first", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
 async fn list_mass_messages(
     State(state): State<AppState>,
@@ -279,12 +278,9 @@ async fn list_mass_messages(
         (status = 409, description = "The account is not connected, or a media handle is not processed yet"),
         (status = 422, description = "Empty audience, no text or media, bad price, past schedule, malformed id …"),
     ),
-    security(("default" = []))
 )]
 async fn send_mass_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<SendMassMessageBody>,
 ) -> Result<Metered, ApiError> {
     let group_id = body
@@ -309,18 +305,18 @@ async fn send_mass_message(
         ..Spec::default()
     };
     validate(&mut spec)?;
-    let team = authed.caller.team_id.clone();
-    let account = state.sessions.connected(&team, &account_id).await?;
+    let team = scope.team().to_owned();
+    let account = &scope.account;
     if spec.user_ids.contains(&account.fansly_id) {
         return Err(bad(format!(
             "userIds: {} is the connected account itself",
             account.fansly_id
         )));
     }
-    resolve_media(&state, &team, &account.id, &mut spec).await?;
-    let (fansly, db) = (state.fansly.clone(), state.db.clone());
-    authed
-        .bill(&state, prices::MASS_MESSAGING_SEND, async move {
+    resolve_media(&scope.state, &team, &account.id, &mut spec).await?;
+    let db = scope.state.db.clone();
+    scope
+        .call(prices::MASS_MESSAGING_SEND, |fansly, account| async move {
             let mut spec = spec;
             if let Some(group) = spec.group_id.clone() {
                 audience::add_audience_group(&fansly, &account, &group, &mut spec).await?;
@@ -349,7 +345,6 @@ async fn send_mass_message(
         (status = 404, description = "Unknown account or broadcast"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn get_mass_message(
     State(state): State<AppState>,
@@ -387,7 +382,6 @@ async fn get_mass_message(
         (status = 409, description = "The broadcast is no longer scheduled (sending, sent, cancelled or failed)"),
         (status = 422, description = "A past schedule, no text or media left, bad price, malformed id …"),
     ),
-    security(("default" = []))
 )]
 async fn update_mass_message(
     State(state): State<AppState>,
@@ -499,7 +493,6 @@ async fn update_mass_message(
         (status = 409, description = "The broadcast already ended (sent, cancelled or failed)"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn cancel_mass_message(
     State(state): State<AppState>,

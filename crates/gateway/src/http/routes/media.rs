@@ -145,11 +145,9 @@ async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
     responses(
         (status = 200, description = "Bare `{prefixed_id, file_name, media_id, media, credits_used}`; with async: `{status, prefixed_id, polling_url}`", body = Object),
         (status = 402, description = "Not enough credits for the file's size"),
-        (status = 404, description = "Unknown account"),
         (status = 413, description = "File over the limit"),
         (status = 422, description = "Neither or both of file / file_url, an empty or non-media file"),
     ),
-    security(("default" = []))
 )]
 async fn upload(
     scope: AccountScope,
@@ -323,7 +321,6 @@ async fn push_into(
         (status = 404, description = "Unknown account or upload (another team's upload too)"),
         (status = 422, description = "Not a fansly_media_ id"),
     ),
-    security(("default" = []))
 )]
 async fn upload_status(
     scope: AccountScope,
@@ -334,15 +331,10 @@ async fn upload_status(
             "upload must be a fansly_media_ id, got {upload:?}"
         )));
     }
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
-    let db = state.db.clone();
-    let team = authed.caller.team_id.clone();
-    let metered = authed
-        .bill(&state, prices::MEDIA_UPLOAD_STATUS, async move {
+    let db = scope.state.db.clone();
+    let team = scope.team().to_owned();
+    let metered = scope
+        .call(prices::MEDIA_UPLOAD_STATUS, |_, account| async move {
             let handle = media::find(&db, &team, &account.id, &upload)
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("upload {upload} not found")))?;
@@ -365,10 +357,8 @@ async fn upload_status(
     ),
     responses(
         (status = 200, description = "Fansly's envelope with the accountMedia records found", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "Malformed ids, or more than 100"),
     ),
-    security(("default" = []))
 )]
 async fn account_media(
     scope: AccountScope,
@@ -384,14 +374,8 @@ async fn account_media(
     for id in &ids {
         FanslyId::parse("ids", id)?;
     }
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
-    let fansly = state.fansly.clone();
-    let metered = authed
-        .bill(&state, prices::MEDIA_ACCOUNT_MEDIA, async move {
+    let metered = scope
+        .call(prices::MEDIA_ACCOUNT_MEDIA, |fansly, account| async move {
             let found = fansly
                 .account_media(&account.session, &ids)
                 .await
@@ -414,10 +398,8 @@ async fn account_media(
     ),
     responses(
         (status = 302, description = "Redirect to the file"),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "Not a Fansly CDN URL"),
     ),
-    security(("default" = []))
 )]
 async fn download(
     scope: AccountScope,

@@ -55,7 +55,6 @@ struct ListQuery {
         (status = 404, description = "Unknown account or chat"),
         (status = 422, description = "`limit` out of 1–100, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_messages(
     scope: AccountScope,
@@ -120,7 +119,6 @@ pub struct SendMessageBody {
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Neither text nor mediaFiles, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn send_message(
     scope: AccountScope,
@@ -185,7 +183,6 @@ pub struct AckBody {
         (status = 404, description = "Unknown account, chat or message"),
         (status = 422, description = "No ids, more than 25, a malformed id, or `type` outside 1–4"),
     ),
-    security(("default" = []))
 )]
 async fn ack_messages(
     scope: AccountScope,
@@ -232,7 +229,6 @@ async fn ack_messages(
         (status = 404, description = "Unknown account, chat or message, or a message the account did not send"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn delete_message(
     scope: AccountScope,
@@ -298,7 +294,6 @@ async fn react(
         (status = 404, description = "Unknown account, chat or message (or the account's own message)"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn add_reaction(
     scope: AccountScope,
@@ -325,7 +320,6 @@ async fn add_reaction(
         (status = 404, description = "Unknown account, chat, message or reaction"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn remove_reaction(
     scope: AccountScope,

@@ -59,7 +59,6 @@ struct ListQuery {
         (status = 404, description = "Unknown account or wall_id"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_posts(
     scope: AccountScope,
@@ -74,15 +73,9 @@ async fn list_posts(
             "after is not supported; page with before".into(),
         ));
     }
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
-    let fansly = state.fansly.clone();
     let (wall, text) = (wall_id.clone(), search.clone());
-    let metered = authed
-        .bill(&state, prices::POSTS_LIST, async move {
+    let metered = scope
+        .call(prices::POSTS_LIST, |fansly, account| async move {
             content::posts(
                 &fansly,
                 &account,
@@ -332,7 +325,6 @@ pub(crate) fn gates(
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Bad text, price, schedule, expiry or id"),
     ),
-    security(("default" = []))
 )]
 async fn send_post(
     scope: AccountScope,
@@ -340,15 +332,10 @@ async fn send_post(
 ) -> Result<Metered, ApiError> {
     let (content, gates, wall_ids, pin_wall_ids) = body.validate(now_ms())?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
     let (media, previews) = media_and_previews(
-        &state,
-        &authed.caller.team_id,
-        &account.id,
+        &scope.state,
+        scope.team(),
+        &scope.account.id,
         &body.media_files,
         previews,
     )
@@ -363,9 +350,8 @@ async fn send_post(
         pin_wall_ids,
         previews,
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, prices::POSTS_SEND, async move {
+    scope
+        .call(prices::POSTS_SEND, |fansly, account| async move {
             content::publish(&fansly, &account, post).await
         })
         .await
@@ -422,7 +408,6 @@ pub struct UpdatePostBody {
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Bad text, price, expiry, pin or id"),
     ),
-    security(("default" = []))
 )]
 async fn update_post(
     scope: AccountScope,
@@ -447,15 +432,10 @@ async fn update_post(
     }
     let (wall_ids, pin_wall_ids) = walls_and_pins(&body.wall_ids, &body.pin_wall_ids)?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
     let (media, previews) = media_and_previews(
-        &state,
-        &authed.caller.team_id,
-        &account.id,
+        &scope.state,
+        scope.team(),
+        &scope.account.id,
         &body.media_files,
         previews,
     )
@@ -470,9 +450,8 @@ async fn update_post(
         pin_wall_ids,
         previews,
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, prices::POSTS_UPDATE, async move {
+    scope
+        .call(prices::POSTS_UPDATE, |fansly, account| async move {
             content::update_post(&fansly, &account, &post_id, post).await
         })
         .await
@@ -539,7 +518,6 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
         (status = 404, description = "Unknown account or post"),
         (status = 422, description = "A malformed post id or source"),
     ),
-    security(("default" = []))
 )]
 async fn post_stats(
     scope: AccountScope,
@@ -548,14 +526,8 @@ async fn post_stats(
 ) -> Result<Metered, ApiError> {
     let post_id = FanslyId::parse("post_id", &post_id)?;
     let sources = sources(&params)?;
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, prices::POSTS_STATS, async move {
+    scope
+        .call(prices::POSTS_STATS, |fansly, account| async move {
             content::post_stats(&fansly, &account, &post_id, &sources).await
         })
         .await

@@ -49,7 +49,6 @@ pub struct StoryBody {
         (status = 409, description = "The media handle is not processed yet"),
         (status = 422, description = "Not exactly one media file, or a bad price"),
     ),
-    security(("default" = []))
 )]
 async fn add_to_story(
     scope: AccountScope,
@@ -71,26 +70,20 @@ async fn add_to_story(
     if !native {
         params::media_files(std::slice::from_ref(file), 1)?;
     }
-    let AccountScope {
-        authed,
-        account,
-        state,
-    } = scope;
     let media_id = if native {
         file.clone()
     } else {
         crate::media::vault_ids(
-            &state.db,
-            &authed.caller.team_id,
-            &account.id,
+            &scope.state.db,
+            scope.team(),
+            &scope.account.id,
             std::slice::from_ref(file),
         )
         .await?
         .remove(0)
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, prices::STORIES_ADD, async move {
+    scope
+        .call(prices::STORIES_ADD, |fansly, account| async move {
             content::publish_story(&fansly, &account, &media_id, &gates).await
         })
         .await

@@ -32,7 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listTrackingLinks",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
-    security(("default" = []))
 )]
 async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -55,7 +54,6 @@ async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
     ),
     responses((status = 200, description = "Day rows `{trackingLinkId, timestamp, clicks, claims, follows, subscriptions, year, month, date}`", body = Object), (status = 404, description = "Unknown link")),
-    security(("default" = []))
 )]
 async fn link_stats(
     scope: AccountScope,
@@ -95,7 +93,6 @@ const MAX_TEXT: usize = 500;
     ),
     request_body = UpdateLinkBody,
     responses((status = 200, description = "`data` is the updated link", body = Object), (status = 404, description = "Unknown link")),
-    security(("default" = []))
 )]
 async fn update_link(
     scope: AccountScope,

@@ -36,7 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 404, description = "Unknown account, or none of the users exists"),
         (status = 422, description = "Malformed usernames"),
     ),
-    security(("default" = []))
 )]
 async fn by_usernames(
     scope: AccountScope,
@@ -63,7 +62,6 @@ struct IdsQuery {
         (status = 404, description = "Unknown account, or none of the ids exists"),
         (status = 422, description = "Missing or malformed ids"),
     ),
-    security(("default" = []))
 )]
 async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metered, ApiError> {
     let ids = users::parse_ids(q.ids.as_deref())?;
@@ -77,7 +75,6 @@ async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metere
     tag = "Users",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
-    security(("default" = []))
 )]
 async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {
     by_ids(scope, q).await

@@ -59,7 +59,6 @@ pub struct CreateAlbumBody {
     operation_id = "listVaultAlbums",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -81,7 +80,6 @@ async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
         (status = 200, description = "`data` is the new album", body = Object),
         (status = 422, description = "Title or description too long"),
     ),
-    security(("default" = []))
 )]
 async fn create_album(
     scope: AccountScope,
@@ -141,7 +139,6 @@ pub struct UpdateAlbumBody {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "Nothing to change, a malformed id, or a title or description too long"),
     ),
-    security(("default" = []))
 )]
 async fn update_album(
     scope: AccountScope,
@@ -203,7 +200,6 @@ pub struct ReorderBody {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "A malformed album id or a position outside the albums"),
     ),
-    security(("default" = []))
 )]
 async fn reorder_albums(
     scope: AccountScope,
@@ -303,7 +299,6 @@ impl AlbumMediaBody {
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn add_media(
     scope: AccountScope,
@@ -330,7 +325,6 @@ async fn add_media(
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn remove_media(
     scope: AccountScope,
@@ -383,7 +377,6 @@ struct MediaQuery {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_media(
     scope: AccountScope,
@@ -426,7 +419,6 @@ async fn list_media(
         (status = 413, description = "File over the limit"),
         (status = 422, description = "Neither or both of file / file_url, a non-media file, a malformed album_id"),
     ),
-    security(("default" = []))
 )]
 async fn upload_media(
     scope: AccountScope,

@@ -79,7 +79,6 @@ impl CreateWallBody {
     operation_id = "listWalls",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
-    security(("default" = []))
 )]
 async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
     scope
@@ -102,7 +101,6 @@ async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
         (status = 404, description = "copyFrom names no wall of the creator"),
         (status = 422, description = "Bad name, description or copyFrom")
     ),
-    security(("default" = []))
 )]
 async fn create_wall(
     scope: AccountScope,

@@ -134,7 +134,6 @@ async fn free(
     tag = "Webhooks",
     operation_id = "listWebhooks",
     responses((status = 200, description = "`data` is `[{id, url, endpoint_url, events, has_signing_secret, enabled, account_scope, account_ids, disabled_reason, failing_since, created_at, updated_at}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
     let hooks = store::list(&state.db, &authed.caller.team_id).await?;
@@ -154,7 +153,6 @@ async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<
         (status = 200, description = "`data` is the new endpoint", body = Object),
         (status = 422, description = "A field is missing or wrong (the message names it)"),
     ),
-    security(("default" = []))
 )]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -179,7 +177,6 @@ async fn create_webhook(
     tag = "Webhooks",
     operation_id = "listWebhookEvents",
     responses((status = 200, description = "`data` is `[{value, description}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_event_types(
     State(state): State<AppState>,
@@ -200,7 +197,6 @@ async fn list_event_types(
     operation_id = "getWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is the endpoint", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn get_webhook(
     State(state): State<AppState>,
@@ -226,7 +222,6 @@ async fn get_webhook(
         (status = 404, description = "Unknown webhook"),
         (status = 422, description = "A field is wrong (the message names it)"),
     ),
-    security(("default" = []))
 )]
 async fn update_webhook(
     State(state): State<AppState>,
@@ -258,7 +253,6 @@ async fn update_webhook(
     operation_id = "deleteWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is `{id, deleted: true}`", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn delete_webhook(
     State(state): State<AppState>,
@@ -288,7 +282,6 @@ async fn delete_webhook(
         ("offset" = Option<u32>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is `[{id, event, event_id, account_id, idempotency_key, redelivery_of, status, attempt_count, next_attempt_at, last_error, delivered_at, created_at, request_body, attempts: [{attempt, url, started_at, status_code, latency_ms, response_excerpt, error}]}]`", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn list_deliveries(
     State(state): State<AppState>,
@@ -319,7 +312,6 @@ async fn list_deliveries(
         ("delivery_id" = String, Path, description = "Delivery id"),
     ),
     responses((status = 200, description = "`data` is the delivery", body = Object), (status = 404, description = "Unknown webhook or delivery")),
-    security(("default" = []))
 )]
 async fn get_delivery(
     State(state): State<AppState>,
@@ -353,7 +345,6 @@ async fn get_delivery(
         (status = 404, description = "Unknown webhook or delivery"),
         (status = 409, description = "The webhook is disabled"),
     ),
-    security(("default" = []))
 )]
 async fn redeliver(
     State(state): State<AppState>,
@@ -377,7 +368,6 @@ async fn redeliver(
     operation_id = "getWebhookExamplePayload",
     params(("webhookEventType" = String, Path, description = "An event type, e.g. fansly.messages.received")),
     responses((status = 200, description = "`data` is `{event, account_id, payload}`", body = Object), (status = 404, description = "Unknown event type")),
-    security(("default" = []))
 )]
 async fn example_payload(
     State(state): State<AppState>,
