@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use fansly_upstream::FanslyClient;
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
@@ -74,7 +75,15 @@ impl AccountScope {
             account,
             state,
         } = self;
-        let work = work(state.fansly.clone(), account);
+        // The call's span follows the work into the billing task, under the
+        // request span (request id) and over the Fansly requests it makes.
+        let span = tracing::info_span!(
+            "call",
+            op = endpoint.name,
+            team = %authed.caller.team_id,
+            account = %account.id,
+        );
+        let work = work(state.fansly.clone(), account).instrument(span);
         authed.bill(&state, endpoint, work).await
     }
 }
