@@ -1,6 +1,7 @@
 //! [`AccountScope`]: the caller behind the API key (rate limit applied) and
 //! the path's `{fanslyAccount}` resolved within the caller's team, the way
-//! every `/api/fansly/{fanslyAccount}/…` handler reaches its account.
+//! every `/api/fansly/{fanslyAccount}/…` handler reaches its account; and
+//! [`AccountRecord`], the same for routes that work on a disconnected account.
 
 use std::future::Future;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::accounts::sessions::ConnectedAccount;
+use crate::accounts::store::{self, AccountRow};
 use crate::core::error::ApiError;
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
@@ -34,16 +36,7 @@ impl FromRequestParts<AppState> for AccountScope {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let authed = Authed::from_request_parts(parts, state).await?;
-        let params = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("invalid path: {e}")))?;
-        let account_id = params
-            .iter()
-            .find(|(name, _)| *name == ACCOUNT_PARAM)
-            .map(|(_, value)| value.to_owned())
-            .ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("route without {{{ACCOUNT_PARAM}}}"))
-            })?;
+        let account_id = account_param(parts, state).await?;
         let account = state
             .sessions
             .connected(&authed.caller.team_id, &account_id)
@@ -54,6 +47,18 @@ impl FromRequestParts<AppState> for AccountScope {
             state: state.clone(),
         })
     }
+}
+
+/// The path's `{fanslyAccount}`.
+async fn account_param(parts: &mut Parts, state: &AppState) -> Result<String, ApiError> {
+    let params = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("invalid path: {e}")))?;
+    params
+        .iter()
+        .find(|(name, _)| *name == ACCOUNT_PARAM)
+        .map(|(_, value)| value.to_owned())
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("route without {{{ACCOUNT_PARAM}}}")))
 }
 
 impl AccountScope {
@@ -85,5 +90,61 @@ impl AccountScope {
         );
         let work = work(state.fansly.clone(), account).instrument(span);
         authed.bill(&state, endpoint, work).await
+    }
+}
+
+/// The caller and the path's `{fanslyAccount}` as the team's account record,
+/// connected or not: for the routes that read what the gateway keeps about an
+/// account (mass messaging history), which stay usable while it is
+/// disconnected. 401/429 as [`Authed`], then 404 for an unknown or foreign
+/// account; [`AccountRecord::connected`] resolves the live session on demand.
+pub struct AccountRecord {
+    pub authed: Authed,
+    pub account: AccountRow,
+    pub state: AppState,
+}
+
+impl FromRequestParts<AppState> for AccountRecord {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        let account_id = account_param(parts, state).await?;
+        let account = store::get(&state.db, &authed.caller.team_id, &account_id).await?;
+        Ok(AccountRecord {
+            authed,
+            account,
+            state: state.clone(),
+        })
+    }
+}
+
+impl AccountRecord {
+    pub fn team(&self) -> &str {
+        &self.authed.caller.team_id
+    }
+
+    /// Runs `work` as one metered call (see [`Authed::bill`]).
+    pub async fn bill<F>(self, endpoint: Endpoint, work: F) -> Result<Metered, ApiError>
+    where
+        F: Future<Output = Result<Value, ApiError>> + Send + 'static,
+    {
+        let span = tracing::info_span!(
+            "call",
+            op = endpoint.name,
+            team = %self.authed.caller.team_id,
+            account = %self.account.id,
+        );
+        self.authed
+            .bill(&self.state, endpoint, work.instrument(span))
+            .await
+    }
+
+    /// The account's live session (404 as [`AccountScope`] when it has none).
+    pub async fn connected(&self) -> Result<ConnectedAccount, ApiError> {
+        self.state
+            .sessions
+            .connected(self.team(), &self.account.id)
+            .await
     }
 }
