@@ -30,7 +30,7 @@ pub const USER_AGENT: &str = "OnlyFansAPI.com/Webhook-Client";
 /// Delivered events per charge of `credits_per_100_events`.
 pub const BLOCK: i64 = 100;
 /// The ledger's name for webhook charges.
-pub const LEDGER_ENDPOINT: &str = "webhooks.delivery";
+pub const LEDGER_ENDPOINT: &str = crate::metering::prices::WEBHOOK_DELIVERY_BLOCK.name;
 /// `next_attempt_at` of the deliveries of a disabled endpoint: never due,
 /// so the claim's index range never reaches them; enabling the endpoint
 /// makes them due at once.
