@@ -2,9 +2,12 @@
 //! `routes/`), extractors, billing, the `{data, _meta}` envelope and paging.
 
 pub mod calls;
+pub mod console;
 pub mod envelope;
 pub mod extract;
+pub mod operator;
 pub mod params;
+pub mod request_log;
 pub mod router;
 pub mod routes;
 pub mod state;

@@ -3,3 +3,4 @@
 pub mod credits;
 pub mod meta;
 pub mod rate_limit;
+pub mod requests;

@@ -17,6 +17,7 @@ use crate::core::crypto::Keyring;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
+use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::relay::{RelayConfig, Relays};
@@ -87,7 +88,9 @@ impl App {
             sessions.clone(),
             events.clone(),
         );
+        let requests = RequestLog::new(config.request_log_per_team);
         let state = AppState::new(Inner {
+            requests,
             config,
             public_url,
             events,
