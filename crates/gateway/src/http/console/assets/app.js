@@ -303,7 +303,7 @@ PAGES.accounts = async () => {
 
 // ---------- Credits ----------
 function dayChart(perDay) {
-  const w = 640, hgt = 180, pad = 24;
+  const w = 900, hgt = 200, pad = 28;
   const max = Math.max(1, ...perDay.map((d) => d.credits));
   const bw = (w - pad) / perDay.length;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
