@@ -277,29 +277,6 @@ pub async fn update(
     get(db, team_id, id).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn event_names_are_normalised() {
-        assert_eq!(
-            normalise_event("messages.received"),
-            Some("fansly.messages.received")
-        );
-        assert_eq!(
-            normalise_event("fansly.tips.received"),
-            Some("fansly.tips.received")
-        );
-        assert_eq!(normalise_event("onlyfans.messages.received"), None);
-        assert!(validate_events(&[]).is_err());
-        assert_eq!(
-            validate_events(&["messages.sent".into(), "fansly.messages.sent".into()]).unwrap(),
-            vec!["fansly.messages.sent"]
-        );
-    }
-}
-
 /// The event name of a test send (not in the catalog: no endpoint subscribes
 /// to it; it only ever goes to the endpoint it was sent for).
 pub const TEST_EVENT: &str = "webhook.test";
@@ -342,4 +319,27 @@ pub async fn test_send(db: &Db, team_id: &str, id: &str) -> Result<String, ApiEr
     .await?;
     tx.commit().await?;
     Ok(delivery)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_are_normalised() {
+        assert_eq!(
+            normalise_event("messages.received"),
+            Some("fansly.messages.received")
+        );
+        assert_eq!(
+            normalise_event("fansly.tips.received"),
+            Some("fansly.tips.received")
+        );
+        assert_eq!(normalise_event("onlyfans.messages.received"), None);
+        assert!(validate_events(&[]).is_err());
+        assert_eq!(
+            validate_events(&["messages.sent".into(), "fansly.messages.sent".into()]).unwrap(),
+            vec!["fansly.messages.sent"]
+        );
+    }
 }
