@@ -88,6 +88,13 @@ impl App {
             sessions.clone(),
             events.clone(),
         );
+        if config
+            .operator_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 32)
+        {
+            tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
+        }
         let requests = RequestLog::new(config.request_log_per_team);
         let state = AppState::new(Inner {
             requests,
