@@ -41,6 +41,12 @@ pub struct Config {
     pub proxies: BTreeMap<String, String>,
     /// After a re-login fails for a passing reason, how long until the next try.
     pub relogin_cooldown_ms: u64,
+    /// A bearer token that sees every team (the console's operator sign-in;
+    /// team routes then take the team from `X-Team-Id`). Unset: no operator.
+    /// Mint one with `fansly-gateway operator-token`.
+    pub operator_token: Option<String>,
+    /// Recent requests kept in memory per team for the console's Requests page.
+    pub request_log_per_team: usize,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
@@ -291,6 +297,8 @@ impl Default for Config {
             master_key_file: None,
             proxies: BTreeMap::new(),
             relogin_cooldown_ms: 30_000,
+            operator_token: None,
+            request_log_per_team: 500,
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),

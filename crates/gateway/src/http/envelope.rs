@@ -185,7 +185,7 @@ impl Authed {
         F: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
         let state = state.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::http::request_log::carry(async move {
             let reservation = self.reserve(&state, endpoint, cost).await?;
             match work.await {
                 Ok(data) => Ok(reservation.metered(data)),
@@ -194,7 +194,7 @@ impl Authed {
                     Err(e)
                 }
             }
-        });
+        }));
         task.await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("metered call aborted: {e}")))?
     }

@@ -2,10 +2,13 @@
 //! `routes/`), extractors (the caller, its account scope), billing, the
 //! `{data, _meta}` envelope and paging.
 
+pub mod console;
 pub mod envelope;
 pub mod extract;
+pub mod operator;
 pub mod paging;
 pub mod params;
+pub mod request_log;
 pub mod router;
 pub mod routes;
 pub mod scope;

@@ -50,6 +50,7 @@ use crate::metering::prices::{self, Price};
         (name = "Mass Messaging", description = "Broadcasts to lists, tiers and fans, scheduled and fanned out by the gateway"),
         (name = "Webhooks", description = "Webhook endpoints, event types, deliveries and redelivery"),
         (name = "Health", description = "Liveness and readiness"),
+        (name = "Console", description = "The gateway's own team routes behind the web console (/console): keys, ledger, usage, recent requests, sandbox controls"),
     )
 )]
 struct ApiDoc;
@@ -137,6 +138,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
+        .merge(routes::console_api::router())
+        .merge(routes::console_sandbox::router())
         .split_for_parts();
     // After the merge: a modifier in `#[openapi(modifiers(…))]` runs before
     // the routes' operations are added.
@@ -150,6 +153,11 @@ pub fn router(state: AppState) -> Router {
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::request_log::record,
+        ))
+        .merge(crate::http::console::pages::router())
         .route(
             "/openapi.json",
             get(move || {

@@ -9,6 +9,7 @@ use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
+use crate::metering::requests::RequestLog;
 use crate::workers::relay::supervisor::Relays;
 
 #[derive(Clone)]
@@ -25,6 +26,8 @@ pub struct Inner {
     pub events: Events,
     /// The websocket relay (one Fansly event socket per connected account).
     pub relays: Relays,
+    /// The recent requests of each team (the console's Requests page).
+    pub requests: RequestLog,
 }
 
 impl AppState {

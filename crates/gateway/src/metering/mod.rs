@@ -4,3 +4,4 @@ pub mod credits;
 pub mod meta;
 pub mod prices;
 pub mod rate_limit;
+pub mod requests;

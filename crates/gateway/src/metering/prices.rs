@@ -111,6 +111,17 @@ pub const WEBHOOKS_DELIVERY: Endpoint = free("webhooks.delivery");
 pub const WEBHOOKS_REDELIVER: Endpoint = free("webhooks.redeliver");
 pub const WEBHOOKS_EXAMPLE: Endpoint = free("webhooks.example");
 
+pub const WEBHOOKS_TEST: Endpoint = free("webhooks.test");
+
+// The console's own API (free).
+pub const CONSOLE_ME: Endpoint = free("console.me");
+pub const CONSOLE_KEYS: Endpoint = free("console.keys");
+pub const CONSOLE_KEYS_CREATE: Endpoint = free("console.keys.create");
+pub const CONSOLE_KEYS_REVOKE: Endpoint = free("console.keys.revoke");
+pub const CONSOLE_LEDGER: Endpoint = free("console.ledger");
+pub const CONSOLE_USAGE: Endpoint = free("console.usage");
+pub const CONSOLE_REQUESTS: Endpoint = free("console.requests");
+
 /// The ledger name of a block of webhook deliveries debited by the delivery
 /// worker (its cost is configured: `webhook block cost`, not this constant's).
 pub const WEBHOOK_DELIVERY_BLOCK: Endpoint = free("webhooks.delivery");
@@ -205,6 +216,19 @@ pub const BY_OPERATION: &[(&str, Price)] = &[
     ("updateScheduledMassMessage", M(MASS_MESSAGING_UPDATE)),
     ("cancelScheduledMassMessage", M(MASS_MESSAGING_CANCEL)),
     ("listWebhooks", M(WEBHOOKS_LIST)),
+    ("testWebhook", M(WEBHOOKS_TEST)),
+    ("consoleMe", M(CONSOLE_ME)),
+    ("consoleListKeys", M(CONSOLE_KEYS)),
+    ("consoleCreateKey", M(CONSOLE_KEYS_CREATE)),
+    ("consoleRevokeKey", M(CONSOLE_KEYS_REVOKE)),
+    ("consoleLedger", M(CONSOLE_LEDGER)),
+    ("consoleUsage", M(CONSOLE_USAGE)),
+    ("consoleRequests", M(CONSOLE_REQUESTS)),
+    // Operator and sandbox-steering routes: outside metering (no team's
+    // credits are involved).
+    ("consoleListTeams", U),
+    ("consoleSandboxEvent", U),
+    ("consoleSandboxEmails", U),
     ("createWebhook", M(WEBHOOKS_CREATE)),
     ("listWebhookEvents", M(WEBHOOKS_EVENTS)),
     ("getWebhook", M(WEBHOOKS_GET)),

@@ -17,6 +17,7 @@ use crate::core::crypto::Keyring;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
+use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
@@ -87,7 +88,16 @@ impl App {
             sessions.clone(),
             events.clone(),
         );
+        if config
+            .operator_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 32)
+        {
+            tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
+        }
+        let requests = RequestLog::new(config.request_log_per_team);
         let state = AppState::new(Inner {
+            requests,
             config,
             public_url,
             events,
