@@ -7,7 +7,7 @@ use std::future::Future;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
-use fansly_upstream::FanslyClient;
+use fansly_upstream::{FanslyClient, Page};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -16,11 +16,36 @@ use crate::accounts::store::{self, AccountRow};
 use crate::core::error::ApiError;
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
+use crate::http::paging::{count, NextPage};
 use crate::http::state::AppState;
 use crate::metering::meta::Endpoint;
 
 /// The path parameter naming the account on every account route.
 const ACCOUNT_PARAM: &str = "fanslyAccount";
+
+/// The `{fanslyAccount}` path parameter as the OpenAPI document describes
+/// it, written once: `params(AccountPath, …)` on every account route.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("fanslyAccount"), parameter_in = Path)]
+pub struct AccountPath(
+    /// The Fansly Account ID
+    #[allow(dead_code)]
+    String,
+);
+
+/// Where an offset-paged Fansly answer keeps its rows and, when Fansly
+/// counts them, its total (`None`: the answer itself is the array).
+#[derive(Clone, Copy)]
+pub struct Rows {
+    pub at: Option<&'static str>,
+    pub total: Option<&'static str>,
+}
+
+impl Rows {
+    pub const fn of(at: Option<&'static str>, total: Option<&'static str>) -> Rows {
+        Rows { at, total }
+    }
+}
 
 /// An authenticated, rate-limited caller and the team's account named by the
 /// path: 401/429 as [`Authed`], then 404 for an account that is unknown or
@@ -90,6 +115,30 @@ impl AccountScope {
         );
         let work = work(state.fansly.clone(), account).instrument(span);
         authed.bill(&state, endpoint, work).await
+    }
+}
+
+impl AccountScope {
+    /// [`Self::call`] for an offset-paged list: `work` gets the `page` asked
+    /// for, and `_pagination.next_page` points at the following one unless
+    /// this page was the last.
+    pub async fn call_paged<F, Fut>(
+        self,
+        endpoint: Endpoint,
+        next: NextPage,
+        page: Page,
+        rows: Rows,
+        work: F,
+    ) -> Result<Metered, ApiError>
+    where
+        F: FnOnce(FanslyClient, ConnectedAccount, Page) -> Fut,
+        Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
+    {
+        let asked = page.clone();
+        let metered = self.call(endpoint, move |f, a| work(f, a, asked)).await?;
+        let returned = count(&metered.data, rows.at);
+        let total = rows.total.and_then(|k| metered.data[k].as_u64());
+        Ok(metered.with_next_page(next.offset(&page, returned, total)))
     }
 }
 

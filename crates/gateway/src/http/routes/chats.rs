@@ -14,7 +14,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::paging::NextPage;
 use crate::http::params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -82,7 +82,7 @@ struct ListChatsQuery {
     path = "/api/fansly/{fanslyAccount}/chats",
     tag = "Chats",
     operation_id = "listChats",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), ListChatsQuery),
+    params(AccountPath, ListChatsQuery),
     responses(
         (status = 200, description = "`data` is Fansly's `{data, aggregationData}` plus `hasMore`; top-level `_pagination.next_page`", body = Object),
         (status = 422, description = "`limit`, `offset` or `order` out of range"),
@@ -130,7 +130,7 @@ async fn list_chats(
     tag = "Chats",
     operation_id = "showChat",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
     ),
     responses(
@@ -157,7 +157,7 @@ async fn show_chat(
     path = "/api/fansly/{fanslyAccount}/chats/mark-all-as-read",
     tag = "Chats",
     operation_id = "markAllChatsAsRead",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
     ),
@@ -177,7 +177,7 @@ async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
     tag = "Chats",
     operation_id = "startTypingIndicator",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
     ),
     responses(
@@ -204,7 +204,7 @@ async fn typing(
     tag = "Chats",
     operation_id = "disableChatReadReceipts",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
     ),
     responses(

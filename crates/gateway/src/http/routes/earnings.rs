@@ -11,9 +11,9 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
 use crate::http::envelope::Metered;
-use crate::http::paging::{count, NextPage};
+use crate::http::paging::NextPage;
 use crate::http::params::{days_before, start_of_year, Params};
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -39,7 +39,7 @@ const RECENT_DAYS: i64 = 30;
     path = "/api/fansly/{fanslyAccount}/earnings/wallets",
     tag = "Earnings",
     operation_id = "listWallets",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
 )]
 async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -57,7 +57,7 @@ async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
     tag = "Earnings",
     operation_id = "listWalletTransactions",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -69,14 +69,16 @@ async fn list_transactions(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let p = page.clone();
-    let m = scope
-        .call(prices::EARNINGS_TRANSACTIONS, |f, a| async move {
-            earnings::transactions(&f, &a, &p).await
-        })
-        .await?;
-    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(m.with_next_page(next.offset(&page, n, total)))
+    let rows = Rows::of(Some("data"), Some("total"));
+    scope
+        .call_paged(
+            prices::EARNINGS_TRANSACTIONS,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::transactions(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// Get Pending Earnings: what is still in Fansly's 7-day hold.
@@ -85,7 +87,7 @@ async fn list_transactions(
     path = "/api/fansly/{fanslyAccount}/earnings/pending",
     tag = "Earnings",
     operation_id = "getPendingEarnings",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
 )]
 async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -103,7 +105,7 @@ async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
     tag = "Earnings",
     operation_id = "listPayoutRequests",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -115,14 +117,16 @@ async fn list_payouts(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let p = page.clone();
-    let m = scope
-        .call(prices::EARNINGS_PAYOUTS, |f, a| async move {
-            earnings::payouts(&f, &a, &p).await
-        })
-        .await?;
-    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(m.with_next_page(next.offset(&page, n, total)))
+    let rows = Rows::of(Some("data"), Some("total"));
+    scope
+        .call_paged(
+            prices::EARNINGS_PAYOUTS,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::payouts(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// Get Earnings Stats: totals per transaction type over a window (default:
@@ -133,7 +137,7 @@ async fn list_payouts(
     tag = "Earnings",
     operation_id = "getEarningsStats",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
@@ -155,7 +159,7 @@ async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, 
     tag = "Earnings",
     operation_id = "listMonthlyEarnings",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
@@ -179,7 +183,7 @@ async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered
     tag = "Top Supporters",
     operation_id = "listTopSupporters",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
@@ -194,14 +198,16 @@ async fn list_top_supporters(
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
-    let p = page.clone();
-    let m = scope
-        .call(prices::TOP_SUPPORTERS_LIST, |f, a| async move {
-            earnings::top_supporters(&f, &a, window, &p).await
-        })
-        .await?;
-    let n = count(&m.data, None);
-    Ok(m.with_next_page(next.offset(&page, n, None)))
+    let rows = Rows::of(None, None);
+    scope
+        .call_paged(
+            prices::TOP_SUPPORTERS_LIST,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
+        )
+        .await
 }
 
 /// Get Top Supporter Breakdown: one fan's spend per transaction type in the
@@ -212,7 +218,7 @@ async fn list_top_supporters(
     tag = "Top Supporters",
     operation_id = "getTopSupporterBreakdown",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
@@ -241,7 +247,7 @@ async fn supporter_breakdown(
     tag = "Top Supporters",
     operation_id = "getTopSupporterMonthlyEarnings",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),

@@ -12,7 +12,7 @@ use crate::fansly::fans::{self, SubscriberQuery};
 use crate::http::envelope::Metered;
 use crate::http::paging::{count, NextPage};
 use crate::http::params::Params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "Followers",
     operation_id = "listFollowers",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
@@ -69,7 +69,7 @@ async fn list_followers(
     tag = "Following",
     operation_id = "listFollowing",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -81,14 +81,16 @@ async fn list_following(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
-    let p = page.clone();
-    let m = scope
-        .call(prices::FOLLOWING_LIST, |f, a| async move {
-            fans::following(&f, &a, &p).await
-        })
-        .await?;
-    let n = count(&m.data, None);
-    Ok(m.with_next_page(next.offset(&page, n, None)))
+    let rows = Rows::of(None, None);
+    scope
+        .call_paged(
+            prices::FOLLOWING_LIST,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { fans::following(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
@@ -98,7 +100,7 @@ async fn list_following(
     tag = "Subscribers",
     operation_id = "listSubscribers",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
@@ -140,7 +142,7 @@ async fn list_subscribers(
     path = "/api/fansly/{fanslyAccount}/subscription-tiers",
     tag = "Subscribers",
     operation_id = "listSubscriptionTiers",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
 )]
 async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -158,7 +160,7 @@ async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiErro
     tag = "Users",
     operation_id = "muteUser",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
@@ -182,7 +184,7 @@ async fn mute_user(
     tag = "Users",
     operation_id = "unmuteUser",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),

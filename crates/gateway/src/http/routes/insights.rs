@@ -12,7 +12,7 @@ use crate::core::time::DAY_MS;
 use crate::fansly::analytics;
 use crate::http::envelope::Metered;
 use crate::http::params::Params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -89,7 +89,7 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
     tag = "Profile Statistics",
     operation_id = "getInsights",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("range" = Option<String>, Query, description = "last_hour | last_24h | last_7_days | last_30_days (default) | month"),
         ("month" = Option<String>, Query, description = "YYYY-MM; required when range=month"),
     ),
@@ -115,7 +115,7 @@ async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, Ap
     tag = "Profile Statistics",
     operation_id = "getAnalyticsSummary",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight; default 29 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
     ),

@@ -11,9 +11,9 @@ use crate::core::ids::FanslyId;
 use crate::fansly::lists;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::paging::{count, NextPage};
+use crate::http::paging::NextPage;
 use crate::http::params::Params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -101,7 +101,7 @@ impl UsersBody {
     path = "/api/fansly/{fanslyAccount}/lists",
     tag = "Lists",
     operation_id = "listLists",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
 )]
 async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -118,7 +118,7 @@ async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
     path = "/api/fansly/{fanslyAccount}/lists",
     tag = "Lists",
     operation_id = "createList",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = CreateListBody,
     responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
 )]
@@ -141,7 +141,7 @@ async fn create_list(
     path = "/api/fansly/{fanslyAccount}/lists/reorder",
     tag = "Lists",
     operation_id = "reorderLists",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = ReorderBody,
     responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
 )]
@@ -163,7 +163,7 @@ async fn reorder_lists(
     tag = "Lists",
     operation_id = "updateList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     request_body = UpdateListBody,
@@ -202,7 +202,7 @@ async fn update_list(
     tag = "Lists",
     operation_id = "deleteList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
@@ -227,7 +227,7 @@ async fn delete_list(
     tag = "Lists",
     operation_id = "listItemsInList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
@@ -242,14 +242,16 @@ async fn list_items(
 ) -> Result<Metered, ApiError> {
     let list = FanslyId::parse("list_id", &list)?;
     let page = params.page(20, 100)?;
-    let p = page.clone();
-    let m = scope
-        .call(prices::LISTS_ITEMS, |f, a| async move {
-            lists::items(&f, &a, &list, &p).await
-        })
-        .await?;
-    let n = count(&m.data, None);
-    Ok(m.with_next_page(next.offset(&page, n, None)))
+    let rows = Rows::of(None, None);
+    scope
+        .call_paged(
+            prices::LISTS_ITEMS,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { lists::items(&f, &a, &list, &p).await },
+        )
+        .await
 }
 
 /// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
@@ -259,7 +261,7 @@ async fn list_items(
     tag = "Lists",
     operation_id = "addUsersToList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     request_body = UsersBody,
@@ -286,7 +288,7 @@ async fn add_items(
     tag = "Lists",
     operation_id = "removeUsersFromList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     request_body = UsersBody,
@@ -313,7 +315,7 @@ async fn remove_items(
     tag = "Lists",
     operation_id = "removeUserFromList",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("list_id" = String, Path, description = "Fansly list ID"),
         ("item_id" = String, Path, description = "The member's Fansly account ID"),
     ),

@@ -18,7 +18,7 @@ use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::params;
-use crate::http::scope::{AccountRecord, AccountScope};
+use crate::http::scope::{AccountPath, AccountRecord, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -237,7 +237,7 @@ async fn find(record: &AccountRecord, id: &str) -> Result<Broadcast, ApiError> {
     path = "/api/fansly/{fanslyAccount}/mass-messaging",
     tag = "Mass Messaging",
     operation_id = "listScheduledMassMessages",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses(
         (status = 200, description = "`data` is an array of broadcasts (`id`, `state`, content, audience, `scheduledFor`, `total`, `sent`, `failed`, `pending` …), soonest first", body = Object),
     ),
@@ -260,7 +260,7 @@ async fn list_mass_messages(record: AccountRecord) -> Result<Metered, ApiError> 
     path = "/api/fansly/{fanslyAccount}/mass-messaging",
     tag = "Mass Messaging",
     operation_id = "sendMassMessage",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = SendMassMessageBody,
     responses(
         (status = 200, description = "`data` is the broadcast, `scheduled` until it fires (now or at `scheduledFor`); poll Get Mass Message for progress", body = Object),
@@ -327,7 +327,7 @@ async fn send_mass_message(
     tag = "Mass Messaging",
     operation_id = "getMassMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("broadcast_id" = String, Path, description = "The broadcast ID"),
     ),
     responses(
@@ -361,7 +361,7 @@ async fn get_mass_message(
     tag = "Mass Messaging",
     operation_id = "updateScheduledMassMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("broadcast_id" = String, Path, description = "The broadcast ID"),
     ),
     request_body = UpdateMassMessageBody,
@@ -472,7 +472,7 @@ async fn update_mass_message(
     tag = "Mass Messaging",
     operation_id = "cancelScheduledMassMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("broadcast_id" = String, Path, description = "The broadcast ID"),
     ),
     responses(

@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::core::ids::{is_media_id, new_media_id, FanslyId};
 use crate::http::paging::NextPage;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::media::{self, Incoming, Spool};
 use crate::metering::meta::Endpoint;
@@ -140,7 +140,7 @@ async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
     path = "/api/fansly/{fanslyAccount}/media/upload",
     tag = "Media",
     operation_id = "uploadMedia",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body(content_type = "multipart/form-data", description = "`file` (binary, max 100 MB) or `file_url`; optional `async=true`"),
     responses(
         (status = 200, description = "Bare `{prefixed_id, file_name, media_id, media, credits_used}`; with async: `{status, prefixed_id, polling_url}`", body = Object),
@@ -313,7 +313,7 @@ async fn push_into(
     tag = "Media",
     operation_id = "getUploadStatus",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("upload" = String, Path, description = "The fansly_media_ id of the upload"),
     ),
     responses(
@@ -352,7 +352,7 @@ async fn upload_status(
     tag = "Media",
     operation_id = "getAccountMedia",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("ids" = String, Path, description = "An accountMedia id, or a comma-separated list of ids"),
     ),
     responses(
@@ -393,7 +393,7 @@ async fn account_media(
     tag = "Media",
     operation_id = "downloadMediaFromTheFanslyCDN",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("cdnUrl" = String, Path, description = "The Fansly CDN URL, percent-encoded or as is"),
     ),
     responses(

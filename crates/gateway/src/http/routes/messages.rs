@@ -12,7 +12,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::paging::NextPage;
 use crate::http::params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -46,7 +46,7 @@ struct ListQuery {
     tag = "Chat Messages",
     operation_id = "listChatMessages",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
         ListQuery,
     ),
@@ -109,7 +109,7 @@ pub struct SendMessageBody {
     tag = "Chat Messages",
     operation_id = "sendChatMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
     ),
     request_body = SendMessageBody,
@@ -174,7 +174,7 @@ pub struct AckBody {
     tag = "Chat Messages",
     operation_id = "acknowledgeChatMessages",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
     ),
     request_body = AckBody,
@@ -220,7 +220,7 @@ async fn ack_messages(
     tag = "Chat Messages",
     operation_id = "deleteChatMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
         ("message_id" = String, Path, description = "The Fansly message ID"),
     ),
@@ -284,7 +284,7 @@ async fn react(
     tag = "Chats",
     operation_id = "addReactionToChatMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
         ("message_id" = String, Path, description = "The Fansly message ID"),
     ),
@@ -310,7 +310,7 @@ async fn add_reaction(
     tag = "Chats",
     operation_id = "removeReactionFromChatMessage",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
         ("message_id" = String, Path, description = "The Fansly message ID"),
     ),

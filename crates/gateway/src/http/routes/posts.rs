@@ -17,7 +17,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::paging::NextPage;
 use crate::http::params::{self, Params};
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -53,7 +53,7 @@ struct ListQuery {
     path = "/api/fansly/{fanslyAccount}/posts",
     tag = "Posts",
     operation_id = "listPosts",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), ListQuery),
+    params(AccountPath, ListQuery),
     responses(
         (status = 200, description = "`data` is Fansly's timeline page (`posts`, `accountMedia`, `accountMediaBundles`, `accounts` …)", body = Object),
         (status = 404, description = "Unknown account or wall_id"),
@@ -317,7 +317,7 @@ pub(crate) fn gates(
     path = "/api/fansly/{fanslyAccount}/posts",
     tag = "Posts",
     operation_id = "sendPost",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = SendPostBody,
     responses(
         (status = 200, description = "`data` is the post Fansly created (`postId` instead of `id` when scheduled)", body = Object),
@@ -398,7 +398,7 @@ pub struct UpdatePostBody {
     tag = "Posts",
     operation_id = "updatePost",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("post_id" = String, Path, description = "The Fansly post ID"),
     ),
     request_body = UpdatePostBody,
@@ -509,7 +509,7 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
     tag = "Posts",
     operation_id = "getPostStats",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("post_id" = String, Path, description = "The Fansly post ID"),
         ("sources" = Option<String>, Query, description = "Traffic sources: codes 0 (For You), 1 (timeline), 2 (suggestions), 3 (search), 4 (other), comma-separated or repeated; default 0,1"),
     ),

@@ -12,7 +12,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::params;
 use crate::http::routes::posts::gates;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -41,7 +41,7 @@ pub struct StoryBody {
     path = "/api/fansly/{fanslyAccount}/stories",
     tag = "Stories",
     operation_id = "addToStory",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = StoryBody,
     responses(
         (status = 200, description = "`data` is the story Fansly created", body = Object),

@@ -13,7 +13,7 @@ use crate::fansly::tracking;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::params::{days_before, Params};
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -30,7 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/fansly/{fanslyAccount}/tracking-links",
     tag = "Tracking Links",
     operation_id = "listTrackingLinks",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
 )]
 async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -48,7 +48,7 @@ async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
     tag = "Tracking Links",
     operation_id = "getTrackingLinkStats",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("tracking_link_id" = String, Path, description = "The Fansly tracking link ID"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
@@ -88,7 +88,7 @@ const MAX_TEXT: usize = 500;
     tag = "Tracking Links",
     operation_id = "updateTrackingLink",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("tracking_link_id" = String, Path, description = "The Fansly tracking link ID"),
     ),
     request_body = UpdateLinkBody,

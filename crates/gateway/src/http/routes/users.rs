@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
 use crate::http::envelope::Metered;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "Users",
     operation_id = "getUserDetails",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("usernames" = String, Path, description = "A Fansly username, or a comma-separated list of usernames", example = "fan1,fan2"),
     ),
     responses(
@@ -56,7 +56,7 @@ struct IdsQuery {
     get,
     path = "/api/fansly/{fanslyAccount}/users/",
     tag = "Users",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
+    params(AccountPath, IdsQuery),
     responses(
         (status = 200, description = "`data` is the list of Fansly accounts found", body = Object),
         (status = 404, description = "Unknown account, or none of the ids exists"),
@@ -73,7 +73,7 @@ async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metere
     get,
     path = "/api/fansly/{fanslyAccount}/users",
     tag = "Users",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
+    params(AccountPath, IdsQuery),
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
 )]
 async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {

@@ -17,7 +17,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -57,7 +57,7 @@ pub struct CreateAlbumBody {
     path = "/api/fansly/{fanslyAccount}/vault/albums",
     tag = "Vault",
     operation_id = "listVaultAlbums",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
 )]
 async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -74,7 +74,7 @@ async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
     path = "/api/fansly/{fanslyAccount}/vault/albums",
     tag = "Vault",
     operation_id = "createVaultAlbum",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = CreateAlbumBody,
     responses(
         (status = 200, description = "`data` is the new album", body = Object),
@@ -130,7 +130,7 @@ pub struct UpdateAlbumBody {
     tag = "Vault",
     operation_id = "updateVaultAlbum",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("album_id" = String, Path, description = "Fansly vault album ID"),
     ),
     request_body = UpdateAlbumBody,
@@ -193,7 +193,7 @@ pub struct ReorderBody {
     path = "/api/fansly/{fanslyAccount}/vault/albums/reorder",
     tag = "Vault",
     operation_id = "reorderVaultAlbums",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = ReorderBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer: the albums in their new order", body = Object),
@@ -289,7 +289,7 @@ impl AlbumMediaBody {
     tag = "Vault",
     operation_id = "addMediaToAlbum",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("album_id" = String, Path, description = "Fansly vault album ID"),
     ),
     request_body = AlbumMediaBody,
@@ -315,7 +315,7 @@ async fn add_media(
     tag = "Vault",
     operation_id = "removeMediaFromAlbum",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("album_id" = String, Path, description = "Fansly vault album ID"),
     ),
     request_body = AlbumMediaBody,
@@ -371,7 +371,7 @@ struct MediaQuery {
     path = "/api/fansly/{fanslyAccount}/vault/media",
     tag = "Vault",
     operation_id = "listVaultMedia",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), MediaQuery),
+    params(AccountPath, MediaQuery),
     responses(
         (status = 200, description = "`data` is Fansly's page `{albumMedia[], media[]}`; `_pagination.next_page` continues it", body = Object),
         (status = 404, description = "Unknown account or album"),
@@ -410,7 +410,7 @@ async fn list_media(
     path = "/api/fansly/{fanslyAccount}/vault/media/upload",
     tag = "Vault",
     operation_id = "uploadMediaToVault",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body(content_type = "multipart/form-data", description = "`file` (binary, max 100 MB) or `file_url`; optional `async=true`; optional `album_id`"),
     responses(
         (status = 200, description = "As Upload Media, plus `album_id`: bare `{prefixed_id, file_name, media_id, media, credits_used, album_id}`; with async: `{status, prefixed_id, polling_url, album_id}`", body = Object),

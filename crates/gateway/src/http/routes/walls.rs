@@ -11,7 +11,7 @@ use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountPath, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -77,7 +77,7 @@ impl CreateWallBody {
     path = "/api/fansly/{fanslyAccount}/walls",
     tag = "Walls",
     operation_id = "listWalls",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
 )]
 async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -94,7 +94,7 @@ async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
     path = "/api/fansly/{fanslyAccount}/walls",
     tag = "Walls",
     operation_id = "createWall",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     request_body = CreateWallBody,
     responses(
         (status = 200, description = "`data` is the new wall", body = Object),
