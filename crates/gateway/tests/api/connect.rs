@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp, TestTeam};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp, TestTeam};
 
 async fn login(app: &TestApp, n: usize) -> (Value, String) {
     let c = app.creator(n).await;
@@ -174,37 +174,42 @@ async fn bad_connect_requests_are_clear_4xx() {
             .await
         }
     };
-    let msg = assert_error(post(json!({"password": "x"})).await, 422).await;
-    assert!(msg.contains("username"), "{msg}");
-    let msg = assert_error(post(json!({"username": "a", "password": ""})).await, 422).await;
-    assert!(msg.contains("password"), "{msg}");
-    let msg = assert_error(
-        post(json!({"username": "a", "password": "b", "proxyCountry": "zz"})).await,
+    assert_error_naming(post(json!({"password": "x"})).await, 422, "username").await;
+    assert_error_naming(
+        post(json!({"username": "a", "password": ""})).await,
         422,
+        "password",
     )
     .await;
-    assert!(msg.contains("proxyCountry"), "{msg}");
+    assert_error_naming(
+        post(json!({"username": "a", "password": "b", "proxyCountry": "zz"})).await,
+        422,
+        "proxyCountry",
+    )
+    .await;
     let both = json!({"username": "a", "password": "b", "proxyCountry": "us", "customProxy": {"host": "h", "port": 1}});
     assert_error(post(both).await, 422).await;
-    let msg = assert_error(
+    assert_error_naming(
         post(json!({"username": "a", "password": "b", "customProxy": {"host": "h", "port": 0}}))
             .await,
         422,
+        "customProxy.port",
     )
     .await;
-    assert!(msg.contains("customProxy.port"), "{msg}");
 
     let (_, id) = login(&app, 1).await;
     app.settled_status(&app.team, &id).await;
-    let msg = assert_error(put_code(&app, &app.team, &id, "123456").await, 409).await;
-    assert!(msg.contains("not waiting for a code"), "{msg}");
-    let msg = assert_error(put_code(&app, &app.team, &id, "12ab").await, 422).await;
-    assert!(msg.contains("code"), "{msg}");
+    assert_error_naming(
+        put_code(&app, &app.team, &id, "123456").await,
+        409,
+        "not waiting for a code",
+    )
+    .await;
+    assert_error_naming(put_code(&app, &app.team, &id, "12ab").await, 422, "code").await;
     // Connecting the same login again needs force_connect.
     let c = app.creator(1).await;
     let again = post(json!({"username": c["username"], "password": c["password"]})).await;
-    let msg = assert_error(again, 409).await;
-    assert!(msg.contains("force_connect"), "{msg}");
+    assert_error_naming(again, 409, "force_connect").await;
     let forced = app
         .authenticate(
             &app.team,
@@ -264,8 +269,7 @@ async fn reauthenticate_logs_in_again_with_stored_credentials() {
             None,
         )
         .await;
-    let msg = assert_error(resp, 409).await;
-    assert!(msg.contains("no stored password"), "{msg}");
+    assert_error_naming(resp, 409, "no stored password").await;
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_error_naming, assert_same_shape, spawn_app, TestApp};
 
 fn ids<'a>(pages: &'a [Value], list: &str, key: &str) -> Vec<&'a str> {
     pages
@@ -257,7 +257,7 @@ async fn mute_and_unmute_a_user() {
     assert_eq!(sent.len(), 2);
 
     let nobody = "100000000000000001";
-    let msg = assert_error(
+    assert_error_naming(
         app.request(
             Method::DELETE,
             &format!("/api/fansly/{acct}/users/{nobody}/mute"),
@@ -266,9 +266,9 @@ async fn mute_and_unmute_a_user() {
         )
         .await,
         404,
+        nobody,
     )
     .await;
-    assert!(msg.contains(nobody), "{msg}");
     let msg = assert_error(
         app.request(
             Method::DELETE,

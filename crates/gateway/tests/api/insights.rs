@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app};
+use crate::helpers::{assert_error, assert_error_naming, assert_same_shape, spawn_app};
 
 #[tokio::test]
 async fn ranges_choose_window_and_bucket() {
@@ -168,13 +168,13 @@ async fn analytics_summary_compares_with_the_previous_period_and_the_ledger() {
     )
     .await;
     assert!(msg.starts_with("before"), "{msg}");
-    let msg = assert_error(
+    assert_error_naming(
         app.get(&format!(
             "/api/fansly/{acct}/analytics/summary?after=2026-03-01&before=2026-02-01"
         ))
         .await,
         422,
+        "after",
     )
     .await;
-    assert!(msg.contains("after"), "{msg}");
 }

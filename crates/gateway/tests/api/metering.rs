@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
@@ -85,8 +85,7 @@ async fn concurrent_calls_never_spend_the_same_credit() {
         match resp.status().as_u16() {
             200 => ok += 1,
             402 => {
-                let msg = assert_error(resp, 402).await;
-                assert!(msg.contains("credits"), "{msg}");
+                assert_error_naming(resp, 402, "credits").await;
                 payment_required += 1;
             }
             other => panic!("unexpected status {other}: {}", resp.text().await.unwrap()),
@@ -109,8 +108,7 @@ async fn out_of_credits_is_402_and_calls_nothing_upstream() {
     let resp = app
         .create_chat_as(&broke, &serde_json::json!({ "user_id": fan }))
         .await;
-    let msg = assert_error(resp, 402).await;
-    assert!(msg.contains("balance is 0"), "{msg}");
+    assert_error_naming(resp, 402, "balance is 0").await;
     let group_calls = app
         .upstream_requests()
         .await
@@ -138,8 +136,7 @@ async fn over_the_team_rate_limit_is_429_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry));
-    let msg = assert_error(resp, 429).await;
-    assert!(msg.contains("3 requests per minute"), "{msg}");
+    assert_error_naming(resp, 429, "3 requests per minute").await;
 
     // Another team has its own window.
     let other = app.new_team(10, 1).await;

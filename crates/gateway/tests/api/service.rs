@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{assert_error_naming, spawn_app};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -20,8 +20,12 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json_errors() {
     let app = spawn_app().await;
-    let msg = assert_error(app.get("/api/fansly/nope/nothing/here").await, 404).await;
-    assert!(msg.contains("/api/fansly/nope/nothing/here"), "{msg}");
+    assert_error_naming(
+        app.get("/api/fansly/nope/nothing/here").await,
+        404,
+        "/api/fansly/nope/nothing/here",
+    )
+    .await;
     let resp = app
         .request(
             Method::DELETE,
@@ -30,8 +34,7 @@ async fn unknown_routes_and_methods_answer_json_errors() {
             None,
         )
         .await;
-    let msg = assert_error(resp, 405).await;
-    assert!(msg.contains("DELETE"), "{msg}");
+    assert_error_naming(resp, 405, "DELETE").await;
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app};
+use crate::helpers::{assert_error, assert_error_naming, assert_same_shape, spawn_app};
 
 #[tokio::test]
 async fn link_counters_agree_with_daily_stats() {
@@ -66,13 +66,13 @@ async fn unknown_links_and_bad_windows_are_4xx() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
     let nobody = "100000000000000001";
-    let msg = assert_error(
+    assert_error_naming(
         app.get(&format!("/api/fansly/{acct}/tracking-links/{nobody}/stats"))
             .await,
         404,
+        nobody,
     )
     .await;
-    assert!(msg.contains(nobody), "{msg}");
     let msg = assert_error(
         app.get(&format!("/api/fansly/{acct}/tracking-links/x1/stats"))
             .await,

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with, TestApp};
 
 /// Connects seeded creator 1 (`sandbox_studio`) by password; its account id.
 async fn connect_by_password(app: &TestApp, extra: Value) -> String {
@@ -73,8 +73,7 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
     assert!(msg.contains(&id) && msg.contains("reconnect"), "{msg}");
     // No retry storm: later calls answer at once without logging in again.
     for _ in 0..5 {
-        let msg = assert_error(app.get(&path).await, 409).await;
-        assert!(msg.contains("needs-reconnect"), "{msg}");
+        assert_error_naming(app.get(&path).await, 409, "needs-reconnect").await;
     }
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
     let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
@@ -106,8 +105,12 @@ async fn a_2fa_demand_on_relogin_needs_the_owner() {
         .await
         .unwrap();
     expire_sessions(&app).await;
-    let msg = assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 409).await;
-    assert!(msg.contains("verification code"), "{msg}");
+    assert_error_naming(
+        app.get(&format!("/api/fansly/{id}/users/fan1")).await,
+        409,
+        "verification code",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -119,13 +122,13 @@ async fn a_token_only_account_whose_session_dies_needs_reconnect() {
         json!({"account_id": c["account_id"]}),
     )
     .await;
-    let msg = assert_error(
+    assert_error_naming(
         app.get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
             .await,
         409,
+        "no password is stored",
     )
     .await;
-    assert!(msg.contains("no password is stored"), "{msg}");
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
 }
 

@@ -8,7 +8,7 @@ use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp};
 use crate::media::{png, upload_file};
 
 async fn albums(app: &TestApp) -> Vec<Value> {
@@ -598,8 +598,7 @@ async fn bad_vault_input_is_refused_with_a_clear_4xx() {
         .send()
         .await
         .unwrap();
-    let msg = assert_error(resp, 422).await;
-    assert!(msg.contains("file"), "{msg}");
+    assert_error_naming(resp, 422, "file").await;
 
     assert_eq!(app.balance(&app.team.id).await, balance, "nothing charged");
     let listed = albums(&app).await;

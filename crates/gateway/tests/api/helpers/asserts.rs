@@ -56,3 +56,10 @@ pub fn assert_same_shape(expected: &Value, actual: &Value, path: &str) {
         ),
     }
 }
+
+/// [`assert_error`] whose message must mention `needle` (the field, id or
+/// limit the refusal is about).
+pub async fn assert_error_naming(resp: Response, status: u16, needle: impl AsRef<str>) {
+    let msg = assert_error(resp, status).await;
+    assert!(msg.contains(needle.as_ref()), "{msg}");
+}
