@@ -2,8 +2,11 @@
 //! `routes/`), extractors, billing, the `{data, _meta}` envelope and paging.
 
 pub mod calls;
+pub mod docs;
 pub mod envelope;
 pub mod extract;
+pub mod observe;
+pub mod openapi_fixes;
 pub mod params;
 pub mod router;
 pub mod routes;

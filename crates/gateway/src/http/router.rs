@@ -67,7 +67,7 @@ impl Modify for BearerAuth {
 
 /// Every route, and the OpenAPI document generated from the same list.
 pub fn api() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::connect::router())
@@ -86,7 +86,9 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    crate::http::openapi_fixes::apply(&mut doc);
+    (routes, doc)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -94,6 +96,8 @@ pub fn router(state: AppState) -> Router {
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     routes
+        .merge(crate::http::docs::router())
+        .merge(crate::http::observe::router())
         .route(
             "/openapi.json",
             get(move || {
@@ -112,6 +116,7 @@ pub fn router(state: AppState) -> Router {
             )
                 .into_response()
         }))
+        .layer(axum::middleware::from_fn(crate::http::observe::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))

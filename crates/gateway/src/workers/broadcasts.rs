@@ -17,6 +17,7 @@ use crate::broadcasts::store::{from_row, recipient, state, Broadcast, COLUMNS, R
 use crate::core::config::BroadcastSettings;
 use crate::core::db::Db;
 use crate::core::error::ApiError;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 
 /// What the worker uses, handed over by `startup`.
@@ -162,6 +163,7 @@ async fn finish(
     .bind(owner)
     .execute(&db.writer)
     .await?;
+    metrics::counter!(telemetry::BROADCASTS_FINISHED, "state" => end.to_owned()).increment(1);
     Ok(())
 }
 
@@ -521,5 +523,13 @@ async fn settle(
             .await?;
     }
     tx.commit().await?;
+    if changed == 1 {
+        let result = if outcome == recipient::SENT {
+            "sent"
+        } else {
+            "failed"
+        };
+        metrics::counter!(telemetry::BROADCAST_RECIPIENTS, "result" => result).increment(1);
+    }
     Ok(())
 }
