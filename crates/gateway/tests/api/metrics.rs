@@ -24,8 +24,11 @@ async fn scrape(app: &TestApp) -> String {
     resp.text().await.unwrap()
 }
 
+/// One sample line: its name, its labels, its value.
+type Sample<'a> = (&'a str, Vec<(&'a str, &'a str)>, f64);
+
 /// `name{a="1",b="2"} 3` → `("name", [("a","1"),("b","2")], 3.0)`.
-fn parse(line: &str) -> Option<(&str, Vec<(&str, &str)>, f64)> {
+fn parse(line: &str) -> Option<Sample<'_>> {
     if line.starts_with('#') || line.trim().is_empty() {
         return None;
     }

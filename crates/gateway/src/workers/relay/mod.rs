@@ -215,7 +215,7 @@ impl Relays {
             let keep = ids.contains(id.as_str()) && !task.is_finished();
             if !keep {
                 task.abort();
-                socket_closed(&counters);
+                socket_closed(counters);
                 counters.since.store(0, Ordering::Relaxed);
                 tracing::info!(account = %id, "relay stopped");
             }
