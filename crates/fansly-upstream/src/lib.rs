@@ -1,12 +1,14 @@
 //! Fansly's private web API as its web app speaks it. Nothing outside this crate
 //! knows a Fansly header, path or envelope.
 //!
-//! Tracing: every request to Fansly runs in a DEBUG span (`fansly.request`,
-//! `fansly.upload`, `fansly.ws.connect`) carrying the method, the route with
-//! its ids replaced by `{id}`, the caller's account id and the account's
-//! Fansly id when the [`Session`] knows them. At INFO (the default) they are
-//! never built. Tokens, passwords, cookies, bodies and the check key are
-//! never recorded.
+//! Tracing: every signed request to Fansly runs in an INFO span
+//! (`fansly.request`; uploads and sockets in DEBUG ones, `fansly.upload`,
+//! `fansly.ws.connect`) carrying the method, the route with its ids replaced
+//! by `{id}`, the caller's account id and the account's Fansly id when the
+//! [`Session`] knows them, so each log line written during a call names the
+//! Fansly route. Tokens, passwords, cookies, bodies and the check key are
+//! never recorded. Metrics (`observe.rs`): requests by route template and
+//! outcome with latency, and waits for an account's request budget.
 
 mod attach;
 mod auth;
@@ -22,6 +24,7 @@ mod fans;
 pub mod ids;
 mod media;
 mod messaging;
+mod observe;
 mod route;
 mod session;
 mod vault;

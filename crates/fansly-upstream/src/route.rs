@@ -13,6 +13,7 @@ use tokio::net::TcpStream;
 use url::Url;
 
 use crate::error::UpstreamError;
+use crate::observe;
 
 #[derive(Clone, Default)]
 pub struct Route {
@@ -167,8 +168,10 @@ impl Throttle {
         let wait = bucket
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take(self.max_wait)?;
+            .take(self.max_wait)
+            .inspect_err(|_| observe::throttle(write, None))?;
         if !wait.is_zero() {
+            observe::throttle(write, Some(wait));
             tokio::time::sleep(wait).await;
         }
         Ok(())

@@ -13,7 +13,7 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde_json::json;
 
-use fansly_gateway::core::config::{Config, LogFormat};
+use fansly_gateway::core::config::Config;
 use fansly_gateway::core::db::Db;
 use fansly_gateway::metering::credits;
 use fansly_gateway::startup::bootstrap;
@@ -175,7 +175,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     let config = Config::load(cli.config.as_deref(), flags).context("loading configuration")?;
-    init_tracing(config.log_format);
+    let _tracing = fansly_gateway::startup::telemetry::init_tracing(&config)?;
 
     match cli.command {
         Command::Serve { .. } => serve(config).await,
@@ -391,17 +391,4 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         json!({"id": row.id, "fansly_id": row.fansly_id, "fansly_username": row.fansly_username, "display_name": row.display_name}),
     );
     Ok(())
-}
-
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
 }

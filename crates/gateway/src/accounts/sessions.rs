@@ -23,6 +23,7 @@ use crate::core::crypto::{aad, Keyring};
 use crate::core::db::Db;
 use crate::core::error::ApiError;
 use crate::core::ids::{new_account_id, ACCOUNT_PREFIX};
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::{Events, NewEvent};
 
@@ -480,12 +481,17 @@ impl Sessions {
             .route_for(&account_id, sealed_proxy.as_deref())
             .map_err(internal)?;
         tracing::info!(account = %account_id, "Fansly refused the session; logging in again");
+        let relogged = |outcome: &'static str| {
+            metrics::counter!(telemetry::RELOGINS, "team" => team_id.clone(), "outcome" => outcome)
+                .increment(1)
+        };
         match self
             .fansly
             .login(&route, &device, &login_name, password.expose_secret())
             .await
         {
             Ok(LoginStep::Authenticated(new)) => {
+                relogged("renewed");
                 let sealed = self
                     .seal(&account_id, "session_token", new.token.expose_secret())
                     .map_err(internal)?;
@@ -510,17 +516,20 @@ impl Sessions {
                 .map_err(internal)
             }
             Ok(LoginStep::TwoFactor(_)) => {
+                relogged("needs_reconnect");
                 let why =
                     "Fansly asks for a verification code to log in again; reconnect the account";
                 Err(self.give_up(&account_id, why).await)
             }
             Err(UpstreamError::Rejected(details)) => {
+                relogged("needs_reconnect");
                 let why = format!(
                     "Fansly refused the stored credentials ({details}); reconnect the account"
                 );
                 Err(self.give_up(&account_id, &why).await)
             }
             Err(e) => {
+                relogged("failed");
                 self.cooldowns
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())

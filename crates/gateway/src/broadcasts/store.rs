@@ -28,6 +28,7 @@ use sqlx::Row;
 
 use crate::core::db::Db;
 use crate::core::error::ApiError;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 
 /// Broadcast states, as the API reports them.
@@ -449,6 +450,7 @@ pub async fn finish(
     .bind(owner)
     .execute(&db.writer)
     .await?;
+    metrics::counter!(telemetry::BROADCASTS_FINISHED, "state" => end.to_owned()).increment(1);
     Ok(())
 }
 
@@ -644,6 +646,14 @@ async fn settle(
             .await?;
     }
     tx.commit().await?;
+    if changed == 1 {
+        let result = if outcome == recipient::SENT {
+            "sent"
+        } else {
+            "failed"
+        };
+        metrics::counter!(telemetry::BROADCAST_RECIPIENTS, "result" => result).increment(1);
+    }
     Ok(())
 }
 

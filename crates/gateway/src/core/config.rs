@@ -32,6 +32,10 @@ pub struct Config {
     pub default_rate_limit_per_minute: i64,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`): spans
+    /// are exported there besides the log. Unset: no export. Needs a build
+    /// with the `otlp` cargo feature.
+    pub otlp_endpoint: Option<String>,
     /// Master keys sealing secrets at rest: `id:base64` entries, comma
     /// separated, the first one current. Takes precedence over the file.
     pub master_keys: Option<String>,
@@ -43,7 +47,8 @@ pub struct Config {
     pub relogin_cooldown_ms: u64,
     /// A bearer token that sees every team (the console's operator sign-in;
     /// team routes then take the team from `X-Team-Id`). Unset: no operator.
-    /// Mint one with `fansly-gateway operator-token`.
+    /// Mint one with `fansly-gateway operator-token`. `/metrics` asks for it
+    /// when it is set.
     pub operator_token: Option<String>,
     /// Recent requests kept in memory per team for the console's Requests page.
     pub request_log_per_team: usize,
@@ -293,6 +298,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             default_rate_limit_per_minute: 5000,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
             master_keys: None,
             master_key_file: None,
             proxies: BTreeMap::new(),

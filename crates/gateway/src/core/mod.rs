@@ -8,4 +8,5 @@ pub mod db;
 pub mod error;
 pub mod ids;
 pub mod ssrf;
+pub mod telemetry;
 pub mod time;

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 use crate::core::db::Db;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::catalog::event_type;
 
@@ -95,6 +96,8 @@ impl Events {
         )
         .await?;
         tx.commit().await?;
+        metrics::counter!(telemetry::EVENTS_RECORDED, "team" => event.team_id.clone(), "event" => event.name)
+            .increment(1);
         self.recorded.notify_waiters();
         Ok(Some(id))
     }

@@ -44,6 +44,8 @@ impl FromRequestParts<AppState> for Authed {
                 ApiError::Unauthorized("Unauthorized: the API key is invalid or revoked".into())
             })?;
         crate::http::request_log::tag(parts, &caller);
+        // Every later log line of this request (and its OTLP span) names the team.
+        tracing::Span::current().record("team", caller.team_id.as_str());
         let limit = caller
             .rate_limit_per_minute
             .unwrap_or(state.config.default_rate_limit_per_minute);

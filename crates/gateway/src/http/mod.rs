@@ -3,8 +3,11 @@
 //! `{data, _meta}` envelope and paging.
 
 pub mod console;
+pub mod docs;
 pub mod envelope;
 pub mod extract;
+pub mod observe;
+pub mod openapi_fixes;
 pub mod operator;
 pub mod paging;
 pub mod params;

@@ -145,6 +145,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     // the routes' operations are added.
     let mut doc = doc;
     SharedResponses.modify(&mut doc);
+    crate::http::openapi_fixes::apply(&mut doc);
     (router, doc)
 }
 
@@ -158,6 +159,8 @@ pub fn router(state: AppState) -> Router {
             crate::http::request_log::record,
         ))
         .merge(crate::http::console::pages::router())
+        .merge(crate::http::docs::router())
+        .merge(crate::http::observe::router())
         .route(
             "/openapi.json",
             get(move || {
@@ -176,6 +179,7 @@ pub fn router(state: AppState) -> Router {
             )
                 .into_response()
         }))
+        .layer(axum::middleware::from_fn(crate::http::observe::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use crate::core::db::Db;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +53,7 @@ pub async fn reserve(
         };
     };
     let balance: i64 = row.get(0);
+    spent(team_id, endpoint, cost);
     append(
         &mut tx,
         team_id,
@@ -85,6 +87,7 @@ pub async fn debit_in(
     .await?;
     let Some(row) = row else { return Ok(None) };
     let balance: i64 = row.get(0);
+    spent(team_id, endpoint, cost);
     append(
         tx,
         team_id,
@@ -106,7 +109,17 @@ pub async fn refund(
     endpoint: &str,
     request_id: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
-    credit(db, team_id, cost, "refund", Some(endpoint), request_id).await
+    let balance = credit(db, team_id, cost, "refund", Some(endpoint), request_id).await?;
+    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team_id.to_owned(), "endpoint" => endpoint.to_owned())
+        .increment(cost.max(0) as u64);
+    Ok(balance)
+}
+
+/// Counts a debit in `/metrics` (a debit inside a transaction that later rolls
+/// back is counted too; the ledger is the record, this is the trend).
+fn spent(team_id: &str, endpoint: &str, cost: i64) {
+    metrics::counter!(telemetry::CREDITS_SPENT, "team" => team_id.to_owned(), "endpoint" => endpoint.to_owned())
+        .increment(cost.max(0) as u64);
 }
 
 /// Adds credits (operator grants); the new balance.

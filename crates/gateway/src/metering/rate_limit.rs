@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::core::db::Db;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 
 /// Daily limits are gone at the vendor; the field stays `null` with this notice.
@@ -47,6 +48,9 @@ pub async fn hit(db: &Db, team_id: &str, limit: i64) -> Result<RateStatus, sqlx:
     .fetch_one(&db.writer)
     .await?
     .get(0);
+    if hits > limit {
+        metrics::counter!(telemetry::RATE_LIMITED, "team" => team_id.to_owned()).increment(1);
+    }
     let reset_ms = window_start + WINDOW_MS - now;
     Ok(RateStatus {
         limit,

@@ -34,6 +34,8 @@ impl App {
     /// Starts the in-process sandbox when configured (and points the upstream
     /// client at it), connects and migrates the database, and binds.
     pub async fn build(mut config: Config) -> anyhow::Result<App> {
+        // The metrics recorder, before anything records (once per process).
+        crate::core::telemetry::handle();
         let sandbox = if config.sandbox.enabled {
             let listener = TcpListener::bind(config.sandbox.listen)
                 .await

@@ -97,6 +97,8 @@ pub struct Claimed {
     /// This attempt's number, from 1.
     pub attempt: i64,
     pub lease: String,
+    /// When the delivery was created: the event's recording, for a first delivery.
+    pub created_at: i64,
 }
 
 /// Takes the most overdue delivery that may be sent at `now` (unix ms; the
@@ -125,7 +127,8 @@ pub async fn claim(
                AND w.enabled = 1 AND t.credits >= $4 \
              ORDER BY d.next_attempt_at LIMIT 1{skip_locked}) \
            AND status = 'pending' AND locked_until <= $3 \
-         RETURNING id, webhook_id, team_id, event_id, body, idempotency_key, redelivery_of, attempts"
+         RETURNING id, webhook_id, team_id, event_id, body, idempotency_key, redelivery_of, attempts, \
+           created_at"
     ))
     .bind(now + lease_for.as_millis() as i64)
     .bind(&lease)
@@ -143,6 +146,7 @@ pub async fn claim(
         redelivery_of: r.get(6),
         attempt: r.get(7),
         lease,
+        created_at: r.get(8),
     }))
 }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::core::config::WebhookSettings;
 use crate::core::crypto::{no_keyring, Keyring};
 use crate::core::db::Db;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::Events;
 use crate::webhooks::deliveries::*;
@@ -195,6 +196,7 @@ async fn run_one(state: &Deps, client: &reqwest::Client, d: Claimed) {
                     error: Some(format!("the signing secret cannot be opened: {e}")),
                     retry_after: None,
                 };
+                observe_attempt(&d, &outcome);
                 if let Err(e) = settle(&state.db, settings, &hook, &d, now_ms(), &outcome).await {
                     tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed");
                 }
@@ -211,8 +213,27 @@ async fn run_one(state: &Deps, client: &reqwest::Client, d: Claimed) {
         settings.allow_private_targets,
     )
     .await;
+    observe_attempt(&d, &outcome);
     if let Err(e) = settle(&state.db, settings, &hook, &d, started_at, &outcome).await {
         tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed; the lease will lapse");
+    }
+}
+
+/// Counts the attempt in `/metrics`; a first delivery that succeeded also
+/// records the outbox lag, from the event's recording to now (redeliveries,
+/// asked for later by hand, would only skew it).
+fn observe_attempt(d: &Claimed, outcome: &Outcome) {
+    let result = if outcome.succeeded() {
+        "delivered"
+    } else {
+        "failed"
+    };
+    metrics::counter!(telemetry::DELIVERY_ATTEMPTS, "team" => d.team_id.clone(), "outcome" => result)
+        .increment(1);
+    metrics::histogram!(telemetry::DELIVERY_DURATION).record(outcome.latency_ms as f64 / 1000.0);
+    if outcome.succeeded() && d.redelivery_of.is_none() {
+        let lag_ms = (now_ms() - d.created_at).max(0);
+        metrics::histogram!(telemetry::OUTBOX_LAG).record(lag_ms as f64 / 1000.0);
     }
 }
 

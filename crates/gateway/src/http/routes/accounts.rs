@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/fansly/accounts",
     tag = "Account",
     operation_id = "listAccounts",
-    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = Object)),
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = [AccountListItem])),
 )]
 async fn list_accounts(
     State(state): State<AppState>,
@@ -66,4 +66,28 @@ async fn disconnect(
         .disconnect(&authed.caller.team_id, &account)
         .await?;
     Ok((rate_headers(&authed.rate), Json(json!({}))).into_response())
+}
+
+/// One element of List Accounts' bare array, for the OpenAPI document only
+/// (the handler builds the JSON from the stored account and the relay state).
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub struct AccountListItem {
+    /// The gateway's account id (acc_…), used in `/api/fansly/{fanslyAccount}/…`.
+    id: String,
+    display_name: String,
+    fansly_id: Option<String>,
+    fansly_username: Option<String>,
+    is_authenticated: bool,
+    /// The connect flow's state: queued, logging-in, challenge-email,
+    /// challenge-authenticator, verifying, authenticated, failed, needs-reconnect.
+    authentication_progress: String,
+    /// Whether the connect flow waits for a 2FA code.
+    needs_code: bool,
+    last_error: Option<String>,
+    /// The label of the configured proxy the account goes through, if any.
+    proxy: Option<String>,
+    fansly_user_data: Option<serde_json::Value>,
+    /// The account's realtime socket: connected since, events, unknown frames.
+    relay: serde_json::Value,
 }

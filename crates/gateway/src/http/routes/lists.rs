@@ -61,6 +61,9 @@ pub struct UpdateListBody {
 }
 
 #[derive(Deserialize, ToSchema)]
+// Distinct schema name: vault.rs has a ReorderBody of another shape, and one
+// name in components/schemas would document both as whichever came last.
+#[schema(as = ListReorderBody)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderBody {
     /// Current 0-based position of the list.

@@ -37,6 +37,7 @@ const MIN_PRICE: i64 = 1_000;
 const MAX_PRICE: i64 = 500_000;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the query for OpenAPI; read through `Params`
 struct ListQuery {
     /// Id of the last post of the previous page; omit or 0 for the first page.

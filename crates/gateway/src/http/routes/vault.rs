@@ -179,6 +179,8 @@ async fn update_album(
 }
 
 #[derive(Deserialize, ToSchema)]
+// Distinct schema name: lists.rs has a ReorderBody {from, to}.
+#[schema(as = VaultReorderBody)]
 #[serde(deny_unknown_fields)]
 pub struct ReorderBody {
     /// The album to move (body names INFERRED).
@@ -357,6 +359,7 @@ async fn album_media(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)] // documents the query for OpenAPI; read through `Params`
 struct MediaQuery {
     /// The album to page through; omit for the whole vault.

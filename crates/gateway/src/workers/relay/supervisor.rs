@@ -28,6 +28,7 @@ use crate::accounts::sessions::Sessions;
 use crate::accounts::store::AUTHENTICATED;
 use crate::core::config::Config;
 use crate::core::db::Db;
+use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::{Events, NewEvent};
 use crate::workers::relay::mapping::{self, Outcome};
@@ -213,7 +214,7 @@ impl Relays {
             let keep = ids.contains(id.as_str()) && !task.is_finished();
             if !keep {
                 task.abort();
-                counters.connected.store(false, Ordering::Relaxed);
+                socket_closed(counters);
                 counters.since.store(0, Ordering::Relaxed);
                 tracing::info!(account = %id, "relay stopped");
             }
@@ -241,7 +242,8 @@ impl Relays {
     /// Stops every socket (at shutdown).
     pub fn stop_all(&self) {
         let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-        for (_, (task, _)) in running.drain() {
+        for (_, (task, counters)) in running.drain() {
+            socket_closed(&counters);
             task.abort();
         }
     }
@@ -297,7 +299,9 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
             Ok(mut conn) => {
                 attempt = 0;
                 counters.connections.fetch_add(1, Ordering::Relaxed);
-                counters.connected.store(true, Ordering::Relaxed);
+                if !counters.connected.swap(true, Ordering::Relaxed) {
+                    metrics::gauge!(telemetry::RELAY_CONNECTED).increment(1.0);
+                }
                 counters.since.store(now_ms(), Ordering::Relaxed);
                 tracing::info!(account = %account.id, "relay connected");
                 let ended = loop {
@@ -315,7 +319,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                         Err(e) => break e,
                     }
                 };
-                counters.connected.store(false, Ordering::Relaxed);
+                socket_closed(&counters);
                 counters.since.store(0, Ordering::Relaxed);
                 conn.close().await;
                 ended
@@ -377,6 +381,7 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
         Frame::Service(e) => e,
         Frame::Unknown { t, .. } => {
             counters.unknown.fetch_add(1, Ordering::Relaxed);
+            relay_event(&account.team_id, "unknown");
             tracing::debug!(account = %account.id, t, "relay: unknown frame type");
             return;
         }
@@ -395,6 +400,7 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
         }
         Outcome::Unknown => {
             counters.unknown.fetch_add(1, Ordering::Relaxed);
+            relay_event(&account.team_id, "unknown");
             tracing::debug!(
                 account = %account.id,
                 service = event.service_id,
@@ -422,6 +428,7 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
             match inner.events.record(event.clone()).await {
                 Ok(Some(_)) => {
                     counters.events.fetch_add(1, Ordering::Relaxed);
+                    relay_event(&account.team_id, event.name);
                     break;
                 }
                 Ok(None) => {
@@ -442,6 +449,19 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
             }
         }
     }
+}
+
+/// The socket is no longer connected: the gauge of open sockets drops by one,
+/// once, whether the loop saw it end or the task was stopped.
+fn socket_closed(counters: &Counters) {
+    if counters.connected.swap(false, Ordering::Relaxed) {
+        metrics::gauge!(telemetry::RELAY_CONNECTED).decrement(1.0);
+    }
+}
+
+fn relay_event(team_id: &str, name: &'static str) {
+    metrics::counter!(telemetry::RELAY_EVENTS, "team" => team_id.to_owned(), "event" => name)
+        .increment(1);
 }
 
 #[cfg(test)]

@@ -1,0 +1,59 @@
+//! What the client reports to the process's `metrics` recorder (a no-op when
+//! the embedding program installed none): each Fansly request by method,
+//! route template and outcome with its latency, and each wait or refusal by
+//! an account's own request budget. The gateway's README lists the families.
+
+use std::time::Duration;
+
+use crate::error::UpstreamError;
+
+pub(crate) const REQUESTS: &str = "fansly_upstream_requests_total";
+pub(crate) const DURATION: &str = "fansly_upstream_request_duration_seconds";
+pub(crate) const THROTTLE_WAITS: &str = "fansly_upstream_throttle_waits_total";
+pub(crate) const THROTTLE_WAIT: &str = "fansly_upstream_throttle_wait_seconds";
+
+/// One finished request (its retries and session renewal included).
+pub(crate) fn request(
+    method: &str,
+    route: String,
+    elapsed: Duration,
+    result: &Result<serde_json::Value, UpstreamError>,
+) {
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => outcome(e),
+    };
+    metrics::histogram!(DURATION, "method" => method.to_owned(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    metrics::counter!(REQUESTS, "method" => method.to_owned(), "route" => route, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A short, fixed label per kind of failure (never the message: unbounded).
+pub(crate) fn outcome(e: &UpstreamError) -> &'static str {
+    match e {
+        UpstreamError::Timeout(_) => "timeout",
+        UpstreamError::Unreachable(_) => "unreachable",
+        UpstreamError::Proxy { .. } => "proxy_error",
+        UpstreamError::RateLimited { .. } => "rate_limited",
+        UpstreamError::Throttled { .. } => "throttled",
+        UpstreamError::Unauthorized { .. } => "unauthorized",
+        UpstreamError::Rejected(_) => "rejected",
+        UpstreamError::NeedsReconnect(_) => "needs_reconnect",
+        UpstreamError::CoolingDown { .. } => "cooling_down",
+        UpstreamError::Api { status, .. } if *status >= 500 => "server_error",
+        UpstreamError::Api { .. } => "client_error",
+        UpstreamError::Protocol(_) => "protocol_error",
+    }
+}
+
+/// A request held by the account's budget for `wait`, or refused (`None`)
+/// because the wait would pass the bound.
+pub(crate) fn throttle(write: bool, wait: Option<Duration>) {
+    let kind = if write { "write" } else { "read" };
+    let result = if wait.is_some() { "waited" } else { "refused" };
+    metrics::counter!(THROTTLE_WAITS, "kind" => kind, "result" => result).increment(1);
+    if let Some(wait) = wait {
+        metrics::histogram!(THROTTLE_WAIT, "kind" => kind).record(wait.as_secs_f64());
+    }
+}
