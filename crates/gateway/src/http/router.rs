@@ -48,6 +48,7 @@ use crate::http::state::AppState;
         (name = "Stories", description = "The creator's stories"),
         (name = "Mass Messaging", description = "Broadcasts to lists, tiers and fans, scheduled and fanned out by the gateway"),
         (name = "Webhooks", description = "Webhook endpoints, event types, deliveries and redelivery"),
+        (name = "Data exports", description = "Chat message exports (fansly_chat_messages), run in the background, downloaded as CSV or JSON Lines"),
         (name = "Health", description = "Liveness and readiness"),
     )
 )]
@@ -86,6 +87,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
+        .merge(routes::data_exports::router())
         .split_for_parts()
 }
 
@@ -104,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::hardening::json_errors,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
             (
@@ -115,6 +121,9 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            crate::http::hardening::sanitize_request_id,
+        ))
 }
 
 async fn not_found(req: Request) -> Response {

@@ -20,7 +20,7 @@ use crate::http::state::{AppState, Inner};
 use crate::startup::keys;
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::relay::{RelayConfig, Relays};
-use crate::workers::{broadcasts, webhook_delivery};
+use crate::workers::{broadcasts, data_exports, webhook_delivery};
 
 pub struct App {
     listener: TcpListener,
@@ -131,6 +131,7 @@ impl App {
             db: self.state.db.clone(),
             stale_uploads_after: (timeout * 2).max(Duration::from_secs(15 * 60)),
             retention: Duration::from_millis(config.webhooks.retention_ms),
+            failed_logins_after: Duration::from_millis(config.logins.failed_retention_ms),
         }
     }
 
@@ -152,6 +153,16 @@ impl App {
         }
     }
 
+    pub fn data_exports(&self) -> data_exports::Deps {
+        data_exports::Deps {
+            db: self.state.db.clone(),
+            fansly: self.state.fansly.clone(),
+            sessions: self.state.sessions.clone(),
+            settings: self.state.config.data_exports.clone(),
+            owner: crate::core::ids::random_id("exporter_", 16),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
@@ -165,12 +176,17 @@ impl App {
             tracing::info!(resumed, "resumed interrupted logins");
         }
         let broadcasts = broadcasts::Worker::start(self.broadcasts());
+        let exporter = self.data_exports();
+        let exports = tokio::spawn(exporter.clone().run());
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
         broadcasts.stop().await;
+        exports.abort();
+        let _ = exports.await;
+        exporter.release().await;
         relay.abort();
         self.state.relays.stop_all();
         // A delivery cut off here keeps its lease until it lapses, then goes

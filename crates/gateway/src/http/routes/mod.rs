@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod chats;
 pub mod connect;
+pub mod data_exports;
 pub mod earnings;
 pub mod fans;
 pub mod health;
