@@ -5,6 +5,7 @@ pub mod calls;
 pub mod envelope;
 pub mod extract;
 pub mod hardening;
+pub mod openapi;
 pub mod params;
 pub mod router;
 pub mod routes;

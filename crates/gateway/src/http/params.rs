@@ -74,7 +74,8 @@ impl Params {
     pub fn page(&self, default: u32, max: u32) -> Result<Page, ApiError> {
         Ok(Page {
             limit: self.integer("limit", default, 1, max)?,
-            offset: self.integer("offset", 0, 0, u32::MAX)?,
+            // Documented (and checked) as a 32-bit integer.
+            offset: self.integer("offset", 0, 0, i32::MAX as u32)?,
         })
     }
 
@@ -181,7 +182,7 @@ pub fn limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError>
 
 /// `offset` of 0 or more (default 0), for typed query structs.
 pub fn offset(raw: Option<&str>) -> Result<u32, ApiError> {
-    bounded("offset", raw, 0, 0, u32::MAX)
+    bounded("offset", raw, 0, 0, i32::MAX as u32)
 }
 
 /// `mediaFiles` of a body: at most `max` `fansly_media_` handles (resolved

@@ -92,7 +92,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api();
+    let (routes, mut doc) = api();
+    crate::http::openapi::finish(&mut doc);
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     routes

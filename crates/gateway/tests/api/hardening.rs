@@ -350,3 +350,41 @@ async fn message_actions_check_the_chat_and_full_last_pages_end_paging() {
         .unwrap();
     assert!(page["_pagination"]["next_page"].is_string());
 }
+
+#[tokio::test]
+async fn openapi_document_matches_what_the_gateway_answers() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(
+        paths.keys().all(|p| !p.contains("{*")),
+        "catch-all segments are plain parameters"
+    );
+    assert!(paths.contains_key("/api/fansly/{fanslyAccount}/media/download/{cdnUrl}"));
+    let accounts = &paths["/api/fansly/accounts"]["get"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    assert_eq!(
+        accounts["type"], "array",
+        "List Accounts answers a bare array: {accounts}"
+    );
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("ListReorderBody") && schemas.contains_key("VaultReorderBody"));
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for status in ["404", "500"] {
+                let schema = &responses[status]["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(
+                    schema, "#/components/schemas/Error",
+                    "{method} {path} {status}"
+                );
+            }
+            if op.get("security").is_some() {
+                assert!(
+                    responses.contains_key("401") && responses.contains_key("422"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+}

@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/fansly/accounts",
     tag = "Account",
     operation_id = "listAccounts",
-    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = Object)),
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = [Object])),
     security(("default" = []))
 )]
 async fn list_accounts(

@@ -377,7 +377,7 @@ const DOWNLOAD_CHUNK: i64 = 1_000;
         ("format" = Option<String>, Query, description = "csv | jsonl; default the export's file_type"),
     ),
     responses(
-        (status = 200, description = "The rows: CSV with a header of `export_columns`, or one JSON object per line; oldest message first within each chat, chats by id", content_type = "text/csv"),
+        (status = 200, description = "The rows: CSV with a header of `export_columns`, or one JSON object per line; oldest message first within each chat, chats by id", content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 404, description = "Unknown export"),
         (status = 409, description = "The export is not completed"),
         (status = 422, description = "Unknown format"),

@@ -59,6 +59,7 @@ pub struct UpdateListBody {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ListReorderBody)]
 pub struct ReorderBody {
     /// Current 0-based position of the list.
     from: u32,

@@ -198,6 +198,7 @@ async fn update_album(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VaultReorderBody)]
 pub struct ReorderBody {
     /// The album to move (body names INFERRED).
     album_id: String,
