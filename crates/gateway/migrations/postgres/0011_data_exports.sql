@@ -42,3 +42,8 @@ CREATE TABLE data_export_rows (
     line TEXT NOT NULL,
     PRIMARY KEY (export_id, seq)
 );
+
+-- Issue 16: the creator's e-mail is no longer kept in fansly_user_data
+-- (accounts/sessions.rs drops it); rows stored before lose it here.
+UPDATE fansly_accounts SET fansly_user_data = (fansly_user_data::jsonb - 'email')::text
+WHERE fansly_user_data IS NOT NULL AND fansly_user_data::jsonb ? 'email';
