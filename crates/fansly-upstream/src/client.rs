@@ -434,6 +434,7 @@ impl FanslyClient {
         route: &Route,
         req: reqwest::RequestBuilder,
     ) -> Result<Value, UpstreamError> {
+        crate::calls::count();
         let resp = req
             .send()
             .await

@@ -11,6 +11,7 @@
 mod attach;
 mod auth;
 mod broadcast;
+pub mod calls;
 pub mod check;
 mod client;
 mod content;

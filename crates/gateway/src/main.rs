@@ -1,6 +1,6 @@
 //! The `fansly-gateway` binary: `serve` (optionally `--sandbox`), and the
 //! operator's commands (teams, API keys, credits, master keys, accounts by
-//! token), over the library's `startup::app::App`.
+//! token, the console's operator token), over the library's `startup::app::App`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -64,6 +64,9 @@ enum Command {
     Credits(CreditsCmd),
     #[command(subcommand)]
     Accounts(AccountsCmd),
+    /// Print a fresh operator token (it sees every team in the console):
+    /// set it as FANSLY_GATEWAY_OPERATOR_TOKEN or `operator_token` and restart.
+    OperatorToken,
 }
 
 #[derive(Subcommand)]
@@ -224,6 +227,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(&open_db(&config).await?, cmd).await,
         Command::Credits(cmd) => credits_cmd(&open_db(&config).await?, cmd).await,
         Command::Accounts(AccountsCmd::AddToken(args)) => add_token(&config, args).await,
+        Command::OperatorToken => {
+            println!(
+                "{}",
+                fansly_gateway::core::ids::random_secret("fgw_op_", 43)
+            );
+            eprintln!("Set it as FANSLY_GATEWAY_OPERATOR_TOKEN (or operator_token in the config file) and restart; sign in to /console with it to see every team.");
+            Ok(())
+        }
     }
 }
 
@@ -235,6 +246,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let demo = bootstrap::sandbox_demo(&app).await?;
         let fansly = app.sandbox().map(|s| s.url()).unwrap_or_default();
         eprintln!("fansly-gateway (sandbox mode) listening on {base}");
+        eprintln!("  console:            {base}/console");
         eprintln!("  Fansly sandbox:     {fansly}");
         eprintln!("  demo team:          {}", demo.team_id);
         eprintln!("  connected account:  {}", demo.account_id);
@@ -246,7 +258,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             None => eprintln!("  API key:            in {}", demo.key_file.display()),
         }
     } else {
-        eprintln!("fansly-gateway listening on {base}");
+        eprintln!("fansly-gateway listening on {base} (console: {base}/console)");
     }
     app.run_until(shutdown_signal()).await
 }

@@ -185,6 +185,19 @@ pub async fn revoke_key(db: &Db, key_id: &str) -> anyhow::Result<bool> {
     Ok(done.rows_affected() == 1)
 }
 
+/// Revokes one of the team's own keys (a key of another team is "not found").
+pub async fn revoke_team_key(db: &Db, team_id: &str, key_id: &str) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(key_id)
+    .bind(team_id)
+    .execute(&db.writer)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// The caller behind a presented key, or `None` for an unknown or revoked one.
 pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<Caller>, sqlx::Error> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() != KEY_PREFIX.len() + KEY_BODY_LEN {

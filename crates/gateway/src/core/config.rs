@@ -41,6 +41,12 @@ pub struct Config {
     pub proxies: BTreeMap<String, String>,
     /// After a re-login fails for a passing reason, how long until the next try.
     pub relogin_cooldown_ms: u64,
+    /// A bearer token that sees every team (the console's operator sign-in;
+    /// team routes then take the team from `X-Team-Id`). Unset: no operator.
+    /// Mint one with `fansly-gateway operator-token`.
+    pub operator_token: Option<String>,
+    /// Recent requests kept in memory per team for the console's Requests page.
+    pub request_log_per_team: usize,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
@@ -49,6 +55,23 @@ pub struct Config {
     pub webhooks: WebhookSettings,
     pub logins: LoginSettings,
     pub data_exports: DataExportSettings,
+    pub workers: WorkerSettings,
+}
+
+/// The background loops that run due work (webhook delivery, broadcasts,
+/// housekeeping); the relay has its own switch (`relay.enabled`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Start the loops with the server. Off, due work waits until something
+    /// runs it (the tests drive the workers' `run_due` this way).
+    pub autostart: bool,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { autostart: true }
+    }
 }
 
 /// Connecting accounts: what a tenant may make the gateway store and reach.
@@ -326,6 +349,8 @@ impl Default for Config {
             master_key_file: None,
             proxies: BTreeMap::new(),
             relogin_cooldown_ms: 30_000,
+            operator_token: None,
+            request_log_per_team: 500,
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),
@@ -334,6 +359,7 @@ impl Default for Config {
             webhooks: WebhookSettings::default(),
             logins: LoginSettings::default(),
             data_exports: DataExportSettings::default(),
+            workers: WorkerSettings::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use fansly_upstream::{FanslyClient, GroupsQuery, UpstreamError};
 use serde_json::{json, Value};
 
 use crate::accounts::sessions::{ConnectedAccount, Sessions};
-use crate::broadcasts::audience::{account_failure, passing, patiently};
+use crate::accounts::throttle::patiently;
 use crate::core::db::Db;
 use crate::core::time::iso;
 use crate::exports::store::{self, Appended, Export, Progress, CREDITS_PER_1000};
@@ -278,7 +278,8 @@ impl Runner<'_> {
     }
 
     /// One read through the account's budget: throttling is waited out,
-    /// passing failures are tried again with a growing pause.
+    /// transient failures (`UpstreamError::is_transient`) are tried again
+    /// with a growing pause.
     async fn read<F, Fut>(
         &self,
         account: &ConnectedAccount,
@@ -291,7 +292,7 @@ impl Runner<'_> {
         let mut attempt = 0;
         loop {
             match patiently(&call).await {
-                Err(e) if passing(&e) && !account_failure(&e) && attempt + 1 < ATTEMPTS => {
+                Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
                     attempt += 1;
                     tracing::info!(account = %account.id, error = %e, attempt, "data export read failed; trying again");
                     tokio::time::sleep(Duration::from_millis(250 << attempt)).await;

@@ -21,6 +21,7 @@ const ATTACHMENT_AGGREGATES: [&str; 2] = ["accountMedia", "accountMediaBundles"]
 /// none) and so `limit=1` works: Fansly answers `limit=1` with nothing
 /// (spec §6.4). At the 100 cap, a full page asks Fansly whether anything is
 /// older.
+#[tracing::instrument(skip_all, fields(op = "messages.list", account = %account.id))]
 pub async fn list(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -141,6 +142,7 @@ fn drop_unreferenced_aggregates(page: &mut Value) {
 /// free and whitelisting both members (spec §8.3): one file is one
 /// accountMedia attachment, several are one bundle in the given order
 /// (the vendor's "several = bundle"; `fansly-upstream/src/attach.rs`).
+#[tracing::instrument(skip_all, fields(op = "messages.send", account = %account.id))]
 pub async fn send(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -251,6 +253,7 @@ pub async fn ensure_in_chat(
 }
 
 /// 1 delivered, 2 read, 3 read and delivered, 4 unread. Answers `null`.
+#[tracing::instrument(skip_all, fields(op = "messages.ack", account = %account.id))]
 pub async fn ack(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -276,6 +279,7 @@ pub async fn ack(
     Ok(Value::Null)
 }
 
+#[tracing::instrument(skip_all, fields(op = "messages.delete", account = %account.id))]
 pub async fn delete(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -290,6 +294,7 @@ pub async fn delete(
 }
 
 /// Adds (`add`) or removes a reaction; answers Fansly's like object.
+#[tracing::instrument(skip_all, fields(op = "messages.react", account = %account.id))]
 pub async fn react(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -321,6 +326,7 @@ pub async fn react(
 /// Start Typing Indicator. Fansly's answer is not known for this route; the
 /// vendor's OnlyFans twin answers `{"success": true}`, so that is `data`
 /// (INFERRED).
+#[tracing::instrument(skip_all, fields(op = "messages.typing", account = %account.id))]
 pub async fn typing(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -336,6 +342,7 @@ pub async fn typing(
 /// Disable Chat Read Receipts: the account's own setting for this chat
 /// (INFERRED: `/groups/users/settings` with `readReceiptsEnabled: false`,
 /// the flag name Fansly's websocket ack events carry).
+#[tracing::instrument(skip_all, fields(op = "messages.disable_read_receipts", account = %account.id))]
 pub async fn disable_read_receipts(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -352,6 +359,7 @@ pub async fn disable_read_receipts(
 }
 
 /// Mark All Chats as Read: `/message/ack/all` with type 2 (INFERRED route).
+#[tracing::instrument(skip_all, fields(op = "messages.mark_all_read", account = %account.id))]
 pub async fn mark_all_read(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

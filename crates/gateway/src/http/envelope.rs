@@ -30,18 +30,6 @@ impl Metered {
     }
 }
 
-/// An absolute URL to `path` on this gateway with `query` (for `next_page`).
-pub fn page_url(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
-    let mut url = format!("{}{path}", state.public_url);
-    for (i, (k, v)) in query.iter().enumerate() {
-        url.push(if i == 0 { '?' } else { '&' });
-        url.push_str(k);
-        url.push('=');
-        url.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
-    }
-    url
-}
-
 impl IntoResponse for Metered {
     fn into_response(self) -> Response {
         let headers = self.headers();
@@ -197,7 +185,7 @@ impl Authed {
         F: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
         let state = state.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(crate::http::request_log::carry(async move {
             let reservation = self.reserve(&state, endpoint, cost).await?;
             match work.await {
                 Ok(data) => Ok(reservation.metered(data)),
@@ -206,7 +194,7 @@ impl Authed {
                     Err(e)
                 }
             }
-        });
+        }));
         task.await
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("metered call aborted: {e}")))?
     }

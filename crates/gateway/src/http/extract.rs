@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use crate::core::error::ApiError;
 use crate::http::state::AppState;
 use crate::metering::rate_limit::{self, RateStatus};
-use crate::tenancy::{self, Caller};
+use crate::tenancy::Caller;
 
 /// An authenticated request that is within its team's rate limit.
 #[derive(Clone, Debug)]
@@ -38,11 +38,12 @@ impl FromRequestParts<AppState> for Authed {
                     "Unauthorized: send your API key as 'Authorization: Bearer <key>'".into(),
                 )
             })?;
-        let caller = tenancy::authenticate(&state.db, presented)
+        let caller = crate::http::operator::caller(state, &parts.headers, presented)
             .await?
             .ok_or_else(|| {
                 ApiError::Unauthorized("Unauthorized: the API key is invalid or revoked".into())
             })?;
+        crate::http::request_log::tag(parts, &caller);
         let limit = caller
             .rate_limit_per_minute
             .unwrap_or(state.config.default_rate_limit_per_minute);

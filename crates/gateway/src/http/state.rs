@@ -9,7 +9,8 @@ use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
-use crate::workers::relay::Relays;
+use crate::metering::requests::RequestLog;
+use crate::workers::relay::supervisor::Relays;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -25,6 +26,8 @@ pub struct Inner {
     pub events: Events,
     /// The websocket relay (one Fansly event socket per connected account).
     pub relays: Relays,
+    /// The recent requests of each team (the console's Requests page).
+    pub requests: RequestLog,
 }
 
 impl AppState {

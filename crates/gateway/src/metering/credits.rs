@@ -196,3 +196,81 @@ pub async fn ledger(db: &Db, team_id: &str, limit: i64) -> Result<Vec<LedgerEntr
         })
         .collect())
 }
+
+/// A page of the team's ledger, newest first: rows with an id below
+/// `before_id` (all when `None`).
+pub async fn ledger_page(
+    db: &Db,
+    team_id: &str,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<LedgerEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, delta, balance_after, reason, endpoint, request_id, created_at \
+         FROM credit_ledger WHERE team_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+    )
+    .bind(team_id)
+    .bind(before_id.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| LedgerEntry {
+            id: r.get(0),
+            delta: r.get(1),
+            balance_after: r.get(2),
+            reason: r.get(3),
+            endpoint: r.get(4),
+            request_id: r.get(5),
+            created_at: r.get(6),
+        })
+        .collect())
+}
+
+/// Credits spent (debits net of refunds) per UTC day since `since_ms`:
+/// `(day start in Unix ms, credits)`, oldest first, days without spend left out.
+pub async fn spent_per_day(
+    db: &Db,
+    team_id: &str,
+    since_ms: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT created_at / 86400000 AS day, CAST(SUM(-delta) AS BIGINT) \
+         FROM credit_ledger WHERE team_id = $1 AND created_at >= $2 \
+           AND reason IN ('debit', 'refund') \
+         GROUP BY created_at / 86400000 ORDER BY day",
+    )
+    .bind(team_id)
+    .bind(since_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get::<i64, _>(0) * 86_400_000, r.get(1)))
+        .collect())
+}
+
+/// Credits spent per ledger endpoint since `since_ms`, with the number of
+/// charges: `(endpoint, credits, charges)`, most spent first.
+pub async fn spent_per_endpoint(
+    db: &Db,
+    team_id: &str,
+    since_ms: i64,
+) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT endpoint, CAST(SUM(-delta) AS BIGINT) AS spent, \
+           CAST(SUM(CASE WHEN reason = 'debit' THEN 1 ELSE 0 END) AS BIGINT) \
+         FROM credit_ledger WHERE team_id = $1 AND created_at >= $2 \
+           AND reason IN ('debit', 'refund') AND endpoint IS NOT NULL \
+         GROUP BY endpoint ORDER BY spent DESC, endpoint",
+    )
+    .bind(team_id)
+    .bind(since_ms)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}

@@ -2,4 +2,6 @@
 
 pub mod credits;
 pub mod meta;
+pub mod prices;
 pub mod rate_limit;
+pub mod requests;

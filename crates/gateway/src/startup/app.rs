@@ -17,9 +17,10 @@ use crate::core::crypto::Keyring;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
+use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::housekeeping::Housekeeping;
-use crate::workers::relay::{RelayConfig, Relays};
+use crate::workers::relay::supervisor::{RelayConfig, Relays};
 use crate::workers::{broadcasts, data_exports, webhook_delivery};
 
 pub struct App {
@@ -87,7 +88,16 @@ impl App {
             sessions.clone(),
             events.clone(),
         );
+        if config
+            .operator_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 32)
+        {
+            tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
+        }
+        let requests = RequestLog::new(config.request_log_per_team);
         let state = AppState::new(Inner {
+            requests,
             config,
             public_url,
             events,
@@ -168,25 +178,38 @@ impl App {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let janitor = tokio::spawn(self.housekeeping().run());
+        // Without autostart the due-work loops stay parked: whoever runs the
+        // app (the tests) runs their `run_due` instead.
+        let autostart = self.state.config.workers.autostart;
+        let janitor = autostart.then(|| tokio::spawn(self.housekeeping().run()));
         let relay = tokio::spawn(self.state.relays.clone().run());
-        let deliverers = webhook_delivery::spawn_workers(self.webhook_delivery());
+        let deliverers = if autostart {
+            webhook_delivery::spawn_workers(self.webhook_delivery())
+        } else {
+            Vec::new()
+        };
         let resumed = login::resume_all(&self.state.sessions).await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted logins");
         }
-        let broadcasts = broadcasts::Worker::start(self.broadcasts());
+        let broadcasts = autostart.then(|| broadcasts::Worker::start(self.broadcasts()));
         let exporter = self.data_exports();
-        let exports = tokio::spawn(exporter.clone().run());
+        let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
-        janitor.abort();
-        broadcasts.stop().await;
-        exports.abort();
-        let _ = exports.await;
-        exporter.release().await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        if let Some(broadcasts) = broadcasts {
+            broadcasts.stop().await;
+        }
+        if let Some(exports) = exports {
+            exports.abort();
+            let _ = exports.await;
+            exporter.release().await;
+        }
         relay.abort();
         self.state.relays.stop_all();
         // A delivery cut off here keeps its lease until it lapses, then goes

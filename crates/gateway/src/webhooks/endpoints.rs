@@ -277,6 +277,50 @@ pub async fn update(
     get(db, team_id, id).await
 }
 
+/// The event name of a test send (not in the catalog: no endpoint subscribes
+/// to it; it only ever goes to the endpoint it was sent for).
+pub const TEST_EVENT: &str = "webhook.test";
+
+/// Queues one test delivery to the team's enabled endpoint `id` (409 when
+/// disabled: nothing would send it): the envelope carries
+/// `event: "webhook.test"`, an example `fansly.messages.received` payload and
+/// no idempotency key. The delivery id.
+pub async fn test_send(db: &Db, team_id: &str, id: &str) -> Result<String, ApiError> {
+    let hook = get(db, team_id, id).await?;
+    if !hook.enabled {
+        return Err(ApiError::Conflict(format!(
+            "webhook {id} is disabled; enable it before sending a test"
+        )));
+    }
+    let account_id = hook
+        .account_ids
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "fansly_acct_test".into());
+    let payload =
+        crate::webhooks::examples::payload("fansly.messages.received").unwrap_or_else(|| json!({}));
+    let body = deliveries::envelope(TEST_EVENT, &account_id, &payload);
+    let event_id = format!("test_{}", deliveries::new_delivery_id());
+    let mut tx = db.writer.begin().await?;
+    let delivery = deliveries::insert_delivery(
+        &mut tx,
+        &deliveries::NewDelivery {
+            webhook_id: &hook.id,
+            team_id,
+            event_id: &event_id,
+            event_name: TEST_EVENT,
+            account_id: &account_id,
+            body: &body,
+            idempotency_key: None,
+            redelivery_of: None,
+            at: now_ms(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(delivery)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

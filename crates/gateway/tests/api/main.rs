@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod connect;
+mod console;
 mod create_chat;
 mod data_exports;
 mod earnings;

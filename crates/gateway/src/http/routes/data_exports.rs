@@ -5,7 +5,7 @@
 //! messages while it runs.
 
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -18,11 +18,13 @@ use utoipa_axum::routes;
 use crate::accounts::store as accounts;
 use crate::core::error::ApiError;
 use crate::core::ids::random_id;
+use crate::core::ids::FanslyId;
 use crate::exports::render::Format;
 use crate::exports::store::{self, status, Export, NewExport, Options, CHAT_MESSAGES};
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{fansly_id, instant, Params};
+use crate::http::paging::NextPage;
+use crate::http::params::{instant, Params};
 use crate::http::state::AppState;
 use crate::metering::meta::Endpoint;
 
@@ -166,7 +168,7 @@ async fn create(
             )));
         }
         for id in ids {
-            fansly_id("options.chatIds", id)?;
+            FanslyId::parse("options.chatIds", id)?;
         }
     }
     let options = Options {
@@ -221,7 +223,7 @@ async fn list(
     State(state): State<AppState>,
     authed: Authed,
     params: Params,
-    OriginalUri(uri): OriginalUri,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
     // One more than asked, so an exactly full last page ends the paging.
@@ -238,7 +240,11 @@ async fn list(
     for export in &rows {
         data.push(export_json(&state, export).await?);
     }
-    let next = more.then(|| params.next_page(&state, uri.path(), page.offset + page.limit));
+    let next = if more {
+        next.offset(&page, rows.len(), None)
+    } else {
+        None
+    };
     Ok(free(&state, &authed, "data_exports.list", json!(data))
         .await?
         .with_next_page(next))

@@ -1,19 +1,21 @@
 //! `/earnings/...` and `/top-supporters/...`. Windows are `after`/`before`
 //! in ISO 8601, sent to Fansly as Unix ms.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::Path;
 use fansly_upstream::Window;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
-use crate::http::calls::{call, count, endpoint, paged};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
-use crate::http::params::{days_before, fansly_id, start_of_year, Params};
+use crate::http::paging::NextPage;
+use crate::http::params::{days_before, start_of_year, Params};
+use crate::http::scope::{AccountPath, AccountScope, Rows};
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,23 +39,15 @@ const RECENT_DAYS: i64 = 30;
     path = "/api/fansly/{fanslyAccount}/earnings/wallets",
     tag = "Earnings",
     operation_id = "listWallets",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
-    security(("default" = []))
 )]
-async fn list_wallets(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.wallets"),
-        |f, a| async move { earnings::wallets(&f, &a).await },
-    )
-    .await
+async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::EARNINGS_WALLETS, |f, a| async move {
+            earnings::wallets(&f, &a).await
+        })
+        .await
 }
 
 /// List Wallet Transactions: the ledger newest first with `total`.
@@ -63,32 +57,28 @@ async fn list_wallets(
     tag = "Earnings",
     operation_id = "listWalletTransactions",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_transactions(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.transactions"),
-        |f, a| async move { earnings::transactions(&f, &a, &p).await },
-    )
-    .await?;
-    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+    let rows = Rows::of(Some("data"), Some("total"));
+    scope
+        .call_paged(
+            prices::EARNINGS_TRANSACTIONS,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::transactions(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// Get Pending Earnings: what is still in Fansly's 7-day hold.
@@ -97,23 +87,15 @@ async fn list_transactions(
     path = "/api/fansly/{fanslyAccount}/earnings/pending",
     tag = "Earnings",
     operation_id = "getPendingEarnings",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
-    security(("default" = []))
 )]
-async fn pending_earnings(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.pending"),
-        |f, a| async move { earnings::pending(&f, &a).await },
-    )
-    .await
+async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::EARNINGS_PENDING, |f, a| async move {
+            earnings::pending(&f, &a).await
+        })
+        .await
 }
 
 /// List Payout Requests: newest first, Fansly's `{data, total}`.
@@ -123,32 +105,28 @@ async fn pending_earnings(
     tag = "Earnings",
     operation_id = "listPayoutRequests",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_payouts(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.payouts"),
-        |f, a| async move { earnings::payouts(&f, &a, &p).await },
-    )
-    .await?;
-    let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+    let rows = Rows::of(Some("data"), Some("total"));
+    scope
+        .call_paged(
+            prices::EARNINGS_PAYOUTS,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::payouts(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// Get Earnings Stats: totals per transaction type over a window (default:
@@ -159,28 +137,19 @@ async fn list_payouts(
     tag = "Earnings",
     operation_id = "getEarningsStats",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`data` is Fansly's stats answer", body = Object)),
-    security(("default" = []))
 )]
-async fn earnings_stats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.stats"),
-        |f, a| async move { earnings::stats(&f, &a, window).await },
-    )
-    .await
+    scope
+        .call(prices::EARNINGS_STATS, |f, a| async move {
+            earnings::stats(&f, &a, window).await
+        })
+        .await
 }
 
 /// List Monthly Earnings: a rolling 30-day summary, then gross and net per month.
@@ -190,29 +159,20 @@ async fn earnings_stats(
     tag = "Earnings",
     operation_id = "listMonthlyEarnings",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
     responses((status = 200, description = "Fansly's monthly statements", body = Object)),
-    security(("default" = []))
 )]
-async fn monthly_earnings(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let now = now_ms();
     let window = params.window(|_| start_of_year(now), now)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.monthly"),
-        |f, a| async move { earnings::monthly(&f, &a, window).await },
-    )
-    .await
+    scope
+        .call(prices::EARNINGS_MONTHLY, |f, a| async move {
+            earnings::monthly(&f, &a, window).await
+        })
+        .await
 }
 
 /// List Top Supporters: fans ranked by gross spend in the window (default:
@@ -223,35 +183,31 @@ async fn monthly_earnings(
     tag = "Top Supporters",
     operation_id = "listTopSupporters",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`[{rank, accountId, username, displayName, totalGross, totalNet}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_top_supporters(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
-    let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.list"),
-        |f, a| async move { earnings::top_supporters(&f, &a, window, &p).await },
-    )
-    .await?;
-    let n = count(&m.data, None);
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    let rows = Rows::of(None, None);
+    scope
+        .call_paged(
+            prices::TOP_SUPPORTERS_LIST,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
+        )
+        .await
 }
 
 /// Get Top Supporter Breakdown: one fan's spend per transaction type in the
@@ -262,30 +218,25 @@ async fn list_top_supporters(
     tag = "Top Supporters",
     operation_id = "getTopSupporterBreakdown",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`{accountId, after, before, count, totalGross, totalNet, types: [{type, count, totalGross, totalNet}]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_breakdown(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, fan)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, fan)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let fan = fansly_id("account_id", &fan)?;
+    let fan = FanslyId::parse("account_id", &fan)?;
     let window: Window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.breakdown"),
-        |f, a| async move { earnings::supporter_breakdown(&f, &a, &fan, window).await },
-    )
-    .await
+    scope
+        .call(prices::TOP_SUPPORTERS_BREAKDOWN, |f, a| async move {
+            earnings::supporter_breakdown(&f, &a, &fan, window).await
+        })
+        .await
 }
 
 /// Get Top Supporter Monthly Earnings: one fan's spend per calendar month
@@ -296,29 +247,24 @@ async fn supporter_breakdown(
     tag = "Top Supporters",
     operation_id = "getTopSupporterMonthlyEarnings",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`[{year, month, count, totalGross, totalNet}]`, newest first", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_monthly(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, fan)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, fan)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let fan = fansly_id("account_id", &fan)?;
+    let fan = FanslyId::parse("account_id", &fan)?;
     let now = now_ms();
     let window = params.window(|_| start_of_year(now), now)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.monthly"),
-        |f, a| async move { earnings::supporter_monthly(&f, &a, &fan, window).await },
-    )
-    .await
+    scope
+        .call(prices::TOP_SUPPORTERS_MONTHLY, |f, a| async move {
+            earnings::supporter_monthly(&f, &a, &fan, window).await
+        })
+        .await
 }

@@ -1,18 +1,20 @@
 //! `/followers`, `/following`, `/subscribers`, `/subscription-tiers` and
 //! `/users/{account_id}/mute`.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::Path;
 use fansly_upstream::SubscriberStatus;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::fans::{self, SubscriberQuery};
-use crate::http::calls::{call, count, endpoint, paged};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
-use crate::http::params::{fansly_id, Params};
+use crate::http::paging::{count, NextPage};
+use crate::http::params::Params;
+use crate::http::scope::{AccountPath, AccountScope, Rows};
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,40 +32,34 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "Followers",
     operation_id = "listFollowers",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
         ("last_seen_after" = Option<String>, Query, description = "ISO 8601; only followers last seen after this (filtered by the gateway per page)"),
     ),
     responses((status = 200, description = "`data` is Fansly's follower page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_followers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
     let search = params.get("search").unwrap_or_default().to_owned();
     let seen_after = params.instant_ms("last_seen_after")?;
     let p = page.clone();
-    let mut m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("followers.list"),
-        |f, a| async move { fans::followers(&f, &a, &p, &search).await },
-    )
-    .await?;
+    let mut m = scope
+        .call(prices::FOLLOWERS_LIST, |f, a| async move {
+            fans::followers(&f, &a, &p, &search).await
+        })
+        .await?;
     // The next page follows Fansly's page, however many the filter kept.
     let n = count(&m.data, Some("followers"));
     if let Some(t) = seen_after {
         fans::keep_seen_after(&mut m.data, t);
     }
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    Ok(m.with_next_page(next.offset(&page, n, None)))
 }
 
 /// List Following: `[{accountId}]` of the accounts the creator follows.
@@ -73,32 +69,28 @@ async fn list_followers(
     tag = "Following",
     operation_id = "listFollowing",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_following(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
-    let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("following.list"),
-        |f, a| async move { fans::following(&f, &a, &p).await },
-    )
-    .await?;
-    let n = count(&m.data, None);
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    let rows = Rows::of(None, None);
+    scope
+        .call_paged(
+            prices::FOLLOWING_LIST,
+            next,
+            page,
+            rows,
+            |f, a, p| async move { fans::following(&f, &a, &p).await },
+        )
+        .await
 }
 
 /// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
@@ -108,7 +100,7 @@ async fn list_following(
     tag = "Subscribers",
     operation_id = "listSubscribers",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
@@ -116,13 +108,10 @@ async fn list_following(
         ("status" = Option<String>, Query, description = "active | expired | all; default active"),
     ),
     responses((status = 200, description = "`data` is Fansly's subscriber page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_subscribers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let status = match params.choice("status", &["active", "expired", "all"], "active")? {
@@ -132,22 +121,19 @@ async fn list_subscribers(
     };
     let query = SubscriberQuery {
         status,
-        tier_id: params.snowflake("subscription_tier_id")?,
+        tier_id: params.snowflake("subscription_tier_id")?.map(String::from),
         search: params.get("search").unwrap_or_default().to_owned(),
         page: params.page(20, 100)?,
     };
     let q = query.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("subscribers.list"),
-        |f, a| async move { fans::subscribers(&f, &a, &q).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::SUBSCRIBERS_LIST, |f, a| async move {
+            fans::subscribers(&f, &a, &q).await
+        })
+        .await?;
     let n = count(&m.data, Some("subscriptions"));
     let total = query.total(&m.data);
-    Ok(paged(m, &state, &params, uri.path(), &query.page, n, total))
+    Ok(m.with_next_page(next.offset(&query.page, n, total)))
 }
 
 /// List Subscription Tiers: the tiers with their plans, as Fansly has them.
@@ -156,23 +142,15 @@ async fn list_subscribers(
     path = "/api/fansly/{fanslyAccount}/subscription-tiers",
     tag = "Subscribers",
     operation_id = "listSubscriptionTiers",
-    params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
+    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
-    security(("default" = []))
 )]
-async fn list_subscription_tiers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("subscription_tiers.list"),
-        |f, a| async move { fans::tiers(&f, &a).await },
-    )
-    .await
+async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::SUBSCRIPTION_TIERS_LIST, |f, a| async move {
+            fans::tiers(&f, &a).await
+        })
+        .await
 }
 
 /// Mute User (INFERRED counterpart of Unmute User).
@@ -182,26 +160,21 @@ async fn list_subscription_tiers(
     tag = "Users",
     operation_id = "muteUser",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn mute_user(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, user)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, user)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let user = fansly_id("account_id", &user)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("users.mute"),
-        |f, a| async move { fans::set_mute(&f, &a, &user, true).await },
-    )
-    .await
+    let user = FanslyId::parse("account_id", &user)?;
+    scope
+        .call(prices::USERS_MUTE, |f, a| async move {
+            fans::set_mute(&f, &a, &user, true).await
+        })
+        .await
 }
 
 /// Unmute User: lifts a mute the creator placed on a user.
@@ -211,24 +184,19 @@ async fn mute_user(
     tag = "Users",
     operation_id = "unmuteUser",
     params(
-        ("fanslyAccount" = String, Path, description = "The Fansly Account ID"),
+        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn unmute_user(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, user)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, user)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let user = fansly_id("account_id", &user)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("users.unmute"),
-        |f, a| async move { fans::set_mute(&f, &a, &user, false).await },
-    )
-    .await
+    let user = FanslyId::parse("account_id", &user)?;
+    scope
+        .call(prices::USERS_UNMUTE, |f, a| async move {
+            fans::set_mute(&f, &a, &user, false).await
+        })
+        .await
 }

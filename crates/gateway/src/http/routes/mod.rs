@@ -3,6 +3,8 @@
 pub mod accounts;
 pub mod chats;
 pub mod connect;
+pub mod console_api;
+pub mod console_sandbox;
 pub mod data_exports;
 pub mod earnings;
 pub mod fans;

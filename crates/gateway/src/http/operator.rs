@@ -1,0 +1,56 @@
+//! The operator token (`operator_token` in the config): a bearer token that
+//! sees every team. On team routes it acts for the team named in the
+//! `X-Team-Id` header; `/api/console/teams` lists the teams to choose from.
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+
+use crate::core::error::ApiError;
+use crate::http::state::AppState;
+use crate::tenancy::{self, Caller};
+
+/// The `key_id` an operator's requests carry.
+pub const OPERATOR_KEY_ID: &str = "operator";
+pub const TEAM_HEADER: &str = "x-team-id";
+
+/// Whether `presented` is the configured operator token (compared by
+/// digest, so the comparison time says nothing about the token).
+pub fn is_operator(state: &AppState, presented: &str) -> bool {
+    match state.config.operator_token.as_deref().map(str::trim) {
+        Some(token) if token.len() >= 32 => {
+            Sha256::digest(token.as_bytes()) == Sha256::digest(presented.as_bytes())
+        }
+        _ => false,
+    }
+}
+
+/// The caller behind `presented`: a team key, or the operator acting for the
+/// team in `X-Team-Id`. `None` when neither.
+pub async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    presented: &str,
+) -> Result<Option<Caller>, ApiError> {
+    if !is_operator(state, presented) {
+        return Ok(tenancy::authenticate(&state.db, presented).await?);
+    }
+    let team_id = headers
+        .get(TEAM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the operator token acts for one team: name it in the X-Team-Id header".into(),
+            )
+        })?;
+    let team = tenancy::get_team(&state.db, team_id)
+        .await
+        .map_err(ApiError::Internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("no team {team_id}")))?;
+    Ok(Some(Caller {
+        team_id: team.id,
+        key_id: OPERATOR_KEY_ID.into(),
+        rate_limit_per_minute: team.rate_limit_per_minute,
+    }))
+}

@@ -1,0 +1,333 @@
+//! `/api/console/...`: the gateway's own team routes that the operator
+//! console reads (not part of the vendor's API): who is signed in, the
+//! team's API keys, the credit ledger and spend per day and endpoint, the
+//! recent requests, the operator's team list; plus a webhook test send.
+//! Free of credits; answered as `{data, _meta}` like the webhook routes.
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::core::error::ApiError;
+use crate::core::time::now_ms;
+use crate::http::envelope::Metered;
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::operator::{self, OPERATOR_KEY_ID};
+use crate::http::params::{limit, Params};
+use crate::http::state::AppState;
+use crate::metering::credits;
+use crate::metering::meta::Endpoint;
+use crate::metering::prices;
+use crate::metering::requests::RequestFilter;
+use crate::tenancy;
+use crate::webhooks::deliveries as deliver;
+use crate::webhooks::endpoints;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_teams))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(ledger))
+        .routes(routes!(usage))
+        .routes(routes!(requests))
+        .routes(routes!(test_webhook))
+}
+
+/// Answers `data` with `_meta`, charging nothing.
+async fn free(
+    state: &AppState,
+    authed: &Authed,
+    price: Endpoint,
+    data: Value,
+) -> Result<Metered, ApiError> {
+    Ok(authed.reserve(state, price, 0).await?.metered(data))
+}
+
+/// Who Am I: the team behind the key, its balance, whether the caller is
+/// the operator, and whether the gateway runs with the sandbox.
+#[utoipa::path(
+    get,
+    path = "/api/console/me",
+    tag = "Console",
+    operation_id = "consoleMe",
+    responses((status = 200, description = "`data` is `{team_id, team_name, balance, rate_limit_per_minute, key_id, operator, sandbox}`", body = Object)),
+    security(("default" = []))
+)]
+async fn me(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
+    let team = tenancy::get_team(&state.db, &authed.caller.team_id)
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the team no longer exists".into()))?;
+    let data = json!({
+        "team_id": team.id,
+        "team_name": team.name,
+        "balance": team.credits,
+        "rate_limit_per_minute": team.rate_limit_per_minute
+            .unwrap_or(state.config.default_rate_limit_per_minute),
+        "key_id": authed.caller.key_id,
+        "operator": authed.caller.key_id == OPERATOR_KEY_ID,
+        "sandbox": state.config.sandbox.enabled,
+    });
+    free(&state, &authed, prices::CONSOLE_ME, data).await
+}
+
+/// List Teams (operator token only): every team with its balance. Team
+/// routes then act for a team named in `X-Team-Id`.
+#[utoipa::path(
+    get,
+    path = "/api/console/teams",
+    tag = "Console",
+    operation_id = "consoleListTeams",
+    responses(
+        (status = 200, description = "`{data: [{id, name, credits, rate_limit_per_minute, created_at}]}`", body = Object),
+        (status = 401, description = "Not the operator token"),
+    ),
+    security(("default" = []))
+)]
+async fn list_teams(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .unwrap_or_default();
+    if !operator::is_operator(&state, presented) {
+        return Err(ApiError::Unauthorized(
+            "Unauthorized: listing teams takes the operator token".into(),
+        ));
+    }
+    let teams = tenancy::list_teams(&state.db).await?;
+    Ok(Json(json!({ "data": teams })))
+}
+
+/// List API Keys: the team's keys (never their secrets), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/console/keys",
+    tag = "Console",
+    operation_id = "consoleListKeys",
+    responses((status = 200, description = "`data` is `[{id, team_id, name, prefix, created_at, revoked_at}]`", body = Object)),
+    security(("default" = []))
+)]
+async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
+    let keys = tenancy::list_keys(&state.db, &authed.caller.team_id).await?;
+    free(&state, &authed, prices::CONSOLE_KEYS, json!(keys)).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewKeyBody {
+    /// A label to recognise the key by (1–100 characters).
+    #[schema(example = "billing bot")]
+    name: String,
+}
+
+/// Create API Key: the secret is in this answer only; it is stored hashed.
+#[utoipa::path(
+    post,
+    path = "/api/console/keys",
+    tag = "Console",
+    operation_id = "consoleCreateKey",
+    request_body = NewKeyBody,
+    responses(
+        (status = 200, description = "`data` is `{id, team_id, name, prefix, created_at, key}`", body = Object),
+        (status = 422, description = "The name is empty or too long"),
+    ),
+    security(("default" = []))
+)]
+async fn create_key(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<NewKeyBody>,
+) -> Result<Metered, ApiError> {
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::Unprocessable(
+            "name: give the key a name of 1 to 100 characters".into(),
+        ));
+    }
+    let key = tenancy::create_key(&state.db, &authed.caller.team_id, name).await?;
+    let mut data = json!(key.info);
+    data["key"] = json!(key.secret);
+    free(&state, &authed, prices::CONSOLE_KEYS_CREATE, data).await
+}
+
+/// Revoke API Key: it stops working at once (the key in use included).
+#[utoipa::path(
+    delete,
+    path = "/api/console/keys/{key_id}",
+    tag = "Console",
+    operation_id = "consoleRevokeKey",
+    params(("key_id" = String, Path, description = "Key id (key_…)")),
+    responses(
+        (status = 200, description = "`data` is `{id, revoked: true}`", body = Object),
+        (status = 404, description = "No active key of this team with that id"),
+    ),
+    security(("default" = []))
+)]
+async fn revoke_key(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(key_id): Path<String>,
+) -> Result<Metered, ApiError> {
+    if !tenancy::revoke_team_key(&state.db, &authed.caller.team_id, &key_id).await? {
+        return Err(ApiError::NotFound(format!("no active key {key_id}")));
+    }
+    free(
+        &state,
+        &authed,
+        prices::CONSOLE_KEYS_REVOKE,
+        json!({"id": key_id, "revoked": true}),
+    )
+    .await
+}
+
+/// Credit Ledger: newest first, `limit` 1–200 (50) rows with an id below
+/// `before` (the last id of the previous page).
+#[utoipa::path(
+    get,
+    path = "/api/console/ledger",
+    tag = "Console",
+    operation_id = "consoleLedger",
+    params(
+        ("limit" = Option<u32>, Query, description = "1–200, default 50"),
+        ("before" = Option<i64>, Query, description = "Ledger id; rows below it"),
+    ),
+    responses((status = 200, description = "`data` is `{balance, entries: [{id, delta, balance_after, reason, endpoint, request_id, created_at}], next_before}`", body = Object)),
+    security(("default" = []))
+)]
+async fn ledger(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let limit = limit(params.get("limit"), 50, 200)?;
+    let before = match params.get("before").filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
+            ApiError::Unprocessable(format!("before: expected a ledger id, got {raw:?}"))
+        })?),
+    };
+    let team = &authed.caller.team_id;
+    let rows = credits::ledger_page(&state.db, team, before, i64::from(limit)).await?;
+    let next_before = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let balance = credits::balance(&state.db, team).await?.unwrap_or(0);
+    let data = json!({"balance": balance, "entries": rows, "next_before": next_before});
+    free(&state, &authed, prices::CONSOLE_LEDGER, data).await
+}
+
+/// Usage: credits spent (net of refunds) per UTC day and per ledger
+/// endpoint over the last `days` (1–90, default 14).
+#[utoipa::path(
+    get,
+    path = "/api/console/usage",
+    tag = "Console",
+    operation_id = "consoleUsage",
+    params(("days" = Option<u32>, Query, description = "1–90, default 14")),
+    responses((status = 200, description = "`data` is `{since, per_day: [{day, credits}], per_endpoint: [{endpoint, credits, calls}]}`; `per_day` has every day of the window", body = Object)),
+    security(("default" = []))
+)]
+async fn usage(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let days = i64::from(limit(params.get("days"), 14, 90)?);
+    const DAY: i64 = 86_400_000;
+    let today = now_ms() / DAY * DAY;
+    let since = today - (days - 1) * DAY;
+    let team = &authed.caller.team_id;
+    let spent = credits::spent_per_day(&state.db, team, since).await?;
+    let per_day: Vec<Value> = (0..days)
+        .map(|i| {
+            let day = since + i * DAY;
+            let credits = spent.iter().find(|(d, _)| *d == day).map_or(0, |s| s.1);
+            json!({"day": day, "credits": credits})
+        })
+        .collect();
+    let per_endpoint: Vec<Value> = credits::spent_per_endpoint(&state.db, team, since)
+        .await?
+        .into_iter()
+        .map(|(endpoint, credits, calls)| {
+            json!({"endpoint": endpoint, "credits": credits, "calls": calls})
+        })
+        .collect();
+    let data = json!({"since": since, "per_day": per_day, "per_endpoint": per_endpoint});
+    free(&state, &authed, prices::CONSOLE_USAGE, data).await
+}
+
+/// Recent Requests: the team's latest calls kept in memory (the newest
+/// `request_log_per_team`, lost on restart), newest first. Filters:
+/// `route` (substring of the route or path), `status` (`2xx`/`4xx`/`5xx` or
+/// a code), `console=true` to include the console's own calls; `limit` 1–500 (100).
+#[utoipa::path(
+    get,
+    path = "/api/console/requests",
+    tag = "Console",
+    operation_id = "consoleRequests",
+    params(
+        ("route" = Option<String>, Query, description = "Substring of the route or path"),
+        ("status" = Option<String>, Query, description = "2xx, 4xx, 5xx or an exact status"),
+        ("console" = Option<bool>, Query, description = "Include the console's own calls"),
+        ("limit" = Option<u32>, Query, description = "1–500, default 100"),
+    ),
+    responses((status = 200, description = "`data` is `[{at, method, route, path, status, credits, latency_ms, upstream_calls, request_id, key_id, console}]`", body = Object)),
+    security(("default" = []))
+)]
+async fn requests(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: Params,
+) -> Result<Metered, ApiError> {
+    let limit = limit(params.get("limit"), 100, 500)?;
+    let filter = RequestFilter {
+        route: params.get("route").map(str::to_owned),
+        status: params.get("status").map(str::to_owned),
+        include_console: matches!(params.get("console"), Some("true" | "1")),
+    };
+    let rows = state
+        .requests
+        .recent(&authed.caller.team_id, &filter, limit as usize);
+    free(&state, &authed, prices::CONSOLE_REQUESTS, json!(rows)).await
+}
+
+/// Test Webhook: queues one delivery of event `webhook.test` (an example
+/// message payload, no idempotency key) to this endpoint; it appears in the
+/// delivery log with its attempts like any other. 409 when disabled.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/{webhook_id}/test",
+    tag = "Webhooks",
+    operation_id = "testWebhook",
+    params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
+    responses(
+        (status = 200, description = "`data` is the new delivery (pending)", body = Object),
+        (status = 404, description = "Unknown webhook"),
+        (status = 409, description = "The webhook is disabled"),
+    ),
+    security(("default" = []))
+)]
+async fn test_webhook(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Metered, ApiError> {
+    let delivery = endpoints::test_send(&state.db, &authed.caller.team_id, &id).await?;
+    state.events.recorded().notify_waiters();
+    let data = deliver::get(&state.db, &id, &delivery)
+        .await?
+        .unwrap_or(Value::Null);
+    free(&state, &authed, prices::WEBHOOKS_TEST, data).await
+}
