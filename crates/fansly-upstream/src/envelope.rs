@@ -33,7 +33,9 @@ pub(crate) fn decode_envelope(
                 .to_owned();
             (code, details)
         })
-        .unwrap_or_else(|| (None, excerpt(body)));
+        // A body that is not Fansly's JSON error is never quoted: behind a
+        // proxy it may be any service's page, and error text reaches clients.
+        .unwrap_or_else(|| (None, foreign_body(body)));
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(UpstreamError::Unauthorized {
             status: status.as_u16(),
@@ -43,8 +45,8 @@ pub(crate) fn decode_envelope(
     let Some(Value::Object(mut envelope)) = parsed else {
         if status.is_success() {
             return Err(UpstreamError::Protocol(format!(
-                "HTTP {status} with a body that is not a JSON object: {}",
-                excerpt(body)
+                "HTTP {status} with a body that is not a JSON object ({})",
+                foreign_body(body)
             )));
         }
         return Err(UpstreamError::Api {
@@ -104,13 +106,13 @@ fn httpdate_to_unix(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
-fn excerpt(body: &[u8]) -> String {
+/// Describes a body that is not Fansly's JSON by its size only; its text is
+/// logged at debug level for the operator, never handed on.
+fn foreign_body(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let trimmed = text.trim();
-    match trimmed.char_indices().nth(200) {
-        Some((i, _)) => format!("{}…", &trimmed[..i]),
-        None => trimmed.to_owned(),
-    }
+    let excerpt: String = text.trim().chars().take(200).collect();
+    tracing::debug!(body = %excerpt, "upstream answered a body that is not Fansly's JSON");
+    format!("an answer that is not Fansly's JSON, {} bytes", body.len())
 }
 
 #[cfg(test)]
@@ -156,8 +158,16 @@ mod tests {
     fn plain_text_404_and_auth_failures() {
         let e = decode_envelope(StatusCode::NOT_FOUND, None, b"not found").unwrap_err();
         assert!(
-            matches!(e, UpstreamError::Api { status: 404, ref details, .. } if details == "not found")
+            matches!(e, UpstreamError::Api { status: 404, ref details, .. } if !details.contains("not found") && details.contains("9 bytes")),
+            "{e:?}"
         );
+        let e = decode_envelope(
+            StatusCode::NOT_IMPLEMENTED,
+            None,
+            b"<!DOCTYPE HTML><p>internal</p>",
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("internal"), "{e}");
         let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
         assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
         let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();

@@ -8,7 +8,7 @@
 //! - [`metering`], [`tenancy`]: credits, rate limits, prices; teams and keys
 //! - [`events`] (catalogue, outbox) and [`webhooks`] (endpoints and deliveries)
 //! - [`accounts`]: connected Fansly accounts, their sessions, the login flow
-//! - [`fansly`], [`media`], [`broadcasts`]: business rules per resource
+//! - [`fansly`], [`media`], [`broadcasts`], [`exports`]: business rules per resource
 //! - [`workers`]: background loops (relay, webhook delivery, broadcasts, housekeeping)
 //! - [`http`]: the vendor's wire format
 //! - [`startup`]: building and running the whole
@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod broadcasts;
 pub mod core;
 pub mod events;
+pub mod exports;
 pub mod fansly;
 pub mod http;
 pub mod media;

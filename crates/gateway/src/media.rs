@@ -109,12 +109,63 @@ impl Spool {
                 declared_mime.unwrap_or("unknown")
             ))
         })?;
+        // What the bytes are decides, not what the client declared: nothing
+        // is charged or pushed to Fansly for a file that is not media.
+        // A declared type of the same kind (image, video, audio) is kept;
+        // a different kind gives way to what the bytes are.
+        let sniffed = sniff(&self.path, self.field).await?;
+        let top = |m: &str| m.split('/').next().unwrap_or_default().to_owned();
+        let mime = match sniffed {
+            Some(s) if top(&s) != top(&mime) => s,
+            _ => mime,
+        };
         Ok(Incoming {
             path: self.path,
             size: self.size,
             file_name,
             mime,
         })
+    }
+}
+
+/// The media type the file's first bytes show (the `infer` crate's magic
+/// numbers): `Some` for images, videos and audio, a 422 naming `field` for
+/// anything else (executables, archives, documents, unknown bytes).
+async fn sniff(path: &Path, field: &str) -> Result<Option<String>, ApiError> {
+    use tokio::io::AsyncReadExt;
+    let mut head = vec![0u8; 8192];
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("sniffing an upload")))?;
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = file
+            .read(&mut head[filled..])
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("sniffing an upload")))?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    head.truncate(filled);
+    match infer::get(&head) {
+        Some(kind)
+            if matches!(
+                kind.matcher_type(),
+                infer::MatcherType::Image | infer::MatcherType::Video | infer::MatcherType::Audio
+            ) =>
+        {
+            Ok(Some(kind.mime_type().to_owned()))
+        }
+        Some(kind) => Err(ApiError::Unprocessable(format!(
+            "{field}: the content is {} ({}), not an image, a video or an audio file",
+            kind.mime_type(),
+            kind.extension()
+        ))),
+        None => Err(ApiError::Unprocessable(format!(
+            "{field}: the content is not a recognised image, video or audio file"
+        ))),
     }
 }
 

@@ -29,6 +29,7 @@ const GATEWAY_LAYERS: &[(&str, u8)] = &[
     ("fansly", 5),
     ("media", 5),
     ("broadcasts", 5),
+    ("exports", 5),
     ("webhooks::endpoints", 5),
     ("workers", 6),
     ("http", 7),

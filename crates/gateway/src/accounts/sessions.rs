@@ -592,7 +592,15 @@ pub(crate) struct Profile {
 
 impl Profile {
     pub(crate) fn from_me(me: &Value) -> Result<Profile, ApiError> {
-        let account = me.get("account").cloned().unwrap_or(Value::Null);
+        let mut account = me.get("account").cloned().unwrap_or(Value::Null);
+        // Kept in `fansly_user_data` and shown in List Accounts: the
+        // creator's e-mail and phone are not needed there, so not kept.
+        if let Value::Object(map) = &mut account {
+            map.retain(|k, _| {
+                let k = k.to_ascii_lowercase();
+                !(k.contains("email") || k.contains("phone"))
+            });
+        }
         let id = account
             .get("id")
             .and_then(Value::as_str)

@@ -128,3 +128,29 @@ pub async fn get(db: &Db, team_id: &str, account_id: &str) -> Result<AccountRow,
     .ok_or_else(not_found)?;
     Ok(row_to_account(&row))
 }
+
+/// The team's logins that are not connected: queued, running, waiting for
+/// a code or failed (what Start Authentication caps per team).
+pub async fn count_unconnected(db: &Db, team_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT COUNT(*) FROM {TABLE} WHERE team_id = $1 AND auth_state NOT IN ($2, $3)"
+    ))
+    .bind(team_id)
+    .bind(status::AUTHENTICATED)
+    .bind(status::NEEDS_RECONNECT)
+    .fetch_one(&db.pool)
+    .await
+}
+
+/// Deletes failed logins that never connected (no Fansly id) and have not
+/// changed since `before_ms`, with the credentials sealed in them.
+pub async fn delete_failed_before(db: &Db, before_ms: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(&format!(
+        "DELETE FROM {TABLE} WHERE auth_state = $1 AND fansly_id IS NULL AND updated_at < $2"
+    ))
+    .bind(status::FAILED)
+    .bind(before_ms)
+    .execute(&db.writer)
+    .await?;
+    Ok(done.rows_affected())
+}

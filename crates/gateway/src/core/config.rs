@@ -58,6 +58,8 @@ pub struct Config {
     pub broadcasts: BroadcastSettings,
     pub relay: RelaySettings,
     pub webhooks: WebhookSettings,
+    pub logins: LoginSettings,
+    pub data_exports: DataExportSettings,
     pub workers: WorkerSettings,
 }
 
@@ -74,6 +76,56 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self { autostart: true }
+    }
+}
+
+/// Connecting accounts: what a tenant may make the gateway store and reach.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginSettings {
+    /// Let `customProxy` point at loopback, private and link-local addresses.
+    /// Off by default: otherwise any API key could make the gateway connect
+    /// into its own network through the "proxy" (SSRF).
+    pub allow_private_proxies: bool,
+    /// Logins of one team that are not connected (queued, in a challenge,
+    /// failed) at once; Start Authentication answers 429 beyond it.
+    pub max_unconnected_per_team: i64,
+    /// Failed logins that never connected are deleted after this long.
+    pub failed_retention_ms: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_proxies: false,
+            max_unconnected_per_team: 20,
+            failed_retention_ms: 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// Data exports (`/api/data-exports`): how much and how long.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataExportSettings {
+    /// Finished exports (and their files) are deleted after this long.
+    pub retention_ms: u64,
+    /// Exports of one team queued or running at once (429 beyond it).
+    pub max_active_per_team: i64,
+    /// How often the worker looks for exports to run.
+    pub poll_interval_ms: u64,
+    /// Messages fetched per Fansly page (Fansly's cap is 100).
+    pub page_size: u32,
+}
+
+impl Default for DataExportSettings {
+    fn default() -> Self {
+        Self {
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            max_active_per_team: 3,
+            poll_interval_ms: 2_000,
+            page_size: 100,
+        }
     }
 }
 
@@ -311,6 +363,8 @@ impl Default for Config {
             broadcasts: BroadcastSettings::default(),
             relay: RelaySettings::default(),
             webhooks: WebhookSettings::default(),
+            logins: LoginSettings::default(),
+            data_exports: DataExportSettings::default(),
             workers: WorkerSettings::default(),
         }
     }

@@ -102,6 +102,10 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
         })
 }
 
+/// Makes sure the SQLite file's directory exists (created 0700) and the
+/// file itself is readable by its owner only: it is created 0600 before
+/// SQLite opens it (SQLite gives its `-wal` and `-shm` files the database
+/// file's permissions), and an existing one loses group and world access.
 fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -112,11 +116,69 @@ fn create_sqlite_parent_dir(url: &str) -> anyhow::Result<()> {
     if path.is_empty() || path == ":memory:" {
         return Ok(());
     }
-    if let Some(dir) = std::path::Path::new(path).parent() {
+    let path = std::path::Path::new(path);
+    if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .with_context(|| format!("creating database directory {}", dir.display()))?;
         }
     }
+    private_file(path).with_context(|| format!("securing database file {}", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        let side = std::path::PathBuf::from(side);
+        if side.exists() {
+            private_file(&side)?;
+        }
+    }
     Ok(())
+}
+
+/// Creates `dir` and missing parents with mode 0700 (an existing directory
+/// is left as the operator made it): the data dir holds the database, the
+/// master key and spooled uploads.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Creates `path` empty with mode 0600 if missing, else removes group and
+/// world permissions from it.
+fn private_file(path: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }

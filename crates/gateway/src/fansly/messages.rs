@@ -19,7 +19,8 @@ const ATTACHMENT_AGGREGATES: [&str; 2] = ["accountMedia", "accountMediaBundles"]
 ///
 /// One message more than asked is fetched so `hasMore` is exact (Fansly has
 /// none) and so `limit=1` works: Fansly answers `limit=1` with nothing
-/// (spec §6.4). At the 100 cap a full page counts as "more".
+/// (spec §6.4). At the 100 cap, a full page asks Fansly whether anything is
+/// older.
 #[tracing::instrument(skip_all, fields(op = "messages.list", account = %account.id))]
 pub async fn list(
     fansly: &FanslyClient,
@@ -38,10 +39,31 @@ pub async fn list(
             "Fansly's message page has no messages array".into(),
         ));
     };
-    let has_more =
-        messages.len() > limit as usize || (ask == limit && messages.len() == limit as usize);
+    let mut has_more = messages.len() > limit as usize;
     let trimmed = messages.len() > limit as usize;
-    messages.truncate(limit as usize);
+    let oldest = messages
+        .get((limit as usize).saturating_sub(1))
+        .and_then(|m| m.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if ask == limit && messages.len() == limit as usize {
+        // At Fansly's cap the extra message cannot be asked for; a full page
+        // is "more" only if an older message exists (a second, small read),
+        // so an exactly full last page does not advertise an empty next one.
+        has_more = match oldest {
+            Some(oldest) => !fansly
+                .messages(&account.session, chat_id, Some(&oldest), 2)
+                .await
+                .map_err(|e| chat_error(&account.id, chat_id, e))?
+                .get("messages")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty),
+            None => false,
+        };
+    }
+    if let Some(Value::Array(messages)) = page.get_mut("messages") {
+        messages.truncate(limit as usize);
+    }
     if trimmed {
         drop_unreferenced_aggregates(&mut page);
     }
@@ -193,6 +215,43 @@ fn message_error(
     }
 }
 
+/// 404 naming `message_id` unless it is a message of `chat_id`. Fansly acts
+/// on a message id whatever the group, so the path's chat is checked first:
+/// the page just older than `message_id + 1` starts with it when it is this
+/// chat's (Fansly answers `limit=1` with nothing, so 2 are asked for).
+pub async fn ensure_in_chat(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    message_id: &str,
+) -> Result<(), ApiError> {
+    let not_here = || {
+        ApiError::NotFound(format!(
+            "message_id {message_id} is not a message of chat {chat_id}"
+        ))
+    };
+    let next = message_id
+        .parse::<u128>()
+        .map_err(|_| not_here())?
+        .saturating_add(1)
+        .to_string();
+    let page = fansly
+        .messages(&account.session, chat_id, Some(&next), 2)
+        .await
+        .map_err(|e| chat_error(&account.id, chat_id, e))?;
+    let found = page
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|m| m.get("id").and_then(Value::as_str) == Some(message_id));
+    if found {
+        Ok(())
+    } else {
+        Err(not_here())
+    }
+}
+
 /// 1 delivered, 2 read, 3 read and delivered, 4 unread. Answers `null`.
 #[tracing::instrument(skip_all, fields(op = "messages.ack", account = %account.id))]
 pub async fn ack(
@@ -202,6 +261,9 @@ pub async fn ack(
     message_ids: &[String],
     kind: u8,
 ) -> Result<Value, ApiError> {
+    for id in message_ids {
+        ensure_in_chat(fansly, account, chat_id, id).await?;
+    }
     fansly
         .ack_messages(&account.session, message_ids, kind)
         .await
@@ -224,6 +286,7 @@ pub async fn delete(
     chat_id: &str,
     message_id: &str,
 ) -> Result<Value, ApiError> {
+    ensure_in_chat(fansly, account, chat_id, message_id).await?;
     fansly
         .delete_message(&account.session, message_id)
         .await
@@ -240,6 +303,7 @@ pub async fn react(
     kind: u8,
     add: bool,
 ) -> Result<Value, ApiError> {
+    ensure_in_chat(fansly, account, chat_id, message_id).await?;
     let result = if add {
         fansly
             .like_message(&account.session, message_id, kind)

@@ -50,6 +50,10 @@ impl FromRequestParts<AppState> for Authed {
             .rate_limit_per_minute
             .unwrap_or(state.config.default_rate_limit_per_minute);
         let rate = rate_limit::hit(&state.db, &caller.team_id, limit).await?;
+        // Error answers of this call report the team's credits (http/hardening.rs).
+        if let Some(slot) = parts.extensions.get::<crate::http::hardening::CallerSlot>() {
+            slot.set(&caller.team_id, rate);
+        }
         if rate.exceeded {
             return Err(ApiError::RateLimited {
                 message: format!(

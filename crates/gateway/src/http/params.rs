@@ -72,7 +72,8 @@ impl Params {
     pub fn page(&self, default: u32, max: u32) -> Result<Page, ApiError> {
         Ok(Page {
             limit: self.integer("limit", default, 1, max)?,
-            offset: self.integer("offset", 0, 0, u32::MAX)?,
+            // Documented (and checked) as a 32-bit integer.
+            offset: self.integer("offset", 0, 0, i32::MAX as u32)?,
         })
     }
 
@@ -169,7 +170,7 @@ pub fn limit(raw: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError>
 
 /// `offset` of 0 or more (default 0), for typed query structs.
 pub fn offset(raw: Option<&str>) -> Result<u32, ApiError> {
-    bounded("offset", raw, 0, 0, u32::MAX)
+    bounded("offset", raw, 0, 0, i32::MAX as u32)
 }
 
 /// `mediaFiles` of a body: at most `max` `fansly_media_` handles (resolved
@@ -199,6 +200,30 @@ pub fn start_of_year(now_ms: i64) -> i64 {
         .map_or(0, |d| d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
+/// 1970-01-01T00:00:00Z: Fansly takes dates as Unix time and refuses those
+/// before the epoch (`0000-01-01`, `1900-01-01`) with an error the client
+/// would otherwise see as a 502. Wide "all time" windows (`2000-01-01`)
+/// stay valid.
+pub const EARLIEST_MS: i64 = 0;
+
+/// The range Fansly accepts for a date parameter: from [`EARLIEST_MS`] to a
+/// day after now; a 422 naming `name` otherwise.
+pub fn in_fansly_range(name: &str, raw: &str, ms: i64) -> Result<i64, ApiError> {
+    let latest = crate::core::time::now_ms() + DAY_MS;
+    if (EARLIEST_MS..=latest).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(invalid(format!(
+            "{name} must be between 1970-01-01 and tomorrow (what Fansly accepts), got {raw:?}"
+        )))
+    }
+}
+
+/// An ISO 8601 instant from a body field (as the query's `after`/`before`).
+pub fn instant(name: &str, raw: &str) -> Result<i64, ApiError> {
+    parse_instant(name, raw)
+}
+
 fn parse_instant(name: &str, raw: &str) -> Result<i64, ApiError> {
     let parsed = OffsetDateTime::parse(raw, &Rfc3339).ok().or_else(|| {
         let format = time::macros::format_description!("[year]-[month]-[day]");
@@ -206,13 +231,14 @@ fn parse_instant(name: &str, raw: &str) -> Result<i64, ApiError> {
             .ok()
             .map(|d| d.midnight().assume_utc())
     });
-    parsed
+    let ms = parsed
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .ok_or_else(|| {
             invalid(format!(
                 "{name} must be an ISO 8601 date-time such as 2026-06-03T23:59:59Z, got {raw:?}"
             ))
-        })
+        })?;
+    in_fansly_range(name, raw, ms)
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ use crate::metering::prices::{self, Price};
         (name = "Stories", description = "The creator's stories"),
         (name = "Mass Messaging", description = "Broadcasts to lists, tiers and fans, scheduled and fanned out by the gateway"),
         (name = "Webhooks", description = "Webhook endpoints, event types, deliveries and redelivery"),
+        (name = "Data exports", description = "Chat message exports (fansly_chat_messages), run in the background, downloaded as CSV or JSON Lines"),
         (name = "Health", description = "Liveness and readiness"),
         (name = "Console", description = "The gateway's own team routes behind the web console (/console): keys, ledger, usage, recent requests, sandbox controls"),
     )
@@ -138,6 +139,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
+        .merge(routes::data_exports::router())
         .merge(routes::console_api::router())
         .merge(routes::console_sandbox::router())
         .split_for_parts();
@@ -150,7 +152,8 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
 }
 
 pub fn router(state: AppState) -> Router {
-    let (routes, doc) = api();
+    let (routes, mut doc) = api();
+    crate::http::openapi::finish(&mut doc);
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     routes
@@ -171,6 +174,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::hardening::json_errors,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_| {
             (
@@ -195,6 +202,9 @@ pub fn router(state: AppState) -> Router {
             )
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            crate::http::hardening::sanitize_request_id,
+        ))
 }
 
 async fn not_found(req: Request) -> Response {

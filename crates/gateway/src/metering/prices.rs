@@ -113,6 +113,17 @@ pub const WEBHOOKS_EXAMPLE: Endpoint = free("webhooks.example");
 
 pub const WEBHOOKS_TEST: Endpoint = free("webhooks.test");
 
+// Data exports: the calls are free; the run is charged per started 1,000
+// messages under DATA_EXPORTS_MESSAGES (`exports::store::CREDITS_PER_1000`).
+pub const DATA_EXPORTS_CREATE: Endpoint = free("data_exports.create");
+pub const DATA_EXPORTS_LIST: Endpoint = free("data_exports.list");
+pub const DATA_EXPORTS_GET: Endpoint = free("data_exports.get");
+pub const DATA_EXPORTS_DELETE: Endpoint = free("data_exports.delete");
+pub const DATA_EXPORTS_START: Endpoint = free("data_exports.start");
+pub const DATA_EXPORTS_RETRY: Endpoint = free("data_exports.retry");
+pub const DATA_EXPORTS_DOWNLOAD: Endpoint = free("data_exports.download");
+pub const DATA_EXPORTS_MESSAGES: Endpoint = Endpoint::uncached("data_exports.messages", 1);
+
 // The console's own API (free).
 pub const CONSOLE_ME: Endpoint = free("console.me");
 pub const CONSOLE_KEYS: Endpoint = free("console.keys");
@@ -238,6 +249,13 @@ pub const BY_OPERATION: &[(&str, Price)] = &[
     ("getWebhookDelivery", M(WEBHOOKS_DELIVERY)),
     ("redeliverWebhookDelivery", M(WEBHOOKS_REDELIVER)),
     ("getWebhookExamplePayload", M(WEBHOOKS_EXAMPLE)),
+    ("createDataExport", M(DATA_EXPORTS_CREATE)),
+    ("listDataExports", M(DATA_EXPORTS_LIST)),
+    ("retrieveDataExport", M(DATA_EXPORTS_GET)),
+    ("deleteDataExport", M(DATA_EXPORTS_DELETE)),
+    ("startDataExport", M(DATA_EXPORTS_START)),
+    ("retryDataExport", M(DATA_EXPORTS_RETRY)),
+    ("downloadDataExport", M(DATA_EXPORTS_DOWNLOAD)),
 ];
 
 /// The price of an OpenAPI operation, `None` for one missing from the table.

@@ -21,7 +21,7 @@ use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
-use crate::workers::{broadcasts, webhook_delivery};
+use crate::workers::{broadcasts, data_exports, webhook_delivery};
 
 pub struct App {
     listener: TcpListener,
@@ -143,6 +143,7 @@ impl App {
             db: self.state.db.clone(),
             stale_uploads_after: (timeout * 2).max(Duration::from_secs(15 * 60)),
             retention: Duration::from_millis(config.webhooks.retention_ms),
+            failed_logins_after: Duration::from_millis(config.logins.failed_retention_ms),
         }
     }
 
@@ -161,6 +162,16 @@ impl App {
             fansly: self.state.fansly.clone(),
             sessions: self.state.sessions.clone(),
             settings: self.state.config.broadcasts.clone(),
+        }
+    }
+
+    pub fn data_exports(&self) -> data_exports::Deps {
+        data_exports::Deps {
+            db: self.state.db.clone(),
+            fansly: self.state.fansly.clone(),
+            sessions: self.state.sessions.clone(),
+            settings: self.state.config.data_exports.clone(),
+            owner: crate::core::ids::random_id("exporter_", 16),
         }
     }
 
@@ -184,6 +195,8 @@ impl App {
             tracing::info!(resumed, "resumed interrupted logins");
         }
         let broadcasts = autostart.then(|| broadcasts::Worker::start(self.broadcasts()));
+        let exporter = self.data_exports();
+        let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -193,6 +206,11 @@ impl App {
         }
         if let Some(broadcasts) = broadcasts {
             broadcasts.stop().await;
+        }
+        if let Some(exports) = exports {
+            exports.abort();
+            let _ = exports.await;
+            exporter.release().await;
         }
         relay.abort();
         self.state.relays.stop_all();

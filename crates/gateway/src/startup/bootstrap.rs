@@ -63,7 +63,7 @@ pub async fn sandbox_demo(app: &App) -> anyhow::Result<Demo> {
         None
     } else {
         let key = tenancy::create_key(db, &team_id, "sandbox demo").await?;
-        std::fs::create_dir_all(&state.config.data_dir)?;
+        crate::core::db::create_private_dir(&state.config.data_dir)?;
         write_secret_file(&key_file, &key.secret)?;
         Some(key.secret)
     };

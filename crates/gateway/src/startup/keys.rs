@@ -19,7 +19,7 @@ pub fn keyring(config: &Config) -> anyhow::Result<Option<Keyring>> {
         None if config.sandbox.enabled => {
             let file = config.data_dir.join("master.key");
             if !file.exists() {
-                std::fs::create_dir_all(&config.data_dir)?;
+                crate::core::db::create_private_dir(&config.data_dir)?;
                 write_secret_file(&file, &Keyring::generate_entry())?;
             }
             file

@@ -1,5 +1,6 @@
 //! Periodic clean-up: dead rate-limit windows, uploads interrupted by a
-//! stop, webhook deliveries and events past their retention.
+//! stop, webhook deliveries and events past their retention, failed logins
+//! that never connected, data exports past their expiry.
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ pub struct Housekeeping {
     pub stale_uploads_after: Duration,
     /// Webhook deliveries and events older than this are dropped.
     pub retention: Duration,
+    /// Failed logins that never connected are deleted after this long.
+    pub failed_logins_after: Duration,
 }
 
 impl Housekeeping {
@@ -43,6 +46,17 @@ impl Housekeeping {
         if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention, now_ms()).await
         {
             tracing::warn!(error = %e, "pruning old webhook deliveries failed");
+        }
+        let cutoff = crate::core::time::now_ms() - self.failed_logins_after.as_millis() as i64;
+        match crate::accounts::store::delete_failed_before(&self.db, cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(logins = n, "deleted failed logins"),
+            Err(e) => tracing::warn!(error = %e, "deleting failed logins failed"),
+        }
+        match crate::exports::store::delete_expired(&self.db, crate::core::time::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(exports = n, "deleted expired data exports"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired data exports failed"),
         }
     }
 }

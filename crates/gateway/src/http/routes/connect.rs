@@ -81,11 +81,34 @@ async fn start(
     if body.password.is_empty() {
         return Err(ApiError::Unprocessable("password must not be empty".into()));
     }
+    // Everything here is stored; bounds keep one free call from filling the disk.
+    bounded("username", login_name, MAX_USERNAME)?;
+    bounded("password", &body.password, MAX_SECRET)?;
+    if let Some(name) = &body.name {
+        bounded("name", name, MAX_NAME)?;
+    }
+    if let Some(country) = &body.proxy_country {
+        bounded("proxyCountry", country, MAX_NAME)?;
+    }
+    if let Some(p) = &body.custom_proxy {
+        bounded("customProxy.host", &p.host, MAX_HOST)?;
+        bounded(
+            "customProxy.username",
+            p.username.as_deref().unwrap_or_default(),
+            MAX_SECRET,
+        )?;
+        bounded(
+            "customProxy.password",
+            p.password.as_deref().unwrap_or_default(),
+            MAX_SECRET,
+        )?;
+    }
     let proxy = proxy_url(
         &state,
         body.proxy_country.as_deref(),
         body.custom_proxy.as_ref(),
-    )?;
+    )
+    .await?;
     let sessions = &state.sessions;
     sessions.keyring()?;
     let team = &authed.caller.team_id;
@@ -111,7 +134,19 @@ async fn start(
             }
             id
         }
-        None => new_account_id(),
+        None => {
+            let unconnected = accounts::count_unconnected(&state.db, team).await?;
+            let max = state.config.logins.max_unconnected_per_team;
+            if unconnected >= max {
+                return Err(ApiError::RateLimited {
+                    message: format!(
+                        "this team has {unconnected} logins that are not connected (pending or failed; the limit is {max}); finish or delete them (DELETE /api/fansly/accounts/{{account}}) before starting another; failed ones are also deleted after a day"
+                    ),
+                    retry_after_secs: 60,
+                });
+            }
+            new_account_id()
+        }
     };
     let display = body
         .name
@@ -142,8 +177,25 @@ fn started(state: &AppState, authed: &Authed, id: &str) -> Response {
     (rate_headers(&authed.rate), Json(body)).into_response()
 }
 
-/// `proxyCountry` through the configured map, or `customProxy` as given.
-fn proxy_url(
+const MAX_USERNAME: usize = 254;
+const MAX_SECRET: usize = 1024;
+const MAX_NAME: usize = 100;
+const MAX_HOST: usize = 253;
+
+/// 422 naming `field` when `value` is longer than `max` characters.
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::Unprocessable(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `proxyCountry` through the configured map, or `customProxy` as given; a
+/// custom proxy must resolve to public addresses (the SSRF guard of webhook
+/// URLs and `file_url`) unless the operator allows private ones.
+async fn proxy_url(
     state: &AppState,
     country: Option<&str>,
     custom: Option<&CustomProxy>,
@@ -181,8 +233,18 @@ fn proxy_url(
                     "customProxy.port must be 1-65535".into(),
                 ));
             }
-            let mut url = url::Url::parse(&format!("http://{host}:{}", p.port))
+            let literal = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            let mut url = url::Url::parse(&format!("http://{literal}:{}", p.port))
                 .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))?;
+            let allow_private = state.config.logins.allow_private_proxies;
+            let target = crate::core::ssrf::host_of(&url);
+            crate::core::ssrf::resolve(&target, p.port, allow_private)
+                .await
+                .map_err(|why| ApiError::Unprocessable(format!("customProxy.host: {why}")))?;
             if let Some(user) = p.username.as_deref().filter(|u| !u.is_empty()) {
                 let _ = url.set_username(user);
                 let _ = url.set_password(p.password.as_deref());

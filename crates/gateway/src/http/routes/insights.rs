@@ -76,6 +76,7 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
     }
     .map_err(|_| bad())?;
     let ms = |d: Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+    crate::http::params::in_fansly_range("month", raw, ms(start))?;
     Ok(Window {
         after_ms: ms(start),
         before_ms: ms(next),

