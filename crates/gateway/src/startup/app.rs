@@ -18,7 +18,9 @@ use crate::core::db::Db;
 use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
 use crate::startup::keys;
+use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
 use crate::workers::housekeeping::Housekeeping;
+use crate::workers::profiles::Profiles;
 use crate::workers::relay::{RelayConfig, Relays};
 use crate::workers::{broadcasts, webhook_delivery};
 
@@ -27,6 +29,7 @@ pub struct App {
     state: AppState,
     sandbox: Option<Sandbox>,
     keyring: Option<Arc<Keyring>>,
+    profiles: Profiles,
 }
 
 impl App {
@@ -81,11 +84,16 @@ impl App {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", listener.local_addr()?),
         };
+        let profiles = Profiles::new(sessions.clone());
         let relays = Relays::new(
             RelayConfig::from_config(&config)?,
             db.clone(),
             sessions.clone(),
             events.clone(),
+            RelayHooks {
+                db: db.clone(),
+                profiles: profiles.clone(),
+            },
         );
         let state = AppState::new(Inner {
             config,
@@ -101,6 +109,7 @@ impl App {
             state,
             sandbox,
             keyring,
+            profiles,
         })
     }
 
@@ -152,6 +161,17 @@ impl App {
         }
     }
 
+    pub fn gap_fill(&self) -> gap_fill::Deps {
+        gap_fill::Deps {
+            db: self.state.db.clone(),
+            fansly: self.state.fansly.clone(),
+            sessions: self.state.sessions.clone(),
+            events: self.state.events.clone(),
+            profiles: self.profiles.clone(),
+            settings: gap_fill::Settings::from_relay(&self.state.config.relay),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
@@ -165,11 +185,13 @@ impl App {
             tracing::info!(resumed, "resumed interrupted logins");
         }
         let broadcasts = broadcasts::Worker::start(self.broadcasts());
+        let gap_filler = gap_fill::spawn(self.gap_fill());
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         janitor.abort();
+        gap_filler.abort();
         broadcasts.stop().await;
         relay.abort();
         self.state.relays.stop_all();

@@ -2,6 +2,8 @@
 //! the HTTP state) and has a "run what is due now" entry point for tests.
 
 pub mod broadcasts;
+pub mod gap_fill;
 pub mod housekeeping;
+pub mod profiles;
 pub mod relay;
 pub mod webhook_delivery;

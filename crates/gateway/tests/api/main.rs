@@ -9,6 +9,7 @@ mod connect;
 mod create_chat;
 mod earnings;
 mod fans;
+mod gap_fill;
 mod helpers;
 mod insights;
 mod lists;

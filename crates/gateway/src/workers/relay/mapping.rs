@@ -11,6 +11,8 @@
 use fansly_upstream::ws::ServiceEvent;
 use serde_json::Value;
 
+use crate::events::keys;
+
 /// One vendor event to record.
 #[derive(Debug, PartialEq)]
 pub struct Mapped {
@@ -86,12 +88,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.messages.received"
             };
-            one(name, format!("5.1:{id}"), m)
+            one(name, keys::message(&id), m)
         }
         (5, 10) => {
             let m = payload!("message");
             let id = id!(m, "id");
-            one("fansly.messages.deleted", format!("5.10:{id}"), m)
+            one("fansly.messages.deleted", keys::message_deleted(&id), m)
         }
         (5, 3) | (5, 4) => {
             let like = payload!("like");
@@ -151,7 +153,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.followers.removed"
             };
-            one(name, format!("3.{kind}:{id}"), f)
+            one(name, keys::follow(kind, &id), f)
         }
         // Subscriptions: status 2 is the transient pending state before the
         // confirmation (status 3) and is not relayed. A first subscription is
@@ -174,11 +176,11 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                     } else {
                         "fansly.subscriptions.renewed"
                     };
-                    one(name, format!("15.5:{id}:{version}:3"), s)
+                    one(name, keys::subscription_confirmed(&id, version), s)
                 }
                 Some(4 | 5) => one(
                     "fansly.subscriptions.expired",
-                    format!("15.5:{id}:{version}:ended"),
+                    keys::subscription_ended(&id, version),
                     s,
                 ),
                 _ => Outcome::Ignored,
@@ -191,13 +193,13 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             if !is_me(tip, "receiverId") {
                 return Outcome::Ignored;
             }
-            one("fansly.tips.received", format!("7.1:{id}"), tip)
+            one("fansly.tips.received", keys::tip(&id), tip)
         }
         (7, 101) => Outcome::Ignored,
         (6, 3) => {
             let tx = payload!("transaction");
             let id = id!(tx, "id");
-            one("fansly.transactions.new", format!("6.3:{id}"), tx)
+            one("fansly.transactions.new", keys::transaction(&id), tx)
         }
         // Wallet updates are ordered by `walletVersion`; one event per version.
         (6, 2) => {
@@ -214,7 +216,11 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             if id_of(o, "correlationAccountId").is_some_and(|c| c != me) {
                 return Outcome::Ignored;
             }
-            one("fansly.media.purchased", format!("2.7:{order}:{item}"), o)
+            one(
+                "fansly.media.purchased",
+                keys::media_order(&order, &item),
+                o,
+            )
         }
         (2, 8) => Outcome::Ignored,
         (2, 2) => {
@@ -231,7 +237,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.payouts.updated"
             };
-            one(name, format!("16.{kind}:{id}:{version}"), p)
+            one(name, keys::payout(kind, &id, version), p)
         }
         // Other payment frames (card charges, wallet credits of the fan side).
         (16, _) => Outcome::Ignored,
@@ -244,7 +250,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.posts.deleted"
             };
-            one(name, format!("1.{kind}:{id}"), p)
+            one(name, keys::post(kind, &id), p)
         }
         (12, 2) => {
             let a = payload!("account");
