@@ -183,6 +183,7 @@ pub fn clean_file_name(raw: Option<&str>) -> String {
 /// The host is resolved once and the connection pinned to an address that
 /// passed the check, and redirects are not followed, so neither DNS tricks
 /// nor a redirect can point the gateway at its own network.
+#[tracing::instrument(skip_all, fields(op = "media.fetch_url"))]
 pub async fn fetch_url(
     url: &str,
     dir: &Path,
@@ -241,6 +242,7 @@ pub fn upload_cost(size: u64, per_mb: i64) -> i64 {
 /// Pushes a received file to Fansly and answers the vault media id and the
 /// media object the vendor returns. Width and height are read from the
 /// image header when there is one (0 otherwise).
+#[tracing::instrument(skip_all, fields(op = "media.push", account = %account.id))]
 pub async fn push(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -298,6 +300,7 @@ pub struct Handle {
     pub error: Option<String>,
 }
 
+#[tracing::instrument(skip_all, fields(op = "media.insert", team = %team_id, account = %account_id))]
 pub async fn insert(
     db: &Db,
     id: &str,
@@ -328,6 +331,7 @@ pub async fn insert(
 }
 
 /// Moves a handle on: `processing`, `completed` (with the media) or `failed` (with why).
+#[tracing::instrument(skip_all, fields(op = "media.update"))]
 pub async fn update(
     db: &Db,
     id: &str,
@@ -355,6 +359,7 @@ pub async fn update(
 /// `processing_timeout`, so one untouched for longer than `stale_after` is
 /// orphaned. Each is claimed by a conditional update, so with several
 /// instances exactly one refunds it.
+#[tracing::instrument(skip_all, fields(op = "media.fail_orphaned"))]
 pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let cutoff = now_ms() - stale_after.as_millis() as i64;
     let rows =
@@ -382,13 +387,15 @@ pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx
         .await?;
         if let Some(r) = claimed {
             let (team, credits): (String, i64) = (r.get(0), r.get(1));
-            crate::metering::credits::refund(db, &team, credits, "media.upload", Some(&id)).await?;
+            let ledger = crate::metering::prices::MEDIA_UPLOAD.name;
+            crate::metering::credits::refund(db, &team, credits, ledger, Some(&id)).await?;
             failed += 1;
         }
     }
     Ok(failed)
 }
 
+#[tracing::instrument(skip_all, fields(op = "media.remove"))]
 pub async fn remove(db: &Db, id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM media_uploads WHERE id = $1")
         .bind(id)
@@ -398,6 +405,7 @@ pub async fn remove(db: &Db, id: &str) -> Result<(), sqlx::Error> {
 }
 
 /// The handle `id` of this team's `account`; anyone else's is not found.
+#[tracing::instrument(skip_all, fields(op = "media.find", team = %team_id, account = %account_id))]
 pub async fn find(
     db: &Db,
     team_id: &str,
@@ -427,6 +435,7 @@ pub async fn find(
 
 /// Resolves handles to Fansly vault media ids, in order: 404 for a handle
 /// this account does not own, 409 for one not processed yet.
+#[tracing::instrument(skip_all, fields(op = "media.vault_ids", team = %team_id, account = %account_id))]
 pub async fn vault_ids(
     db: &Db,
     team_id: &str,
@@ -437,6 +446,7 @@ pub async fn vault_ids(
 }
 
 /// As [`vault_ids`], the errors naming `field`.
+#[tracing::instrument(skip_all, fields(op = "media.vault_ids_for", team = %team_id, account = %account_id))]
 pub async fn vault_ids_for(
     db: &Db,
     team_id: &str,

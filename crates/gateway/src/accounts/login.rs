@@ -348,7 +348,7 @@ async fn fail(sessions: &Sessions, account_id: &str, e: &UpstreamError) -> Resul
     Ok(())
 }
 
-/// Retries passing failures (rate limits, timeouts, unreachable) with backoff.
+/// Retries transient failures ([`UpstreamError::is_transient`]) with backoff.
 async fn retry<T, F, Fut>(mut call: F) -> Result<T, UpstreamError>
 where
     F: FnMut() -> Fut,
@@ -357,12 +357,7 @@ where
     let mut attempt = 0;
     loop {
         match call().await {
-            Err(
-                UpstreamError::Timeout(_)
-                | UpstreamError::Unreachable(_)
-                | UpstreamError::RateLimited { .. }
-                | UpstreamError::Throttled { .. },
-            ) if attempt + 1 < ATTEMPTS => {
+            Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
             }

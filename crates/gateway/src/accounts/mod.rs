@@ -1,6 +1,8 @@
 //! Connected Fansly accounts: their rows, their live sessions (re-login,
-//! throttle, proxy route) and the login/2FA state machine.
+//! throttle, proxy route), the login/2FA state machine, and waiting out an
+//! account's throttle.
 
 pub mod login;
 pub mod sessions;
 pub mod store;
+pub mod throttle;

@@ -101,10 +101,6 @@ impl Sessions {
         self.keyring.as_deref().ok_or_else(no_keyring)
     }
 
-    pub fn events(&self) -> &Events {
-        &self.events
-    }
-
     /// Records lifecycle event `name` for the account as it now stands.
     /// Each transition is its own occurrence (keyed by its time), and a
     /// failure to record is logged, never fails the transition.
@@ -227,7 +223,13 @@ impl Sessions {
         else {
             return Err(not_connected(account_id, &state, last_error.as_deref()));
         };
-        let session = self.session_for(account_id, &token, device, proxy.as_deref())?;
+        let session = self.session_for(
+            account_id,
+            &token,
+            device,
+            proxy.as_deref(),
+            Some(&fansly_id),
+        )?;
         Ok(ConnectedAccount {
             id: account_id.to_owned(),
             fansly_id,
@@ -242,6 +244,7 @@ impl Sessions {
         sealed_token: &str,
         device: String,
         sealed_proxy: Option<&str>,
+        fansly_id: Option<&str>,
     ) -> Result<Arc<Session>, ApiError> {
         if let Some((sealed, s)) = self
             .cache
@@ -256,12 +259,15 @@ impl Sessions {
         let token = self.open(account_id, "session_token", sealed_token)?;
         let route = self.route_for(account_id, sealed_proxy)?;
         let renewer: Weak<dyn SessionRenewer> = self.me.clone();
-        let session = Arc::new(
-            Session::new(token, device)
-                .with_route(route)
-                .with_account(account_id)
-                .with_renewer(renewer),
-        );
+        let mut session = Session::new(token, device)
+            .with_route(route)
+            .with_account(account_id)
+            .with_renewer(renewer);
+        if let Some(fansly_id) = fansly_id {
+            // Labels the upstream spans of this session.
+            session = session.with_fansly_id(fansly_id);
+        }
+        let session = Arc::new(session);
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             account_id.to_owned(),
             (sealed_token.to_owned(), session.clone()),
@@ -405,8 +411,8 @@ impl Sessions {
         };
 
         let row = sqlx::query(&format!(
-            "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error \
-             FROM {TABLE} WHERE id = $1"
+            "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error, \
+               fansly_id FROM {TABLE} WHERE id = $1"
         ))
         .bind(&account_id)
         .fetch_optional(&self.db.pool)
@@ -421,6 +427,7 @@ impl Sessions {
         let device: Option<String> = row.get(5);
         let sealed_proxy: Option<String> = row.get(6);
         let last_error: Option<String> = row.get(7);
+        let fansly_id: Option<String> = row.get(8);
 
         if state != AUTHENTICATED {
             return Err(UpstreamError::NeedsReconnect(
@@ -435,7 +442,13 @@ impl Sessions {
                 // Renewed by whoever held the lock before us.
                 let device = device.clone().unwrap_or_default();
                 return self
-                    .session_for(&account_id, sealed, device, sealed_proxy.as_deref())
+                    .session_for(
+                        &account_id,
+                        sealed,
+                        device,
+                        sealed_proxy.as_deref(),
+                        fansly_id.as_deref(),
+                    )
                     .map_err(internal);
             }
         }
@@ -487,8 +500,14 @@ impl Sessions {
                 .execute(&self.db.writer)
                 .await
                 .map_err(|e| internal(e.into()))?;
-                self.session_for(&account_id, &sealed, device, sealed_proxy.as_deref())
-                    .map_err(internal)
+                self.session_for(
+                    &account_id,
+                    &sealed,
+                    device,
+                    sealed_proxy.as_deref(),
+                    fansly_id.as_deref(),
+                )
+                .map_err(internal)
             }
             Ok(LoginStep::TwoFactor(_)) => {
                 let why =

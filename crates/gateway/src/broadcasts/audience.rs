@@ -2,13 +2,12 @@
 //! list, tier and user exists) and resolved to fans when it fires.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::time::Duration;
 
 use fansly_upstream::{FanslyClient, Page, SubscriberStatus, UpstreamError};
 use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
+use crate::accounts::throttle::patiently;
 use crate::broadcasts::store::{Spec, MAX_PAGES, PAGE};
 use crate::core::error::ApiError;
 
@@ -116,74 +115,16 @@ pub fn ids_of(value: &Value, key: Option<&str>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Why a broadcast could not go on.
-pub enum Stop {
-    /// Cancelled, or the lease went to another instance: just stop.
-    Quietly,
-    /// The broadcast fails as a whole (account unusable, audience gone).
-    Fail(String),
-    /// The database failed: leave the claim to expire, so this or another
-    /// instance resumes the broadcast later.
-    Later(String),
-}
-
-impl From<sqlx::Error> for Stop {
-    fn from(e: sqlx::Error) -> Self {
-        Stop::Later(format!("database: {e}"))
-    }
-}
-
-/// Runs `call` until the account's throttle lets it through: a throttle
-/// refusal means "wait", never a failure (the broadcast has time).
-pub async fn patiently<T, F, Fut>(mut call: F) -> Result<T, UpstreamError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, UpstreamError>>,
-{
-    loop {
-        match call().await {
-            Err(UpstreamError::Throttled { retry_after }) => {
-                tokio::time::sleep(retry_after.max(Duration::from_millis(10))).await
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Failures that may pass: worth another attempt later.
-pub fn passing(e: &UpstreamError) -> bool {
-    match e {
-        UpstreamError::Timeout(_)
-        | UpstreamError::Unreachable(_)
-        | UpstreamError::RateLimited { .. }
-        | UpstreamError::Throttled { .. }
-        | UpstreamError::CoolingDown { .. }
-        | UpstreamError::Proxy { .. }
-        | UpstreamError::Protocol(_) => true,
-        UpstreamError::Api { status, .. } => *status >= 500 || *status == 418 || *status == 429,
-        _ => false,
-    }
-}
-
-/// Failures of the account rather than of one recipient.
-pub fn account_failure(e: &UpstreamError) -> bool {
-    matches!(
-        e,
-        UpstreamError::NeedsReconnect(_)
-            | UpstreamError::Unauthorized { .. }
-            | UpstreamError::Rejected(_)
-    )
-}
-
 /// Every fan the audience names at this moment, sorted and once each:
 /// members of the included lists, active subscribers of the tiers and the
-/// named users, minus members of the excluded lists and the creator.
+/// named users, minus members of the excluded lists and the creator. The
+/// error says why the audience cannot be resolved (the broadcast fails).
 pub async fn resolve_audience(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     spec: &Spec,
-) -> Result<Vec<String>, Stop> {
-    let fail = |what: String| move |e: UpstreamError| Stop::Fail(format!("{what}: {e}"));
+) -> Result<Vec<String>, String> {
+    let fail = |what: String| move |e: UpstreamError| format!("{what}: {e}");
     let mut fans: BTreeSet<String> = spec.user_ids.iter().cloned().collect();
     let list_members = |list_id: String| async move {
         let mut members = Vec::new();
@@ -196,7 +137,7 @@ pub async fn resolve_audience(
                 .await
                 .map_err(|e| match e {
                     UpstreamError::Api { status: 404, .. } => {
-                        Stop::Fail(format!("list {list_id} no longer exists"))
+                        format!("list {list_id} no longer exists")
                     }
                     e => fail(format!("reading list {list_id}"))(e),
                 })?;
@@ -209,7 +150,7 @@ pub async fn resolve_audience(
                 break;
             }
         }
-        Ok::<_, Stop>(members)
+        Ok::<_, String>(members)
     };
     for list in &spec.list_ids {
         fans.extend(list_members(list.clone()).await?);

@@ -349,6 +349,304 @@ pub async fn cancel(db: &Db, current: &Broadcast) -> Result<Broadcast, ApiError>
     Ok(after)
 }
 
+// ---------------------------------------------------------------------------
+// The fan-out's records: claims (leases) on broadcasts, and recipients.
+// The worker (`workers::broadcasts`) decides; these read and write.
+// ---------------------------------------------------------------------------
+
+/// Claims every broadcast due at `now` that nobody holds, for `lease_ms`;
+/// the ids `owner` won (at most 20 per call).
+pub async fn claim_due(
+    db: &Db,
+    owner: &str,
+    lease_ms: i64,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let due: Vec<String> = sqlx::query(
+        "SELECT id FROM broadcasts WHERE state IN ('scheduled', 'sending') AND due_at <= $1 \
+         AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT 20",
+    )
+    .bind(now)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    let mut won = Vec::new();
+    for id in due {
+        let claimed = sqlx::query(
+            "UPDATE broadcasts SET state = 'sending', lease_owner = $1, lease_until = $2, \
+               started_at = COALESCE(started_at, $3), updated_at = $3 \
+             WHERE id = $4 AND state IN ('scheduled', 'sending') AND due_at <= $3 \
+               AND (lease_until IS NULL OR lease_until < $3)",
+        )
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .bind(&id)
+        .execute(&db.writer)
+        .await?
+        .rows_affected();
+        if claimed == 1 {
+            won.push(id);
+        }
+    }
+    Ok(won)
+}
+
+/// Extends `owner`'s lease on `id`; false when the broadcast was cancelled,
+/// deleted, or taken over (then its holder must stop).
+pub async fn renew(db: &Db, id: &str, owner: &str, lease_ms: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE broadcasts SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'sending'",
+    )
+    .bind(now_ms() + lease_ms)
+    .bind(id)
+    .bind(owner)
+    .execute(&db.writer)
+    .await?
+    .rows_affected();
+    Ok(done == 1)
+}
+
+/// Gives back `owner`'s claims (all of them, or only the one on `id`), so
+/// the next claimer takes them at once instead of after the lease.
+pub async fn release(db: &Db, owner: &str, id: Option<&str>) -> Result<(), sqlx::Error> {
+    let query = match id {
+        Some(id) => sqlx::query(
+            "UPDATE broadcasts SET lease_owner = NULL, lease_until = NULL \
+             WHERE lease_owner = $1 AND id = $2",
+        )
+        .bind(owner)
+        .bind(id),
+        None => sqlx::query(
+            "UPDATE broadcasts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner),
+    };
+    query.execute(&db.writer).await?;
+    Ok(())
+}
+
+/// Ends a broadcast `owner` holds, in state `end`.
+pub async fn finish(
+    db: &Db,
+    id: &str,
+    owner: &str,
+    end: &str,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE broadcasts SET state = $1, last_error = COALESCE($2, last_error), finished_at = $3, \
+           updated_at = $3, lease_owner = NULL, lease_until = NULL \
+         WHERE id = $4 AND lease_owner = $5 AND state = 'sending'",
+    )
+    .bind(end)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
+/// A broadcast by id, whatever its team.
+pub async fn load(db: &Db, id: &str) -> Result<Option<Broadcast>, ApiError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Writes the recipients and the total in one transaction, once: only the
+/// lease holder of a broadcast without a total may (false otherwise).
+pub async fn record_audience(
+    db: &Db,
+    id: &str,
+    owner: &str,
+    fans: &[String],
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.writer.begin().await?;
+    let mine = sqlx::query(
+        "UPDATE broadcasts SET total = $1, updated_at = $2 \
+         WHERE id = $3 AND lease_owner = $4 AND state = 'sending' AND total IS NULL",
+    )
+    .bind(fans.len() as i64)
+    .bind(now)
+    .bind(id)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if mine != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    for fan in fans {
+        sqlx::query(
+            "INSERT INTO broadcast_recipients (broadcast_id, fan_id, state, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (broadcast_id, fan_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(fan)
+        .bind(recipient::PENDING)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A recipient still to be sent.
+pub struct Pending {
+    pub fan: String,
+    pub state: String,
+    pub attempts: i64,
+    pub group_id: Option<String>,
+    pub attempt_started_at: Option<i64>,
+}
+
+/// The next recipient due at `now`, by fan id.
+pub async fn next_due(db: &Db, id: &str, now: i64) -> Result<Option<Pending>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT fan_id, state, attempts, group_id, attempt_started_at FROM broadcast_recipients \
+         WHERE broadcast_id = $1 AND state IN ('pending', 'sending') AND next_attempt_at <= $2 \
+         ORDER BY fan_id LIMIT 1",
+    )
+    .bind(id)
+    .bind(now)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|r| Pending {
+        fan: r.get(0),
+        state: r.get(1),
+        attempts: r.get(2),
+        group_id: r.get(3),
+        attempt_started_at: r.get(4),
+    }))
+}
+
+/// When the earliest unsettled recipient is due; `None` when all are settled.
+pub async fn next_attempt_at(db: &Db, id: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(sqlx::query(
+        "SELECT MIN(next_attempt_at) FROM broadcast_recipients \
+         WHERE broadcast_id = $1 AND state IN ('pending', 'sending')",
+    )
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await?
+    .get(0))
+}
+
+/// Marks the recipient as being sent (one more attempt, started at `now`).
+pub async fn start_attempt(db: &Db, id: &str, fan: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1, \
+           attempt_started_at = $1, updated_at = $1 WHERE broadcast_id = $2 AND fan_id = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(fan)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
+/// Remembers the recipient's DM group.
+pub async fn set_group(db: &Db, id: &str, fan: &str, group: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE broadcast_recipients SET group_id = $1 WHERE broadcast_id = $2 AND fan_id = $3",
+    )
+    .bind(group)
+    .bind(id)
+    .bind(fan)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
+/// Leaves the recipient for another attempt in `wait_ms`, noting why.
+pub async fn retry_later(
+    db: &Db,
+    id: &str,
+    fan: &str,
+    wait_ms: i64,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    sqlx::query(
+        "UPDATE broadcast_recipients SET next_attempt_at = $1, error = $2, updated_at = $3 \
+         WHERE broadcast_id = $4 AND fan_id = $5",
+    )
+    .bind(now + wait_ms)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(fan)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_sent(
+    db: &Db,
+    id: &str,
+    fan: &str,
+    message_id: &str,
+) -> Result<(), sqlx::Error> {
+    settle(db, id, fan, recipient::SENT, Some(message_id), None).await
+}
+
+pub async fn record_failed(db: &Db, id: &str, fan: &str, error: &str) -> Result<(), sqlx::Error> {
+    settle(db, id, fan, recipient::FAILED, None, Some(error)).await
+}
+
+/// The recipient's outcome and the broadcast's counter, in one transaction;
+/// a recipient already settled is never counted twice.
+async fn settle(
+    db: &Db,
+    id: &str,
+    fan: &str,
+    outcome: &str,
+    message_id: Option<&str>,
+    error: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.writer.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE broadcast_recipients SET state = $1, message_id = $2, error = $3, updated_at = $4 \
+         WHERE broadcast_id = $5 AND fan_id = $6 AND state IN ('pending', 'sending')",
+    )
+    .bind(outcome)
+    .bind(message_id)
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(fan)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if changed == 1 {
+        let counter = if outcome == recipient::SENT {
+            "UPDATE broadcasts SET sent = sent + 1, updated_at = $1 WHERE id = $2"
+        } else {
+            "UPDATE broadcasts SET failed = failed + 1, updated_at = $1 WHERE id = $2"
+        };
+        sqlx::query(counter)
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

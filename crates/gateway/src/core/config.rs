@@ -47,6 +47,23 @@ pub struct Config {
     pub broadcasts: BroadcastSettings,
     pub relay: RelaySettings,
     pub webhooks: WebhookSettings,
+    pub workers: WorkerSettings,
+}
+
+/// The background loops that run due work (webhook delivery, broadcasts,
+/// housekeeping); the relay has its own switch (`relay.enabled`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Start the loops with the server. Off, due work waits until something
+    /// runs it (the tests drive the workers' `run_due` this way).
+    pub autostart: bool,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { autostart: true }
+    }
 }
 
 /// Webhook delivery: workers, retries, retention, safety and price.
@@ -297,6 +314,7 @@ impl Default for Config {
             broadcasts: BroadcastSettings::default(),
             relay: RelaySettings::default(),
             webhooks: WebhookSettings::default(),
+            workers: WorkerSettings::default(),
         }
     }
 }

@@ -183,6 +183,15 @@ pub fn aad(table: &str, row_id: &str, column: &str) -> String {
     format!("{table}/{row_id}/{column}")
 }
 
+/// What a sealed-secret operation needs when no master key is configured.
+pub fn no_keyring() -> ApiError {
+    ApiError::Unavailable(
+        "no master key is configured, so credentials cannot be stored: create one with \
+         `fansly-gateway keys new-master` and set FANSLY_GATEWAY_MASTER_KEYS (or master_key_file)"
+            .into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,13 +236,4 @@ mod tests {
         let e = Keyring::generate_entry();
         assert!(Keyring::parse(&format!("{e},{e}")).is_err());
     }
-}
-
-/// What a sealed-secret operation needs when no master key is configured.
-pub fn no_keyring() -> ApiError {
-    ApiError::Unavailable(
-        "no master key is configured, so credentials cannot be stored: create one with \
-         `fansly-gateway keys new-master` and set FANSLY_GATEWAY_MASTER_KEYS (or master_key_file)"
-            .into(),
-    )
 }

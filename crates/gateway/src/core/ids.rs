@@ -1,4 +1,5 @@
-//! The gateway's own identifiers and secrets.
+//! The gateway's own identifiers and secrets, and [`FanslyId`], a Fansly id
+//! checked once where it enters (path or body).
 
 use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
@@ -53,6 +54,85 @@ pub fn is_media_id(s: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b.is_ascii_uppercase() && !b"ILOU".contains(&b)))
     })
+}
+
+/// A Fansly id (a string of digits), validated where it enters the gateway.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct FanslyId(String);
+
+impl FanslyId {
+    /// `raw` as the Fansly id named `name` (a path parameter or body field):
+    /// 422 `"{name} must be a Fansly id (a string of digits), got …"` otherwise.
+    pub fn parse(name: &str, raw: &str) -> Result<FanslyId, crate::core::error::ApiError> {
+        if fansly_upstream::ids::is_snowflake(raw) {
+            Ok(FanslyId(raw.to_owned()))
+        } else {
+            Err(crate::core::error::ApiError::Unprocessable(format!(
+                "{name} must be a Fansly id (a string of digits), got {raw:?}"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for FanslyId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for FanslyId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for FanslyId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl AsRef<str> for FanslyId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FanslyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<FanslyId> for String {
+    fn from(id: FanslyId) -> String {
+        id.0
+    }
+}
+
+/// In a JSON body: a string of digits; the body extractor prefixes the
+/// field's path to the message.
+impl<'de> serde::Deserialize<'de> for FanslyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FanslyId, D::Error> {
+        let raw = String::deserialize(d)?;
+        if fansly_upstream::ids::is_snowflake(&raw) {
+            Ok(FanslyId(raw))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "must be a Fansly id (a string of digits), got {raw:?}"
+            )))
+        }
+    }
 }
 
 #[cfg(test)]

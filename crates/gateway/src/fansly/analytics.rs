@@ -23,6 +23,7 @@ const METRICS: [&str; 7] = [
 
 /// `first_day`..=`last_day` are UTC midnights (ms). Two Fansly calls: the
 /// window and the previous one.
+#[tracing::instrument(skip_all, fields(op = "analytics.summary", account = %account.id))]
 pub async fn summary(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -67,6 +68,7 @@ pub async fn summary(
 }
 
 /// Fansly's legacy viewer statistics in `period_ms` buckets over `window`.
+#[tracing::instrument(skip_all, fields(op = "analytics.insights", account = %account.id))]
 pub async fn insights(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

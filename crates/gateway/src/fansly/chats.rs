@@ -12,6 +12,7 @@ use crate::core::error::ApiError;
 /// whatever Fansly answers. Fansly is taken to keep one DM group per pair and
 /// to answer `POST /group` for an existing pair with that group (INFERRED,
 /// spec §6.3; the sandbox does exactly this).
+#[tracing::instrument(skip_all, fields(op = "chats.create_chat", account = %account.id))]
 pub async fn create_chat(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -89,6 +90,7 @@ impl ChatOrder {
 /// INFERRED (spec §6.1): `sortOrder` 1 is newest activity first and 2 oldest
 /// first; "unread" is `flags=2` (unread only) in newest order. Fansly has no
 /// `hasMore`: `aggregationData.total` decides it, or a full page when absent.
+#[tracing::instrument(skip_all, fields(op = "chats.list_chats", account = %account.id))]
 pub async fn list_chats(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -135,6 +137,7 @@ pub fn next_offset(page: &Value, offset: u32) -> Option<u32> {
 }
 
 /// Show Chat: the group with its members and latest message.
+#[tracing::instrument(skip_all, fields(op = "chats.show_chat", account = %account.id))]
 pub async fn show_chat(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -147,6 +150,7 @@ pub async fn show_chat(
 }
 
 /// The other member of a DM, from the group's `users`.
+#[tracing::instrument(skip_all, fields(op = "chats.partner_of", account = %account.id))]
 pub async fn partner_of(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

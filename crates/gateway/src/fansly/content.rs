@@ -8,6 +8,7 @@ use crate::core::error::ApiError;
 use crate::fansly::answers::{rows, upstream};
 
 /// The creator's walls in profile order, the main one flagged.
+#[tracing::instrument(skip_all, fields(op = "content.walls", account = %account.id))]
 pub async fn walls(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     let walls = fansly
         .walls(&account.session)
@@ -19,6 +20,7 @@ pub async fn walls(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<
 
 /// Fails with a 404 naming `field` unless every id is one of the creator's
 /// walls; checked before anything is sent that depends on them.
+#[tracing::instrument(skip_all, fields(op = "content.require_walls", account = %account.id))]
 pub async fn require_walls(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -36,6 +38,7 @@ pub async fn require_walls(
     }
 }
 
+#[tracing::instrument(skip_all, fields(op = "content.create_wall", account = %account.id))]
 pub async fn create_wall(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -55,6 +58,7 @@ pub const POSTS_PAGE: usize = 15;
 
 /// One timeline page of the creator's posts, newest first, with the
 /// accountMedia they attach. An unknown `wall_id` is a 404 naming it.
+#[tracing::instrument(skip_all, fields(op = "content.posts", account = %account.id))]
 pub async fn posts(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -91,6 +95,7 @@ pub fn next_before(page: &Value) -> Option<String> {
 
 /// Publishes `post`. No wall named means the main wall; named walls must all
 /// be the creator's (404 naming `wallIds`), checked before any media grant.
+#[tracing::instrument(skip_all, fields(op = "content.publish", account = %account.id))]
 pub async fn publish(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -104,6 +109,7 @@ pub async fn publish(
 }
 
 /// The creator's vault albums, as Fansly lists them.
+#[tracing::instrument(skip_all, fields(op = "content.albums", account = %account.id))]
 pub async fn albums(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     fansly
         .vault_albums(&account.session)
@@ -111,6 +117,7 @@ pub async fn albums(fansly: &FanslyClient, account: &ConnectedAccount) -> Result
         .map_err(upstream(account))
 }
 
+#[tracing::instrument(skip_all, fields(op = "content.create_album", account = %account.id))]
 pub async fn create_album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -124,6 +131,7 @@ pub async fn create_album(
 }
 
 /// Adds one vault media to the creator's story, gated by `gates`.
+#[tracing::instrument(skip_all, fields(op = "content.publish_story", account = %account.id))]
 pub async fn publish_story(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -138,6 +146,7 @@ pub async fn publish_story(
 
 /// Post `post_id` as Fansly's `GET /post?ids=` answers it; a post that is
 /// unknown or another creator's is a 404 naming it.
+#[tracing::instrument(skip_all, fields(op = "content.own_post", account = %account.id))]
 pub async fn own_post(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -193,6 +202,7 @@ async fn target_walls(
 
 /// Replaces post `post_id` with `post`. The post, its walls and pins are
 /// checked before any media is granted, so bad input changes nothing.
+#[tracing::instrument(skip_all, fields(op = "content.update_post", account = %account.id))]
 pub async fn update_post(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -208,6 +218,7 @@ pub async fn update_post(
 }
 
 /// Engagement and per-media statistics of the creator's post `post_id`.
+#[tracing::instrument(skip_all, fields(op = "content.post_stats", account = %account.id))]
 pub async fn post_stats(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -251,6 +262,7 @@ async fn album_rows(
 
 /// Fails with a 404 naming `field` unless `album_id` is one of the
 /// creator's albums; answers the album and its position.
+#[tracing::instrument(skip_all, fields(op = "content.require_album", account = %account.id))]
 pub async fn require_album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -266,6 +278,7 @@ pub async fn require_album(
 }
 
 /// Album `album_id` as Fansly lists it (404 naming `field` if not the creator's).
+#[tracing::instrument(skip_all, fields(op = "content.album", account = %account.id))]
 pub async fn album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -281,6 +294,7 @@ pub async fn album(
 
 /// The account's default vault album: the one Fansly marks with a non-zero
 /// `type` (INFERRED: albums the creator makes are `type` 0).
+#[tracing::instrument(skip_all, fields(op = "content.default_album", account = %account.id))]
 pub async fn default_album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -298,6 +312,7 @@ pub async fn default_album(
         })
 }
 
+#[tracing::instrument(skip_all, fields(op = "content.update_album", account = %account.id))]
 pub async fn update_album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -313,6 +328,7 @@ pub async fn update_album(
 }
 
 /// Moves an album to `position` (0 = first, below the album count).
+#[tracing::instrument(skip_all, fields(op = "content.move_album", account = %account.id))]
 pub async fn move_album(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -333,6 +349,7 @@ pub async fn move_album(
 }
 
 /// Adds (or, with `remove`, detaches) vault media to an album.
+#[tracing::instrument(skip_all, fields(op = "content.album_media", account = %account.id))]
 pub async fn album_media(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -358,6 +375,7 @@ pub async fn album_media(
 pub const VAULT_PAGE: usize = 20;
 
 /// One page of an album's media (the whole vault without an album).
+#[tracing::instrument(skip_all, fields(op = "content.vault_media", account = %account.id))]
 pub async fn vault_media(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

@@ -28,6 +28,7 @@ const TRANSACTION_KEYS: [&str; 8] = [
 /// call may walk (100 rows each).
 const MAX_FAN_PAGES: usize = 100;
 
+#[tracing::instrument(skip_all, fields(op = "earnings.wallets", account = %account.id))]
 pub async fn wallets(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     fansly
         .wallets(&account.session, &account.fansly_id)
@@ -36,6 +37,7 @@ pub async fn wallets(fansly: &FanslyClient, account: &ConnectedAccount) -> Resul
 }
 
 /// `{total, data}` with each row cut to the vendor's keys.
+#[tracing::instrument(skip_all, fields(op = "earnings.transactions", account = %account.id))]
 pub async fn transactions(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -59,6 +61,7 @@ pub async fn transactions(
 }
 
 /// `{pendingBalance}` exactly as the vendor's example.
+#[tracing::instrument(skip_all, fields(op = "earnings.pending", account = %account.id))]
 pub async fn pending(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     let v = fansly
         .earnings(&account.session)
@@ -70,6 +73,7 @@ pub async fn pending(fansly: &FanslyClient, account: &ConnectedAccount) -> Resul
     Ok(json!({ "pendingBalance": pending }))
 }
 
+#[tracing::instrument(skip_all, fields(op = "earnings.payouts", account = %account.id))]
 pub async fn payouts(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -83,6 +87,7 @@ pub async fn payouts(
     Ok(v)
 }
 
+#[tracing::instrument(skip_all, fields(op = "earnings.stats", account = %account.id))]
 pub async fn stats(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -94,6 +99,7 @@ pub async fn stats(
         .map_err(upstream(account))
 }
 
+#[tracing::instrument(skip_all, fields(op = "earnings.monthly", account = %account.id))]
 pub async fn monthly(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -107,6 +113,7 @@ pub async fn monthly(
 
 /// Top supporters: Fansly's per-fan totals for the window, ranked by gross
 /// (ties by account id), one page of them, with each fan's profile basics.
+#[tracing::instrument(skip_all, fields(op = "earnings.top_supporters", account = %account.id))]
 pub async fn top_supporters(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -205,6 +212,7 @@ impl Sum {
 }
 
 /// What one fan spent in the window, in all and per transaction type.
+#[tracing::instrument(skip_all, fields(op = "earnings.supporter_breakdown", account = %account.id))]
 pub async fn supporter_breakdown(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -239,6 +247,7 @@ pub async fn supporter_breakdown(
 
 /// What one fan spent per UTC calendar month (1-based `month`), newest first,
 /// months without spending left out.
+#[tracing::instrument(skip_all, fields(op = "earnings.supporter_monthly", account = %account.id))]
 pub async fn supporter_monthly(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

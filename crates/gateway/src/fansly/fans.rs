@@ -11,6 +11,7 @@ use crate::fansly::answers::{rows, upstream};
 /// `ignoreFlags` that sets a mute; 0 lifts it (INFERRED, spec §4.6).
 const MUTE_FLAGS: i64 = 1;
 
+#[tracing::instrument(skip_all, fields(op = "fans.followers", account = %account.id))]
 pub async fn followers(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -39,6 +40,7 @@ pub fn keep_seen_after(page: &mut Value, after_ms: i64) {
     }
 }
 
+#[tracing::instrument(skip_all, fields(op = "fans.following", account = %account.id))]
 pub async fn following(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -60,6 +62,7 @@ pub struct SubscriberQuery {
     pub page: Page,
 }
 
+#[tracing::instrument(skip_all, fields(op = "fans.subscribers", account = %account.id))]
 pub async fn subscribers(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -95,6 +98,7 @@ impl SubscriberQuery {
     }
 }
 
+#[tracing::instrument(skip_all, fields(op = "fans.tiers", account = %account.id))]
 pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     fansly
         .subscription_tiers(&account.session)
@@ -104,6 +108,7 @@ pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<
 
 /// Mutes (`mute`) or unmutes a user, after checking the user exists so an
 /// unknown id is a 404 rather than whatever Fansly makes of it.
+#[tracing::instrument(skip_all, fields(op = "fans.set_mute", account = %account.id))]
 pub async fn set_mute(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -119,6 +124,7 @@ pub async fn set_mute(
 
 /// Looks `ids` up and answers 404 naming those Fansly does not know; returns
 /// the accounts found.
+#[tracing::instrument(skip_all, fields(op = "fans.require_users", account = %account.id))]
 pub async fn require_users(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

@@ -16,6 +16,7 @@ fn list_missing<'a>(
     missing_on_404(account, format!("list {list_id}"))
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.lists", account = %account.id))]
 pub async fn lists(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     fansly
         .lists(&account.session)
@@ -23,6 +24,7 @@ pub async fn lists(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<
         .map_err(upstream(account))
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.create", account = %account.id))]
 pub async fn create(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -35,6 +37,7 @@ pub async fn create(
         .map_err(upstream(account))
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.update", account = %account.id))]
 pub async fn update(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -48,6 +51,7 @@ pub async fn update(
         .map_err(list_missing(account, list_id))
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.delete", account = %account.id))]
 pub async fn delete(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -61,6 +65,7 @@ pub async fn delete(
 
 /// Moves the list at position `from` to `to` (0-based, dashboard order);
 /// positions are checked against the current lists for a clear 422.
+#[tracing::instrument(skip_all, fields(op = "lists.reorder", account = %account.id))]
 pub async fn reorder(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -85,6 +90,7 @@ pub async fn reorder(
     lists(fansly, account).await
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.items", account = %account.id))]
 pub async fn items(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -100,6 +106,7 @@ pub async fn items(
 }
 
 /// Adds users (checked to exist first: 404 names the unknown ones).
+#[tracing::instrument(skip_all, fields(op = "lists.add", account = %account.id))]
 pub async fn add(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -113,6 +120,7 @@ pub async fn add(
         .map_err(list_missing(account, list_id))
 }
 
+#[tracing::instrument(skip_all, fields(op = "lists.remove", account = %account.id))]
 pub async fn remove(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

@@ -20,6 +20,7 @@ const ATTACHMENT_AGGREGATES: [&str; 2] = ["accountMedia", "accountMediaBundles"]
 /// One message more than asked is fetched so `hasMore` is exact (Fansly has
 /// none) and so `limit=1` works: Fansly answers `limit=1` with nothing
 /// (spec §6.4). At the 100 cap a full page counts as "more".
+#[tracing::instrument(skip_all, fields(op = "messages.list", account = %account.id))]
 pub async fn list(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -119,6 +120,7 @@ fn drop_unreferenced_aggregates(page: &mut Value) {
 /// free and whitelisting both members (spec §8.3): one file is one
 /// accountMedia attachment, several are one bundle in the given order
 /// (the vendor's "several = bundle"; `fansly-upstream/src/attach.rs`).
+#[tracing::instrument(skip_all, fields(op = "messages.send", account = %account.id))]
 pub async fn send(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -192,6 +194,7 @@ fn message_error(
 }
 
 /// 1 delivered, 2 read, 3 read and delivered, 4 unread. Answers `null`.
+#[tracing::instrument(skip_all, fields(op = "messages.ack", account = %account.id))]
 pub async fn ack(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -214,6 +217,7 @@ pub async fn ack(
     Ok(Value::Null)
 }
 
+#[tracing::instrument(skip_all, fields(op = "messages.delete", account = %account.id))]
 pub async fn delete(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -227,6 +231,7 @@ pub async fn delete(
 }
 
 /// Adds (`add`) or removes a reaction; answers Fansly's like object.
+#[tracing::instrument(skip_all, fields(op = "messages.react", account = %account.id))]
 pub async fn react(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -257,6 +262,7 @@ pub async fn react(
 /// Start Typing Indicator. Fansly's answer is not known for this route; the
 /// vendor's OnlyFans twin answers `{"success": true}`, so that is `data`
 /// (INFERRED).
+#[tracing::instrument(skip_all, fields(op = "messages.typing", account = %account.id))]
 pub async fn typing(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -272,6 +278,7 @@ pub async fn typing(
 /// Disable Chat Read Receipts: the account's own setting for this chat
 /// (INFERRED: `/groups/users/settings` with `readReceiptsEnabled: false`,
 /// the flag name Fansly's websocket ack events carry).
+#[tracing::instrument(skip_all, fields(op = "messages.disable_read_receipts", account = %account.id))]
 pub async fn disable_read_receipts(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -288,6 +295,7 @@ pub async fn disable_read_receipts(
 }
 
 /// Mark All Chats as Read: `/message/ack/all` with type 2 (INFERRED route).
+#[tracing::instrument(skip_all, fields(op = "messages.mark_all_read", account = %account.id))]
 pub async fn mark_all_read(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

@@ -7,6 +7,7 @@ use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
 use crate::fansly::answers::{missing_on_404, rows, upstream};
 
+#[tracing::instrument(skip_all, fields(op = "tracking.links", account = %account.id))]
 pub async fn links(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
     let v = fansly
         .tracking_links(&account.session)
@@ -16,6 +17,7 @@ pub async fn links(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<
     Ok(v)
 }
 
+#[tracing::instrument(skip_all, fields(op = "tracking.stats", account = %account.id))]
 pub async fn stats(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
@@ -30,6 +32,7 @@ pub async fn stats(
     Ok(v)
 }
 
+#[tracing::instrument(skip_all, fields(op = "tracking.update", account = %account.id))]
 pub async fn update(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

@@ -81,6 +81,7 @@ pub enum Lookup {
 
 /// The accounts Fansly knows among those asked for, as Fansly renders them.
 /// None found is a 404 naming what was asked.
+#[tracing::instrument(skip_all, fields(op = "users.lookup", account = %account.id))]
 pub async fn lookup(
     fansly: &FanslyClient,
     account: &ConnectedAccount,

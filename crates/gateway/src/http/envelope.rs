@@ -30,18 +30,6 @@ impl Metered {
     }
 }
 
-/// An absolute URL to `path` on this gateway with `query` (for `next_page`).
-pub fn page_url(state: &AppState, path: &str, query: &[(&str, String)]) -> String {
-    let mut url = format!("{}{path}", state.public_url);
-    for (i, (k, v)) in query.iter().enumerate() {
-        url.push(if i == 0 { '?' } else { '&' });
-        url.push_str(k);
-        url.push('=');
-        url.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
-    }
-    url
-}
-
 impl IntoResponse for Metered {
     fn into_response(self) -> Response {
         let headers = self.headers();

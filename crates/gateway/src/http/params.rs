@@ -3,15 +3,13 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use fansly_upstream::ids::is_snowflake;
 use fansly_upstream::{Page, Window};
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::DAY_MS;
-use crate::http::envelope::page_url;
-use crate::http::state::AppState;
 
 /// The query string, in order. Never rejects: each accessor validates its
 /// own parameter, so every complaint names what was wrong.
@@ -101,8 +99,10 @@ impl Params {
     }
 
     /// An optional Fansly id (a string of digits).
-    pub fn snowflake(&self, name: &str) -> Result<Option<String>, ApiError> {
-        self.get(name).map(|id| fansly_id(name, id)).transpose()
+    pub fn snowflake(&self, name: &str) -> Result<Option<FanslyId>, ApiError> {
+        self.get(name)
+            .map(|id| FanslyId::parse(name, id))
+            .transpose()
     }
 
     /// An optional ISO 8601 instant: RFC 3339 (`2026-06-03T23:59:59Z`) or a
@@ -132,18 +132,6 @@ impl Params {
             after_ms,
             before_ms,
         })
-    }
-
-    /// The absolute URL of the same request with `offset` replaced.
-    pub fn next_page(&self, state: &AppState, path: &str, offset: u32) -> String {
-        let mut query: Vec<(&str, String)> = self
-            .0
-            .iter()
-            .filter(|(k, _)| k != "offset")
-            .map(|(k, v)| (k.as_str(), v.clone()))
-            .collect();
-        query.push(("offset", offset.to_string()));
-        page_url(state, path, &query)
     }
 }
 
@@ -198,17 +186,6 @@ pub fn media_files(handles: &[String], max: usize) -> Result<(), ApiError> {
     }
 }
 
-/// A Fansly id taken from the path or a body: a string of digits.
-pub fn fansly_id(name: &str, raw: &str) -> Result<String, ApiError> {
-    if is_snowflake(raw) {
-        Ok(raw.to_owned())
-    } else {
-        Err(invalid(format!(
-            "{name} must be a Fansly id (a string of digits), got {raw:?}"
-        )))
-    }
-}
-
 /// A default window start: `days` before the end.
 pub fn days_before(days: i64) -> impl FnOnce(i64) -> i64 {
     move |end| end - days * DAY_MS
@@ -220,17 +197,6 @@ pub fn start_of_year(now_ms: i64) -> i64 {
         OffsetDateTime::from_unix_timestamp(now_ms.div_euclid(1000)).map_or(1970, |t| t.year());
     Date::from_calendar_date(year, time::Month::January, 1)
         .map_or(0, |d| d.midnight().assume_utc().unix_timestamp() * 1000)
-}
-
-/// Offset paging: a next page exists when this one came back full, or
-/// (when Fansly says how many there are) when items remain.
-pub fn next_offset(page: &Page, returned: usize, total: Option<u64>) -> Option<u32> {
-    let next = page.offset.saturating_add(returned as u32);
-    let more = match total {
-        Some(total) => u64::from(next) < total,
-        None => returned >= page.limit as usize,
-    };
-    (more && returned > 0).then_some(next)
 }
 
 fn parse_instant(name: &str, raw: &str) -> Result<i64, ApiError> {
@@ -293,17 +259,5 @@ mod tests {
         let p = Params::default();
         let w = p.window(|now| now - 5, 100).unwrap();
         assert_eq!((w.after_ms, w.before_ms), (95, 100));
-    }
-
-    #[test]
-    fn next_offset_stops_on_short_or_exhausted_pages() {
-        let page = Page {
-            limit: 10,
-            offset: 20,
-        };
-        assert_eq!(next_offset(&page, 10, None), Some(30));
-        assert_eq!(next_offset(&page, 3, None), None);
-        assert_eq!(next_offset(&page, 10, Some(30)), None);
-        assert_eq!(next_offset(&page, 10, Some(31)), Some(30));
     }
 }

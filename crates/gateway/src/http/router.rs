@@ -11,14 +11,16 @@ use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::{RefOr, Response as DocResponse};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::error::ApiError;
 use crate::http::routes;
 use crate::http::state::AppState;
+use crate::metering::prices::{self, Price};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,7 +28,6 @@ use crate::http::state::AppState;
         title = "fansly-gateway",
         description = "Self-hosted, wire-compatible implementation of the vendor's Fansly API."
     ),
-    modifiers(&BearerAuth),
     tags(
         (name = "Account", description = "Your linked Fansly accounts"),
         (name = "Connect Fansly Account", description = "Connecting accounts: login, 2FA, re-login"),
@@ -53,21 +54,71 @@ use crate::http::state::AppState;
 )]
 struct ApiDoc;
 
-struct BearerAuth;
+/// What every authenticated operation shares, stated once: the bearer
+/// scheme, and the 401/402/404/422/429 answers where they apply (an
+/// operation's own description of a status, when it has one, is kept).
+struct SharedResponses;
 
-impl Modify for BearerAuth {
+impl Modify for SharedResponses {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "default",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let public = op
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == "Health"));
+                if public {
+                    continue;
+                }
+                op.security = Some(vec![SecurityRequirement::new(
+                    "default",
+                    Vec::<String>::new(),
+                )]);
+                let charged = op
+                    .operation_id
+                    .as_deref()
+                    .and_then(prices::by_operation)
+                    .is_some_and(|p| matches!(p, Price::Metered(e) if e.cost > 0));
+                let mut shared = vec![
+                    ("401", "Missing, invalid or revoked API key"),
+                    (
+                        "422",
+                        "A malformed parameter or body (the message names it)",
+                    ),
+                    ("429", "Rate limited (team or Fansly)"),
+                ];
+                if charged {
+                    shared.push(("402", "Out of credits"));
+                }
+                if path.contains("{fanslyAccount}") {
+                    shared.push(("404", "Unknown account"));
+                }
+                for (status, description) in shared {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| RefOr::T(DocResponse::new(description)));
+                }
+            }
+        }
     }
 }
 
 /// Every route, and the OpenAPI document generated from the same list.
 pub fn api() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::connect::router())
@@ -86,7 +137,12 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the merge: a modifier in `#[openapi(modifiers(…))]` runs before
+    // the routes' operations are added.
+    let mut doc = doc;
+    SharedResponses.modify(&mut doc);
+    (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {
@@ -113,7 +169,19 @@ pub fn router(state: AppState) -> Router {
                 .into_response()
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                uri = %req.uri(),
+                request_id = %request_id,
+            )
+        }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
@@ -132,4 +200,46 @@ async fn method_not_allowed(req: Request) -> Response {
         path: req.uri().path().to_owned(),
     }
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every operation of `/openapi.json` has a price, and every price names
+    /// an operation: a new route without a price fails here.
+    #[test]
+    fn every_operation_has_a_price() {
+        let (_, doc) = api();
+        let mut seen = Vec::new();
+        let mut missing = Vec::new();
+        for (path, item) in &doc.paths.paths {
+            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
+            for op in operations.into_iter().flatten() {
+                let id = op.operation_id.clone().unwrap_or_default();
+                if prices::by_operation(&id).is_none() {
+                    missing.push(format!("{path} ({id})"));
+                }
+                let public = op
+                    .tags
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t == "Health"));
+                assert!(
+                    public || (op.security.is_some() && op.responses.responses.contains_key("401")),
+                    "{path} ({id}) lacks the shared security and responses"
+                );
+                seen.push(id);
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "operations without a price: {missing:?}"
+        );
+        let stale: Vec<_> = prices::BY_OPERATION
+            .iter()
+            .filter(|(id, _)| !seen.iter().any(|s| s == id))
+            .map(|(id, _)| *id)
+            .collect();
+        assert!(stale.is_empty(), "prices for no operation: {stale:?}");
+    }
 }

@@ -9,7 +9,7 @@ use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::events::outbox::Events;
-use crate::workers::relay::Relays;
+use crate::workers::relay::supervisor::Relays;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);

@@ -2,4 +2,5 @@
 
 pub mod credits;
 pub mod meta;
+pub mod prices;
 pub mod rate_limit;

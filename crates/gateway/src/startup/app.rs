@@ -21,7 +21,7 @@ use crate::startup::keys;
 use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::profiles::Profiles;
-use crate::workers::relay::{RelayConfig, Relays};
+use crate::workers::relay::supervisor::{RelayConfig, Relays};
 use crate::workers::{broadcasts, webhook_delivery};
 
 pub struct App {
@@ -177,22 +177,35 @@ impl App {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        let janitor = tokio::spawn(self.housekeeping().run());
+        // Without autostart the due-work loops stay parked: whoever runs the
+        // app (the tests) runs their `run_due` instead.
+        let autostart = self.state.config.workers.autostart;
+        let janitor = autostart.then(|| tokio::spawn(self.housekeeping().run()));
         let relay = tokio::spawn(self.state.relays.clone().run());
-        let deliverers = webhook_delivery::spawn_workers(self.webhook_delivery());
+        let deliverers = if autostart {
+            webhook_delivery::spawn_workers(self.webhook_delivery())
+        } else {
+            Vec::new()
+        };
         let resumed = login::resume_all(&self.state.sessions).await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted logins");
         }
-        let broadcasts = broadcasts::Worker::start(self.broadcasts());
-        let gap_filler = gap_fill::spawn(self.gap_fill());
+        let broadcasts = autostart.then(|| broadcasts::Worker::start(self.broadcasts()));
+        let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
-        janitor.abort();
-        gap_filler.abort();
-        broadcasts.stop().await;
+        if let Some(janitor) = janitor {
+            janitor.abort();
+        }
+        if let Some(gap_filler) = gap_filler {
+            gap_filler.abort();
+        }
+        if let Some(broadcasts) = broadcasts {
+            broadcasts.stop().await;
+        }
         relay.abort();
         self.state.relays.stop_all();
         // A delivery cut off here keeps its lease until it lapses, then goes

@@ -30,7 +30,7 @@ pub const USER_AGENT: &str = "OnlyFansAPI.com/Webhook-Client";
 /// Delivered events per charge of `credits_per_100_events`.
 pub const BLOCK: i64 = 100;
 /// The ledger's name for webhook charges.
-pub const LEDGER_ENDPOINT: &str = "webhooks.delivery";
+pub const LEDGER_ENDPOINT: &str = crate::metering::prices::WEBHOOK_DELIVERY_BLOCK.name;
 /// `next_attempt_at` of the deliveries of a disabled endpoint: never due,
 /// so the claim's index range never reaches them; enabling the endpoint
 /// makes them due at once.
@@ -99,16 +99,17 @@ pub struct Claimed {
     pub lease: String,
 }
 
-/// Takes the most overdue delivery that may be sent now: its endpoint is
-/// enabled, and its team can pay for a block of deliveries (a team short of
-/// credits has its deliveries wait, not dropped). On PostgreSQL concurrent
-/// claimers skip each other's candidate rows; SQLite has one writer anyway.
+/// Takes the most overdue delivery that may be sent at `now` (unix ms; the
+/// workers pass the clock): its endpoint is enabled, and its team can pay
+/// for a block of deliveries (a team short of credits has its deliveries
+/// wait, not dropped). On PostgreSQL concurrent claimers skip each other's
+/// candidate rows; SQLite has one writer anyway.
 pub async fn claim(
     db: &Db,
     lease_for: Duration,
     block_cost: i64,
+    now: i64,
 ) -> Result<Option<Claimed>, sqlx::Error> {
-    let now = now_ms();
     let lease = uuid::Uuid::new_v4().simple().to_string();
     let skip_locked = match db.backend {
         Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
@@ -348,11 +349,16 @@ pub async fn hold(
 /// Defers the due deliveries of teams that cannot pay for a block by
 /// `recheck`. The claim would skip them anyway; parking them keeps a large
 /// unpaid backlog out of every claim's scan. Returns how many were parked.
-pub async fn park_unpaid(db: &Db, block_cost: i64, recheck: Duration) -> Result<u64, sqlx::Error> {
+/// `now` is the clock (unix ms).
+pub async fn park_unpaid(
+    db: &Db,
+    block_cost: i64,
+    recheck: Duration,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
     if block_cost <= 0 {
         return Ok(0);
     }
-    let now = now_ms();
     let parked = sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_at = $1 \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
@@ -580,8 +586,9 @@ async fn delivery_json(
 /// Drops deliveries (with their attempts) and events older than the
 /// retention. A delivery still pending then was held that long (endpoint
 /// disabled or team out of credits): the schedule itself ends within a day.
-pub async fn prune(db: &Db, retention: Duration) -> Result<u64, sqlx::Error> {
-    let cutoff = now_ms() - retention.as_millis() as i64;
+/// `now` is the clock (unix ms).
+pub async fn prune(db: &Db, retention: Duration, now: i64) -> Result<u64, sqlx::Error> {
+    let cutoff = now - retention.as_millis() as i64;
     let mut tx = db.writer.begin().await?;
     sqlx::query(
         "DELETE FROM webhook_attempts WHERE delivery_id IN \

@@ -1,22 +1,22 @@
 //! The mass-message fan-out worker: claims due broadcasts with a lease,
 //! resolves their audience once, and sends one DM per recipient through the
 //! account's throttle, recording each recipient before and after its send so
-//! a restart resumes where it stopped.
+//! a restart resumes where it stopped. It decides; the records are
+//! [`crate::broadcasts::store`]'s.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use fansly_upstream::{Audience, FanslyClient, NewMessage, UpstreamError};
 use serde_json::Value;
-use sqlx::Row;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::accounts::sessions::ConnectedAccount;
-use crate::accounts::sessions::Sessions;
-use crate::broadcasts::audience::{account_failure, passing, patiently, resolve_audience, Stop};
-use crate::broadcasts::store::{from_row, recipient, state, Broadcast, COLUMNS, RECONCILE_WINDOW};
+use crate::accounts::sessions::{ConnectedAccount, Sessions};
+use crate::accounts::throttle::patiently;
+use crate::broadcasts::audience::resolve_audience;
+use crate::broadcasts::store::{self, recipient, state, Broadcast, Pending, RECONCILE_WINDOW};
 use crate::core::config::BroadcastSettings;
 use crate::core::db::Db;
-use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 
 /// What the worker uses, handed over by `startup`.
@@ -28,8 +28,53 @@ pub struct Deps {
     pub settings: BroadcastSettings,
 }
 
+/// Why a broadcast could not go on.
+pub enum Stop {
+    /// Cancelled, or the lease went to another instance: just stop.
+    Quietly,
+    /// The broadcast fails as a whole (account unusable, audience gone).
+    Fail(String),
+    /// The database failed: leave the claim to expire, so this or another
+    /// instance resumes the broadcast later.
+    Later(String),
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Later(format!("database: {e}"))
+    }
+}
+
+/// Failures of the account rather than of one recipient.
+pub fn account_failure(e: &UpstreamError) -> bool {
+    matches!(
+        e,
+        UpstreamError::NeedsReconnect(_)
+            | UpstreamError::Unauthorized { .. }
+            | UpstreamError::Rejected(_)
+    )
+}
+
+/// How a fan-out runs.
+#[derive(Clone, Copy)]
+struct Pass {
+    /// When its remaining recipients are due only later: hold the claim and
+    /// wait for them (the background worker), or give the claim back and
+    /// return (a "run what is due now" pass).
+    wait: bool,
+    /// How far ahead of the real clock this pass reads "now" (ms; 0 but in
+    /// tests of schedules and retries).
+    ahead_ms: i64,
+}
+
+impl Pass {
+    fn now(&self) -> i64 {
+        now_ms() + self.ahead_ms
+    }
+}
+
 // ---------------------------------------------------------------------------
-// The worker.
+// The background worker.
 // ---------------------------------------------------------------------------
 
 /// The fan-out worker of one gateway instance.
@@ -42,7 +87,7 @@ pub struct Worker {
 impl Worker {
     /// Starts looking for due broadcasts every `broadcasts.poll_ms`.
     pub fn start(state: Deps) -> Worker {
-        let owner = crate::core::ids::random_id("worker_", 16);
+        let owner = new_owner();
         let db = state.db.clone();
         let task = tokio::spawn(run(state, owner.clone()));
         Worker { owner, task, db }
@@ -53,16 +98,14 @@ impl Worker {
     pub async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
-        if let Err(e) = sqlx::query(
-            "UPDATE broadcasts SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-        )
-        .bind(&self.owner)
-        .execute(&self.db.writer)
-        .await
-        {
+        if let Err(e) = store::release(&self.db, &self.owner, None).await {
             tracing::warn!(error = %e, "releasing broadcast claims failed");
         }
     }
+}
+
+fn new_owner() -> String {
+    crate::core::ids::random_id("worker_", 16)
 }
 
 async fn run(state: Deps, owner: String) {
@@ -71,12 +114,13 @@ async fn run(state: Deps, owner: String) {
     let mut deliveries: JoinSet<()> = JoinSet::new();
     loop {
         while deliveries.try_join_next().is_some() {}
-        match claim_due(&state, &owner).await {
+        match claim_due(&state, &owner, now_ms()).await {
             Ok(ids) => {
                 for id in ids {
                     let (state, owner) = (state.clone(), owner.clone());
                     deliveries.spawn(async move {
-                        if let Err(e) = deliver(&state, &id, &owner).await {
+                        let pass = Pass { wait: true, ahead_ms: 0 };
+                        if let Err(e) = deliver(&state, &id, &owner, pass).await {
                             tracing::error!(broadcast = %id, error = %e, "broadcast delivery stopped");
                         }
                     });
@@ -88,100 +132,72 @@ async fn run(state: Deps, owner: String) {
     }
 }
 
-/// Claims every due broadcast nobody holds; the ids this instance won.
-async fn claim_due(state: &Deps, owner: &str) -> Result<Vec<String>, sqlx::Error> {
-    let now = now_ms();
-    let db = &state.db;
-    let due: Vec<String> = sqlx::query(
-        "SELECT id FROM broadcasts WHERE state IN ('scheduled', 'sending') AND due_at <= $1 \
-         AND (lease_until IS NULL OR lease_until < $1) ORDER BY due_at LIMIT 20",
-    )
-    .bind(now)
-    .fetch_all(&db.pool)
-    .await?
-    .iter()
-    .map(|r| r.get(0))
-    .collect();
-    let lease = state.settings.lease_ms as i64;
-    let mut won = Vec::new();
-    for id in due {
-        let claimed = sqlx::query(
-            "UPDATE broadcasts SET state = 'sending', lease_owner = $1, lease_until = $2, \
-               started_at = COALESCE(started_at, $3), updated_at = $3 \
-             WHERE id = $4 AND state IN ('scheduled', 'sending') AND due_at <= $3 \
-               AND (lease_until IS NULL OR lease_until < $3)",
-        )
-        .bind(owner)
-        .bind(now + lease)
-        .bind(now)
-        .bind(&id)
-        .execute(&db.writer)
-        .await?
-        .rows_affected();
-        if claimed == 1 {
-            won.push(id);
+/// Claims the due broadcasts and runs each one's fan-out, one after the
+/// other, until none is due now: a broadcast whose remaining recipients
+/// are due only later is given back, to be claimed again when they are.
+/// How many fan-outs ran. (The background worker claims the same way but
+/// runs its fan-outs side by side and waits for later recipients.)
+pub async fn run_due(state: &Deps) -> usize {
+    run_due_ahead(state, Duration::ZERO).await
+}
+
+/// [`run_due`] with the clock read `ahead` of the real one: broadcasts and
+/// recipient retries due by then run now, and claims that lapse by then
+/// count as lapsed. For tests of schedules and retries; the worker passes
+/// no offset.
+pub async fn run_due_ahead(state: &Deps, ahead: Duration) -> usize {
+    let owner = new_owner();
+    let pass = Pass {
+        wait: false,
+        ahead_ms: ahead.as_millis() as i64,
+    };
+    // A broadcast given back with recipients due later is due again at
+    // once: each runs once per pass.
+    let mut ran: HashSet<String> = HashSet::new();
+    loop {
+        let ids = match claim_due(state, &owner, pass.now()).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking for due broadcasts failed");
+                break;
+            }
+        };
+        let mut fresh = false;
+        for id in ids {
+            if !ran.insert(id.clone()) {
+                if let Err(e) = store::release(&state.db, &owner, Some(&id)).await {
+                    tracing::warn!(broadcast = %id, error = %e, "releasing a broadcast claim failed");
+                }
+                continue;
+            }
+            fresh = true;
+            if let Err(e) = deliver(state, &id, &owner, pass).await {
+                tracing::error!(broadcast = %id, error = %e, "broadcast delivery stopped");
+            }
+        }
+        if !fresh {
+            break;
         }
     }
-    Ok(won)
+    ran.len()
 }
 
-/// Extends this instance's lease; false when the broadcast was cancelled,
-/// deleted, or taken over (then this instance must stop).
-async fn renew(state: &Deps, id: &str, owner: &str) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "UPDATE broadcasts SET lease_until = $1 WHERE id = $2 AND lease_owner = $3 AND state = 'sending'",
-    )
-    .bind(now + state.settings.lease_ms as i64)
-    .bind(id)
-    .bind(owner)
-    .execute(&state.db.writer)
-    .await?
-    .rows_affected();
-    Ok(done == 1)
+/// Claims every due broadcast nobody holds; the ids this instance won.
+async fn claim_due(state: &Deps, owner: &str, now: i64) -> Result<Vec<String>, sqlx::Error> {
+    store::claim_due(&state.db, owner, state.settings.lease_ms as i64, now).await
 }
 
-/// Ends a broadcast this instance holds.
-async fn finish(
-    db: &Db,
-    id: &str,
-    owner: &str,
-    end: &str,
-    error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE broadcasts SET state = $1, last_error = COALESCE($2, last_error), finished_at = $3, \
-           updated_at = $3, lease_owner = NULL, lease_until = NULL \
-         WHERE id = $4 AND lease_owner = $5 AND state = 'sending'",
-    )
-    .bind(end)
-    .bind(error)
-    .bind(now)
-    .bind(id)
-    .bind(owner)
-    .execute(&db.writer)
-    .await?;
-    Ok(())
-}
-
-async fn load(db: &Db, id: &str) -> Result<Option<Broadcast>, ApiError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM broadcasts WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
-}
-
-async fn deliver(state: &Deps, id: &str, owner: &str) -> anyhow::Result<()> {
-    let Some(b) = load(&state.db, id)
+#[tracing::instrument(skip(state, owner, pass), fields(account))]
+async fn deliver(state: &Deps, id: &str, owner: &str, pass: Pass) -> anyhow::Result<()> {
+    let Some(b) = store::load(&state.db, id)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
     else {
         return Ok(());
     };
+    tracing::Span::current().record("account", b.account_id.as_str());
     let outcome = match state.sessions.connected(&b.team_id, &b.account_id).await {
-        Ok(account) => fan_out(state, &b, &account, owner).await,
+        Ok(account) => fan_out(state, &b, &account, owner, pass).await,
         Err(e) => Err(Stop::Fail(e.to_string())),
     };
     match outcome {
@@ -192,18 +208,10 @@ async fn deliver(state: &Deps, id: &str, owner: &str) -> anyhow::Result<()> {
         }
         Err(Stop::Fail(why)) => {
             tracing::warn!(broadcast = %id, reason = %why, "broadcast failed");
-            finish(&state.db, id, owner, state::FAILED, Some(&why)).await?;
+            store::finish(&state.db, id, owner, state::FAILED, Some(&why)).await?;
             Ok(())
         }
     }
-}
-
-struct Pending {
-    fan: String,
-    state: String,
-    attempts: i64,
-    group_id: Option<String>,
-    attempt_started_at: Option<i64>,
 }
 
 async fn fan_out(
@@ -211,46 +219,38 @@ async fn fan_out(
     b: &Broadcast,
     account: &ConnectedAccount,
     owner: &str,
+    pass: Pass,
 ) -> Result<(), Stop> {
     let db = &state.db;
+    let lease_ms = state.settings.lease_ms as i64;
     if b.total.is_none() {
-        let fans = resolve_audience(&state.fansly, account, &b.spec).await?;
-        record_audience(db, &b.id, owner, &fans).await?;
-    }
-    let settings = &state.settings;
-    loop {
-        if !renew(state, &b.id, owner).await? {
+        let fans = resolve_audience(&state.fansly, account, &b.spec)
+            .await
+            .map_err(Stop::Fail)?;
+        if !store::record_audience(db, &b.id, owner, &fans).await? {
             return Err(Stop::Quietly);
         }
-        let now = now_ms();
-        let next = sqlx::query(
-            "SELECT fan_id, state, attempts, group_id, attempt_started_at FROM broadcast_recipients \
-             WHERE broadcast_id = $1 AND state IN ('pending', 'sending') AND next_attempt_at <= $2 \
-             ORDER BY fan_id LIMIT 1",
-        )
-        .bind(&b.id)
-        .bind(now)
-        .fetch_optional(&db.pool)
-        .await?;
-        let Some(r) = next else {
-            let later: Option<i64> = sqlx::query(
-                "SELECT MIN(next_attempt_at) FROM broadcast_recipients \
-                 WHERE broadcast_id = $1 AND state IN ('pending', 'sending')",
-            )
-            .bind(&b.id)
-            .fetch_one(&db.pool)
-            .await?
-            .get(0);
-            match later {
+    }
+    loop {
+        if !store::renew(db, &b.id, owner, lease_ms).await? {
+            return Err(Stop::Quietly);
+        }
+        let now = pass.now();
+        let Some(p) = store::next_due(db, &b.id, now).await? else {
+            match store::next_attempt_at(db, &b.id).await? {
+                Some(_) if !pass.wait => {
+                    store::release(db, owner, Some(&b.id)).await?;
+                    return Ok(());
+                }
                 Some(at) => {
                     // Sleep in slices so the lease stays renewed.
-                    let slice = (settings.lease_ms / 3).max(10) as i64;
+                    let slice = (state.settings.lease_ms / 3).max(10) as i64;
                     let wait = (at - now).clamp(1, slice);
                     tokio::time::sleep(Duration::from_millis(wait as u64)).await;
                     continue;
                 }
                 None => {
-                    let row = load(db, &b.id)
+                    let row = store::load(db, &b.id)
                         .await
                         .map_err(|e| Stop::Later(e.to_string()))?;
                     let all_failed = row.as_ref().is_some_and(|r| r.sent == 0 && r.failed > 0);
@@ -259,61 +259,19 @@ async fn fan_out(
                     } else {
                         (state::SENT, None)
                     };
-                    finish(db, &b.id, owner, end, why).await?;
+                    store::finish(db, &b.id, owner, end, why).await?;
                     return Ok(());
                 }
             }
-        };
-        let p = Pending {
-            fan: r.get(0),
-            state: r.get(1),
-            attempts: r.get(2),
-            group_id: r.get(3),
-            attempt_started_at: r.get(4),
         };
         send_one(state, b, account, &p).await?;
     }
 }
 
-/// Writes the recipients and the total in one transaction, once: only the
-/// lease holder of a broadcast without a total may.
-async fn record_audience(db: &Db, id: &str, owner: &str, fans: &[String]) -> Result<(), Stop> {
-    let now = now_ms();
-    let mut tx = db.writer.begin().await?;
-    let mine = sqlx::query(
-        "UPDATE broadcasts SET total = $1, updated_at = $2 \
-         WHERE id = $3 AND lease_owner = $4 AND state = 'sending' AND total IS NULL",
-    )
-    .bind(fans.len() as i64)
-    .bind(now)
-    .bind(id)
-    .bind(owner)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if mine != 1 {
-        tx.rollback().await?;
-        return Err(Stop::Quietly);
-    }
-    for fan in fans {
-        sqlx::query(
-            "INSERT INTO broadcast_recipients (broadcast_id, fan_id, state, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (broadcast_id, fan_id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(fan)
-        .bind(recipient::PENDING)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
 /// One recipient: find-or-create the DM, grant the media for this fan,
-/// send, record. Passing failures are retried later with backoff; a
+/// send, record. Transient failures are retried later with backoff; a
 /// recipient Fansly refuses is recorded as failed.
+#[tracing::instrument(skip_all, fields(broadcast = %b.id, account = %account.id, fan = %p.fan, attempt = p.attempts + 1))]
 async fn send_one(
     state: &Deps,
     b: &Broadcast,
@@ -327,12 +285,16 @@ async fn send_one(
         if let Some(group) = &p.group_id {
             let since = p.attempt_started_at.unwrap_or(0);
             match landed(fansly, account, group, &b.spec.text, since).await {
-                Ok(Some(message_id)) => return record_sent(db, &b.id, &p.fan, &message_id).await,
+                Ok(Some(message_id)) => {
+                    return Ok(store::record_sent(db, &b.id, &p.fan, &message_id).await?)
+                }
                 Ok(None) => {}
-                // Not knowing is no reason to risk a second copy: look again later.
-                Err(e) if passing(&e) => {
+                // Not knowing is no reason to risk a second copy: look again
+                // later. A reply that cannot be read (Protocol) is not
+                // knowing either, though not transient.
+                Err(e) if e.is_transient() || matches!(e, UpstreamError::Protocol(_)) => {
                     let wait = state.settings.retry_base_ms as i64;
-                    return retry_later(db, &b.id, &p.fan, wait, &e).await;
+                    return Ok(store::retry_later(db, &b.id, &p.fan, wait, &e.to_string()).await?);
                 }
                 Err(e) if account_failure(&e) => {
                     return Err(Stop::Fail(format!("account {}: {e}", account.id)))
@@ -342,74 +304,31 @@ async fn send_one(
             }
         }
     }
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE broadcast_recipients SET state = 'sending', attempts = attempts + 1, \
-           attempt_started_at = $1, updated_at = $1 WHERE broadcast_id = $2 AND fan_id = $3",
-    )
-    .bind(now)
-    .bind(&b.id)
-    .bind(&p.fan)
-    .execute(&db.writer)
-    .await?;
+    store::start_attempt(db, &b.id, &p.fan, now_ms()).await?;
     let attempt = p.attempts + 1;
-    let result = async {
-        let group = match &p.group_id {
-            Some(g) => g.clone(),
-            None => {
-                let g = patiently(|| fansly.create_group(&account.session, &account.fansly_id, &p.fan))
-                    .await?;
-                let g = g
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        UpstreamError::Protocol("Fansly answered the DM creation without an id".into())
-                    })?;
-                sqlx::query(
-                    "UPDATE broadcast_recipients SET group_id = $1 WHERE broadcast_id = $2 AND fan_id = $3",
-                )
-                .bind(&g)
-                .bind(&b.id)
-                .bind(&p.fan)
-                .execute(&db.writer)
-                .await
-                .map_err(|e| UpstreamError::Protocol(format!("database: {e}")))?;
-                g
+    let group = match &p.group_id {
+        Some(g) => Ok(g.clone()),
+        None => create_group(fansly, account, &p.fan).await,
+    };
+    let group = match group {
+        Ok(g) => {
+            if p.group_id.is_none() {
+                // A database failure here is the database's, not Fansly's:
+                // the claim lapses and the recipient is taken up again.
+                store::set_group(db, &b.id, &p.fan, &g).await?;
             }
-        };
-        let media = b.spec.media();
-        // One file is one accountMedia, several one bundle (attach.rs).
-        let attachments = if media.is_empty() {
-            Vec::new()
-        } else {
-            let gates = b.spec.gates();
-            let audience = Audience::Dm {
-                me: &account.fansly_id,
-                fan: &p.fan,
-            };
-            patiently(|| fansly.attach_media(&account.session, &media, audience, &gates))
-                .await?
-                .into_iter()
-                .collect()
-        };
-        let msg = NewMessage {
-            group_id: group,
-            content: b.spec.text.clone(),
-            attachments,
-            in_reply_to: None,
-        };
-        let sent = patiently(|| fansly.send_message(&account.session, &msg)).await?;
-        sent.get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| UpstreamError::Protocol("Fansly answered the message without an id".into()))
-    }
-    .await;
+            Ok(g)
+        }
+        Err(e) => Err(e),
+    };
+    let result = match group {
+        Ok(group) => send(fansly, b, account, &p.fan, group).await,
+        Err(e) => Err(e),
+    };
     match result {
-        Ok(message_id) => record_sent(db, &b.id, &p.fan, &message_id).await,
+        Ok(message_id) => Ok(store::record_sent(db, &b.id, &p.fan, &message_id).await?),
         Err(e) if account_failure(&e) => Err(Stop::Fail(format!("account {}: {e}", account.id))),
-        Err(e) if passing(&e) && attempt < i64::from(state.settings.max_attempts) => {
+        Err(e) if e.is_transient() && attempt < i64::from(state.settings.max_attempts) => {
             let base = state.settings.retry_base_ms as i64;
             let wait = base.saturating_mul(1 << (attempt - 1).clamp(0, 16));
             let wait = match &e {
@@ -418,33 +337,61 @@ async fn send_one(
                 } => wait.max(after.as_millis() as i64),
                 _ => wait,
             };
-            retry_later(db, &b.id, &p.fan, wait, &e).await
+            Ok(store::retry_later(db, &b.id, &p.fan, wait, &e.to_string()).await?)
         }
-        Err(e) => record_failed(db, &b.id, &p.fan, &e.to_string()).await,
+        Err(e) => Ok(store::record_failed(db, &b.id, &p.fan, &e.to_string()).await?),
     }
 }
 
-/// Leaves the recipient for another attempt in `wait_ms`, noting why.
-async fn retry_later(
-    db: &Db,
-    id: &str,
+/// Finds or creates the DM with `fan`; its group id.
+async fn create_group(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
     fan: &str,
-    wait_ms: i64,
-    e: &UpstreamError,
-) -> Result<(), Stop> {
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE broadcast_recipients SET next_attempt_at = $1, error = $2, updated_at = $3 \
-         WHERE broadcast_id = $4 AND fan_id = $5",
-    )
-    .bind(now + wait_ms)
-    .bind(e.to_string())
-    .bind(now)
-    .bind(id)
-    .bind(fan)
-    .execute(&db.writer)
-    .await?;
-    Ok(())
+) -> Result<String, UpstreamError> {
+    let g = patiently(|| fansly.create_group(&account.session, &account.fansly_id, fan)).await?;
+    g.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            UpstreamError::Protocol("Fansly answered the DM creation without an id".into())
+        })
+}
+
+/// Grants the media to `fan` and sends the message into `group`; its id.
+async fn send(
+    fansly: &FanslyClient,
+    b: &Broadcast,
+    account: &ConnectedAccount,
+    fan: &str,
+    group: String,
+) -> Result<String, UpstreamError> {
+    let media = b.spec.media();
+    // One file is one accountMedia, several one bundle (attach.rs).
+    let attachments = if media.is_empty() {
+        Vec::new()
+    } else {
+        let gates = b.spec.gates();
+        let audience = Audience::Dm {
+            me: &account.fansly_id,
+            fan,
+        };
+        patiently(|| fansly.attach_media(&account.session, &media, audience, &gates))
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let msg = NewMessage {
+        group_id: group,
+        content: b.spec.text.clone(),
+        attachments,
+        in_reply_to: None,
+    };
+    let sent = patiently(|| fansly.send_message(&account.session, &msg)).await?;
+    sent.get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| UpstreamError::Protocol("Fansly answered the message without an id".into()))
 }
 
 /// The id of a message this account sent to `group` at or after `since_ms`
@@ -473,53 +420,4 @@ async fn landed(
         })
         .and_then(|m| m.get("id").and_then(Value::as_str).map(str::to_owned));
     Ok(found)
-}
-
-async fn record_sent(db: &Db, id: &str, fan: &str, message_id: &str) -> Result<(), Stop> {
-    settle(db, id, fan, recipient::SENT, Some(message_id), None).await
-}
-
-async fn record_failed(db: &Db, id: &str, fan: &str, error: &str) -> Result<(), Stop> {
-    settle(db, id, fan, recipient::FAILED, None, Some(error)).await
-}
-
-/// The recipient's outcome and the broadcast's counter, in one transaction;
-/// a recipient already settled is never counted twice.
-async fn settle(
-    db: &Db,
-    id: &str,
-    fan: &str,
-    outcome: &str,
-    message_id: Option<&str>,
-    error: Option<&str>,
-) -> Result<(), Stop> {
-    let now = now_ms();
-    let mut tx = db.writer.begin().await?;
-    let changed = sqlx::query(
-        "UPDATE broadcast_recipients SET state = $1, message_id = $2, error = $3, updated_at = $4 \
-         WHERE broadcast_id = $5 AND fan_id = $6 AND state IN ('pending', 'sending')",
-    )
-    .bind(outcome)
-    .bind(message_id)
-    .bind(error)
-    .bind(now)
-    .bind(id)
-    .bind(fan)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if changed == 1 {
-        let counter = if outcome == recipient::SENT {
-            "UPDATE broadcasts SET sent = sent + 1, updated_at = $1 WHERE id = $2"
-        } else {
-            "UPDATE broadcasts SET failed = failed + 1, updated_at = $1 WHERE id = $2"
-        };
-        sqlx::query(counter)
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }

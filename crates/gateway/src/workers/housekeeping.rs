@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::core::db::Db;
+use crate::core::time::now_ms;
 use crate::metering::rate_limit;
 
 /// What housekeeping needs, handed over by `startup`.
@@ -29,6 +30,7 @@ impl Housekeeping {
     /// One pass: drop dead rate-limit windows, fail and refund uploads whose
     /// gateway stopped in the middle of them, and drop webhook deliveries and
     /// events past their retention. Errors are logged; the next pass retries.
+    #[tracing::instrument(name = "housekeeping", skip_all)]
     pub async fn run_due(&self) {
         if let Err(e) = rate_limit::prune(&self.db).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
@@ -38,7 +40,8 @@ impl Housekeeping {
             Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
             Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
         }
-        if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention).await {
+        if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention, now_ms()).await
+        {
             tracing::warn!(error = %e, "pruning old webhook deliveries failed");
         }
     }

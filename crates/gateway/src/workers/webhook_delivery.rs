@@ -165,6 +165,7 @@ fn describe(e: &reqwest::Error) -> String {
 }
 
 /// Runs one claimed delivery to its settled state.
+#[tracing::instrument(skip_all, fields(delivery = %d.id, webhook = %d.webhook_id, attempt = d.attempt))]
 async fn run_one(state: &Deps, client: &reqwest::Client, d: Claimed) {
     let settings = &state.settings;
     let hook = match webhooks::find(&state.db, &d.webhook_id).await {
@@ -231,35 +232,79 @@ pub fn unpaid_recheck(settings: &WebhookSettings) -> Duration {
     Duration::from_millis(settings.poll_interval_ms.max(10) * 5)
 }
 
-async fn parker(state: Deps) {
+/// How long a claim holds a delivery: never shorter than one request.
+fn lease(settings: &WebhookSettings) -> Duration {
+    Duration::from_millis(settings.lease_ms.max(settings.timeout_ms + 1_000))
+}
+
+/// Claims and runs deliveries one after another until none is due now
+/// (rows leased by another worker are left alone); how many attempts ran.
+/// A delivery that fails and is due again at once (a zero wait) runs again.
+pub async fn run_due(state: &Deps, client: &reqwest::Client) -> usize {
+    run_due_ahead(state, client, Duration::ZERO).await
+}
+
+/// [`run_due`] with the clock read `ahead` of the real one: what will be
+/// due by then runs now, and leases that lapse by then count as lapsed.
+/// For tests of the retry schedule; the workers pass no offset.
+pub async fn run_due_ahead(state: &Deps, client: &reqwest::Client, ahead: Duration) -> usize {
     let settings = &state.settings;
-    let recheck = unpaid_recheck(settings);
+    let ahead = ahead.as_millis() as i64;
+    let mut ran = 0;
     loop {
-        if let Err(e) = park_unpaid(&state.db, settings.credits_per_100_events, recheck).await {
-            tracing::warn!(error = %e, "deferring unpaid webhook deliveries failed");
+        let now = now_ms() + ahead;
+        match claim(
+            &state.db,
+            lease(settings),
+            settings.credits_per_100_events,
+            now,
+        )
+        .await
+        {
+            Ok(Some(d)) => {
+                run_one(state, client, d).await;
+                ran += 1;
+            }
+            Ok(None) => return ran,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming a webhook delivery failed");
+                return ran;
+            }
         }
+    }
+}
+
+/// Parks the due deliveries of teams that cannot pay (see [`park_unpaid`])
+/// until [`unpaid_recheck`] from now; how many were parked.
+pub async fn park_due_unpaid(state: &Deps) -> u64 {
+    let settings = &state.settings;
+    let (cost, recheck) = (settings.credits_per_100_events, unpaid_recheck(settings));
+    match park_unpaid(&state.db, cost, recheck, now_ms()).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "deferring unpaid webhook deliveries failed");
+            0
+        }
+    }
+}
+
+async fn parker(state: Deps) {
+    let recheck = unpaid_recheck(&state.settings);
+    loop {
+        park_due_unpaid(&state).await;
         tokio::time::sleep(recheck).await;
     }
 }
 
 async fn worker(state: Deps, client: reqwest::Client) {
-    let settings = &state.settings;
-    let lease = Duration::from_millis(settings.lease_ms.max(settings.timeout_ms + 1_000));
-    let poll = Duration::from_millis(settings.poll_interval_ms.max(10));
+    let poll = Duration::from_millis(state.settings.poll_interval_ms.max(10));
     let wake: Arc<tokio::sync::Notify> = state.events.recorded();
     loop {
         let notified = wake.notified();
         tokio::pin!(notified);
         // Registered before looking, so an event recorded meanwhile wakes us.
         notified.as_mut().enable();
-        match claim(&state.db, lease, settings.credits_per_100_events).await {
-            Ok(Some(d)) => {
-                run_one(&state, &client, d).await;
-                continue;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "claiming a webhook delivery failed"),
-        }
+        run_due(&state, &client).await;
         tokio::select! {
             _ = &mut notified => {}
             _ = tokio::time::sleep(poll) => {}

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, assert_same_shape, spawn_app, spawn_app_with, TestApp, TestTeam,
+    assert_error, assert_same_shape, parked, spawn_app, spawn_app_with, TestApp, TestTeam,
 };
 
 /// A PNG header announcing `width`×`height`, padded to `len` bytes.
@@ -535,7 +535,7 @@ async fn disconnecting_an_account_erases_its_media_handles() {
 
 #[tokio::test]
 async fn interrupted_uploads_are_failed_and_refunded_once() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(parked).await;
     let team = &app.team.id;
     let before = app.balance(team).await;
     fansly_gateway::metering::credits::reserve(app.db(), team, 7, "media.upload", None)
@@ -555,20 +555,30 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     .execute(&app.db().writer)
     .await
     .unwrap();
-    let stale = std::time::Duration::from_secs(60);
-    assert_eq!(
-        fansly_gateway::media::fail_orphaned(app.db(), stale)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        fansly_gateway::media::fail_orphaned(app.db(), stale)
-            .await
-            .unwrap(),
-        0
-    );
+    // Housekeeping finds it (an hour is past its staleness limit), twice.
+    app.run_housekeeping().await;
+    assert_eq!(app.balance(team).await, before, "refunded");
+    app.run_housekeeping().await;
     assert_eq!(app.balance(team).await, before, "refunded once");
+    // A fresh upload in progress is left alone.
+    let fresh = fansly_gateway::core::ids::new_media_id();
+    fansly_gateway::metering::credits::reserve(app.db(), team, 5, "media.upload", None)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
+           credits, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'y.png', 'image/png', 10, 5, 'processing', $4, $4)",
+    )
+    .bind(&fresh)
+    .bind(team)
+    .bind(&app.team.account_id)
+    .bind(fansly_gateway::core::time::now_ms())
+    .execute(&app.db().writer)
+    .await
+    .unwrap();
+    app.run_housekeeping().await;
+    assert_eq!(app.balance(team).await, before - 5, "still reserved");
     let status: Value = app
         .get(&format!(
             "/api/fansly/{}/media/uploads/{orphan}/status",

@@ -394,8 +394,17 @@ async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
     .await;
     let id = got["messageId"].as_str().unwrap();
     event_where(&app, &account, "fansly.messages.received", "id", id).await;
-    // Settle, then count: one socket, one event, still one login.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A later message on the same socket marks the point by which a second
+    // copy (from a second socket or a replay) would have come.
+    let marker = act_ok(
+        &app,
+        "message",
+        json!({"creator": creator["username"], "fan": "fan2", "text": "marker"}),
+    )
+    .await;
+    let marker = marker["messageId"].as_str().unwrap();
+    event_where(&app, &account, "fansly.messages.received", "id", marker).await;
+    // One socket, one event, still one login.
     assert_eq!(
         count_with_id(&app, &account, "fansly.messages.received", id).await,
         1
@@ -560,7 +569,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
 
 #[tokio::test]
 async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_with_the_first() {
-    use fansly_gateway::workers::relay::{RelayConfig, Relays};
+    use fansly_gateway::workers::relay::supervisor::{RelayConfig, Relays};
     let app = spawn().await;
     let account = app.team.account_id.clone();
     wait_connected(&app, &account, 0).await;

@@ -27,7 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "Account",
     operation_id = "listAccounts",
     responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_accounts(
     State(state): State<AppState>,
@@ -55,9 +54,7 @@ async fn list_accounts(
     params(("fanslyAccount" = String, Path, description = "Fansly account id")),
     responses(
         (status = 200, description = "`{}`", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
 async fn disconnect(
     State(state): State<AppState>,

@@ -1,6 +1,6 @@
 //! `/api/fansly/{fanslyAccount}/chats`
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use fansly_upstream::ids::is_snowflake;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -8,13 +8,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::chats::ChatOrder;
-use crate::http::calls::{call, endpoint};
-use crate::http::envelope::{page_url, Metered};
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::envelope::Metered;
+use crate::http::extract::ApiJson;
+use crate::http::paging::NextPage;
 use crate::http::params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
-use crate::metering::meta::Endpoint;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -42,18 +44,12 @@ pub struct CreateChatBody {
     request_body = CreateChatBody,
     responses(
         (status = 200, description = "`data` is the Fansly group (chat); the same `id` when the chat already existed", body = Object),
-        (status = 401, description = "Missing, invalid or revoked API key"),
-        (status = 402, description = "Out of credits"),
         (status = 404, description = "Unknown account or user"),
         (status = 422, description = "Missing or ill-typed `user_id`"),
-        (status = 429, description = "Rate limited (team or Fansly)"),
     ),
-    security(("default" = []))
 )]
 async fn create_chat(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<CreateChatBody>,
 ) -> Result<Metered, ApiError> {
     if !is_snowflake(&body.user_id) {
@@ -61,14 +57,11 @@ async fn create_chat(
             "user_id must be a Fansly account id: a string of digits".into(),
         ));
     }
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("chats.create"),
-        |f, a| async move { crate::fansly::chats::create_chat(&f, &a, &body.user_id).await },
-    )
-    .await
+    scope
+        .call(prices::CHATS_CREATE, |f, a| async move {
+            crate::fansly::chats::create_chat(&f, &a, &body.user_id).await
+        })
+        .await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -92,15 +85,12 @@ struct ListChatsQuery {
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), ListChatsQuery),
     responses(
         (status = 200, description = "`data` is Fansly's `{data, aggregationData}` plus `hasMore`; top-level `_pagination.next_page`", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "`limit`, `offset` or `order` out of range"),
     ),
-    security(("default" = []))
 )]
 async fn list_chats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
+    next: NextPage,
     Query(q): Query<ListChatsQuery>,
 ) -> Result<Metered, ApiError> {
     let limit = params::limit(q.limit.as_deref(), 20, 100)?;
@@ -116,25 +106,19 @@ async fn list_chats(
     };
     let search = q.search.unwrap_or_default();
     let search_for_work = search.clone();
-    let metered = call(
-        &state,
-        authed,
-        &account_id,
-        endpoint("chats.list"),
-        |f, a| async move {
+    let metered = scope
+        .call(prices::CHATS_LIST, |f, a| async move {
             crate::fansly::chats::list_chats(&f, &a, limit, offset, search_for_work, order).await
-        },
-    )
-    .await?;
-    let next_page = crate::fansly::chats::next_offset(&metered.data, offset).map(|next| {
-        let mut query = vec![("limit", limit.to_string()), ("offset", next.to_string())];
-        if !search.is_empty() {
-            query.push(("search", search.clone()));
-        }
-        if let Some(o) = order_raw {
-            query.push(("order", o.to_owned()));
-        }
-        page_url(&state, &format!("/api/fansly/{account_id}/chats"), &query)
+        })
+        .await?;
+    let next_page = crate::fansly::chats::next_offset(&metered.data, offset).map(|offset| {
+        next.only(&[
+            ("limit", Some(limit.to_string())),
+            ("offset", Some(offset.to_string())),
+            ("search", Some(search).filter(|s| !s.is_empty())),
+            ("order", order_raw.map(str::to_owned)),
+        ])
+        .url()
     });
     Ok(metered.with_next_page(next_page))
 }
@@ -154,22 +138,17 @@ async fn list_chats(
         (status = 404, description = "Unknown account or chat"),
         (status = 422, description = "`chat_id` is not a Fansly id"),
     ),
-    security(("default" = []))
 )]
 async fn show_chat(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id("chat_id", &chat_id)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("chats.show"),
-        |f, a| async move { crate::fansly::chats::show_chat(&f, &a, &chat_id).await },
-    )
-    .await
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    scope
+        .call(prices::CHATS_SHOW, |f, a| async move {
+            crate::fansly::chats::show_chat(&f, &a, &chat_id).await
+        })
+        .await
 }
 
 /// Mark All Chats as Read.
@@ -181,23 +160,14 @@ async fn show_chat(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
-async fn mark_all_as_read(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("chats.mark_all_read"),
-        |f, a| async move { crate::fansly::messages::mark_all_read(&f, &a).await },
-    )
-    .await
+async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::CHATS_MARK_ALL_READ, |f, a| async move {
+            crate::fansly::messages::mark_all_read(&f, &a).await
+        })
+        .await
 }
 
 /// Start Typing Indicator (no credits).
@@ -214,22 +184,17 @@ async fn mark_all_as_read(
         (status = 200, description = "`data` is `{\"success\": true}`", body = Object),
         (status = 404, description = "Unknown account or chat"),
     ),
-    security(("default" = []))
 )]
 async fn typing(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id("chat_id", &chat_id)?;
-    call(
-        &state,
-        authed,
-        &account,
-        Endpoint::uncached("chats.typing", 0),
-        |f, a| async move { crate::fansly::messages::typing(&f, &a, &chat_id).await },
-    )
-    .await
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    scope
+        .call(prices::CHATS_TYPING, |f, a| async move {
+            crate::fansly::messages::typing(&f, &a, &chat_id).await
+        })
+        .await
 }
 
 /// Disable Chat Read Receipts for one conversation.
@@ -246,20 +211,15 @@ async fn typing(
         (status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object),
         (status = 404, description = "Unknown account or chat"),
     ),
-    security(("default" = []))
 )]
 async fn disable_read_receipts(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id("chat_id", &chat_id)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("chats.read_receipts.disable"),
-        |f, a| async move { crate::fansly::messages::disable_read_receipts(&f, &a, &chat_id).await },
-    )
-    .await
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    scope
+        .call(prices::CHATS_READ_RECEIPTS_DISABLE, |f, a| async move {
+            crate::fansly::messages::disable_read_receipts(&f, &a, &chat_id).await
+        })
+        .await
 }

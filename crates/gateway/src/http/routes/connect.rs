@@ -68,7 +68,6 @@ pub struct CustomProxy {
         (status = 422, description = "Missing or invalid field"),
         (status = 503, description = "No master key configured to seal credentials"),
     ),
-    security(("default" = []))
 )]
 async fn start(
     State(state): State<AppState>,
@@ -220,9 +219,7 @@ pub fn status_json(row: &AccountRow) -> Value {
     params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
     responses(
         (status = 200, description = "`{account_id, display_name, status, is_authenticated, needs_code, twofa_type, masked_email, last_error, fansly_user_data}`", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
 async fn poll(
     State(state): State<AppState>,
@@ -251,11 +248,9 @@ pub struct CodeBody {
     request_body = CodeBody,
     responses(
         (status = 200, description = "The status, now `verifying`", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 409, description = "No code is awaited"),
         (status = 422, description = "The code is not 4 to 10 digits"),
     ),
-    security(("default" = []))
 )]
 async fn submit_code(
     State(state): State<AppState>,
@@ -314,10 +309,8 @@ async fn submit_code(
     params(("fanslyAccount" = String, Path, description = "Fansly account id")),
     responses(
         (status = 200, description = "`{account_id, message, polling_url}`", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 409, description = "No password stored, or a login is already running"),
     ),
-    security(("default" = []))
 )]
 async fn reauthenticate(
     State(state): State<AppState>,

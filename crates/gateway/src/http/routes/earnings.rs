@@ -1,19 +1,21 @@
 //! `/earnings/...` and `/top-supporters/...`. Windows are `after`/`before`
 //! in ISO 8601, sent to Fansly as Unix ms.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::Path;
 use fansly_upstream::Window;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
-use crate::http::calls::{call, count, endpoint, paged};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
-use crate::http::params::{days_before, fansly_id, start_of_year, Params};
+use crate::http::paging::{count, NextPage};
+use crate::http::params::{days_before, start_of_year, Params};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -39,21 +41,13 @@ const RECENT_DAYS: i64 = 30;
     operation_id = "listWallets",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
-    security(("default" = []))
 )]
-async fn list_wallets(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.wallets"),
-        |f, a| async move { earnings::wallets(&f, &a).await },
-    )
-    .await
+async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::EARNINGS_WALLETS, |f, a| async move {
+            earnings::wallets(&f, &a).await
+        })
+        .await
 }
 
 /// List Wallet Transactions: the ledger newest first with `total`.
@@ -68,27 +62,21 @@ async fn list_wallets(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_transactions(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
     let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.transactions"),
-        |f, a| async move { earnings::transactions(&f, &a, &p).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::EARNINGS_TRANSACTIONS, |f, a| async move {
+            earnings::transactions(&f, &a, &p).await
+        })
+        .await?;
     let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+    Ok(m.with_next_page(next.offset(&page, n, total)))
 }
 
 /// Get Pending Earnings: what is still in Fansly's 7-day hold.
@@ -99,21 +87,13 @@ async fn list_transactions(
     operation_id = "getPendingEarnings",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
-    security(("default" = []))
 )]
-async fn pending_earnings(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.pending"),
-        |f, a| async move { earnings::pending(&f, &a).await },
-    )
-    .await
+async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::EARNINGS_PENDING, |f, a| async move {
+            earnings::pending(&f, &a).await
+        })
+        .await
 }
 
 /// List Payout Requests: newest first, Fansly's `{data, total}`.
@@ -128,27 +108,21 @@ async fn pending_earnings(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_payouts(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
     let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.payouts"),
-        |f, a| async move { earnings::payouts(&f, &a, &p).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::EARNINGS_PAYOUTS, |f, a| async move {
+            earnings::payouts(&f, &a, &p).await
+        })
+        .await?;
     let (n, total) = (count(&m.data, Some("data")), m.data["total"].as_u64());
-    Ok(paged(m, &state, &params, uri.path(), &page, n, total))
+    Ok(m.with_next_page(next.offset(&page, n, total)))
 }
 
 /// Get Earnings Stats: totals per transaction type over a window (default:
@@ -164,23 +138,14 @@ async fn list_payouts(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`data` is Fansly's stats answer", body = Object)),
-    security(("default" = []))
 )]
-async fn earnings_stats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.stats"),
-        |f, a| async move { earnings::stats(&f, &a, window).await },
-    )
-    .await
+    scope
+        .call(prices::EARNINGS_STATS, |f, a| async move {
+            earnings::stats(&f, &a, window).await
+        })
+        .await
 }
 
 /// List Monthly Earnings: a rolling 30-day summary, then gross and net per month.
@@ -195,24 +160,15 @@ async fn earnings_stats(
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
     responses((status = 200, description = "Fansly's monthly statements", body = Object)),
-    security(("default" = []))
 )]
-async fn monthly_earnings(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let now = now_ms();
     let window = params.window(|_| start_of_year(now), now)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("earnings.monthly"),
-        |f, a| async move { earnings::monthly(&f, &a, window).await },
-    )
-    .await
+    scope
+        .call(prices::EARNINGS_MONTHLY, |f, a| async move {
+            earnings::monthly(&f, &a, window).await
+        })
+        .await
 }
 
 /// List Top Supporters: fans ranked by gross spend in the window (default:
@@ -230,28 +186,22 @@ async fn monthly_earnings(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`[{rank, accountId, username, displayName, totalGross, totalNet}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_top_supporters(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
     let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.list"),
-        |f, a| async move { earnings::top_supporters(&f, &a, window, &p).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::TOP_SUPPORTERS_LIST, |f, a| async move {
+            earnings::top_supporters(&f, &a, window, &p).await
+        })
+        .await?;
     let n = count(&m.data, None);
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    Ok(m.with_next_page(next.offset(&page, n, None)))
 }
 
 /// Get Top Supporter Breakdown: one fan's spend per transaction type in the
@@ -268,24 +218,19 @@ async fn list_top_supporters(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`{accountId, after, before, count, totalGross, totalNet, types: [{type, count, totalGross, totalNet}]}`", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_breakdown(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, fan)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, fan)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let fan = fansly_id("account_id", &fan)?;
+    let fan = FanslyId::parse("account_id", &fan)?;
     let window: Window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.breakdown"),
-        |f, a| async move { earnings::supporter_breakdown(&f, &a, &fan, window).await },
-    )
-    .await
+    scope
+        .call(prices::TOP_SUPPORTERS_BREAKDOWN, |f, a| async move {
+            earnings::supporter_breakdown(&f, &a, &fan, window).await
+        })
+        .await
 }
 
 /// Get Top Supporter Monthly Earnings: one fan's spend per calendar month
@@ -302,23 +247,18 @@ async fn supporter_breakdown(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`[{year, month, count, totalGross, totalNet}]`, newest first", body = Object)),
-    security(("default" = []))
 )]
 async fn supporter_monthly(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, fan)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, fan)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let fan = fansly_id("account_id", &fan)?;
+    let fan = FanslyId::parse("account_id", &fan)?;
     let now = now_ms();
     let window = params.window(|_| start_of_year(now), now)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("top_supporters.monthly"),
-        |f, a| async move { earnings::supporter_monthly(&f, &a, &fan, window).await },
-    )
-    .await
+    scope
+        .call(prices::TOP_SUPPORTERS_MONTHLY, |f, a| async move {
+            earnings::supporter_monthly(&f, &a, &fan, window).await
+        })
+        .await
 }

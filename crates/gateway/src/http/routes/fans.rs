@@ -1,18 +1,20 @@
 //! `/followers`, `/following`, `/subscribers`, `/subscription-tiers` and
 //! `/users/{account_id}/mute`.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::Path;
 use fansly_upstream::SubscriberStatus;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::fans::{self, SubscriberQuery};
-use crate::http::calls::{call, count, endpoint, paged};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
-use crate::http::params::{fansly_id, Params};
+use crate::http::paging::{count, NextPage};
+use crate::http::params::Params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,33 +39,27 @@ pub fn router() -> OpenApiRouter<AppState> {
         ("last_seen_after" = Option<String>, Query, description = "ISO 8601; only followers last seen after this (filtered by the gateway per page)"),
     ),
     responses((status = 200, description = "`data` is Fansly's follower page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_followers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
     let search = params.get("search").unwrap_or_default().to_owned();
     let seen_after = params.instant_ms("last_seen_after")?;
     let p = page.clone();
-    let mut m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("followers.list"),
-        |f, a| async move { fans::followers(&f, &a, &p, &search).await },
-    )
-    .await?;
+    let mut m = scope
+        .call(prices::FOLLOWERS_LIST, |f, a| async move {
+            fans::followers(&f, &a, &p, &search).await
+        })
+        .await?;
     // The next page follows Fansly's page, however many the filter kept.
     let n = count(&m.data, Some("followers"));
     if let Some(t) = seen_after {
         fans::keep_seen_after(&mut m.data, t);
     }
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    Ok(m.with_next_page(next.offset(&page, n, None)))
 }
 
 /// List Following: `[{accountId}]` of the accounts the creator follows.
@@ -78,27 +74,21 @@ async fn list_followers(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_following(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(20, 100)?;
     let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("following.list"),
-        |f, a| async move { fans::following(&f, &a, &p).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::FOLLOWING_LIST, |f, a| async move {
+            fans::following(&f, &a, &p).await
+        })
+        .await?;
     let n = count(&m.data, None);
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    Ok(m.with_next_page(next.offset(&page, n, None)))
 }
 
 /// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
@@ -116,13 +106,10 @@ async fn list_following(
         ("status" = Option<String>, Query, description = "active | expired | all; default active"),
     ),
     responses((status = 200, description = "`data` is Fansly's subscriber page", body = Object)),
-    security(("default" = []))
 )]
 async fn list_subscribers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
     let status = match params.choice("status", &["active", "expired", "all"], "active")? {
@@ -132,22 +119,19 @@ async fn list_subscribers(
     };
     let query = SubscriberQuery {
         status,
-        tier_id: params.snowflake("subscription_tier_id")?,
+        tier_id: params.snowflake("subscription_tier_id")?.map(String::from),
         search: params.get("search").unwrap_or_default().to_owned(),
         page: params.page(20, 100)?,
     };
     let q = query.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("subscribers.list"),
-        |f, a| async move { fans::subscribers(&f, &a, &q).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::SUBSCRIBERS_LIST, |f, a| async move {
+            fans::subscribers(&f, &a, &q).await
+        })
+        .await?;
     let n = count(&m.data, Some("subscriptions"));
     let total = query.total(&m.data);
-    Ok(paged(m, &state, &params, uri.path(), &query.page, n, total))
+    Ok(m.with_next_page(next.offset(&query.page, n, total)))
 }
 
 /// List Subscription Tiers: the tiers with their plans, as Fansly has them.
@@ -158,21 +142,13 @@ async fn list_subscribers(
     operation_id = "listSubscriptionTiers",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
-    security(("default" = []))
 )]
-async fn list_subscription_tiers(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("subscription_tiers.list"),
-        |f, a| async move { fans::tiers(&f, &a).await },
-    )
-    .await
+async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::SUBSCRIPTION_TIERS_LIST, |f, a| async move {
+            fans::tiers(&f, &a).await
+        })
+        .await
 }
 
 /// Mute User (INFERRED counterpart of Unmute User).
@@ -186,22 +162,17 @@ async fn list_subscription_tiers(
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn mute_user(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, user)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, user)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let user = fansly_id("account_id", &user)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("users.mute"),
-        |f, a| async move { fans::set_mute(&f, &a, &user, true).await },
-    )
-    .await
+    let user = FanslyId::parse("account_id", &user)?;
+    scope
+        .call(prices::USERS_MUTE, |f, a| async move {
+            fans::set_mute(&f, &a, &user, true).await
+        })
+        .await
 }
 
 /// Unmute User: lifts a mute the creator placed on a user.
@@ -215,20 +186,15 @@ async fn mute_user(
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-    security(("default" = []))
 )]
 async fn unmute_user(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, user)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, user)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let user = fansly_id("account_id", &user)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("users.unmute"),
-        |f, a| async move { fans::set_mute(&f, &a, &user, false).await },
-    )
-    .await
+    let user = FanslyId::parse("account_id", &user)?;
+    scope
+        .call(prices::USERS_UNMUTE, |f, a| async move {
+            fans::set_mute(&f, &a, &user, false).await
+        })
+        .await
 }

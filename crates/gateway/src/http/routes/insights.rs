@@ -1,7 +1,6 @@
 //! Profile statistics: `/insights` (Fansly's legacy account statistics over
 //! a named range) and `/analytics/summary`.
 
-use axum::extract::{Path, State};
 use fansly_upstream::Window;
 use time::{Date, Month};
 use utoipa_axum::router::OpenApiRouter;
@@ -11,11 +10,11 @@ use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::core::time::DAY_MS;
 use crate::fansly::analytics;
-use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
 use crate::http::params::Params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -95,27 +94,16 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
         ("month" = Option<String>, Query, description = "YYYY-MM; required when range=month"),
     ),
     responses((status = 200, description = "`data` is Fansly's `{dataset}`", body = Object)),
-    security(("default" = []))
 )]
-async fn get_insights(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let (window, period) = range_window(&params, now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("insights.get"),
-        |f, a| async move {
+    scope
+        .call(prices::INSIGHTS_GET, |f, a| async move {
             f.account_stats(&a.session, window, period)
                 .await
                 .map_err(|e| ApiError::upstream(&a.id, e))
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// Get Analytics Summary: account metrics over whole UTC days (`after` and
@@ -132,24 +120,15 @@ async fn get_insights(
         ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
     ),
     responses((status = 200, description = "`{afterBucket, beforeBucket, previousAfterBucket, previousBeforeBucket, dataSince, <metric>: {value, previous, delta, deltaPercent}}`", body = Object)),
-    security(("default" = []))
 )]
-async fn analytics_summary(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn analytics_summary(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let now = now_ms();
     let day = |ms: i64| ms - ms.rem_euclid(DAY_MS);
     let window = params.window(|end| end - 29 * DAY_MS, now)?;
     let (first, last) = (day(window.after_ms), day(window.before_ms));
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("analytics.summary"),
-        |f, a| async move { analytics::summary(&f, &a, first, last).await },
-    )
-    .await
+    scope
+        .call(prices::ANALYTICS_SUMMARY, |f, a| async move {
+            analytics::summary(&f, &a, first, last).await
+        })
+        .await
 }

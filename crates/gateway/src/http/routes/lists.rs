@@ -1,18 +1,21 @@
 //! `/lists/...`: the creator's custom fan lists and their members.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::lists;
-use crate::http::calls::{call, count, endpoint, paged};
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{fansly_id, Params};
+use crate::http::extract::ApiJson;
+use crate::http::paging::{count, NextPage};
+use crate::http::params::Params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -78,7 +81,7 @@ impl UsersBody {
     fn ids(self) -> Result<Vec<String>, ApiError> {
         let mut ids: Vec<String> = Vec::new();
         for raw in &self.user_ids {
-            let id = fansly_id("user_ids", raw)?;
+            let id = FanslyId::parse("user_ids", raw)?.into_string();
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -100,21 +103,13 @@ impl UsersBody {
     operation_id = "listLists",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
-    security(("default" = []))
 )]
-async fn list_lists(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.list"),
-        |f, a| async move { lists::lists(&f, &a).await },
-    )
-    .await
+async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::LISTS_LIST, |f, a| async move {
+            lists::lists(&f, &a).await
+        })
+        .await
 }
 
 /// Create List: `{label, description?}`; answers the new list.
@@ -126,24 +121,18 @@ async fn list_lists(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     request_body = CreateListBody,
     responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
-    security(("default" = []))
 )]
 async fn create_list(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<CreateListBody>,
 ) -> Result<Metered, ApiError> {
     let label = label(&body.label)?;
     let description = body.description.unwrap_or_default();
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.create"),
-        |f, a| async move { lists::create(&f, &a, &label, &description).await },
-    )
-    .await
+    scope
+        .call(prices::LISTS_CREATE, |f, a| async move {
+            lists::create(&f, &a, &label, &description).await
+        })
+        .await
 }
 
 /// Reorder Lists: `{from, to}` (0-based positions); answers the lists in their new order.
@@ -155,22 +144,16 @@ async fn create_list(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     request_body = ReorderBody,
     responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
-    security(("default" = []))
 )]
 async fn reorder_lists(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<ReorderBody>,
 ) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.reorder"),
-        |f, a| async move { lists::reorder(&f, &a, body.from, body.to).await },
-    )
-    .await
+    scope
+        .call(prices::LISTS_REORDER, |f, a| async move {
+            lists::reorder(&f, &a, body.from, body.to).await
+        })
+        .await
 }
 
 /// Update List: new `label` and/or `description`.
@@ -185,27 +168,21 @@ async fn reorder_lists(
     ),
     request_body = UpdateListBody,
     responses((status = 200, description = "`data` is the updated list", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn update_list(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, list)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateListBody>,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
+    let list = FanslyId::parse("list_id", &list)?;
     if body.label.is_none() && body.description.is_none() {
         return Err(ApiError::Unprocessable(
             "give label and/or description to change".into(),
         ));
     }
     let new_label = body.label.as_deref().map(label).transpose()?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.update"),
-        |f, a| async move {
+    scope
+        .call(prices::LISTS_UPDATE, |f, a| async move {
             lists::update(
                 &f,
                 &a,
@@ -214,9 +191,8 @@ async fn update_list(
                 body.description.as_deref(),
             )
             .await
-        },
-    )
-    .await
+        })
+        .await
 }
 
 /// Delete List.
@@ -230,22 +206,17 @@ async fn update_list(
         ("list_id" = String, Path, description = "Fansly list ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn delete_list(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, list)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.delete"),
-        |f, a| async move { lists::delete(&f, &a, &list).await },
-    )
-    .await
+    let list = FanslyId::parse("list_id", &list)?;
+    scope
+        .call(prices::LISTS_DELETE, |f, a| async move {
+            lists::delete(&f, &a, &list).await
+        })
+        .await
 }
 
 /// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
@@ -262,28 +233,23 @@ async fn delete_list(
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of items", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn list_items(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
+    scope: AccountScope,
+    Path((_account, list)): Path<(String, String)>,
+    next: NextPage,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
+    let list = FanslyId::parse("list_id", &list)?;
     let page = params.page(20, 100)?;
     let p = page.clone();
-    let m = call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.items"),
-        |f, a| async move { lists::items(&f, &a, &list, &p).await },
-    )
-    .await?;
+    let m = scope
+        .call(prices::LISTS_ITEMS, |f, a| async move {
+            lists::items(&f, &a, &list, &p).await
+        })
+        .await?;
     let n = count(&m.data, None);
-    Ok(paged(m, &state, &params, uri.path(), &page, n, None))
+    Ok(m.with_next_page(next.offset(&page, n, None)))
 }
 
 /// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
@@ -298,24 +264,19 @@ async fn list_items(
     ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
-    security(("default" = []))
 )]
 async fn add_items(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, list)): Path<(String, String)>,
     ApiJson(body): ApiJson<UsersBody>,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
+    let list = FanslyId::parse("list_id", &list)?;
     let ids = body.ids()?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.items.add"),
-        |f, a| async move { lists::add(&f, &a, &list, &ids).await },
-    )
-    .await
+    scope
+        .call(prices::LISTS_ITEMS_ADD, |f, a| async move {
+            lists::add(&f, &a, &list, &ids).await
+        })
+        .await
 }
 
 /// Remove Users from List: `{user_ids: [...]}`.
@@ -330,24 +291,19 @@ async fn add_items(
     ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn remove_items(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, list)): Path<(String, String)>,
     ApiJson(body): ApiJson<UsersBody>,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
+    let list = FanslyId::parse("list_id", &list)?;
     let ids = body.ids()?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.items.remove"),
-        |f, a| async move { lists::remove(&f, &a, &list, &ids).await },
-    )
-    .await
+    scope
+        .call(prices::LISTS_ITEMS_REMOVE, |f, a| async move {
+            lists::remove(&f, &a, &list, &ids).await
+        })
+        .await
 }
 
 /// Remove User from List: `item_id` is the member's Fansly account id.
@@ -362,21 +318,16 @@ async fn remove_items(
         ("item_id" = String, Path, description = "The member's Fansly account ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-    security(("default" = []))
 )]
 async fn remove_item(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, list, item)): Path<(String, String, String)>,
+    scope: AccountScope,
+    Path((_account, list, item)): Path<(String, String, String)>,
 ) -> Result<Metered, ApiError> {
-    let list = fansly_id("list_id", &list)?;
-    let item = fansly_id("item_id", &item)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("lists.items.remove_one"),
-        |f, a| async move { lists::remove(&f, &a, &list, &[item]).await },
-    )
-    .await
+    let list = FanslyId::parse("list_id", &list)?;
+    let item = FanslyId::parse("item_id", &item)?;
+    scope
+        .call(prices::LISTS_ITEMS_REMOVE_ONE, |f, a| async move {
+            lists::remove(&f, &a, &list, &[item.into_string()]).await
+        })
+        .await
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -13,12 +13,14 @@ use utoipa_axum::routes;
 use crate::broadcasts::audience;
 use crate::broadcasts::store::{self as broadcasts, state, Broadcast, Spec};
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
-use crate::http::calls::endpoint;
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{self, fansly_id};
+use crate::http::extract::ApiJson;
+use crate::http::params;
+use crate::http::scope::{AccountRecord, AccountScope};
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -125,7 +127,7 @@ fn audience_ids(field: &str, raw: &[String]) -> Result<Vec<String>, ApiError> {
     }
     let mut out: Vec<String> = Vec::new();
     for id in raw {
-        let id = fansly_id(field, id)?;
+        let id = FanslyId::parse(field, id)?.into_string();
         if !out.contains(&id) {
             out.push(id);
         }
@@ -223,15 +225,9 @@ async fn resolve_media(
 
 /// The team's broadcast `id` of `account_id` (404 for unknown accounts and
 /// for broadcasts of other teams or accounts).
-async fn find(
-    state: &AppState,
-    authed: &Authed,
-    account_id: &str,
-    id: &str,
-) -> Result<Broadcast, ApiError> {
-    fansly_id("broadcast_id", id)?;
-    crate::accounts::store::get(&state.db, &authed.caller.team_id, account_id).await?;
-    broadcasts::get(&state.db, &authed.caller.team_id, account_id, id).await
+async fn find(record: &AccountRecord, id: &str) -> Result<Broadcast, ApiError> {
+    let id = FanslyId::parse("broadcast_id", id)?;
+    broadcasts::get(&record.state.db, record.team(), &record.account.id, &id).await
 }
 
 /// List Scheduled Mass Messages: pending broadcasts (scheduled or sending)
@@ -244,19 +240,13 @@ async fn find(
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses(
         (status = 200, description = "`data` is an array of broadcasts (`id`, `state`, content, audience, `scheduledFor`, `total`, `sent`, `failed`, `pending` …), soonest first", body = Object),
-        (status = 404, description = "Unknown account"),
     ),
-    security(("default" = []))
 )]
-async fn list_mass_messages(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
-) -> Result<Metered, ApiError> {
-    crate::accounts::store::get(&state.db, &authed.caller.team_id, &account_id).await?;
-    let (db, team) = (state.db.clone(), authed.caller.team_id.clone());
-    authed
-        .bill(&state, endpoint("mass_messaging.list"), async move {
+async fn list_mass_messages(record: AccountRecord) -> Result<Metered, ApiError> {
+    let (db, team) = (record.state.db.clone(), record.team().to_owned());
+    let account_id = record.account.id.clone();
+    record
+        .bill(prices::MASS_MESSAGING_LIST, async move {
             let pending = broadcasts::pending(&db, &team, &account_id).await?;
             Ok(pending.iter().map(Broadcast::to_json).collect())
         })
@@ -278,18 +268,15 @@ async fn list_mass_messages(
         (status = 409, description = "The account is not connected, or a media handle is not processed yet"),
         (status = 422, description = "Empty audience, no text or media, bad price, past schedule, malformed id …"),
     ),
-    security(("default" = []))
 )]
 async fn send_mass_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<SendMassMessageBody>,
 ) -> Result<Metered, ApiError> {
     let group_id = body
         .group_id
         .as_deref()
-        .map(|g| fansly_id("groupId", g))
+        .map(|g| FanslyId::parse("groupId", g).map(String::from))
         .transpose()?;
     let scheduled_for = schedule(body.scheduled_for, now_ms(), None)?;
     let mut spec = Spec {
@@ -308,18 +295,18 @@ async fn send_mass_message(
         ..Spec::default()
     };
     validate(&mut spec)?;
-    let team = authed.caller.team_id.clone();
-    let account = state.sessions.connected(&team, &account_id).await?;
+    let team = scope.team().to_owned();
+    let account = &scope.account;
     if spec.user_ids.contains(&account.fansly_id) {
         return Err(bad(format!(
             "userIds: {} is the connected account itself",
             account.fansly_id
         )));
     }
-    resolve_media(&state, &team, &account.id, &mut spec).await?;
-    let (fansly, db) = (state.fansly.clone(), state.db.clone());
-    authed
-        .bill(&state, endpoint("mass_messaging.send"), async move {
+    resolve_media(&scope.state, &team, &account.id, &mut spec).await?;
+    let db = scope.state.db.clone();
+    scope
+        .call(prices::MASS_MESSAGING_SEND, |fansly, account| async move {
             let mut spec = spec;
             if let Some(group) = spec.group_id.clone() {
                 audience::add_audience_group(&fansly, &account, &group, &mut spec).await?;
@@ -348,17 +335,15 @@ async fn send_mass_message(
         (status = 404, description = "Unknown account or broadcast"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn get_mass_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, id)): Path<(String, String)>,
+    record: AccountRecord,
+    Path((_account, id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let b = find(&state, &authed, &account_id, &id).await?;
-    let db = state.db.clone();
-    authed
-        .bill(&state, endpoint("mass_messaging.get"), async move {
+    let b = find(&record, &id).await?;
+    let db = record.state.db.clone();
+    record
+        .bill(prices::MASS_MESSAGING_GET, async move {
             let mut v = b.to_json();
             v["failedRecipients"] = broadcasts::failures(&db, &b.id, FAILURES_SHOWN)
                 .await?
@@ -386,15 +371,13 @@ async fn get_mass_message(
         (status = 409, description = "The broadcast is no longer scheduled (sending, sent, cancelled or failed)"),
         (status = 422, description = "A past schedule, no text or media left, bad price, malformed id …"),
     ),
-    security(("default" = []))
 )]
 async fn update_mass_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, id)): Path<(String, String)>,
+    record: AccountRecord,
+    Path((_account, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateMassMessageBody>,
 ) -> Result<Metered, ApiError> {
-    let current = find(&state, &authed, &account_id, &id).await?;
+    let current = find(&record, &id).await?;
     if current.state != state::SCHEDULED {
         return Err(broadcasts::not_editable(&current));
     }
@@ -453,9 +436,9 @@ async fn update_mass_message(
     // A group's lists and tier were merged in when it was accepted, so the
     // fields alone must still name someone.
     require_audience(&spec)?;
-    let team = authed.caller.team_id.clone();
+    let team = record.team().to_owned();
     let account = if audience_changed {
-        let account = state.sessions.connected(&team, &account_id).await?;
+        let account = record.connected().await?;
         if spec.user_ids.contains(&account.fansly_id) {
             return Err(bad(format!(
                 "userIds: {} is the connected account itself",
@@ -467,11 +450,11 @@ async fn update_mass_message(
         None
     };
     if media_changed {
-        resolve_media(&state, &team, &account_id, &mut spec).await?;
+        resolve_media(&record.state, &team, &record.account.id, &mut spec).await?;
     }
-    let (fansly, db) = (state.fansly.clone(), state.db.clone());
-    authed
-        .bill(&state, endpoint("mass_messaging.update"), async move {
+    let (fansly, db) = (record.state.fansly.clone(), record.state.db.clone());
+    record
+        .bill(prices::MASS_MESSAGING_UPDATE, async move {
             if let Some(account) = &account {
                 audience::check_audience(&fansly, account, &spec).await?;
             }
@@ -498,23 +481,21 @@ async fn update_mass_message(
         (status = 409, description = "The broadcast already ended (sent, cancelled or failed)"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn cancel_mass_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, id)): Path<(String, String)>,
+    record: AccountRecord,
+    Path((_account, id)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
-    let current = find(&state, &authed, &account_id, &id).await?;
+    let current = find(&record, &id).await?;
     if !matches!(current.state.as_str(), state::SCHEDULED | state::SENDING) {
         return Err(ApiError::Conflict(format!(
             "broadcast {} is already {}; only a scheduled or sending broadcast can be cancelled",
             current.id, current.state
         )));
     }
-    let db = state.db.clone();
-    authed
-        .bill(&state, endpoint("mass_messaging.cancel"), async move {
+    let db = record.state.db.clone();
+    record
+        .bill(prices::MASS_MESSAGING_CANCEL, async move {
             Ok(broadcasts::cancel(&db, &current).await?.to_json())
         })
         .await

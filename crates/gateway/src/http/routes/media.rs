@@ -1,7 +1,7 @@
 //! `/api/fansly/{fanslyAccount}/media/…` and `/account-media/{ids}`.
 
 use axum::extract::multipart::{Field, MultipartRejection};
-use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, RawQuery};
 use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -10,13 +10,13 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::core::ids::{is_media_id, new_media_id};
-use crate::http::envelope::page_url;
-use crate::http::extract::Authed;
-use crate::http::params;
+use crate::core::ids::{is_media_id, new_media_id, FanslyId};
+use crate::http::paging::NextPage;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::media::{self, Incoming, Spool};
 use crate::metering::meta::Endpoint;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,7 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(download))
 }
 
-const UPLOAD: Endpoint = Endpoint::uncached("media.upload", 1);
+const UPLOAD: Endpoint = prices::MEDIA_UPLOAD;
 /// Small form fields (`file_url`, `async`) are read up to this size.
 const MAX_FIELD_BYTES: usize = 8 * 1024;
 
@@ -74,7 +74,7 @@ async fn read_form(state: &AppState, mut form: Multipart) -> Result<UploadForm, 
                 let raw = small_text(field).await?;
                 let raw = raw.trim();
                 if !raw.is_empty() {
-                    out.album_id = Some(params::fansly_id("album_id", raw)?);
+                    out.album_id = Some(FanslyId::parse("album_id", raw)?.into_string());
                 }
             }
             "async" => {
@@ -145,19 +145,15 @@ async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
     responses(
         (status = 200, description = "Bare `{prefixed_id, file_name, media_id, media, credits_used}`; with async: `{status, prefixed_id, polling_url}`", body = Object),
         (status = 402, description = "Not enough credits for the file's size"),
-        (status = 404, description = "Unknown account"),
         (status = 413, description = "File over the limit"),
         (status = 422, description = "Neither or both of file / file_url, an empty or non-media file"),
     ),
-    security(("default" = []))
 )]
 async fn upload(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    run_upload(state, authed, account_id, form, false).await
+    run_upload(scope, form, false).await
 }
 
 /// Upload Media and Upload Media to Vault: one pipeline. With `into_album`
@@ -165,9 +161,7 @@ async fn upload(
 /// checked before anything is charged or pushed, and the pushed media is
 /// added to it as part of the upload.
 pub(crate) async fn run_upload(
-    state: AppState,
-    authed: Authed,
-    account_id: String,
+    scope: AccountScope,
     form: Result<Multipart, MultipartRejection>,
     into_album: bool,
 ) -> Result<Response, ApiError> {
@@ -177,10 +171,11 @@ pub(crate) async fn run_upload(
             e.body_text()
         ))
     })?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let AccountScope {
+        authed,
+        account,
+        state,
+    } = scope;
     let form = read_form(&state, form).await?;
     let album = if into_album {
         Some(match &form.album_id {
@@ -227,11 +222,11 @@ pub(crate) async fn run_upload(
     if form.background {
         let reservation = authed.reserve(&state, UPLOAD, cost).await?;
         media::insert(&db, &id, &team, &account.id, &file, cost, media::PENDING).await?;
-        let polling_url = page_url(
+        let polling_url = NextPage::at(
             &state,
-            &format!("/api/fansly/{account_id}/media/uploads/{id}/status"),
-            &[],
-        );
+            format!("/api/fansly/{}/media/uploads/{id}/status", account.id),
+        )
+        .url();
         let task_id = id.clone();
         let task_album = album.clone();
         tokio::spawn(async move {
@@ -326,35 +321,25 @@ async fn push_into(
         (status = 404, description = "Unknown account or upload (another team's upload too)"),
         (status = 422, description = "Not a fansly_media_ id"),
     ),
-    security(("default" = []))
 )]
 async fn upload_status(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, upload)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, upload)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     if !is_media_id(&upload) {
         return Err(ApiError::Unprocessable(format!(
             "upload must be a fansly_media_ id, got {upload:?}"
         )));
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let db = state.db.clone();
-    let team = authed.caller.team_id.clone();
-    let metered = authed
-        .bill(
-            &state,
-            Endpoint::uncached("media.upload_status", 0),
-            async move {
-                let handle = media::find(&db, &team, &account.id, &upload)
-                    .await?
-                    .ok_or_else(|| ApiError::NotFound(format!("upload {upload} not found")))?;
-                Ok(media::status_json(&handle))
-            },
-        )
+    let db = scope.state.db.clone();
+    let team = scope.team().to_owned();
+    let metered = scope
+        .call(prices::MEDIA_UPLOAD_STATUS, |_, account| async move {
+            let handle = media::find(&db, &team, &account.id, &upload)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("upload {upload} not found")))?;
+            Ok(media::status_json(&handle))
+        })
         .await?;
     Ok(metered.bare())
 }
@@ -372,15 +357,12 @@ async fn upload_status(
     ),
     responses(
         (status = 200, description = "Fansly's envelope with the accountMedia records found", body = Object),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "Malformed ids, or more than 100"),
     ),
-    security(("default" = []))
 )]
 async fn account_media(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, ids)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, ids)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let ids: Vec<String> = ids.split(',').map(|s| s.trim().to_owned()).collect();
     if ids.len() > 100 {
@@ -390,25 +372,16 @@ async fn account_media(
         )));
     }
     for id in &ids {
-        params::fansly_id("ids", id)?;
+        FanslyId::parse("ids", id)?;
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let fansly = state.fansly.clone();
-    let metered = authed
-        .bill(
-            &state,
-            Endpoint::uncached("media.account_media", 1),
-            async move {
-                let found = fansly
-                    .account_media(&account.session, &ids)
-                    .await
-                    .map_err(|e| ApiError::upstream(&account.id, e))?;
-                Ok(json!({"success": true, "response": found}))
-            },
-        )
+    let metered = scope
+        .call(prices::MEDIA_ACCOUNT_MEDIA, |fansly, account| async move {
+            let found = fansly
+                .account_media(&account.session, &ids)
+                .await
+                .map_err(|e| ApiError::upstream(&account.id, e))?;
+            Ok(json!({"success": true, "response": found}))
+        })
         .await?;
     Ok(metered.bare())
 }
@@ -425,15 +398,12 @@ async fn account_media(
     ),
     responses(
         (status = 302, description = "Redirect to the file"),
-        (status = 404, description = "Unknown account"),
         (status = 422, description = "Not a Fansly CDN URL"),
     ),
-    security(("default" = []))
 )]
 async fn download(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, cdn_url)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, cdn_url)): Path<(String, String)>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     // An unencoded URL brings its own query (the CDN signature) along as ours.
@@ -441,20 +411,14 @@ async fn download(
         Some(q) if !cdn_url.contains('?') => format!("{cdn_url}?{q}"),
         _ => cdn_url,
     };
-    let target = cdn_target(&state, &full)?;
+    let target = cdn_target(&scope.state, &full)?;
     let location: HeaderValue = target
         .parse()
         .map_err(|_| ApiError::Unprocessable("cdnUrl is not a valid URL".into()))?;
-    state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let metered = authed
-        .bill(
-            &state,
-            Endpoint::uncached("media.download", 1),
-            async move { Ok(Value::String(target)) },
-        )
+    let metered = scope
+        .call(prices::MEDIA_DOWNLOAD, |_, _| async move {
+            Ok(Value::String(target))
+        })
         .await?;
     let mut resp = metered.bare();
     *resp.status_mut() = StatusCode::FOUND;

@@ -1,18 +1,20 @@
 //! `/api/fansly/{fanslyAccount}/chats/{chat_id}/messages…`
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::http::envelope::{page_url, Metered};
-use crate::http::extract::{ApiJson, Authed};
+use crate::core::ids::FanslyId;
+use crate::http::envelope::Metered;
+use crate::http::extract::ApiJson;
+use crate::http::paging::NextPage;
 use crate::http::params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
-use crate::metering::meta::Endpoint;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,20 +30,6 @@ const MAX_ACK: usize = 25;
 const MAX_MEDIA_FILES: usize = 50;
 /// Fansly's message length limit is not documented; this bounds the body.
 const MAX_TEXT_CHARS: usize = 10_000;
-
-/// Checks the path's chat id and resolves the team's account.
-async fn chat(
-    state: &AppState,
-    authed: &Authed,
-    account: &str,
-    chat_id: &str,
-) -> Result<ConnectedAccount, ApiError> {
-    params::fansly_id("chat_id", chat_id)?;
-    state
-        .sessions
-        .connected(&authed.caller.team_id, account)
-        .await
-}
 
 #[derive(Deserialize, IntoParams)]
 struct ListQuery {
@@ -67,24 +55,22 @@ struct ListQuery {
         (status = 404, description = "Unknown account or chat"),
         (status = 422, description = "`limit` out of 1–100, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_messages(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
     Query(q): Query<ListQuery>,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     let limit = params::limit(q.limit.as_deref(), 25, 100)?;
     let before = q.before.filter(|b| !b.trim().is_empty());
     if let Some(b) = &before {
-        params::fansly_id("before", b)?;
+        FanslyId::parse("before", b)?;
     }
-    let account = chat(&state, &authed, &account_id, &chat_id).await?;
-    let fansly = state.fansly.clone();
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
     let chat_for_work = chat_id.clone();
-    let metered = authed
-        .bill(&state, Endpoint::uncached("messages.list", 1), async move {
+    let metered = scope
+        .call(prices::MESSAGES_LIST, |fansly, account| async move {
             crate::fansly::messages::list(
                 &fansly,
                 &account,
@@ -95,13 +81,10 @@ async fn list_messages(
             .await
         })
         .await?;
-    let next_page = crate::fansly::messages::next_before(&metered.data).map(|before| {
-        page_url(
-            &state,
-            &format!("/api/fansly/{account_id}/chats/{chat_id}/messages"),
-            &[("limit", limit.to_string()), ("before", before)],
-        )
-    });
+    let next_page = next.only(&[("limit", Some(limit))]).cursor(
+        "before",
+        crate::fansly::messages::next_before(&metered.data),
+    );
     Ok(metered.with_next_page(next_page))
 }
 
@@ -136,12 +119,10 @@ pub struct SendMessageBody {
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Neither text nor mediaFiles, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn send_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<SendMessageBody>,
 ) -> Result<Metered, ApiError> {
     let text = body.text.unwrap_or_default();
@@ -158,19 +139,18 @@ async fn send_message(
     params::media_files(&body.media_files, MAX_MEDIA_FILES)?;
     let reply_to = body.reply_to_message_id.filter(|r| !r.is_empty());
     if let Some(r) = &reply_to {
-        params::fansly_id("replyToMessageId", r)?;
+        FanslyId::parse("replyToMessageId", r)?;
     }
-    let account = chat(&state, &authed, &account_id, &chat_id).await?;
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
     let vault = crate::media::vault_ids(
-        &state.db,
-        &authed.caller.team_id,
-        &account.id,
+        &scope.state.db,
+        scope.team(),
+        &scope.account.id,
         &body.media_files,
     )
     .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, Endpoint::uncached("messages.send", 1), async move {
+    scope
+        .call(prices::MESSAGES_SEND, |fansly, account| async move {
             crate::fansly::messages::send(&fansly, &account, &chat_id, text, vault, reply_to).await
         })
         .await
@@ -203,12 +183,10 @@ pub struct AckBody {
         (status = 404, description = "Unknown account, chat or message"),
         (status = 422, description = "No ids, more than 25, a malformed id, or `type` outside 1–4"),
     ),
-    security(("default" = []))
 )]
 async fn ack_messages(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, chat_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AckBody>,
 ) -> Result<Metered, ApiError> {
     if body.message_ids.is_empty() || body.message_ids.len() > MAX_ACK {
@@ -218,7 +196,7 @@ async fn ack_messages(
         )));
     }
     for id in &body.message_ids {
-        params::fansly_id("messageIds", id)?;
+        FanslyId::parse("messageIds", id)?;
     }
     if !(1..=4).contains(&body.kind) {
         return Err(ApiError::Unprocessable(format!(
@@ -226,10 +204,9 @@ async fn ack_messages(
             body.kind
         )));
     }
-    let account = chat(&state, &authed, &account_id, &chat_id).await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, Endpoint::uncached("messages.ack", 1), async move {
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    scope
+        .call(prices::MESSAGES_ACK, |fansly, account| async move {
             crate::fansly::messages::ack(&fansly, &account, &chat_id, &body.message_ids, body.kind)
                 .await
         })
@@ -252,24 +229,17 @@ async fn ack_messages(
         (status = 404, description = "Unknown account, chat or message, or a message the account did not send"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn delete_message(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, chat_id, message_id)): Path<(String, String, String)>,
+    scope: AccountScope,
+    Path((_account, chat_id, message_id)): Path<(String, String, String)>,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id("message_id", &message_id)?;
-    let account = chat(&state, &authed, &account_id, &chat_id).await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(
-            &state,
-            Endpoint::uncached("messages.delete", 1),
-            async move {
-                crate::fansly::messages::delete(&fansly, &account, &chat_id, &message_id).await
-            },
-        )
+    let message_id = FanslyId::parse("message_id", &message_id)?;
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    scope
+        .call(prices::MESSAGES_DELETE, |fansly, account| async move {
+            crate::fansly::messages::delete(&fansly, &account, &chat_id, &message_id).await
+        })
         .await
 }
 
@@ -282,27 +252,25 @@ pub struct ReactionBody {
 }
 
 async fn react(
-    state: AppState,
-    authed: Authed,
-    (account_id, chat_id, message_id): (String, String, String),
+    scope: AccountScope,
+    (_account, chat_id, message_id): (String, String, String),
     kind: u8,
     add: bool,
 ) -> Result<Metered, ApiError> {
-    params::fansly_id("message_id", &message_id)?;
+    let message_id = FanslyId::parse("message_id", &message_id)?;
     if !(1..=7).contains(&kind) {
         return Err(ApiError::Unprocessable(format!(
             "type must be a reaction from 1 to 7, got {kind}"
         )));
     }
-    let account = chat(&state, &authed, &account_id, &chat_id).await?;
-    let fansly = state.fansly.clone();
-    let name = if add {
-        "messages.react"
+    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+    let price = if add {
+        prices::MESSAGES_REACT
     } else {
-        "messages.unreact"
+        prices::MESSAGES_UNREACT
     };
-    authed
-        .bill(&state, Endpoint::uncached(name, 1), async move {
+    scope
+        .call(price, |fansly, account| async move {
             crate::fansly::messages::react(&fansly, &account, &chat_id, &message_id, kind, add)
                 .await
         })
@@ -326,15 +294,13 @@ async fn react(
         (status = 404, description = "Unknown account, chat or message (or the account's own message)"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn add_reaction(
-    State(state): State<AppState>,
-    authed: Authed,
+    scope: AccountScope,
     Path(path): Path<(String, String, String)>,
     ApiJson(body): ApiJson<ReactionBody>,
 ) -> Result<Metered, ApiError> {
-    react(state, authed, path, body.kind, true).await
+    react(scope, path, body.kind, true).await
 }
 
 /// Remove Reaction from Chat Message.
@@ -354,13 +320,11 @@ async fn add_reaction(
         (status = 404, description = "Unknown account, chat, message or reaction"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn remove_reaction(
-    State(state): State<AppState>,
-    authed: Authed,
+    scope: AccountScope,
     Path(path): Path<(String, String, String)>,
     ApiJson(body): ApiJson<ReactionBody>,
 ) -> Result<Metered, ApiError> {
-    react(state, authed, path, body.kind, false).await
+    react(scope, path, body.kind, false).await
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use fansly_upstream::{Gate, NewPost};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -10,13 +10,16 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::content;
-use crate::http::calls::endpoint;
-use crate::http::envelope::{page_url, Metered};
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{self, fansly_id, Params};
+use crate::http::envelope::Metered;
+use crate::http::extract::ApiJson;
+use crate::http::paging::NextPage;
+use crate::http::params::{self, Params};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,13 +59,11 @@ struct ListQuery {
         (status = 404, description = "Unknown account or wall_id"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_posts(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     params: Params,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     let before = params.snowflake("before")?.filter(|b| b != "0");
     let wall_id = params.snowflake("wall_id")?;
@@ -72,14 +73,9 @@ async fn list_posts(
             "after is not supported; page with before".into(),
         ));
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let fansly = state.fansly.clone();
     let (wall, text) = (wall_id.clone(), search.clone());
-    let metered = authed
-        .bill(&state, endpoint("posts.list"), async move {
+    let metered = scope
+        .call(prices::POSTS_LIST, |fansly, account| async move {
             content::posts(
                 &fansly,
                 &account,
@@ -91,13 +87,15 @@ async fn list_posts(
         })
         .await?;
     // The next page keeps the filters and moves the cursor.
-    let next = content::next_before(&metered.data).map(|before| {
-        let mut query = vec![("before", before)];
-        query.extend(wall_id.map(|w| ("wall_id", w)));
-        query.extend(search.map(|s| ("search", s)));
-        page_url(&state, &format!("/api/fansly/{account_id}/posts"), &query)
+    let next_page = content::next_before(&metered.data).map(|before| {
+        next.only(&[
+            ("before", Some(before)),
+            ("wall_id", wall_id.map(String::from)),
+            ("search", search),
+        ])
+        .url()
     });
-    Ok(metered.with_next_page(next))
+    Ok(metered.with_next_page(next_page))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -275,7 +273,7 @@ fn content_and_gates(
 fn wall_list(field: &str, raw: &[String]) -> Result<Vec<String>, ApiError> {
     let mut walls: Vec<String> = Vec::new();
     for raw in raw {
-        let id = fansly_id(field, raw)?;
+        let id = FanslyId::parse(field, raw)?.into_string();
         if !walls.contains(&id) {
             walls.push(id);
         }
@@ -327,24 +325,17 @@ pub(crate) fn gates(
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Bad text, price, schedule, expiry or id"),
     ),
-    security(("default" = []))
 )]
 async fn send_post(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<SendPostBody>,
 ) -> Result<Metered, ApiError> {
     let (content, gates, wall_ids, pin_wall_ids) = body.validate(now_ms())?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
     let (media, previews) = media_and_previews(
-        &state,
-        &authed.caller.team_id,
-        &account.id,
+        &scope.state,
+        scope.team(),
+        &scope.account.id,
         &body.media_files,
         previews,
     )
@@ -359,9 +350,8 @@ async fn send_post(
         pin_wall_ids,
         previews,
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, endpoint("posts.send"), async move {
+    scope
+        .call(prices::POSTS_SEND, |fansly, account| async move {
             content::publish(&fansly, &account, post).await
         })
         .await
@@ -418,15 +408,13 @@ pub struct UpdatePostBody {
         (status = 409, description = "A media handle is not processed yet"),
         (status = 422, description = "Bad text, price, expiry, pin or id"),
     ),
-    security(("default" = []))
 )]
 async fn update_post(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, post_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, post_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdatePostBody>,
 ) -> Result<Metered, ApiError> {
-    let post_id = fansly_id("post_id", &post_id)?;
+    let post_id = FanslyId::parse("post_id", &post_id)?;
     let (content, gates) = content_and_gates(
         body.text.as_deref(),
         &body.media_files,
@@ -444,14 +432,10 @@ async fn update_post(
     }
     let (wall_ids, pin_wall_ids) = walls_and_pins(&body.wall_ids, &body.pin_wall_ids)?;
     let previews = preview_handles(&body.media_files, &body.previews)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
     let (media, previews) = media_and_previews(
-        &state,
-        &authed.caller.team_id,
-        &account.id,
+        &scope.state,
+        scope.team(),
+        &scope.account.id,
         &body.media_files,
         previews,
     )
@@ -466,9 +450,8 @@ async fn update_post(
         pin_wall_ids,
         previews,
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, endpoint("posts.update"), async move {
+    scope
+        .call(prices::POSTS_UPDATE, |fansly, account| async move {
             content::update_post(&fansly, &account, &post_id, post).await
         })
         .await
@@ -535,23 +518,16 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
         (status = 404, description = "Unknown account or post"),
         (status = 422, description = "A malformed post id or source"),
     ),
-    security(("default" = []))
 )]
 async fn post_stats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account_id, post_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, post_id)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let post_id = fansly_id("post_id", &post_id)?;
+    let post_id = FanslyId::parse("post_id", &post_id)?;
     let sources = sources(&params)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, endpoint("posts.stats"), async move {
+    scope
+        .call(prices::POSTS_STATS, |fansly, account| async move {
             content::post_stats(&fansly, &account, &post_id, &sources).await
         })
         .await

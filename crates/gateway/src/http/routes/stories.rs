@@ -1,6 +1,5 @@
 //! `/stories`: add one media item to the creator's story.
 
-use axum::extract::{Path, State};
 use fansly_upstream::ids::is_snowflake;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,12 +8,13 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::fansly::content;
-use crate::http::calls::endpoint;
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::ApiJson;
 use crate::http::params;
 use crate::http::routes::posts::gates;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(add_to_story))
@@ -49,12 +49,9 @@ pub struct StoryBody {
         (status = 409, description = "The media handle is not processed yet"),
         (status = 422, description = "Not exactly one media file, or a bad price"),
     ),
-    security(("default" = []))
 )]
 async fn add_to_story(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<StoryBody>,
 ) -> Result<Metered, ApiError> {
     let [file] = body.media_files.as_slice() else {
@@ -73,25 +70,20 @@ async fn add_to_story(
     if !native {
         params::media_files(std::slice::from_ref(file), 1)?;
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
     let media_id = if native {
         file.clone()
     } else {
         crate::media::vault_ids(
-            &state.db,
-            &authed.caller.team_id,
-            &account.id,
+            &scope.state.db,
+            scope.team(),
+            &scope.account.id,
             std::slice::from_ref(file),
         )
         .await?
         .remove(0)
     };
-    let fansly = state.fansly.clone();
-    authed
-        .bill(&state, endpoint("stories.add"), async move {
+    scope
+        .call(prices::STORIES_ADD, |fansly, account| async move {
             content::publish_story(&fansly, &account, &media_id, &gates).await
         })
         .await

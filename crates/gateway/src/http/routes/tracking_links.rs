@@ -1,19 +1,21 @@
 //! `/tracking-links/...`: links with their counters, and day-by-day stats.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::tracking;
-use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{days_before, fansly_id, Params};
+use crate::http::extract::ApiJson;
+use crate::http::params::{days_before, Params};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -30,21 +32,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listTrackingLinks",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
-    security(("default" = []))
 )]
-async fn list_links(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("tracking_links.list"),
-        |f, a| async move { tracking::links(&f, &a).await },
-    )
-    .await
+async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::TRACKING_LINKS_LIST, |f, a| async move {
+            tracking::links(&f, &a).await
+        })
+        .await
 }
 
 /// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).
@@ -60,24 +54,19 @@ async fn list_links(
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
     ),
     responses((status = 200, description = "Day rows `{trackingLinkId, timestamp, clicks, claims, follows, subscriptions, year, month, date}`", body = Object), (status = 404, description = "Unknown link")),
-    security(("default" = []))
 )]
 async fn link_stats(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, link)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, link)): Path<(String, String)>,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let link = fansly_id("tracking_link_id", &link)?;
+    let link = FanslyId::parse("tracking_link_id", &link)?;
     let window = params.window(days_before(30), now_ms())?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("tracking_links.stats"),
-        |f, a| async move { tracking::stats(&f, &a, &link, window).await },
-    )
-    .await
+    scope
+        .call(prices::TRACKING_LINKS_STATS, |f, a| async move {
+            tracking::stats(&f, &a, &link, window).await
+        })
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -104,15 +93,13 @@ const MAX_TEXT: usize = 500;
     ),
     request_body = UpdateLinkBody,
     responses((status = 200, description = "`data` is the updated link", body = Object), (status = 404, description = "Unknown link")),
-    security(("default" = []))
 )]
 async fn update_link(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, link)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, link)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateLinkBody>,
 ) -> Result<Metered, ApiError> {
-    let link = fansly_id("tracking_link_id", &link)?;
+    let link = FanslyId::parse("tracking_link_id", &link)?;
     let label = body.label.as_deref().map(str::trim);
     if label.is_none() && body.description.is_none() {
         return Err(ApiError::Unprocessable(
@@ -133,14 +120,9 @@ async fn update_link(
         }
     }
     let label = label.map(str::to_owned);
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("tracking_links.update"),
-        |f, a| async move {
+    scope
+        .call(prices::TRACKING_LINKS_UPDATE, |f, a| async move {
             tracking::update(&f, &a, &link, label.as_deref(), body.description.as_deref()).await
-        },
-    )
-    .await
+        })
+        .await
 }

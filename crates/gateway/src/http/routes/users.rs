@@ -1,7 +1,7 @@
 //! `/api/fansly/{fanslyAccount}/users/…`: profile lookups, one credit per call
 //! however many users it names.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,10 +9,10 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
-use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
-use crate::http::extract::Authed;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -36,15 +36,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 404, description = "Unknown account, or none of the users exists"),
         (status = 422, description = "Malformed usernames"),
     ),
-    security(("default" = []))
 )]
 async fn by_usernames(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, usernames)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, usernames)): Path<(String, String)>,
 ) -> Result<Metered, ApiError> {
     let names = users::parse_usernames(&usernames)?;
-    run(state, authed, &account, Lookup::Usernames(names)).await
+    run(scope, Lookup::Usernames(names)).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -64,16 +62,10 @@ struct IdsQuery {
         (status = 404, description = "Unknown account, or none of the ids exists"),
         (status = 422, description = "Missing or malformed ids"),
     ),
-    security(("default" = []))
 )]
-async fn by_ids(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-    Query(q): Query<IdsQuery>,
-) -> Result<Metered, ApiError> {
+async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metered, ApiError> {
     let ids = users::parse_ids(q.ids.as_deref())?;
-    run(state, authed, &account, Lookup::Ids(ids)).await
+    run(scope, Lookup::Ids(ids)).await
 }
 
 /// The same as `/users/?ids=`, without the trailing slash.
@@ -83,29 +75,15 @@ async fn by_ids(
     tag = "Users",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID"), IdsQuery),
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
-    security(("default" = []))
 )]
-async fn by_ids_no_slash(
-    state: State<AppState>,
-    authed: Authed,
-    account: Path<String>,
-    q: Query<IdsQuery>,
-) -> Result<Metered, ApiError> {
-    by_ids(state, authed, account, q).await
+async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {
+    by_ids(scope, q).await
 }
 
-async fn run(
-    state: AppState,
-    authed: Authed,
-    account: &str,
-    what: Lookup,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        account,
-        endpoint("users.lookup"),
-        |f, a| async move { users::lookup(&f, &a, what).await },
-    )
-    .await
+async fn run(scope: AccountScope, what: Lookup) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::USERS_LOOKUP, |f, a| async move {
+            users::lookup(&f, &a, what).await
+        })
+        .await
 }

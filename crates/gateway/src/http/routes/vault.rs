@@ -3,7 +3,7 @@
 //! into an album.
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path};
 use axum::response::Response;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -11,12 +11,15 @@ use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::content;
-use crate::http::calls::{call, endpoint};
-use crate::http::envelope::{page_url, Metered};
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{fansly_id, Params};
+use crate::http::envelope::Metered;
+use crate::http::extract::ApiJson;
+use crate::http::paging::NextPage;
+use crate::http::params::Params;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -56,21 +59,13 @@ pub struct CreateAlbumBody {
     operation_id = "listVaultAlbums",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
-    security(("default" = []))
 )]
-async fn list_albums(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("vault.albums.list"),
-        |f, a| async move { content::albums(&f, &a).await },
-    )
-    .await
+async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::VAULT_ALBUMS_LIST, |f, a| async move {
+            content::albums(&f, &a).await
+        })
+        .await
 }
 
 /// Create Vault Album: `{title?, description?}`; answers the new album.
@@ -85,23 +80,17 @@ async fn list_albums(
         (status = 200, description = "`data` is the new album", body = Object),
         (status = 422, description = "Title or description too long"),
     ),
-    security(("default" = []))
 )]
 async fn create_album(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<CreateAlbumBody>,
 ) -> Result<Metered, ApiError> {
     let (title, description) = album_text(body.title, body.description)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("vault.albums.create"),
-        |f, a| async move { content::create_album(&f, &a, &title, &description).await },
-    )
-    .await
+    scope
+        .call(prices::VAULT_ALBUMS_CREATE, |f, a| async move {
+            content::create_album(&f, &a, &title, &description).await
+        })
+        .await
 }
 
 /// A trimmed title and a description within their limits.
@@ -150,15 +139,13 @@ pub struct UpdateAlbumBody {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "Nothing to change, a malformed id, or a title or description too long"),
     ),
-    security(("default" = []))
 )]
 async fn update_album(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, album_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, album_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateAlbumBody>,
 ) -> Result<Metered, ApiError> {
-    let album_id = fansly_id("album_id", &album_id)?;
+    let album_id = FanslyId::parse("album_id", &album_id)?;
     if body.title.is_none() && body.description.is_none() {
         return Err(ApiError::Unprocessable(
             "give title and/or description to change".into(),
@@ -166,12 +153,8 @@ async fn update_album(
     }
     let (keep_title, keep_description) = (body.title.is_none(), body.description.is_none());
     let (title, description) = album_text(body.title, body.description)?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("vault.albums.update"),
-        |f, a| async move {
+    scope
+        .call(prices::VAULT_ALBUMS_UPDATE, |f, a| async move {
             // Fansly's edit takes the whole album: keep what is not changed.
             let (mut title, mut description) = (title, description);
             if keep_title || keep_description {
@@ -191,9 +174,8 @@ async fn update_album(
                 }
             }
             content::update_album(&f, &a, &album_id, &title, &description).await
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -218,26 +200,20 @@ pub struct ReorderBody {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "A malformed album id or a position outside the albums"),
     ),
-    security(("default" = []))
 )]
 async fn reorder_albums(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<ReorderBody>,
 ) -> Result<Metered, ApiError> {
-    let album_id = fansly_id("album_id", &body.album_id)?;
+    let album_id = FanslyId::parse("album_id", &body.album_id)?;
     let position = usize::try_from(body.position).map_err(|_| {
         ApiError::Unprocessable(format!("position must be 0 or more, got {}", body.position))
     })?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("vault.albums.reorder"),
-        |f, a| async move { content::move_album(&f, &a, &album_id, position).await },
-    )
-    .await
+    scope
+        .call(prices::VAULT_ALBUMS_REORDER, |f, a| async move {
+            content::move_album(&f, &a, &album_id, position).await
+        })
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -292,7 +268,7 @@ impl AlbumMediaBody {
                     }
                 }
             } else {
-                fansly_id(field, id).map_err(|_| {
+                FanslyId::parse(field, id).map(String::from).map_err(|_| {
                     ApiError::Unprocessable(format!(
                         "{field}: {id:?} is neither a Fansly vault media id nor a fansly_media_ id"
                     ))
@@ -323,15 +299,13 @@ impl AlbumMediaBody {
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn add_media(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, album_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, album_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AlbumMediaBody>,
 ) -> Result<Metered, ApiError> {
-    album_media(state, authed, account, album_id, body, false).await
+    album_media(scope, album_id, body, false).await
 }
 
 /// Remove Media from Album: detaches media; they stay in the vault.
@@ -351,41 +325,32 @@ async fn add_media(
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn remove_media(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path((account, album_id)): Path<(String, String)>,
+    scope: AccountScope,
+    Path((_account, album_id)): Path<(String, String)>,
     ApiJson(body): ApiJson<AlbumMediaBody>,
 ) -> Result<Metered, ApiError> {
-    album_media(state, authed, account, album_id, body, true).await
+    album_media(scope, album_id, body, true).await
 }
 
 async fn album_media(
-    state: AppState,
-    authed: Authed,
-    account_id: String,
+    scope: AccountScope,
     album_id: String,
     body: AlbumMediaBody,
     remove: bool,
 ) -> Result<Metered, ApiError> {
-    let album_id = fansly_id("album_id", &album_id)?;
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
+    let album_id = FanslyId::parse("album_id", &album_id)?;
     let media = body
-        .vault_ids(&state, &authed.caller.team_id, &account.id)
+        .vault_ids(&scope.state, scope.team(), &scope.account.id)
         .await?;
-    let fansly = state.fansly.clone();
-    let name = if remove {
-        "vault.albums.media.remove"
+    let price = if remove {
+        prices::VAULT_ALBUMS_MEDIA_REMOVE
     } else {
-        "vault.albums.media.add"
+        prices::VAULT_ALBUMS_MEDIA_ADD
     };
-    authed
-        .bill(&state, endpoint(name), async move {
+    scope
+        .call(price, |fansly, account| async move {
             content::album_media(&fansly, &account, &album_id, &media, remove).await
         })
         .await
@@ -412,13 +377,11 @@ struct MediaQuery {
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "A malformed id"),
     ),
-    security(("default" = []))
 )]
 async fn list_media(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     params: Params,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     let album_id = params.snowflake("album_id")?;
     let before = params.snowflake("before")?.filter(|b| b != "0");
@@ -427,27 +390,15 @@ async fn list_media(
             "after is not supported; page with before".into(),
         ));
     }
-    let account = state
-        .sessions
-        .connected(&authed.caller.team_id, &account_id)
-        .await?;
-    let fansly = state.fansly.clone();
     let album = album_id.clone();
-    let metered = authed
-        .bill(&state, endpoint("vault.media.list"), async move {
+    let metered = scope
+        .call(prices::VAULT_MEDIA_LIST, |fansly, account| async move {
             content::vault_media(&fansly, &account, album.as_deref(), before.as_deref()).await
         })
         .await?;
-    let next = content::next_vault_before(&metered.data).map(|before| {
-        let mut query = Vec::new();
-        query.extend(album_id.map(|a| ("album_id", a)));
-        query.push(("before", before));
-        page_url(
-            &state,
-            &format!("/api/fansly/{account_id}/vault/media"),
-            &query,
-        )
-    });
+    let next = next
+        .only(&[("album_id", album_id.map(String::from))])
+        .cursor("before", content::next_vault_before(&metered.data));
     Ok(metered.with_next_page(next))
 }
 
@@ -468,13 +419,10 @@ async fn list_media(
         (status = 413, description = "File over the limit"),
         (status = 422, description = "Neither or both of file / file_url, a non-media file, a malformed album_id"),
     ),
-    security(("default" = []))
 )]
 async fn upload_media(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account_id): Path<String>,
+    scope: AccountScope,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    crate::http::routes::media::run_upload(state, authed, account_id, form, true).await
+    crate::http::routes::media::run_upload(scope, form, true).await
 }

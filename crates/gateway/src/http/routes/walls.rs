@@ -1,6 +1,5 @@
 //! `/walls`: the creator's profile walls (feeds).
 
-use axum::extract::{Path, State};
 use fansly_upstream::NewWall;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -8,12 +7,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
+use crate::core::ids::FanslyId;
 use crate::fansly::content;
-use crate::http::calls::{call, endpoint};
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::fansly_id;
+use crate::http::extract::ApiJson;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_walls, create_wall))
@@ -59,7 +59,7 @@ impl CreateWallBody {
         }
         let copy_from = self
             .copy_from
-            .map(|raw| fansly_id("copyFrom", &raw))
+            .map(|raw| FanslyId::parse("copyFrom", &raw).map(String::from))
             .transpose()?;
         Ok(NewWall {
             name: name.to_owned(),
@@ -79,21 +79,13 @@ impl CreateWallBody {
     operation_id = "listWalls",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID")),
     responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
-    security(("default" = []))
 )]
-async fn list_walls(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Metered, ApiError> {
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("walls.list"),
-        |f, a| async move { content::walls(&f, &a).await },
-    )
-    .await
+async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
+    scope
+        .call(prices::WALLS_LIST, |f, a| async move {
+            content::walls(&f, &a).await
+        })
+        .await
 }
 
 /// Create Wall: answers the new wall.
@@ -109,21 +101,15 @@ async fn list_walls(
         (status = 404, description = "copyFrom names no wall of the creator"),
         (status = 422, description = "Bad name, description or copyFrom")
     ),
-    security(("default" = []))
 )]
 async fn create_wall(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
+    scope: AccountScope,
     ApiJson(body): ApiJson<CreateWallBody>,
 ) -> Result<Metered, ApiError> {
     let wall = body.into_wall()?;
-    call(
-        &state,
-        authed,
-        &account,
-        endpoint("walls.create"),
-        |f, a| async move { content::create_wall(&f, &a, wall).await },
-    )
-    .await
+    scope
+        .call(prices::WALLS_CREATE, |f, a| async move {
+            content::create_wall(&f, &a, wall).await
+        })
+        .await
 }

@@ -3,7 +3,7 @@
 //! `/api/fansly`) as the vendor has them, and free of credits: deliveries
 //! are what is metered.
 
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -14,9 +14,11 @@ use crate::core::error::ApiError;
 use crate::events::catalog::CATALOG;
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
-use crate::http::params::{next_offset, Params};
+use crate::http::paging::NextPage;
+use crate::http::params::Params;
 use crate::http::state::AppState;
 use crate::metering::meta::Endpoint;
+use crate::metering::prices;
 use crate::webhooks::deliveries as deliver;
 use crate::webhooks::endpoints::{self, Changes};
 use crate::webhooks::examples;
@@ -116,11 +118,11 @@ impl WebhookBody {
 async fn free(
     state: &AppState,
     authed: &Authed,
-    name: &'static str,
+    endpoint: Endpoint,
     data: Value,
 ) -> Result<Metered, ApiError> {
     Ok(authed
-        .reserve(state, Endpoint::uncached(name, 0), 0)
+        .reserve(state, endpoint, endpoint.cost)
         .await?
         .metered(data))
 }
@@ -132,12 +134,11 @@ async fn free(
     tag = "Webhooks",
     operation_id = "listWebhooks",
     responses((status = 200, description = "`data` is `[{id, url, endpoint_url, events, has_signing_secret, enabled, account_scope, account_ids, disabled_reason, failing_since, created_at, updated_at}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
     let hooks = store::list(&state.db, &authed.caller.team_id).await?;
     let data: Vec<Value> = hooks.iter().map(store::Webhook::to_json).collect();
-    free(&state, &authed, "webhooks.list", json!(data)).await
+    free(&state, &authed, prices::WEBHOOKS_LIST, json!(data)).await
 }
 
 /// Create Webhook: `endpoint_url`, `events`, `account_scope` required;
@@ -152,7 +153,6 @@ async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<
         (status = 200, description = "`data` is the new endpoint", body = Object),
         (status = 422, description = "A field is missing or wrong (the message names it)"),
     ),
-    security(("default" = []))
 )]
 async fn create_webhook(
     State(state): State<AppState>,
@@ -167,7 +167,7 @@ async fn create_webhook(
         changes,
     )
     .await?;
-    free(&state, &authed, "webhooks.create", hook.to_json()).await
+    free(&state, &authed, prices::WEBHOOKS_CREATE, hook.to_json()).await
 }
 
 /// The event types an endpoint can subscribe to: `[{value, description}]`.
@@ -177,7 +177,6 @@ async fn create_webhook(
     tag = "Webhooks",
     operation_id = "listWebhookEvents",
     responses((status = 200, description = "`data` is `[{value, description}]`", body = Object)),
-    security(("default" = []))
 )]
 async fn list_event_types(
     State(state): State<AppState>,
@@ -187,7 +186,7 @@ async fn list_event_types(
         .iter()
         .map(|t| json!({"value": t.name, "description": t.description}))
         .collect();
-    free(&state, &authed, "webhooks.events", json!(data)).await
+    free(&state, &authed, prices::WEBHOOKS_EVENTS, json!(data)).await
 }
 
 /// Get Webhook.
@@ -198,7 +197,6 @@ async fn list_event_types(
     operation_id = "getWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is the endpoint", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn get_webhook(
     State(state): State<AppState>,
@@ -206,7 +204,7 @@ async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     let hook = store::get(&state.db, &authed.caller.team_id, &id).await?;
-    free(&state, &authed, "webhooks.get", hook.to_json()).await
+    free(&state, &authed, prices::WEBHOOKS_GET, hook.to_json()).await
 }
 
 /// Update Webhook: any of the create fields; the answer echoes them all.
@@ -224,7 +222,6 @@ async fn get_webhook(
         (status = 404, description = "Unknown webhook"),
         (status = 422, description = "A field is wrong (the message names it)"),
     ),
-    security(("default" = []))
 )]
 async fn update_webhook(
     State(state): State<AppState>,
@@ -245,7 +242,7 @@ async fn update_webhook(
     if hook.enabled {
         state.events.recorded().notify_waiters();
     }
-    free(&state, &authed, "webhooks.update", hook.to_json()).await
+    free(&state, &authed, prices::WEBHOOKS_UPDATE, hook.to_json()).await
 }
 
 /// Delete Webhook, with its delivery log.
@@ -256,7 +253,6 @@ async fn update_webhook(
     operation_id = "deleteWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is `{id, deleted: true}`", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn delete_webhook(
     State(state): State<AppState>,
@@ -267,7 +263,7 @@ async fn delete_webhook(
     free(
         &state,
         &authed,
-        "webhooks.delete",
+        prices::WEBHOOKS_DELETE,
         json!({"id": id, "deleted": true}),
     )
     .await
@@ -286,23 +282,23 @@ async fn delete_webhook(
         ("offset" = Option<u32>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is `[{id, event, event_id, account_id, idempotency_key, redelivery_of, status, attempt_count, next_attempt_at, last_error, delivered_at, created_at, request_body, attempts: [{attempt, url, started_at, status_code, latency_ms, response_excerpt, error}]}]`", body = Object), (status = 404, description = "Unknown webhook")),
-    security(("default" = []))
 )]
 async fn list_deliveries(
     State(state): State<AppState>,
     authed: Authed,
     Path(id): Path<String>,
     params: Params,
-    OriginalUri(uri): OriginalUri,
+    next: NextPage,
 ) -> Result<Metered, ApiError> {
     store::get(&state.db, &authed.caller.team_id, &id).await?;
     let page = params.page(20, 100)?;
     let rows = deliver::list(&state.db, &id, page.limit, page.offset).await?;
-    let next =
-        next_offset(&page, rows.len(), None).map(|o| params.next_page(&state, uri.path(), o));
-    Ok(free(&state, &authed, "webhooks.deliveries", json!(rows))
-        .await?
-        .with_next_page(next))
+    let next = next.offset(&page, rows.len(), None);
+    Ok(
+        free(&state, &authed, prices::WEBHOOKS_DELIVERIES, json!(rows))
+            .await?
+            .with_next_page(next),
+    )
 }
 
 /// Get Delivery: one delivery with its attempts.
@@ -316,7 +312,6 @@ async fn list_deliveries(
         ("delivery_id" = String, Path, description = "Delivery id"),
     ),
     responses((status = 200, description = "`data` is the delivery", body = Object), (status = 404, description = "Unknown webhook or delivery")),
-    security(("default" = []))
 )]
 async fn get_delivery(
     State(state): State<AppState>,
@@ -329,7 +324,7 @@ async fn get_delivery(
         .ok_or_else(|| {
             ApiError::NotFound(format!("delivery {delivery} of webhook {id} not found"))
         })?;
-    free(&state, &authed, "webhooks.delivery", data).await
+    free(&state, &authed, prices::WEBHOOKS_DELIVERY, data).await
 }
 
 /// Redeliver: sends the delivery again, verbatim (same body and
@@ -350,7 +345,6 @@ async fn get_delivery(
         (status = 404, description = "Unknown webhook or delivery"),
         (status = 409, description = "The webhook is disabled"),
     ),
-    security(("default" = []))
 )]
 async fn redeliver(
     State(state): State<AppState>,
@@ -362,7 +356,7 @@ async fn redeliver(
     let data = deliver::get(&state.db, &id, &new_id)
         .await?
         .unwrap_or(Value::Null);
-    free(&state, &authed, "webhooks.redeliver", data).await
+    free(&state, &authed, prices::WEBHOOKS_REDELIVER, data).await
 }
 
 /// Example Payload: the body a delivery of this event type carries
@@ -374,7 +368,6 @@ async fn redeliver(
     operation_id = "getWebhookExamplePayload",
     params(("webhookEventType" = String, Path, description = "An event type, e.g. fansly.messages.received")),
     responses((status = 200, description = "`data` is `{event, account_id, payload}`", body = Object), (status = 404, description = "Unknown event type")),
-    security(("default" = []))
 )]
 async fn example_payload(
     State(state): State<AppState>,
@@ -388,5 +381,5 @@ async fn example_payload(
     })?;
     let payload = examples::payload(name).unwrap_or(Value::Null);
     let data = json!({"event": name, "account_id": "fansly_acct_123", "payload": payload});
-    free(&state, &authed, "webhooks.example", data).await
+    free(&state, &authed, prices::WEBHOOKS_EXAMPLE, data).await
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use fansly_gateway::core::config::Config;
 use fansly_gateway::core::db::Db;
 use fansly_gateway::metering::credits;
+use fansly_gateway::workers::housekeeping::Housekeeping;
+use fansly_gateway::workers::{broadcasts, webhook_delivery};
 use fansly_gateway::{tenancy, App, AppState};
 use secrecy::SecretString;
 
@@ -20,8 +22,38 @@ pub struct TestApp {
     pub state: AppState,
     /// The default team, its key and its connected sandbox creator.
     pub team: TestTeam,
+    /// The workers' dependencies, as `App::run_until` hands them over: the
+    /// `run_*` methods run what is due now (with `workers.autostart` off,
+    /// see [`parked`], nothing else does).
+    pub workers: Workers,
     /// The data dir this app owns (none when the caller owns it: [`spawn_app_on`]).
     _data_dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Clone)]
+pub struct Workers {
+    pub deliveries: webhook_delivery::Deps,
+    pub delivery_client: reqwest::Client,
+    pub broadcasts: broadcasts::Deps,
+    pub housekeeping: Housekeeping,
+}
+
+impl Workers {
+    fn of(app: &App) -> Workers {
+        let deliveries = app.webhook_delivery();
+        Workers {
+            delivery_client: webhook_delivery::client(&deliveries.settings),
+            deliveries,
+            broadcasts: app.broadcasts(),
+            housekeeping: app.housekeeping(),
+        }
+    }
+}
+
+/// A config tweak that keeps the due-work loops (webhook delivery,
+/// broadcasts, housekeeping) from starting: the test runs them itself.
+pub fn parked(config: &mut Config) {
+    config.workers.autostart = false;
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +92,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let address = format!("http://{}", app.address());
     let sandbox_url = app.sandbox().expect("sandbox enabled").url();
     let state = app.state().clone();
+    let workers = Workers::of(&app);
     tokio::spawn(app.run_until_stopped());
 
     let mut test = TestApp {
@@ -75,6 +108,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
             key: String::new(),
             account_id: String::new(),
         },
+        workers,
         _data_dir: Some(data_dir),
     };
     test.team = test.new_team(1_000, 0).await;
@@ -136,6 +170,7 @@ pub async fn spawn_app_on(
     let app = App::build(config).await.expect("app builds");
     let address = format!("http://{}", app.address());
     let state = app.state().clone();
+    let workers = Workers::of(&app);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -153,6 +188,7 @@ pub async fn spawn_app_on(
             key: String::new(),
             account_id: String::new(),
         },
+        workers,
         _data_dir: None,
     };
     test.team = match team {
@@ -214,6 +250,38 @@ impl TestApp {
             key: key.secret,
             account_id: account.id,
         }
+    }
+
+    /// Sends every webhook delivery due now (retries due at once included)
+    /// after parking those of teams out of credits; how many attempts ran.
+    pub async fn run_pending_deliveries(&self) -> usize {
+        let w = &self.workers;
+        webhook_delivery::park_due_unpaid(&w.deliveries).await;
+        webhook_delivery::run_due(&w.deliveries, &w.delivery_client).await
+    }
+
+    /// [`Self::run_pending_deliveries`] as if `ahead` more time had passed:
+    /// what will be due by then (a retry, a parked delivery) runs now.
+    pub async fn run_pending_deliveries_ahead(&self, ahead: Duration) -> usize {
+        let w = &self.workers;
+        webhook_delivery::run_due_ahead(&w.deliveries, &w.delivery_client, ahead).await
+    }
+
+    /// Runs the fan-out of every broadcast due now, as far as its
+    /// recipients are due; how many fan-outs ran.
+    pub async fn run_pending_broadcasts(&self) -> usize {
+        broadcasts::run_due(&self.workers.broadcasts).await
+    }
+
+    /// [`Self::run_pending_broadcasts`] as if `ahead` more time had passed:
+    /// schedules and recipient retries due by then run now.
+    pub async fn run_pending_broadcasts_ahead(&self, ahead: Duration) -> usize {
+        broadcasts::run_due_ahead(&self.workers.broadcasts, ahead).await
+    }
+
+    /// One housekeeping pass.
+    pub async fn run_housekeeping(&self) {
+        self.workers.housekeeping.run_due().await
     }
 
     pub async fn balance(&self, team_id: &str) -> i64 {

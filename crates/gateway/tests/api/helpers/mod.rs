@@ -8,6 +8,8 @@ mod http;
 mod sandbox;
 mod webhooks;
 
-pub use app::{spawn_app, spawn_app_on, spawn_app_with, test_database_url, TestApp, TestTeam};
+pub use app::{
+    parked, spawn_app, spawn_app_on, spawn_app_with, test_database_url, TestApp, TestTeam,
+};
 pub use asserts::{assert_error, assert_same_shape};
 pub use webhooks::{verify_signatures, Received, Receiver};

@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+use fansly_gateway::workers::broadcasts;
+
 use super::{
-    accepted, bulk_fans, delivered, delivered_from, list_of, path, pending_ids, per_recipient,
-    show, until_ended,
+    accepted, app, bulk_fans, delivered, delivered_from, list_of, path, pending_ids, per_recipient,
+    show,
 };
-use crate::helpers::{assert_error, spawn_app, spawn_app_on, spawn_app_with};
+use crate::helpers::{assert_error, parked, spawn_app_on, spawn_app_with};
 
 #[tokio::test]
 async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_within_the_throttle() {
@@ -20,9 +22,9 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     const PER_MINUTE: u32 = 2_400;
     const BURST: u32 = 20;
     let throttle = |c: &mut fansly_gateway::Config| {
+        parked(c);
         c.upstream.throttle.writes_per_minute = PER_MINUTE;
         c.upstream.throttle.burst = BURST;
-        c.broadcasts.poll_ms = 100;
     };
     let sandbox = fansly_sandbox::Sandbox::start(
         tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
@@ -38,7 +40,7 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     let app = &first.app;
     let fans = bulk_fans(app, "massfan", 500).await;
     let list = list_of(app, "Everyone 500", &fans).await;
-    let fire_at = fansly_gateway::core::time::now_ms() + 4_000;
+    let fire_at = fansly_gateway::core::time::now_ms() + 60_000;
     let b = accepted(
         app,
         json!({"text": "Hello, all 500 of you", "listIds": [list], "scheduledFor": fire_at}),
@@ -49,12 +51,9 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     assert_eq!(b["state"], "scheduled");
     assert_eq!(b["scheduledFor"], fire_at);
     assert_eq!(pending_ids(app).await, vec![id.clone()]);
+    assert_eq!(app.run_pending_broadcasts().await, 0, "not due yet");
     let team = app.team.clone();
     first.stop().await;
-    assert!(
-        fansly_gateway::core::time::now_ms() < fire_at,
-        "the first life must stop before the broadcast is due"
-    );
     assert!(delivered_from(&sandbox.url(), "Hello, all 500 of you")
         .await
         .is_empty());
@@ -63,7 +62,24 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     let second = spawn_app_on(&sandbox, data.path(), database_url, Some(team), throttle).await;
     let app = &second.app;
     app.clear_upstream_requests().await;
-    let (done, seen) = until_ended(app, &id, Duration::from_secs(120)).await;
+    // Run it as of its schedule, looking at its progress while it goes.
+    let deps = app.workers.broadcasts.clone();
+    let mut run =
+        tokio::spawn(
+            async move { broadcasts::run_due_ahead(&deps, Duration::from_secs(61)).await },
+        );
+    let mut seen = Vec::new();
+    let mut look = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tokio::select! {
+            ran = &mut run => {
+                assert_eq!(ran.unwrap(), 1);
+                break;
+            }
+            _ = look.tick() => seen.push(show(app, &id).await),
+        }
+    }
+    let done = show(app, &id).await;
     assert_eq!(done["state"], "sent", "{done}");
     assert_eq!(
         (
@@ -83,7 +99,8 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
     assert!(pending_ids(app).await.is_empty());
 
     // Exactly one message per fan of the list, and no more later.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.run_pending_broadcasts_ahead(Duration::from_secs(86_400))
+        .await;
     let messages = delivered(app, "Hello, all 500 of you").await;
     let counts = per_recipient(&messages);
     assert_eq!(messages.len(), 500);
@@ -126,7 +143,7 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
 
 #[tokio::test]
 async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
-    let app = spawn_app().await;
+    let app = app().await;
     let fan1 = app.fan_id(1).await;
     let later = fansly_gateway::core::time::now_ms() + 60_000;
     let b = accepted(
@@ -192,7 +209,7 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     assert!(msg.contains("only a scheduled broadcast"), "{msg}");
 
     // An edit made before a near schedule is what gets sent.
-    let soon = fansly_gateway::core::time::now_ms() + 1_500;
+    let soon = fansly_gateway::core::time::now_ms() + 60_000;
     let b = accepted(
         &app,
         json!({"text": "Draft", "userIds": [fan1], "scheduledFor": soon}),
@@ -208,8 +225,16 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
         )
         .await;
     assert_eq!(resp.status(), 200);
-    let (done, _) = until_ended(&app, &id2, Duration::from_secs(60)).await;
-    assert_eq!(done["state"], "sent");
+    assert_eq!(app.run_pending_broadcasts().await, 0, "not due yet");
+    // Past both schedules: the cancelled one stays cancelled.
+    assert_eq!(
+        app.run_pending_broadcasts_ahead(Duration::from_secs(3_600))
+            .await,
+        1
+    );
+    assert_eq!(show(&app, &id).await["state"], "cancelled");
+    let done = show(&app, &id2).await;
+    assert_eq!(done["state"], "sent", "{done}");
     assert_eq!(delivered(&app, "Final").await.len(), 1);
     assert!(delivered(&app, "Draft").await.is_empty());
     assert!(delivered(&app, "Old text").await.is_empty());
@@ -232,14 +257,17 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
 async fn cancelling_a_broadcast_in_progress_stops_it_before_the_next_recipient() {
     // Two writes a second: 30 recipients take ~30 s unless cancelled.
     let app = spawn_app_with(|c| {
+        parked(c);
         c.upstream.throttle.writes_per_minute = 120;
         c.upstream.throttle.burst = 2;
-        c.broadcasts.poll_ms = 50;
     })
     .await;
     let fans = bulk_fans(&app, "slowfan", 30).await;
     let b = accepted(&app, json!({"text": "Stop me", "userIds": fans})).await;
     let id = b["id"].as_str().unwrap().to_owned();
+    let deps = app.workers.broadcasts.clone();
+    let run = tokio::spawn(async move { broadcasts::run_due(&deps).await });
+    // Cancel once it is under way (the throttle paces it).
     let start = Instant::now();
     loop {
         let now = show(&app, &id).await;
@@ -261,13 +289,15 @@ async fn cancelling_a_broadcast_in_progress_stops_it_before_the_next_recipient()
         )
         .await;
     assert_eq!(resp.status(), 200);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The run sees the cancel before its next recipient and stops.
+    assert_eq!(run.await.unwrap(), 1);
     let after = show(&app, &id).await;
     assert_eq!(after["state"], "cancelled");
     let sent = after["sent"].as_u64().unwrap() as usize;
     assert!(sent < 30, "{after}");
     assert_eq!(delivered(&app, "Stop me").await.len(), sent);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    app.run_pending_broadcasts_ahead(Duration::from_secs(86_400))
+        .await;
     assert_eq!(
         delivered(&app, "Stop me").await.len(),
         sent,
@@ -290,15 +320,17 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
 
     // First life: five writes a second, stopped after a few recipients.
     let first = spawn_app_on(&sandbox, data.path(), database_url.clone(), None, |c| {
+        parked(c);
         c.upstream.throttle.writes_per_minute = 300;
         c.upstream.throttle.burst = 1;
-        c.broadcasts.poll_ms = 50;
     })
     .await;
     let app = &first.app;
     let fans = bulk_fans(app, "resumefan", 20).await;
     let b = accepted(app, json!({"text": "Resume me", "userIds": fans})).await;
     let id = b["id"].as_str().unwrap().to_owned();
+    let deps = app.workers.broadcasts.clone();
+    let run = tokio::spawn(async move { broadcasts::run_due(&deps).await });
     let start = Instant::now();
     while show(app, &id).await["sent"].as_i64().unwrap() < 4 {
         assert!(start.elapsed() < Duration::from_secs(30));
@@ -306,6 +338,9 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     }
     let team = app.team.clone();
     let db = app.db().clone();
+    // The instance dies mid-way.
+    run.abort();
+    let _ = run.await;
     first.stop().await;
 
     // Make it look like a crash right after a send landed, before it was
@@ -327,7 +362,7 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     .execute(&db.writer)
     .await
     .unwrap();
-    let held_until = fansly_gateway::core::time::now_ms() + 2_000;
+    let held_until = fansly_gateway::core::time::now_ms() + 60_000;
     sqlx::query(
         "UPDATE broadcasts SET sent = sent - 1, lease_owner = 'crashed', lease_until = $1 WHERE id = $2",
     )
@@ -340,20 +375,20 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     assert!((4..20).contains(&sent_before), "{sent_before}");
 
     // Second life: waits out the dead claim, then finishes, once per fan.
-    let second = spawn_app_on(&sandbox, data.path(), database_url, Some(team), |c| {
-        c.broadcasts.poll_ms = 50;
-    })
-    .await;
+    let second = spawn_app_on(&sandbox, data.path(), database_url, Some(team), parked).await;
     let app = &second.app;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    if fansly_gateway::core::time::now_ms() < held_until - 200 {
-        assert_eq!(
-            delivered(app, "Resume me").await.len(),
-            sent_before,
-            "nothing is sent while another instance holds the claim"
-        );
-    }
-    let (done, _) = until_ended(app, &id, Duration::from_secs(60)).await;
+    assert_eq!(app.run_pending_broadcasts().await, 0);
+    assert_eq!(
+        delivered(app, "Resume me").await.len(),
+        sent_before,
+        "nothing is sent while another instance holds the claim"
+    );
+    assert_eq!(
+        app.run_pending_broadcasts_ahead(Duration::from_secs(61))
+            .await,
+        1
+    );
+    let done = show(app, &id).await;
     assert_eq!(done["state"], "sent", "{done}");
     assert_eq!(
         (done["total"].clone(), done["sent"].clone()),

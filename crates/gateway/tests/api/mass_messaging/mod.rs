@@ -5,17 +5,20 @@
 //! cancelling, surviving a restart, resuming), `contract` (bad input and the
 //! OpenAPI document).
 
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
-
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-use crate::helpers::TestApp;
+use crate::helpers::{parked, spawn_app_with, TestApp};
 
 mod contract;
 mod lifecycle;
 mod recipients;
+
+/// An app whose broadcast worker is parked: tests run it.
+async fn app() -> TestApp {
+    spawn_app_with(parked).await
+}
 
 fn path(app: &TestApp) -> String {
     format!("/api/fansly/{}/mass-messaging", app.team.account_id)
@@ -52,22 +55,16 @@ async fn pending_ids(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-/// Polls until the broadcast has ended; every state seen on the way.
-async fn until_ended(app: &TestApp, id: &str, within: Duration) -> (Value, Vec<Value>) {
-    let start = Instant::now();
-    let mut seen = Vec::new();
-    loop {
-        let b = show(app, id).await;
-        if matches!(b["state"].as_str(), Some("sent" | "failed" | "cancelled")) {
-            return (b, seen);
-        }
-        seen.push(b);
-        assert!(
-            start.elapsed() < within,
-            "broadcast {id} did not end: {seen:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// Runs the broadcasts due now (the app's workers are parked) and returns
+/// broadcast `id`, which must have ended.
+async fn run_until_ended(app: &TestApp, id: &str) -> Value {
+    app.run_pending_broadcasts().await;
+    let b = show(app, id).await;
+    assert!(
+        matches!(b["state"].as_str(), Some("sent" | "failed" | "cancelled")),
+        "broadcast {id} did not end: {b}"
+    );
+    b
 }
 
 /// The messages the default creator sent with `text`, as the sandbox holds them.

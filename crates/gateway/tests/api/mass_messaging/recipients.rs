@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{accepted, bulk_fans, delivered, list_of, per_recipient, send, until_ended};
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use super::{
+    accepted, app, bulk_fans, delivered, list_of, per_recipient, run_until_ended, send, show,
+};
+use crate::helpers::{assert_error, parked, spawn_app_with};
 use crate::media::{png, upload_file};
 
 #[tokio::test]
 async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_minus_exclusions() {
-    let app = spawn_app().await;
+    let app = app().await;
     let acct = app.team.account_id.clone();
     let tiers: Value = app
         .get(&format!("/api/fansly/{acct}/subscription-tiers"))
@@ -51,7 +53,7 @@ async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_min
     .await;
     let id = b["id"].as_str().unwrap();
     assert!(b["scheduledFor"].is_null());
-    let (done, _) = until_ended(&app, id, Duration::from_secs(60)).await;
+    let done = run_until_ended(&app, id).await;
     let mut expected = subscribers.clone();
     expected.insert(fan1.clone());
     expected.remove(&excluded);
@@ -68,7 +70,7 @@ async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_min
 
 #[tokio::test]
 async fn media_is_granted_per_recipient_with_price_previews_and_default_gating() {
-    let app = spawn_app().await;
+    let app = app().await;
     let team = app.team.clone();
     let mut handles = Vec::new();
     let mut vault = Vec::new();
@@ -91,7 +93,7 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
         }),
     )
     .await;
-    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let done = run_until_ended(&app, b["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "sent", "{done}");
     let messages = delivered(&app, "Unlock me").await;
     assert_eq!(messages.len(), 2);
@@ -137,7 +139,7 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
         json!({"text": "Subscribers see this", "mediaFiles": [handles[0]], "userIds": [fan1]}),
     )
     .await;
-    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let done = run_until_ended(&app, b["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "sent", "{done}");
     let messages = delivered(&app, "Subscribers see this").await;
     // One file stays a plain accountMedia attachment.
@@ -147,7 +149,7 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
 
 #[tokio::test]
 async fn a_fansly_broadcast_group_supplies_its_lists_and_tier() {
-    let app = spawn_app().await;
+    let app = app().await;
     let acct = app.team.account_id.clone();
     let fans = bulk_fans(&app, "groupfan", 6).await;
     let included = list_of(&app, "Group include", &fans).await;
@@ -189,7 +191,7 @@ async fn a_fansly_broadcast_group_supplies_its_lists_and_tier() {
     assert_eq!(b["listIds"], json!([included]));
     assert_eq!(b["excludeListIds"], json!([excluded]));
     assert_eq!(b["tierIds"], json!([tier]));
-    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let done = run_until_ended(&app, b["id"].as_str().unwrap()).await;
     assert_eq!(done["state"], "sent", "{done}");
     let counts = per_recipient(&delivered(&app, "Via the group").await);
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), expected);
@@ -222,8 +224,8 @@ async fn passing_failures_are_retried_and_a_refused_recipient_is_recorded_as_fai
     // order) come first, so the refusal meets a fresh recipient: with 50 ms
     // a slower database (PostgreSQL) let the first retry come due first.
     let app = spawn_app_with(|c| {
+        parked(c);
         c.broadcasts.retry_base_ms = 1_000;
-        c.broadcasts.poll_ms = 50;
     })
     .await;
     let fans = bulk_fans(&app, "flakyfan", 5).await;
@@ -234,7 +236,23 @@ async fn passing_failures_are_retried_and_a_refused_recipient_is_recorded_as_fai
         .await;
     app.clear_upstream_requests().await;
     let b = accepted(&app, json!({"text": "Despite it all", "userIds": fans})).await;
-    let (done, _) = until_ended(&app, b["id"].as_str().unwrap(), Duration::from_secs(60)).await;
+    let id = b["id"].as_str().unwrap();
+    // The fresh recipients first; the two that met the outage wait a second.
+    assert_eq!(app.run_pending_broadcasts().await, 1);
+    let mid = show(&app, id).await;
+    assert_eq!(mid["state"], "sending", "{mid}");
+    assert_eq!(
+        (mid["sent"].clone(), mid["failed"].clone()),
+        (json!(2), json!(1))
+    );
+    app.run_pending_broadcasts().await;
+    assert_eq!(show(&app, id).await["sent"], 2, "nothing due yet");
+    assert_eq!(
+        app.run_pending_broadcasts_ahead(Duration::from_millis(1_100))
+            .await,
+        1
+    );
+    let done = show(&app, id).await;
     assert_eq!(done["state"], "sent", "{done}");
     assert_eq!(
         (

@@ -8,7 +8,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 
-use super::{app, app_with, call, eventually, record, NewEvent, RECEIVED, SECRET};
+use fansly_gateway::workers::webhook_delivery;
+
+use super::{app, app_with, call, queued, record, NewEvent, RECEIVED, SECRET};
 use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
@@ -29,7 +31,10 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     .await;
     let (_, account) = app.connect_by_login(1, json!({})).await;
 
-    let got = receiver.wait_for(1).await;
+    queued(&app, 1).await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 1);
     let r = &got[0];
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/hook");
@@ -89,7 +94,10 @@ async fn a_connected_account_is_announced_with_both_signatures() {
     )
     .await;
     assert_eq!(resp.status(), 200);
-    let got = receiver.wait_for(4).await;
+    queued(&app, 4).await;
+    app.run_pending_deliveries().await;
+    let got = receiver.requests();
+    assert!(got.len() >= 4, "{got:?}");
     let names: Vec<(String, String)> = got
         .iter()
         .map(|r| {
@@ -149,12 +157,12 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
             .unwrap();
         expected.insert(id);
     }
-    receiver
-        .wait_until(Duration::from_secs(60), "300 deliveries", |r| {
-            r.len() >= 300
-        })
-        .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both instances' workers run side by side until nothing is due.
+    let (a, b) = tokio::join!(
+        first.run_pending_deliveries(),
+        second.run_pending_deliveries()
+    );
+    assert_eq!(a + b, 300, "each delivery claimed once ({a} + {b})");
     let got = receiver.requests();
     let keys: HashSet<String> = got
         .iter()
@@ -204,10 +212,9 @@ async fn only_matching_events_and_accounts_are_delivered_and_ephemeral_ones_carr
         .await
         .unwrap();
     assert_eq!(again, None);
-    let got = receiver.wait_for(2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.run_pending_deliveries().await;
     let got_all = receiver.requests();
-    assert_eq!(got_all.len(), 2, "{got:?}");
+    assert_eq!(got_all.len(), 2, "{got_all:?}");
     let by_id: HashMap<&str, &crate::helpers::Received> = got_all
         .iter()
         .map(|r| (r.header("webhook-id").unwrap(), r))
@@ -234,23 +241,16 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     for n in 0..201 {
         record(&app, &app.team, RECEIVED, &format!("5.1:{n}")).await;
     }
-    receiver
-        .wait_until(Duration::from_secs(60), "201 deliveries", |r| {
-            r.len() >= 201
-        })
-        .await;
-    let charged = eventually("two blocks charged", || async {
-        let rows: Vec<_> = app
-            .ledger(&app.team.id)
-            .await
-            .into_iter()
-            .filter(|e| e.endpoint.as_deref() == Some("webhooks.delivery"))
-            .collect();
-        (rows.len() == 2).then_some(rows)
-    })
-    .await;
+    assert_eq!(app.run_pending_deliveries().await, 201);
+    assert_eq!(receiver.requests().len(), 201);
+    let charged: Vec<_> = app
+        .ledger(&app.team.id)
+        .await
+        .into_iter()
+        .filter(|e| e.endpoint.as_deref() == Some("webhooks.delivery"))
+        .collect();
+    assert_eq!(charged.len(), 2, "{charged:?}");
     assert!(charged.iter().all(|e| e.delta == -1));
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.balance(&app.team.id).await, before - 2);
 
     // A team without credits: its deliveries wait, then go out once granted.
@@ -259,7 +259,7 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     app.create_webhook(&poor, &receiver2.url, &[RECEIVED], None)
         .await;
     let evt = record(&app, &poor, RECEIVED, "5.1:poor").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(app.run_pending_deliveries().await, 0);
     assert!(
         receiver2.requests().is_empty(),
         "held while the team has no credits"
@@ -267,7 +267,11 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     fansly_gateway::metering::credits::grant(app.db(), &poor.id, 5, "test")
         .await
         .unwrap();
-    let got = receiver2.wait_for(1).await;
+    // Parked until the next check of unpaid deliveries.
+    let recheck = webhook_delivery::unpaid_recheck(&app.workers.deliveries.settings);
+    assert_eq!(app.run_pending_deliveries_ahead(recheck).await, 1);
+    let got = receiver2.requests();
+    assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("x-ofapi-idempotency-key"), Some(evt.as_str()));
 }
 
@@ -277,7 +281,12 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench_delivery_latency_and_throughput() {
-    let app = app().await;
+    // The background workers themselves are measured here.
+    let app = app_with(|c| {
+        c.workers.autostart = true;
+        c.webhooks.poll_interval_ms = 50;
+    })
+    .await;
     let receiver = Receiver::start().await;
     app.create_webhook(&app.team, &receiver.url, &[RECEIVED], Some(SECRET))
         .await;

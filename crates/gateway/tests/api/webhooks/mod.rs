@@ -9,14 +9,12 @@
 //! retention of the delivery log), `durability` (a gateway killed
 //! mid-delivery).
 
-use std::time::Duration;
-
 use fansly_gateway::events::outbox::{event_id, NewEvent};
 use fansly_gateway::webhooks::deliveries as deliver;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app_with, TestApp, TestTeam};
+use crate::helpers::{parked, spawn_app_with, TestApp, TestTeam};
 
 mod delivery;
 mod durability;
@@ -27,12 +25,15 @@ mod retries;
 const SECRET: &str = "0123456789abcdef0123456789abcdef-secret";
 const RECEIVED: &str = "fansly.messages.received";
 
-/// An app whose webhooks may target loopback and retry quickly.
+/// An app whose webhooks may target loopback, with the delivery workers
+/// parked: the test sends what is due with `app.run_pending_deliveries()`.
+/// Retries are due at once (a zero schedule), so one run goes through them
+/// all; tests of the schedule itself set their own.
 async fn app_with(tweak: impl FnOnce(&mut fansly_gateway::Config)) -> TestApp {
     spawn_app_with(|c| {
+        parked(c);
         c.webhooks.allow_private_targets = true;
-        c.webhooks.retry_schedule_ms = vec![100, 100, 100, 100, 100];
-        c.webhooks.poll_interval_ms = 50;
+        c.webhooks.retry_schedule_ms = vec![0, 0, 0, 0, 0];
         tweak(c);
     })
     .await
@@ -90,17 +91,29 @@ async fn webhook(app: &TestApp, hook: &str) -> Value {
     data(call(app, Method::GET, &format!("/api/webhooks/{hook}"), None).await).await
 }
 
-/// Polls `check` until it answers `Some` (panics after 20 s).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..400 {
-        if let Some(v) = check().await {
-            return v;
+/// Waits until the team has `n` deliveries queued (events recorded by work
+/// that answers before it records them, such as a login), woken by the
+/// outbox itself; panics after 10 s.
+async fn queued(app: &TestApp, n: i64) {
+    let wake = app.state.events.recorded();
+    let waited = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let count: i64 = sqlx::query_scalar(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries WHERE team_id = $1",
+            )
+            .bind(&app.team.id)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+            if count >= n {
+                return;
+            }
+            notified.await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    })
+    .await;
+    assert!(waited.is_ok(), "{n} deliveries were never queued");
 }

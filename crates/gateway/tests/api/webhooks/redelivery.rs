@@ -6,7 +6,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{app, call, data, deliver, deliveries, eventually, record, RECEIVED, SECRET};
+use fansly_gateway::core::time::now_ms;
+
+use super::{app, call, data, deliver, deliveries, record, RECEIVED, SECRET};
 use crate::helpers::{assert_error, verify_signatures, Receiver};
 
 #[tokio::test]
@@ -21,15 +23,11 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
     for n in 0..3 {
         events.push(record(&app, &app.team, RECEIVED, &format!("5.1:{n}")).await);
     }
-    first_receiver.wait_for(3).await;
-    let log = eventually("three delivered", || async {
-        let log = deliveries(&app, hook).await;
-        log.iter()
-            .all(|d| d["status"] == "delivered")
-            .then_some(log)
-    })
-    .await;
+    assert_eq!(app.run_pending_deliveries().await, 3);
+    assert_eq!(first_receiver.requests().len(), 3);
+    let log = deliveries(&app, hook).await;
     assert_eq!(log.len(), 3);
+    assert!(log.iter().all(|d| d["status"] == "delivered"), "{log:?}");
 
     // Paging, newest first.
     let pages = app
@@ -89,7 +87,9 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
     .await;
     assert_eq!(redo["redelivery_of"], original_id);
     assert_ne!(redo["id"], original_id);
-    let got = second_receiver.wait_for(1).await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    let got = second_receiver.requests();
+    assert_eq!(got.len(), 1);
     let r = &got[0];
     assert_eq!(r.header("x-ofapi-redelivery-of"), Some(original_id));
     assert_eq!(
@@ -130,23 +130,21 @@ async fn old_deliveries_are_pruned_after_the_retention() {
         .await;
     let hook = hook["id"].as_str().unwrap();
     record(&app, &app.team, RECEIVED, "5.1:old").await;
-    receiver.wait_for(1).await;
-    eventually("delivered", || async {
-        (deliveries(&app, hook).await[0]["status"] == "delivered").then_some(())
-    })
-    .await;
-    // Kept within the retention…
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    assert_eq!(deliveries(&app, hook).await[0]["status"], "delivered");
+    let retention = Duration::from_secs(3600);
+    // Kept within the retention (housekeeping runs it now)…
+    app.run_housekeeping().await;
     assert_eq!(
-        deliver::prune(app.db(), Duration::from_secs(3600))
+        deliver::prune(app.db(), retention, now_ms() + 3_500_000)
             .await
             .unwrap(),
         0
     );
     assert_eq!(deliveries(&app, hook).await.len(), 1);
     // …dropped after it, with its attempts and its event.
-    tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(
-        deliver::prune(app.db(), Duration::from_millis(10))
+        deliver::prune(app.db(), retention, now_ms() + 3_700_000)
             .await
             .unwrap(),
         1

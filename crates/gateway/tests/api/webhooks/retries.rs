@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{app, app_with, call, data, deliveries, eventually, record, webhook, RECEIVED, SECRET};
+use super::{app, app_with, call, data, deliveries, record, webhook, RECEIVED, SECRET};
 use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
@@ -24,15 +24,21 @@ async fn failures_are_retried_and_the_event_arrives_exactly_once_more() {
     let hook = hook["id"].as_str().unwrap();
     let evt = record(&app, &app.team, RECEIVED, "5.1:retry").await;
 
-    let got = receiver.wait_for(4).await;
-    // Nothing more once it succeeded.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let got_after = receiver.requests();
+    // The retries are due at once: one run goes through them all.
+    assert_eq!(app.run_pending_deliveries().await, 4);
+    let got = receiver.requests();
     assert_eq!(
-        got_after.len(),
+        got.len(),
         4,
         "exactly one delivery after the three failures"
     );
+    // Nothing more once it succeeded, however late.
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(86_400))
+            .await,
+        0
+    );
+    assert_eq!(receiver.requests().len(), 4);
     for r in &got {
         assert_eq!(r.header("x-ofapi-idempotency-key"), Some(evt.as_str()));
         assert_eq!(r.header("webhook-id"), Some(evt.as_str()));
@@ -74,21 +80,73 @@ async fn failures_are_retried_and_the_event_arrives_exactly_once_more() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let app = app().await;
+    let app = app_with(|c| c.webhooks.retry_schedule_ms = vec![100; 5]).await;
     let receiver = Receiver::start().await;
     receiver.answer_with(429, &[("retry-after", "2")]);
     app.create_webhook(&app.team, &receiver.url, &[RECEIVED], None)
         .await;
     record(&app, &app.team, RECEIVED, "5.1:later").await;
-    receiver.wait_for(1).await;
-    let first = std::time::Instant::now();
-    receiver.wait_for(2).await;
-    // The schedule says 100 ms; the receiver asked for 2 s.
-    assert!(
-        first.elapsed() >= Duration::from_millis(1_500),
-        "{:?}",
-        first.elapsed()
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    // The schedule says 100 ms; the receiver asked for 2 s: not due at
+    // 1.5 s from now, due at 2.5 s.
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_millis(1_500))
+            .await,
+        0
     );
+    assert_eq!(receiver.requests().len(), 1);
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_millis(2_500))
+            .await,
+        1
+    );
+    assert_eq!(receiver.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn retries_follow_the_schedule() {
+    let app = app_with(|c| c.webhooks.retry_schedule_ms = vec![1_000, 60_000]).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[500, 500, 500]);
+    let hook = app
+        .create_webhook(&app.team, &receiver.url, &[RECEIVED], None)
+        .await;
+    let hook = hook["id"].as_str().unwrap();
+    record(&app, &app.team, RECEIVED, "5.1:schedule").await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    // The first wait is jittered to between half and all of 1 s.
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_millis(400))
+            .await,
+        0
+    );
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_millis(1_100))
+            .await,
+        1
+    );
+    // The second between 30 and 60 s (counted from now, not from the
+    // moved clock: the attempt is recorded at the real time).
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(29))
+            .await,
+        0
+    );
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(61))
+            .await,
+        1
+    );
+    // The schedule is used up: given up, never tried again.
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(86_400))
+            .await,
+        0
+    );
+    assert_eq!(receiver.requests().len(), 3);
+    let log = deliveries(&app, hook).await;
+    assert_eq!(log[0]["status"], "failed", "{}", log[0]);
+    assert_eq!(log[0]["attempt_count"], 3);
 }
 
 #[tokio::test]
@@ -101,12 +159,9 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
         .await;
     let hook = hook["id"].as_str().unwrap();
     let first = record(&app, &app.team, RECEIVED, "5.1:a").await;
-    receiver.wait_for(1).await;
-    let w = eventually("the endpoint disabled", || async {
-        let w = webhook(&app, hook).await;
-        (w["enabled"] == false).then_some(w)
-    })
-    .await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    let w = webhook(&app, hook).await;
+    assert_eq!(w["enabled"], false, "{w}");
     assert!(
         w["disabled_reason"].as_str().unwrap().contains("410"),
         "{w}"
@@ -114,7 +169,11 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
 
     // Disabled: new events are not queued for it, and nothing is sent.
     record(&app, &app.team, RECEIVED, "5.1:b").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(86_400))
+            .await,
+        0
+    );
     assert_eq!(receiver.requests().len(), 1);
     let log = deliveries(&app, hook).await;
     assert_eq!(log.len(), 1);
@@ -135,24 +194,23 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
     .await;
     assert_eq!(w["enabled"], true);
     assert!(w["disabled_reason"].is_null());
-    let got = receiver.wait_for(2).await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    let got = receiver.requests();
+    assert_eq!(got.len(), 2);
     assert_eq!(
         got[1].header("x-ofapi-idempotency-key"),
         Some(first.as_str())
     );
-    let log = eventually("the held delivery delivered", || async {
-        let log = deliveries(&app, hook).await;
-        (log[0]["status"] == "delivered").then_some(log)
-    })
-    .await;
+    let log = deliveries(&app, hook).await;
+    assert_eq!(log[0]["status"], "delivered", "{}", log[0]);
     assert_eq!(log[0]["attempt_count"], 2);
 }
 
 #[tokio::test]
 async fn an_endpoint_failing_for_too_long_is_disabled() {
     let app = app_with(|c| {
-        c.webhooks.disable_after_ms = 300;
-        c.webhooks.retry_schedule_ms = vec![100; 20];
+        c.webhooks.disable_after_ms = 3_600_000;
+        c.webhooks.retry_schedule_ms = vec![60_000; 20];
     })
     .await;
     let receiver = Receiver::start().await;
@@ -162,19 +220,38 @@ async fn an_endpoint_failing_for_too_long_is_disabled() {
         .await;
     let hook = hook["id"].as_str().unwrap();
     record(&app, &app.team, RECEIVED, "5.1:x").await;
-    let w = eventually("the endpoint disabled", || async {
-        let w = webhook(&app, hook).await;
-        (w["enabled"] == false).then_some(w)
-    })
-    .await;
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    assert_eq!(
+        webhook(&app, hook).await["enabled"],
+        true,
+        "failing, not for long"
+    );
+    // An hour on: the endpoint has been failing since the first attempt,
+    // an hour before the next one fails too.
+    sqlx::query("UPDATE webhooks SET failing_since = failing_since - 3600000 WHERE id = $1")
+        .bind(hook)
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(61))
+            .await,
+        1
+    );
+    let w = webhook(&app, hook).await;
+    assert_eq!(w["enabled"], false, "{w}");
     let why = w["disabled_reason"].as_str().unwrap();
     assert!(
         why.contains("every delivery failed") && why.contains("HTTP 500"),
         "{why}"
     );
     let tried = receiver.requests().len();
-    assert!(tried >= 2, "{tried}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tried, 2);
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_secs(86_400))
+            .await,
+        0
+    );
     assert_eq!(
         receiver.requests().len(),
         tried,

@@ -1,0 +1,489 @@
+//! The websocket relay: one Fansly event socket per authenticated account,
+//! its frames mapped to the vendor's `fansly.*` events and written to the
+//! outbox ([`crate::events`]).
+//!
+//! The manager reconciles the running sockets with the accounts table at
+//! start, whenever [`Sessions`] says an account changed, and every
+//! [`RECONCILE_EVERY`] as a safety net: authenticated accounts get a socket,
+//! others lose theirs. A socket that drops is reopened with exponential
+//! backoff and full jitter, without limit while the account stays
+//! connected. A socket whose token Fansly refuses (`t:0 {code:401}`) renews
+//! the session through the same re-login the REST client uses (one per
+//! account at a time); when that needs the owner, the account becomes
+//! needs-reconnect and its socket stops.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use fansly_upstream::ws::{self, Frame, WsConfig, WsError};
+use fansly_upstream::UpstreamError;
+use rand::Rng;
+use serde_json::{json, Value};
+use sqlx::Row;
+use tokio::task::JoinHandle;
+
+use crate::accounts::sessions::Sessions;
+use crate::accounts::store::AUTHENTICATED;
+use crate::core::config::Config;
+use crate::core::db::Db;
+use crate::core::time::now_ms;
+use crate::events::outbox::{Events, NewEvent};
+use crate::workers::gap_fill::run::RelayHooks;
+use crate::workers::relay::mapping::{self, Outcome};
+
+const RECONCILE_EVERY: Duration = Duration::from_secs(30);
+/// Attempts at writing one event before it is given up (and logged).
+const RECORD_ATTEMPTS: u32 = 5;
+
+/// Counters of one account's relay, readable while it runs.
+#[derive(Default)]
+pub struct Counters {
+    connected: AtomicBool,
+    /// Unix ms of the current connection; 0 when disconnected.
+    since: AtomicI64,
+    connections: AtomicU64,
+    events: AtomicU64,
+    duplicates: AtomicU64,
+    ignored: AtomicU64,
+    unknown: AtomicU64,
+    malformed: AtomicU64,
+    lost: AtomicU64,
+    rate_limited: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Counters {
+    fn error(&self, e: impl ToString) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    }
+
+    /// The `relay` object of an account (README "Relay status").
+    pub fn json(&self, running: bool) -> Value {
+        let since = self.since.load(Ordering::Relaxed);
+        json!({
+            "running": running,
+            "connected": self.connected.load(Ordering::Relaxed),
+            "connected_since": (since > 0).then_some(since),
+            "reconnects": self.connections.load(Ordering::Relaxed).saturating_sub(1),
+            "events_relayed": self.events.load(Ordering::Relaxed),
+            "duplicates": self.duplicates.load(Ordering::Relaxed),
+            "ignored_frames": self.ignored.load(Ordering::Relaxed),
+            "unknown_frames": self.unknown.load(Ordering::Relaxed),
+            "malformed_frames": self.malformed.load(Ordering::Relaxed),
+            "lost_events": self.lost.load(Ordering::Relaxed),
+            "rate_limited": self.rate_limited.load(Ordering::Relaxed),
+            "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    pub enabled: bool,
+    pub ws: WsConfig,
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+impl RelayConfig {
+    pub fn from_config(c: &Config) -> anyhow::Result<RelayConfig> {
+        let r = &c.relay;
+        Ok(RelayConfig {
+            enabled: r.enabled,
+            ws: WsConfig {
+                url: c
+                    .upstream
+                    .ws_url
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("upstream.ws_url {:?}: {e}", c.upstream.ws_url))?,
+                user_agent: c.upstream.user_agent.clone(),
+                ping_min: Duration::from_millis(r.ping_min_ms),
+                ping_max: Duration::from_millis(r.ping_max_ms.max(r.ping_min_ms)),
+                connect_timeout: Duration::from_millis(r.connect_timeout_ms),
+            },
+            backoff_base: Duration::from_millis(r.backoff_base_ms.max(1)),
+            backoff_cap: Duration::from_millis(r.backoff_cap_ms.max(r.backoff_base_ms)),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Relays(Arc<Inner>);
+
+/// A relay task and its counters.
+type Running = (JoinHandle<()>, Arc<Counters>);
+
+pub struct Inner {
+    cfg: RelayConfig,
+    db: Db,
+    sessions: Sessions,
+    events: Events,
+    /// Gap fill after each (re)connect, `senderData` on received messages.
+    hooks: RelayHooks,
+    running: Mutex<HashMap<String, Running>>,
+    /// Counters outlive a stopped relay, so its status stays readable.
+    counters: Mutex<HashMap<String, Arc<Counters>>>,
+}
+
+struct Account {
+    id: String,
+    team_id: String,
+    fansly_id: String,
+}
+
+impl Relays {
+    pub fn new(
+        cfg: RelayConfig,
+        db: Db,
+        sessions: Sessions,
+        events: Events,
+        hooks: RelayHooks,
+    ) -> Relays {
+        Relays(Arc::new(Inner {
+            cfg,
+            db,
+            sessions,
+            events,
+            hooks,
+            running: Mutex::default(),
+            counters: Mutex::default(),
+        }))
+    }
+
+    /// The relay status of `account_id`.
+    pub fn status(&self, account_id: &str) -> Value {
+        let running = self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account_id)
+            .is_some_and(|(task, _)| !task.is_finished());
+        let counters = self
+            .0
+            .counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account_id)
+            .cloned();
+        match counters {
+            Some(c) => c.json(running),
+            None => Counters::default().json(false),
+        }
+    }
+
+    /// How many accounts have a relay task.
+    pub fn running(&self) -> usize {
+        self.0
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Keeps the sockets in line with the accounts until aborted.
+    pub async fn run(self) {
+        if !self.0.cfg.enabled {
+            return;
+        }
+        let changes = self.0.sessions.changes();
+        loop {
+            if let Err(e) = self.reconcile().await {
+                tracing::warn!(error = %e, "relay: reading connected accounts failed");
+            }
+            tokio::select! {
+                _ = changes.notified() => {}
+                _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn reconcile(&self) -> Result<(), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, team_id, fansly_id FROM fansly_accounts \
+             WHERE auth_state = $1 AND fansly_id IS NOT NULL",
+        )
+        .bind(AUTHENTICATED)
+        .fetch_all(&self.0.db.pool)
+        .await?;
+        let wanted: Vec<Account> = rows
+            .iter()
+            .map(|r| Account {
+                id: r.get(0),
+                team_id: r.get(1),
+                fansly_id: r.get(2),
+            })
+            .collect();
+        let ids: HashSet<&str> = wanted.iter().map(|a| a.id.as_str()).collect();
+        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|id, (task, counters)| {
+            let keep = ids.contains(id.as_str()) && !task.is_finished();
+            if !keep {
+                task.abort();
+                counters.connected.store(false, Ordering::Relaxed);
+                counters.since.store(0, Ordering::Relaxed);
+                tracing::info!(account = %id, "relay stopped");
+            }
+            keep
+        });
+        for account in wanted {
+            if running.contains_key(&account.id) {
+                continue;
+            }
+            let counters = self
+                .0
+                .counters
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(account.id.clone())
+                .or_default()
+                .clone();
+            let id = account.id.clone();
+            let task = tokio::spawn(relay_account(self.0.clone(), account, counters.clone()));
+            running.insert(id, (task, counters));
+        }
+        Ok(())
+    }
+
+    /// Stops every socket (at shutdown).
+    pub fn stop_all(&self) {
+        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        for (_, (task, _)) in running.drain() {
+            task.abort();
+        }
+    }
+}
+
+/// Full jitter: a uniform wait in `0..=min(cap, base · 2^attempt)`.
+fn backoff(cfg: &RelayConfig, attempt: u32) -> Duration {
+    let ceiling = cfg
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+        .min(cfg.backoff_cap);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=ceiling.as_millis() as u64))
+}
+
+/// The wait after a `t:0 {code:429}`: half of `base · 2^streak` (capped)
+/// for certain, the other half jittered. Unlike [`backoff`] it is never near
+/// zero, so a socket rate limited right after each handshake cannot spin.
+fn rate_limit_backoff(cfg: &RelayConfig, streak: u32) -> Duration {
+    let ceiling = cfg
+        .backoff_base
+        .saturating_mul(2u32.saturating_pow(streak.min(20)))
+        .min(cfg.backoff_cap);
+    let half = ceiling / 2;
+    half + Duration::from_millis(rand::thread_rng().gen_range(0..=half.as_millis() as u64))
+}
+
+/// One account's socket, reopened until the task is aborted or the account
+/// can no longer be connected without its owner.
+#[tracing::instrument(skip_all, fields(account = %account.id))]
+async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counters>) {
+    let mut attempt: u32 = 0;
+    // Consecutive 429s. A successful handshake resets `attempt`, but Fansly
+    // may rate limit every new socket at once; this only resets once a
+    // connection has carried a frame.
+    let mut rate_limited: u32 = 0;
+    loop {
+        let connected = match inner
+            .sessions
+            .connected(&account.team_id, &account.id)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                // Disconnected or no longer authenticated: the manager stops us.
+                counters.error(&e);
+                inner.sessions.changed();
+                tokio::time::sleep(backoff(&inner.cfg, attempt)).await;
+                attempt = attempt.saturating_add(1);
+                continue;
+            }
+        };
+        let ended = match ws::connect(&inner.cfg.ws, &connected.session).await {
+            Ok(mut conn) => {
+                attempt = 0;
+                // Whatever the socket missed while closed is filled now.
+                inner.hooks.connected(&account.id).await;
+                counters.connections.fetch_add(1, Ordering::Relaxed);
+                counters.connected.store(true, Ordering::Relaxed);
+                counters.since.store(now_ms(), Ordering::Relaxed);
+                tracing::info!(account = %account.id, "relay connected");
+                let ended = loop {
+                    match conn.next().await {
+                        Ok(Ok(frames)) => {
+                            rate_limited = 0;
+                            for frame in frames {
+                                handle(&inner, &account, &counters, frame).await;
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            counters.malformed.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(account = %account.id, error = %e, "relay: malformed frame");
+                        }
+                        Err(e) => break e,
+                    }
+                };
+                counters.connected.store(false, Ordering::Relaxed);
+                counters.since.store(0, Ordering::Relaxed);
+                conn.close().await;
+                ended
+            }
+            Err(e) => e,
+        };
+        counters.error(&ended);
+        tracing::info!(account = %account.id, error = %ended, "relay disconnected");
+        match ended {
+            WsError::Unauthorized => {
+                let Some(renewer) = connected.session.renewer() else {
+                    tokio::time::sleep(backoff(&inner.cfg, attempt)).await;
+                    attempt = attempt.saturating_add(1);
+                    continue;
+                };
+                match renewer.renew(&connected.session).await {
+                    // Reconnect at once with the renewed token.
+                    Ok(_) => {}
+                    Err(UpstreamError::NeedsReconnect(why)) => {
+                        counters.error(&why);
+                        tracing::warn!(account = %account.id, %why, "relay stopped: the account needs reconnecting");
+                        inner.sessions.changed();
+                        return;
+                    }
+                    Err(UpstreamError::CoolingDown { retry_after, .. }) => {
+                        tokio::time::sleep(retry_after).await;
+                    }
+                    Err(e) if e.is_transient() => {
+                        counters.error(&e);
+                        tokio::time::sleep(backoff(&inner.cfg, attempt)).await;
+                        attempt = attempt.saturating_add(1);
+                    }
+                    // Repeating the same re-login cannot help: stop, and
+                    // let the manager look at the account again.
+                    Err(e) => {
+                        counters.error(&e);
+                        tracing::warn!(account = %account.id, error = %e, "relay stopped: the re-login failed");
+                        inner.sessions.changed();
+                        return;
+                    }
+                }
+            }
+            // The token is good: no re-login, only a longer wait each time.
+            WsError::RateLimited => {
+                rate_limited = rate_limited.saturating_add(1);
+                counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(rate_limit_backoff(&inner.cfg, rate_limited)).await;
+            }
+            _ => {
+                tokio::time::sleep(backoff(&inner.cfg, attempt)).await;
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
+}
+
+async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Frame) {
+    let event = match frame {
+        Frame::Service(e) => e,
+        Frame::Unknown { t, .. } => {
+            counters.unknown.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(account = %account.id, t, "relay: unknown frame type");
+            return;
+        }
+        // A repeated session answer or an error code outside the handshake
+        // (the connection reports refusals itself).
+        _ => {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let mapped = match mapping::map(&event, &account.fansly_id) {
+        Outcome::Events(v) => v,
+        Outcome::Ignored => {
+            counters.ignored.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        Outcome::Unknown => {
+            counters.unknown.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                account = %account.id,
+                service = event.service_id,
+                kind = event.event_type,
+                "relay: unknown service event"
+            );
+            return;
+        }
+        Outcome::Malformed(why) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(account = %account.id, %why, "relay: malformed service event");
+            return;
+        }
+    };
+    for mut m in mapped {
+        let at = inner
+            .hooks
+            .enrich(&account.team_id, &account.id, m.name, &mut m.payload)
+            .await;
+        let event = NewEvent {
+            team_id: account.team_id.clone(),
+            account_id: account.id.clone(),
+            name: m.name,
+            dedup_key: m.dedup_key,
+            payload: m.payload,
+        };
+        let mut attempt = 0;
+        loop {
+            match inner.events.record_at(event.clone(), at).await {
+                Ok(Some(_)) => {
+                    counters.events.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Ok(None) => {
+                    counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) if attempt + 1 < RECORD_ATTEMPTS => {
+                    attempt += 1;
+                    tracing::warn!(account = %account.id, error = %e, "relay: recording an event failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                }
+                Err(e) => {
+                    counters.lost.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(account = %account.id, event = event.name, key = %event.dedup_key,
+                        error = %e, "relay: an event could not be recorded");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(base_ms: u64, cap_ms: u64) -> RelayConfig {
+        RelayConfig {
+            enabled: true,
+            ws: WsConfig::default(),
+            backoff_base: Duration::from_millis(base_ms),
+            backoff_cap: Duration::from_millis(cap_ms),
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_wait_is_at_least_half_its_ceiling_and_doubles_to_the_cap() {
+        let c = cfg(100, 1_000);
+        for (streak, ceiling) in [(1, 200), (2, 400), (3, 800), (4, 1_000), (30, 1_000)] {
+            for _ in 0..200 {
+                let w = rate_limit_backoff(&c, streak).as_millis() as u64;
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&w),
+                    "streak {streak}: {w} ms"
+                );
+            }
+        }
+    }
+}
