@@ -52,7 +52,7 @@ pub struct Inner {
     /// relay reconciles its websockets on it).
     changes: Arc<tokio::sync::Notify>,
     /// Where lifecycle events (connected, failed, …) are recorded.
-    events: Events,
+    pub(crate) events: Events,
     me: Weak<Inner>,
 }
 
@@ -543,6 +543,8 @@ impl Sessions {
         }
         self.forget(account_id);
         self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+            .await;
+        self.alert(account_id, crate::accounts::alerts::NEEDS_RECONNECT, why)
             .await;
         UpstreamError::NeedsReconnect(format!(
             "Fansly account {account_id} needs reconnecting: {why}"

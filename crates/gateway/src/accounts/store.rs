@@ -128,3 +128,12 @@ pub async fn get(db: &Db, team_id: &str, account_id: &str) -> Result<AccountRow,
     .ok_or_else(not_found)?;
     Ok(row_to_account(&row))
 }
+
+/// Any team's account by id (background work that already holds the id).
+pub async fn by_id(db: &Db, account_id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = $1"))
+        .bind(account_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(row_to_account))
+}

@@ -54,6 +54,69 @@ pub fn post(kind: i64, id: &str) -> String {
     format!("1.{kind}:{id}")
 }
 
+/// A billing debit (a 6.3 transaction of type 58000) as `payouts.debited`.
+pub fn payout_debited(id: &str) -> String {
+    format!("6.3:58000:{id}")
+}
+
+/// An account alert (a 9.1 notification of the 24xxx family).
+pub fn alert(id: &str) -> String {
+    format!("9.1:alert:{id}")
+}
+
+/// A reply to one of the account's posts (9.1 notification type 1004).
+pub fn post_comment(id: &str) -> String {
+    format!("9.1:1004:{id}")
+}
+
+/// A like of one of the account's posts (1.2).
+pub fn post_like(id: &str) -> String {
+    format!("1.2:{id}")
+}
+
+/// A post's content (1.8) or counters (1.4) as they now are: `state` is a
+/// digest of what changed, so the copy per wall collapses while the next
+/// change is a new event.
+pub fn post_update(kind: i64, id: &str, state: &str) -> String {
+    format!("1.{kind}:{id}:{state}")
+}
+
+/// A post pinned (10.x) at `at`.
+pub fn post_pin(post: &str, at: &str) -> String {
+    format!("10.pin:{post}:{at}")
+}
+
+/// A post found expired by the sweep.
+pub fn post_expired(id: &str) -> String {
+    format!("post.expired:{id}")
+}
+
+/// One item of a story purchase (32.7).
+pub fn story_order(order: &str, item: &str) -> String {
+    format!("32.7:{order}:{item}")
+}
+
+/// A mute/block change (11.1) of `target` to `flags` at `at`.
+pub fn ignore(target: &str, flags: i64, at: &str) -> String {
+    format!("11.1:{target}:{flags}:{at}")
+}
+
+/// A stream's state (45.10) or permission (45.11) change.
+pub fn stream(kind: i64, id: &str, state: &str) -> String {
+    format!("45.{kind}:{id}:{state}")
+}
+
+/// The account's public profile as the sweep found it changed.
+pub fn profile(id: &str, state: &str) -> String {
+    format!("profile:{id}:{state}")
+}
+
+/// A short digest of a JSON value, for keys of "the state is now X" events.
+pub fn digest(v: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(v.to_string().as_bytes())[..8])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

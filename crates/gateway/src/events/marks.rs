@@ -211,3 +211,19 @@ pub async fn remember(
     .await?;
     Ok(())
 }
+
+/// Forgets what was seen of `item` (it is gone, or its event is recorded).
+pub async fn forget(
+    db: &Db,
+    account_id: &str,
+    source: &str,
+    item: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM gap_snapshots WHERE account_id = $1 AND source = $2 AND item = $3")
+        .bind(account_id)
+        .bind(source)
+        .bind(item)
+        .execute(&db.writer)
+        .await?;
+    Ok(())
+}

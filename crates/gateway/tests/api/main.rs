@@ -8,6 +8,7 @@ mod auth;
 mod connect;
 mod create_chat;
 mod earnings;
+mod event_names;
 mod fans;
 mod gap_fill;
 mod helpers;
