@@ -535,6 +535,10 @@ impl Sessions {
 
     /// Marks the account as needing its owner, once, and says so.
     async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
+        // First: the state change below makes the relay supervisor abort the
+        // socket task this may run on, at its next await.
+        self.alert(account_id, crate::accounts::alerts::NEEDS_RECONNECT, why)
+            .await;
         if let Err(e) = self
             .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
             .await
@@ -543,8 +547,6 @@ impl Sessions {
         }
         self.forget(account_id);
         self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
-            .await;
-        self.alert(account_id, crate::accounts::alerts::NEEDS_RECONNECT, why)
             .await;
         UpstreamError::NeedsReconnect(format!(
             "Fansly account {account_id} needs reconnecting: {why}"
