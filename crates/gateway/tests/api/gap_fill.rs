@@ -319,3 +319,62 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
     let ids: HashSet<&str> = got.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(ids.len(), sent.len());
 }
+
+/// Measurement (BENCHMARKS.md), not a check: 300 messages a fan wrote while
+/// the gateway was away (backdated 30 s, never pushed to a socket), filled
+/// by one `run_due` after the reconnect (recording included; delivery is
+/// measured by the webhook benches).
+/// `cargo test -p fansly-gateway --test api gap_fill::bench -- --ignored --nocapture`
+#[tokio::test]
+#[ignore]
+async fn bench_filling_300_missed_messages() {
+    let app = spawn_app_with(config).await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(
+        &app.team,
+        &receiver.url,
+        &["fansly.messages.received"],
+        None,
+    )
+    .await;
+    let account = app.team.account_id.clone();
+    wait_connected(&app, &account, 0).await;
+    fill(&app).await;
+    marks::set_baseline(app.db(), &account, now_ms() - DAY_MS)
+        .await
+        .unwrap();
+    let name = app.creator(0).await["username"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut sent = Vec::new();
+    for (fan, n) in [("fan61", 150), ("fan62", 100), ("fan63", 50)] {
+        sent.extend(fan_writes_at(&app, fan, &name, "while away", n, 30_000).await);
+    }
+    marks::connected(app.db(), &account, now_ms())
+        .await
+        .unwrap();
+    app.clear_upstream_requests().await;
+    let started = std::time::Instant::now();
+    let report = fill(&app).await;
+    let filled = started.elapsed();
+    let total = started.elapsed();
+    let log = app.upstream_requests().await;
+    let mut by_path: HashMap<String, usize> = HashMap::new();
+    for r in &log {
+        *by_path
+            .entry(format!("{} {}", r.method, r.path))
+            .or_default() += 1;
+    }
+    assert_eq!(report.recorded, 300);
+    let budget = &app.state.config.upstream.throttle;
+    eprintln!(
+        "300 missed messages: fill {filled:?}, fill and the outbox writes done at {total:?}; \
+         fill requests {} ({by_path:?}); account budget {} reads/min, burst {}",
+        report.requests,
+        fansly_gateway::core::config::ThrottleSettings::default().reads_per_minute,
+        fansly_gateway::core::config::ThrottleSettings::default().burst,
+    );
+    let _ = budget;
+    let _ = sent;
+}
