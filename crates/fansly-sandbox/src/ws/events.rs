@@ -135,7 +135,16 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "payout_updated" => payout_updated(world, &a),
         "post" => post(world, &a),
         "post_deleted" => post_deleted(world, &a),
-        other => crate::ws::events_more::act(world, other, creator, fan, b, a.now),
+        other => {
+            let args = crate::ws::events_more::Args {
+                text: b.text.clone(),
+                post_id: b.post_id.clone(),
+                amount: b.amount,
+                flags: b.flags,
+                expires_in_ms: b.expires_in_ms,
+            };
+            crate::ws::events_more::act(world, other, creator, fan, &args, a.now)
+        }
     }
 }
 

@@ -13,8 +13,20 @@ use serde_json::{json, Value};
 use crate::business::Transaction;
 use crate::content::{main_wall_id, Post};
 use crate::world::World;
-use crate::ws::events::EventBody;
 use crate::ws::frames::{earnings_wallet, service, ws_transaction};
+
+/// What the request said, as far as these kinds read it.
+pub(crate) struct Args {
+    pub text: Option<String>,
+    pub post_id: Option<String>,
+    pub amount: Option<i64>,
+    /// `fan_ignored`: the ignore flags (1 mute, 2 block; 0 releases).
+    pub flags: Option<i64>,
+    /// `post_expiring`: how long until the post expires.
+    pub expires_in_ms: Option<i64>,
+}
+
+type EventBody = Args;
 
 type Acted = Result<(Vec<Value>, Value), (StatusCode, String)>;
 

@@ -11,7 +11,9 @@ use crate::accounts::store;
 use crate::core::time::now_ms;
 use crate::events::outbox::NewEvent;
 
-/// The `type` of alerts the gateway raises itself (Fansly's own use 24001+).
+/// The `type` of the alert `sessions.rs` raises when an account needs its
+/// owner (spelled out there: this file imports that one). Fansly's own
+/// alerts carry their numeric notification type (24001+).
 pub const NEEDS_RECONNECT: &str = "needs_reconnect";
 
 impl Sessions {

@@ -537,8 +537,7 @@ impl Sessions {
     async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
         // First: the state change below makes the relay supervisor abort the
         // socket task this may run on, at its next await.
-        self.alert(account_id, crate::accounts::alerts::NEEDS_RECONNECT, why)
-            .await;
+        self.alert(account_id, "needs_reconnect", why).await;
         if let Err(e) = self
             .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
             .await

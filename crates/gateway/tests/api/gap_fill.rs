@@ -53,6 +53,21 @@ async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) ->
     panic!("timed out waiting for {what}");
 }
 
+/// Waits until the default account recorded the occurrence `key` (e.g.
+/// `5.1:<messageId>`).
+pub async fn wait_recorded(app: &TestApp, key: &str) {
+    let id = fansly_gateway::events::outbox::event_id(&app.team.account_id, key);
+    eventually(&format!("{key} recorded"), async || {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap();
+        (n > 0).then_some(())
+    })
+    .await
+}
+
 async fn wait_connected(app: &TestApp, account: &str, min_reconnects: u64) {
     eventually("the relay to be connected", async || {
         let s = app.state.relays.status(account);

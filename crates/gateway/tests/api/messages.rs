@@ -397,21 +397,8 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
         .to_owned();
     let base = chat_path(&app, &chat);
     let before = app.balance(&app.team.id).await;
-    // The relay hears the fan's message and looks its sender up once
-    // (`senderData`); let that finish before counting upstream requests.
-    let key =
-        fansly_gateway::events::outbox::event_id(&app.team.account_id, &format!("5.1:{fan_msg}"));
-    for _ in 0..400 {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE id = $1")
-            .bind(&key)
-            .fetch_one(&app.db().pool)
-            .await
-            .unwrap();
-        if n > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    // The relay looks the fan up once (`senderData`): let it finish first.
+    crate::gap_fill::wait_recorded(&app, &format!("5.1:{fan_msg}")).await;
     app.clear_upstream_requests().await;
 
     for q in ["?limit=0", "?limit=101", "?limit=ten"] {
