@@ -220,6 +220,11 @@ impl Content {
         self.posts.values().flatten().find(|p| p.id == id)
     }
 
+    /// The id of `account`'s newest post.
+    pub fn newest_post(&self, account: u64) -> Option<u64> {
+        self.posts.get(&account)?.iter().map(|p| p.id).max()
+    }
+
     pub fn post_mut(&mut self, id: u64) -> Option<&mut Post> {
         self.posts.values_mut().flatten().find(|p| p.id == id)
     }

@@ -12,9 +12,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use fansly_upstream::ids::snowflake_at;
+
 use crate::messaging::Message;
 use crate::params::{parse_id, str_field};
 use crate::state::AppState;
+use crate::world::{now_ms, World};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -101,6 +104,12 @@ struct FanMessage {
     /// Sends `text 1` … `text N` when above 1.
     #[serde(default = "one")]
     count: u32,
+    /// Backdates the messages: written `ago_ms` before now (a week-long
+    /// outage's messages), one millisecond apart, oldest first. Backdated
+    /// messages are not pushed to the sockets (they happened while nobody
+    /// listened).
+    #[serde(default)]
+    ago_ms: i64,
 }
 
 fn first_creator() -> String {
@@ -140,6 +149,9 @@ async fn fan_sends(
         )
             .into_response();
     }
+    if body.ago_ms < 0 {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "ago_ms must be >= 0").into_response();
+    }
     let group = world.open_group(creator, fan).id;
     let sent: Vec<Message> = (1..=body.count)
         .map(|n| {
@@ -148,14 +160,43 @@ async fn fan_sends(
             } else {
                 format!("{} {n}", body.text)
             };
-            world.post_message(group, fan, text, Vec::new(), None)
+            let m = world.post_message(group, fan, text, Vec::new(), None);
+            if body.ago_ms > 0 {
+                backdate(&mut world, m, now_ms() - body.ago_ms + i64::from(n))
+            } else {
+                m
+            }
         })
         .collect();
     drop(world);
+    if body.ago_ms > 0 {
+        let ids: Vec<String> = sent.iter().map(|m| m.id.to_string()).collect();
+        return Json(json!({"groupId": group.to_string(), "messages": ids})).into_response();
+    }
     // The creator's open websockets hear each message (5.1), as on Fansly.
     for m in &sent {
         state.hub.publish_message(creator, m);
     }
     let ids: Vec<String> = sent.iter().map(|m| m.id.to_string()).collect();
     Json(json!({"groupId": group.to_string(), "messages": ids})).into_response()
+}
+
+/// Re-dates message `m` (just posted) to `at_ms`: a new snowflake id for
+/// that time, kept in the group's id order.
+fn backdate(world: &mut World, m: Message, at_ms: i64) -> Message {
+    let msgs = &mut world.messaging;
+    msgs.messages.remove(&m.id);
+    let ids = msgs.by_group.entry(m.group_id).or_default();
+    ids.retain(|id| *id != m.id);
+    // The low bits keep ids minted in the same millisecond apart.
+    let id = snowflake_at(at_ms, m.id & 0x3f_ffff);
+    let at = ids.partition_point(|x| *x < id);
+    ids.insert(at, id);
+    let m = Message {
+        id,
+        created_ms: at_ms,
+        ..m
+    };
+    msgs.messages.insert(id, m.clone());
+    m
 }

@@ -20,6 +20,8 @@ const GATEWAY_LAYERS: &[(&str, u8)] = &[
     ("metering", 1),
     ("tenancy", 1),
     ("events::catalog", 1),
+    ("events::keys", 1),
+    ("events::marks", 1),
     ("webhooks::store", 1),
     ("webhooks::signing", 1),
     ("webhooks::examples", 1),

@@ -32,22 +32,26 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct EventBody {
+pub(crate) struct EventBody {
     creator: Option<String>,
     /// Fan username; `fan1` by default.
     fan: Option<String>,
-    text: Option<String>,
+    pub(crate) text: Option<String>,
     message_id: Option<String>,
-    post_id: Option<String>,
+    pub(crate) post_id: Option<String>,
     payout_id: Option<String>,
     /// Reaction type (1–7).
     reaction: Option<i64>,
     /// Mills.
-    amount: Option<i64>,
+    pub(crate) amount: Option<i64>,
     /// Items bought in one purchase.
     items: Option<u32>,
     /// Send all frames of the action in one `t:10001` batch.
     batch: bool,
+    /// `fan_ignored`: the ignore flags (1 mute, 2 block; 0 releases).
+    pub(crate) flags: Option<i64>,
+    /// `post_expiring`: how long until the post expires.
+    pub(crate) expires_in_ms: Option<i64>,
 }
 
 /// `POST /_sandbox/events/{kind}`: the action happens, its frames go out.
@@ -131,10 +135,16 @@ fn act(world: &mut World, kind: &str, creator: u64, fan: u64, b: &EventBody) -> 
         "payout_updated" => payout_updated(world, &a),
         "post" => post(world, &a),
         "post_deleted" => post_deleted(world, &a),
-        other => Err((
-            StatusCode::NOT_FOUND,
-            format!("unknown event kind {other:?}"),
-        )),
+        other => {
+            let args = crate::ws::events_more::Args {
+                text: b.text.clone(),
+                post_id: b.post_id.clone(),
+                amount: b.amount,
+                flags: b.flags,
+                expires_in_ms: b.expires_in_ms,
+            };
+            crate::ws::events_more::act(world, other, creator, fan, &args, a.now)
+        }
     }
 }
 

@@ -3,10 +3,11 @@
 //! the wire frames (`frames.rs`), the protocol of one socket (`protocol.rs`:
 //! handshake, pings, refusals), the `/_sandbox/ws/...` steering routes
 //! (`control.rs`) and the `/_sandbox/events/{kind}` routes that make things
-//! happen (`events.rs`).
+//! happen (`events.rs`, and `events_more.rs` for the kinds added later).
 
 pub(crate) mod control;
 pub(crate) mod events;
+pub(crate) mod events_more;
 pub(crate) mod frames;
 pub mod hub;
 pub(crate) mod protocol;

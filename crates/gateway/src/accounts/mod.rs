@@ -2,6 +2,7 @@
 //! throttle, proxy route), the login/2FA state machine, and waiting out an
 //! account's throttle.
 
+pub mod alerts;
 pub mod login;
 pub mod sessions;
 pub mod store;

@@ -53,7 +53,7 @@ pub struct Inner {
     /// relay reconciles its websockets on it).
     changes: Arc<tokio::sync::Notify>,
     /// Where lifecycle events (connected, failed, …) are recorded.
-    events: Events,
+    pub(crate) events: Events,
     me: Weak<Inner>,
 }
 
@@ -544,6 +544,9 @@ impl Sessions {
 
     /// Marks the account as needing its owner, once, and says so.
     async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
+        // First: the state change below makes the relay supervisor abort the
+        // socket task this may run on, at its next await.
+        self.alert(account_id, "needs_reconnect", why).await;
         if let Err(e) = self
             .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
             .await

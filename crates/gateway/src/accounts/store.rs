@@ -154,3 +154,12 @@ pub async fn delete_failed_before(db: &Db, before_ms: i64) -> Result<u64, sqlx::
     .await?;
     Ok(done.rows_affected())
 }
+
+/// Any team's account by id (background work that already holds the id).
+pub async fn by_id(db: &Db, account_id: &str) -> Result<Option<AccountRow>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM {TABLE} WHERE id = $1"))
+        .bind(account_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(row.as_ref().map(row_to_account))
+}

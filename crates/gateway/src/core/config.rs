@@ -225,6 +225,18 @@ pub struct RelaySettings {
     /// Reconnect backoff: full jitter over `base · 2^attempt`, capped.
     pub backoff_base_ms: u64,
     pub backoff_cap_ms: u64,
+    /// After every (re)connect and on a slow sweep, ask Fansly's REST API
+    /// what the socket missed (README "Gap fill").
+    pub gap_fill: bool,
+    /// How far back a gap fill looks, at most.
+    pub gap_fill_horizon_ms: u64,
+    /// How often each account is swept even when its socket never broke.
+    pub gap_fill_sweep_ms: u64,
+    /// How often this instance looks for accounts whose fill is due.
+    pub gap_fill_poll_ms: u64,
+    /// Fansly requests one fill may spend; the rest waits for the next run,
+    /// so a long gap never crowds the account's budget.
+    pub gap_fill_max_requests: u32,
 }
 
 impl Default for RelaySettings {
@@ -236,6 +248,11 @@ impl Default for RelaySettings {
             connect_timeout_ms: 15_000,
             backoff_base_ms: 1_000,
             backoff_cap_ms: 60_000,
+            gap_fill: true,
+            gap_fill_horizon_ms: 24 * 60 * 60 * 1000,
+            gap_fill_sweep_ms: 15 * 60 * 1000,
+            gap_fill_poll_ms: 2_000,
+            gap_fill_max_requests: 200,
         }
     }
 }

@@ -2,4 +2,6 @@
 //! recorded in.
 
 pub mod catalog;
+pub mod keys;
+pub mod marks;
 pub mod outbox;

@@ -48,6 +48,14 @@ impl Events {
     /// its id when it is new, `None` when the same upstream event was
     /// already recorded for the account (nothing is delivered twice then).
     pub async fn record(&self, event: NewEvent) -> Result<Option<String>, sqlx::Error> {
+        self.record_at(event, now_ms()).await
+    }
+
+    /// [`Self::record`] for an occurrence that happened at `at` (Unix ms),
+    /// not now: the gap fill records what it finds late at the time Fansly
+    /// says it happened, so the outbox and the deliveries (claimed oldest
+    /// `next_attempt_at` first) keep the upstream order.
+    pub async fn record_at(&self, event: NewEvent, at: i64) -> Result<Option<String>, sqlx::Error> {
         let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
         let (id, dedup_key) = if ephemeral {
             (
@@ -60,7 +68,7 @@ impl Events {
                 Some(event.dedup_key),
             )
         };
-        let now = now_ms();
+        let now = at;
         // The event and its deliveries commit together: no event is ever
         // recorded without the deliveries it owes, nor delivered unrecorded.
         let mut tx = self.db.writer.begin().await?;

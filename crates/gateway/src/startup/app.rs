@@ -19,7 +19,9 @@ use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
 use crate::metering::requests::RequestLog;
 use crate::startup::keys;
+use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
 use crate::workers::housekeeping::Housekeeping;
+use crate::workers::profiles::Profiles;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
 use crate::workers::{broadcasts, data_exports, webhook_delivery};
 
@@ -28,6 +30,7 @@ pub struct App {
     state: AppState,
     sandbox: Option<Sandbox>,
     keyring: Option<Arc<Keyring>>,
+    profiles: Profiles,
 }
 
 impl App {
@@ -84,11 +87,16 @@ impl App {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{}", listener.local_addr()?),
         };
+        let profiles = Profiles::new(sessions.clone());
         let relays = Relays::new(
             RelayConfig::from_config(&config)?,
             db.clone(),
             sessions.clone(),
             events.clone(),
+            RelayHooks {
+                db: db.clone(),
+                profiles: profiles.clone(),
+            },
         );
         if config
             .operator_token
@@ -113,6 +121,7 @@ impl App {
             state,
             sandbox,
             keyring,
+            profiles,
         })
     }
 
@@ -175,6 +184,17 @@ impl App {
         }
     }
 
+    pub fn gap_fill(&self) -> gap_fill::Deps {
+        gap_fill::Deps {
+            db: self.state.db.clone(),
+            fansly: self.state.fansly.clone(),
+            sessions: self.state.sessions.clone(),
+            events: self.state.events.clone(),
+            profiles: self.profiles.clone(),
+            settings: gap_fill::Settings::from_relay(&self.state.config.relay),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
@@ -197,12 +217,16 @@ impl App {
         let broadcasts = autostart.then(|| broadcasts::Worker::start(self.broadcasts()));
         let exporter = self.data_exports();
         let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
+        let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         if let Some(janitor) = janitor {
             janitor.abort();
+        }
+        if let Some(gap_filler) = gap_filler {
+            gap_filler.abort();
         }
         if let Some(broadcasts) = broadcasts {
             broadcasts.stop().await;

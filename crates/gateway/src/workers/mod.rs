@@ -3,6 +3,8 @@
 
 pub mod broadcasts;
 pub mod data_exports;
+pub mod gap_fill;
 pub mod housekeeping;
+pub mod profiles;
 pub mod relay;
 pub mod webhook_delivery;

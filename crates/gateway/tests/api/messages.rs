@@ -397,6 +397,8 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
         .to_owned();
     let base = chat_path(&app, &chat);
     let before = app.balance(&app.team.id).await;
+    // The relay looks the fan up once (`senderData`): let it finish first.
+    crate::gap_fill::wait_recorded(&app, &format!("5.1:{fan_msg}")).await;
     app.clear_upstream_requests().await;
 
     for q in ["?limit=0", "?limit=101", "?limit=ten"] {

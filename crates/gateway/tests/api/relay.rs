@@ -581,6 +581,10 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
         state.db.clone(),
         state.sessions.clone(),
         state.events.clone(),
+        fansly_gateway::workers::gap_fill::run::RelayHooks {
+            db: state.db.clone(),
+            profiles: fansly_gateway::workers::profiles::Profiles::new(state.sessions.clone()),
+        },
     );
     let task = tokio::spawn(second.clone().run());
     eventually("the second relay to connect", async || {

@@ -11,45 +11,10 @@
 use fansly_upstream::ws::ServiceEvent;
 use serde_json::Value;
 
-/// One vendor event to record.
-#[derive(Debug, PartialEq)]
-pub struct Mapped {
-    pub name: &'static str,
-    pub dedup_key: String,
-    pub payload: Value,
-}
-
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    Events(Vec<Mapped>),
-    /// Known to Fansly and deliberately not relayed (pending states, echoes
-    /// of the account's own actions, notification mirrors, presence).
-    Ignored,
-    /// A service or type this mapping does not know.
-    Unknown,
-    /// A known event without the fields it must carry.
-    Malformed(String),
-}
-
-fn one(name: &'static str, dedup_key: String, payload: &Value) -> Outcome {
-    Outcome::Events(vec![Mapped {
-        name,
-        dedup_key,
-        payload: payload.clone(),
-    }])
-}
-
-fn id_of(v: &Value, key: &str) -> Option<String> {
-    match v.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn int(v: &Value, key: &str) -> Option<i64> {
-    v.get(key).and_then(Value::as_i64)
-}
+use crate::events::keys;
+use crate::workers::relay::mapping_more as more;
+use crate::workers::relay::outcome::{id_of, int, one};
+pub use crate::workers::relay::outcome::{Mapped, Outcome};
 
 /// Maps one service event for the account whose Fansly id is `me`.
 pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
@@ -86,12 +51,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.messages.received"
             };
-            one(name, format!("5.1:{id}"), m)
+            one(name, keys::message(&id), m)
         }
         (5, 10) => {
             let m = payload!("message");
             let id = id!(m, "id");
-            one("fansly.messages.deleted", format!("5.10:{id}"), m)
+            one("fansly.messages.deleted", keys::message_deleted(&id), m)
         }
         (5, 3) | (5, 4) => {
             let like = payload!("like");
@@ -138,7 +103,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 ack,
             )
         }
-        (5, 2) | (4, 6..=9) => Outcome::Ignored,
+        (5, 2) | (4, 6..=8) => Outcome::Ignored,
         // Followers: only follows of this account (not the ones it makes).
         (3, 2) | (3, 3) => {
             let f = payload!("follow");
@@ -151,7 +116,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.followers.removed"
             };
-            one(name, format!("3.{kind}:{id}"), f)
+            one(name, keys::follow(kind, &id), f)
         }
         // Subscriptions: status 2 is the transient pending state before the
         // confirmation (status 3) and is not relayed. A first subscription is
@@ -174,11 +139,11 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                     } else {
                         "fansly.subscriptions.renewed"
                     };
-                    one(name, format!("15.5:{id}:{version}:3"), s)
+                    one(name, keys::subscription_confirmed(&id, version), s)
                 }
                 Some(4 | 5) => one(
                     "fansly.subscriptions.expired",
-                    format!("15.5:{id}:{version}:ended"),
+                    keys::subscription_ended(&id, version),
                     s,
                 ),
                 _ => Outcome::Ignored,
@@ -191,13 +156,27 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             if !is_me(tip, "receiverId") {
                 return Outcome::Ignored;
             }
-            one("fansly.tips.received", format!("7.1:{id}"), tip)
+            one("fansly.tips.received", keys::tip(&id), tip)
         }
         (7, 101) => Outcome::Ignored,
         (6, 3) => {
             let tx = payload!("transaction");
             let id = id!(tx, "id");
-            one("fansly.transactions.new", format!("6.3:{id}"), tx)
+            let mut events = vec![Mapped {
+                name: "fansly.transactions.new",
+                dedup_key: keys::transaction(&id),
+                payload: tx.clone(),
+            }];
+            // Type 58000 is a billing debit (JK's protocol notes; INFERRED
+            // that a payout leaving the balance is booked as one).
+            if int(tx, "type") == Some(58000) {
+                events.push(Mapped {
+                    name: "fansly.payouts.debited",
+                    dedup_key: keys::payout_debited(&id),
+                    payload: tx.clone(),
+                });
+            }
+            Outcome::Events(events)
         }
         // Wallet updates are ordered by `walletVersion`; one event per version.
         (6, 2) => {
@@ -214,7 +193,11 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             if id_of(o, "correlationAccountId").is_some_and(|c| c != me) {
                 return Outcome::Ignored;
             }
-            one("fansly.media.purchased", format!("2.7:{order}:{item}"), o)
+            one(
+                "fansly.media.purchased",
+                keys::media_order(&order, &item),
+                o,
+            )
         }
         (2, 8) => Outcome::Ignored,
         (2, 2) => {
@@ -231,7 +214,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.payouts.updated"
             };
-            one(name, format!("16.{kind}:{id}:{version}"), p)
+            one(name, keys::payout(kind, &id, version), p)
         }
         // Other payment frames (card charges, wallet credits of the fan side).
         (16, _) => Outcome::Ignored,
@@ -244,7 +227,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             } else {
                 "fansly.posts.deleted"
             };
-            one(name, format!("1.{kind}:{id}"), p)
+            one(name, keys::post(kind, &id), p)
         }
         (12, 2) => {
             let a = payload!("account");
@@ -252,10 +235,23 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             let version = int(a, "version").unwrap_or(0);
             one("fansly.accounts.updated", format!("12.2:{id}:{version}"), a)
         }
-        // Notification mirrors (9.x) duplicate the events above; online
-        // status (8.x) is presence the vendor does not relay.
+        // Notification mirrors (9.x) duplicate the events above, except the
+        // two families nothing else announces; online status (8.x) is
+        // presence the vendor does not relay.
+        (9, 1) => {
+            let n = payload!("notification");
+            let id = id!(n, "id");
+            match int(n, "type") {
+                // "Fansly Alerts": admin notices (CONFIRMED client labels).
+                Some(24001..=24999) => one("fansly.accounts.alert", keys::alert(&id), n),
+                // A reply to one of the account's posts (the code is
+                // CONFIRMED; that it is the vendor's "commented" is INFERRED).
+                Some(1004) => one("fansly.posts.commented", keys::post_comment(&id), n),
+                _ => Outcome::Ignored,
+            }
+        }
         (9, _) | (8, _) => Outcome::Ignored,
-        _ => Outcome::Unknown,
+        _ => more::map(ev, me),
     }
 }
 

@@ -1,6 +1,9 @@
 //! The websocket relay: `supervisor` runs one Fansly event socket per
-//! authenticated account (reconcile, reconnect, re-login); `mapping` turns
-//! its frames into the vendor's `fansly.*` events.
+//! authenticated account (reconcile, reconnect, re-login); `mapping` (and
+//! `mapping_more`, the codes added later) turns its frames into the vendor's
+//! `fansly.*` events.
 
 pub mod mapping;
+pub mod mapping_more;
+pub mod outcome;
 pub mod supervisor;

@@ -31,6 +31,7 @@ use crate::core::db::Db;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::{Events, NewEvent};
+use crate::workers::gap_fill::run::RelayHooks;
 use crate::workers::relay::mapping::{self, Outcome};
 
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
@@ -120,6 +121,8 @@ pub struct Inner {
     db: Db,
     sessions: Sessions,
     events: Events,
+    /// Gap fill after each (re)connect, `senderData` on received messages.
+    hooks: RelayHooks,
     running: Mutex<HashMap<String, Running>>,
     /// Counters outlive a stopped relay, so its status stays readable.
     counters: Mutex<HashMap<String, Arc<Counters>>>,
@@ -132,12 +135,19 @@ struct Account {
 }
 
 impl Relays {
-    pub fn new(cfg: RelayConfig, db: Db, sessions: Sessions, events: Events) -> Relays {
+    pub fn new(
+        cfg: RelayConfig,
+        db: Db,
+        sessions: Sessions,
+        events: Events,
+        hooks: RelayHooks,
+    ) -> Relays {
         Relays(Arc::new(Inner {
             cfg,
             db,
             sessions,
             events,
+            hooks,
             running: Mutex::default(),
             counters: Mutex::default(),
         }))
@@ -298,6 +308,8 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
         let ended = match ws::connect(&inner.cfg.ws, &connected.session).await {
             Ok(mut conn) => {
                 attempt = 0;
+                // Whatever the socket missed while closed is filled now.
+                inner.hooks.connected(&account.id).await;
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 if !counters.connected.swap(true, Ordering::Relaxed) {
                     metrics::gauge!(telemetry::RELAY_CONNECTED).increment(1.0);
@@ -415,7 +427,11 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
             return;
         }
     };
-    for m in mapped {
+    for mut m in mapped {
+        let at = inner
+            .hooks
+            .enrich(&account.team_id, &account.id, m.name, &mut m.payload)
+            .await;
         let event = NewEvent {
             team_id: account.team_id.clone(),
             account_id: account.id.clone(),
@@ -425,7 +441,7 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
         };
         let mut attempt = 0;
         loop {
-            match inner.events.record(event.clone()).await {
+            match inner.events.record_at(event.clone(), at).await {
                 Ok(Some(_)) => {
                     counters.events.fetch_add(1, Ordering::Relaxed);
                     relay_event(&account.team_id, event.name);

@@ -1,0 +1,239 @@
+//! The gap fill worker: which accounts are due, one fill per account at a
+//! time, what a fill found recorded oldest first through the outbox, the
+//! marks moved on. [`run_due`] is the "run what is due now" entry point;
+//! [`spawn`] polls it.
+//!
+//! Fansly's websocket does not replay what a closed socket missed, so after
+//! every (re)connect (the relay calls [`RelayHooks::connected`]) and on a
+//! slow sweep the fill asks the REST API what changed since the account's
+//! marks, within the configured horizon, and records what the socket would
+//! have delivered with the same dedup keys: an occurrence seen both ways is
+//! one event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use fansly_upstream::ids::snowflake_time_ms;
+use serde_json::Value;
+
+use crate::core::db::Db;
+use crate::core::time::now_ms;
+use crate::events::marks::{self, DueAccount};
+use crate::events::outbox::NewEvent;
+use crate::workers::gap_fill::fill::{id_of, Fill};
+pub use crate::workers::gap_fill::fill::{Deps, Settings};
+use crate::workers::gap_fill::{chats, sweep};
+use crate::workers::profiles::Profiles;
+
+/// What the relay calls into: a (re)connect makes a fill due; a received
+/// message gets its `senderData`.
+#[derive(Clone)]
+pub struct RelayHooks {
+    pub db: Db,
+    pub profiles: Profiles,
+}
+
+impl RelayHooks {
+    /// The account's socket (re)connected: whatever it missed is filled next.
+    pub async fn connected(&self, account_id: &str) {
+        if let Err(e) = marks::connected(&self.db, account_id, now_ms()).await {
+            tracing::warn!(account = account_id, error = %e, "gap fill: marking the account due failed");
+        }
+    }
+
+    /// Adds `senderData` to a received message; answers when the event is
+    /// to be recorded as having happened: a message at the time its id was
+    /// minted (as the gap fill dates the messages it finds, so live and
+    /// filled messages of a chat keep Fansly's order), anything else now.
+    pub async fn enrich(
+        &self,
+        team_id: &str,
+        account_id: &str,
+        name: &str,
+        payload: &mut Value,
+    ) -> i64 {
+        self.profiles
+            .enrich(team_id, account_id, name, payload)
+            .await;
+        let now = now_ms();
+        match name {
+            "fansly.messages.received" | "fansly.messages.sent" => id_of(payload, "id")
+                .map(snowflake_time_ms)
+                // A clock ahead of ours (or a bogus id) never dates ahead.
+                .filter(|at| *at > 0)
+                .map_or(now, |at| at.min(now)),
+            _ => now,
+        }
+    }
+}
+
+/// What one fill did.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub accounts: usize,
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub requests: u32,
+    pub errors: Vec<String>,
+}
+
+/// One fill per account at a time in this process (the background poll and
+/// a test's call may meet); instances of a cluster may overlap, which the
+/// outbox's dedup and the forward-only marks make harmless.
+static FILLING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Mutex::default);
+
+fn lock_for(account_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    FILLING
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(account_id.to_owned())
+        .or_default()
+        .clone()
+}
+
+/// Fills every account that is due now.
+pub async fn run_due(deps: &Deps) -> Report {
+    let mut report = Report::default();
+    if !deps.settings.enabled {
+        return report;
+    }
+    let due = match marks::due(&deps.db, now_ms()).await {
+        Ok(d) => d,
+        Err(e) => {
+            report.errors.push(format!("reading due accounts: {e}"));
+            return report;
+        }
+    };
+    for account in due {
+        let lock = lock_for(&account.account_id);
+        let _held = lock.lock().await;
+        // Another task may have filled it while this one waited.
+        match marks::is_due(&deps.db, &account.account_id, now_ms()).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                report.errors.push(e.to_string());
+                continue;
+            }
+        }
+        report.accounts += 1;
+        fill_account(deps, &account, &mut report).await;
+    }
+    report
+}
+
+async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
+    let started = now_ms();
+    let session = match deps
+        .sessions
+        .connected(&account.team_id, &account.account_id)
+        .await
+    {
+        Ok(c) => c.session,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return;
+        }
+    };
+    let horizon = deps.settings.horizon.as_millis() as i64;
+    let mut fill = Fill::new(
+        deps,
+        account,
+        session,
+        account.baseline_at.max(started - horizon),
+    );
+    let mut found = Vec::new();
+    let mut advances = Vec::new();
+    let mut error: Option<String> = None;
+    // Each source reports what it found even when it stops early; a source
+    // that failed keeps its marks, so the next fill looks again.
+    if let Err(e) = chats::fill(&mut fill, &mut found, &mut advances).await {
+        error = Some(format!("chats: {e}"));
+    }
+    if let Err(e) = sweep::fill(&mut fill, &mut found, &mut advances).await {
+        error.get_or_insert(format!("sweep: {e}"));
+    }
+    // Oldest first: the account's events keep the upstream order.
+    found.sort_by_key(|f| (f.at, f.order));
+    let mut recorded = 0;
+    let mut failed = false;
+    for f in found {
+        let mut payload = f.payload;
+        deps.profiles
+            .enrich(&account.team_id, &account.account_id, f.name, &mut payload)
+            .await;
+        let event = NewEvent {
+            team_id: account.team_id.clone(),
+            account_id: account.account_id.clone(),
+            name: f.name,
+            dedup_key: f.dedup_key,
+            payload,
+        };
+        match deps.events.record_at(event, f.at.min(now_ms())).await {
+            Ok(Some(_)) => {
+                recorded += 1;
+                report.recorded += 1;
+            }
+            Ok(None) => report.duplicates += 1,
+            Err(e) => {
+                error.get_or_insert(format!("recording: {e}"));
+                failed = true;
+                break;
+            }
+        }
+    }
+    // Marks move only once everything they cover is in the outbox.
+    if !failed {
+        for a in advances {
+            if let Err(e) =
+                marks::advance(&deps.db, &account.account_id, &a.source, a.mark, now_ms()).await
+            {
+                error.get_or_insert(format!("marks: {e}"));
+            }
+        }
+    }
+    report.requests += fill.requests();
+    if recorded > 0 {
+        tracing::info!(account = %account.account_id, recorded, requests = fill.requests(), "gap fill recorded missed events");
+    }
+    // An unfinished fill (allowance spent, Fansly refused, throttled) stays
+    // due soon; a complete one waits for the sweep or the next reconnect.
+    let next = if error.is_some() {
+        now_ms() + deps.settings.poll_every.as_millis() as i64 * 5
+    } else {
+        now_ms() + deps.settings.sweep_every.as_millis() as i64
+    };
+    if let Some(e) = &error {
+        tracing::warn!(account = %account.account_id, error = %e, "gap fill incomplete");
+        report.errors.push(e.clone());
+    }
+    if let Err(e) = marks::finished(
+        &deps.db,
+        &account.account_id,
+        started,
+        next,
+        recorded as i64,
+        error.as_deref(),
+    )
+    .await
+    {
+        tracing::warn!(account = %account.account_id, error = %e, "gap fill: filing the run failed");
+    }
+}
+
+/// Polls [`run_due`] until aborted.
+pub fn spawn(deps: Deps) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !deps.settings.enabled {
+            return;
+        }
+        loop {
+            let report = run_due(&deps).await;
+            if !report.errors.is_empty() {
+                tracing::debug!(errors = ?report.errors, "gap fill run had errors");
+            }
+            tokio::time::sleep(deps.settings.poll_every).await;
+        }
+    })
+}
