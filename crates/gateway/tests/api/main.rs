@@ -8,6 +8,7 @@ mod auth;
 mod connect;
 mod console;
 mod create_chat;
+mod documented_shapes;
 mod earnings;
 mod fans;
 mod helpers;
