@@ -34,7 +34,10 @@ pub(crate) fn decode_envelope(
             (code, details)
         })
         .unwrap_or_else(|| (None, excerpt(body)));
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    // Only 401 says the session is dead (public clients re-login on 401
+    // alone); a 403 is Fansly refusing this one request, reported as `Api`
+    // so the session is neither renewed nor marked for reconnecting.
+    if status == StatusCode::UNAUTHORIZED {
         return Err(UpstreamError::Unauthorized {
             status: status.as_u16(),
             details,
@@ -160,6 +163,17 @@ mod tests {
         );
         let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
         assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
+        // 403 refuses one request, not the session: no re-login.
+        let e = decode_envelope(
+            StatusCode::FORBIDDEN,
+            None,
+            br#"{"success":false,"error":{"code":403,"details":"not allowed"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, UpstreamError::Api { status: 403, ref details, .. } if details == "not allowed"),
+            "{e:?}"
+        );
         let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
         assert!(matches!(e, UpstreamError::Protocol(_)));
     }
