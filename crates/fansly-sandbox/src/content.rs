@@ -246,18 +246,15 @@ impl Content {
         Some(album_json(account, pos, &albums[pos]))
     }
 
-    /// Moves album `id` to `pos` (clamped to the end); false if unknown.
-    pub fn move_album(&mut self, account: u64, id: u64, pos: usize) -> bool {
-        let Some(albums) = self.albums.get_mut(&account) else {
-            return false;
-        };
-        let Some(from) = albums.iter().position(|a| a.id == id) else {
-            return false;
-        };
-        let album = albums.remove(from);
-        let to = pos.min(albums.len());
-        albums.insert(to, album);
-        true
+    /// Moves the album at index `from` to index `to` (both checked by the
+    /// caller against the album count).
+    pub fn move_album_at(&mut self, account: u64, from: usize, to: usize) {
+        if let Some(albums) = self.albums.get_mut(&account) {
+            if from < albums.len() {
+                let album = albums.remove(from);
+                albums.insert(to.min(albums.len()), album);
+            }
+        }
     }
 
     /// One timeline page of `account`'s live posts, newest first: ids below

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::envelope::preflight;
 use crate::faults::{record, take_matching, Fault, LoggedRequest};
-use crate::state::AppState;
+use crate::state::{AppState, UploadDone};
 use crate::world::now_ms;
 
 pub fn router() -> Router<AppState> {
@@ -28,6 +28,31 @@ pub fn router() -> Router<AppState> {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/_sandbox/requests", get(requests).delete(clear_requests))
+        .route(
+            "/_sandbox/upload-answer",
+            axum::routing::post(set_upload_answer),
+        )
+}
+
+/// `{"done": "both" | "media" | "media_id"}`: which "upload finished"
+/// markers the upload status answer carries from now on.
+async fn set_upload_answer(State(state): State<AppState>, Json(body): Json<Value>) -> Response {
+    let done = match body.get("done").and_then(Value::as_str) {
+        Some("both") => UploadDone::Both,
+        Some("media") => UploadDone::MediaOnly,
+        Some("media_id") => UploadDone::MediaIdOnly,
+        _ => {
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "done must be \"both\", \"media\" or \"media_id\""})),
+            )
+                .into_response()
+        }
+    };
+    state
+        .upload_done
+        .store(done as u8, std::sync::atomic::Ordering::Relaxed);
+    Json(json!({"done": body["done"]})).into_response()
 }
 
 /// Records every `/api/v1` request, answers CORS preflights, and applies faults.

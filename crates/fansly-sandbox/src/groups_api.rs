@@ -87,7 +87,7 @@ async fn group_detail(
         return ok(g.json());
     }
     match group {
-        Some(g) => ok(world.group_json(g)),
+        Some(g) => ok(world.group_detail_json(g)),
         None => fail(
             StatusCode::INTERNAL_SERVER_ERROR,
             500,

@@ -28,7 +28,7 @@ use crate::envelope::{bad_param, ok};
 use crate::fan_view::add_preview;
 use crate::messaging::{Bundle, Grant, Media, Upload, PART_SIZE};
 use crate::params::parse_id;
-use crate::state::AppState;
+use crate::state::{AppState, UploadDone};
 use crate::world::{now_ms, World};
 
 /// Largest file the sandbox accepts in one upload session.
@@ -259,7 +259,12 @@ async fn complete(
     };
     u.completed = Some((media_id, Instant::now()));
     let u = u.clone();
-    ok(upload_json(&u, state.config.processing_delay))
+    ok(upload_json(
+        &world,
+        &u,
+        state.config.processing_delay,
+        state.upload_done(),
+    ))
 }
 
 async fn assemble(
@@ -294,18 +299,29 @@ fn extension(mime: &str, file_name: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Upload statuses: 1 uploading, 3 processing (INFERRED), 6 done (spec §8.4).
-fn upload_json(u: &Upload, delay: std::time::Duration) -> Value {
-    let (status, media_id) = match u.completed {
+/// Upload statuses (HUB-SPEC §3.4: 0 unknown, 1 created, 2 uploading,
+/// 3 uploaded, 4 completing, 5 processing, 6 completed): 1 until completed,
+/// 5 while processing, then 6 with `mediaId` and the `media` object, or only
+/// one of them as `/_sandbox/upload-answer` says.
+fn upload_json(world: &World, u: &Upload, delay: std::time::Duration, done: UploadDone) -> Value {
+    let (status, media) = match u.completed {
         None => (1, None),
-        Some((_, at)) if at.elapsed() < delay => (3, None),
-        Some((media, _)) => (6, Some(media.to_string())),
+        Some((_, at)) if at.elapsed() < delay => (5, None),
+        Some((media, _)) => (6, Some(media)),
     };
+    let media_id = media
+        .filter(|_| done != UploadDone::MediaOnly)
+        .map(|m| m.to_string());
+    let media_obj = media
+        .filter(|_| done != UploadDone::MediaIdOnly)
+        .and_then(|m| world.messaging.media.get(&m))
+        .map(|m| world.messaging.media_json(m));
     json!({
         "id": u.id.to_string(),
         "accountId": u.account.to_string(),
         "status": status,
         "mediaId": media_id,
+        "media": media_obj,
         "bucketKey": format!("{}/{}", u.account, u.id),
         "mimeType": u.mime,
         "fileName": u.file_name,
@@ -324,7 +340,12 @@ async fn status(
         .and_then(|id| world.messaging.uploads.get(&id))
         .filter(|u| u.account == me.account_id)
     {
-        Some(u) => ok(upload_json(u, state.config.processing_delay)),
+        Some(u) => ok(upload_json(
+            &world,
+            u,
+            state.config.processing_delay,
+            state.upload_done(),
+        )),
         None => bad_param("invalid parameter \"id\""),
     }
 }

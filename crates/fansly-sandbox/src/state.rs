@@ -4,6 +4,7 @@
 //! here; nothing here imports a route file.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::SandboxConfig;
@@ -21,6 +22,24 @@ pub struct Inner {
     pub(crate) log: Mutex<VecDeque<LoggedRequest>>,
     /// Open websockets and the frames sent to them.
     pub(crate) hub: Hub,
+    /// How a finished upload's status answer marks it done (steered by
+    /// `POST /_sandbox/upload-answer`; see [`UploadDone`]).
+    pub(crate) upload_done: AtomicU8,
+}
+
+/// The two shapes public clients accept as "upload finished": FBuddy waits
+/// for `status >= 6` with `media.id`, RU for a non-null `mediaId`
+/// (HUB-FB, HUB-SPEC §3.4). Fansly's answer carries both; the sandbox can
+/// be told to send only one so the gateway is held to accepting either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum UploadDone {
+    /// `status` 6, `mediaId` and `media` (the default).
+    Both = 0,
+    /// `status` 6 and `media`, `mediaId` still `null`.
+    MediaOnly = 1,
+    /// `mediaId` set, no `media` object.
+    MediaIdOnly = 2,
 }
 
 impl std::ops::Deref for AppState {
@@ -38,7 +57,16 @@ impl AppState {
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(VecDeque::new()),
             hub: Hub::default(),
+            upload_done: AtomicU8::new(UploadDone::Both as u8),
         }))
+    }
+
+    pub(crate) fn upload_done(&self) -> UploadDone {
+        match self.upload_done.load(Ordering::Relaxed) {
+            1 => UploadDone::MediaOnly,
+            2 => UploadDone::MediaIdOnly,
+            _ => UploadDone::Both,
+        }
     }
 
     /// The world is only touched in short, await-free sections.

@@ -55,8 +55,8 @@ impl World {
             } else {
                 json!([])
             },
-            "avatar": null,
-            "banner": null
+            "avatar": profile_image(a, ProfileImage::Avatar),
+            "banner": profile_image(a, ProfileImage::Banner)
         })
     }
 
@@ -74,6 +74,31 @@ impl World {
             m.insert("subscriptionTiers".into(), json!(tiers));
         }
         json!({ "account": v })
+    }
+
+    /// A DM group as `GET /group/{id}` answers it (the vendor's Show Chat
+    /// example, fansly-upstream.md §6.2): Create Chat's object plus the
+    /// viewer's `userSettings {customName, hidden}`, `groupFlags`,
+    /// `partnerMissingDmPermissionFlagsChecked` and a `type` on every member.
+    pub fn group_detail_json(&self, g: &Group) -> Value {
+        let mut v = self.group_json(g);
+        if let Value::Object(m) = &mut v {
+            m.insert("groupFlags".into(), json!(0));
+            m.insert("partnerMissingDmPermissionFlagsChecked".into(), json!(true));
+            m.insert(
+                "userSettings".into(),
+                json!({"customName": "", "hidden": 0}),
+            );
+            if let Some(Value::Array(users)) = m.get_mut("users") {
+                for u in users.iter_mut() {
+                    if let Value::Object(u) = u {
+                        u.insert("type".into(), json!(0));
+                        u.remove("userSettings");
+                    }
+                }
+            }
+        }
+        v
     }
 
     /// A DM group exactly in the shape `POST /group` answers (create-chat.md).
@@ -132,6 +157,71 @@ impl World {
             "accountDmPermissionFlags": {"flags": 0, "metadata": "{}"}
         })
     }
+}
+
+#[derive(Clone, Copy)]
+enum ProfileImage {
+    Avatar,
+    Banner,
+}
+
+/// An account's avatar or banner in Fansly's media shape (the vendor's Get
+/// User Details example and RIP's account object, fansly-upstream.md §5):
+/// `{id, type, mimetype, location, width, height, variants[], locations[]}`.
+/// Fansly sends `null` for an account that never set one, so a few seeded
+/// fans keep `null`: one in eight has no avatar, one in four no banner
+/// (creators always have both). Derived from the account id so it is the same
+/// on every start.
+fn profile_image(a: &Account, kind: ProfileImage) -> Value {
+    let (salt, every, w, h) = match kind {
+        ProfileImage::Avatar => (1u64, 8u64, 1080u32, 1080u32),
+        ProfileImage::Banner => (2, 4, 1500, 500),
+    };
+    // Seeded fans are created an hour apart from an hour boundary, so this
+    // picks every `every`-th fan.
+    if !a.creator && (a.created_at_ms / 3_600_000).rem_euclid(every as i64) == 0 {
+        return Value::Null;
+    }
+    let account = a.id.to_string();
+    let id = (a.id + salt).to_string();
+    let created = a.created_at_ms / 1000;
+    let location = format!("/{account}/{id}.jpeg");
+    let cdn = |loc: &str| {
+        json!([{
+            "locationId": "1",
+            "location": format!("https://cdn3.fansly.com{loc}?Expires={}&Signature=sandbox", created + 7 * 86_400)
+        }])
+    };
+    let variant_id = (a.id + salt + 16).to_string();
+    let variant_location = format!("/{account}/{variant_id}.jpeg");
+    json!({
+        "id": id,
+        "type": 1,
+        "status": 1,
+        "accountId": account,
+        "mimetype": "image/jpeg",
+        "flags": 0,
+        "location": location,
+        "width": w,
+        "height": h,
+        "metadata": "{\"resolutionMode\":2}",
+        "updatedAt": created,
+        "createdAt": created,
+        "variants": [{
+            "id": variant_id,
+            "type": 1,
+            "status": 1,
+            "mimetype": "image/jpeg",
+            "flags": 0,
+            "location": variant_location,
+            "width": w / 2,
+            "height": h / 2,
+            "metadata": "{\"resolutionMode\":1}",
+            "updatedAt": created,
+            "locations": cdn(&variant_location)
+        }],
+        "locations": cdn(&location)
+    })
 }
 
 /// When an account was last online: creators just now; each fan at a fixed

@@ -106,6 +106,13 @@ impl FanslyClient {
     /// `POST /post/edit {id, ...the POST /post body}`. Route and body
     /// INFERRED: no source captured an edit; this follows Fansly's
     /// `/notes/edit {id, ...}` pattern and the create body.
+    /// Evidence searched (issue 13): the only post-edit call any public
+    /// client makes is FBuddy's `editWallPost`, `POST /wall/postedit
+    /// {postId, wallIds}`, which moves a post between walls and nothing else
+    /// (HUB-FB says no text/attachment edit contract was recovered;
+    /// openFansly's bundle list has `/wall/postcreate|postdelete|postedit`
+    /// and no `/post/edit`). The vendor's own relay edits posts fully, so a
+    /// route exists; its shape is unknown. Kept until a capture shows it.
     pub async fn edit_post(
         &self,
         session: &Session,
@@ -130,6 +137,11 @@ impl FanslyClient {
     /// `GET /post/{postId}/stats?sources=<csv>` → engagement and per-media
     /// offer statistics (route, query and answer INFERRED: the stats UI's
     /// per-post view; the vendor's field names are mirrored).
+    /// Evidence searched (issue 13): no public source calls this route. What
+    /// public clients use for per-media numbers is `GET /it/moie/statsnew?
+    /// mediaOfferId=&beforeDate=&afterDate=&period=` (fanslib, FBuddy); the
+    /// Oct-2026 family `/account/stats/posts` exists in the bundle with no
+    /// caller. Kept (the vendor's shape is per post) until one is confirmed.
     pub async fn post_stats(
         &self,
         session: &Session,
@@ -157,6 +169,11 @@ impl FanslyClient {
 
     /// `POST /account/walls {name, description, private, metadata, copyFrom,
     /// defaultWall}` → the new wall (route and body INFERRED).
+    /// Evidence searched (issue 13): no source shows wall creation. Reads are
+    /// `GET /account/walls?correlationPostIds=`; the bundle's wall writes are
+    /// all under `/wall/*` (`/wall/editorder {wallOrder}`, `/wall/delete
+    /// {wallId}`, `/wall/postcreate|postdelete|postedit`, openFansly), so
+    /// creation is perhaps `/wall/…` too, but no name is known. Kept.
     pub async fn create_wall(
         &self,
         session: &Session,
@@ -173,8 +190,12 @@ impl FanslyClient {
         self.post(session, "/api/v1/account/walls", &body).await
     }
 
-    /// A story of one vault media: the grant step, then `POST /mediastory
-    /// {accountMediaId}` (route and body INFERRED: not captured) → the story.
+    /// A story of one vault media: the grant step, then `POST /mediastories
+    /// {contentType: 1, contentId: <accountMedia id>}` → the story. Route and
+    /// body keys CONFIRMED as FBuddy's story scheduler call (HUB-FB,
+    /// checked 2026-09-28; the bundle's other story routes are
+    /// `/mediastory/view` and `/mediastory/delete`); `contentType` 1 =
+    /// accountMedia is INFERRED (Fansly's content type for media grants).
     pub async fn create_story(
         &self,
         session: &Session,
@@ -192,8 +213,8 @@ impl FanslyClient {
             .ok_or_else(|| UpstreamError::Protocol("no grant for the story".into()))?;
         self.post(
             session,
-            "/api/v1/mediastory",
-            &json!({"accountMediaId": grant.content_id}),
+            "/api/v1/mediastories",
+            &json!({"contentType": 1, "contentId": grant.content_id}),
         )
         .await
     }

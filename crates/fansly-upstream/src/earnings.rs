@@ -25,6 +25,58 @@ impl Window {
     }
 }
 
+/// Fansly's legacy statistics (`/it/amoie/stats`) serve at most about 31
+/// days: asked for more, they answer 200 with their own trailing window
+/// (HUB-LOG, seen in production 2026-08-22). Callers compare the served
+/// `dataset.dateAfter/dateBefore` with what they asked.
+pub const STATS_MAX_WINDOW_MS: i64 = 31 * 86_400_000;
+
+impl Window {
+    /// The UTC calendar month `year`-`month` (1–12) as a window.
+    pub fn month(year: i32, month: u8) -> Option<Window> {
+        let m = time::Month::try_from(month).ok()?;
+        let start = time::Date::from_calendar_date(year, m, 1).ok()?;
+        let next = if m == time::Month::December {
+            time::Date::from_calendar_date(year + 1, time::Month::January, 1).ok()?
+        } else {
+            time::Date::from_calendar_date(year, m.next(), 1).ok()?
+        };
+        let ms = |d: time::Date| d.midnight().assume_utc().unix_timestamp() * 1000;
+        Some(Window {
+            after_ms: ms(start),
+            before_ms: ms(next),
+        })
+    }
+
+    /// `(year, month)` when this window is exactly one UTC calendar month.
+    pub fn calendar_month(&self) -> Option<(i32, u8)> {
+        let start =
+            time::OffsetDateTime::from_unix_timestamp(self.after_ms.div_euclid(1000)).ok()?;
+        let (y, m) = (start.year(), u8::from(start.month()));
+        let w = Window::month(y, m)?;
+        (w.after_ms == self.after_ms && w.before_ms == self.before_ms).then_some((y, m))
+    }
+}
+
+/// What `/it/amoie/stats` served against what was asked: `None` when the
+/// answer's `dataset.dateAfter/dateBefore` are the asked window, else
+/// `{askedAfter, askedBefore, servedAfter, servedBefore}` (ms; a served bound
+/// is `null` when the answer has none).
+pub fn stats_window_mismatch(asked: Window, answer: &Value) -> Option<Value> {
+    let dataset = answer.get("dataset");
+    let bound = |k: &str| dataset.and_then(|d| d.get(k)).and_then(Value::as_i64);
+    let (after, before) = (bound("dateAfter"), bound("dateBefore"));
+    if after == Some(asked.after_ms) && before == Some(asked.before_ms) {
+        return None;
+    }
+    Some(json!({
+        "askedAfter": asked.after_ms,
+        "askedBefore": asked.before_ms,
+        "servedAfter": after,
+        "servedBefore": before
+    }))
+}
+
 fn pairs<'a>(q: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
     q.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -174,25 +226,33 @@ impl FanslyClient {
             .await
     }
 
-    /// `GET /it/amoie/stats?beforeDate=&afterDate=&period=` (legacy account
-    /// statistics; ms) → `{dataset}`.
+    /// `GET /it/amoie/stats?beforeDate=&afterDate=&period=&year=&month=`
+    /// (legacy account statistics; ms) → `{dataset}`. The web app sends
+    /// `year`/`month` (CONFIRMED, HUB-FB / HUB-SPEC §2.10): the calendar month
+    /// when the window is one, else `0`/`0`. Fansly may serve another window
+    /// than asked (see [`STATS_MAX_WINDOW_MS`], [`stats_window_mismatch`]).
     pub async fn account_stats(
         &self,
         session: &Session,
         window: Window,
         period_ms: i64,
     ) -> Result<Value, UpstreamError> {
+        let (year, month) = window.calendar_month().unwrap_or((0, 0));
         let q = [
             ("beforeDate", window.before_ms.to_string()),
             ("afterDate", window.after_ms.to_string()),
             ("period", period_ms.to_string()),
+            ("year", year.to_string()),
+            ("month", month.to_string()),
         ];
         self.get(session, "/api/v1/it/amoie/stats", &pairs(&q))
             .await
     }
 
     /// `POST /trackinglinks/update {id, label?, description?}` (route
-    /// INFERRED: no source shows how links are edited).
+    /// INFERRED: no source shows how links are edited). Evidence searched
+    /// (issue 13): only `GET /trackinglinks` and `/trackinglinks/stats` are
+    /// known from any client or the bundle list. Kept.
     pub async fn update_tracking_link(
         &self,
         session: &Session,
@@ -227,5 +287,42 @@ impl FanslyClient {
         let q = window.query();
         self.get(session, "/api/v1/account/stats/summary", &pairs(&q))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_calendar_month_is_recognised_and_other_windows_are_not() {
+        let july = Window::month(2026, 7).unwrap();
+        assert_eq!(july.after_ms, 1_782_864_000_000);
+        assert_eq!(july.before_ms - july.after_ms, 31 * 86_400_000);
+        assert_eq!(july.calendar_month(), Some((2026, 7)));
+        let dec = Window::month(2025, 12).unwrap();
+        assert_eq!(dec.calendar_month(), Some((2025, 12)));
+        let shifted = Window {
+            after_ms: july.after_ms + 1,
+            before_ms: july.before_ms,
+        };
+        assert_eq!(shifted.calendar_month(), None);
+        assert!(Window::month(2026, 13).is_none());
+    }
+
+    #[test]
+    fn a_served_window_other_than_asked_is_reported() {
+        let asked = Window {
+            after_ms: 1_000,
+            before_ms: 2_000,
+        };
+        let same = json!({"dataset": {"dateAfter": 1_000, "dateBefore": 2_000}});
+        assert_eq!(stats_window_mismatch(asked, &same), None);
+        let other = json!({"dataset": {"dateAfter": 1_500, "dateBefore": 2_000}});
+        let m = stats_window_mismatch(asked, &other).unwrap();
+        assert_eq!(m["servedAfter"], 1_500);
+        assert_eq!(m["askedAfter"], 1_000);
+        let m = stats_window_mismatch(asked, &json!({})).unwrap();
+        assert!(m["servedBefore"].is_null());
     }
 }

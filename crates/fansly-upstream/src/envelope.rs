@@ -36,7 +36,10 @@ pub(crate) fn decode_envelope(
         // A body that is not Fansly's JSON error is never quoted: behind a
         // proxy it may be any service's page, and error text reaches clients.
         .unwrap_or_else(|| (None, foreign_body(body)));
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    // Only 401 says the session is dead (public clients re-login on 401
+    // alone); a 403 is Fansly refusing this one request, reported as `Api`
+    // so the session is neither renewed nor marked for reconnecting.
+    if status == StatusCode::UNAUTHORIZED {
         return Err(UpstreamError::Unauthorized {
             status: status.as_u16(),
             details,
@@ -170,6 +173,17 @@ mod tests {
         assert!(!e.to_string().contains("internal"), "{e}");
         let e = decode_envelope(StatusCode::UNAUTHORIZED, None, b"{}").unwrap_err();
         assert!(matches!(e, UpstreamError::Unauthorized { status: 401, .. }));
+        // 403 refuses one request, not the session: no re-login.
+        let e = decode_envelope(
+            StatusCode::FORBIDDEN,
+            None,
+            br#"{"success":false,"error":{"code":403,"details":"not allowed"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, UpstreamError::Api { status: 403, ref details, .. } if details == "not allowed"),
+            "{e:?}"
+        );
         let e = decode_envelope(StatusCode::OK, None, b"<html>").unwrap_err();
         assert!(matches!(e, UpstreamError::Protocol(_)));
     }

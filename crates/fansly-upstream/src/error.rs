@@ -22,7 +22,8 @@ pub enum UpstreamError {
     /// The account's own request budget towards Fansly is used up.
     #[error("the account's request budget towards Fansly is used up")]
     Throttled { retry_after: Duration },
-    /// The session token was refused (HTTP 401/403): the session is dead.
+    /// The session token was refused (HTTP 401): the session is dead. A 403
+    /// is a refusal of one request and comes as `Api { status: 403, .. }`.
     #[error("Fansly refused the session: {details}")]
     Unauthorized { status: u16, details: String },
     /// Login refused: wrong credentials or a wrong 2FA code.
@@ -65,8 +66,8 @@ impl UpstreamError {
     /// | `Throttled` | yes | The account's own budget refills. |
     /// | `CoolingDown` | yes | A re-login failed for a passing reason; it may be tried again after `retry_after`. |
     /// | `Api` 5xx, 418, 429 | yes | Fansly's own failure (the sandbox's injected 5xx/429 faults included); 418 is retried like a 5xx by the client's own GET loop, so it is classified the same way. |
-    /// | `Api` other 4xx (400, 404, 409, 422…) | no | Fansly refused this request; repeating it gets the same answer. |
-    /// | `Unauthorized` (401/403) | no | Repeating with the same token cannot help. The cure is a new session, which happens elsewhere: [`FanslyClient`](crate::FanslyClient) already asked the session's renewer once and repeated the request, and the relay renews on a websocket 401. A renewer that failed for a passing reason answers `CoolingDown` (transient), one that cannot renew answers `NeedsReconnect`. |
+    /// | `Api` other 4xx (400, 403, 404, 409, 422…) | no | Fansly refused this request; repeating it gets the same answer. |
+    /// | `Unauthorized` (401) | no | Repeating with the same token cannot help. The cure is a new session, which happens elsewhere: [`FanslyClient`](crate::FanslyClient) already asked the session's renewer once and repeated the request, and the relay renews on a websocket 401. A renewer that failed for a passing reason answers `CoolingDown` (transient), one that cannot renew answers `NeedsReconnect`. |
     /// | `Rejected` | no | Wrong credentials or 2FA code. |
     /// | `NeedsReconnect` | no | Only the account's owner can fix it. |
     /// | `Protocol` | no | Fansly answered (usually 2xx) in a shape this crate cannot read: repeating gets the same answer, and after a write the action has probably happened, so a blind repeat risks doing it twice. |
@@ -156,10 +157,7 @@ mod tests {
                 status: 401,
                 details: String::new(),
             },
-            UpstreamError::Unauthorized {
-                status: 403,
-                details: "forbidden".into(),
-            },
+            api(403),
             UpstreamError::Rejected("wrong password".into()),
             UpstreamError::NeedsReconnect("reconnect the account".into()),
             UpstreamError::Protocol("not JSON".into()),

@@ -7,6 +7,20 @@ use crate::client::FanslyClient;
 use crate::error::UpstreamError;
 use crate::session::Session;
 
+/// The page size the web app and gallery-dl ask `/lists/itemsnew` for.
+pub const LIST_ITEMS_PAGE: usize = 50;
+
+/// The cursor of the page after `rows` (a `/lists/itemsnew` answer): the last
+/// row's `sortId`, or `None` when the page is empty (the list ended).
+pub fn list_items_cursor(rows: &Value) -> Option<String> {
+    let last = rows.as_array()?.last()?;
+    match last.get("sortId")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// One page of a `limit`/`offset` list.
 #[derive(Clone, Debug, Default)]
 pub struct Page {
@@ -124,20 +138,27 @@ impl FanslyClient {
             .await
     }
 
-    /// `GET /lists/itemsnew?listId=&limit=&offset=` (paging INFERRED).
+    /// `GET /lists/itemsnew?listId=&limit=50&sortMode=3[&after=]`: one page of
+    /// a list's members, `[{id, sortId, ...}]`. CONFIRMED (gallery-dl's
+    /// `lists_itemsnew`, HUB-SPEC §2.11): Fansly has no `offset` here (it
+    /// ignores one and answers page one again); the next page is asked with
+    /// `after` = the last row's `sortId`, and an empty page ends the list.
     pub async fn list_items(
         &self,
         session: &Session,
         list_id: &str,
-        page: &Page,
+        after: Option<&str>,
     ) -> Result<Value, UpstreamError> {
-        let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
-        self.get(
-            session,
-            "/api/v1/lists/itemsnew",
-            &[("listId", list_id), ("limit", &limit), ("offset", &offset)],
-        )
-        .await
+        let limit = LIST_ITEMS_PAGE.to_string();
+        let mut query = vec![
+            ("listId", list_id),
+            ("limit", limit.as_str()),
+            ("sortMode", "3"),
+        ];
+        if let Some(after) = after {
+            query.push(("after", after));
+        }
+        self.get(session, "/api/v1/lists/itemsnew", &query).await
     }
 
     /// `POST /lists {label, description}` → the new list.
@@ -153,6 +174,10 @@ impl FanslyClient {
     }
 
     /// `POST /lists/update {id, label, description}` (route INFERRED).
+    /// Evidence searched (issue 13): the bundle's list writes are `/lists`
+    /// (create `{label}`), `/lists/items/add {listItems}`, `/lists/commands`,
+    /// `/lists/items/remove`, `/lists/remove` and `/lists/order {oldPos,
+    /// newPos}` (openFansly); none edits a list. Kept.
     pub async fn update_list(
         &self,
         session: &Session,

@@ -38,10 +38,10 @@ pub use client::{
     DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
 };
 pub use content::{NewPost, NewWall};
-pub use earnings::Window;
+pub use earnings::{stats_window_mismatch, Window, STATS_MAX_WINDOW_MS};
 pub use error::UpstreamError;
-pub use fans::{Page, SubscriberStatus};
-pub use media::{UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
+pub use fans::{list_items_cursor, Page, SubscriberStatus, LIST_ITEMS_PAGE};
+pub use media::{finished_media_id, UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
 pub use route::{Proxy, Route, Throttle, ThrottleConfig};
 pub use session::{session_id_from_token, Session, SessionRenewer};

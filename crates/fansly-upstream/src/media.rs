@@ -17,8 +17,27 @@ use crate::error::UpstreamError;
 use crate::route::Route;
 use crate::session::Session;
 
-/// `status` of an upload session once its vault media exists.
+/// `status` of an upload session once its vault media exists (HUB-SPEC
+/// §3.4: 0 unknown … 5 processing, 6 completed).
 pub const UPLOAD_DONE: i64 = 6;
+
+/// The vault media id of a finished upload's status answer, as public
+/// clients read it: FBuddy takes `status >= 6` with `media.id` (HUB-FB), RU a
+/// non-null `mediaId`. `None` while the upload is not finished.
+pub fn finished_media_id(state: &Value) -> Option<String> {
+    let id_of = |v: Option<&Value>| match v {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(id) = id_of(state.get("mediaId")) {
+        return Some(id);
+    }
+    let status = state.get("status").and_then(Value::as_i64)?;
+    (status >= UPLOAD_DONE)
+        .then(|| id_of(state.get("media").and_then(|m| m.get("id"))))
+        .flatten()
+}
 
 /// What `POST /media/upload/create` answers: one presigned URL per part.
 #[derive(Clone, Debug, Deserialize)]
@@ -93,8 +112,12 @@ impl FanslyClient {
         let deadline = Instant::now() + give_up_after;
         loop {
             let state = self.upload_state(session, &created.id).await?;
-            let status = state.get("status").and_then(Value::as_i64);
-            if status == Some(UPLOAD_DONE) && state.get("mediaId").is_some_and(|m| !m.is_null()) {
+            if let Some(media_id) = finished_media_id(&state) {
+                // Callers read `mediaId`; fill it in when only `media` came.
+                let mut state = state;
+                if let Some(m) = state.as_object_mut() {
+                    m.insert("mediaId".into(), Value::String(media_id));
+                }
                 return Ok(state);
             }
             if Instant::now() >= deadline {

@@ -112,8 +112,13 @@ impl FanslyClient {
         self.post(session, "/api/v1/message/like", &body).await
     }
 
-    /// `POST /api/v1/message/like/delete` (INFERRED: the web bundle's `…/delete`
-    /// convention for removals; no capture shows the unlike call).
+    /// `POST /api/v1/message/like/delete` (INFERRED: no capture shows the
+    /// unlike call). Evidence searched (issue 13): only `POST /message/like
+    /// {messageId, type}` is known. Fansly names the undoing of a relation
+    /// `…/remove` (`/likes/remove`, `/lists/remove`, `/followers/remove`,
+    /// `/profile/pinned/remove`) and the deletion of an entity `…/delete`
+    /// (`/message/delete`, `/vault/albums/delete`), so `/message/like/remove`
+    /// is the more plausible name; it is not switched without a capture.
     pub async fn unlike_message(
         &self,
         session: &Session,

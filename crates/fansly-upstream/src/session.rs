@@ -18,7 +18,8 @@ use crate::route::Route;
 const TS_REFRESH: Duration = Duration::from_secs(3);
 
 /// Renews a session Fansly refused (by logging in again). The client calls it
-/// once when a request answers 401/403, then repeats the request once with
+/// once when a request answers 401 (not 403: a refusal of one request, not
+/// of the session), then repeats the request once with
 /// the session it returns.
 pub trait SessionRenewer: Send + Sync {
     fn renew<'a>(

@@ -33,6 +33,10 @@ impl FanslyClient {
 
     /// Edits an album: the create route with the album's `id` set (INFERRED:
     /// the create body's `id: null` is the editor's "new" marker).
+    /// Evidence searched (issue 13): the bundle has `POST /vault/albums/edit`
+    /// (HUB-SPEC §2.6, body not shown), likely taking the create shape; with
+    /// no body known the re-post is kept. Also seen: `/vault/albums/media/
+    /// rename {albumId, mediaId, customFilename}`, `/vault/albums/delete`.
     pub async fn update_vault_album(
         &self,
         session: &Session,
@@ -50,15 +54,17 @@ impl FanslyClient {
         self.post(session, "/api/v1/vault/albums", &body).await
     }
 
-    /// Moves an album to position `pos` (0 = first): `POST /vault/albums/order
-    /// {albumId, pos}` (route and body INFERRED, after `/lists/order`).
+    /// Moves the album at index `old_pos` of `/vault/albumsnew`'s order to
+    /// `new_pos` (0 = first): `POST /vault/albums/order {oldPos, newPos}`.
+    /// CONFIRMED as the web app's payload (openFansly's bundle route list,
+    /// HUB-SPEC §2.6); `/lists/order` takes the same pair.
     pub async fn move_vault_album(
         &self,
         session: &Session,
-        album_id: &str,
-        pos: usize,
+        old_pos: usize,
+        new_pos: usize,
     ) -> Result<Value, UpstreamError> {
-        let body = json!({"albumId": album_id, "pos": pos});
+        let body = json!({"oldPos": old_pos, "newPos": new_pos});
         self.post(session, "/api/v1/vault/albums/order", &body)
             .await
     }

@@ -147,6 +147,10 @@ struct AddToken {
     /// Display name (default: the Fansly display name).
     #[arg(long)]
     name: Option<String>,
+    /// The account's proxy (`http://user:pass@host:port`, `socks5://…`):
+    /// every request of the account, the first included, goes through it.
+    #[arg(long)]
+    proxy: Option<String>,
 }
 
 #[tokio::main]
@@ -384,7 +388,12 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         events,
     );
     let row = sessions
-        .add_token(&args.team, SecretString::from(token), args.name.as_deref())
+        .add_token_via(
+            &args.team,
+            SecretString::from(token),
+            args.name.as_deref(),
+            args.proxy.as_deref(),
+        )
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     print(

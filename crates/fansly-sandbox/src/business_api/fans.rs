@@ -46,10 +46,25 @@ async fn followers(
             .skip(offset)
             .take(limit)
             .collect();
+        let business = world.business(account);
         let accounts: Vec<Value> = rows
             .iter()
             .filter_map(|f| world.account(f.fan))
-            .map(|a| world.account_json(a))
+            .map(|a| {
+                let mut v = world.account_json(a);
+                // The follower-list row fields of the vendor's List Followers
+                // example. `followsYou` is true by construction here;
+                // `userFlags` 2 for a fan with an active subscription is
+                // INFERRED (the example's only sample is 2 for a follower).
+                let subscribed = business
+                    .subscriptions
+                    .iter()
+                    .any(|s| s.active && s.fan == a.id);
+                v["followsYou"] = json!(true);
+                v["profileAccess"] = json!(true);
+                v["userFlags"] = json!(if subscribed { 2 } else { 0 });
+                v
+            })
             .collect();
         let followers: Vec<Value> = rows
             .iter()

@@ -13,6 +13,8 @@ use crate::business::{Transaction, DAY_MS, TYPE_TIP};
 use crate::business_api::request::{answer, bad_param, num, window, Params};
 use crate::caller::Caller;
 use crate::state::AppState;
+use crate::world::now_ms;
+use fansly_upstream::{Window, STATS_MAX_WINDOW_MS};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -24,6 +26,11 @@ pub fn router() -> Router<AppState> {
 /// `afterDate` and `beforeDate`, at most 100, each with a row per content
 /// type (0 and 1). Viewer numbers are a deterministic function of the
 /// creator, bucket and type, scaled by the bucket length.
+///
+/// Like Fansly (HUB-LOG): `year`/`month` (non-zero) ask for that calendar
+/// month; a window longer than 31 days is not served as asked but answered
+/// with the default trailing 31 days up to now, and `dataset.dateAfter` /
+/// `dateBefore` say which window was served.
 async fn insights(State(state): State<AppState>, Caller(me): Caller, Query(q): Params) -> Response {
     answer((|| {
         const LIMIT: i64 = 100;
@@ -31,10 +38,23 @@ async fn insights(State(state): State<AppState>, Caller(me): Caller, Query(q): P
         if period < 60_000 {
             return Err(bad_param("period"));
         }
-        let before = num(&q, "beforeDate", 0)?;
-        let after = num(&q, "afterDate", 0)?;
+        let (year, month) = (num(&q, "year", 0)?, num(&q, "month", 0)?);
+        let (mut after, mut before) = if year != 0 && month != 0 {
+            let w = i32::try_from(year)
+                .ok()
+                .zip(u8::try_from(month).ok())
+                .and_then(|(y, m)| Window::month(y, m))
+                .ok_or_else(|| bad_param("month"))?;
+            (w.after_ms, w.before_ms)
+        } else {
+            (num(&q, "afterDate", 0)?, num(&q, "beforeDate", 0)?)
+        };
         if before <= after {
             return Err(bad_param("beforeDate"));
+        }
+        if before - after > STATS_MAX_WINDOW_MS {
+            before = now_ms();
+            after = before - STATS_MAX_WINDOW_MS;
         }
         let creator = state.world().business(me.account_id).creator;
         let first = (before - period * LIMIT).max(after);

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::business::FanList;
 use crate::business_api::request::{
-    answer, bad_param, body_id, body_str, id_param, page, with_business, Body, Params, Refusal,
+    answer, bad_param, body_id, body_str, id_param, num, with_business, Body, Params, Refusal,
 };
 use crate::caller::Caller;
 use crate::envelope::ok;
@@ -35,8 +35,11 @@ async fn lists(State(state): State<AppState>, Caller(me): Caller) -> Response {
     ok((0..b.lists.len()).map(|i| b.list_json(i)).collect())
 }
 
-/// `[{id, sortId, listId, type, metadata}]`, item id = member account id;
-/// `limit`/`offset` paging is INFERRED.
+/// `[{id, sortId, listId, type, metadata}]`, item id = member account id.
+/// Paged like Fansly (gallery-dl, HUB-SPEC §2.11): `limit` (default 100),
+/// `sortMode=3` (the only mode clients send; rows in `sortId` order) and
+/// `after` = the last row's `sortId`. There is no `offset`: one is ignored,
+/// so a client paging by offset gets page one again, as on Fansly.
 async fn list_items(
     State(state): State<AppState>,
     Caller(me): Caller,
@@ -44,7 +47,11 @@ async fn list_items(
 ) -> Response {
     answer((|| {
         let list_id = id_param(&q, "listId")?;
-        let (limit, offset) = page(&q, 100)?;
+        let limit = num(&q, "limit", 100)?.clamp(0, 100) as usize;
+        let after: u64 = match q.get("after").map(String::as_str) {
+            None | Some("") => 0,
+            Some(a) => a.parse().map_err(|_| bad_param("after"))?,
+        };
         let world = state.world();
         let b = world.business(me.account_id);
         let Some(list) = b.lists.iter().find(|l| l.id == list_id) else {
@@ -54,12 +61,14 @@ async fn list_items(
             .items
             .iter()
             .enumerate()
-            .skip(offset)
+            // sortId: the member's 1-based position in the list.
+            .map(|(i, item)| (i as u64 + 1, item))
+            .filter(|(sort_id, _)| *sort_id > after)
             .take(limit)
-            .map(|(i, item)| {
+            .map(|(sort_id, item)| {
                 json!({
                     "id": item.to_string(),
-                    "sortId": (i + 1).to_string(),
+                    "sortId": sort_id.to_string(),
                     "listId": list_id.to_string(),
                     "type": 0,
                     "metadata": ""

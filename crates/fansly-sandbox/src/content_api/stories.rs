@@ -1,5 +1,6 @@
-//! Stories: `POST /mediastory` (route, body and answer INFERRED). Stories
-//! are not kept: nothing lists them yet.
+//! Stories: `POST /mediastories {contentType, contentId}` (FBuddy's call,
+//! HUB-FB; the answer is INFERRED). Stories are not kept: nothing lists
+//! them yet.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
@@ -15,7 +16,7 @@ use crate::state::AppState;
 use crate::world::now_ms;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/mediastory", post(create_story))
+    Router::new().route("/api/v1/mediastories", post(create_story))
 }
 
 type Body = Result<Json<Value>, JsonRejection>;
@@ -23,15 +24,19 @@ type Body = Result<Json<Value>, JsonRejection>;
 /// Stories last a day (INFERRED from the app; not enforced by the sandbox).
 const STORY_MS: i64 = 24 * 3_600_000;
 
-/// `POST /mediastory {accountMediaId}` → the story (route, body and answer
-/// INFERRED). The accountMedia must be the caller's own grant. Stories are
-/// not kept: nothing lists them yet.
+/// `POST /mediastories {contentType: 1, contentId}` → the story (answer
+/// INFERRED). `contentType` 1 names an accountMedia, which must be the
+/// caller's own grant; other content types are refused. Stories are not
+/// kept: nothing lists them yet.
 async fn create_story(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
     let Ok(Json(body)) = body else {
         return bad_param("invalid body");
     };
+    if body.get("contentType").and_then(Value::as_i64) != Some(1) {
+        return bad_param("invalid parameter \"contentType\"");
+    }
     let mut world = state.world();
-    let grant = parse_id(str_field(&body, "accountMediaId")).filter(|id| {
+    let grant = parse_id(str_field(&body, "contentId")).filter(|id| {
         world
             .messaging
             .grants
@@ -39,7 +44,7 @@ async fn create_story(State(state): State<AppState>, Caller(me): Caller, body: B
             .is_some_and(|g| g.account == me.account_id)
     });
     let Some(grant) = grant else {
-        return bad_param("invalid parameter \"accountMediaId\"");
+        return bad_param("invalid parameter \"contentId\"");
     };
     let id = world.mint_id();
     let now = now_ms();

@@ -79,26 +79,29 @@ async fn create_album(State(state): State<AppState>, Caller(me): Caller, body: B
     ok(world.content.add_album(me.account_id, album))
 }
 
-/// `POST /vault/albums/order {albumId, pos}` → the albums in their new
-/// order (route, body and answer INFERRED).
+/// `POST /vault/albums/order {oldPos, newPos}` (the web app's payload:
+/// openFansly's bundle list, HUB-SPEC §2.6): moves the album at index
+/// `oldPos` of `/vault/albumsnew`'s order to `newPos`. The answer (the
+/// albums in their new order) is INFERRED.
 async fn move_album(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
     let Ok(Json(body)) = body else {
         return bad_param("invalid body");
     };
-    let Some(pos) = body.get("pos").and_then(Value::as_u64) else {
-        return bad_param("invalid parameter \"pos\"");
-    };
     let mut world = state.world();
-    let moved = parse_id(str_field(&body, "albumId")).is_some_and(|id| {
-        world.content.move_album(
-            me.account_id,
-            id,
-            usize::try_from(pos).unwrap_or(usize::MAX),
-        )
-    });
-    if !moved {
-        return fail(StatusCode::NOT_FOUND, 404, "album not found");
-    }
+    let count = world.content.albums_json(me.account_id).len();
+    let pos = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_u64)
+            .and_then(|p| usize::try_from(p).ok())
+            .filter(|p| *p < count)
+    };
+    let Some(old) = pos("oldPos") else {
+        return bad_param("invalid parameter \"oldPos\"");
+    };
+    let Some(new) = pos("newPos") else {
+        return bad_param("invalid parameter \"newPos\"");
+    };
+    world.content.move_album_at(me.account_id, old, new);
     ok(Value::Array(world.content.albums_json(me.account_id)))
 }
 

@@ -293,14 +293,35 @@ impl Sessions {
         token: SecretString,
         display_name: Option<&str>,
     ) -> Result<AccountRow, ApiError> {
+        self.add_token_via(team_id, token, display_name, None).await
+    }
+
+    /// [`Self::add_token`] for an account that reaches Fansly through
+    /// `proxy`: its very first requests (`/device/id`, `/account/me`) already
+    /// go through it, because Fansly flags accounts that hop addresses, and
+    /// the proxy is stored with the account. Without a proxy a re-pasted
+    /// token keeps the proxy the account already had.
+    pub async fn add_token_via(
+        &self,
+        team_id: &str,
+        token: SecretString,
+        display_name: Option<&str>,
+        proxy: Option<&str>,
+    ) -> Result<AccountRow, ApiError> {
         self.keyring()?;
+        let parsed = proxy
+            .map(|p| {
+                fansly_upstream::Proxy::parse(p)
+                    .map_err(|e| ApiError::Unprocessable(format!("proxy: {e}")))
+            })
+            .transpose()?;
         let route = Route {
-            proxy: None,
+            proxy: parsed.clone(),
             throttle: None,
         };
         let upstream = |e| ApiError::upstream("(new account)", e);
         let device_id = self.fansly.device_id(&route).await.map_err(upstream)?;
-        let session = Session::new(token, device_id.clone());
+        let session = Session::new(token, device_id.clone()).with_route(route);
         let me = self.fansly.account_me(&session).await.map_err(upstream)?;
         let profile = Profile::from_me(&me)?;
         let existing: Option<String> = sqlx::query(&format!(
@@ -314,15 +335,24 @@ impl Sessions {
         let id = existing.unwrap_or_else(new_account_id);
         let display = display_name.unwrap_or(&profile.display_name).to_owned();
         let sealed = self.seal(&id, "session_token", session.token().expose_secret())?;
+        let (sealed_proxy, proxy_label) = match &parsed {
+            Some(p) => (
+                Some(self.seal(&id, "proxy_url", p.url().as_str())?),
+                Some(p.label().to_owned()),
+            ),
+            None => (None, None),
+        };
         let now = now_ms();
         sqlx::query(&format!(
             "INSERT INTO {TABLE} (id, team_id, display_name, fansly_id, fansly_username, auth_state, \
-               session_token, device_id, fansly_user_data, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+               session_token, device_id, fansly_user_data, created_at, updated_at, proxy_url, proxy_label) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12) \
              ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, \
                fansly_username = excluded.fansly_username, auth_state = excluded.auth_state, \
                session_token = excluded.session_token, device_id = excluded.device_id, \
                fansly_user_data = excluded.fansly_user_data, last_error = NULL, \
+               proxy_url = COALESCE(excluded.proxy_url, {TABLE}.proxy_url), \
+               proxy_label = COALESCE(excluded.proxy_label, {TABLE}.proxy_label), \
                updated_at = excluded.updated_at"
         ))
         .bind(&id)
@@ -335,6 +365,8 @@ impl Sessions {
         .bind(&device_id)
         .bind(profile.data.to_string())
         .bind(now)
+        .bind(sealed_proxy)
+        .bind(proxy_label)
         .execute(&self.db.writer)
         .await?;
         let row = get(&self.db, team_id, &id).await?;

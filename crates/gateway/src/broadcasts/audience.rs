@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use fansly_upstream::{FanslyClient, Page, SubscriberStatus, UpstreamError};
+use fansly_upstream::{list_items_cursor, FanslyClient, Page, SubscriberStatus, UpstreamError};
 use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
@@ -127,27 +127,29 @@ pub async fn resolve_audience(
     let fail = |what: String| move |e: UpstreamError| format!("{what}: {e}");
     let mut fans: BTreeSet<String> = spec.user_ids.iter().cloned().collect();
     let list_members = |list_id: String| async move {
+        // `/lists/itemsnew` pages by the last row's `sortId` (it has no
+        // offset); an empty page ends the list.
         let mut members = Vec::new();
-        for n in 0..MAX_PAGES {
-            let page = Page {
-                limit: PAGE,
-                offset: n * PAGE,
-            };
-            let items = patiently(|| fansly.list_items(&account.session, &list_id, &page))
-                .await
-                .map_err(|e| match e {
-                    UpstreamError::Api { status: 404, .. } => {
-                        format!("list {list_id} no longer exists")
-                    }
-                    e => fail(format!("reading list {list_id}"))(e),
-                })?;
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let items =
+                patiently(|| fansly.list_items(&account.session, &list_id, after.as_deref()))
+                    .await
+                    .map_err(|e| match e {
+                        UpstreamError::Api { status: 404, .. } => {
+                            format!("list {list_id} no longer exists")
+                        }
+                        e => fail(format!("reading list {list_id}"))(e),
+                    })?;
             let rows = items.as_array().cloned().unwrap_or_default();
             members.extend(
                 rows.iter()
                     .filter_map(|i| i.get("id").and_then(Value::as_str).map(str::to_owned)),
             );
-            if rows.len() < PAGE as usize {
-                break;
+            match list_items_cursor(&items) {
+                // A cursor that does not move would repeat the page forever.
+                Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+                _ => break,
             }
         }
         Ok::<_, String>(members)

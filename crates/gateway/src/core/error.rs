@@ -15,6 +15,8 @@ pub enum ApiError {
     #[error("Out of credits: this call costs {cost} and the team's balance is {balance}.")]
     PaymentRequired { cost: i64, balance: i64 },
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error("{method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
@@ -58,6 +60,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -121,6 +124,16 @@ impl ApiError {
             },
             UpstreamError::Rejected(details) => ApiError::Conflict(format!(
                 "Fansly refused the login of account {account}: {details}"
+            )),
+            // Fansly refused this request (not the session, which stays
+            // connected): said as a 403 naming the account.
+            UpstreamError::Api {
+                status: 403,
+                details,
+                ..
+            } => ApiError::Forbidden(format!(
+                "Fansly refused this request of account {account} (HTTP 403{}); the session stays connected",
+                if details.is_empty() { String::new() } else { format!(": {details}") }
             )),
             UpstreamError::Api { status, details, .. } => ApiError::BadGateway(format!(
                 "Fansly answered HTTP {status}: {}",

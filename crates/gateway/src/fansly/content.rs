@@ -327,7 +327,9 @@ pub async fn update_album(
         .map_err(vault_404(account, "album_id"))
 }
 
-/// Moves an album to `position` (0 = first, below the album count).
+/// Moves an album to `position` (0 = first, below the album count). Fansly
+/// moves by index (`{oldPos, newPos}`), so the album's current index is read
+/// from the album list first; the vendor body names the album instead.
 #[tracing::instrument(skip_all, fields(op = "content.move_album", account = %account.id))]
 pub async fn move_album(
     fansly: &FanslyClient,
@@ -335,7 +337,7 @@ pub async fn move_album(
     album_id: &str,
     position: usize,
 ) -> Result<Value, ApiError> {
-    let (_, count) = require_album(fansly, account, "album_id", album_id).await?;
+    let (current, count) = require_album(fansly, account, "album_id", album_id).await?;
     if position >= count {
         return Err(ApiError::Unprocessable(format!(
             "position must be between 0 and {} (the account has {count} albums), got {position}",
@@ -343,7 +345,7 @@ pub async fn move_album(
         )));
     }
     fansly
-        .move_vault_album(&account.session, album_id, position)
+        .move_vault_album(&account.session, current, position)
         .await
         .map_err(vault_404(account, "album_id"))
 }

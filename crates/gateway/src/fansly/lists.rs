@@ -1,7 +1,7 @@
 //! The creator's custom fan lists and their members. Members are Fansly
 //! account ids (Fansly's list item id is the member's account id, spec §5.7).
 
-use fansly_upstream::{FanslyClient, Page};
+use fansly_upstream::{list_items_cursor, FanslyClient, Page};
 use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
@@ -90,6 +90,10 @@ pub async fn reorder(
     lists(fansly, account).await
 }
 
+/// List Items in List keeps the vendor's `limit`/`offset`, but Fansly's
+/// `/lists/itemsnew` pages only by cursor (`after` = the last row's
+/// `sortId`): walk its pages from the start until the asked window is
+/// covered or the list ends, then cut the window out.
 #[tracing::instrument(skip_all, fields(op = "lists.items", account = %account.id))]
 pub async fn items(
     fansly: &FanslyClient,
@@ -97,12 +101,29 @@ pub async fn items(
     list_id: &str,
     page: &Page,
 ) -> Result<Value, ApiError> {
-    let v = fansly
-        .list_items(&account.session, list_id, page)
-        .await
-        .map_err(list_missing(account, list_id))?;
-    rows(&v, None, "the list items")?;
-    Ok(v)
+    let want = page.offset as usize + page.limit as usize;
+    let mut all: Vec<Value> = Vec::new();
+    let mut after: Option<String> = None;
+    while all.len() < want {
+        let v = fansly
+            .list_items(&account.session, list_id, after.as_deref())
+            .await
+            .map_err(list_missing(account, list_id))?;
+        rows(&v, None, "the list items")?;
+        let next = list_items_cursor(&v);
+        all.extend(v.as_array().cloned().unwrap_or_default());
+        match next {
+            // A cursor that does not move would repeat the page forever.
+            Some(next) if after.as_deref() != Some(next.as_str()) => after = Some(next),
+            _ => break,
+        }
+    }
+    Ok(Value::Array(
+        all.into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect(),
+    ))
 }
 
 /// Adds users (checked to exist first: 404 names the unknown ones).

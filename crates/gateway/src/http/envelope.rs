@@ -97,6 +97,7 @@ impl Reservation {
                 balance: self.balance,
                 cache: self.endpoint.cache,
                 rate: self.rate,
+                upstream_window: None,
             },
             next_page: None,
         }

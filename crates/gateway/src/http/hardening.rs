@@ -97,6 +97,7 @@ pub async fn json_errors(State(state): State<AppState>, mut req: Request, next: 
                         balance,
                         cache: CachePolicy::Disabled,
                         rate: *rate,
+                        upstream_window: None,
                     };
                     body["_meta"] = meta.to_json();
                     parts

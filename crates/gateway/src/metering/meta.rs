@@ -39,6 +39,10 @@ pub struct Meta {
     pub balance: i64,
     pub cache: CachePolicy,
     pub rate: RateStatus,
+    /// `_meta._upstream_window`: set when Fansly served another time window
+    /// than the one asked (its statistics serve at most ~31 days), with
+    /// `{askedAfter, askedBefore, servedAfter, servedBefore}` in ms.
+    pub upstream_window: Option<Value>,
 }
 
 impl Meta {
@@ -53,10 +57,14 @@ impl Meta {
                 json!({"is_cached": false, "note": "Cache disabled for this endpoint"})
             }
         };
-        json!({
+        let mut meta = json!({
             "_credits": {"used": self.credits_used, "balance": self.balance, "note": note},
             "_cache": cache,
             "_rate_limits": self.rate.to_json(),
-        })
+        });
+        if let Some(w) = &self.upstream_window {
+            meta["_upstream_window"] = w.clone();
+        }
+        meta
     }
 }

@@ -178,3 +178,81 @@ async fn analytics_summary_compares_with_the_previous_period_and_the_ledger() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn stats_ask_by_year_and_month_and_say_when_fansly_served_another_window() {
+    let app = spawn_app().await;
+    let acct = &app.team.account_id;
+    app.clear_upstream_requests().await;
+    for query in ["?range=month&month=2026-02", "?range=last_24h"] {
+        let body: Value = app
+            .get(&format!("/api/fansly/{acct}/insights{query}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(body["_meta"].get("_upstream_window").is_none(), "{body}");
+    }
+    let asks: Vec<String> = app
+        .upstream_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/it/amoie/stats")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert!(
+        asks[0].contains("year=2026") && asks[0].contains("month=2"),
+        "{}",
+        asks[0]
+    );
+    assert!(
+        asks[1].contains("year=0") && asks[1].contains("month=0"),
+        "{}",
+        asks[1]
+    );
+
+    // Like Fansly, the sandbox serves at most the last 31 days when asked more.
+    let connected = app
+        .state
+        .sessions
+        .connected(&app.team.id, acct)
+        .await
+        .unwrap();
+    let now = fansly_gateway::core::time::now_ms();
+    let asked = fansly_upstream::Window {
+        after_ms: now - 100 * 86_400_000,
+        before_ms: now - 50 * 86_400_000,
+    };
+    let answer = app
+        .state
+        .fansly
+        .account_stats(&connected.session, asked, 86_400_000)
+        .await
+        .unwrap();
+    let ds = &answer["dataset"];
+    let served = ds["dateBefore"].as_i64().unwrap() - ds["dateAfter"].as_i64().unwrap();
+    assert_eq!(served, fansly_upstream::STATS_MAX_WINDOW_MS);
+    assert!(ds["dateBefore"].as_i64().unwrap() >= now);
+    assert!(fansly_upstream::stats_window_mismatch(asked, &answer).is_some());
+
+    // When Fansly answers another window, the gateway says so in `_meta`.
+    app.inject(serde_json::json!({
+        "path": "/api/v1/it/amoie/stats", "status": 200,
+        "body": {"success": true, "response": {"dataset": {
+            "period": 86_400_000, "dateBefore": 2_000_000_000_000_i64,
+            "dateAfter": 1_997_321_600_000_i64, "datapointLimit": 100, "datapoints": []
+        }}}
+    }))
+    .await;
+    let body: Value = app
+        .get(&format!(
+            "/api/fansly/{acct}/insights?range=month&month=2026-02"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let w = &body["_meta"]["_upstream_window"];
+    assert_eq!(w["askedAfter"], 1_769_904_000_000_i64, "{body}");
+    assert_eq!(w["servedAfter"], 1_997_321_600_000_i64, "{body}");
+}

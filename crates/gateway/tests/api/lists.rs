@@ -229,3 +229,61 @@ async fn list_inputs_are_validated() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_list_over_100_members_is_walked_completely_by_cursor() {
+    let app = spawn_app().await;
+    let created = call(
+        &app,
+        Method::POST,
+        "/lists",
+        Some(json!({"label": "Everyone"})),
+    )
+    .await;
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let fans: Vec<String> = futures::future::join_all((1..=130).map(|n| app.fan_id(n))).await;
+    for chunk in fans.chunks(100) {
+        call(
+            &app,
+            Method::POST,
+            &format!("/lists/{id}/items"),
+            Some(json!({ "user_ids": chunk })),
+        )
+        .await;
+    }
+    let mut walked = Vec::new();
+    for offset in [0, 100] {
+        let page = call(
+            &app,
+            Method::GET,
+            &format!("/lists/{id}/items?limit=100&offset={offset}"),
+            None,
+        )
+        .await;
+        walked.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    assert_eq!(walked, fans, "every member once, in list order");
+
+    // Upstream was asked the way the web app asks: no offset, the cursor
+    // of the page before, sortMode 3.
+    let asks: Vec<String> = app
+        .upstream_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/lists/itemsnew")
+        .map(|r| r.query.unwrap_or_default())
+        .collect();
+    assert!(asks.len() >= 3, "{asks:?}");
+    for q in &asks {
+        assert!(!q.contains("offset"), "{q}");
+        assert!(q.contains("sortMode=3") && q.contains("limit=50"), "{q}");
+    }
+    assert!(!asks[0].contains("after="), "{}", asks[0]);
+    assert!(asks[1].contains("after=50"), "{}", asks[1]);
+}

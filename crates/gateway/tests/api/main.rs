@@ -10,6 +10,7 @@ mod console;
 mod create_chat;
 mod data_exports;
 mod docs;
+mod documented_shapes;
 mod earnings;
 mod event_names;
 mod fans;

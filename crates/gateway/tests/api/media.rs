@@ -596,3 +596,29 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     assert_eq!(status["status"], "failed", "{status}");
     assert!(status["error"].as_str().unwrap().contains("interrupted"));
 }
+
+#[tokio::test]
+async fn an_upload_is_done_on_either_marker_fansly_may_send() {
+    let app = spawn_app().await;
+    let bad = app
+        .sandbox_post("/_sandbox/upload-answer", serde_json::json!({"done": "x"}))
+        .await;
+    assert_eq!(bad.status(), 422);
+    for done in ["media", "media_id", "both"] {
+        let set = app
+            .sandbox_post(
+                "/_sandbox/upload-answer",
+                serde_json::json!({ "done": done }),
+            )
+            .await;
+        assert_eq!(set.status(), 200);
+        let (status, body) =
+            upload_file(&app, &app.team, png(64, 64, 500), "photo.png", false).await;
+        assert_eq!(status, 200, "{done}: {body}");
+        assert!(
+            body["media_id"].as_str().is_some_and(|m| !m.is_empty()),
+            "{done}: {body}"
+        );
+        assert_eq!(body["media"]["id"], body["media_id"], "{done}");
+    }
+}

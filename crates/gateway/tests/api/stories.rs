@@ -49,7 +49,7 @@ async fn a_story_of_an_uploaded_handle_or_a_vault_id() {
         free["data"]["accountMedia"]["permissions"]["permissionFlags"],
         json!([])
     );
-    assert_eq!(app.upstream_count("POST", "/api/v1/mediastory").await, 2);
+    assert_eq!(app.upstream_count("POST", "/api/v1/mediastories").await, 2);
 }
 
 #[tokio::test]
@@ -90,6 +90,6 @@ async fn bad_story_input_is_refused_before_fansly_or_billing() {
         assert!(msg.contains(field), "{body}: {msg}");
     }
     assert_eq!(app.balance(&app.team.id).await, balance, "nothing charged");
-    assert_eq!(app.upstream_count("POST", "/api/v1/mediastory").await, 0);
+    assert_eq!(app.upstream_count("POST", "/api/v1/mediastories").await, 0);
     assert_eq!(app.upstream_count("POST", "/api/v1/account/media").await, 0);
 }

@@ -335,3 +335,60 @@ async fn proxy_country_maps_through_the_configured_proxies() {
         .unwrap();
     assert_eq!(row["proxy"], format!("127.0.0.1:{}", relay.port));
 }
+
+#[tokio::test]
+async fn a_pasted_token_goes_through_its_proxy_from_the_first_request() {
+    let app = spawn_app().await;
+    let token = app.creator_token(0).await;
+    // The sandbox serves absolute-form requests, so it can stand in as the proxy.
+    let proxy = app.sandbox_url.clone();
+    app.clear_upstream_requests().await;
+    let row = app
+        .state
+        .sessions
+        .add_token_via(
+            &app.team.id,
+            secrecy::SecretString::from(token),
+            None,
+            Some(&proxy),
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.id, app.team.account_id);
+    let first = app.upstream_requests().await;
+    assert!(
+        first.iter().any(|r| r.path == "/api/v1/device/id")
+            && first.iter().any(|r| r.path == "/api/v1/account/me"),
+        "{first:?}"
+    );
+    assert!(
+        first.iter().all(|r| r.via_proxy),
+        "/device/id and /account/me went through the proxy"
+    );
+    // Later calls keep using the stored proxy.
+    app.clear_upstream_requests().await;
+    assert_eq!(
+        app.get(&format!("/api/fansly/{}/users/fan1", row.id))
+            .await
+            .status(),
+        200
+    );
+    let later = app.upstream_requests().await;
+    assert!(
+        !later.is_empty() && later.iter().all(|r| r.via_proxy),
+        "{later:?}"
+    );
+
+    let err = app
+        .state
+        .sessions
+        .add_token_via(
+            &app.team.id,
+            secrecy::SecretString::from("x".to_owned()),
+            None,
+            Some("ftp://nope"),
+        )
+        .await
+        .expect_err("a bad proxy URL is refused");
+    assert_eq!(err.status().as_u16(), 422, "{err}");
+}

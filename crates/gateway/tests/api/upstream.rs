@@ -182,3 +182,22 @@ async fn requests_carry_the_web_apps_headers() {
         .unwrap()
         .ends_with("&ngsw-bypass=true"));
 }
+
+#[tokio::test]
+async fn a_403_is_a_refusal_not_a_dead_session() {
+    let app = spawn_app().await;
+    let fan = app.fan_id(1).await;
+    app.inject(json!({
+        "path": "/api/v1/account", "status": 403, "times": 1,
+        "body": {"success": false, "error": {"code": 403, "details": "not allowed"}}
+    }))
+    .await;
+    let msg = assert_error(app.create_chat(&fan).await, 403).await;
+    assert!(
+        msg.contains(&app.team.account_id) && msg.contains("not allowed"),
+        "{msg}"
+    );
+    // No re-login was tried and the session still works.
+    assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
+    assert_eq!(app.create_chat(&fan).await.status(), 200);
+}

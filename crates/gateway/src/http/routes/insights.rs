@@ -98,13 +98,14 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
 )]
 async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
     let (window, period) = range_window(&params, now_ms())?;
-    scope
+    let mut m = scope
         .call(prices::INSIGHTS_GET, |f, a| async move {
-            f.account_stats(&a.session, window, period)
-                .await
-                .map_err(|e| ApiError::upstream(&a.id, e))
+            analytics::insights(&f, &a, window, period).await
         })
-        .await
+        .await?;
+    // Fansly may serve another window than asked: say so in `_meta`.
+    m.meta.upstream_window = fansly_upstream::stats_window_mismatch(window, &m.data);
+    Ok(m)
 }
 
 /// Get Analytics Summary: account metrics over whole UTC days (`after` and
