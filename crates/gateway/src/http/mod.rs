@@ -4,6 +4,8 @@
 pub mod calls;
 pub mod envelope;
 pub mod extract;
+pub mod idempotency;
+pub mod mcp;
 pub mod params;
 pub mod router;
 pub mod routes;

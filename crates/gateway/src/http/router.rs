@@ -67,7 +67,7 @@ impl Modify for BearerAuth {
 
 /// Every route, and the OpenAPI document generated from the same list.
 pub fn api() -> (Router<AppState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::connect::router())
@@ -86,14 +86,17 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::stories::router())
         .merge(routes::mass_messaging::router())
         .merge(routes::webhooks::router())
-        .split_for_parts()
+        .split_for_parts();
+    // Added to the merged document: a modifier on ApiDoc would run before the routes exist.
+    crate::http::idempotency::IdempotencyHeader.modify(&mut doc);
+    (routes, doc)
 }
 
 pub fn router(state: AppState) -> Router {
     let (routes, doc) = api();
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
-    routes
+    let app = routes
         .route(
             "/openapi.json",
             get(move || {
@@ -104,7 +107,11 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::idempotency::layer,
+        ))
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,7 +121,8 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid));
+    crate::http::mcp::server::mount(app, state)
 }
 
 async fn not_found(req: Request) -> Response {

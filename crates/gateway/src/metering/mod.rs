@@ -1,5 +1,6 @@
 //! Metering: credits, rate limits, prices and the `_meta` block that reports them.
 
 pub mod credits;
+pub mod idempotency;
 pub mod meta;
 pub mod rate_limit;

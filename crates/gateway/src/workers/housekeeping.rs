@@ -41,5 +41,8 @@ impl Housekeeping {
         if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention).await {
             tracing::warn!(error = %e, "pruning old webhook deliveries failed");
         }
+        if let Err(e) = crate::metering::idempotency::prune(&self.db).await {
+            tracing::warn!(error = %e, "pruning expired idempotency keys failed");
+        }
     }
 }
