@@ -49,7 +49,13 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Err(e) => return e.into_response(),
     };
     // Keys are per team; an unknown key is left to the route (401 there).
-    let Some(team) = team_of(&state, &req).await else {
+    // Read before awaiting: a `&Request` held across an await is not Send.
+    let authorization = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(team) = team_of(&state, authorization).await else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
@@ -199,12 +205,8 @@ fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-async fn team_of(state: &AppState, req: &Request) -> Option<String> {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)?
-        .to_str()
-        .ok()?
+async fn team_of(state: &AppState, authorization: Option<String>) -> Option<String> {
+    let presented = authorization?
         .trim()
         .split_once(' ')
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))?

@@ -72,7 +72,7 @@ async fn an_agent_reads_a_conversation_and_replies_once() {
     let app = spawn_app().await;
     let client = connect(&app, &app.team.key).await;
     let info = client.peer_info().expect("initialized");
-    assert_eq!(info.server_info.name, "fansly-gateway");
+    assert_eq!(info.server_info.as_ref().unwrap().name, "fansly-gateway");
     assert!(info.capabilities.tools.is_some() && info.capabilities.resources.is_some());
 
     let tools = client.list_all_tools().await.unwrap();
