@@ -100,6 +100,16 @@ enum KeysCmd {
         team: String,
         #[arg(long, default_value = "default")]
         name: String,
+        /// Make the key read-only on the MCP surface (/mcp): its write tools
+        /// (send_message, react, create_post, schedule_mass_message) are refused.
+        #[arg(long)]
+        mcp_read_only: bool,
+    },
+    /// Turn a key's MCP read-only switch on (`--on`) or off.
+    McpReadOnly {
+        key_id: String,
+        #[arg(long)]
+        on: bool,
     },
     List {
         #[arg(long)]
@@ -316,12 +326,23 @@ async fn teams(db: &Db, cmd: TeamsCmd) -> anyhow::Result<()> {
 
 async fn keys(db: &Db, cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
-        KeysCmd::Create { team, name } => {
+        KeysCmd::Create {
+            team,
+            name,
+            mcp_read_only,
+        } => {
             let key = tenancy::create_key(db, &team, &name).await?;
+            if mcp_read_only {
+                tenancy::set_mcp_read_only(db, &key.info.id, true).await?;
+            }
             eprintln!("Store this key now: it cannot be shown again.");
             print(
-                json!({"id": key.info.id, "team_id": key.info.team_id, "name": key.info.name, "key": key.secret}),
+                json!({"id": key.info.id, "team_id": key.info.team_id, "name": key.info.name, "mcp_read_only": mcp_read_only, "key": key.secret}),
             );
+        }
+        KeysCmd::McpReadOnly { key_id, on } => {
+            tenancy::set_mcp_read_only(db, &key_id, on).await?;
+            eprintln!("{key_id}: MCP read-only {}", if on { "on" } else { "off" });
         }
         KeysCmd::List { team } => print(json!(tenancy::list_keys(db, &team).await?)),
         KeysCmd::NewMaster | KeysCmd::RotateMaster => {

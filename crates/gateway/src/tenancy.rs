@@ -221,3 +221,23 @@ pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<Caller>, sq
 fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
+
+/// Whether the key may only read through `/mcp` (its write tools refused).
+pub async fn mcp_read_only(db: &Db, key_id: &str) -> Result<bool, sqlx::Error> {
+    let flag: Option<i64> = sqlx::query_scalar("SELECT mcp_read_only FROM api_keys WHERE id = $1")
+        .bind(key_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(flag.unwrap_or(0) != 0)
+}
+
+/// Turns the MCP read-only switch of a key on or off.
+pub async fn set_mcp_read_only(db: &Db, key_id: &str, read_only: bool) -> anyhow::Result<()> {
+    let done = sqlx::query("UPDATE api_keys SET mcp_read_only = $1 WHERE id = $2")
+        .bind(i64::from(read_only))
+        .bind(key_id)
+        .execute(&db.writer)
+        .await?;
+    anyhow::ensure!(done.rows_affected() == 1, "no key {key_id}");
+    Ok(())
+}

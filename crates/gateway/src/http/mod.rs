@@ -7,6 +7,8 @@ pub mod docs;
 pub mod envelope;
 pub mod extract;
 pub mod hardening;
+pub mod idempotency;
+pub mod mcp;
 pub mod observe;
 pub mod openapi;
 pub mod openapi_fixes;

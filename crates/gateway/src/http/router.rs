@@ -147,6 +147,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     // the routes' operations are added.
     let mut doc = doc;
     SharedResponses.modify(&mut doc);
+    crate::http::idempotency::IdempotencyHeader.modify(&mut doc);
     crate::http::openapi_fixes::apply(&mut doc);
     (router, doc)
 }
@@ -156,7 +157,7 @@ pub fn router(state: AppState) -> Router {
     crate::http::openapi::finish(&mut doc);
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
-    routes
+    let app = routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::http::request_log::record,
@@ -176,9 +177,15 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::http::idempotency::layer,
+        ))
+        // Outside the idempotency layer: a stored answer is replayed through
+        // the same JSON-error shaping as the first.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::http::hardening::json_errors,
         ))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(CatchPanicLayer::custom(|_| {
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -204,7 +211,8 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(
             crate::http::hardening::sanitize_request_id,
-        ))
+        ));
+    crate::http::mcp::server::mount(app, state)
 }
 
 async fn not_found(req: Request) -> Response {

@@ -58,5 +58,8 @@ impl Housekeeping {
             Ok(n) => tracing::info!(exports = n, "deleted expired data exports"),
             Err(e) => tracing::warn!(error = %e, "deleting expired data exports failed"),
         }
+        if let Err(e) = crate::metering::idempotency::prune(&self.db).await {
+            tracing::warn!(error = %e, "pruning expired idempotency keys failed");
+        }
     }
 }
