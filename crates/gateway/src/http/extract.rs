@@ -24,20 +24,11 @@ impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, key) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-            })
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "Unauthorized: send your API key as 'Authorization: Bearer <key>'".into(),
-                )
-            })?;
+        let presented = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::Unauthorized(
+                "Unauthorized: send your API key as 'Authorization: Bearer <key>'".into(),
+            )
+        })?;
         let caller = crate::http::operator::caller(state, &parts.headers, presented)
             .await?
             .ok_or_else(|| {
@@ -139,4 +130,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
         })?;
         Ok(ApiJson(value))
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme matched
+/// case-insensitively), if there is a non-empty one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }

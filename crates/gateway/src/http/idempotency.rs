@@ -10,7 +10,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,6 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use crate::core::error::ApiError;
 use crate::http::state::AppState;
 use crate::metering::idempotency::{self, Claim, Stored};
-use crate::tenancy;
 
 pub const HEADER: &str = "idempotency-key";
 /// Set on an answer replayed from a stored key.
@@ -49,13 +48,9 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         Err(e) => return e.into_response(),
     };
     // Keys are per team; an unknown key is left to the route (401 there).
-    // Read before awaiting: a `&Request` held across an await is not Send.
-    let authorization = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let Some(team) = team_of(&state, authorization).await else {
+    // Copied before awaiting: a `&Request` held across an await is not Send.
+    let headers = req.headers().clone();
+    let Some(team) = team_of(&state, &headers).await else {
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
@@ -205,18 +200,14 @@ fn valid_key(raw: &HeaderValue) -> Result<String, ApiError> {
     Ok(key.to_owned())
 }
 
-async fn team_of(state: &AppState, authorization: Option<String>) -> Option<String> {
-    let presented = authorization?
-        .trim()
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))?
-        .1
-        .trim()
-        .to_owned();
-    match tenancy::authenticate(&state.db, &presented).await {
+/// The team the request acts for, resolved as the extractors resolve it
+/// (a team key, or the operator token with `X-Team-Id`).
+async fn team_of(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    let presented = crate::http::extract::bearer(headers)?;
+    match crate::http::operator::caller(state, headers, presented).await {
         Ok(caller) => caller.map(|c| c.team_id),
         Err(e) => {
-            tracing::warn!(error = %e, "key lookup for Idempotency-Key failed");
+            tracing::debug!(error = %e, "no team for Idempotency-Key");
             None
         }
     }

@@ -11,7 +11,6 @@ pub mod idempotency;
 pub mod mcp;
 pub mod observe;
 pub mod openapi;
-pub mod openapi_fixes;
 pub mod operator;
 pub mod paging;
 pub mod params;

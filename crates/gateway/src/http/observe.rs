@@ -6,17 +6,18 @@
 use std::time::Instant;
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use sha2::{Digest, Sha256};
 use tracing::field::Empty;
 use tracing::Instrument;
 
 use crate::core::error::ApiError;
 use crate::core::telemetry;
+use crate::http::extract::bearer;
+use crate::http::operator;
 use crate::http::state::AppState;
 
 /// The route label of a request no route matched (raw paths would make the
@@ -81,28 +82,18 @@ pub fn router() -> Router<AppState> {
 /// teams and routes); without one it is open, as a scrape target usually is
 /// on a private network.
 async fn metrics_text(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if let Some(token) = state
+    // With an operator token configured, only the operator may read the
+    // numbers (they name teams and routes); the same rule as the console's.
+    let configured = state
         .config
         .operator_token
         .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let presented = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, key) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
-            })
-            .unwrap_or("");
-        // Compared by digest, so the time taken says nothing about the token.
-        if Sha256::digest(presented.as_bytes()) != Sha256::digest(token.as_bytes()) {
-            return ApiError::Unauthorized(
-                "Unauthorized: /metrics needs 'Authorization: Bearer <operator_token>'".into(),
-            )
-            .into_response();
-        }
+        .is_some_and(|t| !t.trim().is_empty());
+    if configured && !operator::is_operator(&state, bearer(&headers).unwrap_or_default()) {
+        return ApiError::Unauthorized(
+            "Unauthorized: /metrics needs 'Authorization: Bearer <operator_token>'".into(),
+        )
+        .into_response();
     }
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -125,3 +125,23 @@ fn document_errors(op: &mut Operation) {
             .or_insert_with(|| RefOr::T(error_response(description)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catch_all_parameters_become_plain_ones() {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, Paths};
+        use utoipa::openapi::OpenApiBuilder;
+        let mut paths = Paths::new();
+        paths.paths.insert(
+            "/a/{id}/download/{*cdnUrl}".into(),
+            PathItem::new(HttpMethod::Get, OperationBuilder::new().build()),
+        );
+        let mut doc = OpenApiBuilder::new().paths(paths).build();
+        finish(&mut doc);
+        let keys: Vec<_> = doc.paths.paths.keys().cloned().collect();
+        assert_eq!(keys, ["/a/{id}/download/{cdnUrl}"]);
+    }
+}

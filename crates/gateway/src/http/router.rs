@@ -148,7 +148,6 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
     let mut doc = doc;
     SharedResponses.modify(&mut doc);
     crate::http::idempotency::IdempotencyHeader.modify(&mut doc);
-    crate::http::openapi_fixes::apply(&mut doc);
     (router, doc)
 }
 
@@ -193,21 +192,12 @@ pub fn router(state: AppState) -> Router {
             )
                 .into_response()
         }))
-        .layer(axum::middleware::from_fn(crate::http::observe::track))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            tracing::info_span!(
-                "request",
-                method = %req.method(),
-                uri = %req.uri(),
-                request_id = %request_id,
-            )
-        }))
+        // One request span, opened by `track` (request id, route, account,
+        // team); the trace layer logs its events inside it instead of
+        // opening a second span with the same fields.
+        .layer(TraceLayer::new_for_http().make_span_with(|_: &Request| tracing::Span::current()))
+        .layer(axum::middleware::from_fn(crate::http::observe::track))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(axum::middleware::map_request(
             crate::http::hardening::sanitize_request_id,

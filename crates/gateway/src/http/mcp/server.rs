@@ -71,13 +71,9 @@ pub fn mount(app: Router, state: AppState) -> Router {
 
 /// 401 before any MCP work unless the request carries a valid API key.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // Kept whole: tool calls replay it on the in-process REST requests.
     let header = req.headers().get(AUTHORIZATION).cloned();
-    let presented = header.as_ref().and_then(|v| v.to_str().ok()).and_then(|v| {
-        let (scheme, key) = v.trim().split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| key.trim().to_owned())
-    });
+    let presented = crate::http::extract::bearer(req.headers()).map(str::to_owned);
     let found = match presented {
         Some(key) => tenancy::authenticate(&state.db, &key).await,
         None => Ok(None),

@@ -94,13 +94,7 @@ async fn list_teams(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .unwrap_or_default();
+    let presented = crate::http::extract::bearer(&headers).unwrap_or_default();
     if !operator::is_operator(&state, presented) {
         return Err(ApiError::Unauthorized(
             "Unauthorized: listing teams takes the operator token".into(),
