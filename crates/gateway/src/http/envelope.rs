@@ -122,6 +122,17 @@ impl Reservation {
 }
 
 impl Authed {
+    /// Answers `data` for a free `endpoint`, reporting `_meta` (used 0, the
+    /// balance, the rate limit) as every metered answer does.
+    pub async fn free(
+        &self,
+        state: &AppState,
+        endpoint: Endpoint,
+        data: Value,
+    ) -> Result<Metered, ApiError> {
+        Ok(self.reserve(state, endpoint, 0).await?.metered(data))
+    }
+
     /// Takes `cost` credits for `endpoint` (402 when the team cannot pay).
     pub async fn reserve(
         &self,

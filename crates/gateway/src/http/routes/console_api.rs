@@ -21,7 +21,6 @@ use crate::http::operator::{self, OPERATOR_KEY_ID};
 use crate::http::params::{limit, Params};
 use crate::http::state::AppState;
 use crate::metering::credits;
-use crate::metering::meta::Endpoint;
 use crate::metering::prices;
 use crate::metering::requests::RequestFilter;
 use crate::tenancy;
@@ -38,16 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(usage))
         .routes(routes!(requests))
         .routes(routes!(test_webhook))
-}
-
-/// Answers `data` with `_meta`, charging nothing.
-async fn free(
-    state: &AppState,
-    authed: &Authed,
-    price: Endpoint,
-    data: Value,
-) -> Result<Metered, ApiError> {
-    Ok(authed.reserve(state, price, 0).await?.metered(data))
 }
 
 /// Who Am I: the team behind the key, its balance, whether the caller is
@@ -74,7 +63,7 @@ async fn me(State(state): State<AppState>, authed: Authed) -> Result<Metered, Ap
         "operator": authed.caller.key_id == OPERATOR_KEY_ID,
         "sandbox": state.config.sandbox.enabled,
     });
-    free(&state, &authed, prices::CONSOLE_ME, data).await
+    authed.free(&state, prices::CONSOLE_ME, data).await
 }
 
 /// List Teams (operator token only): every team with its balance. Team
@@ -115,7 +104,7 @@ async fn list_teams(
 )]
 async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
     let keys = tenancy::list_keys(&state.db, &authed.caller.team_id).await?;
-    free(&state, &authed, prices::CONSOLE_KEYS, json!(keys)).await
+    authed.free(&state, prices::CONSOLE_KEYS, json!(keys)).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -153,7 +142,7 @@ async fn create_key(
     let key = tenancy::create_key(&state.db, &authed.caller.team_id, name).await?;
     let mut data = json!(key.info);
     data["key"] = json!(key.secret);
-    free(&state, &authed, prices::CONSOLE_KEYS_CREATE, data).await
+    authed.free(&state, prices::CONSOLE_KEYS_CREATE, data).await
 }
 
 /// Revoke API Key: it stops working at once (the key in use included).
@@ -177,13 +166,13 @@ async fn revoke_key(
     if !tenancy::revoke_team_key(&state.db, &authed.caller.team_id, &key_id).await? {
         return Err(ApiError::NotFound(format!("no active key {key_id}")));
     }
-    free(
-        &state,
-        &authed,
-        prices::CONSOLE_KEYS_REVOKE,
-        json!({"id": key_id, "revoked": true}),
-    )
-    .await
+    authed
+        .free(
+            &state,
+            prices::CONSOLE_KEYS_REVOKE,
+            json!({"id": key_id, "revoked": true}),
+        )
+        .await
 }
 
 /// Credit Ledger: newest first, `limit` 1–200 (50) rows with an id below
@@ -219,7 +208,7 @@ async fn ledger(
         .flatten();
     let balance = credits::balance(&state.db, team).await?.unwrap_or(0);
     let data = json!({"balance": balance, "entries": rows, "next_before": next_before});
-    free(&state, &authed, prices::CONSOLE_LEDGER, data).await
+    authed.free(&state, prices::CONSOLE_LEDGER, data).await
 }
 
 /// Usage: credits spent (net of refunds) per UTC day and per ledger
@@ -259,7 +248,7 @@ async fn usage(
         })
         .collect();
     let data = json!({"since": since, "per_day": per_day, "per_endpoint": per_endpoint});
-    free(&state, &authed, prices::CONSOLE_USAGE, data).await
+    authed.free(&state, prices::CONSOLE_USAGE, data).await
 }
 
 /// Recent Requests: the team's latest calls kept in memory (the newest
@@ -294,7 +283,9 @@ async fn requests(
     let rows = state
         .requests
         .recent(&authed.caller.team_id, &filter, limit as usize);
-    free(&state, &authed, prices::CONSOLE_REQUESTS, json!(rows)).await
+    authed
+        .free(&state, prices::CONSOLE_REQUESTS, json!(rows))
+        .await
 }
 
 /// Test Webhook: queues one delivery of event `webhook.test` (an example
@@ -323,5 +314,5 @@ async fn test_webhook(
     let data = deliver::get(&state.db, &id, &delivery)
         .await?
         .unwrap_or(Value::Null);
-    free(&state, &authed, prices::WEBHOOKS_TEST, data).await
+    authed.free(&state, prices::WEBHOOKS_TEST, data).await
 }

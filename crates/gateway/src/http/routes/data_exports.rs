@@ -26,7 +26,7 @@ use crate::http::extract::{ApiJson, Authed};
 use crate::http::paging::NextPage;
 use crate::http::params::{instant, Params};
 use crate::http::state::AppState;
-use crate::metering::meta::Endpoint;
+use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -73,18 +73,6 @@ pub struct ExportOptions {
     max_chats: Option<i64>,
     /// Only these chats (Fansly group ids).
     chat_ids: Option<Vec<String>>,
-}
-
-async fn free(
-    state: &AppState,
-    authed: &Authed,
-    name: &'static str,
-    data: Value,
-) -> Result<Metered, ApiError> {
-    Ok(authed
-        .reserve(state, Endpoint::uncached(name, 0), 0)
-        .await?
-        .metered(data))
 }
 
 /// The export object with its accounts' display names.
@@ -203,7 +191,7 @@ async fn create(
     .await?;
     let export = store::get(&state.db, &team, &id).await?;
     let data = export_json(&state, &export).await?;
-    free(&state, &authed, "data_exports.create", data).await
+    authed.free(&state, prices::DATA_EXPORTS_CREATE, data).await
 }
 
 /// List Exports: the team's exports, newest first.
@@ -245,7 +233,8 @@ async fn list(
     } else {
         None
     };
-    Ok(free(&state, &authed, "data_exports.list", json!(data))
+    Ok(authed
+        .free(&state, prices::DATA_EXPORTS_LIST, json!(data))
         .await?
         .with_next_page(next))
 }
@@ -270,7 +259,7 @@ async fn retrieve(
 ) -> Result<Metered, ApiError> {
     let export = store::get(&state.db, &authed.caller.team_id, &id).await?;
     let data = export_json(&state, &export).await?;
-    free(&state, &authed, "data_exports.get", data).await
+    authed.free(&state, prices::DATA_EXPORTS_GET, data).await
 }
 
 /// Delete Export: cancels it if running and deletes it with its result.
@@ -292,13 +281,13 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     store::delete(&state.db, &authed.caller.team_id, &id).await?;
-    free(
-        &state,
-        &authed,
-        "data_exports.delete",
-        json!({"id": id, "deleted": true}),
-    )
-    .await
+    authed
+        .free(
+            &state,
+            prices::DATA_EXPORTS_DELETE,
+            json!({"id": id, "deleted": true}),
+        )
+        .await
 }
 
 /// Moves `id` from `from` to `queued`, or a 409 naming its status.
@@ -341,7 +330,7 @@ async fn start(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     let data = requeue(&state, &authed, &id, status::PENDING, "started").await?;
-    free(&state, &authed, "data_exports.start", data).await
+    authed.free(&state, prices::DATA_EXPORTS_START, data).await
 }
 
 /// Retry Export: queues a `failed` export again from the start (credits
@@ -365,7 +354,7 @@ async fn retry(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     let data = requeue(&state, &authed, &id, status::FAILED, "retried").await?;
-    free(&state, &authed, "data_exports.retry", data).await
+    authed.free(&state, prices::DATA_EXPORTS_RETRY, data).await
 }
 
 /// Rows read from the database per chunk of a download.

@@ -17,7 +17,6 @@ use crate::http::extract::{ApiJson, Authed};
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::state::AppState;
-use crate::metering::meta::Endpoint;
 use crate::metering::prices;
 use crate::webhooks::deliveries as deliver;
 use crate::webhooks::endpoints::{self, Changes};
@@ -114,19 +113,6 @@ impl WebhookBody {
     }
 }
 
-/// Answers `data` with `_meta`, charging nothing.
-async fn free(
-    state: &AppState,
-    authed: &Authed,
-    endpoint: Endpoint,
-    data: Value,
-) -> Result<Metered, ApiError> {
-    Ok(authed
-        .reserve(state, endpoint, endpoint.cost)
-        .await?
-        .metered(data))
-}
-
 /// List Webhooks: the team's endpoints, oldest first.
 #[utoipa::path(
     get,
@@ -138,7 +124,9 @@ async fn free(
 async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
     let hooks = store::list(&state.db, &authed.caller.team_id).await?;
     let data: Vec<Value> = hooks.iter().map(store::Webhook::to_json).collect();
-    free(&state, &authed, prices::WEBHOOKS_LIST, json!(data)).await
+    authed
+        .free(&state, prices::WEBHOOKS_LIST, json!(data))
+        .await
 }
 
 /// Create Webhook: `endpoint_url`, `events`, `account_scope` required;
@@ -167,7 +155,9 @@ async fn create_webhook(
         changes,
     )
     .await?;
-    free(&state, &authed, prices::WEBHOOKS_CREATE, hook.to_json()).await
+    authed
+        .free(&state, prices::WEBHOOKS_CREATE, hook.to_json())
+        .await
 }
 
 /// The event types an endpoint can subscribe to: `[{value, description}]`.
@@ -186,7 +176,9 @@ async fn list_event_types(
         .iter()
         .map(|t| json!({"value": t.name, "description": t.description}))
         .collect();
-    free(&state, &authed, prices::WEBHOOKS_EVENTS, json!(data)).await
+    authed
+        .free(&state, prices::WEBHOOKS_EVENTS, json!(data))
+        .await
 }
 
 /// Get Webhook.
@@ -204,7 +196,9 @@ async fn get_webhook(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     let hook = store::get(&state.db, &authed.caller.team_id, &id).await?;
-    free(&state, &authed, prices::WEBHOOKS_GET, hook.to_json()).await
+    authed
+        .free(&state, prices::WEBHOOKS_GET, hook.to_json())
+        .await
 }
 
 /// Update Webhook: any of the create fields; the answer echoes them all.
@@ -242,7 +236,9 @@ async fn update_webhook(
     if hook.enabled {
         state.events.recorded().notify_waiters();
     }
-    free(&state, &authed, prices::WEBHOOKS_UPDATE, hook.to_json()).await
+    authed
+        .free(&state, prices::WEBHOOKS_UPDATE, hook.to_json())
+        .await
 }
 
 /// Delete Webhook, with its delivery log.
@@ -260,13 +256,13 @@ async fn delete_webhook(
     Path(id): Path<String>,
 ) -> Result<Metered, ApiError> {
     store::delete(&state.db, &authed.caller.team_id, &id).await?;
-    free(
-        &state,
-        &authed,
-        prices::WEBHOOKS_DELETE,
-        json!({"id": id, "deleted": true}),
-    )
-    .await
+    authed
+        .free(
+            &state,
+            prices::WEBHOOKS_DELETE,
+            json!({"id": id, "deleted": true}),
+        )
+        .await
 }
 
 /// List Deliveries: newest first, each with every attempt made
@@ -294,11 +290,10 @@ async fn list_deliveries(
     let page = params.page(20, 100)?;
     let rows = deliver::list(&state.db, &id, page.limit, page.offset).await?;
     let next = next.offset(&page, rows.len(), None);
-    Ok(
-        free(&state, &authed, prices::WEBHOOKS_DELIVERIES, json!(rows))
-            .await?
-            .with_next_page(next),
-    )
+    Ok(authed
+        .free(&state, prices::WEBHOOKS_DELIVERIES, json!(rows))
+        .await?
+        .with_next_page(next))
 }
 
 /// Get Delivery: one delivery with its attempts.
@@ -324,7 +319,7 @@ async fn get_delivery(
         .ok_or_else(|| {
             ApiError::NotFound(format!("delivery {delivery} of webhook {id} not found"))
         })?;
-    free(&state, &authed, prices::WEBHOOKS_DELIVERY, data).await
+    authed.free(&state, prices::WEBHOOKS_DELIVERY, data).await
 }
 
 /// Redeliver: sends the delivery again, verbatim (same body and
@@ -356,7 +351,7 @@ async fn redeliver(
     let data = deliver::get(&state.db, &id, &new_id)
         .await?
         .unwrap_or(Value::Null);
-    free(&state, &authed, prices::WEBHOOKS_REDELIVER, data).await
+    authed.free(&state, prices::WEBHOOKS_REDELIVER, data).await
 }
 
 /// Example Payload: the body a delivery of this event type carries
@@ -381,5 +376,5 @@ async fn example_payload(
     })?;
     let payload = examples::payload(name).unwrap_or(Value::Null);
     let data = json!({"event": name, "account_id": "fansly_acct_123", "payload": payload});
-    free(&state, &authed, prices::WEBHOOKS_EXAMPLE, data).await
+    authed.free(&state, prices::WEBHOOKS_EXAMPLE, data).await
 }
