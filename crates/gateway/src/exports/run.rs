@@ -14,7 +14,8 @@ use crate::accounts::sessions::{ConnectedAccount, Sessions};
 use crate::accounts::throttle::patiently;
 use crate::core::db::Db;
 use crate::core::time::iso;
-use crate::exports::store::{self, Appended, Export, Progress, CREDITS_PER_1000};
+use crate::exports::store::{self, Appended, Export, Progress};
+use crate::metering::prices::DATA_EXPORTS_MESSAGES;
 
 /// Everything a run uses.
 pub struct Runner<'a> {
@@ -305,7 +306,7 @@ impl Runner<'_> {
 
 /// Credits owed for `rows` exported messages.
 pub fn credits_for(rows: i64) -> i64 {
-    (rows + 999) / 1000 * CREDITS_PER_1000
+    (rows + 999) / 1000 * DATA_EXPORTS_MESSAGES.cost
 }
 
 /// Fansly ids compare as numbers (shorter is smaller).

@@ -35,10 +35,6 @@ pub const COLUMNS: [&str; 9] = [
     "attachment_count",
 ];
 
-/// Credits per started 1,000 exported messages (the catalogue gives no
-/// price; creating, listing, reading and downloading are free).
-pub const CREDITS_PER_1000: i64 = 1;
-
 pub const CREDIT_NOTE: &str =
     "1 credit per started 1,000 exported messages, charged while the export runs; creating, listing and downloading are free";
 

@@ -114,7 +114,8 @@ pub const WEBHOOKS_EXAMPLE: Endpoint = free("webhooks.example");
 pub const WEBHOOKS_TEST: Endpoint = free("webhooks.test");
 
 // Data exports: the calls are free; the run is charged per started 1,000
-// messages under DATA_EXPORTS_MESSAGES (`exports::store::CREDITS_PER_1000`).
+// messages under DATA_EXPORTS_MESSAGES, whose cost is per started 1,000
+// messages (the catalogue gives no price).
 pub const DATA_EXPORTS_CREATE: Endpoint = free("data_exports.create");
 pub const DATA_EXPORTS_LIST: Endpoint = free("data_exports.list");
 pub const DATA_EXPORTS_GET: Endpoint = free("data_exports.get");
