@@ -430,7 +430,8 @@ impl Config {
         }
         fig.merge(
             Env::prefixed(ENV_PREFIX)
-                .ignore(&["CONFIG", "TEST_DATABASE_URL"])
+                // Variables of the test harness share the prefix; they are not config.
+                .ignore(&["CONFIG", "TEST_DATABASE_URL", "BROWSER_TESTS"])
                 .split("__"),
         )
         .merge(overrides)
