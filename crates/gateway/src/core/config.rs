@@ -52,6 +52,14 @@ pub struct Config {
     pub operator_token: Option<String>,
     /// Recent requests kept in memory per team for the console's Requests page.
     pub request_log_per_team: usize,
+    /// `redis://host:port/db`: cluster mode. Instances sharing one
+    /// PostgreSQL database and this Redis behave as one (shared rate limits
+    /// and Fansly budgets, one websocket per account, wake-ups by pub/sub).
+    /// Unset: a single node, everything coordinated in memory.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel this cluster uses, so several
+    /// clusters (or test runs) can share one Redis.
+    pub redis_prefix: String,
     pub upstream: UpstreamSettings,
     pub sandbox: SandboxSettings,
     pub media: MediaSettings,
@@ -374,6 +382,8 @@ impl Default for Config {
             relogin_cooldown_ms: 30_000,
             operator_token: None,
             request_log_per_team: 500,
+            redis_url: None,
+            redis_prefix: "fgw".into(),
             upstream: UpstreamSettings::default(),
             sandbox: SandboxSettings::default(),
             media: MediaSettings::default(),

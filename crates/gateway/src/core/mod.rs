@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod redis;
 pub mod ssrf;
 pub mod telemetry;
 pub mod time;

@@ -8,6 +8,7 @@ use fansly_upstream::FanslyClient;
 use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::db::Db;
+use crate::core::redis::Redis;
 use crate::events::outbox::Events;
 use crate::metering::requests::RequestLog;
 use crate::workers::relay::supervisor::Relays;
@@ -21,6 +22,8 @@ pub struct Inner {
     /// polling URLs): `public_url` when configured, else the bound address.
     pub public_url: String,
     pub db: Db,
+    /// The cluster's Redis (`redis_url`); `None` on a single node.
+    pub redis: Option<Redis>,
     pub fansly: FanslyClient,
     pub sessions: Sessions,
     pub events: Events,

@@ -15,6 +15,7 @@ use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::crypto::Keyring;
 use crate::core::db::Db;
+use crate::core::redis::Redis;
 use crate::events::outbox::Events;
 use crate::http::state::{AppState, Inner};
 use crate::metering::requests::RequestLog;
@@ -62,6 +63,10 @@ impl App {
         };
         let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
         db.migrate().await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
+            None => None,
+        };
         let fansly = FanslyClient::new(config.upstream.to_client_config()?)?;
         let keyring = keys::keyring(&config)?.map(Arc::new);
         if keyring.is_none() {
@@ -113,6 +118,7 @@ impl App {
             events,
             relays,
             db,
+            redis,
             fansly,
             sessions,
         });
