@@ -85,20 +85,10 @@ async fn another_teams_account_is_404_exactly_like_a_missing_one() {
     let body = json!({"user_id": app.fan_id(1).await});
 
     let foreign = app
-        .request(
-            Method::POST,
-            &format!("/api/fansly/{}/chats", other.account_id),
-            Some(&app.team.key),
-            Some(&body),
-        )
+        .post(&format!("/api/fansly/{}/chats", other.account_id), &body)
         .await;
     let missing = app
-        .request(
-            Method::POST,
-            "/api/fansly/fansly_acct_doesnotexist123/chats",
-            Some(&app.team.key),
-            Some(&body),
-        )
+        .post("/api/fansly/fansly_acct_doesnotexist123/chats", &body)
         .await;
     let foreign_msg = assert_error(foreign, 404).await;
     let missing_msg = assert_error(missing, 404).await;

@@ -28,16 +28,14 @@ async fn put_code(app: &TestApp, team: &TestTeam, account: &str, code: &str) -> 
 }
 
 async fn emailed_code(app: &TestApp, username: &str) -> String {
-    let mails: Vec<Value> = app
-        .http
-        .get(format!("{}/_sandbox/emails?to={username}", app.sandbox_url))
-        .send()
-        .await
+    let mails = app
+        .sandbox_get(&format!("/_sandbox/emails?to={username}"))
+        .await;
+    mails
+        .as_array()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    mails.last().expect("a code was e-mailed")["code"]
+        .last()
+        .expect("a code was e-mailed")["code"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -164,15 +162,7 @@ async fn bad_connect_requests_are_clear_4xx() {
     let app = spawn_app().await;
     let post = |body: Value| {
         let app = &app;
-        async move {
-            app.request(
-                Method::POST,
-                "/api/fansly/authenticate",
-                Some(&app.team.key),
-                Some(&body),
-            )
-            .await
-        }
+        async move { app.post("/api/fansly/authenticate", &body).await }
     };
     assert_error_naming(post(json!({"password": "x"})).await, 422, "username").await;
     assert_error_naming(
@@ -241,10 +231,9 @@ async fn reauthenticate_logs_in_again_with_stored_credentials() {
     app.settled_status(&app.team, &id).await;
     let before = app.upstream_count("POST", "/api/v1/login").await;
     let resp = app
-        .request(
+        .send(
             Method::POST,
             &format!("/api/fansly/authenticate/{id}/reauthenticate"),
-            Some(&app.team.key),
             None,
         )
         .await;
@@ -259,13 +248,12 @@ async fn reauthenticate_logs_in_again_with_stored_credentials() {
     );
     // A token-only account has nothing to log in with.
     let resp = app
-        .request(
+        .send(
             Method::POST,
             &format!(
                 "/api/fansly/authenticate/{}/reauthenticate",
                 app.team.account_id
             ),
-            Some(&app.team.key),
             None,
         )
         .await;

@@ -263,9 +263,7 @@ async fn the_operator_token_lists_teams_and_acts_for_the_named_team() {
         .map(|t| t["id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&app.team.id.as_str()) && ids.contains(&other.id.as_str()));
-    let refused = app
-        .request(Method::GET, "/api/console/teams", Some(&app.team.key), None)
-        .await;
+    let refused = app.get("/api/console/teams").await;
     assert_error(refused, 401).await;
     let no_team = app
         .request(Method::GET, "/api/console/me", Some(OPERATOR), None)
@@ -353,21 +351,11 @@ async fn a_test_send_is_delivered_and_logged_with_its_attempt() {
     )
     .await;
     let refused = app
-        .request(
-            Method::POST,
-            &format!("/api/webhooks/{id}/test"),
-            Some(&app.team.key),
-            None,
-        )
+        .send(Method::POST, &format!("/api/webhooks/{id}/test"), None)
         .await;
     assert!(assert_error(refused, 409).await.contains("disabled"));
     let unknown = app
-        .request(
-            Method::POST,
-            "/api/webhooks/wh_nope/test",
-            Some(&app.team.key),
-            None,
-        )
+        .send(Method::POST, "/api/webhooks/wh_nope/test", None)
         .await;
     assert_error(unknown, 404).await;
 }

@@ -67,26 +67,22 @@ async fn five_thousand_messages_over_twenty_chats_export_politely_in_both_format
     .await;
     // 20 new fans, each writing 250 messages to the team's creator.
     let resp = app
-        .http
-        .post(format!("{}/_sandbox/fans", app.sandbox_url))
-        .json(&json!({"prefix": "exportfan", "count": CHATS}))
-        .send()
-        .await
-        .unwrap();
+        .sandbox_post(
+            "/_sandbox/fans",
+            json!({"prefix": "exportfan", "count": CHATS}),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let start = fansly_gateway::core::time::now_ms() - 60_000;
     let mut expected: Vec<(String, Vec<String>)> = Vec::new();
     for n in 1..=CHATS {
+        let text = format!("hi, \"{n}\" =x");
         let resp = app
-            .http
-            .post(format!(
-                "{}/_sandbox/fans/exportfan{n}/messages",
-                app.sandbox_url
-            ))
-            .json(&json!({"text": format!("hi, \"{n}\" =x"), "count": PER_CHAT}))
-            .send()
-            .await
-            .unwrap();
+            .sandbox_post(
+                &format!("/_sandbox/fans/exportfan{n}/messages"),
+                json!({"text": text, "count": PER_CHAT}),
+            )
+            .await;
         assert_eq!(resp.status(), 200);
         let body: Value = resp.json().await.unwrap();
         let ids = body["messages"]
@@ -273,24 +269,15 @@ async fn exports_validate_start_retry_delete_and_run_out_of_credits() {
         ),
         (json!({"account_ids": []}), "account_ids"),
     ] {
-        let resp = app
-            .request(
-                Method::POST,
-                "/api/data-exports",
-                Some(&app.team.key),
-                Some(&body(extra.clone())),
-            )
-            .await;
+        let resp = app.post("/api/data-exports", &body(extra.clone())).await;
         let msg = assert_error(resp, 422).await;
         assert!(msg.contains(field), "{extra}: {msg}");
     }
     let other = app.new_team(10, 1).await;
     let resp = app
-        .request(
-            Method::POST,
+        .post(
             "/api/data-exports",
-            Some(&app.team.key),
-            Some(&body(json!({"account_ids": [other.account_id]}))),
+            &body(json!({"account_ids": [other.account_id]})),
         )
         .await;
     assert_error(resp, 404).await;

@@ -6,7 +6,6 @@
 //! checked as a subset; `null` in an example matches anything (Fansly sends
 //! `null` or a value for those fields, e.g. an unset `displayName`).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
@@ -160,14 +159,7 @@ fn assert_covers(expected: &Value, actual: &Value, path: &str) {
 
 async fn send_message(app: &TestApp, chat: &str, text: &str) {
     let path = format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id);
-    let resp = app
-        .request(
-            Method::POST,
-            &path,
-            Some(&app.team.key),
-            Some(&json!({ "text": text })),
-        )
-        .await;
+    let resp = app.post(&path, &json!({ "text": text })).await;
     assert_eq!(resp.status(), 200, "{path}");
 }
 

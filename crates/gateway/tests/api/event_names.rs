@@ -14,7 +14,6 @@ use fansly_gateway::events::marks;
 use fansly_gateway::webhooks::examples;
 use fansly_gateway::workers::gap_fill::run::{run_due, Deps, Settings};
 use fansly_gateway::workers::profiles::Profiles;
-use reqwest::Method;
 use serde_json::{json, Value};
 use sqlx::Row;
 
@@ -204,14 +203,7 @@ async fn all_38_vendor_event_names_are_produced_each_by_a_sandbox_action() {
         )
         .await;
     app.settled_status(&app.team, &coded).await;
-    let resp = app
-        .request(
-            Method::DELETE,
-            &format!("/api/fansly/accounts/{other}"),
-            Some(&app.team.key),
-            None,
-        )
-        .await;
+    let resp = app.delete(&format!("/api/fansly/accounts/{other}")).await;
     assert_eq!(resp.status(), 200);
     let expired = app
         .sandbox_post(

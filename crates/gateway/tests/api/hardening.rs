@@ -23,12 +23,10 @@ async fn custom_proxy_to_a_private_address_is_refused() {
         "::1",
     ] {
         let resp = app
-            .request(
-                Method::POST,
+            .post(
                 "/api/fansly/authenticate",
-                Some(&app.team.key),
-                Some(&json!({"username": "x", "password": "x",
-                              "customProxy": {"host": host, "port": 18599}})),
+                &json!({"username": "x", "password": "x",
+                              "customProxy": {"host": host, "port": 18599}}),
             )
             .await;
         let msg = assert_error(resp, 422).await;
@@ -81,15 +79,7 @@ async fn login_fields_are_bounded_and_unconnected_logins_capped_then_cleaned() {
     let app = spawn_app_with(|c| c.logins.max_unconnected_per_team = 2).await;
     let start = |body: Value| {
         let app = &app;
-        async move {
-            app.request(
-                Method::POST,
-                "/api/fansly/authenticate",
-                Some(&app.team.key),
-                Some(&body),
-            )
-            .await
-        }
+        async move { app.post("/api/fansly/authenticate", &body).await }
     };
     for (field, body) in [
         (

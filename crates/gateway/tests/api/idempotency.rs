@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reqwest::{Method, Response};
+use reqwest::Response;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_on, TestApp, TestTeam};
@@ -192,12 +192,7 @@ async fn a_failed_first_call_releases_the_key_for_a_retry() {
         .await;
     let failed = send(&app, &app.team, &chat, "retry-me", "after an outage").await;
     assert!(failed.status().is_server_error(), "{}", failed.status());
-    let resp = app
-        .http
-        .delete(format!("{}/_sandbox/faults", app.sandbox_url))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.sandbox_delete("/_sandbox/faults").await;
     assert!(resp.status().is_success());
     let ok = send(&app, &app.team, &chat, "retry-me", "after an outage").await;
     assert_eq!(ok.status(), 200);
@@ -315,11 +310,9 @@ async fn without_a_key_nothing_changes() {
     let chat = open_chat(&app).await;
     for _ in 0..2 {
         let resp = app
-            .request(
-                Method::POST,
+            .post(
                 &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
-                Some(&app.team.key),
-                Some(&json!({"text": "plain"})),
+                &json!({"text": "plain"}),
             )
             .await;
         assert_eq!(resp.status(), 200);

@@ -108,23 +108,22 @@ async fn lists_lifecycle() {
     call(&app, Method::DELETE, &format!("/lists/{id}"), None).await;
     assert_eq!(labels(&app).await, seeded);
     let acct = &app.team.account_id;
-    assert_error_naming(
-        app.request(
+    app.assert_refusals(vec![
+        (
             Method::DELETE,
-            &format!("/api/fansly/{acct}/lists/{id}"),
-            Some(&app.team.key),
+            format!("/api/fansly/{acct}/lists/{id}"),
             None,
-        )
-        .await,
-        404,
-        &id,
-    )
-    .await;
-    assert_error(
-        app.get(&format!("/api/fansly/{acct}/lists/{id}/items"))
-            .await,
-        404,
-    )
+            404,
+            id.as_str(),
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/lists/{id}/items"),
+            None,
+            404,
+            "",
+        ),
+    ])
     .await;
 }
 

@@ -1,9 +1,9 @@
 //! Media: uploads (multipart and file_url, sync and async, per-MB credits), upload status, account media and CDN downloads.
 
+use reqwest::Method;
 use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{
@@ -134,11 +134,9 @@ async fn large_upload_is_charged_per_megabyte_and_streams_in_parts() {
     let chat = chat["data"]["id"].as_str().unwrap().to_owned();
     let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
     let resp = app
-        .request(
-            Method::POST,
+        .post(
             &format!("{base}/messages"),
-            Some(&app.team.key),
-            Some(&json!({"mediaFiles": [body["prefixed_id"]]})),
+            &json!({"mediaFiles": [body["prefixed_id"]]}),
         )
         .await;
     assert_eq!(resp.status(), 200);
@@ -357,16 +355,19 @@ async fn another_teams_media_handle_is_not_found() {
         "/api/fansly/{}/media/uploads/{theirs}/status",
         app.team.account_id
     );
-    assert_error_naming(app.get(&status_path).await, 404, &theirs).await;
-    assert_error_naming(
-        app.get(&format!(
-            "/api/fansly/{}/media/uploads/nope/status",
-            app.team.account_id
-        ))
-        .await,
-        422,
-        "upload",
-    )
+    app.assert_refusals(vec![
+        (Method::GET, status_path.clone(), None, 404, theirs.as_str()),
+        (
+            Method::GET,
+            format!(
+                "/api/fansly/{}/media/uploads/nope/status",
+                app.team.account_id
+            ),
+            None,
+            422,
+            "upload",
+        ),
+    ])
     .await;
 
     let fan = app.fan_id(21).await;
@@ -374,11 +375,9 @@ async fn another_teams_media_handle_is_not_found() {
     let chat = chat["data"]["id"].as_str().unwrap();
     let before = app.balance(&app.team.id).await;
     let resp = app
-        .request(
-            Method::POST,
+        .post(
             &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
-            Some(&app.team.key),
-            Some(&json!({"text": "x", "mediaFiles": [theirs]})),
+            &json!({"text": "x", "mediaFiles": [theirs]}),
         )
         .await;
     assert_error_naming(resp, 404, "mediaFiles").await;
@@ -394,11 +393,9 @@ async fn file_url_and_download_checks() {
     let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
     let chat = chat["data"]["id"].as_str().unwrap();
     let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
-    app.request(
-        Method::POST,
+    app.post(
         &format!("{base}/messages"),
-        Some(&app.team.key),
-        Some(&json!({"mediaFiles": [first["prefixed_id"]]})),
+        &json!({"mediaFiles": [first["prefixed_id"]]}),
     )
     .await;
     let page: Value = app
@@ -521,14 +518,7 @@ async fn disconnecting_an_account_erases_its_media_handles() {
         .as_str()
         .unwrap()
         .starts_with("fansly_media_"));
-    let resp = app
-        .request(
-            Method::DELETE,
-            &format!("/api/fansly/accounts/{id}"),
-            Some(&app.team.key),
-            None,
-        )
-        .await;
+    let resp = app.delete(&format!("/api/fansly/accounts/{id}")).await;
     assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     let left: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM media_uploads WHERE account_id = $1")
         .bind(&id)

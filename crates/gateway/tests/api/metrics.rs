@@ -6,7 +6,6 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, spawn_app_with, Receiver, TestApp};
@@ -309,11 +308,9 @@ async fn broadcast_recipients_and_endings_are_counted() {
     let fans = vec![app.fan_id(51).await, app.fan_id(52).await];
     let path = format!("/api/fansly/{}/mass-messaging", app.team.account_id);
     let resp = app
-        .request(
-            Method::POST,
+        .post(
             &path,
-            Some(&app.team.key),
-            Some(&json!({"text": "Counted in /metrics", "userIds": fans})),
+            &json!({"text": "Counted in /metrics", "userIds": fans}),
         )
         .await;
     assert_eq!(resp.status(), 200);

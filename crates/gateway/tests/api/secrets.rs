@@ -1,14 +1,14 @@
 //! Secrets at rest: sealed in the database, erased on disconnect, rotated
 //! under a new master key, and refused without one.
 
+use reqwest::Method;
 use std::time::Duration;
 
 use fansly_gateway::accounts::sessions::Sessions;
 use fansly_gateway::core::crypto::Keyring;
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, TestApp};
+use crate::helpers::{spawn_app, TestApp};
 
 /// Every byte the database holds, as one string: the SQLite files (with the
 /// WAL), or a pg_dump of the PostgreSQL database.
@@ -56,13 +56,7 @@ async fn no_password_or_token_is_stored_in_plaintext() {
     let proxy_secret = "proxy-password-123";
     // Connect through a proxy whose credentials must be sealed too: the
     // sandbox itself serves absolute-form requests, so it can stand in.
-    let port = app
-        .sandbox_url
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse::<u16>()
-        .unwrap();
+    let port = app.sandbox_port();
     let id = app
         .authenticate(
             &app.team,
@@ -109,14 +103,7 @@ async fn no_password_or_token_is_stored_in_plaintext() {
 async fn disconnect_closes_the_session_and_erases_the_account() {
     let app = spawn_app().await;
     let (c, id) = app.connect_by_login(1, json!({})).await;
-    let resp = app
-        .request(
-            Method::DELETE,
-            &format!("/api/fansly/accounts/{id}"),
-            Some(&app.team.key),
-            None,
-        )
-        .await;
+    let resp = app.delete(&format!("/api/fansly/accounts/{id}")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({}));
     assert_eq!(app.upstream_count("POST", "/api/v1/session/close").await, 1);
@@ -126,12 +113,23 @@ async fn disconnect_closes_the_session_and_erases_the_account() {
         .await
         .unwrap();
     assert_eq!(rows.0, 0);
-    assert_error(
-        app.get(&format!("/api/fansly/authenticate/{id}")).await,
-        404,
-    )
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("/api/fansly/authenticate/{id}"),
+            None,
+            404,
+            "",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{id}/users/fan1"),
+            None,
+            404,
+            "",
+        ),
+    ])
     .await;
-    assert_error(app.get(&format!("/api/fansly/{id}/users/fan1")).await, 404).await;
     let bytes = database_bytes(&app).await;
     assert!(!contains(&bytes, c["password"].as_str().unwrap()));
 }

@@ -27,12 +27,7 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     )
     .await;
     let resp = app
-        .request(
-            Method::DELETE,
-            &format!("/api/fansly/{}/chats", app.team.account_id),
-            Some(&app.team.key),
-            None,
-        )
+        .delete(&format!("/api/fansly/{}/chats", app.team.account_id))
         .await;
     assert_error_naming(resp, 405, "DELETE").await;
 }

@@ -1,17 +1,14 @@
 //! Stories: one uploaded (or vault) media item, gated or free; bad input.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, spawn_app, TestApp};
 use crate::media::{png, upload_file};
 
 async fn add(app: &TestApp, body: Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
+    app.post(
         &format!("/api/fansly/{}/stories", app.team.account_id),
-        Some(&app.team.key),
-        Some(&body),
+        &body,
     )
     .await
 }

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, assert_same_shape, spawn_app};
+use crate::helpers::{assert_error, assert_same_shape, spawn_app};
 
 #[tokio::test]
 async fn link_counters_agree_with_daily_stats() {
@@ -66,29 +66,30 @@ async fn unknown_links_and_bad_windows_are_4xx() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
     let nobody = "100000000000000001";
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/tracking-links/{nobody}/stats"))
-            .await,
-        404,
-        nobody,
-    )
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/tracking-links/{nobody}/stats"),
+            None,
+            404,
+            nobody,
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/tracking-links/x1/stats"),
+            None,
+            422,
+            "^tracking_link_id",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/tracking-links/{nobody}/stats?after=last week"),
+            None,
+            422,
+            "^after",
+        ),
+    ])
     .await;
-    let msg = assert_error(
-        app.get(&format!("/api/fansly/{acct}/tracking-links/x1/stats"))
-            .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("tracking_link_id"), "{msg}");
-    let msg = assert_error(
-        app.get(&format!(
-            "/api/fansly/{acct}/tracking-links/{nobody}/stats?after=last week"
-        ))
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("after"), "{msg}");
 }
 
 #[tokio::test]
@@ -157,11 +158,9 @@ async fn update_a_link_label_and_description() {
     let put = |body: Value, id: String| {
         let app = &app;
         async move {
-            app.request(
-                Method::PUT,
+            app.put(
                 &format!("/api/fansly/{}/tracking-links/{id}", app.team.account_id),
-                Some(&app.team.key),
-                Some(&body),
+                &body,
             )
             .await
         }

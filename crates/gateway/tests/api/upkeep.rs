@@ -3,7 +3,6 @@
 //! per-account budget, and proxies.
 
 use futures::future::join_all;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with, TestApp};
@@ -53,15 +52,11 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
     let app = spawn_app().await;
     let id = connect_by_password(&app, json!({})).await;
     let resp = app
-        .http
-        .patch(format!(
-            "{}/_sandbox/accounts/sandbox_studio",
-            app.sandbox_url
-        ))
-        .json(&json!({"password": "changed-elsewhere"}))
-        .send()
-        .await
-        .unwrap();
+        .sandbox_patch(
+            "/_sandbox/accounts/sandbox_studio",
+            json!({"password": "changed-elsewhere"}),
+        )
+        .await;
     assert_eq!(resp.status(), 204);
     // Cleared first: the expiry also refuses the account's relay socket at
     // once, and the relay's re-login counts with the callers' (one in all).
@@ -95,15 +90,11 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
 async fn a_2fa_demand_on_relogin_needs_the_owner() {
     let app = spawn_app().await;
     let id = connect_by_password(&app, json!({})).await;
-    app.http
-        .patch(format!(
-            "{}/_sandbox/accounts/sandbox_studio",
-            app.sandbox_url
-        ))
-        .json(&json!({"twofa": "email"}))
-        .send()
-        .await
-        .unwrap();
+    app.sandbox_patch(
+        "/_sandbox/accounts/sandbox_studio",
+        json!({"twofa": "email"}),
+    )
+    .await;
     expire_sessions(&app).await;
     assert_error_naming(
         app.get(&format!("/api/fansly/{id}/users/fan1")).await,
@@ -264,12 +255,7 @@ async fn disconnect_is_404_for_other_teams() {
     let app = spawn_app().await;
     let other = app.new_team(10, 1).await;
     let resp = app
-        .request(
-            Method::DELETE,
-            &format!("/api/fansly/accounts/{}", other.account_id),
-            Some(&app.team.key),
-            None,
-        )
+        .delete(&format!("/api/fansly/accounts/{}", other.account_id))
         .await;
     assert_error(resp, 404).await;
 }
@@ -278,7 +264,7 @@ async fn disconnect_is_404_for_other_teams() {
 async fn a_proxy_refusing_credentials_is_424() {
     let app = spawn_app().await;
     // The sandbox serves absolute-form requests, so it can stand in as the proxy.
-    let port: u16 = app.sandbox_url.rsplit(':').next().unwrap().parse().unwrap();
+    let port: u16 = app.sandbox_port();
     let id = connect_by_password(
         &app,
         json!({"customProxy": {"host": "127.0.0.1", "port": port, "username": "u", "password": "p"}}),

@@ -1,8 +1,9 @@
 //! Get User Details: by usernames and by ids, one credit per call, clear 4xx for bad lookups.
 
+use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn looks_up_several_usernames_in_one_call() {
@@ -70,45 +71,58 @@ async fn looks_up_by_ids_with_or_without_trailing_slash() {
 async fn unknown_and_malformed_lookups_are_clear_4xx() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/users/nobody_at_all"))
-            .await,
-        404,
-        "nobody_at_all",
-    )
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/users/nobody_at_all"),
+            None,
+            404,
+            "nobody_at_all",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/users/bad%20name"),
+            None,
+            422,
+            "bad name",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/users/,,"),
+            None,
+            422,
+            "usernames",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/users/?ids=12,abc"),
+            None,
+            422,
+            "abc",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{acct}/users/"),
+            None,
+            422,
+            "ids",
+        ),
+        (
+            Method::GET,
+            "/api/fansly/fansly_acct_nope/users/fan1".into(),
+            None,
+            404,
+            "",
+        ),
+        (
+            Method::GET,
+            "/api/fansly/not-an-account/users/fan1".into(),
+            None,
+            404,
+            "",
+        ),
+    ])
     .await;
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/users/bad%20name"))
-            .await,
-        422,
-        "bad name",
-    )
-    .await;
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/users/,,")).await,
-        422,
-        "usernames",
-    )
-    .await;
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/users/?ids=12,abc"))
-            .await,
-        422,
-        "abc",
-    )
-    .await;
-    assert_error_naming(
-        app.get(&format!("/api/fansly/{acct}/users/")).await,
-        422,
-        "ids",
-    )
-    .await;
-    assert_error(
-        app.get("/api/fansly/fansly_acct_nope/users/fan1").await,
-        404,
-    )
-    .await;
-    assert_error(app.get("/api/fansly/not-an-account/users/fan1").await, 404).await;
     // Only the 404 for a missing user reached Fansly, and it was refunded.
     assert_eq!(app.balance(&app.team.id).await, 1_000);
 }

@@ -22,11 +22,9 @@ async fn albums(app: &TestApp) -> Vec<Value> {
 }
 
 async fn create(app: &TestApp, body: Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
+    app.post(
         &format!("/api/fansly/{}/vault/albums", app.team.account_id),
-        Some(&app.team.key),
-        Some(&body),
+        &body,
     )
     .await
 }

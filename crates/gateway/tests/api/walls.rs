@@ -1,6 +1,5 @@
 //! Walls: list (main wall flagged), create (private, copyFrom), bad input.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{assert_error, assert_same_shape, spawn_app, TestApp};
@@ -14,13 +13,8 @@ async fn walls(app: &TestApp) -> Value {
 }
 
 pub async fn create_wall(app: &TestApp, body: Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
-        &format!("/api/fansly/{}/walls", app.team.account_id),
-        Some(&app.team.key),
-        Some(&body),
-    )
-    .await
+    app.post(&format!("/api/fansly/{}/walls", app.team.account_id), &body)
+        .await
 }
 
 #[tokio::test]

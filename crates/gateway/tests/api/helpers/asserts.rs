@@ -63,3 +63,25 @@ pub async fn assert_error_naming(resp: Response, status: u16, needle: impl AsRef
     let msg = assert_error(resp, status).await;
     assert!(msg.contains(needle.as_ref()), "{msg}");
 }
+
+/// A request the gateway must refuse: method, path, JSON body, the status,
+/// and a word the error message must contain (the parameter or id it names);
+/// a leading `^` means the message must start with it (422s open with the
+/// parameter's name).
+pub type Refusal<'a> = (reqwest::Method, String, Option<Value>, u16, &'a str);
+
+impl super::TestApp {
+    /// Sends each refusal with the default team's key and checks its answer
+    /// is the JSON error with that status, naming what it should.
+    pub async fn assert_refusals(&self, cases: Vec<Refusal<'_>>) {
+        for (method, path, body, status, needle) in cases {
+            let resp = self.send(method.clone(), &path, body.as_ref()).await;
+            assert_eq!(resp.status().as_u16(), status, "{method} {path}");
+            let msg = assert_error(resp, status).await;
+            match needle.strip_prefix('^') {
+                Some(first) => assert!(msg.starts_with(first), "{method} {path}: {msg}"),
+                None => assert!(msg.contains(needle), "{method} {path}: {msg}"),
+            }
+        }
+    }
+}

@@ -32,6 +32,29 @@ impl TestApp {
             .await
     }
 
+    /// Any method, with the default team's key and an optional JSON body.
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        self.request(method, path, Some(&self.team.key), body).await
+    }
+
+    /// POST of a JSON body with the default team's key.
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::POST, path, Some(&self.team.key), Some(body))
+            .await
+    }
+
+    /// PUT of a JSON body with the default team's key.
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.request(Method::PUT, path, Some(&self.team.key), Some(body))
+            .await
+    }
+
+    /// DELETE with the default team's key.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path, Some(&self.team.key), None)
+            .await
+    }
+
     /// Raw POST with a chosen content type and body bytes.
     pub async fn post_raw(
         &self,

@@ -29,6 +29,35 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A sandbox control PATCH (e.g. changing a seeded account).
+    pub async fn sandbox_patch(&self, path: &str, body: Value) -> Response {
+        self.http
+            .patch(format!("{}{path}", self.sandbox_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A sandbox control DELETE (e.g. clearing faults).
+    pub async fn sandbox_delete(&self, path: &str) -> Response {
+        self.http
+            .delete(format!("{}{path}", self.sandbox_url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The sandbox's port (it serves absolute-form requests, so tests use it as a proxy).
+    pub fn sandbox_port(&self) -> u16 {
+        self.sandbox_url
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     pub async fn sandbox_post(&self, path: &str, body: Value) -> Response {
         self.http
             .post(format!("{}{path}", self.sandbox_url))

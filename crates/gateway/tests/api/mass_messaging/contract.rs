@@ -5,7 +5,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{accepted, path, send, show};
-use crate::helpers::{assert_error, assert_error_naming, spawn_app};
+use crate::helpers::{assert_error, spawn_app};
 
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
@@ -138,43 +138,37 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
     );
 
     let base = path(&app);
-    assert_error_naming(
-        app.get(&format!("{base}/123")).await,
-        404,
-        "broadcast 123 not found",
-    )
-    .await;
-    let msg = assert_error(app.get(&format!("{base}/abc")).await, 422).await;
-    assert!(msg.starts_with("broadcast_id"), "{msg}");
-    assert_error_naming(
-        app.request(
-            Method::DELETE,
-            &format!("{base}/123"),
-            Some(&app.team.key),
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("{base}/123"),
             None,
-        )
-        .await,
-        404,
-        "123",
-    )
-    .await;
-    let msg = assert_error(
-        app.request(
+            404,
+            "broadcast 123 not found",
+        ),
+        (
+            Method::GET,
+            format!("{base}/abc"),
+            None,
+            422,
+            "^broadcast_id",
+        ),
+        (Method::DELETE, format!("{base}/123"), None, 404, "123"),
+        (
             Method::PUT,
-            &format!("{base}/{id}"),
-            Some(&app.team.key),
-            Some(&json!({"listIds": ["x"]})),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("listIds"), "{msg}");
-    assert_error_naming(
-        app.get("/api/fansly/fansly_acct_nope/mass-messaging").await,
-        404,
-        "fansly_acct_nope",
-    )
+            format!("{base}/{id}"),
+            Some(json!({"listIds": ["x"]})),
+            422,
+            "^listIds",
+        ),
+        (
+            Method::GET,
+            "/api/fansly/fansly_acct_nope/mass-messaging".into(),
+            None,
+            404,
+            "fansly_acct_nope",
+        ),
+    ])
     .await;
 
     // Another team sees none of it: its own account's path, and ours.

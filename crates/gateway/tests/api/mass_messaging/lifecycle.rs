@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use fansly_gateway::workers::broadcasts;
@@ -155,10 +154,7 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     let url = format!("{}/{id}", path(&app));
     let put = |body: Value| {
         let (app, url) = (&app, url.clone());
-        async move {
-            app.request(Method::PUT, &url, Some(&app.team.key), Some(&body))
-                .await
-        }
+        async move { app.put(&url, &body).await }
     };
 
     let even_later = later + 60_000;
@@ -192,20 +188,12 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     assert_eq!(show(&app, &id).await["text"], "New text");
     assert_eq!(pending_ids(&app).await, vec![id.clone()]);
 
-    let resp = app
-        .request(Method::DELETE, &url, Some(&app.team.key), None)
-        .await;
+    let resp = app.delete(&url).await;
     assert_eq!(resp.status(), 200);
     let cancelled: Value = resp.json().await.unwrap();
     assert_eq!(cancelled["data"]["state"], "cancelled");
     assert!(pending_ids(&app).await.is_empty());
-    assert_error_naming(
-        app.request(Method::DELETE, &url, Some(&app.team.key), None)
-            .await,
-        409,
-        "cancelled",
-    )
-    .await;
+    assert_error_naming(app.delete(&url).await, 409, "cancelled").await;
     assert_error_naming(
         put(json!({"text": "again"})).await,
         409,
@@ -222,12 +210,7 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     .await;
     let id2 = b["id"].as_str().unwrap().to_owned();
     let resp = app
-        .request(
-            Method::PUT,
-            &format!("{}/{id2}", path(&app)),
-            Some(&app.team.key),
-            Some(&json!({"text": "Final"})),
-        )
+        .put(&format!("{}/{id2}", path(&app)), &json!({"text": "Final"}))
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(app.run_pending_broadcasts().await, 0, "not due yet");
@@ -245,13 +228,7 @@ async fn a_scheduled_broadcast_is_edited_then_cancelled_and_never_fires() {
     assert!(delivered(&app, "Old text").await.is_empty());
     assert!(delivered(&app, "New text").await.is_empty());
     assert_error_naming(
-        app.request(
-            Method::DELETE,
-            &format!("{}/{id2}", path(&app)),
-            Some(&app.team.key),
-            None,
-        )
-        .await,
+        app.delete(&format!("{}/{id2}", path(&app))).await,
         409,
         "already sent",
     )
@@ -285,14 +262,7 @@ async fn cancelling_a_broadcast_in_progress_stops_it_before_the_next_recipient()
         assert!(start.elapsed() < Duration::from_secs(30), "{now}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let resp = app
-        .request(
-            Method::DELETE,
-            &format!("{}/{id}", path(&app)),
-            Some(&app.team.key),
-            None,
-        )
-        .await;
+    let resp = app.delete(&format!("{}/{id}", path(&app))).await;
     assert_eq!(resp.status(), 200);
     // The run sees the cancel before its next recipient and stops.
     assert_eq!(run.await.unwrap(), 1);

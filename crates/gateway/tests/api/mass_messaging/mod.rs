@@ -5,7 +5,6 @@
 //! cancelling, surviving a restart, resuming), `contract` (bad input and the
 //! OpenAPI document).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -25,8 +24,7 @@ fn path(app: &TestApp) -> String {
 }
 
 async fn send(app: &TestApp, body: Value) -> reqwest::Response {
-    app.request(Method::POST, &path(app), Some(&app.team.key), Some(&body))
-        .await
+    app.post(&path(app), &body).await
 }
 
 /// Sends and expects a 200; the broadcast.
@@ -100,11 +98,9 @@ async fn bulk_fans(app: &TestApp, prefix: &str, count: u32) -> Vec<String> {
 async fn list_of(app: &TestApp, label: &str, members: &[String]) -> String {
     let acct = &app.team.account_id;
     let resp = app
-        .request(
-            Method::POST,
+        .post(
             &format!("/api/fansly/{acct}/lists"),
-            Some(&app.team.key),
-            Some(&json!({ "label": label })),
+            &json!({ "label": label }),
         )
         .await;
     assert_eq!(resp.status(), 200);
@@ -112,11 +108,9 @@ async fn list_of(app: &TestApp, label: &str, members: &[String]) -> String {
     let id = list["data"]["id"].as_str().unwrap().to_owned();
     for chunk in members.chunks(100) {
         let resp = app
-            .request(
-                Method::POST,
+            .post(
                 &format!("/api/fansly/{acct}/lists/{id}/items"),
-                Some(&app.team.key),
-                Some(&json!({ "user_ids": chunk })),
+                &json!({ "user_ids": chunk }),
             )
             .await;
         assert_eq!(resp.status(), 200);

@@ -1,6 +1,7 @@
 //! Several media files sent as one message: one accountMedia bundle, in the given order.
 
 use super::*;
+use reqwest::Method;
 
 #[tokio::test]
 async fn several_media_files_are_one_bundle_message() {

@@ -406,62 +406,61 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
     for q in ["?limit=0", "?limit=101", "?limit=ten"] {
         assert_error_naming(app.get(&format!("{base}/messages{q}")).await, 422, "limit").await;
     }
-    assert_error_naming(
-        app.get(&format!(
-            "/api/fansly/{}/chats?limit=0",
-            app.team.account_id
-        ))
-        .await,
-        422,
-        "limit",
-    )
-    .await;
-    assert_error_naming(
-        app.get(&format!(
-            "/api/fansly/{}/chats?order=best",
-            app.team.account_id
-        ))
-        .await,
-        422,
-        "order",
-    )
-    .await;
-    assert_error_naming(
-        app.get(&format!("{base}/messages?before=abc")).await,
-        422,
-        "before",
-    )
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("/api/fansly/{}/chats?limit=0", app.team.account_id),
+            None,
+            422,
+            "limit",
+        ),
+        (
+            Method::GET,
+            format!("/api/fansly/{}/chats?order=best", app.team.account_id),
+            None,
+            422,
+            "order",
+        ),
+        (
+            Method::GET,
+            format!("{base}/messages?before=abc"),
+            None,
+            422,
+            "before",
+        ),
+    ])
     .await;
     let bad_chat = format!("/api/fansly/{}/chats/12ab", app.team.account_id);
-    assert_error_naming(
-        app.get(&format!("{bad_chat}/messages")).await,
-        422,
-        "chat_id",
-    )
-    .await;
-
-    assert_error_naming(
-        post(&app, format!("{base}/messages"), json!({})).await,
-        422,
-        "text",
-    )
-    .await;
-    assert_error_naming(
-        post(&app, format!("{base}/messages"), json!({"text": 5})).await,
-        422,
-        "text",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("{bad_chat}/messages"),
+            None,
+            422,
+            "chat_id",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages"),
-            json!({"mediaFiles": ["nope"]}),
-        )
-        .await,
-        422,
-        "mediaFiles",
-    )
+            Some(json!({})),
+            422,
+            "text",
+        ),
+        (
+            Method::POST,
+            format!("{base}/messages"),
+            Some(json!({"text": 5})),
+            422,
+            "text",
+        ),
+        (
+            Method::POST,
+            format!("{base}/messages"),
+            Some(json!({"mediaFiles": ["nope"]})),
+            422,
+            "mediaFiles",
+        ),
+    ])
     .await;
     let msg = assert_error(
         post(
@@ -490,71 +489,50 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
     .await;
 
     let ids: Vec<String> = (0..26).map(|i| format!("{}", 100 + i)).collect();
-    assert_error_naming(
-        post(
-            &app,
+    app.assert_refusals(vec![
+        (
+            Method::POST,
             format!("{base}/messages/ack"),
-            json!({"messageIds": ids, "type": 2}),
-        )
-        .await,
-        422,
-        "messageIds",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+            Some(json!({"messageIds": ids, "type": 2})),
+            422,
+            "messageIds",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/ack"),
-            json!({"messageIds": [], "type": 2}),
-        )
-        .await,
-        422,
-        "messageIds",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+            Some(json!({"messageIds": [], "type": 2})),
+            422,
+            "messageIds",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/ack"),
-            json!({"messageIds": [fan_msg], "type": 5}),
-        )
-        .await,
-        422,
-        "type",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+            Some(json!({"messageIds": [fan_msg], "type": 5})),
+            422,
+            "type",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/ack"),
-            json!({"messageIds": ["1x"], "type": 2}),
-        )
-        .await,
-        422,
-        "messageIds",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+            Some(json!({"messageIds": ["1x"], "type": 2})),
+            422,
+            "messageIds",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/{fan_msg}/reactions"),
-            json!({"type": 8}),
-        )
-        .await,
-        422,
-        "type",
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+            Some(json!({"type": 8})),
+            422,
+            "type",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/{fan_msg}/reactions"),
-            json!({}),
-        )
-        .await,
-        422,
-        "type",
-    )
+            Some(json!({})),
+            422,
+            "type",
+        ),
+    ])
     .await;
 
     // Nothing above reached Fansly or cost a credit.
@@ -566,43 +544,44 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
         "/api/fansly/{}/chats/123456789012345678",
         app.team.account_id
     );
-    assert_error_naming(
-        app.get(&format!("{unknown}/messages")).await,
-        404,
-        "123456789012345678",
-    )
-    .await;
-    assert_error(app.get(&unknown).await, 404).await;
-    assert_error(
-        post(&app, format!("{unknown}/messages"), json!({"text": "hi"})).await,
-        404,
-    )
-    .await;
-    assert_error(
-        post(&app, format!("{unknown}/typing"), json!({})).await,
-        404,
-    )
-    .await;
-    assert_error_naming(
-        post(
-            &app,
+    app.assert_refusals(vec![
+        (
+            Method::GET,
+            format!("{unknown}/messages"),
+            None,
+            404,
+            "123456789012345678",
+        ),
+        (Method::GET, unknown.clone(), None, 404, ""),
+        (
+            Method::POST,
+            format!("{unknown}/messages"),
+            Some(json!({"text": "hi"})),
+            404,
+            "",
+        ),
+        (
+            Method::POST,
+            format!("{unknown}/typing"),
+            Some(json!({})),
+            404,
+            "",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/ack"),
-            json!({"messageIds": ["123456789012345678"], "type": 2}),
-        )
-        .await,
-        404,
-        "123456789012345678",
-    )
-    .await;
-    assert_error(
-        post(
-            &app,
+            Some(json!({"messageIds": ["123456789012345678"], "type": 2})),
+            404,
+            "123456789012345678",
+        ),
+        (
+            Method::POST,
             format!("{base}/messages/123456789012345678/reactions"),
-            json!({"type": 1}),
-        )
-        .await,
-        404,
-    )
+            Some(json!({"type": 1})),
+            404,
+            "",
+        ),
+    ])
     .await;
     // Reacting to one's own message is refused by Fansly.
     let mine: Value = post(&app, format!("{base}/messages"), json!({"text": "mine"}))

@@ -5,7 +5,6 @@
 //! listing, bad publish input), `fan_view` (gated media and bundles as fans
 //! see them), `update` (replacing a post, its stats, bad update input).
 
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, TestTeam};
@@ -23,13 +22,8 @@ fn now_ms() -> i64 {
 }
 
 async fn send(app: &TestApp, body: Value) -> reqwest::Response {
-    app.request(
-        Method::POST,
-        &format!("/api/fansly/{}/posts", app.team.account_id),
-        Some(&app.team.key),
-        Some(&body),
-    )
-    .await
+    app.post(&format!("/api/fansly/{}/posts", app.team.account_id), &body)
+        .await
 }
 
 async fn publish(app: &TestApp, body: Value) -> Value {

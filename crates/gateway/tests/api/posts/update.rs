@@ -12,11 +12,9 @@ use crate::helpers::{assert_error, spawn_app, TestApp};
 use crate::walls::create_wall;
 
 async fn update(app: &TestApp, post_id: &str, body: Value) -> reqwest::Response {
-    app.request(
-        Method::PUT,
+    app.put(
         &format!("/api/fansly/{}/posts/{post_id}", app.team.account_id),
-        Some(&app.team.key),
-        Some(&body),
+        &body,
     )
     .await
 }
