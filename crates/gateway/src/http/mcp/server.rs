@@ -186,7 +186,7 @@ impl McpServer {
     async fn run_tool(&self, who: &McpCaller, tool: &ToolDef, args: &Args<'_>) -> CallToolResult {
         let planned = args
             .only(&(tool.schema)())
-            .and_then(|()| (tool.plan)(args))
+            .and_then(|()| (tool.plan)(tool, args))
             .and_then(|call| Ok((call, args.flag("dry_run")?)));
         let (mut call, dry_run) = match planned {
             Ok(p) => p,

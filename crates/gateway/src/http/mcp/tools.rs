@@ -21,7 +21,29 @@ pub struct ToolDef {
     pub writes: bool,
     pub description: &'static str,
     pub schema: fn() -> Value,
-    pub plan: fn(&Args) -> Result<RestCall, ArgError>,
+    /// Turns checked arguments into the REST call (most start from `call`).
+    pub plan: fn(&ToolDef, &Args) -> Result<RestCall, ArgError>,
+}
+
+impl ToolDef {
+    /// The tool's REST call with its route's parameters filled in from the
+    /// arguments: `{fanslyAccount}` from `account`, `{webhook_id}` as given,
+    /// any other `{…}` checked as a Fansly id; `given` supplies those the
+    /// plan worked out itself.
+    pub fn call(&self, a: &Args, given: &[(&str, &str)]) -> Result<RestCall, ArgError> {
+        let mut params: Vec<(&str, String)> = Vec::new();
+        for name in self.path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+            let value = match given.iter().find(|(n, _)| *n == name) {
+                Some((_, v)) => (*v).to_owned(),
+                None if name == "fanslyAccount" => a.required("account")?,
+                None if name == "webhook_id" => a.required(name)?,
+                None => a.required_id(name)?,
+            };
+            params.push((name, value));
+        }
+        let params: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        Ok(RestCall::new(self.method.clone(), fill(self.path, &params)))
+    }
 }
 
 const ACCOUNT: &str = "The connected creator account to act for: the `id` from list_accounts (a UUID-like gateway id, not the Fansly username).";
@@ -67,6 +89,26 @@ fn window(call: RestCall, a: &Args) -> Result<RestCall, ArgError> {
         .query("after", a.instant("after")?)
         .query("before", a.instant("before")?))
 }
+/// `text` and `media_files`, of which a send needs at least one.
+fn content(a: &Args) -> Result<(Option<String>, Vec<String>), ArgError> {
+    let text = a.text("text")?;
+    let media = media(a)?;
+    if text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
+        return Err(ArgError::new("text", "is required unless media_files is given"));
+    }
+    Ok((text, media))
+}
+/// `price_usd` (making it pay-to-view) and `scheduled_for` into a send's body.
+fn priced_and_scheduled(body: &mut Value, a: &Args) -> Result<(), ArgError> {
+    if let Some(p) = a.dollars_as_mills("price_usd")? {
+        body["requirePurchase"] = json!(true);
+        body["price"] = json!(p);
+    }
+    if let Some(t) = a.instant_ms("scheduled_for")? {
+        body["scheduledFor"] = json!(t);
+    }
+    Ok(())
+}
 fn media(a: &Args) -> Result<Vec<String>, ArgError> {
     let files = a.list("media_files")?;
     if let Some(bad) = files.iter().find(|f| !f.starts_with("fansly_media_")) {
@@ -87,7 +129,7 @@ pub static TOOLS: &[ToolDef] = &[
         writes: false,
         description: "List the Fansly creator accounts connected to this API key's team, with their gateway `id` (needed by every other tool as `account`), Fansly username and whether they are authenticated. Free of credits. Call this first.",
         schema: || object(json!({}), &[]),
-        plan: |_| Ok(RestCall::new(Method::GET, "/api/fansly/accounts".into())),
+        plan: |t, a| t.call(a, &[]),
     },
     ToolDef {
         name: "find_fan",
@@ -103,11 +145,15 @@ pub static TOOLS: &[ToolDef] = &[
             "after": instant("Start of the spend period; default 30 days before `before`."),
             "before": instant("End of the spend period; default now."),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
+        plan: |t, a| {
             match (a.string("username")?, a.id("user_id")?) {
-                (Some(name), None) => Ok(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/users/{usernames}", &[("fanslyAccount", &acc), ("usernames", name.trim_start_matches('@'))]))),
-                (None, Some(uid)) => Ok(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/users", &[("fanslyAccount", &acc)])).query("ids", Some(uid))),
+                (Some(name), None) => t.call(a, &[("usernames", name.trim_start_matches('@'))]),
+                // By id it is the same operation's sibling route, `/users?ids=`.
+                (None, Some(uid)) => {
+                    let acc = a.required("account")?;
+                    let path = fill("/api/fansly/{fanslyAccount}/users", &[("fanslyAccount", &acc)]);
+                    Ok(RestCall::new(Method::GET, path).query("ids", Some(uid)))
+                }
                 _ => Err(ArgError::new("username", "give exactly one of username or user_id")),
             }
         },
@@ -126,9 +172,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many conversations (default 20).", 1, 100),
             "offset": int("How many to skip, for the next page (default 0).", 0, 1_000_000),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let call = RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/chats", &[("fanslyAccount", &acc)]))
+        plan: |t, a| {
+            let call = t.call(a, &[])?
                 .query("order", Some(a.string("order")?.unwrap_or_else(|| "unread".into())))
                 .query("search", a.string("search")?);
             page(call, a, 100)
@@ -147,10 +192,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many messages (default 25).", 1, 100),
             "before": id("Only messages older than this message id (paging backwards)."),
         }), &["account", "chat_id"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let chat = a.required_id("chat_id")?;
-            Ok(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/chats/{chat_id}/messages", &[("fanslyAccount", &acc), ("chat_id", &chat)]))
+        plan: |t, a| {
+            Ok(t.call(a, &[])?
                 .query("limit", a.int("limit", 1, 100)?.map(|n| n.to_string()))
                 .query("before", a.id("before")?))
         },
@@ -171,19 +214,13 @@ pub static TOOLS: &[ToolDef] = &[
             "idempotency_key": idem_key(),
             "dry_run": dry_run(),
         }), &["account", "chat_id"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let chat = a.required_id("chat_id")?;
-            let text = a.text("text")?;
-            let media = media(a)?;
-            if text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
-                return Err(ArgError::new("text", "is required unless media_files is given"));
-            }
+        plan: |t, a| {
+            let (text, media) = content(a)?;
             let mut body = json!({"text": text, "mediaFiles": media});
             if let Some(r) = a.id("reply_to_message_id")? {
                 body["replyToMessageId"] = json!(r);
             }
-            Ok(RestCall::new(Method::POST, fill("/api/fansly/{fanslyAccount}/chats/{chat_id}/messages", &[("fanslyAccount", &acc), ("chat_id", &chat)])).body(body))
+            Ok(t.call(a, &[])?.body(body))
         },
     },
     ToolDef {
@@ -200,14 +237,11 @@ pub static TOOLS: &[ToolDef] = &[
             "reaction": {"type": "string", "enum": ["heart", "laughing", "wow", "cry", "fire", "thumbs_up", "thumbs_down"], "description": "Which reaction."},
             "idempotency_key": idem_key(),
         }), &["account", "chat_id", "message_id", "reaction"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let chat = a.required_id("chat_id")?;
-            let msg = a.required_id("message_id")?;
+        plan: |t, a| {
             let names = ["heart", "laughing", "wow", "cry", "fire", "thumbs_up", "thumbs_down"];
             let r = a.required("reaction")?;
             let kind = names.iter().position(|n| *n == r).ok_or_else(|| ArgError::new("reaction", format!("must be one of {}", names.join(", "))))? + 1;
-            Ok(RestCall::new(Method::POST, fill("/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions", &[("fanslyAccount", &acc), ("chat_id", &chat), ("message_id", &msg)])).body(json!({"type": kind})))
+            Ok(t.call(a, &[])?.body(json!({"type": kind})))
         },
     },
     ToolDef {
@@ -223,9 +257,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many (default 20).", 1, 100),
             "offset": int("How many to skip (default 0).", 0, 1_000_000),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            page(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/followers", &[("fanslyAccount", &acc)])).query("search", a.string("search")?), a, 100)
+        plan: |t, a| {
+            page(t.call(a, &[])?.query("search", a.string("search")?), a, 100)
         },
     },
     ToolDef {
@@ -242,9 +275,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many (default 20).", 1, 100),
             "offset": int("How many to skip (default 0).", 0, 1_000_000),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let call = RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/subscribers", &[("fanslyAccount", &acc)]))
+        plan: |t, a| {
+            let call = t.call(a, &[])?
                 .query("status", a.string("status")?)
                 .query("search", a.string("search")?);
             page(call, a, 100)
@@ -262,9 +294,8 @@ pub static TOOLS: &[ToolDef] = &[
             "after": instant("Start of the period;"),
             "before": instant("End of the period (default now);"),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            window(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/earnings/stats", &[("fanslyAccount", &acc)])), a)
+        plan: |t, a| {
+            window(t.call(a, &[])?, a)
         },
     },
     ToolDef {
@@ -281,9 +312,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many fans (default 20).", 1, 100),
             "offset": int("How many to skip (default 0).", 0, 1_000_000),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let call = window(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/top-supporters", &[("fanslyAccount", &acc)])), a)?;
+        plan: |t, a| {
+            let call = window(t.call(a, &[])?, a)?;
             page(call, a, 100)
         },
     },
@@ -300,9 +330,8 @@ pub static TOOLS: &[ToolDef] = &[
             "wall_id": id("Only posts on this wall."),
             "search": text("Only posts whose text contains this."),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            Ok(RestCall::new(Method::GET, fill("/api/fansly/{fanslyAccount}/posts", &[("fanslyAccount", &acc)]))
+        plan: |t, a| {
+            Ok(t.call(a, &[])?
                 .query("before", a.id("before")?)
                 .query("wall_id", a.id("wall_id")?)
                 .query("search", a.string("search")?))
@@ -326,21 +355,12 @@ pub static TOOLS: &[ToolDef] = &[
             "idempotency_key": idem_key(),
             "dry_run": dry_run(),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let text = a.text("text")?;
-            let media = media(a)?;
-            if text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
-                return Err(ArgError::new("text", "is required unless media_files is given"));
-            }
+        plan: |t, a| {
+            let (text, media) = content(a)?;
             let mut body = json!({"text": text, "mediaFiles": media, "wallIds": a.list("wall_ids")?});
-            if let Some(p) = a.dollars_as_mills("price_usd")? {
-                body["requirePurchase"] = json!(true);
-                body["price"] = json!(p);
-            }
-            if let Some(t) = a.instant_ms("scheduled_for")? { body["scheduledFor"] = json!(t); }
+            priced_and_scheduled(&mut body, a)?;
             if let Some(t) = a.instant_ms("expires_at")? { body["expiresAt"] = json!(t); }
-            Ok(RestCall::new(Method::POST, fill("/api/fansly/{fanslyAccount}/posts", &[("fanslyAccount", &acc)])).body(body))
+            Ok(t.call(a, &[])?.body(body))
         },
     },
     ToolDef {
@@ -363,24 +383,15 @@ pub static TOOLS: &[ToolDef] = &[
             "idempotency_key": idem_key(),
             "dry_run": dry_run(),
         }), &["account"]),
-        plan: |a| {
-            let acc = a.required("account")?;
-            let text = a.text("text")?;
-            let media = media(a)?;
-            if text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
-                return Err(ArgError::new("text", "is required unless media_files is given"));
-            }
+        plan: |t, a| {
+            let (text, media) = content(a)?;
             let mut body = json!({
                 "text": text, "mediaFiles": media,
                 "listIds": a.list("list_ids")?, "excludeListIds": a.list("exclude_list_ids")?,
                 "tierIds": a.list("tier_ids")?, "userIds": a.list("user_ids")?,
             });
-            if let Some(p) = a.dollars_as_mills("price_usd")? {
-                body["requirePurchase"] = json!(true);
-                body["price"] = json!(p);
-            }
-            if let Some(t) = a.instant_ms("scheduled_for")? { body["scheduledFor"] = json!(t); }
-            Ok(RestCall::new(Method::POST, fill("/api/fansly/{fanslyAccount}/mass-messaging", &[("fanslyAccount", &acc)])).body(body))
+            priced_and_scheduled(&mut body, a)?;
+            Ok(t.call(a, &[])?.body(body))
         },
     },
     ToolDef {
@@ -391,7 +402,7 @@ pub static TOOLS: &[ToolDef] = &[
         writes: false,
         description: "List the team's webhook endpoints (id, URL, subscribed events, enabled). Use an id with list_webhook_deliveries.",
         schema: || object(json!({}), &[]),
-        plan: |_| Ok(RestCall::new(Method::GET, "/api/webhooks".into())),
+        plan: |t, a| t.call(a, &[]),
     },
     ToolDef {
         name: "list_webhook_deliveries",
@@ -405,9 +416,8 @@ pub static TOOLS: &[ToolDef] = &[
             "limit": int("How many (default 20).", 1, 100),
             "offset": int("How many to skip (default 0).", 0, 1_000_000),
         }), &["webhook_id"]),
-        plan: |a| {
-            let wh = a.required("webhook_id")?;
-            page(RestCall::new(Method::GET, fill("/api/webhooks/{webhook_id}/deliveries", &[("webhook_id", &wh)])), a, 100)
+        plan: |t, a| {
+            page(t.call(a, &[])?, a, 100)
         },
     },
 ];
