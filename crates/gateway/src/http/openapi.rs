@@ -3,11 +3,94 @@
 //! gateway to it, `.ci/fuzz.sh`): every error answer is documented as the
 //! vendor's JSON `{"error": "…"}` (with `_meta` on authenticated calls), and
 //! catch-all path segments (`{*cdnUrl}`, axum's syntax) are plain OpenAPI
-//! parameters (`{cdnUrl}`).
+//! parameters (`{cdnUrl}`), and every `{…}` path parameter is declared and
+//! described, from one table, so handlers' annotations don't repeat them.
+//! `tagged` gives a router's operations their tag, said once per group.
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
+use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Required, Response};
+use utoipa_axum::router::OpenApiRouter;
+
+/// What each path parameter is, for every route that has it (a handler
+/// still declares its own when it means something narrower there).
+const PATH_PARAMETERS: &[(&str, &str)] = &[
+    ("fanslyAccount", "The Fansly Account ID"),
+    ("chat_id", "The Fansly chat (group) ID"),
+    ("message_id", "The Fansly message ID"),
+    ("list_id", "Fansly list ID"),
+    ("album_id", "Fansly vault album ID"),
+    ("post_id", "The Fansly post ID"),
+    ("tracking_link_id", "The Fansly tracking link ID"),
+    ("broadcast_id", "The broadcast ID"),
+    ("webhook_id", "Webhook id (wh_…)"),
+    ("export_id", "Export id (export_…)"),
+];
+
+/// Tags the operations of `router` that name no tag of their own.
+pub fn tagged<S: Clone + Send + Sync + 'static>(
+    tag: &str,
+    mut router: OpenApiRouter<S>,
+) -> OpenApiRouter<S> {
+    for item in router.get_openapi_mut().paths.paths.values_mut() {
+        for op in operations(item) {
+            op.tags.get_or_insert_with(|| vec![tag.to_owned()]);
+        }
+    }
+    router
+}
+
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Declares each `{name}` of `path` that `op` does not (first, in path
+/// order), and describes those declared without a description.
+fn declare_path_parameters(path: &str, op: &mut Operation) {
+    let names: Vec<&str> = path
+        .split('{')
+        .skip(1)
+        .filter_map(|s| s.split('}').next())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let params = op.parameters.get_or_insert_with(Vec::new);
+    for (i, name) in names.iter().enumerate() {
+        let description = PATH_PARAMETERS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d.to_string());
+        match params
+            .iter_mut()
+            .find(|p| p.name == *name && p.parameter_in == ParameterIn::Path)
+        {
+            Some(p) => {
+                if p.description.is_none() {
+                    p.description = description;
+                }
+            }
+            None => params.insert(
+                i.min(params.len()),
+                ParameterBuilder::new()
+                    .name(*name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .description(description)
+                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .build(),
+            ),
+        }
+    }
+}
 
 /// The component every error answer refers to.
 const ERROR_SCHEMA: &str = "Error";
@@ -65,19 +148,11 @@ pub fn finish(doc: &mut OpenApi) {
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, mut item) in paths {
         let path = path.replace("{*", "{");
-        for op in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for op in operations(&mut item) {
             for p in op.parameters.iter_mut().flatten() {
                 p.name = p.name.trim_start_matches('*').to_owned();
             }
+            declare_path_parameters(&path, op);
             document_errors(op);
         }
         doc.paths.paths.insert(path, item);
@@ -143,5 +218,36 @@ mod tests {
         finish(&mut doc);
         let keys: Vec<_> = doc.paths.paths.keys().cloned().collect();
         assert_eq!(keys, ["/a/{id}/download/{cdnUrl}"]);
+    }
+
+    #[test]
+    fn path_parameters_are_declared_once_and_described_from_the_table() {
+        use utoipa::openapi::path::OperationBuilder;
+        let mut op = OperationBuilder::new()
+            .parameter(
+                ParameterBuilder::new()
+                    .name("chat_id")
+                    .parameter_in(ParameterIn::Path)
+                    .build(),
+            )
+            .build();
+        declare_path_parameters(
+            "/api/fansly/{fanslyAccount}/chats/{chat_id}/x/{other}",
+            &mut op,
+        );
+        let params = op.parameters.unwrap();
+        let named: Vec<(&str, Option<&str>)> = params
+            .iter()
+            .map(|p| (p.name.as_str(), p.description.as_deref()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("fanslyAccount", Some("The Fansly Account ID")),
+                ("chat_id", Some("The Fansly chat (group) ID")),
+                ("other", None),
+            ]
+        );
+        assert!(params.iter().all(|p| p.parameter_in == ParameterIn::Path));
     }
 }

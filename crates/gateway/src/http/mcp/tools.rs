@@ -32,7 +32,12 @@ impl ToolDef {
     /// plan worked out itself.
     pub fn call(&self, a: &Args, given: &[(&str, &str)]) -> Result<RestCall, ArgError> {
         let mut params: Vec<(&str, String)> = Vec::new();
-        for name in self.path.split('{').skip(1).filter_map(|s| s.split('}').next()) {
+        for name in self
+            .path
+            .split('{')
+            .skip(1)
+            .filter_map(|s| s.split('}').next())
+        {
             let value = match given.iter().find(|(n, _)| *n == name) {
                 Some((_, v)) => (*v).to_owned(),
                 None if name == "fanslyAccount" => a.required("account")?,
@@ -94,7 +99,10 @@ fn content(a: &Args) -> Result<(Option<String>, Vec<String>), ArgError> {
     let text = a.text("text")?;
     let media = media(a)?;
     if text.as_deref().is_none_or(|t| t.trim().is_empty()) && media.is_empty() {
-        return Err(ArgError::new("text", "is required unless media_files is given"));
+        return Err(ArgError::new(
+            "text",
+            "is required unless media_files is given",
+        ));
     }
     Ok((text, media))
 }

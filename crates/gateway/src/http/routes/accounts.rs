@@ -11,12 +11,16 @@ use crate::accounts::store as accounts;
 use crate::core::error::ApiError;
 use crate::http::envelope::rate_headers;
 use crate::http::extract::Authed;
+use crate::http::openapi::tagged;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_accounts))
-        .routes(routes!(disconnect))
+    tagged(
+        "Account",
+        OpenApiRouter::new()
+            .routes(routes!(list_accounts))
+            .routes(routes!(disconnect)),
+    )
 }
 
 /// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as
@@ -24,7 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/api/fansly/accounts",
-    tag = "Account",
     operation_id = "listAccounts",
     responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = [AccountListItem])),
 )]
@@ -49,7 +52,6 @@ async fn list_accounts(
 #[utoipa::path(
     delete,
     path = "/api/fansly/accounts/{fanslyAccount}",
-    tag = "Account",
     operation_id = "disconnectAccount",
     params(("fanslyAccount" = String, Path, description = "Fansly account id")),
     responses(

@@ -12,19 +12,23 @@ use crate::core::ids::FanslyId;
 use crate::fansly::chats::ChatOrder;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_chat, list_chats))
-        .routes(routes!(show_chat))
-        .routes(routes!(mark_all_as_read))
-        .routes(routes!(typing))
-        .routes(routes!(disable_read_receipts))
+    tagged(
+        "Chats",
+        OpenApiRouter::new()
+            .routes(routes!(create_chat, list_chats))
+            .routes(routes!(show_chat))
+            .routes(routes!(mark_all_as_read))
+            .routes(routes!(typing))
+            .routes(routes!(disable_read_receipts)),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -38,7 +42,6 @@ pub struct CreateChatBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats",
-    tag = "Chats",
     operation_id = "createChat",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID", example = "fansly_acct_XXXXXXXXXXXXXXX")),
     request_body = CreateChatBody,
@@ -80,9 +83,8 @@ struct ListChatsQuery {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/chats",
-    tag = "Chats",
     operation_id = "listChats",
-    params(AccountPath, ListChatsQuery),
+    params(ListChatsQuery),
     responses(
         (status = 200, description = "`data` is Fansly's `{data, aggregationData}` plus `hasMore`; top-level `_pagination.next_page`", body = Object),
         (status = 422, description = "`limit`, `offset` or `order` out of range"),
@@ -127,12 +129,7 @@ async fn list_chats(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}",
-    tag = "Chats",
     operation_id = "showChat",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-    ),
     responses(
         (status = 200, description = "`data` is the Fansly group", body = Object),
         (status = 404, description = "Unknown account or chat"),
@@ -155,9 +152,7 @@ async fn show_chat(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats/mark-all-as-read",
-    tag = "Chats",
     operation_id = "markAllChatsAsRead",
-    params(AccountPath),
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
     ),
@@ -174,12 +169,7 @@ async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing",
-    tag = "Chats",
     operation_id = "startTypingIndicator",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-    ),
     responses(
         (status = 200, description = "`data` is `{\"success\": true}`", body = Object),
         (status = 404, description = "Unknown account or chat"),
@@ -201,12 +191,7 @@ async fn typing(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable",
-    tag = "Chats",
     operation_id = "disableChatReadReceipts",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-    ),
     responses(
         (status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object),
         (status = 404, description = "Unknown account or chat"),

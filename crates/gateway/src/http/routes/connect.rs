@@ -20,13 +20,17 @@ use crate::core::ids::new_account_id;
 use crate::core::time::now_ms;
 use crate::http::envelope::rate_headers;
 use crate::http::extract::{ApiJson, Authed};
+use crate::http::openapi::tagged;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(start))
-        .routes(routes!(poll, submit_code))
-        .routes(routes!(reauthenticate))
+    tagged(
+        "Connect Fansly Account",
+        OpenApiRouter::new()
+            .routes(routes!(start))
+            .routes(routes!(poll, submit_code))
+            .routes(routes!(reauthenticate)),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -59,7 +63,6 @@ pub struct CustomProxy {
 #[utoipa::path(
     post,
     path = "/api/fansly/authenticate",
-    tag = "Connect Fansly Account",
     operation_id = "startAuthentication",
     request_body = StartBody,
     responses(
@@ -276,7 +279,6 @@ pub fn status_json(row: &AccountRow) -> Value {
 #[utoipa::path(
     get,
     path = "/api/fansly/authenticate/{fanslyAccount}",
-    tag = "Connect Fansly Account",
     operation_id = "pollAuthenticationStatus",
     params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
     responses(
@@ -304,7 +306,6 @@ pub struct CodeBody {
 #[utoipa::path(
     put,
     path = "/api/fansly/authenticate/{fanslyAccount}",
-    tag = "Connect Fansly Account",
     operation_id = "submit2FA",
     params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
     request_body = CodeBody,
@@ -366,7 +367,6 @@ async fn submit_code(
 #[utoipa::path(
     post,
     path = "/api/fansly/authenticate/{fanslyAccount}/reauthenticate",
-    tag = "Connect Fansly Account",
     operation_id = "reAuthenticateAccount",
     params(("fanslyAccount" = String, Path, description = "Fansly account id")),
     responses(

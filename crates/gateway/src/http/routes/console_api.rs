@@ -17,6 +17,7 @@ use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
+use crate::http::openapi::tagged;
 use crate::http::operator::{self, OPERATOR_KEY_ID};
 use crate::http::params::{limit, Params};
 use crate::http::state::AppState;
@@ -28,15 +29,18 @@ use crate::webhooks::deliveries as deliver;
 use crate::webhooks::endpoints;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(me))
-        .routes(routes!(list_teams))
-        .routes(routes!(list_keys, create_key))
-        .routes(routes!(revoke_key))
-        .routes(routes!(ledger))
-        .routes(routes!(usage))
-        .routes(routes!(requests))
-        .routes(routes!(test_webhook))
+    tagged(
+        "Console",
+        OpenApiRouter::new()
+            .routes(routes!(me))
+            .routes(routes!(list_teams))
+            .routes(routes!(list_keys, create_key))
+            .routes(routes!(revoke_key))
+            .routes(routes!(ledger))
+            .routes(routes!(usage))
+            .routes(routes!(requests))
+            .routes(routes!(test_webhook)),
+    )
 }
 
 /// Who Am I: the team behind the key, its balance, whether the caller is
@@ -44,7 +48,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(
     get,
     path = "/api/console/me",
-    tag = "Console",
     operation_id = "consoleMe",
     responses((status = 200, description = "`data` is `{team_id, team_name, balance, rate_limit_per_minute, key_id, operator, sandbox}`", body = Object)),
     security(("default" = []))
@@ -71,7 +74,6 @@ async fn me(State(state): State<AppState>, authed: Authed) -> Result<Metered, Ap
 #[utoipa::path(
     get,
     path = "/api/console/teams",
-    tag = "Console",
     operation_id = "consoleListTeams",
     responses(
         (status = 200, description = "`{data: [{id, name, credits, rate_limit_per_minute, created_at}]}`", body = Object),
@@ -97,7 +99,6 @@ async fn list_teams(
 #[utoipa::path(
     get,
     path = "/api/console/keys",
-    tag = "Console",
     operation_id = "consoleListKeys",
     responses((status = 200, description = "`data` is `[{id, team_id, name, prefix, created_at, revoked_at}]`", body = Object)),
     security(("default" = []))
@@ -119,7 +120,6 @@ pub struct NewKeyBody {
 #[utoipa::path(
     post,
     path = "/api/console/keys",
-    tag = "Console",
     operation_id = "consoleCreateKey",
     request_body = NewKeyBody,
     responses(
@@ -149,7 +149,6 @@ async fn create_key(
 #[utoipa::path(
     delete,
     path = "/api/console/keys/{key_id}",
-    tag = "Console",
     operation_id = "consoleRevokeKey",
     params(("key_id" = String, Path, description = "Key id (key_…)")),
     responses(
@@ -180,7 +179,6 @@ async fn revoke_key(
 #[utoipa::path(
     get,
     path = "/api/console/ledger",
-    tag = "Console",
     operation_id = "consoleLedger",
     params(
         ("limit" = Option<u32>, Query, description = "1–200, default 50"),
@@ -216,7 +214,6 @@ async fn ledger(
 #[utoipa::path(
     get,
     path = "/api/console/usage",
-    tag = "Console",
     operation_id = "consoleUsage",
     params(("days" = Option<u32>, Query, description = "1–90, default 14")),
     responses((status = 200, description = "`data` is `{since, per_day: [{day, credits}], per_endpoint: [{endpoint, credits, calls}]}`; `per_day` has every day of the window", body = Object)),
@@ -258,7 +255,6 @@ async fn usage(
 #[utoipa::path(
     get,
     path = "/api/console/requests",
-    tag = "Console",
     operation_id = "consoleRequests",
     params(
         ("route" = Option<String>, Query, description = "Substring of the route or path"),

@@ -13,13 +13,17 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::http::extract::Authed;
+use crate::http::openapi::tagged;
 use crate::http::params::Params;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(sandbox_event))
-        .routes(routes!(sandbox_emails))
+    tagged(
+        "Console",
+        OpenApiRouter::new()
+            .routes(routes!(sandbox_event))
+            .routes(routes!(sandbox_emails)),
+    )
 }
 
 /// The sandbox's base URL, or 404 outside sandbox mode.
@@ -62,7 +66,6 @@ async fn forward(req: reqwest::RequestBuilder) -> Result<Response, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/console/sandbox/events/{kind}",
-    tag = "Console",
     operation_id = "consoleSandboxEvent",
     params(("kind" = String, Path, description = "message, tip, subscription_new, follow, purchase, …")),
     request_body(content = Object, description = "`{creator?, fan?, text?, amount?}`"),
@@ -101,7 +104,6 @@ async fn sandbox_event(
 #[utoipa::path(
     get,
     path = "/api/console/sandbox/emails",
-    tag = "Console",
     operation_id = "consoleSandboxEmails",
     params(("to" = Option<String>, Query, description = "A sandbox username")),
     responses(

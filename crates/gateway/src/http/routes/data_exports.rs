@@ -23,18 +23,22 @@ use crate::exports::render::Format;
 use crate::exports::store::{self, status, Export, NewExport, Options, CHAT_MESSAGES};
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{instant, Params};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create, list))
-        .routes(routes!(retrieve, delete))
-        .routes(routes!(start))
-        .routes(routes!(retry))
-        .routes(routes!(download))
+    tagged(
+        "Data exports",
+        OpenApiRouter::new()
+            .routes(routes!(create, list))
+            .routes(routes!(retrieve, delete))
+            .routes(routes!(start))
+            .routes(routes!(retry))
+            .routes(routes!(download)),
+    )
 }
 
 /// The vendor's cap on `options.maxMessages`.
@@ -94,7 +98,6 @@ async fn export_json(state: &AppState, export: &Export) -> Result<Value, ApiErro
 #[utoipa::path(
     post,
     path = "/api/data-exports",
-    tag = "Data exports",
     operation_id = "createDataExport",
     request_body = CreateExportBody,
     responses(
@@ -198,7 +201,6 @@ async fn create(
 #[utoipa::path(
     get,
     path = "/api/data-exports",
-    tag = "Data exports",
     operation_id = "listDataExports",
     params(
         ("limit" = Option<u32>, Query, description = "1–100, default 20"),
@@ -243,7 +245,6 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/api/data-exports/{export_id}",
-    tag = "Data exports",
     operation_id = "retrieveDataExport",
     params(("export_id" = String, Path, description = "Export id (export_…)")),
     responses(
@@ -266,7 +267,6 @@ async fn retrieve(
 #[utoipa::path(
     delete,
     path = "/api/data-exports/{export_id}",
-    tag = "Data exports",
     operation_id = "deleteDataExport",
     params(("export_id" = String, Path, description = "Export id (export_…)")),
     responses(
@@ -314,7 +314,6 @@ async fn requeue(
 #[utoipa::path(
     post,
     path = "/api/data-exports/{export_id}/start",
-    tag = "Data exports",
     operation_id = "startDataExport",
     params(("export_id" = String, Path, description = "Export id (export_…)")),
     responses(
@@ -338,7 +337,6 @@ async fn start(
 #[utoipa::path(
     post,
     path = "/api/data-exports/{export_id}/retry",
-    tag = "Data exports",
     operation_id = "retryDataExport",
     params(("export_id" = String, Path, description = "Export id (export_…)")),
     responses(
@@ -365,10 +363,8 @@ const DOWNLOAD_CHUNK: i64 = 1_000;
 #[utoipa::path(
     get,
     path = "/api/data-exports/{export_id}/download",
-    tag = "Data exports",
     operation_id = "downloadDataExport",
     params(
-        ("export_id" = String, Path, description = "Export id (export_…)"),
         ("format" = Option<String>, Query, description = "csv | jsonl; default the export's file_type"),
     ),
     responses(

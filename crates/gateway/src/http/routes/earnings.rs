@@ -11,23 +11,27 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
 use crate::http::envelope::Metered;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{days_before, start_of_year, Params};
-use crate::http::scope::{AccountPath, AccountScope, Rows};
+use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_wallets))
-        .routes(routes!(list_transactions))
-        .routes(routes!(pending_earnings))
-        .routes(routes!(list_payouts))
-        .routes(routes!(earnings_stats))
-        .routes(routes!(monthly_earnings))
-        .routes(routes!(list_top_supporters))
-        .routes(routes!(supporter_breakdown))
-        .routes(routes!(supporter_monthly))
+    tagged(
+        "Earnings",
+        OpenApiRouter::new()
+            .routes(routes!(list_wallets))
+            .routes(routes!(list_transactions))
+            .routes(routes!(pending_earnings))
+            .routes(routes!(list_payouts))
+            .routes(routes!(earnings_stats))
+            .routes(routes!(monthly_earnings))
+            .routes(routes!(list_top_supporters))
+            .routes(routes!(supporter_breakdown))
+            .routes(routes!(supporter_monthly)),
+    )
 }
 
 /// Default window of the top-supporter views and the stats: the last 30 days.
@@ -37,9 +41,7 @@ const RECENT_DAYS: i64 = 30;
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/wallets",
-    tag = "Earnings",
     operation_id = "listWallets",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
 )]
 async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -54,10 +56,8 @@ async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/transactions",
-    tag = "Earnings",
     operation_id = "listWalletTransactions",
     params(
-        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -85,9 +85,7 @@ async fn list_transactions(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/pending",
-    tag = "Earnings",
     operation_id = "getPendingEarnings",
-    params(AccountPath),
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
 )]
 async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -102,10 +100,8 @@ async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/payouts",
-    tag = "Earnings",
     operation_id = "listPayoutRequests",
     params(
-        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -134,10 +130,8 @@ async fn list_payouts(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/stats",
-    tag = "Earnings",
     operation_id = "getEarningsStats",
     params(
-        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
@@ -156,10 +150,8 @@ async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, 
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/earnings/monthly",
-    tag = "Earnings",
     operation_id = "listMonthlyEarnings",
     params(
-        AccountPath,
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
@@ -183,7 +175,6 @@ async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered
     tag = "Top Supporters",
     operation_id = "listTopSupporters",
     params(
-        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
@@ -218,7 +209,6 @@ async fn list_top_supporters(
     tag = "Top Supporters",
     operation_id = "getTopSupporterBreakdown",
     params(
-        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
@@ -247,7 +237,6 @@ async fn supporter_breakdown(
     tag = "Top Supporters",
     operation_id = "getTopSupporterMonthlyEarnings",
     params(
-        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),

@@ -10,19 +10,23 @@ use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::fansly::fans::{self, SubscriberQuery};
 use crate::http::envelope::Metered;
+use crate::http::openapi::tagged;
 use crate::http::paging::{count, NextPage};
 use crate::http::params::Params;
-use crate::http::scope::{AccountPath, AccountScope, Rows};
+use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_followers))
-        .routes(routes!(list_following))
-        .routes(routes!(list_subscribers))
-        .routes(routes!(list_subscription_tiers))
-        .routes(routes!(mute_user, unmute_user))
+    tagged(
+        "Subscribers",
+        OpenApiRouter::new()
+            .routes(routes!(list_followers))
+            .routes(routes!(list_following))
+            .routes(routes!(list_subscribers))
+            .routes(routes!(list_subscription_tiers))
+            .routes(routes!(mute_user, unmute_user)),
+    )
 }
 
 /// List Followers: newest first, Fansly's `{followers, aggregationData}`.
@@ -32,7 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "Followers",
     operation_id = "listFollowers",
     params(
-        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
@@ -69,7 +72,6 @@ async fn list_followers(
     tag = "Following",
     operation_id = "listFollowing",
     params(
-        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -97,10 +99,8 @@ async fn list_following(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/subscribers",
-    tag = "Subscribers",
     operation_id = "listSubscribers",
     params(
-        AccountPath,
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
         ("search" = Option<String>, Query, description = "Search by username/display name"),
@@ -140,9 +140,7 @@ async fn list_subscribers(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/subscription-tiers",
-    tag = "Subscribers",
     operation_id = "listSubscriptionTiers",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
 )]
 async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -160,7 +158,6 @@ async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiErro
     tag = "Users",
     operation_id = "muteUser",
     params(
-        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
@@ -184,7 +181,6 @@ async fn mute_user(
     tag = "Users",
     operation_id = "unmuteUser",
     params(
-        AccountPath,
         ("account_id" = String, Path, description = "Fansly account ID of the user"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),

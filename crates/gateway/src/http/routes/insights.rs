@@ -11,15 +11,19 @@ use crate::core::time::now_ms;
 use crate::core::time::DAY_MS;
 use crate::fansly::analytics;
 use crate::http::envelope::Metered;
+use crate::http::openapi::tagged;
 use crate::http::params::Params;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(get_insights))
-        .routes(routes!(analytics_summary))
+    tagged(
+        "Profile Statistics",
+        OpenApiRouter::new()
+            .routes(routes!(get_insights))
+            .routes(routes!(analytics_summary)),
+    )
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -87,10 +91,8 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/insights",
-    tag = "Profile Statistics",
     operation_id = "getInsights",
     params(
-        AccountPath,
         ("range" = Option<String>, Query, description = "last_hour | last_24h | last_7_days | last_30_days (default) | month"),
         ("month" = Option<String>, Query, description = "YYYY-MM; required when range=month"),
     ),
@@ -114,10 +116,8 @@ async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, Ap
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/analytics/summary",
-    tag = "Profile Statistics",
     operation_id = "getAnalyticsSummary",
     params(
-        AccountPath,
         ("after" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight; default 29 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
     ),

@@ -11,19 +11,23 @@ use crate::core::ids::FanslyId;
 use crate::fansly::lists;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
-use crate::http::scope::{AccountPath, AccountScope, Rows};
+use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_lists, create_list))
-        .routes(routes!(reorder_lists))
-        .routes(routes!(update_list, delete_list))
-        .routes(routes!(list_items, add_items, remove_items))
-        .routes(routes!(remove_item))
+    tagged(
+        "Lists",
+        OpenApiRouter::new()
+            .routes(routes!(list_lists, create_list))
+            .routes(routes!(reorder_lists))
+            .routes(routes!(update_list, delete_list))
+            .routes(routes!(list_items, add_items, remove_items))
+            .routes(routes!(remove_item)),
+    )
 }
 
 /// Longest label accepted (Fansly's own limit is unknown; INFERRED).
@@ -102,9 +106,7 @@ impl UsersBody {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/lists",
-    tag = "Lists",
     operation_id = "listLists",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
 )]
 async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -119,9 +121,7 @@ async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/lists",
-    tag = "Lists",
     operation_id = "createList",
-    params(AccountPath),
     request_body = CreateListBody,
     responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
 )]
@@ -142,9 +142,7 @@ async fn create_list(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/lists/reorder",
-    tag = "Lists",
     operation_id = "reorderLists",
-    params(AccountPath),
     request_body = ReorderBody,
     responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
 )]
@@ -163,12 +161,7 @@ async fn reorder_lists(
 #[utoipa::path(
     put,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}",
-    tag = "Lists",
     operation_id = "updateList",
-    params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
-    ),
     request_body = UpdateListBody,
     responses((status = 200, description = "`data` is the updated list", body = Object), (status = 404, description = "Unknown list")),
 )]
@@ -202,12 +195,7 @@ async fn update_list(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}",
-    tag = "Lists",
     operation_id = "deleteList",
-    params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
-    ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
 )]
 async fn delete_list(
@@ -227,11 +215,8 @@ async fn delete_list(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    tag = "Lists",
     operation_id = "listItemsInList",
     params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
@@ -261,12 +246,7 @@ async fn list_items(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    tag = "Lists",
     operation_id = "addUsersToList",
-    params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
-    ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
 )]
@@ -288,12 +268,7 @@ async fn add_items(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    tag = "Lists",
     operation_id = "removeUsersFromList",
-    params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
-    ),
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
 )]
@@ -315,11 +290,8 @@ async fn remove_items(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items/{item_id}",
-    tag = "Lists",
     operation_id = "removeUserFromList",
     params(
-        AccountPath,
-        ("list_id" = String, Path, description = "Fansly list ID"),
         ("item_id" = String, Path, description = "The member's Fansly account ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),

@@ -17,19 +17,23 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::params;
-use crate::http::scope::{AccountPath, AccountRecord, AccountScope};
+use crate::http::scope::{AccountRecord, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_mass_messages, send_mass_message))
-        .routes(routes!(
-            get_mass_message,
-            update_mass_message,
-            cancel_mass_message
-        ))
+    tagged(
+        "Mass Messaging",
+        OpenApiRouter::new()
+            .routes(routes!(list_mass_messages, send_mass_message))
+            .routes(routes!(
+                get_mass_message,
+                update_mass_message,
+                cancel_mass_message
+            )),
+    )
 }
 
 /// Most media files one broadcast may carry (as for chat messages).
@@ -235,9 +239,7 @@ async fn find(record: &AccountRecord, id: &str) -> Result<Broadcast, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/mass-messaging",
-    tag = "Mass Messaging",
     operation_id = "listScheduledMassMessages",
-    params(AccountPath),
     responses(
         (status = 200, description = "`data` is an array of broadcasts (`id`, `state`, content, audience, `scheduledFor`, `total`, `sent`, `failed`, `pending` …), soonest first", body = Object),
     ),
@@ -258,9 +260,7 @@ async fn list_mass_messages(record: AccountRecord) -> Result<Metered, ApiError> 
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/mass-messaging",
-    tag = "Mass Messaging",
     operation_id = "sendMassMessage",
-    params(AccountPath),
     request_body = SendMassMessageBody,
     responses(
         (status = 200, description = "`data` is the broadcast, `scheduled` until it fires (now or at `scheduledFor`); poll Get Mass Message for progress", body = Object),
@@ -324,12 +324,7 @@ async fn send_mass_message(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/mass-messaging/{broadcast_id}",
-    tag = "Mass Messaging",
     operation_id = "getMassMessage",
-    params(
-        AccountPath,
-        ("broadcast_id" = String, Path, description = "The broadcast ID"),
-    ),
     responses(
         (status = 200, description = "`data` is the broadcast with `failedRecipients` (`userId`, `error`, `attempts`)", body = Object),
         (status = 404, description = "Unknown account or broadcast"),
@@ -358,12 +353,7 @@ async fn get_mass_message(
 #[utoipa::path(
     put,
     path = "/api/fansly/{fanslyAccount}/mass-messaging/{broadcast_id}",
-    tag = "Mass Messaging",
     operation_id = "updateScheduledMassMessage",
-    params(
-        AccountPath,
-        ("broadcast_id" = String, Path, description = "The broadcast ID"),
-    ),
     request_body = UpdateMassMessageBody,
     responses(
         (status = 200, description = "`data` is the updated broadcast", body = Object),
@@ -469,12 +459,7 @@ async fn update_mass_message(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/mass-messaging/{broadcast_id}",
-    tag = "Mass Messaging",
     operation_id = "cancelScheduledMassMessage",
-    params(
-        AccountPath,
-        ("broadcast_id" = String, Path, description = "The broadcast ID"),
-    ),
     responses(
         (status = 200, description = "`data` is the cancelled broadcast with its progress", body = Object),
         (status = 404, description = "Unknown account or broadcast"),

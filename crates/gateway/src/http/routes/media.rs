@@ -11,21 +11,25 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::core::ids::{is_media_id, new_media_id, FanslyId};
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::media::{self, Incoming, Spool};
 use crate::metering::meta::Endpoint;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        // The file is streamed and bounded by `media.max_upload_bytes`, not
-        // by the JSON body limit.
-        .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
-        .routes(routes!(upload_status))
-        .routes(routes!(account_media))
-        .routes(routes!(download))
+    tagged(
+        "Media",
+        OpenApiRouter::new()
+            // The file is streamed and bounded by `media.max_upload_bytes`, not
+            // by the JSON body limit.
+            .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
+            .routes(routes!(upload_status))
+            .routes(routes!(account_media))
+            .routes(routes!(download)),
+    )
 }
 
 const UPLOAD: Endpoint = prices::MEDIA_UPLOAD;
@@ -138,9 +142,7 @@ async fn small_text(mut field: Field<'_>) -> Result<String, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/media/upload",
-    tag = "Media",
     operation_id = "uploadMedia",
-    params(AccountPath),
     request_body(content_type = "multipart/form-data", description = "`file` (binary, max 100 MB) or `file_url`; optional `async=true`"),
     responses(
         (status = 200, description = "Bare `{prefixed_id, file_name, media_id, media, credits_used}`; with async: `{status, prefixed_id, polling_url}`", body = Object),
@@ -310,10 +312,8 @@ async fn push_into(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/media/uploads/{upload}/status",
-    tag = "Media",
     operation_id = "getUploadStatus",
     params(
-        AccountPath,
         ("upload" = String, Path, description = "The fansly_media_ id of the upload"),
     ),
     responses(
@@ -349,10 +349,8 @@ async fn upload_status(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/account-media/{ids}",
-    tag = "Media",
     operation_id = "getAccountMedia",
     params(
-        AccountPath,
         ("ids" = String, Path, description = "An accountMedia id, or a comma-separated list of ids"),
     ),
     responses(
@@ -390,10 +388,8 @@ async fn account_media(
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/media/download/{*cdnUrl}",
-    tag = "Media",
     operation_id = "downloadMediaFromTheFanslyCDN",
     params(
-        AccountPath,
         ("cdnUrl" = String, Path, description = "The Fansly CDN URL, percent-encoded or as is"),
     ),
     responses(

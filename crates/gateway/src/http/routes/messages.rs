@@ -10,18 +10,22 @@ use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_messages, send_message))
-        .routes(routes!(ack_messages))
-        .routes(routes!(delete_message))
-        .routes(routes!(add_reaction, remove_reaction))
+    tagged(
+        "Chat Messages",
+        OpenApiRouter::new()
+            .routes(routes!(list_messages, send_message))
+            .routes(routes!(ack_messages))
+            .routes(routes!(delete_message))
+            .routes(routes!(add_reaction, remove_reaction)),
+    )
 }
 
 /// Most messages one ack may name (vendor limit).
@@ -43,11 +47,8 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages",
-    tag = "Chat Messages",
     operation_id = "listChatMessages",
     params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
         ListQuery,
     ),
     responses(
@@ -106,12 +107,7 @@ pub struct SendMessageBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages",
-    tag = "Chat Messages",
     operation_id = "sendChatMessage",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-    ),
     request_body = SendMessageBody,
     responses(
         (status = 200, description = "`data` is the message Fansly created", body = Object),
@@ -171,12 +167,7 @@ pub struct AckBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/ack",
-    tag = "Chat Messages",
     operation_id = "acknowledgeChatMessages",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-    ),
     request_body = AckBody,
     responses(
         (status = 200, description = "`data` is `null`", body = Object),
@@ -217,13 +208,7 @@ async fn ack_messages(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}",
-    tag = "Chat Messages",
     operation_id = "deleteChatMessage",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-        ("message_id" = String, Path, description = "The Fansly message ID"),
-    ),
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
         (status = 404, description = "Unknown account, chat or message, or a message the account did not send"),
@@ -283,11 +268,6 @@ async fn react(
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
     tag = "Chats",
     operation_id = "addReactionToChatMessage",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-        ("message_id" = String, Path, description = "The Fansly message ID"),
-    ),
     request_body = ReactionBody,
     responses(
         (status = 200, description = "`data` is Fansly's like `{accountId, messageId, type, groupId, id}`", body = Object),
@@ -309,11 +289,6 @@ async fn add_reaction(
     path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
     tag = "Chats",
     operation_id = "removeReactionFromChatMessage",
-    params(
-        AccountPath,
-        ("chat_id" = String, Path, description = "The Fansly chat (group) ID"),
-        ("message_id" = String, Path, description = "The Fansly message ID"),
-    ),
     request_body = ReactionBody,
     responses(
         (status = 200, description = "`data` is the removed like", body = Object),

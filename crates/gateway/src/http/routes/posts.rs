@@ -15,17 +15,21 @@ use crate::core::time::now_ms;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{self, Params};
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_posts, send_post))
-        .routes(routes!(update_post))
-        .routes(routes!(post_stats))
+    tagged(
+        "Posts",
+        OpenApiRouter::new()
+            .routes(routes!(list_posts, send_post))
+            .routes(routes!(update_post))
+            .routes(routes!(post_stats)),
+    )
 }
 
 /// Most media files one post may carry (INFERRED, as for messages).
@@ -52,9 +56,8 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/posts",
-    tag = "Posts",
     operation_id = "listPosts",
-    params(AccountPath, ListQuery),
+    params(ListQuery),
     responses(
         (status = 200, description = "`data` is Fansly's timeline page (`posts`, `accountMedia`, `accountMediaBundles`, `accounts` …)", body = Object),
         (status = 404, description = "Unknown account or wall_id"),
@@ -316,9 +319,7 @@ pub(crate) fn gates(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/posts",
-    tag = "Posts",
     operation_id = "sendPost",
-    params(AccountPath),
     request_body = SendPostBody,
     responses(
         (status = 200, description = "`data` is the post Fansly created (`postId` instead of `id` when scheduled)", body = Object),
@@ -396,12 +397,7 @@ pub struct UpdatePostBody {
 #[utoipa::path(
     put,
     path = "/api/fansly/{fanslyAccount}/posts/{post_id}",
-    tag = "Posts",
     operation_id = "updatePost",
-    params(
-        AccountPath,
-        ("post_id" = String, Path, description = "The Fansly post ID"),
-    ),
     request_body = UpdatePostBody,
     responses(
         (status = 200, description = "`data` is the post as Fansly answers the edit", body = Object),
@@ -507,11 +503,8 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/posts/{post_id}/stats",
-    tag = "Posts",
     operation_id = "getPostStats",
     params(
-        AccountPath,
-        ("post_id" = String, Path, description = "The Fansly post ID"),
         ("sources" = Option<String>, Query, description = "Traffic sources: codes 0 (For You), 1 (timeline), 2 (suggestions), 3 (search), 4 (other), comma-separated or repeated; default 0,1"),
     ),
     responses(

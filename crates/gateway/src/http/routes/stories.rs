@@ -10,14 +10,18 @@ use crate::core::error::ApiError;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::params;
 use crate::http::routes::posts::gates;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(add_to_story))
+    tagged(
+        "Stories",
+        OpenApiRouter::new().routes(routes!(add_to_story)),
+    )
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -39,9 +43,7 @@ pub struct StoryBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/stories",
-    tag = "Stories",
     operation_id = "addToStory",
-    params(AccountPath),
     request_body = StoryBody,
     responses(
         (status = 200, description = "`data` is the story Fansly created", body = Object),

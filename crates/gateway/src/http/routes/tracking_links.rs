@@ -12,25 +12,27 @@ use crate::core::time::now_ms;
 use crate::fansly::tracking;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::params::{days_before, Params};
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_links))
-        .routes(routes!(update_link))
-        .routes(routes!(link_stats))
+    tagged(
+        "Tracking Links",
+        OpenApiRouter::new()
+            .routes(routes!(list_links))
+            .routes(routes!(update_link))
+            .routes(routes!(link_stats)),
+    )
 }
 
 /// List Tracking Links: every link with its aggregate counters.
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/tracking-links",
-    tag = "Tracking Links",
     operation_id = "listTrackingLinks",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
 )]
 async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -45,11 +47,8 @@ async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}/stats",
-    tag = "Tracking Links",
     operation_id = "getTrackingLinkStats",
     params(
-        AccountPath,
-        ("tracking_link_id" = String, Path, description = "The Fansly tracking link ID"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
     ),
@@ -85,12 +84,7 @@ const MAX_TEXT: usize = 500;
 #[utoipa::path(
     put,
     path = "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}",
-    tag = "Tracking Links",
     operation_id = "updateTrackingLink",
-    params(
-        AccountPath,
-        ("tracking_link_id" = String, Path, description = "The Fansly tracking link ID"),
-    ),
     request_body = UpdateLinkBody,
     responses((status = 200, description = "`data` is the updated link", body = Object), (status = 404, description = "Unknown link")),
 )]

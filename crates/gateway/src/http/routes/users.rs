@@ -10,25 +10,27 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
 use crate::http::envelope::Metered;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::openapi::tagged;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(by_usernames))
-        .routes(routes!(by_ids))
-        .routes(routes!(by_ids_no_slash))
+    tagged(
+        "Users",
+        OpenApiRouter::new()
+            .routes(routes!(by_usernames))
+            .routes(routes!(by_ids))
+            .routes(routes!(by_ids_no_slash)),
+    )
 }
 
 /// Get User Details: one or more comma-separated usernames.
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/users/{usernames}",
-    tag = "Users",
     operation_id = "getUserDetails",
     params(
-        AccountPath,
         ("usernames" = String, Path, description = "A Fansly username, or a comma-separated list of usernames", example = "fan1,fan2"),
     ),
     responses(
@@ -55,8 +57,7 @@ struct IdsQuery {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/users/",
-    tag = "Users",
-    params(AccountPath, IdsQuery),
+    params(IdsQuery),
     responses(
         (status = 200, description = "`data` is the list of Fansly accounts found", body = Object),
         (status = 404, description = "Unknown account, or none of the ids exists"),
@@ -72,8 +73,7 @@ async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metere
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/users",
-    tag = "Users",
-    params(AccountPath, IdsQuery),
+    params(IdsQuery),
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
 )]
 async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {

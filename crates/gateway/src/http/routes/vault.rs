@@ -15,21 +15,25 @@ use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_albums, create_album))
-        .routes(routes!(update_album))
-        .routes(routes!(reorder_albums))
-        .routes(routes!(add_media, remove_media))
-        .routes(routes!(list_media))
-        // The file is streamed and bounded by `media.max_upload_bytes`.
-        .routes(routes!(upload_media).layer(DefaultBodyLimit::disable()))
+    tagged(
+        "Vault",
+        OpenApiRouter::new()
+            .routes(routes!(list_albums, create_album))
+            .routes(routes!(update_album))
+            .routes(routes!(reorder_albums))
+            .routes(routes!(add_media, remove_media))
+            .routes(routes!(list_media))
+            // The file is streamed and bounded by `media.max_upload_bytes`.
+            .routes(routes!(upload_media).layer(DefaultBodyLimit::disable())),
+    )
 }
 
 /// Most media ids one add or remove call takes (INFERRED).
@@ -55,9 +59,7 @@ pub struct CreateAlbumBody {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/vault/albums",
-    tag = "Vault",
     operation_id = "listVaultAlbums",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
 )]
 async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -72,9 +74,7 @@ async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/vault/albums",
-    tag = "Vault",
     operation_id = "createVaultAlbum",
-    params(AccountPath),
     request_body = CreateAlbumBody,
     responses(
         (status = 200, description = "`data` is the new album", body = Object),
@@ -127,12 +127,7 @@ pub struct UpdateAlbumBody {
 #[utoipa::path(
     put,
     path = "/api/fansly/{fanslyAccount}/vault/albums/{album_id}",
-    tag = "Vault",
     operation_id = "updateVaultAlbum",
-    params(
-        AccountPath,
-        ("album_id" = String, Path, description = "Fansly vault album ID"),
-    ),
     request_body = UpdateAlbumBody,
     responses(
         (status = 200, description = "`data` is the album as Fansly answers the edit", body = Object),
@@ -193,9 +188,7 @@ pub struct ReorderBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/vault/albums/reorder",
-    tag = "Vault",
     operation_id = "reorderVaultAlbums",
-    params(AccountPath),
     request_body = ReorderBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer: the albums in their new order", body = Object),
@@ -288,12 +281,7 @@ impl AlbumMediaBody {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media",
-    tag = "Vault",
     operation_id = "addMediaToAlbum",
-    params(
-        AccountPath,
-        ("album_id" = String, Path, description = "Fansly vault album ID"),
-    ),
     request_body = AlbumMediaBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer (the album)", body = Object),
@@ -314,12 +302,7 @@ async fn add_media(
 #[utoipa::path(
     delete,
     path = "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media",
-    tag = "Vault",
     operation_id = "removeMediaFromAlbum",
-    params(
-        AccountPath,
-        ("album_id" = String, Path, description = "Fansly vault album ID"),
-    ),
     request_body = AlbumMediaBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer (the album)", body = Object),
@@ -372,9 +355,8 @@ struct MediaQuery {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/vault/media",
-    tag = "Vault",
     operation_id = "listVaultMedia",
-    params(AccountPath, MediaQuery),
+    params(MediaQuery),
     responses(
         (status = 200, description = "`data` is Fansly's page `{albumMedia[], media[]}`; `_pagination.next_page` continues it", body = Object),
         (status = 404, description = "Unknown account or album"),
@@ -411,9 +393,7 @@ async fn list_media(
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/vault/media/upload",
-    tag = "Vault",
     operation_id = "uploadMediaToVault",
-    params(AccountPath),
     request_body(content_type = "multipart/form-data", description = "`file` (binary, max 100 MB) or `file_url`; optional `async=true`; optional `album_id`"),
     responses(
         (status = 200, description = "As Upload Media, plus `album_id`: bare `{prefixed_id, file_name, media_id, media, credits_used, album_id}`; with async: `{status, prefixed_id, polling_url, album_id}`", body = Object),

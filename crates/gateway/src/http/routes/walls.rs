@@ -11,12 +11,16 @@ use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::scope::{AccountPath, AccountScope};
+use crate::http::openapi::tagged;
+use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_walls, create_wall))
+    tagged(
+        "Walls",
+        OpenApiRouter::new().routes(routes!(list_walls, create_wall)),
+    )
 }
 
 /// Longest wall name accepted (Fansly's own limit is unknown; INFERRED).
@@ -75,9 +79,7 @@ impl CreateWallBody {
 #[utoipa::path(
     get,
     path = "/api/fansly/{fanslyAccount}/walls",
-    tag = "Walls",
     operation_id = "listWalls",
-    params(AccountPath),
     responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
 )]
 async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
@@ -92,9 +94,7 @@ async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
 #[utoipa::path(
     post,
     path = "/api/fansly/{fanslyAccount}/walls",
-    tag = "Walls",
     operation_id = "createWall",
-    params(AccountPath),
     request_body = CreateWallBody,
     responses(
         (status = 200, description = "`data` is the new wall", body = Object),

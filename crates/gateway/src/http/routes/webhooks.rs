@@ -14,6 +14,7 @@ use crate::core::error::ApiError;
 use crate::events::catalog::CATALOG;
 use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
+use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::state::AppState;
@@ -24,14 +25,17 @@ use crate::webhooks::examples;
 use crate::webhooks::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_webhooks, create_webhook))
-        .routes(routes!(list_event_types))
-        .routes(routes!(get_webhook, update_webhook, delete_webhook))
-        .routes(routes!(list_deliveries))
-        .routes(routes!(get_delivery))
-        .routes(routes!(redeliver))
-        .routes(routes!(example_payload))
+    tagged(
+        "Webhooks",
+        OpenApiRouter::new()
+            .routes(routes!(list_webhooks, create_webhook))
+            .routes(routes!(list_event_types))
+            .routes(routes!(get_webhook, update_webhook, delete_webhook))
+            .routes(routes!(list_deliveries))
+            .routes(routes!(get_delivery))
+            .routes(routes!(redeliver))
+            .routes(routes!(example_payload)),
+    )
 }
 
 /// A webhook endpoint to create, or the fields to change (PUT: absent
@@ -117,7 +121,6 @@ impl WebhookBody {
 #[utoipa::path(
     get,
     path = "/api/webhooks",
-    tag = "Webhooks",
     operation_id = "listWebhooks",
     responses((status = 200, description = "`data` is `[{id, url, endpoint_url, events, has_signing_secret, enabled, account_scope, account_ids, disabled_reason, failing_since, created_at, updated_at}]`", body = Object)),
 )]
@@ -134,7 +137,6 @@ async fn list_webhooks(State(state): State<AppState>, authed: Authed) -> Result<
 #[utoipa::path(
     post,
     path = "/api/webhooks",
-    tag = "Webhooks",
     operation_id = "createWebhook",
     request_body = WebhookBody,
     responses(
@@ -164,7 +166,6 @@ async fn create_webhook(
 #[utoipa::path(
     get,
     path = "/api/webhooks/events",
-    tag = "Webhooks",
     operation_id = "listWebhookEvents",
     responses((status = 200, description = "`data` is `[{value, description}]`", body = Object)),
 )]
@@ -185,7 +186,6 @@ async fn list_event_types(
 #[utoipa::path(
     get,
     path = "/api/webhooks/{webhook_id}",
-    tag = "Webhooks",
     operation_id = "getWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is the endpoint", body = Object), (status = 404, description = "Unknown webhook")),
@@ -207,7 +207,6 @@ async fn get_webhook(
 #[utoipa::path(
     put,
     path = "/api/webhooks/{webhook_id}",
-    tag = "Webhooks",
     operation_id = "updateWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     request_body = WebhookBody,
@@ -245,7 +244,6 @@ async fn update_webhook(
 #[utoipa::path(
     delete,
     path = "/api/webhooks/{webhook_id}",
-    tag = "Webhooks",
     operation_id = "deleteWebhook",
     params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses((status = 200, description = "`data` is `{id, deleted: true}`", body = Object), (status = 404, description = "Unknown webhook")),
@@ -270,10 +268,8 @@ async fn delete_webhook(
 #[utoipa::path(
     get,
     path = "/api/webhooks/{webhook_id}/deliveries",
-    tag = "Webhooks",
     operation_id = "listWebhookDeliveries",
     params(
-        ("webhook_id" = String, Path, description = "Webhook id (wh_…)"),
         ("limit" = Option<u32>, Query, description = "1–100, default 20"),
         ("offset" = Option<u32>, Query, description = "Default 0"),
     ),
@@ -300,10 +296,8 @@ async fn list_deliveries(
 #[utoipa::path(
     get,
     path = "/api/webhooks/{webhook_id}/deliveries/{delivery_id}",
-    tag = "Webhooks",
     operation_id = "getWebhookDelivery",
     params(
-        ("webhook_id" = String, Path, description = "Webhook id (wh_…)"),
         ("delivery_id" = String, Path, description = "Delivery id"),
     ),
     responses((status = 200, description = "`data` is the delivery", body = Object), (status = 404, description = "Unknown webhook or delivery")),
@@ -329,10 +323,8 @@ async fn get_delivery(
 #[utoipa::path(
     post,
     path = "/api/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
-    tag = "Webhooks",
     operation_id = "redeliverWebhookDelivery",
     params(
-        ("webhook_id" = String, Path, description = "Webhook id (wh_…)"),
         ("delivery_id" = String, Path, description = "The delivery to send again"),
     ),
     responses(
@@ -359,7 +351,6 @@ async fn redeliver(
 #[utoipa::path(
     get,
     path = "/api/webhooks/{webhookEventType}/example-payload",
-    tag = "Webhooks",
     operation_id = "getWebhookExamplePayload",
     params(("webhookEventType" = String, Path, description = "An event type, e.g. fansly.messages.received")),
     responses((status = 200, description = "`data` is `{event, account_id, payload}`", body = Object), (status = 404, description = "Unknown event type")),
