@@ -64,7 +64,7 @@ async fn password_only_login_connects_and_works() {
 
     let resp = app.get(&format!("/api/fansly/{id}/users/fan1")).await;
     assert_eq!(resp.status(), 200);
-    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let list = app.get_json("/api/fansly/accounts").await;
     let row = list
         .as_array()
         .unwrap()

@@ -77,7 +77,7 @@ async fn unknown_user_is_404_and_costs_nothing() {
 #[tokio::test]
 async fn chat_with_oneself_is_422() {
     let app = spawn_app().await;
-    let accounts: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let accounts = app.get_json("/api/fansly/accounts").await;
     let me = accounts[0]["fansly_id"].as_str().unwrap().to_owned();
     assert_error_naming(app.create_chat(&me).await, 422, "user_id").await;
 }

@@ -46,12 +46,9 @@ async fn followers_page_through_each_follower_once() {
         }
     }
     // The default page is 20; next_page keeps the other parameters.
-    let body: Value = app
-        .get(&format!("/api/fansly/{acct}/followers?search=fan1"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let body = app
+        .get_json(&format!("/api/fansly/{acct}/followers?search=fan1"))
+        .await;
     let found = body["data"]["aggregationData"]["accounts"]
         .as_array()
         .unwrap();
@@ -115,12 +112,9 @@ async fn subscriber_ids(app: &TestApp, query: &str) -> Vec<String> {
 async fn subscriber_counts_agree_with_stats_and_tiers() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    let first: Value = app
-        .get(&format!("/api/fansly/{acct}/subscribers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = app
+        .get_json(&format!("/api/fansly/{acct}/subscribers"))
+        .await;
     let stats = &first["data"]["stats"];
     let (active, expired, total) = (
         stats["totalActive"].as_u64().unwrap(),
@@ -152,12 +146,9 @@ async fn subscriber_counts_agree_with_stats_and_tiers() {
         expired
     );
 
-    let tiers: Value = app
-        .get(&format!("/api/fansly/{acct}/subscription-tiers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tiers = app
+        .get_json(&format!("/api/fansly/{acct}/subscription-tiers"))
+        .await;
     let mut per_tier = 0;
     for tier in tiers["data"].as_array().unwrap() {
         let id = tier["id"].as_str().unwrap();

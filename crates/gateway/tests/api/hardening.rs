@@ -270,7 +270,7 @@ async fn the_creators_email_is_not_kept() {
     let app = spawn_app().await;
     let (creator, id) = app.connect_by_login(1, json!({})).await;
     let email = creator["email"].as_str().unwrap().to_owned();
-    let listed: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let listed = app.get_json("/api/fansly/accounts").await;
     let text = listed.to_string();
     assert!(text.contains(&id), "{text}");
     assert!(!text.contains(&email), "{text}");
@@ -332,19 +332,14 @@ async fn message_actions_check_the_chat_and_full_last_pages_end_paging() {
     assert_eq!(page["_pagination"]["next_page"], Value::Null);
     // With one more, the full page does lead on.
     app.fan_writes(1, "one more", 1).await;
-    let page: Value = app
-        .get(&format!("{base}/messages?limit=100"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json(&format!("{base}/messages?limit=100")).await;
     assert!(page["_pagination"]["next_page"].is_string());
 }
 
 #[tokio::test]
 async fn openapi_document_matches_what_the_gateway_answers() {
     let app = spawn_app().await;
-    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let doc = app.get_json("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     assert!(
         paths.keys().all(|p| !p.contains("{*")),

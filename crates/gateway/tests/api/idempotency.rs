@@ -34,15 +34,12 @@ async fn send(app: &TestApp, team: &TestTeam, chat: &str, key: &str, text: &str)
 
 /// How many messages of the chat carry `text` (as the fan would see them).
 async fn copies(app: &TestApp, chat: &str, text: &str) -> usize {
-    let body: Value = app
-        .get(&format!(
+    let body = app
+        .get_json(&format!(
             "/api/fansly/{}/chats/{chat}/messages?limit=100",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     body["data"]["messages"]
         .as_array()
         .unwrap()
@@ -267,7 +264,7 @@ async fn two_instances_racing_on_one_key_send_once() {
 #[tokio::test]
 async fn openapi_documents_the_header_on_writes_only() {
     let app = spawn_app().await;
-    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let doc = app.get_json("/openapi.json").await;
     let has = |path: &str, method: &str| {
         doc["paths"][path][method]["parameters"]
             .as_array()

@@ -34,14 +34,11 @@ async fn ranges_choose_window_and_bucket() {
         assert_eq!(before - after, period * points as i64, "{query}");
         assert_eq!(before % period, 0, "whole buckets: {query}");
     }
-    let feb: Value = app
-        .get(&format!(
+    let feb = app
+        .get_json(&format!(
             "/api/fansly/{acct}/insights?range=month&month=2026-02"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         feb["data"]["dataset"]["dateAfter"], 1_769_904_000_000_i64,
         "2026-02-01T00:00Z"
@@ -128,14 +125,11 @@ async fn analytics_summary_compares_with_the_previous_period_and_the_ledger() {
 
     // Over the whole history the summary agrees with the other endpoints.
     let ever = get("?after=2000-01-01".into()).await;
-    let stats: Value = app
-        .get(&format!(
+    let stats = app
+        .get_json(&format!(
             "/api/fansly/{acct}/earnings/stats?after=2000-01-01"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(ever["grossMills"]["value"], stats["data"]["totalGross"]);
     assert_eq!(ever["netMills"]["value"], stats["data"]["totalNet"]);
     let followers = app
@@ -187,12 +181,9 @@ async fn stats_ask_by_year_and_month_and_say_when_fansly_served_another_window()
     let acct = &app.team.account_id;
     app.clear_upstream_requests().await;
     for query in ["?range=month&month=2026-02", "?range=last_24h"] {
-        let body: Value = app
-            .get(&format!("/api/fansly/{acct}/insights{query}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let body = app
+            .get_json(&format!("/api/fansly/{acct}/insights{query}"))
+            .await;
         assert!(body["_meta"].get("_upstream_window").is_none(), "{body}");
     }
     let asks: Vec<String> = app
@@ -246,14 +237,11 @@ async fn stats_ask_by_year_and_month_and_say_when_fansly_served_another_window()
         }}}
     }))
     .await;
-    let body: Value = app
-        .get(&format!(
+    let body = app
+        .get_json(&format!(
             "/api/fansly/{acct}/insights?range=month&month=2026-02"
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     let w = &body["_meta"]["_upstream_window"];
     assert_eq!(w["askedAfter"], 1_769_904_000_000_i64, "{body}");
     assert_eq!(w["servedAfter"], 1_997_321_600_000_i64, "{body}");

@@ -200,7 +200,7 @@ async fn list_inputs_are_validated() {
     .await;
     assert!(msg.starts_with("user_ids"), "{msg}");
 
-    let existing = app.get(&lists).await.json::<Value>().await.unwrap()["data"][0]["id"]
+    let existing = app.get_json(&lists).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();

@@ -50,15 +50,12 @@ async fn open_chat(app: &TestApp, n: u32) -> String {
 }
 
 async fn copies(app: &TestApp, chat: &str, text: &str) -> usize {
-    let body: Value = app
-        .get(&format!(
+    let body = app
+        .get_json(&format!(
             "/api/fansly/{}/chats/{chat}/messages?limit=100",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     body["data"]["messages"]
         .as_array()
         .unwrap()
@@ -414,7 +411,7 @@ async fn mcp_needs_a_valid_key() {
 #[tokio::test]
 async fn every_tool_names_an_operation_of_the_rest_api() {
     let app = spawn_app().await;
-    let doc: Value = app.get("/openapi.json").await.json().await.unwrap();
+    let doc = app.get_json("/openapi.json").await;
     for t in fansly_gateway::http::mcp::tools::TOOLS {
         let op = &doc["paths"][t.path][t.method.as_str().to_ascii_lowercase()];
         assert_eq!(

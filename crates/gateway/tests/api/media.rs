@@ -140,12 +140,7 @@ async fn large_upload_is_charged_per_megabyte_and_streams_in_parts() {
         )
         .await;
     assert_eq!(resp.status(), 200);
-    let page: Value = app
-        .get(&format!("{base}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json(&format!("{base}/messages")).await;
     let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
         .as_str()
         .unwrap()
@@ -398,12 +393,7 @@ async fn file_url_and_download_checks() {
         &json!({"mediaFiles": [first["prefixed_id"]]}),
     )
     .await;
-    let page: Value = app
-        .get(&format!("{base}/messages"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let page = app.get_json(&format!("{base}/messages")).await;
     let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
         .as_str()
         .unwrap()
@@ -574,15 +564,12 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     .unwrap();
     app.run_housekeeping().await;
     assert_eq!(app.balance(team).await, before - 5, "still reserved");
-    let status: Value = app
-        .get(&format!(
+    let status = app
+        .get_json(&format!(
             "/api/fansly/{}/media/uploads/{orphan}/status",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(status["status"], "failed", "{status}");
     assert!(status["error"].as_str().unwrap().contains("interrupted"));
 }

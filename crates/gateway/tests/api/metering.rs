@@ -157,7 +157,7 @@ async fn a_teams_own_limit_overrides_the_default() {
     fansly_gateway::tenancy::set_rate_limit(app.db(), &app.team.id, Some(1))
         .await
         .unwrap();
-    let body: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let body = app.get_json("/api/fansly/accounts").await;
     assert!(body.is_array());
     assert_error(app.get("/api/fansly/accounts").await, 429).await;
 }

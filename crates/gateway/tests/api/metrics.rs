@@ -328,7 +328,7 @@ async fn broadcast_recipients_and_endings_are_counted() {
             >= with(&before, "fgw_broadcast_recipients_total", &sent) + 2.0,
         "{text}"
     );
-    let b: Value = app.get(&format!("{path}/{id}")).await.json().await.unwrap();
+    let b = app.get_json(&format!("{path}/{id}")).await;
     assert_eq!(b["data"]["state"], "sent", "{b}");
 }
 

@@ -492,7 +492,7 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
     })
     .await;
     assert_eq!(s["connected"], false);
-    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let list = app.get_json("/api/fansly/accounts").await;
     assert_eq!(list[0]["authentication_progress"], "needs-reconnect");
     assert_eq!(list[0]["relay"]["running"], false);
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);

@@ -1,7 +1,6 @@
 //! Routing, health, OpenAPI and the sandbox bootstrap.
 
 use reqwest::Method;
-use serde_json::Value;
 
 use crate::helpers::{assert_error_naming, spawn_app};
 
@@ -35,12 +34,7 @@ async fn unknown_routes_and_methods_answer_json_errors() {
 #[tokio::test]
 async fn openapi_lists_every_route() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json", None, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/openapi.json").await;
     let paths = doc["paths"].as_object().unwrap();
     // Every documented operation is routed: without a key it meets the
     // authentication check (or answers), never the "no route" fallback.

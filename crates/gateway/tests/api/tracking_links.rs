@@ -9,12 +9,9 @@ use crate::helpers::{assert_error, assert_same_shape, spawn_app};
 async fn link_counters_agree_with_daily_stats() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    let links: Value = app
-        .get(&format!("/api/fansly/{acct}/tracking-links"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let links = app
+        .get_json(&format!("/api/fansly/{acct}/tracking-links"))
+        .await;
     let links = links["data"].as_array().unwrap().clone();
     assert_eq!(links.len(), 5);
     assert!(links
@@ -38,14 +35,11 @@ async fn link_counters_agree_with_daily_stats() {
 
     for link in &links {
         let id = link["id"].as_str().unwrap();
-        let all: Value = app
-            .get(&format!(
+        let all = app
+            .get_json(&format!(
                 "/api/fansly/{acct}/tracking-links/{id}/stats?after=2000-01-01"
             ))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         let rows = all["data"].as_array().unwrap();
         assert!(rows.len() >= 365);
         for key in ["clicks", "claims", "follows", "subscriptions"] {
@@ -148,12 +142,9 @@ async fn every_new_route_is_in_openapi() {
 async fn update_a_link_label_and_description() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
-    let links: Value = app
-        .get(&format!("/api/fansly/{acct}/tracking-links"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let links = app
+        .get_json(&format!("/api/fansly/{acct}/tracking-links"))
+        .await;
     let id = links["data"][3]["id"].as_str().unwrap().to_owned();
     let put = |body: Value, id: String| {
         let app = &app;
@@ -179,12 +170,9 @@ async fn update_a_link_label_and_description() {
         ),
         (Some("Instagram"), Some("bio link"))
     );
-    let after: Value = app
-        .get(&format!("/api/fansly/{acct}/tracking-links"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = app
+        .get_json(&format!("/api/fansly/{acct}/tracking-links"))
+        .await;
     assert_eq!(after["data"][3]["label"], "Instagram");
     assert_eq!(
         after["data"][3]["clicks"], links["data"][3]["clicks"],

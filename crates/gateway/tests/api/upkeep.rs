@@ -38,12 +38,9 @@ async fn fifty_callers_on_an_expired_session_cause_exactly_one_login() {
         assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
     }
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
-    let status: Value = app
-        .get(&format!("/api/fansly/authenticate/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status = app
+        .get_json(&format!("/api/fansly/authenticate/{id}"))
+        .await;
     assert_eq!(status["status"], "authenticated");
 }
 
@@ -71,7 +68,7 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
         assert_error_naming(app.get(&path).await, 409, "needs-reconnect").await;
     }
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
-    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let list = app.get_json("/api/fansly/accounts").await;
     let row = list
         .as_array()
         .unwrap()
@@ -312,7 +309,7 @@ async fn proxy_country_maps_through_the_configured_proxies() {
         seen.iter().all(|r| r.via_proxy),
         "every request of the account came through the relay"
     );
-    let list: Value = app.get("/api/fansly/accounts").await.json().await.unwrap();
+    let list = app.get_json("/api/fansly/accounts").await;
     let row = list
         .as_array()
         .unwrap()

@@ -87,12 +87,7 @@ async fn bad_album_input_is_refused_before_fansly_or_billing() {
 #[tokio::test]
 async fn content_routes_are_in_openapi() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json", None, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/openapi.json").await;
     for (path, methods) in [
         ("/api/fansly/{fanslyAccount}/walls", &["get", "post"][..]),
         ("/api/fansly/{fanslyAccount}/posts", &["get", "post"]),
@@ -160,7 +155,7 @@ async fn vault_upload(app: &TestApp, album: Option<&str>, background: bool) -> (
 async fn completed(app: &TestApp, polling_url: &str) -> String {
     let path = polling_url.strip_prefix(&app.address).unwrap();
     for _ in 0..200 {
-        let body: Value = app.get(path).await.json().await.unwrap();
+        let body = app.get_json(path).await;
         match body["status"].as_str() {
             Some("completed") => return body["media_id"].as_str().unwrap().to_owned(),
             Some("failed") => panic!("upload failed: {body}"),
@@ -320,15 +315,12 @@ async fn an_album_is_built_paged_reordered_and_updated() {
         "{queries:?}"
     );
 
-    let default_page: Value = app
-        .get(&format!(
+    let default_page = app
+        .get_json(&format!(
             "/api/fansly/{}/vault/media?album_id={default_album}",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         entry_media(&default_page),
         [to_default["media_id"].as_str().unwrap()]

@@ -71,14 +71,11 @@ async fn walls_list_and_create() {
 
     // Fansly's public account object lists the same walls.
     let public = app
-        .get(&format!(
+        .get_json(&format!(
             "/api/fansly/{}/users/sandbox_creator",
             app.team.account_id
         ))
-        .await
-        .json::<Value>()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(public["data"][0]["walls"], listed["data"], "{public}");
 }
 

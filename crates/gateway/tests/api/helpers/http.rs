@@ -32,6 +32,11 @@ impl TestApp {
             .await
     }
 
+    /// A GET's JSON body (whatever the status; tests that care check it).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     /// Any method, with the default team's key and an optional JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
         self.request(method, path, Some(&self.team.key), body).await

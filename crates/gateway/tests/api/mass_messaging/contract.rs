@@ -203,12 +203,7 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
 #[tokio::test]
 async fn every_mass_messaging_endpoint_is_in_the_openapi_document() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .request(Method::GET, "/openapi.json", None, None)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_json("/openapi.json").await;
     let base = "/api/fansly/{fanslyAccount}/mass-messaging";
     let one = format!("{base}/{{broadcast_id}}");
     for (path, method, operation) in [

@@ -17,12 +17,9 @@ use crate::media::{png, upload_file};
 async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_minus_exclusions() {
     let app = app().await;
     let acct = app.team.account_id.clone();
-    let tiers: Value = app
-        .get(&format!("/api/fansly/{acct}/subscription-tiers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tiers = app
+        .get_json(&format!("/api/fansly/{acct}/subscription-tiers"))
+        .await;
     let tier = tiers["data"][0]["id"].as_str().unwrap().to_owned();
     let mut subscribers = BTreeSet::new();
     for page in app
@@ -154,12 +151,9 @@ async fn a_fansly_broadcast_group_supplies_its_lists_and_tier() {
     let fans = bulk_fans(&app, "groupfan", 6).await;
     let included = list_of(&app, "Group include", &fans).await;
     let excluded = list_of(&app, "Group exclude", &fans[..2]).await;
-    let tiers: Value = app
-        .get(&format!("/api/fansly/{acct}/subscription-tiers"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let tiers = app
+        .get_json(&format!("/api/fansly/{acct}/subscription-tiers"))
+        .await;
     let tier = tiers["data"][1]["id"].as_str().unwrap().to_owned();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     for page in app

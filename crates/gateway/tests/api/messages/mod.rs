@@ -40,15 +40,12 @@ async fn list_messages(app: &TestApp, chat: &str, query: &str) -> Value {
 }
 
 async fn chat_row(app: &TestApp, chat: &str) -> Value {
-    let body: Value = app
-        .get(&format!(
+    let body = app
+        .get_json(&format!(
             "/api/fansly/{}/chats?limit=100",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     body["data"]["data"]
         .as_array()
         .unwrap()
@@ -214,7 +211,7 @@ async fn text_message_has_the_documented_shape() {
     let body: Value = resp.json().await.unwrap();
     assert_same_shape(&fixture("send_message_200.json"), &body, "$");
     assert_eq!(body["data"]["inReplyTo"], "");
-    let shown: Value = app.get(&chat_path(&app, &chat)).await.json().await.unwrap();
+    let shown = app.get_json(&chat_path(&app, &chat)).await;
     assert_eq!(shown["data"]["lastMessage"]["id"], body["data"]["id"]);
 }
 
@@ -317,28 +314,19 @@ async fn chats_list_pages_orders_and_counts_unread() {
         .collect();
     assert_eq!(all, HashSet::from([a.as_str(), b.as_str(), c.as_str()]));
 
-    let unread: Value = app
-        .get(&format!("/api/fansly/{acct}/chats?order=unread"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let unread = app
+        .get_json(&format!("/api/fansly/{acct}/chats?order=unread"))
+        .await;
     let rows = unread["data"]["data"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["groupId"], b.as_str());
-    let oldest: Value = app
-        .get(&format!("/api/fansly/{acct}/chats?order=oldest"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let oldest = app
+        .get_json(&format!("/api/fansly/{acct}/chats?order=oldest"))
+        .await;
     assert_eq!(oldest["data"]["data"][0]["groupId"], a.as_str());
-    let searched: Value = app
-        .get(&format!("/api/fansly/{acct}/chats?search=fan6"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let searched = app
+        .get_json(&format!("/api/fansly/{acct}/chats?search=fan6"))
+        .await;
     assert_eq!(searched["data"]["data"][0]["groupId"], c.as_str());
 
     // Mark everything read.

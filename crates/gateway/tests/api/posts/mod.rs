@@ -118,15 +118,12 @@ fn bundle_media(page: &Value, bundle: &Value) -> Vec<Value> {
 
 /// The vault media id behind an upload handle.
 async fn upload_media(app: &TestApp, h: &str) -> Value {
-    let body: Value = app
-        .get(&format!(
+    let body = app
+        .get_json(&format!(
             "/api/fansly/{}/media/uploads/{h}/status",
             app.team.account_id
         ))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     body["media_id"].clone()
 }
 

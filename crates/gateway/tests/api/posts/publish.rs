@@ -56,12 +56,9 @@ async fn gated_posts_with_media_are_listed_with_their_gating() {
     assert_eq!(subs_gates[0]["flags"], 2);
 
     // Published on the main wall by default; the text post has no media.
-    let walls: Value = app
-        .get(&format!("/api/fansly/{}/walls", app.team.account_id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let walls = app
+        .get_json(&format!("/api/fansly/{}/walls", app.team.account_id))
+        .await;
     let main = walls["data"][0]["id"].clone();
     for p in page["data"]["posts"].as_array().unwrap() {
         assert_eq!(p["wallIds"], json!([main]), "{p}");

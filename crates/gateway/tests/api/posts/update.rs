@@ -27,12 +27,9 @@ async fn a_post_is_replaced_by_its_new_state() {
         handle(&app, &app.team).await,
         handle(&app, &app.team).await,
     );
-    let walls: Value = app
-        .get(&format!("/api/fansly/{}/walls", app.team.account_id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let walls = app
+        .get_json(&format!("/api/fansly/{}/walls", app.team.account_id))
+        .await;
     let main = walls["data"][0]["id"].as_str().unwrap().to_owned();
     let original = publish(
         &app,
