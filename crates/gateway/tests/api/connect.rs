@@ -18,10 +18,10 @@ async fn login(app: &TestApp, n: usize) -> (Value, String) {
 }
 
 async fn put_code(app: &TestApp, team: &TestTeam, account: &str, code: &str) -> reqwest::Response {
-    app.request(
+    app.send_as(
+        &team,
         Method::PUT,
         &format!("/api/fansly/authenticate/{account}"),
-        Some(&team.key),
         Some(&json!({ "code": code })),
     )
     .await
@@ -214,12 +214,7 @@ async fn bad_connect_requests_are_clear_4xx() {
     // Another team cannot see it.
     let other = app.new_team(10, 0).await;
     let resp = app
-        .request(
-            Method::GET,
-            &format!("/api/fansly/authenticate/{id}"),
-            Some(&other.key),
-            None,
-        )
+        .get_as(&other, &format!("/api/fansly/authenticate/{id}"))
         .await;
     assert_error(resp, 404).await;
 }

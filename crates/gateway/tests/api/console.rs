@@ -97,10 +97,10 @@ async fn keys_are_shown_once_listed_and_revoked_within_the_team() {
     assert!(assert_error(empty, 422).await.contains("name"));
     // Another team cannot revoke it.
     let foreign = app
-        .request(
+        .send_as(
+            &other,
             Method::DELETE,
             &format!("/api/console/keys/{id}"),
-            Some(&other.key),
             None,
         )
         .await;

@@ -372,14 +372,7 @@ async fn exports_validate_start_retry_delete_and_run_out_of_credits() {
     assert_eq!(ids, sent[1..].to_vec());
 
     // Another team sees none of it; delete removes it.
-    let resp = app
-        .request(
-            Method::GET,
-            &format!("/api/data-exports/{id}"),
-            Some(&other.key),
-            None,
-        )
-        .await;
+    let resp = app.get_as(&other, &format!("/api/data-exports/{id}")).await;
     assert_error(resp, 404).await;
     let (status, _) = call(
         &app,

@@ -140,14 +140,7 @@ async fn over_the_team_rate_limit_is_429_with_retry_after() {
 
     // Another team has its own window.
     let other = app.new_team(10, 1).await;
-    let resp = app
-        .request(
-            reqwest::Method::GET,
-            "/api/fansly/accounts",
-            Some(&other.key),
-            None,
-        )
-        .await;
+    let resp = app.get_as(&other, "/api/fansly/accounts").await;
     assert_eq!(resp.status(), 200);
 }
 

@@ -42,6 +42,22 @@ impl TestApp {
         self.request(method, path, Some(&self.team.key), body).await
     }
 
+    /// A GET with another team's key.
+    pub async fn get_as(&self, team: &TestTeam, path: &str) -> Response {
+        self.request(Method::GET, path, Some(&team.key), None).await
+    }
+
+    /// Any method with another team's key.
+    pub async fn send_as(
+        &self,
+        team: &TestTeam,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        self.request(method, path, Some(&team.key), body).await
+    }
+
     /// POST of a JSON body with the default team's key.
     pub async fn post(&self, path: &str, body: &Value) -> Response {
         self.request(Method::POST, path, Some(&self.team.key), Some(body))

@@ -174,22 +174,10 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
     // Another team sees none of it: its own account's path, and ours.
     let other = app.new_team(100, 1).await;
     let theirs = format!("/api/fansly/{}/mass-messaging", other.account_id);
-    let resp = app
-        .request(
-            Method::GET,
-            &format!("{theirs}/{id}"),
-            Some(&other.key),
-            None,
-        )
-        .await;
+    let resp = app.get_as(&other, &format!("{theirs}/{id}")).await;
     assert_error(resp, 404).await;
     let resp = app
-        .request(
-            Method::DELETE,
-            &format!("{base}/{id}"),
-            Some(&other.key),
-            None,
-        )
+        .send_as(&other, Method::DELETE, &format!("{base}/{id}"), None)
         .await;
     assert_error(resp, 404).await;
     assert_eq!(show(&app, &id).await["state"], "scheduled");

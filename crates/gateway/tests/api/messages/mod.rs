@@ -598,14 +598,7 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
 
     // Another team's account is 404, like an unknown one.
     let other = app.new_team(100, 1).await;
-    let resp = app
-        .request(
-            Method::GET,
-            &format!("{base}/messages"),
-            Some(&other.key),
-            None,
-        )
-        .await;
+    let resp = app.get_as(&other, &format!("{base}/messages")).await;
     assert_error(resp, 404).await;
 }
 

@@ -197,10 +197,10 @@ async fn bad_update_and_stats_inputs_get_a_clear_4xx_and_change_nothing() {
     let post = publish(&app, json!({"text": "keep me"})).await;
     let id = post["data"]["id"].as_str().unwrap().to_owned();
     let foreign_post: Value = app
-        .request(
+        .send_as(
+            &other,
             Method::POST,
             &format!("/api/fansly/{}/posts", other.account_id),
-            Some(&other.key),
             Some(&json!({"text": "theirs"})),
         )
         .await

@@ -101,16 +101,16 @@ async fn create_list_update_delete_and_the_echo_clients_check() {
         assert_error(resp, 404).await;
     }
     let resp = app
-        .request(
+        .send_as(
+            &other,
             Method::PUT,
             &format!("/api/webhooks/{id}"),
-            Some(&other.key),
             Some(&json!({"enabled": false})),
         )
         .await;
     assert_error(resp, 404).await;
     let theirs: Value = app
-        .request(Method::GET, "/api/webhooks", Some(&other.key), None)
+        .get_as(&other, "/api/webhooks")
         .await
         .json()
         .await

@@ -111,10 +111,10 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
     assert_error(resp, 404).await;
     let other = app.new_team(100, 2).await;
     let resp = app
-        .request(
+        .send_as(
+            &other,
             Method::POST,
             &format!("/api/webhooks/{hook}/deliveries/{original_id}/redeliver"),
-            Some(&other.key),
             None,
         )
         .await;
