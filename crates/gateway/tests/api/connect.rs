@@ -258,12 +258,7 @@ async fn reauthenticate_logs_in_again_with_stored_credentials() {
 #[tokio::test]
 async fn a_restart_during_a_pending_challenge_resumes_it() {
     use fansly_gateway::{tenancy, App, Config};
-    let sandbox = fansly_sandbox::Sandbox::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sandbox = crate::helpers::start_sandbox().await;
     let data = tempfile::tempdir().unwrap();
     let database_url = crate::helpers::test_database_url().await;
     let config = || {

@@ -12,12 +12,6 @@ use crate::helpers::{assert_error, spawn_app, spawn_app_on, TestApp, TestTeam};
 
 const SEND: &str = "/api/v1/message";
 
-async fn open_chat(app: &TestApp) -> String {
-    let fan = app.fan_id(1).await;
-    let body: Value = app.create_chat(&fan).await.json().await.unwrap();
-    body["data"]["id"].as_str().unwrap().to_owned()
-}
-
 async fn send(app: &TestApp, team: &TestTeam, chat: &str, key: &str, text: &str) -> Response {
     app.http
         .post(format!(
@@ -32,26 +26,10 @@ async fn send(app: &TestApp, team: &TestTeam, chat: &str, key: &str, text: &str)
         .unwrap()
 }
 
-/// How many messages of the chat carry `text` (as the fan would see them).
-async fn copies(app: &TestApp, chat: &str, text: &str) -> usize {
-    let body = app
-        .get_json(&format!(
-            "/api/fansly/{}/chats/{chat}/messages?limit=100",
-            app.team.account_id
-        ))
-        .await;
-    body["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["content"] == text)
-        .count()
-}
-
 #[tokio::test]
 async fn a_repeat_gets_the_stored_answer_without_a_second_send_or_charge() {
     let app = spawn_app().await;
-    let chat = open_chat(&app).await;
+    let chat = app.open_chat(1).await;
     app.clear_upstream_requests().await;
     let before = app.balance(&app.team.id).await;
 
@@ -79,7 +57,7 @@ async fn a_repeat_gets_the_stored_answer_without_a_second_send_or_charge() {
     );
     assert_eq!(app.balance(&app.team.id).await, before - 1, "charged once");
     assert_eq!(app.ledger(&app.team.id).await.len(), ledger_len);
-    assert_eq!(copies(&app, &chat, "hello once").await, 1);
+    assert_eq!(app.copies(&chat, "hello once").await, 1);
 
     // Another key is another request.
     let other = send(&app, &app.team, &chat, "order-2", "hello once").await;
@@ -105,14 +83,14 @@ async fn a_repeat_gets_the_stored_answer_without_a_second_send_or_charge() {
 #[tokio::test]
 async fn the_same_key_with_another_body_is_422_and_bad_keys_are_422() {
     let app = spawn_app().await;
-    let chat = open_chat(&app).await;
+    let chat = app.open_chat(1).await;
     assert_eq!(
         send(&app, &app.team, &chat, "k1", "first").await.status(),
         200
     );
     let msg = assert_error(send(&app, &app.team, &chat, "k1", "second").await, 422).await;
     assert!(msg.contains("Idempotency-Key"), "{msg}");
-    assert_eq!(copies(&app, &chat, "second").await, 0);
+    assert_eq!(app.copies(&chat, "second").await, 0);
 
     for (key, why) in [("".to_owned(), "empty"), ("x".repeat(256), "255")] {
         let msg = assert_error(send(&app, &app.team, &chat, &key, "x").await, 422).await;
@@ -148,7 +126,7 @@ async fn the_same_key_with_another_body_is_422_and_bad_keys_are_422() {
 #[tokio::test]
 async fn a_repeat_while_the_first_runs_is_409_then_the_stored_answer() {
     let app = spawn_app().await;
-    let chat = open_chat(&app).await;
+    let chat = app.open_chat(1).await;
     app.inject(json!({"method": "POST", "path": SEND, "delay_ms": 1500}))
         .await;
     let (a, t, c) = (app.address.clone(), app.team.clone(), chat.clone());
@@ -176,13 +154,13 @@ async fn a_repeat_while_the_first_runs_is_409_then_the_stored_answer() {
     assert_eq!(again.status(), 200);
     assert_eq!(again.headers()["idempotent-replayed"], "true");
     assert_eq!(app.upstream_count("POST", SEND).await, 1);
-    assert_eq!(copies(&app, &chat, "slow one").await, 1);
+    assert_eq!(app.copies(&chat, "slow one").await, 1);
 }
 
 #[tokio::test]
 async fn a_failed_first_call_releases_the_key_for_a_retry() {
     let app = spawn_app().await;
-    let chat = open_chat(&app).await;
+    let chat = app.open_chat(1).await;
     let before = app.balance(&app.team.id).await;
     // Fansly refuses with a 5xx long enough for the gateway to give up.
     app.inject(json!({"method": "POST", "path": SEND, "status": 503, "times": 20}))
@@ -200,17 +178,12 @@ async fn a_failed_first_call_releases_the_key_for_a_retry() {
         "the failure was refunded: {:?}",
         app.ledger(&app.team.id).await
     );
-    assert_eq!(copies(&app, &chat, "after an outage").await, 1);
+    assert_eq!(app.copies(&chat, "after an outage").await, 1);
 }
 
 #[tokio::test]
 async fn two_instances_racing_on_one_key_send_once() {
-    let sandbox = fansly_sandbox::Sandbox::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sandbox = crate::helpers::start_sandbox().await;
     let data = tempfile::tempdir().unwrap();
     let url = crate::helpers::test_database_url().await;
     let one = spawn_app_on(&sandbox, data.path(), url.clone(), None, |_| {}).await;
@@ -223,7 +196,7 @@ async fn two_instances_racing_on_one_key_send_once() {
     )
     .await;
     let (a, b) = (&one.app, &two.app);
-    let chat = open_chat(a).await;
+    let chat = a.open_chat(1).await;
     a.clear_upstream_requests().await;
     let before = a.balance(&a.team.id).await;
 
@@ -252,7 +225,7 @@ async fn two_instances_racing_on_one_key_send_once() {
     );
     for round in 0..10 {
         assert_eq!(
-            copies(a, &chat, &format!("raced {round}")).await,
+            a.copies(&chat, &format!("raced {round}")).await,
             1,
             "round {round}"
         );
@@ -304,7 +277,7 @@ async fn openapi_documents_the_header_on_writes_only() {
 #[tokio::test]
 async fn without_a_key_nothing_changes() {
     let app = spawn_app().await;
-    let chat = open_chat(&app).await;
+    let chat = app.open_chat(1).await;
     for _ in 0..2 {
         let resp = app
             .post(
@@ -314,5 +287,5 @@ async fn without_a_key_nothing_changes() {
             .await;
         assert_eq!(resp.status(), 200);
     }
-    assert_eq!(copies(&app, &chat, "plain").await, 2);
+    assert_eq!(app.copies(&chat, "plain").await, 2);
 }

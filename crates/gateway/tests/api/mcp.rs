@@ -43,27 +43,6 @@ fn error_text(r: &CallToolResult) -> String {
     serde_json::to_string(&r.content).unwrap()
 }
 
-async fn open_chat(app: &TestApp, n: u32) -> String {
-    let fan = app.fan_id(n).await;
-    let body: Value = app.create_chat(&fan).await.json().await.unwrap();
-    body["data"]["id"].as_str().unwrap().to_owned()
-}
-
-async fn copies(app: &TestApp, chat: &str, text: &str) -> usize {
-    let body = app
-        .get_json(&format!(
-            "/api/fansly/{}/chats/{chat}/messages?limit=100",
-            app.team.account_id
-        ))
-        .await;
-    body["data"]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["content"] == text)
-        .count()
-}
-
 #[tokio::test]
 async fn an_agent_reads_a_conversation_and_replies_once() {
     let app = spawn_app().await;
@@ -105,7 +84,7 @@ async fn an_agent_reads_a_conversation_and_replies_once() {
     assert_eq!(accounts["data"][0]["id"], app.team.account_id.as_str());
 
     // A fan writes; the agent finds the chat and reads it.
-    let chat = open_chat(&app, 1).await;
+    let chat = app.open_chat(1).await;
     app.fan_writes(1, "are you there?", 3).await;
     let chats = structured(
         &call(
@@ -171,7 +150,7 @@ async fn an_agent_reads_a_conversation_and_replies_once() {
     assert_eq!(retried["data"], sent["data"]);
     assert_eq!(app.upstream_count("POST", "/api/v1/message").await, 1);
     assert_eq!(app.balance(&app.team.id).await, balance, "a retry is free");
-    assert_eq!(copies(&app, &chat, "yes, here!").await, 1);
+    assert_eq!(app.copies(&chat, "yes, here!").await, 1);
 
     // An explicit key: a new client (as after a crash) retrying it.
     let keyed = json!({"account": app.team.account_id, "chat_id": chat, "text": "again", "idempotency_key": "reply-42"});
@@ -179,7 +158,7 @@ async fn an_agent_reads_a_conversation_and_replies_once() {
     let client2 = connect(&app, &app.team.key).await;
     let again = structured(&call(&client2, "send_message", keyed).await);
     assert_eq!(again["replayed"], true);
-    assert_eq!(copies(&app, &chat, "again").await, 1);
+    assert_eq!(app.copies(&chat, "again").await, 1);
 
     // dry_run sends nothing.
     let dry = structured(
@@ -193,14 +172,14 @@ async fn an_agent_reads_a_conversation_and_replies_once() {
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["would_send"]["method"], "POST");
     assert_eq!(dry["would_send"]["body"]["text"], "draft");
-    assert_eq!(copies(&app, &chat, "draft").await, 0);
+    assert_eq!(app.copies(&chat, "draft").await, 0);
     assert_eq!(app.upstream_count("POST", "/api/v1/message").await, 2);
 }
 
 #[tokio::test]
 async fn a_read_only_key_reads_but_cannot_send() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 1).await;
+    let chat = app.open_chat(1).await;
     let key = fansly_gateway::tenancy::create_key(app.db(), &app.team.id, "agent")
         .await
         .unwrap();
@@ -232,7 +211,7 @@ async fn a_read_only_key_reads_but_cannot_send() {
     .await;
     assert!(error_text(&refused).contains("read-only"));
     assert_eq!(app.upstream_count("POST", "/api/v1/message").await, 0);
-    assert_eq!(copies(&app, &chat, "nope").await, 0);
+    assert_eq!(app.copies(&chat, "nope").await, 0);
     // The same key still writes over REST: the switch is for the MCP surface.
     let rest = app
         .request(
@@ -348,7 +327,7 @@ async fn resources_and_find_fan() {
     let body: Value = serde_json::from_str(text["text"].as_str().unwrap()).unwrap();
     assert_eq!(body["id"], app.team.account_id.as_str());
 
-    let chat = open_chat(&app, 1).await;
+    let chat = app.open_chat(1).await;
     app.fan_writes(1, "resource me", 1).await;
     let conv = client
         .read_resource(ReadResourceRequestParams::new(format!(

@@ -135,6 +135,15 @@ impl Life {
     }
 }
 
+/// A sandbox of its own on a free port, for tests that run several gateway
+/// lives (a restart, two instances) against the same Fansly.
+pub async fn start_sandbox() -> fansly_sandbox::Sandbox {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    fansly_sandbox::Sandbox::start(listener, Default::default())
+        .await
+        .unwrap()
+}
+
 /// A gateway on an external `sandbox`, with `data_dir` and `database_url`
 /// chosen by the caller, so several lives (a restart) share state. `team`
 /// is the team of an earlier life, or `None` for a new one (1000 credits,

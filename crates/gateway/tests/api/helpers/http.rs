@@ -32,6 +32,22 @@ impl TestApp {
             .await
     }
 
+    /// Opens the chat with sandbox fan `fan{n}`; answers its id.
+    pub async fn open_chat(&self, n: u32) -> String {
+        let fan = self.fan_id(n).await;
+        let body: Value = self.create_chat(&fan).await.json().await.unwrap();
+        body["data"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// How many of the chat's last 100 messages carry `text`.
+    pub async fn copies(&self, chat: &str, text: &str) -> usize {
+        let acct = &self.team.account_id;
+        let path = format!("/api/fansly/{acct}/chats/{chat}/messages?limit=100");
+        let body = self.get_json(&path).await;
+        let messages = body["data"]["messages"].as_array().unwrap();
+        messages.iter().filter(|m| m["content"] == text).count()
+    }
+
     /// A GET's JSON body (whatever the status; tests that care check it).
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.json().await.unwrap()

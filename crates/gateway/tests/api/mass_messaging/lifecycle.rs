@@ -25,12 +25,7 @@ async fn a_scheduled_broadcast_to_500_fans_survives_a_restart_and_fires_once_wit
         c.upstream.throttle.writes_per_minute = PER_MINUTE;
         c.upstream.throttle.burst = BURST;
     };
-    let sandbox = fansly_sandbox::Sandbox::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sandbox = crate::helpers::start_sandbox().await;
     let data = tempfile::tempdir().unwrap();
     let database_url = crate::helpers::test_database_url().await;
 
@@ -284,12 +279,7 @@ async fn cancelling_a_broadcast_in_progress_stops_it_before_the_next_recipient()
 
 #[tokio::test]
 async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
-    let sandbox = fansly_sandbox::Sandbox::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap();
+    let sandbox = crate::helpers::start_sandbox().await;
     let data = tempfile::tempdir().unwrap();
     let database_url = crate::helpers::test_database_url().await;
 

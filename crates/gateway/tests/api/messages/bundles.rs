@@ -6,7 +6,7 @@ use reqwest::Method;
 #[tokio::test]
 async fn several_media_files_are_one_bundle_message() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 1).await;
+    let chat = app.open_chat(1).await;
     let base = chat_path(&app, &chat);
     let (mut handles, mut vault) = (Vec::new(), Vec::new());
     for _ in 0..2 {

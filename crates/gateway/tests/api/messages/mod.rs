@@ -20,13 +20,6 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) ->
         .await
 }
 
-/// Opens the chat with `fan{n}`; answers its id.
-async fn open_chat(app: &TestApp, n: u32) -> String {
-    let fan = app.fan_id(n).await;
-    let body: Value = app.create_chat(&fan).await.json().await.unwrap();
-    body["data"]["id"].as_str().unwrap().to_owned()
-}
-
 fn chat_path(app: &TestApp, chat: &str) -> String {
     format!("/api/fansly/{}/chats/{chat}", app.team.account_id)
 }
@@ -58,7 +51,7 @@ async fn chat_row(app: &TestApp, chat: &str) -> Value {
 #[tokio::test]
 async fn a_whole_conversation() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 1).await;
+    let chat = app.open_chat(1).await;
     let from_fan = app.fan_writes(1, "hi there", 1).await;
     assert_eq!(from_fan["groupId"], chat.as_str());
     let fan_msg = from_fan["messages"][0].as_str().unwrap().to_owned();
@@ -198,7 +191,7 @@ async fn a_whole_conversation() {
 #[tokio::test]
 async fn text_message_has_the_documented_shape() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 2).await;
+    let chat = app.open_chat(2).await;
     let resp = call(
         &app,
         Method::POST,
@@ -218,7 +211,7 @@ async fn text_message_has_the_documented_shape() {
 #[tokio::test]
 async fn pagination_walks_300_messages_without_gaps_or_duplicates() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 3).await;
+    let chat = app.open_chat(3).await;
     let written = app.fan_writes(3, "m", 300).await;
     let expected: Vec<String> = written["messages"]
         .as_array()
@@ -275,9 +268,9 @@ async fn pagination_walks_300_messages_without_gaps_or_duplicates() {
 #[tokio::test]
 async fn chats_list_pages_orders_and_counts_unread() {
     let app = spawn_app().await;
-    let a = open_chat(&app, 4).await;
-    let b = open_chat(&app, 5).await;
-    let c = open_chat(&app, 6).await;
+    let a = app.open_chat(4).await;
+    let b = app.open_chat(5).await;
+    let c = app.open_chat(6).await;
     app.fan_writes(5, "unread one", 2).await;
     let acct = &app.team.account_id;
 
@@ -344,7 +337,7 @@ async fn chats_list_pages_orders_and_counts_unread() {
 #[tokio::test]
 async fn typing_is_free_and_read_receipts_can_be_disabled() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 7).await;
+    let chat = app.open_chat(7).await;
     let before = app.balance(&app.team.id).await;
     let resp = call(
         &app,
@@ -380,7 +373,7 @@ async fn typing_is_free_and_read_receipts_can_be_disabled() {
 #[tokio::test]
 async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
     let app = spawn_app().await;
-    let chat = open_chat(&app, 8).await;
+    let chat = app.open_chat(8).await;
     let fan_msg = app.fan_writes(8, "hello", 1).await["messages"][0]
         .as_str()
         .unwrap()
