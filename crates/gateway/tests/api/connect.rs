@@ -64,13 +64,7 @@ async fn password_only_login_connects_and_works() {
 
     let resp = app.get(&format!("/api/fansly/{id}/users/fan1")).await;
     assert_eq!(resp.status(), 200);
-    let list = app.get_json("/api/fansly/accounts").await;
-    let row = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap();
+    let row = app.account_row(&id).await;
     assert_eq!(row["fansly_username"], "sandbox_studio");
     assert_eq!(row["authentication_progress"], "authenticated");
     // The device id is fetched once and reused.

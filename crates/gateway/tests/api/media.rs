@@ -200,13 +200,7 @@ async fn async_upload_is_polled_to_completion() {
     assert!(polling.starts_with(&app.address), "{polling}");
     let mut last = Value::Null;
     for _ in 0..100 {
-        let resp = app
-            .http
-            .get(&polling)
-            .bearer_auth(&app.team.key)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get_url(&polling).await;
         assert_eq!(resp.status(), 200);
         last = resp.json().await.unwrap();
         if last["status"] == "completed" {
@@ -235,16 +229,7 @@ async fn failed_async_upload_reports_failed_and_refunds() {
     let polling = body["polling_url"].as_str().unwrap().to_owned();
     let mut last = Value::Null;
     for _ in 0..100 {
-        last = app
-            .http
-            .get(&polling)
-            .bearer_auth(&app.team.key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        last = app.get_url(&polling).await.json().await.unwrap();
         if last["status"] == "failed" {
             break;
         }

@@ -341,13 +341,7 @@ async fn with_an_operator_token_metrics_need_it() {
     let msg = assert_error(none, 401).await;
     assert!(msg.contains("operator_token"), "{msg}");
     // A team key is not the operator token.
-    let team = app
-        .http
-        .get(&url)
-        .bearer_auth(&app.team.key)
-        .send()
-        .await
-        .unwrap();
+    let team = app.get_url(&url).await;
     assert_error(team, 401).await;
     let ok = app.http.get(&url).bearer_auth(TOKEN).send().await.unwrap();
     assert_eq!(ok.status(), 200);

@@ -68,13 +68,7 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
         assert_error_naming(app.get(&path).await, 409, "needs-reconnect").await;
     }
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
-    let list = app.get_json("/api/fansly/accounts").await;
-    let row = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap();
+    let row = app.account_row(&id).await;
     assert_eq!(row["authentication_progress"], "needs-reconnect");
     assert_eq!(row["is_authenticated"], false);
     assert!(row["last_error"]
@@ -309,13 +303,7 @@ async fn proxy_country_maps_through_the_configured_proxies() {
         seen.iter().all(|r| r.via_proxy),
         "every request of the account came through the relay"
     );
-    let list = app.get_json("/api/fansly/accounts").await;
-    let row = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id.as_str())
-        .unwrap();
+    let row = app.account_row(&id).await;
     assert_eq!(row["proxy"], format!("127.0.0.1:{}", relay.port));
 }
 

@@ -48,6 +48,23 @@ impl TestApp {
         messages.iter().filter(|m| m["content"] == text).count()
     }
 
+    /// A GET of an absolute URL the API handed out (`next_page`, polling)
+    /// with the default team's key.
+    pub async fn get_url(&self, url: &str) -> Response {
+        let req = self.http.get(url).bearer_auth(&self.team.key);
+        req.send().await.expect("request sent")
+    }
+
+    /// The account `id`'s row in List Accounts.
+    pub async fn account_row(&self, id: &str) -> Value {
+        let list = self.get_json("/api/fansly/accounts").await;
+        let rows = list.as_array().expect("List Accounts is an array");
+        rows.iter()
+            .find(|r| r["id"] == id)
+            .expect("the account is listed")
+            .clone()
+    }
+
     /// A GET's JSON body (whatever the status; tests that care check it).
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.json().await.unwrap()

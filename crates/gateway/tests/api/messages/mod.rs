@@ -226,13 +226,7 @@ async fn pagination_walks_300_messages_without_gaps_or_duplicates() {
     loop {
         pages += 1;
         assert!(pages <= 50, "pagination does not end");
-        let resp = app
-            .http
-            .get(&url)
-            .bearer_auth(&app.team.key)
-            .send()
-            .await
-            .unwrap();
+        let resp = app.get_url(&url).await;
         assert_eq!(resp.status(), 200);
         let page: Value = resp.json().await.unwrap();
         let msgs = page["data"]["messages"].as_array().unwrap();
@@ -286,16 +280,7 @@ async fn chats_list_pages_orders_and_counts_unread() {
     assert!(first["data"]["aggregationData"]["accounts"].is_array());
     let next = first["_pagination"]["next_page"].as_str().unwrap();
     assert!(next.contains("offset=2"), "{next}");
-    let second: Value = app
-        .http
-        .get(next)
-        .bearer_auth(&app.team.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let second: Value = app.get_url(&next).await.json().await.unwrap();
     let rows2 = second["data"]["data"].as_array().unwrap();
     assert_eq!(rows2.len(), 1);
     assert_eq!(second["data"]["hasMore"], false);
