@@ -18,8 +18,8 @@ pub struct Cluster {
     pub nodes: Vec<Life>,
     /// The cluster's Redis, under its prefix, to look at leases and channels.
     pub redis: Redis,
-    pub prefix: String,
-    pub sandbox: fansly_sandbox::Sandbox,
+    /// Kept for as long as the nodes call it.
+    _sandbox: fansly_sandbox::Sandbox,
     _data_dir: tempfile::TempDir,
 }
 
@@ -79,8 +79,7 @@ pub async fn spawn_cluster(n: usize, tweak: impl Fn(usize, &mut Config)) -> Clus
     Cluster {
         nodes,
         redis,
-        prefix,
-        sandbox,
+        _sandbox: sandbox,
         _data_dir: data_dir,
     }
 }
