@@ -201,6 +201,12 @@ async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
         assert_eq!(node.app.get(&path).await.status(), 200);
     }
     first.clear_upstream_requests().await;
+    // A slow login (as Fansly's is): every node meets the refusal while
+    // the first login is still under way, so only the cluster lease keeps
+    // the others from logging in too.
+    first
+        .inject(json!({"method": "POST", "path": "/api/v1/login", "delay_ms": 500, "times": 3}))
+        .await;
     let expired = first
         .sandbox_post(
             "/_sandbox/sessions/expire",
