@@ -150,7 +150,29 @@ pub struct ThrottleConfig {
 pub struct Throttle {
     reads: Mutex<Bucket>,
     writes: Mutex<Bucket>,
-    max_wait: Duration,
+    cfg: ThrottleConfig,
+    /// Where the budget lives when several processes share it (a cluster);
+    /// the buckets above stand in while it cannot be reached.
+    shared: Option<(Arc<dyn SharedBudget>, String)>,
+}
+
+/// A token bucket kept outside the process, so every instance reaching
+/// Fansly for one account draws on the same budget. The same rules as the
+/// in-process bucket: `burst` back to back, then `per_minute`, each waiting
+/// request taking its token at once (so order is kept), and a wait beyond
+/// `max_wait` refused with [`UpstreamError::Throttled`].
+pub trait SharedBudget: Send + Sync {
+    /// The wait before this request may go. `Err(Throttled)` is a refusal;
+    /// any other error means the store could not be asked.
+    fn take<'a>(
+        &'a self,
+        bucket: &'a str,
+        per_minute: u32,
+        burst: u32,
+        max_wait: Duration,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Duration, UpstreamError>> + Send + 'a>,
+    >;
 }
 
 impl Throttle {
@@ -158,23 +180,67 @@ impl Throttle {
         Throttle {
             reads: Mutex::new(Bucket::new(cfg.reads_per_minute, cfg.burst)),
             writes: Mutex::new(Bucket::new(cfg.writes_per_minute, cfg.burst)),
-            max_wait: cfg.max_wait,
+            cfg,
+            shared: None,
+        }
+    }
+
+    /// A throttle whose budget is `store`'s buckets named after `name`
+    /// (`<name>:read`, `<name>:write`).
+    pub fn shared(cfg: ThrottleConfig, store: Arc<dyn SharedBudget>, name: &str) -> Throttle {
+        Throttle {
+            shared: Some((store, name.to_owned())),
+            ..Throttle::new(cfg)
         }
     }
 
     /// Waits for a slot, or fails at once when the wait would exceed the bound.
     pub async fn acquire(&self, write: bool) -> Result<(), UpstreamError> {
-        let bucket = if write { &self.writes } else { &self.reads };
-        let wait = bucket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(self.max_wait)
-            .inspect_err(|_| observe::throttle(write, None))?;
+        let wait = match self.take_shared(write).await {
+            Some(taken) => taken,
+            None => self.take_local(write),
+        }
+        .inspect_err(|_| observe::throttle(write, None))?;
         if !wait.is_zero() {
             observe::throttle(write, Some(wait));
             tokio::time::sleep(wait).await;
         }
         Ok(())
+    }
+
+    /// The shared bucket's answer; `None` without one or when its store
+    /// cannot be asked (then this process's own bucket decides, so an
+    /// outage of the store slows nothing down, at the price of the budget
+    /// being per process until it is back).
+    async fn take_shared(&self, write: bool) -> Option<Result<Duration, UpstreamError>> {
+        let (store, name) = self.shared.as_ref()?;
+        let (kind, per_minute) = if write {
+            ("write", self.cfg.writes_per_minute)
+        } else {
+            ("read", self.cfg.reads_per_minute)
+        };
+        let bucket = format!("{name}:{kind}");
+        match store
+            .take(&bucket, per_minute, self.cfg.burst, self.cfg.max_wait)
+            .await
+        {
+            Err(UpstreamError::Throttled { retry_after }) => {
+                Some(Err(UpstreamError::Throttled { retry_after }))
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %bucket, error = %e, "the shared request budget cannot be reached; using this process's own");
+                None
+            }
+            Ok(wait) => Some(Ok(wait)),
+        }
+    }
+
+    fn take_local(&self, write: bool) -> Result<Duration, UpstreamError> {
+        let bucket = if write { &self.writes } else { &self.reads };
+        bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(self.cfg.max_wait)
     }
 }
 

@@ -407,6 +407,8 @@ async fn add_token(config: &Config, args: AddToken) -> anyhow::Result<()> {
         config.upstream.throttle.to_config(),
         std::time::Duration::from_millis(config.relogin_cooldown_ms),
         events,
+        // One call, no re-login: the cluster's budget and leases are not needed.
+        None,
     );
     let row = sessions
         .add_token_via(

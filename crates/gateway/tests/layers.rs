@@ -27,6 +27,7 @@ const GATEWAY_LAYERS: &[(&str, u8)] = &[
     ("webhooks::examples", 1),
     ("webhooks::deliveries", 2),
     ("events::outbox", 3),
+    ("events::wake", 3),
     ("accounts", 4),
     ("fansly", 5),
     ("media", 5),

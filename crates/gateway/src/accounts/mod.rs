@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod login;
+pub mod relogin;
 pub mod sessions;
 pub mod store;
 pub mod throttle;

@@ -1,29 +1,29 @@
 //! Connected Fansly accounts: the rows a team owns, their sealed secrets, and
 //! the live upstream session of each, kept healthy: when Fansly refuses a
-//! session, exactly one re-login runs per account and every waiting caller
-//! shares its result.
+//! session, exactly one re-login runs per account ([`crate::accounts::relogin`])
+//! and every waiting caller shares its result.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use fansly_upstream::{
-    FanslyClient, LoginStep, Proxy, Route, Session, SessionRenewer, Throttle, ThrottleConfig,
-    UpstreamError,
+    FanslyClient, Proxy, Route, Session, SessionRenewer, SharedBudget, Throttle, ThrottleConfig,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use sqlx::Row;
 
 use crate::accounts::store::{
-    get, lifecycle, row_to_account, status, AccountRow, AUTHENTICATED, COLUMNS, TABLE,
+    get, lifecycle, row_to_account, AccountRow, AUTHENTICATED, COLUMNS, TABLE,
 };
+use crate::accounts::throttle::RedisBudget;
 use crate::core::crypto::no_keyring;
 use crate::core::crypto::{aad, Keyring};
 use crate::core::db::Db;
 use crate::core::error::ApiError;
 use crate::core::ids::{new_account_id, ACCOUNT_PREFIX};
-use crate::core::telemetry;
+use crate::core::redis::Redis;
 use crate::core::time::now_ms;
 use crate::events::outbox::{Events, NewEvent};
 
@@ -37,24 +37,27 @@ pub struct ConnectedAccount {
 
 /// The account connection service: sessions, re-login, secrets.
 #[derive(Clone)]
-pub struct Sessions(Arc<Inner>);
+pub struct Sessions(pub(crate) Arc<Inner>);
 
 pub struct Inner {
     pub(crate) db: Db,
     pub(crate) fansly: FanslyClient,
     pub(crate) keyring: Option<Arc<Keyring>>,
     throttle: ThrottleConfig,
-    cooldown: Duration,
+    /// The cluster's Redis: re-login leases and the shared request budgets.
+    pub(crate) redis: Option<Redis>,
+    budget: Option<Arc<dyn SharedBudget>>,
+    pub(crate) cooldown: Duration,
     cache: Mutex<HashMap<String, (String, Arc<Session>)>>,
     throttles: Mutex<HashMap<String, Arc<Throttle>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    cooldowns: Mutex<HashMap<String, Instant>>,
+    pub(crate) cooldowns: Mutex<HashMap<String, Instant>>,
     /// Woken whenever an account's connection state may have changed (the
     /// relay reconciles its websockets on it).
     changes: Arc<tokio::sync::Notify>,
     /// Where lifecycle events (connected, failed, …) are recorded.
     pub(crate) events: Events,
-    me: Weak<Inner>,
+    pub(crate) me: Weak<Inner>,
 }
 
 impl std::ops::Deref for Sessions {
@@ -72,12 +75,18 @@ impl Sessions {
         throttle: ThrottleConfig,
         cooldown: Duration,
         events: Events,
+        redis: Option<Redis>,
     ) -> Sessions {
+        let budget = redis
+            .clone()
+            .map(|r| Arc::new(RedisBudget(r)) as Arc<dyn SharedBudget>);
         Sessions(Arc::new_cyclic(|me| Inner {
             db: db.clone(),
             fansly,
             keyring,
             throttle,
+            redis,
+            budget,
             cooldown,
             cache: Mutex::default(),
             throttles: Mutex::default(),
@@ -166,7 +175,8 @@ impl Sessions {
     }
 
     /// How this account reaches Fansly: its proxy (sealed in the row) and
-    /// its request budget (one per account, kept across sessions).
+    /// its request budget (one per account, kept across sessions; in a
+    /// cluster one per account in Redis, shared by every instance).
     pub(crate) fn route_for(
         &self,
         account_id: &str,
@@ -186,7 +196,12 @@ impl Sessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(account_id.to_owned())
-            .or_insert_with(|| Arc::new(Throttle::new(self.throttle)))
+            .or_insert_with(|| {
+                Arc::new(match &self.budget {
+                    Some(shared) => Throttle::shared(self.throttle, shared.clone(), account_id),
+                    None => Throttle::new(self.throttle),
+                })
+            })
             .clone();
         Ok(Route {
             proxy,
@@ -239,7 +254,7 @@ impl Sessions {
     }
 
     /// The cached session while the stored token is unchanged, else a new one.
-    fn session_for(
+    pub(crate) fn session_for(
         &self,
         account_id: &str,
         sealed_token: &str,
@@ -426,191 +441,9 @@ impl Sessions {
         self.changed();
         Ok(())
     }
-
-    /// Logs in again with the stored credentials after Fansly refused
-    /// `expired`. Runs under the account's lock; a caller that waited finds
-    /// the session already renewed and takes it.
-    async fn relogin(&self, expired: &Session) -> Result<Arc<Session>, UpstreamError> {
-        let account_id = expired
-            .account()
-            .ok_or_else(|| {
-                UpstreamError::NeedsReconnect("the session belongs to no account".into())
-            })?
-            .to_owned();
-        let lock = self.lock_for(&account_id);
-        let _held = lock.lock().await;
-        let internal = |e: ApiError| {
-            UpstreamError::NeedsReconnect(format!("Fansly account {account_id}: {e}"))
-        };
-
-        let row = sqlx::query(&format!(
-            "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error, \
-               fansly_id FROM {TABLE} WHERE id = $1"
-        ))
-        .bind(&account_id)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(|e| internal(e.into()))?
-        .ok_or_else(|| UpstreamError::NeedsReconnect(format!("Fansly account {account_id} was disconnected")))?;
-        let team_id: String = row.get(0);
-        let state: String = row.get(1);
-        let sealed_token: Option<String> = row.get(2);
-        let sealed_password: Option<String> = row.get(3);
-        let login_name: Option<String> = row.get(4);
-        let device: Option<String> = row.get(5);
-        let sealed_proxy: Option<String> = row.get(6);
-        let last_error: Option<String> = row.get(7);
-        let fansly_id: Option<String> = row.get(8);
-
-        if state != AUTHENTICATED {
-            return Err(UpstreamError::NeedsReconnect(
-                not_connected(&account_id, &state, last_error.as_deref()).to_string(),
-            ));
-        }
-        if let Some(sealed) = &sealed_token {
-            let current = self
-                .open(&account_id, "session_token", sealed)
-                .map_err(internal)?;
-            if current.expose_secret() != expired.token().expose_secret() {
-                // Renewed by whoever held the lock before us.
-                let device = device.clone().unwrap_or_default();
-                return self
-                    .session_for(
-                        &account_id,
-                        sealed,
-                        device,
-                        sealed_proxy.as_deref(),
-                        fansly_id.as_deref(),
-                    )
-                    .map_err(internal);
-            }
-        }
-        if let Some(until) = self
-            .cooldowns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&account_id)
-        {
-            let now = Instant::now();
-            if *until > now {
-                return Err(UpstreamError::CoolingDown {
-                    retry_after: *until - now,
-                    reason: format!("a recent re-login of {account_id} failed"),
-                });
-            }
-        }
-        let (Some(sealed_password), Some(login_name), Some(device)) =
-            (sealed_password, login_name, device)
-        else {
-            let why =
-                "Fansly refused the session and no password is stored; connect the account again";
-            return Err(self.give_up(&account_id, why).await);
-        };
-        let password = self
-            .open(&account_id, "password", &sealed_password)
-            .map_err(internal)?;
-        let route = self
-            .route_for(&account_id, sealed_proxy.as_deref())
-            .map_err(internal)?;
-        tracing::info!(account = %account_id, "Fansly refused the session; logging in again");
-        let relogged = |outcome: &'static str| {
-            metrics::counter!(telemetry::RELOGINS, "team" => team_id.clone(), "outcome" => outcome)
-                .increment(1)
-        };
-        match self
-            .fansly
-            .login(&route, &device, &login_name, password.expose_secret())
-            .await
-        {
-            Ok(LoginStep::Authenticated(new)) => {
-                relogged("renewed");
-                let sealed = self
-                    .seal(&account_id, "session_token", new.token.expose_secret())
-                    .map_err(internal)?;
-                sqlx::query(&format!(
-                    "UPDATE {TABLE} SET session_token = $1, last_error = NULL, updated_at = $2 \
-                     WHERE id = $3 AND team_id = $4"
-                ))
-                .bind(&sealed)
-                .bind(now_ms())
-                .bind(&account_id)
-                .bind(&team_id)
-                .execute(&self.db.writer)
-                .await
-                .map_err(|e| internal(e.into()))?;
-                self.session_for(
-                    &account_id,
-                    &sealed,
-                    device,
-                    sealed_proxy.as_deref(),
-                    fansly_id.as_deref(),
-                )
-                .map_err(internal)
-            }
-            Ok(LoginStep::TwoFactor(_)) => {
-                relogged("needs_reconnect");
-                let why =
-                    "Fansly asks for a verification code to log in again; reconnect the account";
-                Err(self.give_up(&account_id, why).await)
-            }
-            Err(UpstreamError::Rejected(details)) => {
-                relogged("needs_reconnect");
-                let why = format!(
-                    "Fansly refused the stored credentials ({details}); reconnect the account"
-                );
-                Err(self.give_up(&account_id, &why).await)
-            }
-            Err(e) => {
-                relogged("failed");
-                self.cooldowns
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(account_id.clone(), Instant::now() + self.cooldown);
-                Err(UpstreamError::CoolingDown {
-                    retry_after: self.cooldown,
-                    reason: format!("re-login of {account_id} failed: {e}"),
-                })
-            }
-        }
-    }
-
-    /// Marks the account as needing its owner, once, and says so.
-    async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
-        // First: the state change below makes the relay supervisor abort the
-        // socket task this may run on, at its next await.
-        self.alert(account_id, "needs_reconnect", why).await;
-        if let Err(e) = self
-            .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
-            .await
-        {
-            tracing::error!(account = account_id, error = %e, "recording needs-reconnect failed");
-        }
-        self.forget(account_id);
-        self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
-            .await;
-        UpstreamError::NeedsReconnect(format!(
-            "Fansly account {account_id} needs reconnecting: {why}"
-        ))
-    }
 }
 
-impl SessionRenewer for Inner {
-    fn renew<'a>(
-        &'a self,
-        expired: &'a Session,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>,
-    > {
-        Box::pin(async move {
-            let me = self.me.upgrade().ok_or_else(|| {
-                UpstreamError::NeedsReconnect("the gateway is shutting down".into())
-            })?;
-            Sessions(me).relogin(expired).await
-        })
-    }
-}
-
-fn not_connected(account_id: &str, state: &str, last_error: Option<&str>) -> ApiError {
+pub(crate) fn not_connected(account_id: &str, state: &str, last_error: Option<&str>) -> ApiError {
     ApiError::Conflict(match last_error {
         Some(e) => format!("Fansly account {account_id} is not connected (status: {state}): {e}"),
         None => format!("Fansly account {account_id} is not connected (status: {state})"),

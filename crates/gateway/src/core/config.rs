@@ -245,6 +245,10 @@ pub struct RelaySettings {
     /// Fansly requests one fill may spend; the rest waits for the next run,
     /// so a long gap never crowds the account's budget.
     pub gap_fill_max_requests: u32,
+    /// Cluster mode: how long an instance's hold on an account's socket
+    /// lasts without renewal (renewed every third of it). When the holder
+    /// dies another instance opens the socket within about 1⅓ of this.
+    pub lease_ms: u64,
 }
 
 impl Default for RelaySettings {
@@ -261,6 +265,7 @@ impl Default for RelaySettings {
             gap_fill_sweep_ms: 15 * 60 * 1000,
             gap_fill_poll_ms: 2_000,
             gap_fill_max_requests: 200,
+            lease_ms: 10_000,
         }
     }
 }

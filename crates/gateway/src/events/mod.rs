@@ -1,7 +1,8 @@
-//! Events: the catalogue of vendor event names and the outbox they are
-//! recorded in.
+//! Events: the catalogue of vendor event names, the outbox they are
+//! recorded in, and (in a cluster) the wake-up that tells every instance.
 
 pub mod catalog;
 pub mod keys;
 pub mod marks;
 pub mod outbox;
+pub mod wake;

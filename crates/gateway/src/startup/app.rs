@@ -9,6 +9,7 @@ use anyhow::Context;
 use fansly_sandbox::{Sandbox, SandboxConfig};
 use fansly_upstream::FanslyClient;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::accounts::login;
 use crate::accounts::sessions::Sessions;
@@ -17,12 +18,14 @@ use crate::core::crypto::Keyring;
 use crate::core::db::Db;
 use crate::core::redis::Redis;
 use crate::events::outbox::Events;
+use crate::events::wake;
 use crate::http::state::{AppState, Inner};
 use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::profiles::Profiles;
+use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
 use crate::workers::{broadcasts, data_exports, webhook_delivery};
 
@@ -32,6 +35,10 @@ pub struct App {
     sandbox: Option<Sandbox>,
     keyring: Option<Arc<Keyring>>,
     profiles: Profiles,
+    /// This instance's name in the cluster (socket leases, wake-ups).
+    instance: String,
+    /// Woken when another instance records an event (cluster mode).
+    others: Arc<Notify>,
 }
 
 impl App {
@@ -84,6 +91,7 @@ impl App {
             config.upstream.throttle.to_config(),
             Duration::from_millis(config.relogin_cooldown_ms),
             events.clone(),
+            redis.clone(),
         );
         let listener = TcpListener::bind(config.listen)
             .await
@@ -93,6 +101,14 @@ impl App {
             None => format!("http://{}", listener.local_addr()?),
         };
         let profiles = Profiles::new(sessions.clone());
+        let instance = crate::core::ids::random_id("node_", 16);
+        let leases = redis.clone().map(|r| {
+            SocketLeases::new(
+                r,
+                instance.clone(),
+                Duration::from_millis(config.relay.lease_ms),
+            )
+        });
         let relays = Relays::new(
             RelayConfig::from_config(&config)?,
             db.clone(),
@@ -102,6 +118,7 @@ impl App {
                 db: db.clone(),
                 profiles: profiles.clone(),
             },
+            leases,
         );
         if config
             .operator_token
@@ -128,6 +145,8 @@ impl App {
             sandbox,
             keyring,
             profiles,
+            instance,
+            others: Arc::default(),
         })
     }
 
@@ -168,6 +187,7 @@ impl App {
             settings: self.state.config.webhooks.clone(),
             events: self.state.events.clone(),
             keyring: self.keyring.clone(),
+            others: self.others.clone(),
         }
     }
 
@@ -211,6 +231,15 @@ impl App {
         let autostart = self.state.config.workers.autostart;
         let janitor = autostart.then(|| tokio::spawn(self.housekeeping().run()));
         let relay = tokio::spawn(self.state.relays.clone().run());
+        let wake = match &self.state.redis {
+            Some(redis) => wake::start(
+                redis.clone(),
+                &self.state.events,
+                self.instance.clone(),
+                self.others.clone(),
+            ),
+            None => Vec::new(),
+        };
         let deliverers = if autostart {
             webhook_delivery::spawn_workers(self.webhook_delivery())
         } else {
@@ -243,7 +272,10 @@ impl App {
             exporter.release().await;
         }
         relay.abort();
-        self.state.relays.stop_all();
+        self.state.relays.shutdown().await;
+        for task in wake {
+            task.abort();
+        }
         // A delivery cut off here keeps its lease until it lapses, then goes
         // out again (same idempotency key).
         for worker in deliverers {

@@ -31,6 +31,9 @@ pub struct Deps {
     pub events: Events,
     /// Opens the endpoints' sealed signing secrets.
     pub keyring: Option<Arc<Keyring>>,
+    /// Woken when another instance of the cluster recorded an event
+    /// ([`crate::events::wake`]); never on a single node.
+    pub others: Arc<tokio::sync::Notify>,
 }
 
 /// The HTTP client every worker shares: the vendor's timeouts, no
@@ -320,14 +323,18 @@ async fn parker(state: Deps) {
 async fn worker(state: Deps, client: reqwest::Client) {
     let poll = Duration::from_millis(state.settings.poll_interval_ms.max(10));
     let wake: Arc<tokio::sync::Notify> = state.events.recorded();
+    let others = state.others.clone();
     loop {
         let notified = wake.notified();
-        tokio::pin!(notified);
+        let elsewhere = others.notified();
+        tokio::pin!(notified, elsewhere);
         // Registered before looking, so an event recorded meanwhile wakes us.
         notified.as_mut().enable();
+        elsewhere.as_mut().enable();
         run_due(&state, &client).await;
         tokio::select! {
             _ = &mut notified => {}
+            _ = &mut elsewhere => {}
             _ = tokio::time::sleep(poll) => {}
         }
     }

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod auth;
+mod cluster;
 mod connect;
 mod console;
 mod create_chat;

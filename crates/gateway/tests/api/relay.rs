@@ -585,6 +585,7 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
             db: state.db.clone(),
             profiles: fansly_gateway::workers::profiles::Profiles::new(state.sessions.clone()),
         },
+        None,
     );
     let task = tokio::spawn(second.clone().run());
     eventually("the second relay to connect", async || {

@@ -162,6 +162,7 @@ async fn rotating_the_master_key_reseals_everything() {
         app.state.config.upstream.throttle.to_config(),
         Duration::from_secs(1),
         app.state.events.clone(),
+        None,
     );
     for account in [&id, &app.team.account_id] {
         let acct = only_new.connected(&app.team.id, account).await.unwrap();
@@ -179,6 +180,7 @@ async fn without_a_master_key_credentials_are_refused_with_instructions() {
         app.state.config.upstream.throttle.to_config(),
         Duration::from_secs(1),
         app.state.events.clone(),
+        None,
     );
     let err = keyless
         .add_token(

@@ -11,6 +11,11 @@
 //! the session through the same re-login the REST client uses (one per
 //! account at a time); when that needs the owner, the account becomes
 //! needs-reconnect and its socket stops.
+//!
+//! In a cluster each socket is also held through a lease
+//! ([`crate::workers::relay::lease`]): an instance opens an account's socket
+//! only while it holds the lease, renews it at each pass (every third of the
+//! lease), and stops the socket the moment it no longer holds it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -32,6 +37,7 @@ use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::{Events, NewEvent};
 use crate::workers::gap_fill::run::RelayHooks;
+use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::mapping::{self, Outcome};
 
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
@@ -124,6 +130,13 @@ pub struct Inner {
     /// Gap fill after each (re)connect, `senderData` on received messages.
     hooks: RelayHooks,
     running: Mutex<HashMap<String, Running>>,
+    /// Cluster mode: the socket leases; `None` on a single node.
+    leases: Option<SocketLeases>,
+    /// One reconciling pass at a time (the loop and `run_due` may overlap,
+    /// and a pass must not start a second socket for an account).
+    pass: tokio::sync::Mutex<()>,
+    /// Set by `stop_all`: no pass starts a socket after it.
+    stopped: AtomicBool,
     /// Counters outlive a stopped relay, so its status stays readable.
     counters: Mutex<HashMap<String, Arc<Counters>>>,
 }
@@ -141,6 +154,7 @@ impl Relays {
         sessions: Sessions,
         events: Events,
         hooks: RelayHooks,
+        leases: Option<SocketLeases>,
     ) -> Relays {
         Relays(Arc::new(Inner {
             cfg,
@@ -149,6 +163,9 @@ impl Relays {
             events,
             hooks,
             running: Mutex::default(),
+            leases,
+            pass: tokio::sync::Mutex::new(()),
+            stopped: AtomicBool::new(false),
             counters: Mutex::default(),
         }))
     }
@@ -190,19 +207,46 @@ impl Relays {
             return;
         }
         let changes = self.0.sessions.changes();
+        // A cluster's leases are renewed at each pass.
+        let every = match &self.0.leases {
+            Some(leases) => leases.renew_every().min(RECONCILE_EVERY),
+            None => RECONCILE_EVERY,
+        };
         loop {
-            if let Err(e) = self.reconcile().await {
-                tracing::warn!(error = %e, "relay: reading connected accounts failed");
-            }
+            self.run_due().await;
             tokio::select! {
                 _ = changes.notified() => {}
-                _ = tokio::time::sleep(RECONCILE_EVERY) => {}
+                _ = tokio::time::sleep(every) => {}
             }
         }
     }
 
+    /// One reconciling pass now (what the loop runs on each change and
+    /// tick): sockets started and stopped to match the accounts and, in a
+    /// cluster, the leases renewed, lapsed ones taken over, lost ones let go.
+    pub async fn run_due(&self) {
+        if let Err(e) = self.reconcile().await {
+            tracing::warn!(error = %e, "relay: reading connected accounts failed");
+        }
+    }
+
+    /// The instance holding the account's socket in a cluster (`None` on
+    /// a single node, or when nobody holds it).
+    pub async fn holder(&self, account_id: &str) -> Option<String> {
+        self.0.leases.as_ref()?.holder(account_id).await
+    }
+
+    /// This instance's name in the socket leases (`None` on a single node).
+    pub fn instance(&self) -> Option<&str> {
+        self.0.leases.as_ref().map(SocketLeases::owner)
+    }
+
     #[tracing::instrument(skip_all)]
     async fn reconcile(&self) -> Result<(), sqlx::Error> {
+        let _pass = self.0.pass.lock().await;
+        if self.0.stopped.load(Ordering::Relaxed) {
+            return Ok(());
+        }
         let rows = sqlx::query(
             "SELECT id, team_id, fansly_id FROM fansly_accounts \
              WHERE auth_state = $1 AND fansly_id IS NOT NULL",
@@ -219,19 +263,36 @@ impl Relays {
             })
             .collect();
         let ids: HashSet<&str> = wanted.iter().map(|a| a.id.as_str()).collect();
-        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.retain(|id, (task, counters)| {
-            let keep = ids.contains(id.as_str()) && !task.is_finished();
-            if !keep {
-                task.abort();
-                socket_closed(counters);
-                counters.since.store(0, Ordering::Relaxed);
-                tracing::info!(account = %id, "relay stopped");
+        let mut unwanted = Vec::new();
+        self.retain(|id, task| {
+            let keep = ids.contains(id) && !task.is_finished();
+            if !keep && !ids.contains(id) {
+                unwanted.push(id.to_owned());
             }
             keep
         });
+        let mut held = HashSet::new();
+        if let Some(leases) = &self.0.leases {
+            for id in unwanted {
+                leases.release(&id).await;
+            }
+            for account in &wanted {
+                if leases.hold(&account.id).await {
+                    held.insert(account.id.clone());
+                }
+            }
+            // Another instance holds these now (ours lapsed): theirs alone.
+            self.retain(|id, _| held.contains(id));
+        }
+        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        if self.0.stopped.load(Ordering::Relaxed) {
+            // `stop_all` ran during this pass: it starts nothing more.
+            return Ok(());
+        }
         for account in wanted {
-            if running.contains_key(&account.id) {
+            if running.contains_key(&account.id)
+                || (self.0.leases.is_some() && !held.contains(&account.id))
+            {
                 continue;
             }
             let counters = self
@@ -249,12 +310,46 @@ impl Relays {
         Ok(())
     }
 
-    /// Stops every socket (at shutdown).
-    pub fn stop_all(&self) {
+    /// Stops the sockets `keep` says no to (`keep(account, task)`).
+    fn retain(&self, mut keep: impl FnMut(&str, &JoinHandle<()>) -> bool) {
         let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-        for (_, (task, counters)) in running.drain() {
-            socket_closed(&counters);
-            task.abort();
+        running.retain(|id, (task, counters)| {
+            let kept = keep(id, task);
+            if !kept {
+                task.abort();
+                socket_closed(counters);
+                counters.since.store(0, Ordering::Relaxed);
+                tracing::info!(account = %id, "relay stopped");
+            }
+            kept
+        });
+    }
+
+    /// Stops every socket for good, leaving the cluster's leases to lapse
+    /// (what a crash leaves behind); the ids of the stopped accounts.
+    pub fn stop_all(&self) -> Vec<String> {
+        self.0.stopped.store(true, Ordering::Relaxed);
+        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        running
+            .drain()
+            .map(|(id, (task, counters))| {
+                socket_closed(&counters);
+                task.abort();
+                id
+            })
+            .collect()
+    }
+
+    /// Stops every socket at shutdown and hands its lease back, so another
+    /// instance takes the accounts over at its next pass.
+    pub async fn shutdown(&self) {
+        let stopped = self.stop_all();
+        // After any pass under way: it may have just renewed a lease.
+        let _pass = self.0.pass.lock().await;
+        if let Some(leases) = &self.0.leases {
+            for id in stopped {
+                leases.release(&id).await;
+            }
         }
     }
 }

@@ -133,6 +133,14 @@ impl Life {
             .expect("gateway task")
             .expect("gateway stops cleanly");
     }
+
+    /// Ends this life as kill -9 would, as far as the rest of a cluster can
+    /// tell: its sockets cut, its API gone, nothing handed back (leases
+    /// lapse on their own).
+    pub fn kill(self) {
+        self.app.state.relays.stop_all();
+        self.running.abort();
+    }
 }
 
 /// A sandbox of its own on a free port, for tests that run several gateway
@@ -222,7 +230,12 @@ pub async fn test_database_url() -> Option<String> {
         url.starts_with("postgres"),
         "{TEST_DB_ENV} must be a postgres:// URL, got {url}"
     );
-    let admin = Db::connect(&url, 1)
+    Some(new_pg_database(&url).await)
+}
+
+/// A new, empty database on the PostgreSQL server of `url`; its URL.
+pub async fn new_pg_database(url: &str) -> String {
+    let admin = Db::connect(url, 1)
         .await
         .expect("test PostgreSQL reachable");
     let name = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
@@ -231,9 +244,9 @@ pub async fn test_database_url() -> Option<String> {
         .await
         .expect("create test database");
     admin.pool.close().await;
-    let mut parsed = url::Url::parse(&url).expect("valid test database URL");
+    let mut parsed = url::Url::parse(url).expect("valid test database URL");
     parsed.set_path(&format!("/{name}"));
-    Some(parsed.to_string())
+    parsed.to_string()
 }
 
 impl TestApp {

@@ -4,6 +4,7 @@
 mod accounts;
 mod app;
 mod asserts;
+mod cluster;
 mod http;
 mod sandbox;
 mod webhooks;
@@ -13,4 +14,5 @@ pub use app::{
     TestTeam,
 };
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
+pub use cluster::{spawn_cluster, Cluster};
 pub use webhooks::{verify_signatures, Received, Receiver};

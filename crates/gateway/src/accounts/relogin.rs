@@ -1,0 +1,292 @@
+//! Re-login after Fansly refuses an account's session: exactly one runs per
+//! account (a lock per account in the process, and in a cluster a Redis
+//! lease per account across instances); every caller that waited takes the
+//! session the winner stored in the database.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fansly_upstream::{LoginStep, Session, SessionRenewer, UpstreamError};
+use secrecy::ExposeSecret;
+use sqlx::Row;
+
+use crate::accounts::sessions::{not_connected, Inner, Sessions};
+use crate::accounts::store::{lifecycle, status, AUTHENTICATED, TABLE};
+use crate::core::error::ApiError;
+use crate::core::telemetry;
+use crate::core::time::now_ms;
+
+/// How long one instance may hold an account's cluster-wide re-login before
+/// another may try (a login answers in seconds; an instance that died
+/// mid-login must not block the account for long).
+const CLUSTER_LOGIN_LEASE: Duration = Duration::from_secs(30);
+/// How often an instance waiting on another's re-login looks for its session.
+const CLUSTER_LOGIN_POLL: Duration = Duration::from_millis(50);
+
+/// The account's row as a re-login needs it.
+struct Stored {
+    team_id: String,
+    sealed_token: Option<String>,
+    sealed_password: Option<String>,
+    login_name: Option<String>,
+    device: Option<String>,
+    sealed_proxy: Option<String>,
+    fansly_id: Option<String>,
+}
+
+impl Sessions {
+    /// Logs in again with the stored credentials after Fansly refused
+    /// `expired`. Runs under the account's lock (and in a cluster its
+    /// lease); a caller that waited finds the session already renewed and
+    /// takes it.
+    pub(crate) async fn relogin(&self, expired: &Session) -> Result<Arc<Session>, UpstreamError> {
+        let account_id = expired
+            .account()
+            .ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the session belongs to no account".into())
+            })?
+            .to_owned();
+        let lock = self.lock_for(&account_id);
+        let _held = lock.lock().await;
+        let Some(redis) = self.redis.clone() else {
+            return self.relogin_locked(&account_id, expired).await;
+        };
+        let lease = format!("relogin:{account_id}");
+        let owner = crate::core::ids::random_id("relogin_", 16);
+        let deadline = Instant::now() + CLUSTER_LOGIN_LEASE + Duration::from_secs(5);
+        loop {
+            match redis.lease(&lease, &owner, CLUSTER_LOGIN_LEASE).await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(e) => {
+                    // Better a second login than none while Redis is away.
+                    tracing::warn!(account = %account_id, error = %e, "Redis unreachable: re-login without the cluster lock");
+                    return self.relogin_locked(&account_id, expired).await;
+                }
+            }
+            // Another instance is logging in: its session, once stored, is ours.
+            let stored = self.stored(&account_id).await?;
+            if let Some(renewed) = self.renewed(&account_id, &stored, expired)? {
+                return Ok(renewed);
+            }
+            if Instant::now() >= deadline {
+                return Err(UpstreamError::CoolingDown {
+                    retry_after: CLUSTER_LOGIN_POLL,
+                    reason: format!("another instance is logging {account_id} in"),
+                });
+            }
+            tokio::time::sleep(CLUSTER_LOGIN_POLL).await;
+        }
+        // Read after taking the lease: a login that finished just before is seen.
+        let result = self.relogin_locked(&account_id, expired).await;
+        if let Err(e) = redis.release(&lease, &owner).await {
+            tracing::warn!(account = %account_id, error = %e, "releasing the re-login lease failed (it lapses by itself)");
+        }
+        result
+    }
+
+    /// The account's row; an error when it is gone or no longer authenticated
+    /// (then nobody may log it in without its owner).
+    async fn stored(&self, account_id: &str) -> Result<Stored, UpstreamError> {
+        let row = sqlx::query(&format!(
+            "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error, \
+               fansly_id FROM {TABLE} WHERE id = $1"
+        ))
+        .bind(account_id)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(|e| internal(account_id, e.into()))?
+        .ok_or_else(|| UpstreamError::NeedsReconnect(format!("Fansly account {account_id} was disconnected")))?;
+        let state: String = row.get(1);
+        if state != AUTHENTICATED {
+            let last_error: Option<String> = row.get(7);
+            return Err(UpstreamError::NeedsReconnect(
+                not_connected(account_id, &state, last_error.as_deref()).to_string(),
+            ));
+        }
+        Ok(Stored {
+            team_id: row.get(0),
+            sealed_token: row.get(2),
+            sealed_password: row.get(3),
+            login_name: row.get(4),
+            device: row.get(5),
+            sealed_proxy: row.get(6),
+            fansly_id: row.get(8),
+        })
+    }
+
+    /// The stored session when it is no longer the one Fansly refused.
+    fn renewed(
+        &self,
+        account_id: &str,
+        stored: &Stored,
+        expired: &Session,
+    ) -> Result<Option<Arc<Session>>, UpstreamError> {
+        let Some(sealed) = &stored.sealed_token else {
+            return Ok(None);
+        };
+        let current = self
+            .open(account_id, "session_token", sealed)
+            .map_err(|e| internal(account_id, e))?;
+        if current.expose_secret() == expired.token().expose_secret() {
+            return Ok(None);
+        }
+        self.session_for(
+            account_id,
+            sealed,
+            stored.device.clone().unwrap_or_default(),
+            stored.sealed_proxy.as_deref(),
+            stored.fansly_id.as_deref(),
+        )
+        .map(Some)
+        .map_err(|e| internal(account_id, e))
+    }
+
+    async fn relogin_locked(
+        &self,
+        account_id: &str,
+        expired: &Session,
+    ) -> Result<Arc<Session>, UpstreamError> {
+        let internal = |e: ApiError| internal(account_id, e);
+        let stored = self.stored(account_id).await?;
+        if let Some(renewed) = self.renewed(account_id, &stored, expired)? {
+            // Renewed by whoever held the lock before us.
+            return Ok(renewed);
+        }
+        if let Some(until) = self
+            .cooldowns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(account_id)
+        {
+            let now = Instant::now();
+            if *until > now {
+                return Err(UpstreamError::CoolingDown {
+                    retry_after: *until - now,
+                    reason: format!("a recent re-login of {account_id} failed"),
+                });
+            }
+        }
+        let Stored {
+            team_id,
+            sealed_password,
+            login_name,
+            device,
+            sealed_proxy,
+            fansly_id,
+            ..
+        } = stored;
+        let (Some(sealed_password), Some(login_name), Some(device)) =
+            (sealed_password, login_name, device)
+        else {
+            let why =
+                "Fansly refused the session and no password is stored; connect the account again";
+            return Err(self.give_up(account_id, why).await);
+        };
+        let password = self
+            .open(account_id, "password", &sealed_password)
+            .map_err(internal)?;
+        let route = self
+            .route_for(account_id, sealed_proxy.as_deref())
+            .map_err(internal)?;
+        tracing::info!(account = %account_id, "Fansly refused the session; logging in again");
+        let relogged = |outcome: &'static str| {
+            metrics::counter!(telemetry::RELOGINS, "team" => team_id.clone(), "outcome" => outcome)
+                .increment(1)
+        };
+        match self
+            .fansly
+            .login(&route, &device, &login_name, password.expose_secret())
+            .await
+        {
+            Ok(LoginStep::Authenticated(new)) => {
+                relogged("renewed");
+                let sealed = self
+                    .seal(account_id, "session_token", new.token.expose_secret())
+                    .map_err(internal)?;
+                sqlx::query(&format!(
+                    "UPDATE {TABLE} SET session_token = $1, last_error = NULL, updated_at = $2 \
+                     WHERE id = $3 AND team_id = $4"
+                ))
+                .bind(&sealed)
+                .bind(now_ms())
+                .bind(account_id)
+                .bind(&team_id)
+                .execute(&self.db.writer)
+                .await
+                .map_err(|e| internal(e.into()))?;
+                self.session_for(
+                    account_id,
+                    &sealed,
+                    device,
+                    sealed_proxy.as_deref(),
+                    fansly_id.as_deref(),
+                )
+                .map_err(internal)
+            }
+            Ok(LoginStep::TwoFactor(_)) => {
+                relogged("needs_reconnect");
+                let why =
+                    "Fansly asks for a verification code to log in again; reconnect the account";
+                Err(self.give_up(account_id, why).await)
+            }
+            Err(UpstreamError::Rejected(details)) => {
+                relogged("needs_reconnect");
+                let why = format!(
+                    "Fansly refused the stored credentials ({details}); reconnect the account"
+                );
+                Err(self.give_up(account_id, &why).await)
+            }
+            Err(e) => {
+                relogged("failed");
+                self.cooldowns
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(account_id.to_owned(), Instant::now() + self.cooldown);
+                Err(UpstreamError::CoolingDown {
+                    retry_after: self.cooldown,
+                    reason: format!("re-login of {account_id} failed: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Marks the account as needing its owner, once, and says so.
+    async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
+        // First: the state change below makes the relay supervisor abort the
+        // socket task this may run on, at its next await.
+        self.alert(account_id, "needs_reconnect", why).await;
+        if let Err(e) = self
+            .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
+            .await
+        {
+            tracing::error!(account = account_id, error = %e, "recording needs-reconnect failed");
+        }
+        self.forget(account_id);
+        self.lifecycle(account_id, lifecycle::AUTHENTICATION_FAILED)
+            .await;
+        UpstreamError::NeedsReconnect(format!(
+            "Fansly account {account_id} needs reconnecting: {why}"
+        ))
+    }
+}
+
+fn internal(account_id: &str, e: ApiError) -> UpstreamError {
+    UpstreamError::NeedsReconnect(format!("Fansly account {account_id}: {e}"))
+}
+
+impl SessionRenewer for Inner {
+    fn renew<'a>(
+        &'a self,
+        expired: &'a Session,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Arc<Session>, UpstreamError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let me = self.me.upgrade().ok_or_else(|| {
+                UpstreamError::NeedsReconnect("the gateway is shutting down".into())
+            })?;
+            Sessions(me).relogin(expired).await
+        })
+    }
+}

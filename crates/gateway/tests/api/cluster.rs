@@ -1,0 +1,333 @@
+//! Cluster mode (`redis_url`): three gateways on one PostgreSQL database and
+//! one Redis behave as one towards Fansly — one socket per account, taken
+//! over when its holder dies; one re-login for many refused calls; one
+//! request budget per account; and an event recorded on one instance wakes
+//! the delivery workers of the others.
+
+use std::time::Duration;
+
+use fansly_gateway::events::outbox::NewEvent;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::helpers::{parked, spawn_cluster, Cluster, Receiver, TestApp};
+
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The nodes whose relay has the account's socket open.
+fn connected_on(cluster: &Cluster, account: &str) -> Vec<usize> {
+    (0..cluster.nodes.len())
+        .filter(|&i| cluster.nodes[i].app.state.relays.status(account)["connected"] == true)
+        .collect()
+}
+
+async fn run_relays(cluster: &Cluster) {
+    for node in &cluster.nodes {
+        node.app.state.relays.run_due().await;
+    }
+}
+
+async fn creator_account(app: &TestApp, n: usize) -> String {
+    app.creator(n).await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn three_instances_open_one_socket_per_account_and_another_takes_over_after_a_kill() {
+    let mut cluster = spawn_cluster(3, |_, _| {}).await;
+    let first = &cluster.nodes[0].app;
+    let account = first.team.account_id.clone();
+    let other_team = first.new_team(1_000, 1).await;
+    let other = other_team.account_id.clone();
+    let (creator0, creator1) = (
+        creator_account(first, 0).await,
+        creator_account(first, 1).await,
+    );
+
+    // Every node looks several times: each account still has one socket,
+    // held by the node its lease names.
+    for _ in 0..3 {
+        run_relays(&cluster).await;
+    }
+    for (acct, creator) in [(&account, &creator0), (&other, &creator1)] {
+        let on = eventually("one node connected", async || {
+            let on = connected_on(&cluster, acct);
+            (on.len() == 1 && cluster.sockets(creator).await == 1).then_some(on)
+        })
+        .await;
+        let holder = cluster.nodes[0].app.state.relays.holder(acct).await;
+        assert_eq!(
+            holder.as_deref(),
+            cluster.nodes[on[0]].app.state.relays.instance()
+        );
+    }
+    run_relays(&cluster).await;
+    assert_eq!(cluster.sockets(&creator0).await, 1);
+    assert_eq!(cluster.sockets(&creator1).await, 1);
+
+    // The holder of the first account dies without a word.
+    let dead = connected_on(&cluster, &account)[0];
+    let dead_name = cluster.nodes[dead]
+        .app
+        .state
+        .relays
+        .instance()
+        .unwrap()
+        .to_owned();
+    let other_holder = cluster.nodes[0].app.state.relays.holder(&other).await;
+    cluster.nodes.remove(dead).kill();
+    eventually("the dead node's socket to close", async || {
+        (cluster.sockets(&creator0).await == 0).then_some(())
+    })
+    .await;
+    // A message nobody hears live: the taker's gap fill must find it.
+    let sent = cluster.nodes[0]
+        .app
+        .fan_writes(7, "while nobody listens", 1)
+        .await;
+    let message_id = sent["messages"][0].as_str().unwrap().to_owned();
+
+    // Its lease still stands, and lapses by itself (10 s by default).
+    run_relays(&cluster).await;
+    let lease = cluster.redis.key(&format!("relay:{account}"));
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&lease)
+        .query_async(&mut cluster.redis.conn())
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 10_000, "lease TTL {ttl} ms");
+    assert_eq!(
+        cluster.nodes[0].app.state.relays.holder(&account).await,
+        Some(dead_name.clone())
+    );
+    assert_eq!(cluster.sockets(&creator0).await, 0, "nobody else opened it");
+
+    // Its lapse, without the wait: the key goes as expiry would remove it.
+    let _: i64 = redis::cmd("DEL")
+        .arg(&lease)
+        .query_async(&mut cluster.redis.conn())
+        .await
+        .unwrap();
+    run_relays(&cluster).await;
+    let taker = eventually("a survivor to take the socket over", async || {
+        let on = connected_on(&cluster, &account);
+        (on.len() == 1 && cluster.sockets(&creator0).await == 1).then(|| on[0])
+    })
+    .await;
+    let holder = cluster.nodes[0].app.state.relays.holder(&account).await;
+    assert_eq!(
+        holder.as_deref(),
+        cluster.nodes[taker].app.state.relays.instance()
+    );
+    assert_ne!(holder, Some(dead_name.clone()));
+    // The other account's lease was left to lapse: if the dead node held it
+    // too, nobody has opened its socket yet; else it never closed.
+    let expected = if other_holder == Some(dead_name.clone()) {
+        0
+    } else {
+        1
+    };
+    assert_eq!(cluster.sockets(&creator1).await, expected);
+
+    // What was sent meanwhile arrives once: the takeover's connect made the
+    // account due for gap fill (run by whichever instance claims it).
+    let count = || async {
+        sqlx::query(
+            "SELECT COUNT(*) FROM events WHERE account_id = $1 AND name = 'fansly.messages.received' \
+             AND payload LIKE $2",
+        )
+        .bind(&account)
+        .bind(format!("%{message_id}%"))
+        .fetch_one(&cluster.nodes[0].app.db().pool)
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
+    };
+    eventually("the missed message to be filled", async || {
+        (count().await >= 1).then_some(())
+    })
+    .await;
+    // And the live socket carries what comes next, still once.
+    let live = cluster.nodes[0].app.fan_writes(8, "heard live", 1).await;
+    let live_id = live["messages"][0].as_str().unwrap().to_owned();
+    eventually("the live message", async || {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) FROM events WHERE account_id = $1 AND payload LIKE $2")
+                .bind(&account)
+                .bind(format!("%{live_id}%"))
+                .fetch_one(&cluster.nodes[0].app.db().pool)
+                .await
+                .unwrap()
+                .get(0);
+        (n >= 1).then_some(())
+    })
+    .await;
+    assert_eq!(count().await, 1);
+
+    // A graceful stop hands the lease back at once: no lapse to wait for.
+    let survivor = cluster.nodes.remove(taker);
+    survivor.stop().await;
+    assert_eq!(
+        cluster.nodes[0].app.state.relays.holder(&account).await,
+        None
+    );
+    run_relays(&cluster).await;
+    eventually("the last node to take over", async || {
+        (connected_on(&cluster, &account) == vec![0] && cluster.sockets(&creator0).await == 1)
+            .then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
+    let cluster = spawn_cluster(3, |_, _| {}).await;
+    let first = &cluster.nodes[0].app;
+    let (creator, account) = first.connect_by_login(1, json!({})).await;
+    let path = format!("/api/fansly/{account}/users/fan1");
+    // Every node has the session in hand, the one Fansly is about to end.
+    for node in &cluster.nodes {
+        assert_eq!(node.app.get(&path).await.status(), 200);
+    }
+    first.clear_upstream_requests().await;
+    // A slow login (as Fansly's is): every node meets the refusal while
+    // the first login is still under way, so only the cluster lease keeps
+    // the others from logging in too.
+    first
+        .inject(json!({"method": "POST", "path": "/api/v1/login", "delay_ms": 500, "times": 3}))
+        .await;
+    let expired = first
+        .sandbox_post(
+            "/_sandbox/sessions/expire",
+            json!({"account_id": creator["account_id"]}),
+        )
+        .await;
+    assert_eq!(expired.status(), 200);
+
+    let answers = join_all((0..50).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
+    for answer in answers {
+        let status = answer.status();
+        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
+    }
+    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+    // The session the one login got serves every node.
+    let sessions = first
+        .sandbox_get(&format!(
+            "/_sandbox/sessions?account_id={}",
+            creator["account_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+    for node in &cluster.nodes {
+        assert_eq!(node.app.get(&path).await.status(), 200);
+    }
+    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+}
+
+#[tokio::test]
+async fn an_event_recorded_on_one_instance_is_delivered_by_another_after_a_wake() {
+    // Only node 1 delivers, and its poll is an hour away: it can only act
+    // on a wake-up.
+    let cluster = spawn_cluster(3, |i, c| {
+        c.relay.enabled = false;
+        c.webhooks.allow_private_targets = true;
+        c.webhooks.poll_interval_ms = 3_600_000;
+        if i != 1 {
+            parked(c);
+        }
+    })
+    .await;
+    cluster.wait_subscribed().await;
+    let first = &cluster.nodes[0].app;
+    let receiver = Receiver::start().await;
+    first
+        .create_webhook(
+            &first.team,
+            &receiver.url,
+            &["fansly.messages.received"],
+            None,
+        )
+        .await;
+    // The create itself recorded nothing to deliver.
+    tokio::task::yield_now().await;
+    assert!(receiver.requests().is_empty());
+
+    let recorded = first
+        .state
+        .events
+        .record(NewEvent {
+            team_id: first.team.id.clone(),
+            account_id: first.team.account_id.clone(),
+            name: "fansly.messages.received",
+            dedup_key: "cluster-wake-1".into(),
+            payload: json!({"id": "cluster-wake-1", "content": "from node 0"}),
+        })
+        .await
+        .unwrap()
+        .expect("a new event");
+    let got = receiver
+        .wait_until(Duration::from_secs(10), "the woken delivery", |r| {
+            !r.is_empty()
+        })
+        .await;
+    let body: Value = got[0].json();
+    assert_eq!(body["event"], "fansly.messages.received", "{body}");
+    assert_eq!(body["payload"]["content"], "from node 0", "{body}");
+    // Settled as delivered by the node that sent it.
+    eventually("the delivery to be settled", async || {
+        let status: String =
+            sqlx::query("SELECT status FROM webhook_deliveries WHERE event_id = $1")
+                .bind(&recorded)
+                .fetch_one(&first.db().pool)
+                .await
+                .unwrap()
+                .get(0);
+        (status == "delivered").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_accounts_fansly_budget_is_shared_by_every_instance() {
+    // Five calls back to back, then one a minute: per node, 15 would pass.
+    let cluster = spawn_cluster(3, |_, c| {
+        c.relay.enabled = false;
+        c.upstream.throttle.reads_per_minute = 1;
+        c.upstream.throttle.burst = 5;
+        c.upstream.throttle.max_wait_ms = 0;
+    })
+    .await;
+    let first = &cluster.nodes[0].app;
+    first.clear_upstream_requests().await;
+    let path = format!("/api/fansly/{}/users/fan1", first.team.account_id);
+    let answers = join_all((0..15).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        10,
+        "{statuses:?}"
+    );
+    let upstream = first.upstream_requests().await;
+    assert_eq!(
+        upstream.len(),
+        5,
+        "one Fansly call per answered lookup: {:?}",
+        upstream.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
