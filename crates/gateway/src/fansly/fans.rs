@@ -83,18 +83,17 @@ pub async fn subscribers(
 }
 
 impl SubscriberQuery {
-    /// How many subscriptions match in all, read from Fansly's `stats`; only
-    /// known when nothing narrows the list beyond `status`.
-    pub fn total(&self, answer: &Value) -> Option<u64> {
+    /// Where Fansly's `stats` counts the matching subscriptions in all (a
+    /// JSON pointer); only known when nothing narrows the list beyond `status`.
+    pub fn total_at(&self) -> Option<&'static str> {
         if self.tier_id.is_some() || !self.search.is_empty() {
             return None;
         }
-        let key = match self.status {
-            SubscriberStatus::Active => "totalActive",
-            SubscriberStatus::Expired => "totalExpired",
-            SubscriberStatus::All => "total",
-        };
-        answer["stats"][key].as_u64()
+        Some(match self.status {
+            SubscriberStatus::Active => "/stats/totalActive",
+            SubscriberStatus::Expired => "/stats/totalExpired",
+            SubscriberStatus::All => "/stats/total",
+        })
     }
 }
 

@@ -69,7 +69,7 @@ async fn list_transactions(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("total"));
+    let rows = Rows::of(Some("data"), Some("/total"));
     scope
         .call_paged(
             prices::EARNINGS_TRANSACTIONS,
@@ -117,7 +117,7 @@ async fn list_payouts(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("total"));
+    let rows = Rows::of(Some("data"), Some("/total"));
     scope
         .call_paged(
             prices::EARNINGS_PAYOUTS,
@@ -198,14 +198,15 @@ async fn list_top_supporters(
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
-    let rows = Rows::of(None, None);
+    // The ranking is cut from Fansly's whole per-fan list by the gateway.
+    let rows = Rows::cut(None);
     scope
         .call_paged(
             prices::TOP_SUPPORTERS_LIST,
             next,
             page,
             rows,
-            |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
+            move |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
         )
         .await
 }
