@@ -15,14 +15,22 @@ use futures::future::BoxFuture;
 /// Resolves host names: the system's resolver ([`SystemLookup`]), or in
 /// tests one that answers what the test needs (e.g. a rebinding name).
 pub trait Lookup: Send + Sync {
-    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>>;
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>>;
 }
 
 /// The system's resolver (`getaddrinfo`, through tokio).
 pub struct SystemLookup;
 
 impl Lookup for SystemLookup {
-    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
         Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
     }
 }

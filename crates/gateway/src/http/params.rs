@@ -67,10 +67,18 @@ impl Params {
     }
 
     /// [`Self::one`] for an integer in `min..=max` (default when absent).
-    pub fn one_integer(&self, name: &str, default: u32, min: u32, max: u32) -> Result<u32, ApiError> {
+    pub fn one_integer(
+        &self,
+        name: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ApiError> {
         match self.one(name)? {
             None => Ok(default),
-            Some("") => Err(invalid(format!("{name} is empty: give a number or leave it out"))),
+            Some("") => Err(invalid(format!(
+                "{name} is empty: give a number or leave it out"
+            ))),
             raw => bounded(name, raw, default, min, max),
         }
     }
@@ -269,7 +277,11 @@ mod tests {
     #[test]
     fn one_value_params_refuse_repeats_and_typed_blanks() {
         let p = Params::from_pairs(&[("limit", ""), ("route", ""), ("x", "1"), ("x", "2")]);
-        assert!(p.one("x").unwrap_err().to_string().contains("more than once"));
+        assert!(p
+            .one("x")
+            .unwrap_err()
+            .to_string()
+            .contains("more than once"));
         assert_eq!(p.one("route").unwrap(), Some(""));
         assert_eq!(p.one("absent").unwrap(), None);
         assert!(p.one_integer("limit", 5, 1, 10).is_err());

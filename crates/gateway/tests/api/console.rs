@@ -418,7 +418,10 @@ async fn console_queries_take_one_typed_value_per_parameter() {
         ("/api/console/ledger?limit=", "limit"),
         ("/api/console/ledger?limit=5&limit=6", "limit"),
         ("/api/console/usage?days=3&days=4", "days"),
-        ("/api/console/requests?console=true&console=false", "console"),
+        (
+            "/api/console/requests?console=true&console=false",
+            "console",
+        ),
         ("/api/console/requests?console=maybe", "console"),
         ("/api/console/requests?route=a&route=b", "route"),
     ] {

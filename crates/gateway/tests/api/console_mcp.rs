@@ -12,7 +12,7 @@ async fn data(app: &TestApp, method: Method, path: &str, key: &str, body: Option
     let resp = app.request(method, path, Some(key), body.as_ref()).await;
     assert_eq!(resp.status(), 200, "{path}: {}", resp.text().await.unwrap());
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["_meta"]["credits"]["used"], 0, "{path} is free");
+    assert_eq!(body["_meta"]["_credits"]["used"], 0, "{path} is free");
     body["data"].clone()
 }
 
@@ -36,7 +36,10 @@ async fn the_mcp_page_shows_the_endpoint_and_snippets_that_work() {
     assert_eq!(setup["key_read_only"], false);
     let snippets = setup["snippets"].as_array().unwrap();
     let ids: Vec<&str> = snippets.iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert!(ids.contains(&"claude-desktop") && ids.contains(&"streamable-http"), "{ids:?}");
+    assert!(
+        ids.contains(&"claude-desktop") && ids.contains(&"streamable-http"),
+        "{ids:?}"
+    );
     for s in snippets {
         let text = s["text"].as_str().unwrap();
         assert!(text.contains(&url), "{text}");
@@ -46,7 +49,10 @@ async fn the_mcp_page_shows_the_endpoint_and_snippets_that_work() {
     }
     // The generic snippet, with a real key in place of the placeholder, is
     // what a client needs: its URL and header reach the tools.
-    let generic = snippets.iter().find(|s| s["id"] == "streamable-http").unwrap();
+    let generic = snippets
+        .iter()
+        .find(|s| s["id"] == "streamable-http")
+        .unwrap();
     let config: Value = serde_json::from_str(generic["text"].as_str().unwrap()).unwrap();
     let server = &config["mcpServers"]["fansly"];
     assert_eq!(server["type"], "http");
@@ -59,16 +65,21 @@ async fn the_mcp_page_shows_the_endpoint_and_snippets_that_work() {
         .post(server["url"].as_str().unwrap())
         .bearer_auth(&key)
         .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "snippet", "version": "0"}}}))
+            "clientInfo": {"name": "snippet", "version": "0"}}}),
+        )
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(tools["result"]["serverInfo"]["name"], "fansly-gateway", "{tools}");
+    assert_eq!(
+        tools["result"]["serverInfo"]["name"], "fansly-gateway",
+        "{tools}"
+    );
 }
 
 #[tokio::test]
@@ -83,12 +94,20 @@ async fn a_keys_mcp_switch_is_set_over_rest_within_the_team() {
         Some(json!({"name": "agent"})),
     )
     .await;
-    let (id, secret) = (agent["id"].as_str().unwrap(), agent["key"].as_str().unwrap());
+    let (id, secret) = (
+        agent["id"].as_str().unwrap(),
+        agent["key"].as_str().unwrap(),
+    );
 
     let on: Value = set_read_only(&app, id, true).await.json().await.unwrap();
     assert_eq!(on["data"], json!({"id": id, "mcp_read_only": true}));
     let keys = data(&app, Method::GET, "/api/console/keys", &app.team.key, None).await;
-    let listed = keys.as_array().unwrap().iter().find(|k| k["id"] == id).unwrap();
+    let listed = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap();
     assert_eq!(listed["mcp_read_only"], true);
     let mine = data(&app, Method::GET, "/api/console/mcp", secret, None).await;
     assert_eq!(mine["key_read_only"], true);
@@ -126,10 +145,21 @@ async fn a_keys_mcp_switch_is_set_over_rest_within_the_team() {
     // The body is `{read_only: bool}`, nothing else.
     let own = app.team.key.clone();
     let keys = data(&app, Method::GET, "/api/console/keys", &own, None).await;
-    let live = keys.as_array().unwrap().iter().find(|k| k["revoked_at"].is_null()).unwrap();
+    let live = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["revoked_at"].is_null())
+        .unwrap();
     let path = format!("/api/console/keys/{}/mcp", live["id"].as_str().unwrap());
-    for bad in [json!({"read_only": "yes"}), json!({}), json!({"read_only": true, "x": 1})] {
-        let resp = app.request(Method::PUT, &path, Some(&own), Some(&bad)).await;
+    for bad in [
+        json!({"read_only": "yes"}),
+        json!({}),
+        json!({"read_only": true, "x": 1}),
+    ] {
+        let resp = app
+            .request(Method::PUT, &path, Some(&own), Some(&bad))
+            .await;
         assert_error_naming(resp, 422, "read_only").await;
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, Receiver, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, Receiver, TestApp};
 
 /// Where each list keeps its rows in `data` (`None`: `data` is the array).
 const LISTS: &[(&str, Option<&str>)] = &[
@@ -43,6 +43,10 @@ async fn page(app: &TestApp, path: &str, at: Option<&str>) -> (usize, Option<Str
 async fn an_exactly_full_last_page_ends_every_offset_list() {
     let app = spawn_app().await;
     let acct = &app.team.account_id;
+    for n in 1..=5 {
+        let fan = app.fan_id(n).await;
+        assert_eq!(app.create_chat(&fan).await.status(), 200);
+    }
     for &(list, at) in LISTS {
         let base = format!("/api/fansly/{acct}/{list}");
         let total: usize = app
@@ -51,12 +55,25 @@ async fn an_exactly_full_last_page_ends_every_offset_list() {
             .iter()
             .map(|p| rows(p, at))
             .sum();
-        assert!(total >= 3, "{list}: the sandbox seeds more than {total} rows");
+        assert!(
+            total >= 3,
+            "{list}: the sandbox seeds more than {total} rows"
+        );
 
         // The last page exactly full, below the cap.
         let k = total.min(40);
-        let (n, next) = page(&app, &with(&base, &format!("limit={k}&offset={}", total - k)), at).await;
-        assert_eq!((n, next.as_deref()), (k, None), "{list}: limit {k} at {}", total - k);
+        let (n, next) = page(
+            &app,
+            &with(&base, &format!("limit={k}&offset={}", total - k)),
+            at,
+        )
+        .await;
+        assert_eq!(
+            (n, next.as_deref()),
+            (k, None),
+            "{list}: limit {k} at {}",
+            total - k
+        );
         // A full page with rows after it still points at them.
         let (n, next) = page(&app, &with(&base, &format!("limit={}&offset=0", k - 1)), at).await;
         assert_eq!(n, k - 1, "{list}");
@@ -76,10 +93,15 @@ async fn an_exactly_full_last_page_ends_every_offset_list() {
 
 #[tokio::test]
 async fn webhook_deliveries_end_on_an_exactly_full_page() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
     let receiver = Receiver::start().await;
     let hook = app
-        .create_webhook(&app.team, &receiver.url, &["chat.message.received"], None)
+        .create_webhook(
+            &app.team,
+            &receiver.url,
+            &["fansly.messages.received"],
+            None,
+        )
         .await;
     let id = hook["id"].as_str().unwrap();
     for _ in 0..4 {
@@ -96,8 +118,18 @@ async fn webhook_deliveries_end_on_an_exactly_full_page() {
     let path = format!("/api/webhooks/{id}/deliveries");
     let all = page(&app, &with(&path, "limit=100"), None).await.0;
     assert!(all >= 4, "{all} deliveries");
-    let (n, next) = page(&app, &with(&path, &format!("limit=2&offset={}", all - 2)), None).await;
+    let (n, next) = page(
+        &app,
+        &with(&path, &format!("limit=2&offset={}", all - 2)),
+        None,
+    )
+    .await;
     assert_eq!((n, next), (2, None));
-    let (_, next) = page(&app, &with(&path, &format!("limit=2&offset={}", all - 3)), None).await;
+    let (_, next) = page(
+        &app,
+        &with(&path, &format!("limit=2&offset={}", all - 3)),
+        None,
+    )
+    .await;
     assert!(next.is_some());
 }

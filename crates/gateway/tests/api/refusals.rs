@@ -23,12 +23,15 @@ async fn exchange(app: &TestApp, raw: &[u8]) -> String {
 
 /// The last answer in `out`: its status and JSON body.
 fn last_answer(out: &str) -> (u16, Value) {
-    let start = out.rfind("HTTP/1.1 ").unwrap_or_else(|| panic!("no answer: {out:?}"));
+    let start = out
+        .rfind("HTTP/1.1 ")
+        .unwrap_or_else(|| panic!("no answer: {out:?}"));
     let answer = &out[start..];
     let status = answer[9..12].parse().unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     assert!(
-        head.to_ascii_lowercase().contains("content-type: application/json"),
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
         "{head}"
     );
     let json = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body:?}: {e}"));
@@ -51,7 +54,11 @@ async fn hypers_own_refusals_are_json() {
     let out = exchange(&app, b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_refused(&out, 400, "malformed");
     // A header line without a colon.
-    let out = exchange(&app, b"GET /healthz HTTP/1.1\r\nHost: x\r\nbroken header\r\n\r\n").await;
+    let out = exchange(
+        &app,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nbroken header\r\n\r\n",
+    )
+    .await;
     assert_refused(&out, 400, "malformed");
     // A URI over hyper's limit (65,534 bytes).
     let long = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
@@ -79,7 +86,11 @@ async fn a_refusal_after_a_good_request_on_one_connection_is_json() {
     assert_eq!(out.matches("HTTP/1.1 ").count(), 2, "{out}");
     assert_refused(&out, 400, "malformed");
     // The gateway's own errors are untouched (and were JSON already).
-    let out = exchange(&app, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let out = exchange(
+        &app,
+        b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     let (status, body) = last_answer(&out);
     assert_eq!(status, 404);
     assert!(body["error"].is_string(), "{body}");

@@ -256,7 +256,8 @@ async fn console_end_to_end() {
     };
     assert_eq!(me(secret.clone()).await, 200);
     // Its MCP read-only switch, from the keys table.
-    b.click("tr[data-key-name='browser test'] .mcp-read-only").await;
+    b.click("tr[data-key-name='browser test'] .mcp-read-only")
+        .await;
     b.wait_until(
         "the switch shown on after the reload",
         // The table is drawn anew once the switch is stored (the new key's

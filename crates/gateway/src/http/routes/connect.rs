@@ -224,7 +224,9 @@ async fn proxy_url(
         }
         (None, Some(p)) => {
             let allow_private = state.config.logins.allow_private_proxies;
-            custom_proxy(&SystemLookup, p, allow_private).await.map(Some)
+            custom_proxy(&SystemLookup, p, allow_private)
+                .await
+                .map(Some)
         }
         (None, None) => Ok(None),
     }
@@ -454,13 +456,17 @@ mod tests {
         assert_eq!(p.label(), "93.184.216.34:3128");
         assert_eq!(dns.0.lock().unwrap().len(), 1, "resolved once");
         let refused = custom_proxy(&dns, &proxy("rebind.example"), false).await;
-        assert!(matches!(refused, Err(ApiError::Unprocessable(m)) if m.contains("not a public address")));
+        assert!(
+            matches!(refused, Err(ApiError::Unprocessable(m)) if m.contains("not a public address"))
+        );
     }
 
     #[tokio::test]
     async fn ipv6_proxies_are_pinned_in_brackets() {
         let dns = Rebinding(Mutex::new(vec!["2606:4700::6810:84e5"]));
-        let p = custom_proxy(&dns, &proxy("v6.example"), false).await.unwrap();
+        let p = custom_proxy(&dns, &proxy("v6.example"), false)
+            .await
+            .unwrap();
         assert_eq!(p.url().host_str(), Some("[2606:4700::6810:84e5]"));
     }
 }

@@ -111,7 +111,12 @@ async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Mete
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     /// A label to recognise the key by (1–100 characters).
-    #[schema(example = "billing bot", min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        example = "billing bot",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     name: String,
 }
 
@@ -277,7 +282,10 @@ async fn requests(
     let limit = params.one_integer("limit", 100, 1, 500)?;
     // An empty `route` or `status` filters nothing, as in the console's form.
     let text = |name| -> Result<Option<String>, ApiError> {
-        Ok(params.one(name)?.filter(|v| !v.is_empty()).map(str::to_owned))
+        Ok(params
+            .one(name)?
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned))
     };
     let include_console = match params.one("console")? {
         None | Some("false") => false,

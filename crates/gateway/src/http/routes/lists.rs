@@ -248,16 +248,10 @@ async fn list_items(
     // The gateway walks Fansly's cursor and cuts the window itself.
     let rows = Rows::cut(None);
     scope
-        .call_paged(
-            prices::LISTS_ITEMS,
-            next,
-            page,
-            rows,
-            move |f, a, p| {
-                let list = list.clone();
-                async move { lists::items(&f, &a, &list, &p).await }
-            },
-        )
+        .call_paged(prices::LISTS_ITEMS, next, page, rows, move |f, a, p| {
+            let list = list.clone();
+            async move { lists::items(&f, &a, &list, &p).await }
+        })
         .await
 }
 
