@@ -26,6 +26,18 @@ pub async fn followers(
     Ok(v)
 }
 
+/// Drops the accounts of `aggregationData` that no follower of the page
+/// names (after the page was cut to the asked `limit`).
+pub fn keep_listed_accounts(page: &mut Value) {
+    let listed: Vec<Value> = page["followers"]
+        .as_array()
+        .map(|f| f.iter().map(|f| f["followerId"].clone()).collect())
+        .unwrap_or_default();
+    if let Some(accounts) = page["aggregationData"]["accounts"].as_array_mut() {
+        accounts.retain(|a| listed.contains(&a["id"]));
+    }
+}
+
 /// Keeps the followers of a page whose account was last seen at or after
 /// `after_ms`. Fansly is not known to filter by it, so the gateway filters
 /// each page it fetched (paging still follows Fansly's pages; INFERRED).

@@ -61,6 +61,8 @@ async fn list_followers(
             },
         )
         .await?;
+    // The row fetched past the page goes with its account.
+    fans::keep_listed_accounts(&mut m.data);
     if let Some(t) = seen_after {
         fans::keep_seen_after(&mut m.data, t);
     }
