@@ -435,7 +435,7 @@ PAGES.mcp = async () => {
         ? badge("the key you are signed in with is MCP read-only", "warn")
         : badge("the key you are signed in with may use the write tools", "ok")),
       h("p", { class: "muted" }, "Make a key read-only for agents (its send/react/create tools refused) on ", h("a", { href: "#/keys" }, "API keys"), ".")),
-    snippets);
+    ...snippets);
 };
 
 // ---------- Webhooks ----------
