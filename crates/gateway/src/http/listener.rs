@@ -10,7 +10,7 @@
 //! `hardening::json_errors`, which gives 4xx/5xx a JSON body), and hyper
 //! writes it as a head alone, then closes the connection.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -78,8 +78,6 @@ impl<T: AsyncRead + Unpin> AsyncRead for Refusing<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Refusing<T> {
-    // Not vectored: hyper then writes each answer's head as one buffer (its
-    // "flatten" strategy), where the refusal can be recognised whole.
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -96,6 +94,29 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Refusing<T> {
             }
             None => Pin::new(&mut self.inner).poll_write(cx, buf),
         }
+    }
+
+    // Vectored like the socket, so hyper keeps sending bodies without copying
+    // them; its refusal is a head alone, one buffer of the write.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.drain(cx))?;
+        let mut written = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (written.next(), written.next()) {
+            if let Some(answer) = json_refusal(only) {
+                self.pending = answer;
+                let _ = self.drain(cx)?;
+                return Poll::Ready(Ok(only.len()));
+            }
+        }
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
