@@ -3,9 +3,13 @@
 # (`serve --sandbox` on a free port, its data in a temp dir, the sandbox's
 # API key), with all checks, for a bounded time. Fails on any 5xx, non-JSON
 # error or answer that contradicts /openapi.json.
-# positive_data_acceptance is left out: the document types ids as strings,
-# so the fuzzer expects any string to be accepted where the gateway rightly
-# answers 422 ("chat_id must be a Fansly id") or 404 (no such resource).
+# Every check runs (schemathesis' default; not `--checks all` on the command
+# line, which would override the per-operation settings of the config file).
+# positive_data_acceptance ("valid input rejected") runs where the document's
+# types are the whole rule; .ci/schemathesis.toml turns it off only for the
+# vendor's account routes, which type Fansly ids, limits and dates as plain
+# strings (the vendor's document does) and rightly answer 422 to a string
+# that is not one ("chat_id must be a Fansly id").
 # Tunables: FUZZ_MAX_EXAMPLES (per operation and phase, default 10) and
 # FUZZ_SECONDS (hard bound, default 600: a run that has not finished by then
 # fails, as a hang would).
@@ -44,21 +48,18 @@ key="$(cat "$data/sandbox-api-key")"
 FUZZ_ACCOUNT="$(curl -fsS -H "Authorization: Bearer $key" "$base/api/fansly/accounts" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"
 export FUZZ_ACCOUNT
+# Disconnect Account is fuzzed on an account of its own (a login that never
+# connects), so the rest of the run keeps FUZZ_ACCOUNT.
+FUZZ_SPARE_ACCOUNT="$(curl -fsS -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
+  -d '{"username":"fuzz-spare","password":"not-a-password"}' "$base/api/fansly/authenticate" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["account_id"])')"
+export FUZZ_SPARE_ACCOUNT
 
 started=$(date +%s)
 status=0
-# Disconnecting the account would turn the rest of the run into 404s.
-# The operator console's own routes (/api/console/…) are not the vendor's
-# API and are left out for now: the fuzzer finds them lenient (`?before=`
-# empty accepted by /api/console/ledger, `console` repeated accepted by
-# /api/console/requests); reported to the console's owner (issue 16 notes).
 timeout "${FUZZ_SECONDS:-600}" schemathesis --config-file .ci/schemathesis.toml run "$base/openapi.json" \
-  --exclude-operation-id disconnectAccount \
-  --exclude-path-regex '^/api/console/' \
   --url "$base" \
   -H "Authorization: Bearer $key" \
-  --checks all \
-  --exclude-checks positive_data_acceptance \
   --max-examples "${FUZZ_MAX_EXAMPLES:-10}" \
   --generation-deterministic \
   --request-timeout 30 \

@@ -32,6 +32,8 @@ pub struct KeyInfo {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// Whether its `/mcp` surface is read-only (write tools refused).
+    pub mcp_read_only: bool,
 }
 
 /// A key just created: the only time `secret` exists outside its holder.
@@ -137,6 +139,7 @@ pub async fn create_key(db: &Db, team_id: &str, name: &str) -> anyhow::Result<Ne
         prefix: secret[..DISPLAY_PREFIX_LEN].to_owned(),
         created_at: now_ms(),
         revoked_at: None,
+        mcp_read_only: false,
     };
     sqlx::query(
         "INSERT INTO api_keys (id, team_id, name, prefix, key_hash, created_at) \
@@ -155,7 +158,7 @@ pub async fn create_key(db: &Db, team_id: &str, name: &str) -> anyhow::Result<Ne
 
 pub async fn list_keys(db: &Db, team_id: &str) -> anyhow::Result<Vec<KeyInfo>> {
     let rows = sqlx::query(
-        "SELECT id, team_id, name, prefix, created_at, revoked_at FROM api_keys \
+        "SELECT id, team_id, name, prefix, created_at, revoked_at, mcp_read_only FROM api_keys \
          WHERE team_id = $1 ORDER BY created_at, id",
     )
     .bind(team_id)
@@ -170,6 +173,7 @@ pub async fn list_keys(db: &Db, team_id: &str) -> anyhow::Result<Vec<KeyInfo>> {
             prefix: r.get(3),
             created_at: r.get(4),
             revoked_at: r.get(5),
+            mcp_read_only: r.get::<i64, _>(6) != 0,
         })
         .collect())
 }
@@ -229,6 +233,26 @@ pub async fn mcp_read_only(db: &Db, key_id: &str) -> Result<bool, sqlx::Error> {
         .fetch_optional(&db.pool)
         .await?;
     Ok(flag.unwrap_or(0) != 0)
+}
+
+/// Turns the MCP read-only switch of one of the team's active keys on or
+/// off; `false` when the team has no such active key.
+pub async fn set_team_mcp_read_only(
+    db: &Db,
+    team_id: &str,
+    key_id: &str,
+    read_only: bool,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET mcp_read_only = $1 \
+         WHERE id = $2 AND team_id = $3 AND revoked_at IS NULL",
+    )
+    .bind(i64::from(read_only))
+    .bind(key_id)
+    .bind(team_id)
+    .execute(&db.writer)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Turns the MCP read-only switch of a key on or off.

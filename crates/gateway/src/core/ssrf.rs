@@ -4,9 +4,36 @@
 //! operator allows private ones. A host is resolved once and the connection
 //! pinned to addresses that passed, and redirects are never followed, so
 //! neither DNS rebinding nor a redirect reaches the gateway's own network.
+//! Targets kept for later (a `customProxy`) are pinned: stored as the
+//! address that passed ([`pin`]), so no later lookup can answer otherwise.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+/// Resolves host names: the system's resolver ([`SystemLookup`]), or in
+/// tests one that answers what the test needs (e.g. a rebinding name).
+pub trait Lookup: Send + Sync {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>>;
+}
+
+/// The system's resolver (`getaddrinfo`, through tokio).
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
 
 /// An http(s) URL with a host, or why not.
 pub fn parse_target(raw: &str) -> Result<url::Url, String> {
@@ -39,10 +66,20 @@ pub async fn resolve(
     port: u16,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, String> {
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+    resolve_with(&SystemLookup, host, port, allow_private).await
+}
+
+/// [`resolve`] through `lookup`.
+pub async fn resolve_with(
+    lookup: &dyn Lookup,
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, String> {
+    let addrs: Vec<SocketAddr> = lookup
+        .lookup(host, port)
         .await
-        .map_err(|e| format!("host {host} does not resolve ({e})"))?
-        .collect();
+        .map_err(|e| format!("host {host} does not resolve ({e})"))?;
     let allowed: Vec<SocketAddr> = addrs
         .into_iter()
         .filter(|a| allow_private || is_public(a.ip()))
@@ -51,6 +88,24 @@ pub async fn resolve(
         return Err(format!("host {host} is not a public address"));
     }
     Ok(allowed)
+}
+
+/// Resolves `host` once and answers the one address every later connection
+/// must use: the first that passed the guard. A target kept for later (a
+/// proxy) is stored as this address, so a name that answers a public
+/// address now and a private one later (DNS rebinding) still reaches only
+/// the address that was checked.
+pub async fn pin(
+    lookup: &dyn Lookup,
+    host: &str,
+    port: u16,
+    allow_private: bool,
+) -> Result<SocketAddr, String> {
+    let allowed = resolve_with(lookup, host, port, allow_private).await?;
+    allowed
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("host {host} is not a public address"))
 }
 
 /// Checks a URL the way a connection to it will be checked: scheme, host,

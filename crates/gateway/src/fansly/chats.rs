@@ -121,7 +121,24 @@ pub async fn list_chats(
         .and_then(Value::as_u64);
     let has_more = match total {
         Some(total) => u64::from(offset) + u64::from(rows) < total,
-        None => rows == limit,
+        // Without a total a full page may be the exactly full last one: a
+        // small read past it decides (two rows, as Fansly may answer a
+        // one-row page with nothing), so no empty next page is advertised.
+        None if rows >= limit => {
+            let past = GroupsQuery {
+                limit: 2,
+                offset: offset.saturating_add(limit),
+                ..query
+            };
+            fansly
+                .messaging_groups(&account.session, &past)
+                .await
+                .map_err(|e| ApiError::upstream(&account.id, e))?
+                .get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|d| !d.is_empty())
+        }
+        None => false,
     };
     if let Value::Object(map) = &mut page {
         map.insert("hasMore".into(), Value::Bool(has_more));

@@ -26,6 +26,18 @@ pub async fn followers(
     Ok(v)
 }
 
+/// Drops the accounts of `aggregationData` that no follower of the page
+/// names (after the page was cut to the asked `limit`).
+pub fn keep_listed_accounts(page: &mut Value) {
+    let listed: Vec<Value> = page["followers"]
+        .as_array()
+        .map(|f| f.iter().map(|f| f["followerId"].clone()).collect())
+        .unwrap_or_default();
+    if let Some(accounts) = page["aggregationData"]["accounts"].as_array_mut() {
+        accounts.retain(|a| listed.contains(&a["id"]));
+    }
+}
+
 /// Keeps the followers of a page whose account was last seen at or after
 /// `after_ms`. Fansly is not known to filter by it, so the gateway filters
 /// each page it fetched (paging still follows Fansly's pages; INFERRED).
@@ -83,18 +95,17 @@ pub async fn subscribers(
 }
 
 impl SubscriberQuery {
-    /// How many subscriptions match in all, read from Fansly's `stats`; only
-    /// known when nothing narrows the list beyond `status`.
-    pub fn total(&self, answer: &Value) -> Option<u64> {
+    /// Where Fansly's `stats` counts the matching subscriptions in all (a
+    /// JSON pointer); only known when nothing narrows the list beyond `status`.
+    pub fn total_at(&self) -> Option<&'static str> {
         if self.tier_id.is_some() || !self.search.is_empty() {
             return None;
         }
-        let key = match self.status {
-            SubscriberStatus::Active => "totalActive",
-            SubscriberStatus::Expired => "totalExpired",
-            SubscriberStatus::All => "total",
-        };
-        answer["stats"][key].as_u64()
+        Some(match self.status {
+            SubscriberStatus::Active => "/stats/totalActive",
+            SubscriberStatus::Expired => "/stats/totalExpired",
+            SubscriberStatus::All => "/stats/total",
+        })
     }
 }
 

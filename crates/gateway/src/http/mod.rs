@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod extract;
 pub mod hardening;
 pub mod idempotency;
+pub mod listener;
 pub mod mcp;
 pub mod observe;
 pub mod openapi;

@@ -1,5 +1,6 @@
 //! [`NextPage`]: `_pagination.next_page`, the absolute URL of the following
-//! page, for offset paging (`offset=`) and cursor paging (`before=`).
+//! page, for offset paging (`offset=`) and cursor paging (`before=`); and
+//! [`Lookahead`], how an offset page is fetched so its last page is known.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -54,12 +55,11 @@ impl NextPage {
         self
     }
 
-    /// Offset paging: a next page exists when this one came back full, or
-    /// (when Fansly says how many there are) when items remain; `returned`
-    /// items came back for `page`.
-    pub fn offset(self, page: &Page, returned: usize, total: Option<u64>) -> Option<String> {
-        let next = next_offset(page, returned, total)?;
-        Some(self.set("offset", next.to_string()))
+    /// Offset paging: the page after `page`, of which `returned` rows came
+    /// back, when the caller knows `more` rows remain (see [`Lookahead`]).
+    pub fn after(self, page: &Page, returned: usize, more: bool) -> Option<String> {
+        let next = page.offset.saturating_add(returned as u32);
+        (more && returned > 0).then(|| self.set("offset", next.to_string()))
     }
 
     /// Cursor paging: `name` (`before`) set to `cursor` when there is one.
@@ -87,7 +87,8 @@ impl NextPage {
     }
 }
 
-/// The next offset, or `None` on the last page (see [`NextPage::offset`]).
+/// The next offset, or `None` on the last page: the page came back full, or
+/// (when the source says how many there are) items remain.
 pub fn next_offset(page: &Page, returned: usize, total: Option<u64>) -> Option<u32> {
     let next = page.offset.saturating_add(returned as u32);
     let more = match total {
@@ -95,6 +96,66 @@ pub fn next_offset(page: &Page, returned: usize, total: Option<u64>) -> Option<u
         None => returned >= page.limit as usize,
     };
     (more && returned > 0).then_some(next)
+}
+
+/// Largest page Fansly serves on its offset lists (`limit` is capped there).
+pub const FANSLY_MAX_PAGE: u32 = 100;
+
+/// How one offset page is fetched so that an exactly full last page is known
+/// to be the last: one row more than asked, or, where the source cannot serve
+/// that many (`cap`), the page itself and then a small probe past its end.
+#[derive(Clone, Debug)]
+pub struct Lookahead {
+    pub asked: Page,
+    /// The page to fetch: `asked` with one more row when the cap allows it.
+    pub fetch: Page,
+}
+
+impl Lookahead {
+    /// `cap`: the largest `limit` the source serves (`None`: no cap, as for
+    /// lists the gateway cuts from a longer answer itself).
+    pub fn new(asked: &Page, cap: Option<u32>) -> Lookahead {
+        let limit = asked.limit.saturating_add(1);
+        Lookahead {
+            asked: asked.clone(),
+            fetch: Page {
+                limit: cap.map_or(limit, |cap| limit.min(cap.max(asked.limit))),
+                offset: asked.offset,
+            },
+        }
+    }
+
+    /// After `got` rows came back for [`Self::fetch`]: whether only a probe
+    /// past the page can tell if more exist (a full page at the cap).
+    pub fn needs_probe(&self, got: usize) -> bool {
+        self.fetch.limit == self.asked.limit && got >= self.asked.limit as usize
+    }
+
+    /// The probe: the rows just past the asked page (two, as Fansly may
+    /// answer a one-row page with nothing; spec §6.4).
+    pub fn probe(&self) -> Page {
+        Page {
+            limit: 2,
+            offset: self.asked.offset.saturating_add(self.asked.limit),
+        }
+    }
+
+    /// Whether rows remain after the asked page, given `got` rows for
+    /// [`Self::fetch`] and, when probed, `probed` rows past it.
+    pub fn more(&self, got: usize, probed: Option<usize>) -> bool {
+        got > self.asked.limit as usize || probed.is_some_and(|n| n > 0)
+    }
+}
+
+/// Cuts the list at `key` of `data` (or `data` itself) to `limit` rows.
+pub fn truncate(data: &mut Value, key: Option<&str>, limit: u32) {
+    let list = match key {
+        Some(k) => data.get_mut(k),
+        None => Some(data),
+    };
+    if let Some(Value::Array(rows)) = list {
+        rows.truncate(limit as usize);
+    }
 }
 
 /// The length of the list at `key` of `data` (or of `data` itself).
@@ -132,13 +193,39 @@ mod tests {
     }
 
     #[test]
+    fn lookahead_asks_one_more_below_the_cap_and_probes_at_it() {
+        let asked = Page {
+            limit: 20,
+            offset: 40,
+        };
+        let look = Lookahead::new(&asked, Some(FANSLY_MAX_PAGE));
+        assert_eq!(look.fetch.limit, 21);
+        assert!(!look.needs_probe(21));
+        assert!(look.more(21, None));
+        assert!(!look.more(20, None), "exactly full last page");
+        let at_cap = Page {
+            limit: 100,
+            offset: 0,
+        };
+        let look = Lookahead::new(&at_cap, Some(FANSLY_MAX_PAGE));
+        assert_eq!(look.fetch.limit, 100);
+        assert!(look.needs_probe(100));
+        assert!(!look.needs_probe(99));
+        assert_eq!(look.probe().offset, 100);
+        assert!(!look.more(100, Some(0)));
+        assert!(look.more(100, Some(1)));
+        assert_eq!(Lookahead::new(&at_cap, None).fetch.limit, 101);
+    }
+
+    #[test]
     fn offset_and_cursor_replace_their_parameter() {
         let page = Page {
             limit: 2,
             offset: 0,
         };
-        let next = at(&[("offset", "0"), ("limit", "2"), ("q", "a b")]).offset(&page, 2, None);
+        let next = at(&[("offset", "0"), ("limit", "2"), ("q", "a b")]).after(&page, 2, true);
         assert_eq!(next.as_deref(), Some("http://gw/p?limit=2&q=a+b&offset=2"));
+        assert_eq!(at(&[]).after(&page, 2, false), None);
         let next = at(&[("before", "5"), ("limit", "2")]).cursor("before", Some("3".into()));
         assert_eq!(next.as_deref(), Some("http://gw/p?limit=2&before=3"));
         assert_eq!(at(&[]).cursor("before", None), None);

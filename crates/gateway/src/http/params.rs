@@ -54,6 +54,35 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
+    /// The one value of `name`, trimmed, blank included (so a typed parser
+    /// refuses `?before=`); a repeated parameter is a 422. For the gateway's
+    /// own routes, whose document types each parameter as one value.
+    pub fn one(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        let mut values = self.0.iter().filter(|(k, _)| k == name);
+        let first = values.next().map(|(_, v)| v.trim());
+        if values.next().is_some() {
+            return Err(invalid(format!("{name} is given more than once")));
+        }
+        Ok(first)
+    }
+
+    /// [`Self::one`] for an integer in `min..=max` (default when absent).
+    pub fn one_integer(
+        &self,
+        name: &str,
+        default: u32,
+        min: u32,
+        max: u32,
+    ) -> Result<u32, ApiError> {
+        match self.one(name)? {
+            None => Ok(default),
+            Some("") => Err(invalid(format!(
+                "{name} is empty: give a number or leave it out"
+            ))),
+            raw => bounded(name, raw, default, min, max),
+        }
+    }
+
     /// Every non-blank value of `name`, trimmed, in order.
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0
@@ -244,6 +273,20 @@ fn parse_instant(name: &str, raw: &str) -> Result<i64, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_value_params_refuse_repeats_and_typed_blanks() {
+        let p = Params::from_pairs(&[("limit", ""), ("route", ""), ("x", "1"), ("x", "2")]);
+        assert!(p
+            .one("x")
+            .unwrap_err()
+            .to_string()
+            .contains("more than once"));
+        assert_eq!(p.one("route").unwrap(), Some(""));
+        assert_eq!(p.one("absent").unwrap(), None);
+        assert!(p.one_integer("limit", 5, 1, 10).is_err());
+        assert_eq!(p.one_integer("absent", 5, 1, 10).unwrap(), 5);
+    }
 
     #[test]
     fn limits_offsets_and_dates_name_the_parameter() {

@@ -141,6 +141,7 @@ pub fn api() -> (Router<AppState>, OpenApiDoc) {
         .merge(routes::webhooks::router())
         .merge(routes::data_exports::router())
         .merge(routes::console_api::router())
+        .merge(routes::console_mcp::router())
         .merge(routes::console_sandbox::router())
         .split_for_parts();
     // After the merge: a modifier in `#[openapi(modifiers(…))]` runs before
@@ -161,6 +162,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::http::request_log::record,
         ))
+        // Only where a route matched: a method or path the API lacks is a
+        // 405/404 whatever Idempotency-Key it carries, never a key conflict.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::idempotency::layer,
+        ))
         .merge(crate::http::console::pages::router())
         .merge(crate::http::docs::router())
         .merge(crate::http::observe::router())
@@ -174,10 +181,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::idempotency::layer,
-        ))
         // Outside the idempotency layer: a stored answer is replayed through
         // the same JSON-error shaping as the first.
         .layer(axum::middleware::from_fn_with_state(

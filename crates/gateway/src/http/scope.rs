@@ -4,6 +4,8 @@
 //! [`AccountRecord`], the same for routes that work on a disconnected account.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
@@ -16,7 +18,7 @@ use crate::accounts::store::{self, AccountRow};
 use crate::core::error::ApiError;
 use crate::http::envelope::Metered;
 use crate::http::extract::Authed;
-use crate::http::paging::{count, NextPage};
+use crate::http::paging::{count, next_offset, truncate, Lookahead, NextPage, FANSLY_MAX_PAGE};
 use crate::http::state::AppState;
 use crate::metering::meta::Endpoint;
 
@@ -33,17 +35,33 @@ pub struct AccountPath(
     String,
 );
 
-/// Where an offset-paged Fansly answer keeps its rows and, when Fansly
-/// counts them, its total (`None`: the answer itself is the array).
+/// Where an offset-paged answer keeps its rows (`at`; `None`: the answer
+/// itself is the array), where it counts them all when it does (`total`, a
+/// JSON pointer such as `/total`), and the largest page its source serves.
 #[derive(Clone, Copy)]
 pub struct Rows {
     pub at: Option<&'static str>,
     pub total: Option<&'static str>,
+    pub cap: Option<u32>,
 }
 
 impl Rows {
+    /// Rows of one Fansly page (`limit` capped at [`FANSLY_MAX_PAGE`]).
     pub const fn of(at: Option<&'static str>, total: Option<&'static str>) -> Rows {
-        Rows { at, total }
+        Rows {
+            at,
+            total,
+            cap: Some(FANSLY_MAX_PAGE),
+        }
+    }
+
+    /// Rows the gateway cuts out of a longer list itself: no cap.
+    pub const fn cut(at: Option<&'static str>) -> Rows {
+        Rows {
+            at,
+            total: None,
+            cap: None,
+        }
     }
 }
 
@@ -119,9 +137,11 @@ impl AccountScope {
 }
 
 impl AccountScope {
-    /// [`Self::call`] for an offset-paged list: `work` gets the `page` asked
-    /// for, and `_pagination.next_page` points at the following one unless
-    /// this page was the last.
+    /// [`Self::call`] for an offset-paged list: `work` gets the page to
+    /// fetch, and `_pagination.next_page` points at the following one unless
+    /// this page was the last. Without a total from Fansly, one row more than
+    /// asked is fetched (or, at Fansly's cap, a small probe past the page)
+    /// so an exactly full last page does not advertise an empty next one.
     pub async fn call_paged<F, Fut>(
         self,
         endpoint: Endpoint,
@@ -131,14 +151,47 @@ impl AccountScope {
         work: F,
     ) -> Result<Metered, ApiError>
     where
-        F: FnOnce(FanslyClient, ConnectedAccount, Page) -> Fut,
+        F: Fn(FanslyClient, ConnectedAccount, Page) -> Fut + Send + 'static,
         Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
     {
-        let asked = page.clone();
-        let metered = self.call(endpoint, move |f, a| work(f, a, asked)).await?;
+        // With a total the page itself is enough; the lookahead is the
+        // fallback for an answer that lacks it.
+        let cap = if rows.total.is_some() {
+            Some(page.limit)
+        } else {
+            rows.cap
+        };
+        let look = Lookahead::new(&page, cap);
+        let more = Arc::new(AtomicBool::new(false));
+        let found = more.clone();
+        let metered = self
+            .call(endpoint, move |f, a| async move {
+                let mut data = work(f.clone(), a.clone(), look.fetch.clone()).await?;
+                let got = count(&data, rows.at);
+                let total = rows
+                    .total
+                    .and_then(|k| data.pointer(k))
+                    .and_then(Value::as_u64);
+                let has_more = match total {
+                    Some(total) => next_offset(&look.asked, got, Some(total)).is_some(),
+                    None if look.needs_probe(got) => {
+                        // A probe that fails leaves the answer as it was and
+                        // says "maybe more", as a full page did before.
+                        let probed = work(f, a, look.probe())
+                            .await
+                            .map_or(1, |p| count(&p, rows.at));
+                        look.more(got, Some(probed))
+                    }
+                    None => look.more(got, None),
+                };
+                truncate(&mut data, rows.at, look.asked.limit);
+                found.store(has_more, Ordering::Relaxed);
+                Ok(data)
+            })
+            .await?;
         let returned = count(&metered.data, rows.at);
-        let total = rows.total.and_then(|k| metered.data[k].as_u64());
-        Ok(metered.with_next_page(next.offset(&page, returned, total)))
+        let next_page = next.after(&page, returned, more.load(Ordering::Relaxed));
+        Ok(metered.with_next_page(next_page))
     }
 }
 

@@ -130,6 +130,8 @@ pub const CONSOLE_ME: Endpoint = free("console.me");
 pub const CONSOLE_KEYS: Endpoint = free("console.keys");
 pub const CONSOLE_KEYS_CREATE: Endpoint = free("console.keys.create");
 pub const CONSOLE_KEYS_REVOKE: Endpoint = free("console.keys.revoke");
+pub const CONSOLE_KEYS_MCP: Endpoint = free("console.keys.mcp");
+pub const CONSOLE_MCP: Endpoint = free("console.mcp");
 pub const CONSOLE_LEDGER: Endpoint = free("console.ledger");
 pub const CONSOLE_USAGE: Endpoint = free("console.usage");
 pub const CONSOLE_REQUESTS: Endpoint = free("console.requests");
@@ -233,6 +235,8 @@ pub const BY_OPERATION: &[(&str, Price)] = &[
     ("consoleListKeys", M(CONSOLE_KEYS)),
     ("consoleCreateKey", M(CONSOLE_KEYS_CREATE)),
     ("consoleRevokeKey", M(CONSOLE_KEYS_REVOKE)),
+    ("consoleSetKeyMcp", M(CONSOLE_KEYS_MCP)),
+    ("consoleMcpSetup", M(CONSOLE_MCP)),
     ("consoleLedger", M(CONSOLE_LEDGER)),
     ("consoleUsage", M(CONSOLE_USAGE)),
     ("consoleRequests", M(CONSOLE_REQUESTS)),

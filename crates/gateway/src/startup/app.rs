@@ -254,7 +254,8 @@ impl App {
         let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
         let router = crate::http::router::router(self.state.clone());
-        let served = axum::serve(self.listener, router)
+        let listener = crate::http::listener::JsonRefusals(self.listener);
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         if let Some(janitor) = janitor {

@@ -396,3 +396,33 @@ async fn the_sandbox_controls_forward_to_the_sandbox() {
         .await;
     assert_error(anonymous, 401).await;
 }
+
+#[tokio::test]
+async fn console_queries_take_one_typed_value_per_parameter() {
+    let app = spawn_app().await;
+    let key = app.team.key.clone();
+    for (path, names) in [
+        ("/api/console/ledger?before=", "before"),
+        ("/api/console/ledger?limit=", "limit"),
+        ("/api/console/ledger?limit=5&limit=6", "limit"),
+        ("/api/console/usage?days=3&days=4", "days"),
+        (
+            "/api/console/requests?console=true&console=false",
+            "console",
+        ),
+        ("/api/console/requests?console=maybe", "console"),
+        ("/api/console/requests?route=a&route=b", "route"),
+    ] {
+        let resp = app.request(Method::GET, path, Some(&key), None).await;
+        let msg = assert_error(resp, 422).await;
+        assert!(msg.contains(names), "{path}: {msg}");
+    }
+    // Blank text filters filter nothing; absent typed ones take defaults.
+    for path in [
+        "/api/console/requests?route=&status=",
+        "/api/console/ledger",
+        "/api/console/requests?console=false",
+    ] {
+        data(&app, Method::GET, path, &key, None).await;
+    }
+}

@@ -3,6 +3,7 @@
 //! repeat while the first runs is a 409; bad keys are 422; two instances on
 //! one database racing on a key send once; the header is in /openapi.json.
 
+use reqwest::Method;
 use std::time::Duration;
 
 use reqwest::Response;
@@ -288,4 +289,31 @@ async fn without_a_key_nothing_changes() {
         assert_eq!(resp.status(), 200);
     }
     assert_eq!(app.copies(&chat, "plain").await, 2);
+}
+
+#[tokio::test]
+async fn a_used_key_on_a_method_the_route_lacks_is_a_405() {
+    let app = spawn_app().await;
+    let with_key = |method: Method| {
+        app.http
+            .request(method, format!("{}/api/console/keys", app.address))
+            .bearer_auth(&app.team.key)
+            .header("idempotency-key", "k-405")
+            .json(&json!({"name": "first"}))
+            .send()
+    };
+    assert_eq!(with_key(Method::POST).await.unwrap().status(), 200);
+    // The key was used for another request, but no PUT route exists: the
+    // answer says so, not "key reused".
+    let msg = assert_error(with_key(Method::PUT).await.unwrap(), 405).await;
+    assert!(!msg.contains("Idempotency-Key"), "{msg}");
+    let missing = app
+        .http
+        .post(format!("{}/api/nowhere", app.address))
+        .bearer_auth(&app.team.key)
+        .header("idempotency-key", "k-405")
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing, 404).await;
 }

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp};
 
-type Client = RunningService<RoleClient, ()>;
+pub(crate) type Client = RunningService<RoleClient, ()>;
 
-async fn connect(app: &TestApp, key: &str) -> Client {
+pub(crate) async fn connect(app: &TestApp, key: &str) -> Client {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", app.address))
             .auth_header(key.to_owned()),
@@ -23,7 +23,7 @@ async fn connect(app: &TestApp, key: &str) -> Client {
     ().serve(transport).await.expect("MCP initialize")
 }
 
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     let Value::Object(args) = args else {
         panic!("arguments must be an object")
     };
@@ -33,12 +33,12 @@ async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
         .unwrap_or_else(|e| panic!("{tool}: a protocol failure instead of a tool result: {e}"))
 }
 
-fn structured(r: &CallToolResult) -> Value {
+pub(crate) fn structured(r: &CallToolResult) -> Value {
     assert_ne!(r.is_error, Some(true), "tool error: {:?}", r.content);
     r.structured_content.clone().expect("structured result")
 }
 
-fn error_text(r: &CallToolResult) -> String {
+pub(crate) fn error_text(r: &CallToolResult) -> String {
     assert_eq!(r.is_error, Some(true), "expected a tool error: {r:?}");
     serde_json::to_string(&r.content).unwrap()
 }

@@ -255,7 +255,49 @@ async fn console_end_to_end() {
         }
     };
     assert_eq!(me(secret.clone()).await, 200);
+    // Its MCP read-only switch, from the keys table.
+    b.click("tr[data-key-name='browser test'] .mcp-read-only")
+        .await;
+    b.wait_until(
+        "the switch shown on after the reload",
+        // The table is drawn anew once the switch is stored (the new key's
+        // secret goes with the old one).
+        "!document.querySelector('#new-key-secret') && \
+         document.querySelector(\"tr[data-key-name='browser test'] .mcp-read-only\")?.checked === true",
+    )
+    .await;
+    let keys: Value = http
+        .get(format!("{}/api/console/keys", gw.url))
+        .bearer_auth(&gw.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = keys["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "browser test")
+        .unwrap();
+    assert_eq!(listed["mcp_read_only"], true, "{listed}");
+    no_error(&b, "keys").await;
     shot(&b, "keys").await;
+
+    // The MCP page: the endpoint and client configurations to paste.
+    go(&b, &gw, "mcp").await;
+    b.wait_for("#mcp-url").await;
+    let url = format!("{}/mcp", gw.url);
+    assert_eq!(b.text("#mcp-url").await, url);
+    for snippet in ["streamable-http", "claude-desktop"] {
+        let text = b.text(&format!("[data-snippet={snippet}] pre")).await;
+        assert!(text.contains(&url) && text.contains("mcpServers"), "{text}");
+    }
+    no_error(&b, "mcp").await;
+    shot(&b, "mcp").await;
+    go(&b, &gw, "keys").await;
+    b.wait_for("#keys-table").await;
     b.js("window.confirm = () => true;", json!([])).await;
     b.click("tr[data-key-name='browser test'] .revoke").await;
     b.wait_until(

@@ -17,6 +17,7 @@ use crate::accounts::login;
 use crate::accounts::store::{self as accounts, status, AccountRow};
 use crate::core::error::ApiError;
 use crate::core::ids::new_account_id;
+use crate::core::ssrf::{self, Lookup, SystemLookup};
 use crate::core::time::now_ms;
 use crate::http::envelope::rate_headers;
 use crate::http::extract::{ApiJson, Authed};
@@ -225,39 +226,46 @@ async fn proxy_url(
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!("configured proxy {country}: {e}")))
         }
         (None, Some(p)) => {
-            let host = p.host.trim();
-            if host.is_empty() || host.contains(['/', '@', ' ']) {
-                return Err(ApiError::Unprocessable(format!(
-                    "customProxy.host {host:?} is not a host name"
-                )));
-            }
-            if p.port == 0 {
-                return Err(ApiError::Unprocessable(
-                    "customProxy.port must be 1-65535".into(),
-                ));
-            }
-            let literal = if host.parse::<std::net::Ipv6Addr>().is_ok() {
-                format!("[{host}]")
-            } else {
-                host.to_owned()
-            };
-            let mut url = url::Url::parse(&format!("http://{literal}:{}", p.port))
-                .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))?;
             let allow_private = state.config.logins.allow_private_proxies;
-            let target = crate::core::ssrf::host_of(&url);
-            crate::core::ssrf::resolve(&target, p.port, allow_private)
+            custom_proxy(&SystemLookup, p, allow_private)
                 .await
-                .map_err(|why| ApiError::Unprocessable(format!("customProxy.host: {why}")))?;
-            if let Some(user) = p.username.as_deref().filter(|u| !u.is_empty()) {
-                let _ = url.set_username(user);
-                let _ = url.set_password(p.password.as_deref());
-            }
-            Proxy::parse(url.as_str())
                 .map(Some)
-                .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))
         }
         (None, None) => Ok(None),
     }
+}
+
+/// A client's `customProxy` as the proxy every connection of the account
+/// goes through, pinned to the address its host resolved to now and passed
+/// the SSRF guard: the stored URL names that address, never the host name,
+/// so DNS rebinding cannot turn it into the gateway's own network later.
+async fn custom_proxy(
+    lookup: &dyn Lookup,
+    p: &CustomProxy,
+    allow_private: bool,
+) -> Result<Proxy, ApiError> {
+    let host = p.host.trim().trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', '@', ' ', '?', '#']) {
+        return Err(ApiError::Unprocessable(format!(
+            "customProxy.host {host:?} is not a host name"
+        )));
+    }
+    if p.port == 0 {
+        return Err(ApiError::Unprocessable(
+            "customProxy.port must be 1-65535".into(),
+        ));
+    }
+    let addr = ssrf::pin(lookup, host, p.port, allow_private)
+        .await
+        .map_err(|why| ApiError::Unprocessable(format!("customProxy.host: {why}")))?;
+    // `SocketAddr` displays IPv6 in brackets, as a URL needs.
+    let mut url = url::Url::parse(&format!("http://{addr}"))
+        .map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))?;
+    if let Some(user) = p.username.as_deref().filter(|u| !u.is_empty()) {
+        let _ = url.set_username(user);
+        let _ = url.set_password(p.password.as_deref());
+    }
+    Proxy::parse(url.as_str()).map_err(|e| ApiError::Unprocessable(format!("customProxy: {e}")))
 }
 
 /// The progress of a connection, in the vendor's shape.
@@ -402,4 +410,63 @@ async fn reauthenticate(
     state.sessions.forget(&account);
     login::spawn(state.sessions.clone(), account.clone());
     Ok(started(&state, &authed, &account))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+
+    /// A name that answers a public address first and a private one after.
+    struct Rebinding(Mutex<Vec<&'static str>>);
+
+    impl Lookup for Rebinding {
+        fn lookup<'a>(
+            &'a self,
+            _host: &'a str,
+            port: u16,
+        ) -> BoxFuture<'a, std::io::Result<Vec<SocketAddr>>> {
+            let ip = self.0.lock().unwrap().remove(0);
+            Box::pin(async move { Ok(vec![SocketAddr::new(ip.parse().unwrap(), port)]) })
+        }
+    }
+
+    fn proxy(host: &str) -> CustomProxy {
+        CustomProxy {
+            host: host.into(),
+            port: 3128,
+            username: Some("u".into()),
+            password: Some("p".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_custom_proxy_is_pinned_to_the_address_that_passed() {
+        let dns = Rebinding(Mutex::new(vec!["93.184.216.34", "127.0.0.1"]));
+        let p = custom_proxy(&dns, &proxy("rebind.example"), false)
+            .await
+            .unwrap();
+        // Every connection goes to the checked address: the URL names it,
+        // not the host, so the private second answer is never used.
+        assert_eq!(p.url().as_str(), "http://u:p@93.184.216.34:3128/");
+        assert_eq!(p.label(), "93.184.216.34:3128");
+        assert_eq!(dns.0.lock().unwrap().len(), 1, "resolved once");
+        let refused = custom_proxy(&dns, &proxy("rebind.example"), false).await;
+        assert!(
+            matches!(refused, Err(ApiError::Unprocessable(m)) if m.contains("not a public address"))
+        );
+    }
+
+    #[tokio::test]
+    async fn ipv6_proxies_are_pinned_in_brackets() {
+        let dns = Rebinding(Mutex::new(vec!["2606:4700::6810:84e5"]));
+        let p = custom_proxy(&dns, &proxy("v6.example"), false)
+            .await
+            .unwrap();
+        assert_eq!(p.url().host_str(), Some("[2606:4700::6810:84e5]"));
+    }
 }

@@ -19,7 +19,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::{ApiJson, Authed};
 use crate::http::openapi::tagged;
 use crate::http::operator::{self, OPERATOR_KEY_ID};
-use crate::http::params::{limit, Params};
+use crate::http::params::Params;
 use crate::http::state::AppState;
 use crate::metering::credits;
 use crate::metering::prices;
@@ -100,7 +100,7 @@ async fn list_teams(
     get,
     path = "/api/console/keys",
     operation_id = "consoleListKeys",
-    responses((status = 200, description = "`data` is `[{id, team_id, name, prefix, created_at, revoked_at}]`", body = Object)),
+    responses((status = 200, description = "`data` is `[{id, team_id, name, prefix, created_at, revoked_at, mcp_read_only}]`", body = Object)),
     security(("default" = []))
 )]
 async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
@@ -112,7 +112,12 @@ async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Mete
 #[serde(deny_unknown_fields)]
 pub struct NewKeyBody {
     /// A label to recognise the key by (1–100 characters).
-    #[schema(example = "billing bot")]
+    #[schema(
+        example = "billing bot",
+        min_length = 1,
+        max_length = 100,
+        pattern = r"\S"
+    )]
     name: String,
 }
 
@@ -181,7 +186,7 @@ async fn revoke_key(
     path = "/api/console/ledger",
     operation_id = "consoleLedger",
     params(
-        ("limit" = Option<u32>, Query, description = "1–200, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1–200, default 50"),
         ("before" = Option<i64>, Query, description = "Ledger id; rows below it"),
     ),
     responses((status = 200, description = "`data` is `{balance, entries: [{id, delta, balance_after, reason, endpoint, request_id, created_at}], next_before}`", body = Object)),
@@ -192,8 +197,8 @@ async fn ledger(
     authed: Authed,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let limit = limit(params.get("limit"), 50, 200)?;
-    let before = match params.get("before").filter(|s| !s.is_empty()) {
+    let limit = params.one_integer("limit", 50, 1, 200)?;
+    let before = match params.one("before")? {
         None => None,
         Some(raw) => Some(raw.parse::<i64>().map_err(|_| {
             ApiError::Unprocessable(format!("before: expected a ledger id, got {raw:?}"))
@@ -215,7 +220,7 @@ async fn ledger(
     get,
     path = "/api/console/usage",
     operation_id = "consoleUsage",
-    params(("days" = Option<u32>, Query, description = "1–90, default 14")),
+    params(("days" = Option<u32>, Query, minimum = 1, maximum = 90, description = "1–90, default 14")),
     responses((status = 200, description = "`data` is `{since, per_day: [{day, credits}], per_endpoint: [{endpoint, credits, calls}]}`; `per_day` has every day of the window", body = Object)),
     security(("default" = []))
 )]
@@ -224,7 +229,7 @@ async fn usage(
     authed: Authed,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let days = i64::from(limit(params.get("days"), 14, 90)?);
+    let days = i64::from(params.one_integer("days", 14, 1, 90)?);
     const DAY: i64 = 86_400_000;
     let today = now_ms() / DAY * DAY;
     let since = today - (days - 1) * DAY;
@@ -260,7 +265,7 @@ async fn usage(
         ("route" = Option<String>, Query, description = "Substring of the route or path"),
         ("status" = Option<String>, Query, description = "2xx, 4xx, 5xx or an exact status"),
         ("console" = Option<bool>, Query, description = "Include the console's own calls"),
-        ("limit" = Option<u32>, Query, description = "1–500, default 100"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1–500, default 100"),
     ),
     responses((status = 200, description = "`data` is `[{at, method, route, path, status, credits, latency_ms, upstream_calls, request_id, key_id, console}]`", body = Object)),
     security(("default" = []))
@@ -270,11 +275,27 @@ async fn requests(
     authed: Authed,
     params: Params,
 ) -> Result<Metered, ApiError> {
-    let limit = limit(params.get("limit"), 100, 500)?;
+    let limit = params.one_integer("limit", 100, 1, 500)?;
+    // An empty `route` or `status` filters nothing, as in the console's form.
+    let text = |name| -> Result<Option<String>, ApiError> {
+        Ok(params
+            .one(name)?
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned))
+    };
+    let include_console = match params.one("console")? {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::Unprocessable(format!(
+                "console must be true or false, got {other:?}"
+            )))
+        }
+    };
     let filter = RequestFilter {
-        route: params.get("route").map(str::to_owned),
-        status: params.get("status").map(str::to_owned),
-        include_console: matches!(params.get("console"), Some("true" | "1")),
+        route: text("route")?,
+        status: text("status")?,
+        include_console,
     };
     let rows = state
         .requests

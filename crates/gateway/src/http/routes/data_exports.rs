@@ -53,7 +53,8 @@ pub struct CreateExportBody {
     #[serde(rename = "type")]
     #[schema(example = "fansly_chat_messages")]
     export_type: String,
-    /// `fansly_acct_…` ids of the team's connected accounts.
+    /// `fansly_acct_…` ids of the team's connected accounts (1–20).
+    #[schema(min_items = 1, max_items = 20)]
     account_ids: Vec<String>,
     /// ISO 8601; messages sent at or after it.
     #[schema(example = "2026-07-01T00:00:00Z")]
@@ -203,8 +204,8 @@ async fn create(
     path = "/api/data-exports",
     operation_id = "listDataExports",
     params(
-        ("limit" = Option<u32>, Query, description = "1–100, default 20"),
-        ("offset" = Option<u32>, Query, description = "Default 0"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
+        ("offset" = Option<u32>, Query, maximum = 2147483647, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is a list of exports (as Create Export answers them)", body = Object)),
     security(("default" = []))
@@ -230,11 +231,7 @@ async fn list(
     for export in &rows {
         data.push(export_json(&state, export).await?);
     }
-    let next = if more {
-        next.offset(&page, rows.len(), None)
-    } else {
-        None
-    };
+    let next = next.after(&page, rows.len(), more);
     Ok(authed
         .free(&state, prices::DATA_EXPORTS_LIST, json!(data))
         .await?

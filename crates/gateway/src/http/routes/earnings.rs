@@ -69,7 +69,7 @@ async fn list_transactions(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("total"));
+    let rows = Rows::of(Some("data"), Some("/total"));
     scope
         .call_paged(
             prices::EARNINGS_TRANSACTIONS,
@@ -113,7 +113,7 @@ async fn list_payouts(
     params: Params,
 ) -> Result<Metered, ApiError> {
     let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("total"));
+    let rows = Rows::of(Some("data"), Some("/total"));
     scope
         .call_paged(
             prices::EARNINGS_PAYOUTS,
@@ -189,6 +189,8 @@ async fn list_top_supporters(
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
+    // The ranking is cut from Fansly's whole per-fan list by the gateway, but
+    // its profiles come from one Fansly lookup of at most 100 ids: the cap.
     let rows = Rows::of(None, None);
     scope
         .call_paged(
@@ -196,7 +198,7 @@ async fn list_top_supporters(
             next,
             page,
             rows,
-            |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
+            move |f, a, p| async move { earnings::top_supporters(&f, &a, window, &p).await },
         )
         .await
 }

@@ -11,7 +11,7 @@ use crate::core::ids::FanslyId;
 use crate::fansly::fans::{self, SubscriberQuery};
 use crate::http::envelope::Metered;
 use crate::http::openapi::tagged;
-use crate::http::paging::{count, NextPage};
+use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
@@ -51,18 +51,25 @@ async fn list_followers(
     let page = params.page(20, 100)?;
     let search = params.get("search").unwrap_or_default().to_owned();
     let seen_after = params.instant_ms("last_seen_after")?;
-    let p = page.clone();
+    // The next page follows Fansly's page, however many the filter keeps.
     let mut m = scope
-        .call(prices::FOLLOWERS_LIST, |f, a| async move {
-            fans::followers(&f, &a, &p, &search).await
-        })
+        .call_paged(
+            prices::FOLLOWERS_LIST,
+            next,
+            page,
+            Rows::of(Some("followers"), None),
+            move |f, a, p| {
+                let search = search.clone();
+                async move { fans::followers(&f, &a, &p, &search).await }
+            },
+        )
         .await?;
-    // The next page follows Fansly's page, however many the filter kept.
-    let n = count(&m.data, Some("followers"));
+    // The row fetched past the page goes with its account.
+    fans::keep_listed_accounts(&mut m.data);
     if let Some(t) = seen_after {
         fans::keep_seen_after(&mut m.data, t);
     }
-    Ok(m.with_next_page(next.offset(&page, n, None)))
+    Ok(m)
 }
 
 /// List Following: `[{accountId}]` of the accounts the creator follows.
@@ -125,15 +132,23 @@ async fn list_subscribers(
         search: params.get("search").unwrap_or_default().to_owned(),
         page: params.page(20, 100)?,
     };
-    let q = query.clone();
-    let m = scope
-        .call(prices::SUBSCRIBERS_LIST, |f, a| async move {
-            fans::subscribers(&f, &a, &q).await
-        })
-        .await?;
-    let n = count(&m.data, Some("subscriptions"));
-    let total = query.total(&m.data);
-    Ok(m.with_next_page(next.offset(&query.page, n, total)))
+    let rows = Rows::of(Some("subscriptions"), query.total_at());
+    let page = query.page.clone();
+    scope
+        .call_paged(
+            prices::SUBSCRIBERS_LIST,
+            next,
+            page,
+            rows,
+            move |f, a, p| {
+                let q = SubscriberQuery {
+                    page: p,
+                    ..query.clone()
+                };
+                async move { fans::subscribers(&f, &a, &q).await }
+            },
+        )
+        .await
 }
 
 /// List Subscription Tiers: the tiers with their plans, as Fansly has them.

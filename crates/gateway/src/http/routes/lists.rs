@@ -230,15 +230,13 @@ async fn list_items(
 ) -> Result<Metered, ApiError> {
     let list = FanslyId::parse("list_id", &list)?;
     let page = params.page(20, 100)?;
-    let rows = Rows::of(None, None);
+    // The gateway walks Fansly's cursor and cuts the window itself.
+    let rows = Rows::cut(None);
     scope
-        .call_paged(
-            prices::LISTS_ITEMS,
-            next,
-            page,
-            rows,
-            |f, a, p| async move { lists::items(&f, &a, &list, &p).await },
-        )
+        .call_paged(prices::LISTS_ITEMS, next, page, rows, move |f, a, p| {
+            let list = list.clone();
+            async move { lists::items(&f, &a, &list, &p).await }
+        })
         .await
 }
 

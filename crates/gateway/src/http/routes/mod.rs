@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod chats;
 pub mod connect;
 pub mod console_api;
+pub mod console_mcp;
 pub mod console_sandbox;
 pub mod data_exports;
 pub mod earnings;

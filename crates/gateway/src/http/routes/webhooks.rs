@@ -270,8 +270,8 @@ async fn delete_webhook(
     path = "/api/webhooks/{webhook_id}/deliveries",
     operation_id = "listWebhookDeliveries",
     params(
-        ("limit" = Option<u32>, Query, description = "1–100, default 20"),
-        ("offset" = Option<u32>, Query, description = "Default 0"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
+        ("offset" = Option<u32>, Query, maximum = 2147483647, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is `[{id, event, event_id, account_id, idempotency_key, redelivery_of, status, attempt_count, next_attempt_at, last_error, delivered_at, created_at, request_body, attempts: [{attempt, url, started_at, status_code, latency_ms, response_excerpt, error}]}]`", body = Object), (status = 404, description = "Unknown webhook")),
 )]
@@ -284,8 +284,11 @@ async fn list_deliveries(
 ) -> Result<Metered, ApiError> {
     store::get(&state.db, &authed.caller.team_id, &id).await?;
     let page = params.page(20, 100)?;
-    let rows = deliver::list(&state.db, &id, page.limit, page.offset).await?;
-    let next = next.offset(&page, rows.len(), None);
+    // One more than asked, so an exactly full last page ends the paging.
+    let mut rows = deliver::list(&state.db, &id, page.limit + 1, page.offset).await?;
+    let more = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let next = next.after(&page, rows.len(), more);
     Ok(authed
         .free(&state, prices::WEBHOOKS_DELIVERIES, json!(rows))
         .await?

@@ -399,6 +399,13 @@ PAGES.keys = async () => {
     h("td", {}, k.name), h("td", { class: "mono" }, k.prefix + "…"), h("td", { class: "mono small" }, k.id),
     h("td", {}, when(k.created_at)),
     h("td", {}, k.revoked_at ? badge("revoked " + ago(k.revoked_at), "bad") : badge("active", "ok")),
+    h("td", {}, k.revoked_at ? (k.mcp_read_only ? "read-only" : "") : h("label", { class: "check" },
+      h("input", { type: "checkbox", class: "mcp-read-only", checked: k.mcp_read_only, onchange: async (ev) => {
+        try {
+          await api("PUT", "/api/console/keys/" + encodeURIComponent(k.id) + "/mcp", { read_only: ev.target.checked });
+          await PAGES.keys();
+        } catch (e) { ev.target.checked = !ev.target.checked; showError(e.message); }
+      } }), " read-only")),
     h("td", {}, k.revoked_at ? "" : h("button", { type: "button", class: "danger revoke", onclick: async () => {
       const own = S.me && S.me.key_id === k.id;
       if (!confirm("Revoke " + k.name + "?" + (own ? " It is the key you are signed in with." : ""))) return;
@@ -408,7 +415,27 @@ PAGES.keys = async () => {
         await PAGES.keys();
       } catch (e) { showError(e.message); }
     } }, "Revoke"))));
-  view().replaceChildren(h("h1", {}, "API keys"), form, table(["Name", "Prefix", "Id", "Created", "State", ""], rows, { id: "keys-table" }));
+  view().replaceChildren(h("h1", {}, "API keys"), form, table(["Name", "Prefix", "Id", "Created", "State", "MCP", ""], rows, { id: "keys-table" }));
+};
+
+// ---------- MCP ----------
+PAGES.mcp = async () => {
+  const m = await data("GET", "/api/console/mcp");
+  const copy = (text) => h("button", { type: "button", class: "secondary copy", onclick: async (ev) => {
+    try { await navigator.clipboard.writeText(text); ev.target.textContent = "Copied"; } catch (e) { showError("Copy failed: " + e.message); }
+  } }, "Copy");
+  const snippets = m.snippets.map((s) => h("div", { class: "card snippet", "data-snippet": s.id },
+    h("h2", {}, s.title), h("p", { class: "muted" }, "In " + s.where + "; put one of your API keys where it says fgw_YOUR_API_KEY."),
+    h("pre", { class: "mono" }, s.text), copy(s.text)));
+  view().replaceChildren(h("h1", {}, "MCP server"),
+    h("div", { class: "card" },
+      h("p", {}, "AI assistants reach this gateway's API as tools over the Model Context Protocol (Streamable HTTP), with the same API keys, credits and limits as REST."),
+      h("div", { class: "row" }, h("label", {}, "Endpoint", h("span", { id: "mcp-url", class: "mono" }, m.url)), copy(m.url)),
+      h("p", { id: "mcp-key-mode" }, m.key_read_only
+        ? badge("the key you are signed in with is MCP read-only", "warn")
+        : badge("the key you are signed in with may use the write tools", "ok")),
+      h("p", { class: "muted" }, "Make a key read-only for agents (its send/react/create tools refused) on ", h("a", { href: "#/keys" }, "API keys"), ".")),
+    ...snippets);
 };
 
 // ---------- Webhooks ----------
