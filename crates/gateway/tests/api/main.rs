@@ -28,6 +28,7 @@ mod metering;
 mod metrics;
 mod posts;
 mod relay;
+mod relay_kill;
 mod secrets;
 mod service;
 mod stories;
