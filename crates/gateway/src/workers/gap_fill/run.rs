@@ -48,8 +48,14 @@ impl RelayHooks {
 
     /// With `fill`, fills the account now (the relay's writer calls this
     /// after a (re)connect, before writing what the connection brings).
+    /// An account never filled yet has nothing to fill (its baseline is
+    /// its first connect): the loop's first run remembers what is there.
     pub async fn fill_now(&self, account_id: &str) {
         if let Some(deps) = &self.fill {
+            match marks::status(&self.db, account_id).await {
+                Ok(Some((_, _, Some(_), _, _))) => {}
+                _ => return,
+            }
             let report = run_account(deps, account_id).await;
             if !report.errors.is_empty() {
                 tracing::debug!(account = account_id, errors = ?report.errors, "gap fill after a connect had errors");
