@@ -80,6 +80,15 @@ async fn main() -> anyhow::Result<()> {
     config.relay.backoff_base_ms = 200;
     // The receiver is on loopback.
     config.webhooks.allow_private_targets = true;
+    // The account's Fansly budget (senderData lookups spend it); lifted
+    // with THROTTLE=off to tell its waits from the gateway's own time.
+    if std::env::var("THROTTLE").as_deref() == Ok("off") {
+        config.upstream.throttle.reads_per_minute = 1_000_000;
+        config.upstream.throttle.burst = 10_000;
+    }
+    if let Ok(ms) = std::env::var("WEBHOOK_POLL_MS") {
+        config.webhooks.poll_interval_ms = ms.parse()?;
+    }
     let app = App::build(config).await?;
     let api = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();

@@ -216,6 +216,16 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     found.sort_by_key(|f| (f.at, f.order));
     let mut recorded = 0;
     let mut failed = false;
+    // The senders the profile cache lacks, looked up 50 to a request: one
+    // lookup per fan would spend the account's Fansly budget that the
+    // relay's own lookups wait on (the stall behind backdated events).
+    deps.profiles
+        .prefetch(
+            &account.team_id,
+            &account.account_id,
+            found.iter().map(|f| (f.name, &f.payload)),
+        )
+        .await;
     let mut rows = Vec::with_capacity(found.len());
     for f in found {
         let mut payload = f.payload;
