@@ -392,6 +392,15 @@ pub async fn fan_out(
     fan_out_many(tx, std::slice::from_ref(event)).await
 }
 
+/// One delivery [`fan_out_many`] writes: the event, the endpoint's id, the
+/// body (shared by the event's deliveries) and the chat order it keeps.
+type DeliveryRow<'e, 'r> = (
+    &'e Recorded<'r>,
+    &'e str,
+    std::sync::Arc<String>,
+    Option<(String, i64)>,
+);
+
 /// [`fan_out`] for many events at once: the endpoints read once per team,
 /// the deliveries written with multi-row inserts, in the events' order.
 pub async fn fan_out_many(
@@ -405,12 +414,7 @@ pub async fn fan_out_many(
         }
     }
     // (event, endpoint id, body, chat order) of each delivery to write.
-    let mut rows: Vec<(
-        &Recorded,
-        &str,
-        std::sync::Arc<String>,
-        Option<(String, i64)>,
-    )> = Vec::new();
+    let mut rows: Vec<DeliveryRow> = Vec::new();
     for e in events {
         let hooks: Vec<&Webhook> = hooks_of[e.team_id]
             .iter()
