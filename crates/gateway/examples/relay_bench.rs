@@ -80,6 +80,15 @@ async fn main() -> anyhow::Result<()> {
     config.relay.backoff_base_ms = 200;
     // The receiver is on loopback.
     config.webhooks.allow_private_targets = true;
+    // The account's Fansly budget (senderData lookups spend it); lifted
+    // with THROTTLE=off to tell its waits from the gateway's own time.
+    if std::env::var("THROTTLE").as_deref() == Ok("off") {
+        config.upstream.throttle.reads_per_minute = 1_000_000;
+        config.upstream.throttle.burst = 10_000;
+    }
+    if let Ok(ms) = std::env::var("WEBHOOK_POLL_MS") {
+        config.webhooks.poll_interval_ms = ms.parse()?;
+    }
     let app = App::build(config).await?;
     let api = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
@@ -105,7 +114,39 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     wait_connected(&state, std::slice::from_ref(&account.id)).await?;
 
-    // (a) latency
+    // (a) latency. Events are dated at their upstream time (the gap fill
+    // keeps chats in order that way), so `created_at` no longer says when a
+    // row was written: a poller notes when the count of rows grows instead
+    // (every millisecond; figures read up to ~1 ms high), and the k-th
+    // message (the writer keeps their order) was written when the count
+    // first reached k.
+    let count_sql =
+        "SELECT COUNT(*) FROM events WHERE account_id = $1 AND name = 'fansly.messages.received'";
+    let base: i64 = sqlx::query_scalar(count_sql)
+        .bind(&account.id)
+        .fetch_one(&state.db.pool)
+        .await?;
+    let seen: Arc<Mutex<Vec<(i64, f64)>>> = Arc::default();
+    let poller = {
+        let (db, id, seen) = (state.db.clone(), account.id.clone(), seen.clone());
+        let want = base + messages as i64;
+        tokio::spawn(async move {
+            let mut last = base;
+            while last < want {
+                if let Ok(n) = sqlx::query_scalar::<_, i64>(count_sql)
+                    .bind(&id)
+                    .fetch_one(&db.pool)
+                    .await
+                {
+                    if n > last {
+                        seen.lock().unwrap().push((n - base, unix_ms()));
+                        last = n;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
     let started = Instant::now();
     for i in 0..messages {
         let fan = format!("fan{}", 1 + i % 200);
@@ -132,12 +173,23 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let mut latencies: Vec<f64> = rows
+    let _ = tokio::time::timeout(Duration::from_secs(10), poller).await;
+    let mut created: Vec<(u64, f64)> = rows
         .iter()
         .filter_map(|r| {
             let payload: Value = serde_json::from_str(&r.get::<String, _>(0)).ok()?;
-            let created = payload["createdAt"].as_f64()? * 1000.0;
-            Some(r.get::<i64, _>(1) as f64 - created)
+            let id = payload["id"].as_str()?.parse().ok()?;
+            Some((id, payload["createdAt"].as_f64()? * 1000.0))
+        })
+        .collect();
+    created.sort_by_key(|(id, _)| *id);
+    let seen = seen.lock().unwrap().clone();
+    let mut latencies: Vec<f64> = created
+        .iter()
+        .enumerate()
+        .filter_map(|(k, (_, at))| {
+            let written = seen.iter().find(|(n, _)| *n > k as i64)?.1;
+            Some(written - at)
         })
         .collect();
     latencies.sort_by(f64::total_cmp);

@@ -26,6 +26,7 @@ const GATEWAY_LAYERS: &[(&str, u8)] = &[
     ("webhooks::signing", 1),
     ("webhooks::examples", 1),
     ("webhooks::deliveries", 2),
+    ("webhooks::claims", 2),
     ("events::outbox", 3),
     ("events::wake", 3),
     ("accounts", 4),

@@ -3,10 +3,12 @@
 //! [`Events::record`]; delivery reads the outbox. Nothing is sent for an event
 //! that is not in the database first, so a crash never loses one.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use tokio::sync::Notify;
 
 use crate::core::db::Db;
@@ -56,58 +58,107 @@ impl Events {
     /// says it happened, so the outbox and the deliveries (claimed oldest
     /// `next_attempt_at` first) keep the upstream order.
     pub async fn record_at(&self, event: NewEvent, at: i64) -> Result<Option<String>, sqlx::Error> {
-        let ephemeral = event_type(event.name).is_none_or(|t| t.ephemeral);
-        let (id, dedup_key) = if ephemeral {
-            (
-                format!("evt_{}", hex::encode(rand::random::<[u8; 20]>())),
-                None,
-            )
-        } else {
-            (
-                event_id(&event.account_id, &event.dedup_key),
-                Some(event.dedup_key),
-            )
-        };
-        let now = at;
-        // The event and its deliveries commit together: no event is ever
+        Ok(self.record_batch(vec![(event, at)]).await?.pop().flatten())
+    }
+
+    /// Records events of one producer in order, in one transaction: one
+    /// multi-row insert of the events (an occurrence already recorded, or
+    /// twice in the batch, is skipped) and one of the deliveries the new
+    /// ones owe. Answers, per event, its id when new. A burst on one
+    /// account's socket then costs one commit per batch, not one per frame.
+    pub async fn record_batch(
+        &self,
+        events: Vec<(NewEvent, i64)>,
+    ) -> Result<Vec<Option<String>>, sqlx::Error> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, Option<String>, bool)> = events
+            .iter()
+            .map(|(e, _)| {
+                if event_type(e.name).is_none_or(|t| t.ephemeral) {
+                    let id = format!("evt_{}", hex::encode(rand::random::<[u8; 20]>()));
+                    (id, None, true)
+                } else {
+                    let key = e.dedup_key.clone();
+                    (event_id(&e.account_id, &key), Some(key), false)
+                }
+            })
+            .collect();
+        let payloads: Vec<String> = events.iter().map(|(e, _)| e.payload.to_string()).collect();
+        // The events and their deliveries commit together: no event is ever
         // recorded without the deliveries it owes, nor delivered unrecorded.
         let mut tx = self.db.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(&event.team_id)
-        .bind(&event.account_id)
-        .bind(event.name)
-        .bind(dedup_key)
-        .bind(event.payload.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            tx.rollback().await?;
-            return Ok(None);
+        let mut inserted: HashSet<String> = HashSet::new();
+        for (chunk, offset) in rows.chunks(CHUNK).zip((0..).step_by(CHUNK)) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = i * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO events (id, team_id, account_id, name, dedup_key, payload, created_at) \
+                 VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for (i, (id, key, _)) in chunk.iter().enumerate() {
+                let (e, at) = &events[offset + i];
+                q = q
+                    .bind(id)
+                    .bind(&e.team_id)
+                    .bind(&e.account_id)
+                    .bind(e.name)
+                    .bind(key)
+                    .bind(&payloads[offset + i])
+                    .bind(*at);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                inserted.insert(r.get(0));
+            }
         }
-        crate::webhooks::deliveries::fan_out(
-            &mut tx,
-            &crate::webhooks::deliveries::Recorded {
-                id: &id,
-                team_id: &event.team_id,
-                account_id: &event.account_id,
-                name: event.name,
-                payload: &event.payload,
-                ephemeral,
-                at: now,
-            },
-        )
-        .await?;
+        // In the batch's order; an id twice in the batch counts once.
+        let mut answers = Vec::with_capacity(events.len());
+        let mut recorded = Vec::new();
+        for (i, (id, _, ephemeral)) in rows.iter().enumerate() {
+            if inserted.remove(id) {
+                let (e, at) = &events[i];
+                recorded.push(crate::webhooks::deliveries::Recorded {
+                    id,
+                    team_id: &e.team_id,
+                    account_id: &e.account_id,
+                    name: e.name,
+                    payload: &e.payload,
+                    ephemeral: *ephemeral,
+                    at: *at,
+                });
+                answers.push(Some(id.clone()));
+            } else {
+                answers.push(None);
+            }
+        }
+        if recorded.is_empty() {
+            tx.rollback().await?;
+            return Ok(answers);
+        }
+        crate::webhooks::deliveries::fan_out_many(&mut tx, &recorded).await?;
         tx.commit().await?;
-        metrics::counter!(telemetry::EVENTS_RECORDED, "team" => event.team_id.clone(), "event" => event.name)
-            .increment(1);
+        for r in &recorded {
+            metrics::counter!(telemetry::EVENTS_RECORDED, "team" => r.team_id.to_owned(), "event" => events_name(r.name))
+                .increment(1);
+        }
         self.recorded.notify_waiters();
-        Ok(Some(id))
+        Ok(answers)
     }
 
     /// Woken after each newly recorded event, so a worker in this process
@@ -119,6 +170,15 @@ impl Events {
     pub fn db(&self) -> &Db {
         &self.db
     }
+}
+
+/// Events per insert statement (7 parameters each, well under both
+/// engines' limits).
+const CHUNK: usize = 200;
+
+/// The catalogue's `&'static` name (metrics labels need one).
+fn events_name(name: &str) -> &'static str {
+    event_type(name).map_or("unknown", |t| t.name)
 }
 
 /// `evt_` + 40 hex digits (the shape receivers have seen from the vendor),

@@ -117,6 +117,15 @@ impl App {
             RelayHooks {
                 db: db.clone(),
                 profiles: profiles.clone(),
+                // With the loops parked (tests), `run_due` fills instead.
+                fill: config.workers.autostart.then(|| gap_fill::Deps {
+                    db: db.clone(),
+                    fansly: fansly.clone(),
+                    sessions: sessions.clone(),
+                    events: events.clone(),
+                    profiles: profiles.clone(),
+                    settings: gap_fill::Settings::from_relay(&config.relay),
+                }),
             },
             leases,
         );

@@ -1,7 +1,7 @@
 //! Webhook deliveries as stored: one row per event and endpoint, written with
-//! the event; claimed with a lease, settled after each attempt (delivered,
-//! retry at the next jittered step, or given up), metered per block of
-//! delivered events, listed and redelivered through the API, pruned.
+//! the event (with the chat order it keeps), the retry schedule, endpoints
+//! disabled and their deliveries held, listed and redelivered through the
+//! API, pruned. Claiming and settling, in batches, is `claims.rs`.
 //!
 //! Durability rests on the database alone: a delivery row exists before
 //! anything is sent, a claim is a conditional UPDATE that takes a lease, and
@@ -14,12 +14,10 @@ use rand::Rng;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::core::config::WebhookSettings;
-use crate::core::db::{Backend, Db};
+use crate::core::db::Db;
 use crate::core::error::ApiError;
 use crate::core::time::iso;
 use crate::core::time::now_ms;
-use crate::metering::credits;
 use crate::webhooks::store::{self, Webhook};
 
 pub const PENDING: &str = "pending";
@@ -50,6 +48,9 @@ pub struct NewDelivery<'a> {
     pub idempotency_key: Option<&'a str>,
     pub redelivery_of: Option<&'a str>,
     pub at: i64,
+    /// The chat whose order the delivery keeps, and its place in it
+    /// (`webhooks/claims.rs`).
+    pub order: Option<(String, i64)>,
 }
 
 pub fn new_delivery_id() -> String {
@@ -65,8 +66,8 @@ pub async fn insert_delivery(
     sqlx::query(
         "INSERT INTO webhook_deliveries (id, webhook_id, team_id, event_id, event_name, account_id, \
            body, idempotency_key, redelivery_of, status, attempts, next_attempt_at, locked_until, \
-           created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, 0, $11, $11)",
+           created_at, updated_at, order_key, order_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, 0, $11, $11, $12, $13)",
     )
     .bind(&id)
     .bind(d.webhook_id)
@@ -79,91 +80,11 @@ pub async fn insert_delivery(
     .bind(d.redelivery_of)
     .bind(PENDING)
     .bind(d.at)
+    .bind(d.order.as_ref().map(|(k, _)| k.as_str()))
+    .bind(d.order.as_ref().map(|(_, n)| *n))
     .execute(&mut **tx)
     .await?;
     Ok(id)
-}
-
-/// A delivery a worker holds the lease of.
-#[derive(Debug)]
-pub struct Claimed {
-    pub id: String,
-    pub webhook_id: String,
-    pub team_id: String,
-    pub event_id: String,
-    pub body: String,
-    pub idempotency_key: Option<String>,
-    pub redelivery_of: Option<String>,
-    /// This attempt's number, from 1.
-    pub attempt: i64,
-    pub lease: String,
-    /// When the delivery was created: the event's recording, for a first delivery.
-    pub created_at: i64,
-}
-
-/// Takes the most overdue delivery that may be sent at `now` (unix ms; the
-/// workers pass the clock): its endpoint is enabled, and its team can pay
-/// for a block of deliveries (a team short of credits has its deliveries
-/// wait, not dropped). On PostgreSQL concurrent claimers skip each other's
-/// candidate rows; SQLite has one writer anyway.
-pub async fn claim(
-    db: &Db,
-    lease_for: Duration,
-    block_cost: i64,
-    now: i64,
-) -> Result<Option<Claimed>, sqlx::Error> {
-    let lease = uuid::Uuid::new_v4().simple().to_string();
-    let skip_locked = match db.backend {
-        Backend::Postgres => " FOR UPDATE OF d SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let row = sqlx::query(&format!(
-        "UPDATE webhook_deliveries SET locked_until = $1, lease = $2, attempts = attempts + 1, \
-           updated_at = $3 \
-         WHERE id = (SELECT d.id FROM webhook_deliveries d \
-             JOIN webhooks w ON w.id = d.webhook_id \
-             JOIN teams t ON t.id = d.team_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= $3 AND d.locked_until <= $3 \
-               AND w.enabled = 1 AND t.credits >= $4 \
-             ORDER BY d.next_attempt_at LIMIT 1{skip_locked}) \
-           AND status = 'pending' AND locked_until <= $3 \
-         RETURNING id, webhook_id, team_id, event_id, body, idempotency_key, redelivery_of, attempts, \
-           created_at"
-    ))
-    .bind(now + lease_for.as_millis() as i64)
-    .bind(&lease)
-    .bind(now)
-    .bind(block_cost.max(0))
-    .fetch_optional(&db.writer)
-    .await?;
-    Ok(row.map(|r| Claimed {
-        id: r.get(0),
-        webhook_id: r.get(1),
-        team_id: r.get(2),
-        event_id: r.get(3),
-        body: r.get(4),
-        idempotency_key: r.get(5),
-        redelivery_of: r.get(6),
-        attempt: r.get(7),
-        lease,
-        created_at: r.get(8),
-    }))
-}
-
-/// How one attempt went.
-#[derive(Debug)]
-pub struct Outcome {
-    pub status: Option<u16>,
-    pub latency_ms: i64,
-    pub excerpt: Option<String>,
-    pub error: Option<String>,
-    pub retry_after: Option<Duration>,
-}
-
-impl Outcome {
-    pub fn succeeded(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
-    }
 }
 
 /// `Retry-After` as seconds or an HTTP date, capped at a day.
@@ -199,124 +120,9 @@ pub fn next_wait(
     Some(retry_after.map_or(wait, |r| r.max(wait)))
 }
 
-/// Writes the attempt and settles the delivery. A worker whose lease ran
-/// out (another took the row over) records its attempt but leaves the row
-/// to the new holder.
-pub async fn settle(
-    db: &Db,
-    settings: &WebhookSettings,
-    hook: &Webhook,
-    d: &Claimed,
-    started_at: i64,
-    outcome: &Outcome,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let mut tx = db.writer.begin().await?;
-    sqlx::query(
-        "INSERT INTO webhook_attempts (delivery_id, attempt, url, started_at, status_code, \
-           latency_ms, response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(&d.id)
-    .bind(d.attempt)
-    .bind(&hook.url)
-    .bind(started_at)
-    .bind(outcome.status.map(i64::from))
-    .bind(outcome.latency_ms)
-    .bind(&outcome.excerpt)
-    .bind(&outcome.error)
-    .execute(&mut *tx)
-    .await?;
-
-    if outcome.succeeded() {
-        let still_ours = sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, delivered_at = $2, locked_until = 0, \
-               lease = NULL, last_error = NULL, updated_at = $2 WHERE id = $3 AND lease = $4",
-        )
-        .bind(DELIVERED)
-        .bind(now)
-        .bind(&d.id)
-        .bind(&d.lease)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        sqlx::query(
-            "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
-        )
-        .bind(&hook.id)
-        .execute(&mut *tx)
-        .await?;
-        if still_ours {
-            meter(&mut tx, &d.team_id, &d.id, settings.credits_per_100_events).await?;
-        }
-        return tx.commit().await;
-    }
-
-    let error = outcome.error.clone().unwrap_or_else(|| "failed".into());
-    if outcome.status == Some(410) {
-        // Gone: stop sending there. The delivery stays pending and goes out
-        // if the endpoint is enabled again.
-        let why = format!(
-            "the endpoint answered 410 Gone at {}; enable it again once it accepts events",
-            iso(now)
-        );
-        release(&mut tx, d, now, &error).await?;
-        disable(&mut tx, &hook.id, &why, now).await?;
-        return tx.commit().await;
-    }
-    let failing_since: Option<i64> = sqlx::query(
-        "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
-         RETURNING failing_since",
-    )
-    .bind(started_at)
-    .bind(&hook.id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .and_then(|r| r.get(0));
-    match next_wait(&settings.retry_schedule_ms, d.attempt, outcome.retry_after) {
-        Some(wait) => {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET next_attempt_at = $1, locked_until = 0, lease = NULL, \
-                   last_error = $2, updated_at = $3 WHERE id = $4 AND lease = $5",
-            )
-            .bind(now + wait.as_millis() as i64)
-            .bind(&error)
-            .bind(now)
-            .bind(&d.id)
-            .bind(&d.lease)
-            .execute(&mut *tx)
-            .await?;
-        }
-        None => {
-            sqlx::query(
-                "UPDATE webhook_deliveries SET status = $1, locked_until = 0, lease = NULL, \
-                   last_error = $2, updated_at = $3 WHERE id = $4 AND lease = $5",
-            )
-            .bind(FAILED)
-            .bind(format!("gave up after {} attempts: {error}", d.attempt))
-            .bind(now)
-            .bind(&d.id)
-            .bind(&d.lease)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    if let Some(since) = failing_since {
-        if now - since >= settings.disable_after_ms as i64 {
-            let why = format!(
-                "every delivery failed from {} to {} (last: {error}); enable it again once it accepts events",
-                iso(since),
-                iso(now)
-            );
-            disable(&mut tx, &hook.id, &why, now).await?;
-        }
-    }
-    tx.commit().await
-}
-
 /// Disables the endpoint and parks its pending deliveries at [`HELD`], out
 /// of the claim's range, until it is enabled again.
-async fn disable(
+pub(crate) async fn disable(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     hook_id: &str,
     why: &str,
@@ -377,65 +183,6 @@ pub async fn park_unpaid(
     Ok(parked)
 }
 
-/// Gives the row back without using up its place in the schedule.
-async fn release(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    d: &Claimed,
-    now: i64,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE webhook_deliveries SET locked_until = 0, lease = NULL, next_attempt_at = $1, \
-           last_error = $2, updated_at = $1 WHERE id = $3 AND lease = $4",
-    )
-    .bind(now)
-    .bind(error)
-    .bind(&d.id)
-    .bind(&d.lease)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Counts a delivered event and charges a block of credits for every
-/// [`BLOCK`] counted. A charge the balance cannot cover stays owed (the
-/// counter stays at or above the block) and is taken with a later delivery;
-/// meanwhile the claim holds the team's deliveries back.
-async fn meter(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    team_id: &str,
-    delivery_id: &str,
-    block_cost: i64,
-) -> Result<(), sqlx::Error> {
-    let mut unbilled: i64 = sqlx::query(
-        "INSERT INTO webhook_meter (team_id, unbilled) VALUES ($1, 1) \
-         ON CONFLICT (team_id) DO UPDATE SET unbilled = webhook_meter.unbilled + 1 \
-         RETURNING unbilled",
-    )
-    .bind(team_id)
-    .fetch_one(&mut **tx)
-    .await?
-    .get(0);
-    while unbilled >= BLOCK {
-        if block_cost > 0
-            && credits::debit_in(tx, team_id, block_cost, LEDGER_ENDPOINT, Some(delivery_id))
-                .await?
-                .is_none()
-        {
-            break;
-        }
-        unbilled = sqlx::query(
-            "UPDATE webhook_meter SET unbilled = unbilled - $1 WHERE team_id = $2 RETURNING unbilled",
-        )
-        .bind(BLOCK)
-        .bind(team_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .get(0);
-    }
-    Ok(())
-}
-
 /// Queues a verbatim copy of delivery `delivery_id` of the team's webhook:
 /// same body and idempotency key, sent to the endpoint's current URL with
 /// its current secret and `X-OFAPI-Redelivery-Of`.
@@ -484,6 +231,8 @@ pub async fn redeliver(
             idempotency_key: key.as_deref(),
             redelivery_of: Some(delivery_id),
             at: now_ms(),
+            // Asked for by hand: sent when asked, whatever the chat's order.
+            order: None,
         },
     )
     .await?;
@@ -640,34 +389,112 @@ pub async fn fan_out(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     event: &Recorded<'_>,
 ) -> Result<usize, sqlx::Error> {
-    let hooks: Vec<Webhook> = store::enabled(tx, event.team_id)
-        .await?
-        .into_iter()
-        .filter(|w| w.matches(event.name, event.account_id))
-        .collect();
-    if hooks.is_empty() {
-        return Ok(0);
+    fan_out_many(tx, std::slice::from_ref(event)).await
+}
+
+/// One delivery [`fan_out_many`] writes: the event, the endpoint's id, the
+/// body (shared by the event's deliveries) and the chat order it keeps.
+type DeliveryRow<'e, 'r> = (
+    &'e Recorded<'r>,
+    &'e str,
+    std::sync::Arc<String>,
+    Option<(String, i64)>,
+);
+
+/// [`fan_out`] for many events at once: the endpoints read once per team,
+/// the deliveries written with multi-row inserts, in the events' order.
+pub async fn fan_out_many(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[Recorded<'_>],
+) -> Result<usize, sqlx::Error> {
+    let mut hooks_of: std::collections::HashMap<&str, Vec<Webhook>> = Default::default();
+    for e in events {
+        if !hooks_of.contains_key(e.team_id) {
+            hooks_of.insert(e.team_id, store::enabled(tx, e.team_id).await?);
+        }
     }
-    let body = envelope(event.name, event.account_id, event.payload);
-    let key = (!event.ephemeral).then_some(event.id);
-    for hook in &hooks {
-        insert_delivery(
-            tx,
-            &NewDelivery {
-                webhook_id: &hook.id,
-                team_id: event.team_id,
-                event_id: event.id,
-                event_name: event.name,
-                account_id: event.account_id,
-                body: &body,
-                idempotency_key: key,
-                redelivery_of: None,
-                at: event.at,
-            },
-        )
-        .await?;
+    // (event, endpoint id, body, chat order) of each delivery to write.
+    let mut rows: Vec<DeliveryRow> = Vec::new();
+    for e in events {
+        let hooks: Vec<&Webhook> = hooks_of[e.team_id]
+            .iter()
+            .filter(|w| w.matches(e.name, e.account_id))
+            .collect();
+        if hooks.is_empty() {
+            continue;
+        }
+        let body = std::sync::Arc::new(envelope(e.name, e.account_id, e.payload));
+        let order = chat_order(e.name, e.payload);
+        for hook in hooks {
+            rows.push((e, &hook.id, body.clone(), order.clone()));
+        }
     }
-    Ok(hooks.len())
+    const COLUMNS: usize = 12;
+    for chunk in rows.chunks(100) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = |k: usize| format!("${}", i * COLUMNS + k);
+                format!(
+                    "({}, {}, {}, {}, {}, {}, {}, {}, {}, '{PENDING}', 0, {}, 0, {}, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(8),
+                    p(9),
+                    p(10),
+                    p(10),
+                    p(10),
+                    p(11),
+                    p(12)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO webhook_deliveries (id, webhook_id, team_id, event_id, event_name, \
+               account_id, body, idempotency_key, redelivery_of, status, attempts, next_attempt_at, \
+               locked_until, created_at, updated_at, order_key, order_seq) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (e, hook_id, body, order) in chunk {
+            q = q
+                .bind(new_delivery_id())
+                .bind(*hook_id)
+                .bind(e.team_id)
+                .bind(e.id)
+                .bind(e.name)
+                .bind(e.account_id)
+                .bind(body.as_str())
+                .bind((!e.ephemeral).then_some(e.id))
+                .bind(None::<String>)
+                .bind(e.at)
+                .bind(order.as_ref().map(|(k, _)| k.clone()))
+                .bind(order.as_ref().map(|(_, n)| *n));
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(rows.len())
+}
+
+/// The order a delivery keeps: a message sent or received is delivered
+/// after every earlier message (by Fansly id) of its chat. Other events
+/// keep no order (a deletion or a reaction names an older message; its
+/// place is when it happened, which the message id does not say).
+pub fn chat_order(name: &str, payload: &Value) -> Option<(String, i64)> {
+    if !matches!(name, "fansly.messages.received" | "fansly.messages.sent") {
+        return None;
+    }
+    let text = |k: &str| match payload.get(k)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let seq: i64 = text("id")?.parse().ok()?;
+    Some((format!("chat:{}", text("groupId")?), seq))
 }
 
 #[cfg(test)]

@@ -314,6 +314,7 @@ pub async fn test_send(db: &Db, team_id: &str, id: &str) -> Result<String, ApiEr
             idempotency_key: None,
             redelivery_of: None,
             at: now_ms(),
+            order: None,
         },
     )
     .await?;

@@ -21,21 +21,16 @@ fn message(content: &str, sender: &str) -> Value {
     json!({
         "id": MESSAGE,
         "type": 1,
-        "dataVersion": 1,
         "content": content,
         "groupId": GROUP,
         "senderId": sender,
-        "correlationId": "0",
         "inReplyTo": "",
-        "inReplyToRoot": "",
         "createdAt": SECS as f64 + 0.786,
         "attachments": [],
         "embeds": [],
         "interactions": [
             {"groupId": GROUP, "userId": CREATOR, "readAt": 0, "deliveredAt": 0, "messageId": MESSAGE}
-        ],
-        "likes": [],
-        "totalTipAmount": 0
+        ]
     })
 }
 
@@ -52,7 +47,10 @@ fn post() -> Value {
         "expiresAt": null,
         "attachments": [{"postId": POST, "pos": 0, "contentType": 1, "contentId": MEDIA}],
         "wallIds": ["720167541418237954"],
-        "pinned": false
+        "likeCount": 12,
+        "replyCount": 3,
+        "tipAmount": 0,
+        "pinned": 0
     })
 }
 
@@ -68,7 +66,7 @@ fn subscription(status: i64, streak: i64, total_days: i64) -> Value {
         "billingCycle": 30,
         "price": 9990,
         "renewPrice": 9990,
-        "autoRenew": true,
+        "autoRenew": 1,
         "createdAt": MS,
         "updatedAt": MS,
         "endsAt": MS + 30 * 86_400_000,
@@ -160,30 +158,42 @@ pub fn payload(name: &str) -> Option<Value> {
         "fansly.chats.visibility_updated" => json!({
             "groupId": GROUP,
             "userId": CREATOR,
-            "flags": 1,
+            "userSettings": {"hidden": true},
             "type": 1
         }),
-        "fansly.posts.created" | "fansly.posts.updated" => post(),
+        "fansly.posts.created" => post(),
+        // A content edit carries the post, a counter change only the
+        // counters; both name the post by `id` and `postId`.
+        "fansly.posts.updated" => json!({
+            "id": POST,
+            "postId": POST,
+            "likeCount": 13,
+            "replyCount": 3,
+            "tipAmount": 0
+        }),
         "fansly.posts.deleted" => json!({"id": POST, "accountId": CREATOR, "deletedAt": SECS}),
-        "fansly.posts.pinned" => {
-            let mut p = post();
-            p["pinned"] = json!(true);
-            p
-        }
+        "fansly.posts.pinned" => json!({
+            "postId": POST,
+            "accountId": CREATOR,
+            "pos": 0,
+            "createdAt": MS
+        }),
         "fansly.posts.expired" => {
             let mut p = post();
             p["expiresAt"] = json!(SECS);
             p
         }
+        // Fansly's notification of the reply (type 1004): the account it
+        // went to, the reply's author (`senderId`) and the reply itself.
         "fansly.posts.commented" => json!({
             "id": "720801122334455700",
+            "type": 1004,
+            "accountId": CREATOR,
+            "correlationId": "720801122334455699",
             "postId": POST,
-            "accountId": FAN,
+            "senderId": FAN,
             "content": "gorgeous",
-            "inReplyTo": POST,
-            "inReplyToRoot": POST,
-            "createdAt": SECS,
-            "author": {"available": true, "id": FAN, "username": "fan1", "displayName": "Fan One"}
+            "createdAt": MS
         }),
         "fansly.posts.liked" => json!({
             "id": "720801122334455701",
@@ -195,20 +205,18 @@ pub fn payload(name: &str) -> Option<Value> {
             "id": "720800011122233400",
             "accountId": FAN,
             "accountMediaId": MEDIA,
-            "createdAt": MS,
-            "metadata": "{\"location\":\"/post/720801122334455667\"}"
+            "createdAt": MS
         }),
         "fansly.media.purchased" => json!({
             "orderId": "720970000000000001",
             "accountMediaId": MEDIA,
             "correlationAccountId": CREATOR,
             "accountId": FAN,
-            "type": 1,
-            "price": 12_000,
-            "createdAt": MS
+            "type": 1
         }),
         "fansly.stories.purchased" => json!({
-            "transactionId": "720960000000000003",
+            "orderId": "720970000000000002",
+            "type": 1,
             "storyId": "720980000000000001",
             "accountId": FAN,
             "correlationAccountId": CREATOR,
@@ -229,11 +237,12 @@ pub fn payload(name: &str) -> Option<Value> {
             "accountId": CREATOR,
             "createdAt": MS
         }),
+        // `ignoreFlags`: 1 muted, 2 blocked, 0 released (INFERRED).
         "fansly.fans.ignore_updated" => json!({
             "accountId": CREATOR,
-            "targetAccountId": FAN,
-            "type": 1,
-            "state": "muted"
+            "ignoredId": FAN,
+            "ignoreFlags": 1,
+            "updatedAt": MS
         }),
         "fansly.wallets.updated" => json!({
             "id": WALLET,
@@ -252,7 +261,8 @@ pub fn payload(name: &str) -> Option<Value> {
             "receiverId": CREATOR,
             "amount": 5_000,
             "message": "for the new set",
-            "correlationId": MESSAGE,
+            "senderTransactionId": "720960000000000005",
+            "receiverTransactionId": "720960000000000006",
             "createdAt": MS
         }),
         "fansly.payouts.created" => payout(1, 1),
@@ -274,17 +284,24 @@ pub fn payload(name: &str) -> Option<Value> {
             "title": "Live now",
             "updatedAt": MS
         }),
+        // Fansly's 12.2 carries the fields that changed, with a version.
         "fansly.accounts.updated" => json!({
             "id": CREATOR,
-            "flags": 4,
+            "displayName": "My Fansly",
             "version": 17,
-            "modelFlagChange": true
+            "updatedAt": MS
         }),
+        // `type`: `needs_reconnect` (the gateway can no longer renew the
+        // session) or `fansly_alert` (a notice from Fansly, its
+        // notification in `metadata.notification`).
         "fansly.accounts.alert" => json!({
-            "id": "721010000000000001",
+            "id": "alert_6f1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
             "accountId": CREATOR,
-            "type": 1,
-            "metadata": {"reason": "verification required"},
+            "type": "needs_reconnect",
+            "metadata": {
+                "reason": "Fansly refused the session and no password is stored; connect the account again",
+                "account_id": "fansly_acct_123"
+            },
             "createdAt": MS
         }),
         "fansly.accounts.connected" => account(),

@@ -99,6 +99,51 @@ impl Profiles {
         }
     }
 
+    /// Looks up, in one request per 50 users, the senders of the received
+    /// messages among `events` that are not cached, so a burst from many
+    /// fans costs a few lookups instead of one per fan. Failures are left
+    /// to [`Self::enrich`]'s own lookup.
+    pub async fn prefetch<'a>(
+        &self,
+        team_id: &str,
+        account_id: &str,
+        events: impl Iterator<Item = (&'a str, &'a Value)>,
+    ) {
+        let mut missing: Vec<String> = events
+            .filter(|(name, p)| {
+                *name == "fansly.messages.received" && p.get("senderData").is_none()
+            })
+            .filter_map(|(_, p)| id_str(p.get("senderId")))
+            .filter(|id| self.cached(account_id, id).is_none())
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.len() < 2 {
+            return;
+        }
+        let Ok(account) = self.sessions.connected(team_id, account_id).await else {
+            return;
+        };
+        for chunk in missing.chunks(50) {
+            match self
+                .sessions
+                .fansly
+                .accounts_by_ids(&account.session, chunk)
+                .await
+            {
+                Ok(list) => {
+                    for a in list.as_array().into_iter().flatten() {
+                        self.remember(account_id, a);
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(account = account_id, error = %e, "senderData lookup failed");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Adds `senderData` to a `fansly.messages.received` payload.
     pub async fn enrich(&self, team_id: &str, account_id: &str, name: &str, payload: &mut Value) {
         if name != "fansly.messages.received" || payload.get("senderData").is_some() {

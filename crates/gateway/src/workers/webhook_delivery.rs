@@ -1,6 +1,8 @@
-//! Sending deliveries: workers claim due rows with a lease, POST the stored
-//! body with the vendor's and Standard Webhooks' headers, record the
-//! attempt, and settle the row (delivered, retry later, or given up).
+//! Sending deliveries: workers claim due rows in batches with a lease, POST
+//! the stored bodies with the vendor's and Standard Webhooks' headers
+//! (a chat's messages one after another, in order), record the attempts
+//! and settle the rows (delivered, retry later, or given up), one
+//! transaction per batch (`webhooks/claims.rs`).
 //!
 //! Durability rests on the database alone: a delivery row exists before
 //! anything is sent (written with its event), a claim is a conditional
@@ -9,8 +11,11 @@
 //! Receivers therefore see each event at least once, a duplicate always
 //! with the same idempotency key.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use crate::core::config::WebhookSettings;
 use crate::core::crypto::{no_keyring, Keyring};
@@ -18,6 +23,7 @@ use crate::core::db::Db;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::events::outbox::Events;
+use crate::webhooks::claims::{claim, settle, Attempt, Claimed, Outcome, BATCH};
 use crate::webhooks::deliveries::*;
 use crate::webhooks::endpoints::open_secret;
 use crate::webhooks::signing::{standard_signature, vendor_signature};
@@ -168,58 +174,149 @@ fn describe(e: &reqwest::Error) -> String {
     out
 }
 
-/// Runs one claimed delivery to its settled state.
-#[tracing::instrument(skip_all, fields(delivery = %d.id, webhook = %d.webhook_id, attempt = d.attempt))]
-async fn run_one(state: &Deps, client: &reqwest::Client, d: Claimed) {
+/// An endpoint as a batch sends to it: the row and its opened signing
+/// secret (or why it cannot be opened: then nothing is sent unsigned).
+type Target = (webhooks::Webhook, Result<Option<String>, String>);
+
+/// Sends one claim's deliveries and settles them in one transaction; how
+/// many attempts ran. Deliveries of one chat go one after another in the
+/// chat's order, and the first that fails gives the rest of its chat back
+/// untried; different chats and unordered events go `workers` at a time.
+/// Nothing new starts once the lease is too short to finish it.
+async fn run_batch(
+    state: &Deps,
+    client: &reqwest::Client,
+    batch: Vec<Claimed>,
+    lease: Duration,
+) -> usize {
     let settings = &state.settings;
-    let hook = match webhooks::find(&state.db, &d.webhook_id).await {
-        Ok(Some(h)) => h,
-        // Deleted meanwhile: its deliveries went with it.
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(delivery = d.id, error = %e, "loading a webhook failed; the lease will lapse");
-            return;
+    let deadline = Instant::now()
+        + lease
+            .saturating_sub(Duration::from_millis(settings.timeout_ms))
+            .saturating_sub(Duration::from_millis(500));
+    let mut targets: HashMap<String, Option<Target>> = HashMap::new();
+    for d in &batch {
+        if targets.contains_key(&d.webhook_id) {
+            continue;
         }
-    };
-    let secret = match hook.sealed_secret.as_ref() {
-        None => None,
-        Some(_) => match state
-            .keyring
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!(no_keyring().to_string()))
-            .and_then(|k| open_secret(k, &hook))
-        {
-            Ok(s) => s,
-            Err(e) => {
-                // Never send unsigned what should be signed.
-                let outcome = Outcome {
-                    status: None,
-                    latency_ms: 0,
-                    excerpt: None,
-                    error: Some(format!("the signing secret cannot be opened: {e}")),
-                    retry_after: None,
+        let target = match webhooks::find(&state.db, &d.webhook_id).await {
+            Ok(Some(hook)) => {
+                let secret = match hook.sealed_secret.as_ref() {
+                    None => Ok(None),
+                    Some(_) => state
+                        .keyring
+                        .as_deref()
+                        .ok_or_else(|| anyhow::anyhow!(no_keyring().to_string()))
+                        .and_then(|k| open_secret(k, &hook))
+                        .map_err(|e| format!("the signing secret cannot be opened: {e}")),
                 };
-                observe_attempt(&d, &outcome);
-                if let Err(e) = settle(&state.db, settings, &hook, &d, now_ms(), &outcome).await {
-                    tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed");
-                }
-                return;
+                Some((hook, secret))
             }
-        },
-    };
-    let started_at = now_ms();
-    let outcome = send(
-        client,
-        &hook.url,
-        secret.as_deref(),
-        &d,
-        settings.allow_private_targets,
-    )
-    .await;
-    observe_attempt(&d, &outcome);
-    if let Err(e) = settle(&state.db, settings, &hook, &d, started_at, &outcome).await {
-        tracing::warn!(delivery = d.id, error = %e, "recording a webhook attempt failed; the lease will lapse");
+            // Deleted meanwhile: its deliveries went with it.
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(webhook = d.webhook_id, error = %e, "loading a webhook failed; the lease will lapse");
+                None
+            }
+        };
+        targets.insert(d.webhook_id.clone(), target);
     }
+    // Groups in claim order: one per (endpoint, chat), one per unordered row.
+    let mut groups: Vec<Vec<&Claimed>> = Vec::new();
+    let mut by_chat: HashMap<(&str, &str), usize> = HashMap::new();
+    for d in &batch {
+        match &d.order_key {
+            Some(key) => {
+                let i = *by_chat.entry((&d.webhook_id, key)).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[i].push(d);
+            }
+            None => groups.push(vec![d]),
+        }
+    }
+    for g in &mut groups {
+        g.sort_by_key(|d| d.order_seq);
+    }
+    // `workers` groups at a time, the next starting as one ends.
+    let mut groups = groups.into_iter();
+    let mut running = futures::stream::FuturesUnordered::new();
+    let mut sent = Vec::new();
+    loop {
+        while running.len() < settings.workers.max(1) {
+            let Some(group) = groups.next() else { break };
+            running.push(send_group(&targets, client, settings, deadline, group));
+        }
+        match running.next().await {
+            Some(done) => sent.push(done),
+            None => break,
+        }
+    }
+    let mut attempts = Vec::new();
+    let mut released = Vec::new();
+    for (a, r) in sent {
+        attempts.extend(a);
+        released.extend(r);
+    }
+    let ran = attempts.len();
+    if let Err(e) = settle(&state.db, settings, &attempts, &released).await {
+        tracing::warn!(deliveries = ran, error = %e, "recording webhook attempts failed; the leases will lapse");
+    }
+    ran
+}
+
+/// Sends one group's deliveries one after another; a failure in a chat
+/// gives the rest of the chat back untried, and nothing starts past the
+/// deadline.
+async fn send_group<'a>(
+    targets: &'a HashMap<String, Option<Target>>,
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    deadline: Instant,
+    group: Vec<&'a Claimed>,
+) -> (Vec<Attempt<'a>>, Vec<&'a Claimed>) {
+    let mut attempts = Vec::new();
+    let mut released = Vec::new();
+    let mut stopped = false;
+    for d in group {
+        let Some(Some((hook, secret))) = targets.get(&d.webhook_id) else {
+            continue;
+        };
+        if stopped || Instant::now() >= deadline {
+            released.push(d);
+            continue;
+        }
+        let started_at = now_ms();
+        let outcome = match secret {
+            Ok(secret) => {
+                send(
+                    client,
+                    &hook.url,
+                    secret.as_deref(),
+                    d,
+                    settings.allow_private_targets,
+                )
+                .await
+            }
+            Err(why) => Outcome {
+                status: None,
+                latency_ms: 0,
+                excerpt: None,
+                error: Some(why.clone()),
+                retry_after: None,
+            },
+        };
+        observe_attempt(d, &outcome);
+        stopped = !outcome.succeeded() && d.order_key.is_some();
+        attempts.push(Attempt {
+            d,
+            hook,
+            started_at,
+            outcome,
+        });
+    }
+    (attempts, released)
 }
 
 /// Counts the attempt in `/metrics`; a first delivery that succeeded also
@@ -244,7 +341,10 @@ fn observe_attempt(d: &Claimed, outcome: &Outcome) {
 /// the deliveries of teams out of credits.
 pub fn spawn_workers(state: Deps) -> Vec<tokio::task::JoinHandle<()>> {
     let client = client(&state.settings);
-    let mut tasks: Vec<_> = (0..state.settings.workers.max(1))
+    // Each loop sends a batch `workers` at a time; two loops overlap one
+    // batch's claim and settle with the other's sending, and keep one slow
+    // batch from stalling the rest.
+    let mut tasks: Vec<_> = (0..state.settings.workers.clamp(1, 2))
         .map(|_| tokio::spawn(worker(state.clone(), client.clone())))
         .collect();
     tasks.push(tokio::spawn(parker(state)));
@@ -274,24 +374,23 @@ pub async fn run_due(state: &Deps, client: &reqwest::Client) -> usize {
 pub async fn run_due_ahead(state: &Deps, client: &reqwest::Client, ahead: Duration) -> usize {
     let settings = &state.settings;
     let ahead = ahead.as_millis() as i64;
+    let lease = lease(settings);
     let mut ran = 0;
     loop {
         let now = now_ms() + ahead;
         match claim(
             &state.db,
-            lease(settings),
+            lease,
             settings.credits_per_100_events,
             now,
+            BATCH,
         )
         .await
         {
-            Ok(Some(d)) => {
-                run_one(state, client, d).await;
-                ran += 1;
-            }
-            Ok(None) => return ran,
+            Ok(batch) if batch.is_empty() => return ran,
+            Ok(batch) => ran += run_batch(state, client, batch, lease).await,
             Err(e) => {
-                tracing::warn!(error = %e, "claiming a webhook delivery failed");
+                tracing::warn!(error = %e, "claiming webhook deliveries failed");
                 return ran;
             }
         }

@@ -1,8 +1,8 @@
 //! Every vendor event name (the 38 of the catalogue) is produced, each by a
 //! sandbox action: websocket frames through the relay, REST diffs through
 //! the gap fill's sweep (driven with `run_due`), the account lifecycle
-//! through the connect API, and the example of each name carries the keys
-//! a delivered payload has.
+//! through the connect API, and every key of each name's example payload is
+//! delivered, with the same JSON type.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -248,20 +248,40 @@ async fn all_38_vendor_event_names_are_produced_each_by_a_sandbox_action() {
         .unwrap();
     assert_eq!(renamed.1["displayName"], "A new name");
 
-    // Every produced payload has the keys its example shows (the example
-    // may omit keys Fansly adds; a key the example promises must be there).
+    // Every delivered payload has every key its example shows, each of the
+    // same JSON type (null on either side stands for "may be empty"); a
+    // payload may carry more (Fansly adds fields), the example promises no
+    // key that is not delivered. Checked on every payload of every name.
     let mut gaps = Vec::new();
     for (name, payload) in &events {
         let example = examples::payload(name).unwrap();
         let (Some(e), Some(p)) = (example.as_object(), payload.as_object()) else {
+            gaps.push(format!("{name}: example {example} vs delivered {payload}"));
             continue;
         };
         let absent: Vec<&String> = e.keys().filter(|k| !p.contains_key(*k)).collect();
-        if !absent.is_empty() {
-            gaps.push(format!("{name}: {absent:?}"));
+        let typed: Vec<String> = e
+            .iter()
+            .filter_map(|(k, v)| {
+                let d = p.get(k)?;
+                let differs = !v.is_null()
+                    && !d.is_null()
+                    && std::mem::discriminant(v) != std::mem::discriminant(d);
+                differs.then(|| format!("{k}: example {v}, delivered {d}"))
+            })
+            .collect();
+        if !absent.is_empty() || !typed.is_empty() {
+            gaps.push(format!(
+                "{name}: not delivered {absent:?}, types differ {typed:?}\n  delivered: {payload}"
+            ));
         }
     }
     gaps.sort();
     gaps.dedup();
-    eprintln!("example keys not delivered:\n{}", gaps.join("\n"));
+    assert!(
+        gaps.is_empty(),
+        "{} delivered payloads differ from their example:\n{}",
+        gaps.len(),
+        gaps.join("\n")
+    );
 }

@@ -19,6 +19,8 @@ use crate::helpers::{spawn_app_with, Receiver, TestApp};
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 fn config(c: &mut Config) {
+    // The fill runs when the tests call `run_due`, not after each reconnect.
+    c.workers.autostart = false;
     c.relay.backoff_base_ms = 50;
     c.relay.backoff_cap_ms = 300;
     c.webhooks.allow_private_targets = true;

@@ -32,6 +32,7 @@ mod paging;
 mod posts;
 mod refusals;
 mod relay;
+mod relay_kill;
 mod secrets;
 mod service;
 mod stories;

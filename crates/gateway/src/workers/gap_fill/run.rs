@@ -31,14 +31,47 @@ use crate::workers::profiles::Profiles;
 pub struct RelayHooks {
     pub db: Db,
     pub profiles: Profiles,
+    /// When set (the gap fill's loop runs), a (re)connect fills the account
+    /// at once, before the relay writes what the new connection brings.
+    pub fill: Option<Deps>,
 }
 
 impl RelayHooks {
-    /// The account's socket (re)connected: whatever it missed is filled next.
+    /// The account's socket (re)connected: whatever it missed is filled
+    /// next (by [`Self::fill_now`] when the relay's writer gets there, or
+    /// by the loop's next run).
     pub async fn connected(&self, account_id: &str) {
         if let Err(e) = marks::connected(&self.db, account_id, now_ms()).await {
             tracing::warn!(account = account_id, error = %e, "gap fill: marking the account due failed");
         }
+    }
+
+    /// With `fill`, fills the account now (the relay's writer calls this
+    /// after a (re)connect, before writing what the connection brings).
+    /// An account never filled yet has nothing to fill (its baseline is
+    /// its first connect): the loop's first run remembers what is there.
+    pub async fn fill_now(&self, account_id: &str) {
+        if let Some(deps) = &self.fill {
+            match marks::status(&self.db, account_id).await {
+                Ok(Some((_, _, Some(_), _, _))) => {}
+                _ => return,
+            }
+            let report = run_account(deps, account_id).await;
+            if !report.errors.is_empty() {
+                tracing::debug!(account = account_id, errors = ?report.errors, "gap fill after a connect had errors");
+            }
+        }
+    }
+
+    /// Looks up, in one request, the senders of received messages whose
+    /// profile is not cached yet (a burst from many fans).
+    pub async fn prefetch<'a>(
+        &self,
+        team_id: &str,
+        account_id: &str,
+        events: impl Iterator<Item = (&'a str, &'a Value)>,
+    ) {
+        self.profiles.prefetch(team_id, account_id, events).await;
     }
 
     /// Adds `senderData` to a received message; answers when the event is
@@ -106,21 +139,46 @@ pub async fn run_due(deps: &Deps) -> Report {
         }
     };
     for account in due {
+        fill_locked(deps, &account, &mut report).await;
+    }
+    report
+}
+
+/// Fills one account now if it is due (a (re)connect made it so).
+pub async fn run_account(deps: &Deps, account_id: &str) -> Report {
+    let mut report = Report::default();
+    if !deps.settings.enabled {
+        return report;
+    }
+    match marks::due(&deps.db, now_ms()).await {
+        Ok(due) => {
+            if let Some(account) = due.into_iter().find(|a| a.account_id == account_id) {
+                fill_locked(deps, &account, &mut report).await;
+            }
+        }
+        Err(e) => report.errors.push(format!("reading due accounts: {e}")),
+    }
+    report
+}
+
+/// One fill of `account` under its lock, unless another task filled it
+/// while this one waited.
+async fn fill_locked(deps: &Deps, account: &DueAccount, report: &mut Report) {
+    {
         let lock = lock_for(&account.account_id);
         let _held = lock.lock().await;
         // Another task may have filled it while this one waited.
         match marks::is_due(&deps.db, &account.account_id, now_ms()).await {
             Ok(true) => {}
-            Ok(false) => continue,
+            Ok(false) => return,
             Err(e) => {
                 report.errors.push(e.to_string());
-                continue;
+                return;
             }
         }
         report.accounts += 1;
-        fill_account(deps, &account, &mut report).await;
+        fill_account(deps, account, report).await;
     }
-    report
 }
 
 async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
@@ -158,6 +216,17 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     found.sort_by_key(|f| (f.at, f.order));
     let mut recorded = 0;
     let mut failed = false;
+    // The senders the profile cache lacks, looked up 50 to a request: one
+    // lookup per fan would spend the account's Fansly budget that the
+    // relay's own lookups wait on (the stall behind backdated events).
+    deps.profiles
+        .prefetch(
+            &account.team_id,
+            &account.account_id,
+            found.iter().map(|f| (f.name, &f.payload)),
+        )
+        .await;
+    let mut rows = Vec::with_capacity(found.len());
     for f in found {
         let mut payload = f.payload;
         deps.profiles
@@ -170,12 +239,22 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
             dedup_key: f.dedup_key,
             payload,
         };
-        match deps.events.record_at(event, f.at.min(now_ms())).await {
-            Ok(Some(_)) => {
-                recorded += 1;
-                report.recorded += 1;
+        rows.push((event, f.at.min(now_ms())));
+    }
+    // In order, a few hundred per transaction.
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(200));
+        match deps
+            .events
+            .record_batch(std::mem::replace(&mut rows, rest))
+            .await
+        {
+            Ok(answers) => {
+                let new = answers.iter().flatten().count();
+                recorded += new;
+                report.recorded += new;
+                report.duplicates += answers.len() - new;
             }
-            Ok(None) => report.duplicates += 1,
             Err(e) => {
                 error.get_or_insert(format!("recording: {e}"));
                 failed = true;

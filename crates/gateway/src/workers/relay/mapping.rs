@@ -243,7 +243,19 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             let id = id!(n, "id");
             match int(n, "type") {
                 // "Fansly Alerts": admin notices (CONFIRMED client labels).
-                Some(24001..=24999) => one("fansly.accounts.alert", keys::alert(&id), n),
+                // Shaped as the gateway's own alerts, so one event has one
+                // shape; Fansly's notification rides in `metadata`.
+                Some(24001..=24999) => one(
+                    "fansly.accounts.alert",
+                    keys::alert(&id),
+                    &serde_json::json!({
+                        "id": id,
+                        "accountId": me,
+                        "type": "fansly_alert",
+                        "metadata": {"notification": n},
+                        "createdAt": n.get("createdAt").cloned().unwrap_or(Value::Null),
+                    }),
+                ),
                 // A reply to one of the account's posts (the code is
                 // CONFIRMED; that it is the vendor's "commented" is INFERRED).
                 Some(1004) => one("fansly.posts.commented", keys::post_comment(&id), n),

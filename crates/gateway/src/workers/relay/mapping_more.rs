@@ -38,10 +38,13 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             (1, 8) => {
                 let p = payload("post")?;
                 let id = field(p, "id")?;
+                // Named by `postId` too, as the counters' update is.
+                let mut post = p.clone();
+                post["postId"] = Value::String(id.clone());
                 one(
                     "fansly.posts.updated",
                     keys::post_update(8, &id, &keys::digest(p)),
-                    p,
+                    &post,
                 )
             }
             (1, 4) => {
@@ -50,10 +53,13 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 let Some(id) = id else {
                     return Err(Outcome::Malformed("1.4 without `postId`".into()));
                 };
+                // Named by `id` too, as the edited post is.
+                let mut counters = u.clone();
+                counters["id"] = Value::String(id.clone());
                 one(
                     "fansly.posts.updated",
                     keys::post_update(4, &id, &keys::digest(u)),
-                    u,
+                    &counters,
                 )
             }
             // Wall membership and walls themselves: not vendor events.

@@ -35,14 +35,13 @@ use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
-use crate::events::outbox::{Events, NewEvent};
+use crate::events::outbox::Events;
 use crate::workers::gap_fill::run::RelayHooks;
 use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::mapping::{self, Outcome};
+use crate::workers::relay::writer::{Target, Writer, Written};
 
 const RECONCILE_EVERY: Duration = Duration::from_secs(30);
-/// Attempts at writing one event before it is given up (and logged).
-const RECORD_ATTEMPTS: u32 = 5;
 
 /// Counters of one account's relay, readable while it runs.
 #[derive(Default)]
@@ -51,12 +50,11 @@ pub struct Counters {
     /// Unix ms of the current connection; 0 when disconnected.
     since: AtomicI64,
     connections: AtomicU64,
-    events: AtomicU64,
-    duplicates: AtomicU64,
+    /// Recorded, duplicates and lost: counted by the account's writer.
+    written: Arc<Written>,
     ignored: AtomicU64,
     unknown: AtomicU64,
     malformed: AtomicU64,
-    lost: AtomicU64,
     rate_limited: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
@@ -74,12 +72,12 @@ impl Counters {
             "connected": self.connected.load(Ordering::Relaxed),
             "connected_since": (since > 0).then_some(since),
             "reconnects": self.connections.load(Ordering::Relaxed).saturating_sub(1),
-            "events_relayed": self.events.load(Ordering::Relaxed),
-            "duplicates": self.duplicates.load(Ordering::Relaxed),
+            "events_relayed": self.written.events.load(Ordering::Relaxed),
+            "duplicates": self.written.duplicates.load(Ordering::Relaxed),
             "ignored_frames": self.ignored.load(Ordering::Relaxed),
             "unknown_frames": self.unknown.load(Ordering::Relaxed),
             "malformed_frames": self.malformed.load(Ordering::Relaxed),
-            "lost_events": self.lost.load(Ordering::Relaxed),
+            "lost_events": self.written.lost.load(Ordering::Relaxed),
             "rate_limited": self.rate_limited.load(Ordering::Relaxed),
             "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
         })
@@ -384,6 +382,17 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
     // may rate limit every new socket at once; this only resets once a
     // connection has carried a frame.
     let mut rate_limited: u32 = 0;
+    // Frames are written by the account's writer, in order, in batches; it
+    // outlives this task only to finish what is queued.
+    let writer = Writer::spawn(
+        inner.events.clone(),
+        inner.hooks.clone(),
+        Target {
+            team_id: account.team_id.clone(),
+            account_id: account.id.clone(),
+        },
+        counters.written.clone(),
+    );
     loop {
         let connected = match inner
             .sessions
@@ -405,6 +414,8 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                 attempt = 0;
                 // Whatever the socket missed while closed is filled now.
                 inner.hooks.connected(&account.id).await;
+                // Before what this connection brings is written.
+                writer.connected();
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 if !counters.connected.swap(true, Ordering::Relaxed) {
                     metrics::gauge!(telemetry::RELAY_CONNECTED).increment(1.0);
@@ -416,7 +427,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                         Ok(Ok(frames)) => {
                             rate_limited = 0;
                             for frame in frames {
-                                handle(&inner, &account, &counters, frame).await;
+                                handle(&account, &counters, &writer, frame);
                             }
                         }
                         Ok(Err(e)) => {
@@ -483,7 +494,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
     }
 }
 
-async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Frame) {
+fn handle(account: &Account, counters: &Counters, writer: &Writer, frame: Frame) {
     let event = match frame {
         Frame::Service(e) => e,
         Frame::Unknown { t, .. } => {
@@ -522,44 +533,7 @@ async fn handle(inner: &Inner, account: &Account, counters: &Counters, frame: Fr
             return;
         }
     };
-    for mut m in mapped {
-        let at = inner
-            .hooks
-            .enrich(&account.team_id, &account.id, m.name, &mut m.payload)
-            .await;
-        let event = NewEvent {
-            team_id: account.team_id.clone(),
-            account_id: account.id.clone(),
-            name: m.name,
-            dedup_key: m.dedup_key,
-            payload: m.payload,
-        };
-        let mut attempt = 0;
-        loop {
-            match inner.events.record_at(event.clone(), at).await {
-                Ok(Some(_)) => {
-                    counters.events.fetch_add(1, Ordering::Relaxed);
-                    relay_event(&account.team_id, event.name);
-                    break;
-                }
-                Ok(None) => {
-                    counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                    break;
-                }
-                Err(e) if attempt + 1 < RECORD_ATTEMPTS => {
-                    attempt += 1;
-                    tracing::warn!(account = %account.id, error = %e, "relay: recording an event failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                }
-                Err(e) => {
-                    counters.lost.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(account = %account.id, event = event.name, key = %event.dedup_key,
-                        error = %e, "relay: an event could not be recorded");
-                    break;
-                }
-            }
-        }
-    }
+    writer.push(mapped);
 }
 
 /// The socket is no longer connected: the gauge of open sockets drops by one,

@@ -10,7 +10,7 @@ use super::{event_id, NewEvent, RECEIVED, SECRET};
 use crate::helpers::{test_database_url, verify_signatures, Receiver};
 
 /// A free TCP port on loopback (bound, then released for the child).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -18,7 +18,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -29,8 +29,21 @@ impl Drop for Child {
 }
 
 fn start_gateway(port: u16, dir: &std::path::Path, db_url: &str) -> Child {
+    start_gateway_with(port, dir, db_url, &["serve", "--sandbox"], &[])
+}
+
+/// The gateway binary as a child process on `port`, with `args` and the
+/// webhook settings of these tests plus `env`.
+pub(crate) fn start_gateway_with(
+    port: u16,
+    dir: &std::path::Path,
+    db_url: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> Child {
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_fansly-gateway"))
-        .args(["serve", "--sandbox"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("FANSLY_GATEWAY_LISTEN", format!("127.0.0.1:{port}"))
         .env("FANSLY_GATEWAY_DATA_DIR", dir)
         .env("FANSLY_GATEWAY_DATABASE_URL", db_url)
@@ -50,7 +63,7 @@ fn start_gateway(port: u16, dir: &std::path::Path, db_url: &str) -> Child {
     Child(child)
 }
 
-async fn wait_healthy(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(http: &reqwest::Client, base: &str) {
     for _ in 0..600 {
         if let Ok(r) = http.get(format!("{base}/healthz")).send().await {
             if r.status() == 200 {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::helpers::{parked, spawn_app_with, TestApp, TestTeam};
 
 mod delivery;
-mod durability;
+pub(crate) mod durability;
 mod endpoints;
 mod redelivery;
 mod retries;
