@@ -24,7 +24,7 @@ use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
 use crate::workers::housekeeping::Housekeeping;
 use crate::workers::profiles::Profiles;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
-use crate::workers::{broadcasts, data_exports, webhook_delivery};
+use crate::workers::{broadcasts, check_key, data_exports, webhook_delivery};
 
 pub struct App {
     listener: TcpListener,
@@ -57,6 +57,7 @@ impl App {
             config.upstream.api_base = sandbox.url();
             config.upstream.media_base = sandbox.url();
             config.upstream.ws_url = sandbox.ws_url();
+            config.upstream.web_base = sandbox.url();
             Some(sandbox)
         } else {
             None
@@ -201,6 +202,13 @@ impl App {
         }
     }
 
+    pub fn check_key(&self) -> check_key::CheckKeyWatch {
+        check_key::CheckKeyWatch {
+            fansly: self.state.fansly.clone(),
+            every: Duration::from_millis(self.state.config.upstream.check_key_refresh_ms),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
@@ -224,6 +232,7 @@ impl App {
         let exporter = self.data_exports();
         let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
+        let key_watch = autostart.then(|| tokio::spawn(self.check_key().run()));
         let router = crate::http::router::router(self.state.clone());
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -233,6 +242,9 @@ impl App {
         }
         if let Some(gap_filler) = gap_filler {
             gap_filler.abort();
+        }
+        if let Some(key_watch) = key_watch {
+            key_watch.abort();
         }
         if let Some(broadcasts) = broadcasts {
             broadcasts.stop().await;
