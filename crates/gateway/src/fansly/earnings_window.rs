@@ -1,8 +1,8 @@
 //! Whole earnings windows out of Fansly's capped pages: `/earnings/stats`
 //! and `/earnings/accounts` answer at most 100 rows and ignore `offset`, so
 //! a window whose answer comes back full is asked again day by day (a full
-//! day in halves, down to a minute), the way agency tools do (issue 13 row
-//! 7), and the pieces are merged: per-fan totals summed by fan, per-type
+//! day in halves, down to a minute; a window over a month first in halves),
+//! the way agency tools do (issue 13 row 7), and the pieces are merged: per-fan totals summed by fan, per-type
 //! stats summed by type.
 
 use std::collections::BTreeMap;
@@ -21,13 +21,32 @@ const MIN_SPLIT_MS: i64 = 60_000;
 /// some halving).
 const MAX_PIECES: usize = 400;
 
-/// The pieces a full window is asked again in: whole UTC days (the first
-/// and last cut at the window's ends), or two halves of a window within a
-/// day. Bounds are inclusive on Fansly's side, so pieces do not share a
-/// millisecond.
+/// Above this span a full window is halved (at a UTC midnight) rather than
+/// cut into days, so a years-long window costs calls in proportion to its
+/// rows, not to its days.
+const DAY_SPLIT_MAX_MS: i64 = 31 * DAY_MS;
+
+/// The pieces a full window is asked again in: two halves meeting at a UTC
+/// midnight for a window over a month, whole UTC days (the first and last
+/// cut at the window's ends) up to a month, two halves within a day. Bounds
+/// are inclusive on Fansly's side, so pieces do not share a millisecond.
 pub fn split(w: Window) -> Vec<Window> {
     if w.before_ms - w.after_ms < MIN_SPLIT_MS * 2 {
         return vec![w];
+    }
+    if w.before_ms - w.after_ms > DAY_SPLIT_MAX_MS {
+        let mid = w.after_ms + (w.before_ms - w.after_ms) / 2;
+        let mid = mid.div_euclid(DAY_MS) * DAY_MS;
+        return vec![
+            Window {
+                after_ms: w.after_ms,
+                before_ms: mid - 1,
+            },
+            Window {
+                after_ms: mid,
+                before_ms: w.before_ms,
+            },
+        ];
     }
     let first_midnight = (w.after_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
     if first_midnight > w.before_ms {
@@ -218,6 +237,19 @@ mod tests {
         for pair in parts.windows(2) {
             assert_eq!(pair[0].before_ms + 1, pair[1].after_ms);
         }
+    }
+
+    #[test]
+    fn halves_long_windows_at_a_midnight() {
+        let w = Window {
+            after_ms: 0,
+            before_ms: DAY_MS * 9_000 + 5,
+        };
+        let parts = split(w);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].after_ms % DAY_MS, 0);
+        assert_eq!(parts[0].before_ms + 1, parts[1].after_ms);
+        assert_eq!(parts[1].before_ms, w.before_ms);
     }
 
     #[test]

@@ -177,20 +177,6 @@ pub(crate) async fn run_upload(
         state,
     } = scope;
     let form = read_form(&state, form).await?;
-    // Every upload joins the "All" album (else Fansly does not list it in
-    // the vault); a vault upload names its album in the answer: the one
-    // asked for, else "All".
-    let (all_album, named) = crate::fansly::content::upload_albums(
-        &state.fansly,
-        &account,
-        form.album_id.as_deref().filter(|_| into_album),
-    )
-    .await?;
-    let album = into_album.then(|| named.clone().unwrap_or_else(|| all_album.clone()));
-    let targets = UploadAlbums {
-        all: all_album,
-        named,
-    };
     let settings = state.config.media.clone();
     let file = match (form.file, form.file_url) {
         (Some(file), None) => file,
@@ -214,6 +200,21 @@ pub(crate) async fn run_upload(
                 "file is required unless file_url is given".into(),
             ))
         }
+    };
+    // Every upload joins the "All" album (else Fansly does not list it in
+    // the vault); a vault upload names its album in the answer: the one
+    // asked for, else "All". Read once the file is in hand (a refused
+    // file_url reaches no Fansly) and before anything is charged.
+    let (all_album, named) = crate::fansly::content::upload_albums(
+        &state.fansly,
+        &account,
+        form.album_id.as_deref().filter(|_| into_album),
+    )
+    .await?;
+    let album = into_album.then(|| named.clone().unwrap_or_else(|| all_album.clone()));
+    let targets = UploadAlbums {
+        all: all_album,
+        named,
     };
     let cost = media::upload_cost(file.size, settings.credits_per_mb);
     let id = new_media_id();
