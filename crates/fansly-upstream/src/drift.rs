@@ -47,11 +47,14 @@ enum Want {
     Seconds,
 }
 
-/// (method, route template, [(field path, type)]). A path's `[]` means
+/// One route's schema: (method, route template, [(field path, type)]).
+type Schema = (&'static str, &'static str, &'static [(&'static str, Want)]);
+
+/// Every route's schema. A path's `[]` means
 /// every element of that array; an empty array has nothing to check. Only
 /// what the gateway reads or its clients are documented to get: a field
 /// Fansly adds never counts, one it drops or retypes does.
-const SCHEMAS: &[(&str, &str, &[(&str, Want)])] = &[
+const SCHEMAS: &[Schema] = &[
     (
         "GET",
         "/api/v1/account/me",
