@@ -297,6 +297,37 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn each_read_route_has_its_own_bucket_and_a_refusal_costs_nothing() {
+        let t = Throttle::new(ThrottleConfig {
+            reads_per_minute: 60,
+            writes_per_minute: 60,
+            burst: 3,
+            max_wait: Duration::ZERO,
+            route_reads_per_minute: 1,
+            route_burst: 1,
+        });
+        t.acquire(Some("/a"), false).await.unwrap();
+        // `/a` is spent; the refusal leaves the account's two other slots.
+        assert!(matches!(
+            t.acquire(Some("/a"), false).await,
+            Err(UpstreamError::Throttled { .. })
+        ));
+        t.acquire(Some("/b"), false).await.unwrap();
+        t.acquire(None, false).await.unwrap();
+        // Now the account's burst of 3 is spent, whatever the route.
+        assert!(matches!(
+            t.acquire(Some("/c"), false).await,
+            Err(UpstreamError::Throttled { .. })
+        ));
+        // ...and `/c` got its token back: it is not spent by the refusal.
+        assert_eq!(
+            t.routes.lock().unwrap()["/c"].tokens,
+            1.0,
+            "the route's token was given back"
+        );
+    }
+
     #[test]
     fn proxy_labels_hide_credentials() {
         let p = Proxy::parse("http://user:secret@10.1.2.3:3128").unwrap();
