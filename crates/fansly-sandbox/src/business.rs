@@ -130,6 +130,17 @@ pub struct Business {
 
 impl Business {
     /// The ledger rows with `after <= at_ms <= before`, oldest first.
+    /// Files a sale made through `/_sandbox`, in time order; its
+    /// `new_balance` is the balance of the row before it plus its net.
+    pub fn add_transaction(&mut self, mut t: Transaction) {
+        let at = self.transactions.partition_point(|x| x.at_ms <= t.at_ms);
+        let before = at
+            .checked_sub(1)
+            .map_or(0, |i| self.transactions[i].new_balance);
+        t.new_balance = before + t.net();
+        self.transactions.insert(at, t);
+    }
+
     pub fn in_window(
         &self,
         after: i64,

@@ -60,6 +60,7 @@ pub fn signature_rejection(state: &AppState, headers: &HeaderMap, path: &str) ->
     state
         .config
         .client_check_problem(
+            &state.check_key(),
             path,
             header(headers, "fansly-client-id"),
             header(headers, "fansly-client-check"),

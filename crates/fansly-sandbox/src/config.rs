@@ -18,6 +18,10 @@ pub struct SandboxConfig {
     pub data_dir: PathBuf,
     /// How long a completed upload stays "processing" before its media exists.
     pub processing_delay: Duration,
+    /// Fansly's per-route read limits, enforced with 429 + `Retry-After`
+    /// (`rate_limit.rs`); `None` (the default) leaves them off, since tests
+    /// drive accounts far harder. `POST /_sandbox/rate-limit` changes it.
+    pub rate_limit: Option<crate::rate_limit::Limits>,
 }
 
 impl Default for SandboxConfig {
@@ -27,17 +31,20 @@ impl Default for SandboxConfig {
             strict_client_check: true,
             data_dir: std::env::temp_dir().join(format!("fansly-sandbox-{}", std::process::id())),
             processing_delay: Duration::from_millis(300),
+            rate_limit: None,
         }
     }
 }
 
 impl SandboxConfig {
-    /// In strict mode, the `fansly-client-check` digest must match this path
-    /// and the `fansly-client-id`, and `fansly-client-ts` must be a number.
+    /// In strict mode, the `fansly-client-check` digest (under `check_key`,
+    /// the key the sandbox requires now) must match this path and the
+    /// `fansly-client-id`, and `fansly-client-ts` must be a number.
     /// Each header is given trimmed, `None` when absent or blank. Returns
     /// Fansly's `details` for the refusal, if any.
     pub fn client_check_problem(
         &self,
+        check_key: &str,
         path: &str,
         device: Option<&str>,
         check: Option<&str>,
@@ -47,7 +54,7 @@ impl SandboxConfig {
             return None;
         }
         let device = device.unwrap_or_default();
-        let want = client_check(&self.check_key, path, device);
+        let want = client_check(check_key, path, device);
         if device.is_empty() || check != Some(want.as_str()) {
             return Some("invalid fansly-client-check");
         }

@@ -120,12 +120,17 @@ pub struct Album {
     pub title: String,
     pub description: String,
     pub created_ms: i64,
-    /// 0 = made by the creator; 1 = the built-in default album every
-    /// creator has (INFERRED: the value Fansly uses is not captured).
+    /// 0 = made by the creator; [`ALL_ALBUM`] (38000) = the built-in "All"
+    /// album every creator has. Only media in it are in the vault
+    /// (FanslyVaultUploader adds every upload to it, else Fansly does not
+    /// list the upload; HUB-SPEC §3.4). CONFIRMED value (FanslyVaultUploader).
     pub kind: i64,
     /// Ascending by entry id (= oldest first).
     pub entries: Vec<AlbumEntry>,
 }
+
+/// `type` of the built-in "All" album: the vault itself.
+pub const ALL_ALBUM: i64 = fansly_upstream::ALL_ALBUM_TYPE;
 
 /// One media in one album: Fansly's `albumMedia` row.
 #[derive(Clone, Debug)]
@@ -227,6 +232,11 @@ impl Content {
 
     pub fn post_mut(&mut self, id: u64) -> Option<&mut Post> {
         self.posts.values_mut().flatten().find(|p| p.id == id)
+    }
+
+    /// The account's "All" album (the vault), if it has one.
+    pub fn all_album(&self, account: u64) -> Option<&Album> {
+        self.albums_of(account).iter().find(|a| a.kind == ALL_ALBUM)
     }
 
     pub fn albums_of(&self, account: u64) -> &[Album] {

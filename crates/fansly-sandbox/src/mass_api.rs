@@ -96,9 +96,21 @@ struct NewFans {
     /// Usernames are `<prefix>1` … `<prefix><count>`.
     prefix: String,
     count: u32,
+    /// When set, each new fan tips the first seeded creator this much
+    /// (mills), fan `n` on day `n % tip_days` before today, an hour before
+    /// now: enough paying fans to fill Fansly's 100-row earnings pages.
+    #[serde(default)]
+    tip_mills: Option<i64>,
+    #[serde(default = "one_day")]
+    tip_days: u32,
 }
 
-/// `POST /_sandbox/fans {prefix, count}` → `{"ids": [...]}` in order.
+fn one_day() -> u32 {
+    1
+}
+
+/// `POST /_sandbox/fans {prefix, count, tip_mills?, tip_days?}` →
+/// `{"ids": [...]}` in order.
 async fn add_fans(
     State(state): State<AppState>,
     body: Result<Json<NewFans>, JsonRejection>,
@@ -126,6 +138,26 @@ async fn add_fans(
             Some(id) => ids.push(id.to_string()),
             None => {
                 return (StatusCode::CONFLICT, "a username with this prefix exists").into_response()
+            }
+        }
+    }
+    if let Some(amount) = body.tip_mills.filter(|a| *a > 0) {
+        let creator = world.account_by_username(&first_creator()).map(|a| a.id);
+        let minted: Vec<u64> = ids.iter().map(|_| world.mint_id()).collect();
+        if let Some(b) = creator.and_then(|c| world.business_mut(c)) {
+            let now = crate::world::now_ms();
+            for (n, (fan, id)) in ids.iter().zip(minted).enumerate() {
+                let days = (n as u32 % body.tip_days.max(1)) as i64;
+                b.add_transaction(crate::business::Transaction {
+                    id,
+                    kind: crate::business::TYPE_TIP,
+                    fan: fan.parse().unwrap_or_default(),
+                    correlation_id: id,
+                    amount,
+                    tax: amount * crate::business::FEE_PERCENT / 100,
+                    new_balance: 0,
+                    at_ms: now - days * crate::business::DAY_MS - 3_600_000,
+                });
             }
         }
     }

@@ -6,8 +6,8 @@ use axum::Router;
 
 use crate::state::AppState;
 use crate::{
-    accounts_api, business_api, content_api, control, fan_control, groups_api, login_api, mass_api,
-    media_api, messages_api, ws,
+    accounts_api, business_api, content_api, control, drift_api, fan_control, groups_api,
+    login_api, mass_api, media_api, messages_api, ws,
 };
 
 pub fn router(state: AppState) -> Router {
@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .merge(fan_control::router())
         .merge(mass_api::router())
         .merge(control::router())
+        .merge(drift_api::router())
         .merge(ws::protocol::router())
         .merge(ws::control::router())
         .merge(ws::events::router())

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::SandboxConfig;
+use crate::drift::Drift;
 use crate::faults::{Fault, LoggedRequest};
+use crate::rate_limit::RateLimiter;
 use crate::world::World;
 use crate::ws::hub::Hub;
 
@@ -25,6 +27,12 @@ pub struct Inner {
     /// How a finished upload's status answer marks it done (steered by
     /// `POST /_sandbox/upload-answer`; see [`UploadDone`]).
     pub(crate) upload_done: AtomicU8,
+    /// Drift steered through `/_sandbox/drift` (`drift.rs`).
+    pub(crate) drift: Mutex<Drift>,
+    /// Fansly's rate limits, when enforced (`rate_limit.rs`).
+    pub(crate) rate: Mutex<RateLimiter>,
+    /// The `/api/` exchanges, for the HAR export (`har.rs`).
+    pub(crate) har: Mutex<VecDeque<crate::har::Exchange>>,
 }
 
 /// The two shapes public clients accept as "upload finished": FBuddy waits
@@ -52,12 +60,15 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub(crate) fn new(config: SandboxConfig) -> Self {
         AppState(Arc::new(Inner {
-            config,
             world: Mutex::new(World::seeded()),
             faults: Mutex::new(Vec::new()),
             log: Mutex::new(VecDeque::new()),
             hub: Hub::default(),
             upload_done: AtomicU8::new(UploadDone::Both as u8),
+            drift: Mutex::default(),
+            har: Mutex::default(),
+            rate: Mutex::new(RateLimiter::new(config.rate_limit)),
+            config,
         }))
     }
 
@@ -67,6 +78,16 @@ impl AppState {
             2 => UploadDone::MediaIdOnly,
             _ => UploadDone::Both,
         }
+    }
+
+    /// The check key the sandbox requires now: a drifted one, else the
+    /// configured one.
+    pub(crate) fn check_key(&self) -> String {
+        let drift = self.drift.lock().unwrap_or_else(|p| p.into_inner());
+        drift
+            .check_key
+            .clone()
+            .unwrap_or_else(|| self.config.check_key.clone())
     }
 
     /// The world is only touched in short, await-free sections.

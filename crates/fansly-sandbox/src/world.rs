@@ -149,15 +149,15 @@ impl World {
                 twofa,
                 seeded_token: None,
             });
-            // Every creator's vault starts with its default album.
+            // Every creator's vault starts with its "All" album.
             w.content.add_album(
                 id,
                 Album {
                     id: snowflake_at(SEED_MS + 120_000, 1 + n),
-                    title: "Vault".into(),
+                    title: "All".into(),
                     description: String::new(),
                     created_ms: SEED_MS,
-                    kind: 1,
+                    kind: crate::content::ALL_ALBUM,
                     entries: Vec::new(),
                 },
             );
@@ -308,6 +308,18 @@ impl World {
                 id: session_id,
                 account_id: id,
                 token: token.clone(),
+            },
+        );
+        let album_id = self.mint_id();
+        self.content.add_album(
+            id,
+            Album {
+                id: album_id,
+                title: "All".into(),
+                description: String::new(),
+                created_ms: SEED_MS,
+                kind: crate::content::ALL_ALBUM,
+                entries: Vec::new(),
             },
         );
         Some(SeededCreator {

@@ -74,13 +74,27 @@ async fn refuses_unknown_token_and_wrong_check_key() {
         "{err:?}"
     );
 
+    // A web app that cannot be read (nothing listens on port 1): the
+    // refusal of the stale key surfaces.
     let wrong_key = FanslyClient::new(FanslyConfig {
         api_base: sandbox.url().parse().unwrap(),
+        web_base: "http://127.0.0.1:1/".parse().unwrap(),
         check_key: "oybZy8-fySzis-bubayf".into(),
         ..FanslyConfig::default()
     })
     .unwrap();
     let (_, session) = creator_session(&sandbox, &client).await;
+    // The sandbox's own web app: the current key is read from its bundle
+    // and the refused call repeated with it.
+    let recovers = FanslyClient::new(FanslyConfig {
+        api_base: sandbox.url().parse().unwrap(),
+        web_base: sandbox.url().parse().unwrap(),
+        check_key: "oybZy8-fySzis-bubayf".into(),
+        ..FanslyConfig::default()
+    })
+    .unwrap();
+    recovers.account_me(&session).await.unwrap();
+    assert_eq!(recovers.check_key(), fansly_upstream::DEFAULT_CHECK_KEY);
     let err = wrong_key.account_me(&session).await.unwrap_err();
     match err {
         UpstreamError::Api {

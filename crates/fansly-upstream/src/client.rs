@@ -4,7 +4,7 @@
 //! `envelope.rs`. Also the account and DM-group reads every resource needs.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
@@ -15,11 +15,13 @@ use serde_json::Value;
 use url::Url;
 
 use crate::check::client_check;
+use crate::drift::{self, DriftLog};
 use crate::envelope::{decode_envelope, parse_retry_after};
 use crate::error::{transient_status, UpstreamError};
 use crate::observe;
 use crate::route::Route;
 use crate::session::Session;
+use crate::template::{budget_bucket, RouteTemplate};
 
 /// The check key of current web builds (spec §2.2: the *last* `checkKey_`
 /// assignment wins). It rotates with Fansly deploys, hence configurable.
@@ -27,13 +29,21 @@ pub const DEFAULT_CHECK_KEY: &str = "necvac-govry3-tybkYz";
 pub const DEFAULT_API_BASE: &str = "https://apiv3.fansly.com";
 /// The media host: upload sessions are created, completed and polled there.
 pub const DEFAULT_MEDIA_BASE: &str = "https://mediav2.fansly.com";
+/// The web app, whose bundle carries the current check key (spec §2.2).
+pub const DEFAULT_WEB_BASE: &str = "https://fansly.com";
+/// A current Firefox on Windows: the header set and its order come from a
+/// Firefox HAR (spec §2.1), so the UA stays Firefox's; kept in config
+/// (`upstream.user_agent`) to follow releases without a build.
 pub const DEFAULT_USER_AGENT: &str =
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0";
 
 #[derive(Clone, Debug)]
 pub struct FanslyConfig {
     pub api_base: Url,
     pub media_base: Url,
+    /// Where the web app is served; its bundle is read for the check key.
+    pub web_base: Url,
+    /// The check key to start with; replaced when the web app shows another.
     pub check_key: String,
     pub user_agent: String,
     /// Per attempt; a stalled Fansly becomes [`UpstreamError::Timeout`] after this.
@@ -51,6 +61,7 @@ impl Default for FanslyConfig {
         Self {
             api_base: Url::parse(DEFAULT_API_BASE).expect("valid default URL"),
             media_base: Url::parse(DEFAULT_MEDIA_BASE).expect("valid default URL"),
+            web_base: Url::parse(DEFAULT_WEB_BASE).expect("valid default URL"),
             check_key: DEFAULT_CHECK_KEY.into(),
             user_agent: DEFAULT_USER_AGENT.into(),
             timeout: Duration::from_secs(15),
@@ -69,6 +80,12 @@ pub struct FanslyClient {
     /// through another account's proxy.
     proxied: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     cfg: Arc<FanslyConfig>,
+    /// The check key in use: the configured one until the web app shows
+    /// another (`keyguard.rs`).
+    pub(crate) check_key: Arc<RwLock<String>>,
+    /// One re-derivation at a time; callers that waited use its result.
+    pub(crate) key_refresh: Arc<tokio::sync::Mutex<()>>,
+    drift: Arc<DriftLog>,
 }
 
 impl FanslyClient {
@@ -79,8 +96,30 @@ impl FanslyClient {
         Ok(Self {
             http,
             proxied: Arc::default(),
+            check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
+            key_refresh: Arc::default(),
+            drift: Arc::default(),
             cfg: Arc::new(cfg),
         })
+    }
+
+    /// The check key requests are signed with now.
+    pub fn check_key(&self) -> String {
+        self.check_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every protocol drift this client saw (see `drift.rs`).
+    pub fn drift(&self) -> &DriftLog {
+        &self.drift
+    }
+
+    /// The connection pool of requests that belong to no account (the web
+    /// app's pages).
+    pub(crate) fn plain_http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     fn builder(cfg: &FanslyConfig) -> reqwest::ClientBuilder {
@@ -127,7 +166,7 @@ impl FanslyClient {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let http = self.http_for(route)?;
         let value = self
-            .send_with_retries(route, Method::GET, || {
+            .send_with_retries(route, Method::GET, url.path(), || {
                 http.get(url.clone()).headers(self.browser_headers())
             })
             .await?;
@@ -285,23 +324,64 @@ impl FanslyClient {
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
         let started = std::time::Instant::now();
+        let route = RouteTemplate(path).to_string();
         let result: Result<Value, UpstreamError> = async {
+            let key = self.check_key();
             let result = self
                 .send_signed(base, session, &method, path, query, body)
                 .await;
-            match (&result, session.renewer()) {
+            let result = match (&result, session.renewer()) {
                 (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) => {
                     let fresh = renewer.renew(session).await?;
                     self.send_signed(base, &fresh, &method, path, query, body)
                         .await
                 }
                 _ => result,
+            };
+            // Fansly refusing the digest means the key rotated: derive it
+            // again from the web app (once for all waiting callers) and
+            // repeat the request once.
+            match &result {
+                Err(e) if drift::is_check_key_refusal(e) => {
+                    self.drift
+                        .record(session.account(), &route, drift::kind::CHECK_KEY, None);
+                    if self.check_key_rotated_since(&key).await {
+                        self.send_signed(base, session, &method, path, query, body)
+                            .await
+                    } else {
+                        result
+                    }
+                }
+                _ => result,
             }
         }
         .await;
-        let route = RouteTemplate(path).to_string();
+        self.note_drift(session.account(), method.as_str(), &route, &result);
         observe::request(method.as_str(), route, started.elapsed(), &result);
         result
+    }
+
+    /// Checks an answer against its route's schema, and a failure for a
+    /// route gone; counts what differs (`drift.rs`).
+    fn note_drift(
+        &self,
+        account: Option<&str>,
+        method: &str,
+        route: &str,
+        result: &Result<Value, UpstreamError>,
+    ) {
+        match result {
+            Ok(v) => {
+                for (field, kind) in drift::check(method, route, v) {
+                    self.drift.record(account, route, kind, Some(&field));
+                }
+            }
+            Err(e) => {
+                if let Some(kind) = drift::error_kind(e).filter(|k| *k == drift::kind::GONE) {
+                    self.drift.record(account, route, kind, None);
+                }
+            }
+        }
     }
 
     async fn send_signed(
@@ -315,7 +395,7 @@ impl FanslyClient {
     ) -> Result<Value, UpstreamError> {
         let url = self.url(base, path, query);
         let http = self.http_for(session.route())?;
-        self.send_with_retries(session.route(), method.clone(), || {
+        self.send_with_retries(session.route(), method.clone(), path, || {
             let mut req = http
                 .request(method.clone(), url.clone())
                 .headers(self.signed_headers(session, url.path()));
@@ -344,7 +424,7 @@ impl FanslyClient {
         url
     }
 
-    fn browser_headers(&self) -> HeaderMap {
+    pub(crate) fn browser_headers(&self) -> HeaderMap {
         let mut h = HeaderMap::new();
         let ua = HeaderValue::from_str(&self.cfg.user_agent)
             .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
@@ -381,7 +461,7 @@ impl FanslyClient {
         }
         put(
             "fansly-client-check",
-            &client_check(&self.cfg.check_key, pathname, session.device_id()),
+            &client_check(&self.check_key(), pathname, session.device_id()),
         );
         let token = session.token().expose_secret();
         if !token.is_empty() {
@@ -393,20 +473,25 @@ impl FanslyClient {
         h
     }
 
-    /// Each attempt, retries included, spends from the account's budget.
+    /// Each attempt, retries included, spends from the account's budget and
+    /// from the bucket of its route ([`budget_bucket`]).
     async fn send_with_retries<F>(
         &self,
         route: &Route,
         method: Method,
+        path: &str,
         build: F,
     ) -> Result<Value, UpstreamError>
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
+        let bucket = budget_bucket(method.as_str(), path);
         let mut attempt = 0;
         loop {
             if let Some(throttle) = &route.throttle {
-                throttle.acquire(method != Method::GET).await?;
+                throttle
+                    .acquire(bucket.as_deref(), method != Method::GET)
+                    .await?;
             }
             let result = self.send_once(route, build()).await;
             let retry_in = match &result {
@@ -480,32 +565,6 @@ impl FanslyClient {
     }
 }
 
-/// A request path as traces show it: every segment that holds a digit
-/// (Fansly's ids, percent-encoded caller input), except an API version like
-/// `v1`, becomes `{id}`. Written straight into the subscriber's buffer, so it
-/// allocates nothing and costs nothing unless the span is enabled.
-pub(crate) struct RouteTemplate<'a>(pub &'a str);
-
-impl std::fmt::Display for RouteTemplate<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let path = self.0.split(['?', '#']).next().unwrap_or_default();
-        for (i, segment) in path.split('/').enumerate() {
-            if i > 0 {
-                f.write_str("/")?;
-            }
-            let version = segment
-                .strip_prefix('v')
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-            if !version && segment.bytes().any(|b| b.is_ascii_digit()) {
-                f.write_str("{id}")?;
-            } else {
-                f.write_str(segment)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Page parameters of `/messaging/groups`, defaulting to what the web app sends.
 #[derive(Clone, Debug)]
 pub struct GroupsQuery {
@@ -550,25 +609,6 @@ fn encode_keeping_commas(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn traced_routes_carry_no_ids_or_queries() {
-        for (path, shown) in [
-            ("/api/v1/account/me", "/api/v1/account/me"),
-            ("/api/v1/group/720167541418237953", "/api/v1/group/{id}"),
-            (
-                "/api/v1/account/720167541418237953/followersnew",
-                "/api/v1/account/{id}/followersnew",
-            ),
-            ("/api/v1/post/12/stats", "/api/v1/post/{id}/stats"),
-            ("/api/v1/media/upload/u-9f3a", "/api/v1/media/upload/{id}"),
-            ("/api/v1/group/a%2Fb", "/api/v1/group/{id}"),
-            ("/api/v1/account?ids=1,2&token=x", "/api/v1/account"),
-            ("/", "/"),
-        ] {
-            assert_eq!(RouteTemplate(path).to_string(), shown, "{path}");
-        }
-    }
 
     #[test]
     fn query_keeps_literal_commas_and_bypass_flag() {

@@ -25,6 +25,13 @@ impl Window {
     }
 }
 
+/// Rows per earnings page (`/earnings/stats`, `/earnings/accounts`): Fansly
+/// caps these pages at 100 and ignores `offset`, so a page that comes back
+/// with 100 rows may have lost some; agency tools ask again day by day
+/// (HUB's creator-stats notes and the issue 13 review, INFERRED from their
+/// behaviour, not from a capture of ours).
+pub const EARNINGS_PAGE: usize = 100;
+
 /// Fansly's legacy statistics (`/it/amoie/stats`) serve at most about 31
 /// days: asked for more, they answer 200 with their own trailing window
 /// (HUB-LOG, seen in production 2026-08-22). Callers compare the served
@@ -141,14 +148,16 @@ impl FanslyClient {
         .await
     }
 
-    /// `GET /account/wallets/earnings/accounts?after=&before=` → per-fan
-    /// `{totalGross, totalNet, accountId, correlationAccountId}`.
+    /// `GET /account/wallets/earnings/accounts?after=&before=&limit=100` →
+    /// per-fan `{totalGross, totalNet, accountId, correlationAccountId}`, at
+    /// most [`EARNINGS_PAGE`] rows: the caller splits a full window.
     pub async fn earnings_by_fan(
         &self,
         session: &Session,
         window: Window,
     ) -> Result<Value, UpstreamError> {
-        let q = window.query();
+        let mut q = window.query().to_vec();
+        q.push(("limit", EARNINGS_PAGE.to_string()));
         self.get(
             session,
             "/api/v1/account/wallets/earnings/accounts",
@@ -157,13 +166,16 @@ impl FanslyClient {
         .await
     }
 
-    /// `GET /account/wallets/earnings/stats?before=&after=` (response INFERRED).
+    /// `GET /account/wallets/earnings/stats?before=&after=&limit=100`
+    /// (response INFERRED; its `stats` rows are capped like every earnings
+    /// page, so the caller splits a full window).
     pub async fn earnings_stats(
         &self,
         session: &Session,
         window: Window,
     ) -> Result<Value, UpstreamError> {
-        let q = window.query();
+        let mut q = window.query().to_vec();
+        q.push(("limit", EARNINGS_PAGE.to_string()));
         self.get(
             session,
             "/api/v1/account/wallets/earnings/stats",

@@ -15,18 +15,23 @@ mod auth;
 mod broadcast;
 pub mod calls;
 pub mod check;
+pub mod checkkey;
 mod client;
+pub mod conformance;
 mod content;
+pub mod drift;
 mod earnings;
 mod envelope;
 mod error;
 mod fans;
 pub mod ids;
+mod keyguard;
 mod media;
 mod messaging;
 mod observe;
 mod route;
 mod session;
+pub mod template;
 mod vault;
 pub mod ws;
 
@@ -35,13 +40,14 @@ pub use auth::{Challenge, LoginStep, NewSession};
 pub use broadcast::BroadcastAudience;
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,
-    DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT,
+    DEFAULT_MEDIA_BASE, DEFAULT_USER_AGENT, DEFAULT_WEB_BASE,
 };
 pub use content::{NewPost, NewWall};
-pub use earnings::{stats_window_mismatch, Window, STATS_MAX_WINDOW_MS};
+pub use earnings::{stats_window_mismatch, Window, EARNINGS_PAGE, STATS_MAX_WINDOW_MS};
 pub use error::UpstreamError;
 pub use fans::{list_items_cursor, Page, SubscriberStatus, LIST_ITEMS_PAGE};
 pub use media::{finished_media_id, UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
-pub use route::{Proxy, Route, SharedBudget, Throttle, ThrottleConfig};
+pub use route::{Proxy, Route, SharedBudget, Throttle, ThrottleConfig, TokenBucket};
 pub use session::{session_id_from_token, Session, SessionRenewer};
+pub use vault::{all_album_id, ALL_ALBUM_TYPE};

@@ -4,6 +4,7 @@
 //! Fansly bans accounts that burst and that hop between addresses, so every
 //! request of an account, signed or not, goes the same way.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -144,12 +145,21 @@ pub struct ThrottleConfig {
     /// A request that would wait longer than this fails with
     /// [`UpstreamError::Throttled`] instead.
     pub max_wait: Duration,
+    /// Each read route's own bucket (the chat reads share one; see
+    /// [`crate::template::budget_bucket`]): Fansly tolerates about 20 per
+    /// minute per route with a burst of about 10 (spec §3.3).
+    pub route_reads_per_minute: u32,
+    pub route_burst: u32,
 }
 
-/// Per-account request budget towards Fansly, reads and writes apart.
+/// Per-account request budget towards Fansly: reads and writes apart, and
+/// each read route's own bucket within it.
 pub struct Throttle {
-    reads: Mutex<Bucket>,
-    writes: Mutex<Bucket>,
+    reads: Mutex<TokenBucket>,
+    writes: Mutex<TokenBucket>,
+    /// Per-route read buckets, on top of the account's budget (kept in
+    /// this process: they pace one instance's bulk reads of a route).
+    routes: Mutex<HashMap<String, TokenBucket>>,
     cfg: ThrottleConfig,
     /// Where the budget lives when several processes share it (a cluster);
     /// the buckets above stand in while it cannot be reached.
@@ -178,8 +188,9 @@ pub trait SharedBudget: Send + Sync {
 impl Throttle {
     pub fn new(cfg: ThrottleConfig) -> Throttle {
         Throttle {
-            reads: Mutex::new(Bucket::new(cfg.reads_per_minute, cfg.burst)),
-            writes: Mutex::new(Bucket::new(cfg.writes_per_minute, cfg.burst)),
+            reads: Mutex::new(TokenBucket::new(cfg.reads_per_minute, cfg.burst)),
+            writes: Mutex::new(TokenBucket::new(cfg.writes_per_minute, cfg.burst)),
+            routes: Mutex::default(),
             cfg,
             shared: None,
         }
@@ -194,13 +205,41 @@ impl Throttle {
         }
     }
 
-    /// Waits for a slot, or fails at once when the wait would exceed the bound.
-    pub async fn acquire(&self, write: bool) -> Result<(), UpstreamError> {
-        let wait = match self.take_shared(write).await {
+    /// Waits for a slot in the account's budget and in `bucket` (the
+    /// request's route bucket, if it has one), or fails at once when the
+    /// wait would exceed the bound; a refusal takes no token from the route.
+    pub async fn acquire(&self, bucket: Option<&str>, write: bool) -> Result<(), UpstreamError> {
+        let route_wait = match bucket {
+            None => Duration::ZERO,
+            Some(name) => {
+                let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+                routes
+                    .entry(name.to_owned())
+                    .or_insert_with(|| {
+                        TokenBucket::new(self.cfg.route_reads_per_minute, self.cfg.route_burst)
+                    })
+                    .take(self.cfg.max_wait)
+                    .inspect_err(|_| observe::throttle(write, None))?
+            }
+        };
+        let account_wait = match self.take_shared(write).await {
             Some(taken) => taken,
             None => self.take_local(write),
-        }
-        .inspect_err(|_| observe::throttle(write, None))?;
+        };
+        let account_wait = match account_wait {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(name) = bucket {
+                    let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(b) = routes.get_mut(name) {
+                        b.give_back();
+                    }
+                }
+                observe::throttle(write, None);
+                return Err(e);
+            }
+        };
+        let wait = route_wait.max(account_wait);
         if !wait.is_zero() {
             observe::throttle(write, Some(wait));
             tokio::time::sleep(wait).await;
@@ -245,18 +284,19 @@ impl Throttle {
 }
 
 /// A token bucket that may go into debt: each waiting request takes its token
-/// now, so the next one waits behind it and order is kept.
-struct Bucket {
+/// now, so the next one waits behind it and order is kept. Public so the
+/// sandbox enforces Fansly's limits with the same arithmetic.
+pub struct TokenBucket {
     per_sec: f64,
     capacity: f64,
     tokens: f64,
     updated: Instant,
 }
 
-impl Bucket {
-    fn new(per_minute: u32, burst: u32) -> Bucket {
+impl TokenBucket {
+    pub fn new(per_minute: u32, burst: u32) -> TokenBucket {
         let capacity = f64::from(burst.max(1));
-        Bucket {
+        TokenBucket {
             per_sec: f64::from(per_minute.max(1)) / 60.0,
             capacity,
             tokens: capacity,
@@ -264,7 +304,10 @@ impl Bucket {
         }
     }
 
-    fn take(&mut self, max_wait: Duration) -> Result<Duration, UpstreamError> {
+    /// Takes a token and answers how long to wait for it, or refuses with
+    /// [`UpstreamError::Throttled`] (how much sooner it would have to be)
+    /// when the wait would pass `max_wait`.
+    pub fn take(&mut self, max_wait: Duration) -> Result<Duration, UpstreamError> {
         let now = Instant::now();
         let elapsed = now.duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
@@ -282,6 +325,10 @@ impl Bucket {
         self.tokens -= 1.0;
         Ok(wait)
     }
+
+    fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.capacity);
+    }
 }
 
 #[cfg(test)]
@@ -290,7 +337,7 @@ mod tests {
 
     #[test]
     fn bursts_then_paces_then_refuses() {
-        let mut b = Bucket::new(60, 3); // one per second after a burst of 3
+        let mut b = TokenBucket::new(60, 3); // one per second after a burst of 3
         let bound = Duration::from_millis(2_500);
         for _ in 0..3 {
             assert_eq!(b.take(bound).unwrap(), Duration::ZERO);
@@ -311,6 +358,37 @@ mod tests {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn each_read_route_has_its_own_bucket_and_a_refusal_costs_nothing() {
+        let t = Throttle::new(ThrottleConfig {
+            reads_per_minute: 60,
+            writes_per_minute: 60,
+            burst: 3,
+            max_wait: Duration::ZERO,
+            route_reads_per_minute: 1,
+            route_burst: 1,
+        });
+        t.acquire(Some("/a"), false).await.unwrap();
+        // `/a` is spent; the refusal leaves the account's two other slots.
+        assert!(matches!(
+            t.acquire(Some("/a"), false).await,
+            Err(UpstreamError::Throttled { .. })
+        ));
+        t.acquire(Some("/b"), false).await.unwrap();
+        t.acquire(None, false).await.unwrap();
+        // Now the account's burst of 3 is spent, whatever the route.
+        assert!(matches!(
+            t.acquire(Some("/c"), false).await,
+            Err(UpstreamError::Throttled { .. })
+        ));
+        // ...and `/c` got its token back: it is not spent by the refusal.
+        assert_eq!(
+            t.routes.lock().unwrap()["/c"].tokens,
+            1.0,
+            "the route's token was given back"
+        );
     }
 
     #[test]

@@ -6,6 +6,24 @@ use crate::client::FanslyClient;
 use crate::error::UpstreamError;
 use crate::session::Session;
 
+/// `type` of the built-in "All" album every creator's vault has. The web app
+/// adds every upload to it, and an upload that is not in it does not show in
+/// the vault (FanslyVaultUploader posts each finished upload to
+/// `/vault/albums/media` with this album's id; issue 13 row 3, CONFIRMED by
+/// that client, not by a capture of our own).
+pub const ALL_ALBUM_TYPE: i64 = 38000;
+
+/// The id of the "All" album in a `/vault/albumsnew` answer (an array, or an
+/// object with `albums`), if there is one.
+pub fn all_album_id(albums: &Value) -> Option<&str> {
+    let rows = albums
+        .as_array()
+        .or_else(|| albums.get("albums").and_then(Value::as_array))?;
+    rows.iter()
+        .find(|a| a.get("type").and_then(Value::as_i64) == Some(ALL_ALBUM_TYPE))
+        .and_then(|a| a.get("id").and_then(Value::as_str))
+}
+
 impl FanslyClient {
     /// `GET /vault/albumsnew` → the creator's vault albums (CONFIRMED route;
     /// answer shape UNCONFIRMED, passed through).

@@ -116,6 +116,16 @@ impl ServiceEvent {
 #[error("malformed websocket frame: {0}")]
 pub struct DecodeError(pub String);
 
+/// What a binary message decodes to: Fansly sends text frames only.
+const BINARY_MESSAGE: &str = "binary message";
+
+impl DecodeError {
+    /// A binary message arrived (protocol drift, not a garbled frame).
+    pub fn is_binary(&self) -> bool {
+        self.0 == BINARY_MESSAGE
+    }
+}
+
 /// Decodes one text message into its frames, batches flattened in order.
 pub fn decode(text: &str) -> Result<Vec<Frame>, DecodeError> {
     let v: Value = serde_json::from_str(text).map_err(|e| DecodeError(e.to_string()))?;
@@ -226,7 +236,7 @@ pub struct Connection {
     skip_all,
     fields(
         method = "GET",
-        route = %crate::client::RouteTemplate(cfg.url.path()),
+        route = %crate::template::RouteTemplate(cfg.url.path()),
         account = session.account(),
         fansly_id = session.fansly_id(),
     )
@@ -397,7 +407,7 @@ impl Connection {
                             return Err(WsError::Closed(close.map(|c| c.reason.to_string())))
                         }
                         Some(Ok(Message::Binary(_))) => {
-                            return Ok(Err(DecodeError("binary message".into())))
+                            return Ok(Err(DecodeError(BINARY_MESSAGE.into())))
                         }
                         Some(Ok(_)) => continue,
                     };

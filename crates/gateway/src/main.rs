@@ -67,6 +67,13 @@ enum Command {
     /// Print a fresh operator token (it sees every team in the console):
     /// set it as FANSLY_GATEWAY_OPERATOR_TOKEN or `operator_token` and restart.
     OperatorToken,
+    /// Compare a browser recording of Fansly's web app (a HAR export) with
+    /// what the gateway sends and relies on, route by route. Exits 1 when a
+    /// route the gateway uses differs.
+    Conformance {
+        /// The HAR file (DevTools → Network → "Save all as HAR").
+        capture: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +213,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     check_key: config.upstream.check_key.clone(),
                     strict_client_check: !lenient,
                     data_dir: config.data_dir.join("sandbox"),
+                    // Fansly's per-route read limits, as a client meets them.
+                    rate_limit: Some(fansly_sandbox::RateLimits {
+                        per_minute: 20,
+                        burst: 10,
+                    }),
                     ..fansly_sandbox::SandboxConfig::default()
                 },
             )
@@ -241,6 +253,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(&open_db(&config).await?, cmd).await,
         Command::Credits(cmd) => credits_cmd(&open_db(&config).await?, cmd).await,
         Command::Accounts(AccountsCmd::AddToken(args)) => add_token(&config, args).await,
+        Command::Conformance { capture } => {
+            let text = std::fs::read_to_string(&capture)
+                .with_context(|| format!("reading {}", capture.display()))?;
+            let har: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", capture.display()))?;
+            let report =
+                fansly_upstream::conformance::compare_har(&har).map_err(anyhow::Error::msg)?;
+            print!("{}", fansly_upstream::conformance::render(&report));
+            if fansly_upstream::conformance::differs(&report) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::OperatorToken => {
             println!(
                 "{}",

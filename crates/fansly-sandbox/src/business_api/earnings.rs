@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::business::{Transaction, DAY_MS};
-use crate::business_api::request::{answer, id_param, ms_to_date, num, page, window, Params};
+use crate::business_api::request::{
+    answer, id_param, ms_to_date, num, page, window, Params, Refusal,
+};
 use crate::caller::Caller;
 use crate::envelope::{fail, ok};
 use crate::state::AppState;
@@ -130,8 +132,15 @@ async fn fan_transactions(
     })())
 }
 
+/// Fansly's earnings pages hold at most 100 rows and ignore `offset`
+/// (agency tools split a full window by day instead; issue 13 row 7): the
+/// first `limit` (≤ 100, default 100) rows, whatever `offset` says.
+fn capped(q: &std::collections::HashMap<String, String>) -> Result<usize, Refusal> {
+    Ok(num(q, "limit", 100)?.clamp(0, 100) as usize)
+}
+
 /// Per-fan totals over a window, one row per paying fan (HUB): Fansly's own
-/// aggregation, in no particular order.
+/// aggregation, in no particular order, at most one capped page of it.
 async fn fan_totals(
     State(state): State<AppState>,
     Caller(me): Caller,
@@ -139,6 +148,7 @@ async fn fan_totals(
 ) -> Response {
     answer((|| {
         let (after, before) = window(&q)?;
+        let cap = capped(&q)?;
         let world = state.world();
         let b = world.business(me.account_id);
         let mut totals: std::collections::BTreeMap<u64, (i64, i64)> = Default::default();
@@ -149,6 +159,7 @@ async fn fan_totals(
         }
         Ok(totals
             .into_iter()
+            .take(cap)
             .map(|(fan, (gross, net))| {
                 json!({
                     "totalGross": gross,
@@ -169,6 +180,7 @@ async fn earnings_stats(
 ) -> Response {
     answer((|| {
         let (after, before) = window(&q)?;
+        let cap = capped(&q)?;
         let world = state.world();
         let b = world.business(me.account_id);
         let mut by_type: std::collections::BTreeMap<i64, (i64, i64, i64)> = Default::default();
@@ -187,7 +199,7 @@ async fn earnings_stats(
             "count": count,
             "totalGross": gross,
             "totalNet": net,
-            "stats": by_type.into_iter().map(|(kind, (count, gross, net))| json!({
+            "stats": by_type.into_iter().take(cap).map(|(kind, (count, gross, net))| json!({
                 "type": kind,
                 "count": count,
                 "totalGross": gross,

@@ -223,8 +223,9 @@ async fn remove_album_media(
 /// `GET /media/vaultnew?albumId=&mediaType=&search=&before=&after=0` →
 /// `{albumMedia[], media[]}`, newest first, `VAULT_PAGE` per page, entries
 /// with ids below `before`. `before` must be "0" at the head; an empty one
-/// answers an empty page (§8.2). An empty `albumId` pages the whole vault,
-/// one entry per media (entry id = media id; INFERRED).
+/// answers an empty page (§8.2). An empty `albumId` pages the whole vault
+/// (the media of the "All" album), one entry per media (entry id = media
+/// id; INFERRED).
 async fn vault_media(
     State(state): State<AppState>,
     Caller(me): Caller,
@@ -241,12 +242,15 @@ async fn vault_media(
     };
     let world = state.world();
     let entries: Vec<(u64, u64, i64, Option<u64>)> = match param("albumId") {
+        // The whole vault is the "All" album: an upload never added to it
+        // is not listed, as on Fansly.
         "" => {
             let mut all: Vec<_> = world
-                .messaging
-                .media
-                .values()
-                .filter(|m| m.account == me.account_id)
+                .content
+                .all_album(me.account_id)
+                .into_iter()
+                .flat_map(|a| &a.entries)
+                .filter_map(|e| world.messaging.media.get(&e.media))
                 .map(|m| (m.id, m.id, m.created_ms, None))
                 .collect();
             all.sort_unstable_by_key(|e| e.0);

@@ -10,13 +10,12 @@ use std::time::Duration;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use fansly_upstream::ws::{decode, Frame};
 use serde_json::{json, Value};
 
-use crate::envelope::not_found;
 use crate::state::AppState;
 use crate::world::now_ms;
 use crate::ws::frames::frame;
@@ -34,8 +33,11 @@ async fn upgrade(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
+    // Not an upgrade: the web app's start page, as `https://fansly.com/`
+    // serves it (the drift guard reads the check key out of its bundle).
     let Ok(ws) = ws else {
-        return not_found().await;
+        return axum::response::Html(crate::drift::web_app_html(&state.check_key()))
+            .into_response();
     };
     state.hub.record_upgrade(&headers);
     ws.on_upgrade(move |socket| serve_socket(state, socket))

@@ -316,7 +316,15 @@ pub struct UpstreamSettings {
     pub media_base: String,
     /// Fansly's event websocket.
     pub ws_url: String,
+    /// The web app; its `main.<hash>.js` carries the current check key.
+    pub web_base: String,
+    /// The check key to start with; the gateway reads the current one from
+    /// the web app at start, every `check_key_refresh_ms` and at once when
+    /// Fansly refuses a digest.
     pub check_key: String,
+    /// How often the check key is read from the web app (0: only at start
+    /// and on refusals).
+    pub check_key_refresh_ms: u64,
     pub user_agent: String,
     pub timeout_ms: u64,
     pub max_retries: u32,
@@ -325,8 +333,9 @@ pub struct UpstreamSettings {
     pub throttle: ThrottleSettings,
 }
 
-/// Each account's request budget towards Fansly (Fansly tolerates about 20
-/// requests per minute per route; spec §3.3).
+/// Each account's request budget towards Fansly: reads and writes overall,
+/// and each read route's own bucket (Fansly tolerates about 20 requests per
+/// minute per route; spec §3.3).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThrottleSettings {
@@ -335,6 +344,11 @@ pub struct ThrottleSettings {
     pub burst: u32,
     /// A call that would wait longer for its slot is answered 429 instead.
     pub max_wait_ms: u64,
+    /// Each read route's own budget within the account's (the chat reads,
+    /// `/messaging/groups`, `/group/{id}` and `GET /message`, share one):
+    /// Fansly tolerates about 20 per minute per route, burst about 10.
+    pub route_reads_per_minute: u32,
+    pub route_burst: u32,
 }
 
 impl Default for ThrottleSettings {
@@ -344,6 +358,8 @@ impl Default for ThrottleSettings {
             writes_per_minute: 60,
             burst: 20,
             max_wait_ms: 10_000,
+            route_reads_per_minute: 20,
+            route_burst: 10,
         }
     }
 }
@@ -355,6 +371,8 @@ impl ThrottleSettings {
             writes_per_minute: self.writes_per_minute,
             burst: self.burst,
             max_wait: Duration::from_millis(self.max_wait_ms),
+            route_reads_per_minute: self.route_reads_per_minute,
+            route_burst: self.route_burst,
         }
     }
 }
@@ -409,7 +427,9 @@ impl Default for UpstreamSettings {
             api_base: fansly_upstream::DEFAULT_API_BASE.into(),
             media_base: fansly_upstream::DEFAULT_MEDIA_BASE.into(),
             ws_url: fansly_upstream::ws::DEFAULT_WS_URL.into(),
+            web_base: fansly_upstream::DEFAULT_WEB_BASE.into(),
             check_key: d.check_key,
+            check_key_refresh_ms: 6 * 3_600_000,
             user_agent: d.user_agent,
             timeout_ms: d.timeout.as_millis() as u64,
             max_retries: d.max_retries,
@@ -476,6 +496,10 @@ impl UpstreamSettings {
                 .media_base
                 .parse()
                 .map_err(|e| anyhow::anyhow!("upstream.media_base {:?}: {e}", self.media_base))?,
+            web_base: self
+                .web_base
+                .parse()
+                .map_err(|e| anyhow::anyhow!("upstream.web_base {:?}: {e}", self.web_base))?,
             check_key: self.check_key.clone(),
             user_agent: self.user_agent.clone(),
             timeout: Duration::from_millis(self.timeout_ms),

@@ -48,6 +48,10 @@ pub const UPSTREAM_REQUESTS: &str = "fansly_upstream_requests_total";
 pub const UPSTREAM_DURATION: &str = "fansly_upstream_request_duration_seconds";
 pub const UPSTREAM_THROTTLE_WAITS: &str = "fansly_upstream_throttle_waits_total";
 pub const UPSTREAM_THROTTLE_WAIT: &str = "fansly_upstream_throttle_wait_seconds";
+/// Protocol drift seen upstream, by route template and kind (`drift.rs`).
+pub const UPSTREAM_DRIFT: &str = "fansly_gateway_upstream_drift_total";
+/// Check key rotations adopted from the web app.
+pub const UPSTREAM_CHECK_KEY_ROTATIONS: &str = "fansly_upstream_check_key_rotations_total";
 
 /// Buckets for request-shaped latencies: 5 ms to 60 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -164,6 +168,14 @@ fn describe() {
         UPSTREAM_THROTTLE_WAIT,
         Unit::Seconds,
         "Time Fansly requests waited for the account's budget"
+    );
+    describe_counter!(
+        UPSTREAM_DRIFT,
+        "Answers and frames from Fansly that differ from what the gateway relies on, by route template and kind"
+    );
+    describe_counter!(
+        UPSTREAM_CHECK_KEY_ROTATIONS,
+        "Fansly check key rotations read from the web app and adopted without a restart"
     );
 }
 

@@ -292,24 +292,36 @@ pub async fn album(
         .ok_or_else(|| ApiError::NotFound(format!("{field}: album {album_id} not found")))
 }
 
-/// The account's default vault album: the one Fansly marks with a non-zero
-/// `type` (INFERRED: albums the creator makes are `type` 0).
-#[tracing::instrument(skip_all, fields(op = "content.default_album", account = %account.id))]
-pub async fn default_album(
+/// Where an upload goes in the vault, checked before anything is charged or
+/// pushed: the "All" album (type 38000) always, since Fansly lists only what
+/// is in it (issue 13 row 3), and `album_id` too when the caller names one
+/// (404 naming `album_id` when it is not the creator's). One album read.
+#[tracing::instrument(skip_all, fields(op = "content.upload_albums", account = %account.id))]
+pub async fn upload_albums(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
-) -> Result<String, ApiError> {
-    album_rows(fansly, account)
-        .await?
-        .iter()
-        .find(|a| a.get("type").and_then(Value::as_i64).unwrap_or(0) != 0)
-        .and_then(|a| a.get("id").and_then(Value::as_str))
+    album_id: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    let albums = albums(fansly, account).await?;
+    let all = fansly_upstream::all_album_id(&albums)
         .map(str::to_owned)
         .ok_or_else(|| {
-            ApiError::Unprocessable(
-                "album_id is required: the account has no default vault album".into(),
+            ApiError::BadGateway(
+                "Fansly listed no \"All\" vault album (type 38000) for the account".into(),
             )
-        })
+        })?;
+    let Some(named) = album_id else {
+        return Ok((all, None));
+    };
+    let known = rows(&albums, None, "the vault albums")?
+        .iter()
+        .any(|a| a.get("id").and_then(Value::as_str) == Some(named));
+    if !known {
+        return Err(ApiError::NotFound(format!(
+            "album_id: album {named} not found"
+        )));
+    }
+    Ok((all, Some(named.to_owned())))
 }
 
 #[tracing::instrument(skip_all, fields(op = "content.update_album", account = %account.id))]

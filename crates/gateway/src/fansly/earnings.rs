@@ -93,10 +93,7 @@ pub async fn stats(
     account: &ConnectedAccount,
     window: Window,
 ) -> Result<Value, ApiError> {
-    fansly
-        .earnings_stats(&account.session, window)
-        .await
-        .map_err(upstream(account))
+    crate::fansly::earnings_window::stats(fansly, account, window).await
 }
 
 #[tracing::instrument(skip_all, fields(op = "earnings.monthly", account = %account.id))]
@@ -120,10 +117,7 @@ pub async fn top_supporters(
     window: Window,
     page: &Page,
 ) -> Result<Value, ApiError> {
-    let v = fansly
-        .earnings_by_fan(&account.session, window)
-        .await
-        .map_err(upstream(account))?;
+    let v = crate::fansly::earnings_window::by_fan(fansly, account, window).await?;
     let mut fans: Vec<(String, i64, i64)> = rows(&v, None, "the per-fan earnings")?
         .iter()
         .filter_map(|r| {

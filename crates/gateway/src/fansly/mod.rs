@@ -6,6 +6,7 @@ pub mod answers;
 pub mod chats;
 pub mod content;
 pub mod earnings;
+pub mod earnings_window;
 pub mod fans;
 pub mod lists;
 pub mod messages;

@@ -27,7 +27,7 @@ use crate::workers::housekeeping::Housekeeping;
 use crate::workers::profiles::Profiles;
 use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
-use crate::workers::{broadcasts, data_exports, webhook_delivery};
+use crate::workers::{broadcasts, check_key, data_exports, webhook_delivery};
 
 pub struct App {
     listener: TcpListener,
@@ -64,6 +64,7 @@ impl App {
             config.upstream.api_base = sandbox.url();
             config.upstream.media_base = sandbox.url();
             config.upstream.ws_url = sandbox.ws_url();
+            config.upstream.web_base = sandbox.url();
             Some(sandbox)
         } else {
             None
@@ -230,6 +231,13 @@ impl App {
         }
     }
 
+    pub fn check_key(&self) -> check_key::CheckKeyWatch {
+        check_key::CheckKeyWatch {
+            fansly: self.state.fansly.clone(),
+            every: Duration::from_millis(self.state.config.upstream.check_key_refresh_ms),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
     pub async fn run_until<F>(self, shutdown: F) -> anyhow::Result<()>
     where
@@ -262,6 +270,7 @@ impl App {
         let exporter = self.data_exports();
         let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
+        let key_watch = autostart.then(|| tokio::spawn(self.check_key().run()));
         let router = crate::http::router::router(self.state.clone());
         let listener = crate::http::listener::JsonRefusals(self.listener);
         let served = axum::serve(listener, router)
@@ -272,6 +281,9 @@ impl App {
         }
         if let Some(gap_filler) = gap_filler {
             gap_filler.abort();
+        }
+        if let Some(key_watch) = key_watch {
+            key_watch.abort();
         }
         if let Some(broadcasts) = broadcasts {
             broadcasts.stop().await;

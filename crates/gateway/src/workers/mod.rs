@@ -2,6 +2,7 @@
 //! the HTTP state) and has a "run what is due now" entry point for tests.
 
 pub mod broadcasts;
+pub mod check_key;
 pub mod data_exports;
 pub mod gap_fill;
 pub mod housekeeping;

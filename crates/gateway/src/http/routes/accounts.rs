@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     get,
     path = "/api/fansly/accounts",
     operation_id = "listAccounts",
-    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay}`", body = [AccountListItem])),
+    responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay, upstream_drift}` (`upstream_drift`: `[{route, kind, field, count, last_seen_ms}]`, the protocol drift seen on this account's calls since the gateway started)", body = [AccountListItem])),
 )]
 async fn list_accounts(
     State(state): State<AppState>,
@@ -41,6 +41,10 @@ async fn list_accounts(
         .map(|a| {
             let mut v = a.to_json();
             v["relay"] = state.relays.status(&a.id);
+            // What of Fansly's protocol drifted under this account (a
+            // dropped field, a route gone, a rotated check key…), so a
+            // change at Fansly shows here before it shows as failures.
+            v["upstream_drift"] = Value::Array(state.fansly.drift().for_account(&a.id));
             v
         })
         .collect();
@@ -92,4 +96,9 @@ pub struct AccountListItem {
     fansly_user_data: Option<serde_json::Value>,
     /// The account's realtime socket: connected since, events, unknown frames.
     relay: serde_json::Value,
+    /// Protocol drift seen on this account's Fansly calls since the gateway
+    /// started: `[{route, kind, field, count, last_seen_ms}]`, newest first;
+    /// kinds: missing_field, wrong_type, time_unit, gone, check_key_rejected,
+    /// unknown_frame, binary_frame.
+    upstream_drift: Vec<serde_json::Value>,
 }

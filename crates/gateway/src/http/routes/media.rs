@@ -158,10 +158,10 @@ async fn upload(
     run_upload(scope, form, false).await
 }
 
-/// Upload Media and Upload Media to Vault: one pipeline. With `into_album`
-/// the target album (the form's `album_id`, else the default album) is
-/// checked before anything is charged or pushed, and the pushed media is
-/// added to it as part of the upload.
+/// Upload Media and Upload Media to Vault: one pipeline. The albums (the
+/// "All" album always, the form's `album_id` when given) are checked before
+/// anything is charged or pushed, and the pushed media is added to them as
+/// part of the upload; with `into_album` the answer names the album.
 pub(crate) async fn run_upload(
     scope: AccountScope,
     form: Result<Multipart, MultipartRejection>,
@@ -179,18 +179,6 @@ pub(crate) async fn run_upload(
         state,
     } = scope;
     let form = read_form(&state, form).await?;
-    let album = if into_album {
-        Some(match &form.album_id {
-            Some(id) => {
-                crate::fansly::content::require_album(&state.fansly, &account, "album_id", id)
-                    .await?;
-                id.clone()
-            }
-            None => crate::fansly::content::default_album(&state.fansly, &account).await?,
-        })
-    } else {
-        None
-    };
     let settings = state.config.media.clone();
     let file = match (form.file, form.file_url) {
         (Some(file), None) => file,
@@ -215,6 +203,21 @@ pub(crate) async fn run_upload(
             ))
         }
     };
+    // Every upload joins the "All" album (else Fansly does not list it in
+    // the vault); a vault upload names its album in the answer: the one
+    // asked for, else "All". Read once the file is in hand (a refused
+    // file_url reaches no Fansly) and before anything is charged.
+    let (all_album, named) = crate::fansly::content::upload_albums(
+        &state.fansly,
+        &account,
+        form.album_id.as_deref().filter(|_| into_album),
+    )
+    .await?;
+    let album = into_album.then(|| named.clone().unwrap_or_else(|| all_album.clone()));
+    let targets = UploadAlbums {
+        all: all_album,
+        named,
+    };
     let cost = media::upload_cost(file.size, settings.credits_per_mb);
     let id = new_media_id();
     let team = authed.caller.team_id.clone();
@@ -230,11 +233,10 @@ pub(crate) async fn run_upload(
         )
         .url();
         let task_id = id.clone();
-        let task_album = album.clone();
         tokio::spawn(async move {
             let outcome = async {
                 media::update(&db, &task_id, media::PROCESSING, None, None).await?;
-                push_into(&fansly, &account, &file, &settings, task_album.as_deref()).await
+                push_into(&fansly, &account, &file, &settings, &targets).await
             }
             .await;
             let stored = match &outcome {
@@ -264,7 +266,7 @@ pub(crate) async fn run_upload(
     let metered = authed
         .bill_cost(&state, UPLOAD, cost, async move {
             media::insert(&db, &id, &team, &account.id, &file, cost, media::PROCESSING).await?;
-            let pushed = push_into(&fansly, &account, &file, &settings, album.as_deref()).await;
+            let pushed = push_into(&fansly, &account, &file, &settings, &targets).await;
             let stored = match &pushed {
                 Ok((media_id, m)) => {
                     media::update(&db, &id, media::COMPLETED, Some((media_id, m)), None).await
@@ -289,17 +291,25 @@ pub(crate) async fn run_upload(
     Ok(metered.bare())
 }
 
-/// Pushes the file to Fansly and, for a vault upload, adds it to `album`;
-/// a failure to add fails the upload (the media stays in the vault).
+/// The albums an upload joins: "All" always, and the one the caller named.
+struct UploadAlbums {
+    all: String,
+    named: Option<String>,
+}
+
+/// Pushes the file to Fansly and adds it to the "All" album and to the
+/// named album, in one call each; a failure to add fails the upload (the
+/// media stays on Fansly).
 async fn push_into(
     fansly: &fansly_upstream::FanslyClient,
     account: &crate::accounts::sessions::ConnectedAccount,
     file: &Incoming,
     settings: &crate::core::config::MediaSettings,
-    album: Option<&str>,
+    albums: &UploadAlbums,
 ) -> Result<(String, Value), ApiError> {
     let (media_id, m) = media::push(fansly, account, file, settings).await?;
-    if let Some(album) = album {
+    let extra = albums.named.as_deref().filter(|n| *n != albums.all);
+    for album in std::iter::once(albums.all.as_str()).chain(extra) {
         fansly
             .add_album_media(&account.session, album, std::slice::from_ref(&media_id))
             .await

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fansly_upstream::ws::{self, Frame, WsConfig, WsError};
-use fansly_upstream::UpstreamError;
+use fansly_upstream::{drift, UpstreamError};
 use rand::Rng;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -427,11 +427,14 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                         Ok(Ok(frames)) => {
                             rate_limited = 0;
                             for frame in frames {
-                                handle(&account, &counters, &writer, frame);
+                                handle(&inner, &account, &counters, &writer, frame);
                             }
                         }
                         Ok(Err(e)) => {
                             counters.malformed.fetch_add(1, Ordering::Relaxed);
+                            if e.is_binary() {
+                                ws_drift(&inner, &account, drift::kind::BINARY_FRAME, None);
+                            }
                             tracing::debug!(account = %account.id, error = %e, "relay: malformed frame");
                         }
                         Err(e) => break e,
@@ -494,12 +497,28 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
     }
 }
 
-fn handle(account: &Account, counters: &Counters, writer: &Writer, frame: Frame) {
+/// A frame the client does not know, counted as protocol drift on the
+/// socket's route (`/?v=3`) and shown on the account.
+fn ws_drift(inner: &Inner, account: &Account, kind: &'static str, what: Option<&str>) {
+    inner
+        .sessions
+        .fansly
+        .drift()
+        .record(Some(&account.id), "/?v=3", kind, what);
+}
+
+fn handle(inner: &Inner, account: &Account, counters: &Counters, writer: &Writer, frame: Frame) {
     let event = match frame {
         Frame::Service(e) => e,
         Frame::Unknown { t, .. } => {
             counters.unknown.fetch_add(1, Ordering::Relaxed);
             relay_event(&account.team_id, "unknown");
+            ws_drift(
+                inner,
+                account,
+                drift::kind::UNKNOWN_FRAME,
+                Some(&format!("t={t}")),
+            );
             tracing::debug!(account = %account.id, t, "relay: unknown frame type");
             return;
         }
@@ -519,6 +538,8 @@ fn handle(account: &Account, counters: &Counters, writer: &Writer, frame: Frame)
         Outcome::Unknown => {
             counters.unknown.fetch_add(1, Ordering::Relaxed);
             relay_event(&account.team_id, "unknown");
+            let what = format!("service={} type={}", event.service_id, event.event_type);
+            ws_drift(inner, account, drift::kind::UNKNOWN_FRAME, Some(&what));
             tracing::debug!(
                 account = %account.id,
                 service = event.service_id,

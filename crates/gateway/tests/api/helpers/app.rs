@@ -83,6 +83,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.upstream.throttle.reads_per_minute = 1_000_000;
     config.upstream.throttle.writes_per_minute = 1_000_000;
     config.upstream.throttle.burst = 10_000;
+    config.upstream.throttle.route_reads_per_minute = 1_000_000;
+    config.upstream.throttle.route_burst = 10_000;
     config.media.poll_interval_ms = 50;
     // The sandbox CDN is on loopback; the SSRF guard has its own test.
     config.media.allow_private_file_urls = true;
@@ -185,6 +187,8 @@ pub async fn spawn_app_on(
     config.upstream.throttle.reads_per_minute = 1_000_000;
     config.upstream.throttle.writes_per_minute = 1_000_000;
     config.upstream.throttle.burst = 10_000;
+    config.upstream.throttle.route_reads_per_minute = 1_000_000;
+    config.upstream.throttle.route_burst = 10_000;
     config.logins.allow_private_proxies = true;
     tweak(&mut config);
     let app = App::build(config).await.expect("app builds");

@@ -1,0 +1,299 @@
+//! The protocol-drift guard's bookkeeping: the small schemas of the fields
+//! the gateway and its clients rely on per Fansly route, the check of an
+//! answer against them, and the record of every drift seen (per account,
+//! route and kind), counted as `fansly_gateway_upstream_drift_total{route,
+//! kind}` and logged once per period per route and kind. The client
+//! (`client.rs`) and the socket (`ws.rs`) report here; the gateway shows
+//! [`DriftLog::for_account`] on List Accounts.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::error::UpstreamError;
+
+pub(crate) const DRIFT: &str = "fansly_gateway_upstream_drift_total";
+
+/// A logged drift is logged again for the same route and kind only after this.
+const LOG_EVERY: Duration = Duration::from_secs(600);
+
+/// The kinds of drift, as the metric's `kind` label and List Accounts show them.
+pub mod kind {
+    /// A field the gateway relies on is absent.
+    pub const MISSING_FIELD: &str = "missing_field";
+    /// A field has another JSON type than before.
+    pub const WRONG_TYPE: &str = "wrong_type";
+    /// A time is in other units (seconds where milliseconds were, or back).
+    pub const TIME_UNIT: &str = "time_unit";
+    /// A route the client uses answered Fansly's plain-text 404 of an unknown route.
+    pub const GONE: &str = "gone";
+    /// Fansly refused the request's `fansly-client-check` (a rotated key).
+    pub const CHECK_KEY: &str = "check_key_rejected";
+    /// A websocket frame of a type or service the client does not know.
+    pub const UNKNOWN_FRAME: &str = "unknown_frame";
+    /// A binary websocket frame (Fansly sends text).
+    pub const BINARY_FRAME: &str = "binary_frame";
+}
+
+#[derive(Clone, Copy)]
+enum Want {
+    Str,
+    Num,
+    Arr,
+    Obj,
+    /// Unix seconds (Fansly's message and media times).
+    Seconds,
+}
+
+/// One route's schema: (method, route template, [(field path, type)]).
+type Schema = (&'static str, &'static str, &'static [(&'static str, Want)]);
+
+/// Every route's schema. A path's `[]` means
+/// every element of that array; an empty array has nothing to check. Only
+/// what the gateway reads or its clients are documented to get: a field
+/// Fansly adds never counts, one it drops or retypes does.
+const SCHEMAS: &[Schema] = &[
+    (
+        "GET",
+        "/api/v1/account/me",
+        &[
+            ("account", Want::Obj),
+            ("account.id", Want::Str),
+            ("account.username", Want::Str),
+        ],
+    ),
+    (
+        "GET",
+        "/api/v1/account",
+        &[("[].id", Want::Str), ("[].username", Want::Str)],
+    ),
+    (
+        "GET",
+        "/api/v1/messaging/groups",
+        &[("data", Want::Arr), ("aggregationData", Want::Obj)],
+    ),
+    (
+        "GET",
+        "/api/v1/message",
+        &[
+            ("messages", Want::Arr),
+            ("messages.[].id", Want::Str),
+            ("messages.[].senderId", Want::Str),
+            ("messages.[].createdAt", Want::Seconds),
+        ],
+    ),
+    (
+        "POST",
+        "/api/v1/message",
+        &[("id", Want::Str), ("createdAt", Want::Seconds)],
+    ),
+    (
+        "GET",
+        "/api/v1/vault/albumsnew",
+        &[("[].id", Want::Str), ("[].type", Want::Num)],
+    ),
+];
+
+/// How `answer` of `method route` differs from its schema: the first
+/// mismatch per field, as (field path, kind). Routes without a schema pass.
+pub fn check(method: &str, route: &str, answer: &Value) -> Vec<(String, &'static str)> {
+    let Some((_, _, fields)) = SCHEMAS.iter().find(|(m, r, _)| *m == method && *r == route) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (path, want) in fields.iter() {
+        let parts: Vec<&str> = path.split('.').collect();
+        if let Some(kind) = check_path(answer, &parts, *want) {
+            out.push(((*path).to_owned(), kind));
+        }
+    }
+    out
+}
+
+fn check_path(v: &Value, path: &[&str], want: Want) -> Option<&'static str> {
+    let Some((head, rest)) = path.split_first() else {
+        return check_value(v, want);
+    };
+    if *head == "[]" {
+        let items = v.as_array()?;
+        return items.iter().find_map(|item| check_path(item, rest, want));
+    }
+    match v.get(*head) {
+        None | Some(Value::Null) => Some(kind::MISSING_FIELD),
+        Some(child) => check_path(child, rest, want),
+    }
+}
+
+fn check_value(v: &Value, want: Want) -> Option<&'static str> {
+    let ok = match want {
+        Want::Str => v.is_string(),
+        Want::Num => v.is_number(),
+        Want::Arr => v.is_array(),
+        Want::Obj => v.is_object(),
+        Want::Seconds => {
+            let Some(n) = v.as_f64() else {
+                return Some(kind::WRONG_TYPE);
+            };
+            // Seconds of this century are below 1e11; milliseconds above.
+            return (n >= 1e11).then_some(kind::TIME_UNIT);
+        }
+    };
+    (!ok).then_some(kind::WRONG_TYPE)
+}
+
+/// What a failed request says about drift: a plain-text 404 (Fansly's
+/// unknown route) on a route the client uses, or a check-key refusal.
+pub(crate) fn error_kind(e: &UpstreamError) -> Option<&'static str> {
+    match e {
+        UpstreamError::Api {
+            status: 404,
+            code: None,
+            ..
+        } => Some(kind::GONE),
+        e if is_check_key_refusal(e) => Some(kind::CHECK_KEY),
+        _ => None,
+    }
+}
+
+/// Fansly refusing the `fansly-client-check` digest: a 400 whose details
+/// name the header. INFERRED (no public capture shows Fansly refusing a
+/// digest; public clients see no enforcement today, spec §2.2): the shape
+/// is the sandbox's, which answers bad parameters the way Fansly does.
+pub(crate) fn is_check_key_refusal(e: &UpstreamError) -> bool {
+    matches!(e, UpstreamError::Api { status: 400, details, .. } if details.contains("client-check"))
+}
+
+#[derive(Clone, Debug)]
+struct Seen {
+    count: u64,
+    last_ms: i64,
+    field: Option<String>,
+}
+
+/// Every drift seen since the process started, per (account, route, kind).
+#[derive(Default)]
+pub struct DriftLog {
+    seen: Mutex<HashMap<(String, String, &'static str), Seen>>,
+    logged: Mutex<HashMap<(String, &'static str), Instant>>,
+}
+
+impl DriftLog {
+    /// Counts one drift (`account` `None` for calls outside any account,
+    /// such as the web app fetch), in the metric and on the account, and
+    /// logs it unless the same route and kind was logged within the period.
+    pub fn record(
+        &self,
+        account: Option<&str>,
+        route: &str,
+        kind: &'static str,
+        field: Option<&str>,
+    ) {
+        metrics::counter!(DRIFT, "route" => route.to_owned(), "kind" => kind).increment(1);
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let entry = seen
+                .entry((
+                    account.unwrap_or_default().to_owned(),
+                    route.to_owned(),
+                    kind,
+                ))
+                .or_insert(Seen {
+                    count: 0,
+                    last_ms: now_ms,
+                    field: None,
+                });
+            entry.count += 1;
+            entry.last_ms = now_ms;
+            entry.field = field.map(str::to_owned);
+        }
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (route.to_owned(), kind);
+        let due = logged.get(&key).is_none_or(|at| at.elapsed() >= LOG_EVERY);
+        if due {
+            logged.insert(key, Instant::now());
+            tracing::warn!(
+                route,
+                kind,
+                field,
+                account,
+                "Fansly's protocol drifted from what the gateway expects"
+            );
+        }
+    }
+
+    /// The account's drift, newest first: `[{route, kind, field, count,
+    /// last_seen_ms}]`.
+    pub fn for_account(&self, account: &str) -> Vec<Value> {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut rows: Vec<(&(String, String, &'static str), &Seen)> =
+            seen.iter().filter(|((a, _, _), _)| a == account).collect();
+        rows.sort_by(|a, b| b.1.last_ms.cmp(&a.1.last_ms).then(a.0.cmp(b.0)));
+        rows.into_iter()
+            .map(|((_, route, kind), s)| {
+                json!({
+                    "route": route,
+                    "kind": kind,
+                    "field": s.field,
+                    "count": s.count,
+                    "last_seen_ms": s.last_ms
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_field_a_retyped_one_and_a_time_unit_are_told_apart() {
+        let good = json!({"messages": [{"id": "1", "senderId": "2", "createdAt": 1_776_225_990}]});
+        assert!(check("GET", "/api/v1/message", &good).is_empty());
+        let dropped = json!([{"id": "1"}]);
+        assert_eq!(
+            check("GET", "/api/v1/account", &dropped),
+            vec![("[].username".to_owned(), kind::MISSING_FIELD)]
+        );
+        let retyped = json!([{"id": 1, "username": "a"}]);
+        assert_eq!(
+            check("GET", "/api/v1/account", &retyped),
+            vec![("[].id".to_owned(), kind::WRONG_TYPE)]
+        );
+        let millis =
+            json!({"messages": [{"id": "1", "senderId": "2", "createdAt": 1_776_225_990_000_i64}]});
+        assert_eq!(
+            check("GET", "/api/v1/message", &millis),
+            vec![("messages.[].createdAt".to_owned(), kind::TIME_UNIT)]
+        );
+        assert!(check("GET", "/api/v1/unknown", &json!(null)).is_empty());
+    }
+
+    #[test]
+    fn drift_is_kept_per_account() {
+        let log = DriftLog::default();
+        log.record(
+            Some("a"),
+            "/api/v1/account",
+            kind::MISSING_FIELD,
+            Some("[].username"),
+        );
+        log.record(
+            Some("a"),
+            "/api/v1/account",
+            kind::MISSING_FIELD,
+            Some("[].username"),
+        );
+        log.record(Some("b"), "/api/v1/message", kind::GONE, None);
+        let a = log.for_account("a");
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0]["count"], 2);
+        assert_eq!(a[0]["field"], "[].username");
+        assert!(log.for_account("c").is_empty());
+    }
+}
