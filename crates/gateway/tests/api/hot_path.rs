@@ -34,6 +34,9 @@ async fn three(
     let url = test_database_url().await;
     let prefix = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
     let tweak = |c: &mut fansly_gateway::core::config::Config| {
+        // Three pools on one PostgreSQL that the rest of the suite shares:
+        // small ones, so its connection limit is not what this test meets.
+        c.database_max_connections = 4;
         if redis {
             c.redis_url = Some(test_redis_url());
             c.redis_prefix = prefix.clone();
