@@ -5,8 +5,15 @@
 #   bench/run.sh                 # SQLite
 #   DB=postgres bench/run.sh     # PostgreSQL at 127.0.0.1:5432
 #   DURATION=20s CONNECTIONS=64 bench/run.sh
+#   MODE=side bench/run.sh       # side by side (issue 12): the users lookup
+#                                # straight to the sandbox, through nginx
+#                                # (1 worker, upstream keepalive) and through
+#                                # the gateway on each database in DBS
+#                                # (default "sqlite postgres"); prints the
+#                                # ratio gateway/nginx and the p50/p99 added.
 #
-# Needs wrk (apt-get install wrk) and python3. Prints a table; raw wrk output
+# Needs wrk (apt-get install wrk), python3, and for MODE=side nginx
+# (apt-get install nginx-light); only 127.0.0.1 is targeted. Prints a table; raw wrk output
 # goes to bench/out/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +22,9 @@ DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
 DB=${DB:-sqlite}
+MODE=${MODE:-table}
+DBS=${DBS:-sqlite postgres}
+NGINX_PORT=${NGINX_PORT:-18170}
 SANDBOX_PORT=${SANDBOX_PORT:-18190}
 GATEWAY_PORT=${GATEWAY_PORT:-18180}
 CHECK_KEY=necvac-govry3-tybkYz
@@ -28,6 +38,107 @@ mkdir -p "$OUT"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
+
+
+stat() { # name, wrk output file -> "name rps p50 p99 errors"
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+name, path = sys.argv[1:3]
+text = open(path).read()
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+def pct(p):
+    m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    v, unit = float(m.group(1)), m.group(2)
+    return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
+errs = re.search(r"non2xx_or_errors: (\d+)", text).group(1)
+print(f"{name} {rps:.0f} {pct(50):.2f} {pct(99):.2f} {errs}")
+PY
+}
+
+if [ "$MODE" = side ]; then
+  command -v nginx >/dev/null || { echo "nginx is required: apt-get install nginx-light" >&2; exit 1; }
+  export RUST_LOG=warn
+  export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
+  export FANSLY_GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
+  wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
+  $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
+  pids+=($!)
+  wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+  export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
+  TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
+  DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
+  SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
+  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com' \
+    "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
+  # A bare reverse proxy: one worker, keepalive to the upstream.
+  cat >"$WORK/nginx.conf" <<NGX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx_error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream sandbox { server 127.0.0.1:$SANDBOX_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://sandbox;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+NGX
+  nginx -c "$WORK/nginx.conf" -p "$WORK" &
+  pids+=($!)
+  sleep 0.5
+  LOOKUP="/api/v1/account?usernames=fan1&ngsw-bypass=true"
+  wrk_to() { METHOD=GET HEADERS=$3 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/request.lua "$2" >"$OUT/$1.txt"; stat "$1" "$OUT/$1.txt"; }
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  results=$(mktemp)
+  wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
+  wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
+  for db in $DBS; do
+    unset FANSLY_GATEWAY_DATABASE_URL
+    export FANSLY_GATEWAY_DATA_DIR=$WORK/$db
+    mkdir -p "$FANSLY_GATEWAY_DATA_DIR"
+    if [ "$db" = postgres ]; then
+      DBNAME=fgw_bench_${$}_pg
+      psql postgres://postgres@127.0.0.1:5432/test -qc "CREATE DATABASE $DBNAME" >/dev/null
+      export FANSLY_GATEWAY_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$DBNAME
+    fi
+    TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+    ACCT=$(FANSLY_TOKEN=$TOKEN $BIN accounts add-token --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+    $BIN serve 2>"$WORK/gateway_$db.log" &
+    gw=$!
+    wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
+    wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
+    kill "$gw"; wait "$gw" 2>/dev/null || true
+    if [ "$db" = postgres ]; then
+      psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $DBNAME" >/dev/null 2>&1 || true
+    fi
+  done
+  python3 - "$results" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = {r[0]: (float(r[1]), float(r[2]), float(r[3]), int(r[4])) for r in rows}
+ng = by["nginx"]
+print(f"{'path':<18} {'req/s':>9} {'p50_ms':>8} {'p99_ms':>8} {'errors':>7} {'x_nginx':>8} {'+p50_ms':>8} {'+p99_ms':>8}")
+for name, (rps, p50, p99, errs) in by.items():
+    extra = ""
+    if name.startswith("gateway"):
+        extra = f" {rps / ng[0]:>8.2f} {p50 - ng[1]:>8.2f} {p99 - ng[2]:>8.2f}"
+    print(f"{name:<18} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errs:>7}{extra}")
+PY
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  rm -f "$results"
+  exit 0
+fi
 
 if [ "$DB" = postgres ]; then
   DBNAME=fgw_bench_$$

@@ -406,10 +406,11 @@ pub async fn update(
 }
 
 /// Fails uploads nobody is working on any more (the gateway that took them
-/// stopped) and gives their credits back. An upload's own poll gives up after
-/// `processing_timeout`, so one untouched for longer than `stale_after` is
-/// orphaned. Each is claimed by a conditional update, so with several
-/// instances exactly one refunds it.
+/// stopped). An upload's own poll gives up after `processing_timeout`, so one
+/// untouched for longer than `stale_after` is orphaned. Its credits are not
+/// given back here: the upload's reservation is still held (its task died
+/// before settling it) and is refunded, exactly once, as every orphaned
+/// reservation is (metering/group_commit.rs `settle_orphans`).
 #[tracing::instrument(skip_all, fields(op = "media.fail_orphaned"))]
 pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let cutoff = now_ms() - stale_after.as_millis() as i64;
@@ -425,7 +426,7 @@ pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx
         let id: String = row.get(0);
         let claimed = sqlx::query(
             "UPDATE media_uploads SET status = $1, error = $2, updated_at = $3 \
-             WHERE id = $4 AND status IN ($5, $6) AND updated_at < $7 RETURNING team_id, credits",
+             WHERE id = $4 AND status IN ($5, $6) AND updated_at < $7 RETURNING id",
         )
         .bind(FAILED)
         .bind("the upload was interrupted (the gateway stopped); upload the file again")
@@ -436,10 +437,7 @@ pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx
         .bind(cutoff)
         .fetch_optional(&db.writer)
         .await?;
-        if let Some(r) = claimed {
-            let (team, credits): (String, i64) = (r.get(0), r.get(1));
-            let ledger = crate::metering::prices::MEDIA_UPLOAD.name;
-            crate::metering::credits::refund(db, &team, credits, ledger, Some(&id)).await?;
+        if claimed.is_some() {
             failed += 1;
         }
     }

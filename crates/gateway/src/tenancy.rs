@@ -178,7 +178,8 @@ pub async fn list_keys(db: &Db, team_id: &str) -> anyhow::Result<Vec<KeyInfo>> {
         .collect())
 }
 
-/// Revocation is immediate: every request looks its key up afresh.
+/// Revokes a key. Instances serve keys from memory for at most
+/// `key_cache_ms` (metering/callers.rs), so every one refuses it within that.
 pub async fn revoke_key(db: &Db, key_id: &str) -> anyhow::Result<bool> {
     let done =
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
@@ -204,15 +205,28 @@ pub async fn revoke_team_key(db: &Db, team_id: &str, key_id: &str) -> anyhow::Re
 
 /// The caller behind a presented key, or `None` for an unknown or revoked one.
 pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<Caller>, sqlx::Error> {
-    if !presented.starts_with(KEY_PREFIX) || presented.len() != KEY_PREFIX.len() + KEY_BODY_LEN {
-        return Ok(None);
+    match key_digest(presented) {
+        Some(digest) => authenticate_digest(db, &digest).await,
+        None => Ok(None),
     }
+}
+
+/// The stored form of a presented key, or `None` when it cannot be a key
+/// (wrong prefix or length): such keys never reach the database.
+pub fn key_digest(presented: &str) -> Option<String> {
+    (presented.starts_with(KEY_PREFIX) && presented.len() == KEY_PREFIX.len() + KEY_BODY_LEN)
+        .then(|| hash_key(presented))
+}
+
+/// The caller behind a key's digest ([`key_digest`]), or `None` for an
+/// unknown or revoked key.
+pub async fn authenticate_digest(db: &Db, digest: &str) -> Result<Option<Caller>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT k.id, k.team_id, t.rate_limit_per_minute FROM api_keys k \
          JOIN teams t ON t.id = k.team_id \
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
-    .bind(hash_key(presented))
+    .bind(digest)
     .fetch_optional(&db.pool)
     .await?;
     Ok(row.map(|r| Caller {

@@ -50,6 +50,14 @@ pub struct Config {
     /// Mint one with `fansly-gateway operator-token`. `/metrics` asks for it
     /// when it is set.
     pub operator_token: Option<String>,
+    /// How long an instance answers from its memory of an API key (its team
+    /// and rate limit) before reading it again: a key revoked or a team
+    /// changed on another instance is seen here within this time.
+    pub key_cache_ms: u64,
+    /// A credit reservation unsettled for this long belongs to a process
+    /// that died mid-call and is refunded (at start and by housekeeping).
+    /// Keep it above the longest call (uploads).
+    pub credit_hold_timeout_ms: u64,
     /// Recent requests kept in memory per team for the console's Requests page.
     pub request_log_per_team: usize,
     /// `redis://host:port/db`: cluster mode. Instances sharing one
@@ -404,6 +412,8 @@ impl Default for Config {
             proxies: BTreeMap::new(),
             relogin_cooldown_ms: 30_000,
             operator_token: None,
+            key_cache_ms: 1_000,
+            credit_hold_timeout_ms: 30 * 60 * 1000,
             request_log_per_team: 500,
             redis_url: None,
             redis_prefix: "fgw".into(),

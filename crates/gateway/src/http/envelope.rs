@@ -12,6 +12,7 @@ use crate::core::error::ApiError;
 use crate::http::extract::Authed;
 use crate::http::state::AppState;
 use crate::metering::credits::{self, ReserveError};
+use crate::metering::group_commit::Committer;
 use crate::metering::meta::{Endpoint, Meta};
 use crate::metering::rate_limit::RateStatus;
 
@@ -78,18 +79,21 @@ impl Metered {
 /// Credits taken for one call: kept when the call succeeds, given back when
 /// it fails. Dropping a reservation keeps the credits.
 pub struct Reservation {
-    db: crate::core::db::Db,
-    team: String,
+    committer: Committer,
+    /// The unsettled hold (`None` for free calls and once settled).
+    hold: Option<String>,
     endpoint: Endpoint,
     cost: i64,
-    request_id: Option<String>,
     balance: i64,
     rate: RateStatus,
 }
 
 impl Reservation {
     /// The successful answer, reporting this reservation in `_meta`.
-    pub fn metered(self, data: Value) -> Metered {
+    pub fn metered(mut self, data: Value) -> Metered {
+        if let Some(hold) = self.hold.take() {
+            self.committer.keep(hold);
+        }
         Metered {
             data,
             meta: Meta {
@@ -103,20 +107,21 @@ impl Reservation {
         }
     }
 
-    pub async fn refund(self) {
-        if self.cost == 0 {
+    pub async fn refund(mut self) {
+        let Some(hold) = self.hold.take() else {
             return;
+        };
+        if let Err(e) = self.committer.refund(&hold).await {
+            // The hold stays: it is refunded as an orphan later.
+            tracing::error!(error = %e, hold, cost = self.cost, "refund failed");
         }
-        if let Err(e) = credits::refund(
-            &self.db,
-            &self.team,
-            self.cost,
-            self.endpoint.name,
-            self.request_id.as_deref(),
-        )
-        .await
-        {
-            tracing::error!(error = %e, team = self.team, cost = self.cost, "refund failed");
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(hold) = self.hold.take() {
+            self.committer.keep(hold);
         }
     }
 }
@@ -142,9 +147,13 @@ impl Authed {
     ) -> Result<Reservation, ApiError> {
         let team = self.caller.team_id.as_str();
         let request_id = self.request_id.as_deref();
-        let balance = if cost > 0 {
-            match credits::reserve(&state.db, team, cost, endpoint.name, request_id).await {
-                Ok(balance) => balance,
+        let (balance, hold) = if cost > 0 {
+            match state
+                .credits
+                .reserve(team, cost, endpoint.name, request_id)
+                .await
+            {
+                Ok(reserved) => (reserved.balance, Some(reserved.hold)),
                 Err(ReserveError::Insufficient { balance }) => {
                     return Err(ApiError::PaymentRequired { cost, balance })
                 }
@@ -154,16 +163,18 @@ impl Authed {
                     ))
                 }
                 Err(ReserveError::Db(e)) => return Err(e.into()),
+                Err(e @ ReserveError::Batch(_)) => {
+                    return Err(ApiError::Internal(anyhow::Error::new(e)))
+                }
             }
         } else {
-            credits::balance(&state.db, team).await?.unwrap_or(0)
+            (credits::balance(&state.db, team).await?.unwrap_or(0), None)
         };
         Ok(Reservation {
-            db: state.db.clone(),
-            team: team.to_owned(),
+            committer: state.credits.clone(),
+            hold,
             endpoint,
             cost,
-            request_id: self.request_id.clone(),
             balance,
             rate: self.rate,
         })

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::core::error::ApiError;
 use crate::http::state::AppState;
-use crate::metering::rate_limit::{self, RateStatus};
+use crate::metering::rate_limit::RateStatus;
 use crate::tenancy::Caller;
 
 /// An authenticated request that is within its team's rate limit.
@@ -40,7 +40,11 @@ impl FromRequestParts<AppState> for Authed {
         let limit = caller
             .rate_limit_per_minute
             .unwrap_or(state.config.default_rate_limit_per_minute);
-        let rate = rate_limit::hit(&state.db, &caller.team_id, limit).await?;
+        let rate = state
+            .limiter
+            .hit(&caller.team_id, limit)
+            .await
+            .map_err(ApiError::Internal)?;
         // Error answers of this call report the team's credits (http/hardening.rs).
         if let Some(slot) = parts.extensions.get::<crate::http::hardening::CallerSlot>() {
             slot.set(&caller.team_id, rate);

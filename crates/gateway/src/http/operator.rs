@@ -32,7 +32,7 @@ pub async fn caller(
     presented: &str,
 ) -> Result<Option<Caller>, ApiError> {
     if !is_operator(state, presented) {
-        return Ok(tenancy::authenticate(&state.db, presented).await?);
+        return Ok(state.callers.authenticate(&state.db, presented).await?);
     }
     let team_id = headers
         .get(TEAM_HEADER)

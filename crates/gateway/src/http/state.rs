@@ -10,6 +10,9 @@ use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::core::redis::Redis;
 use crate::events::outbox::Events;
+use crate::metering::callers::Callers;
+use crate::metering::group_commit::Committer;
+use crate::metering::rate_limit::RateLimiter;
 use crate::metering::requests::RequestLog;
 use crate::workers::relay::supervisor::Relays;
 
@@ -29,6 +32,12 @@ pub struct Inner {
     pub events: Events,
     /// The websocket relay (one Fansly event socket per connected account).
     pub relays: Relays,
+    /// API keys served from memory (revalidated after `key_cache_ms`).
+    pub callers: Callers,
+    /// Credit reservations, many calls per transaction.
+    pub credits: Committer,
+    /// Team rate limits (in memory, or in Redis on a cluster).
+    pub limiter: RateLimiter,
     /// The recent requests of each team (the console's Requests page).
     pub requests: RequestLog,
 }

@@ -1,6 +1,7 @@
 //! Credits. Every change of a team's balance is one conditional update plus
 //! its ledger row, in one transaction: two concurrent calls can never spend
-//! the same credit, and the ledger always sums to the balance.
+//! the same credit, and the ledger always sums to the balance. Calls reserve
+//! through the group commit (metering/group_commit.rs), many per transaction.
 
 use sqlx::Row;
 
@@ -16,6 +17,9 @@ pub enum ReserveError {
     UnknownTeam,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The group commit carrying the reservation failed (metering/group_commit.rs).
+    #[error("credit batch failed: {0}")]
+    Batch(String),
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -27,45 +31,6 @@ pub struct LedgerEntry {
     pub endpoint: Option<String>,
     pub request_id: Option<String>,
     pub created_at: i64,
-}
-
-/// Takes `cost` credits before a call; the new balance, or why not.
-pub async fn reserve(
-    db: &Db,
-    team_id: &str,
-    cost: i64,
-    endpoint: &str,
-    request_id: Option<&str>,
-) -> Result<i64, ReserveError> {
-    let mut tx = db.writer.begin().await?;
-    let row = sqlx::query(
-        "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
-    )
-    .bind(cost)
-    .bind(team_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
-        tx.rollback().await?;
-        return match balance(db, team_id).await? {
-            Some(balance) => Err(ReserveError::Insufficient { balance }),
-            None => Err(ReserveError::UnknownTeam),
-        };
-    };
-    let balance: i64 = row.get(0);
-    spent(team_id, endpoint, cost);
-    append(
-        &mut tx,
-        team_id,
-        -cost,
-        balance,
-        "debit",
-        Some(endpoint),
-        request_id,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(balance)
 }
 
 /// Takes `cost` credits inside the caller's transaction, so the charge
@@ -99,20 +64,6 @@ pub async fn debit_in(
     )
     .await?;
     Ok(Some(balance))
-}
-
-/// Gives back a reservation whose call did not succeed.
-pub async fn refund(
-    db: &Db,
-    team_id: &str,
-    cost: i64,
-    endpoint: &str,
-    request_id: Option<&str>,
-) -> Result<i64, sqlx::Error> {
-    let balance = credit(db, team_id, cost, "refund", Some(endpoint), request_id).await?;
-    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team_id.to_owned(), "endpoint" => endpoint.to_owned())
-        .increment(cost.max(0) as u64);
-    Ok(balance)
 }
 
 /// Counts a debit in `/metrics` (a debit inside a transaction that later rolls

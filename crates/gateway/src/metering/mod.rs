@@ -1,6 +1,8 @@
 //! Metering: credits, rate limits, prices and the `_meta` block that reports them.
 
+pub mod callers;
 pub mod credits;
+pub mod group_commit;
 pub mod idempotency;
 pub mod meta;
 pub mod prices;

@@ -15,11 +15,15 @@ use crate::accounts::login;
 use crate::accounts::sessions::Sessions;
 use crate::core::config::Config;
 use crate::core::crypto::Keyring;
-use crate::core::db::Db;
+use crate::core::db::{Backend, Db};
 use crate::core::redis::Redis;
+use crate::core::time::now_ms;
 use crate::events::outbox::Events;
 use crate::events::wake;
 use crate::http::state::{AppState, Inner};
+use crate::metering::callers::Callers;
+use crate::metering::group_commit::{self, Committer};
+use crate::metering::rate_limit::RateLimiter;
 use crate::metering::requests::RequestLog;
 use crate::startup::keys;
 use crate::workers::gap_fill::run::{self as gap_fill, RelayHooks};
@@ -71,6 +75,15 @@ impl App {
         };
         let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
         db.migrate().await?;
+        // Reservations a stopped process left unsettled are refunded now. An
+        // SQLite file has one server, so all of its holds are orphans; on
+        // PostgreSQL other instances may be mid-call, so only holds older
+        // than any call can last (`credit_hold_timeout_ms`).
+        let cutoff = match db.backend {
+            Backend::Sqlite => now_ms() + 1,
+            Backend::Postgres => now_ms() - config.credit_hold_timeout_ms as i64,
+        };
+        group_commit::settle_orphans(&db, cutoff).await?;
         let redis = match &config.redis_url {
             Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
             None => None,
@@ -138,7 +151,15 @@ impl App {
             tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
         }
         let requests = RequestLog::new(config.request_log_per_team);
+        let callers = Callers::new(Duration::from_millis(config.key_cache_ms));
+        let limiter = match &redis {
+            Some(redis) => RateLimiter::redis(redis.clone()),
+            None => RateLimiter::memory(),
+        };
         let state = AppState::new(Inner {
+            credits: Committer::start(db.clone()),
+            limiter,
+            callers,
             requests,
             config,
             public_url,
@@ -188,6 +209,7 @@ impl App {
             stale_uploads_after: (timeout * 2).max(Duration::from_secs(15 * 60)),
             retention: Duration::from_millis(config.webhooks.retention_ms),
             failed_logins_after: Duration::from_millis(config.logins.failed_retention_ms),
+            orphan_holds_after: Duration::from_millis(config.credit_hold_timeout_ms),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Periodic clean-up: dead rate-limit windows, uploads interrupted by a
+//! Periodic clean-up: dead rate-limit windows, credit holds of calls whose
+//! process died, uploads interrupted by a
 //! stop, webhook deliveries and events past their retention, failed logins
 //! that never connected, data exports past their expiry.
 
@@ -18,6 +19,8 @@ pub struct Housekeeping {
     pub retention: Duration,
     /// Failed logins that never connected are deleted after this long.
     pub failed_logins_after: Duration,
+    /// Credit holds older than this belong to a process that died mid-call.
+    pub orphan_holds_after: Duration,
 }
 
 impl Housekeeping {
@@ -38,9 +41,13 @@ impl Housekeeping {
         if let Err(e) = rate_limit::prune(&self.db).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
         }
+        let cutoff = now_ms() - self.orphan_holds_after.as_millis() as i64;
+        if let Err(e) = crate::metering::group_commit::settle_orphans(&self.db, cutoff).await {
+            tracing::warn!(error = %e, "settling orphaned credit holds failed");
+        }
         match crate::media::fail_orphaned(&self.db, self.stale_uploads_after).await {
             Ok(0) => {}
-            Ok(n) => tracing::warn!(uploads = n, "failed and refunded interrupted uploads"),
+            Ok(n) => tracing::warn!(uploads = n, "failed interrupted uploads"),
             Err(e) => tracing::warn!(error = %e, "checking for interrupted uploads failed"),
         }
         if let Err(e) = crate::webhooks::deliveries::prune(&self.db, self.retention, now_ms()).await

@@ -20,6 +20,7 @@ mod fans;
 mod gap_fill;
 mod hardening;
 mod helpers;
+mod hot_path;
 mod idempotency;
 mod insights;
 mod lists;

@@ -508,10 +508,20 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     let app = spawn_app_with(parked).await;
     let team = &app.team.id;
     let before = app.balance(team).await;
-    fansly_gateway::metering::credits::reserve(app.db(), team, 7, "media.upload", None)
+    // The upload's reservation, left unsettled an hour ago by a stopped gateway.
+    let held = app
+        .state
+        .credits
+        .reserve(team, 7, "media.upload", None)
         .await
         .unwrap();
     let long_ago = fansly_gateway::core::time::now_ms() - 3_600_000;
+    sqlx::query("UPDATE credit_holds SET created_at = $1 WHERE id = $2")
+        .bind(long_ago)
+        .bind(&held.hold)
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
     let orphan = fansly_gateway::core::ids::new_media_id();
     sqlx::query(
         "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
@@ -532,7 +542,9 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     assert_eq!(app.balance(team).await, before, "refunded once");
     // A fresh upload in progress is left alone.
     let fresh = fansly_gateway::core::ids::new_media_id();
-    fansly_gateway::metering::credits::reserve(app.db(), team, 5, "media.upload", None)
+    app.state
+        .credits
+        .reserve(team, 5, "media.upload", None)
         .await
         .unwrap();
     sqlx::query(
@@ -557,6 +569,9 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
         .await;
     assert_eq!(status["status"], "failed", "{status}");
     assert!(status["error"].as_str().unwrap().contains("interrupted"));
+    let ledger = app.ledger(team).await;
+    assert_eq!(ledger.iter().map(|e| e.delta).sum::<i64>(), before - 5);
+    assert_eq!(ledger.iter().filter(|e| e.reason == "refund").count(), 1);
 }
 
 #[tokio::test]

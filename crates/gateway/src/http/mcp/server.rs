@@ -75,7 +75,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let header = req.headers().get(AUTHORIZATION).cloned();
     let presented = crate::http::extract::bearer(req.headers()).map(str::to_owned);
     let found = match presented {
-        Some(key) => tenancy::authenticate(&state.db, &key).await,
+        Some(key) => state.callers.authenticate(&state.db, &key).await,
         None => Ok(None),
     };
     let caller = match found {

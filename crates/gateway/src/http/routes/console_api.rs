@@ -170,6 +170,7 @@ async fn revoke_key(
     if !tenancy::revoke_team_key(&state.db, &authed.caller.team_id, &key_id).await? {
         return Err(ApiError::NotFound(format!("no active key {key_id}")));
     }
+    state.callers.forget_all();
     authed
         .free(
             &state,

@@ -10,8 +10,8 @@ mod sandbox;
 mod webhooks;
 
 pub use app::{
-    parked, spawn_app, spawn_app_on, spawn_app_with, start_sandbox, test_database_url, TestApp,
-    TestTeam,
+    parked, spawn_app, spawn_app_on, spawn_app_with, start_sandbox, test_database_url, Life,
+    TestApp, TestTeam,
 };
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
 pub use cluster::{spawn_cluster, Cluster};

@@ -1,0 +1,388 @@
+//! Credit reservations by group commit: calls hand their reservation to one
+//! committer task per instance, which writes every reservation waiting at
+//! that moment in ONE transaction (the teams' balances, a ledger row per
+//! call, a hold per call) and answers each call only once that transaction
+//! is durable. While a transaction is in flight the next calls queue, so
+//! under load one commit carries many calls and no call waits for a write
+//! transaction of its own; alone, a call costs what it did before (one).
+//!
+//! Why group commit and not per-instance credit leases: a lease moves credits
+//! out of the balance before they are spent, so the ledger would show lease
+//! rows instead of calls, `_meta.balance` would not be the team's balance,
+//! and with several instances a team near zero would be refused by one
+//! instance while another sits on unspent lease. Group commit keeps the old
+//! rules word for word (never negative, never spent twice, the ledger sums
+//! to the balance, every charge is a ledger row before the call runs) and
+//! only changes how many calls share a transaction.
+//!
+//! Settling: a call that succeeds keeps its charge; its hold is deleted in a
+//! later batch (nothing waits for that). A call that fails is refunded at once
+//! (its hold deleted with the refund, one transaction). A hold left by a
+//! process that died is refunded by [`settle_orphans`] when an instance starts
+//! and by housekeeping. Whoever deletes a hold settles it, so a call is
+//! settled exactly once however these race.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::db::{Backend, Db};
+use crate::core::ids::random_id;
+use crate::core::telemetry;
+use crate::core::time::now_ms;
+use crate::metering::credits::ReserveError;
+
+/// Calls per transaction at most (7 parameters per ledger row stays far
+/// below either engine's limit on parameters).
+const MAX_BATCH: usize = 256;
+
+/// A reservation written to the database: its hold and the balance after it.
+#[derive(Debug)]
+pub struct Reserved {
+    pub hold: String,
+    pub balance: i64,
+}
+
+enum Op {
+    Reserve {
+        team: String,
+        cost: i64,
+        endpoint: &'static str,
+        request_id: Option<String>,
+        done: oneshot::Sender<Result<Reserved, ReserveError>>,
+    },
+    /// The call succeeded: its charge stands, its hold goes.
+    Keep(String),
+}
+
+/// This instance's committer (cheap to clone).
+#[derive(Clone)]
+pub struct Committer {
+    ops: mpsc::UnboundedSender<Op>,
+    db: Db,
+}
+
+impl Committer {
+    /// Starts the committer task (it ends when the last handle is dropped).
+    pub fn start(db: Db) -> Committer {
+        let (ops, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(db.clone(), rx));
+        Committer { ops, db }
+    }
+
+    /// Takes `cost` (> 0) credits of `team` for a call of `endpoint`; returns
+    /// once the debit, its ledger row and the hold are committed.
+    pub async fn reserve(
+        &self,
+        team: &str,
+        cost: i64,
+        endpoint: &'static str,
+        request_id: Option<&str>,
+    ) -> Result<Reserved, ReserveError> {
+        let (done, answer) = oneshot::channel();
+        self.ops
+            .send(Op::Reserve {
+                team: team.to_owned(),
+                cost,
+                endpoint,
+                request_id: request_id.map(str::to_owned),
+                done,
+            })
+            .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?
+    }
+
+    /// The call behind `hold` succeeded: the charge stands. Written with a
+    /// later batch; a crash before then refunds the call (never charges twice).
+    pub fn keep(&self, hold: String) {
+        let _ = self.ops.send(Op::Keep(hold));
+    }
+
+    /// The call behind `hold` failed: gives its credits back (now, in one
+    /// transaction with deleting the hold); the balance after, or `None` when
+    /// the hold was already settled.
+    pub async fn refund(&self, hold: &str) -> Result<Option<i64>, sqlx::Error> {
+        refund_hold(&self.db, hold).await
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
+    let mut retry_keeps: Vec<String> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        batch.extend(retry_keeps.drain(..).map(Op::Keep));
+        if let Some(keeps) = commit(&db, batch).await {
+            // The transaction failed: its reservations were answered with the
+            // error; the holds of calls that succeeded are tried again.
+            retry_keeps = keeps;
+        }
+    }
+}
+
+/// One transaction for `batch`. On failure answers every reservation with the
+/// error and hands back the keeps to try again.
+async fn commit(db: &Db, batch: Vec<Op>) -> Option<Vec<String>> {
+    let mut reserves = Vec::new();
+    let mut keeps = Vec::new();
+    for op in batch {
+        match op {
+            Op::Reserve {
+                team,
+                cost,
+                endpoint,
+                request_id,
+                done,
+            } => reserves.push((team, cost, endpoint, request_id, done)),
+            Op::Keep(hold) => keeps.push(hold),
+        }
+    }
+    let plan: Vec<(&str, i64, &'static str, Option<&str>)> = reserves
+        .iter()
+        .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
+        .collect();
+    match write(db, &plan, &keeps).await {
+        Ok(outcomes) => {
+            for ((.., done), outcome) in reserves.into_iter().zip(outcomes) {
+                let _ = done.send(outcome);
+            }
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, calls = reserves.len(), "credit batch failed");
+            for (.., done) in reserves {
+                let _ = done.send(Err(ReserveError::Batch(e.to_string())));
+            }
+            Some(keeps)
+        }
+    }
+}
+
+/// The batch's transaction: each reservation in order against its team's
+/// balance (locked on PostgreSQL; SQLite has one writer), then one UPDATE
+/// per team, the ledger rows, the holds, and the kept holds deleted.
+async fn write(
+    db: &Db,
+    plan: &[(&str, i64, &'static str, Option<&str>)],
+    keeps: &[String],
+) -> Result<Vec<Result<Reserved, ReserveError>>, sqlx::Error> {
+    let mut tx = db.writer.begin().await?;
+    // Teams in a fixed order, so two instances' batches never deadlock.
+    let mut balances: BTreeMap<&str, Option<(i64, i64)>> = BTreeMap::new();
+    for (team, ..) in plan {
+        balances.insert(team, None);
+    }
+    let lock = match db.backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    if db.backend == Backend::Sqlite {
+        // Take SQLite's write lock before reading (as BEGIN IMMEDIATE would):
+        // a read snapshot cannot be upgraded once another process wrote the
+        // file, while waiting for the lock honours the busy timeout.
+        if let Some(team) = balances.keys().next() {
+            sqlx::query("UPDATE teams SET credits = credits WHERE id = $1")
+                .bind(*team)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    for (team, slot) in balances.iter_mut() {
+        let row = sqlx::query(&format!("SELECT credits FROM teams WHERE id = $1{lock}"))
+            .bind(*team)
+            .fetch_optional(&mut *tx)
+            .await?;
+        // (balance now, credits taken by this batch)
+        *slot = row.map(|r| (r.get::<i64, _>(0), 0));
+    }
+    let now = now_ms();
+    let mut outcomes = Vec::with_capacity(plan.len());
+    // (team, delta, balance_after, endpoint, request_id) and (hold, team, cost, endpoint, request_id)
+    let mut rows = Vec::new();
+    for (team, cost, endpoint, request_id) in plan {
+        let Some(Some((balance, taken))) = balances.get_mut(team) else {
+            outcomes.push(Err(ReserveError::UnknownTeam));
+            continue;
+        };
+        if *balance < *cost {
+            outcomes.push(Err(ReserveError::Insufficient { balance: *balance }));
+            continue;
+        }
+        *balance -= cost;
+        *taken += cost;
+        let hold = random_id("hold_", 20);
+        rows.push((*team, *cost, *balance, *endpoint, *request_id, hold.clone()));
+        outcomes.push(Ok(Reserved {
+            hold,
+            balance: *balance,
+        }));
+    }
+    for (team, slot) in &balances {
+        let Some((balance, taken)) = slot else {
+            continue;
+        };
+        if *taken == 0 {
+            continue;
+        }
+        let after: i64 = sqlx::query(
+            "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+        )
+        .bind(taken)
+        .bind(*team)
+        .fetch_one(&mut *tx)
+        .await?
+        .get(0);
+        if after != *balance {
+            // Another writer moved the balance under the batch (only possible
+            // outside PostgreSQL's row lock): nothing is written.
+            return Err(sqlx::Error::Protocol(format!(
+                "team {team}'s balance changed during a credit batch"
+            )));
+        }
+    }
+    for chunk in rows.chunks(MAX_BATCH) {
+        let mut ledger = String::from(
+            "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) VALUES ",
+        );
+        let mut holds = String::from(
+            "INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let (l, h) = (i * 7, i * 6);
+            if i > 0 {
+                ledger.push(',');
+                holds.push(',');
+            }
+            ledger.push_str(&format!(
+                "(${},${},${},${},${},${},${})",
+                l + 1,
+                l + 2,
+                l + 3,
+                l + 4,
+                l + 5,
+                l + 6,
+                l + 7
+            ));
+            holds.push_str(&format!(
+                "(${},${},${},${},${},${})",
+                h + 1,
+                h + 2,
+                h + 3,
+                h + 4,
+                h + 5,
+                h + 6
+            ));
+        }
+        let mut q = sqlx::query(&ledger);
+        for (team, cost, balance, endpoint, request_id, _) in chunk {
+            q = q
+                .bind(*team)
+                .bind(-cost)
+                .bind(*balance)
+                .bind("debit")
+                .bind(*endpoint)
+                .bind(*request_id)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+        let mut q = sqlx::query(&holds);
+        for (team, cost, _, endpoint, request_id, hold) in chunk {
+            q = q
+                .bind(hold.as_str())
+                .bind(*team)
+                .bind(*cost)
+                .bind(*endpoint)
+                .bind(*request_id)
+                .bind(now);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    for chunk in keeps.chunks(MAX_BATCH) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM credit_holds WHERE id IN ({})", marks.join(","));
+        let mut q = sqlx::query(&sql);
+        for hold in chunk {
+            q = q.bind(hold.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    for (team, cost, _, endpoint, ..) in &rows {
+        metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
+            .increment(*cost as u64);
+    }
+    Ok(outcomes)
+}
+
+/// Refunds the call behind `hold` if it is still unsettled: deletes the hold
+/// and credits its cost back with a `refund` ledger row, in one transaction.
+/// The balance after, or `None` when someone settled the hold first.
+pub async fn refund_hold(db: &Db, hold: &str) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = db.writer.begin().await?;
+    let row = sqlx::query(
+        "DELETE FROM credit_holds WHERE id = $1 RETURNING team_id, cost, endpoint, request_id",
+    )
+    .bind(hold)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let (team, cost, endpoint, request_id): (String, i64, String, Option<String>) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let balance: i64 =
+        sqlx::query("UPDATE teams SET credits = credits + $1 WHERE id = $2 RETURNING credits")
+            .bind(cost)
+            .bind(&team)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+    sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+         VALUES ($1, $2, $3, 'refund', $4, $5, $6)",
+    )
+    .bind(&team)
+    .bind(cost)
+    .bind(balance)
+    .bind(&endpoint)
+    .bind(&request_id)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team, "endpoint" => endpoint)
+        .increment(cost.max(0) as u64);
+    Ok(Some(balance))
+}
+
+/// Refunds every hold created before `cutoff_ms`: calls whose process died
+/// between reserving and settling. How many were refunded.
+pub async fn settle_orphans(db: &Db, cutoff_ms: i64) -> Result<usize, sqlx::Error> {
+    let holds: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM credit_holds WHERE created_at < $1 ORDER BY created_at")
+            .bind(cutoff_ms)
+            .fetch_all(&db.pool)
+            .await?;
+    let mut settled = 0;
+    for hold in holds {
+        if refund_hold(db, &hold).await?.is_some() {
+            settled += 1;
+        }
+    }
+    if settled > 0 {
+        tracing::warn!(
+            holds = settled,
+            "refunded credit reservations left by a stopped process"
+        );
+    }
+    Ok(settled)
+}

@@ -1,0 +1,222 @@
+//! Metering off the request path, on several instances: a team limit shared
+//! through Redis, credits exact across instances sharing one database, and a
+//! reservation orphaned by a crash refunded when an instance starts.
+
+use std::time::Instant;
+
+use futures::future::join_all;
+use reqwest::Method;
+
+use crate::helpers::{spawn_app_on, test_database_url, Life};
+
+/// The Redis the tests use (CI and this machine run one on 127.0.0.1).
+fn test_redis_url() -> String {
+    std::env::var("FANSLY_GATEWAY_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn sandbox() -> fansly_sandbox::Sandbox {
+    fansly_sandbox::Sandbox::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Three instances on one database and, with `redis`, one Redis under a
+/// prefix of this test's own.
+async fn three(
+    sandbox: &fansly_sandbox::Sandbox,
+    data: &std::path::Path,
+    redis: bool,
+) -> Vec<Life> {
+    let url = test_database_url().await;
+    let prefix = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
+    let tweak = |c: &mut fansly_gateway::core::config::Config| {
+        // Three pools on one PostgreSQL that the rest of the suite shares:
+        // small ones, so its connection limit is not what this test meets.
+        c.database_max_connections = 4;
+        if redis {
+            c.redis_url = Some(test_redis_url());
+            c.redis_prefix = prefix.clone();
+        }
+    };
+    let first = spawn_app_on(sandbox, data, url.clone(), None, tweak).await;
+    let team = first.app.team.clone();
+    let second = spawn_app_on(sandbox, data, url.clone(), Some(team.clone()), tweak).await;
+    let third = spawn_app_on(sandbox, data, url, Some(team), tweak).await;
+    vec![first, second, third]
+}
+
+/// How many of `n` calls spread round-robin over `lives` answer 200; every
+/// other answer must be `refused`.
+async fn spread(lives: &[Life], path: &str, n: usize, refused: u16) -> usize {
+    let calls = (0..n).map(|i| {
+        let app = &lives[i % lives.len()].app;
+        app.request(Method::GET, path, Some(&app.team.key), None)
+    });
+    let mut ok = 0;
+    for resp in join_all(calls).await {
+        match resp.status().as_u16() {
+            200 => ok += 1,
+            s if s == refused => {}
+            other => panic!("unexpected {other}: {}", resp.text().await.unwrap()),
+        }
+    }
+    ok
+}
+
+#[tokio::test]
+async fn a_limit_of_100_per_minute_holds_across_three_instances() {
+    let sandbox = sandbox().await;
+    let data = tempfile::tempdir().unwrap();
+    let lives = three(&sandbox, data.path(), true).await;
+    let team = lives[0].app.team.clone();
+    fansly_gateway::tenancy::set_rate_limit(lives[0].app.db(), &team.id, Some(100))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let ok = spread(&lives, "/api/fansly/accounts", 150, 429).await;
+    // GCRA earns one request per 0.6 s at 100/min: what the run took may add some.
+    let earned = (started.elapsed().as_millis() / 600) as usize;
+    assert!(
+        (100..=100 + earned).contains(&ok),
+        "{ok} of 150 passed (earned {earned})"
+    );
+    let resp = lives[1].app.get("/api/fansly/accounts").await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["_meta"]["_rate_limits"]["limit_minute"], 100);
+    assert_eq!(body["_meta"]["_rate_limits"]["remaining_minute"], 0);
+    for life in lives {
+        life.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn without_redis_each_instance_counts_alone() {
+    // The control: the same load without Redis passes each instance's limit.
+    let sandbox = sandbox().await;
+    let data = tempfile::tempdir().unwrap();
+    let lives = three(&sandbox, data.path(), false).await;
+    let team = lives[0].app.team.clone();
+    fansly_gateway::tenancy::set_rate_limit(lives[0].app.db(), &team.id, Some(100))
+        .await
+        .unwrap();
+    assert!(spread(&lives, "/api/fansly/accounts", 150, 429).await >= 150);
+    for life in lives {
+        life.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn credits_stay_exact_when_the_balance_runs_out_across_three_instances() {
+    let sandbox = sandbox().await;
+    let data = tempfile::tempdir().unwrap();
+    let lives = three(&sandbox, data.path(), true).await;
+    let app = &lives[0].app;
+    let team = app.team.clone();
+    // Down to 500 credits: 1,000 calls of one credit each, 500 can pay.
+    let spend = app.balance(&team.id).await - 500;
+    sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, created_at) \
+         VALUES ($1, $2, 500, 'test setup', 0)",
+    )
+    .bind(&team.id)
+    .bind(-spend)
+    .execute(&app.db().writer)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE teams SET credits = 500 WHERE id = $1")
+        .bind(&team.id)
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    let path = format!("/api/fansly/{}/users/fan1", team.account_id);
+    let ok = spread(&lives, &path, 1_000, 402).await;
+    assert_eq!(ok, 500);
+    assert_eq!(app.balance(&team.id).await, 0);
+    let ledger = app.ledger(&team.id).await;
+    assert_eq!(ledger.iter().map(|e| e.delta).sum::<i64>(), 0);
+    assert!(ledger.iter().all(|e| e.balance_after >= 0));
+    // Every charge a row; the running total is each row's balance_after.
+    let mut running = 0;
+    for e in ledger.iter().rev() {
+        running += e.delta;
+        assert_eq!(e.balance_after, running, "{e:?}");
+    }
+    assert_eq!(
+        ledger
+            .iter()
+            .filter(|e| e.reason == "debit" && e.endpoint.is_some())
+            .count(),
+        500
+    );
+    let db = app.db().clone();
+    for life in lives {
+        life.stop().await;
+    }
+    // Every call settled: no reservation is left held.
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_holds")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+}
+
+#[tokio::test]
+async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts() {
+    let sandbox = sandbox().await;
+    let data = tempfile::tempdir().unwrap();
+    let url = test_database_url().await;
+    let one = spawn_app_on(&sandbox, data.path(), url.clone(), None, |_| {}).await;
+    let team = one.app.team.clone();
+    let before = one.app.balance(&team.id).await;
+    // A call reserves its credits, then its process dies before it settles:
+    // the reservation is committed and nothing ever keeps or refunds it.
+    let reserved = one
+        .app
+        .state
+        .credits
+        .reserve(&team.id, 3, "users.get", Some("req-crashed"))
+        .await
+        .unwrap();
+    assert_eq!(reserved.balance, before - 3);
+    std::mem::forget(reserved);
+    one.stop().await;
+
+    // Another instance starts (on PostgreSQL other instances may be
+    // mid-call, so it settles holds older than the hold timeout; 0 here).
+    let two = spawn_app_on(&sandbox, data.path(), url, Some(team.clone()), |c| {
+        c.credit_hold_timeout_ms = 0
+    })
+    .await;
+    let app = &two.app;
+    assert_eq!(
+        app.balance(&team.id).await,
+        before,
+        "the orphan was refunded"
+    );
+    let ledger = app.ledger(&team.id).await;
+    assert_eq!(ledger.iter().map(|e| e.delta).sum::<i64>(), before);
+    let refund = &ledger[0];
+    assert_eq!(
+        (
+            refund.reason.as_str(),
+            refund.delta,
+            refund.request_id.as_deref()
+        ),
+        ("refund", 3, Some("req-crashed"))
+    );
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_holds")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(held, 0);
+    // Settled once: housekeeping finds nothing more to refund.
+    app.run_housekeeping().await;
+    assert_eq!(app.balance(&team.id).await, before);
+    two.stop().await;
+}
