@@ -19,7 +19,7 @@ async fn login(app: &TestApp, n: usize) -> (Value, String) {
 
 async fn put_code(app: &TestApp, team: &TestTeam, account: &str, code: &str) -> reqwest::Response {
     app.send_as(
-        &team,
+        team,
         Method::PUT,
         &format!("/api/fansly/authenticate/{account}"),
         Some(&json!({ "code": code })),

@@ -280,7 +280,7 @@ async fn chats_list_pages_orders_and_counts_unread() {
     assert!(first["data"]["aggregationData"]["accounts"].is_array());
     let next = first["_pagination"]["next_page"].as_str().unwrap();
     assert!(next.contains("offset=2"), "{next}");
-    let second: Value = app.get_url(&next).await.json().await.unwrap();
+    let second: Value = app.get_url(next).await.json().await.unwrap();
     let rows2 = second["data"]["data"].as_array().unwrap();
     assert_eq!(rows2.len(), 1);
     assert_eq!(second["data"]["hasMore"], false);
