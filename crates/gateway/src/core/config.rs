@@ -13,6 +13,17 @@ use serde::{Deserialize, Serialize};
 
 pub const ENV_PREFIX: &str = "FANSLY_GATEWAY_";
 
+/// Variables under the prefix that are not config keys: the config file's
+/// path, and the test harness's and CI scripts' own (a gateway started by a
+/// test or script inherits them and must not refuse them as unknown keys).
+const NOT_CONFIG: &[&str] = &[
+    "CONFIG",
+    "TEST_DATABASE_URL",
+    "TEST_REDIS_URL",
+    "BROWSER_TESTS",
+    "BIN",
+];
+
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -473,15 +484,10 @@ impl Config {
             }
             fig = fig.merge(Toml::file(file));
         }
-        fig.merge(
-            Env::prefixed(ENV_PREFIX)
-                // Variables of the test harness share the prefix; they are not config.
-                .ignore(&["CONFIG", "TEST_DATABASE_URL", "BROWSER_TESTS"])
-                .split("__"),
-        )
-        .merge(overrides)
-        .extract()
-        .map_err(Box::new)
+        fig.merge(Env::prefixed(ENV_PREFIX).ignore(NOT_CONFIG).split("__"))
+            .merge(overrides)
+            .extract()
+            .map_err(Box::new)
     }
 
     pub fn database_url(&self) -> String {
@@ -535,6 +541,9 @@ mod tests {
             )?;
             jail.set_env("FANSLY_GATEWAY_UPSTREAM__MAX_RETRIES", "7");
             jail.set_env("FANSLY_GATEWAY_LISTEN", "127.0.0.1:9001");
+            // The harness's own variables are not refused as unknown keys.
+            jail.set_env("FANSLY_GATEWAY_BROWSER_TESTS", "1");
+            jail.set_env("FANSLY_GATEWAY_TEST_REDIS_URL", "redis://x");
             let flags = Figment::new().merge(Serialized::default("data_dir", "/tmp/x"));
             let c = Config::load(Some(Path::new("gw.toml")), flags).map_err(|e| *e)?;
             assert_eq!(c.listen.port(), 9001, "env beats file");
