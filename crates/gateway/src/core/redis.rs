@@ -3,7 +3,12 @@
 //! `redis_prefix`, so several clusters or test runs can share one server.
 
 use anyhow::Context;
-use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+/// How long a command may take before it counts as Redis being unreachable.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Redis {
@@ -17,7 +22,11 @@ impl Redis {
     /// connection manager reconnects by itself after a drop.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Redis> {
         let client = redis::Client::open(url).with_context(|| format!("redis_url {url:?}"))?;
-        let conn = ConnectionManager::new(client.clone())
+        // Redis's default 500 ms response timeout fails calls on a merely
+        // busy machine; the callers fall back to per-process counting on
+        // errors, so a longer bound only decides how long one waits.
+        let config = ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .with_context(|| format!("connecting to Redis at {url}"))?;
         let mut check = conn.clone();

@@ -83,10 +83,11 @@ fn interval(limit: i64) -> i64 {
     (PERIOD_US / limit.max(1)).max(1)
 }
 
-/// One TAT per team: in this process, or in the cluster's Redis.
-pub enum RateLimiter {
-    Memory(Mutex<HashMap<String, i64>>),
-    Redis(Redis, redis::Script),
+/// One TAT per team: in the cluster's Redis when there is one, else (and
+/// while Redis cannot be reached) in this process.
+pub struct RateLimiter {
+    local: Mutex<HashMap<String, i64>>,
+    redis: Option<(Redis, redis::Script)>,
 }
 
 /// The atomic step in Redis: KEYS[1] the team's TAT; ARGV now, interval,
@@ -108,11 +109,17 @@ return {1, new}
 
 impl RateLimiter {
     pub fn memory() -> RateLimiter {
-        RateLimiter::Memory(Mutex::new(HashMap::new()))
+        RateLimiter {
+            local: Mutex::new(HashMap::new()),
+            redis: None,
+        }
     }
 
     pub fn redis(redis: Redis) -> RateLimiter {
-        RateLimiter::Redis(redis, redis::Script::new(GCRA_LUA))
+        RateLimiter {
+            redis: Some((redis, redis::Script::new(GCRA_LUA))),
+            ..RateLimiter::memory()
+        }
     }
 
     /// Counts one request of `team_id` against its `limit` per minute.
@@ -123,36 +130,61 @@ impl RateLimiter {
     /// [`Self::hit`] at `now` (µs since the epoch): tests drive time here.
     pub async fn hit_at(&self, team_id: &str, limit: i64, now: i64) -> anyhow::Result<RateStatus> {
         let interval = interval(limit);
-        let (passed, new_tat) = match self {
-            RateLimiter::Memory(tats) => {
-                let mut tats = tats.lock().unwrap_or_else(|e| e.into_inner());
-                if tats.len() >= PRUNE_AT {
-                    tats.retain(|_, tat| *tat > now);
+        let shared = match &self.redis {
+            Some((redis, script)) => {
+                match Self::hit_redis(redis, script, team_id, now, interval).await {
+                    Ok(hit) => Some(hit),
+                    // A Redis outage or a slow answer must not fail the caller's
+                    // request: this process counts alone until Redis answers
+                    // again (the limit is then per instance, as the budgets are).
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the shared rate limit cannot be reached; counting in this process");
+                        None
+                    }
                 }
-                let tat = tats.get(team_id).copied().unwrap_or(now).max(now);
-                let new = tat + interval;
-                let passed = new - now <= PERIOD_US;
-                if passed {
-                    tats.insert(team_id.to_owned(), new);
-                }
-                (passed, new)
             }
-            RateLimiter::Redis(redis, script) => {
-                let mut conn = redis.conn();
-                let (passed, new): (i64, i64) = script
-                    .key(redis.key(&format!("rate:{team_id}")))
-                    .arg(now)
-                    .arg(interval)
-                    .arg(PERIOD_US)
-                    .invoke_async(&mut conn)
-                    .await?;
-                (passed == 1, new)
-            }
+            None => None,
+        };
+        let (passed, new_tat) = match shared {
+            Some(hit) => hit,
+            None => self.hit_local(team_id, now, interval),
         };
         if !passed {
             metrics::counter!(telemetry::RATE_LIMITED, "team" => team_id.to_owned()).increment(1);
         }
         Ok(RateStatus::of(limit, interval, now, new_tat, passed))
+    }
+
+    fn hit_local(&self, team_id: &str, now: i64, interval: i64) -> (bool, i64) {
+        let mut tats = self.local.lock().unwrap_or_else(|e| e.into_inner());
+        if tats.len() >= PRUNE_AT {
+            tats.retain(|_, tat| *tat > now);
+        }
+        let tat = tats.get(team_id).copied().unwrap_or(now).max(now);
+        let new = tat + interval;
+        let passed = new - now <= PERIOD_US;
+        if passed {
+            tats.insert(team_id.to_owned(), new);
+        }
+        (passed, new)
+    }
+
+    async fn hit_redis(
+        redis: &Redis,
+        script: &redis::Script,
+        team_id: &str,
+        now: i64,
+        interval: i64,
+    ) -> redis::RedisResult<(bool, i64)> {
+        let mut conn = redis.conn();
+        let (passed, new): (i64, i64) = script
+            .key(redis.key(&format!("rate:{team_id}")))
+            .arg(now)
+            .arg(interval)
+            .arg(PERIOD_US)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((passed == 1, new))
     }
 }
 
@@ -256,5 +288,32 @@ mod redis_tests {
         let refused = two.hit_at("team_r", 100, t + 1_000_000).await.unwrap();
         assert!(refused.exceeded);
         assert_eq!(refused.reset_secs, 1);
+    }
+
+    #[tokio::test]
+    async fn a_redis_error_falls_back_to_counting_in_this_process() {
+        let redis = redis().await;
+        // The team's key holds a hash: the script's GET fails (WRONGTYPE),
+        // as any Redis error would; the call is counted here instead of
+        // failing the caller's request.
+        let mut conn = redis.conn();
+        let _: () = redis::cmd("HSET")
+            .arg(redis.key("rate:team_w"))
+            .arg("x")
+            .arg("1")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let l = RateLimiter::redis(redis);
+        let now = 30 * 60_000_000;
+        for remaining in [1, 0] {
+            let s = l.hit_at("team_w", 2, now).await.unwrap();
+            assert!(!s.exceeded);
+            assert_eq!(s.remaining, remaining);
+        }
+        assert!(
+            l.hit_at("team_w", 2, now).await.unwrap().exceeded,
+            "the local count still limits"
+        );
     }
 }

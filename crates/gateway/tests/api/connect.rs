@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp, TestTeam};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, SendJson, TestApp, TestTeam};
 
 async fn login(app: &TestApp, n: usize) -> (Value, String) {
     let c = app.creator(n).await;
@@ -291,12 +291,8 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
         .post(format!("{base}/api/fansly/authenticate"))
         .bearer_auth(&key)
         .json(&json!({"username": "sandbox_mailcode", "password": "sandbox_mailcode-password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let id = resp["account_id"].as_str().unwrap().to_owned();
     let poll = |base: String| {
         let (http, key, id) = (http.clone(), key.clone(), id.clone());
@@ -305,12 +301,8 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
                 let s: Value = http
                     .get(format!("{base}/api/fansly/authenticate/{id}"))
                     .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                    .send_json()
+                    .await;
                 if !matches!(
                     s["status"].as_str(),
                     Some("queued" | "logging-in" | "verifying")
@@ -330,18 +322,16 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
     let second = App::build(config()).await.unwrap();
     let base = format!("http://{}", second.address());
     tokio::spawn(second.run_until_stopped());
-    let mails: Vec<Value> = http
+    let mails = http
         .get(format!(
             "{}/_sandbox/emails?to=sandbox_mailcode",
             sandbox.url()
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
+        .send_json()
+        .await;
+    let code = mails.as_array().unwrap().last().unwrap()["code"]
+        .as_str()
         .unwrap();
-    let code = mails.last().unwrap()["code"].as_str().unwrap();
     let resp = http
         .put(format!("{base}/api/fansly/authenticate/{id}"))
         .bearer_auth(&key)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, Receiver, TestApp};
+use crate::helpers::{assert_error, spawn_app, spawn_app_with, Receiver, SendJson, TestApp};
 
 const OPERATOR: &str = "fgw_operator_test_token_0123456789abcdefghij";
 
@@ -285,12 +285,8 @@ async fn the_operator_token_lists_teams_and_acts_for_the_named_team() {
         .get(format!("{}/api/fansly/accounts", app.address))
         .bearer_auth(OPERATOR)
         .header("x-team-id", &other.id)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(accounts[0]["id"], other.account_id.as_str());
     // Without an operator token configured, nothing is the operator.
     let plain = spawn_app().await;

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, SendJson, TestApp};
 use crate::mcp::{call, connect, error_text, structured};
 
 async fn data(app: &TestApp, method: Method, path: &str, key: &str, body: Option<Value>) -> Value {
@@ -68,12 +68,8 @@ async fn the_mcp_page_shows_the_endpoint_and_snippets_that_work() {
             "protocolVersion": "2025-06-18", "capabilities": {},
             "clientInfo": {"name": "snippet", "version": "0"}}}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     assert_eq!(
         tools["result"]["serverInfo"]["name"], "fansly-gateway",
         "{tools}"

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{test_database_url, verify_signatures, Receiver};
+use crate::helpers::{test_database_url, verify_signatures, Receiver, SendJson};
 use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy, Child};
 
 const SECRET: &str = "whsec_kill_test_secret_0123456789";
@@ -235,16 +235,12 @@ async fn a_gateway_killed_while_a_fan_writes_300_messages_delivers_each_once_in_
         .iter()
         .filter(|r| wanted.contains(&r.json()["payload"]["id"].as_str().unwrap().to_owned()))
         .count();
-    let requests: Vec<Value> = http
+    let requests = http
         .get(format!("{sandbox}/_sandbox/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let mut by_path: HashMap<String, usize> = HashMap::new();
-    for r in &requests {
+    for r in requests.as_array().unwrap() {
         *by_path
             .entry(format!(
                 "{} {}",
@@ -260,7 +256,7 @@ async fn a_gateway_killed_while_a_fan_writes_300_messages_delivers_each_once_in_
         of_ours,
         of_ours - MESSAGES,
         last_delivery.duration_since(restarted_at),
-        requests.len(),
+        requests.as_array().unwrap().len(),
     );
     drop(gateway);
 }

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app};
+use crate::helpers::{assert_error, assert_same_shape, spawn_app, SendJson};
 
 #[tokio::test]
 async fn link_counters_agree_with_daily_stats() {
@@ -92,12 +92,8 @@ async fn every_new_route_is_in_openapi() {
     let doc: Value = app
         .http
         .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("followers", "get"),

@@ -7,6 +7,23 @@ use serde_json::{json, Value};
 
 use super::{TestApp, TestTeam};
 
+/// Sends a request built by hand (other hosts, headers, raw keys) and reads
+/// its answer as JSON, whatever the status.
+pub trait SendJson {
+    async fn send_json(self) -> Value;
+}
+
+impl SendJson for reqwest::RequestBuilder {
+    async fn send_json(self) -> Value {
+        self.send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+}
+
 impl TestApp {
     pub async fn request(
         &self,

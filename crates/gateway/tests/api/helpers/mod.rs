@@ -15,4 +15,5 @@ pub use app::{
 };
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
 pub use cluster::{spawn_cluster, Cluster};
+pub use http::SendJson;
 pub use webhooks::{verify_signatures, Received, Receiver};

@@ -4,6 +4,7 @@
 use reqwest::Response;
 use serde_json::{json, Value};
 
+use super::http::SendJson;
 use super::TestApp;
 
 impl TestApp {
@@ -21,12 +22,8 @@ impl TestApp {
     pub async fn sandbox_get(&self, path_and_query: &str) -> Value {
         self.http
             .get(format!("{}{path_and_query}", self.sandbox_url))
-            .send()
+            .send_json()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     /// A sandbox control PATCH (e.g. changing a seeded account).

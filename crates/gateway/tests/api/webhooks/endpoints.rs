@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{app, call, data, deliveries, record, webhook, RECEIVED, SECRET};
-use crate::helpers::{assert_error, parked, spawn_app_with, Receiver};
+use crate::helpers::{assert_error, parked, spawn_app_with, Receiver, SendJson};
 
 #[tokio::test]
 async fn create_list_update_delete_and_the_echo_clients_check() {
@@ -254,12 +254,8 @@ async fn the_event_catalog_and_example_payloads() {
     let doc: Value = app
         .http
         .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     for path in [
         "/api/webhooks",
         "/api/webhooks/events",
