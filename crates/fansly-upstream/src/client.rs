@@ -327,33 +327,34 @@ impl FanslyClient {
         let route = RouteTemplate(path).to_string();
         let result: Result<Value, UpstreamError> = async {
             let key = self.check_key();
-            let result = self
+            // The session every later repeat uses: a renewed one replaces
+            // the refused one for the rest of the call.
+            let mut renewed: Option<Arc<Session>> = None;
+            let mut result = self
                 .send_signed(base, session, &method, path, query, body)
                 .await;
-            let result = match (&result, session.renewer()) {
-                (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) => {
-                    let fresh = renewer.renew(session).await?;
-                    self.send_signed(base, &fresh, &method, path, query, body)
-                        .await
-                }
-                _ => result,
-            };
+            if let (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) =
+                (&result, session.renewer())
+            {
+                let fresh = renewed.insert(renewer.renew(session).await?);
+                result = self
+                    .send_signed(base, fresh, &method, path, query, body)
+                    .await;
+            }
             // Fansly refusing the digest means the key rotated: derive it
             // again from the web app (once for all waiting callers) and
             // repeat the request once.
-            match &result {
-                Err(e) if drift::is_check_key_refusal(e) => {
-                    self.drift
-                        .record(session.account(), &route, drift::kind::CHECK_KEY, None);
-                    if self.check_key_rotated_since(&key).await {
-                        self.send_signed(base, session, &method, path, query, body)
-                            .await
-                    } else {
-                        result
-                    }
+            if matches!(&result, Err(e) if drift::is_check_key_refusal(e)) {
+                self.drift
+                    .record(session.account(), &route, drift::kind::CHECK_KEY, None);
+                if self.check_key_rotated_since(&key).await {
+                    let current = renewed.as_deref().unwrap_or(session);
+                    result = self
+                        .send_signed(base, current, &method, path, query, body)
+                        .await;
                 }
-                _ => result,
             }
+            result
         }
         .await;
         self.note_drift(session.account(), method.as_str(), &route, &result);

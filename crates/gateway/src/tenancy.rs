@@ -49,6 +49,8 @@ pub struct Caller {
     pub team_id: String,
     pub key_id: String,
     pub rate_limit_per_minute: Option<i64>,
+    /// The key's `/mcp` surface is read-only (write tools refused).
+    pub mcp_read_only: bool,
 }
 
 pub async fn create_team(
@@ -203,14 +205,6 @@ pub async fn revoke_team_key(db: &Db, team_id: &str, key_id: &str) -> anyhow::Re
     Ok(done.rows_affected() == 1)
 }
 
-/// The caller behind a presented key, or `None` for an unknown or revoked one.
-pub async fn authenticate(db: &Db, presented: &str) -> Result<Option<Caller>, sqlx::Error> {
-    match key_digest(presented) {
-        Some(digest) => authenticate_digest(db, &digest).await,
-        None => Ok(None),
-    }
-}
-
 /// The stored form of a presented key, or `None` when it cannot be a key
 /// (wrong prefix or length): such keys never reach the database.
 pub fn key_digest(presented: &str) -> Option<String> {
@@ -222,7 +216,7 @@ pub fn key_digest(presented: &str) -> Option<String> {
 /// unknown or revoked key.
 pub async fn authenticate_digest(db: &Db, digest: &str) -> Result<Option<Caller>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT k.id, k.team_id, t.rate_limit_per_minute FROM api_keys k \
+        "SELECT k.id, k.team_id, t.rate_limit_per_minute, k.mcp_read_only FROM api_keys k \
          JOIN teams t ON t.id = k.team_id \
          WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
@@ -233,20 +227,12 @@ pub async fn authenticate_digest(db: &Db, digest: &str) -> Result<Option<Caller>
         key_id: r.get(0),
         team_id: r.get(1),
         rate_limit_per_minute: r.get(2),
+        mcp_read_only: r.get::<i64, _>(3) != 0,
     }))
 }
 
 fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Whether the key may only read through `/mcp` (its write tools refused).
-pub async fn mcp_read_only(db: &Db, key_id: &str) -> Result<bool, sqlx::Error> {
-    let flag: Option<i64> = sqlx::query_scalar("SELECT mcp_read_only FROM api_keys WHERE id = $1")
-        .bind(key_id)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(flag.unwrap_or(0) != 0)
 }
 
 /// Turns the MCP read-only switch of one of the team's active keys on or

@@ -11,8 +11,8 @@ use crate::accounts::store;
 use crate::core::time::now_ms;
 use crate::events::outbox::NewEvent;
 
-/// The `type` of the alert `sessions.rs` raises when an account needs its
-/// owner (spelled out there: this file imports that one). Fansly's own
+/// The `type` of the alert `relogin.rs` raises when an account needs its
+/// owner. Fansly's own
 /// alerts carry their numeric notification type (24001+).
 pub const NEEDS_RECONNECT: &str = "needs_reconnect";
 

@@ -10,6 +10,7 @@ use fansly_upstream::{LoginStep, Session, SessionRenewer, UpstreamError};
 use secrecy::ExposeSecret;
 use sqlx::Row;
 
+use crate::accounts::alerts;
 use crate::accounts::sessions::{not_connected, Inner, Sessions};
 use crate::accounts::store::{lifecycle, status, AUTHENTICATED, TABLE};
 use crate::core::error::ApiError;
@@ -255,7 +256,7 @@ impl Sessions {
     async fn give_up(&self, account_id: &str, why: &str) -> UpstreamError {
         // First: the state change below makes the relay supervisor abort the
         // socket task this may run on, at its next await.
-        self.alert(account_id, "needs_reconnect", why).await;
+        self.alert(account_id, alerts::NEEDS_RECONNECT, why).await;
         if let Err(e) = self
             .set_state(account_id, status::NEEDS_RECONNECT, Some(why))
             .await

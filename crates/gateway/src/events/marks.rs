@@ -45,7 +45,8 @@ pub async fn due(db: &Db, now: i64) -> Result<Vec<DueAccount>, sqlx::Error> {
         "INSERT INTO gap_fill_accounts (account_id, baseline_at, due_at) \
          SELECT id, $1, $1 FROM fansly_accounts a WHERE a.auth_state = $2 \
            AND a.fansly_id IS NOT NULL \
-           AND NOT EXISTS (SELECT 1 FROM gap_fill_accounts g WHERE g.account_id = a.id)",
+           AND NOT EXISTS (SELECT 1 FROM gap_fill_accounts g WHERE g.account_id = a.id) \
+         ON CONFLICT (account_id) DO NOTHING",
     )
     .bind(now)
     .bind(AUTHENTICATED)

@@ -90,10 +90,8 @@ pub struct Reservation {
 
 impl Reservation {
     /// The successful answer, reporting this reservation in `_meta`.
-    pub fn metered(mut self, data: Value) -> Metered {
-        if let Some(hold) = self.hold.take() {
-            self.committer.keep(hold);
-        }
+    /// (`self` is dropped here, which keeps the charge.)
+    pub fn metered(self, data: Value) -> Metered {
         Metered {
             data,
             meta: Meta {

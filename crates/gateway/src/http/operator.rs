@@ -13,15 +13,25 @@ use crate::tenancy::{self, Caller};
 pub const OPERATOR_KEY_ID: &str = "operator";
 pub const TEAM_HEADER: &str = "x-team-id";
 
-/// Whether `presented` is the configured operator token (compared by
-/// digest, so the comparison time says nothing about the token).
-pub fn is_operator(state: &AppState, presented: &str) -> bool {
-    match state.config.operator_token.as_deref().map(str::trim) {
-        Some(token) if token.len() >= 32 => {
-            Sha256::digest(token.as_bytes()) == Sha256::digest(presented.as_bytes())
+/// The configured operator token's digest, computed once at startup; `None`
+/// without a token, or with one under 32 characters (ignored, with a warning).
+pub fn token_digest(token: Option<&str>) -> Option<[u8; 32]> {
+    match token.map(str::trim) {
+        Some(token) if token.len() >= 32 => Some(Sha256::digest(token.as_bytes()).into()),
+        Some(_) => {
+            tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
+            None
         }
-        _ => false,
+        None => None,
     }
+}
+
+/// Whether `presented` is the operator token (compared by digest, so the
+/// comparison time says nothing about the token).
+pub fn is_operator(state: &AppState, presented: &str) -> bool {
+    state
+        .operator
+        .is_some_and(|digest| digest == <[u8; 32]>::from(Sha256::digest(presented.as_bytes())))
 }
 
 /// The caller behind `presented`: a team key, or the operator acting for the
@@ -52,5 +62,6 @@ pub async fn caller(
         team_id: team.id,
         key_id: OPERATOR_KEY_ID.into(),
         rate_limit_per_minute: team.rate_limit_per_minute,
+        mcp_read_only: false,
     }))
 }

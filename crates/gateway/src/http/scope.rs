@@ -25,16 +25,6 @@ use crate::metering::meta::Endpoint;
 /// The path parameter naming the account on every account route.
 const ACCOUNT_PARAM: &str = "fanslyAccount";
 
-/// The `{fanslyAccount}` path parameter as the OpenAPI document describes
-/// it, written once: `params(AccountPath, …)` on every account route.
-#[derive(utoipa::IntoParams)]
-#[into_params(names("fanslyAccount"), parameter_in = Path)]
-pub struct AccountPath(
-    /// The Fansly Account ID
-    #[allow(dead_code)]
-    String,
-);
-
 /// Where an offset-paged answer keeps its rows (`at`; `None`: the answer
 /// itself is the array), where it counts them all when it does (`total`, a
 /// JSON pointer such as `/total`), and the largest page its source serves.

@@ -32,6 +32,8 @@ pub struct Inner {
     pub events: Events,
     /// The websocket relay (one Fansly event socket per connected account).
     pub relays: Relays,
+    /// The operator token's SHA-256 (`operator_token`), hashed once.
+    pub operator: Option<[u8; 32]>,
     /// API keys served from memory (revalidated after `key_cache_ms`).
     pub callers: Callers,
     /// Credit reservations, many calls per transaction.

@@ -143,13 +143,6 @@ impl App {
             },
             leases,
         );
-        if config
-            .operator_token
-            .as_deref()
-            .is_some_and(|t| t.trim().len() < 32)
-        {
-            tracing::warn!("operator_token is shorter than 32 characters and is ignored (`fansly-gateway operator-token` mints one)");
-        }
         let requests = RequestLog::new(config.request_log_per_team);
         let callers = Callers::new(Duration::from_millis(config.key_cache_ms));
         let limiter = match &redis {
@@ -157,6 +150,7 @@ impl App {
             None => RateLimiter::memory(),
         };
         let state = AppState::new(Inner {
+            operator: crate::http::operator::token_digest(config.operator_token.as_deref()),
             credits: Committer::start(db.clone()),
             limiter,
             callers,

@@ -383,15 +383,6 @@ pub struct Recorded<'a> {
     pub at: i64,
 }
 
-/// Writes one pending delivery per enabled endpoint of the team that wants
-/// the event, inside the transaction recording it. Returns how many.
-pub async fn fan_out(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    event: &Recorded<'_>,
-) -> Result<usize, sqlx::Error> {
-    fan_out_many(tx, std::slice::from_ref(event)).await
-}
-
 /// One delivery [`fan_out_many`] writes: the event, the endpoint's id, the
 /// body (shared by the event's deliveries) and the chat order it keeps.
 type DeliveryRow<'e, 'r> = (

@@ -118,7 +118,10 @@ async fn sandbox_bootstrap_is_created_once_and_reused() {
         balance,
         Some(fansly_gateway::startup::bootstrap::DEMO_CREDITS)
     );
-    assert!(fansly_gateway::tenancy::authenticate(&app.state().db, &key)
+    assert!(app
+        .state()
+        .callers
+        .authenticate(&app.state().db, &key)
         .await
         .unwrap()
         .is_some());

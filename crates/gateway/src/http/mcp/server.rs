@@ -29,7 +29,6 @@ use crate::http::mcp::resources::{self, Target};
 use crate::http::mcp::rest::{self, RestAnswer, RestCall};
 use crate::http::mcp::tools::{self, ToolDef};
 use crate::http::state::AppState;
-use crate::tenancy;
 
 /// Who called `/mcp`, put in the request's extensions by [`authenticate`].
 #[derive(Clone, Debug)]
@@ -92,14 +91,10 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         }
         Err(e) => return crate::core::error::ApiError::from(e).into_response(),
     };
-    let read_only = match tenancy::mcp_read_only(&state.db, &caller.key_id).await {
-        Ok(r) => r,
-        Err(e) => return crate::core::error::ApiError::from(e).into_response(),
-    };
     req.extensions_mut().insert(McpCaller {
+        read_only: caller.mcp_read_only,
         team_id: caller.team_id,
         key_id: caller.key_id,
-        read_only,
         authorization: header.expect("checked above"),
     });
     next.run(req).await

@@ -40,7 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 )]
 async fn mcp_setup(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
     let url = format!("{}/mcp", state.public_url.trim_end_matches('/'));
-    let read_only = tenancy::mcp_read_only(&state.db, &authed.caller.key_id).await?;
+    let read_only = authed.caller.mcp_read_only;
     let data = json!({
         "url": url,
         "transport": "streamable-http",
@@ -136,6 +136,9 @@ async fn set_key_mcp(
     if !tenancy::set_team_mcp_read_only(&state.db, team, &key_id, body.read_only).await? {
         return Err(ApiError::NotFound(format!("no active key {key_id}")));
     }
+    // This instance answers with the new switch at once; others within
+    // `key_cache_ms`, as with a revocation.
+    state.callers.forget_all();
     let data = json!({"id": key_id, "mcp_read_only": body.read_only});
     authed.free(&state, prices::CONSOLE_KEYS_MCP, data).await
 }
