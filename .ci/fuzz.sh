@@ -44,6 +44,11 @@ for _ in $(seq 1 120); do
   if curl -fsS "$base/readyz" >/dev/null 2>&1 && [ -s "$data/sandbox-api-key" ]; then break; fi
   sleep 0.5
 done
+if ! curl -fsS "$base/readyz" >/dev/null 2>&1 || [ ! -s "$data/sandbox-api-key" ]; then
+  echo "the sandbox gateway did not become ready; its log:"
+  cat "$data"/*.log 2>/dev/null || true
+  exit 1
+fi
 key="$(cat "$data/sandbox-api-key")"
 FUZZ_ACCOUNT="$(curl -fsS -H "Authorization: Bearer $key" "$base/api/fansly/accounts" |
   python3 -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])')"

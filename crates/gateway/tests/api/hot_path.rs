@@ -7,22 +7,9 @@ use std::time::Instant;
 use futures::future::join_all;
 use reqwest::Method;
 
-use crate::helpers::{spawn_app_on, test_database_url, Life};
-
-/// The Redis the tests use (CI and this machine run one on 127.0.0.1).
-fn test_redis_url() -> String {
-    std::env::var("FANSLY_GATEWAY_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-async fn sandbox() -> fansly_sandbox::Sandbox {
-    fansly_sandbox::Sandbox::start(
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        Default::default(),
-    )
-    .await
-    .unwrap()
-}
+use crate::helpers::{
+    spawn_app_on, start_sandbox as sandbox, test_database_url, test_redis_url, Life,
+};
 
 /// Three instances on one database and, with `redis`, one Redis under a
 /// prefix of this test's own.

@@ -144,7 +144,19 @@ async fn a_repeat_while_the_first_runs_is_409_then_the_stored_answer() {
         .await
         .unwrap()
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The first call holds the key once its send reached Fansly (which
+    // then answers it 1.5 s late).
+    for _ in 0..200 {
+        if app.upstream_count("POST", SEND).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        app.upstream_count("POST", SEND).await,
+        1,
+        "the first send is in flight"
+    );
     let msg = assert_error(send(&app, &app.team, &chat, "slow", "slow one").await, 409).await;
     assert!(
         msg.contains("Idempotency-Key") && msg.contains("still"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, Receiver, TestApp};
+use crate::helpers::{assert_error, parked, spawn_app, spawn_app_with, Receiver, TestApp};
 
 async fn scrape(app: &TestApp) -> String {
     let resp = app
@@ -232,8 +232,9 @@ async fn relay_events_outbox_lag_and_webhook_deliveries_are_counted() {
         c.relay.backoff_base_ms = 50;
         c.relay.backoff_cap_ms = 500;
         c.webhooks.allow_private_targets = true;
-        c.webhooks.poll_interval_ms = 50;
         c.webhooks.retry_schedule_ms = vec![50, 50, 50];
+        // Deliveries run when the test says so (the relay still runs).
+        parked(c);
     })
     .await;
     let team = app.team.id.clone();
@@ -243,26 +244,27 @@ async fn relay_events_outbox_lag_and_webhook_deliveries_are_counted() {
     receiver.answer(&[500]);
     app.create_webhook(&app.team, &receiver.url, &[received], None)
         .await;
-    for _ in 0..400 {
-        if app.state.relays.status(&app.team.account_id)["connected"] == true {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let before = scrape(&app).await;
-    assert!(
-        with(&before, "fgw_relay_sockets_connected", &[]) >= 1.0,
-        "{before}"
-    );
+    let before = eventually(&app, "the relay socket to connect", |t| {
+        with(t, "fgw_relay_sockets_connected", &[]) >= 1.0
+    })
+    .await;
     let lag_before = with(&before, "fgw_outbox_lag_seconds_count", &[]);
 
     app.fan_writes(41, "counted on the way", 1).await;
-    receiver.wait_for(2).await;
-    let delivered = [("team", team.as_str()), ("outcome", "delivered")];
-    let text = eventually(&app, "the delivery to be counted", |t| {
-        with(t, "fgw_webhook_delivery_attempts_total", &delivered) >= 1.0
+    let relayed = [("team", team.as_str()), ("event", received)];
+    eventually(&app, "the relayed event to be recorded", |t| {
+        with(t, "fgw_events_recorded_total", &relayed) >= 1.0
     })
     .await;
+    // The first attempt fails (500), the retry 50 ms later lands.
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    assert_eq!(
+        app.run_pending_deliveries_ahead(Duration::from_millis(60))
+            .await,
+        1
+    );
+    assert_eq!(receiver.requests().len(), 2);
+    let text = scrape(&app).await;
     let has = |name: &str, k: &str, v: &str| with(&text, name, &[("team", team.as_str()), (k, v)]);
     assert_eq!(
         has("fgw_relay_events_total", "event", received),
