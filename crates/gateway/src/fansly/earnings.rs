@@ -131,7 +131,10 @@ pub async fn top_supporters(
     fans.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let start = (page.offset as usize).min(fans.len());
     let slice = &fans[start..(start + page.limit as usize).min(fans.len())];
-    let ids: Vec<String> = slice.iter().map(|f| f.0.clone()).collect();
+    // One Fansly lookup serves at most 100 ids; a page is at most 100 rows,
+    // and a row past them is the caller's look past the page (its count is
+    // all that is used), so it goes without a profile.
+    let ids: Vec<String> = slice.iter().take(100).map(|f| f.0.clone()).collect();
     let profiles = if ids.is_empty() {
         Vec::new()
     } else {

@@ -189,9 +189,9 @@ async fn list_top_supporters(
 ) -> Result<Metered, ApiError> {
     let window = params.window(days_before(RECENT_DAYS), now_ms())?;
     let page = params.page(20, 100)?;
-    // The ranking is cut from Fansly's whole per-fan list by the gateway, but
-    // its profiles come from one Fansly lookup of at most 100 ids: the cap.
-    let rows = Rows::of(None, None);
+    // The ranking is cut from Fansly's whole per-fan list by the gateway, so
+    // the row past a full page comes from the same list (no second fan-out).
+    let rows = Rows::cut(None);
     scope
         .call_paged(
             prices::TOP_SUPPORTERS_LIST,
