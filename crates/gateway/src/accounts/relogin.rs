@@ -21,6 +21,9 @@ use crate::core::time::now_ms;
 /// another may try (a login answers in seconds; an instance that died
 /// mid-login must not block the account for long).
 const CLUSTER_LOGIN_LEASE: Duration = Duration::from_secs(30);
+/// The holder of an account's re-login lease while a failed re-login cools
+/// down: the cooldown holds cluster-wide, not only where the login failed.
+const COOLING_DOWN: &str = "cooling-down";
 /// How often an instance waiting on another's re-login looks for its session.
 const CLUSTER_LOGIN_POLL: Duration = Duration::from_millis(50);
 
@@ -58,7 +61,14 @@ impl Sessions {
         loop {
             match redis.lease(&lease, &owner, CLUSTER_LOGIN_LEASE).await {
                 Ok(true) => break,
-                Ok(false) => {}
+                Ok(false) => {
+                    if redis.holder(&lease).await.ok().flatten().as_deref() == Some(COOLING_DOWN) {
+                        return Err(UpstreamError::CoolingDown {
+                            retry_after: self.cooldown,
+                            reason: format!("a recent re-login of {account_id} failed"),
+                        });
+                    }
+                }
                 Err(e) => {
                     // Better a second login than none while Redis is away.
                     tracing::warn!(account = %account_id, error = %e, "Redis unreachable: re-login without the cluster lock");
@@ -82,6 +92,13 @@ impl Sessions {
         let result = self.relogin_locked(&account_id, expired).await;
         if let Err(e) = redis.release(&lease, &owner).await {
             tracing::warn!(account = %account_id, error = %e, "releasing the re-login lease failed (it lapses by itself)");
+        }
+        if matches!(result, Err(UpstreamError::CoolingDown { .. })) {
+            // No other instance tries before the cooldown has passed (N
+            // instances would otherwise log in N times back to back).
+            if let Err(e) = redis.lease(&lease, COOLING_DOWN, self.cooldown).await {
+                tracing::warn!(account = %account_id, error = %e, "the re-login cooldown could not be shared");
+            }
         }
         result
     }

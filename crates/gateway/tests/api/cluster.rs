@@ -236,6 +236,45 @@ async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
 }
 
 #[tokio::test]
+async fn a_failed_relogin_cools_down_on_every_instance() {
+    let cluster = spawn_cluster(3, |_, _| {}).await;
+    let first = &cluster.nodes[0].app;
+    let (creator, account) = first.connect_by_login(1, json!({})).await;
+    let path = format!("/api/fansly/{account}/users/fan1");
+    for node in &cluster.nodes {
+        assert_eq!(node.app.get(&path).await.status(), 200);
+    }
+    first.clear_upstream_requests().await;
+    // Fansly's login fails for a passing reason (503) for a while.
+    first
+        .inject(json!({"method": "POST", "path": "/api/v1/login", "status": 503, "times": 50}))
+        .await;
+    let expired = first
+        .sandbox_post(
+            "/_sandbox/sessions/expire",
+            json!({"account_id": creator["account_id"]}),
+        )
+        .await;
+    assert_eq!(expired.status(), 200);
+    let logins_after_first = {
+        let answer = first.get(&path).await;
+        assert!(answer.status().is_server_error(), "{}", answer.status());
+        first.upstream_count("POST", "/api/v1/login").await
+    };
+    assert!(logins_after_first >= 1);
+    // The other instances meet the same refusal: they wait out the cooldown
+    // instead of logging in again themselves.
+    for node in &cluster.nodes[1..] {
+        let answer = node.app.get(&path).await;
+        assert_eq!(answer.status(), 503, "{}", answer.text().await.unwrap());
+    }
+    assert_eq!(
+        first.upstream_count("POST", "/api/v1/login").await,
+        logins_after_first
+    );
+}
+
+#[tokio::test]
 async fn an_event_recorded_on_one_instance_is_delivered_by_another_after_a_wake() {
     // Only node 1 delivers, and its poll is an hour away: it can only act
     // on a wake-up.
