@@ -245,13 +245,23 @@ impl Relays {
         if self.0.stopped.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let rows = sqlx::query(
+        let rows = match sqlx::query(
             "SELECT id, team_id, fansly_id FROM fansly_accounts \
              WHERE auth_state = $1 AND fansly_id IS NOT NULL",
         )
         .bind(AUTHENTICATED)
         .fetch_all(&self.0.db.pool)
-        .await?;
+        .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                // The database is away, the leases must not lapse under
+                // running sockets (another instance would open a second):
+                // renew them, and stop those that cannot be held.
+                self.renew_running().await;
+                return Err(e);
+            }
+        };
         let wanted: Vec<Account> = rows
             .iter()
             .map(|r| Account {
@@ -306,6 +316,24 @@ impl Relays {
             running.insert(id, (task, counters));
         }
         Ok(())
+    }
+
+    /// Renews the lease of every running socket; stops those lost.
+    async fn renew_running(&self) {
+        let Some(leases) = &self.0.leases else {
+            return;
+        };
+        let ids: Vec<String> = {
+            let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.keys().cloned().collect()
+        };
+        let mut held = HashSet::new();
+        for id in ids {
+            if leases.hold(&id).await {
+                held.insert(id);
+            }
+        }
+        self.retain(|id, _| held.contains(id));
     }
 
     /// Stops the sockets `keep` says no to (`keep(account, task)`).
