@@ -309,7 +309,7 @@ impl FanslyClient {
         skip_all,
         fields(
             method = %method,
-            route = %RouteTemplate(path),
+            route = tracing::field::Empty,
             account = session.account(),
             fansly_id = session.fansly_id(),
         )
@@ -324,7 +324,9 @@ impl FanslyClient {
         body: Option<&Value>,
     ) -> Result<Value, UpstreamError> {
         let started = std::time::Instant::now();
+        // Built once: the span, the metrics and the drift records share it.
         let route = RouteTemplate(path).to_string();
+        tracing::Span::current().record("route", tracing::field::display(&route));
         let result: Result<Value, UpstreamError> = async {
             let key = self.check_key();
             // The session every later repeat uses: a renewed one replaces

@@ -213,11 +213,15 @@ impl Throttle {
             None => Duration::ZERO,
             Some(name) => {
                 let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+                // The route's name is copied only the first time it is seen.
+                if !routes.contains_key(name) {
+                    let bucket =
+                        TokenBucket::new(self.cfg.route_reads_per_minute, self.cfg.route_burst);
+                    routes.insert(name.to_owned(), bucket);
+                }
                 routes
-                    .entry(name.to_owned())
-                    .or_insert_with(|| {
-                        TokenBucket::new(self.cfg.route_reads_per_minute, self.cfg.route_burst)
-                    })
+                    .get_mut(name)
+                    .expect("inserted above")
                     .take(self.cfg.max_wait)
                     .inspect_err(|_| observe::throttle(write, None))?
             }

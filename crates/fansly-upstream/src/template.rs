@@ -4,8 +4,8 @@
 
 /// A request path as traces show it: every segment that holds a digit
 /// (Fansly's ids, percent-encoded caller input), except an API version like
-/// `v1`, becomes `{id}`. Written straight into the subscriber's buffer, so it
-/// allocates nothing and costs nothing unless the span is enabled.
+/// `v1`, becomes `{id}`. A `Display`, so it is only written out where a
+/// string is wanted (a request formats it once; see `send_json_on`).
 pub struct RouteTemplate<'a>(pub &'a str);
 
 impl std::fmt::Display for RouteTemplate<'_> {
