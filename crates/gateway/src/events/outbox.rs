@@ -58,7 +58,7 @@ impl Events {
     /// says it happened, so the outbox and the deliveries (claimed oldest
     /// `next_attempt_at` first) keep the upstream order.
     pub async fn record_at(&self, event: NewEvent, at: i64) -> Result<Option<String>, sqlx::Error> {
-        Ok(self.record_batch(vec![(event, at)]).await?.pop().flatten())
+        Ok(self.record_batch(&[(event, at)]).await?.pop().flatten())
     }
 
     /// Records events of one producer in order, in one transaction: one
@@ -68,7 +68,7 @@ impl Events {
     /// account's socket then costs one commit per batch, not one per frame.
     pub async fn record_batch(
         &self,
-        events: Vec<(NewEvent, i64)>,
+        events: &[(NewEvent, i64)],
     ) -> Result<Vec<Option<String>>, sqlx::Error> {
         if events.is_empty() {
             return Ok(Vec::new());

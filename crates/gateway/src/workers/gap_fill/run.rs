@@ -244,11 +244,8 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     // In order, a few hundred per transaction.
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(200));
-        match deps
-            .events
-            .record_batch(std::mem::replace(&mut rows, rest))
-            .await
-        {
+        let batch = std::mem::replace(&mut rows, rest);
+        match deps.events.record_batch(&batch).await {
             Ok(answers) => {
                 let new = answers.iter().flatten().count();
                 recorded += new;

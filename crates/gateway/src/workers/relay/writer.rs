@@ -140,7 +140,7 @@ async fn write(
     }
     let mut attempt = 0;
     loop {
-        match events.record_batch(rows.clone()).await {
+        match events.record_batch(&rows).await {
             Ok(answers) => {
                 for ((e, _), answer) in rows.iter().zip(answers) {
                     if answer.is_some() {
