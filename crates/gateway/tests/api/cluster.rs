@@ -11,17 +11,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{parked, spawn_cluster, Cluster, Receiver, TestApp};
-
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+use crate::helpers::{eventually, parked, spawn_cluster, Cluster, Receiver, TestApp};
 
 /// The nodes whose relay has the account's socket open.
 fn connected_on(cluster: &Cluster, account: &str) -> Vec<usize> {

@@ -4,7 +4,6 @@
 //! fill is driven with `run_due` (the tests' apps start no due-work loops).
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use fansly_gateway::core::config::Config;
 use fansly_gateway::core::time::now_ms;
@@ -14,7 +13,7 @@ use fansly_gateway::workers::profiles::Profiles;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{spawn_app_with, Receiver, TestApp};
+use crate::helpers::{eventually, spawn_app_with, Receiver, TestApp};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -45,16 +44,6 @@ async fn fill(app: &TestApp) -> Report {
     report
 }
 
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Waits until the default account recorded the occurrence `key` (e.g.
 /// `5.1:<messageId>`).
 pub async fn wait_recorded(app: &TestApp, key: &str) {
@@ -66,15 +55,6 @@ pub async fn wait_recorded(app: &TestApp, key: &str) {
             .await
             .unwrap();
         (n > 0).then_some(())
-    })
-    .await
-}
-
-async fn wait_connected(app: &TestApp, account: &str, min_reconnects: u64) {
-    eventually("the relay to be connected", async || {
-        let s = app.state.relays.status(account);
-        (s["connected"] == true && s["reconnects"].as_u64().unwrap() >= min_reconnects)
-            .then_some(())
     })
     .await
 }
@@ -151,7 +131,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
     .await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
     let name = creator["username"].as_str().unwrap().to_owned();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     // The first fill sets the baseline and finds nothing missing.
     fill(&app).await;
 
@@ -164,7 +144,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
     assert_eq!(dropped.status(), 200);
     sent.extend(fan_writes(&app, "fan31", &name, "during the drop", 25).await);
     sent.extend(fan_writes(&app, "fan32", &name, "other chat", 15).await);
-    wait_connected(&app, &account, 1).await;
+    app.wait_connected(&account, 1).await;
     sent.extend(fan_writes(&app, "fan31", &name, "reconnected", 10).await);
     // The session expires mid-burst: the socket is refused and the account
     // logs in again; REST calls of the fill renew too.
@@ -176,7 +156,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
         .await;
     assert_eq!(expired.status(), 200);
     sent.extend(fan_writes(&app, "fan32", &name, "while expired", 20).await);
-    wait_connected(&app, &account, 2).await;
+    app.wait_connected(&account, 2).await;
     sent.extend(fan_writes(&app, "fan31", &name, "after the login", 10).await);
     assert_eq!(sent.len(), 100);
 
@@ -246,7 +226,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
 async fn a_week_long_outage_fills_only_what_is_newer_than_the_horizon() {
     let app = spawn_app_with(config).await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     fill(&app).await;
     // The account has been connected for weeks; its socket was down for one.
     marks::set_baseline(app.db(), &account, now_ms() - 30 * DAY_MS)
@@ -288,7 +268,7 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
     })
     .await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     fill(&app).await;
     marks::set_baseline(app.db(), &account, now_ms() - DAY_MS)
         .await
@@ -355,7 +335,7 @@ async fn bench_filling_300_missed_messages() {
     )
     .await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     fill(&app).await;
     marks::set_baseline(app.db(), &account, now_ms() - DAY_MS)
         .await

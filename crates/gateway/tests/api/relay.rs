@@ -7,7 +7,7 @@ use fansly_gateway::core::config::Config;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{eventually, spawn_app_with, TestApp};
 
 fn fast(c: &mut Config) {
     c.relay.backoff_base_ms = 50;
@@ -35,16 +35,6 @@ async fn events(app: &TestApp, account: &str) -> Vec<(String, Option<String>, Va
         .collect()
 }
 
-async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// The event `name` whose payload field `field` is `value`.
 async fn event_where(app: &TestApp, account: &str, name: &str, field: &str, value: &str) -> Value {
     eventually(&format!("{name} with {field} = {value}"), async || {
@@ -59,14 +49,6 @@ async fn event_where(app: &TestApp, account: &str, name: &str, field: &str, valu
 
 async fn relay(app: &TestApp, account: &str) -> Value {
     app.state.relays.status(account)
-}
-
-async fn wait_connected(app: &TestApp, account: &str, min_reconnects: u64) -> Value {
-    eventually("the relay to be connected", async || {
-        let s = relay(app, account).await;
-        (s["connected"] == true && s["reconnects"].as_u64().unwrap() >= min_reconnects).then_some(s)
-    })
-    .await
 }
 
 async fn act(app: &TestApp, kind: &str, body: Value) -> reqwest::Response {
@@ -96,7 +78,7 @@ async fn first_fan_for(app: &TestApp, kind: &str) -> (String, Value) {
 async fn a_fan_message_becomes_messages_received_with_the_fansly_message() {
     let app = spawn().await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
 
     let sent = app.fan_writes(7, "hello over the socket", 1).await;
     let message_id = sent["messages"][0].as_str().unwrap();
@@ -129,7 +111,7 @@ async fn a_fan_message_becomes_messages_received_with_the_fansly_message() {
 async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed() {
     let app = spawn().await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     let expect = |name: &'static str, field: &'static str, value: Value| (name, field, value);
     let mut wanted = Vec::new();
 
@@ -294,7 +276,7 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
 
     // Everything again, after a reconnect: no second event for any of it.
     app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
-    wait_connected(&app, &account, 1).await;
+    app.wait_connected(&account, 1).await;
     let replayed = app.sandbox_post("/_sandbox/ws/replay", json!({})).await;
     assert!(
         replayed.json::<Value>().await.unwrap()["replayed"]
@@ -326,11 +308,11 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
 async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
     let app = spawn().await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     for round in 1..=2u64 {
         let dropped = app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
         assert_eq!(dropped.json::<Value>().await.unwrap()["dropped"], 1);
-        let s = wait_connected(&app, &account, round).await;
+        let s = app.wait_connected(&account, round).await;
         assert!(s["connected_since"].as_i64().unwrap() > 0);
     }
     let sent = app.fan_writes(11, "after the drop", 1).await;
@@ -357,7 +339,7 @@ async fn count_with_id(app: &TestApp, account: &str, name: &str, id: &str) -> us
 async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
     let app = spawn().await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     app.clear_upstream_requests().await;
     let sessions = format!(
         "/_sandbox/sessions?account_id={}",
@@ -376,7 +358,7 @@ async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
     let expired: Value = expired.json().await.unwrap();
     assert_eq!(expired["sockets_refused"], 1, "{expired}");
 
-    let s = wait_connected(&app, &account, 1).await;
+    let s = app.wait_connected(&account, 1).await;
     assert_eq!(s["rate_limited"], 0, "{s}");
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
     // The new socket authenticated with the renewed token, not the dead one.
@@ -421,7 +403,7 @@ async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
 async fn a_rate_limit_on_the_open_socket_backs_off_and_reconnects_without_a_login() {
     let app = spawn().await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     app.clear_upstream_requests().await;
 
     for round in 1..=2u64 {
@@ -433,7 +415,7 @@ async fn a_rate_limit_on_the_open_socket_backs_off_and_reconnects_without_a_logi
             .await;
         assert_eq!(refused.status(), 200);
         assert_eq!(refused.json::<Value>().await.unwrap()["refused"], 1);
-        let s = wait_connected(&app, &account, round).await;
+        let s = app.wait_connected(&account, round).await;
         assert_eq!(s["rate_limited"], round, "{s}");
         assert!(
             s["last_error"].as_str().unwrap().contains("rate limited"),
@@ -461,7 +443,7 @@ async fn a_rate_limit_on_the_open_socket_backs_off_and_reconnects_without_a_logi
 async fn a_401_on_the_socket_alone_is_renewed_and_the_relay_reconnects() {
     let app = spawn().await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     app.clear_upstream_requests().await;
     // A 401 on the socket only (the session stays good for REST): the relay
     // re-logs in once, which the sandbox grants, and reconnects.
@@ -472,7 +454,7 @@ async fn a_401_on_the_socket_alone_is_renewed_and_the_relay_reconnects() {
         )
         .await;
     assert_eq!(refused.json::<Value>().await.unwrap()["refused"], 1);
-    let s = wait_connected(&app, &account, 1).await;
+    let s = app.wait_connected(&account, 1).await;
     assert_eq!(s["rate_limited"], 0, "{s}");
     assert!(s["last_error"].as_str().unwrap().contains("refused"), "{s}");
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 1);
@@ -483,7 +465,7 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
     let app = spawn().await;
     let account = app.team.account_id.clone();
     let creator = app.creator(0).await;
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     // The refusal arrives on the open socket; nothing is dropped by hand.
     app.sandbox_post(
         "/_sandbox/sessions/expire",
@@ -506,7 +488,7 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
 async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
     let app = spawn().await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     let message = json!({
         "id": "900000000000000001", "type": 1, "content": "just before the 429",
         "groupId": "900000000000000002", "senderId": "900000000000000003",
@@ -530,7 +512,7 @@ async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
         "900000000000000001",
     )
     .await;
-    let s = wait_connected(&app, &account, 1).await;
+    let s = app.wait_connected(&account, 1).await;
     assert_eq!(s["rate_limited"], 1, "the refusal still counts: {s}");
 }
 
@@ -544,7 +526,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     })
     .await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     for frame in [
         json!({"frame": {"t": 424242, "d": "{}"}}),
         json!({"frame": {"t": 10000, "d": json!({"serviceId": 999, "event": "{\"type\":1}"}).to_string()}}),
@@ -576,7 +558,7 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
     use fansly_gateway::workers::relay::supervisor::{RelayConfig, Relays};
     let app = spawn().await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     // A second manager over the same database, as a restarted (or second)
     // gateway instance would start: it finds the authenticated account itself.
     let state = &app.state;
@@ -634,7 +616,7 @@ async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
     })
     .await;
     let account = app.team.account_id.clone();
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
     let silence = app
         .sandbox_post("/_sandbox/ws/pongs", json!({"answer": false}))
         .await;
@@ -649,7 +631,7 @@ async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
     .await;
     app.sandbox_post("/_sandbox/ws/pongs", json!({"answer": true}))
         .await;
-    wait_connected(&app, &account, 1).await;
+    app.wait_connected(&account, 1).await;
     let sent = app.fan_writes(30, "after the silence", 1).await;
     event_where(
         &app,
@@ -680,7 +662,7 @@ async fn a_fan_message_reaches_a_webhook_receiver_signed_both_ways() {
         Some(SECRET),
     )
     .await;
-    wait_connected(&app, &account, 0).await;
+    app.wait_connected(&account, 0).await;
 
     let sent = app.fan_writes(40, "all the way through", 1).await;
     let got = receiver.wait_for(1).await;

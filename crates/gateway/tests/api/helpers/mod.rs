@@ -7,6 +7,7 @@ mod asserts;
 mod cluster;
 mod http;
 mod sandbox;
+mod wait;
 mod webhooks;
 
 pub use app::{
@@ -16,4 +17,5 @@ pub use app::{
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
 pub use cluster::{spawn_cluster, test_redis_url, Cluster};
 pub use http::SendJson;
+pub use wait::eventually;
 pub use webhooks::{verify_signatures, Received, Receiver};
