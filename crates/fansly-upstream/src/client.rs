@@ -85,6 +85,9 @@ pub struct FanslyClient {
     pub(crate) check_key: Arc<RwLock<String>>,
     /// One re-derivation at a time; callers that waited use its result.
     pub(crate) key_refresh: Arc<tokio::sync::Mutex<()>>,
+    /// How many derivations from the web app have finished (either way):
+    /// callers refused while one ran take its result instead of another.
+    pub(crate) key_derivations: Arc<std::sync::atomic::AtomicU64>,
     drift: Arc<DriftLog>,
 }
 
@@ -98,6 +101,7 @@ impl FanslyClient {
             proxied: Arc::default(),
             check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
             key_refresh: Arc::default(),
+            key_derivations: Arc::default(),
             drift: Arc::default(),
             cfg: Arc::new(cfg),
         })

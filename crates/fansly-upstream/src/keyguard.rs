@@ -5,6 +5,8 @@
 //! `check_key_rotated_since`). A rotation is logged and counted
 //! (`fansly_upstream_check_key_rotations_total`).
 
+use std::sync::atomic::Ordering;
+
 use reqwest::header::{HeaderValue, ACCEPT};
 use url::Url;
 
@@ -25,9 +27,12 @@ impl FanslyClient {
     /// After a request signed with `old` was refused: whether the key in use
     /// is now another (rotated by this call, or by a caller before it).
     pub(crate) async fn check_key_rotated_since(&self, old: &str) -> bool {
+        let seen = self.key_derivations.load(Ordering::Acquire);
         let _one = self.key_refresh.lock().await;
-        if self.check_key() != old {
-            return true;
+        // A derivation that finished while this caller waited answered for
+        // it too: a burst of refusals reads the web app once, not once each.
+        if self.check_key() != old || self.key_derivations.load(Ordering::Acquire) != seen {
+            return self.check_key() != old;
         }
         match self.adopt_derived_key().await {
             Ok(rotated) => rotated,
@@ -39,7 +44,9 @@ impl FanslyClient {
     }
 
     async fn adopt_derived_key(&self) -> Result<bool, UpstreamError> {
-        let key = self.derive_check_key().await?;
+        let derived = self.derive_check_key().await;
+        self.key_derivations.fetch_add(1, Ordering::Release);
+        let key = derived?;
         let old = self.check_key();
         if key == old {
             return Ok(false);
