@@ -139,26 +139,7 @@ pub async fn balance(db: &Db, team_id: &str) -> Result<Option<i64>, sqlx::Error>
 
 /// The newest `limit` ledger rows of a team, newest first.
 pub async fn ledger(db: &Db, team_id: &str, limit: i64) -> Result<Vec<LedgerEntry>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, delta, balance_after, reason, endpoint, request_id, created_at \
-         FROM credit_ledger WHERE team_id = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(team_id)
-    .bind(limit)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| LedgerEntry {
-            id: r.get(0),
-            delta: r.get(1),
-            balance_after: r.get(2),
-            reason: r.get(3),
-            endpoint: r.get(4),
-            request_id: r.get(5),
-            created_at: r.get(6),
-        })
-        .collect())
+    ledger_page(db, team_id, None, limit).await
 }
 
 /// A page of the team's ledger, newest first: rows with an id below

@@ -160,7 +160,31 @@ async fn console_end_to_end() {
     .await;
     no_error(&b, "accounts").await;
 
+    // The API reference renders offline (the browser reaches loopback only),
+    // from this gateway's files alone, and "try it" carries the signed-in key.
+    b.goto(&format!("{}/docs", gw.url)).await;
+    b.wait_until(
+        "the reference's operations",
+        "document.body.innerText.includes('List Accounts') && \
+         document.body.innerText.includes('/api/fansly/{fanslyAccount}/vault/albums')",
+    )
+    .await;
+    let foreign = b
+        .js(
+            "return performance.getEntriesByType('resource')\
+               .map(e => e.name).filter(u => !u.startsWith(location.origin));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(foreign, json!([]), "the reference loaded from elsewhere");
+    let stored = b
+        .js("return sessionStorage.getItem('fgw.key');", json!([]))
+        .await;
+    assert_eq!(stored, json!(gw.key), "the key \"try it\" sends");
+    shot(&b, "docs").await;
+
     // Connect sandbox_mailcode: the console asks for the e-mailed code.
+    go(&b, &gw, "accounts").await;
     b.js("window.confirm = () => true;", json!([])).await;
     b.fill("#connect-username", "sandbox_mailcode").await;
     b.fill("#connect-password", "sandbox_mailcode-password")

@@ -51,8 +51,13 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": binary,
+                // No network but loopback: every other host fails to resolve
+                // and every other request goes to a closed proxy port, so a
+                // page that loads anything from elsewhere breaks visibly.
                 "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                         "--disable-gpu", format!("--window-size={width},{height}")]
+                         "--disable-gpu", format!("--window-size={width},{height}"),
+                         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                         "--proxy-server=http://127.0.0.1:9"]
             }
         }}});
         let http = reqwest::Client::builder()
