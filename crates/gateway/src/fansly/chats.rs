@@ -1,6 +1,6 @@
 //! Chats (Fansly DM groups): the rules between the HTTP layer and Fansly.
 
-use fansly_upstream::{FanslyClient, GroupsQuery, UpstreamError};
+use fansly_upstream::{FanslyClient, GroupsQuery, Page, UpstreamError};
 use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
@@ -84,73 +84,37 @@ impl ChatOrder {
     }
 }
 
-/// One page of conversations: Fansly's `{data, aggregationData}` with
-/// `hasMore` added.
+/// One page of conversations: Fansly's `{data, aggregationData}` (the
+/// route's paging adds `hasMore` from `aggregationData.total`, or a look past
+/// the page when Fansly leaves the total out).
 ///
 /// INFERRED (spec §6.1): `sortOrder` 1 is newest activity first and 2 oldest
-/// first; "unread" is `flags=2` (unread only) in newest order. Fansly has no
-/// `hasMore`: `aggregationData.total` decides it, or a full page when absent.
+/// first; "unread" is `flags=2` (unread only) in newest order.
 #[tracing::instrument(skip_all, fields(op = "chats.list_chats", account = %account.id))]
 pub async fn list_chats(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
-    limit: u32,
-    offset: u32,
+    page: &Page,
     search: String,
     order: ChatOrder,
 ) -> Result<Value, ApiError> {
     let query = GroupsQuery {
-        limit,
-        offset,
+        limit: page.limit,
+        offset: page.offset,
         sort_order: if order == ChatOrder::Oldest { 2 } else { 1 },
         flags: if order == ChatOrder::Unread { 2 } else { 0 },
         search,
     };
-    let mut page = fansly
+    let page = fansly
         .messaging_groups(&account.session, &query)
         .await
         .map_err(|e| ApiError::upstream(&account.id, e))?;
-    let rows = page
-        .get("data")
-        .and_then(Value::as_array)
-        .map(Vec::len)
-        .ok_or_else(|| ApiError::BadGateway("Fansly's chat list has no data array".into()))?
-        as u32;
-    let total = page
-        .pointer("/aggregationData/total")
-        .and_then(Value::as_u64);
-    let has_more = match total {
-        Some(total) => u64::from(offset) + u64::from(rows) < total,
-        // Without a total a full page may be the exactly full last one: a
-        // small read past it decides (two rows, as Fansly may answer a
-        // one-row page with nothing), so no empty next page is advertised.
-        None if rows >= limit => {
-            let past = GroupsQuery {
-                limit: 2,
-                offset: offset.saturating_add(limit),
-                ..query
-            };
-            fansly
-                .messaging_groups(&account.session, &past)
-                .await
-                .map_err(|e| ApiError::upstream(&account.id, e))?
-                .get("data")
-                .and_then(Value::as_array)
-                .is_some_and(|d| !d.is_empty())
-        }
-        None => false,
-    };
-    if let Value::Object(map) = &mut page {
-        map.insert("hasMore".into(), Value::Bool(has_more));
+    if page.get("data").and_then(Value::as_array).is_none() {
+        return Err(ApiError::BadGateway(
+            "Fansly's chat list has no data array".into(),
+        ));
     }
     Ok(page)
-}
-
-/// The offset of the page after `page` (a [`list_chats`] answer), if any.
-pub fn next_offset(page: &Value, offset: u32) -> Option<u32> {
-    let more = page.get("hasMore").and_then(Value::as_bool) == Some(true);
-    let rows = page.get("data").and_then(Value::as_array).map(Vec::len)?;
-    more.then_some(offset + rows as u32)
 }
 
 /// Show Chat: the group with its members and latest message.

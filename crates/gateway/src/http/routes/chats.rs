@@ -2,6 +2,8 @@
 
 use axum::extract::{Path, Query};
 use fansly_upstream::ids::is_snowflake;
+use fansly_upstream::Page;
+use serde_json::Value;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -9,13 +11,13 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
-use crate::fansly::chats::ChatOrder;
+use crate::fansly::chats::{self, ChatOrder};
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
-use crate::http::scope::AccountScope;
+use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
@@ -62,7 +64,7 @@ async fn create_chat(
     }
     scope
         .call(prices::CHATS_CREATE, |f, a| async move {
-            crate::fansly::chats::create_chat(&f, &a, &body.user_id).await
+            chats::create_chat(&f, &a, &body.user_id).await
         })
         .await
 }
@@ -95,10 +97,11 @@ async fn list_chats(
     next: NextPage,
     Query(q): Query<ListChatsQuery>,
 ) -> Result<Metered, ApiError> {
-    let limit = params::limit(q.limit.as_deref(), 20, 100)?;
-    let offset = params::offset(q.offset.as_deref())?;
-    let order_raw = q.order.as_deref().map(str::trim).filter(|o| !o.is_empty());
-    let order = match order_raw {
+    let page = Page {
+        limit: params::limit(q.limit.as_deref(), 20, 100)?,
+        offset: params::offset(q.offset.as_deref())?,
+    };
+    let order = match q.order.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
         None => ChatOrder::Newest,
         Some(o) => ChatOrder::parse(o).ok_or_else(|| {
             ApiError::Unprocessable(format!(
@@ -107,22 +110,19 @@ async fn list_chats(
         })?,
     };
     let search = q.search.unwrap_or_default();
-    let search_for_work = search.clone();
-    let metered = scope
-        .call(prices::CHATS_LIST, |f, a| async move {
-            crate::fansly::chats::list_chats(&f, &a, limit, offset, search_for_work, order).await
+    let rows = Rows::of(Some("data"), Some("/aggregationData/total"));
+    let mut metered = scope
+        .call_paged(prices::CHATS_LIST, next, page, rows, move |f, a, p| {
+            let search = search.clone();
+            async move { chats::list_chats(&f, &a, &p, search, order).await }
         })
         .await?;
-    let next_page = crate::fansly::chats::next_offset(&metered.data, offset).map(|offset| {
-        next.only(&[
-            ("limit", Some(limit.to_string())),
-            ("offset", Some(offset.to_string())),
-            ("search", Some(search).filter(|s| !s.is_empty())),
-            ("order", order_raw.map(str::to_owned)),
-        ])
-        .url()
-    });
-    Ok(metered.with_next_page(next_page))
+    // The vendor's `hasMore` says what `_pagination.next_page` says.
+    let more = matches!(metered.next_page, Some(Some(_)));
+    if let Value::Object(map) = &mut metered.data {
+        map.insert("hasMore".into(), Value::Bool(more));
+    }
+    Ok(metered)
 }
 
 /// Show Chat: one conversation's members, permission flags and latest message.
@@ -143,7 +143,7 @@ async fn show_chat(
     let chat_id = FanslyId::parse("chat_id", &chat_id)?;
     scope
         .call(prices::CHATS_SHOW, |f, a| async move {
-            crate::fansly::chats::show_chat(&f, &a, &chat_id).await
+            chats::show_chat(&f, &a, &chat_id).await
         })
         .await
 }
