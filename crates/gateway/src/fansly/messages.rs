@@ -261,9 +261,7 @@ pub async fn ack(
     message_ids: &[String],
     kind: u8,
 ) -> Result<Value, ApiError> {
-    for id in message_ids {
-        ensure_in_chat(fansly, account, chat_id, id).await?;
-    }
+    ensure_all_in_chat(fansly, account, chat_id, message_ids).await?;
     fansly
         .ack_messages(&account.session, message_ids, kind)
         .await
@@ -277,6 +275,76 @@ pub async fn ack(
             )
         })?;
     Ok(Value::Null)
+}
+
+/// Pages of the chat read to find a batch of ids before each id left over is
+/// looked up alone: acks name recent messages, so the walk from the newest
+/// id down usually finds them all in one page.
+const ACK_WALK_PAGES: usize = 3;
+
+/// [`ensure_in_chat`] for several ids: one walk down the conversation from
+/// the newest of them (pages of [`FANSLY_MAX_PAGE`], at most
+/// [`ACK_WALK_PAGES`], stopping at the oldest), then a single lookup for each
+/// id below what the walk covered.
+async fn ensure_all_in_chat(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    chat_id: &str,
+    message_ids: &[String],
+) -> Result<(), ApiError> {
+    let mut wanted: Vec<u128> = Vec::with_capacity(message_ids.len());
+    for id in message_ids {
+        wanted.push(id.parse().map_err(|_| {
+            ApiError::NotFound(format!(
+                "message_id {id} is not a message of chat {chat_id}"
+            ))
+        })?);
+    }
+    let (Some(&newest), Some(&oldest)) = (wanted.iter().max(), wanted.iter().min()) else {
+        return Ok(());
+    };
+    // A page holds every message of the chat with an id in [its lowest id,
+    // `before`): an asked id in that range that is not on it is not a
+    // message of this chat.
+    let mut before = newest.saturating_add(1);
+    let mut floor = before;
+    for _ in 0..ACK_WALK_PAGES {
+        let page = fansly
+            .messages(
+                &account.session,
+                chat_id,
+                Some(&before.to_string()),
+                FANSLY_MAX_PAGE,
+            )
+            .await
+            .map_err(|e| chat_error(&account.id, chat_id, e))?;
+        let seen: Vec<u128> = page
+            .get("messages")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("id").and_then(Value::as_str)?.parse().ok())
+            .collect();
+        let Some(&lowest) = seen.iter().min() else {
+            break;
+        };
+        floor = lowest;
+        wanted.retain(|id| !seen.contains(id));
+        if wanted.is_empty() || lowest <= oldest {
+            break;
+        }
+        before = lowest;
+    }
+    if let Some(absent) = wanted.iter().find(|&&id| id > floor) {
+        return Err(ApiError::NotFound(format!(
+            "message_id {absent} is not a message of chat {chat_id}"
+        )));
+    }
+    // Ids below what the walk covered are looked up one by one.
+    for id in wanted {
+        ensure_in_chat(fansly, account, chat_id, &id.to_string()).await?;
+    }
+    Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(op = "messages.delete", account = %account.id))]

@@ -3,8 +3,8 @@
 use axum::extract::{Path, Query};
 use fansly_upstream::ids::is_snowflake;
 use fansly_upstream::Page;
-use serde_json::Value;
 use serde::Deserialize;
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

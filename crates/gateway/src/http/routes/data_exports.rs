@@ -4,6 +4,8 @@
 //! background (`workers/data_exports.rs`); its credits are taken per 1,000
 //! messages while it runs.
 
+use std::collections::HashMap;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
@@ -82,16 +84,28 @@ pub struct ExportOptions {
 
 /// The export object with its accounts' display names.
 async fn export_json(state: &AppState, export: &Export) -> Result<Value, ApiError> {
-    let mut names = Vec::new();
-    for id in &export.account_ids {
-        let name = match accounts::get(&state.db, &export.team_id, id).await {
-            Ok(row) => row.display_name,
-            Err(ApiError::NotFound(_)) => String::new(),
-            Err(e) => return Err(e),
-        };
-        names.push((id.clone(), name));
-    }
-    Ok(export.to_json(&names, &state.public_url))
+    let names = team_names(state, &export.team_id).await?;
+    Ok(export_with(state, export, &names))
+}
+
+/// The display names of the team's accounts, read once for a list of exports.
+async fn team_names(state: &AppState, team: &str) -> Result<HashMap<String, String>, ApiError> {
+    Ok(accounts::list(&state.db, team)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, a.display_name))
+        .collect())
+}
+
+/// The export object, its accounts named from `names` (an account removed
+/// since the export was made keeps its id with an empty name).
+fn export_with(state: &AppState, export: &Export, names: &HashMap<String, String>) -> Value {
+    let named: Vec<(String, String)> = export
+        .account_ids
+        .iter()
+        .map(|id| (id.clone(), names.get(id).cloned().unwrap_or_default()))
+        .collect();
+    export.to_json(&named, &state.public_url)
 }
 
 /// Create Export: validates the request and queues it (or keeps it
@@ -227,10 +241,11 @@ async fn list(
     .await?;
     let more = rows.len() > page.limit as usize;
     rows.truncate(page.limit as usize);
-    let mut data = Vec::new();
-    for export in &rows {
-        data.push(export_json(&state, export).await?);
-    }
+    let names = team_names(&state, &authed.caller.team_id).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|e| export_with(&state, e, &names))
+        .collect();
     let next = next.after(&page, rows.len(), more);
     Ok(authed
         .free(&state, prices::DATA_EXPORTS_LIST, json!(data))

@@ -583,3 +583,55 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
 async fn post(app: &TestApp, path: String, body: Value) -> reqwest::Response {
     call(app, Method::POST, &path, Some(body)).await
 }
+
+#[tokio::test]
+async fn an_ack_of_many_messages_checks_them_in_one_read_and_names_a_stranger() {
+    let app = spawn_app().await;
+    let chat = app.open_chat(1).await;
+    let written = app.fan_writes(1, "one of many", 30).await;
+    let ids: Vec<String> = written["messages"].as_array().unwrap()[..25]
+        .iter()
+        .map(|m| m.as_str().unwrap().to_owned())
+        .collect();
+    let ack = format!("{}/messages/ack", chat_path(&app, &chat));
+    let reads = |log: Vec<fansly_sandbox::LoggedRequest>| {
+        log.iter()
+            .filter(|r| r.method == "GET" && r.path == "/api/v1/message")
+            .count()
+    };
+
+    app.clear_upstream_requests().await;
+    let resp = call(
+        &app,
+        Method::POST,
+        &ack,
+        Some(json!({"messageIds": ids, "type": 2})),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        reads(app.upstream_requests().await),
+        1,
+        "25 ids, one page read"
+    );
+
+    // A message of another chat, newer than these: inside the page walked, so
+    // it is refused by name without a lookup of its own.
+    app.open_chat(2).await;
+    let stranger = app.fan_writes(2, "elsewhere", 1).await["messages"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut mixed = ids[..3].to_vec();
+    mixed.push(stranger.clone());
+    app.clear_upstream_requests().await;
+    let resp = call(
+        &app,
+        Method::POST,
+        &ack,
+        Some(json!({"messageIds": mixed, "type": 2})),
+    )
+    .await;
+    assert_error_naming(resp, 404, &stranger).await;
+    assert_eq!(reads(app.upstream_requests().await), 1);
+}
