@@ -25,7 +25,13 @@ struct Node {
     process: Child,
 }
 
-fn start_node(db_url: &str, dir: &std::path::Path, sandbox: &fansly_sandbox::Sandbox, master: &str, prefix: &str) -> Node {
+fn start_node(
+    db_url: &str,
+    dir: &std::path::Path,
+    sandbox: &fansly_sandbox::Sandbox,
+    master: &str,
+    prefix: &str,
+) -> Node {
     let port = free_port();
     let api = sandbox.url();
     let process = start_gateway_with(
@@ -64,9 +70,10 @@ async fn connected(http: &reqwest::Client, node: &Node, key: &str, account: &str
         return false;
     };
     let list: Value = resp.json().await.unwrap_or(Value::Null);
-    list.as_array().into_iter().flatten().any(|a| {
-        a["id"] == account && a["relay"]["connected"] == true
-    })
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| a["id"] == account && a["relay"]["connected"] == true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +99,9 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     let creator_account = creator["account_id"].as_str().unwrap().to_owned();
 
     let db_url = cluster_database_url().await;
-    let db = fansly_gateway::core::db::Db::connect(&db_url, 2).await.unwrap();
+    let db = fansly_gateway::core::db::Db::connect(&db_url, 2)
+        .await
+        .unwrap();
     db.migrate().await.unwrap();
     let team = fansly_gateway::tenancy::create_team(&db, "takeover", 1_000_000, None)
         .await
@@ -123,8 +132,16 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
         .to_owned();
 
     // The account's socket comes up on exactly one process.
-    let owner = owner_of(&http, &nodes, &key, &account, &sandbox_url, &creator_account, TAKEOVER)
-        .await;
+    let owner = owner_of(
+        &http,
+        &nodes,
+        &key,
+        &account,
+        &sandbox_url,
+        &creator_account,
+        TAKEOVER,
+    )
+    .await;
 
     let write = async |text: String| -> String {
         let resp = http
@@ -153,8 +170,16 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     for i in 0..10 {
         sent.push(write(format!("while the owner is dead {i}")).await);
     }
-    let taker = owner_of(&http, &nodes, &key, &account, &sandbox_url, &creator_account, TAKEOVER)
-        .await;
+    let taker = owner_of(
+        &http,
+        &nodes,
+        &key,
+        &account,
+        &sandbox_url,
+        &creator_account,
+        TAKEOVER,
+    )
+    .await;
     let took = killed.elapsed();
     assert!(took < TAKEOVER, "taken over after {took:?}");
     for i in 0..10 {

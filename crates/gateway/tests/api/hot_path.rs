@@ -71,7 +71,19 @@ async fn a_limit_of_100_per_minute_holds_across_three_instances() {
         (100..=100 + earned).contains(&ok),
         "{ok} of 150 passed (earned {earned})"
     );
-    let resp = lives[1].app.get("/api/fansly/accounts").await;
+    // The next call is refused unless the time the run took earned it one
+    // more (a loaded machine): then the one after, and so on, never more
+    // passing than the limit plus what was earned.
+    let mut passed = ok;
+    let resp = loop {
+        let resp = lives[1].app.get("/api/fansly/accounts").await;
+        if resp.status() != 200 {
+            break resp;
+        }
+        passed += 1;
+        let earned = (started.elapsed().as_millis() / 600) as usize;
+        assert!(passed <= 100 + earned, "{passed} passed (earned {earned})");
+    };
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
     let body: serde_json::Value = resp.json().await.unwrap();
@@ -216,11 +228,26 @@ async fn an_account_row_is_served_from_memory_and_changes_reach_every_instance_w
     let sandbox = sandbox().await;
     let data = tempfile::tempdir().unwrap();
     let url = test_database_url().await;
-    let trusting = |ms: u64| move |c: &mut fansly_gateway::core::config::Config| c.key_cache_ms = ms;
+    let trusting =
+        |ms: u64| move |c: &mut fansly_gateway::core::config::Config| c.key_cache_ms = ms;
     let one = spawn_app_on(&sandbox, data.path(), url.clone(), None, trusting(0)).await;
     let team = one.app.team.clone();
-    let two = spawn_app_on(&sandbox, data.path(), url.clone(), Some(team.clone()), trusting(60_000)).await;
-    let three = spawn_app_on(&sandbox, data.path(), url, Some(team.clone()), trusting(300)).await;
+    let two = spawn_app_on(
+        &sandbox,
+        data.path(),
+        url.clone(),
+        Some(team.clone()),
+        trusting(60_000),
+    )
+    .await;
+    let three = spawn_app_on(
+        &sandbox,
+        data.path(),
+        url,
+        Some(team.clone()),
+        trusting(300),
+    )
+    .await;
     let (a, b, c) = (&one.app, &two.app, &three.app);
     let path = format!("/api/fansly/{}/users/fan1", team.account_id);
     for app in [a, b] {
