@@ -4,6 +4,7 @@
 #
 #   bench/cluster.sh                      # 1 instance, then 3, ~1,000 connections in all
 #   NODES=3 CONNECTIONS=999 DURATION=10s bench/cluster.sh
+#   PROFILE=debug DURATION=5s bench/cluster.sh   # the debug binary, no release build
 #
 # 1. Throughput: the users lookup (one credit, one Fansly call) through one
 #    instance with CONNECTIONS connections, then through NODES instances
@@ -32,8 +33,11 @@ BASE_PORT=${BASE_PORT:-18280}
 POOL=${POOL:-10}
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p fansly-gateway >&2
-BIN=target/release/fansly-gateway
+# PROFILE=debug runs the debug binary (checks the script and the credits;
+# its speed means nothing).
+PROFILE=${PROFILE:-release}
+if [ "$PROFILE" = release ]; then cargo build --release -p fansly-gateway >&2; fi
+BIN=target/$PROFILE/fansly-gateway
 WORK=$(mktemp -d)
 OUT=bench/out
 mkdir -p "$OUT"

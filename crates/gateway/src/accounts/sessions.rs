@@ -483,6 +483,8 @@ impl Sessions {
         .bind(proxy_label)
         .execute(&self.db.writer)
         .await?;
+        // A re-pasted token (and maybe a new proxy) replaces what is remembered.
+        self.forget(&id);
         let row = get(&self.db, team_id, &id).await?;
         self.record_lifecycle(&row, lifecycle::CONNECTED).await;
         self.changed();
