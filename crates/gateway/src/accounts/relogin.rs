@@ -152,7 +152,7 @@ impl Sessions {
         self.session_for(
             account_id,
             sealed,
-            stored.device.clone().unwrap_or_default(),
+            stored.device.as_deref().unwrap_or_default(),
             stored.sealed_proxy.as_deref(),
             stored.fansly_id.as_deref(),
         )
@@ -236,7 +236,7 @@ impl Sessions {
                 self.session_for(
                     account_id,
                     &sealed,
-                    device,
+                    &device,
                     sealed_proxy.as_deref(),
                     fansly_id.as_deref(),
                 )

@@ -4,6 +4,7 @@
 //! and every waiting caller shares its result.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,26 @@ pub struct ConnectedAccount {
     pub session: Arc<Session>,
 }
 
+/// How long [`Sessions::connected`] trusts an account row read before it reads
+/// it again, unless told otherwise ([`Sessions::cache_rows_for`]).
+const DEFAULT_ROWS_TTL: Duration = Duration::from_secs(1);
+
+/// An authenticated account's row as a request needs it, remembered so a
+/// request does not read it again: trusted for the rows' time-to-live (the
+/// API key's `key_cache_ms`), so a disconnect, re-login or state change made
+/// by another instance is seen within that time; every change this instance
+/// makes drops the entry at once ([`Sessions::forget`], `set_state`, a new
+/// session in `session_for`). Only authenticated rows are kept: every other
+/// state answers 409 and is read each time.
+struct Known {
+    team_id: String,
+    fansly_id: String,
+    sealed_token: String,
+    device: String,
+    sealed_proxy: Option<String>,
+    read: Instant,
+}
+
 /// The account connection service: sessions, re-login, secrets.
 #[derive(Clone)]
 pub struct Sessions(pub(crate) Arc<Inner>);
@@ -49,6 +70,13 @@ pub struct Inner {
     budget: Option<Arc<dyn SharedBudget>>,
     pub(crate) cooldown: Duration,
     cache: Mutex<HashMap<String, (String, Arc<Session>)>>,
+    /// What [`Sessions::connected`] read of each authenticated account's row,
+    /// trusted for `rows_ttl_ms` (see [`Known`]).
+    rows: Mutex<HashMap<String, Arc<Known>>>,
+    rows_ttl_ms: AtomicU64,
+    /// Bumped whenever this instance drops a remembered row: a read that
+    /// started before a change is not remembered after it.
+    rows_generation: AtomicU64,
     throttles: Mutex<HashMap<String, Arc<Throttle>>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) cooldowns: Mutex<HashMap<String, Instant>>,
@@ -89,6 +117,9 @@ impl Sessions {
             budget,
             cooldown,
             cache: Mutex::default(),
+            rows: Mutex::default(),
+            rows_ttl_ms: AtomicU64::new(DEFAULT_ROWS_TTL.as_millis() as u64),
+            rows_generation: AtomicU64::new(0),
             throttles: Mutex::default(),
             locks: Mutex::default(),
             cooldowns: Mutex::default(),
@@ -209,7 +240,16 @@ impl Sessions {
         })
     }
 
-    /// The team's account `account_id`, ready to call Fansly.
+    /// How long an account row read by [`Self::connected`] is trusted (the
+    /// gateway passes `key_cache_ms`; zero reads the row on every call).
+    pub fn cache_rows_for(&self, ttl: Duration) {
+        self.rows_ttl_ms
+            .store(ttl.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The team's account `account_id`, ready to call Fansly: from memory
+    /// when its row was read within the rows' time-to-live (see [`Known`]),
+    /// else from the database.
     pub async fn connected(
         &self,
         team_id: &str,
@@ -219,6 +259,22 @@ impl Sessions {
         if !account_id.starts_with(ACCOUNT_PREFIX) {
             return Err(not_found());
         }
+        if let Some(known) = self.known(team_id, account_id) {
+            let session = self.session_for(
+                account_id,
+                &known.sealed_token,
+                &known.device,
+                known.sealed_proxy.as_deref(),
+                Some(&known.fansly_id),
+            )?;
+            return Ok(ConnectedAccount {
+                id: account_id.to_owned(),
+                fansly_id: known.fansly_id.clone(),
+                session,
+            });
+        }
+        let generation = self.rows_generation.load(Ordering::Acquire);
+        let read = Instant::now();
         let row = sqlx::query(&format!(
             "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error \
              FROM {TABLE} WHERE id = $1 AND team_id = $2"
@@ -242,10 +298,20 @@ impl Sessions {
         let session = self.session_for(
             account_id,
             &token,
-            device,
+            &device,
             proxy.as_deref(),
             Some(&fansly_id),
         )?;
+        let known = Known {
+            team_id: team_id.to_owned(),
+            fansly_id,
+            sealed_token: token,
+            device,
+            sealed_proxy: proxy,
+            read,
+        };
+        let fansly_id = known.fansly_id.clone();
+        self.remember(account_id, known, generation);
         Ok(ConnectedAccount {
             id: account_id.to_owned(),
             fansly_id,
@@ -253,12 +319,37 @@ impl Sessions {
         })
     }
 
+    /// The remembered row of the team's account, if read recently enough.
+    fn known(&self, team_id: &str, account_id: &str) -> Option<Arc<Known>> {
+        let ttl = Duration::from_millis(self.rows_ttl_ms.load(Ordering::Relaxed));
+        let rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        let known = rows.get(account_id)?;
+        (known.team_id == team_id && known.read.elapsed() < ttl).then(|| known.clone())
+    }
+
+    /// Keeps a row read when the rows were at `generation`, unless this
+    /// instance changed an account since (the read may hold the old row).
+    fn remember(&self, account_id: &str, known: Known, generation: u64) {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        // Checked under the lock `drop_row` bumps under, so no change slips between.
+        if self.rows_generation.load(Ordering::Acquire) == generation {
+            rows.insert(account_id.to_owned(), Arc::new(known));
+        }
+    }
+
+    /// Drops the remembered row of `account_id`: this instance changed it.
+    fn drop_row(&self, account_id: &str) {
+        let mut rows = self.rows.lock().unwrap_or_else(|p| p.into_inner());
+        self.rows_generation.fetch_add(1, Ordering::AcqRel);
+        rows.remove(account_id);
+    }
+
     /// The cached session while the stored token is unchanged, else a new one.
     pub(crate) fn session_for(
         &self,
         account_id: &str,
         sealed_token: &str,
-        device: String,
+        device: &str,
         sealed_proxy: Option<&str>,
         fansly_id: Option<&str>,
     ) -> Result<Arc<Session>, ApiError> {
@@ -275,7 +366,7 @@ impl Sessions {
         let token = self.open(account_id, "session_token", sealed_token)?;
         let route = self.route_for(account_id, sealed_proxy)?;
         let renewer: Weak<dyn SessionRenewer> = self.me.clone();
-        let mut session = Session::new(token, device)
+        let mut session = Session::new(token, device.to_owned())
             .with_route(route)
             .with_account(account_id)
             .with_renewer(renewer);
@@ -284,18 +375,26 @@ impl Sessions {
             session = session.with_fansly_id(fansly_id);
         }
         let session = Arc::new(session);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        let replaced = self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             account_id.to_owned(),
             (sealed_token.to_owned(), session.clone()),
         );
+        if replaced.is_some() {
+            // A new token (a re-login here or on another instance): a
+            // remembered row may hold the old one.
+            self.drop_row(account_id);
+        }
         Ok(session)
     }
 
+    /// Drops what this instance remembers of the account (its session and
+    /// row): it was changed, or is about to be.
     pub(crate) fn forget(&self, account_id: &str) {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(account_id);
+        self.drop_row(account_id);
     }
 
     /// Registers (or refreshes) an account from a pasted session token: a
@@ -384,6 +483,8 @@ impl Sessions {
         .bind(proxy_label)
         .execute(&self.db.writer)
         .await?;
+        // A re-pasted token (and maybe a new proxy) replaces what is remembered.
+        self.forget(&id);
         let row = get(&self.db, team_id, &id).await?;
         self.record_lifecycle(&row, lifecycle::CONNECTED).await;
         self.changed();
@@ -438,6 +539,7 @@ impl Sessions {
         .bind(account_id)
         .execute(&self.db.writer)
         .await?;
+        self.drop_row(account_id);
         self.changed();
         Ok(())
     }

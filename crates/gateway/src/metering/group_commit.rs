@@ -22,8 +22,11 @@
 //! and by housekeeping. Whoever deletes a hold settles it, so a call is
 //! settled exactly once however these race.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use serde_json::{json, Value};
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
@@ -33,8 +36,8 @@ use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::metering::credits::ReserveError;
 
-/// Calls per transaction at most (7 parameters per ledger row stays far
-/// below either engine's limit on parameters).
+/// Calls per transaction at most (6 parameters per ledger row stays far
+/// below SQLite's limit on parameters).
 const MAX_BATCH: usize = 256;
 
 /// A reservation written to the database: its hold and the balance after it.
@@ -56,19 +59,64 @@ enum Op {
     Keep(String),
 }
 
+/// How long a balance this instance saw is good enough for an answer that
+/// charged nothing (an error's `_meta`): as long as an API key is trusted.
+const LAST_KNOWN_TTL: Duration = Duration::from_secs(1);
+
 /// This instance's committer (cheap to clone).
 #[derive(Clone)]
 pub struct Committer {
     ops: mpsc::UnboundedSender<Op>,
     db: Db,
+    seen: Seen,
+}
+
+/// Each team's balance as this instance last wrote or read it, and when.
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<HashMap<String, (i64, Instant)>>>);
+
+impl Seen {
+    fn note(&self, team: &str, balance: i64) {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get_mut(team) {
+            Some(entry) => *entry = (balance, Instant::now()),
+            None => {
+                seen.insert(team.to_owned(), (balance, Instant::now()));
+            }
+        }
+    }
 }
 
 impl Committer {
     /// Starts the committer task (it ends when the last handle is dropped).
     pub fn start(db: Db) -> Committer {
         let (ops, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(db.clone(), rx));
-        Committer { ops, db }
+        let seen = Seen::default();
+        tokio::spawn(run(db.clone(), rx, seen.clone()));
+        Committer { ops, db, seen }
+    }
+
+    /// The team's balance for an answer that charged nothing (an error's
+    /// `_meta`): the one this instance last committed or refunded when that
+    /// was within a second (other instances' calls, and grants, may have
+    /// moved it since), else read from the database.
+    pub async fn balance(&self, team: &str) -> Result<Option<i64>, sqlx::Error> {
+        let known = self
+            .seen
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(team)
+            .filter(|(_, at)| at.elapsed() < LAST_KNOWN_TTL)
+            .map(|(balance, _)| *balance);
+        if known.is_some() {
+            return Ok(known);
+        }
+        let balance = crate::metering::credits::balance(&self.db, team).await?;
+        if let Some(balance) = balance {
+            self.seen.note(team, balance);
+        }
+        Ok(balance)
     }
 
     /// Takes `cost` (> 0) credits of `team` for a call of `endpoint`; returns
@@ -105,11 +153,16 @@ impl Committer {
     /// transaction with deleting the hold); the balance after, or `None` when
     /// the hold was already settled.
     pub async fn refund(&self, hold: &str) -> Result<Option<i64>, sqlx::Error> {
-        refund_hold(&self.db, hold).await
+        let (team, balance) = match refund(&self.db, hold).await? {
+            Some(refunded) => refunded,
+            None => return Ok(None),
+        };
+        self.seen.note(&team, balance);
+        Ok(Some(balance))
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
+async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
     let mut retry_keeps: Vec<String> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -120,7 +173,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
             }
         }
         batch.extend(retry_keeps.drain(..).map(Op::Keep));
-        if let Some(keeps) = commit(&db, batch).await {
+        if let Some(keeps) = commit(&db, batch, &seen).await {
             // The transaction failed: its reservations were answered with the
             // error; the holds of calls that succeeded are tried again.
             retry_keeps = keeps;
@@ -130,7 +183,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>) {
 
 /// One transaction for `batch`. On failure answers every reservation with the
 /// error and hands back the keeps to try again.
-async fn commit(db: &Db, batch: Vec<Op>) -> Option<Vec<String>> {
+async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
     let mut reserves = Vec::new();
     let mut keeps = Vec::new();
     for op in batch {
@@ -150,7 +203,10 @@ async fn commit(db: &Db, batch: Vec<Op>) -> Option<Vec<String>> {
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
     match write(db, &plan, &keeps).await {
-        Ok(outcomes) => {
+        Ok((outcomes, balances)) => {
+            for (team, balance) in balances {
+                seen.note(&team, balance);
+            }
             for ((.., done), outcome) in reserves.into_iter().zip(outcomes) {
                 let _ = done.send(outcome);
             }
@@ -166,47 +222,30 @@ async fn commit(db: &Db, batch: Vec<Op>) -> Option<Vec<String>> {
     }
 }
 
+/// One call's rows: (team, cost, balance after, endpoint, request id, hold).
+type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
+
 /// The batch's transaction: each reservation in order against its team's
-/// balance (locked on PostgreSQL; SQLite has one writer), then one UPDATE
-/// per team, the ledger rows, the holds, and the kept holds deleted.
+/// balance (locked on PostgreSQL; SQLite has one writer), then the teams'
+/// debits, the ledger rows, the holds, and the kept holds deleted.
 async fn write(
     db: &Db,
     plan: &[(&str, i64, &'static str, Option<&str>)],
     keeps: &[String],
-) -> Result<Vec<Result<Reserved, ReserveError>>, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     let mut tx = db.writer.begin().await?;
     // Teams in a fixed order, so two instances' batches never deadlock.
+    // (balance now, credits taken by this batch); `None`: no such team.
     let mut balances: BTreeMap<&str, Option<(i64, i64)>> = BTreeMap::new();
     for (team, ..) in plan {
         balances.insert(team, None);
     }
-    let lock = match db.backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    if db.backend == Backend::Sqlite {
-        // Take SQLite's write lock before reading (as BEGIN IMMEDIATE would):
-        // a read snapshot cannot be upgraded once another process wrote the
-        // file, while waiting for the lock honours the busy timeout.
-        if let Some(team) = balances.keys().next() {
-            sqlx::query("UPDATE teams SET credits = credits WHERE id = $1")
-                .bind(*team)
-                .execute(&mut *tx)
-                .await?;
-        }
+    match db.backend {
+        Backend::Postgres => read_locked(&mut tx, &mut balances).await?,
+        Backend::Sqlite => read_sqlite(&mut tx, &mut balances).await?,
     }
-    for (team, slot) in balances.iter_mut() {
-        let row = sqlx::query(&format!("SELECT credits FROM teams WHERE id = $1{lock}"))
-            .bind(*team)
-            .fetch_optional(&mut *tx)
-            .await?;
-        // (balance now, credits taken by this batch)
-        *slot = row.map(|r| (r.get::<i64, _>(0), 0));
-    }
-    let now = now_ms();
     let mut outcomes = Vec::with_capacity(plan.len());
-    // (team, delta, balance_after, endpoint, request_id) and (hold, team, cost, endpoint, request_id)
-    let mut rows = Vec::new();
+    let mut rows: Vec<CallRow> = Vec::new();
     for (team, cost, endpoint, request_id) in plan {
         let Some(Some((balance, taken))) = balances.get_mut(team) else {
             outcomes.push(Err(ReserveError::UnknownTeam));
@@ -225,29 +264,154 @@ async fn write(
             balance: *balance,
         }));
     }
-    for (team, slot) in &balances {
-        let Some((balance, taken)) = slot else {
-            continue;
-        };
-        if *taken == 0 {
-            continue;
+    let debits: Vec<(&str, i64, i64)> = balances
+        .iter()
+        .filter_map(|(team, slot)| match slot {
+            Some((balance, taken)) if *taken > 0 => Some((*team, *taken, *balance)),
+            _ => None,
+        })
+        .collect();
+    match db.backend {
+        Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows, keeps).await?,
+        Backend::Sqlite => apply_sqlite(&mut tx, &debits, &rows, keeps).await?,
+    }
+    tx.commit().await?;
+    for (team, cost, _, endpoint, ..) in &rows {
+        metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
+            .increment(*cost as u64);
+    }
+    let after = balances
+        .into_iter()
+        .filter_map(|(team, slot)| slot.map(|(balance, _)| (team.to_owned(), balance)))
+        .collect();
+    Ok((outcomes, after))
+}
+
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
+/// SQLite: each team's balance, read by a no-op UPDATE so the first one also
+/// takes the write lock (as BEGIN IMMEDIATE would): a read snapshot cannot be
+/// upgraded once another process wrote the file, while waiting for the lock
+/// honours the busy timeout.
+async fn read_sqlite(
+    tx: &mut Tx<'_>,
+    balances: &mut BTreeMap<&str, Option<(i64, i64)>>,
+) -> Result<(), sqlx::Error> {
+    for (team, slot) in balances.iter_mut() {
+        let row = sqlx::query("UPDATE teams SET credits = credits WHERE id = $1 RETURNING credits")
+            .bind(*team)
+            .fetch_optional(&mut **tx)
+            .await?;
+        *slot = row.map(|r| (r.get::<i64, _>(0), 0));
+    }
+    Ok(())
+}
+
+/// PostgreSQL: every team of the batch read and row-locked in one statement
+/// (its text never changes, so it stays prepared on each connection).
+async fn read_locked(
+    tx: &mut Tx<'_>,
+    balances: &mut BTreeMap<&str, Option<(i64, i64)>>,
+) -> Result<(), sqlx::Error> {
+    let teams: Vec<&str> = balances.keys().copied().collect();
+    let rows = sqlx::query(
+        "SELECT id, credits FROM teams WHERE id IN (SELECT json_array_elements_text($1::json)) \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(serde_json::to_string(&teams).unwrap_or_default())
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let id: String = row.get(0);
+        if let Some(slot) = balances.get_mut(id.as_str()) {
+            *slot = Some((row.get(1), 0));
         }
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the teams' debits, the ledger rows, the holds and the kept
+/// holds' deletion as ONE statement of data-modifying CTEs over the batch
+/// passed as JSON: a batch costs four round trips (BEGIN, the locking read,
+/// this, COMMIT) whatever its size, and the statement's text never changes
+/// (prepared once per connection).
+const APPLY_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
+       cost bigint, balance bigint, endpoint text, request_id text, hold text)), \
+     debited AS (UPDATE teams SET credits = teams.credits - d.taken \
+       FROM (SELECT team, SUM(cost)::bigint AS taken FROM calls GROUP BY team) AS d \
+       WHERE teams.id = d.team RETURNING teams.id, teams.credits), \
+     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM calls ORDER BY n), \
+     held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
+       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM calls), \
+     kept AS (DELETE FROM credit_holds WHERE id IN (SELECT json_array_elements_text($3::json))) \
+     SELECT id, credits FROM debited";
+
+async fn apply_one_statement(
+    tx: &mut Tx<'_>,
+    debits: &[(&str, i64, i64)],
+    rows: &[CallRow<'_>],
+    keeps: &[String],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() && keeps.is_empty() {
+        return Ok(());
+    }
+    // In the batch's order: the ledger's ids follow `n`, so each row's
+    // balance_after is the running total.
+    let calls: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, (team, cost, balance, endpoint, request_id, hold))| {
+            json!({"n": n, "team": team, "cost": cost, "balance": balance,
+                   "endpoint": endpoint, "request_id": request_id, "hold": hold})
+        })
+        .collect();
+    let after = sqlx::query(APPLY_PG)
+        .bind(Value::Array(calls).to_string())
+        .bind(now_ms())
+        .bind(serde_json::to_string(keeps).unwrap_or_default())
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in after {
+        let (team, credits): (String, i64) = (row.get(0), row.get(1));
+        let expected = debits.iter().find(|(t, ..)| *t == team).map(|d| d.2);
+        if expected != Some(credits) {
+            // Cannot happen under the row lock; nothing is written if it does.
+            return Err(balance_moved(&team));
+        }
+    }
+    Ok(())
+}
+
+fn balance_moved(team: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "team {team}'s balance changed during a credit batch"
+    ))
+}
+
+/// SQLite (no data-modifying CTEs): one UPDATE per team, then the ledger rows
+/// and holds as multi-row inserts, then the kept holds deleted.
+async fn apply_sqlite(
+    tx: &mut Tx<'_>,
+    debits: &[(&str, i64, i64)],
+    rows: &[CallRow<'_>],
+    keeps: &[String],
+) -> Result<(), sqlx::Error> {
+    for (team, taken, balance) in debits {
         let after: i64 = sqlx::query(
             "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
         )
         .bind(taken)
         .bind(*team)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .get(0);
         if after != *balance {
-            // Another writer moved the balance under the batch (only possible
-            // outside PostgreSQL's row lock): nothing is written.
-            return Err(sqlx::Error::Protocol(format!(
-                "team {team}'s balance changed during a credit batch"
-            )));
+            // Another writer moved the balance under the batch: nothing is written.
+            return Err(balance_moved(team));
         }
     }
+    let now = now_ms();
     for chunk in rows.chunks(MAX_BATCH) {
         let mut ledger = String::from(
             "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) VALUES ",
@@ -256,20 +420,19 @@ async fn write(
             "INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
         );
         for i in 0..chunk.len() {
-            let (l, h) = (i * 7, i * 6);
+            let (l, h) = (i * 6, i * 6);
             if i > 0 {
                 ledger.push(',');
                 holds.push(',');
             }
             ledger.push_str(&format!(
-                "(${},${},${},${},${},${},${})",
+                "(${},${},${},'debit',${},${},${})",
                 l + 1,
                 l + 2,
                 l + 3,
                 l + 4,
                 l + 5,
-                l + 6,
-                l + 7
+                l + 6
             ));
             holds.push_str(&format!(
                 "(${},${},${},${},${},${})",
@@ -287,12 +450,11 @@ async fn write(
                 .bind(*team)
                 .bind(-cost)
                 .bind(*balance)
-                .bind("debit")
                 .bind(*endpoint)
                 .bind(*request_id)
                 .bind(now);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
         let mut q = sqlx::query(&holds);
         for (team, cost, _, endpoint, request_id, hold) in chunk {
             q = q
@@ -303,7 +465,7 @@ async fn write(
                 .bind(*request_id)
                 .bind(now);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
     for chunk in keeps.chunks(MAX_BATCH) {
         let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
@@ -312,20 +474,23 @@ async fn write(
         for hold in chunk {
             q = q.bind(hold.as_str());
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
-    tx.commit().await?;
-    for (team, cost, _, endpoint, ..) in &rows {
-        metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
-            .increment(*cost as u64);
-    }
-    Ok(outcomes)
+    Ok(())
 }
+
+/// Each reservation's outcome, and each team's balance after the batch.
+type Written = (Vec<Result<Reserved, ReserveError>>, Vec<(String, i64)>);
 
 /// Refunds the call behind `hold` if it is still unsettled: deletes the hold
 /// and credits its cost back with a `refund` ledger row, in one transaction.
 /// The balance after, or `None` when someone settled the hold first.
 pub async fn refund_hold(db: &Db, hold: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(refund(db, hold).await?.map(|(_, balance)| balance))
+}
+
+/// [`refund_hold`], also naming the team.
+async fn refund(db: &Db, hold: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
     let mut tx = db.writer.begin().await?;
     let row = sqlx::query(
         "DELETE FROM credit_holds WHERE id = $1 RETURNING team_id, cost, endpoint, request_id",
@@ -359,9 +524,9 @@ pub async fn refund_hold(db: &Db, hold: &str) -> Result<Option<i64>, sqlx::Error
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team, "endpoint" => endpoint)
+    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team.clone(), "endpoint" => endpoint)
         .increment(cost.max(0) as u64);
-    Ok(Some(balance))
+    Ok(Some((team, balance)))
 }
 
 /// Refunds every hold created before `cutoff_ms`: calls whose process died

@@ -107,6 +107,8 @@ impl App {
             events.clone(),
             redis.clone(),
         );
+        // Account rows are trusted as long as API keys are (metering/callers.rs).
+        sessions.cache_rows_for(Duration::from_millis(config.key_cache_ms));
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("binding the API to {}", config.listen))?;

@@ -6,6 +6,7 @@
 mod accounts;
 mod auth;
 mod cluster;
+mod cluster_kill;
 mod connect;
 mod console;
 mod console_mcp;

@@ -31,6 +31,16 @@ pub fn test_redis_url() -> String {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
 }
 
+/// A fresh PostgreSQL database for a cluster: the suite's own server when it
+/// runs on PostgreSQL, else the local one (cluster mode needs a database
+/// every instance reaches, which SQLite is not).
+pub async fn cluster_database_url() -> String {
+    match test_database_url().await {
+        Some(url) => url,
+        None => new_pg_database(DEFAULT_PG).await,
+    }
+}
+
 /// `n` gateways in cluster mode: one fresh PostgreSQL database (the suite's
 /// own when it runs on PostgreSQL, else a new one on the local server), a
 /// unique Redis prefix, one sandbox. The first node creates the default team
@@ -38,11 +48,7 @@ pub fn test_redis_url() -> String {
 /// `tweak(i, config)` adjusts node `i`'s config.
 pub async fn spawn_cluster(n: usize, tweak: impl Fn(usize, &mut Config)) -> Cluster {
     assert!(n >= 1);
-    let database_url = match test_database_url().await {
-        Some(url) => url,
-        // The suite runs on SQLite: cluster mode still gets PostgreSQL.
-        None => new_pg_database(DEFAULT_PG).await,
-    };
+    let database_url = cluster_database_url().await;
     let prefix = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
     let redis_url = test_redis_url();
     let redis = Redis::connect(&redis_url, &prefix)

@@ -15,7 +15,7 @@ pub use app::{
     TestApp, TestTeam,
 };
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
-pub use cluster::{spawn_cluster, test_redis_url, Cluster};
+pub use cluster::{cluster_database_url, spawn_cluster, test_redis_url, Cluster};
 pub use http::SendJson;
 pub use wait::eventually;
 pub use webhooks::{verify_signatures, Received, Receiver};
