@@ -3,16 +3,20 @@
 //! rules themselves live with the state they read (the session rule in
 //! `world.rs`, the client-check rule in `config.rs`); this file turns a
 //! request's headers into their inputs and their refusals into Fansly's
-//! answers.
+//! answers. Also `world_post`, the route most Fansly writes are: the caller,
+//! then the JSON body, then a change to the locked world.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use axum::routing::{post, MethodRouter};
+use serde::de::DeserializeOwned;
 
 use crate::envelope::{bad_param, fail};
+use crate::params::JsonBody;
 use crate::state::AppState;
-use crate::world::{SessionRefusal, SessionRow};
+use crate::world::{SessionRefusal, SessionRow, World};
 
 /// A header's value, trimmed; `None` when absent, not text, or blank.
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -67,4 +71,20 @@ pub fn signature_rejection(state: &AppState, headers: &HeaderMap, path: &str) ->
             header(headers, "fansly-client-ts"),
         )
         .map(bad_param)
+}
+
+/// A POST route: the caller checked first ([`Caller`]), then the JSON body
+/// ([`JsonBody`]), then `write` on the world, locked for the whole write,
+/// with the caller's account id; its answer.
+pub fn world_post<B, W>(write: W) -> MethodRouter<AppState>
+where
+    B: DeserializeOwned + Send + 'static,
+    W: Fn(&mut World, u64, B) -> Response + Clone + Send + Sync + 'static,
+{
+    post(
+        move |State(state): State<AppState>, Caller(me): Caller, JsonBody(body): JsonBody<B>| {
+            let write = write.clone();
+            async move { write(&mut state.world(), me.account_id, body) }
+        },
+    )
 }

@@ -5,19 +5,19 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::caller::Caller;
+use crate::caller::{world_post, Caller};
 use crate::envelope::{bad_param, fail, ok};
 use crate::state::AppState;
-use crate::world::Group;
+use crate::world::{Group, World};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/group", post(create_group))
+        .route("/api/v1/group", world_post(create_group))
         // The web app calls both `/group/{id}` and `/group/{id}/`.
         .route("/api/v1/group/{id}", get(group_detail))
         .route("/api/v1/group/{id}/", get(group_detail))
@@ -38,14 +38,7 @@ struct GroupUser {
 }
 
 /// One DM group per pair: asking again answers the existing group.
-async fn create_group(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Result<Json<CreateGroup>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_group(world: &mut World, me: u64, body: CreateGroup) -> Response {
     if body.kind != 1 || body.users.len() != 2 {
         return bad_param("invalid parameter \"users\"");
     }
@@ -53,17 +46,16 @@ async fn create_group(
     let Some(ids) = ids else {
         return bad_param("invalid parameter \"userId\"");
     };
-    let Some(partner) = ids.iter().copied().find(|id| *id != me.account_id) else {
+    let Some(partner) = ids.iter().copied().find(|id| *id != me) else {
         return bad_param("invalid parameter \"users\"");
     };
-    if !ids.contains(&me.account_id) {
+    if !ids.contains(&me) {
         return fail(StatusCode::FORBIDDEN, 403, "not allowed");
     }
-    let mut world = state.world();
     if world.account(partner).is_none() {
         return bad_param("invalid user");
     }
-    let group = world.open_group(me.account_id, partner).clone();
+    let group = world.open_group(me, partner).clone();
     ok(world.group_json(&group))
 }
 

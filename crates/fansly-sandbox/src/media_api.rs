@@ -10,12 +10,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Router;
 use futures::StreamExt;
 use rand::distributions::{Alphanumeric, DistString};
 use serde::Deserialize;
@@ -23,11 +22,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::caller::Caller;
+use crate::caller::{world_post, Caller};
 use crate::envelope::{bad_param, ok};
 use crate::fan_view::add_preview;
 use crate::messaging::{Bundle, Grant, Media, Upload, PART_SIZE};
-use crate::params::parse_id;
+use crate::params::{csv_ids, parse_id, JsonBody};
 use crate::state::{AppState, UploadDone};
 use crate::world::{now_ms, World};
 
@@ -39,16 +38,14 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/media/upload/create", post(create))
         .route("/api/v1/media/upload/complete", post(complete))
         .route("/api/v1/media/upload/{id}", get(status))
-        .route("/api/v1/account/media", get(grants).post(grant))
+        .route("/api/v1/account/media", world_post(grant).get(grants))
         .route(
             "/api/v1/account/media/bundle",
-            get(bundles).post(create_bundle),
+            world_post(create_bundle).get(bundles),
         )
         .route("/fansly-upload/{id}/{index}", put(put_part))
         .route("/cdn/{account}/{file}", get(cdn))
 }
-
-type JsonBody<T> = Result<Json<T>, JsonRejection>;
 
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
@@ -70,11 +67,8 @@ async fn create(
     State(state): State<AppState>,
     Caller(me): Caller,
     headers: HeaderMap,
-    body: JsonBody<CreateBody>,
+    JsonBody(body): JsonBody<CreateBody>,
 ) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
     if body.file_size == 0 || body.file_size > MAX_FILE {
         return bad_param("invalid parameter \"fileSize\"");
     }
@@ -186,11 +180,8 @@ async fn complete(
     State(state): State<AppState>,
     Caller(me): Caller,
     headers: HeaderMap,
-    body: JsonBody<CompleteBody>,
+    JsonBody(body): JsonBody<CompleteBody>,
 ) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
     // Check under the lock, assemble the file without it.
     let upload = {
         let world = state.world();
@@ -355,29 +346,32 @@ struct IdsQuery {
     ids: Option<String>,
 }
 
+/// `?ids=` (1 to 100 snowflakes) → an array of what `visible` finds among
+/// them for the caller; unknown and hidden ids are left out.
+fn by_ids(
+    state: &AppState,
+    q: &IdsQuery,
+    visible: impl Fn(&World, u64) -> Option<Value>,
+) -> Response {
+    let Some(ids) = csv_ids(q.ids.as_deref().unwrap_or("")) else {
+        return bad_param("invalid parameter \"ids\"");
+    };
+    let world = state.world();
+    ok(ids.iter().filter_map(|id| visible(&world, *id)).collect())
+}
+
 /// `?ids=` (≤100): the grants the caller may see, unknown ones left out.
 async fn grants(
     State(state): State<AppState>,
     Caller(me): Caller,
     Query(q): Query<IdsQuery>,
 ) -> Response {
-    let raw = q.ids.unwrap_or_default();
-    let ids: Option<Vec<u64>> = raw.split(',').map(|s| parse_id(s.trim())).collect();
-    let Some(ids) = ids.filter(|ids| !ids.is_empty() && ids.len() <= 100) else {
-        return bad_param("invalid parameter \"ids\"");
-    };
-    let world = state.world();
-    let msgs = &world.messaging;
-    let found: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| msgs.visible_grant(*id, me.account_id))
-        .map(|g| {
-            let mut v = msgs.grant_json(g);
-            add_preview(&world, g.id, &mut v);
-            v
-        })
-        .collect();
-    ok(Value::Array(found))
+    by_ids(&state, &q, |world, id| {
+        let g = world.messaging.visible_grant(id, me.account_id)?;
+        let mut v = world.messaging.grant_json(g);
+        add_preview(world, g.id, &mut v);
+        Some(v)
+    })
 }
 
 #[derive(Deserialize)]
@@ -410,28 +404,20 @@ struct WhitelistEntry {
 
 /// An array of grants in, the created accountMedia out, in order. Only the
 /// caller's own processed media can be granted.
-async fn grant(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: JsonBody<Vec<NewGrant>>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn grant(world: &mut World, me: u64, body: Vec<NewGrant>) -> Response {
     if body.is_empty() {
         return bad_param("invalid body");
     }
-    let mut world = state.world();
     let mut checked = Vec::new();
     for g in &body {
-        match check_grant(&world, me.account_id, g) {
+        match check_grant(&world, me, g) {
             Ok(c) => checked.push((c, g.permissions.permission_flags.clone())),
             Err(resp) => return *resp,
         }
     }
     let out: Vec<Value> = checked
         .into_iter()
-        .map(|(c, gates)| mint_grant(&mut world, me.account_id, c, gates))
+        .map(|(c, gates)| mint_grant(world, me, c, gates))
         .collect();
     ok(Value::Array(out))
 }
@@ -518,18 +504,10 @@ struct NewBundle {
 /// its `permissions`. Answers `{accountMedia, accountMediaBundles: [bundle]}`
 /// (the answer's other keys are INFERRED; the web app reads
 /// `accountMediaBundles[0].id`). A bundle needs at least one model.
-async fn create_bundle(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: JsonBody<NewBundle>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_bundle(world: &mut World, me: u64, body: NewBundle) -> Response {
     if body.account_media_models.is_empty() {
         return bad_param("invalid parameter \"accountMediaModels\"");
     }
-    let mut world = state.world();
     let Some(whitelist) = body
         .whitelist
         .iter()
@@ -540,7 +518,7 @@ async fn create_bundle(
     };
     let mut checked = Vec::new();
     for g in &body.account_media_models {
-        match check_grant(&world, me.account_id, g) {
+        match check_grant(&world, me, g) {
             Ok(c) => checked.push(c),
             Err(resp) => return *resp,
         }
@@ -549,7 +527,7 @@ async fn create_bundle(
     // (`World::may_open`).
     let media: Vec<Value> = checked
         .into_iter()
-        .map(|c| mint_grant(&mut world, me.account_id, c, Vec::new()))
+        .map(|c| mint_grant(world, me, c, Vec::new()))
         .collect();
     let items: Vec<u64> = media
         .iter()
@@ -557,7 +535,7 @@ async fn create_bundle(
         .collect();
     let bundle = Bundle {
         id: world.mint_id(),
-        account: me.account_id,
+        account: me,
         items,
         whitelist,
         created_ms: now_ms(),
@@ -579,19 +557,11 @@ async fn bundles(
     Caller(me): Caller,
     Query(q): Query<IdsQuery>,
 ) -> Response {
-    let raw = q.ids.unwrap_or_default();
-    let ids: Option<Vec<u64>> = raw.split(',').map(|s| parse_id(s.trim())).collect();
-    let Some(ids) = ids.filter(|ids| !ids.is_empty() && ids.len() <= 100) else {
-        return bad_param("invalid parameter \"ids\"");
-    };
-    let world = state.world();
-    let msgs = &world.messaging;
-    let found: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| msgs.visible_bundle(*id, me.account_id))
-        .map(|b| msgs.bundle_json(b))
-        .collect();
-    ok(Value::Array(found))
+    by_ids(&state, &q, |world, id| {
+        let msgs = &world.messaging;
+        msgs.visible_bundle(id, me.account_id)
+            .map(|b| msgs.bundle_json(b))
+    })
 }
 
 /// The CDN: processed files by `/<accountId>/<mediaId>.<ext>`, streamed from disk.

@@ -7,31 +7,29 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::caller::Caller;
+use crate::caller::{world_post, Caller};
 use crate::envelope::{bad_param, fail, ok};
 use crate::messaging::{like_json, Like, Message};
 use crate::params::parse_id;
 use crate::state::AppState;
-use crate::world::now_ms;
+use crate::world::{now_ms, World};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/message", get(list).post(send))
-        .route("/api/v1/message/ack", post(ack))
+        .route("/api/v1/message", world_post(send).get(list))
+        .route("/api/v1/message/ack", world_post(ack))
         .route("/api/v1/message/ack/all", post(ack_all))
-        .route("/api/v1/message/delete", post(delete))
-        .route("/api/v1/message/typing", post(typing))
-        .route("/api/v1/message/like", post(like))
-        .route("/api/v1/message/like/delete", post(unlike))
-        .route("/api/v1/groups/users/settings", post(user_settings))
+        .route("/api/v1/message/delete", world_post(delete))
+        .route("/api/v1/message/typing", world_post(typing))
+        .route("/api/v1/message/like", world_post(like))
+        .route("/api/v1/message/like/delete", world_post(unlike))
+        .route("/api/v1/groups/users/settings", world_post(user_settings))
 }
-
-type Body<T> = Result<Json<T>, JsonRejection>;
 
 fn no_group() -> Response {
     fail(
@@ -39,6 +37,11 @@ fn no_group() -> Response {
         500,
         "error getting group",
     )
+}
+
+/// The group a body's `groupId` names, if it is one of the caller's.
+fn my_group(world: &World, raw: &str, me: u64) -> Option<u64> {
+    parse_id(raw).filter(|g| world.group_of(*g, me).is_some())
 }
 
 /// `{"success": true}` with no `response`, as `/message/ack` answers.
@@ -142,14 +145,8 @@ struct Attachment {
     content_type: i64,
 }
 
-async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<SendBody>) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let Some(group) =
-        parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
-    else {
+fn send(world: &mut World, me: u64, body: SendBody) -> Response {
+    let Some(group) = my_group(&world, &body.group_id, me) else {
         return no_group();
     };
     // The caller's own accountMedia (contentType 1) or bundles (2).
@@ -158,7 +155,7 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
         let owned = parse_id(&a.content_id).filter(|id| {
             world
                 .messaging
-                .owns_attachment(me.account_id, Some(a.content_type), *id)
+                .owns_attachment(me, Some(a.content_type), *id)
         });
         match owned {
             Some(id) => grants.push(id),
@@ -181,7 +178,7 @@ async fn send(State(state): State<AppState>, Caller(me): Caller, body: Body<Send
             None => return bad_param("invalid parameter \"inReplyTo\""),
         },
     };
-    let m = world.post_message(group, me.account_id, body.content, grants, in_reply_to);
+    let m = world.post_message(group, me, body.content, grants, in_reply_to);
     ok(world.messaging.sent_json(&m))
 }
 
@@ -193,21 +190,18 @@ struct AckBody {
     kind: i64,
 }
 
-async fn ack(State(state): State<AppState>, Caller(me): Caller, body: Body<AckBody>) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn ack(world: &mut World, me: u64, body: AckBody) -> Response {
     if !(1..=4).contains(&body.kind) || body.message_ids.is_empty() {
         return bad_param("invalid parameter \"type\"");
     }
-    let mut world = state.world();
     let mut ids = Vec::new();
     for raw in &body.message_ids {
-        let visible = parse_id(raw).filter(|id| {
-            world.messaging.messages.get(id).is_some_and(|m| {
-                m.deleted_ms.is_none() && world.group_of(m.group_id, me.account_id).is_some()
-            })
-        });
+        let visible =
+            parse_id(raw).filter(|id| {
+                world.messaging.messages.get(id).is_some_and(|m| {
+                    m.deleted_ms.is_none() && world.group_of(m.group_id, me).is_some()
+                })
+            });
         // An unknown or stale id fails the whole call (spec §3.2).
         let Some(id) = visible else {
             return bad_param("invalid parameter \"messageIds\"");
@@ -217,7 +211,7 @@ async fn ack(State(state): State<AppState>, Caller(me): Caller, body: Body<AckBo
     let now = now_ms();
     for id in ids {
         if let Some(m) = world.messaging.messages.get_mut(&id) {
-            acknowledge(m, me.account_id, body.kind, now);
+            acknowledge(m, me, body.kind, now);
         }
     }
     done()
@@ -244,7 +238,8 @@ struct AckAllBody {
 async fn ack_all(
     State(state): State<AppState>,
     Caller(me): Caller,
-    body: Body<AckAllBody>,
+    // A body Fansly cannot read is refused as a bad `type`, not a bad body.
+    body: Result<Json<AckAllBody>, JsonRejection>,
 ) -> Response {
     let Ok(Json(body)) = body.map_err(|_| ()).and_then(|b| {
         if (1..=4).contains(&b.kind) {
@@ -285,18 +280,10 @@ struct DeleteBody {
 }
 
 /// Only the sender deletes; the message stays listed with `deletedAt`.
-async fn delete(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body<DeleteBody>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
+fn delete(world: &mut World, me: u64, body: DeleteBody) -> Response {
     let found = parse_id(&body.message_id)
         .and_then(|id| world.messaging.messages.get_mut(&id))
-        .filter(|m| m.sender == me.account_id && m.deleted_ms.is_none());
+        .filter(|m| m.sender == me && m.deleted_ms.is_none());
     match found {
         Some(m) => {
             m.deleted_ms = Some(now_ms());
@@ -312,16 +299,8 @@ struct TypingBody {
     group_id: String,
 }
 
-async fn typing(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body<TypingBody>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let world = state.world();
-    match parse_id(&body.group_id).and_then(|g| world.group_of(g, me.account_id)) {
+fn typing(world: &mut World, me: u64, body: TypingBody) -> Response {
+    match my_group(&world, &body.group_id, me) {
         Some(_) => done(),
         None => no_group(),
     }
@@ -337,30 +316,26 @@ struct LikeBody {
 
 /// Reactions 1–7 on the other party's messages only (spec §6.6); liking
 /// again with the same type answers the existing like.
-async fn like(State(state): State<AppState>, Caller(me): Caller, body: Body<LikeBody>) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn like(world: &mut World, me: u64, body: LikeBody) -> Response {
     if !(1..=7).contains(&body.kind) {
         return bad_param("invalid parameter \"type\"");
     }
-    let mut world = state.world();
     let like_id = world.mint_id();
-    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me.account_id));
+    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me));
     let Some(m) = found else {
         return bad_param("invalid parameter \"messageId\"");
     };
-    if m.sender == me.account_id {
+    if m.sender == me {
         return bad_param("invalid parameter \"messageId\"");
     }
     let existing = m
         .likes
         .iter()
-        .position(|l| l.account == me.account_id && l.kind == body.kind);
+        .position(|l| l.account == me && l.kind == body.kind);
     let index = existing.unwrap_or_else(|| {
         m.likes.push(Like {
             id: like_id,
-            account: me.account_id,
+            account: me,
             kind: body.kind,
         });
         m.likes.len() - 1
@@ -368,23 +343,15 @@ async fn like(State(state): State<AppState>, Caller(me): Caller, body: Body<Like
     ok(like_json(&m.likes[index], m, false))
 }
 
-async fn unlike(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body<LikeBody>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me.account_id));
+fn unlike(world: &mut World, me: u64, body: LikeBody) -> Response {
+    let found = parse_id(&body.message_id).and_then(|id| world.live_message_of(id, me));
     let Some(m) = found else {
         return bad_param("invalid parameter \"messageId\"");
     };
     let Some(index) = m
         .likes
         .iter()
-        .position(|l| l.account == me.account_id && l.kind == body.kind)
+        .position(|l| l.account == me && l.kind == body.kind)
     else {
         return bad_param("invalid parameter \"type\"");
     };
@@ -400,30 +367,16 @@ struct SettingsBody {
 }
 
 /// Merges the caller's settings for one group and answers them.
-async fn user_settings(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body<SettingsBody>,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let Some(group) =
-        parse_id(&body.group_id).filter(|g| world.group_of(*g, me.account_id).is_some())
-    else {
+fn user_settings(world: &mut World, me: u64, body: SettingsBody) -> Response {
+    let Some(group) = my_group(&world, &body.group_id, me) else {
         return no_group();
     };
-    let settings = world
-        .messaging
-        .settings
-        .entry((group, me.account_id))
-        .or_default();
+    let settings = world.messaging.settings.entry((group, me)).or_default();
     settings.extend(body.user_settings);
     let settings = Value::Object(settings.clone());
     ok(json!({
         "groupId": group.to_string(),
-        "userId": me.account_id.to_string(),
+        "userId": me.to_string(),
         "userSettings": settings
     }))
 }

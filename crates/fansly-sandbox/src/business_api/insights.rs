@@ -9,8 +9,10 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::business::{Transaction, DAY_MS, TYPE_TIP};
-use crate::business_api::request::{answer, bad_param, num, window, Params};
+use crate::business::{Business, Transaction, DAY_MS, TYPE_TIP};
+use crate::business_api::request::{
+    answer, bad_param, business_get, num, window, Params, QueryMap, Refusal,
+};
 use crate::caller::Caller;
 use crate::state::AppState;
 use crate::world::now_ms;
@@ -19,7 +21,7 @@ use fansly_upstream::{Window, STATS_MAX_WINDOW_MS};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/it/amoie/stats", get(insights))
-        .route("/api/v1/account/stats/summary", get(stats_summary))
+        .route("/api/v1/account/stats/summary", business_get(stats_summary))
 }
 
 /// Legacy account statistics: `period`-sized buckets (ms) between
@@ -105,30 +107,22 @@ fn bucket_stats(creator: u64, ts: i64, period: i64, kind: u64) -> Value {
 /// The new dashboard's account summary for `after <= t < before` (ms, UTC
 /// midnights), counted from the same events as every other answer. The
 /// response shape is INFERRED (spec §7: fields only named by HUB).
-async fn stats_summary(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    Query(q): Params,
-) -> Response {
-    answer((|| {
-        let (after, before) = window(&q)?;
-        let world = state.world();
-        let b = world.business(me.account_id);
-        let inside = |t: i64| t >= after && t < before;
-        let sales: Vec<&Transaction> = b.transactions.iter().filter(|t| inside(t.at_ms)).collect();
-        let paying: BTreeSet<u64> = sales.iter().map(|t| t.fan).collect();
-        let sum = |f: &dyn Fn(&Transaction) -> i64| sales.iter().map(|t| f(t)).sum::<i64>();
-        Ok(json!({
-            "after": after,
-            "before": before,
-            "dataSince": b.start_ms,
-            "newFollowers": b.follows.iter().filter(|f| inside(f.at_ms)).count(),
-            "newSubscribers": b.subscriptions.iter().filter(|s| inside(s.created_ms)).count(),
-            "payingFans": paying.len(),
-            "purchases": sales.len(),
-            "grossMills": sum(&|t| t.amount),
-            "netMills": sum(&|t| t.net()),
-            "tipsMills": sum(&|t| if t.kind == TYPE_TIP { t.amount } else { 0 })
-        }))
-    })())
+fn stats_summary(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
+    let (after, before) = window(&q)?;
+    let inside = |t: i64| t >= after && t < before;
+    let sales: Vec<&Transaction> = b.transactions.iter().filter(|t| inside(t.at_ms)).collect();
+    let paying: BTreeSet<u64> = sales.iter().map(|t| t.fan).collect();
+    let sum = |f: &dyn Fn(&Transaction) -> i64| sales.iter().map(|t| f(t)).sum::<i64>();
+    Ok(json!({
+        "after": after,
+        "before": before,
+        "dataSince": b.start_ms,
+        "newFollowers": b.follows.iter().filter(|f| inside(f.at_ms)).count(),
+        "newSubscribers": b.subscriptions.iter().filter(|s| inside(s.created_ms)).count(),
+        "payingFans": paying.len(),
+        "purchases": sales.len(),
+        "grossMills": sum(&|t| t.amount),
+        "netMills": sum(&|t| t.net()),
+        "tipsMills": sum(&|t| if t.kind == TYPE_TIP { t.amount } else { 0 })
+    }))
 }

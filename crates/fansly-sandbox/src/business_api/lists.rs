@@ -1,26 +1,27 @@
 //! Lists: the creator's fan lists, their members, and creating, editing,
 //! removing, ordering and filling them.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::business::FanList;
+use crate::business::{Business, FanList};
 use crate::business_api::request::{
-    answer, bad_param, body_id, body_str, id_param, num, with_business, Body, Params, Refusal,
+    bad_param, body_id, body_str, business_get, id_param, num, with_business, Body, QueryMap,
+    Refusal,
 };
 use crate::caller::Caller;
 use crate::envelope::ok;
 use crate::state::AppState;
-use crate::world::now_ms;
+use crate::world::{now_ms, World};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/lists/account", get(lists))
-        .route("/api/v1/lists/itemsnew", get(list_items))
+        .route("/api/v1/lists/itemsnew", business_get(list_items))
         .route("/api/v1/lists", post(create_list))
         .route("/api/v1/lists/update", post(update_list))
         .route("/api/v1/lists/remove", post(remove_list))
@@ -40,46 +41,55 @@ async fn lists(State(state): State<AppState>, Caller(me): Caller) -> Response {
 /// `sortMode=3` (the only mode clients send; rows in `sortId` order) and
 /// `after` = the last row's `sortId`. There is no `offset`: one is ignored,
 /// so a client paging by offset gets page one again, as on Fansly.
-async fn list_items(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    Query(q): Params,
-) -> Response {
-    answer((|| {
-        let list_id = id_param(&q, "listId")?;
-        let limit = num(&q, "limit", 100)?.clamp(0, 100) as usize;
-        let after: u64 = match q.get("after").map(String::as_str) {
-            None | Some("") => 0,
-            Some(a) => a.parse().map_err(|_| bad_param("after"))?,
-        };
-        let world = state.world();
-        let b = world.business(me.account_id);
-        let Some(list) = b.lists.iter().find(|l| l.id == list_id) else {
-            return Err(list_not_found());
-        };
-        Ok(list
-            .items
-            .iter()
-            .enumerate()
-            // sortId: the member's 1-based position in the list.
-            .map(|(i, item)| (i as u64 + 1, item))
-            .filter(|(sort_id, _)| *sort_id > after)
-            .take(limit)
-            .map(|(sort_id, item)| {
-                json!({
-                    "id": item.to_string(),
-                    "sortId": sort_id.to_string(),
-                    "listId": list_id.to_string(),
-                    "type": 0,
-                    "metadata": ""
-                })
+fn list_items(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
+    let list_id = id_param(&q, "listId")?;
+    let limit = num(&q, "limit", 100)?.clamp(0, 100) as usize;
+    let after: u64 = match q.get("after").map(String::as_str) {
+        None | Some("") => 0,
+        Some(a) => a.parse().map_err(|_| bad_param("after"))?,
+    };
+    let Some(list) = b.lists.iter().find(|l| l.id == list_id) else {
+        return Err(list_not_found());
+    };
+    Ok(list
+        .items
+        .iter()
+        .enumerate()
+        // sortId: the member's 1-based position in the list.
+        .map(|(i, item)| (i as u64 + 1, item))
+        .filter(|(sort_id, _)| *sort_id > after)
+        .take(limit)
+        .map(|(sort_id, item)| {
+            json!({
+                "id": item.to_string(),
+                "sortId": sort_id.to_string(),
+                "listId": list_id.to_string(),
+                "type": 0,
+                "metadata": ""
             })
-            .collect())
-    })())
+        })
+        .collect())
 }
 
 fn list_not_found() -> Refusal {
     Refusal::new(StatusCode::NOT_FOUND, 404, "list not found")
+}
+
+/// Where list `id` stands among the creator's lists (404 when it is not one).
+fn list_pos(b: &Business, id: u64) -> Result<usize, Refusal> {
+    b.lists
+        .iter()
+        .position(|l| l.id == id)
+        .ok_or_else(list_not_found)
+}
+
+/// The creator's list `list_id` in `world`, to change (404 when it is not one).
+fn list_mut(world: &mut World, me: u64, list_id: u64) -> Result<&mut FanList, Refusal> {
+    let b = world.business_mut(me).expect("checked");
+    b.lists
+        .iter_mut()
+        .find(|l| l.id == list_id)
+        .ok_or_else(list_not_found)
 }
 
 /// `POST /lists {label, description}` → the new list row.
@@ -109,11 +119,7 @@ async fn update_list(State(state): State<AppState>, Caller(me): Caller, body: Bo
     with_business(&state, me.account_id, body, |world, body| {
         let id = body_id(body, "id")?;
         let b = world.business_mut(me.account_id).expect("checked");
-        let pos = b
-            .lists
-            .iter()
-            .position(|l| l.id == id)
-            .ok_or_else(list_not_found)?;
+        let pos = list_pos(b, id)?;
         if let Some(label) = body_str(body, "label") {
             let label = label.trim();
             if label.is_empty() {
@@ -133,11 +139,7 @@ async fn remove_list(State(state): State<AppState>, Caller(me): Caller, body: Bo
     with_business(&state, me.account_id, body, |world, body| {
         let id = body_id(body, "listId")?;
         let b = world.business_mut(me.account_id).expect("checked");
-        let pos = b
-            .lists
-            .iter()
-            .position(|l| l.id == id)
-            .ok_or_else(list_not_found)?;
+        let pos = list_pos(b, id)?;
         b.lists.remove(pos);
         Ok(json!(true))
     })
@@ -179,12 +181,7 @@ async fn list_commands(State(state): State<AppState>, Caller(me): Caller, body: 
                     if world.account(member).is_none() {
                         return Err(bad_param("listItem.id"));
                     }
-                    let b = world.business_mut(me.account_id).expect("checked");
-                    let list = b
-                        .lists
-                        .iter_mut()
-                        .find(|l| l.id == list_id)
-                        .ok_or_else(list_not_found)?;
+                    let list = list_mut(world, me.account_id, list_id)?;
                     if !list.items.contains(&member) {
                         list.items.push(member);
                     }
@@ -199,12 +196,7 @@ async fn list_commands(State(state): State<AppState>, Caller(me): Caller, body: 
                         .map(|v| v.as_str().and_then(|s| s.parse().ok()))
                         .collect::<Option<_>>()
                         .ok_or_else(|| bad_param("itemIds"))?;
-                    let b = world.business_mut(me.account_id).expect("checked");
-                    let list = b
-                        .lists
-                        .iter_mut()
-                        .find(|l| l.id == list_id)
-                        .ok_or_else(list_not_found)?;
+                    let list = list_mut(world, me.account_id, list_id)?;
                     list.items.retain(|i| !ids.contains(i));
                 }
                 _ => return Err(bad_param("type")),

@@ -5,18 +5,23 @@
 
 use std::collections::HashMap;
 
-use axum::extract::Query;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{get, MethodRouter};
 use axum::Json;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::business::Business;
+use crate::caller::Caller;
 use crate::envelope::{fail, ok};
 use crate::state::AppState;
 use crate::world::World;
 
-pub type Params = Query<HashMap<String, String>>;
+/// A route's query parameters, as Fansly reads them: by name, as text.
+pub type QueryMap = HashMap<String, String>;
+pub type Params = axum::extract::Query<QueryMap>;
 
 /// A Fansly error answer, kept small until it is sent.
 pub struct Refusal {
@@ -44,7 +49,7 @@ pub fn bad_param(name: &str) -> Refusal {
 }
 
 /// An optional non-negative integer parameter; blank means `default`.
-pub fn num(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, Refusal> {
+pub fn num(q: &QueryMap, name: &str, default: i64) -> Result<i64, Refusal> {
     match q.get(name).map(|v| v.trim()) {
         None | Some("") => Ok(default),
         Some(v) => v
@@ -56,13 +61,13 @@ pub fn num(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64,
 }
 
 /// `limit`/`offset` as Fansly pages: limit capped at 100.
-pub fn page(q: &HashMap<String, String>, default_limit: i64) -> Result<(usize, usize), Refusal> {
+pub fn page(q: &QueryMap, default_limit: i64) -> Result<(usize, usize), Refusal> {
     let limit = num(q, "limit", default_limit)?.clamp(0, 100) as usize;
     Ok((limit, num(q, "offset", 0)? as usize))
 }
 
 /// `after`/`before` in ms; 0 or absent means unbounded.
-pub fn window(q: &HashMap<String, String>) -> Result<(i64, i64), Refusal> {
+pub fn window(q: &QueryMap) -> Result<(i64, i64), Refusal> {
     let after = num(q, "after", 0)?;
     let before = match num(q, "before", 0)? {
         0 => i64::MAX,
@@ -71,7 +76,7 @@ pub fn window(q: &HashMap<String, String>) -> Result<(i64, i64), Refusal> {
     Ok((after, before))
 }
 
-pub fn id_param(q: &HashMap<String, String>, name: &str) -> Result<u64, Refusal> {
+pub fn id_param(q: &QueryMap, name: &str) -> Result<u64, Refusal> {
     q.get(name)
         .and_then(|v| v.trim().parse().ok())
         .ok_or_else(|| bad_param(name))
@@ -93,7 +98,7 @@ pub fn search_matches(world: &World, account: u64, search: &str) -> bool {
     })
 }
 
-pub fn search_of(q: &HashMap<String, String>) -> String {
+pub fn search_of(q: &QueryMap) -> String {
     q.get("search")
         .map(|s| s.trim().to_lowercase())
         .unwrap_or_default()
@@ -130,4 +135,21 @@ pub fn with_business(
 
 pub fn ms_to_date(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A read of the caller's business: their business (empty for an account
+/// without one), their account id and the query; the answer or its refusal.
+pub type Read = fn(&Business, u64, &QueryMap) -> Result<Value, Refusal>;
+
+/// A GET route answering `read` for the caller, with the world locked for
+/// the whole read.
+pub fn business_get(read: Read) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>,
+              Caller(me): Caller,
+              axum::extract::Query(q): Params| async move {
+            let world = state.world();
+            answer(read(world.business(me.account_id), me.account_id, &q))
+        },
+    )
 }

@@ -1,16 +1,17 @@
 //! Tracking links: the list with totals, one link's day rows, and editing a
 //! link.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::business::DAY_MS;
+use crate::business::{Business, DAY_MS};
 use crate::business_api::request::{
-    answer, body_id, body_str, id_param, ms_to_date, window, with_business, Body, Params, Refusal,
+    body_id, body_str, business_get, id_param, ms_to_date, window, with_business, Body, QueryMap,
+    Refusal,
 };
 use crate::caller::Caller;
 use crate::envelope::ok;
@@ -19,7 +20,10 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/trackinglinks", get(tracking_links))
-        .route("/api/v1/trackinglinks/stats", get(tracking_link_stats))
+        .route(
+            "/api/v1/trackinglinks/stats",
+            business_get(tracking_link_stats),
+        )
         .route("/api/v1/trackinglinks/update", post(update_tracking_link))
 }
 
@@ -31,46 +35,38 @@ async fn tracking_links(State(state): State<AppState>, Caller(me): Caller) -> Re
 }
 
 /// Day rows of one link inside the window (keys as the vendor's example).
-async fn tracking_link_stats(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    Query(q): Params,
-) -> Response {
-    answer((|| {
-        let id = id_param(&q, "trackingLinkId")?;
-        let (after, before) = window(&q)?;
-        let world = state.world();
-        let b = world.business(me.account_id);
-        let Some(link) = b.links.iter().find(|l| l.id == id) else {
-            return Err(Refusal::new(
-                StatusCode::NOT_FOUND,
-                404,
-                "tracking link not found",
-            ));
-        };
-        let rows: Vec<Value> = link
-            .days
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (b.start_ms + i as i64 * DAY_MS, d))
-            .filter(|(day, _)| *day + DAY_MS > after && *day <= before)
-            .map(|(day, d)| {
-                let date = ms_to_date(day);
-                json!({
-                    "trackingLinkId": id.to_string(),
-                    "timestamp": day,
-                    "clicks": d.clicks,
-                    "claims": d.claims,
-                    "follows": d.follows,
-                    "subscriptions": d.subscriptions,
-                    "year": date.year(),
-                    "month": u8::from(date.month()),
-                    "date": date.day()
-                })
+fn tracking_link_stats(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
+    let id = id_param(&q, "trackingLinkId")?;
+    let (after, before) = window(&q)?;
+    let Some(link) = b.links.iter().find(|l| l.id == id) else {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            404,
+            "tracking link not found",
+        ));
+    };
+    let rows: Vec<Value> = link
+        .days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (b.start_ms + i as i64 * DAY_MS, d))
+        .filter(|(day, _)| *day + DAY_MS > after && *day <= before)
+        .map(|(day, d)| {
+            let date = ms_to_date(day);
+            json!({
+                "trackingLinkId": id.to_string(),
+                "timestamp": day,
+                "clicks": d.clicks,
+                "claims": d.claims,
+                "follows": d.follows,
+                "subscriptions": d.subscriptions,
+                "year": date.year(),
+                "month": u8::from(date.month()),
+                "date": date.day()
             })
-            .collect();
-        Ok(Value::Array(rows))
-    })())
+        })
+        .collect();
+    Ok(Value::Array(rows))
 }
 
 /// `POST /trackinglinks/update {id, label?, description?}` → the link. No

@@ -4,30 +4,27 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::get;
+use axum::Router;
 use serde_json::{json, Value};
 
-use crate::caller::Caller;
+use crate::caller::{world_post, Caller};
 use crate::content::{Attachment, Post};
 use crate::envelope::{bad_param, fail, ok};
 use crate::fan_view::{post_bundles, post_media};
-use crate::params::{id_list, parse_id, str_field};
+use crate::params::{csv_ids, id_list, parse_id, str_field};
 use crate::state::AppState;
 use crate::world::{now_ms, World};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/post", post(create_post).get(posts_by_id))
-        .route("/api/v1/post/edit", post(edit_post))
+        .route("/api/v1/post", world_post(create_post).get(posts_by_id))
+        .route("/api/v1/post/edit", world_post(edit_post))
         .route("/api/v1/timelinenew/{account}", get(timeline))
 }
-
-type Body = Result<Json<Value>, JsonRejection>;
 
 /// What `POST /post` and `POST /post/edit` share, checked against the
 /// caller's walls and grants.
@@ -108,19 +105,15 @@ fn post_fields(
 /// scheduledFor (ms|0), expiresAt (ms|0), wallIds, pinWallIds, ...}`.
 /// Attachments must be the caller's own accountMedia grants; `wallIds` is
 /// required. A scheduled post answers `postId` where a published one answers `id`.
-async fn create_post(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_post(world: &mut World, me: u64, body: Value) -> Response {
     let now = now_ms();
-    let mut world = state.world();
-    let f = match post_fields(&world, me.account_id, &body, now) {
+    let f = match post_fields(&world, me, &body, now) {
         Ok(f) => f,
         Err(resp) => return *resp,
     };
     let post = Post {
         id: world.mint_id(),
-        account: me.account_id,
+        account: me,
         content: f.content,
         attachments: f.attachments,
         wall_ids: f.wall_ids,
@@ -146,20 +139,13 @@ async fn create_post(State(state): State<AppState>, Caller(me): Caller, body: Bo
 /// (route, body and answer INFERRED). Only the author's post can be edited;
 /// the edit replaces text, attachments, walls, pins and expiry, and keeps
 /// the post's id, creation time and schedule.
-async fn edit_post(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let Some(id) = parse_id(str_field(&body, "id")).filter(|id| {
-        world
-            .content
-            .post(*id)
-            .is_some_and(|p| p.account == me.account_id)
-    }) else {
+fn edit_post(world: &mut World, me: u64, body: Value) -> Response {
+    let Some(id) = parse_id(str_field(&body, "id"))
+        .filter(|id| world.content.post(*id).is_some_and(|p| p.account == me))
+    else {
         return fail(StatusCode::NOT_FOUND, 404, "post not found");
     };
-    let f = match post_fields(&world, me.account_id, &body, now_ms()) {
+    let f = match post_fields(&world, me, &body, now_ms()) {
         Ok(f) => f,
         Err(resp) => return *resp,
     };
@@ -181,9 +167,7 @@ async fn posts_by_id(
     Caller(me): Caller,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let raw = q.get("ids").map(String::as_str).unwrap_or("");
-    let ids: Option<Vec<u64>> = raw.split(',').map(|s| parse_id(s.trim())).collect();
-    let Some(ids) = ids.filter(|ids| !ids.is_empty() && ids.len() <= 100) else {
+    let Some(ids) = csv_ids(q.get("ids").map(String::as_str).unwrap_or("")) else {
         return bad_param("invalid parameter \"ids\"");
     };
     let world = state.world();

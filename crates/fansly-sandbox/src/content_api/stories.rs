@@ -2,24 +2,19 @@
 //! HUB-FB; the answer is INFERRED). Stories are not kept: nothing lists
 //! them yet.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::{json, Value};
 
-use crate::caller::Caller;
+use crate::caller::world_post;
 use crate::envelope::{bad_param, ok};
 use crate::params::{parse_id, str_field};
 use crate::state::AppState;
-use crate::world::now_ms;
+use crate::world::{now_ms, World};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/mediastories", post(create_story))
+    Router::new().route("/api/v1/mediastories", world_post(create_story))
 }
-
-type Body = Result<Json<Value>, JsonRejection>;
 
 /// Stories last a day (INFERRED from the app; not enforced by the sandbox).
 const STORY_MS: i64 = 24 * 3_600_000;
@@ -28,20 +23,16 @@ const STORY_MS: i64 = 24 * 3_600_000;
 /// INFERRED). `contentType` 1 names an accountMedia, which must be the
 /// caller's own grant; other content types are refused. Stories are not
 /// kept: nothing lists them yet.
-async fn create_story(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_story(world: &mut World, me: u64, body: Value) -> Response {
     if body.get("contentType").and_then(Value::as_i64) != Some(1) {
         return bad_param("invalid parameter \"contentType\"");
     }
-    let mut world = state.world();
     let grant = parse_id(str_field(&body, "contentId")).filter(|id| {
         world
             .messaging
             .grants
             .get(id)
-            .is_some_and(|g| g.account == me.account_id)
+            .is_some_and(|g| g.account == me)
     });
     let Some(grant) = grant else {
         return bad_param("invalid parameter \"contentId\"");
@@ -55,7 +46,7 @@ async fn create_story(State(state): State<AppState>, Caller(me): Caller, body: B
         .map(|g| world.messaging.grant_json(g));
     ok(json!({
         "id": id.to_string(),
-        "accountId": me.account_id.to_string(),
+        "accountId": me.to_string(),
         "contentType": 1,
         "contentId": grant.to_string(),
         "createdAt": now / 1000,

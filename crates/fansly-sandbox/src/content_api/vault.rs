@@ -4,15 +4,14 @@
 
 use std::collections::HashMap;
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{get, MethodRouter};
+use axum::Router;
 use serde_json::{json, Value};
 
-use crate::caller::Caller;
+use crate::caller::{world_post, Caller};
 use crate::content::{Album, AlbumEntry, VAULT_PAGE};
 use crate::envelope::{bad_param, fail, ok};
 use crate::params::{parse_id, str_field};
@@ -22,17 +21,18 @@ use crate::world::{now_ms, World};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/vault/albumsnew", get(albums))
-        .route("/api/v1/vault/albums", post(create_album))
-        .route("/api/v1/vault/albums/order", post(move_album))
-        .route("/api/v1/vault/albums/media", post(add_album_media))
+        .route("/api/v1/vault/albums", world_post(create_album))
+        .route("/api/v1/vault/albums/order", world_post(move_album))
+        .route(
+            "/api/v1/vault/albums/media",
+            album_media_route(add_album_media),
+        )
         .route(
             "/api/v1/vault/albums/media/delete",
-            post(remove_album_media),
+            album_media_route(remove_album_media),
         )
         .route("/api/v1/media/vaultnew", get(vault_media))
 }
-
-type Body = Result<Json<Value>, JsonRejection>;
 
 /// `GET /vault/albumsnew` → the caller's albums (an array; shape INFERRED).
 async fn albums(State(state): State<AppState>, Caller(me): Caller) -> Response {
@@ -44,28 +44,21 @@ async fn albums(State(state): State<AppState>, Caller(me): Caller) -> Response {
 /// `POST /vault/albums {id: null, title, description, accountId: null, type: 0}`
 /// → the new album; with `id` set, edits that album's title and description
 /// (INFERRED) and answers it.
-async fn create_album(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_album(world: &mut World, me: u64, body: Value) -> Response {
     let title = str_field(&body, "title").to_owned();
     let description = str_field(&body, "description").to_owned();
-    let mut world = state.world();
     match body.get("id") {
         None | Some(Value::Null) => {}
         Some(v) => {
             let Some(id) = v.as_str().and_then(parse_id) else {
                 return bad_param("invalid parameter \"id\"");
             };
-            let Some(album) = world.content.album_mut(me.account_id, id) else {
+            let Some(album) = world.content.album_mut(me, id) else {
                 return fail(StatusCode::NOT_FOUND, 404, "album not found");
             };
             album.title = title;
             album.description = description;
-            return ok(world
-                .content
-                .album_json(me.account_id, id)
-                .unwrap_or(Value::Null));
+            return ok(world.content.album_json(me, id).unwrap_or(Value::Null));
         }
     }
     let album = Album {
@@ -76,19 +69,15 @@ async fn create_album(State(state): State<AppState>, Caller(me): Caller, body: B
         kind: 0,
         entries: Vec::new(),
     };
-    ok(world.content.add_album(me.account_id, album))
+    ok(world.content.add_album(me, album))
 }
 
 /// `POST /vault/albums/order {oldPos, newPos}` (the web app's payload:
 /// openFansly's bundle list, HUB-SPEC §2.6): moves the album at index
 /// `oldPos` of `/vault/albumsnew`'s order to `newPos`. The answer (the
 /// albums in their new order) is INFERRED.
-async fn move_album(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let count = world.content.albums_json(me.account_id).len();
+fn move_album(world: &mut World, me: u64, body: Value) -> Response {
+    let count = world.content.albums_json(me).len();
     let pos = |name: &str| {
         body.get(name)
             .and_then(Value::as_u64)
@@ -101,8 +90,8 @@ async fn move_album(State(state): State<AppState>, Caller(me): Caller, body: Bod
     let Some(new) = pos("newPos") else {
         return bad_param("invalid parameter \"newPos\"");
     };
-    world.content.move_album_at(me.account_id, old, new);
-    ok(Value::Array(world.content.albums_json(me.account_id)))
+    world.content.move_album_at(me, old, new);
+    ok(Value::Array(world.content.albums_json(me)))
 }
 
 /// The album and media ids of `{albumId, mediaIds}`: the album must be the
@@ -150,25 +139,40 @@ fn album_media_body(
     Ok((album, ids))
 }
 
+/// What changes an album's media: the world, the caller, the album and the
+/// media ids, all checked by [`album_media_body`]; `Err` is the refusal.
+type AlbumEdit = fn(&mut World, u64, u64, Vec<u64>) -> Result<(), Box<Response>>;
+
+/// A `POST {albumId, mediaIds}` route: the body checked, `edit` made, and
+/// the album as it now is.
+fn album_media_route(edit: AlbumEdit) -> MethodRouter<AppState> {
+    world_post(move |world: &mut World, me: u64, body: Value| {
+        let (album_id, media) = match album_media_body(world, me, &body) {
+            Ok(x) => x,
+            Err(resp) => return *resp,
+        };
+        if let Err(refusal) = edit(world, me, album_id, media) {
+            return *refusal;
+        }
+        ok(world
+            .content
+            .album_json(me, album_id)
+            .unwrap_or(Value::Null))
+    })
+}
+
 /// `POST /vault/albums/media {albumId, mediaIds}` → the album. Media
 /// already in the album stay where they are.
-async fn add_album_media(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let (album_id, media) = match album_media_body(&world, me.account_id, &body) {
-        Ok(x) => x,
-        Err(resp) => return *resp,
-    };
+fn add_album_media(
+    world: &mut World,
+    me: u64,
+    album_id: u64,
+    media: Vec<u64>,
+) -> Result<(), Box<Response>> {
     let now = now_ms();
     for m in media {
         let entry_id = world.mint_id();
-        let Some(album) = world.content.album_mut(me.account_id, album_id) else {
+        let Some(album) = world.content.album_mut(me, album_id) else {
             break;
         };
         if album.entries.iter().all(|e| e.media != m) {
@@ -179,45 +183,36 @@ async fn add_album_media(
             });
         }
     }
-    ok(world
-        .content
-        .album_json(me.account_id, album_id)
-        .unwrap_or(Value::Null))
+    Ok(())
 }
 
 /// `POST /vault/albums/media/delete {albumId, mediaIds}` → the album. A
 /// media not in the album is a 404; the media stay in the vault.
-async fn remove_album_media(
-    State(state): State<AppState>,
-    Caller(me): Caller,
-    body: Body,
-) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
-    let mut world = state.world();
-    let (album_id, media) = match album_media_body(&world, me.account_id, &body) {
-        Ok(x) => x,
-        Err(resp) => return *resp,
-    };
-    let Some(album) = world.content.album_mut(me.account_id, album_id) else {
-        return fail(StatusCode::NOT_FOUND, 404, "album not found");
+fn remove_album_media(
+    world: &mut World,
+    me: u64,
+    album_id: u64,
+    media: Vec<u64>,
+) -> Result<(), Box<Response>> {
+    let Some(album) = world.content.album_mut(me, album_id) else {
+        return Err(Box::new(fail(
+            StatusCode::NOT_FOUND,
+            404,
+            "album not found",
+        )));
     };
     if let Some(missing) = media
         .iter()
         .find(|m| album.entries.iter().all(|e| e.media != **m))
     {
-        return fail(
+        return Err(Box::new(fail(
             StatusCode::NOT_FOUND,
             404,
             &format!("media {missing} not in album"),
-        );
+        )));
     }
     album.entries.retain(|e| !media.contains(&e.media));
-    ok(world
-        .content
-        .album_json(me.account_id, album_id)
-        .unwrap_or(Value::Null))
+    Ok(())
 }
 
 /// `GET /media/vaultnew?albumId=&mediaType=&search=&before=&after=0` →

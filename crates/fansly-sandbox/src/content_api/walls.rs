@@ -1,33 +1,26 @@
 //! Walls (spec §9): creating one next to the main wall every creator has.
 //! Listing is `account/me`'s `walls[]` (`world_json.rs`).
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use serde_json::{json, Value};
 
-use crate::caller::Caller;
+use crate::caller::world_post;
 use crate::content::{wall_json, Wall};
 use crate::envelope::{bad_param, fail, ok};
 use crate::params::{parse_id, str_field};
 use crate::state::AppState;
+use crate::world::World;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/account/walls", post(create_wall))
+    Router::new().route("/api/v1/account/walls", world_post(create_wall))
 }
-
-type Body = Result<Json<Value>, JsonRejection>;
 
 /// `POST /account/walls {name, description, private, copyFrom}` → the new
 /// wall (route and body INFERRED: the app's wall editor; listing is
 /// `account/me`'s `walls[]`).
-async fn create_wall(State(state): State<AppState>, Caller(me): Caller, body: Body) -> Response {
-    let Ok(Json(body)) = body else {
-        return bad_param("invalid body");
-    };
+fn create_wall(world: &mut World, me: u64, body: Value) -> Response {
     let name = str_field(&body, "name").trim();
     if name.is_empty() {
         return bad_param("invalid parameter \"name\"");
@@ -37,11 +30,10 @@ async fn create_wall(State(state): State<AppState>, Caller(me): Caller, body: Bo
         Some(Value::Bool(b)) => *b,
         Some(v) => v.as_i64().is_some_and(|n| n != 0),
     };
-    let mut world = state.world();
     let copy_from = match str_field(&body, "copyFrom") {
         "" => None,
         raw => match parse_id(raw) {
-            Some(id) if world.content.has_wall(me.account_id, id) => Some(raw.to_owned()),
+            Some(id) if world.content.has_wall(me, id) => Some(raw.to_owned()),
             _ => return fail(StatusCode::NOT_FOUND, 404, "wall not found"),
         },
     };
@@ -51,8 +43,8 @@ async fn create_wall(State(state): State<AppState>, Caller(me): Caller, body: Bo
         description: str_field(&body, "description").to_owned(),
         private,
     };
-    let mut v = wall_json(me.account_id, &wall, None);
+    let mut v = wall_json(me, &wall, None);
     v["copyFrom"] = json!(copy_from);
-    world.content.add_wall(me.account_id, wall);
+    world.content.add_wall(me, wall);
     ok(v)
 }

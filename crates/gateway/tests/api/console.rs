@@ -7,7 +7,9 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, Receiver, SendJson, TestApp};
+use crate::helpers::{
+    assert_error, spawn_app, spawn_app_with, spawn_hooked_app, strs, SendJson, TestApp,
+};
 
 const OPERATOR: &str = "fgw_operator_test_token_0123456789abcdefghij";
 
@@ -133,9 +135,7 @@ async fn the_ledger_pages_and_spend_is_summed_per_day_and_endpoint() {
     let app = spawn_app().await;
     let key = app.team.key.clone();
     for _ in 0..3 {
-        let r = app
-            .get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
-            .await;
+        let r = app.get(&app.acct_path("users/fan1")).await;
         assert_eq!(r.status(), 200);
     }
     let first = data(&app, Method::GET, "/api/console/ledger?limit=2", &key, None).await;
@@ -181,7 +181,7 @@ async fn the_ledger_pages_and_spend_is_summed_per_day_and_endpoint() {
 async fn requests_are_recorded_with_credits_latency_and_fansly_calls() {
     let app = spawn_app().await;
     let key = app.team.key.clone();
-    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    let path = app.acct_path("users/fan1");
     assert_eq!(app.get(&path).await.status(), 200);
     let missing = app
         .get(&format!(
@@ -256,12 +256,7 @@ async fn the_operator_token_lists_teams_and_acts_for_the_named_team() {
         .await;
     assert_eq!(teams.status(), 200);
     let teams: Value = teams.json().await.unwrap();
-    let ids: Vec<&str> = teams["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids = strs(&teams["data"], "id");
     assert!(ids.contains(&app.team.id.as_str()) && ids.contains(&other.id.as_str()));
     let refused = app.get("/api/console/teams").await;
     assert_error(refused, 401).await;
@@ -298,17 +293,7 @@ async fn the_operator_token_lists_teams_and_acts_for_the_named_team() {
 
 #[tokio::test]
 async fn a_test_send_is_delivered_and_logged_with_its_attempt() {
-    let app = spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
-    let receiver = Receiver::start().await;
-    let hook = app
-        .create_webhook(
-            &app.team,
-            &receiver.url,
-            &["fansly.messages.received"],
-            None,
-        )
-        .await;
-    let id = hook["id"].as_str().unwrap();
+    let (app, receiver, id) = spawn_hooked_app().await;
     let queued = data(
         &app,
         Method::POST,

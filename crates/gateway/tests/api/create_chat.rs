@@ -85,7 +85,7 @@ async fn chat_with_oneself_is_422() {
 #[tokio::test]
 async fn malformed_bodies_get_clear_4xx_naming_the_problem() {
     let app = spawn_app().await;
-    let path = format!("/api/fansly/{}/chats", app.team.account_id);
+    let path = app.acct_path("chats");
     let cases: Vec<(Option<&str>, &[u8], u16, &str)> = vec![
         (Some("application/json"), b"{}", 422, "user_id"),
         (
@@ -155,7 +155,7 @@ async fn malformed_bodies_get_clear_4xx_naming_the_problem() {
 #[tokio::test]
 async fn oversized_body_is_413() {
     let app = spawn_app_small_body().await;
-    let path = format!("/api/fansly/{}/chats", app.team.account_id);
+    let path = app.acct_path("chats");
     let body = json!({"user_id": "1", "pad": "x".repeat(4096)}).to_string();
     assert_error_naming(
         app.post_raw(&path, Some("application/json"), body.into_bytes())

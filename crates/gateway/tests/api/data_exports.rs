@@ -25,6 +25,22 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) ->
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// `verb` (start, retry) on export `id`: its status and body.
+async fn act(app: &TestApp, id: &str, verb: &str) -> (u16, Value) {
+    let path = format!("/api/data-exports/{id}/{verb}");
+    call(app, Method::POST, &path, None).await
+}
+
+/// Sets the default team's credits directly in the database.
+async fn set_credits(app: &TestApp, credits: i64) {
+    sqlx::query("UPDATE teams SET credits = $1 WHERE id = $2")
+        .bind(credits)
+        .bind(&app.team.id)
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+}
+
 fn worker(app: &TestApp) -> fansly_gateway::workers::data_exports::Deps {
     fansly_gateway::workers::data_exports::Deps {
         db: app.db().clone(),
@@ -47,6 +63,12 @@ async fn settled(app: &TestApp, id: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("export {id} did not finish");
+}
+
+/// Runs the exports due now, then waits for export `id` to settle.
+async fn run_settled(app: &TestApp, id: &str) -> Value {
+    worker(app).run_due().await;
+    settled(app, id).await
 }
 
 fn numeric(id: &str) -> u128 {
@@ -122,17 +144,10 @@ async fn five_thousand_messages_over_twenty_chats_export_politely_in_both_format
     assert_eq!(export["status"], "pending");
     assert_eq!(export["accounts"][0]["id"], app.team.account_id.as_str());
     app.clear_upstream_requests().await;
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/data-exports/{id}/start"),
-        None,
-    )
-    .await;
+    let (status, _) = act(&app, &id, "start").await;
     assert_eq!(status, 200);
 
-    worker(&app).run_due().await;
-    let done = settled(&app, &id).await;
+    let done = run_settled(&app, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["rows_processed"], 5_000);
     assert_eq!(done["total_rows"], 5_000);
@@ -297,33 +312,16 @@ async fn exports_validate_start_retry_delete_and_run_out_of_credits() {
     );
     let resp = app.get(&format!("/api/data-exports/{id}/download")).await;
     assert_error(resp, 409).await;
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/data-exports/{id}/retry"),
-        None,
-    )
-    .await;
+    let (status, _) = act(&app, &id, "retry").await;
     assert_eq!(status, 409);
-    let (status, started) = call(
-        &app,
-        Method::POST,
-        &format!("/api/data-exports/{id}/start"),
-        None,
-    )
-    .await;
+    let (status, started) = act(&app, &id, "start").await;
     assert_eq!(status, 200);
     assert_eq!(started["data"]["status"], "queued");
 
     // Out of credits: the export fails with nothing kept; retried once the
     // team has credits, it completes (maxMessages: the 2 newest, oldest first).
-    sqlx::query("UPDATE teams SET credits = 0 WHERE id = $1")
-        .bind(&app.team.id)
-        .execute(&app.db().writer)
-        .await
-        .unwrap();
-    worker(&app).run_due().await;
-    let failed = settled(&app, &id).await;
+    set_credits(&app, 0).await;
+    let failed = run_settled(&app, &id).await;
     assert_eq!(failed["status"], "failed");
     assert!(
         failed["failed_reason"]
@@ -332,21 +330,10 @@ async fn exports_validate_start_retry_delete_and_run_out_of_credits() {
             .contains("credits"),
         "{failed}"
     );
-    sqlx::query("UPDATE teams SET credits = 10 WHERE id = $1")
-        .bind(&app.team.id)
-        .execute(&app.db().writer)
-        .await
-        .unwrap();
-    let (status, _) = call(
-        &app,
-        Method::POST,
-        &format!("/api/data-exports/{id}/retry"),
-        None,
-    )
-    .await;
+    set_credits(&app, 10).await;
+    let (status, _) = act(&app, &id, "retry").await;
     assert_eq!(status, 200);
-    worker(&app).run_due().await;
-    let done = settled(&app, &id).await;
+    let done = run_settled(&app, &id).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["credit_cost"], 1);
     let text = app

@@ -120,18 +120,18 @@ async fn spawn_app_rich() -> TestApp {
     app
 }
 
+/// Every row of the account's ledger, paged 100 at a time.
+async fn ledger(app: &TestApp) -> Vec<Value> {
+    let acct = &app.team.account_id;
+    let path = format!("/api/fansly/{acct}/earnings/transactions?limit=100");
+    rows(&app.all_pages(&path, 60).await, Some("data"))
+}
+
 #[tokio::test]
 async fn stats_and_monthly_statements_agree_with_the_ledger() {
     let app = spawn_app_rich().await;
     let acct = &app.team.account_id;
-    let txs = rows(
-        &app.all_pages(
-            &format!("/api/fansly/{acct}/earnings/transactions?limit=100"),
-            60,
-        )
-        .await,
-        Some("data"),
-    );
+    let txs = ledger(&app).await;
     let stats = json(&app, &format!("/api/fansly/{acct}/earnings/stats?{EVER}")).await;
     let types = stats["data"]["stats"].as_array().unwrap();
     assert_eq!(
@@ -237,14 +237,7 @@ async fn date_windows_are_validated() {
 async fn top_supporters_agree_with_per_fan_ledgers() {
     let app = spawn_app_rich().await;
     let acct = &app.team.account_id;
-    let txs = rows(
-        &app.all_pages(
-            &format!("/api/fansly/{acct}/earnings/transactions?limit=100"),
-            60,
-        )
-        .await,
-        Some("data"),
-    );
+    let txs = ledger(&app).await;
     let ranking = rows(
         &app.all_pages(
             &format!("/api/fansly/{acct}/top-supporters?{EVER}&limit=50"),

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_same_shape, spawn_app, strs, TestApp};
 
 fn ids<'a>(pages: &'a [Value], list: &str, key: &str) -> Vec<&'a str> {
     pages
@@ -35,11 +35,8 @@ async fn followers_page_through_each_follower_once() {
     );
     assert_unique(&followers, "followers");
     for page in &pages {
-        let accounts: HashSet<&str> = page["data"]["aggregationData"]["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap())
+        let accounts: HashSet<&str> = strs(&page["data"]["aggregationData"]["accounts"], "id")
+            .into_iter()
             .collect();
         for f in page["data"]["followers"].as_array().unwrap() {
             assert!(accounts.contains(f["followerId"].as_str().unwrap()));
@@ -94,13 +91,7 @@ async fn paged_endpoints_refuse_bad_limits_and_offsets() {
 
 async fn subscriber_ids(app: &TestApp, query: &str) -> Vec<String> {
     let pages = app
-        .all_pages(
-            &format!(
-                "/api/fansly/{}/subscribers?limit=45&{query}",
-                app.team.account_id
-            ),
-            20,
-        )
+        .all_pages(&app.acct_path(&format!("subscribers?limit=45&{query}")), 20)
         .await;
     ids(&pages, "subscriptions", "id")
         .into_iter()
@@ -162,14 +153,7 @@ async fn subscriber_counts_agree_with_stats_and_tiers() {
 #[tokio::test]
 async fn subscription_tiers_match_the_vendor_example() {
     let app = spawn_app().await;
-    let resp = app
-        .get(&format!(
-            "/api/fansly/{}/subscription-tiers",
-            app.team.account_id
-        ))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let body = app.get_ok(&app.acct_path("subscription-tiers")).await;
     let example: Value =
         serde_json::from_str(include_str!("fixtures/subscription_tiers_200.json")).unwrap();
     assert_same_shape(&example, &body, "$");
@@ -202,12 +186,7 @@ async fn subscriber_filters_are_validated() {
 #[tokio::test]
 async fn following_lists_account_ids() {
     let app = spawn_app().await;
-    let pages = app
-        .all_pages(
-            &format!("/api/fansly/{}/following?limit=4", app.team.account_id),
-            10,
-        )
-        .await;
+    let pages = app.all_pages(&app.acct_path("following?limit=4"), 10).await;
     let ids: Vec<&str> = pages
         .iter()
         .flat_map(|p| p["data"].as_array().unwrap())

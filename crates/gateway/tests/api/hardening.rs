@@ -45,7 +45,7 @@ async fn custom_proxy_to_a_private_address_is_refused() {
 #[tokio::test]
 async fn request_ids_are_bounded_before_they_are_echoed_or_stored() {
     let app = spawn_app().await;
-    let chats = format!("/api/fansly/{}/chats", app.team.account_id);
+    let chats = app.acct_path("chats");
     let fan = app.fan_id(1).await;
     for (sent, kept) in [
         ("a".repeat(100_000), false),
@@ -254,8 +254,7 @@ async fn data_dir_and_database_files_are_private() {
         c.database_url = None;
     })
     .await;
-    app.get(&format!("/api/fansly/{}/chats", app.team.account_id))
-        .await;
+    app.get(&app.acct_path("chats")).await;
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     for name in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
@@ -321,9 +320,7 @@ async fn message_actions_check_the_chat_and_full_last_pages_end_paging() {
         );
     }
     // Exactly 100 messages, read 100 at a time (Fansly's cap): one page.
-    let resp = app.get(&format!("{base}/messages?limit=100")).await;
-    assert_eq!(resp.status(), 200);
-    let page: Value = resp.json().await.unwrap();
+    let page = app.get_ok(&format!("{base}/messages?limit=100")).await;
     assert_eq!(page["data"]["messages"].as_array().unwrap().len(), 100);
     assert_eq!(
         page["data"]["hasMore"], false,

@@ -292,13 +292,11 @@ async fn without_a_key_nothing_changes() {
     let app = spawn_app().await;
     let chat = app.open_chat(1).await;
     for _ in 0..2 {
-        let resp = app
-            .post(
-                &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
-                &json!({"text": "plain"}),
-            )
-            .await;
-        assert_eq!(resp.status(), 200);
+        app.post_ok(
+            &app.acct_path(&format!("chats/{chat}/messages")),
+            &json!({"text": "plain"}),
+        )
+        .await;
     }
     assert_eq!(app.copies(&chat, "plain").await, 2);
 }

@@ -73,17 +73,9 @@ async fn analytics_summary_compares_with_the_previous_period_and_the_ledger() {
     app.team = app.new_team(10_000, 0).await;
     let acct = &app.team.account_id;
     let get = |q: String| {
+        let path = app.acct_path(&format!("analytics/summary{q}"));
         let app = &app;
-        async move {
-            let resp = app
-                .get(&format!(
-                    "/api/fansly/{}/analytics/summary{q}",
-                    app.team.account_id
-                ))
-                .await;
-            assert_eq!(resp.status(), 200, "{q}");
-            resp.json::<Value>().await.unwrap()["data"].clone()
-        }
+        async move { app.get_ok(&path).await["data"].clone() }
     };
     // Default: the last 30 days up to today, rounded to UTC midnights.
     let recent = get(String::new()).await;
@@ -186,13 +178,7 @@ async fn stats_ask_by_year_and_month_and_say_when_fansly_served_another_window()
             .await;
         assert!(body["_meta"].get("_upstream_window").is_none(), "{body}");
     }
-    let asks: Vec<String> = app
-        .upstream_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.path == "/api/v1/it/amoie/stats")
-        .map(|r| r.query.unwrap_or_default())
-        .collect();
+    let asks = app.upstream_queries("/api/v1/it/amoie/stats").await;
     assert!(
         asks[0].contains("year=2026") && asks[0].contains("month=2"),
         "{}",

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp};
+use crate::helpers::{spawn_app, strings, TestApp};
 
 async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
     let resp = app
@@ -19,27 +19,19 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) ->
 }
 
 async fn labels(app: &TestApp) -> Vec<String> {
-    call(app, Method::GET, "/lists", None).await["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["label"].as_str().unwrap().to_owned())
-        .collect()
+    strings(
+        &call(app, Method::GET, "/lists", None).await["data"],
+        "label",
+    )
 }
 
 async fn members(app: &TestApp, list: &str) -> Vec<String> {
-    app.all_pages(
-        &format!(
-            "/api/fansly/{}/lists/{list}/items?limit=2",
-            app.team.account_id
-        ),
-        60,
-    )
-    .await
-    .iter()
-    .flat_map(|p| p["data"].as_array().unwrap().clone())
-    .map(|i| i["id"].as_str().unwrap().to_owned())
-    .collect()
+    app.all_pages(&app.acct_path(&format!("lists/{list}/items?limit=2")), 60)
+        .await
+        .iter()
+        .flat_map(|p| p["data"].as_array().unwrap().clone())
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -131,101 +123,77 @@ async fn lists_lifecycle() {
 async fn list_inputs_are_validated() {
     let app = spawn_app().await;
     let acct = app.team.account_id.clone();
-    let key = app.team.key.clone();
-    let send = |method: Method, path: String, body: Option<Value>| {
-        let app = &app;
-        let key = key.clone();
-        async move { app.request(method, &path, Some(&key), body.as_ref()).await }
-    };
     let lists = format!("/api/fansly/{acct}/lists");
-    let msg = assert_error(
-        send(Method::POST, lists.clone(), Some(json!({"label": "  "}))).await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("label"), "{msg}");
-    assert_error(
-        send(Method::POST, lists.clone(), Some(json!({"name": "x"}))).await,
-        422,
-    )
-    .await;
-    let msg = assert_error(
-        send(
-            Method::PUT,
-            format!("{lists}/abc"),
-            Some(json!({"label": "x"})),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("list_id"), "{msg}");
-    assert_error_naming(
-        send(Method::PUT, format!("{lists}/123"), Some(json!({}))).await,
-        422,
-        "label",
-    )
-    .await;
-    let msg = assert_error(
-        send(
-            Method::POST,
-            format!("{lists}/reorder"),
-            Some(json!({"from": 0, "to": 9})),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("to"), "{msg}");
-    let msg = assert_error(
-        send(
-            Method::POST,
-            format!("{lists}/123/items"),
-            Some(json!({"user_ids": []})),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("user_ids"), "{msg}");
-    let msg = assert_error(
-        send(
-            Method::POST,
-            format!("{lists}/123/items"),
-            Some(json!({"user_ids": ["fan1"]})),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert!(msg.starts_with("user_ids"), "{msg}");
-
     let existing = app.get_json(&lists).await["data"][0]["id"]
         .as_str()
         .unwrap()
         .to_owned();
     let nobody = "100000000000000001";
-    assert_error_naming(
-        send(
+    app.assert_refusals(vec![
+        (
+            Method::POST,
+            lists.clone(),
+            Some(json!({"label": "  "})),
+            422,
+            "^label",
+        ),
+        (
+            Method::POST,
+            lists.clone(),
+            Some(json!({"name": "x"})),
+            422,
+            "",
+        ),
+        (
+            Method::PUT,
+            format!("{lists}/abc"),
+            Some(json!({"label": "x"})),
+            422,
+            "^list_id",
+        ),
+        (
+            Method::PUT,
+            format!("{lists}/123"),
+            Some(json!({})),
+            422,
+            "label",
+        ),
+        (
+            Method::POST,
+            format!("{lists}/reorder"),
+            Some(json!({"from": 0, "to": 9})),
+            422,
+            "^to",
+        ),
+        (
+            Method::POST,
+            format!("{lists}/123/items"),
+            Some(json!({"user_ids": []})),
+            422,
+            "^user_ids",
+        ),
+        (
+            Method::POST,
+            format!("{lists}/123/items"),
+            Some(json!({"user_ids": ["fan1"]})),
+            422,
+            "^user_ids",
+        ),
+        (
             Method::POST,
             format!("{lists}/{existing}/items"),
             Some(json!({"user_ids": [nobody]})),
-        )
-        .await,
-        404,
-        nobody,
-    )
-    .await;
-    assert_error_naming(
-        send(
+            404,
+            nobody,
+        ),
+        (
             Method::PUT,
             format!("{lists}/{nobody}"),
             Some(json!({"label": "x"})),
-        )
-        .await,
-        404,
-        nobody,
-    )
+            404,
+            nobody,
+        ),
+    ])
     .await;
 }
 
@@ -271,13 +239,7 @@ async fn a_list_over_100_members_is_walked_completely_by_cursor() {
 
     // Upstream was asked the way the web app asks: no offset, the cursor
     // of the page before, sortMode 3.
-    let asks: Vec<String> = app
-        .upstream_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.path == "/api/v1/lists/itemsnew")
-        .map(|r| r.query.unwrap_or_default())
-        .collect();
+    let asks = app.upstream_queries("/api/v1/lists/itemsnew").await;
     assert!(asks.len() >= 3, "{asks:?}");
     for q in &asks {
         assert!(!q.contains("offset"), "{q}");

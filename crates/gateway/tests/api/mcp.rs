@@ -216,7 +216,7 @@ async fn a_read_only_key_reads_but_cannot_send() {
     let rest = app
         .request(
             reqwest::Method::POST,
-            &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
+            &app.acct_path(&format!("chats/{chat}/messages")),
             Some(&key.secret),
             Some(&json!({"text": "by rest"})),
         )

@@ -63,6 +63,65 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// An upload row of the default team still processing since `created_at`,
+/// holding `credits`, as one the gateway left behind would be.
+async fn insert_processing(app: &TestApp, id: &str, credits: i64, created_at: i64) {
+    sqlx::query(
+        "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
+           credits, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'x.png', 'image/png', 10, $4, 'processing', $5, $5)",
+    )
+    .bind(id)
+    .bind(&app.team.id)
+    .bind(&app.team.account_id)
+    .bind(credits)
+    .bind(created_at)
+    .execute(&app.db().writer)
+    .await
+    .unwrap();
+}
+
+/// An app whose Fansly fails every upload completion with a 500; the
+/// default team's balance before any upload.
+async fn failing_completion() -> (TestApp, i64) {
+    let app = spawn_app().await;
+    let before = app.balance(&app.team.id).await;
+    let fault = json!({"method": "POST", "path": "/api/v1/media/upload/complete", "status": 500});
+    app.inject(fault).await;
+    (app, before)
+}
+
+/// Polls an async upload's `polling_url` (always a 200) while it is pending
+/// or processing, for 5 s at most; its last answer.
+async fn settled_upload(app: &TestApp, polling: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let resp = app.get_url(polling).await;
+        assert_eq!(resp.status(), 200);
+        last = resp.json().await.unwrap();
+        if !["pending", "processing"].contains(&last["status"].as_str().unwrap()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+/// Sends media `handle` to sandbox fan `fan{n}` in a message; the CDN
+/// location the message's media is served from, and the chat's messages.
+async fn sent_media_location(app: &TestApp, n: u32, handle: &Value) -> (String, Value) {
+    let chat = app.open_chat(n).await;
+    let messages = app.acct_path(&format!("chats/{chat}/messages"));
+    app.post_ok(&messages, &json!({ "mediaFiles": [handle] }))
+        .await;
+    let page = app.get_json(&messages).await;
+    let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (location, page)
+}
+
 async fn handle_rows(app: &TestApp) -> i64 {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM media_uploads")
         .fetch_one(&app.db().pool)
@@ -129,22 +188,7 @@ async fn large_upload_is_charged_per_megabyte_and_streams_in_parts() {
 
     // What Fansly stored is byte for byte what was sent: send it in a
     // message, then fetch it through the download redirect.
-    let fan = app.fan_id(20).await;
-    let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
-    let chat = chat["data"]["id"].as_str().unwrap().to_owned();
-    let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
-    let resp = app
-        .post(
-            &format!("{base}/messages"),
-            &json!({"mediaFiles": [body["prefixed_id"]]}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    let page = app.get_json(&format!("{base}/messages")).await;
-    let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (location, page) = sent_media_location(&app, 20, &body["prefixed_id"]).await;
     let no_redirects = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -176,10 +220,7 @@ async fn large_upload_is_charged_per_megabyte_and_streams_in_parts() {
     // Account media by id: Fansly's own envelope, one credit.
     let grant = page["data"]["accountMedia"][0]["id"].as_str().unwrap();
     let resp = app
-        .get(&format!(
-            "/api/fansly/{}/account-media/{grant},{grant}",
-            app.team.account_id
-        ))
+        .get(&app.acct_path(&format!("account-media/{grant},{grant}")))
         .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
@@ -198,20 +239,7 @@ async fn async_upload_is_polled_to_completion() {
     assert_eq!(body["status"], "pending");
     let polling = body["polling_url"].as_str().unwrap().to_owned();
     assert!(polling.starts_with(&app.address), "{polling}");
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        let resp = app.get_url(&polling).await;
-        assert_eq!(resp.status(), 200);
-        last = resp.json().await.unwrap();
-        if last["status"] == "completed" {
-            break;
-        }
-        assert!(
-            ["pending", "processing"].contains(&last["status"].as_str().unwrap()),
-            "{last}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let last = settled_upload(&app, &polling).await;
     assert_eq!(last["status"], "completed", "{last}");
     assert_eq!(last["prefixed_id"], body["prefixed_id"]);
     assert!(last["media_id"].is_string());
@@ -220,21 +248,11 @@ async fn async_upload_is_polled_to_completion() {
 
 #[tokio::test]
 async fn failed_async_upload_reports_failed_and_refunds() {
-    let app = spawn_app().await;
-    let before = app.balance(&app.team.id).await;
-    app.inject(json!({"method": "POST", "path": "/api/v1/media/upload/complete", "status": 500}))
-        .await;
+    let (app, before) = failing_completion().await;
     let (status, body) = upload_file(&app, &app.team, png(10, 10, 3_000), "a.png", true).await;
     assert_eq!(status, 200);
     let polling = body["polling_url"].as_str().unwrap().to_owned();
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        last = app.get_url(&polling).await.json().await.unwrap();
-        if last["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let last = settled_upload(&app, &polling).await;
     assert_eq!(last["status"], "failed", "{last}");
     assert!(last["error"].as_str().unwrap().contains("500"), "{last}");
     assert_eq!(app.balance(&app.team.id).await, before, "refunded");
@@ -242,10 +260,7 @@ async fn failed_async_upload_reports_failed_and_refunds() {
 
 #[tokio::test]
 async fn failed_sync_upload_leaves_nothing_and_costs_nothing() {
-    let app = spawn_app().await;
-    let before = app.balance(&app.team.id).await;
-    app.inject(json!({"method": "POST", "path": "/api/v1/media/upload/complete", "status": 500}))
-        .await;
+    let (app, before) = failing_completion().await;
     let (status, body) = upload_file(&app, &app.team, png(10, 10, 3_000), "a.png", false).await;
     assert_eq!(status, 502, "{body}");
     assert!(body["error"].as_str().unwrap().contains("Fansly"), "{body}");
@@ -268,7 +283,7 @@ async fn oversize_and_malformed_uploads_are_refused_cleanly() {
     assert_eq!(status, 413, "{body}");
     assert!(body["error"].as_str().unwrap().contains("file"), "{body}");
 
-    let path = format!("/api/fansly/{}/media/upload", app.team.account_id);
+    let path = app.acct_path("media/upload");
     let send = |form: Form| {
         app.http
             .post(format!("{}{path}", app.address))
@@ -316,11 +331,7 @@ async fn oversize_and_malformed_uploads_are_refused_cleanly() {
 
     assert_eq!(app.balance(&app.team.id).await, before);
     assert_eq!(handle_rows(&app).await, 0);
-    assert!(!app
-        .upstream_requests()
-        .await
-        .iter()
-        .any(|r| r.path.starts_with("/api/v1/media")));
+    assert!(!app.upstream_touched("/api/v1/media").await);
 }
 
 #[tokio::test]
@@ -331,18 +342,12 @@ async fn another_teams_media_handle_is_not_found() {
     assert_eq!(status, 200, "{body}");
     let theirs = body["prefixed_id"].as_str().unwrap().to_owned();
 
-    let status_path = format!(
-        "/api/fansly/{}/media/uploads/{theirs}/status",
-        app.team.account_id
-    );
+    let status_path = app.acct_path(&format!("media/uploads/{theirs}/status"));
     app.assert_refusals(vec![
         (Method::GET, status_path.clone(), None, 404, theirs.as_str()),
         (
             Method::GET,
-            format!(
-                "/api/fansly/{}/media/uploads/nope/status",
-                app.team.account_id
-            ),
+            app.acct_path("media/uploads/nope/status"),
             None,
             422,
             "upload",
@@ -356,7 +361,7 @@ async fn another_teams_media_handle_is_not_found() {
     let before = app.balance(&app.team.id).await;
     let resp = app
         .post(
-            &format!("/api/fansly/{}/chats/{chat}/messages", app.team.account_id),
+            &app.acct_path(&format!("chats/{chat}/messages")),
             &json!({"text": "x", "mediaFiles": [theirs]}),
         )
         .await;
@@ -369,20 +374,7 @@ async fn file_url_and_download_checks() {
     let app = spawn_app().await;
     let (_, first) = upload_file(&app, &app.team, png(32, 16, 2_000), "one.png", false).await;
     // Fetch the processed file back through the sandbox CDN as a file_url.
-    let fan = app.fan_id(22).await;
-    let chat: Value = app.create_chat(&fan).await.json().await.unwrap();
-    let chat = chat["data"]["id"].as_str().unwrap();
-    let base = format!("/api/fansly/{}/chats/{chat}", app.team.account_id);
-    app.post(
-        &format!("{base}/messages"),
-        &json!({"mediaFiles": [first["prefixed_id"]]}),
-    )
-    .await;
-    let page = app.get_json(&format!("{base}/messages")).await;
-    let location = page["data"]["accountMedia"][0]["media"]["locations"][0]["location"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (location, _) = sent_media_location(&app, 22, &first["prefixed_id"]).await;
     let resp = app
         .http
         .post(format!(
@@ -441,11 +433,7 @@ async fn upload_without_enough_credits_is_402_and_leaves_nothing() {
     }
     assert_eq!(app.balance(&poor.id).await, 5);
     assert_eq!(handle_rows(&app).await, 0);
-    assert!(!app
-        .upstream_requests()
-        .await
-        .iter()
-        .any(|r| r.path.starts_with("/api/v1/media")));
+    assert!(!app.upstream_touched("/api/v1/media").await);
 }
 
 #[tokio::test]
@@ -523,18 +511,7 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
         .await
         .unwrap();
     let orphan = fansly_gateway::core::ids::new_media_id();
-    sqlx::query(
-        "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
-           credits, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'x.png', 'image/png', 10, 7, 'processing', $4, $4)",
-    )
-    .bind(&orphan)
-    .bind(team)
-    .bind(&app.team.account_id)
-    .bind(long_ago)
-    .execute(&app.db().writer)
-    .await
-    .unwrap();
+    insert_processing(&app, &orphan, 7, long_ago).await;
     // Housekeeping finds it (an hour is past its staleness limit), twice.
     app.run_housekeeping().await;
     assert_eq!(app.balance(team).await, before, "refunded");
@@ -547,25 +524,11 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
         .reserve(team, 5, "media.upload", None)
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO media_uploads (id, team_id, account_id, file_name, mime_type, size_bytes, \
-           credits, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'y.png', 'image/png', 10, 5, 'processing', $4, $4)",
-    )
-    .bind(&fresh)
-    .bind(team)
-    .bind(&app.team.account_id)
-    .bind(fansly_gateway::core::time::now_ms())
-    .execute(&app.db().writer)
-    .await
-    .unwrap();
+    insert_processing(&app, &fresh, 5, fansly_gateway::core::time::now_ms()).await;
     app.run_housekeeping().await;
     assert_eq!(app.balance(team).await, before - 5, "still reserved");
     let status = app
-        .get_json(&format!(
-            "/api/fansly/{}/media/uploads/{orphan}/status",
-            app.team.account_id
-        ))
+        .get_json(&app.acct_path(&format!("media/uploads/{orphan}/status")))
         .await;
     assert_eq!(status["status"], "failed", "{status}");
     assert!(status["error"].as_str().unwrap().contains("interrupted"));

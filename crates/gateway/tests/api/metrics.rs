@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{assert_error, parked, spawn_app, spawn_app_with, Receiver, TestApp};
 
@@ -91,7 +91,7 @@ async fn requests_credits_and_fansly_calls_are_counted_by_route_template() {
     let users = "/api/fansly/{fanslyAccount}/users/{usernames}";
     let before = scrape(&app).await;
 
-    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    let path = app.acct_path("users/fan1");
     assert_eq!(app.get(&path).await.status(), 200);
     assert_eq!(app.get("/no/such/route").await.status(), 404);
     let after = scrape(&app).await;
@@ -174,7 +174,7 @@ async fn throttle_waits_and_refusals_are_counted() {
     let waited = [("kind", "read"), ("result", "waited")];
     let refused = [("kind", "read"), ("result", "refused")];
     let before = scrape(&app).await;
-    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    let path = app.acct_path("users/fan1");
     let statuses: Vec<u16> = join_all((0..4).map(|_| app.get(&path)))
         .await
         .iter()
@@ -205,20 +205,8 @@ async fn throttle_waits_and_refusals_are_counted() {
 async fn a_relogin_is_counted_by_team_and_outcome() {
     let app = spawn_app().await;
     let id = app.connect_by_login(1, json!({})).await.1;
-    let c = app.creator(1).await;
-    let resp = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": c["account_id"]}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        app.get(&format!("/api/fansly/{id}/users/fan1"))
-            .await
-            .status(),
-        200
-    );
+    app.expire_sessions(1).await;
+    app.get_ok(&format!("/api/fansly/{id}/users/fan1")).await;
     let renewed = [("team", app.team.id.as_str()), ("outcome", "renewed")];
     eventually(&app, "a renewed re-login", |t| {
         with(t, "fgw_relogins_total", &renewed) >= 1.0
@@ -308,18 +296,14 @@ async fn broadcast_recipients_and_endings_are_counted() {
     let finished = [("state", "sent")];
     let before = scrape(&app).await;
     let fans = vec![app.fan_id(51).await, app.fan_id(52).await];
-    let path = format!("/api/fansly/{}/mass-messaging", app.team.account_id);
-    let resp = app
-        .post(
+    let path = app.acct_path("mass-messaging");
+    let created = app
+        .post_ok(
             &path,
             &json!({"text": "Counted in /metrics", "userIds": fans}),
         )
         .await;
-    assert_eq!(resp.status(), 200);
-    let id = resp.json::<Value>().await.unwrap()["data"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
     let text = eventually(&app, "the broadcast to finish", |t| {
         with(t, "fgw_broadcasts_finished_total", &finished)
             > with(&before, "fgw_broadcasts_finished_total", &finished)

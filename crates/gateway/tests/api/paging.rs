@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{spawn_app, spawn_app_with, Receiver, TestApp};
+use crate::helpers::{spawn_app, spawn_hooked_app, TestApp};
 
 /// Where each list keeps its rows in `data` (`None`: `data` is the array).
 const LISTS: &[(&str, Option<&str>)] = &[
@@ -94,17 +94,8 @@ async fn an_exactly_full_last_page_ends_every_offset_list() {
 
 #[tokio::test]
 async fn webhook_deliveries_end_on_an_exactly_full_page() {
-    let app = spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
-    let receiver = Receiver::start().await;
-    let hook = app
-        .create_webhook(
-            &app.team,
-            &receiver.url,
-            &["fansly.messages.received"],
-            None,
-        )
-        .await;
-    let id = hook["id"].as_str().unwrap();
+    // The receiver stays up so the test sends are delivered.
+    let (app, _receiver, id) = spawn_hooked_app().await;
     for _ in 0..4 {
         let resp = app
             .send(Method::POST, &format!("/api/webhooks/{id}/test"), None)

@@ -25,9 +25,7 @@ async fn unknown_routes_and_methods_answer_json_errors() {
         "/api/fansly/nope/nothing/here",
     )
     .await;
-    let resp = app
-        .delete(&format!("/api/fansly/{}/chats", app.team.account_id))
-        .await;
+    let resp = app.delete(&app.acct_path("chats")).await;
     assert_error_naming(resp, 405, "DELETE").await;
 }
 

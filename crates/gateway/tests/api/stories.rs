@@ -6,11 +6,7 @@ use crate::helpers::{assert_error, spawn_app, TestApp};
 use crate::media::{png, upload_file};
 
 async fn add(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post(
-        &format!("/api/fansly/{}/stories", app.team.account_id),
-        &body,
-    )
-    .await
+    app.post(&app.acct_path("stories"), &body).await
 }
 
 #[tokio::test]

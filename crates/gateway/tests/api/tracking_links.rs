@@ -19,11 +19,9 @@ async fn link_counters_agree_with_daily_stats() {
         .any(|l| l["label"] == "For You" && l["type"] == 1));
 
     let id = links[0]["id"].as_str().unwrap();
-    let resp = app
-        .get(&format!("/api/fansly/{acct}/tracking-links/{id}/stats"))
+    let recent = app
+        .get_ok(&format!("/api/fansly/{acct}/tracking-links/{id}/stats"))
         .await;
-    assert_eq!(resp.status(), 200);
-    let recent: Value = resp.json().await.unwrap();
     let example: Value =
         serde_json::from_str(include_str!("fixtures/tracking_link_stats_200.json")).unwrap();
     assert_same_shape(&example, &recent, "$");
@@ -145,11 +143,8 @@ async fn update_a_link_label_and_description() {
     let put = |body: Value, id: String| {
         let app = &app;
         async move {
-            app.put(
-                &format!("/api/fansly/{}/tracking-links/{id}", app.team.account_id),
-                &body,
-            )
-            .await
+            app.put(&app.acct_path(&format!("tracking-links/{id}")), &body)
+                .await
         }
     };
     let resp = put(

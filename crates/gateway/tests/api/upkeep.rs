@@ -12,17 +12,6 @@ async fn connect_by_password(app: &TestApp, extra: Value) -> String {
     app.connect_by_login(1, extra).await.1
 }
 
-async fn expire_sessions(app: &TestApp) {
-    let c = app.creator(1).await;
-    let resp = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": c["account_id"]}),
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-}
-
 #[tokio::test]
 async fn fifty_callers_on_an_expired_session_cause_exactly_one_login() {
     let app = spawn_app().await;
@@ -30,7 +19,7 @@ async fn fifty_callers_on_an_expired_session_cause_exactly_one_login() {
     // Cleared first: the expiry also refuses the account's relay socket at
     // once, and the relay's re-login counts with the callers' (one in all).
     app.clear_upstream_requests().await;
-    expire_sessions(&app).await;
+    app.expire_sessions(1).await;
 
     let path = format!("/api/fansly/{id}/users/fan1");
     let responses = join_all((0..50).map(|_| app.get(&path))).await;
@@ -58,7 +47,7 @@ async fn refused_credentials_on_relogin_leave_the_account_needing_reconnect() {
     // Cleared first: the expiry also refuses the account's relay socket at
     // once, and the relay's re-login counts with the callers' (one in all).
     app.clear_upstream_requests().await;
-    expire_sessions(&app).await;
+    app.expire_sessions(1).await;
 
     let path = format!("/api/fansly/{id}/users/fan1");
     let msg = assert_error(app.get(&path).await, 409).await;
@@ -86,7 +75,7 @@ async fn a_2fa_demand_on_relogin_needs_the_owner() {
         json!({"twofa": "email"}),
     )
     .await;
-    expire_sessions(&app).await;
+    app.expire_sessions(1).await;
     assert_error_naming(
         app.get(&format!("/api/fansly/{id}/users/fan1")).await,
         409,
@@ -105,8 +94,7 @@ async fn a_token_only_account_whose_session_dies_needs_reconnect() {
     )
     .await;
     assert_error_naming(
-        app.get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
-            .await,
+        app.get(&app.acct_path("users/fan1")).await,
         409,
         "no password is stored",
     )
@@ -122,7 +110,7 @@ async fn the_per_account_budget_paces_then_refuses() {
         c.upstream.throttle.max_wait_ms = 300;
     })
     .await;
-    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    let path = app.acct_path("users/fan1");
     // A burst of two, then one per second: the third waits past the bound.
     assert_eq!(app.get(&path).await.status(), 200);
     assert_eq!(app.get(&path).await.status(), 200);
@@ -150,12 +138,7 @@ async fn all_traffic_of_a_proxied_account_goes_through_its_proxy() {
         json!({"customProxy": {"host": "127.0.0.1", "port": relay.port, "username": "u", "password": "proxy-secret"}}),
     )
     .await;
-    assert_eq!(
-        app.get(&format!("/api/fansly/{id}/users/fan1"))
-            .await
-            .status(),
-        200
-    );
+    app.get_ok(&format!("/api/fansly/{id}/users/fan1")).await;
     let seen = app.upstream_requests().await;
     let login = seen
         .iter()
@@ -269,9 +252,7 @@ async fn a_proxy_refusing_credentials_is_424() {
         "{msg}"
     );
     // Accounts without a proxy are not affected.
-    let direct = app
-        .get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
-        .await;
+    let direct = app.get(&app.acct_path("users/fan1")).await;
     assert_eq!(direct.status(), 200);
 }
 
@@ -291,12 +272,7 @@ async fn proxy_country_maps_through_the_configured_proxies() {
     .await;
     app.clear_upstream_requests().await;
     let (_, id) = app.connect_by_login(1, json!({"proxyCountry": "US"})).await;
-    assert_eq!(
-        app.get(&format!("/api/fansly/{id}/users/fan1"))
-            .await
-            .status(),
-        200
-    );
+    app.get_ok(&format!("/api/fansly/{id}/users/fan1")).await;
     let seen = app.upstream_requests().await;
     assert!(seen.iter().any(|r| r.path == "/api/v1/login"));
     assert!(
@@ -338,12 +314,8 @@ async fn a_pasted_token_goes_through_its_proxy_from_the_first_request() {
     );
     // Later calls keep using the stored proxy.
     app.clear_upstream_requests().await;
-    assert_eq!(
-        app.get(&format!("/api/fansly/{}/users/fan1", row.id))
-            .await
-            .status(),
-        200
-    );
+    app.get_ok(&format!("/api/fansly/{}/users/fan1", row.id))
+        .await;
     let later = app.upstream_requests().await;
     assert!(
         !later.is_empty() && later.iter().all(|r| r.via_proxy),

@@ -3,25 +3,15 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, strs};
 
 #[tokio::test]
 async fn looks_up_several_usernames_in_one_call() {
     let app = spawn_app().await;
-    let resp = app
-        .get(&format!(
-            "/api/fansly/{}/users/fan1,FAN2,fan1,nobody_at_all",
-            app.team.account_id
-        ))
+    let body = app
+        .get_ok(&app.acct_path("users/fan1,FAN2,fan1,nobody_at_all"))
         .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    let names: Vec<&str> = body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["username"].as_str().unwrap())
-        .collect();
+    let names = strs(&body["data"], "username");
     assert_eq!(
         names,
         ["fan1", "fan2"],
@@ -50,19 +40,11 @@ async fn looks_up_by_ids_with_or_without_trailing_slash() {
     let two = app.fan_id(2).await;
     for path in ["users/", "users"] {
         let resp = app
-            .get(&format!(
-                "/api/fansly/{}/{path}?ids={one},{two}",
-                app.team.account_id
-            ))
+            .get(&app.acct_path(&format!("{path}?ids={one},{two}")))
             .await;
         assert_eq!(resp.status(), 200, "{path}");
         let body: Value = resp.json().await.unwrap();
-        let ids: Vec<&str> = body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].as_str().unwrap())
-            .collect();
+        let ids = strs(&body["data"], "id");
         assert_eq!(ids, [one.as_str(), two.as_str()]);
     }
 }

@@ -8,25 +8,17 @@ use reqwest::multipart::{Form, Part};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, strings, TestApp};
 use crate::media::{png, upload_file};
 
 async fn albums(app: &TestApp) -> Vec<Value> {
-    let resp = app
-        .get(&format!("/api/fansly/{}/vault/albums", app.team.account_id))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let body = app.get_ok(&app.acct_path("vault/albums")).await;
     assert_eq!(body["_meta"]["_credits"]["used"], 1);
     body["data"].as_array().unwrap().clone()
 }
 
 async fn create(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post(
-        &format!("/api/fansly/{}/vault/albums", app.team.account_id),
-        &body,
-    )
-    .await
+    app.post(&app.acct_path("vault/albums"), &body).await
 }
 
 #[tokio::test]
@@ -175,13 +167,15 @@ async fn send(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest
     .await
 }
 
+/// [`send`] that must answer 200; the JSON answer.
+async fn send_ok(app: &TestApp, method: Method, path: &str, body: Value) -> Value {
+    let resp = send(app, method.clone(), path, body).await;
+    assert_eq!(resp.status(), 200, "{method} {path}");
+    resp.json().await.unwrap()
+}
+
 fn entry_media(page: &Value) -> Vec<String> {
-    page["data"]["albumMedia"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["mediaId"].as_str().unwrap().to_owned())
-        .collect()
+    strings(&page["data"]["albumMedia"], "mediaId")
 }
 
 #[tokio::test]
@@ -226,55 +220,43 @@ async fn an_album_is_built_paged_reordered_and_updated() {
         vault_ids.push(body["media_id"].as_str().unwrap().to_owned());
     }
     let media_path = format!("/vault/albums/{album}/media");
-    let resp = send(
+    send_ok(
         &app,
         Method::POST,
         &media_path,
         json!({"media_ids": vault_ids[..20]}),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let resp = send(
+    let added = send_ok(
         &app,
         Method::POST,
         &media_path,
         json!({"mediaFiles": handles[20..]}),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let added: Value = resp.json().await.unwrap();
     assert_eq!(added["data"]["itemCount"], 45, "{added}");
     in_album.extend(vault_ids.iter().cloned());
     // Adding again changes nothing.
-    let resp = send(
+    send_ok(
         &app,
         Method::POST,
         &media_path,
         json!({"media_ids": [vault_ids[0]]}),
     )
     .await;
-    assert_eq!(resp.status(), 200);
     // Remove one (by handle).
-    let resp = send(
+    let removed = send_ok(
         &app,
         Method::DELETE,
         &media_path,
         json!({"mediaFiles": [handles[5]]}),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let removed: Value = resp.json().await.unwrap();
     assert_eq!(removed["data"]["itemCount"], 44, "{removed}");
     in_album.retain(|m| *m != vault_ids[5]);
 
     let pages = app
-        .all_pages(
-            &format!(
-                "/api/fansly/{}/vault/media?album_id={album}",
-                app.team.account_id
-            ),
-            10,
-        )
+        .all_pages(&app.acct_path(&format!("vault/media?album_id={album}")), 10)
         .await;
     let sizes: Vec<usize> = pages.iter().map(|p| entry_media(p).len()).collect();
     assert_eq!(sizes, [20, 20, 4]);
@@ -302,13 +284,7 @@ async fn an_album_is_built_paged_reordered_and_updated() {
         .as_str()
         .unwrap()
         .to_owned();
-    let queries: Vec<String> = app
-        .upstream_requests()
-        .await
-        .into_iter()
-        .filter(|r| r.path == "/api/v1/media/vaultnew")
-        .map(|r| r.query.unwrap_or_default())
-        .collect();
+    let queries = app.upstream_queries("/api/v1/media/vaultnew").await;
     assert!(queries[0].contains("before=0"), "{queries:?}");
     assert!(
         queries[1].contains(&format!("before={last}")),
@@ -318,10 +294,7 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     // The default album is Fansly's "All" album: every upload is in it.
     let in_default: HashSet<String> = app
         .all_pages(
-            &format!(
-                "/api/fansly/{}/vault/media?album_id={default_album}",
-                app.team.account_id
-            ),
+            &app.acct_path(&format!("vault/media?album_id={default_album}")),
             10,
         )
         .await
@@ -331,12 +304,7 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     assert!(in_default.contains(to_default["media_id"].as_str().unwrap()));
 
     // Without album_id: the whole vault, every upload once.
-    let whole = app
-        .all_pages(
-            &format!("/api/fansly/{}/vault/media", app.team.account_id),
-            10,
-        )
-        .await;
+    let whole = app.all_pages(&app.acct_path("vault/media"), 10).await;
     let sizes: Vec<usize> = whole.iter().map(|p| entry_media(p).len()).collect();
     assert_eq!(sizes, [20, 20, 6]);
     let everything: HashSet<String> = whole.iter().flat_map(entry_media).collect();
@@ -349,14 +317,13 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     assert_eq!(in_default, everything, "the whole vault is the All album");
 
     // Reorder: the new album first.
-    let resp = send(
+    send_ok(
         &app,
         Method::POST,
         "/vault/albums/reorder",
         json!({"album_id": album, "position": 0}),
     )
     .await;
-    assert_eq!(resp.status(), 200);
     let order: Vec<String> = albums(&app)
         .await
         .iter()
@@ -364,30 +331,18 @@ async fn an_album_is_built_paged_reordered_and_updated() {
         .collect();
     assert_eq!(order, [album.clone(), default_album.clone()]);
 
-    // Update: the title only; the description stays.
-    let resp = send(
-        &app,
-        Method::PUT,
-        &format!("/vault/albums/{album}"),
-        json!({"title": "Set (June)"}),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let listed = albums(&app).await;
-    assert_eq!(listed[0]["title"], "Set (June)");
-    assert_eq!(listed[0]["description"], "June");
-    assert_eq!(listed[0]["itemCount"], 44);
-    let resp = send(
-        &app,
-        Method::PUT,
-        &format!("/vault/albums/{album}"),
-        json!({"description": ""}),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let listed = albums(&app).await;
-    assert_eq!(listed[0]["title"], "Set (June)");
-    assert_eq!(listed[0]["description"], "");
+    // Update the title only, then the description only: the other stays.
+    let path = format!("/vault/albums/{album}");
+    for (change, title, description) in [
+        (json!({"title": "Set (June)"}), "Set (June)", "June"),
+        (json!({"description": ""}), "Set (June)", ""),
+    ] {
+        send_ok(&app, Method::PUT, &path, change).await;
+        let listed = albums(&app).await;
+        assert_eq!(listed[0]["title"], title);
+        assert_eq!(listed[0]["description"], description);
+        assert_eq!(listed[0]["itemCount"], 44);
+    }
 }
 
 #[tokio::test]

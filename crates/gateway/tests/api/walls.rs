@@ -2,19 +2,16 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_same_shape, spawn_app, TestApp};
+use crate::helpers::{assert_error, assert_same_shape, spawn_app, strs, TestApp};
 
 async fn walls(app: &TestApp) -> Value {
-    let resp = app
-        .get(&format!("/api/fansly/{}/walls", app.team.account_id))
-        .await;
+    let resp = app.get(&app.acct_path("walls")).await;
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
 
 pub async fn create_wall(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post(&format!("/api/fansly/{}/walls", app.team.account_id), &body)
-        .await
+    app.post(&app.acct_path("walls"), &body).await
 }
 
 #[tokio::test]
@@ -57,12 +54,7 @@ async fn walls_list_and_create() {
     let example: Value =
         serde_json::from_str(include_str!("fixtures/walls_list_200.json")).unwrap();
     assert_same_shape(&example["data"], &listed["data"], "$.data");
-    let ids: Vec<&str> = listed["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["id"].as_str().unwrap())
-        .collect();
+    let ids = strs(&listed["data"], "id");
     assert_eq!(ids, [main_id.as_str(), new_id.as_str(), copy_id.as_str()]);
     assert_eq!(listed["data"][1]["pos"], 1);
     assert_eq!(listed["data"][2]["pos"], 2);
@@ -70,12 +62,7 @@ async fn walls_list_and_create() {
     assert_eq!(listed["data"][1]["description"], "Exclusive BTS content");
 
     // Fansly's public account object lists the same walls.
-    let public = app
-        .get_json(&format!(
-            "/api/fansly/{}/users/sandbox_creator",
-            app.team.account_id
-        ))
-        .await;
+    let public = app.get_json(&app.acct_path("users/sandbox_creator")).await;
     assert_eq!(public["data"][0]["walls"], listed["data"], "{public}");
 }
 

@@ -98,6 +98,14 @@ async fn gateway() -> Gateway {
     }
 }
 
+impl Gateway {
+    /// A GET of the gateway's `path` with the demo team's key.
+    async fn get(&self, http: &reqwest::Client, path: &str) -> reqwest::Response {
+        let req = http.get(format!("{}{path}", self.url));
+        req.bearer_auth(&self.key).send().await.unwrap()
+    }
+}
+
 async fn shot(b: &Browser, name: &str) {
     // Grow the window to the page so the picture shows all of it.
     let height = b
@@ -290,12 +298,9 @@ async fn console_end_to_end() {
          document.querySelector(\"tr[data-key-name='browser test'] .mcp-read-only\")?.checked === true",
     )
     .await;
-    let keys: Value = http
-        .get(format!("{}/api/console/keys", gw.url))
-        .bearer_auth(&gw.key)
-        .send()
+    let keys: Value = gw
+        .get(&http, "/api/console/keys")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -335,22 +340,16 @@ async fn console_end_to_end() {
     // The ledger moves after a metered call.
     go(&b, &gw, "credits").await;
     let before: i64 = b.text("#balance").await.parse().unwrap();
-    let accounts: Value = http
-        .get(format!("{}/api/fansly/accounts", gw.url))
-        .bearer_auth(&gw.key)
-        .send()
+    let accounts: Value = gw
+        .get(&http, "/api/fansly/accounts")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     let account = accounts[0]["id"].as_str().unwrap();
-    let looked_up = http
-        .get(format!("{}/api/fansly/{account}/users/fan1", gw.url))
-        .bearer_auth(&gw.key)
-        .send()
-        .await
-        .unwrap();
+    let looked_up = gw
+        .get(&http, &format!("/api/fansly/{account}/users/fan1"))
+        .await;
     assert_eq!(looked_up.status(), 200);
     go(&b, &gw, "keys").await;
     b.wait_for("#keys-table").await;

@@ -163,40 +163,34 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits for `css` to match; its element id.
+    async fn element(&self, css: &str) -> String {
+        self.wait_for(css).await;
+        self.find(css).await
+    }
+
+    /// POSTs `body` to the element's `action` (click, clear, value).
+    async fn on_element(&self, id: &str, action: &str, body: Value) {
+        let path = format!("/element/{id}/{action}");
+        self.call(reqwest::Method::POST, &path, Some(body)).await;
+    }
+
     /// Waits for `css` to match, then clicks it.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await;
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        let id = self.element(css).await;
+        self.on_element(&id, "click", json!({})).await;
     }
 
     /// Waits for `css`, clears it and types `text`.
     pub async fn fill(&self, css: &str, text: &str) {
-        self.wait_for(css).await;
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/clear"),
-            Some(json!({})),
-        )
-        .await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
+        let id = self.element(css).await;
+        self.on_element(&id, "clear", json!({})).await;
+        self.on_element(&id, "value", json!({ "text": text })).await;
     }
 
     /// The text of the first match of `css` (after waiting for it).
     pub async fn text(&self, css: &str) -> String {
-        self.wait_for(css).await;
-        let id = self.find(css).await;
+        let id = self.element(css).await;
         self.call(reqwest::Method::GET, &format!("/element/{id}/text"), None)
             .await
             .as_str()

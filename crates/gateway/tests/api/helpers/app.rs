@@ -56,7 +56,7 @@ pub fn parked(config: &mut Config) {
     config.workers.autostart = false;
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct TestTeam {
     pub id: String,
     pub key: String,
@@ -77,6 +77,23 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     config.sandbox.enabled = true;
+    quick_upstream(&mut config);
+    config.media.poll_interval_ms = 50;
+    // The sandbox CDN is on loopback; the SSRF guard has its own test.
+    config.media.allow_private_file_urls = true;
+    tweak(&mut config);
+
+    let app = App::build(config).await.expect("app builds");
+    let sandbox_url = app.sandbox().expect("sandbox enabled").url();
+    let mut test = TestApp::of(&app, sandbox_url, Some(data_dir));
+    tokio::spawn(app.run_until_stopped());
+    test.team = test.new_team(1_000, 0).await;
+    test
+}
+
+/// What every test app's upstream shares: quick retries, and a throttle
+/// and proxy guard out of the way (each has its own test).
+fn quick_upstream(config: &mut Config) {
     config.upstream.backoff_base_ms = 20;
     config.upstream.max_retry_wait_ms = 2_000;
     // Tests drive accounts far harder than Fansly allows; the throttle has its own test.
@@ -85,38 +102,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     config.upstream.throttle.burst = 10_000;
     config.upstream.throttle.route_reads_per_minute = 1_000_000;
     config.upstream.throttle.route_burst = 10_000;
-    config.media.poll_interval_ms = 50;
-    // The sandbox CDN is on loopback; the SSRF guard has its own test.
-    config.media.allow_private_file_urls = true;
     // Tests' proxies are on loopback too (tests/api/hardening.rs checks the guard).
     config.logins.allow_private_proxies = true;
-    tweak(&mut config);
-
-    let app = App::build(config).await.expect("app builds");
-    let address = format!("http://{}", app.address());
-    let sandbox_url = app.sandbox().expect("sandbox enabled").url();
-    let state = app.state().clone();
-    let workers = Workers::of(&app);
-    tokio::spawn(app.run_until_stopped());
-
-    let mut test = TestApp {
-        address,
-        sandbox_url,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        state,
-        team: TestTeam {
-            id: String::new(),
-            key: String::new(),
-            account_id: String::new(),
-        },
-        workers,
-        _data_dir: Some(data_dir),
-    };
-    test.team = test.new_team(1_000, 0).await;
-    test
 }
 
 /// One life of a deployment (see [`spawn_app_on`]); `stop` ends it as a
@@ -182,39 +169,14 @@ pub async fn spawn_app_on(
     };
     config.upstream.api_base = sandbox.url();
     config.upstream.media_base = sandbox.url();
-    config.upstream.backoff_base_ms = 20;
-    config.upstream.max_retry_wait_ms = 2_000;
-    config.upstream.throttle.reads_per_minute = 1_000_000;
-    config.upstream.throttle.writes_per_minute = 1_000_000;
-    config.upstream.throttle.burst = 10_000;
-    config.upstream.throttle.route_reads_per_minute = 1_000_000;
-    config.upstream.throttle.route_burst = 10_000;
-    config.logins.allow_private_proxies = true;
+    quick_upstream(&mut config);
     tweak(&mut config);
     let app = App::build(config).await.expect("app builds");
-    let address = format!("http://{}", app.address());
-    let state = app.state().clone();
-    let workers = Workers::of(&app);
+    let mut test = TestApp::of(&app, sandbox.url(), None);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let mut test = TestApp {
-        address,
-        sandbox_url: sandbox.url(),
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap(),
-        state,
-        team: TestTeam {
-            id: String::new(),
-            key: String::new(),
-            account_id: String::new(),
-        },
-        workers,
-        _data_dir: None,
-    };
     test.team = match team {
         Some(team) => team,
         None => test.new_team(1_000, 0).await,
@@ -254,6 +216,23 @@ pub async fn new_pg_database(url: &str) -> String {
 }
 
 impl TestApp {
+    /// The test's handle on a built app, taken before it runs; the caller
+    /// sets its team.
+    fn of(app: &App, sandbox_url: String, data_dir: Option<tempfile::TempDir>) -> TestApp {
+        TestApp {
+            address: format!("http://{}", app.address()),
+            sandbox_url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            state: app.state().clone(),
+            team: TestTeam::default(),
+            workers: Workers::of(app),
+            _data_dir: data_dir,
+        }
+    }
+
     pub fn db(&self) -> &Db {
         &self.state.db
     }

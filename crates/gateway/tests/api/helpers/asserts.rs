@@ -1,5 +1,6 @@
-//! Assertions on the gateway's answers: the error body and the JSON shape
-//! of a response against an example.
+//! Assertions on the gateway's answers: the error body, the JSON shape of a
+//! response against an example, refusal tables, and reading one string
+//! field of every item of a JSON array.
 
 use reqwest::Response;
 use serde_json::Value;
@@ -84,4 +85,15 @@ impl super::TestApp {
             }
         }
     }
+}
+
+/// The `key` string of every item of the JSON array `items`, in order.
+pub fn strs<'a>(items: &'a Value, key: &str) -> Vec<&'a str> {
+    let items = items.as_array().expect("a JSON array");
+    items.iter().map(|i| i[key].as_str().unwrap()).collect()
+}
+
+/// [`strs`], owned.
+pub fn strings(items: &Value, key: &str) -> Vec<String> {
+    strs(items, key).into_iter().map(str::to_owned).collect()
 }

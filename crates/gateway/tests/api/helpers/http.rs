@@ -82,6 +82,26 @@ impl TestApp {
             .clone()
     }
 
+    /// `/api/fansly/<the default team's account>/<rest>`.
+    pub fn acct_path(&self, rest: &str) -> String {
+        format!("/api/fansly/{}/{rest}", self.team.account_id)
+    }
+
+    /// A GET with the default team's key that must answer 200; its JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let resp = self.get(path).await;
+        assert_eq!(resp.status(), 200, "GET {path}");
+        resp.json().await.unwrap()
+    }
+
+    /// A POST of `body` with the default team's key that must answer 200;
+    /// its JSON body.
+    pub async fn post_ok(&self, path: &str, body: &Value) -> Value {
+        let resp = self.post(path, body).await;
+        assert_eq!(resp.status(), 200, "POST {path}");
+        resp.json().await.unwrap()
+    }
+
     /// A GET's JSON body (whatever the status; tests that care check it).
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.json().await.unwrap()
@@ -161,14 +181,7 @@ impl TestApp {
 
     /// The Fansly id of seeded fan `fan{n}`, looked up through the gateway.
     pub async fn fan_id(&self, n: u32) -> String {
-        let resp = self
-            .get(&format!(
-                "/api/fansly/{}/users/fan{n}",
-                self.team.account_id
-            ))
-            .await;
-        assert_eq!(resp.status(), 200);
-        let body: Value = resp.json().await.unwrap();
+        let body = self.get_ok(&self.acct_path(&format!("users/fan{n}"))).await;
         body["data"][0]["id"].as_str().unwrap().to_owned()
     }
 

@@ -14,8 +14,8 @@ pub use app::{
     parked, spawn_app, spawn_app_on, spawn_app_with, start_sandbox, test_database_url, Life,
     TestApp, TestTeam,
 };
-pub use asserts::{assert_error, assert_error_naming, assert_same_shape};
+pub use asserts::{assert_error, assert_error_naming, assert_same_shape, strings, strs};
 pub use cluster::{cluster_database_url, spawn_cluster, test_redis_url, Cluster};
 pub use http::SendJson;
 pub use wait::eventually;
-pub use webhooks::{verify_signatures, Received, Receiver};
+pub use webhooks::{spawn_hooked_app, verify_signatures, Received, Receiver};

@@ -234,6 +234,19 @@ pub fn verify_signatures(r: &Received, secret: &str) -> Result<(), String> {
         Err("webhook-signature does not match".into())
     }
 }
+/// An app that may deliver to loopback, a [`Receiver`], and the default
+/// team's webhook on it for received messages; answers the webhook's id too.
+pub async fn spawn_hooked_app() -> (TestApp, Receiver, String) {
+    let app = super::spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
+    let receiver = Receiver::start().await;
+    let events = ["fansly.messages.received"];
+    let hook = app
+        .create_webhook(&app.team, &receiver.url, &events, None)
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    (app, receiver, id)
+}
+
 impl TestApp {
     /// Creates an enabled webhook for `team` on `url` for `events` (all
     /// accounts); returns its JSON.

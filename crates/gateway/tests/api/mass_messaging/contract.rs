@@ -14,10 +14,7 @@ async fn bad_input_is_refused_naming_the_problem_and_costs_nothing() {
     let before = app.balance(&app.team.id).await;
     let future = fansly_gateway::core::time::now_ms() + 60_000;
     let bogus_media = "fansly_media_01JR1234ABCD5678EFGHJKMNPQ";
-    let me = app.creator(0).await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let me = app.creator_id(0).await;
     let cases: Vec<(Value, u16, &str)> = vec![
         (json!({"text": "x"}), 422, "audience is empty"),
         (

@@ -8,7 +8,7 @@
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-use crate::helpers::{parked, spawn_app_with, TestApp};
+use crate::helpers::{parked, spawn_app_with, strings, TestApp};
 
 mod contract;
 mod lifecycle;
@@ -20,7 +20,7 @@ async fn app() -> TestApp {
 }
 
 fn path(app: &TestApp) -> String {
-    format!("/api/fansly/{}/mass-messaging", app.team.account_id)
+    app.acct_path("mass-messaging")
 }
 
 async fn send(app: &TestApp, body: Value) -> reqwest::Response {
@@ -42,15 +42,8 @@ async fn show(app: &TestApp, id: &str) -> Value {
 }
 
 async fn pending_ids(app: &TestApp) -> Vec<String> {
-    let resp = app.get(&path(app)).await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
-    body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["id"].as_str().unwrap().to_owned())
-        .collect()
+    let body = app.get_ok(&path(app)).await;
+    strings(&body["data"], "id")
 }
 
 /// Runs the broadcasts due now (the app's workers are parked) and returns
@@ -97,23 +90,19 @@ async fn bulk_fans(app: &TestApp, prefix: &str, count: u32) -> Vec<String> {
 /// A list with `members`, built through the gateway's list endpoints.
 async fn list_of(app: &TestApp, label: &str, members: &[String]) -> String {
     let acct = &app.team.account_id;
-    let resp = app
-        .post(
+    let list = app
+        .post_ok(
             &format!("/api/fansly/{acct}/lists"),
             &json!({ "label": label }),
         )
         .await;
-    assert_eq!(resp.status(), 200);
-    let list: Value = resp.json().await.unwrap();
     let id = list["data"]["id"].as_str().unwrap().to_owned();
     for chunk in members.chunks(100) {
-        let resp = app
-            .post(
-                &format!("/api/fansly/{acct}/lists/{id}/items"),
-                &json!({ "user_ids": chunk }),
-            )
-            .await;
-        assert_eq!(resp.status(), 200);
+        app.post_ok(
+            &format!("/api/fansly/{acct}/lists/{id}/items"),
+            &json!({ "user_ids": chunk }),
+        )
+        .await;
     }
     id
 }

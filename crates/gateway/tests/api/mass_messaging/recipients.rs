@@ -10,29 +10,30 @@ use serde_json::{json, Value};
 use super::{
     accepted, app, bulk_fans, delivered, list_of, per_recipient, run_until_ended, send, show,
 };
-use crate::helpers::{assert_error_naming, parked, spawn_app_with};
+use crate::helpers::{assert_error_naming, parked, spawn_app_with, TestApp};
 use crate::media::{png, upload_file};
 
-#[tokio::test]
-async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_minus_exclusions() {
-    let app = app().await;
-    let acct = app.team.account_id.clone();
-    let tiers = app
-        .get_json(&format!("/api/fansly/{acct}/subscription-tiers"))
-        .await;
-    let tier = tiers["data"][0]["id"].as_str().unwrap().to_owned();
+/// The id of the creator's `n`th subscription tier and the ids of its
+/// subscribers, every page of them.
+async fn tier_subscribers(app: &TestApp, n: usize) -> (String, BTreeSet<String>) {
+    let tiers = app.get_ok(&app.acct_path("subscription-tiers")).await;
+    let tier = tiers["data"][n]["id"].as_str().unwrap().to_owned();
+    let path = app.acct_path(&format!(
+        "subscribers?subscription_tier_id={tier}&limit=100"
+    ));
     let mut subscribers = BTreeSet::new();
-    for page in app
-        .all_pages(
-            &format!("/api/fansly/{acct}/subscribers?subscription_tier_id={tier}&limit=100"),
-            20,
-        )
-        .await
-    {
+    for page in app.all_pages(&path, 20).await {
         for s in page["data"]["subscriptions"].as_array().unwrap() {
             subscribers.insert(s["subscriberId"].as_str().unwrap().to_owned());
         }
     }
+    (tier, subscribers)
+}
+
+#[tokio::test]
+async fn an_immediate_broadcast_reaches_tier_subscribers_and_named_fans_once_minus_exclusions() {
+    let app = app().await;
+    let (tier, subscribers) = tier_subscribers(&app, 0).await;
     assert!(subscribers.len() > 3, "the seeded tier has subscribers");
     let excluded = subscribers.iter().next().unwrap().clone();
     let exclusion = list_of(&app, "Not this one", std::slice::from_ref(&excluded)).await;
@@ -147,26 +148,10 @@ async fn media_is_granted_per_recipient_with_price_previews_and_default_gating()
 #[tokio::test]
 async fn a_fansly_broadcast_group_supplies_its_lists_and_tier() {
     let app = app().await;
-    let acct = app.team.account_id.clone();
     let fans = bulk_fans(&app, "groupfan", 6).await;
     let included = list_of(&app, "Group include", &fans).await;
     let excluded = list_of(&app, "Group exclude", &fans[..2]).await;
-    let tiers = app
-        .get_json(&format!("/api/fansly/{acct}/subscription-tiers"))
-        .await;
-    let tier = tiers["data"][1]["id"].as_str().unwrap().to_owned();
-    let mut expected: BTreeSet<String> = BTreeSet::new();
-    for page in app
-        .all_pages(
-            &format!("/api/fansly/{acct}/subscribers?subscription_tier_id={tier}&limit=100"),
-            20,
-        )
-        .await
-    {
-        for s in page["data"]["subscriptions"].as_array().unwrap() {
-            expected.insert(s["subscriberId"].as_str().unwrap().to_owned());
-        }
-    }
+    let (tier, mut expected) = tier_subscribers(&app, 1).await;
     expected.extend(fans[2..].iter().cloned());
     let resp = app
         .sandbox_post(

@@ -25,15 +25,13 @@ async fn several_media_files_are_one_bundle_message() {
     assert_eq!(older.status(), 200);
     app.clear_upstream_requests().await;
     // Given in reverse upload order: the bundle keeps the order given.
-    let resp = call(
+    let sent = call_ok(
         &app,
         Method::POST,
         &format!("{base}/messages"),
         Some(json!({"text": "two pictures", "mediaFiles": [handles[1], handles[0]]})),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let sent: Value = resp.json().await.unwrap();
     let attachments = sent["data"]["attachments"].as_array().unwrap();
     assert_eq!(attachments.len(), 1, "{sent}");
     assert_eq!(attachments[0]["contentType"], 2);

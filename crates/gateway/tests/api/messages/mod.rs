@@ -20,8 +20,15 @@ async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) ->
         .await
 }
 
+/// [`call`] that must answer 200; the JSON answer.
+async fn call_ok(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
+    let resp = call(app, method.clone(), path, body).await;
+    assert_eq!(resp.status(), 200, "{method} {path}");
+    resp.json().await.unwrap()
+}
+
 fn chat_path(app: &TestApp, chat: &str) -> String {
-    format!("/api/fansly/{}/chats/{chat}", app.team.account_id)
+    app.acct_path(&format!("chats/{chat}"))
 }
 
 async fn list_messages(app: &TestApp, chat: &str, query: &str) -> Value {
@@ -33,12 +40,7 @@ async fn list_messages(app: &TestApp, chat: &str, query: &str) -> Value {
 }
 
 async fn chat_row(app: &TestApp, chat: &str) -> Value {
-    let body = app
-        .get_json(&format!(
-            "/api/fansly/{}/chats?limit=100",
-            app.team.account_id
-        ))
-        .await;
+    let body = app.get_json(&app.acct_path("chats?limit=100")).await;
     body["data"]["data"]
         .as_array()
         .unwrap()
@@ -63,15 +65,7 @@ async fn a_whole_conversation() {
     let handle = uploaded.1["prefixed_id"].as_str().unwrap().to_owned();
     let media_id = uploaded.1["media_id"].as_str().unwrap().to_owned();
     let base = chat_path(&app, &chat);
-    let resp = call(
-        &app,
-        Method::POST,
-        &format!("{base}/messages"),
-        Some(json!({"text": "a picture for you", "mediaFiles": [handle], "replyToMessageId": fan_msg})),
-    )
-    .await;
-    assert_eq!(resp.status(), 200);
-    let sent: Value = resp.json().await.unwrap();
+    let sent = call_ok(&app, Method::POST, &format!("{base}/messages"), Some(json!({"text": "a picture for you", "mediaFiles": [handle], "replyToMessageId": fan_msg}))).await;
     let sent_id = sent["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(sent["data"]["content"], "a picture for you");
     assert_eq!(sent["data"]["inReplyTo"], fan_msg.as_str());
@@ -117,15 +111,13 @@ async fn a_whole_conversation() {
     }
 
     // Ack the fan's message as read.
-    let resp = call(
+    let acked = call_ok(
         &app,
         Method::POST,
         &format!("{base}/messages/ack"),
         Some(json!({"messageIds": [fan_msg], "type": 2})),
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let acked: Value = resp.json().await.unwrap();
     assert_same_shape(&fixture("ack_messages_200.json"), &acked, "$");
     assert_eq!(chat_row(&app, &chat).await["unreadCount"], 0);
     let page = list_messages(&app, &chat, "").await;
@@ -164,14 +156,13 @@ async fn a_whole_conversation() {
     .await;
 
     // Delete the creator's own message; the fan's cannot be deleted.
-    let resp = call(
+    call_ok(
         &app,
         Method::DELETE,
         &format!("{base}/messages/{sent_id}"),
         None,
     )
     .await;
-    assert_eq!(resp.status(), 200);
     let page = list_messages(&app, &chat, "").await;
     assert!(page["data"]["messages"][0]["deletedAt"].is_u64());
     assert_eq!(page["data"]["messages"][0]["attachments"], json!([]));
@@ -268,9 +259,9 @@ async fn chats_list_pages_orders_and_counts_unread() {
     app.fan_writes(5, "unread one", 2).await;
     let acct = &app.team.account_id;
 
-    let resp = app.get(&format!("/api/fansly/{acct}/chats?limit=2")).await;
-    assert_eq!(resp.status(), 200);
-    let first: Value = resp.json().await.unwrap();
+    let first = app
+        .get_ok(&format!("/api/fansly/{acct}/chats?limit=2"))
+        .await;
     let rows = first["data"]["data"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["groupId"], b.as_str(), "latest activity first");
@@ -308,14 +299,13 @@ async fn chats_list_pages_orders_and_counts_unread() {
     assert_eq!(searched["data"]["data"][0]["groupId"], c.as_str());
 
     // Mark everything read.
-    let resp = call(
+    call_ok(
         &app,
         Method::POST,
         &format!("/api/fansly/{acct}/chats/mark-all-as-read"),
         None,
     )
     .await;
-    assert_eq!(resp.status(), 200);
     assert_eq!(chat_row(&app, &b).await["unreadCount"], 0);
 }
 
@@ -342,15 +332,13 @@ async fn typing_is_free_and_read_receipts_can_be_disabled() {
         .iter()
         .any(|r| r.method == "POST" && r.path == "/api/v1/message/typing"));
 
-    let resp = call(
+    let body = call_ok(
         &app,
         Method::POST,
         &format!("{}/read-receipts/disable", chat_path(&app, &chat)),
         None,
     )
     .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["userSettings"]["readReceiptsEnabled"], false);
     assert_eq!(body["data"]["groupId"], chat.as_str());
 }
@@ -375,14 +363,14 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
     app.assert_refusals(vec![
         (
             Method::GET,
-            format!("/api/fansly/{}/chats?limit=0", app.team.account_id),
+            app.acct_path("chats?limit=0"),
             None,
             422,
             "limit",
         ),
         (
             Method::GET,
-            format!("/api/fansly/{}/chats?order=best", app.team.account_id),
+            app.acct_path("chats?order=best"),
             None,
             422,
             "order",
@@ -396,7 +384,7 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
         ),
     ])
     .await;
-    let bad_chat = format!("/api/fansly/{}/chats/12ab", app.team.account_id);
+    let bad_chat = app.acct_path("chats/12ab");
     app.assert_refusals(vec![
         (
             Method::GET,
@@ -506,10 +494,7 @@ async fn bad_input_is_a_clear_4xx_and_costs_nothing() {
     assert_eq!(app.balance(&app.team.id).await, before);
 
     // Unknown chat, unknown message: 404 from Fansly's answers, refunded.
-    let unknown = format!(
-        "/api/fansly/{}/chats/123456789012345678",
-        app.team.account_id
-    );
+    let unknown = app.acct_path("chats/123456789012345678");
     app.assert_refusals(vec![
         (
             Method::GET,

@@ -9,6 +9,22 @@ use super::{
 };
 use crate::helpers::{spawn_app, TestApp};
 
+/// The creator's timeline as `fan` reads it from Fansly.
+async fn timeline_as(app: &TestApp, fan: &Fan, creator: &str) -> Value {
+    let fansly = &app.state.fansly;
+    let timeline = fansly.timeline(&fan.session, creator, None, None, None);
+    timeline.await.unwrap()
+}
+
+/// `n` fresh media handles of the default team.
+async fn handles(app: &TestApp, n: usize) -> Vec<String> {
+    let mut handles = Vec::new();
+    for _ in 0..n {
+        handles.push(handle(app, &app.team).await);
+    }
+    handles
+}
+
 /// A sandbox fan's own session: what the fan view is read with.
 struct Fan {
     name: String,
@@ -47,12 +63,7 @@ async fn fan(app: &TestApp, n: u32, creator: &str) -> Fan {
 /// timeline as Fansly serves it to them; checks the locked tile carries no
 /// location.
 async fn fan_view(app: &TestApp, creator: &str, viewer: &Fan) -> Vec<(String, bool)> {
-    let page = app
-        .state
-        .fansly
-        .timeline(&viewer.session, creator, None, None, None)
-        .await
-        .unwrap();
+    let page = timeline_as(app, viewer, creator).await;
     let media = page["accountMedia"].as_array().unwrap();
     page["posts"]
         .as_array()
@@ -91,14 +102,8 @@ async fn fan_view(app: &TestApp, creator: &str, viewer: &Fan) -> Vec<(String, bo
 #[tokio::test]
 async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
     let app = spawn_app().await;
-    let creator = app.creator(0).await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        handles.push(handle(&app, &app.team).await);
-    }
+    let creator = app.creator_id(0).await;
+    let handles = handles(&app, 4).await;
     let id = |v: Value| v["data"]["id"].as_str().unwrap().to_owned();
     let subs = id(publish(
         &app,
@@ -164,12 +169,7 @@ async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
     assert!(!open(&v, &subs) && !open(&v, &follow) && !open(&v, &paid) && open(&v, &free));
     assert!(!open(&v, &teased));
     // The locked media's free preview stays open.
-    let as_stranger = app
-        .state
-        .fansly
-        .timeline(&stranger.session, &creator, None, None, None)
-        .await
-        .unwrap();
+    let as_stranger = timeline_as(&app, &stranger, &creator).await;
     let grant = &listed_post_in(&as_stranger["posts"], &teased)["attachments"][0]["contentId"];
     let tile = as_stranger["accountMedia"]
         .as_array()
@@ -213,14 +213,8 @@ async fn gated_media_is_only_open_to_qualifying_fans_in_the_fan_view() {
 #[tokio::test]
 async fn several_media_files_are_one_bundle_in_the_given_order() {
     let app = spawn_app().await;
-    let creator = app.creator(0).await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let mut handles = Vec::new();
-    for _ in 0..4 {
-        handles.push(handle(&app, &app.team).await);
-    }
+    let creator = app.creator_id(0).await;
+    let handles = handles(&app, 4).await;
     let mut vault = Vec::new();
     for h in &handles {
         vault.push(upload_media(&app, h).await);
@@ -318,12 +312,7 @@ async fn several_media_files_are_one_bundle_in_the_given_order() {
     let v = fan_view(&app, &creator, &stranger).await;
     assert!(!open(&v, &bundled) && !open(&v, &single));
     // The locked item's free preview stays open.
-    let as_stranger = app
-        .state
-        .fansly
-        .timeline(&stranger.session, &creator, None, None, None)
-        .await
-        .unwrap();
+    let as_stranger = timeline_as(&app, &stranger, &creator).await;
     let locked = bundle_of(
         &as_stranger,
         &listed_post_in(&as_stranger["posts"], &bundled),
@@ -343,10 +332,7 @@ async fn several_media_files_are_one_bundle_in_the_given_order() {
 #[tokio::test]
 async fn a_bought_bundle_opens_all_its_items() {
     let app = spawn_app().await;
-    let creator = app.creator(0).await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let creator = app.creator_id(0).await;
     let (h1, h2) = (handle(&app, &app.team).await, handle(&app, &app.team).await);
     let paid = publish(
         &app,

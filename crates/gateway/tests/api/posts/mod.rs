@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestTeam};
+use crate::helpers::{strings, TestApp, TestTeam};
 use crate::media::{png, upload_file};
 
 mod fan_view;
@@ -22,8 +22,7 @@ fn now_ms() -> i64 {
 }
 
 async fn send(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post(&format!("/api/fansly/{}/posts", app.team.account_id), &body)
-        .await
+    app.post(&app.acct_path("posts"), &body).await
 }
 
 async fn publish(app: &TestApp, body: Value) -> Value {
@@ -33,20 +32,13 @@ async fn publish(app: &TestApp, body: Value) -> Value {
 }
 
 async fn list(app: &TestApp, query: &str) -> Value {
-    let resp = app
-        .get(&format!("/api/fansly/{}/posts{query}", app.team.account_id))
-        .await;
+    let resp = app.get(&app.acct_path(&format!("posts{query}"))).await;
     assert_eq!(resp.status(), 200, "{query}");
     resp.json().await.unwrap()
 }
 
 fn post_ids(page: &Value) -> Vec<String> {
-    page["data"]["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["id"].as_str().unwrap().to_owned())
-        .collect()
+    strings(&page["data"]["posts"], "id")
 }
 
 async fn handle(app: &TestApp, team: &TestTeam) -> String {
@@ -119,10 +111,7 @@ fn bundle_media(page: &Value, bundle: &Value) -> Vec<Value> {
 /// The vault media id behind an upload handle.
 async fn upload_media(app: &TestApp, h: &str) -> Value {
     let body = app
-        .get_json(&format!(
-            "/api/fansly/{}/media/uploads/{h}/status",
-            app.team.account_id
-        ))
+        .get_json(&app.acct_path(&format!("media/uploads/{h}/status")))
         .await;
     body["media_id"].clone()
 }
@@ -138,13 +127,7 @@ fn listed_post_in(posts: &Value, id: &str) -> Value {
 }
 
 fn listed_post(page: &Value, id: &str) -> Value {
-    page["data"]["posts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("post {id} not listed: {page}"))
-        .clone()
+    listed_post_in(&page["data"]["posts"], id)
 }
 
 /// Bad input must be refused before any Fansly write (a grant, a post, an edit).

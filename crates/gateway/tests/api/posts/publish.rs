@@ -56,9 +56,7 @@ async fn gated_posts_with_media_are_listed_with_their_gating() {
     assert_eq!(subs_gates[0]["flags"], 2);
 
     // Published on the main wall by default; the text post has no media.
-    let walls = app
-        .get_json(&format!("/api/fansly/{}/walls", app.team.account_id))
-        .await;
+    let walls = app.get_json(&app.acct_path("walls")).await;
     let main = walls["data"][0]["id"].clone();
     for p in page["data"]["posts"].as_array().unwrap() {
         assert_eq!(p["wallIds"], json!([main]), "{p}");
@@ -108,9 +106,7 @@ async fn posts_page_through_without_gap_or_duplicate() {
         published.push(p["data"]["id"].as_str().unwrap().to_owned());
     }
     published.reverse();
-    let pages = app
-        .all_pages(&format!("/api/fansly/{}/posts", app.team.account_id), 10)
-        .await;
+    let pages = app.all_pages(&app.acct_path("posts"), 10).await;
     let sizes: Vec<usize> = pages.iter().map(|p| post_ids(p).len()).collect();
     assert_eq!(sizes, [15, 15, 5]);
     let seen: Vec<String> = pages.iter().flat_map(post_ids).collect();

@@ -12,11 +12,8 @@ use crate::helpers::{assert_error, spawn_app, TestApp};
 use crate::walls::create_wall;
 
 async fn update(app: &TestApp, post_id: &str, body: Value) -> reqwest::Response {
-    app.put(
-        &format!("/api/fansly/{}/posts/{post_id}", app.team.account_id),
-        &body,
-    )
-    .await
+    app.put(&app.acct_path(&format!("posts/{post_id}")), &body)
+        .await
 }
 
 #[tokio::test]
@@ -27,9 +24,7 @@ async fn a_post_is_replaced_by_its_new_state() {
         handle(&app, &app.team).await,
         handle(&app, &app.team).await,
     );
-    let walls = app
-        .get_json(&format!("/api/fansly/{}/walls", app.team.account_id))
-        .await;
+    let walls = app.get_json(&app.acct_path("walls")).await;
     let main = walls["data"][0]["id"].as_str().unwrap().to_owned();
     let original = publish(
         &app,
@@ -112,17 +107,9 @@ async fn post_stats_are_consistent_with_the_post() {
     let listed = listed_post(&page, &id);
 
     let stats_of = |query: &'static str| {
-        let (app, id) = (&app, id.clone());
-        async move {
-            let resp = app
-                .get(&format!(
-                    "/api/fansly/{}/posts/{id}/stats{query}",
-                    app.team.account_id
-                ))
-                .await;
-            assert_eq!(resp.status(), 200, "{query}");
-            resp.json::<Value>().await.unwrap()
-        }
+        let path = app.acct_path(&format!("posts/{id}/stats{query}"));
+        let app = &app;
+        async move { app.get_ok(&path).await }
     };
     let stats = stats_of("").await;
     assert_eq!(stats["_meta"]["_credits"]["used"], 1);
@@ -179,10 +166,7 @@ async fn post_stats_are_consistent_with_the_post() {
     let text_only = publish(&app, json!({"text": "no media"})).await;
     let text_id = text_only["data"]["id"].as_str().unwrap();
     let resp = app
-        .get(&format!(
-            "/api/fansly/{}/posts/{text_id}/stats",
-            app.team.account_id
-        ))
+        .get(&app.acct_path(&format!("posts/{text_id}/stats")))
         .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["data"]["offers"], json!([]));
