@@ -220,8 +220,8 @@ impl Sessions {
             return Err(not_found());
         }
         let row = sqlx::query(&format!(
-            "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error \
-             FROM {TABLE} WHERE id = $1 AND team_id = $2"
+            "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error, \
+               session_cookie FROM {TABLE} WHERE id = $1 AND team_id = $2"
         ))
         .bind(account_id)
         .bind(team_id)
@@ -234,6 +234,7 @@ impl Sessions {
         let device: Option<String> = row.get(3);
         let proxy: Option<String> = row.get(4);
         let last_error: Option<String> = row.get(5);
+        let cookie: Option<String> = row.get(6);
         let (Some(fansly_id), Some(token), Some(device), AUTHENTICATED) =
             (fansly_id, token, device, state.as_str())
         else {
@@ -242,6 +243,7 @@ impl Sessions {
         let session = self.session_for(
             account_id,
             &token,
+            cookie.as_deref(),
             device,
             proxy.as_deref(),
             Some(&fansly_id),
@@ -258,6 +260,7 @@ impl Sessions {
         &self,
         account_id: &str,
         sealed_token: &str,
+        sealed_cookie: Option<&str>,
         device: String,
         sealed_proxy: Option<&str>,
         fansly_id: Option<&str>,
@@ -275,7 +278,12 @@ impl Sessions {
         let token = self.open(account_id, "session_token", sealed_token)?;
         let route = self.route_for(account_id, sealed_proxy)?;
         let renewer: Weak<dyn SessionRenewer> = self.me.clone();
+        let cookie = match sealed_cookie {
+            Some(sealed) => Some(self.open(account_id, "session_cookie", sealed)?),
+            None => None,
+        };
         let mut session = Session::new(token, device)
+            .with_cookie(cookie)
             .with_route(route)
             .with_account(account_id)
             .with_renewer(renewer);
