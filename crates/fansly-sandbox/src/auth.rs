@@ -1,10 +1,11 @@
-//! Login state: open 2FA challenges, the codes "e-mailed" to accounts, and
+//! Login state: open 2FA challenges, open new-device e-mail checks and the
+//! devices they trusted, the codes "e-mailed" to accounts, and
 //! the per-login attempt counts behind login throttling, with the rules that
 //! read them (is this login throttled, does this code answer this
-//! challenge). One field of [`crate::world::World`], under its lock; the
+//! challenge, is this device known). One field of [`crate::world::World`], under its lock; the
 //! routes are in `login_api.rs`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Login attempts allowed per login name per minute before Fansly-style 429s.
@@ -15,6 +16,18 @@ pub struct AuthState {
     challenges: HashMap<String, Challenge>,
     outbox: Vec<Email>,
     attempts: HashMap<String, VecDeque<Instant>>,
+    /// Open new-device checks by `correlationId`.
+    checks: HashMap<String, DeviceCheck>,
+    /// (account, device id) pairs a check confirmed.
+    trusted: HashSet<(u64, String)>,
+}
+
+/// A new device's e-mail check: the code and the link's token both confirm it.
+struct DeviceCheck {
+    account_id: u64,
+    device_id: String,
+    code: String,
+    link_token: String,
 }
 
 struct Challenge {
@@ -27,6 +40,10 @@ struct Challenge {
 pub struct Email {
     to: String,
     code: String,
+    /// The token of the e-mail's link (new-device checks only): what the web
+    /// app posts to `/login/email/verification` when the owner opens it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    link_token: Option<String>,
     sent_at: i64,
 }
 
@@ -63,6 +80,7 @@ impl AuthState {
             self.outbox.push(Email {
                 to,
                 code: code.clone(),
+                link_token: None,
                 sent_at: now_ms,
             });
         }
@@ -92,6 +110,72 @@ impl AuthState {
     /// Closes an answered challenge; a wrong code leaves it open.
     pub fn close_challenge(&mut self, token: &str) {
         self.challenges.remove(token);
+    }
+
+    /// Whether a check already confirmed `device` for `account_id`.
+    pub fn trusts(&self, account_id: u64, device: &str) -> bool {
+        self.trusted.contains(&(account_id, device.to_owned()))
+    }
+
+    /// Opens a new-device check under `correlation` and "e-mails" its code
+    /// and link to `to`.
+    pub fn open_check(
+        &mut self,
+        correlation: String,
+        account_id: u64,
+        device_id: String,
+        (code, link_token): (String, String),
+        to: String,
+        now_ms: i64,
+    ) {
+        self.outbox.push(Email {
+            to,
+            code: code.clone(),
+            link_token: Some(link_token.clone()),
+            sent_at: now_ms,
+        });
+        self.checks.insert(
+            correlation,
+            DeviceCheck {
+                account_id,
+                device_id,
+                code,
+                link_token,
+            },
+        );
+    }
+
+    /// Whether `correlation` names an open check.
+    pub fn check_open(&self, correlation: &str) -> bool {
+        self.checks.contains_key(correlation)
+    }
+
+    /// The check's account when `code` answers it; the device is trusted
+    /// from then on. A wrong code leaves the check open.
+    pub fn confirm_code(&mut self, correlation: &str, code: &str) -> Option<u64> {
+        let check = self.checks.get(correlation)?;
+        if check.code != code {
+            return None;
+        }
+        let check = self.checks.remove(correlation)?;
+        self.trusted.insert((check.account_id, check.device_id));
+        Some(check.account_id)
+    }
+
+    /// The owner opened the e-mail's link: its check's device is trusted.
+    pub fn confirm_link(&mut self, link_token: &str) -> bool {
+        let Some(correlation) = self
+            .checks
+            .iter()
+            .find(|(_, c)| c.link_token == link_token)
+            .map(|(k, _)| k.clone())
+        else {
+            return false;
+        };
+        if let Some(check) = self.checks.remove(&correlation) {
+            self.trusted.insert((check.account_id, check.device_id));
+        }
+        true
     }
 
     /// Codes sent, oldest first; only those to `to` when given.

@@ -1,6 +1,8 @@
 //! Assembles the sandbox's routes: every route file's `router()`, the
-//! plain-text 404 fallback and the middleware that logs requests and
-//! applies faults (`control::intercept`).
+//! plain-text 404 fallback, the middleware that logs requests and
+//! applies faults (`control::intercept`), and, outermost, gzip/br
+//! compression of answers whose request asked for it (Fansly's CDN
+//! compresses; the log and the HAR keep the plain bodies).
 
 use axum::Router;
 
@@ -38,5 +40,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             control::intercept,
         ))
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }

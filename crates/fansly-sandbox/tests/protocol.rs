@@ -246,3 +246,35 @@ async fn messages_follow_fanslys_quirks() {
         .unwrap();
     assert_eq!(acked, Value::Null);
 }
+
+/// Answers are compressed when the request asks (gzip or br), and plain
+/// when it does not.
+#[tokio::test]
+async fn answers_are_compressed_when_asked() {
+    let (sandbox, _) = start().await;
+    let raw = reqwest::Client::builder()
+        .gzip(false)
+        .brotli(false)
+        .build()
+        .unwrap();
+    let url = format!("{}/api/v1/device/id", sandbox.url().trim_end_matches('/'));
+    for (asked, magic) in [("gzip", &[0x1f_u8, 0x8b][..]), ("br", &[][..])] {
+        let resp = raw
+            .get(&url)
+            .header("accept-encoding", asked)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["content-encoding"], asked);
+        let bytes = resp.bytes().await.unwrap();
+        assert!(bytes.starts_with(magic));
+        assert!(
+            serde_json::from_slice::<Value>(&bytes).is_err(),
+            "not plain JSON"
+        );
+    }
+    let plain = raw.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let body: Value = plain.json().await.unwrap();
+    assert_eq!(body["success"], true, "{body}");
+}

@@ -170,7 +170,7 @@ impl FanslyClient {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let http = self.http_for(route)?;
         let value = self
-            .send_with_retries(route, Method::GET, url.path(), || {
+            .send_with_retries(route, None, Method::GET, url.path(), || {
                 http.get(url.clone()).headers(self.browser_headers())
             })
             .await?;
@@ -402,7 +402,7 @@ impl FanslyClient {
     ) -> Result<Value, UpstreamError> {
         let url = self.url(base, path, query);
         let http = self.http_for(session.route())?;
-        self.send_with_retries(session.route(), method.clone(), path, || {
+        self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
             let mut req = http
                 .request(method.clone(), url.clone())
                 .headers(self.signed_headers(session, url.path()));
@@ -481,10 +481,12 @@ impl FanslyClient {
     }
 
     /// Each attempt, retries included, spends from the account's budget and
-    /// from the bucket of its route ([`budget_bucket`]).
+    /// from the bucket of its route ([`budget_bucket`]). An `f-s-c` cookie
+    /// an answer sets is kept on `session`.
     async fn send_with_retries<F>(
         &self,
         route: &Route,
+        session: Option<&Session>,
         method: Method,
         path: &str,
         build: F,
@@ -500,7 +502,7 @@ impl FanslyClient {
                     .acquire(bucket.as_deref(), method != Method::GET)
                     .await?;
             }
-            let result = self.send_once(route, build()).await;
+            let result = self.send_once(route, session, build()).await;
             let retry_in = match &result {
                 Err(UpstreamError::RateLimited { retry_after }) => {
                     Some(retry_after.unwrap_or_else(|| self.backoff(attempt)))
@@ -534,6 +536,7 @@ impl FanslyClient {
     async fn send_once(
         &self,
         route: &Route,
+        session: Option<&Session>,
         req: reqwest::RequestBuilder,
     ) -> Result<Value, UpstreamError> {
         crate::calls::count();
@@ -547,6 +550,13 @@ impl FanslyClient {
                 proxy: proxy.label().to_owned(),
                 details: "the proxy asks for credentials (HTTP 407)".into(),
             });
+        }
+        if let Some(session) = session {
+            for set in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+                if let Ok(set) = set.to_str() {
+                    session.remember_set_cookie(set);
+                }
+            }
         }
         let retry_after = parse_retry_after(resp.headers());
         let body = resp

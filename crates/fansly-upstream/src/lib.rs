@@ -36,7 +36,7 @@ mod vault;
 pub mod ws;
 
 pub use attach::{Attachment, Audience, Gate, GatedMedia, CONTENT_ACCOUNT_MEDIA, CONTENT_BUNDLE};
-pub use auth::{Challenge, LoginStep, NewSession};
+pub use auth::{Challenge, EmailVerification, LoginStep, NewSession};
 pub use broadcast::BroadcastAudience;
 pub use client::{
     FanslyClient, FanslyConfig, GroupsQuery, DEFAULT_API_BASE, DEFAULT_CHECK_KEY,

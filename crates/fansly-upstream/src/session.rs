@@ -1,6 +1,7 @@
 //! One Fansly web session as the gateway holds it: the token, the device id the
-//! token was issued to, the web app's `fansly-client-ts` clock, the account's
-//! route (proxy, budget) and who can renew it when Fansly refuses it.
+//! token was issued to, the `f-s-c` cookie Fansly set with it, the web app's
+//! `fansly-client-ts` clock, the account's route (proxy, budget) and who can
+//! renew it when Fansly refuses it.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +33,10 @@ pub struct Session {
     token: SecretString,
     device_id: String,
     session_id: Option<String>,
+    /// `f-s-c`, the session cookie Fansly's login answer sets (spec §2.5):
+    /// the web app sends it on the websocket handshake. Filled from any
+    /// answer to this session that sets it.
+    cookie: Mutex<Option<SecretString>>,
     clock: ClientClock,
     route: Route,
     account: Option<String>,
@@ -46,6 +51,7 @@ impl Session {
             token,
             device_id,
             session_id,
+            cookie: Mutex::new(None),
             clock: ClientClock::default(),
             route: Route::default(),
             account: None,
@@ -75,6 +81,28 @@ impl Session {
     pub fn with_fansly_id(mut self, fansly_id: impl Into<String>) -> Self {
         self.fansly_id = Some(fansly_id.into());
         self
+    }
+
+    /// The `f-s-c` cookie stored with the token, when there is one.
+    pub fn with_cookie(self, cookie: Option<SecretString>) -> Self {
+        *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) = cookie;
+        self
+    }
+
+    /// The `f-s-c` cookie Fansly set for this session, if it did.
+    pub fn cookie(&self) -> Option<SecretString> {
+        self.cookie
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Keeps the `f-s-c` value of a `Set-Cookie` answer header.
+    pub(crate) fn remember_set_cookie(&self, header: &str) {
+        if let Some(value) = fsc_of_set_cookie(header) {
+            *self.cookie.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(SecretString::from(value.to_owned()));
+        }
     }
 
     pub fn with_renewer(mut self, renewer: Weak<dyn SessionRenewer>) -> Self {
@@ -126,6 +154,12 @@ impl std::fmt::Debug for Session {
             .field("token", &"[redacted]")
             .finish()
     }
+}
+
+/// The value of `f-s-c` in a `Set-Cookie` header (`f-s-c=<v>; Path=/; …`).
+fn fsc_of_set_cookie(header: &str) -> Option<&str> {
+    let pair = header.split(';').next()?.trim();
+    pair.strip_prefix("f-s-c=").filter(|v| !v.is_empty())
 }
 
 /// A token is base64 of `<sessionId>:1:2:<hash>`.
@@ -180,6 +214,15 @@ mod tests {
             Some("720167541418237953")
         );
         assert_eq!(session_id_from_token("not base64!"), None);
+    }
+
+    #[test]
+    fn keeps_the_session_cookie_of_a_set_cookie_header() {
+        let s = Session::new(SecretString::from("t".to_owned()), "d".into());
+        s.remember_set_cookie("other=1; Path=/");
+        assert!(s.cookie().is_none());
+        s.remember_set_cookie("f-s-c=YWJj; Path=/; Secure; HttpOnly; SameSite=None");
+        assert_eq!(s.cookie().unwrap().expose_secret(), "YWJj");
     }
 
     #[test]

@@ -268,9 +268,13 @@ async fn open(cfg: &WsConfig, session: &Session) -> Result<Connection, WsError> 
     put("accept-language", "en-US,en;q=0.9");
     put("pragma", "no-cache");
     put("cache-control", "no-cache");
-    // The web app also sends `f-s-c` (the login cookie); the gateway keeps no
-    // cookie jar, so only the device id goes (INFERRED to suffice).
-    put("cookie", &format!("f-d={}", session.device_id()));
+    // The web app's cookie set (JK's WS doc, spec §2.5): the login cookie
+    // `f-s-c` when Fansly set one for this session, and the device id `f-d`.
+    let cookie = match session.cookie() {
+        Some(fsc) => format!("f-s-c={}; f-d={}", fsc.expose_secret(), session.device_id()),
+        None => format!("f-d={}", session.device_id()),
+    };
+    put("cookie", &cookie);
 
     let host = cfg
         .url

@@ -6,6 +6,7 @@
 //! ```text
 //! queued ─► logging-in ─┬─► authenticated
 //!                       ├─► challenge-email | challenge-authenticator
+//!                       │   | challenge-verification (a new device's e-mail check)
 //!                       │        │ code submitted
 //!                       │        ▼
 //!                       │    verifying ─┬─► authenticated
@@ -13,10 +14,18 @@
 //!                       └─► failed (credentials refused, last_error set)
 //! authenticated ─(session refused, re-login impossible)─► needs-reconnect
 //! ```
+//!
+//! `challenge-verification` (issue 13, row 9; evidence in
+//! `fansly-upstream/src/auth.rs`): Fansly wants the login confirmed from the
+//! mailbox. With a code (a `correlationId` came back) the vendor's Submit 2FA
+//! route takes it like a 2FA code and `verifying` sends it to
+//! `/login/email/verify`; without one (only the e-mail's link confirms) no
+//! code is awaited and `reauthenticate` logs in again once the owner has
+//! opened the link. `last_error` tells the operator which.
 
 use std::time::Duration;
 
-use fansly_upstream::{LoginStep, NewSession, Route, Session, UpstreamError};
+use fansly_upstream::{EmailVerification, LoginStep, NewSession, Route, Session, UpstreamError};
 use secrecy::ExposeSecret;
 use sqlx::Row;
 
@@ -29,6 +38,9 @@ const TABLE: &str = "fansly_accounts";
 /// Transient failures (Fansly unreachable, rate limited) are retried this
 /// often before the login is reported failed.
 const ATTEMPTS: u32 = 3;
+/// Marks a stored challenge token as a new device's e-mail check (its
+/// `correlationId`) rather than a 2FA token; both live in `twofa_token`.
+const VERIFY_PREFIX: &str = "email-verify:";
 
 /// Stores a login to run (credentials and proxy sealed) as `queued`, for a new
 /// account `id` or over an existing one; the caller then runs or spawns it.
@@ -196,11 +208,14 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
                         .await;
                     Ok(())
                 }
+                Ok(LoginStep::EmailVerification(check)) => {
+                    email_check(sessions, account_id, check).await
+                }
                 Err(e) => fail(sessions, account_id, &e).await,
             }
         }
         status::VERIFYING => {
-            let challenge_state = if twofa_type == Some(0) {
+            let mut challenge_state = if twofa_type == Some(0) {
                 status::CHALLENGE_AUTHENTICATOR
             } else {
                 status::CHALLENGE_EMAIL
@@ -222,13 +237,30 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
             };
             let challenge = sessions.open(account_id, "twofa_token", &sealed_challenge)?;
             let code = sessions.open(account_id, "pending_code", &sealed_code)?;
-            let result = retry(|| {
-                sessions.fansly.login_twofa(
-                    &route,
-                    &device,
-                    challenge.expose_secret(),
-                    code.expose_secret(),
-                )
+            let correlation = challenge.expose_secret().strip_prefix(VERIFY_PREFIX);
+            if correlation.is_some() {
+                challenge_state = status::CHALLENGE_VERIFICATION;
+            }
+            let result = retry(|| async {
+                match correlation {
+                    Some(correlation) => {
+                        sessions
+                            .fansly
+                            .login_email_verify(&route, &device, correlation, code.expose_secret())
+                            .await
+                    }
+                    None => {
+                        sessions
+                            .fansly
+                            .login_twofa(
+                                &route,
+                                &device,
+                                challenge.expose_secret(),
+                                code.expose_secret(),
+                            )
+                            .await
+                    }
+                }
             })
             .await;
             sqlx::query(&format!(
@@ -265,6 +297,62 @@ pub async fn drive(sessions: &Sessions, account_id: &str) -> Result<(), ApiError
     }
 }
 
+/// Fansly asks for the new-device e-mail check: wait in
+/// `challenge-verification`, with the correlation id sealed where a 2FA token
+/// goes and `last_error` saying what the operator does next.
+async fn email_check(
+    sessions: &Sessions,
+    account_id: &str,
+    check: EmailVerification,
+) -> Result<(), ApiError> {
+    let to = check
+        .masked_email
+        .as_deref()
+        .map_or_else(|| "the account's address".to_owned(), |m| format!("{m}"));
+    let (sealed, kind, why) = match &check.correlation_id {
+        Some(correlation) => (
+            Some(sessions.seal(
+                account_id,
+                "twofa_token",
+                &format!("{VERIFY_PREFIX}{correlation}"),
+            )?),
+            // Fansly's "code e-mailed" type, for clients that switch on it.
+            Some(2_i64),
+            format!(
+                "Fansly asks to confirm this login from the mailbox (a new device or address): \
+                 submit the code it e-mailed to {to} with PUT /api/fansly/authenticate/{account_id}, \
+                 or open the e-mail's link and then POST /api/fansly/authenticate/{account_id}/reauthenticate"
+            ),
+        ),
+        None => (
+            None,
+            None,
+            format!(
+                "Fansly asks to confirm this login from the mailbox (a new device or address) and \
+                 sent no code to enter: open the link in the e-mail Fansly sent to {to}, then \
+                 POST /api/fansly/authenticate/{account_id}/reauthenticate"
+            ),
+        ),
+    };
+    sqlx::query(&format!(
+        "UPDATE {TABLE} SET auth_state = $1, twofa_token = $2, twofa_type = $3, \
+           masked_email = $4, last_error = $5, updated_at = $6 WHERE id = $7"
+    ))
+    .bind(status::CHALLENGE_VERIFICATION)
+    .bind(sealed)
+    .bind(kind)
+    .bind(check.masked_email)
+    .bind(why)
+    .bind(now_ms())
+    .bind(account_id)
+    .execute(&sessions.db.writer)
+    .await?;
+    sessions
+        .lifecycle(account_id, lifecycle::OTP_CODE_REQUIRED)
+        .await;
+    Ok(())
+}
+
 /// A session was issued: store it sealed, with the profile behind it.
 async fn finish(
     sessions: &Sessions,
@@ -274,7 +362,7 @@ async fn finish(
     device: String,
     new: NewSession,
 ) -> Result<(), ApiError> {
-    let session = Session::new(new.token, device).with_route(route.clone());
+    let session = Session::new(new.token.clone(), device).with_route(route.clone());
     let me = match sessions.fansly.account_me(&session).await {
         Ok(me) => me,
         Err(e) => return fail(sessions, account_id, &e).await,
@@ -300,10 +388,15 @@ async fn finish(
         return Ok(());
     }
     let sealed = sessions.seal(account_id, "session_token", session.token().expose_secret())?;
+    // The `f-s-c` cookie the login answer set, for the websocket handshake.
+    let sealed_cookie = match &new.cookie {
+        Some(c) => Some(sessions.seal(account_id, "session_cookie", c.expose_secret())?),
+        None => None,
+    };
     sqlx::query(&format!(
         "UPDATE {TABLE} SET auth_state = $1, session_token = $2, fansly_id = $3, fansly_username = $4, \
            fansly_user_data = $5, twofa_token = NULL, pending_code = NULL, last_error = NULL, \
-           updated_at = $6 WHERE id = $7"
+           updated_at = $6, session_cookie = $8 WHERE id = $7"
     ))
     .bind(status::AUTHENTICATED)
     .bind(sealed)
@@ -312,6 +405,7 @@ async fn finish(
     .bind(profile.data.to_string())
     .bind(now_ms())
     .bind(account_id)
+    .bind(sealed_cookie)
     .execute(&sessions.db.writer)
     .await?;
     sessions.forget(account_id);
@@ -326,11 +420,14 @@ async fn store_device(
     account_id: &str,
     device: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!("UPDATE {TABLE} SET device_id = $1 WHERE id = $2"))
-        .bind(device)
-        .bind(account_id)
-        .execute(&sessions.db.writer)
-        .await?;
+    sqlx::query(&format!(
+        "UPDATE {TABLE} SET device_id = $1, device_id_at = $2 WHERE id = $3"
+    ))
+    .bind(device)
+    .bind(now_ms())
+    .bind(account_id)
+    .execute(&sessions.db.writer)
+    .await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! account's throttle.
 
 pub mod alerts;
+pub mod device;
 pub mod login;
 pub mod relogin;
 pub mod sessions;

@@ -36,6 +36,7 @@ struct Stored {
     device: Option<String>,
     sealed_proxy: Option<String>,
     fansly_id: Option<String>,
+    sealed_cookie: Option<String>,
 }
 
 impl Sessions {
@@ -108,7 +109,7 @@ impl Sessions {
     async fn stored(&self, account_id: &str) -> Result<Stored, UpstreamError> {
         let row = sqlx::query(&format!(
             "SELECT team_id, auth_state, session_token, password, login_name, device_id, proxy_url, last_error, \
-               fansly_id FROM {TABLE} WHERE id = $1"
+               fansly_id, session_cookie FROM {TABLE} WHERE id = $1"
         ))
         .bind(account_id)
         .fetch_optional(&self.db.pool)
@@ -130,6 +131,7 @@ impl Sessions {
             device: row.get(5),
             sealed_proxy: row.get(6),
             fansly_id: row.get(8),
+            sealed_cookie: row.get(9),
         })
     }
 
@@ -152,6 +154,7 @@ impl Sessions {
         self.session_for(
             account_id,
             sealed,
+            stored.sealed_cookie.as_deref(),
             stored.device.as_deref().unwrap_or_default(),
             stored.sealed_proxy.as_deref(),
             stored.fansly_id.as_deref(),
@@ -222,11 +225,19 @@ impl Sessions {
                 let sealed = self
                     .seal(account_id, "session_token", new.token.expose_secret())
                     .map_err(internal)?;
+                let sealed_cookie = match &new.cookie {
+                    Some(c) => Some(
+                        self.seal(account_id, "session_cookie", c.expose_secret())
+                            .map_err(internal)?,
+                    ),
+                    None => None,
+                };
                 sqlx::query(&format!(
-                    "UPDATE {TABLE} SET session_token = $1, last_error = NULL, updated_at = $2 \
-                     WHERE id = $3 AND team_id = $4"
+                    "UPDATE {TABLE} SET session_token = $1, session_cookie = $2, last_error = NULL, \
+                       updated_at = $3 WHERE id = $4 AND team_id = $5"
                 ))
                 .bind(&sealed)
+                .bind(&sealed_cookie)
                 .bind(now_ms())
                 .bind(account_id)
                 .bind(&team_id)
@@ -236,6 +247,7 @@ impl Sessions {
                 self.session_for(
                     account_id,
                     &sealed,
+                    sealed_cookie.as_deref(),
                     &device,
                     sealed_proxy.as_deref(),
                     fansly_id.as_deref(),
@@ -246,6 +258,12 @@ impl Sessions {
                 relogged("needs_reconnect");
                 let why =
                     "Fansly asks for a verification code to log in again; reconnect the account";
+                Err(self.give_up(account_id, why).await)
+            }
+            Ok(LoginStep::EmailVerification(_)) => {
+                relogged("needs_reconnect");
+                let why = "Fansly asks to confirm this login by e-mail (a new device or address); \
+                     reconnect the account and enter the e-mailed code";
                 Err(self.give_up(account_id, why).await)
             }
             Err(UpstreamError::Rejected(details)) => {

@@ -51,6 +51,7 @@ struct Known {
     team_id: String,
     fansly_id: String,
     sealed_token: String,
+    sealed_cookie: Option<String>,
     device: String,
     sealed_proxy: Option<String>,
     read: Instant,
@@ -263,6 +264,7 @@ impl Sessions {
             let session = self.session_for(
                 account_id,
                 &known.sealed_token,
+                known.sealed_cookie.as_deref(),
                 &known.device,
                 known.sealed_proxy.as_deref(),
                 Some(&known.fansly_id),
@@ -276,8 +278,8 @@ impl Sessions {
         let generation = self.rows_generation.load(Ordering::Acquire);
         let read = Instant::now();
         let row = sqlx::query(&format!(
-            "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error \
-             FROM {TABLE} WHERE id = $1 AND team_id = $2"
+            "SELECT fansly_id, auth_state, session_token, device_id, proxy_url, last_error, \
+               session_cookie FROM {TABLE} WHERE id = $1 AND team_id = $2"
         ))
         .bind(account_id)
         .bind(team_id)
@@ -290,6 +292,7 @@ impl Sessions {
         let device: Option<String> = row.get(3);
         let proxy: Option<String> = row.get(4);
         let last_error: Option<String> = row.get(5);
+        let cookie: Option<String> = row.get(6);
         let (Some(fansly_id), Some(token), Some(device), AUTHENTICATED) =
             (fansly_id, token, device, state.as_str())
         else {
@@ -298,6 +301,7 @@ impl Sessions {
         let session = self.session_for(
             account_id,
             &token,
+            cookie.as_deref(),
             &device,
             proxy.as_deref(),
             Some(&fansly_id),
@@ -306,6 +310,7 @@ impl Sessions {
             team_id: team_id.to_owned(),
             fansly_id,
             sealed_token: token,
+            sealed_cookie: cookie,
             device,
             sealed_proxy: proxy,
             read,
@@ -349,6 +354,7 @@ impl Sessions {
         &self,
         account_id: &str,
         sealed_token: &str,
+        sealed_cookie: Option<&str>,
         device: &str,
         sealed_proxy: Option<&str>,
         fansly_id: Option<&str>,
@@ -366,7 +372,12 @@ impl Sessions {
         let token = self.open(account_id, "session_token", sealed_token)?;
         let route = self.route_for(account_id, sealed_proxy)?;
         let renewer: Weak<dyn SessionRenewer> = self.me.clone();
+        let cookie = match sealed_cookie {
+            Some(sealed) => Some(self.open(account_id, "session_cookie", sealed)?),
+            None => None,
+        };
         let mut session = Session::new(token, device.to_owned())
+            .with_cookie(cookie)
             .with_route(route)
             .with_account(account_id)
             .with_renewer(renewer);

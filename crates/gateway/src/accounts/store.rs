@@ -14,6 +14,9 @@ pub mod status {
     pub const LOGGING_IN: &str = "logging-in";
     pub const CHALLENGE_EMAIL: &str = "challenge-email";
     pub const CHALLENGE_AUTHENTICATOR: &str = "challenge-authenticator";
+    /// A new device's e-mail check (issue 13, row 9): a code when
+    /// `twofa_type` is set, else only the e-mail's link.
+    pub const CHALLENGE_VERIFICATION: &str = "challenge-verification";
     pub const VERIFYING: &str = "verifying";
     pub const AUTHENTICATED: &str = "authenticated";
     pub const FAILED: &str = "failed";
@@ -43,10 +46,11 @@ pub struct AccountRow {
 
 impl AccountRow {
     pub fn needs_code(&self) -> bool {
-        matches!(
-            self.auth_state.as_str(),
-            status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR | status::VERIFYING
-        )
+        match self.auth_state.as_str() {
+            status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR | status::VERIFYING => true,
+            status::CHALLENGE_VERIFICATION => self.twofa_type.is_some(),
+            _ => false,
+        }
     }
 
     /// The account as List Accounts shows it (also the payload of the

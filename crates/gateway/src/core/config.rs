@@ -249,9 +249,15 @@ pub struct RelaySettings {
     pub ping_max_ms: u64,
     /// Bound on connecting, upgrading and the handshake answer.
     pub connect_timeout_ms: u64,
-    /// Reconnect backoff: full jitter over `base · 2^attempt`, capped.
+    /// Reconnect backoff: full jitter over `base · 2^attempt`, capped. The
+    /// defaults are the web app's (1.5 s doubling, cap 15 s; spec §10.3);
+    /// unlike the web app the relay never stops retrying.
     pub backoff_base_ms: u64,
     pub backoff_cap_ms: u64,
+    /// A socket about to open first fetches a new Fansly device id when the
+    /// account's is older than this (the web app's ~3 h; 0 refetches at
+    /// every opening).
+    pub device_id_refresh_ms: u64,
     /// After every (re)connect and on a slow sweep, ask Fansly's REST API
     /// what the socket missed (README "Gap fill").
     pub gap_fill: bool,
@@ -277,8 +283,9 @@ impl Default for RelaySettings {
             ping_min_ms: 20_000,
             ping_max_ms: 25_000,
             connect_timeout_ms: 15_000,
-            backoff_base_ms: 1_000,
-            backoff_cap_ms: 60_000,
+            backoff_base_ms: 1_500,
+            backoff_cap_ms: 15_000,
+            device_id_refresh_ms: 3 * 60 * 60 * 1000,
             gap_fill: true,
             gap_fill_horizon_ms: 24 * 60 * 60 * 1000,
             gap_fill_sweep_ms: 15 * 60 * 1000,

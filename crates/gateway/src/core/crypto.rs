@@ -137,8 +137,9 @@ fn parse_sealed(sealed: &str) -> anyhow::Result<(&str, Vec<u8>)> {
 }
 
 /// The sealed columns of `fansly_accounts`.
-pub const ACCOUNT_SECRETS: [&str; 5] = [
+pub const ACCOUNT_SECRETS: [&str; 6] = [
     "session_token",
+    "session_cookie",
     "password",
     "proxy_url",
     "twofa_token",

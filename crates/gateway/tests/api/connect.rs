@@ -349,3 +349,123 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
         .unwrap();
     assert_eq!(users.status(), 200);
 }
+
+/// Starts a login of `sandbox_verify` (new devices get an e-mail check) and
+/// waits for it to settle.
+async fn login_new_device(app: &TestApp) -> (String, Value) {
+    let id = app
+        .authenticate(
+            &app.team,
+            json!({"username": "sandbox_verify", "password": "sandbox_verify-password"}),
+        )
+        .await;
+    let status = app.settled_status(&app.team, &id).await;
+    (id, status)
+}
+
+async fn new_device_mail(app: &TestApp) -> Value {
+    let mails = app.sandbox_get("/_sandbox/emails?to=sandbox_verify").await;
+    mails
+        .as_array()
+        .unwrap()
+        .last()
+        .expect("a check was e-mailed")
+        .clone()
+}
+
+async fn reauthenticate(app: &TestApp, id: &str) -> Value {
+    let resp = app
+        .send(
+            Method::POST,
+            &format!("/api/fansly/authenticate/{id}/reauthenticate"),
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    app.settled_status(&app.team, id).await
+}
+
+#[tokio::test]
+async fn a_new_device_e_mail_check_is_its_own_state_and_its_code_completes_the_login() {
+    let app = spawn_app().await;
+    let (id, status) = login_new_device(&app).await;
+    assert_eq!(status["status"], "challenge-verification", "{status}");
+    assert_eq!(status["needs_code"], true);
+    assert_eq!(status["twofa_type"], 2);
+    assert_eq!(status["masked_email"], "s*************@s******.invalid");
+    let told = status["last_error"].as_str().unwrap();
+    assert!(
+        told.contains("confirm this login")
+            && told.contains(&format!("PUT /api/fansly/authenticate/{id}")),
+        "{status}"
+    );
+    // List Accounts shows the same state and instruction.
+    let row = app.account_row(&id).await;
+    assert_eq!(row["authentication_progress"], "challenge-verification");
+    assert_eq!(row["needs_code"], true);
+    assert_eq!(row["last_error"], status["last_error"]);
+
+    let code = new_device_mail(&app).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    assert_eq!(put_code(&app, &app.team, &id, wrong).await.status(), 200);
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "challenge-verification", "{status}");
+    assert!(status["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("not accepted"));
+
+    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
+    let status = app.settled_status(&app.team, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+    assert!(status["last_error"].is_null());
+    assert_eq!(status["fansly_user_data"]["username"], "sandbox_verify");
+    let verify = app.upstream_requests().await;
+    let sent: Vec<_> = verify
+        .iter()
+        .filter(|r| r.path == "/api/v1/login/email/verify")
+        .collect();
+    assert_eq!(sent.len(), 2, "the wrong code and the right one");
+    assert!(sent
+        .iter()
+        .all(|r| r.headers.contains_key("fansly-client-check")));
+    assert_eq!(app.upstream_count("POST", "/api/v1/login/twofa").await, 0);
+
+    // The device is confirmed now: logging in again from it passes at once.
+    assert_eq!(reauthenticate(&app, &id).await["status"], "authenticated");
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/login/email/verify")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn opening_the_e_mail_link_then_reauthenticating_completes_the_login() {
+    let app = spawn_app().await;
+    let (id, status) = login_new_device(&app).await;
+    assert_eq!(status["status"], "challenge-verification", "{status}");
+    assert!(status["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("/reauthenticate"));
+    // The owner opens the link: the web app posts its token.
+    let link = new_device_mail(&app).await["link_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = app
+        .sandbox_post("/api/v1/login/email/verification", json!({ "token": link }))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let status = reauthenticate(&app, &id).await;
+    assert_eq!(status["status"], "authenticated", "{status}");
+    assert_eq!(
+        app.upstream_count("POST", "/api/v1/login/email/verify")
+            .await,
+        0
+    );
+}

@@ -281,3 +281,313 @@ async fn chats_and_user_details_carry_avatars_like_fansly() {
     assert_covers(&example("Get User Details"), &got, "$");
     assert!(got["data"][0]["banner"]["locations"][0]["location"].is_string());
 }
+
+/// The example documented for `method path` (the contract's path template),
+/// whole or closed to its last complete value; titled or not.
+fn example_at(method: &str, path: &str) -> Value {
+    let all: Vec<Value> =
+        serde_json::from_str(include_str!("fixtures/endpoints.json")).expect("endpoints.json");
+    let e = all
+        .iter()
+        .find(|e| e["method"] == method && e["path"] == path)
+        .unwrap_or_else(|| panic!("no endpoint {method} {path}"));
+    if !e["response_example"].is_null() {
+        return e["response_example"].clone();
+    }
+    let text = e["response_example_partial"].as_str().unwrap();
+    close_truncated(text).unwrap_or_else(|| panic!("{method} {path}: example does not parse"))
+}
+
+/// Every documented example the contract holds, each checked against what
+/// the gateway answers from the sandbox (the examples `show_chat_…`,
+/// `list_followers_…` and `chats_and_user_details_…` check above are
+/// repeated here only where this walk needs their setup). Not checked here:
+/// Download Media (a redirect, no body; `media.rs` tests follow it).
+/// The error example (`* *`) is checked by hand: its text is a placeholder.
+#[tokio::test]
+async fn every_documented_example_is_answered_in_its_shape() {
+    use reqwest::Method;
+    let app = crate::helpers::spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
+    let acct = app.team.account_id.clone();
+    let base = format!("/api/fansly/{acct}");
+    let mut checked: Vec<String> = Vec::new();
+    // Checked outside `check` (multipart uploads).
+    let mut by_hand: Vec<String> = Vec::new();
+    let mut check = async |method: Method, template: &str, path: &str, body: Option<Value>| {
+        let resp = app.send(method.clone(), path, body.as_ref()).await;
+        let status = resp.status();
+        let got: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {got}");
+        assert_covers(
+            &example_at(method.as_str(), template),
+            &got,
+            &format!("{method} {template}"),
+        );
+        checked.push(format!("{method} {template}"));
+        got
+    };
+    let t = "/api/fansly/{fanslyAccount}";
+
+    // Listed before a login is pending (a pending one has no Fansly id yet).
+    check(
+        Method::GET,
+        "/api/fansly/accounts",
+        "/api/fansly/accounts",
+        None,
+    )
+    .await;
+    // Connecting: start, poll, submit a code (the e-mailed-code creator).
+    let mail = app.creator(2).await;
+    let started = check(
+        Method::POST,
+        "/api/fansly/authenticate",
+        "/api/fansly/authenticate",
+        Some(json!({"username": mail["username"], "password": mail["password"]})),
+    )
+    .await;
+    let pending = started["account_id"].as_str().unwrap().to_owned();
+    app.settled_status(&app.team, &pending).await;
+    let poll = format!("/api/fansly/authenticate/{pending}");
+    check(
+        Method::GET,
+        "/api/fansly/authenticate/{fanslyAccount}",
+        &poll,
+        None,
+    )
+    .await;
+    check(
+        Method::PUT,
+        "/api/fansly/authenticate/{fanslyAccount}",
+        &poll,
+        Some(json!({"code": "000000"})),
+    )
+    .await;
+    app.settled_status(&app.team, &pending).await;
+
+    // Chats and messages.
+    let fan = app.fan_id(2).await;
+    let chat = check(
+        Method::POST,
+        &format!("{t}/chats"),
+        &format!("{base}/chats"),
+        Some(json!({"user_id": fan})),
+    )
+    .await;
+    let chat_id = chat["data"]["id"].as_str().unwrap().to_owned();
+    let sent = check(
+        Method::POST,
+        &format!("{t}/chats/{{chat_id}}/messages"),
+        &format!("{base}/chats/{chat_id}/messages"),
+        Some(json!({"text": "documented"})),
+    )
+    .await;
+    let message = sent["data"]["id"].as_str().unwrap().to_owned();
+    let wrote = app.fan_writes(2, "a fan writes", 1).await;
+    let fan_message = wrote["messages"][0].as_str().unwrap().to_owned();
+    check(
+        Method::GET,
+        &format!("{t}/chats"),
+        &format!("{base}/chats?limit=10"),
+        None,
+    )
+    .await;
+    check(
+        Method::GET,
+        &format!("{t}/chats/{{chat_id}}"),
+        &format!("{base}/chats/{chat_id}"),
+        None,
+    )
+    .await;
+    check(
+        Method::GET,
+        &format!("{t}/chats/{{chat_id}}/messages"),
+        &format!("{base}/chats/{chat_id}/messages"),
+        None,
+    )
+    .await;
+    check(
+        Method::POST,
+        &format!("{t}/chats/{{chat_id}}/messages/ack"),
+        &format!("{base}/chats/{chat_id}/messages/ack"),
+        Some(json!({"messageIds": [message], "type": 2})),
+    )
+    .await;
+    let reactions = format!("{base}/chats/{chat_id}/messages/{fan_message}/reactions");
+    let reactions_t = format!("{t}/chats/{{chat_id}}/messages/{{message_id}}/reactions");
+    check(
+        Method::POST,
+        &reactions_t,
+        &reactions,
+        Some(json!({"type": 1})),
+    )
+    .await;
+    check(
+        Method::DELETE,
+        &reactions_t,
+        &reactions,
+        Some(json!({"type": 1})),
+    )
+    .await;
+
+    // Money, fans, statistics.
+    for (route, query) in [
+        ("earnings/monthly", ""),
+        ("earnings/pending", ""),
+        ("earnings/transactions", ""),
+        ("followers", "?limit=20"),
+        ("insights", ""),
+        ("subscribers", "?limit=20"),
+        ("walls", ""),
+        ("users/", "?ids={fan}"),
+    ] {
+        check(
+            Method::GET,
+            &format!("{t}/{route}"),
+            &format!("{base}/{route}{}", query.replace("{fan}", &fan)),
+            None,
+        )
+        .await;
+    }
+    let creators = app.sandbox_get("/_sandbox/creators").await;
+    let other = creators[1]["username"].as_str().unwrap().to_owned();
+    check(
+        Method::GET,
+        &format!("{t}/users/{{usernames}}"),
+        &format!("{base}/users/{other}"),
+        None,
+    )
+    .await;
+    let links = app.get_json(&format!("{base}/tracking-links")).await;
+    let link = links["data"]["list"][0]["id"]
+        .as_str()
+        .or_else(|| links["data"][0]["id"].as_str())
+        .unwrap_or_else(|| panic!("a seeded tracking link: {links}"))
+        .to_owned();
+    check(
+        Method::GET,
+        &format!("{t}/tracking-links/{{tracking_link_id}}/stats"),
+        &format!("{base}/tracking-links/{link}/stats"),
+        None,
+    )
+    .await;
+    check(
+        Method::POST,
+        &format!("{t}/walls"),
+        &format!("{base}/walls"),
+        Some(json!({"name": "Behind the scenes", "description": "Exclusive BTS"})),
+    )
+    .await;
+
+    // Media: the upload answers, and the account media of what was uploaded.
+    let png = crate::media::png(40, 40, 3_000);
+    let (status, uploaded) =
+        crate::media::upload_file(&app, &app.team, png, "photo.png", false).await;
+    assert_eq!(status, 200, "{uploaded}");
+    assert_covers(
+        &example_at("POST", &format!("{t}/media/upload")),
+        &uploaded,
+        "POST upload",
+    );
+    by_hand.push(format!("POST {t}/media/upload"));
+    let (status, vaulted) = crate::vault::vault_upload(&app, None, false).await;
+    assert_eq!(status, 200, "{vaulted}");
+    assert_covers(
+        &example_at("POST", &format!("{t}/vault/media/upload")),
+        &vaulted,
+        "POST vault upload",
+    );
+    by_hand.push(format!("POST {t}/vault/media/upload"));
+    let with_media = check(
+        Method::POST,
+        &format!("{t}/chats/{{chat_id}}/messages"),
+        &format!("{base}/chats/{chat_id}/messages"),
+        Some(json!({"mediaFiles": [uploaded["prefixed_id"]], "text": "with media"})),
+    )
+    .await;
+    let page = app
+        .get_json(&format!("{base}/chats/{chat_id}/messages"))
+        .await;
+    let grant = page["data"]["accountMedia"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a grant for {with_media}: {page}"))
+        .to_owned();
+    check(
+        Method::GET,
+        &format!("{t}/account-media/{{ids}}"),
+        &format!("{base}/account-media/{grant}"),
+        None,
+    )
+    .await;
+
+    // The gateway's own resources.
+    let hook = check(
+        Method::POST,
+        "/api/webhooks",
+        "/api/webhooks",
+        Some(json!({
+            "endpoint_url": "http://127.0.0.1:9/hook",
+            "events": ["fansly.messages.received"],
+            "account_scope": "inclusive",
+            "account_ids": [acct],
+        })),
+    )
+    .await;
+    let hook_id = hook["data"]["id"].as_str().unwrap().to_owned();
+    check(Method::GET, "/api/webhooks", "/api/webhooks", None).await;
+    check(
+        Method::PUT,
+        "/api/webhooks/{webhook_id}",
+        &format!("/api/webhooks/{hook_id}"),
+        Some(json!({"events": ["fansly.messages.received", "fansly.messages.sent"]})),
+    )
+    .await;
+    check(
+        Method::GET,
+        "/api/webhooks/events",
+        "/api/webhooks/events",
+        None,
+    )
+    .await;
+    let now = fansly_gateway::core::time::now_ms();
+    check(
+        Method::POST,
+        "/api/data-exports",
+        "/api/data-exports",
+        Some(json!({
+            "type": "fansly_chat_messages",
+            "account_ids": [acct],
+            "start_date": fansly_gateway::core::time::iso(now - 86_400_000),
+            "end_date": fansly_gateway::core::time::iso(now),
+            "file_type": "csv",
+            "options": {"maxMessages": 100},
+            "auto_start": false,
+        })),
+    )
+    .await;
+    check(
+        Method::DELETE,
+        "/api/fansly/accounts/{fanslyAccount}",
+        &format!("/api/fansly/accounts/{pending}"),
+        None,
+    )
+    .await;
+    drop(check);
+    checked.extend(by_hand);
+
+    // An error answer carries `_meta._credits` as the vendor's do.
+    let refused = app.get(&format!("{base}/chats/not-a-chat/messages")).await;
+    assert!(refused.status().is_client_error());
+    let refused: Value = refused.json().await.unwrap();
+    assert!(
+        refused["error"].is_string() || refused["error"].is_object(),
+        "{refused}"
+    );
+    assert!(refused["_meta"]["_credits"]["used"].is_i64(), "{refused}");
+
+    // 35 examples: 32 checked through `check` (Send Chat Message twice),
+    // the error body by hand above, Download Media a redirect. Known gap,
+    // not checked: List Subscription Tiers (the sandbox's tiers have empty
+    // `includedTierIds`, the example shows rows).
+    let distinct: std::collections::HashSet<&String> = checked.iter().collect();
+    assert_eq!(distinct.len(), 32, "{checked:#?}");
+}

@@ -1,14 +1,17 @@
 //! Speaking Fansly as its web app does (issue 13): every upload in the "All"
 //! album, earnings windows split when Fansly's 100-row page comes back full,
 //! per-route request budgets on both sides (the sandbox answering 429 with
-//! `Retry-After` as Fansly does, the gateway honouring it), and the
-//! browser's encodings on every request.
+//! `Retry-After` as Fansly does, the gateway honouring it), the
+//! browser's encodings on every request (answers compressed and decoded),
+//! and the websocket's cookie set with a device id kept fresh.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use serde_json::{json, Value};
+use sqlx::Row;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, eventually, spawn_app, spawn_app_with, TestApp};
 use crate::media::upload_file;
 
 fn png() -> Vec<u8> {
@@ -209,6 +212,9 @@ async fn the_gateway_keeps_its_own_per_route_budget() {
     );
 }
 
+/// The sandbox compresses every answer whose request asks (its own test,
+/// `answers_are_compressed_when_asked`, checks the bytes on the wire), so a
+/// right answer here means the gateway asked for gzip/br and decoded it.
 #[tokio::test]
 async fn requests_carry_the_browsers_encodings_and_a_current_user_agent() {
     let app = spawn_app().await;
@@ -220,6 +226,8 @@ async fn requests_carry_the_browsers_encodings_and_a_current_user_agent() {
         ))
         .await;
     assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(!body["data"].is_null(), "decoded: {body}");
     let reqs = app.upstream_requests().await;
     let r = reqs
         .iter()
@@ -230,4 +238,104 @@ async fn requests_carry_the_browsers_encodings_and_a_current_user_agent() {
     let ua = &r.headers["user-agent"];
     assert!(!ua.contains("Firefox/133"), "{ua}");
     assert_eq!(ua, fansly_upstream::DEFAULT_USER_AGENT);
+}
+
+/// The cookie header of a socket handshake that carried `device`.
+async fn handshake_with(app: &TestApp, device: &str) -> String {
+    let wanted = format!("f-d={device}");
+    eventually("a handshake with the device id", async || {
+        let seen = app.sandbox_get("/_sandbox/ws/connections").await;
+        seen["upgrades"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|u| u["cookie"].as_str())
+            .find(|c| c.ends_with(&wanted))
+            .map(str::to_owned)
+    })
+    .await
+}
+
+/// Row 12 of issue 13: a password login keeps the `f-s-c` cookie Fansly set
+/// and the socket sends the web app's cookie set; a device id older than
+/// `relay.device_id_refresh_ms` is fetched again before the socket reopens,
+/// and REST and the socket carry the new one.
+#[tokio::test]
+async fn the_socket_sends_the_login_cookie_and_a_refreshed_device_id() {
+    let app = spawn_app_with(|c| {
+        c.relay.backoff_base_ms = 50;
+        c.relay.backoff_cap_ms = 500;
+    })
+    .await;
+    let creator = app.creator(1).await;
+    let id = app
+        .authenticate(
+            &app.team,
+            json!({"username": creator["username"], "password": creator["password"]}),
+        )
+        .await;
+    assert_eq!(
+        app.settled_status(&app.team, &id).await["status"],
+        "authenticated"
+    );
+    app.state.relays.run_due().await;
+    app.wait_connected(&id, 0).await;
+    let row = sqlx::query("SELECT device_id, session_cookie FROM fansly_accounts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    let first_device: String = row.get(0);
+    let sealed_cookie: String = row.get(1);
+    assert!(
+        !sealed_cookie.contains("f-s-c"),
+        "the cookie is stored sealed"
+    );
+    let cookie = handshake_with(&app, &first_device).await;
+    assert!(cookie.starts_with("f-s-c="), "{cookie}");
+
+    // Not yet stale: nothing is fetched.
+    let day = Duration::from_secs(86_400);
+    let fetched = app.upstream_count("GET", "/api/v1/device/id").await;
+    assert!(!app
+        .state
+        .sessions
+        .refresh_device_id(&id, day)
+        .await
+        .unwrap());
+    assert_eq!(
+        app.upstream_count("GET", "/api/v1/device/id").await,
+        fetched
+    );
+    // Stale: a new id, used by REST at once and by the next socket.
+    assert!(app
+        .state
+        .sessions
+        .refresh_device_id(&id, Duration::ZERO)
+        .await
+        .unwrap());
+    assert_eq!(
+        app.upstream_count("GET", "/api/v1/device/id").await,
+        fetched + 1
+    );
+    let device: String = sqlx::query("SELECT device_id FROM fansly_accounts WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(device, first_device);
+    app.clear_upstream_requests().await;
+    assert_eq!(
+        app.get(&format!("/api/fansly/{id}/users/fan1"))
+            .await
+            .status(),
+        200
+    );
+    let sent = app.upstream_requests().await;
+    assert!(sent.iter().all(|r| r.headers["fansly-client-id"] == device));
+    app.sandbox_post("/_sandbox/ws/drop", json!({"creator": creator["username"]}))
+        .await;
+    let cookie = handshake_with(&app, &device).await;
+    assert!(cookie.starts_with("f-s-c="), "{cookie}");
 }

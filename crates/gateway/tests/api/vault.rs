@@ -114,7 +114,11 @@ async fn content_routes_are_in_openapi() {
     }
 }
 
-async fn vault_upload(app: &TestApp, album: Option<&str>, background: bool) -> (u16, Value) {
+pub(crate) async fn vault_upload(
+    app: &TestApp,
+    album: Option<&str>,
+    background: bool,
+) -> (u16, Value) {
     let mut form = Form::new().part(
         "file",
         Part::bytes(png(32, 32, 1_500))

@@ -86,7 +86,8 @@ pub struct AccountListItem {
     fansly_username: Option<String>,
     is_authenticated: bool,
     /// The connect flow's state: queued, logging-in, challenge-email,
-    /// challenge-authenticator, verifying, authenticated, failed, needs-reconnect.
+    /// challenge-authenticator, challenge-verification (a new device's e-mail
+    /// check), verifying, authenticated, failed, needs-reconnect.
     authentication_progress: String,
     /// Whether the connect flow waits for a 2FA code.
     needs_code: bool,

@@ -337,9 +337,14 @@ async fn submit_code(
     }
     let team = &authed.caller.team_id;
     let row = accounts::get(&state.db, team, &account).await?;
+    if row.auth_state == status::CHALLENGE_VERIFICATION && !row.needs_code() {
+        return Err(ApiError::Conflict(format!(
+            "Fansly sent a link, not a code, to confirm account {account}'s login: open it, then POST /api/fansly/authenticate/{account}/reauthenticate"
+        )));
+    }
     if !matches!(
         row.auth_state.as_str(),
-        status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR
+        status::CHALLENGE_EMAIL | status::CHALLENGE_AUTHENTICATOR | status::CHALLENGE_VERIFICATION
     ) {
         return Err(ApiError::Conflict(format!(
             "account {account} is not waiting for a code (status: {})",

@@ -6,8 +6,10 @@
 //! start, whenever [`Sessions`] says an account changed, and every
 //! [`RECONCILE_EVERY`] as a safety net: authenticated accounts get a socket,
 //! others lose theirs. A socket that drops is reopened with exponential
-//! backoff and full jitter, without limit while the account stays
-//! connected. A socket whose token Fansly refuses (`t:0 {code:401}`) renews
+//! backoff and full jitter (the web app's 1.5 s doubling to 15 s by
+//! default), without limit while the account stays connected; before each
+//! opening a device id older than `relay.device_id_refresh_ms` is fetched
+//! again. A socket whose token Fansly refuses (`t:0 {code:401}`) renews
 //! the session through the same re-login the REST client uses (one per
 //! account at a time); when that needs the owner, the account becomes
 //! needs-reconnect and its socket stops.
@@ -90,6 +92,8 @@ pub struct RelayConfig {
     pub ws: WsConfig,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// A device id older than this is fetched again before a socket opens.
+    pub device_refresh: Duration,
 }
 
 impl RelayConfig {
@@ -110,6 +114,7 @@ impl RelayConfig {
             },
             backoff_base: Duration::from_millis(r.backoff_base_ms.max(1)),
             backoff_cap: Duration::from_millis(r.backoff_cap_ms.max(r.backoff_base_ms)),
+            device_refresh: Duration::from_millis(r.device_id_refresh_ms),
         })
     }
 }
@@ -422,6 +427,15 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
         counters.written.clone(),
     );
     loop {
+        // The web app's device id is a few hours old at most (row 12); a
+        // failed refresh keeps the old one rather than the socket closed.
+        if let Err(e) = inner
+            .sessions
+            .refresh_device_id(&account.id, inner.cfg.device_refresh)
+            .await
+        {
+            tracing::warn!(account = %account.id, error = %e, "device id not refreshed");
+        }
         let connected = match inner
             .sessions
             .connected(&account.team_id, &account.id)
@@ -608,7 +622,20 @@ mod tests {
             ws: WsConfig::default(),
             backoff_base: Duration::from_millis(base_ms),
             backoff_cap: Duration::from_millis(cap_ms),
+            device_refresh: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn reconnect_waits_are_jittered_and_never_above_the_cap() {
+        let c = cfg(1_500, 15_000);
+        let waits: Vec<u64> = (0..400)
+            .map(|_| backoff(&c, 30).as_millis() as u64)
+            .collect();
+        assert!(waits.iter().all(|w| *w <= 15_000));
+        let distinct: HashSet<u64> = waits.iter().copied().collect();
+        assert!(distinct.len() > 100, "full jitter spreads the waits");
+        assert!((0..400).all(|_| backoff(&c, 0) <= Duration::from_millis(1_500)));
     }
 
     #[test]

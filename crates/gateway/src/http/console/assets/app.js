@@ -269,7 +269,9 @@ function watchLogin(id) {
       if (asked !== s.status) {
         asked = s.status;
         const code = h("input", { id: "twofa-code", inputmode: "numeric", autocomplete: "one-time-code", required: true, size: 10 });
-        const how = s.status === "challenge-email" ? "Enter the code e-mailed to " + (s.masked_email || "the account's address") : "Enter the code from the authenticator app";
+        const how = s.status === "challenge-email" ? "Enter the code e-mailed to " + (s.masked_email || "the account's address")
+          : s.status === "challenge-verification" ? "Fansly asks to confirm this new device: enter the code it e-mailed to " + (s.masked_email || "the account's address")
+          : "Enter the code from the authenticator app";
         box.replaceChildren(line, h("form", { id: "twofa", class: "notice", onsubmit: async (ev) => {
           ev.preventDefault();
           try { await api("PUT", "/api/fansly/authenticate/" + encodeURIComponent(id), { code: code.value.trim() }); asked = ""; }
