@@ -17,7 +17,7 @@ use crate::helpers::{eventually, spawn_app_with, Receiver, TestApp};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
-fn config(c: &mut Config) {
+pub fn config(c: &mut Config) {
     // The fill runs when the tests call `run_due`, not after each reconnect.
     c.workers.autostart = false;
     c.relay.backoff_base_ms = 50;
@@ -26,7 +26,7 @@ fn config(c: &mut Config) {
     c.webhooks.poll_interval_ms = 50;
 }
 
-fn deps(app: &TestApp) -> Deps {
+pub fn deps(app: &TestApp) -> Deps {
     let s = &app.state;
     Deps {
         db: s.db.clone(),
@@ -38,7 +38,7 @@ fn deps(app: &TestApp) -> Deps {
     }
 }
 
-async fn fill(app: &TestApp) -> Report {
+pub async fn fill(app: &TestApp) -> Report {
     let report = run_due(&deps(app)).await;
     assert!(report.errors.is_empty(), "{report:?}");
     report
