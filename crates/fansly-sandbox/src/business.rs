@@ -19,6 +19,9 @@ pub const TYPE_SUBSCRIPTION: i64 = 15001;
 pub const TYPE_TIP: i64 = 7101;
 pub const TYPE_MEDIA: i64 = 2110;
 pub const TYPE_BUNDLE: i64 = 2116;
+/// A story (locked text) bought: INFERRED from the `serviceId * 1000 + n`
+/// rule (stories are service 32); no capture shows one.
+pub const TYPE_STORY: i64 = 32101;
 
 pub struct Plan {
     pub id: u64,
@@ -77,6 +80,25 @@ pub struct Payout {
     pub id: u64,
     pub amount: i64,
     pub at_ms: i64,
+    /// 1 requested, 2 paid (as the 16.20 / 16.21 frames say).
+    pub status: i64,
+    /// One more with each change (the 16.21 frame carries it).
+    pub version: i64,
+    pub updated_ms: i64,
+}
+
+impl Payout {
+    /// A payout of the seeded history: paid a day after it was asked for.
+    pub fn paid(id: u64, amount: i64, at_ms: i64) -> Payout {
+        Payout {
+            id,
+            amount,
+            at_ms,
+            status: 2,
+            version: 2,
+            updated_ms: at_ms + DAY_MS,
+        }
+    }
 }
 
 pub struct FanList {
@@ -241,10 +263,10 @@ impl Business {
             "walletId": self.earnings_wallet_id().to_string(),
             "amount": p.amount,
             "currencyCode": "USD",
-            "status": 2,
-            "version": 2,
+            "status": p.status,
+            "version": p.version,
             "createdAt": p.at_ms,
-            "updatedAt": p.at_ms + DAY_MS
+            "updatedAt": p.updated_ms
         })
     }
 

@@ -297,11 +297,7 @@ fn settle(
                 if amount >= MIN_PAYOUT {
                     paid_out += amount;
                     balance -= amount;
-                    payouts.push(Payout {
-                        id: ids.at(at),
-                        amount,
-                        at_ms: at,
-                    });
+                    payouts.push(Payout::paid(ids.at(at), amount, at));
                 }
             }
         }

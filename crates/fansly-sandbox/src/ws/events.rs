@@ -385,6 +385,9 @@ fn payout(world: &mut World, a: &Act) -> Acted {
         id,
         amount,
         at_ms: now,
+        status: 1,
+        version: 1,
+        updated_ms: now,
     });
     let payload = payout_request(business, id, amount, 1, 1, now, now);
     Ok((
@@ -403,14 +406,18 @@ fn payout_updated(world: &mut World, a: &Act) -> Acted {
     let wanted = b.payout_id.as_deref().and_then(|p| p.parse::<u64>().ok());
     let Some(p) = business
         .payouts
-        .iter()
+        .iter_mut()
         .rev()
         .find(|p| wanted.is_none_or(|w| w == p.id))
     else {
         return Err(refuse("no such payout"));
     };
-    let (id, amount, at) = (p.id, p.amount, p.at_ms);
-    let payload = payout_request(business, id, amount, 2, 2, at, now);
+    // Paid; the history shows what the frame says.
+    p.status = 2;
+    p.version += 1;
+    p.updated_ms = now;
+    let (id, amount, at, version) = (p.id, p.amount, p.at_ms, p.version);
+    let payload = payout_request(business, id, amount, 2, version, at, now);
     Ok((
         vec![service(16, 21, "payoutRequest", payload)],
         json!({"payoutId": id.to_string()}),

@@ -10,7 +10,7 @@
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::business::Transaction;
+use crate::business::{Transaction, TYPE_STORY};
 use crate::content::{main_wall_id, Post};
 use crate::world::World;
 use crate::ws::frames::{earnings_wallet, service, ws_transaction};
@@ -155,15 +155,33 @@ pub(crate) fn act(
         }
         // 32.7: the fan buys the creator's story (locked text).
         "story_purchased" => {
-            let (order, story) = (world.mint_id(), world.mint_id());
+            let (order, story, tx) = (world.mint_id(), world.mint_id(), world.mint_id());
+            let price = b.amount.unwrap_or(2_000);
+            // The sale is in the ledger too (where the gateway's gap fill
+            // finds it after an outage: buyer and story, no order), and
+            // announced as every sale is (6.3).
+            let mut frames = Vec::new();
+            if let Some(business) = world.business_mut(creator) {
+                business.add_transaction(Transaction {
+                    id: tx,
+                    kind: TYPE_STORY,
+                    fan,
+                    correlation_id: story,
+                    amount: price,
+                    tax: price / 5,
+                    new_balance: 0,
+                    at_ms: now,
+                });
+                if let Some(row) = business.transactions.iter().find(|t| t.id == tx) {
+                    frames.push(service(6, 3, "transaction", ws_transaction(business, row)));
+                }
+            }
             let o = json!({
                 "orderId": order.to_string(), "storyId": story.to_string(), "accountId": f,
-                "correlationAccountId": c, "type": 1, "price": b.amount.unwrap_or(2_000), "createdAt": now
+                "correlationAccountId": c, "type": 1, "price": price, "createdAt": now
             });
-            Ok((
-                vec![service(32, 7, "order", o)],
-                json!({"orderId": order.to_string()}),
-            ))
+            frames.insert(0, service(32, 7, "order", o));
+            Ok((frames, json!({"orderId": order.to_string()})))
         }
         // 11.1: the creator mutes (1), blocks (2) or releases (0) the fan.
         "fan_ignored" => {

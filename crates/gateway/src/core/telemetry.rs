@@ -26,8 +26,8 @@ pub const RELOGINS: &str = "fgw_relogins_total";
 pub const RELAY_CONNECTED: &str = "fgw_relay_sockets_connected";
 /// Relay socket connects, by outcome.
 pub const RELAY_CONNECTS: &str = "fgw_relay_connects_total";
-/// Relay events received from Fansly, by gateway event name (`unknown` for
-/// frames the gateway does not map).
+/// Relay frames the gateway could not map (`event="unknown"`); the events
+/// it maps are counted once, as they are recorded ([`EVENTS_RECORDED`]).
 pub const RELAY_EVENTS: &str = "fgw_relay_events_total";
 /// Events recorded in the outbox, by event name.
 pub const EVENTS_RECORDED: &str = "fgw_events_recorded_total";
@@ -126,7 +126,7 @@ fn describe() {
     describe_counter!(RELAY_CONNECTS, "Relay socket connects, by outcome");
     describe_counter!(
         RELAY_EVENTS,
-        "Realtime events received over relay sockets, by event name"
+        "Relay frames the gateway could not map (event=unknown)"
     );
     describe_counter!(
         EVENTS_RECORDED,

@@ -39,14 +39,22 @@ pub fn transaction(id: &str) -> String {
     format!("6.3:{id}")
 }
 
-/// One item of a media purchase (2.7).
-pub fn media_order(order: &str, item: &str) -> String {
-    format!("2.7:{order}:{item}")
+/// One item a fan bought (2.7): the buyer and the item, not the order, so
+/// the ledger row the gap fill finds (which names the item and the buyer
+/// but no order) is the same occurrence; a fan buys an item once.
+pub fn media_order(buyer: &str, item: &str) -> String {
+    format!("2.7:{buyer}:{item}")
 }
 
-/// A payout request created (16.20) or updated (16.21) at `version`.
-pub fn payout(kind: i64, id: &str, version: i64) -> String {
-    format!("16.{kind}:{id}:{version}")
+/// A payout request created (16.20): once per request, whatever version
+/// the frame or the payout history shows it at.
+pub fn payout_created(id: &str) -> String {
+    format!("16.20:{id}")
+}
+
+/// A payout request updated (16.21) to `version`.
+pub fn payout_updated(id: &str, version: i64) -> String {
+    format!("16.21:{id}:{version}")
 }
 
 /// A post created (1.1) or deleted (1.5).
@@ -75,10 +83,11 @@ pub fn post_like(id: &str) -> String {
 }
 
 /// A post's content (1.8) or counters (1.4) as they now are: `state` is a
-/// digest of what changed, so the copy per wall collapses while the next
-/// change is a new event.
-pub fn post_update(kind: i64, id: &str, state: &str) -> String {
-    format!("1.{kind}:{id}:{state}")
+/// digest of what changed, so the copy per wall collapses; `at` (the
+/// upstream time of the change, else the second it arrived) tells a return
+/// to an earlier state (A→B→A) from a copy of it.
+pub fn post_update(kind: i64, id: &str, state: &str, at: &str) -> String {
+    format!("1.{kind}:{id}:{state}:{at}")
 }
 
 /// A post pinned (10.x) at `at`.
@@ -91,9 +100,9 @@ pub fn post_expired(id: &str) -> String {
     format!("post.expired:{id}")
 }
 
-/// One item of a story purchase (32.7).
-pub fn story_order(order: &str, item: &str) -> String {
-    format!("32.7:{order}:{item}")
+/// A story a fan bought (32.7): buyer and story, as [`media_order`].
+pub fn story_order(buyer: &str, story: &str) -> String {
+    format!("32.7:{buyer}:{story}")
 }
 
 /// A mute/block change (11.1) of `target` to `flags` at `at`.
@@ -101,14 +110,18 @@ pub fn ignore(target: &str, flags: i64, at: &str) -> String {
     format!("11.1:{target}:{flags}:{at}")
 }
 
-/// A stream's state (45.10) or permission (45.11) change.
-pub fn stream(kind: i64, id: &str, state: &str) -> String {
-    format!("45.{kind}:{id}:{state}")
+/// A stream's state (45.10) or permission (45.11) change, at `at` (as
+/// [`post_update`]).
+pub fn stream(kind: i64, id: &str, state: &str, at: &str) -> String {
+    format!("45.{kind}:{id}:{state}:{at}")
 }
 
-/// The account's public profile as the sweep found it changed.
-pub fn profile(id: &str, state: &str) -> String {
-    format!("profile:{id}:{state}")
+/// The account's public profile as the sweep found it changed: `state` is
+/// the new profile's digest, `since` when the profile it replaced was first
+/// seen, so A→B→A→B is three events while a sweep repeated before its
+/// snapshot is stored is one.
+pub fn profile(id: &str, state: &str, since: i64) -> String {
+    format!("profile:{id}:{state}:{since}")
 }
 
 /// A short digest of a JSON value, for keys of "the state is now X" events.
@@ -126,6 +139,6 @@ mod tests {
         assert_eq!(message("10"), "5.1:10");
         assert_eq!(follow(3, "7"), "3.3:7");
         assert_eq!(subscription_confirmed("1", 2), "15.5:1:2:3");
-        assert_eq!(payout(21, "9", 2), "16.21:9:2");
+        assert_eq!(payout_updated("9", 2), "16.21:9:2");
     }
 }

@@ -73,21 +73,35 @@ pub async fn due(db: &Db, now: i64) -> Result<Vec<DueAccount>, sqlx::Error> {
         .collect())
 }
 
-/// Whether the account's fill is due at `now` (re-read under the fill's lock,
-/// so a fill another task just finished is not run twice).
-pub async fn is_due(db: &Db, account_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    let row = sqlx::query("SELECT due_at FROM gap_fill_accounts WHERE account_id = $1")
-        .bind(account_id)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(row.is_none_or(|r| r.get::<i64, _>(0) <= now))
+/// Claims the account's fill if it is due at `now`: its due time moves to
+/// `until` (when the claim lapses, should its instance die mid-fill), so no
+/// other task or instance of a cluster fills it meanwhile. `Some(until)`
+/// (the claim, handed to [`finished`]) when this caller won it.
+pub async fn claim(
+    db: &Db,
+    account_id: &str,
+    now: i64,
+    until: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let won = sqlx::query(
+        "UPDATE gap_fill_accounts SET due_at = $3 WHERE account_id = $1 AND due_at <= $2",
+    )
+    .bind(account_id)
+    .bind(now)
+    .bind(until)
+    .execute(&db.writer)
+    .await?
+    .rows_affected();
+    Ok((won > 0).then_some(until))
 }
 
-/// Files a finished fill that started at `started`: the next one is due at
-/// `next` unless a reconnect made it due again meanwhile.
+/// Files a finished fill that held `claim` and started at `started`: the
+/// next one is due at `next`, unless a reconnect made it due again
+/// meanwhile (its due time is no longer the claim).
 pub async fn finished(
     db: &Db,
     account_id: &str,
+    claim: i64,
     started: i64,
     next: i64,
     filled: i64,
@@ -95,7 +109,7 @@ pub async fn finished(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE gap_fill_accounts SET \
-           due_at = CASE WHEN due_at <= $2 THEN $3 ELSE due_at END, \
+           due_at = CASE WHEN due_at = $6 THEN $3 ELSE due_at END, \
            last_fill_at = $2, last_filled = $4, last_error = $5 \
          WHERE account_id = $1",
     )
@@ -104,6 +118,7 @@ pub async fn finished(
     .bind(next)
     .bind(filled)
     .bind(error)
+    .bind(claim)
     .execute(&db.writer)
     .await?;
     Ok(())

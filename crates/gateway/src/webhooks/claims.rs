@@ -247,8 +247,15 @@ pub async fn settle(
         }
     }
 
+    // Endpoints to disable, each once, after every row is settled (so the
+    // hold parks every row of theirs, none rescheduled after it).
+    let mut disabling: Vec<(&str, String)> = Vec::new();
     for a in attempts.iter().filter(|a| !a.outcome.succeeded()) {
-        settle_failed(&mut tx, settings, a, now).await?;
+        if let Some(why) = settle_failed(&mut tx, settings, a, now).await? {
+            if !disabling.iter().any(|(id, _)| *id == a.hook.id) {
+                disabling.push((&a.hook.id, why));
+            }
+        }
     }
 
     for chunk in released.chunks(256) {
@@ -264,19 +271,23 @@ pub async fn settle(
         }
         q.execute(&mut *tx).await?;
     }
+    for (hook, why) in disabling {
+        deliveries::disable(&mut tx, hook, &why, now).await?;
+    }
     tx.commit().await
 }
 
 /// Settles one failed attempt: 410 Gone disables the endpoint (the row
 /// waits for it, untouched in the schedule); anything else is retried at
 /// the next step or given up, and an endpoint failing for
-/// `disable_after_ms` is disabled.
+/// `disable_after_ms` is disabled. Answers why the endpoint is to be
+/// disabled, which the caller does once per endpoint.
 async fn settle_failed(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     settings: &WebhookSettings,
     a: &Attempt<'_>,
     now: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<String>, sqlx::Error> {
     let (d, hook, outcome) = (a.d, a.hook, &a.outcome);
     let error = outcome.error.clone().unwrap_or_else(|| "failed".into());
     if outcome.status == Some(410) {
@@ -294,7 +305,7 @@ async fn settle_failed(
         .bind(&d.lease)
         .execute(&mut **tx)
         .await?;
-        return deliveries::disable(tx, &hook.id, &why, now).await;
+        return Ok(Some(why));
     }
     let failing_since: Option<i64> = sqlx::query(
         "UPDATE webhooks SET failing_since = COALESCE(failing_since, $1) WHERE id = $2 \
@@ -340,10 +351,10 @@ async fn settle_failed(
                 iso(since),
                 iso(now)
             );
-            deliveries::disable(tx, &hook.id, &why, now).await?;
+            return Ok(Some(why));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Counts `count` delivered events and charges a block of credits for every

@@ -11,8 +11,8 @@
 //! Receivers therefore see each event at least once, a duplicate always
 //! with the same idempotency key.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -239,6 +239,9 @@ async fn run_batch(
     for g in &mut groups {
         g.sort_by_key(|d| d.order_seq);
     }
+    // Endpoints this batch found dead (their disabling is settled below):
+    // nothing more is sent to them, their rows go back untried and parked.
+    let dead = Mutex::new(HashSet::new());
     // `workers` groups at a time, the next starting as one ends.
     let mut groups = groups.into_iter();
     let mut running = futures::stream::FuturesUnordered::new();
@@ -246,7 +249,9 @@ async fn run_batch(
     loop {
         while running.len() < settings.workers.max(1) {
             let Some(group) = groups.next() else { break };
-            running.push(send_group(&targets, client, settings, deadline, group));
+            running.push(send_group(
+                &targets, client, settings, deadline, &dead, group,
+            ));
         }
         match running.next().await {
             Some(done) => sent.push(done),
@@ -267,13 +272,15 @@ async fn run_batch(
 }
 
 /// Sends one group's deliveries one after another; a failure in a chat
-/// gives the rest of the chat back untried, and nothing starts past the
-/// deadline.
+/// gives the rest of the chat back untried, nothing starts past the
+/// deadline, and nothing more goes to an endpoint an attempt found dead
+/// (`dead`, shared by the batch's groups).
 async fn send_group<'a>(
     targets: &'a HashMap<String, Option<Target>>,
     client: &reqwest::Client,
     settings: &WebhookSettings,
     deadline: Instant,
+    dead: &Mutex<HashSet<String>>,
     group: Vec<&'a Claimed>,
 ) -> (Vec<Attempt<'a>>, Vec<&'a Claimed>) {
     let mut attempts = Vec::new();
@@ -283,7 +290,12 @@ async fn send_group<'a>(
         let Some(Some((hook, secret))) = targets.get(&d.webhook_id) else {
             continue;
         };
-        if stopped || Instant::now() >= deadline {
+        let is_dead = || {
+            dead.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&d.webhook_id)
+        };
+        if stopped || Instant::now() >= deadline || is_dead() {
             released.push(d);
             continue;
         }
@@ -308,6 +320,11 @@ async fn send_group<'a>(
             },
         };
         observe_attempt(d, &outcome);
+        if disables(settings, hook, &outcome, now_ms()) {
+            dead.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(d.webhook_id.clone());
+        }
         stopped = !outcome.succeeded() && d.order_key.is_some();
         attempts.push(Attempt {
             d,
@@ -317,6 +334,22 @@ async fn send_group<'a>(
         });
     }
     (attempts, released)
+}
+
+/// Whether this failed attempt disables its endpoint when settled (as
+/// `claims::settle` decides): a 410 Gone, or a failure once the endpoint
+/// has been failing for `disable_after_ms`.
+fn disables(
+    settings: &WebhookSettings,
+    hook: &webhooks::Webhook,
+    outcome: &Outcome,
+    now: i64,
+) -> bool {
+    !outcome.succeeded()
+        && (outcome.status == Some(410)
+            || hook
+                .failing_since
+                .is_some_and(|since| now - since >= settings.disable_after_ms as i64))
 }
 
 /// Counts the attempt in `/metrics`; a first delivery that succeeded also

@@ -19,6 +19,7 @@ mod earnings;
 mod event_names;
 mod fans;
 mod gap_fill;
+mod gap_fill_sources;
 mod hardening;
 mod helpers;
 mod hot_path;

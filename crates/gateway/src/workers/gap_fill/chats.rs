@@ -98,7 +98,7 @@ pub async fn fill(
     for (group, last) in changed {
         let mark = chat_marks.get(&chat_source(group)).copied();
         messages_after(fill, group, mark, found).await?;
-        advances.push(Advance {
+        advances.push(Advance::Mark {
             source: chat_source(group),
             mark: last as i64,
         });
@@ -106,7 +106,7 @@ pub async fn fill(
     // Only a complete pass may move the list mark: a chat left out (the
     // allowance ran out) must still look changed next time.
     if let Some(newest) = newest {
-        advances.push(Advance {
+        advances.push(Advance::Mark {
             source: CHATS.into(),
             mark: newest as i64,
         });

@@ -60,10 +60,20 @@ pub struct Found {
     pub order: u64,
 }
 
-/// A mark to raise once what it covers is recorded.
-pub struct Advance {
-    pub source: String,
-    pub mark: i64,
+/// What a fill writes down once what it found is recorded: written
+/// before, a failed record would lose what the marks and snapshots cover.
+#[derive(Debug)]
+pub enum Advance {
+    /// Raise the mark of `source` to `mark`.
+    Mark { source: String, mark: i64 },
+    /// Remember `value` as the last seen of `source`'s `item`.
+    Remember {
+        source: &'static str,
+        item: String,
+        value: String,
+    },
+    /// Forget what was seen of `source`'s `item`.
+    Forget { source: &'static str, item: String },
 }
 
 /// One fill of one account in progress: its session, bounds and budget.

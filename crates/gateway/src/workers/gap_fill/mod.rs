@@ -3,6 +3,9 @@
 //! recorded with the socket's dedup keys.
 
 pub mod chats;
+pub mod fans;
 pub mod fill;
+pub mod listing;
+pub mod money;
 pub mod run;
 pub mod sweep;

@@ -20,9 +20,9 @@ use crate::core::db::Db;
 use crate::core::time::now_ms;
 use crate::events::marks::{self, DueAccount};
 use crate::events::outbox::NewEvent;
-use crate::workers::gap_fill::fill::{id_of, Fill};
+use crate::workers::gap_fill::fill::{id_of, Advance, Fill};
 pub use crate::workers::gap_fill::fill::{Deps, Settings};
-use crate::workers::gap_fill::{chats, sweep};
+use crate::workers::gap_fill::{chats, fans, money, sweep};
 use crate::workers::profiles::Profiles;
 
 /// What the relay calls into: a (re)connect makes a fill due; a received
@@ -110,9 +110,14 @@ pub struct Report {
     pub errors: Vec<String>,
 }
 
+/// How long a fill's claim on its account lasts: another instance takes a
+/// fill over only after this (its claimant died mid-fill).
+const CLAIM_MS: i64 = 5 * 60 * 1000;
+
 /// One fill per account at a time in this process (the background poll and
-/// a test's call may meet); instances of a cluster may overlap, which the
-/// outbox's dedup and the forward-only marks make harmless.
+/// a test's call may meet); across a cluster's instances the fill is
+/// claimed in the database ([`marks::claim`]), so one instance fills each
+/// due account.
 static FILLING: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
     LazyLock::new(Mutex::default);
 
@@ -167,21 +172,22 @@ async fn fill_locked(deps: &Deps, account: &DueAccount, report: &mut Report) {
     {
         let lock = lock_for(&account.account_id);
         let _held = lock.lock().await;
-        // Another task may have filled it while this one waited.
-        match marks::is_due(&deps.db, &account.account_id, now_ms()).await {
-            Ok(true) => {}
-            Ok(false) => return,
+        // Another task or instance may have filled it, or be filling it.
+        let now = now_ms();
+        let claim = match marks::claim(&deps.db, &account.account_id, now, now + CLAIM_MS).await {
+            Ok(Some(claim)) => claim,
+            Ok(None) => return,
             Err(e) => {
                 report.errors.push(e.to_string());
                 return;
             }
-        }
+        };
         report.accounts += 1;
-        fill_account(deps, account, report).await;
+        fill_account(deps, account, claim, report).await;
     }
 }
 
-async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
+async fn fill_account(deps: &Deps, account: &DueAccount, claim: i64, report: &mut Report) {
     let started = now_ms();
     let session = match deps
         .sessions
@@ -191,6 +197,17 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
         Ok(c) => c.session,
         Err(e) => {
             report.errors.push(e.to_string());
+            let retry = now_ms() + deps.settings.poll_every.as_millis() as i64 * 5;
+            let _ = marks::finished(
+                &deps.db,
+                &account.account_id,
+                claim,
+                started,
+                retry,
+                0,
+                Some(&e.to_string()),
+            )
+            .await;
             return;
         }
     };
@@ -206,12 +223,21 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     let mut error: Option<String> = None;
     // Each source reports what it found even when it stops early; a source
     // that failed keeps its marks, so the next fill looks again.
-    if let Err(e) = chats::fill(&mut fill, &mut found, &mut advances).await {
-        error = Some(format!("chats: {e}"));
+    // Messages first (what integrators wait on), then money, fans, the
+    // sweep's diffs: a spent allowance leaves the later ones for the next run.
+    macro_rules! source {
+        ($name:literal, $fill:expr) => {
+            if let Err(e) = $fill(&mut fill, &mut found, &mut advances).await {
+                error.get_or_insert(format!(concat!($name, ": {}"), e));
+            }
+        };
     }
-    if let Err(e) = sweep::fill(&mut fill, &mut found, &mut advances).await {
-        error.get_or_insert(format!("sweep: {e}"));
-    }
+    source!("chats", chats::fill);
+    source!("transactions", money::transactions);
+    source!("followers", fans::followers);
+    source!("subscriptions", fans::subscriptions);
+    source!("payouts", money::payouts);
+    source!("sweep", sweep::fill);
     // Oldest first: the account's events keep the upstream order.
     found.sort_by_key(|f| (f.at, f.order));
     let mut recorded = 0;
@@ -259,14 +285,11 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
             }
         }
     }
-    // Marks move only once everything they cover is in the outbox.
+    // Marks and snapshots move only once everything they cover is in the
+    // outbox: a failed record is looked for again.
     if !failed {
-        for a in advances {
-            if let Err(e) =
-                marks::advance(&deps.db, &account.account_id, &a.source, a.mark, now_ms()).await
-            {
-                error.get_or_insert(format!("marks: {e}"));
-            }
+        if let Err(e) = write_down(&deps.db, &account.account_id, advances).await {
+            error.get_or_insert(format!("marks: {e}"));
         }
     }
     report.requests += fill.requests();
@@ -287,6 +310,7 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     if let Err(e) = marks::finished(
         &deps.db,
         &account.account_id,
+        claim,
         started,
         next,
         recorded as i64,
@@ -296,6 +320,27 @@ async fn fill_account(deps: &Deps, account: &DueAccount, report: &mut Report) {
     {
         tracing::warn!(account = %account.account_id, error = %e, "gap fill: filing the run failed");
     }
+}
+
+/// Raises the marks and stores the snapshots a fill recorded the events of.
+async fn write_down(db: &Db, account_id: &str, advances: Vec<Advance>) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    for a in advances {
+        match a {
+            Advance::Mark { source, mark } => {
+                marks::advance(db, account_id, &source, mark, now).await?
+            }
+            Advance::Remember {
+                source,
+                item,
+                value,
+            } => marks::remember(db, account_id, source, &item, &value, now).await?,
+            Advance::Forget { source, item } => {
+                marks::forget(db, account_id, source, &item).await?
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Polls [`run_due`] until aborted.

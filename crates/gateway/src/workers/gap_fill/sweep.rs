@@ -16,20 +16,26 @@ const PROFILE: &str = "profile";
 pub async fn fill(
     fill: &mut Fill<'_>,
     found: &mut Vec<Found>,
-    _advances: &mut Vec<Advance>,
+    advances: &mut Vec<Advance>,
 ) -> Result<(), Stop> {
-    expired_posts(fill, found).await?;
-    profile(fill, found).await
+    expired_posts(fill, found, advances).await?;
+    profile(fill, found, advances).await
 }
 
 /// Posts with an expiry are remembered as seen on the first timeline page;
-/// one whose expiry has passed is `fansly.posts.expired`, once.
-async fn expired_posts(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<(), Stop> {
+/// one whose expiry has passed is `fansly.posts.expired`, once. What is
+/// remembered or forgotten is written down by the run after the events are
+/// recorded, so the snapshot is worked on in memory here.
+async fn expired_posts(
+    fill: &mut Fill<'_>,
+    found: &mut Vec<Found>,
+    advances: &mut Vec<Advance>,
+) -> Result<(), Stop> {
     if !fill.spend() {
         return Err(Stop::Allowance);
     }
     let account = fill.account.account_id.clone();
-    let db = fill.deps.db.clone();
+    let mut seen = marks::snapshot(&fill.deps.db, &account, EXPIRING).await?;
     let page = fill
         .deps
         .fansly
@@ -41,19 +47,23 @@ async fn expired_posts(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<()
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let remember = |seen: &mut std::collections::HashMap<String, String>,
+                    advances: &mut Vec<Advance>,
+                    p: &Value| {
+        if let Some(id) = id_of(p, "id") {
+            let (item, value) = (id.to_string(), p.to_string());
+            seen.insert(item.clone(), value.clone());
+            advances.push(Advance::Remember {
+                source: EXPIRING,
+                item,
+                value,
+            });
+        }
+    };
     for p in &posts {
-        let (Some(id), Some(_)) = (id_of(p, "id"), time_ms(p, "expiresAt")) else {
-            continue;
-        };
-        marks::remember(
-            &db,
-            &account,
-            EXPIRING,
-            &id.to_string(),
-            &p.to_string(),
-            now,
-        )
-        .await?;
+        if time_ms(p, "expiresAt").is_some() {
+            remember(&mut seen, advances, p);
+        }
     }
     // Remembered posts gone from the first page: expired, deleted or just
     // pushed down. `post?ids=` answers the account's own posts either way,
@@ -62,11 +72,11 @@ async fn expired_posts(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<()
         .iter()
         .filter_map(|p| id_of(p, "id").map(|i| i.to_string()))
         .collect();
-    let missing: Vec<String> = marks::snapshot(&db, &account, EXPIRING)
-        .await?
-        .into_keys()
-        .filter(|i| !on_page.contains(i))
+    let missing: Vec<String> = seen
+        .keys()
+        .filter(|i| !on_page.contains(*i))
         .take(100)
+        .cloned()
         .collect();
     if !missing.is_empty() {
         if !fill.spend() {
@@ -83,22 +93,15 @@ async fn expired_posts(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<()
             .into_iter()
             .flatten()
         {
-            if let Some(id) = id_of(p, "id") {
-                marks::remember(
-                    &db,
-                    &account,
-                    EXPIRING,
-                    &id.to_string(),
-                    &p.to_string(),
-                    now,
-                )
-                .await?;
-            }
+            remember(&mut seen, advances, p);
         }
     }
-    for (item, raw) in marks::snapshot(&db, &account, EXPIRING).await? {
+    for (item, raw) in seen {
         let Ok(post) = serde_json::from_str::<Value>(&raw) else {
-            marks::forget(&db, &account, EXPIRING, &item).await?;
+            advances.push(Advance::Forget {
+                source: EXPIRING,
+                item,
+            });
             continue;
         };
         let Some(at) = time_ms(&post, "expiresAt") else {
@@ -116,19 +119,25 @@ async fn expired_posts(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<()
                 order: item.parse().unwrap_or(0),
             });
         }
-        marks::forget(&db, &account, EXPIRING, &item).await?;
+        advances.push(Advance::Forget {
+            source: EXPIRING,
+            item,
+        });
     }
     Ok(())
 }
 
 /// The account's public profile (`account/me`): a change since the last
 /// sweep is `fansly.profiles.updated`.
-async fn profile(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<(), Stop> {
+async fn profile(
+    fill: &mut Fill<'_>,
+    found: &mut Vec<Found>,
+    advances: &mut Vec<Advance>,
+) -> Result<(), Stop> {
     if !fill.spend() {
         return Err(Stop::Allowance);
     }
     let account = fill.account.account_id.clone();
-    let db = fill.deps.db.clone();
     let me = fill.deps.fansly.account_me(&fill.session).await?;
     let a = me.get("account").unwrap_or(&me);
     let id_or = |v: Option<&Value>| match v {
@@ -146,19 +155,33 @@ async fn profile(fill: &mut Fill<'_>, found: &mut Vec<Found>) -> Result<(), Stop
         "bannerId": id_or(a.get("bannerId").or(a.get("banner"))),
     });
     let state = keys::digest(&profile);
-    let before = marks::snapshot(&db, &account, PROFILE).await?;
-    if before.get("me").is_some_and(|s| *s != state) {
-        let mut payload = profile;
-        payload["updatedAt"] = json!(now);
-        let id = fill.account.fansly_id.clone();
-        found.push(Found {
-            name: "fansly.profiles.updated",
-            dedup_key: keys::profile(&id, &state),
-            payload,
-            at: now,
-            order: 0,
-        });
+    // What was last seen: `<digest>` (older rows) or `<digest>:<since>`,
+    // `since` being when that profile was first seen.
+    let before = marks::snapshot(&fill.deps.db, &account, PROFILE).await?;
+    let last = before.get("me").map(|v| match v.split_once(':') {
+        Some((d, since)) => (d.to_owned(), since.parse::<i64>().unwrap_or(0)),
+        None => (v.clone(), 0),
+    });
+    match last {
+        Some((digest, _)) if digest == state => return Ok(()),
+        Some((_, since)) => {
+            let mut payload = profile;
+            payload["updatedAt"] = json!(now);
+            let id = fill.account.fansly_id.clone();
+            found.push(Found {
+                name: "fansly.profiles.updated",
+                dedup_key: keys::profile(&id, &state, since),
+                payload,
+                at: now,
+                order: 0,
+            });
+        }
+        None => {}
     }
-    marks::remember(&db, &account, PROFILE, "me", &state, now).await?;
+    advances.push(Advance::Remember {
+        source: PROFILE,
+        item: "me".into(),
+        value: format!("{state}:{now}"),
+    });
     Ok(())
 }

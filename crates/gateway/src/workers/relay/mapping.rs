@@ -193,9 +193,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
             if id_of(o, "correlationAccountId").is_some_and(|c| c != me) {
                 return Outcome::Ignored;
             }
+            // Keyed by buyer and item, as the gap fill finds the sale in the
+            // ledger (which names no order); the order when no buyer.
+            let buyer = id_of(o, "accountId").unwrap_or(order);
             one(
                 "fansly.media.purchased",
-                keys::media_order(&order, &item),
+                keys::media_order(&buyer, &item),
                 o,
             )
         }
@@ -208,13 +211,16 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
         (16, 20) | (16, 21) => {
             let p = payload!("payoutRequest");
             let id = id!(p, "id");
-            let version = int(p, "version").unwrap_or(0);
-            let name = if kind == 20 {
-                "fansly.payouts.created"
+            if kind == 20 {
+                one("fansly.payouts.created", keys::payout_created(&id), p)
             } else {
-                "fansly.payouts.updated"
-            };
-            one(name, keys::payout(kind, &id, version), p)
+                let version = int(p, "version").unwrap_or(0);
+                one(
+                    "fansly.payouts.updated",
+                    keys::payout_updated(&id, version),
+                    p,
+                )
+            }
         }
         // Other payment frames (card charges, wallet credits of the fan side).
         (16, _) => Outcome::Ignored,

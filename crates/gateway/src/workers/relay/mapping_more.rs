@@ -10,7 +10,7 @@ use fansly_upstream::ws::ServiceEvent;
 use serde_json::Value;
 
 use crate::events::keys;
-use crate::workers::relay::outcome::{id_of, int, one, Outcome};
+use crate::workers::relay::outcome::{changed_at, id_of, int, one, Outcome};
 
 /// Maps a service event the first mapping does not know.
 pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
@@ -43,7 +43,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 post["postId"] = Value::String(id.clone());
                 one(
                     "fansly.posts.updated",
-                    keys::post_update(8, &id, &keys::digest(p)),
+                    keys::post_update(
+                        8,
+                        &id,
+                        &keys::digest(p),
+                        &changed_at(p, &["updatedAt", "editedAt"]),
+                    ),
                     &post,
                 )
             }
@@ -58,7 +63,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 counters["id"] = Value::String(id.clone());
                 one(
                     "fansly.posts.updated",
-                    keys::post_update(4, &id, &keys::digest(u)),
+                    keys::post_update(4, &id, &keys::digest(u), &changed_at(u, &["updatedAt"])),
                     &counters,
                 )
             }
@@ -84,9 +89,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 if id_of(o, "correlationAccountId").is_some_and(|c| c != me) {
                     return Ok(Outcome::Ignored);
                 }
+                // Keyed by buyer and story, as the gap fill finds it in the
+                // ledger (which names no order); the order when no buyer.
+                let buyer = id_of(o, "accountId").unwrap_or(order);
                 one(
                     "fansly.stories.purchased",
-                    keys::story_order(&order, &item),
+                    keys::story_order(&buyer, &item),
                     o,
                 )
             }
@@ -103,9 +111,7 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 }
                 let target = field(d, "ignoredId")?;
                 let flags = int(d, "ignoreFlags").unwrap_or(0);
-                let at = id_of(d, "updatedAt")
-                    .or_else(|| id_of(d, "createdAt"))
-                    .unwrap_or_else(|| (crate::core::time::now_ms() / 1000).to_string());
+                let at = changed_at(d, &["updatedAt", "createdAt"]);
                 one(
                     "fansly.fans.ignore_updated",
                     keys::ignore(&target, flags, &at),
@@ -119,7 +125,12 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
                 let id = field(st, "id")?;
                 one(
                     "fansly.streams.updated",
-                    keys::stream(kind, &id, &keys::digest(st)),
+                    keys::stream(
+                        kind,
+                        &id,
+                        &keys::digest(st),
+                        &changed_at(st, &["updatedAt"]),
+                    ),
                     st,
                 )
             }
@@ -135,4 +146,50 @@ pub fn map(ev: &ServiceEvent, me: &str) -> Outcome {
         })
     })();
     mapped.unwrap_or_else(|o| o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(svc: i64, kind: i64, name: &str, payload: Value) -> String {
+        let event = json!({"type": kind, name: payload});
+        let ev = ServiceEvent {
+            service_id: svc,
+            event_type: kind,
+            raw: event.to_string(),
+            event,
+        };
+        match map(&ev, "me") {
+            Outcome::Events(v) => v[0].dedup_key.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_state_returned_to_is_a_new_event_and_a_copy_is_not() {
+        let edit = |content: &str, at: i64| {
+            key(
+                1,
+                8,
+                "post",
+                json!({"id": "9", "content": content, "updatedAt": at}),
+            )
+        };
+        // The copy sent per wall: one key.
+        assert_eq!(edit("A", 1), edit("A", 1));
+        // A → B → A: the second A is not the first.
+        assert_ne!(edit("A", 1), edit("B", 2));
+        assert_ne!(edit("A", 1), edit("A", 3));
+        let stream = |status: i64, at: i64| {
+            key(
+                45,
+                10,
+                "stream",
+                json!({"id": "5", "status": status, "updatedAt": at}),
+            )
+        };
+        assert_ne!(stream(2, 10), stream(2, 30));
+    }
 }

@@ -42,3 +42,12 @@ pub(crate) fn id_of(v: &Value, key: &str) -> Option<String> {
 pub(crate) fn int(v: &Value, key: &str) -> Option<i64> {
     v.get(key).and_then(Value::as_i64)
 }
+
+/// When a change happened upstream: the first of `keys` the payload has,
+/// else the second it arrived (keys of "the state is now X" events carry
+/// it, so returning to an earlier state is a new event).
+pub(crate) fn changed_at(v: &Value, keys: &[&str]) -> String {
+    keys.iter()
+        .find_map(|k| id_of(v, k))
+        .unwrap_or_else(|| (crate::core::time::now_ms() / 1000).to_string())
+}

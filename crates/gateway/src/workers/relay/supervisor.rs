@@ -457,7 +457,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                 // Whatever the socket missed while closed is filled now.
                 inner.hooks.connected(&account.id).await;
                 // Before what this connection brings is written.
-                writer.connected();
+                writer.connected().await;
                 counters.connections.fetch_add(1, Ordering::Relaxed);
                 if !counters.connected.swap(true, Ordering::Relaxed) {
                     metrics::gauge!(telemetry::RELAY_CONNECTED).increment(1.0);
@@ -469,7 +469,7 @@ async fn relay_account(inner: Arc<Inner>, account: Account, counters: Arc<Counte
                         Ok(Ok(frames)) => {
                             rate_limited = 0;
                             for frame in frames {
-                                handle(&inner, &account, &counters, &writer, frame);
+                                handle(&inner, &account, &counters, &writer, frame).await;
                             }
                         }
                         Ok(Err(e)) => {
@@ -549,7 +549,16 @@ fn ws_drift(inner: &Inner, account: &Account, kind: &'static str, what: Option<&
         .record(Some(&account.id), "/?v=3", kind, what);
 }
 
-fn handle(inner: &Inner, account: &Account, counters: &Counters, writer: &Writer, frame: Frame) {
+/// Maps one frame and hands its events to the writer, waiting while the
+/// writer's queue is full (so a writer that cannot keep up slows the
+/// reading of the socket instead of growing memory without bound).
+async fn handle(
+    inner: &Inner,
+    account: &Account,
+    counters: &Counters,
+    writer: &Writer,
+    frame: Frame,
+) {
     let event = match frame {
         Frame::Service(e) => e,
         Frame::Unknown { t, .. } => {
@@ -596,7 +605,7 @@ fn handle(inner: &Inner, account: &Account, counters: &Counters, writer: &Writer
             return;
         }
     };
-    writer.push(mapped);
+    writer.push(mapped).await;
 }
 
 /// The socket is no longer connected: the gauge of open sockets drops by one,

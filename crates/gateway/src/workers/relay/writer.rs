@@ -16,13 +16,16 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::core::telemetry;
 use crate::events::outbox::{Events, NewEvent};
 use crate::workers::gap_fill::run::RelayHooks;
 use crate::workers::relay::outcome::Mapped;
 
 /// Events one transaction takes at most.
 const MAX_BATCH: usize = 500;
+/// Frames (and reconnect markers) queued for the writer at most: past
+/// this the socket's reader waits (backpressure) rather than memory
+/// growing while the database is slow or a gap fill runs.
+pub const QUEUE: usize = 4096;
 /// Attempts at writing one batch before it is given up (and logged).
 const RECORD_ATTEMPTS: u32 = 5;
 
@@ -42,7 +45,7 @@ enum Item {
 /// The sending side; the writer finishes what is queued and stops once
 /// this is dropped.
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Item>,
+    tx: mpsc::Sender<Item>,
 }
 
 /// The account a writer records for.
@@ -59,20 +62,21 @@ impl Writer {
         target: Target,
         written: Arc<Written>,
     ) -> Writer {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(events, hooks, target, written, rx));
         Writer { tx }
     }
 
     /// The socket (re)connected: fill what it missed before what it brings.
-    pub fn connected(&self) {
-        let _ = self.tx.send(Item::Connected);
+    pub async fn connected(&self) {
+        let _ = self.tx.send(Item::Connected).await;
     }
 
-    /// Events of one frame, to be recorded after everything before them.
-    pub fn push(&self, mapped: Vec<Mapped>) {
+    /// Events of one frame, to be recorded after everything before them;
+    /// waits while the queue is full.
+    pub async fn push(&self, mapped: Vec<Mapped>) {
         if !mapped.is_empty() {
-            let _ = self.tx.send(Item::Events(mapped));
+            let _ = self.tx.send(Item::Events(mapped)).await;
         }
     }
 }
@@ -82,7 +86,7 @@ async fn run(
     hooks: RelayHooks,
     target: Target,
     written: Arc<Written>,
-    mut rx: mpsc::UnboundedReceiver<Item>,
+    mut rx: mpsc::Receiver<Item>,
 ) {
     let mut batch: Vec<Mapped> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -142,11 +146,12 @@ async fn write(
     loop {
         match events.record_batch(&rows).await {
             Ok(answers) => {
-                for ((e, _), answer) in rows.iter().zip(answers) {
+                // Recorded events are counted once, by the outbox
+                // (`EVENTS_RECORDED`); `RELAY_EVENTS` counts only the frames
+                // the relay could not map.
+                for answer in answers {
                     if answer.is_some() {
                         written.events.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!(telemetry::RELAY_EVENTS, "team" => target.team_id.clone(), "event" => e.name)
-                            .increment(1);
                     } else {
                         written.duplicates.fetch_add(1, Ordering::Relaxed);
                     }

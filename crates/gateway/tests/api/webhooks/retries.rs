@@ -261,3 +261,35 @@ async fn an_endpoint_failing_for_too_long_is_disabled() {
     assert_eq!(log[0]["status"], "pending", "held, not lost");
     assert_eq!(log[0]["held"], true);
 }
+
+#[tokio::test]
+async fn an_endpoint_found_gone_mid_batch_gets_nothing_more_and_all_its_rows_are_held() {
+    // One delivery at a time, so the order of the batch is the order sent.
+    let app = app_with(|c| c.webhooks.workers = 1).await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[410; 10]);
+    const TIP: &str = "fansly.tips.received";
+    let hook = app
+        .create_webhook(&app.team, &receiver.url, &[TIP], None)
+        .await;
+    let hook = hook["id"].as_str().unwrap();
+    // Unordered events: no chat holds the rest back after a failure.
+    for n in 0..5 {
+        record(&app, &app.team, TIP, &format!("7.1:{n}")).await;
+    }
+    assert_eq!(app.run_pending_deliveries().await, 1);
+    assert_eq!(receiver.requests().len(), 1, "nothing more after the 410");
+    let w = webhook(&app, hook).await;
+    assert_eq!(w["enabled"], false, "{w}");
+    let log = deliveries(&app, hook).await;
+    assert_eq!(log.len(), 5);
+    for d in &log {
+        assert_eq!(d["status"], "pending", "{d}");
+        assert_eq!(d["held"], true, "held, none rescheduled: {d}");
+    }
+    let tried: i64 = log
+        .iter()
+        .map(|d| d["attempt_count"].as_i64().unwrap())
+        .sum();
+    assert_eq!(tried, 1, "the untried rows used no attempt");
+}
