@@ -410,7 +410,7 @@ fn grant(world: &mut World, me: u64, body: Vec<NewGrant>) -> Response {
     }
     let mut checked = Vec::new();
     for g in &body {
-        match check_grant(&world, me, g) {
+        match check_grant(world, me, g) {
             Ok(c) => checked.push((c, g.permissions.permission_flags.clone())),
             Err(resp) => return *resp,
         }
@@ -518,7 +518,7 @@ fn create_bundle(world: &mut World, me: u64, body: NewBundle) -> Response {
     };
     let mut checked = Vec::new();
     for g in &body.account_media_models {
-        match check_grant(&world, me, g) {
+        match check_grant(world, me, g) {
             Ok(c) => checked.push(c),
             Err(resp) => return *resp,
         }

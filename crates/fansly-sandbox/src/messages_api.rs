@@ -146,7 +146,7 @@ struct Attachment {
 }
 
 fn send(world: &mut World, me: u64, body: SendBody) -> Response {
-    let Some(group) = my_group(&world, &body.group_id, me) else {
+    let Some(group) = my_group(world, &body.group_id, me) else {
         return no_group();
     };
     // The caller's own accountMedia (contentType 1) or bundles (2).
@@ -300,7 +300,7 @@ struct TypingBody {
 }
 
 fn typing(world: &mut World, me: u64, body: TypingBody) -> Response {
-    match my_group(&world, &body.group_id, me) {
+    match my_group(world, &body.group_id, me) {
         Some(_) => done(),
         None => no_group(),
     }
@@ -368,7 +368,7 @@ struct SettingsBody {
 
 /// Merges the caller's settings for one group and answers them.
 fn user_settings(world: &mut World, me: u64, body: SettingsBody) -> Response {
-    let Some(group) = my_group(&world, &body.group_id, me) else {
+    let Some(group) = my_group(world, &body.group_id, me) else {
         return no_group();
     };
     let settings = world.messaging.settings.entry((group, me)).or_default();

@@ -70,7 +70,7 @@ async fn earnings(State(state): State<AppState>, Caller(me): Caller) -> Response
 
 /// The whole ledger newest first, `limit`/`offset` (default 10) with `total`.
 fn transactions(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (limit, offset) = page(&q, 10)?;
+    let (limit, offset) = page(q, 10)?;
     let now = now_ms();
     let data: Vec<Value> = b
         .transactions
@@ -90,12 +90,12 @@ fn transactions(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
 /// One fan's ledger rows newest first; `cursor` = the last `transactionId`
 /// received, `nextCursor` set while `hasMore`.
 fn fan_transactions(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let fan = id_param(&q, "correlationAccountId")?;
-    let (after, before) = window(&q)?;
-    let limit = num(&q, "limit", 50)?.clamp(1, 100) as usize;
+    let fan = id_param(q, "correlationAccountId")?;
+    let (after, before) = window(q)?;
+    let limit = num(q, "limit", 50)?.clamp(1, 100) as usize;
     let cursor = match q.get("cursor").map(|s| s.trim()) {
         None | Some("") | Some("0") => u64::MAX,
-        Some(_) => id_param(&q, "cursor")?,
+        Some(_) => id_param(q, "cursor")?,
     };
     let now = now_ms();
     let mut rows = b
@@ -129,8 +129,8 @@ fn capped(q: &QueryMap) -> Result<usize, Refusal> {
 /// Per-fan totals over a window, one row per paying fan (HUB): Fansly's own
 /// aggregation, in no particular order, at most one capped page of it.
 fn fan_totals(b: &Business, me: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (after, before) = window(&q)?;
-    let cap = capped(&q)?;
+    let (after, before) = window(q)?;
+    let cap = capped(q)?;
     let mut totals: std::collections::BTreeMap<u64, (i64, i64)> = Default::default();
     for t in b.in_window(after, before) {
         let e = totals.entry(t.fan).or_default();
@@ -153,8 +153,8 @@ fn fan_totals(b: &Business, me: u64, q: &QueryMap) -> Result<Value, Refusal> {
 
 /// Totals per transaction type over a window (shape INFERRED).
 fn earnings_stats(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (after, before) = window(&q)?;
-    let cap = capped(&q)?;
+    let (after, before) = window(q)?;
+    let cap = capped(q)?;
     let mut by_type: std::collections::BTreeMap<i64, (i64, i64, i64)> = Default::default();
     for t in b.in_window(after, before) {
         let e = by_type.entry(t.kind).or_default();
@@ -183,7 +183,7 @@ fn earnings_stats(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> 
 /// A rolling 30-day summary (`year` and `month` 0), then one row per
 /// calendar month (1-based `month`) overlapping the window, newest first.
 fn monthly_stats(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (after, before) = window(&q)?;
+    let (after, before) = window(q)?;
     let now = now_ms();
     let before = before.min(now);
     let row = |year: i32, month: u8, from: i64, to: i64| {
@@ -264,8 +264,8 @@ fn prev_month(d: OffsetDateTime) -> i64 {
 
 /// Payout history newest first, `limit`/`offset` (default 10) with `total`.
 fn payouts(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (limit, offset) = page(&q, 10)?;
-    let (after, before) = window(&q)?;
+    let (limit, offset) = page(q, 10)?;
+    let (after, before) = window(q)?;
     let rows: Vec<_> = b
         .payouts
         .iter()

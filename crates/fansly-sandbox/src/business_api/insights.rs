@@ -108,7 +108,7 @@ fn bucket_stats(creator: u64, ts: i64, period: i64, kind: u64) -> Value {
 /// midnights), counted from the same events as every other answer. The
 /// response shape is INFERRED (spec §7: fields only named by HUB).
 fn stats_summary(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let (after, before) = window(&q)?;
+    let (after, before) = window(q)?;
     let inside = |t: i64| t >= after && t < before;
     let sales: Vec<&Transaction> = b.transactions.iter().filter(|t| inside(t.at_ms)).collect();
     let paying: BTreeSet<u64> = sales.iter().map(|t| t.fan).collect();

@@ -42,8 +42,8 @@ async fn lists(State(state): State<AppState>, Caller(me): Caller) -> Response {
 /// `after` = the last row's `sortId`. There is no `offset`: one is ignored,
 /// so a client paging by offset gets page one again, as on Fansly.
 fn list_items(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let list_id = id_param(&q, "listId")?;
-    let limit = num(&q, "limit", 100)?.clamp(0, 100) as usize;
+    let list_id = id_param(q, "listId")?;
+    let limit = num(q, "limit", 100)?.clamp(0, 100) as usize;
     let after: u64 = match q.get("after").map(String::as_str) {
         None | Some("") => 0,
         Some(a) => a.parse().map_err(|_| bad_param("after"))?,

@@ -36,8 +36,8 @@ async fn tracking_links(State(state): State<AppState>, Caller(me): Caller) -> Re
 
 /// Day rows of one link inside the window (keys as the vendor's example).
 fn tracking_link_stats(b: &Business, _: u64, q: &QueryMap) -> Result<Value, Refusal> {
-    let id = id_param(&q, "trackingLinkId")?;
-    let (after, before) = window(&q)?;
+    let id = id_param(q, "trackingLinkId")?;
+    let (after, before) = window(q)?;
     let Some(link) = b.links.iter().find(|l| l.id == id) else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,

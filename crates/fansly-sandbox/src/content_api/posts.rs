@@ -107,7 +107,7 @@ fn post_fields(
 /// required. A scheduled post answers `postId` where a published one answers `id`.
 fn create_post(world: &mut World, me: u64, body: Value) -> Response {
     let now = now_ms();
-    let f = match post_fields(&world, me, &body, now) {
+    let f = match post_fields(world, me, &body, now) {
         Ok(f) => f,
         Err(resp) => return *resp,
     };
@@ -145,7 +145,7 @@ fn edit_post(world: &mut World, me: u64, body: Value) -> Response {
     else {
         return fail(StatusCode::NOT_FOUND, 404, "post not found");
     };
-    let f = match post_fields(&world, me, &body, now_ms()) {
+    let f = match post_fields(world, me, &body, now_ms()) {
         Ok(f) => f,
         Err(resp) => return *resp,
     };

@@ -308,7 +308,7 @@ async fn email_check(
     let to = check
         .masked_email
         .as_deref()
-        .map_or_else(|| "the account's address".to_owned(), |m| format!("{m}"));
+        .map_or_else(|| "the account's address".to_owned(), |m| m.to_string());
     let (sealed, kind, why) = match &check.correlation_id {
         Some(correlation) => (
             Some(sessions.seal(
