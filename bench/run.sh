@@ -63,15 +63,22 @@ if [ "$MODE" = side ]; then
   export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
   export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
   export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_READS_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST=1000000
   wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
   $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
   pids+=($!)
   wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+  # The direct and nginx runs ask for compressed answers as the gateway does
+  # (the sandbox compresses for all three alike on this shared machine).
+  # The standalone sandbox enforces Fansly's per-route read limits (20/min);
+  # a throughput run measures the hop, not them.
+  curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
   export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
   TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
   DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
   SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
-  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com' \
+  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, br' \
     "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
   # A bare reverse proxy: one worker, keepalive to the upstream.
   cat >"$WORK/nginx.conf" <<NGX
