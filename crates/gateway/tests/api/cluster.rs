@@ -180,30 +180,33 @@ async fn three_instances_open_one_socket_per_account_and_another_takes_over_afte
     .await;
 }
 
-#[tokio::test]
-async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
+/// Three nodes that each hold creator 1's session, then Fansly ends it with
+/// `login_fault` (an injected fault's fields) waiting on the next
+/// `/api/v1/login`: the cluster, the creator and a path that needs the session.
+async fn session_ends_under_three_nodes(mut login_fault: Value) -> (Cluster, Value, String) {
     let cluster = spawn_cluster(3, |_, _| {}).await;
     let first = &cluster.nodes[0].app;
     let (creator, account) = first.connect_by_login(1, json!({})).await;
     let path = format!("/api/fansly/{account}/users/fan1");
-    // Every node has the session in hand, the one Fansly is about to end.
     for node in &cluster.nodes {
         assert_eq!(node.app.get(&path).await.status(), 200);
     }
     first.clear_upstream_requests().await;
+    login_fault["method"] = json!("POST");
+    login_fault["path"] = json!("/api/v1/login");
+    first.inject(login_fault).await;
+    first.expire_sessions(1).await;
+    (cluster, creator, path)
+}
+
+#[tokio::test]
+async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
     // A slow login (as Fansly's is): every node meets the refusal while
     // the first login is still under way, so only the cluster lease keeps
     // the others from logging in too.
-    first
-        .inject(json!({"method": "POST", "path": "/api/v1/login", "delay_ms": 500, "times": 3}))
-        .await;
-    let expired = first
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
+    let (cluster, creator, path) =
+        session_ends_under_three_nodes(json!({"delay_ms": 500, "times": 3})).await;
+    let first = &cluster.nodes[0].app;
 
     let answers = join_all((0..50).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
     for answer in answers {
@@ -227,25 +230,10 @@ async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
 
 #[tokio::test]
 async fn a_failed_relogin_cools_down_on_every_instance() {
-    let cluster = spawn_cluster(3, |_, _| {}).await;
-    let first = &cluster.nodes[0].app;
-    let (creator, account) = first.connect_by_login(1, json!({})).await;
-    let path = format!("/api/fansly/{account}/users/fan1");
-    for node in &cluster.nodes {
-        assert_eq!(node.app.get(&path).await.status(), 200);
-    }
-    first.clear_upstream_requests().await;
     // Fansly's login fails for a passing reason (503) for a while.
-    first
-        .inject(json!({"method": "POST", "path": "/api/v1/login", "status": 503, "times": 50}))
-        .await;
-    let expired = first
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
+    let (cluster, _, path) =
+        session_ends_under_three_nodes(json!({"status": 503, "times": 50})).await;
+    let first = &cluster.nodes[0].app;
     let logins_after_first = {
         let answer = first.get(&path).await;
         assert!(answer.status().is_server_error(), "{}", answer.status());

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{cluster_database_url, test_redis_url};
+use crate::helpers::{cluster_database_url, process_team, test_redis_url};
 use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy, Child};
 
 /// The relay lease of these processes: short, so the takeover (a lease's
@@ -99,17 +99,8 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     let creator_account = creator["account_id"].as_str().unwrap().to_owned();
 
     let db_url = cluster_database_url().await;
-    let db = fansly_gateway::core::db::Db::connect(&db_url, 2)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let team = fansly_gateway::tenancy::create_team(&db, "takeover", 1_000_000, None)
-        .await
-        .unwrap();
-    let key = fansly_gateway::tenancy::create_key(&db, &team.id, "test")
-        .await
-        .unwrap()
-        .secret;
+    let (db, _team, key) = process_team(&db_url, "takeover").await;
+    let key = key.secret;
     let master = fansly_gateway::core::crypto::Keyring::generate_entry();
     let prefix = format!("fgw_test_{}", uuid::Uuid::new_v4().simple());
     let mut nodes: Vec<Node> = (0..3)

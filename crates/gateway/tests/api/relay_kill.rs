@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{test_database_url, verify_signatures, Receiver, SendJson};
+use crate::helpers::{process_database_url, process_team, verify_signatures, Receiver, SendJson};
 use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy, Child};
 
 const SECRET: &str = "whsec_kill_test_secret_0123456789";
@@ -85,23 +85,8 @@ async fn a_gateway_killed_while_a_fan_writes_300_messages_delivers_each_once_in_
         "the sandbox did not come up"
     );
 
-    let db_url = match test_database_url().await {
-        Some(url) => url,
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("gateway.db").display()
-        ),
-    };
-    let db = fansly_gateway::core::db::Db::connect(&db_url, 2)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let team = fansly_gateway::tenancy::create_team(&db, "kill relay", 1_000_000, None)
-        .await
-        .unwrap();
-    let key = fansly_gateway::tenancy::create_key(&db, &team.id, "test")
-        .await
-        .unwrap();
+    let db_url = process_database_url(dir.path()).await;
+    let (_db, _team, key) = process_team(&db_url, "kill relay").await;
     let master = fansly_gateway::core::crypto::Keyring::generate_entry();
     let receiver = Receiver::start().await;
 

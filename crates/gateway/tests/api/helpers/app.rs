@@ -199,6 +199,28 @@ pub async fn test_database_url() -> Option<String> {
     Some(new_pg_database(&url).await)
 }
 
+/// The database a test shares with gateways it runs as separate processes:
+/// a fresh PostgreSQL one when the test database URL is set, else an SQLite
+/// file in `dir`.
+pub async fn process_database_url(dir: &std::path::Path) -> String {
+    match test_database_url().await {
+        Some(url) => url,
+        None => format!("sqlite://{}?mode=rwc", dir.join("gateway.db").display()),
+    }
+}
+
+/// `db_url` migrated, with a team `name` (1,000,000 credits) and its key:
+/// what a test needs before it starts gateway processes on that database.
+pub async fn process_team(db_url: &str, name: &str) -> (Db, tenancy::Team, tenancy::NewKey) {
+    let db = Db::connect(db_url, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let team = tenancy::create_team(&db, name, 1_000_000, None)
+        .await
+        .unwrap();
+    let key = tenancy::create_key(&db, &team.id, "test").await.unwrap();
+    (db, team, key)
+}
+
 /// A new, empty database on the PostgreSQL server of `url`; its URL.
 pub async fn new_pg_database(url: &str) -> String {
     let admin = Db::connect(url, 1)

@@ -11,8 +11,8 @@ mod wait;
 mod webhooks;
 
 pub use app::{
-    parked, spawn_app, spawn_app_on, spawn_app_with, start_sandbox, test_database_url, Life,
-    TestApp, TestTeam,
+    parked, process_database_url, process_team, spawn_app, spawn_app_on, spawn_app_with,
+    start_sandbox, test_database_url, Life, TestApp, TestTeam,
 };
 pub use asserts::{assert_error, assert_error_naming, assert_same_shape, strings, strs};
 pub use cluster::{cluster_database_url, spawn_cluster, test_redis_url, Cluster};

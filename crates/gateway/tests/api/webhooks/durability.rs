@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{event_id, NewEvent, RECEIVED, SECRET};
-use crate::helpers::{test_database_url, verify_signatures, Receiver};
+use crate::helpers::{process_database_url, process_team, verify_signatures, Receiver};
 
 /// A free TCP port on loopback (bound, then released for the child).
 pub(crate) fn free_port() -> u16 {
@@ -79,23 +79,8 @@ pub(crate) async fn wait_healthy(http: &reqwest::Client, base: &str) {
 async fn a_gateway_killed_mid_delivery_loses_no_event() {
     const EVENTS: usize = 1_000;
     let dir = tempfile::tempdir().unwrap();
-    let db_url = match test_database_url().await {
-        Some(url) => url,
-        None => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("gateway.db").display()
-        ),
-    };
-    let db = fansly_gateway::core::db::Db::connect(&db_url, 4)
-        .await
-        .unwrap();
-    db.migrate().await.unwrap();
-    let team = fansly_gateway::tenancy::create_team(&db, "kill test", 1_000_000, None)
-        .await
-        .unwrap();
-    let key = fansly_gateway::tenancy::create_key(&db, &team.id, "test")
-        .await
-        .unwrap();
+    let db_url = process_database_url(dir.path()).await;
+    let (db, team, key) = process_team(&db_url, "kill test").await;
     let receiver = Receiver::start().await;
     // Slow enough that the kill lands with most events still queued.
     receiver.set_delay(Duration::from_millis(10));
