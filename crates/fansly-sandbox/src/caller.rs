@@ -56,6 +56,22 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// A request signed as the web app signs it, for the routes that run before
+/// there is a session (login, 2FA, the e-mail check): taken before the body,
+/// so a bad signature is refused first, as [`Caller`] does for the rest.
+pub struct Signed;
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match signature_rejection(state, &parts.headers, parts.uri.path()) {
+            Some(rejection) => Err(rejection),
+            None => Ok(Signed),
+        }
+    }
+}
+
 /// In strict mode, the `fansly-client-check` digest must match this path and
 /// the `fansly-client-id`, and `fansly-client-ts` must be a number
 /// ([`crate::config::SandboxConfig::client_check_problem`]). Returns the

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
@@ -16,8 +16,9 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::caller::signature_rejection;
+use crate::caller::Signed;
 use crate::envelope::{fail, ok};
+use crate::params::JsonBody;
 use crate::state::AppState;
 use crate::world::{now_ms, SessionRow, TwoFa};
 
@@ -43,16 +44,9 @@ struct LoginBody {
 
 async fn login(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Json<LoginBody>, axum::extract::rejection::JsonRejection>,
+    _: Signed,
+    JsonBody(body): JsonBody<LoginBody>,
 ) -> Response {
-    if let Some(rejection) = signature_rejection(&state, &headers, uri.path()) {
-        return rejection;
-    }
-    let Ok(Json(body)) = body else {
-        return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
-    };
     if body.device_id.as_deref().is_none_or(str::is_empty) {
         return fail(
             StatusCode::BAD_REQUEST,
@@ -142,16 +136,9 @@ struct TwofaBody {
 /// A wrong code keeps the challenge open, as Fansly does.
 async fn login_twofa(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Json<TwofaBody>, axum::extract::rejection::JsonRejection>,
+    _: Signed,
+    JsonBody(body): JsonBody<TwofaBody>,
 ) -> Response {
-    if let Some(rejection) = signature_rejection(&state, &headers, uri.path()) {
-        return rejection;
-    }
-    let Ok(Json(body)) = body else {
-        return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
-    };
     let mut world = state.world();
     let invalid_token = || fail(StatusCode::BAD_REQUEST, 99, "invalid parameter \"token\"");
     let Some(account_id) = world.auth.challenge_account(&body.token) else {
@@ -200,16 +187,9 @@ struct EmailVerifyBody {
 /// keeps the check open.
 async fn email_verify(
     State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Result<Json<EmailVerifyBody>, axum::extract::rejection::JsonRejection>,
+    _: Signed,
+    JsonBody(body): JsonBody<EmailVerifyBody>,
 ) -> Response {
-    if let Some(rejection) = signature_rejection(&state, &headers, uri.path()) {
-        return rejection;
-    }
-    let Ok(Json(body)) = body else {
-        return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
-    };
     let mut world = state.world();
     if !world.auth.check_open(&body.correlation_id) {
         return fail(
@@ -239,11 +219,8 @@ struct EmailLinkBody {
 /// where it started).
 async fn email_link(
     State(state): State<AppState>,
-    body: Result<Json<EmailLinkBody>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<EmailLinkBody>,
 ) -> Response {
-    let Ok(Json(body)) = body else {
-        return fail(StatusCode::BAD_REQUEST, 99, "invalid body");
-    };
     if state.world().auth.confirm_link(&body.token) {
         ok(json!(true))
     } else {
