@@ -215,10 +215,14 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
     assert_eq!(ids.len(), 100);
 
     // Nothing changed since: the next fill (once due) records nothing more.
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
-    let again = fill(&app).await;
+    refill_records_nothing(&app, &account).await;
+}
+
+/// The account's next fill, made due at once, records nothing: everything
+/// missed was filled, and every mark moved past it.
+pub async fn refill_records_nothing(app: &TestApp, account: &str) {
+    marks::connected(app.db(), account, now_ms()).await.unwrap();
+    let again = fill(app).await;
     assert_eq!(again.recorded, 0, "{again:?}");
 }
 

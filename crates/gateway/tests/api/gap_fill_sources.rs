@@ -16,7 +16,7 @@ use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::gap_fill::{config, deps, fill};
+use crate::gap_fill::{config, deps, fill, refill_records_nothing};
 use crate::helpers::{eventually, spawn_app_with, test_database_url, Receiver, TestApp};
 
 /// The vendor events the non-message sources produce.
@@ -204,11 +204,7 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
     );
 
     // Nothing changed since: the next fill records nothing.
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
-    let again = fill(&app).await;
-    assert_eq!(again.recorded, 0, "{again:?}");
+    refill_records_nothing(&app, &account).await;
 }
 
 #[tokio::test]
