@@ -23,12 +23,13 @@
 //! settled exactly once however these race.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sqlx::Row;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::core::db::{Backend, Db};
 use crate::core::ids::random_id;
@@ -57,6 +58,8 @@ enum Op {
     },
     /// The call succeeded: its charge stands, its hold goes.
     Keep(String),
+    /// Answered once everything queued before it is written (shutdown).
+    Flush(oneshot::Sender<()>),
 }
 
 /// How long a balance this instance saw is good enough for an answer that
@@ -69,6 +72,24 @@ pub struct Committer {
     ops: mpsc::UnboundedSender<Op>,
     db: Db,
     seen: Seen,
+    open: Arc<Open>,
+}
+
+/// Reservations handed out and not settled yet (neither kept nor refunded),
+/// so a stopping instance can wait for its calls to finish and write their
+/// keeps instead of leaving holds that a restart would refund.
+#[derive(Default)]
+struct Open {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+impl Open {
+    fn settled(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
 }
 
 /// Each team's balance as this instance last wrote or read it, and when.
@@ -93,7 +114,37 @@ impl Committer {
         let (ops, rx) = mpsc::unbounded_channel();
         let seen = Seen::default();
         tokio::spawn(run(db.clone(), rx, seen.clone()));
-        Committer { ops, db, seen }
+        Committer {
+            ops,
+            db,
+            seen,
+            open: Arc::default(),
+        }
+    }
+
+    /// For a stopping instance: waits (at most `patience`) until every
+    /// reservation handed out is settled, then until everything queued is
+    /// written. Without this, the keeps of calls answered just before a stop
+    /// would die in the queue and a restart would refund calls that were
+    /// served. Returns how many reservations were still open (their holds
+    /// stay and are refunded as orphans later).
+    pub async fn drain(&self, patience: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
+            // Created before the check, so a settle in between still wakes it.
+            let idle = self.open.idle.notified();
+            if self.open.count.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let (done, written) = oneshot::channel();
+        if self.ops.send(Op::Flush(done)).is_ok() {
+            let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), written).await;
+        }
+        self.open.count.load(Ordering::Acquire)
     }
 
     /// The team's balance for an answer that charged nothing (an error's
@@ -138,22 +189,27 @@ impl Committer {
                 done,
             })
             .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?;
-        answer
+        let reserved = answer
             .await
-            .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?
+            .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))??;
+        self.open.count.fetch_add(1, Ordering::AcqRel);
+        Ok(reserved)
     }
 
     /// The call behind `hold` succeeded: the charge stands. Written with a
     /// later batch; a crash before then refunds the call (never charges twice).
     pub fn keep(&self, hold: String) {
         let _ = self.ops.send(Op::Keep(hold));
+        self.open.settled();
     }
 
     /// The call behind `hold` failed: gives its credits back (now, in one
     /// transaction with deleting the hold); the balance after, or `None` when
     /// the hold was already settled.
     pub async fn refund(&self, hold: &str) -> Result<Option<i64>, sqlx::Error> {
-        let (team, balance) = match refund(&self.db, hold).await? {
+        let refunded = refund(&self.db, hold).await;
+        self.open.settled();
+        let (team, balance) = match refunded? {
             Some(refunded) => refunded,
             None => return Ok(None),
         };
@@ -186,6 +242,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
 async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
     let mut reserves = Vec::new();
     let mut keeps = Vec::new();
+    let mut flushes = Vec::new();
     for op in batch {
         match op {
             Op::Reserve {
@@ -196,13 +253,20 @@ async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
                 done,
             } => reserves.push((team, cost, endpoint, request_id, done)),
             Op::Keep(hold) => keeps.push(hold),
+            Op::Flush(done) => flushes.push(done),
         }
     }
     let plan: Vec<(&str, i64, &'static str, Option<&str>)> = reserves
         .iter()
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
-    match write(db, &plan, &keeps).await {
+    let written = write(db, &plan, &keeps).await;
+    // A failed batch answers its flushes too: its keeps stay held and are
+    // refunded as orphans later, which is all a stopping instance can do.
+    for done in flushes {
+        let _ = done.send(());
+    }
+    match written {
         Ok((outcomes, balances)) => {
             for (team, balance) in balances {
                 seen.note(&team, balance);
@@ -233,6 +297,9 @@ async fn write(
     plan: &[(&str, i64, &'static str, Option<&str>)],
     keeps: &[String],
 ) -> Result<Written, sqlx::Error> {
+    if plan.is_empty() && keeps.is_empty() {
+        return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
+    }
     let mut tx = db.writer.begin().await?;
     // Teams in a fixed order, so two instances' batches never deadlock.
     // (balance now, credits taken by this batch); `None`: no such team.

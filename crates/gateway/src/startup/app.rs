@@ -33,6 +33,11 @@ use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
 use crate::workers::{broadcasts, check_key, data_exports, webhook_delivery};
 
+/// How long a stopping instance waits for metered calls still running (a
+/// client that hung up does not stop its call) to settle: longer than one
+/// Fansly request with its retries normally takes.
+const CALLS_PATIENCE: Duration = Duration::from_secs(30);
+
 pub struct App {
     listener: TcpListener,
     state: AppState,
@@ -294,6 +299,16 @@ impl App {
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Calls answered (or still finishing for a client that hung up) keep
+        // their charges: their holds are deleted now, not refunded by the
+        // next start as if the calls had never been served.
+        let open = self.state.credits.drain(CALLS_PATIENCE).await;
+        if open > 0 {
+            tracing::warn!(
+                open,
+                "stopped with metered calls unfinished; their holds are refunded at the next start"
+            );
+        }
         if let Some(janitor) = janitor {
             janitor.abort();
         }

@@ -6,10 +6,14 @@ use std::time::Instant;
 
 use futures::future::join_all;
 use reqwest::Method;
+use serde_json::json;
 
 use crate::helpers::{
-    spawn_app_on, start_sandbox as sandbox, test_database_url, test_redis_url, Life,
+    process_database_url, process_team, spawn_app_on, start_sandbox as sandbox, test_database_url,
+    test_redis_url, Life,
 };
+use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy};
+use fansly_gateway::core::db::Backend;
 
 /// Three instances on one database and, with `redis`, one Redis under a
 /// prefix of this test's own.
@@ -184,7 +188,7 @@ async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts()
         .unwrap();
     assert_eq!(reserved.balance, before - 3);
     std::mem::forget(reserved);
-    one.stop().await;
+    one.kill();
 
     // Another instance starts (on PostgreSQL other instances may be
     // mid-call, so it settles holds older than the hold timeout; 0 here).
@@ -297,4 +301,163 @@ async fn an_account_row_is_served_from_memory_and_changes_reach_every_instance_w
     for life in [three, two, one] {
         life.stop().await;
     }
+}
+
+/// The bench's finding, as a test: a `serve` process stopped by SIGTERM
+/// while calls are in flight answers every one of them, and by the time it
+/// exits each charge is settled as kept — no hold is left for the next
+/// start to refund as if the call had never been served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() {
+    const CALLS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let sandbox = sandbox().await;
+    let db_url = process_database_url(dir.path()).await;
+    let (db, team, key) = process_team(&db_url, "sigterm").await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut child = start_gateway_with(
+        port,
+        dir.path(),
+        &db_url,
+        &["serve"],
+        &[
+            ("FANSLY_GATEWAY_UPSTREAM__API_BASE", sandbox.url()),
+            ("FANSLY_GATEWAY_UPSTREAM__MEDIA_BASE", sandbox.url()),
+            ("FANSLY_GATEWAY_UPSTREAM__WS_URL", sandbox.ws_url()),
+            (
+                "FANSLY_GATEWAY_MASTER_KEYS",
+                fansly_gateway::core::crypto::Keyring::generate_entry(),
+            ),
+            ("FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST", "1000".into()),
+            (
+                "FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST",
+                "1000".into(),
+            ),
+        ],
+    );
+    wait_healthy(&http, &base).await;
+    let creators: serde_json::Value = http
+        .get(format!("{}/_sandbox/creators", sandbox.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let login = http
+        .post(format!("{base}/api/fansly/authenticate"))
+        .bearer_auth(&key.secret)
+        .json(&json!({"username": creators[0]["username"], "password": creators[0]["password"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let account = login.json::<serde_json::Value>().await.unwrap()["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let lookup = format!("{base}/api/fansly/{account}/users/fan1");
+    // The login runs in the background: the first lookup that passes is
+    // the sign that the account is connected.
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while http
+        .get(&lookup)
+        .bearer_auth(&key.secret)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        != 200
+    {
+        assert!(Instant::now() < deadline, "the account never connected");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let balance = |db: fansly_gateway::core::db::Db, team: String| async move {
+        fansly_gateway::metering::credits::balance(&db, &team)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let before = balance(db.clone(), team.id.clone()).await;
+    // Fansly answers slowly, so the stop lands with every call mid-way.
+    let fault =
+        json!({"method": "GET", "path": "/api/v1/account", "delay_ms": 1_000, "times": CALLS});
+    let added = http
+        .post(format!("{}/_sandbox/faults", sandbox.url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| tokio::spawn(http.get(&lookup).bearer_auth(&key.secret).send()))
+        .collect();
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+    };
+    while held().await < CALLS as i64 {
+        assert!(Instant::now() < deadline + std::time::Duration::from_secs(10));
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The database is slow to take writes at the moment of the stop (another
+    // writer holds the lock), so the calls' keeps queue up behind it.
+    let mut blocker = db.writer.begin().await.unwrap();
+    let lock = match db.backend {
+        Backend::Sqlite => "UPDATE teams SET credits = credits WHERE id = $1",
+        Backend::Postgres => "LOCK TABLE credit_holds IN SHARE ROW EXCLUSIVE MODE",
+    };
+    let lock = sqlx::query(lock);
+    let lock = match db.backend {
+        Backend::Sqlite => lock.bind(&team.id),
+        Backend::Postgres => lock,
+    };
+    lock.execute(&mut *blocker).await.unwrap();
+    // SIGTERM to the process this test started, by its pid.
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let mut cost = 0;
+    for call in calls {
+        let resp = call.await.unwrap().unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "a call in flight at the stop is answered"
+        );
+        cost += resp.headers()["x-ofapi-credits-used"]
+            .to_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap();
+    }
+    // While the keeps cannot be written the process must not exit (before
+    // the fix it did, leaving every hold for the next start to refund).
+    let patience = Instant::now() + std::time::Duration::from_millis(1_500);
+    while Instant::now() < patience {
+        assert!(
+            child.0.try_wait().unwrap().is_none(),
+            "the gateway exited with its calls' keeps unwritten"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    blocker.rollback().await.unwrap();
+    assert!(
+        child.0.wait().unwrap().success(),
+        "the gateway stops cleanly"
+    );
+    assert_eq!(held().await, 0, "every answered call's hold was settled");
+    assert_eq!(balance(db.clone(), team.id.clone()).await, before - cost);
+    let refunds: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credit_ledger WHERE reason = 'refund'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(refunds, 0);
 }
