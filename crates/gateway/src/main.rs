@@ -19,6 +19,12 @@ use fansly_gateway::metering::credits;
 use fansly_gateway::startup::bootstrap;
 use fansly_gateway::{tenancy, App};
 
+/// mimalloc instead of glibc's malloc: a metered call allocates a few hundred
+/// small objects (headers, JSON trees, futures) across threads, and glibc's
+/// allocator spent ~17 % of the gateway's CPU on them (perf, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Self-hosted, wire-compatible Fansly API gateway.
 #[derive(Parser)]
 #[command(version, about)]

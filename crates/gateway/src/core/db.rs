@@ -85,6 +85,11 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // An SQLite connection is a file handle in this process: a ping
+        // before each checkout finds nothing and costs a round trip to its
+        // thread (one more per credit transaction). PostgreSQL keeps it: a
+        // server restart must not hand out dead connections.
+        .test_before_acquire(backend != Backend::Sqlite)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

@@ -18,6 +18,9 @@ pub const HTTP_DURATION: &str = "fgw_http_request_duration_seconds";
 pub const CREDITS_SPENT: &str = "fgw_credits_spent_total";
 /// Credits given back after a call that did not succeed, by operation.
 pub const CREDITS_REFUNDED: &str = "fgw_credits_refunded_total";
+/// Calls per credit transaction (group commit), histogram: how much the
+/// batching saves, since each transaction costs the same whatever its size.
+pub const CREDIT_BATCH_CALLS: &str = "fgw_credit_batch_calls";
 /// Requests refused by the team's rate limit.
 pub const RATE_LIMITED: &str = "fgw_rate_limit_refusals_total";
 /// Re-logins of a Fansly account whose session expired, by outcome.
@@ -58,6 +61,8 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 /// Outbox lag runs longer (retries back off over minutes).
+const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 const LAG_BUCKETS: &[f64] = &[
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 3600.0,
 ];
@@ -94,6 +99,9 @@ fn builder() -> PrometheusBuilder {
             .expect("static, non-empty buckets");
     }
     b.set_buckets_for_metric(Matcher::Full(OUTBOX_LAG.into()), LAG_BUCKETS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(CREDIT_BATCH_CALLS.into()), BATCH_BUCKETS)
+        })
         .expect("static, non-empty buckets")
 }
 
@@ -113,6 +121,10 @@ fn describe() {
     describe_counter!(
         CREDITS_REFUNDED,
         "Credits refunded after a call that did not succeed, by team and operation"
+    );
+    describe_histogram!(
+        CREDIT_BATCH_CALLS,
+        "Calls reserved per credit transaction (group commit)"
     );
     describe_counter!(RATE_LIMITED, "Requests refused by the team's rate limit");
     describe_counter!(

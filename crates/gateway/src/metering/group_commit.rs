@@ -307,9 +307,11 @@ async fn write(
     for (team, ..) in plan {
         balances.insert(team, None);
     }
+    // SQLite: teams already debited for their whole ask (see read_sqlite).
+    let mut prepaid: Vec<&str> = Vec::new();
     match db.backend {
         Backend::Postgres => read_locked(&mut tx, &mut balances).await?,
-        Backend::Sqlite => read_sqlite(&mut tx, &mut balances).await?,
+        Backend::Sqlite => read_sqlite(&mut tx, plan, &mut balances, &mut prepaid).await?,
     }
     let mut outcomes = Vec::with_capacity(plan.len());
     let mut rows: Vec<CallRow> = Vec::new();
@@ -340,9 +342,12 @@ async fn write(
         .collect();
     match db.backend {
         Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows, keeps).await?,
-        Backend::Sqlite => apply_sqlite(&mut tx, &debits, &rows, keeps).await?,
+        Backend::Sqlite => apply_sqlite(&mut tx, &debits, &prepaid, &rows, keeps).await?,
     }
     tx.commit().await?;
+    if !plan.is_empty() {
+        metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
+    }
     for (team, cost, _, endpoint, ..) in &rows {
         metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
             .increment(*cost as u64);
@@ -356,15 +361,35 @@ async fn write(
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 
-/// SQLite: each team's balance, read by a no-op UPDATE so the first one also
-/// takes the write lock (as BEGIN IMMEDIATE would): a read snapshot cannot be
-/// upgraded once another process wrote the file, while waiting for the lock
-/// honours the busy timeout.
-async fn read_sqlite(
+/// SQLite: each team's balance before the batch. The common case, a team
+/// that can pay for every call it has in the batch, is one statement: the
+/// whole ask debited at once (`prepaid`; its calls then all pass in order).
+/// Otherwise (short, or no such team) the balance is read by a no-op UPDATE
+/// and the calls are checked one by one. Either way the first statement
+/// takes the write lock (as BEGIN IMMEDIATE would): a read snapshot cannot
+/// be upgraded once another process wrote the file, while waiting for the
+/// lock honours the busy timeout. Each statement is a round trip to sqlx's
+/// connection thread, which is what a batch costs on SQLite.
+async fn read_sqlite<'p>(
     tx: &mut Tx<'_>,
-    balances: &mut BTreeMap<&str, Option<(i64, i64)>>,
+    plan: &[(&'p str, i64, &'static str, Option<&str>)],
+    balances: &mut BTreeMap<&'p str, Option<(i64, i64)>>,
+    prepaid: &mut Vec<&'p str>,
 ) -> Result<(), sqlx::Error> {
     for (team, slot) in balances.iter_mut() {
+        let asked: i64 = plan.iter().filter(|c| c.0 == *team).map(|c| c.1).sum();
+        let debited = sqlx::query(
+            "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+        )
+        .bind(asked)
+        .bind(*team)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = debited {
+            *slot = Some((row.get::<i64, _>(0) + asked, 0));
+            prepaid.push(team);
+            continue;
+        }
         let row = sqlx::query("UPDATE teams SET credits = credits WHERE id = $1 RETURNING credits")
             .bind(*team)
             .fetch_optional(&mut **tx)
@@ -456,15 +481,20 @@ fn balance_moved(team: &str) -> sqlx::Error {
     ))
 }
 
-/// SQLite (no data-modifying CTEs): one UPDATE per team, then the ledger rows
+/// SQLite (no data-modifying CTEs): one UPDATE per team not debited up front
+/// by `read_sqlite`, then the ledger rows
 /// and holds as multi-row inserts, then the kept holds deleted.
 async fn apply_sqlite(
     tx: &mut Tx<'_>,
     debits: &[(&str, i64, i64)],
+    prepaid: &[&str],
     rows: &[CallRow<'_>],
     keeps: &[String],
 ) -> Result<(), sqlx::Error> {
     for (team, taken, balance) in debits {
+        if prepaid.contains(team) {
+            continue; // debited for its whole ask already, which all passed
+        }
         let after: i64 = sqlx::query(
             "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
         )

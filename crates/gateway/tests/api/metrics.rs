@@ -122,6 +122,12 @@ async fn requests_credits_and_fansly_calls_are_counted_by_route_template() {
         "{after}"
     );
     assert_eq!(with(&before, "fgw_credits_spent_total", &spent), 0.0);
+    // The metered call went through a credit transaction of at least one call.
+    assert!(
+        with(&after, "fgw_credit_batch_calls_count", &[])
+            > with(&before, "fgw_credit_batch_calls_count", &[]),
+        "{after}"
+    );
 
     let fansly_ok = |t: &str| {
         sum(t, "fansly_upstream_requests_total", |k, v| match k {
