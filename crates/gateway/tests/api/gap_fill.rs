@@ -148,13 +148,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
     sent.extend(fan_writes(&app, "fan31", &name, "reconnected", 10).await);
     // The session expires mid-burst: the socket is refused and the account
     // logs in again; REST calls of the fill renew too.
-    let expired = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
+    app.expire_sessions_of(&creator).await;
     sent.extend(fan_writes(&app, "fan32", &name, "while expired", 20).await);
     app.wait_connected(&account, 2).await;
     sent.extend(fan_writes(&app, "fan31", &name, "after the login", 10).await);
