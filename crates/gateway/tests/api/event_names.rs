@@ -10,12 +10,12 @@ use std::time::Duration;
 use fansly_gateway::core::config::Config;
 use fansly_gateway::core::time::now_ms;
 use fansly_gateway::events::catalog::CATALOG;
-use fansly_gateway::events::marks;
 use fansly_gateway::webhooks::examples;
 use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use crate::gap_fill::connected_now;
 use crate::gap_fill_sources::some_fan;
 use crate::helpers::{spawn_app_with, TestApp};
 
@@ -25,7 +25,7 @@ fn config(c: &mut Config) {
 }
 
 async fn sweep(app: &TestApp, account: &str) {
-    marks::connected(app.db(), account, now_ms()).await.unwrap();
+    connected_now(&app, account).await;
     let report = run_due(&crate::gap_fill::deps(app)).await;
     assert!(report.errors.is_empty(), "{report:?}");
 }

@@ -16,7 +16,7 @@ use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::gap_fill::{config, deps, fill, refill_records_nothing};
+use crate::gap_fill::{baseline_ago, config, connected_now, deps, fill, refill_records_nothing};
 use crate::helpers::{eventually, spawn_app_with, test_database_url, Receiver, TestApp};
 
 /// The vendor events the non-message sources produce.
@@ -160,9 +160,7 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
     );
     assert_eq!(counts(&app).await, live_counts, "the relay is down");
 
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let report = fill(&app).await;
     let got = counts(&app).await;
     for (name, n) in &want {
@@ -207,9 +205,7 @@ async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
     app.wait_connected(&account, 0).await;
     fill(&app).await;
     // The account was connected long before the outage.
-    marks::set_baseline(app.db(), &account, now_ms() - 86_400_000)
-        .await
-        .unwrap();
+    baseline_ago(&app, &account, 86_400_000).await;
     app.state.relays.stop_all();
     // Before the horizon: one of each.
     one_of_each(&app, 200, 150, "fan5").await;
@@ -220,9 +216,7 @@ async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, after) = one_of_each(&app, 149, 100, "fan6").await;
 
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let mut d = deps(&app);
     d.settings.horizon = Duration::from_millis((now_ms() - horizon_at) as u64);
     let report = run_due(&d).await;
@@ -241,9 +235,7 @@ async fn a_fill_another_instance_claimed_is_not_run_until_its_claim_lapses() {
     let account = app.team.account_id.clone();
     app.wait_connected(&account, 0).await;
     fill(&app).await;
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     // Another instance claims the due fill (for 300 ms).
     let now = now_ms();
     let claim = marks::claim(app.db(), &account, now, now + 300)
@@ -307,9 +299,7 @@ async fn a_profile_change_whose_record_failed_is_found_again_and_b_c_b_is_three_
     app.sandbox_event("profile_updated", json!({"text": "Name B"}))
         .await;
     refuse_events(&app, true).await;
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let failed = run_due(&deps(&app)).await;
     assert!(
         failed.errors.iter().any(|e| e.contains("recording")),
@@ -318,18 +308,14 @@ async fn a_profile_change_whose_record_failed_is_found_again_and_b_c_b_is_three_
     refuse_events(&app, false).await;
     assert_eq!(profile_updates(&app).await, 0);
     // The change is still there to be found.
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     fill(&app).await;
     assert_eq!(profile_updates(&app).await, 1);
     // On to C, then back to B: each a change of its own (B→C→B).
     for (name, n) in [("Name C", 2), ("Name B", 3)] {
         app.sandbox_event("profile_updated", json!({"text": name}))
             .await;
-        marks::connected(app.db(), &account, now_ms())
-            .await
-            .unwrap();
+        connected_now(&app, &account).await;
         fill(&app).await;
         assert_eq!(profile_updates(&app).await, n, "after {name}");
     }

@@ -13,6 +13,14 @@ impl TestApp {
         self.creator(n).await["token"].as_str().unwrap().to_owned()
     }
 
+    /// The username of seeded sandbox creator number `n`.
+    pub async fn creator_username(&self, n: usize) -> String {
+        self.creator(n).await["username"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The Fansly account id of seeded sandbox creator number `n`.
     pub async fn creator_id(&self, n: usize) -> String {
         self.creator(n).await["account_id"]
