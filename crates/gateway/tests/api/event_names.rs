@@ -25,7 +25,7 @@ fn config(c: &mut Config) {
 }
 
 async fn sweep(app: &TestApp, account: &str) {
-    connected_now(&app, account).await;
+    connected_now(app, account).await;
     let report = run_due(&crate::gap_fill::deps(app)).await;
     assert!(report.errors.is_empty(), "{report:?}");
 }

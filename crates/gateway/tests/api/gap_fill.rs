@@ -221,7 +221,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
 /// The account's next fill, made due at once, records nothing: everything
 /// missed was filled, and every mark moved past it.
 pub async fn refill_records_nothing(app: &TestApp, account: &str) {
-    connected_now(&app, account).await;
+    connected_now(app, account).await;
     let again = fill(app).await;
     assert_eq!(again.recorded, 0, "{again:?}");
 }
