@@ -127,20 +127,28 @@ async fn list_chats(
 
 endpoint! {
     /// Show Chat: one conversation's members, permission flags and latest message.
-    get "/api/fansly/{fanslyAccount}/chats/{chat_id}" "showChat", responses((status = 200, description = "`data` is the Fansly group", body = Object), (status = 404, description = "Unknown account or chat"), (status = 422, description = "`chat_id` is not a Fansly id")), fn show_chat(chat_id: "chat_id") => prices::CHATS_SHOW, chats::show_chat
+    get "/api/fansly/{fanslyAccount}/chats/{chat_id}" "showChat",
+    responses((status = 200, description = "`data` is the Fansly group", body = Object), (status = 404, description = "Unknown account or chat"), (status = 422, description = "`chat_id` is not a Fansly id")),
+    fn show_chat(chat_id: "chat_id") => prices::CHATS_SHOW, chats::show_chat
 }
 
 endpoint! {
     /// Mark All Chats as Read.
-    post "/api/fansly/{fanslyAccount}/chats/mark-all-as-read" "markAllChatsAsRead", responses((status = 200, description = "`data` is Fansly's answer (`null`)", body = Object)), fn mark_all_as_read => prices::CHATS_MARK_ALL_READ, crate::fansly::messages::mark_all_read
+    post "/api/fansly/{fanslyAccount}/chats/mark-all-as-read" "markAllChatsAsRead",
+    responses((status = 200, description = "`data` is Fansly's answer (`null`)", body = Object)),
+    fn mark_all_as_read => prices::CHATS_MARK_ALL_READ, crate::fansly::messages::mark_all_read
 }
 
 endpoint! {
     /// Start Typing Indicator (no credits).
-    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing" "startTypingIndicator", responses((status = 200, description = "`data` is `{\"success\": true}`", body = Object), (status = 404, description = "Unknown account or chat")), fn typing(chat_id: "chat_id") => prices::CHATS_TYPING, crate::fansly::messages::typing
+    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing" "startTypingIndicator",
+    responses((status = 200, description = "`data` is `{\"success\": true}`", body = Object), (status = 404, description = "Unknown account or chat")),
+    fn typing(chat_id: "chat_id") => prices::CHATS_TYPING, crate::fansly::messages::typing
 }
 
 endpoint! {
     /// Disable Chat Read Receipts for one conversation.
-    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable" "disableChatReadReceipts", responses((status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object), (status = 404, description = "Unknown account or chat")), fn disable_read_receipts(chat_id: "chat_id") => prices::CHATS_READ_RECEIPTS_DISABLE, crate::fansly::messages::disable_read_receipts
+    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable" "disableChatReadReceipts",
+    responses((status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object), (status = 404, description = "Unknown account or chat")),
+    fn disable_read_receipts(chat_id: "chat_id") => prices::CHATS_READ_RECEIPTS_DISABLE, crate::fansly::messages::disable_read_receipts
 }

@@ -40,22 +40,30 @@ const RECENT_DAYS: i64 = 30;
 
 endpoint! {
     /// List Wallets: Fansly's wallets (type 2 = earnings, "available for payout").
-    get "/api/fansly/{fanslyAccount}/earnings/wallets" "listWallets", responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)), fn list_wallets => prices::EARNINGS_WALLETS, earnings::wallets
+    get "/api/fansly/{fanslyAccount}/earnings/wallets" "listWallets",
+    responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
+    fn list_wallets => prices::EARNINGS_WALLETS, earnings::wallets
 }
 
 endpoint! {
     /// List Wallet Transactions: the ledger newest first with `total`.
-    get "/api/fansly/{fanslyAccount}/earnings/transactions" "listWalletTransactions", responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)), fn list_transactions(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_TRANSACTIONS, earnings::transactions
+    get "/api/fansly/{fanslyAccount}/earnings/transactions" "listWalletTransactions",
+    responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
+    fn list_transactions(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_TRANSACTIONS, earnings::transactions
 }
 
 endpoint! {
     /// Get Pending Earnings: what is still in Fansly's 7-day hold.
-    get "/api/fansly/{fanslyAccount}/earnings/pending" "getPendingEarnings", responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)), fn pending_earnings => prices::EARNINGS_PENDING, earnings::pending
+    get "/api/fansly/{fanslyAccount}/earnings/pending" "getPendingEarnings",
+    responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
+    fn pending_earnings => prices::EARNINGS_PENDING, earnings::pending
 }
 
 endpoint! {
     /// List Payout Requests: newest first, Fansly's `{data, total}`.
-    get "/api/fansly/{fanslyAccount}/earnings/payouts" "listPayoutRequests", responses((status = 200, description = "`data` is Fansly's payout page", body = Object)), fn list_payouts(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_PAYOUTS, earnings::payouts
+    get "/api/fansly/{fanslyAccount}/earnings/payouts" "listPayoutRequests",
+    responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
+    fn list_payouts(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_PAYOUTS, earnings::payouts
 }
 
 /// Get Earnings Stats: totals per transaction type over a window (default:

@@ -73,7 +73,10 @@ async fn list_followers(
 
 endpoint! {
     /// List Following: `[{accountId}]` of the accounts the creator follows.
-    get "/api/fansly/{fanslyAccount}/following" "listFollowing", tag = "Following", responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)), fn list_following(page(20, 100), Rows::of(None, None)) => prices::FOLLOWING_LIST, fans::following
+    get "/api/fansly/{fanslyAccount}/following" "listFollowing",
+    tag = "Following",
+    responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
+    fn list_following(page(20, 100), Rows::of(None, None)) => prices::FOLLOWING_LIST, fans::following
 }
 
 /// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
@@ -127,15 +130,25 @@ async fn list_subscribers(
 
 endpoint! {
     /// List Subscription Tiers: the tiers with their plans, as Fansly has them.
-    get "/api/fansly/{fanslyAccount}/subscription-tiers" "listSubscriptionTiers", responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)), fn list_subscription_tiers => prices::SUBSCRIPTION_TIERS_LIST, fans::tiers
+    get "/api/fansly/{fanslyAccount}/subscription-tiers" "listSubscriptionTiers",
+    responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
+    fn list_subscription_tiers => prices::SUBSCRIPTION_TIERS_LIST, fans::tiers
 }
 
 endpoint! {
     /// Mute User (INFERRED counterpart of Unmute User).
-    post "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "muteUser", tag = "Users", params(("account_id" = String, Path, description = "Fansly account ID of the user")), responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")), fn mute_user(user: "account_id") => prices::USERS_MUTE, fans::set_mute, true
+    post "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "muteUser",
+    tag = "Users",
+    params(("account_id" = String, Path, description = "Fansly account ID of the user")),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
+    fn mute_user(user: "account_id") => prices::USERS_MUTE, fans::set_mute, true
 }
 
 endpoint! {
     /// Unmute User: lifts a mute the creator placed on a user.
-    delete "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "unmuteUser", tag = "Users", params(("account_id" = String, Path, description = "Fansly account ID of the user")), responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")), fn unmute_user(user: "account_id") => prices::USERS_UNMUTE, fans::set_mute, false
+    delete "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "unmuteUser",
+    tag = "Users",
+    params(("account_id" = String, Path, description = "Fansly account ID of the user")),
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
+    fn unmute_user(user: "account_id") => prices::USERS_UNMUTE, fans::set_mute, false
 }

@@ -105,7 +105,9 @@ impl UsersBody {
 
 endpoint! {
     /// List Lists: the creator's custom lists in dashboard order.
-    get "/api/fansly/{fanslyAccount}/lists" "listLists", responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)), fn list_lists => prices::LISTS_LIST, lists::lists
+    get "/api/fansly/{fanslyAccount}/lists" "listLists",
+    responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
+    fn list_lists => prices::LISTS_LIST, lists::lists
 }
 
 /// Create List: `{label, description?}`; answers the new list.
@@ -184,7 +186,9 @@ async fn update_list(
 
 endpoint! {
     /// Delete List.
-    delete "/api/fansly/{fanslyAccount}/lists/{list_id}" "deleteList", responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")), fn delete_list(list: "list_id") => prices::LISTS_DELETE, lists::delete
+    delete "/api/fansly/{fanslyAccount}/lists/{list_id}" "deleteList",
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
+    fn delete_list(list: "list_id") => prices::LISTS_DELETE, lists::delete
 }
 
 /// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
@@ -219,13 +223,17 @@ async fn list_items(
 
 endpoint! {
     /// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
-    post "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "addUsersToList", request_body = UsersBody, responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
+    post "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "addUsersToList",
+    request_body = UsersBody,
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
     fn add_items(scope: AccountScope, Path((_account, list)): Path<(String, String)>, ApiJson(body): ApiJson<UsersBody>) => members(scope, list, body, false)
 }
 
 endpoint! {
     /// Remove Users from List: `{user_ids: [...]}`.
-    delete "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "removeUsersFromList", request_body = UsersBody, responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
+    delete "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "removeUsersFromList",
+    request_body = UsersBody,
+    responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
     fn remove_items(scope: AccountScope, Path((_account, list)): Path<(String, String)>, ApiJson(body): ApiJson<UsersBody>) => members(scope, list, body, true)
 }
 

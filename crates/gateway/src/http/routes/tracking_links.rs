@@ -31,7 +31,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 endpoint! {
     /// List Tracking Links: every link with its aggregate counters.
-    get "/api/fansly/{fanslyAccount}/tracking-links" "listTrackingLinks", responses((status = 200, description = "`data` is Fansly's array of links", body = Object)), fn list_links => prices::TRACKING_LINKS_LIST, tracking::links
+    get "/api/fansly/{fanslyAccount}/tracking-links" "listTrackingLinks",
+    responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
+    fn list_links => prices::TRACKING_LINKS_LIST, tracking::links
 }
 
 /// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).

@@ -58,7 +58,9 @@ pub struct CreateAlbumBody {
 
 endpoint! {
     /// List Vault Albums: the creator's albums in dashboard order.
-    get "/api/fansly/{fanslyAccount}/vault/albums" "listVaultAlbums", responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)), fn list_albums => prices::VAULT_ALBUMS_LIST, content::albums
+    get "/api/fansly/{fanslyAccount}/vault/albums" "listVaultAlbums",
+    responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
+    fn list_albums => prices::VAULT_ALBUMS_LIST, content::albums
 }
 
 /// Create Vault Album: `{title?, description?}`; answers the new album.

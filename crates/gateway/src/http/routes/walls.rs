@@ -78,7 +78,9 @@ impl CreateWallBody {
 
 endpoint! {
     /// List Walls: the creator's walls, the main one flagged `mainWall`.
-    get "/api/fansly/{fanslyAccount}/walls" "listWalls", responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)), fn list_walls => prices::WALLS_LIST, content::walls
+    get "/api/fansly/{fanslyAccount}/walls" "listWalls",
+    responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
+    fn list_walls => prices::WALLS_LIST, content::walls
 }
 
 /// Create Wall: answers the new wall.
