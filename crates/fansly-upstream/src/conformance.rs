@@ -233,20 +233,8 @@ fn compare_query(op: &Operation, url: &url::Url, d: &mut BTreeSet<String>) {
         .map(|(k, _)| k.into_owned())
         .filter(|k| k != "ngsw-bypass")
         .collect();
-    for k in &keys {
-        if !op.query.contains(&k.as_str()) && !op.optional_query.contains(&k.as_str()) {
-            d.insert(format!(
-                "query key {k:?}: sent by the web app, never by the gateway"
-            ));
-        }
-    }
-    for k in op.query {
-        if !keys.contains(*k) {
-            d.insert(format!(
-                "query key {k:?}: sent by the gateway, not by the web app"
-            ));
-        }
-    }
+    let sent: Vec<&str> = keys.iter().map(String::as_str).collect();
+    compare_keys("query", "never", &sent, op.query, op.optional_query, d);
 }
 
 fn compare_body(op: &Operation, req: &Value, d: &mut BTreeSet<String>) {
@@ -257,17 +245,33 @@ fn compare_body(op: &Operation, req: &Value, d: &mut BTreeSet<String>) {
         }
         return;
     };
-    for k in body.keys() {
-        if !op.body.contains(&k.as_str()) {
+    let sent: Vec<&str> = body.keys().map(String::as_str).collect();
+    compare_keys("body", "not", &sent, op.body, &[], d);
+}
+
+/// The `what` ("query", "body") keys one side sends and the other does
+/// not: those the web app `sent` that the gateway sends neither always
+/// (`ours`) nor sometimes (`optional`) ("…, `web_only` by the gateway"),
+/// and those of `ours` it did not send.
+fn compare_keys(
+    what: &str,
+    web_only: &str,
+    sent: &[&str],
+    ours: &[&str],
+    optional: &[&str],
+    d: &mut BTreeSet<String>,
+) {
+    for k in sent {
+        if !ours.contains(k) && !optional.contains(k) {
             d.insert(format!(
-                "body key {k:?}: sent by the web app, not by the gateway"
+                "{what} key {k:?}: sent by the web app, {web_only} by the gateway"
             ));
         }
     }
-    for k in op.body {
-        if !body.contains_key(*k) {
+    for k in ours {
+        if !sent.contains(k) {
             d.insert(format!(
-                "body key {k:?}: sent by the gateway, not by the web app"
+                "{what} key {k:?}: sent by the gateway, not by the web app"
             ));
         }
     }

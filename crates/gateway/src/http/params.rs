@@ -290,30 +290,20 @@ mod tests {
 
     #[test]
     fn limits_offsets_and_dates_name_the_parameter() {
-        let p = Params::from_pairs(&[("limit", "0"), ("offset", "-1"), ("before", "yesterday")]);
-        assert!(p
-            .page(10, 100)
-            .unwrap_err()
-            .to_string()
-            .contains("limit must be between 1 and 100"));
-        let p = Params::from_pairs(&[("offset", "-1")]);
-        assert!(p
-            .page(10, 100)
-            .unwrap_err()
-            .to_string()
-            .starts_with("offset"));
-        let p = Params::from_pairs(&[("before", "yesterday")]);
-        assert!(p
-            .window(|n| n, 0)
-            .unwrap_err()
-            .to_string()
-            .starts_with("before"));
-        let p = Params::from_pairs(&[("after", "2026-02-01"), ("before", "2026-01-01T00:00:00Z")]);
-        assert!(p
-            .window(|n| n, 0)
-            .unwrap_err()
-            .to_string()
-            .contains("after"));
+        let page_error = |pairs: &[(&str, &str)]| {
+            let p = Params::from_pairs(pairs);
+            p.page(10, 100).unwrap_err().to_string()
+        };
+        let window_error = |pairs: &[(&str, &str)]| {
+            let p = Params::from_pairs(pairs);
+            p.window(|n| n, 0).unwrap_err().to_string()
+        };
+        let all = [("limit", "0"), ("offset", "-1"), ("before", "yesterday")];
+        assert!(page_error(&all).contains("limit must be between 1 and 100"));
+        assert!(page_error(&[("offset", "-1")]).starts_with("offset"));
+        assert!(window_error(&[("before", "yesterday")]).starts_with("before"));
+        let reversed = [("after", "2026-02-01"), ("before", "2026-01-01T00:00:00Z")];
+        assert!(window_error(&reversed).contains("after"));
     }
 
     #[test]

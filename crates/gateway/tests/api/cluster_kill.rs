@@ -9,11 +9,14 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::Row;
 
-use crate::helpers::{cluster_database_url, process_team, test_redis_url};
-use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy, Child};
+use crate::helpers::{cluster_database_url, process_team, test_redis_url, SendJson};
+use crate::webhooks::durability::{
+    authenticate_over_http, free_port, sandbox_message_over_http, start_gateway_with, wait_healthy,
+    Child,
+};
 
 /// The relay lease of these processes: short, so the takeover (a lease's
 /// lapse plus a reconcile tick) stays well inside the 15 s asked for.
@@ -89,12 +92,8 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     let sandbox_url = sandbox.url();
     let creators: Value = http
         .get(format!("{sandbox_url}/_sandbox/creators"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     let creator = creators[0].clone();
     let creator_account = creator["account_id"].as_str().unwrap().to_owned();
 
@@ -109,43 +108,26 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     for node in &nodes {
         wait_healthy(&http, &node.base).await;
     }
-    let resp = http
-        .post(format!("{}/api/fansly/authenticate", nodes[0].base))
-        .bearer_auth(&key)
-        .json(&json!({"username": creator["username"], "password": creator["password"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    let account = resp.json::<Value>().await.unwrap()["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let account = authenticate_over_http(&http, &nodes[0].base, &key, &creator).await;
 
+    // Which of `nodes` holds the account's socket (exactly one must).
+    let owner_among = async |nodes: &[Node]| {
+        owner_of(
+            &http,
+            nodes,
+            &key,
+            &account,
+            &sandbox_url,
+            &creator_account,
+            TAKEOVER,
+        )
+        .await
+    };
     // The account's socket comes up on exactly one process.
-    let owner = owner_of(
-        &http,
-        &nodes,
-        &key,
-        &account,
-        &sandbox_url,
-        &creator_account,
-        TAKEOVER,
-    )
-    .await;
+    let owner = owner_among(&nodes).await;
 
     let write = async |text: String| -> String {
-        let resp = http
-            .post(format!("{sandbox_url}/_sandbox/events/message"))
-            .json(&json!({"creator": creator["username"], "fan": "fan11", "text": text}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.json::<Value>().await.unwrap()["messageId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        sandbox_message_over_http(&http, &sandbox_url, &creator, "fan11", text).await
     };
     let mut sent = Vec::new();
     for i in 0..10 {
@@ -161,16 +143,7 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
     for i in 0..10 {
         sent.push(write(format!("while the owner is dead {i}")).await);
     }
-    let taker = owner_of(
-        &http,
-        &nodes,
-        &key,
-        &account,
-        &sandbox_url,
-        &creator_account,
-        TAKEOVER,
-    )
-    .await;
+    let taker = owner_among(&nodes).await;
     let took = killed.elapsed();
     assert!(took < TAKEOVER, "taken over after {took:?}");
     for i in 0..10 {
@@ -193,12 +166,8 @@ async fn three_processes_hand_the_socket_over_within_15_s_when_its_owner_is_kill
 async fn sockets(http: &reqwest::Client, sandbox_url: &str, creator_account: &str) -> u64 {
     let conns: Value = http
         .get(format!("{sandbox_url}/_sandbox/ws/connections"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send_json()
+        .await;
     conns["accounts"][creator_account].as_u64().unwrap_or(0)
 }
 

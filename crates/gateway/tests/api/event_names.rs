@@ -10,13 +10,13 @@ use std::time::Duration;
 use fansly_gateway::core::config::Config;
 use fansly_gateway::core::time::now_ms;
 use fansly_gateway::events::catalog::CATALOG;
-use fansly_gateway::events::marks;
 use fansly_gateway::webhooks::examples;
-use fansly_gateway::workers::gap_fill::run::{run_due, Deps, Settings};
-use fansly_gateway::workers::profiles::Profiles;
+use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
+use crate::gap_fill::connected_now;
+use crate::gap_fill_sources::some_fan;
 use crate::helpers::{spawn_app_with, TestApp};
 
 fn config(c: &mut Config) {
@@ -25,17 +25,8 @@ fn config(c: &mut Config) {
 }
 
 async fn sweep(app: &TestApp, account: &str) {
-    marks::connected(app.db(), account, now_ms()).await.unwrap();
-    let s = &app.state;
-    let report = run_due(&Deps {
-        db: s.db.clone(),
-        fansly: s.fansly.clone(),
-        sessions: s.sessions.clone(),
-        events: s.events.clone(),
-        profiles: Profiles::new(s.sessions.clone()),
-        settings: Settings::from_relay(&s.config.relay),
-    })
-    .await;
+    connected_now(app, account).await;
+    let report = run_due(&crate::gap_fill::deps(app)).await;
     assert!(report.errors.is_empty(), "{report:?}");
 }
 
@@ -54,14 +45,6 @@ async fn team_events(app: &TestApp) -> Vec<(String, Value)> {
         .collect()
 }
 
-async fn act(app: &TestApp, kind: &str, body: Value) -> Value {
-    let resp = app
-        .sandbox_post(&format!("/_sandbox/events/{kind}"), body)
-        .await;
-    assert_eq!(resp.status(), 200, "{kind}: {}", resp.text().await.unwrap());
-    resp.json().await.unwrap()
-}
-
 /// Waits until the team has an event named `name`.
 async fn produced(app: &TestApp, name: &str) {
     for _ in 0..400 {
@@ -71,21 +54,6 @@ async fn produced(app: &TestApp, name: &str) {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("{name} was never produced");
-}
-
-/// Tries `kind` for fans 100..200 until one accepts (seeded fans already
-/// follow or subscribe).
-async fn with_some_fan(app: &TestApp, kind: &str) -> String {
-    for n in (100..=200).rev() {
-        let fan = format!("fan{n}");
-        let resp = app
-            .sandbox_post(&format!("/_sandbox/events/{kind}"), json!({"fan": fan}))
-            .await;
-        if resp.status() == 200 {
-            return fan;
-        }
-    }
-    panic!("no fan accepted {kind}");
 }
 
 #[tokio::test]
@@ -100,75 +68,80 @@ async fn all_38_vendor_event_names_are_produced_each_by_a_sandbox_action() {
     }
     // A post that expires later, seen by a first sweep (which also
     // remembers the profile).
-    let expiring = act(&app, "post_expiring", json!({"expires_in_ms": 600_000})).await;
+    let expiring = app
+        .sandbox_event("post_expiring", json!({"expires_in_ms": 600_000}))
+        .await;
     produced(&app, "fansly.posts.created").await;
     sweep(&app, &account).await;
 
     // Messages.
-    let got = act(&app, "message", json!({"fan": "fan3", "text": "in"})).await;
-    let mine = act(&app, "message_sent", json!({"fan": "fan3"})).await;
+    let got = app
+        .sandbox_event("message", json!({"fan": "fan3", "text": "in"}))
+        .await;
+    let mine = app
+        .sandbox_event("message_sent", json!({"fan": "fan3"}))
+        .await;
     let mine_id = mine["messageId"].clone();
-    act(
-        &app,
+    app.sandbox_event(
         "messages_read",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
     .await;
-    act(
-        &app,
+    app.sandbox_event(
         "reaction_added",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
     .await;
-    act(
-        &app,
+    app.sandbox_event(
         "reaction_removed",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
     .await;
-    act(&app, "typing", json!({"fan": "fan3"})).await;
-    act(
-        &app,
+    app.sandbox_event("typing", json!({"fan": "fan3"})).await;
+    app.sandbox_event(
         "message_deleted",
         json!({"fan": "fan3", "message_id": got["messageId"]}),
     )
     .await;
-    act(&app, "chat_hidden", json!({"fan": "fan3"})).await;
+    app.sandbox_event("chat_hidden", json!({"fan": "fan3"}))
+        .await;
     // Fans and money.
-    let fan = with_some_fan(&app, "follow").await;
-    act(&app, "unfollow", json!({"fan": fan})).await;
-    let fan = with_some_fan(&app, "subscription_new").await;
-    act(&app, "subscription_renewed", json!({"fan": fan})).await;
-    act(&app, "subscription_expired", json!({"fan": fan})).await;
-    act(&app, "tip", json!({"fan": "fan4"})).await;
-    act(&app, "purchase", json!({"fan": "fan4"})).await;
-    act(&app, "story_purchased", json!({"fan": "fan4"})).await;
-    act(&app, "fan_ignored", json!({"fan": "fan5", "flags": 2})).await;
-    act(&app, "payout", json!({})).await;
-    act(&app, "payout_updated", json!({})).await;
-    act(&app, "payout_debited", json!({})).await;
+    let fan = some_fan(&app, "follow", 200, 100).await;
+    app.sandbox_event("unfollow", json!({"fan": fan})).await;
+    let fan = some_fan(&app, "subscription_new", 200, 100).await;
+    app.sandbox_event("subscription_renewed", json!({"fan": fan}))
+        .await;
+    app.sandbox_event("subscription_expired", json!({"fan": fan}))
+        .await;
+    app.sandbox_event("tip", json!({"fan": "fan4"})).await;
+    app.sandbox_event("purchase", json!({"fan": "fan4"})).await;
+    app.sandbox_event("story_purchased", json!({"fan": "fan4"}))
+        .await;
+    app.sandbox_event("fan_ignored", json!({"fan": "fan5", "flags": 2}))
+        .await;
+    app.sandbox_event("payout", json!({})).await;
+    app.sandbox_event("payout_updated", json!({})).await;
+    app.sandbox_event("payout_debited", json!({})).await;
     // Posts.
-    let post = act(&app, "post", json!({"text": "fresh"})).await["postId"].clone();
-    act(
-        &app,
-        "post_updated",
-        json!({"post_id": post, "text": "edited"}),
-    )
-    .await;
-    act(&app, "post_liked", json!({"post_id": post, "fan": "fan6"})).await;
-    act(
-        &app,
-        "post_commented",
-        json!({"post_id": post, "fan": "fan6"}),
-    )
-    .await;
-    act(&app, "post_pinned", json!({"post_id": post})).await;
-    act(&app, "post_deleted", json!({"post_id": post})).await;
-    act(&app, "post_expired", json!({"post_id": expiring["postId"]})).await;
+    let post = app.sandbox_event("post", json!({"text": "fresh"})).await["postId"].clone();
+    app.sandbox_event("post_updated", json!({"post_id": post, "text": "edited"}))
+        .await;
+    app.sandbox_event("post_liked", json!({"post_id": post, "fan": "fan6"}))
+        .await;
+    app.sandbox_event("post_commented", json!({"post_id": post, "fan": "fan6"}))
+        .await;
+    app.sandbox_event("post_pinned", json!({"post_id": post}))
+        .await;
+    app.sandbox_event("post_deleted", json!({"post_id": post}))
+        .await;
+    app.sandbox_event("post_expired", json!({"post_id": expiring["postId"]}))
+        .await;
     // The account.
-    act(&app, "stream_updated", json!({})).await;
-    act(&app, "alert", json!({"text": "consent_request_1"})).await;
-    act(&app, "profile_updated", json!({"text": "A new name"})).await;
+    app.sandbox_event("stream_updated", json!({})).await;
+    app.sandbox_event("alert", json!({"text": "consent_request_1"}))
+        .await;
+    app.sandbox_event("profile_updated", json!({"text": "A new name"}))
+        .await;
     // media.liked: a frame the sandbox has no action for yet, sent raw.
     let creator = app.creator(0).await;
     let like = json!({"id": "1", "accountId": app.fan_id(6).await, "accountMediaId": "2", "createdAt": now_ms()});
@@ -205,13 +178,7 @@ async fn all_38_vendor_event_names_are_produced_each_by_a_sandbox_action() {
     app.settled_status(&app.team, &coded).await;
     let resp = app.delete(&format!("/api/fansly/accounts/{other}")).await;
     assert_eq!(resp.status(), 200);
-    let expired = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
+    app.expire_sessions_of(&creator).await;
     for _ in 0..400 {
         let alerts = team_events(&app).await;
         if alerts

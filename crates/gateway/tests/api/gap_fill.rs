@@ -13,7 +13,7 @@ use fansly_gateway::workers::profiles::Profiles;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::helpers::{eventually, spawn_app_with, Receiver, TestApp};
+use crate::helpers::{eventually, spawn_app_with, spawn_hooked_app_with, TestApp};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -24,6 +24,20 @@ pub fn config(c: &mut Config) {
     c.relay.backoff_cap_ms = 300;
     c.webhooks.allow_private_targets = true;
     c.webhooks.poll_interval_ms = 50;
+}
+
+/// Marks `account`'s socket as (re)connected now: the next fill looks back
+/// from here.
+pub async fn connected_now(app: &TestApp, account: &str) {
+    marks::connected(app.db(), account, now_ms()).await.unwrap();
+}
+
+/// Sets `account`'s fill baseline `ago_ms` before now: what is older is
+/// never filled.
+pub async fn baseline_ago(app: &TestApp, account: &str, ago_ms: i64) {
+    marks::set_baseline(app.db(), account, now_ms() - ago_ms)
+        .await
+        .unwrap();
 }
 
 pub fn deps(app: &TestApp) -> Deps {
@@ -120,15 +134,7 @@ async fn fan_writes_at(
 
 #[tokio::test]
 async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_repeat_none() {
-    let app = spawn_app_with(config).await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(
-        &app.team,
-        &receiver.url,
-        &["fansly.messages.received"],
-        None,
-    )
-    .await;
+    let (app, receiver, _) = spawn_hooked_app_with(config).await;
     let (creator, account) = app.connect_by_login(1, json!({})).await;
     let name = creator["username"].as_str().unwrap().to_owned();
     app.wait_connected(&account, 0).await;
@@ -148,13 +154,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
     sent.extend(fan_writes(&app, "fan31", &name, "reconnected", 10).await);
     // The session expires mid-burst: the socket is refused and the account
     // logs in again; REST calls of the fill renew too.
-    let expired = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
+    app.expire_sessions_of(&creator).await;
     sent.extend(fan_writes(&app, "fan32", &name, "while expired", 20).await);
     app.wait_connected(&account, 2).await;
     sent.extend(fan_writes(&app, "fan31", &name, "after the login", 10).await);
@@ -221,7 +221,7 @@ async fn a_dropped_socket_and_an_expired_session_mid_burst_lose_no_message_and_r
 /// The account's next fill, made due at once, records nothing: everything
 /// missed was filled, and every mark moved past it.
 pub async fn refill_records_nothing(app: &TestApp, account: &str) {
-    marks::connected(app.db(), account, now_ms()).await.unwrap();
+    connected_now(app, account).await;
     let again = fill(app).await;
     assert_eq!(again.recorded, 0, "{again:?}");
 }
@@ -233,9 +233,7 @@ async fn a_week_long_outage_fills_only_what_is_newer_than_the_horizon() {
     app.wait_connected(&account, 0).await;
     fill(&app).await;
     // The account has been connected for weeks; its socket was down for one.
-    marks::set_baseline(app.db(), &account, now_ms() - 30 * DAY_MS)
-        .await
-        .unwrap();
+    baseline_ago(&app, &account, 30 * DAY_MS).await;
     // Backdated messages reach no socket (they happened while nobody listened).
     let creator = app.creator(0).await;
     let name = creator["username"].as_str().unwrap();
@@ -243,9 +241,7 @@ async fn a_week_long_outage_fills_only_what_is_newer_than_the_horizon() {
     let two_days = fan_writes_at(&app, "fan41", name, "two days ago", 3, 2 * DAY_MS).await;
     let recent = fan_writes_at(&app, "fan41", name, "an hour ago", 4, 60 * 60 * 1000).await;
     let other = fan_writes_at(&app, "fan42", name, "this morning", 2, 3 * 60 * 60 * 1000).await;
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
 
     // The other sources find the seeded business's last day too.
     let report = fill(&app).await;
@@ -276,21 +272,14 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
     app.wait_connected(&account, 0).await;
     // Three requests do not cover every source: this first run is partial.
     run_due(&deps(&app)).await;
-    marks::set_baseline(app.db(), &account, now_ms() - DAY_MS)
-        .await
-        .unwrap();
-    let name = app.creator(0).await["username"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    baseline_ago(&app, &account, DAY_MS).await;
+    let name = app.creator_username(0).await;
     // Six chats with news the socket missed (backdated: never pushed).
     let mut sent = Vec::new();
     for n in 51..57 {
         sent.extend(fan_writes_at(&app, &format!("fan{n}"), &name, "missed", 2, 60_000).await);
     }
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     app.clear_upstream_requests().await;
 
     // 1 chat list + 2 chats per run; the account stays due until done.
@@ -309,9 +298,7 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
         }
         assert!(runs < 10, "the fill does not progress: {report:?}");
         // What is due again soon is due now for the test.
-        marks::connected(app.db(), &account, now_ms())
-            .await
-            .unwrap();
+        connected_now(&app, &account).await;
     }
     assert!(runs >= 3, "{runs} runs");
     // The sandbox saw exactly what the fill says it spent.
@@ -331,32 +318,17 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
 #[tokio::test]
 #[ignore]
 async fn bench_filling_300_missed_messages() {
-    let app = spawn_app_with(config).await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(
-        &app.team,
-        &receiver.url,
-        &["fansly.messages.received"],
-        None,
-    )
-    .await;
+    let (app, _receiver, _) = spawn_hooked_app_with(config).await;
     let account = app.team.account_id.clone();
     app.wait_connected(&account, 0).await;
     fill(&app).await;
-    marks::set_baseline(app.db(), &account, now_ms() - DAY_MS)
-        .await
-        .unwrap();
-    let name = app.creator(0).await["username"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    baseline_ago(&app, &account, DAY_MS).await;
+    let name = app.creator_username(0).await;
     let mut sent = Vec::new();
     for (fan, n) in [("fan61", 150), ("fan62", 100), ("fan63", 50)] {
         sent.extend(fan_writes_at(&app, fan, &name, "while away", n, 30_000).await);
     }
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     app.clear_upstream_requests().await;
     let started = std::time::Instant::now();
     let report = fill(&app).await;

@@ -16,7 +16,7 @@ use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::gap_fill::{config, deps, fill, refill_records_nothing};
+use crate::gap_fill::{baseline_ago, config, connected_now, deps, fill, refill_records_nothing};
 use crate::helpers::{eventually, spawn_app_with, test_database_url, Receiver, TestApp};
 
 /// The vendor events the non-message sources produce.
@@ -34,17 +34,9 @@ const NAMES: [&str; 10] = [
 ];
 const DEBITED: &str = "fansly.payouts.debited";
 
-async fn act(app: &TestApp, kind: &str, body: Value) -> Value {
-    let resp = app
-        .sandbox_post(&format!("/_sandbox/events/{kind}"), body)
-        .await;
-    assert_eq!(resp.status(), 200, "{kind}: {}", resp.text().await.unwrap());
-    resp.json().await.unwrap()
-}
-
 /// A fan of `from..to` (counting down) for whom `kind` happens (seeded fans
 /// may already follow or subscribe); its name.
-async fn some_fan(app: &TestApp, kind: &str, from: u32, to: u32) -> String {
+pub async fn some_fan(app: &TestApp, kind: &str, from: u32, to: u32) -> String {
     for n in (to..=from).rev() {
         let fan = format!("fan{n}");
         let resp = app
@@ -87,17 +79,16 @@ async fn one_of_each(
 ) -> (String, Vec<(&'static str, usize)>) {
     some_fan(app, "follow", from, to).await;
     let subscriber = some_fan(app, "subscription_new", from, to).await;
-    act(app, "tip", json!({"fan": buyer, "amount": 7_000})).await;
-    act(app, "purchase", json!({"fan": buyer})).await;
-    act(app, "story_purchased", json!({"fan": buyer})).await;
-    let payout = act(app, "payout", json!({"amount": 10_000})).await;
-    act(
-        app,
-        "payout_updated",
-        json!({"payout_id": payout["payoutId"]}),
-    )
-    .await;
-    act(app, "payout_debited", json!({"amount": 10_000})).await;
+    app.sandbox_event("tip", json!({"fan": buyer, "amount": 7_000}))
+        .await;
+    app.sandbox_event("purchase", json!({"fan": buyer})).await;
+    app.sandbox_event("story_purchased", json!({"fan": buyer}))
+        .await;
+    let payout = app.sandbox_event("payout", json!({"amount": 10_000})).await;
+    app.sandbox_event("payout_updated", json!({"payout_id": payout["payoutId"]}))
+        .await;
+    app.sandbox_event("payout_debited", json!({"amount": 10_000}))
+        .await;
     let caused = vec![
         ("fansly.followers.new", 1),
         ("fansly.subscriptions.new", 1),
@@ -155,8 +146,10 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
     let (s2, down) = one_of_each(&app, 149, 100, "fan4").await;
     add(&mut want, &down);
     // The live subscriber renews (a payment) and the second one's ends.
-    act(&app, "subscription_renewed", json!({"fan": s1})).await;
-    act(&app, "subscription_expired", json!({"fan": s2})).await;
+    app.sandbox_event("subscription_renewed", json!({"fan": s1}))
+        .await;
+    app.sandbox_event("subscription_expired", json!({"fan": s2}))
+        .await;
     add(
         &mut want,
         &[
@@ -167,9 +160,7 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
     );
     assert_eq!(counts(&app).await, live_counts, "the relay is down");
 
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let report = fill(&app).await;
     let got = counts(&app).await;
     for (name, n) in &want {
@@ -214,9 +205,7 @@ async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
     app.wait_connected(&account, 0).await;
     fill(&app).await;
     // The account was connected long before the outage.
-    marks::set_baseline(app.db(), &account, now_ms() - 86_400_000)
-        .await
-        .unwrap();
+    baseline_ago(&app, &account, 86_400_000).await;
     app.state.relays.stop_all();
     // Before the horizon: one of each.
     one_of_each(&app, 200, 150, "fan5").await;
@@ -227,9 +216,7 @@ async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, after) = one_of_each(&app, 149, 100, "fan6").await;
 
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let mut d = deps(&app);
     d.settings.horizon = Duration::from_millis((now_ms() - horizon_at) as u64);
     let report = run_due(&d).await;
@@ -248,9 +235,7 @@ async fn a_fill_another_instance_claimed_is_not_run_until_its_claim_lapses() {
     let account = app.team.account_id.clone();
     app.wait_connected(&account, 0).await;
     fill(&app).await;
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     // Another instance claims the due fill (for 300 ms).
     let now = now_ms();
     let claim = marks::claim(app.db(), &account, now, now + 300)
@@ -311,11 +296,10 @@ async fn a_profile_change_whose_record_failed_is_found_again_and_b_c_b_is_three_
     // The first sweep remembers the profile as it is (A).
     fill(&app).await;
     app.state.relays.stop_all();
-    act(&app, "profile_updated", json!({"text": "Name B"})).await;
+    app.sandbox_event("profile_updated", json!({"text": "Name B"}))
+        .await;
     refuse_events(&app, true).await;
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     let failed = run_due(&deps(&app)).await;
     assert!(
         failed.errors.iter().any(|e| e.contains("recording")),
@@ -324,17 +308,14 @@ async fn a_profile_change_whose_record_failed_is_found_again_and_b_c_b_is_three_
     refuse_events(&app, false).await;
     assert_eq!(profile_updates(&app).await, 0);
     // The change is still there to be found.
-    marks::connected(app.db(), &account, now_ms())
-        .await
-        .unwrap();
+    connected_now(&app, &account).await;
     fill(&app).await;
     assert_eq!(profile_updates(&app).await, 1);
     // On to C, then back to B: each a change of its own (B→C→B).
     for (name, n) in [("Name C", 2), ("Name B", 3)] {
-        act(&app, "profile_updated", json!({"text": name})).await;
-        marks::connected(app.db(), &account, now_ms())
-            .await
-            .unwrap();
+        app.sandbox_event("profile_updated", json!({"text": name}))
+            .await;
+        connected_now(&app, &account).await;
         fill(&app).await;
         assert_eq!(profile_updates(&app).await, n, "after {name}");
     }

@@ -43,8 +43,14 @@ pub async fn upload_file(
     if background {
         form = form.text("async", "true");
     }
-    let resp = app
-        .http
+    let resp = upload_form(app, team, form).await;
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Upload Media for `team`'s account with the multipart `form` as given.
+pub async fn upload_form(app: &TestApp, team: &TestTeam, form: Form) -> reqwest::Response {
+    app.http
         .post(format!(
             "{}/api/fansly/{}/media/upload",
             app.address, team.account_id
@@ -53,9 +59,7 @@ pub async fn upload_file(
         .multipart(form)
         .send()
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+        .unwrap()
 }
 
 fn fixture(name: &str) -> Value {
@@ -284,43 +288,18 @@ async fn oversize_and_malformed_uploads_are_refused_cleanly() {
     assert!(body["error"].as_str().unwrap().contains("file"), "{body}");
 
     let path = app.acct_path("media/upload");
-    let send = |form: Form| {
-        app.http
-            .post(format!("{}{path}", app.address))
-            .bearer_auth(&app.team.key)
-            .multipart(form)
-            .send()
+    let refused = async |form: Form, needle: &str| {
+        assert_error_naming(upload_form(&app, &app.team, form).await, 422, needle).await;
     };
-    let resp = send(Form::new().text("async", "false")).await.unwrap();
-    assert_error_naming(resp, 422, "file").await;
-    let empty = Part::bytes(Vec::new())
-        .file_name("x.png")
-        .mime_str("image/png")
-        .unwrap();
-    assert_error_naming(
-        send(Form::new().part("file", empty)).await.unwrap(),
-        422,
-        "empty",
-    )
-    .await;
-    let text = Part::bytes(b"hello".to_vec())
-        .file_name("x.txt")
-        .mime_str("text/plain")
-        .unwrap();
-    assert_error_naming(
-        send(Form::new().part("file", text)).await.unwrap(),
-        422,
-        "file",
-    )
-    .await;
-    assert_error_naming(
-        send(Form::new().text("file_url", "ftp://example.com/x.png"))
-            .await
-            .unwrap(),
-        422,
-        "file_url",
-    )
-    .await;
+    let file = |bytes: Vec<u8>, name: &'static str, mime: &str| {
+        let part = Part::bytes(bytes).file_name(name);
+        Form::new().part("file", part.mime_str(mime).unwrap())
+    };
+    refused(Form::new().text("async", "false"), "file").await;
+    refused(file(Vec::new(), "x.png", "image/png"), "empty").await;
+    refused(file(b"hello".to_vec(), "x.txt", "text/plain"), "file").await;
+    let ftp = Form::new().text("file_url", "ftp://example.com/x.png");
+    refused(ftp, "file_url").await;
     assert_error_naming(
         app.post_raw(&path, Some("application/json"), b"{}".to_vec())
             .await,
@@ -375,17 +354,7 @@ async fn file_url_and_download_checks() {
     let (_, first) = upload_file(&app, &app.team, png(32, 16, 2_000), "one.png", false).await;
     // Fetch the processed file back through the sandbox CDN as a file_url.
     let (location, _) = sent_media_location(&app, 22, &first["prefixed_id"]).await;
-    let resp = app
-        .http
-        .post(format!(
-            "{}/api/fansly/{}/media/upload",
-            app.address, app.team.account_id
-        ))
-        .bearer_auth(&app.team.key)
-        .multipart(Form::new().text("file_url", location))
-        .send()
-        .await
-        .unwrap();
+    let resp = upload_form(&app, &app.team, Form::new().text("file_url", location)).await;
     assert_eq!(resp.status(), 200);
     let second: Value = resp.json().await.unwrap();
     assert_ne!(second["media_id"], first["media_id"]);
@@ -447,17 +416,7 @@ async fn file_url_cannot_reach_the_gateways_own_network() {
         "http://[::1]:9/x.png".to_owned(),
         "http://169.254.169.254/latest/meta-data".to_owned(),
     ] {
-        let resp = app
-            .http
-            .post(format!(
-                "{}/api/fansly/{}/media/upload",
-                app.address, app.team.account_id
-            ))
-            .bearer_auth(&app.team.key)
-            .multipart(Form::new().text("file_url", url.clone()))
-            .send()
-            .await
-            .unwrap();
+        let resp = upload_form(&app, &app.team, Form::new().text("file_url", url.clone())).await;
         let msg = assert_error(resp, 422).await;
         assert!(msg.contains("not a public address"), "{url}: {msg}");
     }

@@ -56,12 +56,6 @@ async fn act(app: &TestApp, kind: &str, body: Value) -> reqwest::Response {
         .await
 }
 
-async fn act_ok(app: &TestApp, kind: &str, body: Value) -> Value {
-    let resp = act(app, kind, body).await;
-    assert_eq!(resp.status(), 200, "{kind}: {}", resp.text().await.unwrap());
-    resp.json().await.unwrap()
-}
-
 /// A fan for whom `kind` succeeds (seeded fans already follow or subscribe).
 async fn first_fan_for(app: &TestApp, kind: &str) -> (String, Value) {
     for n in (100..=200).rev() {
@@ -115,17 +109,20 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     let expect = |name: &'static str, field: &'static str, value: Value| (name, field, value);
     let mut wanted = Vec::new();
 
-    let got = act_ok(&app, "message", json!({"fan": "fan3", "text": "in"})).await;
+    let got = app
+        .sandbox_event("message", json!({"fan": "fan3", "text": "in"}))
+        .await;
     wanted.push(expect(
         "fansly.messages.received",
         "id",
         got["messageId"].clone(),
     ));
-    let mine = act_ok(&app, "message_sent", json!({"fan": "fan3", "text": "out"})).await;
+    let mine = app
+        .sandbox_event("message_sent", json!({"fan": "fan3", "text": "out"}))
+        .await;
     let mine_id = mine["messageId"].as_str().unwrap().to_owned();
     wanted.push(expect("fansly.messages.sent", "id", json!(mine_id)));
-    act_ok(
-        &app,
+    app.sandbox_event(
         "messages_read",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
@@ -135,19 +132,18 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
         "groupId",
         got["groupId"].clone(),
     ));
-    let like = act_ok(
-        &app,
-        "reaction_added",
-        json!({"fan": "fan3", "message_id": mine_id, "reaction": 2}),
-    )
-    .await;
+    let like = app
+        .sandbox_event(
+            "reaction_added",
+            json!({"fan": "fan3", "message_id": mine_id, "reaction": 2}),
+        )
+        .await;
     wanted.push(expect(
         "fansly.messages.reaction_added",
         "id",
         like["likeId"].clone(),
     ));
-    act_ok(
-        &app,
+    app.sandbox_event(
         "reaction_removed",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
@@ -157,14 +153,13 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
         "id",
         like["likeId"].clone(),
     ));
-    act_ok(&app, "typing", json!({"fan": "fan3"})).await;
+    app.sandbox_event("typing", json!({"fan": "fan3"})).await;
     wanted.push(expect(
         "fansly.users.typing",
         "groupId",
         got["groupId"].clone(),
     ));
-    act_ok(
-        &app,
+    app.sandbox_event(
         "message_deleted",
         json!({"fan": "fan3", "message_id": mine_id}),
     )
@@ -177,7 +172,7 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
         "id",
         follow["followId"].clone(),
     ));
-    act_ok(&app, "unfollow", json!({"fan": fan})).await;
+    app.sandbox_event("unfollow", json!({"fan": fan})).await;
     wanted.push(expect(
         "fansly.followers.removed",
         "id",
@@ -187,25 +182,29 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     let (fan, sub) = first_fan_for(&app, "subscription_new").await;
     let sub_id = sub["subscriptionId"].clone();
     wanted.push(expect("fansly.subscriptions.new", "id", sub_id.clone()));
-    act_ok(&app, "subscription_renewed", json!({"fan": fan})).await;
+    app.sandbox_event("subscription_renewed", json!({"fan": fan}))
+        .await;
     wanted.push(expect("fansly.subscriptions.renewed", "id", sub_id.clone()));
-    act_ok(&app, "subscription_expired", json!({"fan": fan})).await;
+    app.sandbox_event("subscription_expired", json!({"fan": fan}))
+        .await;
     wanted.push(expect("fansly.subscriptions.expired", "id", sub_id));
 
     // The tip's three frames arrive as one batch (t:10001).
-    let tip = act_ok(
-        &app,
-        "tip",
-        json!({"fan": "fan4", "amount": 12_500, "batch": true}),
-    )
-    .await;
+    let tip = app
+        .sandbox_event(
+            "tip",
+            json!({"fan": "fan4", "amount": 12_500, "batch": true}),
+        )
+        .await;
     wanted.push(expect("fansly.tips.received", "id", tip["tipId"].clone()));
     wanted.push(expect(
         "fansly.transactions.new",
         "id",
         tip["transactionId"].clone(),
     ));
-    let buy = act_ok(&app, "purchase", json!({"fan": "fan5", "items": 2})).await;
+    let buy = app
+        .sandbox_event("purchase", json!({"fan": "fan5", "items": 2}))
+        .await;
     for item in buy["accountMediaIds"].as_array().unwrap() {
         wanted.push(expect(
             "fansly.media.purchased",
@@ -213,26 +212,23 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
             item.clone(),
         ));
     }
-    let payout = act_ok(&app, "payout", json!({"amount": 40_000})).await;
+    let payout = app.sandbox_event("payout", json!({"amount": 40_000})).await;
     wanted.push(expect(
         "fansly.payouts.created",
         "id",
         payout["payoutId"].clone(),
     ));
-    act_ok(
-        &app,
-        "payout_updated",
-        json!({"payout_id": payout["payoutId"]}),
-    )
-    .await;
+    app.sandbox_event("payout_updated", json!({"payout_id": payout["payoutId"]}))
+        .await;
     wanted.push(expect(
         "fansly.payouts.updated",
         "id",
         payout["payoutId"].clone(),
     ));
-    let post = act_ok(&app, "post", json!({"text": "new post"})).await;
+    let post = app.sandbox_event("post", json!({"text": "new post"})).await;
     wanted.push(expect("fansly.posts.created", "id", post["postId"].clone()));
-    act_ok(&app, "post_deleted", json!({"post_id": post["postId"]})).await;
+    app.sandbox_event("post_deleted", json!({"post_id": post["postId"]}))
+        .await;
     wanted.push(expect("fansly.posts.deleted", "id", post["postId"].clone()));
 
     for (name, field, value) in &wanted {
@@ -285,7 +281,9 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
             > 20
     );
     // Frames are processed in order: once this one is in, the replay is too.
-    let sentinel = act_ok(&app, "message", json!({"fan": "fan9", "text": "sentinel"})).await;
+    let sentinel = app
+        .sandbox_event("message", json!({"fan": "fan9", "text": "sentinel"}))
+        .await;
     event_where(
         &app,
         &account,
@@ -326,6 +324,25 @@ async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
     .await;
 }
 
+/// `fan2` messages `creator` through the sandbox: the message's id, once
+/// the relay has recorded its `fansly.messages.received` event.
+async fn fan2_message_received(
+    app: &TestApp,
+    creator: &Value,
+    account: &str,
+    text: &str,
+) -> String {
+    let got = app
+        .sandbox_event(
+            "message",
+            json!({"creator": creator["username"], "fan": "fan2", "text": text}),
+        )
+        .await;
+    let id = got["messageId"].as_str().unwrap().to_owned();
+    event_where(app, account, "fansly.messages.received", "id", &id).await;
+    id
+}
+
 /// How many `name` events carry `id` in their payload.
 async fn count_with_id(app: &TestApp, account: &str, name: &str, id: &str) -> usize {
     events(app, account)
@@ -348,14 +365,7 @@ async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
     let token_before = app.sandbox_get(&sessions).await;
 
     // No drop: the sandbox itself refuses the live socket (t:0 401, close).
-    let expired = app
-        .sandbox_post(
-            "/_sandbox/sessions/expire",
-            json!({"account_id": creator["account_id"]}),
-        )
-        .await;
-    assert_eq!(expired.status(), 200);
-    let expired: Value = expired.json().await.unwrap();
+    let expired = app.expire_sessions_of(&creator).await;
     assert_eq!(expired["sockets_refused"], 1, "{expired}");
 
     let s = app.wait_connected(&account, 1).await;
@@ -372,24 +382,10 @@ async fn a_token_refused_on_the_open_socket_is_renewed_by_exactly_one_login() {
         "{conns}"
     );
 
-    let got = act_ok(
-        &app,
-        "message",
-        json!({"creator": creator["username"], "fan": "fan2", "text": "renewed"}),
-    )
-    .await;
-    let id = got["messageId"].as_str().unwrap();
-    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    let id = &fan2_message_received(&app, &creator, &account, "renewed").await;
     // A later message on the same socket marks the point by which a second
     // copy (from a second socket or a replay) would have come.
-    let marker = act_ok(
-        &app,
-        "message",
-        json!({"creator": creator["username"], "fan": "fan2", "text": "marker"}),
-    )
-    .await;
-    let marker = marker["messageId"].as_str().unwrap();
-    event_where(&app, &account, "fansly.messages.received", "id", marker).await;
+    fan2_message_received(&app, &creator, &account, "marker").await;
     // One socket, one event, still one login.
     assert_eq!(
         count_with_id(&app, &account, "fansly.messages.received", id).await,
@@ -424,14 +420,7 @@ async fn a_rate_limit_on_the_open_socket_backs_off_and_reconnects_without_a_logi
     }
     // The token was good all along: no re-login, and events still flow.
     assert_eq!(app.upstream_count("POST", "/api/v1/login").await, 0);
-    let got = act_ok(
-        &app,
-        "message",
-        json!({"creator": creator["username"], "fan": "fan2", "text": "after 429"}),
-    )
-    .await;
-    let id = got["messageId"].as_str().unwrap();
-    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    let id = &fan2_message_received(&app, &creator, &account, "after 429").await;
     assert_eq!(
         count_with_id(&app, &account, "fansly.messages.received", id).await,
         1
@@ -467,11 +456,7 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
     let creator = app.creator(0).await;
     app.wait_connected(&account, 0).await;
     // The refusal arrives on the open socket; nothing is dropped by hand.
-    app.sandbox_post(
-        "/_sandbox/sessions/expire",
-        json!({"account_id": creator["account_id"]}),
-    )
-    .await;
+    app.expire_sessions_of(&creator).await;
     let s = eventually("the relay to stop", async || {
         let s = relay(&app, &account).await;
         (s["running"] == false).then_some(s)

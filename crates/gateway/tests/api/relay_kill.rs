@@ -10,10 +10,13 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::helpers::{process_database_url, process_team, verify_signatures, Receiver, SendJson};
-use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy, Child};
+use crate::webhooks::durability::{
+    authenticate_over_http, free_port, global_webhook_over_http, sandbox_message_over_http,
+    start_gateway_with, wait_healthy, Child,
+};
 
 const SECRET: &str = "whsec_kill_test_secret_0123456789";
 const MESSAGES: usize = 300;
@@ -94,45 +97,12 @@ async fn a_gateway_killed_while_a_fan_writes_300_messages_delivers_each_once_in_
     let base = format!("http://127.0.0.1:{port}");
     let mut gateway = start_gateway(port, dir.path(), &db_url, &sandbox, &master);
     wait_healthy(&http, &base).await;
-    let resp = http
-        .post(format!("{base}/api/fansly/authenticate"))
-        .bearer_auth(&key.secret)
-        .json(&json!({"username": creator["username"], "password": creator["password"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
-    let account = resp.json::<Value>().await.unwrap()["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let resp = http
-        .post(format!("{base}/api/webhooks"))
-        .bearer_auth(&key.secret)
-        .json(&json!({
-            "endpoint_url": receiver.url,
-            "events": ["fansly.messages.received"],
-            "account_scope": "global",
-            "signing_secret": SECRET,
-            "enabled": true,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let account = authenticate_over_http(&http, &base, &key.secret, &creator).await;
+    let received = "fansly.messages.received";
+    global_webhook_over_http(&http, &base, &key.secret, &receiver.url, received, SECRET).await;
 
     let write = async |fan: &str, text: String| -> String {
-        let resp = http
-            .post(format!("{sandbox}/_sandbox/events/message"))
-            .json(&json!({"creator": creator["username"], "fan": fan, "text": text}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
-        resp.json::<Value>().await.unwrap()["messageId"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        sandbox_message_over_http(&http, &sandbox, &creator, fan, text).await
     };
     // The relay is up once a first message comes through.
     let mut warm = 0;

@@ -88,11 +88,7 @@ async fn a_2fa_demand_on_relogin_needs_the_owner() {
 async fn a_token_only_account_whose_session_dies_needs_reconnect() {
     let app = spawn_app().await;
     let c = app.creator(0).await;
-    app.sandbox_post(
-        "/_sandbox/sessions/expire",
-        json!({"account_id": c["account_id"]}),
-    )
-    .await;
+    app.expire_sessions_of(&c).await;
     assert_error_naming(
         app.get(&app.acct_path("users/fan1")).await,
         409,

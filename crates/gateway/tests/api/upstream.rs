@@ -5,32 +5,41 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with, TestApp};
 
-#[tokio::test]
-async fn a_fansly_429_is_retried_then_succeeds() {
+/// A gateway whose Fansly answers the next `times` Create Chat calls
+/// (`POST /api/v1/group`) with 429 and `Retry-After: retry_after`, and a
+/// fan to open the chat with.
+async fn group_answering_429(retry_after: &str, times: u32) -> (TestApp, String) {
     let app = spawn_app().await;
     let fan = app.fan_id(1).await;
-    app.inject(json!({"method": "POST", "path": "/api/v1/group", "status": 429, "retry_after": "0", "times": 1}))
+    app.inject(json!({"method": "POST", "path": "/api/v1/group", "status": 429, "retry_after": retry_after, "times": times}))
         .await;
-    app.clear_upstream_requests().await;
-    assert_eq!(app.create_chat(&fan).await.status(), 200);
-    let attempts = app
-        .upstream_requests()
+    (app, fan)
+}
+
+/// How many requests reached Fansly's `POST /api/v1/group`.
+async fn group_attempts(app: &TestApp) -> usize {
+    app.upstream_requests()
         .await
         .iter()
         .filter(|r| r.path == "/api/v1/group")
-        .count();
+        .count()
+}
+
+#[tokio::test]
+async fn a_fansly_429_is_retried_then_succeeds() {
+    let (app, fan) = group_answering_429("0", 1).await;
+    app.clear_upstream_requests().await;
+    assert_eq!(app.create_chat(&fan).await.status(), 200);
+    let attempts = group_attempts(&app).await;
     assert_eq!(attempts, 2);
 }
 
 #[tokio::test]
 async fn a_persistent_fansly_429_is_surfaced_after_bounded_retries() {
-    let app = spawn_app().await;
-    let fan = app.fan_id(1).await;
+    let (app, fan) = group_answering_429("1", 100).await;
     let before = app.balance(&app.team.id).await;
-    app.inject(json!({"method": "POST", "path": "/api/v1/group", "status": 429, "retry_after": "1", "times": 100}))
-        .await;
     app.clear_upstream_requests().await;
     let resp = app.create_chat(&fan).await;
     assert_eq!(resp.headers()["retry-after"], "1");
@@ -39,22 +48,14 @@ async fn a_persistent_fansly_429_is_surfaced_after_bounded_retries() {
         msg.contains("Fansly") && msg.contains(&app.team.account_id),
         "{msg}"
     );
-    let attempts = app
-        .upstream_requests()
-        .await
-        .iter()
-        .filter(|r| r.path == "/api/v1/group")
-        .count();
+    let attempts = group_attempts(&app).await;
     assert_eq!(attempts, 3, "one try and max_retries (2) retries");
     assert_eq!(app.balance(&app.team.id).await, before, "refunded");
 }
 
 #[tokio::test]
 async fn a_long_retry_after_is_not_waited_for() {
-    let app = spawn_app().await;
-    let fan = app.fan_id(1).await;
-    app.inject(json!({"method": "POST", "path": "/api/v1/group", "status": 429, "retry_after": "120", "times": 5}))
-        .await;
+    let (app, fan) = group_answering_429("120", 5).await;
     let resp = app.create_chat(&fan).await;
     assert_eq!(resp.headers()["retry-after"], "120");
     assert_error(resp, 429).await;

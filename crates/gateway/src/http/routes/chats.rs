@@ -1,6 +1,6 @@
 //! `/api/fansly/{fanslyAccount}/chats`
 
-use axum::extract::{Path, Query};
+use axum::extract::Query;
 use fansly_upstream::ids::is_snowflake;
 use fansly_upstream::Page;
 use serde::Deserialize;
@@ -10,13 +10,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::core::ids::FanslyId;
 use crate::fansly::chats::{self, ChatOrder};
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -125,86 +125,30 @@ async fn list_chats(
     Ok(metered)
 }
 
-/// Show Chat: one conversation's members, permission flags and latest message.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}",
-    operation_id = "showChat",
-    responses(
-        (status = 200, description = "`data` is the Fansly group", body = Object),
-        (status = 404, description = "Unknown account or chat"),
-        (status = 422, description = "`chat_id` is not a Fansly id"),
-    ),
-)]
-async fn show_chat(
-    scope: AccountScope,
-    Path((_account, chat_id)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
-    scope
-        .call(prices::CHATS_SHOW, |f, a| async move {
-            chats::show_chat(&f, &a, &chat_id).await
-        })
-        .await
+endpoint! {
+    /// Show Chat: one conversation's members, permission flags and latest message.
+    get "/api/fansly/{fanslyAccount}/chats/{chat_id}" "showChat",
+    responses((status = 200, description = "`data` is the Fansly group", body = Object), (status = 404, description = "Unknown account or chat"), (status = 422, description = "`chat_id` is not a Fansly id")),
+    fn show_chat(chat_id: "chat_id") => prices::CHATS_SHOW, chats::show_chat
 }
 
-/// Mark All Chats as Read.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/chats/mark-all-as-read",
-    operation_id = "markAllChatsAsRead",
-    responses(
-        (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
-    ),
-)]
-async fn mark_all_as_read(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::CHATS_MARK_ALL_READ, |f, a| async move {
-            crate::fansly::messages::mark_all_read(&f, &a).await
-        })
-        .await
+endpoint! {
+    /// Mark All Chats as Read.
+    post "/api/fansly/{fanslyAccount}/chats/mark-all-as-read" "markAllChatsAsRead",
+    responses((status = 200, description = "`data` is Fansly's answer (`null`)", body = Object)),
+    fn mark_all_as_read => prices::CHATS_MARK_ALL_READ, crate::fansly::messages::mark_all_read
 }
 
-/// Start Typing Indicator (no credits).
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing",
-    operation_id = "startTypingIndicator",
-    responses(
-        (status = 200, description = "`data` is `{\"success\": true}`", body = Object),
-        (status = 404, description = "Unknown account or chat"),
-    ),
-)]
-async fn typing(
-    scope: AccountScope,
-    Path((_account, chat_id)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
-    scope
-        .call(prices::CHATS_TYPING, |f, a| async move {
-            crate::fansly::messages::typing(&f, &a, &chat_id).await
-        })
-        .await
+endpoint! {
+    /// Start Typing Indicator (no credits).
+    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/typing" "startTypingIndicator",
+    responses((status = 200, description = "`data` is `{\"success\": true}`", body = Object), (status = 404, description = "Unknown account or chat")),
+    fn typing(chat_id: "chat_id") => prices::CHATS_TYPING, crate::fansly::messages::typing
 }
 
-/// Disable Chat Read Receipts for one conversation.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable",
-    operation_id = "disableChatReadReceipts",
-    responses(
-        (status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object),
-        (status = 404, description = "Unknown account or chat"),
-    ),
-)]
-async fn disable_read_receipts(
-    scope: AccountScope,
-    Path((_account, chat_id)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
-    scope
-        .call(prices::CHATS_READ_RECEIPTS_DISABLE, |f, a| async move {
-            crate::fansly::messages::disable_read_receipts(&f, &a, &chat_id).await
-        })
-        .await
+endpoint! {
+    /// Disable Chat Read Receipts for one conversation.
+    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/read-receipts/disable" "disableChatReadReceipts",
+    responses((status = 200, description = "`data` is Fansly's answer: the account's settings for the chat", body = Object), (status = 404, description = "Unknown account or chat")),
+    fn disable_read_receipts(chat_id: "chat_id") => prices::CHATS_READ_RECEIPTS_DISABLE, crate::fansly::messages::disable_read_receipts
 }

@@ -14,6 +14,7 @@ use crate::http::envelope::Metered;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{days_before, start_of_year, Params};
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -37,92 +38,32 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Default window of the top-supporter views and the stats: the last 30 days.
 const RECENT_DAYS: i64 = 30;
 
-/// List Wallets: Fansly's wallets (type 2 = earnings, "available for payout").
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/wallets",
-    operation_id = "listWallets",
+endpoint! {
+    /// List Wallets: Fansly's wallets (type 2 = earnings, "available for payout").
+    get "/api/fansly/{fanslyAccount}/earnings/wallets" "listWallets",
     responses((status = 200, description = "`data` is Fansly's array of wallets", body = Object)),
-)]
-async fn list_wallets(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::EARNINGS_WALLETS, |f, a| async move {
-            earnings::wallets(&f, &a).await
-        })
-        .await
+    fn list_wallets => prices::EARNINGS_WALLETS, earnings::wallets
 }
 
-/// List Wallet Transactions: the ledger newest first with `total`.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/transactions",
-    operation_id = "listWalletTransactions",
-    params(
-        ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
-        ("offset" = Option<String>, Query, description = "Default 0"),
-    ),
+endpoint! {
+    /// List Wallet Transactions: the ledger newest first with `total`.
+    get "/api/fansly/{fanslyAccount}/earnings/transactions" "listWalletTransactions",
     responses((status = 200, description = "`{total, data: [transaction]}`", body = Object)),
-)]
-async fn list_transactions(
-    scope: AccountScope,
-    next: NextPage,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("/total"));
-    scope
-        .call_paged(
-            prices::EARNINGS_TRANSACTIONS,
-            next,
-            page,
-            rows,
-            |f, a, p| async move { earnings::transactions(&f, &a, &p).await },
-        )
-        .await
+    fn list_transactions(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_TRANSACTIONS, earnings::transactions
 }
 
-/// Get Pending Earnings: what is still in Fansly's 7-day hold.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/pending",
-    operation_id = "getPendingEarnings",
+endpoint! {
+    /// Get Pending Earnings: what is still in Fansly's 7-day hold.
+    get "/api/fansly/{fanslyAccount}/earnings/pending" "getPendingEarnings",
     responses((status = 200, description = "`{pendingBalance}` in thousandths of a dollar", body = Object)),
-)]
-async fn pending_earnings(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::EARNINGS_PENDING, |f, a| async move {
-            earnings::pending(&f, &a).await
-        })
-        .await
+    fn pending_earnings => prices::EARNINGS_PENDING, earnings::pending
 }
 
-/// List Payout Requests: newest first, Fansly's `{data, total}`.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/payouts",
-    operation_id = "listPayoutRequests",
-    params(
-        ("limit" = Option<String>, Query, description = "1 - 100, default 10"),
-        ("offset" = Option<String>, Query, description = "Default 0"),
-    ),
+endpoint! {
+    /// List Payout Requests: newest first, Fansly's `{data, total}`.
+    get "/api/fansly/{fanslyAccount}/earnings/payouts" "listPayoutRequests",
     responses((status = 200, description = "`data` is Fansly's payout page", body = Object)),
-)]
-async fn list_payouts(
-    scope: AccountScope,
-    next: NextPage,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let page = params.page(10, 100)?;
-    let rows = Rows::of(Some("data"), Some("/total"));
-    scope
-        .call_paged(
-            prices::EARNINGS_PAYOUTS,
-            next,
-            page,
-            rows,
-            |f, a, p| async move { earnings::payouts(&f, &a, &p).await },
-        )
-        .await
+    fn list_payouts(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_PAYOUTS, earnings::payouts
 }
 
 /// Get Earnings Stats: totals per transaction type over a window (default:

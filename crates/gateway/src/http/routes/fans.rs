@@ -1,18 +1,17 @@
 //! `/followers`, `/following`, `/subscribers`, `/subscription-tiers` and
 //! `/users/{account_id}/mute`.
 
-use axum::extract::Path;
 use fansly_upstream::SubscriberStatus;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::core::ids::FanslyId;
 use crate::fansly::fans::{self, SubscriberQuery};
 use crate::http::envelope::Metered;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -72,34 +71,12 @@ async fn list_followers(
     Ok(m)
 }
 
-/// List Following: `[{accountId}]` of the accounts the creator follows.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/following",
+endpoint! {
+    /// List Following: `[{accountId}]` of the accounts the creator follows.
+    get "/api/fansly/{fanslyAccount}/following" "listFollowing",
     tag = "Following",
-    operation_id = "listFollowing",
-    params(
-        ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
-        ("offset" = Option<String>, Query, description = "Default 0"),
-    ),
     responses((status = 200, description = "`data` is Fansly's array of `{accountId}`; resolve them with `/users/?ids=`", body = Object)),
-)]
-async fn list_following(
-    scope: AccountScope,
-    next: NextPage,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let page = params.page(20, 100)?;
-    let rows = Rows::of(None, None);
-    scope
-        .call_paged(
-            prices::FOLLOWING_LIST,
-            next,
-            page,
-            rows,
-            |f, a, p| async move { fans::following(&f, &a, &p).await },
-        )
-        .await
+    fn list_following(page(20, 100), Rows::of(None, None)) => prices::FOLLOWING_LIST, fans::following
 }
 
 /// List Subscribers: `{stats, subscriptions}`; `stats` counts every subscription.
@@ -151,63 +128,27 @@ async fn list_subscribers(
         .await
 }
 
-/// List Subscription Tiers: the tiers with their plans, as Fansly has them.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/subscription-tiers",
-    operation_id = "listSubscriptionTiers",
+endpoint! {
+    /// List Subscription Tiers: the tiers with their plans, as Fansly has them.
+    get "/api/fansly/{fanslyAccount}/subscription-tiers" "listSubscriptionTiers",
     responses((status = 200, description = "`data` is Fansly's array of tiers", body = Object)),
-)]
-async fn list_subscription_tiers(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::SUBSCRIPTION_TIERS_LIST, |f, a| async move {
-            fans::tiers(&f, &a).await
-        })
-        .await
+    fn list_subscription_tiers => prices::SUBSCRIPTION_TIERS_LIST, fans::tiers
 }
 
-/// Mute User (INFERRED counterpart of Unmute User).
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/users/{account_id}/mute",
+endpoint! {
+    /// Mute User (INFERRED counterpart of Unmute User).
+    post "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "muteUser",
     tag = "Users",
-    operation_id = "muteUser",
-    params(
-        ("account_id" = String, Path, description = "Fansly account ID of the user"),
-    ),
+    params(("account_id" = String, Path, description = "Fansly account ID of the user")),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-)]
-async fn mute_user(
-    scope: AccountScope,
-    Path((_account, user)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let user = FanslyId::parse("account_id", &user)?;
-    scope
-        .call(prices::USERS_MUTE, |f, a| async move {
-            fans::set_mute(&f, &a, &user, true).await
-        })
-        .await
+    fn mute_user(user: "account_id") => prices::USERS_MUTE, fans::set_mute, true
 }
 
-/// Unmute User: lifts a mute the creator placed on a user.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/users/{account_id}/mute",
+endpoint! {
+    /// Unmute User: lifts a mute the creator placed on a user.
+    delete "/api/fansly/{fanslyAccount}/users/{account_id}/mute" "unmuteUser",
     tag = "Users",
-    operation_id = "unmuteUser",
-    params(
-        ("account_id" = String, Path, description = "Fansly account ID of the user"),
-    ),
+    params(("account_id" = String, Path, description = "Fansly account ID of the user")),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown user")),
-)]
-async fn unmute_user(
-    scope: AccountScope,
-    Path((_account, user)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let user = FanslyId::parse("account_id", &user)?;
-    scope
-        .call(prices::USERS_UNMUTE, |f, a| async move {
-            fans::set_mute(&f, &a, &user, false).await
-        })
-        .await
+    fn unmute_user(user: "account_id") => prices::USERS_UNMUTE, fans::set_mute, false
 }

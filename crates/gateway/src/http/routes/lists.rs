@@ -14,6 +14,7 @@ use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountScope, Rows};
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -102,19 +103,11 @@ impl UsersBody {
     }
 }
 
-/// List Lists: the creator's custom lists in dashboard order.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/lists",
-    operation_id = "listLists",
+endpoint! {
+    /// List Lists: the creator's custom lists in dashboard order.
+    get "/api/fansly/{fanslyAccount}/lists" "listLists",
     responses((status = 200, description = "`data` is Fansly's array of lists", body = Object)),
-)]
-async fn list_lists(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::LISTS_LIST, |f, a| async move {
-            lists::lists(&f, &a).await
-        })
-        .await
+    fn list_lists => prices::LISTS_LIST, lists::lists
 }
 
 /// Create List: `{label, description?}`; answers the new list.
@@ -191,23 +184,11 @@ async fn update_list(
         .await
 }
 
-/// Delete List.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/lists/{list_id}",
-    operation_id = "deleteList",
+endpoint! {
+    /// Delete List.
+    delete "/api/fansly/{fanslyAccount}/lists/{list_id}" "deleteList",
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-)]
-async fn delete_list(
-    scope: AccountScope,
-    Path((_account, list)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let list = FanslyId::parse("list_id", &list)?;
-    scope
-        .call(prices::LISTS_DELETE, |f, a| async move {
-            lists::delete(&f, &a, &list).await
-        })
-        .await
+    fn delete_list(list: "list_id") => prices::LISTS_DELETE, lists::delete
 }
 
 /// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
@@ -240,46 +221,44 @@ async fn list_items(
         .await
 }
 
-/// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    operation_id = "addUsersToList",
+endpoint! {
+    /// Add Users to List: `{user_ids: [...]}`; unknown users are a 404 naming them.
+    post "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "addUsersToList",
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list or user")),
-)]
-async fn add_items(
-    scope: AccountScope,
-    Path((_account, list)): Path<(String, String)>,
-    ApiJson(body): ApiJson<UsersBody>,
-) -> Result<Metered, ApiError> {
-    let list = FanslyId::parse("list_id", &list)?;
-    let ids = body.ids()?;
-    scope
-        .call(prices::LISTS_ITEMS_ADD, |f, a| async move {
-            lists::add(&f, &a, &list, &ids).await
-        })
-        .await
+    fn add_items(scope: AccountScope, Path((_account, list)): Path<(String, String)>, ApiJson(body): ApiJson<UsersBody>) => members(scope, list, body, false)
 }
 
-/// Remove Users from List: `{user_ids: [...]}`.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    operation_id = "removeUsersFromList",
+endpoint! {
+    /// Remove Users from List: `{user_ids: [...]}`.
+    delete "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "removeUsersFromList",
     request_body = UsersBody,
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-)]
-async fn remove_items(
+    fn remove_items(scope: AccountScope, Path((_account, list)): Path<(String, String)>, ApiJson(body): ApiJson<UsersBody>) => members(scope, list, body, true)
+}
+
+/// Add Users to List and Remove Users from List: the list id, then the
+/// users, then Fansly's add or remove at the endpoint's price.
+async fn members(
     scope: AccountScope,
-    Path((_account, list)): Path<(String, String)>,
-    ApiJson(body): ApiJson<UsersBody>,
+    list: String,
+    body: UsersBody,
+    remove: bool,
 ) -> Result<Metered, ApiError> {
     let list = FanslyId::parse("list_id", &list)?;
     let ids = body.ids()?;
+    let price = if remove {
+        prices::LISTS_ITEMS_REMOVE
+    } else {
+        prices::LISTS_ITEMS_ADD
+    };
     scope
-        .call(prices::LISTS_ITEMS_REMOVE, |f, a| async move {
-            lists::remove(&f, &a, &list, &ids).await
+        .call(price, |f, a| async move {
+            if remove {
+                lists::remove(&f, &a, &list, &ids).await
+            } else {
+                lists::add(&f, &a, &list, &ids).await
+            }
         })
         .await
 }

@@ -7,6 +7,7 @@ pub mod console_api;
 pub mod console_mcp;
 pub mod console_sandbox;
 pub mod data_exports;
+mod declare;
 pub mod earnings;
 pub mod fans;
 pub mod health;

@@ -14,6 +14,7 @@ use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
 use crate::http::params::{days_before, Params};
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -28,19 +29,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     )
 }
 
-/// List Tracking Links: every link with its aggregate counters.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/tracking-links",
-    operation_id = "listTrackingLinks",
+endpoint! {
+    /// List Tracking Links: every link with its aggregate counters.
+    get "/api/fansly/{fanslyAccount}/tracking-links" "listTrackingLinks",
     responses((status = 200, description = "`data` is Fansly's array of links", body = Object)),
-)]
-async fn list_links(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::TRACKING_LINKS_LIST, |f, a| async move {
-            tracking::links(&f, &a).await
-        })
-        .await
+    fn list_links => prices::TRACKING_LINKS_LIST, tracking::links
 }
 
 /// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).

@@ -18,6 +18,7 @@ use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -55,19 +56,11 @@ pub struct CreateAlbumBody {
     description: Option<String>,
 }
 
-/// List Vault Albums: the creator's albums in dashboard order.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/vault/albums",
-    operation_id = "listVaultAlbums",
+endpoint! {
+    /// List Vault Albums: the creator's albums in dashboard order.
+    get "/api/fansly/{fanslyAccount}/vault/albums" "listVaultAlbums",
     responses((status = 200, description = "`data` is Fansly's answer to `/vault/albumsnew`", body = Object)),
-)]
-async fn list_albums(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::VAULT_ALBUMS_LIST, |f, a| async move {
-            content::albums(&f, &a).await
-        })
-        .await
+    fn list_albums => prices::VAULT_ALBUMS_LIST, content::albums
 }
 
 /// Create Vault Album: `{title?, description?}`; answers the new album.

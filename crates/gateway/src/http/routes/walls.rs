@@ -12,6 +12,7 @@ use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
 use crate::http::openapi::tagged;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
@@ -75,19 +76,11 @@ impl CreateWallBody {
     }
 }
 
-/// List Walls: the creator's walls, the main one flagged `mainWall`.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/walls",
-    operation_id = "listWalls",
+endpoint! {
+    /// List Walls: the creator's walls, the main one flagged `mainWall`.
+    get "/api/fansly/{fanslyAccount}/walls" "listWalls",
     responses((status = 200, description = "`data` is Fansly's array of walls", body = Object)),
-)]
-async fn list_walls(scope: AccountScope) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::WALLS_LIST, |f, a| async move {
-            content::walls(&f, &a).await
-        })
-        .await
+    fn list_walls => prices::WALLS_LIST, content::walls
 }
 
 /// Create Wall: answers the new wall.

@@ -44,9 +44,7 @@ pub async fn fill(
     let mut newest: Option<u64> = None;
     let mut offset = 0;
     'pages: loop {
-        if !fill.spend() {
-            return Err(Stop::Allowance);
-        }
+        fill.spend()?;
         let page = fill
             .deps
             .fansly
@@ -125,9 +123,7 @@ async fn messages_after(
     let group_id = group.to_string();
     let mut before: Option<String> = None;
     loop {
-        if !fill.spend() {
-            return Err(Stop::Allowance);
-        }
+        fill.spend()?;
         let page = fill
             .deps
             .fansly

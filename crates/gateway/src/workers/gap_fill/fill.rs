@@ -102,14 +102,14 @@ impl<'a> Fill<'a> {
         }
     }
 
-    /// Spends one request of this fill's allowance; `false` when it is spent
-    /// (the fill stops there and the account stays due).
-    pub fn spend(&mut self) -> bool {
+    /// Spends one request of this fill's allowance; `Stop::Allowance` when it
+    /// is spent (the fill stops there and the account stays due).
+    pub fn spend(&mut self) -> Result<(), Stop> {
         if self.requests >= self.deps.settings.max_requests {
-            return false;
+            return Err(Stop::Allowance);
         }
         self.requests += 1;
-        true
+        Ok(())
     }
 
     pub fn requests(&self) -> u32 {

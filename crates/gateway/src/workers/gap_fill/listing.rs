@@ -120,9 +120,7 @@ pub async fn walk(
     let mut newest: Option<i64> = None;
     let mut offset = 0;
     'pages: loop {
-        if !fill.spend() {
-            return Err(Stop::Allowance);
-        }
+        fill.spend()?;
         let rows = listing.page(fill, offset).await?;
         for row in &rows {
             let Some(at) = listing.time_of(row) else {

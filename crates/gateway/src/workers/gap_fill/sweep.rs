@@ -31,9 +31,7 @@ async fn expired_posts(
     found: &mut Vec<Found>,
     advances: &mut Vec<Advance>,
 ) -> Result<(), Stop> {
-    if !fill.spend() {
-        return Err(Stop::Allowance);
-    }
+    fill.spend()?;
     let account = fill.account.account_id.clone();
     let mut seen = marks::snapshot(&fill.deps.db, &account, EXPIRING).await?;
     let page = fill
@@ -79,9 +77,7 @@ async fn expired_posts(
         .cloned()
         .collect();
     if !missing.is_empty() {
-        if !fill.spend() {
-            return Err(Stop::Allowance);
-        }
+        fill.spend()?;
         let current = fill
             .deps
             .fansly
@@ -134,9 +130,7 @@ async fn profile(
     found: &mut Vec<Found>,
     advances: &mut Vec<Advance>,
 ) -> Result<(), Stop> {
-    if !fill.spend() {
-        return Err(Stop::Allowance);
-    }
+    fill.spend()?;
     let account = fill.account.account_id.clone();
     let me = fill.deps.fansly.account_me(&fill.session).await?;
     let a = me.get("account").unwrap_or(&me);

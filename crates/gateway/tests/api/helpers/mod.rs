@@ -18,4 +18,6 @@ pub use asserts::{assert_error, assert_error_naming, assert_same_shape, strings,
 pub use cluster::{cluster_database_url, spawn_cluster, test_redis_url, Cluster};
 pub use http::SendJson;
 pub use wait::eventually;
-pub use webhooks::{spawn_hooked_app, verify_signatures, Received, Receiver};
+pub use webhooks::{
+    spawn_hooked_app, spawn_hooked_app_with, verify_signatures, Received, Receiver,
+};

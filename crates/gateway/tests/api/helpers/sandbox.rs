@@ -13,6 +13,14 @@ impl TestApp {
         self.creator(n).await["token"].as_str().unwrap().to_owned()
     }
 
+    /// The username of seeded sandbox creator number `n`.
+    pub async fn creator_username(&self, n: usize) -> String {
+        self.creator(n).await["username"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// The Fansly account id of seeded sandbox creator number `n`.
     pub async fn creator_id(&self, n: usize) -> String {
         self.creator(n).await["account_id"]
@@ -25,9 +33,26 @@ impl TestApp {
     /// does when it logs an account out.
     pub async fn expire_sessions(&self, n: usize) {
         let c = self.creator(n).await;
-        let body = json!({"account_id": c["account_id"]});
+        self.expire_sessions_of(&c).await;
+    }
+
+    /// Ends every Fansly session of `creator` (as `/_sandbox/creators`
+    /// describes it); the sandbox's answer (`sockets_refused`, …).
+    pub async fn expire_sessions_of(&self, creator: &Value) -> Value {
+        let body = json!({"account_id": creator["account_id"]});
         let resp = self.sandbox_post("/_sandbox/sessions/expire", body).await;
         assert_eq!(resp.status(), 200);
+        resp.json().await.unwrap()
+    }
+
+    /// A sandbox event action (`/_sandbox/events/{kind}`), which must be
+    /// accepted; the sandbox's answer.
+    pub async fn sandbox_event(&self, kind: &str, body: Value) -> Value {
+        let resp = self
+            .sandbox_post(&format!("/_sandbox/events/{kind}"), body)
+            .await;
+        assert_eq!(resp.status(), 200, "{kind}: {}", resp.text().await.unwrap());
+        resp.json().await.unwrap()
     }
 
     /// Seeded creator `n` as the sandbox describes it (credentials, 2FA kind).

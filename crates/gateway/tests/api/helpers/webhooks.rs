@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fansly_gateway::core::config::Config;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -237,7 +238,13 @@ pub fn verify_signatures(r: &Received, secret: &str) -> Result<(), String> {
 /// An app that may deliver to loopback, a [`Receiver`], and the default
 /// team's webhook on it for received messages; answers the webhook's id too.
 pub async fn spawn_hooked_app() -> (TestApp, Receiver, String) {
-    let app = super::spawn_app_with(|c| c.webhooks.allow_private_targets = true).await;
+    spawn_hooked_app_with(|c| c.webhooks.allow_private_targets = true).await
+}
+
+/// [`spawn_hooked_app`] with the configuration `tweak` makes (which must
+/// allow private webhook targets for the receiver to be reached).
+pub async fn spawn_hooked_app_with(tweak: impl FnOnce(&mut Config)) -> (TestApp, Receiver, String) {
+    let app = super::spawn_app_with(tweak).await;
     let receiver = Receiver::start().await;
     let events = ["fansly.messages.received"];
     let hook = app

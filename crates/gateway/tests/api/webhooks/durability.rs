@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{event_id, NewEvent, RECEIVED, SECRET};
 use crate::helpers::{process_database_url, process_team, verify_signatures, Receiver};
@@ -75,6 +75,76 @@ pub(crate) async fn wait_healthy(http: &reqwest::Client, base: &str) {
     panic!("the gateway at {base} did not come up");
 }
 
+/// Connects sandbox `creator` through the gateway process at `base` with
+/// the team key `key`; the new account's id.
+pub(crate) async fn authenticate_over_http(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    creator: &Value,
+) -> String {
+    let resp = http
+        .post(format!("{base}/api/fansly/authenticate"))
+        .bearer_auth(key)
+        .json(&json!({"username": creator["username"], "password": creator["password"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    resp.json::<Value>().await.unwrap()["account_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Subscribes `receiver_url` to `event` of every account of the team of
+/// `key`, signed with `secret`, through the gateway process at `base`.
+pub(crate) async fn global_webhook_over_http(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    receiver_url: &str,
+    event: &str,
+    secret: &str,
+) {
+    let resp = http
+        .post(format!("{base}/api/webhooks"))
+        .bearer_auth(key)
+        .json(&json!({
+            "endpoint_url": receiver_url,
+            "events": [event],
+            "account_scope": "global",
+            "signing_secret": secret,
+            "enabled": true,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+}
+
+/// `fan` writes `text` to sandbox `creator` through the sandbox at
+/// `sandbox_url`; the message's id.
+pub(crate) async fn sandbox_message_over_http(
+    http: &reqwest::Client,
+    sandbox_url: &str,
+    creator: &Value,
+    fan: &str,
+    text: String,
+) -> String {
+    let resp = http
+        .post(format!("{sandbox_url}/_sandbox/events/message"))
+        .json(&json!({"creator": creator["username"], "fan": fan, "text": text}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json::<Value>().await.unwrap()["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_killed_mid_delivery_loses_no_event() {
     const EVENTS: usize = 1_000;
@@ -90,20 +160,7 @@ async fn a_gateway_killed_mid_delivery_loses_no_event() {
     let http = reqwest::Client::new();
     let mut child = start_gateway(port, dir.path(), &db_url);
     wait_healthy(&http, &base).await;
-    let resp = http
-        .post(format!("{base}/api/webhooks"))
-        .bearer_auth(&key.secret)
-        .json(&json!({
-            "endpoint_url": receiver.url,
-            "events": [RECEIVED],
-            "account_scope": "global",
-            "signing_secret": SECRET,
-            "enabled": true,
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    global_webhook_over_http(&http, &base, &key.secret, &receiver.url, RECEIVED, SECRET).await;
     // Stopped while the events are queued, so all 1,000 wait in the outbox.
     child.0.kill().expect("stop the gateway");
     child.0.wait().unwrap();
