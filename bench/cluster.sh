@@ -57,6 +57,9 @@ export FANSLY_GATEWAY_UPSTREAM__WS_URL="ws://127.0.0.1:$SANDBOX_PORT/?v=3"
 export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
 export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
 export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
+# The gateway's per-route buckets too (issue 13 row 8), or every run is 429s.
+export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_READS_PER_MINUTE=100000000
+export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST=1000000
 export FANSLY_GATEWAY_DATA_DIR=$WORK/data
 export FANSLY_GATEWAY_DATABASE_URL=$PG/$DBNAME
 export FANSLY_GATEWAY_DATABASE_MAX_CONNECTIONS=$POOL
@@ -70,6 +73,9 @@ wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sle
 $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
 pids+=($!)
 wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+# The standalone sandbox enforces Fansly's per-route read limit (20/min); a
+# throughput run measures the gateway, not that limit.
+curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
 export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
 TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
 team() { # credits -> "team key account"

@@ -29,5 +29,10 @@ trap cleanup EXIT
 RUST_LOG=warn $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
 pids+=($!)
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators && break; sleep 0.1; done
+# THROTTLE=off lifts Fansly's limits on both sides: the gateway's budget
+# (relay_bench.rs) and the sandbox's per-route read limit (20/min).
+if [ "${THROTTLE:-}" = off ]; then
+  curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
+fi
 
 RUST_LOG=warn SANDBOX_URL=http://127.0.0.1:$SANDBOX_PORT target/release/examples/relay_bench

@@ -85,6 +85,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::var("THROTTLE").as_deref() == Ok("off") {
         config.upstream.throttle.reads_per_minute = 1_000_000;
         config.upstream.throttle.burst = 10_000;
+        // And the per-route buckets (issue 13 row 8): `GET /api/v1/account`
+        // alone allows 20/min, which stalled every run by ~2.8 s.
+        config.upstream.throttle.route_reads_per_minute = 1_000_000;
+        config.upstream.throttle.route_burst = 10_000;
     }
     if let Ok(ms) = std::env::var("WEBHOOK_POLL_MS") {
         config.webhooks.poll_interval_ms = ms.parse()?;
