@@ -12,7 +12,9 @@ use crate::helpers::{
     process_database_url, process_team, spawn_app_on, start_sandbox as sandbox, test_database_url,
     test_redis_url, Life,
 };
-use crate::webhooks::durability::{free_port, start_gateway_with, wait_healthy};
+use crate::webhooks::durability::{
+    authenticate_over_http, free_port, start_gateway_with, wait_healthy,
+};
 use fansly_gateway::core::db::Backend;
 
 /// Three instances on one database and, with `redis`, one Redis under a
@@ -338,26 +340,9 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         ],
     );
     wait_healthy(&http, &base).await;
-    let creators: serde_json::Value = http
-        .get(format!("{}/_sandbox/creators", sandbox.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let login = http
-        .post(format!("{base}/api/fansly/authenticate"))
-        .bearer_auth(&key.secret)
-        .json(&json!({"username": creators[0]["username"], "password": creators[0]["password"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let account = login.json::<serde_json::Value>().await.unwrap()["account_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let creator = &sandbox.creators()[0];
+    let creator = json!({"username": creator.username, "password": creator.password});
+    let account = authenticate_over_http(&http, &base, &key.secret, &creator).await;
     let lookup = format!("{base}/api/fansly/{account}/users/fan1");
     // The login runs in the background: the first lookup that passes is
     // the sign that the account is connected.
