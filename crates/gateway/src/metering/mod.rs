@@ -1,6 +1,7 @@
 //! Metering: credits, rate limits, prices and the `_meta` block that reports them.
 
 pub mod callers;
+pub mod credit_batch;
 pub mod credits;
 pub mod group_commit;
 pub mod idempotency;

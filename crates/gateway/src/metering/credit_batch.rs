@@ -1,0 +1,405 @@
+//! One credit batch written to the database: the statements behind the
+//! group commit (metering/group_commit.rs), per engine. On PostgreSQL a batch
+//! of one team's calls is one statement; otherwise, and on SQLite, a
+//! transaction checks each call in order against its team's balance.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use crate::core::db::{Backend, Db};
+use crate::core::ids::random_id;
+use crate::core::telemetry;
+use crate::core::time::now_ms;
+use crate::metering::credits::ReserveError;
+
+/// Calls per transaction at most (6 parameters per ledger row stays far
+/// below SQLite's limit on parameters).
+pub const MAX_BATCH: usize = 256;
+
+/// A reservation written to the database: its hold and the balance after it.
+#[derive(Debug)]
+pub struct Reserved {
+    pub hold: String,
+    pub balance: i64,
+}
+
+/// One call's rows: (team, cost, balance after, endpoint, request id, hold).
+type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
+
+/// Writes a batch: on PostgreSQL a batch of one team (the usual case) is
+/// first tried as one statement ([`one_team_pg`]); everything else, and a
+/// team that cannot pay for all its calls, goes through [`write_locked`].
+pub async fn write(
+    db: &Db,
+    plan: &[(&str, i64, &'static str, Option<&str>)],
+    keeps: &[String],
+) -> Result<Written, sqlx::Error> {
+    if plan.is_empty() && keeps.is_empty() {
+        return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
+    }
+    let one_team = plan.iter().all(|call| call.0 == plan[0].0);
+    let written = if db.backend == Backend::Postgres && one_team {
+        match one_team_pg(db, plan, keeps).await? {
+            Some(written) => written,
+            // Nothing was charged; the keeps are written already.
+            None => write_locked(db, plan, &[]).await?,
+        }
+    } else {
+        write_locked(db, plan, keeps).await?
+    };
+    if !plan.is_empty() {
+        metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
+    }
+    for ((team, cost, endpoint, _), outcome) in plan.iter().zip(&written.0) {
+        if outcome.is_ok() {
+            metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
+                .increment(*cost as u64);
+        }
+    }
+    Ok(written)
+}
+
+/// PostgreSQL, a batch whose calls are all one team's: ONE statement, in
+/// its own implicit transaction (one round trip where [`write_locked`]
+/// takes five: checkout ping, BEGIN, the locking read, the writes, COMMIT).
+/// The team is debited for the whole batch only if it can pay for all of
+/// it (`credits >= total`, re-checked by PostgreSQL after any row lock it
+/// waited for, so instances cannot overspend); the ledger rows carry the
+/// running balance, in call order. `None` when the team could not pay for
+/// everything or does not exist: then nothing was charged (the kept holds
+/// were deleted) and the caller decides call by call in [`write_locked`].
+/// A single team means a single row lock, so no lock-order deadlock.
+const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
+       cost bigint, endpoint text, request_id text, hold text)), \
+     need AS (SELECT team, SUM(cost)::bigint AS total FROM calls GROUP BY team), \
+     debited AS (UPDATE teams SET credits = teams.credits - need.total FROM need \
+       WHERE teams.id = need.team AND teams.credits >= need.total \
+       RETURNING teams.id, teams.credits + need.total AS before), \
+     charged AS (SELECT c.*, (d.before - SUM(c.cost) OVER (ORDER BY c.n))::bigint AS balance \
+       FROM calls c JOIN debited d ON d.id = c.team), \
+     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM charged ORDER BY n), \
+     held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
+       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM charged), \
+     kept AS (DELETE FROM credit_holds WHERE id IN (SELECT json_array_elements_text($3::json))) \
+     SELECT n, balance FROM charged ORDER BY n";
+
+async fn one_team_pg(
+    db: &Db,
+    plan: &[(&str, i64, &'static str, Option<&str>)],
+    keeps: &[String],
+) -> Result<Option<Written>, sqlx::Error> {
+    let holds: Vec<String> = plan.iter().map(|_| random_id("hold_", 20)).collect();
+    let calls: Vec<Value> = plan
+        .iter()
+        .zip(&holds)
+        .enumerate()
+        .map(|(n, ((team, cost, endpoint, request_id), hold))| {
+            json!({"n": n, "team": team, "cost": cost, "endpoint": endpoint,
+                   "request_id": request_id, "hold": hold})
+        })
+        .collect();
+    let charged = sqlx::query(ONE_TEAM_PG)
+        .bind(Value::Array(calls).to_string())
+        .bind(now_ms())
+        .bind(serde_json::to_string(keeps).unwrap_or_default())
+        .fetch_all(&db.writer)
+        .await?;
+    if charged.len() != plan.len() {
+        return Ok(None);
+    }
+    let mut outcomes = Vec::with_capacity(plan.len());
+    for (row, hold) in charged.iter().zip(holds) {
+        outcomes.push(Ok(Reserved {
+            hold,
+            balance: row.get::<i64, _>(1),
+        }));
+    }
+    let after = match (plan.first(), outcomes.last()) {
+        (Some((team, ..)), Some(Ok(last))) => vec![((*team).to_owned(), last.balance)],
+        _ => Vec::new(),
+    };
+    Ok(Some((outcomes, after)))
+}
+
+/// The batch's transaction: each reservation in order against its team's
+/// balance (locked on PostgreSQL; SQLite has one writer), then the teams'
+/// debits, the ledger rows, the holds, and the kept holds deleted.
+async fn write_locked(
+    db: &Db,
+    plan: &[(&str, i64, &'static str, Option<&str>)],
+    keeps: &[String],
+) -> Result<Written, sqlx::Error> {
+    let mut tx = db.writer.begin().await?;
+    // Teams in a fixed order, so two instances' batches never deadlock.
+    // (balance now, credits taken by this batch); `None`: no such team.
+    let mut balances: BTreeMap<&str, Option<(i64, i64)>> = BTreeMap::new();
+    for (team, ..) in plan {
+        balances.insert(team, None);
+    }
+    // SQLite: teams already debited for their whole ask (see read_sqlite).
+    let mut prepaid: Vec<&str> = Vec::new();
+    match db.backend {
+        Backend::Postgres => read_locked(&mut tx, &mut balances).await?,
+        Backend::Sqlite => read_sqlite(&mut tx, plan, &mut balances, &mut prepaid).await?,
+    }
+    let mut outcomes = Vec::with_capacity(plan.len());
+    let mut rows: Vec<CallRow> = Vec::new();
+    for (team, cost, endpoint, request_id) in plan {
+        let Some(Some((balance, taken))) = balances.get_mut(team) else {
+            outcomes.push(Err(ReserveError::UnknownTeam));
+            continue;
+        };
+        if *balance < *cost {
+            outcomes.push(Err(ReserveError::Insufficient { balance: *balance }));
+            continue;
+        }
+        *balance -= cost;
+        *taken += cost;
+        let hold = random_id("hold_", 20);
+        rows.push((*team, *cost, *balance, *endpoint, *request_id, hold.clone()));
+        outcomes.push(Ok(Reserved {
+            hold,
+            balance: *balance,
+        }));
+    }
+    let debits: Vec<(&str, i64, i64)> = balances
+        .iter()
+        .filter_map(|(team, slot)| match slot {
+            Some((balance, taken)) if *taken > 0 => Some((*team, *taken, *balance)),
+            _ => None,
+        })
+        .collect();
+    match db.backend {
+        Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows, keeps).await?,
+        Backend::Sqlite => apply_sqlite(&mut tx, &debits, &prepaid, &rows, keeps).await?,
+    }
+    tx.commit().await?;
+    let after = balances
+        .into_iter()
+        .filter_map(|(team, slot)| slot.map(|(balance, _)| (team.to_owned(), balance)))
+        .collect();
+    Ok((outcomes, after))
+}
+
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
+/// SQLite: each team's balance before the batch. The common case, a team
+/// that can pay for every call it has in the batch, is one statement: the
+/// whole ask debited at once (`prepaid`; its calls then all pass in order).
+/// Otherwise (short, or no such team) the balance is read by a no-op UPDATE
+/// and the calls are checked one by one. Either way the first statement
+/// takes the write lock (as BEGIN IMMEDIATE would): a read snapshot cannot
+/// be upgraded once another process wrote the file, while waiting for the
+/// lock honours the busy timeout. Each statement is a round trip to sqlx's
+/// connection thread, which is what a batch costs on SQLite.
+async fn read_sqlite<'p>(
+    tx: &mut Tx<'_>,
+    plan: &[(&'p str, i64, &'static str, Option<&str>)],
+    balances: &mut BTreeMap<&'p str, Option<(i64, i64)>>,
+    prepaid: &mut Vec<&'p str>,
+) -> Result<(), sqlx::Error> {
+    for (team, slot) in balances.iter_mut() {
+        let asked: i64 = plan.iter().filter(|c| c.0 == *team).map(|c| c.1).sum();
+        let debited = sqlx::query(
+            "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+        )
+        .bind(asked)
+        .bind(*team)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some(row) = debited {
+            *slot = Some((row.get::<i64, _>(0) + asked, 0));
+            prepaid.push(team);
+            continue;
+        }
+        let row = sqlx::query("UPDATE teams SET credits = credits WHERE id = $1 RETURNING credits")
+            .bind(*team)
+            .fetch_optional(&mut **tx)
+            .await?;
+        *slot = row.map(|r| (r.get::<i64, _>(0), 0));
+    }
+    Ok(())
+}
+
+/// PostgreSQL: every team of the batch read and row-locked in one statement
+/// (its text never changes, so it stays prepared on each connection).
+async fn read_locked(
+    tx: &mut Tx<'_>,
+    balances: &mut BTreeMap<&str, Option<(i64, i64)>>,
+) -> Result<(), sqlx::Error> {
+    let teams: Vec<&str> = balances.keys().copied().collect();
+    let rows = sqlx::query(
+        "SELECT id, credits FROM teams WHERE id IN (SELECT json_array_elements_text($1::json)) \
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(serde_json::to_string(&teams).unwrap_or_default())
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let id: String = row.get(0);
+        if let Some(slot) = balances.get_mut(id.as_str()) {
+            *slot = Some((row.get(1), 0));
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the teams' debits, the ledger rows, the holds and the kept
+/// holds' deletion as ONE statement of data-modifying CTEs over the batch
+/// passed as JSON: a batch costs four round trips (BEGIN, the locking read,
+/// this, COMMIT) whatever its size, and the statement's text never changes
+/// (prepared once per connection).
+const APPLY_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
+       cost bigint, balance bigint, endpoint text, request_id text, hold text)), \
+     debited AS (UPDATE teams SET credits = teams.credits - d.taken \
+       FROM (SELECT team, SUM(cost)::bigint AS taken FROM calls GROUP BY team) AS d \
+       WHERE teams.id = d.team RETURNING teams.id, teams.credits), \
+     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM calls ORDER BY n), \
+     held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
+       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM calls), \
+     kept AS (DELETE FROM credit_holds WHERE id IN (SELECT json_array_elements_text($3::json))) \
+     SELECT id, credits FROM debited";
+
+async fn apply_one_statement(
+    tx: &mut Tx<'_>,
+    debits: &[(&str, i64, i64)],
+    rows: &[CallRow<'_>],
+    keeps: &[String],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() && keeps.is_empty() {
+        return Ok(());
+    }
+    // In the batch's order: the ledger's ids follow `n`, so each row's
+    // balance_after is the running total.
+    let calls: Vec<Value> = rows
+        .iter()
+        .enumerate()
+        .map(|(n, (team, cost, balance, endpoint, request_id, hold))| {
+            json!({"n": n, "team": team, "cost": cost, "balance": balance,
+                   "endpoint": endpoint, "request_id": request_id, "hold": hold})
+        })
+        .collect();
+    let after = sqlx::query(APPLY_PG)
+        .bind(Value::Array(calls).to_string())
+        .bind(now_ms())
+        .bind(serde_json::to_string(keeps).unwrap_or_default())
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in after {
+        let (team, credits): (String, i64) = (row.get(0), row.get(1));
+        let expected = debits.iter().find(|(t, ..)| *t == team).map(|d| d.2);
+        if expected != Some(credits) {
+            // Cannot happen under the row lock; nothing is written if it does.
+            return Err(balance_moved(&team));
+        }
+    }
+    Ok(())
+}
+
+fn balance_moved(team: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!(
+        "team {team}'s balance changed during a credit batch"
+    ))
+}
+
+/// SQLite (no data-modifying CTEs): one UPDATE per team not debited up front
+/// by `read_sqlite`, then the ledger rows
+/// and holds as multi-row inserts, then the kept holds deleted.
+async fn apply_sqlite(
+    tx: &mut Tx<'_>,
+    debits: &[(&str, i64, i64)],
+    prepaid: &[&str],
+    rows: &[CallRow<'_>],
+    keeps: &[String],
+) -> Result<(), sqlx::Error> {
+    for (team, taken, balance) in debits {
+        if prepaid.contains(team) {
+            continue; // debited for its whole ask already, which all passed
+        }
+        let after: i64 = sqlx::query(
+            "UPDATE teams SET credits = credits - $1 WHERE id = $2 AND credits >= $1 RETURNING credits",
+        )
+        .bind(taken)
+        .bind(*team)
+        .fetch_one(&mut **tx)
+        .await?
+        .get(0);
+        if after != *balance {
+            // Another writer moved the balance under the batch: nothing is written.
+            return Err(balance_moved(team));
+        }
+    }
+    let now = now_ms();
+    for chunk in rows.chunks(MAX_BATCH) {
+        let mut ledger = String::from(
+            "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) VALUES ",
+        );
+        let mut holds = String::from(
+            "INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let (l, h) = (i * 6, i * 6);
+            if i > 0 {
+                ledger.push(',');
+                holds.push(',');
+            }
+            ledger.push_str(&format!(
+                "(${},${},${},'debit',${},${},${})",
+                l + 1,
+                l + 2,
+                l + 3,
+                l + 4,
+                l + 5,
+                l + 6
+            ));
+            holds.push_str(&format!(
+                "(${},${},${},${},${},${})",
+                h + 1,
+                h + 2,
+                h + 3,
+                h + 4,
+                h + 5,
+                h + 6
+            ));
+        }
+        let mut q = sqlx::query(&ledger);
+        for (team, cost, balance, endpoint, request_id, _) in chunk {
+            q = q
+                .bind(*team)
+                .bind(-cost)
+                .bind(*balance)
+                .bind(*endpoint)
+                .bind(*request_id)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+        let mut q = sqlx::query(&holds);
+        for (team, cost, _, endpoint, request_id, hold) in chunk {
+            q = q
+                .bind(hold.as_str())
+                .bind(*team)
+                .bind(*cost)
+                .bind(*endpoint)
+                .bind(*request_id)
+                .bind(now);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    for chunk in keeps.chunks(MAX_BATCH) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM credit_holds WHERE id IN ({})", marks.join(","));
+        let mut q = sqlx::query(&sql);
+        for hold in chunk {
+            q = q.bind(hold.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Each reservation's outcome, and each team's balance after the batch.
+pub type Written = (Vec<Result<Reserved, ReserveError>>, Vec<(String, i64)>);
