@@ -104,6 +104,10 @@ async fn the_per_account_budget_paces_then_refuses() {
         c.upstream.throttle.reads_per_minute = 60;
         c.upstream.throttle.burst = 2;
         c.upstream.throttle.max_wait_ms = 300;
+        // Only this test's calls spend the budget: the relay's own requests
+        // for the account (socket setup) took a token under load and made
+        // the second call wait past the bound (seen on PostgreSQL in CI).
+        c.relay.enabled = false;
     })
     .await;
     let path = app.acct_path("users/fan1");
