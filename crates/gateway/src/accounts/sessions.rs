@@ -40,20 +40,19 @@ pub struct ConnectedAccount {
 /// it again, unless told otherwise ([`Sessions::cache_rows_for`]).
 const DEFAULT_ROWS_TTL: Duration = Duration::from_secs(1);
 
-/// An authenticated account's row as a request needs it, remembered so a
-/// request does not read it again: trusted for the rows' time-to-live (the
-/// API key's `key_cache_ms`), so a disconnect, re-login or state change made
-/// by another instance is seen within that time; every change this instance
-/// makes drops the entry at once ([`Sessions::forget`], `set_state`, a new
-/// session in `session_for`). Only authenticated rows are kept: every other
-/// state answers 409 and is read each time.
+/// An authenticated account as a request needs it (its team, Fansly id and
+/// the session built from its row), remembered so a request does not read
+/// the row again: trusted for the rows' time-to-live (the API key's
+/// `key_cache_ms`), so a disconnect, re-login or state change made by
+/// another instance is seen within that time; every change this instance
+/// makes drops the entry at once ([`Sessions::forget`], `set_state`, and
+/// `session_for` replacing the account's session). So the session kept here
+/// is always the one `session_for` would answer. Only authenticated rows are
+/// kept: every other state answers 409 and is read each time.
 struct Known {
     team_id: String,
     fansly_id: String,
-    sealed_token: String,
-    sealed_cookie: Option<String>,
-    device: String,
-    sealed_proxy: Option<String>,
+    session: Arc<Session>,
     read: Instant,
 }
 
@@ -261,18 +260,10 @@ impl Sessions {
             return Err(not_found());
         }
         if let Some(known) = self.known(team_id, account_id) {
-            let session = self.session_for(
-                account_id,
-                &known.sealed_token,
-                known.sealed_cookie.as_deref(),
-                &known.device,
-                known.sealed_proxy.as_deref(),
-                Some(&known.fansly_id),
-            )?;
             return Ok(ConnectedAccount {
                 id: account_id.to_owned(),
                 fansly_id: known.fansly_id.clone(),
-                session,
+                session: known.session.clone(),
             });
         }
         let generation = self.rows_generation.load(Ordering::Acquire);
@@ -308,14 +299,10 @@ impl Sessions {
         )?;
         let known = Known {
             team_id: team_id.to_owned(),
-            fansly_id,
-            sealed_token: token,
-            sealed_cookie: cookie,
-            device,
-            sealed_proxy: proxy,
+            fansly_id: fansly_id.clone(),
+            session: session.clone(),
             read,
         };
-        let fansly_id = known.fansly_id.clone();
         self.remember(account_id, known, generation);
         Ok(ConnectedAccount {
             id: account_id.to_owned(),
