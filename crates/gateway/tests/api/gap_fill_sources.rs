@@ -16,7 +16,9 @@ use fansly_gateway::workers::gap_fill::run::run_due;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::gap_fill::{baseline_ago, config, connected_now, deps, fill, refill_records_nothing};
+use crate::gap_fill::{
+    app_filled_once, baseline_ago, config, connected_now, deps, fill, refill_records_nothing,
+};
 use crate::helpers::{eventually, spawn_app_with, test_database_url, Receiver, TestApp};
 
 /// The vendor events the non-message sources produce.
@@ -189,12 +191,13 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
         .map(|r| r.header("x-ofapi-idempotency-key").unwrap().to_owned())
         .collect();
     assert_eq!(keys.len(), total);
-    // Gap-filled events carry the upstream time: a tip's is its own.
+    // The tip heard live and the one filled carry the amount Fansly recorded.
     let tips: Vec<Value> = delivered
         .iter()
         .map(|r| r.json())
         .filter(|b| b["event"] == "fansly.tips.received")
         .collect();
+    assert_eq!(tips.len(), 2, "{tips:?}");
     assert!(
         tips.iter().all(|b| b["payload"]["amount"] == 7_000),
         "{tips:?}"
@@ -206,10 +209,7 @@ async fn every_source_missed_while_the_relay_is_down_is_delivered_once_and_none_
 
 #[tokio::test]
 async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
-    let app = spawn_app_with(config).await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
-    fill(&app).await;
+    let (app, account) = app_filled_once().await;
     // The account was connected long before the outage.
     baseline_ago(&app, &account, 86_400_000).await;
     app.state.relays.stop_all();
@@ -237,10 +237,7 @@ async fn nothing_older_than_the_horizon_is_filled_from_any_source() {
 
 #[tokio::test]
 async fn a_fill_another_instance_claimed_is_not_run_until_its_claim_lapses() {
-    let app = spawn_app_with(config).await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
-    fill(&app).await;
+    let (app, account) = app_filled_once().await;
     connected_now(&app, &account).await;
     // Another instance claims the due fill (for 300 ms).
     let now = now_ms();
@@ -296,11 +293,8 @@ async fn profile_updates(app: &TestApp) -> usize {
 
 #[tokio::test]
 async fn a_profile_change_whose_record_failed_is_found_again_and_b_c_b_is_three_events() {
-    let app = spawn_app_with(config).await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
     // The first sweep remembers the profile as it is (A).
-    fill(&app).await;
+    let (app, account) = app_filled_once().await;
     app.state.relays.stop_all();
     app.sandbox_event("profile_updated", json!({"text": "Name B"}))
         .await;

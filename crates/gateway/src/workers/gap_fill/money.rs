@@ -59,6 +59,20 @@ pub async fn transactions(
         let buyer = id_of(&row, "correlationAccountId")
             .or_else(|| id_of(&row, "senderId"))
             .map(|b| b.to_string());
+        // A purchase as the websocket's order frame has it (media: type 2,
+        // story: type 1), from the fields the ledger row has.
+        let order = |item_field: &str, item: &str, buyer: &str, kind: u8| {
+            json!({
+                "orderId": null,
+                item_field: item,
+                "accountId": buyer,
+                "correlationAccountId": me,
+                "type": kind,
+                "price": row.get("amount").cloned().unwrap_or(Value::Null),
+                "transactionId": id_s,
+                "createdAt": at,
+            })
+        };
         match (row.get("type").and_then(Value::as_i64), item, buyer) {
             (Some(TIP), Some(tip), buyer) => push(
                 "fansly.tips.received",
@@ -76,30 +90,12 @@ pub async fn transactions(
             (Some(MEDIA), Some(media), Some(buyer)) => push(
                 "fansly.media.purchased",
                 keys::media_order(&buyer, &media),
-                json!({
-                    "orderId": null,
-                    "accountMediaId": media,
-                    "accountId": buyer,
-                    "correlationAccountId": me,
-                    "type": 2,
-                    "price": row.get("amount").cloned().unwrap_or(Value::Null),
-                    "transactionId": id_s,
-                    "createdAt": at,
-                }),
+                order("accountMediaId", &media, &buyer, 2),
             ),
             (Some(STORY), Some(story), Some(buyer)) => push(
                 "fansly.stories.purchased",
                 keys::story_order(&buyer, &story),
-                json!({
-                    "orderId": null,
-                    "storyId": story,
-                    "accountId": buyer,
-                    "correlationAccountId": me,
-                    "type": 1,
-                    "price": row.get("amount").cloned().unwrap_or(Value::Null),
-                    "transactionId": id_s,
-                    "createdAt": at,
-                }),
+                order("storyId", &story, &buyer, 1),
             ),
             (Some(DEBIT), _, _) => push("fansly.payouts.debited", keys::payout_debited(&id_s), tx),
             _ => {}
