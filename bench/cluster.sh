@@ -49,17 +49,13 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+. bench/lib.sh
 ulimit -n 65536 2>/dev/null || true
 
 export RUST_LOG=warn
 export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
 export FANSLY_GATEWAY_UPSTREAM__WS_URL="ws://127.0.0.1:$SANDBOX_PORT/?v=3"
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
-# The gateway's per-route buckets too (issue 13 row 8), or every run is 429s.
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_READS_PER_MINUTE=100000000
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST=1000000
+lift_gateway_limits
 export FANSLY_GATEWAY_DATA_DIR=$WORK/data
 export FANSLY_GATEWAY_DATABASE_URL=$PG/$DBNAME
 export FANSLY_GATEWAY_DATABASE_MAX_CONNECTIONS=$POOL
@@ -69,13 +65,7 @@ mkdir -p "$FANSLY_GATEWAY_DATA_DIR"
 psql "$PG/test" -qc "CREATE DATABASE $DBNAME" >/dev/null
 sql() { psql "$PG/$DBNAME" -tAc "$1"; }
 
-wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
-$BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
-pids+=($!)
-wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
-# The standalone sandbox enforces Fansly's per-route read limit (20/min); a
-# throughput run measures the gateway, not that limit.
-curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
+start_sandbox
 export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
 TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
 team() { # credits -> "team key account"

@@ -38,6 +38,7 @@ mkdir -p "$OUT"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
+. bench/lib.sh
 
 
 stat() { # name, wrk output file -> "name rps p50 p99 errors"
@@ -60,20 +61,10 @@ if [ "$MODE" = side ]; then
   export RUST_LOG=warn
   export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
   export FANSLY_GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT
-  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
-  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
-  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
-  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_READS_PER_MINUTE=100000000
-  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST=1000000
-  wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
-  $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
-  pids+=($!)
-  wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+  lift_gateway_limits
+  start_sandbox
   # The direct and nginx runs ask for compressed answers as the gateway does
   # (the sandbox compresses for all three alike on this shared machine).
-  # The standalone sandbox enforces Fansly's per-route read limits (20/min);
-  # a throughput run measures the hop, not them.
-  curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
   export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
   TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
   DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
@@ -157,15 +148,8 @@ export FANSLY_GATEWAY_DATA_DIR=$WORK
 export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT
 export FANSLY_GATEWAY_LISTEN=127.0.0.1:$GATEWAY_PORT
 export RUST_LOG=warn
-# The benchmark drives one account far beyond what Fansly allows; lift its budget.
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
-export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
-
-$BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
-pids+=($!)
-wait_for() { for _ in $(seq 100); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
-wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+lift_gateway_limits
+start_sandbox
 
 export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
 TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')

@@ -1,0 +1,25 @@
+# Shared by the load benches (sourced, not run): a standalone sandbox with
+# Fansly's limits lifted on both sides. A throughput run drives one account
+# far beyond what Fansly allows; with the limits on, every run turns into
+# 429s after the first few calls (the sandbox's per-route read limit is
+# 20/min, the gateway's own per-route buckets mirror it).
+# Expects BIN, WORK, SANDBOX_PORT and a `pids` array.
+
+wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
+
+# The gateway's account budget and route buckets, lifted (environment for `serve`).
+lift_gateway_limits() {
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__READS_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__WRITES_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__BURST=1000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_READS_PER_MINUTE=100000000
+  export FANSLY_GATEWAY_UPSTREAM__THROTTLE__ROUTE_BURST=1000000
+}
+
+# The sandbox on SANDBOX_PORT, up, with its per-route read limit off.
+start_sandbox() {
+  RUST_LOG=warn $BIN sandbox --listen 127.0.0.1:$SANDBOX_PORT 2>"$WORK/sandbox.log" &
+  pids+=($!)
+  wait_for http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators
+  curl -sf -X DELETE http://127.0.0.1:$SANDBOX_PORT/_sandbox/rate-limit
+}
