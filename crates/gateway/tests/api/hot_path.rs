@@ -390,7 +390,12 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // The database is slow to take writes at the moment of the stop (another
-    // writer holds the lock), so the calls' keeps queue up behind it.
+    // writer holds the lock), so the calls' keeps queue up behind it. On
+    // PostgreSQL only the holds table is locked, so the rest of the shutdown
+    // runs on and a stop that does not drain exits at once: this run catches
+    // that (checked with the drain switched off). SQLite can only lock the
+    // whole file, which also holds up the other shutdown writes, so there
+    // the exit is delayed either way and the run checks the outcome only.
     let mut blocker = db.writer.begin().await.unwrap();
     let lock = match db.backend {
         Backend::Sqlite => "UPDATE teams SET credits = credits WHERE id = $1",
