@@ -25,17 +25,16 @@ pub struct Reserved {
     pub balance: i64,
 }
 
+/// One reservation asked for: (team, cost, endpoint, request id).
+pub type Call<'a> = (&'a str, i64, &'static str, Option<&'a str>);
+
 /// One call's rows: (team, cost, balance after, endpoint, request id, hold).
 type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 
 /// Writes a batch: on PostgreSQL a batch of one team (the usual case) is
 /// first tried as one statement ([`one_team_pg`]); everything else, and a
 /// team that cannot pay for all its calls, goes through [`write_locked`].
-pub async fn write(
-    db: &Db,
-    plan: &[(&str, i64, &'static str, Option<&str>)],
-    keeps: &[String],
-) -> Result<Written, sqlx::Error> {
+pub async fn write(db: &Db, plan: &[Call<'_>], keeps: &[String]) -> Result<Written, sqlx::Error> {
     if plan.is_empty() && keeps.is_empty() {
         return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
     }
@@ -88,7 +87,7 @@ const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::js
 
 async fn one_team_pg(
     db: &Db,
-    plan: &[(&str, i64, &'static str, Option<&str>)],
+    plan: &[Call<'_>],
     keeps: &[String],
 ) -> Result<Option<Written>, sqlx::Error> {
     let holds: Vec<String> = plan.iter().map(|_| random_id("hold_", 20)).collect();
@@ -129,7 +128,7 @@ async fn one_team_pg(
 /// debits, the ledger rows, the holds, and the kept holds deleted.
 async fn write_locked(
     db: &Db,
-    plan: &[(&str, i64, &'static str, Option<&str>)],
+    plan: &[Call<'_>],
     keeps: &[String],
 ) -> Result<Written, sqlx::Error> {
     let mut tx = db.writer.begin().await?;
@@ -197,7 +196,7 @@ type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 /// connection thread, which is what a batch costs on SQLite.
 async fn read_sqlite<'p>(
     tx: &mut Tx<'_>,
-    plan: &[(&'p str, i64, &'static str, Option<&str>)],
+    plan: &[Call<'p>],
     balances: &mut BTreeMap<&'p str, Option<(i64, i64)>>,
     prepaid: &mut Vec<&'p str>,
 ) -> Result<(), sqlx::Error> {

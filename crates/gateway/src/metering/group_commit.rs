@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::core::db::Db;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
-use crate::metering::credit_batch::{self, Reserved, MAX_BATCH};
+use crate::metering::credit_batch::{self, Call, Reserved, MAX_BATCH};
 use crate::metering::credits::ReserveError;
 
 enum Op {
@@ -244,7 +244,7 @@ async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
             Op::Flush(done) => flushes.push(done),
         }
     }
-    let plan: Vec<(&str, i64, &'static str, Option<&str>)> = reserves
+    let plan: Vec<Call> = reserves
         .iter()
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
