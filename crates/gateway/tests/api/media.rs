@@ -421,9 +421,11 @@ async fn file_url_cannot_reach_the_gateways_own_network() {
         assert!(msg.contains("not a public address"), "{url}: {msg}");
     }
     assert_eq!(app.balance(&app.team.id).await, before);
+    // Only the upload path is checked: the account's background work (the
+    // relay, gap fill) may call Fansly at any moment, which made CI fail once.
     assert!(
-        app.upstream_requests().await.is_empty(),
-        "nothing fetched or sent"
+        !app.upstream_touched("/api/v1/media").await,
+        "nothing sent to Fansly's media service"
     );
 }
 
