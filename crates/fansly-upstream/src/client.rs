@@ -89,6 +89,9 @@ pub struct FanslyClient {
     /// callers refused while one ran take its result instead of another.
     pub(crate) key_derivations: Arc<std::sync::atomic::AtomicU64>,
     drift: Arc<DriftLog>,
+    /// The longest a request waits for the account's budget; `None`: the
+    /// account's configured bound (see [`Self::without_waiting`]).
+    patience: Option<Duration>,
 }
 
 impl FanslyClient {
@@ -104,7 +107,20 @@ impl FanslyClient {
             key_derivations: Arc::default(),
             drift: Arc::default(),
             cfg: Arc::new(cfg),
+            patience: None,
         })
+    }
+
+    /// This client (same connections, check key and drift record) for work
+    /// that has better to do than wait: a request the account's budget
+    /// cannot take at once is refused with [`UpstreamError::Throttled`]
+    /// instead of waiting for its turn. The relay's profile lookups use it,
+    /// as they sit on the account's ordered write path.
+    pub fn without_waiting(&self) -> FanslyClient {
+        FanslyClient {
+            patience: Some(Duration::ZERO),
+            ..self.clone()
+        }
     }
 
     /// The check key requests are signed with now.
@@ -498,9 +514,15 @@ impl FanslyClient {
         let mut attempt = 0;
         loop {
             if let Some(throttle) = &route.throttle {
-                throttle
-                    .acquire(bucket.as_deref(), method != Method::GET)
-                    .await?;
+                let write = method != Method::GET;
+                match self.patience {
+                    None => throttle.acquire(bucket.as_deref(), write).await?,
+                    Some(bound) => {
+                        throttle
+                            .acquire_within(bucket.as_deref(), write, bound)
+                            .await?
+                    }
+                }
             }
             let result = self.send_once(route, session, build()).await;
             let retry_in = match &result {

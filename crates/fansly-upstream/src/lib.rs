@@ -48,6 +48,6 @@ pub use error::UpstreamError;
 pub use fans::{list_items_cursor, Page, SubscriberStatus, LIST_ITEMS_PAGE};
 pub use media::{finished_media_id, UploadFile, UploadPart, UploadSession, UPLOAD_DONE};
 pub use messaging::NewMessage;
-pub use route::{Proxy, Route, SharedBudget, Throttle, ThrottleConfig, TokenBucket};
+pub use route::{BucketRule, Proxy, Route, SharedBudget, Throttle, ThrottleConfig, TokenBucket};
 pub use session::{session_id_from_token, Session, SessionRenewer};
 pub use vault::{all_album_id, ALL_ALBUM_TYPE};

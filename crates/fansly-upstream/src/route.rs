@@ -157,28 +157,36 @@ pub struct ThrottleConfig {
 pub struct Throttle {
     reads: Mutex<TokenBucket>,
     writes: Mutex<TokenBucket>,
-    /// Per-route read buckets, on top of the account's budget (kept in
-    /// this process: they pace one instance's bulk reads of a route).
+    /// Per-route read buckets, on top of the account's budget.
     routes: Mutex<HashMap<String, TokenBucket>>,
     cfg: ThrottleConfig,
-    /// Where the budget lives when several processes share it (a cluster);
-    /// the buckets above stand in while it cannot be reached.
+    /// Where the budget (the account's and its routes') lives when several
+    /// processes share it (a cluster); the buckets above stand in while it
+    /// cannot be reached.
     shared: Option<(Arc<dyn SharedBudget>, String)>,
 }
 
-/// A token bucket kept outside the process, so every instance reaching
+/// One bucket a request takes a token from: its name and its rules.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketRule {
+    pub name: String,
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// Token buckets kept outside the process, so every instance reaching
 /// Fansly for one account draws on the same budget. The same rules as the
 /// in-process bucket: `burst` back to back, then `per_minute`, each waiting
 /// request taking its token at once (so order is kept), and a wait beyond
 /// `max_wait` refused with [`UpstreamError::Throttled`].
 pub trait SharedBudget: Send + Sync {
-    /// The wait before this request may go. `Err(Throttled)` is a refusal;
-    /// any other error means the store could not be asked.
+    /// Takes one token from every bucket of `rules` as one atomic step, or
+    /// none: the wait before this request may go (the longest of theirs).
+    /// `Err(Throttled)` is a refusal; any other error means the store could
+    /// not be asked.
     fn take<'a>(
         &'a self,
-        bucket: &'a str,
-        per_minute: u32,
-        burst: u32,
+        rules: &'a [BucketRule],
         max_wait: Duration,
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<Duration, UpstreamError>> + Send + 'a>,
@@ -197,7 +205,7 @@ impl Throttle {
     }
 
     /// A throttle whose budget is `store`'s buckets named after `name`
-    /// (`<name>:read`, `<name>:write`).
+    /// (`<name>:read`, `<name>:write`, `<name>:route:<route>`).
     pub fn shared(cfg: ThrottleConfig, store: Arc<dyn SharedBudget>, name: &str) -> Throttle {
         Throttle {
             shared: Some((store, name.to_owned())),
@@ -207,8 +215,86 @@ impl Throttle {
 
     /// Waits for a slot in the account's budget and in `bucket` (the
     /// request's route bucket, if it has one), or fails at once when the
-    /// wait would exceed the bound; a refusal takes no token from the route.
+    /// wait would exceed the configured bound; a refusal takes no token.
     pub async fn acquire(&self, bucket: Option<&str>, write: bool) -> Result<(), UpstreamError> {
+        self.acquire_within(bucket, write, self.cfg.max_wait).await
+    }
+
+    /// [`Self::acquire`] with another bound on the wait (work that has
+    /// better to do than wait passes zero).
+    pub async fn acquire_within(
+        &self,
+        bucket: Option<&str>,
+        write: bool,
+        max_wait: Duration,
+    ) -> Result<(), UpstreamError> {
+        let taken = match self.take_shared(bucket, write, max_wait).await {
+            Some(taken) => taken,
+            None => self.take_local(bucket, write, max_wait),
+        };
+        match taken {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    observe::throttle(write, Some(wait));
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                observe::throttle(write, None);
+                Err(e)
+            }
+        }
+    }
+
+    /// The shared buckets' answer; `None` without a store or when it cannot
+    /// be asked (then this process's own buckets decide, so an outage of
+    /// the store slows nothing down, at the price of the budget being per
+    /// process until it is back).
+    async fn take_shared(
+        &self,
+        bucket: Option<&str>,
+        write: bool,
+        max_wait: Duration,
+    ) -> Option<Result<Duration, UpstreamError>> {
+        let (store, name) = self.shared.as_ref()?;
+        let (kind, per_minute) = if write {
+            ("write", self.cfg.writes_per_minute)
+        } else {
+            ("read", self.cfg.reads_per_minute)
+        };
+        let mut rules = vec![BucketRule {
+            name: format!("{name}:{kind}"),
+            per_minute,
+            burst: self.cfg.burst,
+        }];
+        if let Some(route) = bucket {
+            rules.push(BucketRule {
+                name: format!("{name}:route:{route}"),
+                per_minute: self.cfg.route_reads_per_minute,
+                burst: self.cfg.route_burst,
+            });
+        }
+        match store.take(&rules, max_wait).await {
+            Err(UpstreamError::Throttled { retry_after }) => {
+                Some(Err(UpstreamError::Throttled { retry_after }))
+            }
+            Err(e) => {
+                tracing::warn!(bucket = %rules[0].name, error = %e, "the shared request budget cannot be reached; using this process's own");
+                None
+            }
+            Ok(wait) => Some(Ok(wait)),
+        }
+    }
+
+    /// This process's buckets: the route's first, then the account's (the
+    /// route's token given back when the account refuses).
+    fn take_local(
+        &self,
+        bucket: Option<&str>,
+        write: bool,
+        max_wait: Duration,
+    ) -> Result<Duration, UpstreamError> {
         let route_wait = match bucket {
             None => Duration::ZERO,
             Some(name) => {
@@ -222,16 +308,16 @@ impl Throttle {
                 routes
                     .get_mut(name)
                     .expect("inserted above")
-                    .take(self.cfg.max_wait)
-                    .inspect_err(|_| observe::throttle(write, None))?
+                    .take(max_wait)?
             }
         };
-        let account_wait = match self.take_shared(write).await {
-            Some(taken) => taken,
-            None => self.take_local(write),
-        };
-        let account_wait = match account_wait {
-            Ok(w) => w,
+        let account = if write { &self.writes } else { &self.reads };
+        let taken = account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(max_wait);
+        match taken {
+            Ok(wait) => Ok(wait.max(route_wait)),
             Err(e) => {
                 if let Some(name) = bucket {
                     let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
@@ -239,51 +325,9 @@ impl Throttle {
                         b.give_back();
                     }
                 }
-                observe::throttle(write, None);
-                return Err(e);
+                Err(e)
             }
-        };
-        let wait = route_wait.max(account_wait);
-        if !wait.is_zero() {
-            observe::throttle(write, Some(wait));
-            tokio::time::sleep(wait).await;
         }
-        Ok(())
-    }
-
-    /// The shared bucket's answer; `None` without one or when its store
-    /// cannot be asked (then this process's own bucket decides, so an
-    /// outage of the store slows nothing down, at the price of the budget
-    /// being per process until it is back).
-    async fn take_shared(&self, write: bool) -> Option<Result<Duration, UpstreamError>> {
-        let (store, name) = self.shared.as_ref()?;
-        let (kind, per_minute) = if write {
-            ("write", self.cfg.writes_per_minute)
-        } else {
-            ("read", self.cfg.reads_per_minute)
-        };
-        let bucket = format!("{name}:{kind}");
-        match store
-            .take(&bucket, per_minute, self.cfg.burst, self.cfg.max_wait)
-            .await
-        {
-            Err(UpstreamError::Throttled { retry_after }) => {
-                Some(Err(UpstreamError::Throttled { retry_after }))
-            }
-            Err(e) => {
-                tracing::warn!(bucket = %bucket, error = %e, "the shared request budget cannot be reached; using this process's own");
-                None
-            }
-            Ok(wait) => Some(Ok(wait)),
-        }
-    }
-
-    fn take_local(&self, write: bool) -> Result<Duration, UpstreamError> {
-        let bucket = if write { &self.writes } else { &self.reads };
-        bucket
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(self.cfg.max_wait)
     }
 }
 

@@ -1,14 +1,17 @@
 //! Re-login after Fansly refuses an account's session: exactly one runs per
 //! account (a lock per account in the process, and in a cluster a Redis
-//! lease per account across instances); every caller that waited takes the
-//! session the winner stored in the database.
+//! lease per account across instances, renewed while the login runs); every
+//! caller that waited takes the session the winner stored in the database,
+//! woken by the winner's message on `relogin:<account>` rather than polling.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fansly_upstream::{LoginStep, Session, SessionRenewer, UpstreamError};
+use futures::StreamExt;
 use secrecy::ExposeSecret;
 use sqlx::Row;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::accounts::alerts;
 use crate::accounts::sessions::{not_connected, Inner, Sessions};
@@ -17,15 +20,20 @@ use crate::core::error::ApiError;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
 
-/// How long one instance may hold an account's cluster-wide re-login before
-/// another may try (a login answers in seconds; an instance that died
-/// mid-login must not block the account for long).
-const CLUSTER_LOGIN_LEASE: Duration = Duration::from_secs(30);
+/// How long an account's cluster-wide re-login lease lasts unless its holder
+/// renews it (every third of this while its login runs, however long
+/// Fansly takes): an instance that died mid-login blocks the account for
+/// at most this long.
+const CLUSTER_LOGIN_LEASE: Duration = Duration::from_secs(15);
+/// How long an instance waits on another's re-login at most.
+const CLUSTER_LOGIN_WAIT: Duration = Duration::from_secs(60);
 /// The holder of an account's re-login lease while a failed re-login cools
 /// down: the cooldown holds cluster-wide, not only where the login failed.
 const COOLING_DOWN: &str = "cooling-down";
-/// How often an instance waiting on another's re-login looks for its session.
-const CLUSTER_LOGIN_POLL: Duration = Duration::from_millis(50);
+/// How often an instance waiting on another's re-login looks for its session
+/// without a wake-up (one lost with a dropped Redis connection, or none to
+/// listen on).
+const CLUSTER_LOGIN_POLL: Duration = Duration::from_millis(500);
 
 /// The account's row as a re-login needs it.
 struct Stored {
@@ -58,7 +66,9 @@ impl Sessions {
         };
         let lease = format!("relogin:{account_id}");
         let owner = crate::core::ids::random_id("relogin_", 16);
-        let deadline = Instant::now() + CLUSTER_LOGIN_LEASE + Duration::from_secs(5);
+        let deadline = Instant::now() + CLUSTER_LOGIN_WAIT;
+        // The winner's announcement, once another instance holds the lease.
+        let mut woken = None;
         loop {
             match redis.lease(&lease, &owner, CLUSTER_LOGIN_LEASE).await {
                 Ok(true) => break,
@@ -68,6 +78,13 @@ impl Sessions {
                             retry_after: self.cooldown,
                             reason: format!("a recent re-login of {account_id} failed"),
                         });
+                    }
+                    // Listening before the look below: a login finishing
+                    // between the look and the wait still wakes us.
+                    if woken.is_none() {
+                        woken = Some(redis.listen(&lease).await.inspect_err(|e| {
+                            tracing::warn!(account = %account_id, error = %e, "listening for re-logins failed; polling");
+                        }).ok());
                     }
                 }
                 Err(e) => {
@@ -87,10 +104,33 @@ impl Sessions {
                     reason: format!("another instance is logging {account_id} in"),
                 });
             }
-            tokio::time::sleep(CLUSTER_LOGIN_POLL).await;
+            match woken.as_mut().and_then(Option::as_mut) {
+                Some(stream) => {
+                    let _ = tokio::time::timeout(CLUSTER_LOGIN_POLL, stream.next()).await;
+                }
+                None => tokio::time::sleep(CLUSTER_LOGIN_POLL).await,
+            }
         }
+        drop(woken);
+        // Renewed while the login runs, and no longer once it is over or
+        // abandoned (the handle aborts the task when dropped).
+        let renewing = {
+            let (redis, lease, owner) = (redis.clone(), lease.clone(), owner.clone());
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(CLUSTER_LOGIN_LEASE / 3).await;
+                    if !matches!(
+                        redis.lease(&lease, &owner, CLUSTER_LOGIN_LEASE).await,
+                        Ok(true)
+                    ) {
+                        tracing::warn!(%lease, "the re-login lease could not be renewed");
+                    }
+                }
+            }))
+        };
         // Read after taking the lease: a login that finished just before is seen.
         let result = self.relogin_locked(&account_id, expired).await;
+        drop(renewing);
         if let Err(e) = redis.release(&lease, &owner).await {
             tracing::warn!(account = %account_id, error = %e, "releasing the re-login lease failed (it lapses by itself)");
         }
@@ -100,6 +140,11 @@ impl Sessions {
             if let Err(e) = redis.lease(&lease, COOLING_DOWN, self.cooldown).await {
                 tracing::warn!(account = %account_id, error = %e, "the re-login cooldown could not be shared");
             }
+        }
+        // Whatever the outcome (a session stored, a cooldown shared, the
+        // account given up), the instances waiting on it look now.
+        if let Err(e) = redis.publish(&lease, "done").await {
+            tracing::warn!(account = %account_id, error = %e, "announcing the re-login failed (the others find it by polling)");
         }
         result
     }

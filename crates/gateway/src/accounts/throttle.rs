@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use fansly_upstream::{SharedBudget, UpstreamError};
+use fansly_upstream::{BucketRule, SharedBudget, UpstreamError};
 
 use crate::core::redis::Redis;
 
@@ -30,51 +30,61 @@ where
 }
 
 /// The in-process bucket's rules (fansly_upstream's `Bucket`) as one atomic
-/// step on a hash `{tokens, at}`, on Redis's clock (one clock for every
-/// instance). KEYS[1] the bucket; ARGV: per minute, burst, max wait in µs.
-/// Answers `{1, wait µs}` (the token is taken: go after the wait) or
-/// `{0, retry µs}` (refused, nothing taken). Numbers are written with
-/// `string.format`: Lua's `tostring` keeps 14 digits, too few for µs since
-/// 1970. The key lapses once the bucket
-/// would be full again, so idle accounts leave nothing behind.
+/// step over several buckets (the account's and its route's), each a hash
+/// `{tokens, at}`, on Redis's clock (one clock for every instance). KEYS the
+/// buckets; ARGV[1] the max wait in µs, then per bucket its per-minute rate
+/// and burst. Answers `{1, wait µs}` (a token is taken from every bucket:
+/// go after the longest wait) or `{0, retry µs}` (refused, nothing taken).
+/// Numbers are written with `string.format`: Lua's `tostring` keeps 14
+/// digits, too few for µs since 1970. A key lapses once its bucket would be
+/// full again, so idle accounts leave nothing behind.
 const TAKE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local per_us = tonumber(ARGV[1]) / 60000000
-local cap = tonumber(ARGV[2])
-local max_wait = tonumber(ARGV[3])
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens = tonumber(s[1]) or cap
-local at = tonumber(s[2]) or now
-if now > at then tokens = math.min(cap, tokens + (now - at) * per_us) end
-local wait = 0
-if tokens < 1 then wait = (1 - tokens) / per_us end
-if wait > max_wait then return {0, math.ceil(wait - max_wait)} end
-tokens = tokens - 1
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.0f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil((cap - tokens) / per_us / 1000) + 1000)
-return {1, math.ceil(wait)}
+local max_wait = tonumber(ARGV[1])
+local longest = 0
+local seen = {}
+for i = 1, #KEYS do
+  local per_us = tonumber(ARGV[2 * i]) / 60000000
+  local cap = tonumber(ARGV[2 * i + 1])
+  local s = redis.call('HMGET', KEYS[i], 'tokens', 'at')
+  local tokens = tonumber(s[1]) or cap
+  local at = tonumber(s[2]) or now
+  if now > at then tokens = math.min(cap, tokens + (now - at) * per_us) end
+  if tokens < 1 then longest = math.max(longest, (1 - tokens) / per_us) end
+  seen[i] = {tokens - 1, per_us, cap}
+end
+if longest > max_wait then return {0, math.ceil(longest - max_wait)} end
+for i = 1, #KEYS do
+  local tokens, per_us, cap = seen[i][1], seen[i][2], seen[i][3]
+  redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.0f', now))
+  redis.call('PEXPIRE', KEYS[i], math.ceil((cap - tokens) / per_us / 1000) + 1000)
+end
+return {1, math.ceil(longest)}
 ";
 
 static TAKE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(TAKE));
 
-/// The accounts' budgets in the cluster's Redis (`budget:<account>:<kind>`).
+/// The accounts' budgets in the cluster's Redis (`budget:<account>:<kind>`,
+/// `budget:<account>:route:<route>`).
 pub struct RedisBudget(pub Redis);
 
 impl SharedBudget for RedisBudget {
     fn take<'a>(
         &'a self,
-        bucket: &'a str,
-        per_minute: u32,
-        burst: u32,
+        rules: &'a [BucketRule],
         max_wait: Duration,
     ) -> Pin<Box<dyn Future<Output = Result<Duration, UpstreamError>> + Send + 'a>> {
         Box::pin(async move {
-            let (taken, micros): (i64, i64) = TAKE_SCRIPT
-                .key(self.0.key(&format!("budget:{bucket}")))
-                .arg(per_minute.max(1))
-                .arg(burst.max(1))
-                .arg(max_wait.as_micros() as u64)
+            let mut invocation = TAKE_SCRIPT.prepare_invoke();
+            invocation.arg(max_wait.as_micros() as u64);
+            for rule in rules {
+                invocation
+                    .key(self.0.key(&format!("budget:{}", rule.name)))
+                    .arg(rule.per_minute.max(1))
+                    .arg(rule.burst.max(1));
+            }
+            let (taken, micros): (i64, i64) = invocation
                 .invoke_async(&mut self.0.conn())
                 .await
                 .map_err(|e| UpstreamError::Unreachable(format!("Redis: {e}")))?;

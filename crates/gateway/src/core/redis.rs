@@ -131,6 +131,19 @@ impl Redis {
         Ok(())
     }
 
+    /// A subscription to `channel` for as long as the stream is kept, one
+    /// item per message: for a short wait on another instance (a re-login);
+    /// long-lived listeners use [`Self::subscribe`].
+    pub async fn listen(
+        &self,
+        channel: &str,
+    ) -> redis::RedisResult<impl futures::Stream<Item = ()> + Unpin> {
+        use futures::StreamExt;
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.key(channel)).await?;
+        Ok(pubsub.into_on_message().map(|_| ()))
+    }
+
     /// Calls `on_message` with every message on `channel` until aborted,
     /// subscribing again after a lost connection. Messages sent while it was
     /// lost are gone, so `on_message(None)` says "you may have missed some".

@@ -3,7 +3,11 @@
 //! greet fans with. Looked up with `GET /account?ids=` through the
 //! account's own session (so within its budget) and cached per account, so
 //! a fan who writes a hundred messages costs one lookup; the chat list the
-//! gap fill reads seeds the cache for free.
+//! gap fill reads seeds the cache for free. A lookup never waits for the
+//! account's budget: it sits on the relay's ordered write path, where a
+//! burst from many new fans once queued every message behind the route's
+//! 20 per minute; a lookup the budget cannot take at once is skipped and
+//! the message goes out with `available: false`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,6 +76,7 @@ impl Profiles {
             Ok(account) => self
                 .sessions
                 .fansly
+                .without_waiting()
                 .accounts_by_ids(&account.session, &[user.to_owned()])
                 .await
                 .map_err(|e| e.to_string()),
@@ -124,13 +129,9 @@ impl Profiles {
         let Ok(account) = self.sessions.connected(team_id, account_id).await else {
             return;
         };
+        let fansly = self.sessions.fansly.without_waiting();
         for chunk in missing.chunks(50) {
-            match self
-                .sessions
-                .fansly
-                .accounts_by_ids(&account.session, chunk)
-                .await
-            {
+            match fansly.accounts_by_ids(&account.session, chunk).await {
                 Ok(list) => {
                     for a in list.as_array().into_iter().flatten() {
                         self.remember(account_id, a);

@@ -65,6 +65,25 @@ async fn three_instances_open_one_socket_per_account_and_another_takes_over_afte
     run_relays(&cluster).await;
     assert_eq!(cluster.sockets(&creator0).await, 1);
     assert_eq!(cluster.sockets(&creator1).await, 1);
+    // Every node answers the socket's status, as its holder published it.
+    let holder = cluster.nodes[0].app.state.relays.holder(&account).await;
+    for node in &cluster.nodes {
+        let listed: Value = node
+            .app
+            .get("/api/fansly/accounts")
+            .await
+            .json()
+            .await
+            .unwrap();
+        let row = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == account.as_str());
+        let relay = &row.expect("the account is listed")["relay"];
+        assert_eq!(relay["connected"], true, "{relay}");
+        assert_eq!(relay["instance"].as_str(), holder.as_deref(), "{relay}");
+    }
 
     // The holder of the first account dies without a word.
     let dead = connected_on(&cluster, &account)[0];
@@ -184,7 +203,8 @@ async fn three_instances_open_one_socket_per_account_and_another_takes_over_afte
 /// `login_fault` (an injected fault's fields) waiting on the next
 /// `/api/v1/login`: the cluster, the creator and a path that needs the session.
 async fn session_ends_under_three_nodes(mut login_fault: Value) -> (Cluster, Value, String) {
-    let cluster = spawn_cluster(3, |_, _| {}).await;
+    // Fansly may take up to 30 s to answer a login here.
+    let cluster = spawn_cluster(3, |_, c| c.upstream.timeout_ms = 30_000).await;
     let first = &cluster.nodes[0].app;
     let (creator, account) = first.connect_by_login(1, json!({})).await;
     let path = format!("/api/fansly/{account}/users/fan1");
@@ -224,6 +244,22 @@ async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
     assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
     for node in &cluster.nodes {
         assert_eq!(node.app.get(&path).await.status(), 200);
+    }
+    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+}
+
+#[tokio::test]
+async fn a_login_slower_than_its_lease_is_still_the_only_one() {
+    // Fansly answers the login after 17 s, past the 15 s the re-login lease
+    // lasts on its own: only its holder's renewals keep the other instances
+    // from logging in as well when it lapses.
+    let (cluster, _, path) =
+        session_ends_under_three_nodes(json!({"delay_ms": 17_000, "times": 3})).await;
+    let first = &cluster.nodes[0].app;
+    let answers = join_all((0..6).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
+    for answer in answers {
+        let status = answer.status();
+        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
     }
     assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
 }
@@ -318,14 +354,18 @@ async fn an_event_recorded_on_one_instance_is_delivered_by_another_after_a_wake(
     .await;
 }
 
-#[tokio::test]
-async fn an_accounts_fansly_budget_is_shared_by_every_instance() {
-    // Five calls back to back, then one a minute: per node, 15 would pass.
+/// Fifteen users lookups spread over three nodes whose throttle
+/// `configure` sets (without waiting): exactly `passing` are answered, each
+/// with one Fansly call, the rest are refused with 429 — 3× as many would
+/// pass if each node kept its own buckets.
+async fn fifteen_lookups_over_three_nodes(
+    configure: fn(&mut fansly_gateway::core::config::ThrottleSettings),
+    passing: usize,
+) {
     let cluster = spawn_cluster(3, |_, c| {
         c.relay.enabled = false;
-        c.upstream.throttle.reads_per_minute = 1;
-        c.upstream.throttle.burst = 5;
         c.upstream.throttle.max_wait_ms = 0;
+        configure(&mut c.upstream.throttle);
     })
     .await;
     let first = &cluster.nodes[0].app;
@@ -335,19 +375,48 @@ async fn an_accounts_fansly_budget_is_shared_by_every_instance() {
     let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
-        5,
+        passing,
         "{statuses:?}"
     );
     assert_eq!(
         statuses.iter().filter(|s| **s == 429).count(),
-        10,
+        15 - passing,
         "{statuses:?}"
     );
     let upstream = first.upstream_requests().await;
     assert_eq!(
         upstream.len(),
-        5,
+        passing,
         "one Fansly call per answered lookup: {:?}",
         upstream.iter().map(|r| &r.path).collect::<Vec<_>>()
     );
+}
+
+#[tokio::test]
+async fn an_accounts_fansly_budget_is_shared_by_every_instance() {
+    // Five calls back to back, then one a minute: per node, 15 would pass.
+    fifteen_lookups_over_three_nodes(
+        |t| {
+            t.reads_per_minute = 1;
+            t.burst = 5;
+        },
+        5,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_routes_budget_is_shared_by_every_instance() {
+    // The account's budget is ample; the lookup route's own bucket lets 4
+    // through back to back, then one a minute: per node, 12 would pass.
+    fifteen_lookups_over_three_nodes(
+        |t| {
+            t.reads_per_minute = 600;
+            t.burst = 100;
+            t.route_reads_per_minute = 1;
+            t.route_burst = 4;
+        },
+        4,
+    )
+    .await;
 }

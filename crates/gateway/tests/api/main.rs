@@ -38,6 +38,7 @@ mod protocol;
 mod refusals;
 mod relay;
 mod relay_kill;
+mod relay_profiles;
 mod secrets;
 mod service;
 mod stories;

@@ -36,7 +36,13 @@ async fn events(app: &TestApp, account: &str) -> Vec<(String, Option<String>, Va
 }
 
 /// The event `name` whose payload field `field` is `value`.
-async fn event_where(app: &TestApp, account: &str, name: &str, field: &str, value: &str) -> Value {
+pub async fn event_where(
+    app: &TestApp,
+    account: &str,
+    name: &str,
+    field: &str,
+    value: &str,
+) -> Value {
     eventually(&format!("{name} with {field} = {value}"), async || {
         events(app, account)
             .await

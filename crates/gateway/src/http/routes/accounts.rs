@@ -36,11 +36,13 @@ async fn list_accounts(
     authed: Authed,
 ) -> Result<Response, ApiError> {
     let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
+    let ids: Vec<&str> = rows.iter().map(|a| a.id.as_str()).collect();
+    let mut relays = state.relays.statuses(&ids).await.into_iter();
     let body: Vec<Value> = rows
-        .into_iter()
+        .iter()
         .map(|a| {
             let mut v = a.to_json();
-            v["relay"] = state.relays.status(&a.id);
+            v["relay"] = relays.next().unwrap_or_default();
             // What of Fansly's protocol drifted under this account (a
             // dropped field, a route gone, a rotated check key…), so a
             // change at Fansly shows here before it shows as failures.

@@ -195,6 +195,53 @@ impl Relays {
         }
     }
 
+    /// The relay status of each of `accounts`, in order: in a cluster, an
+    /// account whose socket another instance holds gets the status that
+    /// instance published at its last pass.
+    pub async fn statuses(&self, accounts: &[&str]) -> Vec<Value> {
+        let local: Vec<Value> = accounts.iter().map(|a| self.status(a)).collect();
+        let Some(leases) = &self.0.leases else {
+            return local;
+        };
+        let elsewhere: Vec<&str> = accounts
+            .iter()
+            .zip(&local)
+            .filter(|(_, s)| s["running"] != true)
+            .map(|(a, _)| *a)
+            .collect();
+        let mut published = leases.statuses(&elsewhere).await;
+        accounts
+            .iter()
+            .zip(local)
+            .map(|(a, mut s)| {
+                if s["running"] == true {
+                    s["instance"] = json!(leases.owner());
+                }
+                published.remove(*a).unwrap_or(s)
+            })
+            .collect()
+    }
+
+    /// Publishes the status of every socket this instance holds (cluster).
+    async fn publish_statuses(&self) {
+        let Some(leases) = &self.0.leases else {
+            return;
+        };
+        let ids: Vec<String> = {
+            let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+            running.keys().cloned().collect()
+        };
+        let statuses: Vec<(String, Value)> = ids
+            .into_iter()
+            .map(|id| {
+                let mut status = self.status(&id);
+                status["instance"] = json!(leases.owner());
+                (id, status)
+            })
+            .collect();
+        leases.publish_statuses(&statuses).await;
+    }
+
     /// How many accounts have a relay task.
     pub fn running(&self) -> usize {
         self.0
@@ -231,6 +278,7 @@ impl Relays {
         if let Err(e) = self.reconcile().await {
             tracing::warn!(error = %e, "relay: reading connected accounts failed");
         }
+        self.publish_statuses().await;
     }
 
     /// The instance holding the account's socket in a cluster (`None` on
