@@ -5,8 +5,8 @@
 # relayed accounts one gateway holds and its memory per account. A
 # measurement, not a test.
 #
-#   bench/relay.sh                         # 1000 messages; 300 paced + 500 burst e2e; 100, 500, 1000 accounts; SQLite
-#   MESSAGES=200 PACE_MS=10 STEPS=100,200 bench/relay.sh   # paced; STEPS= skips (b)
+#   bench/relay.sh                         # 1000 messages at 2,000/s (RATE); 300 paced + 500 burst e2e; 100, 500, 1000 accounts; SQLite
+#   RATE=0 MESSAGES=200 PACE_MS=10 STEPS=100,200 bench/relay.sh   # one after another, paced; STEPS= skips (b)
 #   E2E_PACED=300 E2E_PACE_MS=10 E2E_BURST=500 bench/relay.sh   # (c); both 0 skips it
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> bench/relay.sh
 #

@@ -7,7 +7,10 @@
 //!     one after another; for each, the time from the frame's creation in
 //!     the sandbox (the message's `createdAt`, ms precision) to the outbox
 //!     row (`events.created_at`, ms) is taken. Same host, same clock.
-//!     `PACE_MS` spaces the messages (0: back to back).
+//!     `RATE` (default 2000) sends them on a fixed schedule of that many
+//!     per second (up to 64 requests in flight, so the driver's own round
+//!     trips do not cap the rate); with `RATE=0`, one after another,
+//!     `PACE_MS` apart (0: back to back).
 //! (c) End to end, sandbox frame → webhook receiver: a receiver (an HTTP
 //!     server in this process on 127.0.0.1) is registered through the real
 //!     API (`POST /api/webhooks`, signed, `fansly.messages.received`), then
@@ -61,6 +64,7 @@ async fn main() -> anyhow::Result<()> {
     let messages: usize = env_or("MESSAGES", "1000").parse()?;
     // Pause between messages: 0 sends back to back (latency under load).
     let pace = Duration::from_millis(env_or("PACE_MS", "0").parse()?);
+    let rate: u32 = env_or("RATE", "2000").parse()?;
     let steps: Vec<usize> = env_or("STEPS", "100,500,1000")
         .split(',')
         .filter(|s| !s.trim().is_empty())
@@ -152,16 +156,14 @@ async fn main() -> anyhow::Result<()> {
         })
     };
     let started = Instant::now();
-    for i in 0..messages {
-        let fan = format!("fan{}", 1 + i % 200);
-        let resp = http
-            .post(format!("{sandbox}/_sandbox/events/message"))
-            .json(&json!({"creator": first["username"], "fan": fan, "text": format!("bench {i}")}))
-            .send()
-            .await?;
-        anyhow::ensure!(resp.status() == 200, "sandbox answered {}", resp.status());
-        if !pace.is_zero() {
-            tokio::time::sleep(pace).await;
+    if rate > 0 {
+        send_at_rate(&http, &sandbox, &first["username"], messages, rate).await?;
+    } else {
+        for i in 0..messages {
+            send_message(&http, &sandbox, &first["username"], i).await?;
+            if !pace.is_zero() {
+                tokio::time::sleep(pace).await;
+            }
         }
     }
     let sent_in = started.elapsed();
@@ -401,6 +403,52 @@ async fn start_receiver() -> anyhow::Result<Arrivals> {
     let url = format!("http://{}/hook", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Arrivals { url, at })
+}
+
+/// Fan `fan{1 + i % 200}` writes message `i` to `creator`.
+async fn send_message(
+    http: &reqwest::Client,
+    sandbox: &str,
+    creator: &Value,
+    i: usize,
+) -> anyhow::Result<()> {
+    let fan = format!("fan{}", 1 + i % 200);
+    let resp = http
+        .post(format!("{sandbox}/_sandbox/events/message"))
+        .json(&json!({"creator": creator, "fan": fan, "text": format!("bench {i}")}))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status() == 200, "sandbox answered {}", resp.status());
+    Ok(())
+}
+
+/// Sends `n` messages, message `i` due at `i / rate` s, with up to 64 in
+/// flight: a late start does not slow the rest (the schedule catches up).
+async fn send_at_rate(
+    http: &reqwest::Client,
+    sandbox: &str,
+    creator: &Value,
+    n: usize,
+    rate: u32,
+) -> anyhow::Result<()> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    let started = tokio::time::Instant::now();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..n {
+        tokio::time::sleep_until(started + Duration::from_secs_f64(i as f64 / f64::from(rate)))
+            .await;
+        let slot = slots.clone().acquire_owned().await?;
+        let (http, sandbox, creator) = (http.clone(), sandbox.to_owned(), creator.clone());
+        sends.spawn(async move {
+            let sent = send_message(&http, &sandbox, &creator, i).await;
+            drop(slot);
+            sent
+        });
+    }
+    while let Some(sent) = sends.join_next().await {
+        sent??;
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
