@@ -98,6 +98,9 @@ NGX
   wrk_to() { METHOD=GET HEADERS=$3 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/request.lua "$2" >"$OUT/$1.txt"; stat "$1" "$OUT/$1.txt"; }
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   results=$(mktemp)
+  cpu_notes=$(mktemp)
+  # utime + stime of a process, in clock ticks.
+  cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
   wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
   for db in $DBS; do
@@ -115,7 +118,12 @@ NGX
     $BIN serve 2>"$WORK/gateway_$db.log" &
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
+    cpu_before=$(cpu_ticks "$gw")
     wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
+    cpu_after=$(cpu_ticks "$gw")
+    requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
+    # CPU time per request drifts far less than req/s on a shared machine.
+    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     kill "$gw"; wait "$gw" 2>/dev/null || true
     if [ "$db" = postgres ]; then
       psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $DBNAME" >/dev/null 2>&1 || true
@@ -133,8 +141,9 @@ for name, (rps, p50, p99, errs) in by.items():
         extra = f" {rps / ng[0]:>8.2f} {p50 - ng[1]:>8.2f} {p99 - ng[2]:>8.2f}"
     print(f"{name:<18} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errs:>7}{extra}")
 PY
+  cat "$cpu_notes"
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  rm -f "$results"
+  rm -f "$results" "$cpu_notes"
   exit 0
 fi
 

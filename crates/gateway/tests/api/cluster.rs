@@ -219,6 +219,18 @@ async fn session_ends_under_three_nodes(mut login_fault: Value) -> (Cluster, Val
     (cluster, creator, path)
 }
 
+/// `calls` concurrent calls of `path` spread over the nodes all answer 200,
+/// and Fansly saw one login.
+async fn all_answered_after_one_login(cluster: &Cluster, path: &str, calls: usize) {
+    let answers = join_all((0..calls).map(|i| cluster.nodes[i % 3].app.get(path))).await;
+    for answer in answers {
+        let status = answer.status();
+        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
+    }
+    let first = &cluster.nodes[0].app;
+    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+}
+
 #[tokio::test]
 async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
     // A slow login (as Fansly's is): every node meets the refusal while
@@ -227,13 +239,7 @@ async fn fifty_concurrent_refusals_across_three_instances_log_in_once() {
     let (cluster, creator, path) =
         session_ends_under_three_nodes(json!({"delay_ms": 500, "times": 3})).await;
     let first = &cluster.nodes[0].app;
-
-    let answers = join_all((0..50).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
-    for answer in answers {
-        let status = answer.status();
-        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
-    }
-    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+    all_answered_after_one_login(&cluster, &path, 50).await;
     // The session the one login got serves every node.
     let sessions = first
         .sandbox_get(&format!(
@@ -255,13 +261,7 @@ async fn a_login_slower_than_its_lease_is_still_the_only_one() {
     // from logging in as well when it lapses.
     let (cluster, _, path) =
         session_ends_under_three_nodes(json!({"delay_ms": 17_000, "times": 3})).await;
-    let first = &cluster.nodes[0].app;
-    let answers = join_all((0..6).map(|i| cluster.nodes[i % 3].app.get(&path))).await;
-    for answer in answers {
-        let status = answer.status();
-        assert_eq!(status, 200, "{}", answer.text().await.unwrap());
-    }
-    assert_eq!(first.upstream_count("POST", "/api/v1/login").await, 1);
+    all_answered_after_one_login(&cluster, &path, 6).await;
 }
 
 #[tokio::test]
@@ -354,18 +354,18 @@ async fn an_event_recorded_on_one_instance_is_delivered_by_another_after_a_wake(
     .await;
 }
 
-/// Fifteen users lookups spread over three nodes whose throttle
-/// `configure` sets (without waiting): exactly `passing` are answered, each
-/// with one Fansly call, the rest are refused with 429 — 3× as many would
-/// pass if each node kept its own buckets.
-async fn fifteen_lookups_over_three_nodes(
-    configure: fn(&mut fansly_gateway::core::config::ThrottleSettings),
-    passing: usize,
-) {
+/// Fifteen users lookups spread over three nodes whose throttle lets
+/// `account` and the lookup's `route` (each `(per minute, burst)`) through,
+/// without waiting: exactly `passing` are answered, each with one Fansly
+/// call, the rest are refused with 429 — 3× as many would pass if each node
+/// kept its own buckets.
+async fn fifteen_lookups_over_three_nodes(account: (u32, u32), route: (u32, u32), passing: usize) {
     let cluster = spawn_cluster(3, |_, c| {
         c.relay.enabled = false;
-        c.upstream.throttle.max_wait_ms = 0;
-        configure(&mut c.upstream.throttle);
+        let t = &mut c.upstream.throttle;
+        t.max_wait_ms = 0;
+        (t.reads_per_minute, t.burst) = account;
+        (t.route_reads_per_minute, t.route_burst) = route;
     })
     .await;
     let first = &cluster.nodes[0].app;
@@ -395,28 +395,12 @@ async fn fifteen_lookups_over_three_nodes(
 #[tokio::test]
 async fn an_accounts_fansly_budget_is_shared_by_every_instance() {
     // Five calls back to back, then one a minute: per node, 15 would pass.
-    fifteen_lookups_over_three_nodes(
-        |t| {
-            t.reads_per_minute = 1;
-            t.burst = 5;
-        },
-        5,
-    )
-    .await;
+    fifteen_lookups_over_three_nodes((1, 5), (600, 600), 5).await;
 }
 
 #[tokio::test]
 async fn a_routes_budget_is_shared_by_every_instance() {
     // The account's budget is ample; the lookup route's own bucket lets 4
     // through back to back, then one a minute: per node, 12 would pass.
-    fifteen_lookups_over_three_nodes(
-        |t| {
-            t.reads_per_minute = 600;
-            t.burst = 100;
-            t.route_reads_per_minute = 1;
-            t.route_burst = 4;
-        },
-        4,
-    )
-    .await;
+    fifteen_lookups_over_three_nodes((600, 100), (1, 4), 4).await;
 }

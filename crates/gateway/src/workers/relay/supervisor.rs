@@ -227,10 +227,7 @@ impl Relays {
         let Some(leases) = &self.0.leases else {
             return;
         };
-        let ids: Vec<String> = {
-            let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.keys().cloned().collect()
-        };
+        let ids = self.running_ids();
         let statuses: Vec<(String, Value)> = ids
             .into_iter()
             .map(|id| {
@@ -240,6 +237,12 @@ impl Relays {
             })
             .collect();
         leases.publish_statuses(&statuses).await;
+    }
+
+    /// The accounts with a relay task here.
+    fn running_ids(&self) -> Vec<String> {
+        let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        running.keys().cloned().collect()
     }
 
     /// How many accounts have a relay task.
@@ -376,10 +379,7 @@ impl Relays {
         let Some(leases) = &self.0.leases else {
             return;
         };
-        let ids: Vec<String> = {
-            let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.keys().cloned().collect()
-        };
+        let ids = self.running_ids();
         let mut held = HashSet::new();
         for id in ids {
             if leases.hold(&id).await {
