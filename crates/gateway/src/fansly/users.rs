@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
+use crate::fansly::answers::Answer;
 
 /// Fansly answers lookups in batches of at most 100 (spec §5.1).
 pub const MAX_LOOKUP: usize = 100;
@@ -82,11 +83,7 @@ pub enum Lookup {
 /// The accounts Fansly knows among those asked for, as Fansly renders them.
 /// None found is a 404 naming what was asked.
 #[tracing::instrument(skip_all, fields(op = "users.lookup", account = %account.id))]
-pub async fn lookup(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    what: Lookup,
-) -> Result<Value, ApiError> {
+pub async fn lookup(fansly: &FanslyClient, account: &ConnectedAccount, what: Lookup) -> Answer {
     let up = |e| ApiError::upstream(&account.id, e);
     let (found, asked) = match &what {
         Lookup::Usernames(names) => (

@@ -311,7 +311,12 @@ async fn push_into(
     let extra = albums.named.as_deref().filter(|n| *n != albums.all);
     for album in std::iter::once(albums.all.as_str()).chain(extra) {
         fansly
-            .add_album_media(&account.session, album, std::slice::from_ref(&media_id))
+            .album_media(
+                &account.session,
+                album,
+                std::slice::from_ref(&media_id),
+                false,
+            )
             .await
             .map_err(|e| ApiError::upstream(&account.id, e))?;
     }
