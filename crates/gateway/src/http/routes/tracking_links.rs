@@ -36,29 +36,27 @@ endpoint! {
     fn list_links => prices::TRACKING_LINKS_LIST, tracking::links
 }
 
-/// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}/stats",
-    operation_id = "getTrackingLinkStats",
+endpoint! {
+    /// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).
+    get "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}/stats" "getTrackingLinkStats",
     params(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
     ),
     responses((status = 200, description = "Day rows `{trackingLinkId, timestamp, clicks, claims, follows, subscriptions, year, month, date}`", body = Object), (status = 404, description = "Unknown link")),
-)]
-async fn link_stats(
-    scope: AccountScope,
-    Path((_account, link)): Path<(String, String)>,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let link = FanslyId::parse("tracking_link_id", &link)?;
-    let window = params.window(days_before(30), now_ms())?;
-    scope
-        .call(prices::TRACKING_LINKS_STATS, |f, a| async move {
-            tracking::stats(&f, &a, &link, window).await
-        })
-        .await
+    fn link_stats(
+        scope: AccountScope,
+        Path((_account, link)): Path<(String, String)>,
+        params: Params,
+    ) {
+        let link = FanslyId::parse("tracking_link_id", &link)?;
+        let window = params.window(days_before(30), now_ms())?;
+        scope
+            .call(prices::TRACKING_LINKS_STATS, |f, a| async move {
+                tracking::stats(&f, &a, &link, window).await
+            })
+            .await
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
