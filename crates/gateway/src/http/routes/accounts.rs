@@ -8,18 +8,14 @@ use utoipa_axum::routes;
 
 use crate::accounts::store as accounts;
 use crate::core::error::ApiError;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Account",
-        OpenApiRouter::new()
-            .routes(routes!(list_accounts))
-            .routes(routes!(disconnect)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(disconnect))
 }
 
 /// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as

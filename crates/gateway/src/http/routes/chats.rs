@@ -13,7 +13,6 @@ use crate::core::error::ApiError;
 use crate::fansly::chats::{self, ChatOrder};
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
 use crate::http::routes::declare::endpoint;
@@ -22,15 +21,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Chats",
-        OpenApiRouter::new()
-            .routes(routes!(create_chat, list_chats))
-            .routes(routes!(show_chat))
-            .routes(routes!(mark_all_as_read))
-            .routes(routes!(typing))
-            .routes(routes!(disable_read_receipts)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(create_chat, list_chats))
+        .routes(routes!(show_chat))
+        .routes(routes!(mark_all_as_read))
+        .routes(routes!(typing))
+        .routes(routes!(disable_read_receipts))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -19,19 +19,15 @@ use crate::core::ids::new_account_id;
 use crate::core::ssrf::{self, Lookup, SystemLookup};
 use crate::core::time::now_ms;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Connect Fansly Account",
-        OpenApiRouter::new()
-            .routes(routes!(start))
-            .routes(routes!(poll, submit_code))
-            .routes(routes!(reauthenticate)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(poll, submit_code))
+        .routes(routes!(reauthenticate))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -17,7 +17,6 @@ use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::operator::{self, OPERATOR_KEY_ID};
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -31,18 +30,15 @@ use crate::tenancy;
 use crate::webhooks::endpoints;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Console",
-        OpenApiRouter::new()
-            .routes(routes!(me))
-            .routes(routes!(list_teams))
-            .routes(routes!(list_keys, create_key))
-            .routes(routes!(revoke_key))
-            .routes(routes!(ledger))
-            .routes(routes!(usage))
-            .routes(routes!(requests))
-            .routes(routes!(test_webhook)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_teams))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(ledger))
+        .routes(routes!(usage))
+        .routes(routes!(requests))
+        .routes(routes!(test_webhook))
 }
 
 /// Who Am I: the team behind the key, its balance, whether the caller is

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
@@ -25,12 +24,9 @@ const SERVER_NAME: &str = "fansly";
 const KEY_PLACEHOLDER: &str = "fgw_YOUR_API_KEY";
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Console",
-        OpenApiRouter::new()
-            .routes(routes!(mcp_setup))
-            .routes(routes!(set_key_mcp)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(mcp_setup))
+        .routes(routes!(set_key_mcp))
 }
 
 endpoint! {

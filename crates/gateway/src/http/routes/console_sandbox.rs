@@ -12,19 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::http::openapi::tagged;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Console",
-        OpenApiRouter::new()
-            .routes(routes!(sandbox_event))
-            .routes(routes!(sandbox_emails)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(sandbox_event))
+        .routes(routes!(sandbox_emails))
 }
 
 /// The sandbox's base URL, or 404 outside sandbox mode.

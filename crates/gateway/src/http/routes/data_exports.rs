@@ -25,7 +25,6 @@ use crate::exports::render::Format;
 use crate::exports::store::{self, status, Export, NewExport, Options, CHAT_MESSAGES};
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{instant, Params};
 use crate::http::routes::declare::endpoint;
@@ -34,15 +33,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Data exports",
-        OpenApiRouter::new()
-            .routes(routes!(create, list))
-            .routes(routes!(retrieve, delete))
-            .routes(routes!(start))
-            .routes(routes!(retry))
-            .routes(routes!(download)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(retrieve, delete))
+        .routes(routes!(start))
+        .routes(routes!(retry))
+        .routes(routes!(download))
 }
 
 /// The vendor's cap on `options.maxMessages`.

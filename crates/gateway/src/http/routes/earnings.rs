@@ -11,7 +11,6 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
 use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{days_before, start_of_year, Params};
 use crate::http::routes::declare::endpoint;
@@ -20,19 +19,16 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Earnings",
-        OpenApiRouter::new()
-            .routes(routes!(list_wallets))
-            .routes(routes!(list_transactions))
-            .routes(routes!(pending_earnings))
-            .routes(routes!(list_payouts))
-            .routes(routes!(earnings_stats))
-            .routes(routes!(monthly_earnings))
-            .routes(routes!(list_top_supporters))
-            .routes(routes!(supporter_breakdown))
-            .routes(routes!(supporter_monthly)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_wallets))
+        .routes(routes!(list_transactions))
+        .routes(routes!(pending_earnings))
+        .routes(routes!(list_payouts))
+        .routes(routes!(earnings_stats))
+        .routes(routes!(monthly_earnings))
+        .routes(routes!(list_top_supporters))
+        .routes(routes!(supporter_breakdown))
+        .routes(routes!(supporter_monthly))
 }
 
 /// Default window of the top-supporter views and the stats: the last 30 days.

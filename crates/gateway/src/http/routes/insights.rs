@@ -10,7 +10,6 @@ use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::core::time::DAY_MS;
 use crate::fansly::analytics;
-use crate::http::openapi::tagged;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
@@ -18,12 +17,9 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Profile Statistics",
-        OpenApiRouter::new()
-            .routes(routes!(get_insights))
-            .routes(routes!(analytics_summary)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(get_insights))
+        .routes(routes!(analytics_summary))
 }
 
 const HOUR_MS: i64 = 3_600_000;

@@ -11,7 +11,6 @@ use crate::core::ids::FanslyId;
 use crate::fansly::lists;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -20,15 +19,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Lists",
-        OpenApiRouter::new()
-            .routes(routes!(list_lists, create_list))
-            .routes(routes!(reorder_lists))
-            .routes(routes!(update_list, delete_list))
-            .routes(routes!(list_items, add_items, remove_items))
-            .routes(routes!(remove_item)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_lists, create_list))
+        .routes(routes!(reorder_lists))
+        .routes(routes!(update_list, delete_list))
+        .routes(routes!(list_items, add_items, remove_items))
+        .routes(routes!(remove_item))
 }
 
 /// Longest label accepted (Fansly's own limit is unknown; INFERRED).

@@ -17,7 +17,6 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::params;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountRecord, AccountScope};
@@ -25,16 +24,13 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Mass Messaging",
-        OpenApiRouter::new()
-            .routes(routes!(list_mass_messages, send_mass_message))
-            .routes(routes!(
-                get_mass_message,
-                update_mass_message,
-                cancel_mass_message
-            )),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_mass_messages, send_mass_message))
+        .routes(routes!(
+            get_mass_message,
+            update_mass_message,
+            cancel_mass_message
+        ))
 }
 
 /// Most media files one broadcast may carry (as for chat messages).

@@ -10,7 +10,6 @@ use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
 use crate::http::routes::declare::endpoint;
@@ -19,14 +18,11 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Chat Messages",
-        OpenApiRouter::new()
-            .routes(routes!(list_messages, send_message))
-            .routes(routes!(ack_messages))
-            .routes(routes!(delete_message))
-            .routes(routes!(add_reaction, remove_reaction)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(ack_messages))
+        .routes(routes!(delete_message))
+        .routes(routes!(add_reaction, remove_reaction))
 }
 
 /// Most messages one ack may name (vendor limit).

@@ -15,7 +15,6 @@ use crate::core::time::now_ms;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{self, Params};
 use crate::http::routes::declare::endpoint;
@@ -24,13 +23,10 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Posts",
-        OpenApiRouter::new()
-            .routes(routes!(list_posts, send_post))
-            .routes(routes!(update_post))
-            .routes(routes!(post_stats)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_posts, send_post))
+        .routes(routes!(update_post))
+        .routes(routes!(post_stats))
 }
 
 /// Most media files one post may carry (INFERRED, as for messages).

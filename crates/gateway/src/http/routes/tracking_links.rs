@@ -12,7 +12,6 @@ use crate::core::time::now_ms;
 use crate::fansly::tracking;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::params::{days_before, Params};
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
@@ -20,13 +19,10 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Tracking Links",
-        OpenApiRouter::new()
-            .routes(routes!(list_links))
-            .routes(routes!(update_link))
-            .routes(routes!(link_stats)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_links))
+        .routes(routes!(update_link))
+        .routes(routes!(link_stats))
 }
 
 endpoint! {

@@ -10,20 +10,16 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
 use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Users",
-        OpenApiRouter::new()
-            .routes(routes!(by_usernames))
-            .routes(routes!(by_ids))
-            .routes(routes!(by_ids_no_slash)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(by_usernames))
+        .routes(routes!(by_ids))
+        .routes(routes!(by_ids_no_slash))
 }
 
 endpoint! {

@@ -15,7 +15,6 @@ use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -24,17 +23,14 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Vault",
-        OpenApiRouter::new()
-            .routes(routes!(list_albums, create_album))
-            .routes(routes!(update_album))
-            .routes(routes!(reorder_albums))
-            .routes(routes!(add_media, remove_media))
-            .routes(routes!(list_media))
-            // The file is streamed and bounded by `media.max_upload_bytes`.
-            .routes(routes!(upload_media).layer(DefaultBodyLimit::disable())),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_albums, create_album))
+        .routes(routes!(update_album))
+        .routes(routes!(reorder_albums))
+        .routes(routes!(add_media, remove_media))
+        .routes(routes!(list_media))
+        // The file is streamed and bounded by `media.max_upload_bytes`.
+        .routes(routes!(upload_media).layer(DefaultBodyLimit::disable()))
 }
 
 /// Most media ids one add or remove call takes (INFERRED).

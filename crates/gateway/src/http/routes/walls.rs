@@ -10,17 +10,13 @@ use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Walls",
-        OpenApiRouter::new().routes(routes!(list_walls, create_wall)),
-    )
+    OpenApiRouter::new().routes(routes!(list_walls, create_wall))
 }
 
 /// Longest wall name accepted (Fansly's own limit is unknown; INFERRED).

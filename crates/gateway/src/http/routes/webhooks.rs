@@ -13,7 +13,6 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::events::catalog::CATALOG;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -26,17 +25,14 @@ use crate::webhooks::examples;
 use crate::webhooks::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Webhooks",
-        OpenApiRouter::new()
-            .routes(routes!(list_webhooks, create_webhook))
-            .routes(routes!(list_event_types))
-            .routes(routes!(get_webhook, update_webhook, delete_webhook))
-            .routes(routes!(list_deliveries))
-            .routes(routes!(get_delivery))
-            .routes(routes!(redeliver))
-            .routes(routes!(example_payload)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_webhooks, create_webhook))
+        .routes(routes!(list_event_types))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(redeliver))
+        .routes(routes!(example_payload))
 }
 
 /// A webhook endpoint to create, or the fields to change (PUT: absent
