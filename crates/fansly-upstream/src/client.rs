@@ -230,8 +230,7 @@ impl FanslyClient {
             "userSettings": null,
             "type": 1
         });
-        self.send_json(session, Method::POST, "/api/v1/group", &[], Some(&body))
-            .await
+        self.post(session, "/api/v1/group", &body).await
     }
 
     /// `GET /api/v1/group/{id}`: one group with its members.

@@ -1,7 +1,6 @@
 //! Wallets, the earnings ledger, payouts, earnings statistics and tracking
 //! links (spec §7). Windows are Unix milliseconds; 0 means unbounded.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
@@ -250,14 +249,8 @@ impl FanslyClient {
         if let Some(description) = description {
             body["description"] = json!(description);
         }
-        self.send_json(
-            session,
-            Method::POST,
-            "/api/v1/trackinglinks/update",
-            &[],
-            Some(&body),
-        )
-        .await
+        self.post(session, "/api/v1/trackinglinks/update", &body)
+            .await
     }
 
     /// `GET /account/stats/summary?after=&before=` (ms, UTC midnights; the

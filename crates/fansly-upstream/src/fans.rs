@@ -1,6 +1,5 @@
 //! Followers, following, subscribers, tiers, lists and mutes (spec §5, §4.6).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
@@ -112,14 +111,7 @@ impl FanslyClient {
     /// (INFERRED, OPENF bundle).
     pub async fn set_ignore(&self, session: &Session, account_id: &str, flags: i64) -> Answer {
         let body = json!({"ignoredId": account_id, "ignoreFlags": flags});
-        self.send_json(
-            session,
-            Method::POST,
-            "/api/v1/account/ignore",
-            &[],
-            Some(&body),
-        )
-        .await
+        self.post(session, "/api/v1/account/ignore", &body).await
     }
 
     /// `GET /lists/account` → the creator's own lists.
@@ -154,8 +146,7 @@ impl FanslyClient {
     /// `POST /lists {label, description}` → the new list.
     pub async fn create_list(&self, session: &Session, label: &str, description: &str) -> Answer {
         let body = json!({"label": label, "description": description});
-        self.send_json(session, Method::POST, "/api/v1/lists", &[], Some(&body))
-            .await
+        self.post(session, "/api/v1/lists", &body).await
     }
 
     /// `POST /lists/update {id, label, description}` (route INFERRED).
