@@ -16,7 +16,6 @@
 //! (the sandbox sends `emailVerification {correlationId, email, accountId}`),
 //! and a refusal whose text asks for e-mail verification without one.
 
-use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::{json, Value};
 
@@ -73,7 +72,7 @@ impl FanslyClient {
         let anon = Session::anonymous(device_id.to_owned(), route.clone());
         let body = json!({"username": username, "password": password, "deviceId": device_id});
         let response = match self
-            .send_json(&anon, Method::POST, "/api/v1/login", &[], Some(&body))
+            .post(&anon, "/api/v1/login", &body)
             .await
             .map_err(as_rejection)
         {
@@ -130,13 +129,7 @@ impl FanslyClient {
         let anon = Session::anonymous(device_id.to_owned(), route.clone());
         let body = json!({"correlationId": correlation_id, "code": code});
         let response = self
-            .send_json(
-                &anon,
-                Method::POST,
-                "/api/v1/login/email/verify",
-                &[],
-                Some(&body),
-            )
+            .post(&anon, "/api/v1/login/email/verify", &body)
             .await
             .map_err(as_rejection)?;
         new_session(response.get("session").unwrap_or(&response), &anon)
@@ -153,7 +146,7 @@ impl FanslyClient {
         let anon = Session::anonymous(device_id.to_owned(), route.clone());
         let body = json!({"token": challenge_token, "code": code});
         let response = self
-            .send_json(&anon, Method::POST, "/api/v1/login/twofa", &[], Some(&body))
+            .post(&anon, "/api/v1/login/twofa", &body)
             .await
             .map_err(as_rejection)?;
         new_session(&response, &anon)
@@ -164,15 +157,9 @@ impl FanslyClient {
         let id = session
             .session_id()
             .ok_or_else(|| UpstreamError::Protocol("the token carries no session id".into()))?;
-        self.send_json(
-            session,
-            Method::POST,
-            "/api/v1/session/close",
-            &[],
-            Some(&json!({ "id": id })),
-        )
-        .await
-        .map(|_| ())
+        self.post(session, "/api/v1/session/close", &json!({ "id": id }))
+            .await
+            .map(|_| ())
     }
 }
 

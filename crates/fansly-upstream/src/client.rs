@@ -17,7 +17,7 @@ use url::Url;
 use crate::check::client_check;
 use crate::drift::{self, DriftLog};
 use crate::envelope::{decode_envelope, parse_retry_after};
-use crate::error::{transient_status, UpstreamError};
+use crate::error::{transient_status, Answer, UpstreamError};
 use crate::observe;
 use crate::route::Route;
 use crate::session::Session;
@@ -199,27 +199,19 @@ impl FanslyClient {
     }
 
     /// `GET /api/v1/account/me` → `{"account": {...}}`; validates a token.
-    pub async fn account_me(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn account_me(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/account/me", &[]).await
     }
 
     /// `GET /api/v1/account?usernames=a,b` → array of accounts; unknown names are absent.
-    pub async fn accounts_by_usernames(
-        &self,
-        session: &Session,
-        usernames: &[String],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn accounts_by_usernames(&self, session: &Session, usernames: &[String]) -> Answer {
         let list = usernames.join(",");
         self.get(session, "/api/v1/account", &[("usernames", &list)])
             .await
     }
 
     /// `GET /api/v1/account?ids=1,2` → array of accounts; unknown ids are absent.
-    pub async fn accounts_by_ids(
-        &self,
-        session: &Session,
-        ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn accounts_by_ids(&self, session: &Session, ids: &[String]) -> Answer {
         let list = ids.join(",");
         self.get(session, "/api/v1/account", &[("ids", &list)])
             .await
@@ -227,12 +219,7 @@ impl FanslyClient {
 
     /// `POST /api/v1/group`: open the DM group between `me` and `partner`, in
     /// the exact body the web app sends.
-    pub async fn create_group(
-        &self,
-        session: &Session,
-        me: &str,
-        partner: &str,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn create_group(&self, session: &Session, me: &str, partner: &str) -> Answer {
         let body = serde_json::json!({
             "users": [
                 {"userId": me, "permissionFlags": 0},
@@ -243,23 +230,18 @@ impl FanslyClient {
             "userSettings": null,
             "type": 1
         });
-        self.send_json(session, Method::POST, "/api/v1/group", &[], Some(&body))
-            .await
+        self.post(session, "/api/v1/group", &body).await
     }
 
     /// `GET /api/v1/group/{id}`: one group with its members.
-    pub async fn group(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
+    pub async fn group(&self, session: &Session, group_id: &str) -> Answer {
         self.get(session, &format!("/api/v1/group/{group_id}"), &[])
             .await
     }
 
     /// `GET /api/v1/messaging/groups` with the web app's parameters; no `hasMore`:
     /// a short page is the last one.
-    pub async fn messaging_groups(
-        &self,
-        session: &Session,
-        query: &GroupsQuery,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn messaging_groups(&self, session: &Session, query: &GroupsQuery) -> Answer {
         let limit = query.limit.to_string();
         let offset = query.offset.to_string();
         let flags = query.flags.to_string();
@@ -285,17 +267,12 @@ impl FanslyClient {
         session: &Session,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         self.send_json(session, Method::GET, path, query, None)
             .await
     }
 
-    pub(crate) async fn post(
-        &self,
-        session: &Session,
-        path: &str,
-        body: &Value,
-    ) -> Result<Value, UpstreamError> {
+    pub(crate) async fn post(&self, session: &Session, path: &str, body: &Value) -> Answer {
         self.send_json(session, Method::POST, path, &[], Some(body))
             .await
     }
@@ -308,7 +285,7 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let base = self.cfg.api_base.clone();
         self.send_json_on(&base, session, method, path, query, body)
             .await
@@ -342,12 +319,12 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let started = std::time::Instant::now();
         // Built once: the span, the metrics and the drift records share it.
         let route = RouteTemplate(path).to_string();
         tracing::Span::current().record("route", tracing::field::display(&route));
-        let result: Result<Value, UpstreamError> = async {
+        let result: Answer = async {
             let key = self.check_key();
             // The session every later repeat uses: a renewed one replaces
             // the refused one for the rest of the call.
@@ -386,13 +363,7 @@ impl FanslyClient {
 
     /// Checks an answer against its route's schema, and a failure for a
     /// route gone; counts what differs (`drift.rs`).
-    fn note_drift(
-        &self,
-        account: Option<&str>,
-        method: &str,
-        route: &str,
-        result: &Result<Value, UpstreamError>,
-    ) {
+    fn note_drift(&self, account: Option<&str>, method: &str, route: &str, result: &Answer) {
         match result {
             Ok(v) => {
                 for (field, kind) in drift::check(method, route, v) {
@@ -415,7 +386,7 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let url = self.url(base, path, query);
         let http = self.http_for(session.route())?;
         self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
@@ -506,7 +477,7 @@ impl FanslyClient {
         method: Method,
         path: &str,
         build: F,
-    ) -> Result<Value, UpstreamError>
+    ) -> Answer
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
@@ -560,7 +531,7 @@ impl FanslyClient {
         route: &Route,
         session: Option<&Session>,
         req: reqwest::RequestBuilder,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         crate::calls::count();
         let resp = req
             .send()

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::attach::{Audience, Gate, GatedMedia};
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::{Answer, UpstreamError};
 use crate::session::Session;
 
 /// A wall to create.
@@ -45,7 +45,7 @@ impl FanslyClient {
         before: Option<&str>,
         wall_id: Option<&str>,
         search: Option<&str>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         self.get(
             session,
             &format!("/api/v1/timelinenew/{account_id}"),
@@ -61,17 +61,13 @@ impl FanslyClient {
 
     /// Grants the post's media (one accountMedia, or one bundle for several
     /// files; `attach.rs`), then `POST /post` with that one attachment.
-    pub async fn create_post(
-        &self,
-        session: &Session,
-        post: &NewPost,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn create_post(&self, session: &Session, post: &NewPost) -> Answer {
         let body = self.post_body(session, post).await?;
         self.post(session, "/api/v1/post", &body).await
     }
 
     /// The body of `POST /post` (and of an edit): grants the media first.
-    async fn post_body(&self, session: &Session, post: &NewPost) -> Result<Value, UpstreamError> {
+    async fn post_body(&self, session: &Session, post: &NewPost) -> Answer {
         let media: Vec<GatedMedia> = post
             .media
             .iter()
@@ -113,23 +109,14 @@ impl FanslyClient {
     /// openFansly's bundle list has `/wall/postcreate|postdelete|postedit`
     /// and no `/post/edit`). The vendor's own relay edits posts fully, so a
     /// route exists; its shape is unknown. Kept until a capture shows it.
-    pub async fn edit_post(
-        &self,
-        session: &Session,
-        post_id: &str,
-        post: &NewPost,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn edit_post(&self, session: &Session, post_id: &str, post: &NewPost) -> Answer {
         let mut body = self.post_body(session, post).await?;
         body["id"] = json!(post_id);
         self.post(session, "/api/v1/post/edit", &body).await
     }
 
     /// `GET /post?ids=<csv>` → `{posts, accountMedia, ...}` (CONFIRMED).
-    pub async fn posts_by_id(
-        &self,
-        session: &Session,
-        ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn posts_by_id(&self, session: &Session, ids: &[String]) -> Answer {
         self.get(session, "/api/v1/post", &[("ids", &ids.join(","))])
             .await
     }
@@ -142,12 +129,7 @@ impl FanslyClient {
     /// mediaOfferId=&beforeDate=&afterDate=&period=` (fanslib, FBuddy); the
     /// Oct-2026 family `/account/stats/posts` exists in the bundle with no
     /// caller. Kept (the vendor's shape is per post) until one is confirmed.
-    pub async fn post_stats(
-        &self,
-        session: &Session,
-        post_id: &str,
-        sources: &[u8],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn post_stats(&self, session: &Session, post_id: &str, sources: &[u8]) -> Answer {
         let sources: Vec<String> = sources.iter().map(u8::to_string).collect();
         self.get(
             session,
@@ -159,7 +141,7 @@ impl FanslyClient {
 
     /// The creator's walls: `account/me`'s `account.walls[]` (CONFIRMED, the
     /// profile editor reads them there).
-    pub async fn walls(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn walls(&self, session: &Session) -> Answer {
         let me = self.account_me(session).await?;
         Ok(me
             .pointer("/account/walls")
@@ -174,11 +156,7 @@ impl FanslyClient {
     /// all under `/wall/*` (`/wall/editorder {wallOrder}`, `/wall/delete
     /// {wallId}`, `/wall/postcreate|postdelete|postedit`, openFansly), so
     /// creation is perhaps `/wall/…` too, but no name is known. Kept.
-    pub async fn create_wall(
-        &self,
-        session: &Session,
-        wall: &NewWall,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn create_wall(&self, session: &Session, wall: &NewWall) -> Answer {
         let body = json!({
             "name": wall.name,
             "description": wall.description,
@@ -196,12 +174,7 @@ impl FanslyClient {
     /// checked 2026-09-28; the bundle's other story routes are
     /// `/mediastory/view` and `/mediastory/delete`); `contentType` 1 =
     /// accountMedia is INFERRED (Fansly's content type for media grants).
-    pub async fn create_story(
-        &self,
-        session: &Session,
-        media_id: &str,
-        gates: &[Gate],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn create_story(&self, session: &Session, media_id: &str, gates: &[Gate]) -> Answer {
         let media = [GatedMedia {
             media_id: media_id.to_owned(),
             preview_id: None,

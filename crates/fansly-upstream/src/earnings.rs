@@ -1,11 +1,10 @@
 //! Wallets, the earnings ledger, payouts, earnings statistics and tracking
 //! links (spec §7). Windows are Unix milliseconds; 0 means unbounded.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::Answer;
 use crate::fans::Page;
 use crate::session::Session;
 
@@ -90,11 +89,7 @@ fn pairs<'a>(q: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
 
 impl FanslyClient {
     /// `GET /account/{id}/wallets` → type 1 (spending) and type 2 (earnings) wallets.
-    pub async fn wallets(
-        &self,
-        session: &Session,
-        account_id: &str,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn wallets(&self, session: &Session, account_id: &str) -> Answer {
         self.get(
             session,
             &format!("/api/v1/account/{account_id}/wallets"),
@@ -104,7 +99,7 @@ impl FanslyClient {
     }
 
     /// `GET /account/wallets/earnings` → `{pendingBalance, …}`.
-    pub async fn earnings(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn earnings(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/account/wallets/earnings", &[])
             .await
     }
@@ -112,11 +107,7 @@ impl FanslyClient {
     /// `GET /account/wallets/earnings/transactions?limit=&offset=` →
     /// `{total, data, aggregationData}`. No `before`/`after`: the app sends
     /// none and adding them makes `total` disagree (spec §7).
-    pub async fn earnings_transactions(
-        &self,
-        session: &Session,
-        page: &Page,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn earnings_transactions(&self, session: &Session, page: &Page) -> Answer {
         let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
         self.get(
             session,
@@ -135,7 +126,7 @@ impl FanslyClient {
         window: Window,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let mut q = vec![("correlationAccountId", fan_id.to_owned())];
         q.extend(window.query());
         q.push(("cursor", cursor.unwrap_or("0").to_owned()));
@@ -151,11 +142,7 @@ impl FanslyClient {
     /// `GET /account/wallets/earnings/accounts?after=&before=&limit=100` →
     /// per-fan `{totalGross, totalNet, accountId, correlationAccountId}`, at
     /// most [`EARNINGS_PAGE`] rows: the caller splits a full window.
-    pub async fn earnings_by_fan(
-        &self,
-        session: &Session,
-        window: Window,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn earnings_by_fan(&self, session: &Session, window: Window) -> Answer {
         let mut q = window.query().to_vec();
         q.push(("limit", EARNINGS_PAGE.to_string()));
         self.get(
@@ -169,11 +156,7 @@ impl FanslyClient {
     /// `GET /account/wallets/earnings/stats?before=&after=&limit=100`
     /// (response INFERRED; its `stats` rows are capped like every earnings
     /// page, so the caller splits a full window).
-    pub async fn earnings_stats(
-        &self,
-        session: &Session,
-        window: Window,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn earnings_stats(&self, session: &Session, window: Window) -> Answer {
         let mut q = window.query().to_vec();
         q.push(("limit", EARNINGS_PAGE.to_string()));
         self.get(
@@ -185,11 +168,7 @@ impl FanslyClient {
     }
 
     /// `GET /account/wallets/earnings/monthlystats?before=&after=`.
-    pub async fn monthly_earnings(
-        &self,
-        session: &Session,
-        window: Window,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn monthly_earnings(&self, session: &Session, window: Window) -> Answer {
         let q = window.query();
         self.get(
             session,
@@ -201,11 +180,7 @@ impl FanslyClient {
 
     /// `GET /payments/payout/requests?before=&after=&limit=&offset=` with the
     /// empty window the app sends → `{data, total}`.
-    pub async fn payout_requests(
-        &self,
-        session: &Session,
-        page: &Page,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn payout_requests(&self, session: &Session, page: &Page) -> Answer {
         let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
         self.get(
             session,
@@ -221,7 +196,7 @@ impl FanslyClient {
     }
 
     /// `GET /trackinglinks` → a bare array of links with their counters.
-    pub async fn tracking_links(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn tracking_links(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/trackinglinks", &[]).await
     }
 
@@ -231,7 +206,7 @@ impl FanslyClient {
         session: &Session,
         link_id: &str,
         window: Window,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let mut q = vec![("trackingLinkId", link_id.to_owned())];
         q.extend(window.query());
         self.get(session, "/api/v1/trackinglinks/stats", &pairs(&q))
@@ -243,12 +218,7 @@ impl FanslyClient {
     /// `year`/`month` (CONFIRMED, HUB-FB / HUB-SPEC §2.10): the calendar month
     /// when the window is one, else `0`/`0`. Fansly may serve another window
     /// than asked (see [`STATS_MAX_WINDOW_MS`], [`stats_window_mismatch`]).
-    pub async fn account_stats(
-        &self,
-        session: &Session,
-        window: Window,
-        period_ms: i64,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn account_stats(&self, session: &Session, window: Window, period_ms: i64) -> Answer {
         let (year, month) = window.calendar_month().unwrap_or((0, 0));
         let q = [
             ("beforeDate", window.before_ms.to_string()),
@@ -271,7 +241,7 @@ impl FanslyClient {
         link_id: &str,
         label: Option<&str>,
         description: Option<&str>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let mut body = json!({ "id": link_id });
         if let Some(label) = label {
             body["label"] = json!(label);
@@ -279,23 +249,13 @@ impl FanslyClient {
         if let Some(description) = description {
             body["description"] = json!(description);
         }
-        self.send_json(
-            session,
-            Method::POST,
-            "/api/v1/trackinglinks/update",
-            &[],
-            Some(&body),
-        )
-        .await
+        self.post(session, "/api/v1/trackinglinks/update", &body)
+            .await
     }
 
     /// `GET /account/stats/summary?after=&before=` (ms, UTC midnights; the
     /// new statistics API, response INFERRED).
-    pub async fn stats_summary(
-        &self,
-        session: &Session,
-        window: Window,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn stats_summary(&self, session: &Session, window: Window) -> Answer {
         let q = window.query();
         self.get(session, "/api/v1/account/stats/summary", &pairs(&q))
             .await

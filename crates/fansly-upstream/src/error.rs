@@ -1,8 +1,14 @@
 //! [`UpstreamError`]: every way talking to Fansly can fail, in terms a caller
 //! can act on, and the one definition of which of those failures pass
-//! ([`UpstreamError::is_transient`]).
+//! ([`UpstreamError::is_transient`]); [`Answer`], what a Fansly call returns.
 
 use std::time::Duration;
+
+use serde_json::Value;
+
+/// What a Fansly call returns: the `response` of its envelope, or why there
+/// is none. Every call of the client answers this.
+pub(crate) type Answer = Result<Value, UpstreamError>;
 
 /// What can go wrong talking to Fansly, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,9 @@
 //! Followers, following, subscribers, tiers, lists and mutes (spec §5, §4.6).
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::Answer;
 use crate::session::Session;
 
 /// The page size the web app and gallery-dl ask `/lists/itemsnew` for.
@@ -45,7 +44,7 @@ impl FanslyClient {
         account_id: &str,
         page: &Page,
         search: &str,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
         let mut query = vec![("offset", offset.as_str()), ("limit", limit.as_str())];
         if !search.is_empty() {
@@ -60,12 +59,7 @@ impl FanslyClient {
     }
 
     /// `GET /account/{id}/following?before=0&after=0&limit=&offset=` → `[{accountId}]`.
-    pub async fn following(
-        &self,
-        session: &Session,
-        account_id: &str,
-        page: &Page,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn following(&self, session: &Session, account_id: &str, page: &Page) -> Answer {
         let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
         self.get(
             session,
@@ -89,7 +83,7 @@ impl FanslyClient {
         tier_id: Option<&str>,
         search: &str,
         page: &Page,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let (limit, offset) = (page.limit.to_string(), page.offset.to_string());
         let mut query = Vec::new();
         match status {
@@ -109,31 +103,19 @@ impl FanslyClient {
     }
 
     /// `GET /subscriptions/tiers` → tiers with their `plans`.
-    pub async fn subscription_tiers(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn subscription_tiers(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/subscriptions/tiers", &[]).await
     }
 
     /// `POST /account/ignore {ignoredId, ignoreFlags}`; flags 0 lifts the mute
     /// (INFERRED, OPENF bundle).
-    pub async fn set_ignore(
-        &self,
-        session: &Session,
-        account_id: &str,
-        flags: i64,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn set_ignore(&self, session: &Session, account_id: &str, flags: i64) -> Answer {
         let body = json!({"ignoredId": account_id, "ignoreFlags": flags});
-        self.send_json(
-            session,
-            Method::POST,
-            "/api/v1/account/ignore",
-            &[],
-            Some(&body),
-        )
-        .await
+        self.post(session, "/api/v1/account/ignore", &body).await
     }
 
     /// `GET /lists/account` → the creator's own lists.
-    pub async fn lists(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn lists(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/lists/account", &[("itemId", "")])
             .await
     }
@@ -148,7 +130,7 @@ impl FanslyClient {
         session: &Session,
         list_id: &str,
         after: Option<&str>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let limit = LIST_ITEMS_PAGE.to_string();
         let mut query = vec![
             ("listId", list_id),
@@ -162,15 +144,9 @@ impl FanslyClient {
     }
 
     /// `POST /lists {label, description}` → the new list.
-    pub async fn create_list(
-        &self,
-        session: &Session,
-        label: &str,
-        description: &str,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn create_list(&self, session: &Session, label: &str, description: &str) -> Answer {
         let body = json!({"label": label, "description": description});
-        self.send_json(session, Method::POST, "/api/v1/lists", &[], Some(&body))
-            .await
+        self.post(session, "/api/v1/lists", &body).await
     }
 
     /// `POST /lists/update {id, label, description}` (route INFERRED).
@@ -184,7 +160,7 @@ impl FanslyClient {
         list_id: &str,
         label: Option<&str>,
         description: Option<&str>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let mut body = json!({ "id": list_id });
         if let Some(label) = label {
             body["label"] = json!(label);
@@ -196,11 +172,7 @@ impl FanslyClient {
     }
 
     /// `POST /lists/remove {listId}` (INFERRED, OPENF bundle).
-    pub async fn delete_list(
-        &self,
-        session: &Session,
-        list_id: &str,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn delete_list(&self, session: &Session, list_id: &str) -> Answer {
         self.post(
             session,
             "/api/v1/lists/remove",
@@ -210,12 +182,7 @@ impl FanslyClient {
     }
 
     /// `POST /lists/order {oldPos, newPos}` (INFERRED, OPENF bundle).
-    pub async fn reorder_lists(
-        &self,
-        session: &Session,
-        old_pos: u32,
-        new_pos: u32,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn reorder_lists(&self, session: &Session, old_pos: u32, new_pos: u32) -> Answer {
         let body = json!({"oldPos": old_pos, "newPos": new_pos});
         self.post(session, "/api/v1/lists/order", &body).await
     }
@@ -227,7 +194,7 @@ impl FanslyClient {
         session: &Session,
         list_id: &str,
         account_ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let commands: Vec<Value> = account_ids
             .iter()
             .map(|id| json!({"type": 1, "listItem": {"id": id, "listId": list_id}}))
@@ -246,7 +213,7 @@ impl FanslyClient {
         session: &Session,
         list_id: &str,
         account_ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({"listCommands": [
             {"type": 2, "listId": list_id, "itemIds": account_ids}
         ]});

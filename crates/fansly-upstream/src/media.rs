@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::{Answer, UpstreamError};
 use crate::route::Route;
 use crate::session::Session;
 
@@ -89,7 +89,7 @@ impl FanslyClient {
         file: UploadFile<'_>,
         poll_every: Duration,
         give_up_after: Duration,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let UploadFile {
             path,
             size,
@@ -221,7 +221,7 @@ impl FanslyClient {
         session: &Session,
         created: &UploadSession,
         parts: Vec<Value>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({
             "id": created.id,
             "type": 1,
@@ -243,7 +243,7 @@ impl FanslyClient {
     }
 
     /// Step 4: `GET /api/v1/media/upload/{id}`.
-    pub async fn upload_state(&self, session: &Session, id: &str) -> Result<Value, UpstreamError> {
+    pub async fn upload_state(&self, session: &Session, id: &str) -> Answer {
         let base = self.config().media_base.clone();
         self.send_json_on(
             &base,

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::attach::Attachment;
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::Answer;
 use crate::session::{unix_ms, Session};
 
 /// What a sent message consists of; the rest of the body is the web app's defaults.
@@ -26,7 +26,7 @@ impl FanslyClient {
         group_id: &str,
         before: Option<&str>,
         limit: u32,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let limit = limit.to_string();
         let mut query = vec![("groupId", group_id), ("limit", limit.as_str())];
         if let Some(before) = before {
@@ -36,11 +36,7 @@ impl FanslyClient {
     }
 
     /// `POST /api/v1/message` with the captured web-client body (§6.5).
-    pub async fn send_message(
-        &self,
-        session: &Session,
-        msg: &NewMessage,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn send_message(&self, session: &Session, msg: &NewMessage) -> Answer {
         let attachments: Vec<Value> = msg
             .attachments
             .iter()
@@ -69,30 +65,26 @@ impl FanslyClient {
         session: &Session,
         message_ids: &[String],
         kind: u8,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({"messageIds": message_ids, "type": kind});
         self.post(session, "/api/v1/message/ack", &body).await
     }
 
     /// `POST /api/v1/message/ack/all` (INFERRED from the web bundle): acks
     /// every message of every conversation.
-    pub async fn ack_all(&self, session: &Session, kind: u8) -> Result<Value, UpstreamError> {
+    pub async fn ack_all(&self, session: &Session, kind: u8) -> Answer {
         self.post(session, "/api/v1/message/ack/all", &json!({"type": kind}))
             .await
     }
 
     /// `POST /api/v1/message/delete` with the id in the body.
-    pub async fn delete_message(
-        &self,
-        session: &Session,
-        message_id: &str,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn delete_message(&self, session: &Session, message_id: &str) -> Answer {
         let body = json!({"messageId": message_id});
         self.post(session, "/api/v1/message/delete", &body).await
     }
 
     /// `POST /api/v1/message/typing`.
-    pub async fn typing(&self, session: &Session, group_id: &str) -> Result<Value, UpstreamError> {
+    pub async fn typing(&self, session: &Session, group_id: &str) -> Answer {
         self.post(
             session,
             "/api/v1/message/typing",
@@ -102,12 +94,7 @@ impl FanslyClient {
     }
 
     /// `POST /api/v1/message/like`: a reaction of `kind` 1–7.
-    pub async fn like_message(
-        &self,
-        session: &Session,
-        message_id: &str,
-        kind: u8,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn like_message(&self, session: &Session, message_id: &str, kind: u8) -> Answer {
         let body = json!({"messageId": message_id, "type": kind});
         self.post(session, "/api/v1/message/like", &body).await
     }
@@ -119,12 +106,7 @@ impl FanslyClient {
     /// `/profile/pinned/remove`) and the deletion of an entity `…/delete`
     /// (`/message/delete`, `/vault/albums/delete`), so `/message/like/remove`
     /// is the more plausible name; it is not switched without a capture.
-    pub async fn unlike_message(
-        &self,
-        session: &Session,
-        message_id: &str,
-        kind: u8,
-    ) -> Result<Value, UpstreamError> {
+    pub async fn unlike_message(&self, session: &Session, message_id: &str, kind: u8) -> Answer {
         let body = json!({"messageId": message_id, "type": kind});
         self.post(session, "/api/v1/message/like/delete", &body)
             .await
@@ -137,18 +119,14 @@ impl FanslyClient {
         session: &Session,
         group_id: &str,
         settings: &Value,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({"groupId": group_id, "userSettings": settings});
         self.post(session, "/api/v1/groups/users/settings", &body)
             .await
     }
 
     /// `GET /api/v1/account/media?ids=` → array of accountMedia; unknown ids are absent.
-    pub async fn account_media(
-        &self,
-        session: &Session,
-        ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+    pub async fn account_media(&self, session: &Session, ids: &[String]) -> Answer {
         let list = ids.join(",");
         self.get(session, "/api/v1/account/media", &[("ids", &list)])
             .await

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::client::FanslyClient;
-use crate::error::UpstreamError;
+use crate::error::Answer;
 use crate::session::Session;
 
 /// `type` of the built-in "All" album every creator's vault has. The web app
@@ -27,7 +27,7 @@ pub fn all_album_id(albums: &Value) -> Option<&str> {
 impl FanslyClient {
     /// `GET /vault/albumsnew` → the creator's vault albums (CONFIRMED route;
     /// answer shape UNCONFIRMED, passed through).
-    pub async fn vault_albums(&self, session: &Session) -> Result<Value, UpstreamError> {
+    pub async fn vault_albums(&self, session: &Session) -> Answer {
         self.get(session, "/api/v1/vault/albumsnew", &[]).await
     }
 
@@ -38,7 +38,7 @@ impl FanslyClient {
         session: &Session,
         title: &str,
         description: &str,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({
             "id": null,
             "title": title,
@@ -61,7 +61,7 @@ impl FanslyClient {
         album_id: &str,
         title: &str,
         description: &str,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({
             "id": album_id,
             "title": title,
@@ -81,35 +81,30 @@ impl FanslyClient {
         session: &Session,
         old_pos: usize,
         new_pos: usize,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         let body = json!({"oldPos": old_pos, "newPos": new_pos});
         self.post(session, "/api/v1/vault/albums/order", &body)
             .await
     }
 
-    /// `POST /vault/albums/media {albumId, mediaIds}` (CONFIRMED, BOT-TS).
-    pub async fn add_album_media(
+    /// `POST /vault/albums/media {albumId, mediaIds}` adds media to an album
+    /// (CONFIRMED, BOT-TS); with `remove`, `POST /vault/albums/media/delete`
+    /// with the same body detaches them, the media staying in the vault
+    /// (CONFIRMED, SHIM).
+    pub async fn album_media(
         &self,
         session: &Session,
         album_id: &str,
         media_ids: &[String],
-    ) -> Result<Value, UpstreamError> {
+        remove: bool,
+    ) -> Answer {
+        let path = if remove {
+            "/api/v1/vault/albums/media/delete"
+        } else {
+            "/api/v1/vault/albums/media"
+        };
         let body = json!({"albumId": album_id, "mediaIds": media_ids});
-        self.post(session, "/api/v1/vault/albums/media", &body)
-            .await
-    }
-
-    /// `POST /vault/albums/media/delete {albumId, mediaIds}`: detaches media
-    /// from an album; the media stay in the vault (CONFIRMED, SHIM).
-    pub async fn remove_album_media(
-        &self,
-        session: &Session,
-        album_id: &str,
-        media_ids: &[String],
-    ) -> Result<Value, UpstreamError> {
-        let body = json!({"albumId": album_id, "mediaIds": media_ids});
-        self.post(session, "/api/v1/vault/albums/media/delete", &body)
-            .await
+        self.post(session, path, &body).await
     }
 
     /// One page of an album's media (or of the whole vault for `None`):
@@ -121,7 +116,7 @@ impl FanslyClient {
         session: &Session,
         album_id: Option<&str>,
         before: Option<&str>,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Answer {
         self.get(
             session,
             "/api/v1/media/vaultnew",

@@ -10,6 +10,7 @@ use crate::accounts::sessions::ConnectedAccount;
 use crate::accounts::throttle::patiently;
 use crate::broadcasts::store::{Spec, MAX_PAGES, PAGE};
 use crate::core::error::ApiError;
+use crate::fansly::answers::array_at;
 
 // ---------------------------------------------------------------------------
 // Audience: checked when a broadcast is accepted, resolved when it fires.
@@ -174,11 +175,7 @@ pub async fn resolve_audience(
             })
             .await
             .map_err(fail(format!("reading the subscribers of tier {tier}")))?;
-            let rows = subs
-                .get("subscriptions")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let rows = array_at(&subs, "subscriptions");
             fans.extend(rows.iter().filter_map(|s| {
                 s.get("subscriberId")
                     .and_then(Value::as_str)

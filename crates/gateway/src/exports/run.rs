@@ -15,6 +15,7 @@ use crate::accounts::throttle::patiently;
 use crate::core::db::Db;
 use crate::core::time::iso;
 use crate::exports::store::{self, Appended, Export, Progress};
+use crate::fansly::answers::array_at;
 use crate::metering::prices::DATA_EXPORTS_MESSAGES;
 
 /// Everything a run uses.
@@ -123,11 +124,7 @@ impl Runner<'_> {
                     })
                     .await
                     .map_err(|e| Stop::Fail(format!("chat {}: {e}", chat.id)))?;
-                let messages = page
-                    .get("messages")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let messages = array_at(&page, "messages");
                 let mut rows = Vec::new();
                 let mut reached_start = false;
                 for m in &messages {
@@ -221,11 +218,7 @@ impl Runner<'_> {
                 })
                 .await
                 .map_err(|e| Stop::Fail(format!("listing the chats of {}: {e}", account.id)))?;
-            let items = page
-                .get("data")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+            let items = array_at(&page, "data");
             for g in &items {
                 let Some(id) = g.get("groupId").and_then(Value::as_str) else {
                     continue;

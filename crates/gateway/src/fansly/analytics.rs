@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
 use crate::core::time::DAY_MS;
-use crate::fansly::answers::upstream;
+use crate::fansly::answers::{ask, upstream, Answer};
 
 /// The counters compared (keys of Fansly's summary; INFERRED names).
 const METRICS: [&str; 7] = [
@@ -29,7 +29,7 @@ pub async fn summary(
     account: &ConnectedAccount,
     first_day: i64,
     last_day: i64,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let span = last_day - first_day + DAY_MS;
     let current = Window {
         after_ms: first_day,
@@ -74,9 +74,10 @@ pub async fn insights(
     account: &ConnectedAccount,
     window: Window,
     period_ms: i64,
-) -> Result<Value, ApiError> {
-    fansly
-        .account_stats(&account.session, window, period_ms)
-        .await
-        .map_err(upstream(account))
+) -> Answer {
+    ask(
+        account,
+        fansly.account_stats(&account.session, window, period_ms),
+    )
+    .await
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
+use crate::fansly::answers::Answer;
 
 /// Opens the DM with `user_id`, or returns the one that exists.
 ///
@@ -17,7 +18,7 @@ pub async fn create_chat(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     user_id: &str,
-) -> Result<Value, ApiError> {
+) -> Answer {
     if user_id == account.fansly_id {
         return Err(ApiError::Unprocessable(
             "user_id is the connected account itself; a chat needs another user".into(),
@@ -97,7 +98,7 @@ pub async fn list_chats(
     page: &Page,
     search: String,
     order: ChatOrder,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let query = GroupsQuery {
         limit: page.limit,
         offset: page.offset,
@@ -119,11 +120,7 @@ pub async fn list_chats(
 
 /// Show Chat: the group with its members and latest message.
 #[tracing::instrument(skip_all, fields(op = "chats.show_chat", account = %account.id))]
-pub async fn show_chat(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    chat_id: &str,
-) -> Result<Value, ApiError> {
+pub async fn show_chat(fansly: &FanslyClient, account: &ConnectedAccount, chat_id: &str) -> Answer {
     fansly
         .group(&account.session, chat_id)
         .await

@@ -5,15 +5,12 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{rows, upstream};
+use crate::fansly::answers::{ask, rows, Answer};
 
 /// The creator's walls in profile order, the main one flagged.
 #[tracing::instrument(skip_all, fields(op = "content.walls", account = %account.id))]
-pub async fn walls(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    let walls = fansly
-        .walls(&account.session)
-        .await
-        .map_err(upstream(account))?;
+pub async fn walls(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    let walls = ask(account, fansly.walls(&account.session)).await?;
     rows(&walls, None, "the walls")?;
     Ok(walls)
 }
@@ -43,14 +40,11 @@ pub async fn create_wall(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     wall: NewWall,
-) -> Result<Value, ApiError> {
+) -> Answer {
     if let Some(from) = &wall.copy_from {
         require_walls(fansly, account, "copyFrom", std::slice::from_ref(from)).await?;
     }
-    fansly
-        .create_wall(&account.session, &wall)
-        .await
-        .map_err(upstream(account))
+    ask(account, fansly.create_wall(&account.session, &wall)).await
 }
 
 /// Posts per Fansly timeline page (§9): a fuller page means there may be more.
@@ -65,20 +59,21 @@ pub async fn posts(
     before: Option<&str>,
     wall_id: Option<&str>,
     search: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Answer {
     if let Some(wall) = wall_id {
         require_walls(fansly, account, "wall_id", &[wall.to_owned()]).await?;
     }
-    let page = fansly
-        .timeline(
+    let page = ask(
+        account,
+        fansly.timeline(
             &account.session,
             &account.fansly_id,
             before,
             wall_id,
             search,
-        )
-        .await
-        .map_err(upstream(account))?;
+        ),
+    )
+    .await?;
     rows(&page, Some("posts"), "the posts")?;
     Ok(page)
 }
@@ -100,21 +95,15 @@ pub async fn publish(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     mut post: NewPost,
-) -> Result<Value, ApiError> {
+) -> Answer {
     target_walls(fansly, account, &mut post).await?;
-    fansly
-        .create_post(&account.session, &post)
-        .await
-        .map_err(upstream(account))
+    ask(account, fansly.create_post(&account.session, &post)).await
 }
 
 /// The creator's vault albums, as Fansly lists them.
 #[tracing::instrument(skip_all, fields(op = "content.albums", account = %account.id))]
-pub async fn albums(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    fansly
-        .vault_albums(&account.session)
-        .await
-        .map_err(upstream(account))
+pub async fn albums(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    ask(account, fansly.vault_albums(&account.session)).await
 }
 
 #[tracing::instrument(skip_all, fields(op = "content.create_album", account = %account.id))]
@@ -123,11 +112,12 @@ pub async fn create_album(
     account: &ConnectedAccount,
     title: &str,
     description: &str,
-) -> Result<Value, ApiError> {
-    fansly
-        .create_vault_album(&account.session, title, description)
-        .await
-        .map_err(upstream(account))
+) -> Answer {
+    ask(
+        account,
+        fansly.create_vault_album(&account.session, title, description),
+    )
+    .await
 }
 
 /// Adds one vault media to the creator's story, gated by `gates`.
@@ -137,25 +127,23 @@ pub async fn publish_story(
     account: &ConnectedAccount,
     media_id: &str,
     gates: &[Gate],
-) -> Result<Value, ApiError> {
-    fansly
-        .create_story(&account.session, media_id, gates)
-        .await
-        .map_err(upstream(account))
+) -> Answer {
+    ask(
+        account,
+        fansly.create_story(&account.session, media_id, gates),
+    )
+    .await
 }
 
 /// Post `post_id` as Fansly's `GET /post?ids=` answers it; a post that is
 /// unknown or another creator's is a 404 naming it.
 #[tracing::instrument(skip_all, fields(op = "content.own_post", account = %account.id))]
-pub async fn own_post(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    post_id: &str,
-) -> Result<Value, ApiError> {
-    let found = fansly
-        .posts_by_id(&account.session, &[post_id.to_owned()])
-        .await
-        .map_err(upstream(account))?;
+pub async fn own_post(fansly: &FanslyClient, account: &ConnectedAccount, post_id: &str) -> Answer {
+    let found = ask(
+        account,
+        fansly.posts_by_id(&account.session, &[post_id.to_owned()]),
+    )
+    .await?;
     rows(&found, Some("posts"), "the posts")?
         .iter()
         .find(|p| {
@@ -208,13 +196,10 @@ pub async fn update_post(
     account: &ConnectedAccount,
     post_id: &str,
     mut post: NewPost,
-) -> Result<Value, ApiError> {
+) -> Answer {
     own_post(fansly, account, post_id).await?;
     target_walls(fansly, account, &mut post).await?;
-    fansly
-        .edit_post(&account.session, post_id, &post)
-        .await
-        .map_err(upstream(account))
+    ask(account, fansly.edit_post(&account.session, post_id, &post)).await
 }
 
 /// Engagement and per-media statistics of the creator's post `post_id`.
@@ -224,7 +209,7 @@ pub async fn post_stats(
     account: &ConnectedAccount,
     post_id: &str,
     sources: &[u8],
-) -> Result<Value, ApiError> {
+) -> Answer {
     own_post(fansly, account, post_id).await?;
     fansly
         .post_stats(&account.session, post_id, sources)
@@ -284,7 +269,7 @@ pub async fn album(
     account: &ConnectedAccount,
     field: &str,
     album_id: &str,
-) -> Result<Value, ApiError> {
+) -> Answer {
     album_rows(fansly, account)
         .await?
         .into_iter()
@@ -331,7 +316,7 @@ pub async fn update_album(
     album_id: &str,
     title: &str,
     description: &str,
-) -> Result<Value, ApiError> {
+) -> Answer {
     require_album(fansly, account, "album_id", album_id).await?;
     fansly
         .update_vault_album(&account.session, album_id, title, description)
@@ -348,7 +333,7 @@ pub async fn move_album(
     account: &ConnectedAccount,
     album_id: &str,
     position: usize,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let (current, count) = require_album(fansly, account, "album_id", album_id).await?;
     if position >= count {
         return Err(ApiError::Unprocessable(format!(
@@ -370,18 +355,12 @@ pub async fn album_media(
     album_id: &str,
     media_ids: &[String],
     remove: bool,
-) -> Result<Value, ApiError> {
+) -> Answer {
     require_album(fansly, account, "album_id", album_id).await?;
-    let done = if remove {
-        fansly
-            .remove_album_media(&account.session, album_id, media_ids)
-            .await
-    } else {
-        fansly
-            .add_album_media(&account.session, album_id, media_ids)
-            .await
-    };
-    done.map_err(vault_404(account, "media_ids"))
+    fansly
+        .album_media(&account.session, album_id, media_ids, remove)
+        .await
+        .map_err(vault_404(account, "media_ids"))
 }
 
 /// Entries per `/media/vaultnew` page (INFERRED: not captured; the sandbox
@@ -395,14 +374,15 @@ pub async fn vault_media(
     account: &ConnectedAccount,
     album_id: Option<&str>,
     before: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Answer {
     if let Some(album) = album_id {
         require_album(fansly, account, "album_id", album).await?;
     }
-    let page = fansly
-        .vault_media(&account.session, album_id, before)
-        .await
-        .map_err(upstream(account))?;
+    let page = ask(
+        account,
+        fansly.vault_media(&account.session, album_id, before),
+    )
+    .await?;
     rows(&page, Some("albumMedia"), "the vault media")?;
     Ok(page)
 }

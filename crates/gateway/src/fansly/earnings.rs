@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{rows, upstream};
+use crate::fansly::answers::{ask, rows, Answer};
 use crate::fansly::fans::require_users;
 
 /// The keys of a ledger row in the vendor's example, in its order.
@@ -29,11 +29,12 @@ const TRANSACTION_KEYS: [&str; 8] = [
 const MAX_FAN_PAGES: usize = 100;
 
 #[tracing::instrument(skip_all, fields(op = "earnings.wallets", account = %account.id))]
-pub async fn wallets(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    fansly
-        .wallets(&account.session, &account.fansly_id)
-        .await
-        .map_err(upstream(account))
+pub async fn wallets(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    ask(
+        account,
+        fansly.wallets(&account.session, &account.fansly_id),
+    )
+    .await
 }
 
 /// `{total, data}` with each row cut to the vendor's keys.
@@ -42,11 +43,12 @@ pub async fn transactions(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     page: &Page,
-) -> Result<Value, ApiError> {
-    let v = fansly
-        .earnings_transactions(&account.session, page)
-        .await
-        .map_err(upstream(account))?;
+) -> Answer {
+    let v = ask(
+        account,
+        fansly.earnings_transactions(&account.session, page),
+    )
+    .await?;
     let data: Vec<Value> = rows(&v, Some("data"), "the transaction list")?
         .iter()
         .map(|t| {
@@ -62,11 +64,8 @@ pub async fn transactions(
 
 /// `{pendingBalance}` exactly as the vendor's example.
 #[tracing::instrument(skip_all, fields(op = "earnings.pending", account = %account.id))]
-pub async fn pending(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    let v = fansly
-        .earnings(&account.session)
-        .await
-        .map_err(upstream(account))?;
+pub async fn pending(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    let v = ask(account, fansly.earnings(&account.session)).await?;
     let pending = v["pendingBalance"].as_i64().ok_or_else(|| {
         ApiError::BadGateway("Fansly answered the earnings call without pendingBalance".into())
     })?;
@@ -74,38 +73,20 @@ pub async fn pending(fansly: &FanslyClient, account: &ConnectedAccount) -> Resul
 }
 
 #[tracing::instrument(skip_all, fields(op = "earnings.payouts", account = %account.id))]
-pub async fn payouts(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    page: &Page,
-) -> Result<Value, ApiError> {
-    let v = fansly
-        .payout_requests(&account.session, page)
-        .await
-        .map_err(upstream(account))?;
+pub async fn payouts(fansly: &FanslyClient, account: &ConnectedAccount, page: &Page) -> Answer {
+    let v = ask(account, fansly.payout_requests(&account.session, page)).await?;
     rows(&v, Some("data"), "the payout list")?;
     Ok(v)
 }
 
 #[tracing::instrument(skip_all, fields(op = "earnings.stats", account = %account.id))]
-pub async fn stats(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    window: Window,
-) -> Result<Value, ApiError> {
+pub async fn stats(fansly: &FanslyClient, account: &ConnectedAccount, window: Window) -> Answer {
     crate::fansly::earnings_window::stats(fansly, account, window).await
 }
 
 #[tracing::instrument(skip_all, fields(op = "earnings.monthly", account = %account.id))]
-pub async fn monthly(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    window: Window,
-) -> Result<Value, ApiError> {
-    fansly
-        .monthly_earnings(&account.session, window)
-        .await
-        .map_err(upstream(account))
+pub async fn monthly(fansly: &FanslyClient, account: &ConnectedAccount, window: Window) -> Answer {
+    ask(account, fansly.monthly_earnings(&account.session, window)).await
 }
 
 /// Top supporters: Fansly's per-fan totals for the window, ranked by gross
@@ -116,7 +97,7 @@ pub async fn top_supporters(
     account: &ConnectedAccount,
     window: Window,
     page: &Page,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let v = crate::fansly::earnings_window::by_fan(fansly, account, window).await?;
     let mut fans: Vec<(String, i64, i64)> = rows(&v, None, "the per-fan earnings")?
         .iter()
@@ -138,10 +119,7 @@ pub async fn top_supporters(
     let profiles = if ids.is_empty() {
         Vec::new()
     } else {
-        let found = fansly
-            .accounts_by_ids(&account.session, &ids)
-            .await
-            .map_err(upstream(account))?;
+        let found = ask(account, fansly.accounts_by_ids(&account.session, &ids)).await?;
         rows(&found, None, "the account lookup")?.to_vec()
     };
     let data: Vec<Value> = slice
@@ -173,10 +151,11 @@ async fn fan_rows(
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_FAN_PAGES {
-        let v = fansly
-            .fan_transactions(&account.session, fan_id, window, cursor.as_deref(), 100)
-            .await
-            .map_err(upstream(account))?;
+        let v = ask(
+            account,
+            fansly.fan_transactions(&account.session, fan_id, window, cursor.as_deref(), 100),
+        )
+        .await?;
         out.extend(
             rows(&v, Some("data"), "the fan's transactions")?
                 .iter()
@@ -215,7 +194,7 @@ pub async fn supporter_breakdown(
     account: &ConnectedAccount,
     fan_id: &str,
     window: Window,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let rows = fan_rows(fansly, account, fan_id, window).await?;
     let mut all = Sum::default();
     let mut by_type: BTreeMap<i64, Sum> = BTreeMap::new();
@@ -250,7 +229,7 @@ pub async fn supporter_monthly(
     account: &ConnectedAccount,
     fan_id: &str,
     window: Window,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let rows = fan_rows(fansly, account, fan_id, window).await?;
     let mut months: BTreeMap<(i32, u8), Sum> = BTreeMap::new();
     for r in &rows {

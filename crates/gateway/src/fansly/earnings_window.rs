@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{rows, upstream};
+use crate::fansly::answers::{ask, rows, Answer};
 
 const DAY_MS: i64 = 86_400_000;
 /// A window this short is not split further, full or not.
@@ -90,7 +90,7 @@ async fn whole<F, Fut>(
 ) -> Result<Vec<Value>, ApiError>
 where
     F: Fn(Window) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, ApiError>>,
+    Fut: std::future::Future<Output = Answer>,
 {
     let mut todo = vec![window];
     let mut done = Vec::new();
@@ -126,20 +126,11 @@ where
 
 /// `/earnings/accounts` over the whole window: one row per fan, totals
 /// summed over the pieces, in fan-id order.
-pub async fn by_fan(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    window: Window,
-) -> Result<Value, ApiError> {
+pub async fn by_fan(fansly: &FanslyClient, account: &ConnectedAccount, window: Window) -> Answer {
     let pages = whole(
         window,
         |v| Ok(rows(v, None, "the per-fan earnings")?.len()),
-        |w| async move {
-            fansly
-                .earnings_by_fan(&account.session, w)
-                .await
-                .map_err(upstream(account))
-        },
+        |w| async move { ask(account, fansly.earnings_by_fan(&account.session, w)).await },
     )
     .await?;
     let mut merged: BTreeMap<String, Value> = BTreeMap::new();
@@ -161,20 +152,11 @@ pub async fn by_fan(
 
 /// `/earnings/stats` over the whole window: the totals summed, the per-type
 /// rows summed by `type`; `after`/`before` those of the whole window.
-pub async fn stats(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    window: Window,
-) -> Result<Value, ApiError> {
+pub async fn stats(fansly: &FanslyClient, account: &ConnectedAccount, window: Window) -> Answer {
     let pages = whole(
         window,
         |v| Ok(rows(v, Some("stats"), "the earnings stats")?.len()),
-        |w| async move {
-            fansly
-                .earnings_stats(&account.session, w)
-                .await
-                .map_err(upstream(account))
-        },
+        |w| async move { ask(account, fansly.earnings_stats(&account.session, w)).await },
     )
     .await?;
     let mut pages = pages.into_iter();

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{rows, upstream};
+use crate::fansly::answers::{ask, rows, Answer};
 
 /// `ignoreFlags` that sets a mute; 0 lifts it (INFERRED, spec §4.6).
 const MUTE_FLAGS: i64 = 1;
@@ -17,11 +17,12 @@ pub async fn followers(
     account: &ConnectedAccount,
     page: &Page,
     search: &str,
-) -> Result<Value, ApiError> {
-    let v = fansly
-        .followers(&account.session, &account.fansly_id, page, search)
-        .await
-        .map_err(upstream(account))?;
+) -> Answer {
+    let v = ask(
+        account,
+        fansly.followers(&account.session, &account.fansly_id, page, search),
+    )
+    .await?;
     rows(&v, Some("followers"), "the follower list")?;
     Ok(v)
 }
@@ -53,15 +54,12 @@ pub fn keep_seen_after(page: &mut Value, after_ms: i64) {
 }
 
 #[tracing::instrument(skip_all, fields(op = "fans.following", account = %account.id))]
-pub async fn following(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    page: &Page,
-) -> Result<Value, ApiError> {
-    let v = fansly
-        .following(&account.session, &account.fansly_id, page)
-        .await
-        .map_err(upstream(account))?;
+pub async fn following(fansly: &FanslyClient, account: &ConnectedAccount, page: &Page) -> Answer {
+    let v = ask(
+        account,
+        fansly.following(&account.session, &account.fansly_id, page),
+    )
+    .await?;
     rows(&v, None, "the following list")?;
     Ok(v)
 }
@@ -79,17 +77,18 @@ pub async fn subscribers(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     q: &SubscriberQuery,
-) -> Result<Value, ApiError> {
-    let v = fansly
-        .subscribers(
+) -> Answer {
+    let v = ask(
+        account,
+        fansly.subscribers(
             &account.session,
             q.status,
             q.tier_id.as_deref(),
             &q.search,
             &q.page,
-        )
-        .await
-        .map_err(upstream(account))?;
+        ),
+    )
+    .await?;
     rows(&v, Some("subscriptions"), "the subscriber list")?;
     Ok(v)
 }
@@ -110,11 +109,8 @@ impl SubscriberQuery {
 }
 
 #[tracing::instrument(skip_all, fields(op = "fans.tiers", account = %account.id))]
-pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    fansly
-        .subscription_tiers(&account.session)
-        .await
-        .map_err(upstream(account))
+pub async fn tiers(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    ask(account, fansly.subscription_tiers(&account.session)).await
 }
 
 /// Mutes (`mute`) or unmutes a user, after checking the user exists so an
@@ -125,12 +121,13 @@ pub async fn set_mute(
     account: &ConnectedAccount,
     user_id: &str,
     mute: bool,
-) -> Result<Value, ApiError> {
+) -> Answer {
     require_users(fansly, account, &[user_id.to_owned()]).await?;
-    fansly
-        .set_ignore(&account.session, user_id, if mute { MUTE_FLAGS } else { 0 })
-        .await
-        .map_err(upstream(account))
+    ask(
+        account,
+        fansly.set_ignore(&account.session, user_id, if mute { MUTE_FLAGS } else { 0 }),
+    )
+    .await
 }
 
 /// Looks `ids` up and answers 404 naming those Fansly does not know; returns
@@ -141,10 +138,7 @@ pub async fn require_users(
     account: &ConnectedAccount,
     ids: &[String],
 ) -> Result<Vec<Value>, ApiError> {
-    let found = fansly
-        .accounts_by_ids(&account.session, ids)
-        .await
-        .map_err(upstream(account))?;
+    let found = ask(account, fansly.accounts_by_ids(&account.session, ids)).await?;
     let found = rows(&found, None, "the account lookup")?.to_vec();
     let missing: Vec<&str> = ids
         .iter()

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{missing_on_404, rows, upstream};
+use crate::fansly::answers::{ask, missing_on_404, rows, Answer};
 use crate::fansly::fans::require_users;
 
 fn list_missing<'a>(
@@ -17,11 +17,8 @@ fn list_missing<'a>(
 }
 
 #[tracing::instrument(skip_all, fields(op = "lists.lists", account = %account.id))]
-pub async fn lists(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    fansly
-        .lists(&account.session)
-        .await
-        .map_err(upstream(account))
+pub async fn lists(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    ask(account, fansly.lists(&account.session)).await
 }
 
 #[tracing::instrument(skip_all, fields(op = "lists.create", account = %account.id))]
@@ -30,11 +27,12 @@ pub async fn create(
     account: &ConnectedAccount,
     label: &str,
     description: &str,
-) -> Result<Value, ApiError> {
-    fansly
-        .create_list(&account.session, label, description)
-        .await
-        .map_err(upstream(account))
+) -> Answer {
+    ask(
+        account,
+        fansly.create_list(&account.session, label, description),
+    )
+    .await
 }
 
 #[tracing::instrument(skip_all, fields(op = "lists.update", account = %account.id))]
@@ -44,7 +42,7 @@ pub async fn update(
     list_id: &str,
     label: Option<&str>,
     description: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Answer {
     fansly
         .update_list(&account.session, list_id, label, description)
         .await
@@ -52,11 +50,7 @@ pub async fn update(
 }
 
 #[tracing::instrument(skip_all, fields(op = "lists.delete", account = %account.id))]
-pub async fn delete(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    list_id: &str,
-) -> Result<Value, ApiError> {
+pub async fn delete(fansly: &FanslyClient, account: &ConnectedAccount, list_id: &str) -> Answer {
     fansly
         .delete_list(&account.session, list_id)
         .await
@@ -71,7 +65,7 @@ pub async fn reorder(
     account: &ConnectedAccount,
     from: u32,
     to: u32,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let current = lists(fansly, account).await?;
     let count = rows(&current, None, "the lists")?.len() as u32;
     if let Some((name, pos)) = [("from", from), ("to", to)]
@@ -83,10 +77,7 @@ pub async fn reorder(
             count.saturating_sub(1)
         )));
     }
-    fansly
-        .reorder_lists(&account.session, from, to)
-        .await
-        .map_err(upstream(account))?;
+    ask(account, fansly.reorder_lists(&account.session, from, to)).await?;
     lists(fansly, account).await
 }
 
@@ -100,7 +91,7 @@ pub async fn items(
     account: &ConnectedAccount,
     list_id: &str,
     page: &Page,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let want = page.offset as usize + page.limit as usize;
     let mut all: Vec<Value> = Vec::new();
     let mut after: Option<String> = None;
@@ -133,7 +124,7 @@ pub async fn add(
     account: &ConnectedAccount,
     list_id: &str,
     user_ids: &[String],
-) -> Result<Value, ApiError> {
+) -> Answer {
     require_users(fansly, account, user_ids).await?;
     fansly
         .add_to_list(&account.session, list_id, user_ids)
@@ -147,7 +138,7 @@ pub async fn remove(
     account: &ConnectedAccount,
     list_id: &str,
     user_ids: &[String],
-) -> Result<Value, ApiError> {
+) -> Answer {
     fansly
         .remove_from_list(&account.session, list_id, user_ids)
         .await

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
+use crate::fansly::answers::Answer;
 use crate::fansly::chats::{chat_error, partner_of};
 
 /// Largest page Fansly serves from `/message`.
@@ -28,7 +29,7 @@ pub async fn list(
     chat_id: &str,
     before: Option<&str>,
     limit: u32,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let ask = (limit + 1).min(FANSLY_MAX_PAGE);
     let mut page = fansly
         .messages(&account.session, chat_id, before, ask)
@@ -150,7 +151,7 @@ pub async fn send(
     text: String,
     vault_media: Vec<String>,
     reply_to: Option<String>,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let up = |e| chat_error(&account.id, chat_id, e);
     let mut attachments = Vec::new();
     if !vault_media.is_empty() {
@@ -260,7 +261,7 @@ pub async fn ack(
     chat_id: &str,
     message_ids: &[String],
     kind: u8,
-) -> Result<Value, ApiError> {
+) -> Answer {
     ensure_all_in_chat(fansly, account, chat_id, message_ids).await?;
     fansly
         .ack_messages(&account.session, message_ids, kind)
@@ -353,7 +354,7 @@ pub async fn delete(
     account: &ConnectedAccount,
     chat_id: &str,
     message_id: &str,
-) -> Result<Value, ApiError> {
+) -> Answer {
     ensure_in_chat(fansly, account, chat_id, message_id).await?;
     fansly
         .delete_message(&account.session, message_id)
@@ -370,7 +371,7 @@ pub async fn react(
     message_id: &str,
     kind: u8,
     add: bool,
-) -> Result<Value, ApiError> {
+) -> Answer {
     ensure_in_chat(fansly, account, chat_id, message_id).await?;
     let result = if add {
         fansly
@@ -395,11 +396,7 @@ pub async fn react(
 /// vendor's OnlyFans twin answers `{"success": true}`, so that is `data`
 /// (INFERRED).
 #[tracing::instrument(skip_all, fields(op = "messages.typing", account = %account.id))]
-pub async fn typing(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    chat_id: &str,
-) -> Result<Value, ApiError> {
+pub async fn typing(fansly: &FanslyClient, account: &ConnectedAccount, chat_id: &str) -> Answer {
     fansly
         .typing(&account.session, chat_id)
         .await
@@ -415,7 +412,7 @@ pub async fn disable_read_receipts(
     fansly: &FanslyClient,
     account: &ConnectedAccount,
     chat_id: &str,
-) -> Result<Value, ApiError> {
+) -> Answer {
     fansly
         .group_user_settings(
             &account.session,
@@ -428,10 +425,7 @@ pub async fn disable_read_receipts(
 
 /// Mark All Chats as Read: `/message/ack/all` with type 2 (INFERRED route).
 #[tracing::instrument(skip_all, fields(op = "messages.mark_all_read", account = %account.id))]
-pub async fn mark_all_read(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-) -> Result<Value, ApiError> {
+pub async fn mark_all_read(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
     fansly
         .ack_all(&account.session, 2)
         .await

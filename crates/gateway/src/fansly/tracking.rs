@@ -1,18 +1,13 @@
 //! Tracking links and their day-by-day counters.
 
 use fansly_upstream::{FanslyClient, Window};
-use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
-use crate::core::error::ApiError;
-use crate::fansly::answers::{missing_on_404, rows, upstream};
+use crate::fansly::answers::{ask, missing_on_404, rows, Answer};
 
 #[tracing::instrument(skip_all, fields(op = "tracking.links", account = %account.id))]
-pub async fn links(fansly: &FanslyClient, account: &ConnectedAccount) -> Result<Value, ApiError> {
-    let v = fansly
-        .tracking_links(&account.session)
-        .await
-        .map_err(upstream(account))?;
+pub async fn links(fansly: &FanslyClient, account: &ConnectedAccount) -> Answer {
+    let v = ask(account, fansly.tracking_links(&account.session)).await?;
     rows(&v, None, "the tracking links")?;
     Ok(v)
 }
@@ -23,7 +18,7 @@ pub async fn stats(
     account: &ConnectedAccount,
     link_id: &str,
     window: Window,
-) -> Result<Value, ApiError> {
+) -> Answer {
     let v = fansly
         .tracking_link_stats(&account.session, link_id, window)
         .await
@@ -39,7 +34,7 @@ pub async fn update(
     link_id: &str,
     label: Option<&str>,
     description: Option<&str>,
-) -> Result<Value, ApiError> {
+) -> Answer {
     fansly
         .update_tracking_link(&account.session, link_id, label, description)
         .await

@@ -6,57 +6,57 @@ use serde_json::Value;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
+use crate::fansly::answers::{upstream, Answer};
 
 /// Fansly answers lookups in batches of at most 100 (spec §5.1).
 pub const MAX_LOOKUP: usize = 100;
 
 /// Splits a comma-separated list of usernames, dropping blanks and repeats.
 pub fn parse_usernames(raw: &str) -> Result<Vec<String>, ApiError> {
-    let names = dedup(raw.split(',').map(str::trim).filter(|s| !s.is_empty()));
-    if names.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "usernames: give at least one username".into(),
-        ));
-    }
-    if names.len() > MAX_LOOKUP {
-        return Err(ApiError::Unprocessable(format!(
-            "usernames: at most {MAX_LOOKUP} usernames per lookup, got {}",
-            names.len()
-        )));
-    }
-    if let Some(bad) = names.iter().find(|n| !valid_username(n)) {
-        return Err(ApiError::Unprocessable(format!(
-            "usernames: {bad:?} is not a valid Fansly username (letters, digits, '_', '-', '.'; at most 64)"
-        )));
-    }
-    Ok(names)
+    let not = "a valid Fansly username (letters, digits, '_', '-', '.'; at most 64)";
+    lookup_list(raw, "usernames", "username", valid_username, not)
 }
 
 /// Splits a comma-separated list of Fansly account ids.
 pub fn parse_ids(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
-    let ids = dedup(
-        raw.unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty()),
-    );
-    if ids.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "ids: give at least one Fansly account id".into(),
-        ));
-    }
-    if ids.len() > MAX_LOOKUP {
+    let not = "a Fansly account id (a string of digits)";
+    lookup_list(
+        raw.unwrap_or_default(),
+        "ids",
+        "Fansly account id",
+        is_snowflake,
+        not,
+    )
+}
+
+/// The comma-separated items of the parameter `field`, blanks and repeats
+/// dropped: 1 to [`MAX_LOOKUP`] of them, each `valid` (a 422 naming `field`
+/// otherwise: `one` is what an item is, `not` what a bad one is not).
+fn lookup_list(
+    raw: &str,
+    field: &str,
+    one: &str,
+    valid: fn(&str) -> bool,
+    not: &str,
+) -> Result<Vec<String>, ApiError> {
+    let items = dedup(raw.split(',').map(str::trim).filter(|s| !s.is_empty()));
+    if items.is_empty() {
         return Err(ApiError::Unprocessable(format!(
-            "ids: at most {MAX_LOOKUP} ids per lookup, got {}",
-            ids.len()
+            "{field}: give at least one {one}"
         )));
     }
-    if let Some(bad) = ids.iter().find(|id| !is_snowflake(id)) {
+    if items.len() > MAX_LOOKUP {
         return Err(ApiError::Unprocessable(format!(
-            "ids: {bad:?} is not a Fansly account id (a string of digits)"
+            "{field}: at most {MAX_LOOKUP} {field} per lookup, got {}",
+            items.len()
         )));
     }
-    Ok(ids)
+    if let Some(bad) = items.iter().find(|item| !valid(item)) {
+        return Err(ApiError::Unprocessable(format!(
+            "{field}: {bad:?} is not {not}"
+        )));
+    }
+    Ok(items)
 }
 
 fn dedup<'a>(items: impl Iterator<Item = &'a str>) -> Vec<String> {
@@ -82,29 +82,13 @@ pub enum Lookup {
 /// The accounts Fansly knows among those asked for, as Fansly renders them.
 /// None found is a 404 naming what was asked.
 #[tracing::instrument(skip_all, fields(op = "users.lookup", account = %account.id))]
-pub async fn lookup(
-    fansly: &FanslyClient,
-    account: &ConnectedAccount,
-    what: Lookup,
-) -> Result<Value, ApiError> {
-    let up = |e| ApiError::upstream(&account.id, e);
-    let (found, asked) = match &what {
-        Lookup::Usernames(names) => (
-            fansly
-                .accounts_by_usernames(&account.session, names)
-                .await
-                .map_err(up)?,
-            names,
-        ),
-        Lookup::Ids(ids) => (
-            fansly
-                .accounts_by_ids(&account.session, ids)
-                .await
-                .map_err(up)?,
-            ids,
-        ),
+pub async fn lookup(fansly: &FanslyClient, account: &ConnectedAccount, what: Lookup) -> Answer {
+    let (Lookup::Usernames(asked) | Lookup::Ids(asked)) = &what;
+    let found = match &what {
+        Lookup::Usernames(names) => fansly.accounts_by_usernames(&account.session, names).await,
+        Lookup::Ids(ids) => fansly.accounts_by_ids(&account.session, ids).await,
     };
-    let Value::Array(rows) = found else {
+    let Value::Array(rows) = found.map_err(upstream(account))? else {
         return Err(ApiError::BadGateway(
             "Fansly answered the account lookup with something other than a list".into(),
         ));

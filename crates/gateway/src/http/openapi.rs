@@ -25,6 +25,7 @@ const PATH_PARAMETERS: &[(&str, &str)] = &[
     ("broadcast_id", "The broadcast ID"),
     ("webhook_id", "Webhook id (wh_…)"),
     ("export_id", "Export id (export_…)"),
+    ("key_id", "Key id (key_…)"),
 ];
 
 /// Tags the operations of `router` that name no tag of their own.

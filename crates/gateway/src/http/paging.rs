@@ -62,6 +62,15 @@ impl NextPage {
         (more && returned > 0).then(|| self.set("offset", next.to_string()))
     }
 
+    /// Offset paging of rows the gateway keeps, fetched one more than
+    /// `page` asks so an exactly full last page ends the paging: the extra
+    /// row is cut off and says whether a next page exists.
+    pub fn after_extra_row<T>(self, page: &Page, rows: &mut Vec<T>) -> Option<String> {
+        let more = rows.len() > page.limit as usize;
+        rows.truncate(page.limit as usize);
+        self.after(page, rows.len(), more)
+    }
+
     /// Cursor paging: `name` (`before`) set to `cursor` when there is one.
     pub fn cursor(self, name: &str, cursor: Option<String>) -> Option<String> {
         cursor.map(|c| self.set(name, c))

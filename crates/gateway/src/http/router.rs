@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::error::ApiError;
+use crate::http::openapi::tagged;
 use crate::http::routes;
 use crate::http::state::AppState;
 use crate::metering::prices::{self, Price};
@@ -118,31 +119,33 @@ impl Modify for SharedResponses {
     }
 }
 
-/// Every route, and the OpenAPI document generated from the same list.
+/// Every route, and the OpenAPI document generated from the same list: each
+/// resource's routes with the tag (of `ApiDoc`'s list) its operations get
+/// unless they name their own.
 pub fn api() -> (Router<AppState>, OpenApiDoc) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(routes::health::router())
-        .merge(routes::accounts::router())
-        .merge(routes::connect::router())
-        .merge(routes::chats::router())
-        .merge(routes::messages::router())
-        .merge(routes::media::router())
-        .merge(routes::users::router())
-        .merge(routes::fans::router())
-        .merge(routes::earnings::router())
-        .merge(routes::lists::router())
-        .merge(routes::tracking_links::router())
-        .merge(routes::insights::router())
-        .merge(routes::walls::router())
-        .merge(routes::posts::router())
-        .merge(routes::vault::router())
-        .merge(routes::stories::router())
-        .merge(routes::mass_messaging::router())
-        .merge(routes::webhooks::router())
-        .merge(routes::data_exports::router())
-        .merge(routes::console_api::router())
-        .merge(routes::console_mcp::router())
-        .merge(routes::console_sandbox::router())
+        .merge(tagged("Account", routes::accounts::router()))
+        .merge(tagged("Connect Fansly Account", routes::connect::router()))
+        .merge(tagged("Chats", routes::chats::router()))
+        .merge(tagged("Chat Messages", routes::messages::router()))
+        .merge(tagged("Media", routes::media::router()))
+        .merge(tagged("Users", routes::users::router()))
+        .merge(tagged("Subscribers", routes::fans::router()))
+        .merge(tagged("Earnings", routes::earnings::router()))
+        .merge(tagged("Lists", routes::lists::router()))
+        .merge(tagged("Tracking Links", routes::tracking_links::router()))
+        .merge(tagged("Profile Statistics", routes::insights::router()))
+        .merge(tagged("Walls", routes::walls::router()))
+        .merge(tagged("Posts", routes::posts::router()))
+        .merge(tagged("Vault", routes::vault::router()))
+        .merge(tagged("Stories", routes::stories::router()))
+        .merge(tagged("Mass Messaging", routes::mass_messaging::router()))
+        .merge(tagged("Webhooks", routes::webhooks::router()))
+        .merge(tagged("Data exports", routes::data_exports::router()))
+        .merge(tagged("Console", routes::console_api::router()))
+        .merge(tagged("Console", routes::console_mcp::router()))
+        .merge(tagged("Console", routes::console_sandbox::router()))
         .split_for_parts();
     // After the merge: a modifier in `#[openapi(modifiers(…))]` runs before
     // the routes' operations are added.

@@ -1,7 +1,8 @@
 //! [`AccountScope`]: the caller behind the API key (rate limit applied) and
 //! the path's `{fanslyAccount}` resolved within the caller's team, the way
-//! every `/api/fansly/{fanslyAccount}/…` handler reaches its account; and
-//! [`AccountRecord`], the same for routes that work on a disconnected account.
+//! every `/api/fansly/{fanslyAccount}/…` handler reaches its account;
+//! [`AccountRecord`], the same for routes that work on a disconnected account;
+//! and [`TeamScope`], the caller alone, for the team-level routes.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,14 +10,17 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
 use fansly_upstream::{FanslyClient, Page};
+use serde::Serialize;
 use serde_json::Value;
 use tracing::Instrument;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::accounts::store::{self, AccountRow};
 use crate::core::error::ApiError;
-use crate::http::envelope::Metered;
+use crate::http::envelope::{rate_headers, Metered};
 use crate::http::extract::Authed;
 use crate::http::paging::{count, next_offset, truncate, Lookahead, NextPage, FANSLY_MAX_PAGE};
 use crate::http::state::AppState;
@@ -238,5 +242,52 @@ impl AccountRecord {
             .sessions
             .connected(self.team(), &self.account.id)
             .await
+    }
+}
+
+/// The caller behind the API key (rate limit applied) with the state, for
+/// the team-level routes (webhooks, data exports, the console's own), which
+/// name no account: 401/429 as [`Authed`]. Those handlers took the state and
+/// the caller as two extractors and passed the state back to every answer.
+pub struct TeamScope {
+    pub authed: Authed,
+    pub state: AppState,
+}
+
+impl TeamScope {
+    /// The team the caller belongs to.
+    pub fn team(&self) -> &str {
+        &self.authed.caller.team_id
+    }
+
+    /// Answers `data` for a free `endpoint` (see [`Authed::free`]).
+    pub async fn free(&self, endpoint: Endpoint, data: Value) -> Result<Metered, ApiError> {
+        self.authed.free(&self.state, endpoint, data).await
+    }
+
+    /// [`Self::free`] for a page of a list, with `_pagination.next_page`.
+    pub async fn free_page(
+        &self,
+        endpoint: Endpoint,
+        data: Value,
+        next_page: Option<String>,
+    ) -> Result<Metered, ApiError> {
+        Ok(self.free(endpoint, data).await?.with_next_page(next_page))
+    }
+
+    /// Answers `body` as it is, without `data`/`_meta` but with the rate
+    /// limit headers, as the vendor's account and connect routes answer.
+    pub fn bare(&self, body: impl Serialize) -> Response {
+        (rate_headers(&self.authed.rate), Json(body)).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for TeamScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let authed = Authed::from_request_parts(parts, state).await?;
+        let state = state.clone();
+        Ok(TeamScope { authed, state })
     }
 }

@@ -3,6 +3,7 @@
 //! the same credit, and the ledger always sums to the balance. Calls reserve
 //! through the group commit (metering/group_commit.rs), many per transaction.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::core::db::Db;
@@ -180,20 +181,14 @@ pub async fn spent_per_day(
     team_id: &str,
     since_ms: i64,
 ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT created_at / 86400000 AS day, CAST(SUM(-delta) AS BIGINT) \
+    let sql = "SELECT created_at / 86400000 AS day, CAST(SUM(-delta) AS BIGINT) \
          FROM credit_ledger WHERE team_id = $1 AND created_at >= $2 \
            AND reason IN ('debit', 'refund') \
-         GROUP BY created_at / 86400000 ORDER BY day",
-    )
-    .bind(team_id)
-    .bind(since_ms)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.get::<i64, _>(0) * 86_400_000, r.get(1)))
-        .collect())
+         GROUP BY created_at / 86400000 ORDER BY day";
+    spending(db, team_id, since_ms, sql, |r: AnyRow| {
+        (r.get::<i64, _>(0) * 86_400_000, r.get(1))
+    })
+    .await
 }
 
 /// Credits spent per ledger endpoint since `since_ms`, with the number of
@@ -203,19 +198,31 @@ pub async fn spent_per_endpoint(
     team_id: &str,
     since_ms: i64,
 ) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT endpoint, CAST(SUM(-delta) AS BIGINT) AS spent, \
+    let sql = "SELECT endpoint, CAST(SUM(-delta) AS BIGINT) AS spent, \
            CAST(SUM(CASE WHEN reason = 'debit' THEN 1 ELSE 0 END) AS BIGINT) \
          FROM credit_ledger WHERE team_id = $1 AND created_at >= $2 \
            AND reason IN ('debit', 'refund') AND endpoint IS NOT NULL \
-         GROUP BY endpoint ORDER BY spent DESC, endpoint",
-    )
-    .bind(team_id)
-    .bind(since_ms)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(rows
+         GROUP BY endpoint ORDER BY spent DESC, endpoint";
+    spending(db, team_id, since_ms, sql, |r: AnyRow| {
+        (r.get(0), r.get(1), r.get(2))
+    })
+    .await
+}
+
+/// The rows of a spending query (`$1` the team, `$2` the start), each read
+/// by `row`.
+async fn spending<T>(
+    db: &Db,
+    team_id: &str,
+    since_ms: i64,
+    sql: &str,
+    row: impl Fn(AnyRow) -> T,
+) -> Result<Vec<T>, sqlx::Error> {
+    let query = sqlx::query(sql).bind(team_id).bind(since_ms);
+    Ok(query
+        .fetch_all(&db.pool)
+        .await?
         .into_iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(row)
         .collect())
 }

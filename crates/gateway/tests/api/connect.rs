@@ -4,27 +4,38 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, SendJson, TestApp, TestTeam};
+use crate::helpers::{assert_error, assert_error_naming, spawn_app, SendJson, TestApp};
 
-async fn login(app: &TestApp, n: usize) -> (Value, String) {
-    let c = app.creator(n).await;
-    let id = app
-        .authenticate(
-            &app.team,
-            json!({"username": c["username"], "password": c["password"]}),
-        )
-        .await;
-    (c, id)
+/// Starts a login with `credentials` and waits for it to settle: the
+/// account id and the settled status.
+async fn settled_login(app: &TestApp, credentials: Value) -> (String, Value) {
+    let id = app.authenticate(&app.team, credentials).await;
+    let status = app.settled_status(&app.team, &id).await;
+    (id, status)
 }
 
-async fn put_code(app: &TestApp, team: &TestTeam, account: &str, code: &str) -> reqwest::Response {
+/// [`settled_login`] of sandbox creator `n`, returned first.
+async fn login(app: &TestApp, n: usize) -> (Value, String, Value) {
+    let c = app.creator(n).await;
+    let credentials = json!({"username": c["username"], "password": c["password"]});
+    let (id, status) = settled_login(app, credentials).await;
+    (c, id, status)
+}
+
+async fn put_code(app: &TestApp, account: &str, code: &str) -> reqwest::Response {
     app.send_as(
-        team,
+        &app.team,
         Method::PUT,
         &format!("/api/fansly/authenticate/{account}"),
         Some(&json!({ "code": code })),
     )
     .await
+}
+
+/// Submits `code` (accepted for checking) and waits for the login's outcome.
+async fn code_outcome(app: &TestApp, account: &str, code: &str) -> Value {
+    assert_eq!(put_code(app, account, code).await.status(), 200);
+    app.settled_status(&app.team, account).await
 }
 
 async fn emailed_code(app: &TestApp, username: &str) -> String {
@@ -54,8 +65,7 @@ fn totp_now(base32: &str) -> String {
 #[tokio::test]
 async fn password_only_login_connects_and_works() {
     let app = spawn_app().await;
-    let (creator, id) = login(&app, 1).await;
-    let status = app.settled_status(&app.team, &id).await;
+    let (creator, id, status) = login(&app, 1).await;
     assert_eq!(status["status"], "authenticated", "{status}");
     assert_eq!(status["is_authenticated"], true);
     assert_eq!(status["needs_code"], false);
@@ -78,14 +88,13 @@ async fn password_only_login_connects_and_works() {
 #[tokio::test]
 async fn emailed_code_completes_the_login() {
     let app = spawn_app().await;
-    let (creator, id) = login(&app, 2).await;
-    let status = app.settled_status(&app.team, &id).await;
+    let (creator, id, status) = login(&app, 2).await;
     assert_eq!(status["status"], "challenge-email", "{status}");
     assert_eq!(status["needs_code"], true);
     assert_eq!(status["twofa_type"], 2);
     assert_eq!(status["masked_email"], "s***************@s******.invalid");
     let code = emailed_code(&app, creator["username"].as_str().unwrap()).await;
-    let resp = put_code(&app, &app.team, &id, &code).await;
+    let resp = put_code(&app, &id, &code).await;
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "verifying");
@@ -97,25 +106,21 @@ async fn emailed_code_completes_the_login() {
 #[tokio::test]
 async fn authenticator_code_completes_the_login() {
     let app = spawn_app().await;
-    let (creator, id) = login(&app, 3).await;
-    let status = app.settled_status(&app.team, &id).await;
+    let (creator, id, status) = login(&app, 3).await;
     assert_eq!(status["status"], "challenge-authenticator", "{status}");
     assert_eq!(status["twofa_type"], 0);
     let code = totp_now(creator["totp_secret"].as_str().unwrap());
-    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
-    let status = app.settled_status(&app.team, &id).await;
+    let status = code_outcome(&app, &id, &code).await;
     assert_eq!(status["status"], "authenticated", "{status}");
 }
 
 #[tokio::test]
 async fn a_wrong_code_keeps_the_challenge_then_the_right_one_passes() {
     let app = spawn_app().await;
-    let (creator, id) = login(&app, 2).await;
-    app.settled_status(&app.team, &id).await;
+    let (creator, id, _) = login(&app, 2).await;
     let code = emailed_code(&app, creator["username"].as_str().unwrap()).await;
     let wrong = if code == "111111" { "222222" } else { "111111" };
-    assert_eq!(put_code(&app, &app.team, &id, wrong).await.status(), 200);
-    let status = app.settled_status(&app.team, &id).await;
+    let status = code_outcome(&app, &id, wrong).await;
     assert_eq!(status["status"], "challenge-email", "{status}");
     assert!(
         status["last_error"]
@@ -124,21 +129,15 @@ async fn a_wrong_code_keeps_the_challenge_then_the_right_one_passes() {
             .contains("not accepted"),
         "{status}"
     );
-    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
-    let status = app.settled_status(&app.team, &id).await;
+    let status = code_outcome(&app, &id, &code).await;
     assert_eq!(status["status"], "authenticated", "{status}");
 }
 
 #[tokio::test]
 async fn a_bad_password_fails_with_a_clear_error() {
     let app = spawn_app().await;
-    let id = app
-        .authenticate(
-            &app.team,
-            json!({"username": "sandbox_studio", "password": "nope"}),
-        )
-        .await;
-    let status = app.settled_status(&app.team, &id).await;
+    let credentials = json!({"username": "sandbox_studio", "password": "nope"});
+    let (id, status) = settled_login(&app, credentials).await;
     assert_eq!(status["status"], "failed", "{status}");
     assert_eq!(status["is_authenticated"], false);
     let err = status["last_error"].as_str().unwrap();
@@ -181,15 +180,14 @@ async fn bad_connect_requests_are_clear_4xx() {
     )
     .await;
 
-    let (_, id) = login(&app, 1).await;
-    app.settled_status(&app.team, &id).await;
+    let (_, id, _) = login(&app, 1).await;
     assert_error_naming(
-        put_code(&app, &app.team, &id, "123456").await,
+        put_code(&app, &id, "123456").await,
         409,
         "not waiting for a code",
     )
     .await;
-    assert_error_naming(put_code(&app, &app.team, &id, "12ab").await, 422, "code").await;
+    assert_error_naming(put_code(&app, &id, "12ab").await, 422, "code").await;
     // Connecting the same login again needs force_connect.
     let c = app.creator(1).await;
     let again = post(json!({"username": c["username"], "password": c["password"]})).await;
@@ -216,21 +214,9 @@ async fn bad_connect_requests_are_clear_4xx() {
 #[tokio::test]
 async fn reauthenticate_logs_in_again_with_stored_credentials() {
     let app = spawn_app().await;
-    let (_, id) = login(&app, 1).await;
-    app.settled_status(&app.team, &id).await;
+    let (_, id, _) = login(&app, 1).await;
     let before = app.upstream_count("POST", "/api/v1/login").await;
-    let resp = app
-        .send(
-            Method::POST,
-            &format!("/api/fansly/authenticate/{id}/reauthenticate"),
-            None,
-        )
-        .await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(
-        app.settled_status(&app.team, &id).await["status"],
-        "authenticated"
-    );
+    assert_eq!(reauthenticate(&app, &id).await["status"], "authenticated");
     assert_eq!(
         app.upstream_count("POST", "/api/v1/login").await,
         before + 1
@@ -353,14 +339,8 @@ async fn a_restart_during_a_pending_challenge_resumes_it() {
 /// Starts a login of `sandbox_verify` (new devices get an e-mail check) and
 /// waits for it to settle.
 async fn login_new_device(app: &TestApp) -> (String, Value) {
-    let id = app
-        .authenticate(
-            &app.team,
-            json!({"username": "sandbox_verify", "password": "sandbox_verify-password"}),
-        )
-        .await;
-    let status = app.settled_status(&app.team, &id).await;
-    (id, status)
+    let credentials = json!({"username": "sandbox_verify", "password": "sandbox_verify-password"});
+    settled_login(app, credentials).await
 }
 
 async fn new_device_mail(app: &TestApp) -> Value {
@@ -410,16 +390,14 @@ async fn a_new_device_e_mail_check_is_its_own_state_and_its_code_completes_the_l
         .unwrap()
         .to_owned();
     let wrong = if code == "111111" { "222222" } else { "111111" };
-    assert_eq!(put_code(&app, &app.team, &id, wrong).await.status(), 200);
-    let status = app.settled_status(&app.team, &id).await;
+    let status = code_outcome(&app, &id, wrong).await;
     assert_eq!(status["status"], "challenge-verification", "{status}");
     assert!(status["last_error"]
         .as_str()
         .unwrap()
         .contains("not accepted"));
 
-    assert_eq!(put_code(&app, &app.team, &id, &code).await.status(), 200);
-    let status = app.settled_status(&app.team, &id).await;
+    let status = code_outcome(&app, &id, &code).await;
     assert_eq!(status["status"], "authenticated", "{status}");
     assert!(status["last_error"].is_null());
     assert_eq!(status["fansly_user_data"]["username"], "sandbox_verify");

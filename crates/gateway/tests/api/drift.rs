@@ -45,7 +45,7 @@ async fn account_drift(app: &TestApp) -> Vec<Value> {
 #[tokio::test]
 async fn a_rotated_check_key_is_read_from_the_web_app_without_a_restart() {
     let app = spawn_app().await;
-    let pending = format!("/api/fansly/{}/earnings/pending", app.team.account_id);
+    let pending = app.acct_path("earnings/pending");
     assert_eq!(app.get(&pending).await.status(), 200);
     let before = app.state.fansly.check_key();
 
@@ -103,12 +103,7 @@ async fn a_dropped_field_and_a_gone_route_are_counted_and_shown() {
     .await;
 
     let _ = app.create_chat(&fan).await; // reads GET /api/v1/account?ids=
-    let gone = app
-        .get(&format!(
-            "/api/fansly/{}/earnings/pending",
-            app.team.account_id
-        ))
-        .await;
+    let gone = app.get(&app.acct_path("earnings/pending")).await;
     assert_eq!(gone.status(), 502);
 
     let rows = account_drift(&app).await;
@@ -146,12 +141,7 @@ async fn a_dropped_field_and_a_gone_route_are_counted_and_shown() {
         .unwrap();
     assert_eq!(resp.status(), 204);
     assert_eq!(
-        app.get(&format!(
-            "/api/fansly/{}/earnings/pending",
-            app.team.account_id
-        ))
-        .await
-        .status(),
+        app.get(&app.acct_path("earnings/pending")).await.status(),
         200
     );
 }

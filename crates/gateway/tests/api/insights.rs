@@ -17,11 +17,9 @@ async fn ranges_choose_window_and_bucket() {
         ("?range=LAST_7_DAYS", 21_600_000, 28),
         ("?range=month&month=2026-02", 86_400_000, 28),
     ] {
-        let resp = app
-            .get(&format!("/api/fansly/{acct}/insights{query}"))
+        let body = app
+            .get_ok(&format!("/api/fansly/{acct}/insights{query}"))
             .await;
-        assert_eq!(resp.status(), 200, "{query}");
-        let body: Value = resp.json().await.unwrap();
         assert_same_shape(&example, &body, "$");
         let ds = &body["data"]["dataset"];
         assert_eq!(ds["period"], period, "{query}");

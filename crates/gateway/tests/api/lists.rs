@@ -1,26 +1,13 @@
 //! Custom fan lists: create, rename, reorder, members in and out, delete.
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::{spawn_app, strings, TestApp};
 
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Value {
-    let resp = app
-        .request(
-            method.clone(),
-            &format!("/api/fansly/{}{path}", app.team.account_id),
-            Some(&app.team.key),
-            body.as_ref(),
-        )
-        .await;
-    assert_eq!(resp.status(), 200, "{method} {path}");
-    resp.json().await.unwrap()
-}
-
 async fn labels(app: &TestApp) -> Vec<String> {
     strings(
-        &call(app, Method::GET, "/lists", None).await["data"],
+        &app.acct_ok(Method::GET, "lists", None).await["data"],
         "label",
     )
 }
@@ -40,64 +27,62 @@ async fn lists_lifecycle() {
     let seeded = labels(&app).await;
     assert_eq!(seeded.len(), 3, "{seeded:?}");
 
-    let created = call(
-        &app,
-        Method::POST,
-        "/lists",
-        Some(json!({"label": " Whales ", "description": "big"})),
-    )
-    .await;
+    let created = app
+        .acct_ok(
+            Method::POST,
+            "lists",
+            Some(&json!({"label": " Whales ", "description": "big"})),
+        )
+        .await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(created["data"]["label"], "Whales");
     assert_eq!(created["data"]["itemCount"], 0);
     assert_eq!(labels(&app).await.last().unwrap(), "Whales");
 
-    let renamed = call(
-        &app,
-        Method::PUT,
-        &format!("/lists/{id}"),
-        Some(json!({"label": "Big whales"})),
-    )
-    .await;
+    let renamed = app
+        .acct_ok(
+            Method::PUT,
+            &format!("lists/{id}"),
+            Some(&json!({"label": "Big whales"})),
+        )
+        .await;
     assert_eq!(renamed["data"]["label"], "Big whales");
     assert_eq!(renamed["data"]["description"], "big");
 
     let fans: Vec<String> = futures::future::join_all((1..=5).map(|n| app.fan_id(n))).await;
-    call(
-        &app,
+    app.acct_ok(
         Method::POST,
-        &format!("/lists/{id}/items"),
-        Some(json!({"user_ids": [fans[0], fans[1], fans[2], fans[3], fans[4], fans[0]]})),
+        &format!("lists/{id}/items"),
+        Some(&json!({"user_ids": [fans[0], fans[1], fans[2], fans[3], fans[4], fans[0]]})),
     )
     .await;
     assert_eq!(members(&app, &id).await, fans, "each member once, in order");
-    call(
-        &app,
+    app.acct_ok(
         Method::DELETE,
-        &format!("/lists/{id}/items"),
-        Some(json!({"user_ids": [fans[1], fans[2]]})),
+        &format!("lists/{id}/items"),
+        Some(&json!({"user_ids": [fans[1], fans[2]]})),
     )
     .await;
-    call(
-        &app,
+    app.acct_ok(
         Method::DELETE,
-        &format!("/lists/{id}/items/{}", fans[4]),
+        &format!("lists/{id}/items/{}", fans[4]),
         None,
     )
     .await;
     assert_eq!(members(&app, &id).await, [fans[0].clone(), fans[3].clone()]);
 
-    let reordered = call(
-        &app,
-        Method::POST,
-        "/lists/reorder",
-        Some(json!({"from": 3, "to": 0})),
-    )
-    .await;
+    let reordered = app
+        .acct_ok(
+            Method::POST,
+            "lists/reorder",
+            Some(&json!({"from": 3, "to": 0})),
+        )
+        .await;
     assert_eq!(reordered["data"][0]["label"], "Big whales");
     assert_eq!(reordered["data"][0]["pos"], 0);
 
-    call(&app, Method::DELETE, &format!("/lists/{id}"), None).await;
+    app.acct_ok(Method::DELETE, &format!("lists/{id}"), None)
+        .await;
     assert_eq!(labels(&app).await, seeded);
     let acct = &app.team.account_id;
     app.assert_refusals(vec![
@@ -200,33 +185,23 @@ async fn list_inputs_are_validated() {
 #[tokio::test]
 async fn a_list_over_100_members_is_walked_completely_by_cursor() {
     let app = spawn_app().await;
-    let created = call(
-        &app,
-        Method::POST,
-        "/lists",
-        Some(json!({"label": "Everyone"})),
-    )
-    .await;
+    let created = app
+        .acct_ok(Method::POST, "lists", Some(&json!({"label": "Everyone"})))
+        .await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     let fans: Vec<String> = futures::future::join_all((1..=130).map(|n| app.fan_id(n))).await;
     for chunk in fans.chunks(100) {
-        call(
-            &app,
+        app.acct_ok(
             Method::POST,
-            &format!("/lists/{id}/items"),
-            Some(json!({ "user_ids": chunk })),
+            &format!("lists/{id}/items"),
+            Some(&json!({ "user_ids": chunk })),
         )
         .await;
     }
     let mut walked = Vec::new();
     for offset in [0, 100] {
-        let page = call(
-            &app,
-            Method::GET,
-            &format!("/lists/{id}/items?limit=100&offset={offset}"),
-            None,
-        )
-        .await;
+        let path = format!("lists/{id}/items?limit=100&offset={offset}");
+        let page = app.acct_ok(Method::GET, &path, None).await;
         walked.extend(
             page["data"]
                 .as_array()

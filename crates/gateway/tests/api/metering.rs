@@ -18,12 +18,7 @@ async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
         assert_eq!(app.balance(&team).await, balance);
     }
     // Lookups of several users cost one credit in all.
-    let resp = app
-        .get(&format!(
-            "/api/fansly/{}/users/fan1,fan2,fan3",
-            app.team.account_id
-        ))
-        .await;
+    let resp = app.get(&app.acct_path("users/fan1,fan2,fan3")).await;
     assert_eq!(resp.headers()["x-ofapi-credits-used"], "1");
     assert_eq!(resp.headers()["x-ofapi-credits-balance"], "995");
     // A failed call is refunded.
@@ -158,9 +153,7 @@ async fn a_teams_own_limit_overrides_the_default() {
 #[tokio::test]
 async fn meta_reports_the_rate_limit() {
     let app = spawn_app().await;
-    let resp = app
-        .get(&format!("/api/fansly/{}/users/fan1", app.team.account_id))
-        .await;
+    let resp = app.get(&app.acct_path("users/fan1")).await;
     let body: Value = resp.json().await.unwrap();
     let rl = &body["_meta"]["_rate_limits"];
     assert_eq!(rl["limit_minute"], 5000);

@@ -33,9 +33,7 @@ fn with(path: &str, query: &str) -> String {
 }
 
 async fn page(app: &TestApp, path: &str, at: Option<&str>) -> (usize, Option<String>) {
-    let resp = app.get(path).await;
-    assert_eq!(resp.status(), 200, "{path}");
-    let body: Value = resp.json().await.unwrap();
+    let body = app.get_ok(path).await;
     let next = body["_pagination"]["next_page"].as_str().map(str::to_owned);
     (rows(&body, at), next)
 }

@@ -45,7 +45,7 @@ async fn every_upload_joins_the_all_album_and_only_those_are_in_the_vault() {
     assert_eq!(adds.len(), 1, "{adds:?}");
     assert_eq!(adds[0]["mediaIds"], json!([media_id]));
     let albums: Value = app
-        .get(&format!("/api/fansly/{}/vault/albums", app.team.account_id))
+        .get(&app.acct_path("vault/albums"))
         .await
         .json()
         .await
@@ -59,7 +59,7 @@ async fn every_upload_joins_the_all_album_and_only_those_are_in_the_vault() {
     assert_eq!(adds[0]["albumId"], all["id"]);
 
     let vault: Value = app
-        .get(&format!("/api/fansly/{}/vault/media", app.team.account_id))
+        .get(&app.acct_path("vault/media"))
         .await
         .json()
         .await
@@ -73,7 +73,7 @@ async fn every_upload_joins_the_all_album_and_only_those_are_in_the_vault() {
     let (status, body) = upload_file(&app, &app.team, png(), "b.png", false).await;
     assert_eq!(status, 502, "{body}");
     let after: Value = app
-        .get(&format!("/api/fansly/{}/vault/media", app.team.account_id))
+        .get(&app.acct_path("vault/media"))
         .await
         .json()
         .await
@@ -146,7 +146,7 @@ async fn the_sandbox_answers_429_per_route_and_the_gateway_waits_it_out() {
         .await;
     assert_eq!(resp.status(), 200);
     app.clear_upstream_requests().await;
-    let path = format!("/api/fansly/{}/earnings/pending", app.team.account_id);
+    let path = app.acct_path("earnings/pending");
     for _ in 0..3 {
         let resp = app.get(&path).await;
         assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
@@ -166,12 +166,7 @@ async fn the_sandbox_answers_429_per_route_and_the_gateway_waits_it_out() {
         "the retry waited for Retry-After (1 s): {tries:?}"
     );
     // Another route has its own bucket.
-    let other = app
-        .get(&format!(
-            "/api/fansly/{}/earnings/wallets",
-            app.team.account_id
-        ))
-        .await;
+    let other = app.get(&app.acct_path("earnings/wallets")).await;
     assert_ne!(other.status(), 429);
     assert_eq!(app.sandbox_get("/_sandbox/rate-limit").await["limited"], 1);
 }
@@ -219,14 +214,7 @@ async fn the_gateway_keeps_its_own_per_route_budget() {
 async fn requests_carry_the_browsers_encodings_and_a_current_user_agent() {
     let app = spawn_app().await;
     app.clear_upstream_requests().await;
-    let resp = app
-        .get(&format!(
-            "/api/fansly/{}/earnings/pending",
-            app.team.account_id
-        ))
-        .await;
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let body = app.get_ok(&app.acct_path("earnings/pending")).await;
     assert!(!body["data"].is_null(), "decoded: {body}");
     let reqs = app.upstream_requests().await;
     let r = reqs

@@ -18,6 +18,28 @@ async fn spawn() -> TestApp {
     spawn_app_with(fast).await
 }
 
+/// The app and the team's account, once the account's relay is connected.
+async fn connected() -> (TestApp, String) {
+    ready(spawn().await).await
+}
+
+/// [`connected`], with a keep-alive every `min_ms` to `max_ms`.
+async fn connected_pinging(min_ms: u64, max_ms: u64) -> (TestApp, String) {
+    let app = spawn_app_with(|c| {
+        fast(c);
+        c.relay.ping_min_ms = min_ms;
+        c.relay.ping_max_ms = max_ms;
+    })
+    .await;
+    ready(app).await
+}
+
+async fn ready(app: TestApp) -> (TestApp, String) {
+    let account = app.team.account_id.clone();
+    app.wait_connected(&account, 0).await;
+    (app, account)
+}
+
 /// `(name, dedup_key, payload)` of the account's events, oldest first.
 async fn events(app: &TestApp, account: &str) -> Vec<(String, Option<String>, Value)> {
     let rows = sqlx::query(
@@ -33,6 +55,11 @@ async fn events(app: &TestApp, account: &str) -> Vec<(String, Option<String>, Va
             (r.get(0), r.get(1), serde_json::from_str(&payload).unwrap())
         })
         .collect()
+}
+
+/// The `fansly.messages.received` event of Fansly message `id`.
+async fn message_received(app: &TestApp, account: &str, id: &str) -> Value {
+    event_where(app, account, "fansly.messages.received", "id", id).await
 }
 
 /// The event `name` whose payload field `field` is `value`.
@@ -76,13 +103,11 @@ async fn first_fan_for(app: &TestApp, kind: &str) -> (String, Value) {
 
 #[tokio::test]
 async fn a_fan_message_becomes_messages_received_with_the_fansly_message() {
-    let app = spawn().await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected().await;
 
     let sent = app.fan_writes(7, "hello over the socket", 1).await;
     let message_id = sent["messages"][0].as_str().unwrap();
-    let p = event_where(&app, &account, "fansly.messages.received", "id", message_id).await;
+    let p = message_received(&app, &account, message_id).await;
     assert_eq!(p["content"], "hello over the socket");
     assert_eq!(p["groupId"], sent["groupId"]);
     assert_eq!(p["senderId"], app.fan_id(7).await);
@@ -109,9 +134,7 @@ async fn a_fan_message_becomes_messages_received_with_the_fansly_message() {
 
 #[tokio::test]
 async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed() {
-    let app = spawn().await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected().await;
     let expect = |name: &'static str, field: &'static str, value: Value| (name, field, value);
     let mut wanted = Vec::new();
 
@@ -290,14 +313,7 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
     let sentinel = app
         .sandbox_event("message", json!({"fan": "fan9", "text": "sentinel"}))
         .await;
-    event_where(
-        &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        sentinel["messageId"].as_str().unwrap(),
-    )
-    .await;
+    message_received(&app, &account, sentinel["messageId"].as_str().unwrap()).await;
     assert_eq!(once(&events(&app, &account).await), before + 1);
     // The writer counts a batch once it is committed.
     let status = eventually("the replay counted as duplicates", async || {
@@ -310,9 +326,7 @@ async fn every_mapped_action_is_one_vendor_event_even_when_frames_are_replayed()
 
 #[tokio::test]
 async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
-    let app = spawn().await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected().await;
     for round in 1..=2u64 {
         let dropped = app.sandbox_post("/_sandbox/ws/drop", json!({})).await;
         assert_eq!(dropped.json::<Value>().await.unwrap()["dropped"], 1);
@@ -320,14 +334,7 @@ async fn the_relay_reconnects_after_the_sandbox_drops_the_socket() {
         assert!(s["connected_since"].as_i64().unwrap() > 0);
     }
     let sent = app.fan_writes(11, "after the drop", 1).await;
-    event_where(
-        &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        sent["messages"][0].as_str().unwrap(),
-    )
-    .await;
+    message_received(&app, &account, sent["messages"][0].as_str().unwrap()).await;
 }
 
 /// `fan2` messages `creator` through the sandbox: the message's id, once
@@ -345,7 +352,7 @@ async fn fan2_message_received(
         )
         .await;
     let id = got["messageId"].as_str().unwrap().to_owned();
-    event_where(app, account, "fansly.messages.received", "id", &id).await;
+    message_received(app, account, &id).await;
     id
 }
 
@@ -477,9 +484,7 @@ async fn a_token_that_cannot_be_renewed_stops_the_relay_and_needs_reconnect() {
 
 #[tokio::test]
 async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
-    let app = spawn().await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected().await;
     let message = json!({
         "id": "900000000000000001", "type": 1, "content": "just before the 429",
         "groupId": "900000000000000002", "senderId": "900000000000000003",
@@ -495,14 +500,7 @@ async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
         .sandbox_post("/_sandbox/ws/frame", json!({"frame": batch}))
         .await;
     assert_eq!(resp.status(), 204);
-    event_where(
-        &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        "900000000000000001",
-    )
-    .await;
+    message_received(&app, &account, "900000000000000001").await;
     let s = app.wait_connected(&account, 1).await;
     assert_eq!(s["rate_limited"], 1, "the refusal still counts: {s}");
 }
@@ -510,14 +508,7 @@ async fn events_batched_before_a_refusal_are_relayed_before_it_takes_effect() {
 #[tokio::test]
 async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     // Keep-alives every 300–400 ms: the socket must survive several of them.
-    let app = spawn_app_with(|c| {
-        fast(c);
-        c.relay.ping_min_ms = 300;
-        c.relay.ping_max_ms = 400;
-    })
-    .await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected_pinging(300, 400).await;
     for frame in [
         json!({"frame": {"t": 424242, "d": "{}"}}),
         json!({"frame": {"t": 10000, "d": json!({"serviceId": 999, "event": "{\"type\":1}"}).to_string()}}),
@@ -529,14 +520,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
     }
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let sent = app.fan_writes(12, "still here", 1).await;
-    event_where(
-        &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        sent["messages"][0].as_str().unwrap(),
-    )
-    .await;
+    message_received(&app, &account, sent["messages"][0].as_str().unwrap()).await;
     let s = relay(&app, &account).await;
     assert_eq!(s["unknown_frames"], 2, "{s}");
     assert_eq!(s["malformed_frames"], 2, "{s}");
@@ -547,9 +531,7 @@ async fn unknown_and_malformed_frames_are_counted_and_the_relay_stays_up() {
 #[tokio::test]
 async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_with_the_first() {
     use fansly_gateway::workers::relay::supervisor::{RelayConfig, Relays};
-    let app = spawn().await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected().await;
     // A second manager over the same database, as a restarted (or second)
     // gateway instance would start: it finds the authenticated account itself.
     let state = &app.state;
@@ -579,7 +561,7 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
 
     let sent = app.fan_writes(21, "heard twice", 1).await;
     let id = sent["messages"][0].as_str().unwrap();
-    event_where(&app, &account, "fansly.messages.received", "id", id).await;
+    message_received(&app, &account, id).await;
     let totals = eventually("both relays to see the frame", async || {
         let (a, b) = (relay(&app, &account).await, second.status(&account));
         let seen =
@@ -600,14 +582,7 @@ async fn a_relay_started_later_picks_up_every_authenticated_account_and_dedups_w
 
 #[tokio::test]
 async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
-    let app = spawn_app_with(|c| {
-        fast(c);
-        c.relay.ping_min_ms = 100;
-        c.relay.ping_max_ms = 120;
-    })
-    .await;
-    let account = app.team.account_id.clone();
-    app.wait_connected(&account, 0).await;
+    let (app, account) = connected_pinging(100, 120).await;
     let silence = app
         .sandbox_post("/_sandbox/ws/pongs", json!({"answer": false}))
         .await;
@@ -624,14 +599,7 @@ async fn unanswered_keep_alives_end_the_socket_and_the_relay_reconnects() {
         .await;
     app.wait_connected(&account, 1).await;
     let sent = app.fan_writes(30, "after the silence", 1).await;
-    event_where(
-        &app,
-        &account,
-        "fansly.messages.received",
-        "id",
-        sent["messages"][0].as_str().unwrap(),
-    )
-    .await;
+    message_received(&app, &account, sent["messages"][0].as_str().unwrap()).await;
 }
 
 #[tokio::test]

@@ -1,7 +1,6 @@
 //! Get User Details: by usernames and by ids, one credit per call, clear 4xx for bad lookups.
 
 use reqwest::Method;
-use serde_json::Value;
 
 use crate::helpers::{spawn_app, strs};
 
@@ -39,11 +38,9 @@ async fn looks_up_by_ids_with_or_without_trailing_slash() {
     let one = app.fan_id(1).await;
     let two = app.fan_id(2).await;
     for path in ["users/", "users"] {
-        let resp = app
-            .get(&app.acct_path(&format!("{path}?ids={one},{two}")))
+        let body = app
+            .get_ok(&app.acct_path(&format!("{path}?ids={one},{two}")))
             .await;
-        assert_eq!(resp.status(), 200, "{path}");
-        let body: Value = resp.json().await.unwrap();
         let ids = strs(&body["data"], "id");
         assert_eq!(ids, [one.as_str(), two.as_str()]);
     }

@@ -171,13 +171,6 @@ async fn send(app: &TestApp, method: Method, path: &str, body: Value) -> reqwest
     .await
 }
 
-/// [`send`] that must answer 200; the JSON answer.
-async fn send_ok(app: &TestApp, method: Method, path: &str, body: Value) -> Value {
-    let resp = send(app, method.clone(), path, body).await;
-    assert_eq!(resp.status(), 200, "{method} {path}");
-    resp.json().await.unwrap()
-}
-
 fn entry_media(page: &Value) -> Vec<String> {
     strings(&page["data"]["albumMedia"], "mediaId")
 }
@@ -223,39 +216,37 @@ async fn an_album_is_built_paged_reordered_and_updated() {
         handles.push(body["prefixed_id"].as_str().unwrap().to_owned());
         vault_ids.push(body["media_id"].as_str().unwrap().to_owned());
     }
-    let media_path = format!("/vault/albums/{album}/media");
-    send_ok(
-        &app,
+    let media_path = format!("vault/albums/{album}/media");
+    app.acct_ok(
         Method::POST,
         &media_path,
-        json!({"media_ids": vault_ids[..20]}),
+        Some(&json!({"media_ids": vault_ids[..20]})),
     )
     .await;
-    let added = send_ok(
-        &app,
-        Method::POST,
-        &media_path,
-        json!({"mediaFiles": handles[20..]}),
-    )
-    .await;
+    let added = app
+        .acct_ok(
+            Method::POST,
+            &media_path,
+            Some(&json!({"mediaFiles": handles[20..]})),
+        )
+        .await;
     assert_eq!(added["data"]["itemCount"], 45, "{added}");
     in_album.extend(vault_ids.iter().cloned());
     // Adding again changes nothing.
-    send_ok(
-        &app,
+    app.acct_ok(
         Method::POST,
         &media_path,
-        json!({"media_ids": [vault_ids[0]]}),
+        Some(&json!({"media_ids": [vault_ids[0]]})),
     )
     .await;
     // Remove one (by handle).
-    let removed = send_ok(
-        &app,
-        Method::DELETE,
-        &media_path,
-        json!({"mediaFiles": [handles[5]]}),
-    )
-    .await;
+    let removed = app
+        .acct_ok(
+            Method::DELETE,
+            &media_path,
+            Some(&json!({"mediaFiles": [handles[5]]})),
+        )
+        .await;
     assert_eq!(removed["data"]["itemCount"], 44, "{removed}");
     in_album.retain(|m| *m != vault_ids[5]);
 
@@ -321,11 +312,10 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     assert_eq!(in_default, everything, "the whole vault is the All album");
 
     // Reorder: the new album first.
-    send_ok(
-        &app,
+    app.acct_ok(
         Method::POST,
-        "/vault/albums/reorder",
-        json!({"album_id": album, "position": 0}),
+        "vault/albums/reorder",
+        Some(&json!({"album_id": album, "position": 0})),
     )
     .await;
     let order: Vec<String> = albums(&app)
@@ -336,12 +326,12 @@ async fn an_album_is_built_paged_reordered_and_updated() {
     assert_eq!(order, [album.clone(), default_album.clone()]);
 
     // Update the title only, then the description only: the other stays.
-    let path = format!("/vault/albums/{album}");
+    let path = format!("vault/albums/{album}");
     for (change, title, description) in [
         (json!({"title": "Set (June)"}), "Set (June)", "June"),
         (json!({"description": ""}), "Set (June)", ""),
     ] {
-        send_ok(&app, Method::PUT, &path, change).await;
+        app.acct_ok(Method::PUT, &path, Some(&change)).await;
         let listed = albums(&app).await;
         assert_eq!(listed[0]["title"], title);
         assert_eq!(listed[0]["description"], description);

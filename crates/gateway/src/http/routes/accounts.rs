@@ -1,26 +1,21 @@
 //! `/api/fansly/accounts`: the team's connected Fansly accounts.
 
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::extract::Path;
+use axum::response::Response;
 use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::accounts::store as accounts;
 use crate::core::error::ApiError;
-use crate::http::envelope::rate_headers;
-use crate::http::extract::Authed;
-use crate::http::openapi::tagged;
+use crate::http::routes::declare::endpoint;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Account",
-        OpenApiRouter::new()
-            .routes(routes!(list_accounts))
-            .routes(routes!(disconnect)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_accounts))
+        .routes(routes!(disconnect))
 }
 
 /// List Accounts: a bare JSON array (no `data`/`_meta`), free of credits, as
@@ -31,11 +26,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     operation_id = "listAccounts",
     responses((status = 200, description = "Bare array of `{id, display_name, fansly_id, fansly_username, is_authenticated, authentication_progress, fansly_user_data, relay, upstream_drift}` (`upstream_drift`: `[{route, kind, field, count, last_seen_ms}]`, the protocol drift seen on this account's calls since the gateway started)", body = [AccountListItem])),
 )]
-async fn list_accounts(
-    State(state): State<AppState>,
-    authed: Authed,
-) -> Result<Response, ApiError> {
-    let rows = accounts::list(&state.db, &authed.caller.team_id).await?;
+async fn list_accounts(team: TeamScope) -> Result<Response, ApiError> {
+    let state = &team.state;
+    let rows = accounts::list(&state.db, team.team()).await?;
     let ids: Vec<&str> = rows.iter().map(|a| a.id.as_str()).collect();
     let mut relays = state.relays.statuses(&ids).await.into_iter();
     let body: Vec<Value> = rows
@@ -50,30 +43,21 @@ async fn list_accounts(
             v
         })
         .collect();
-    Ok((rate_headers(&authed.rate), Json(body)).into_response())
+    Ok(team.bare(body))
 }
 
-/// Disconnect Account: logs the Fansly session out and erases the account
-/// with its credentials and tokens. Answers `{}`.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/accounts/{fanslyAccount}",
-    operation_id = "disconnectAccount",
+endpoint! {
+    /// Disconnect Account: logs the Fansly session out and erases the account
+    /// with its credentials and tokens. Answers `{}`.
+    delete "/api/fansly/accounts/{fanslyAccount}" "disconnectAccount",
     params(("fanslyAccount" = String, Path, description = "Fansly account id")),
     responses(
         (status = 200, description = "`{}`", body = Object),
     ),
-)]
-async fn disconnect(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Response, ApiError> {
-    state
-        .sessions
-        .disconnect(&authed.caller.team_id, &account)
-        .await?;
-    Ok((rate_headers(&authed.rate), Json(json!({}))).into_response())
+    fn disconnect(team: TeamScope, Path(account): Path<String>) -> Result<Response, ApiError> {
+        team.state.sessions.disconnect(team.team(), &account).await?;
+        Ok(team.bare(json!({})))
+    }
 }
 
 /// One element of List Accounts' bare array, for the OpenAPI document only

@@ -13,7 +13,6 @@ use crate::core::error::ApiError;
 use crate::fansly::chats::{self, ChatOrder};
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
 use crate::http::routes::declare::endpoint;
@@ -22,15 +21,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Chats",
-        OpenApiRouter::new()
-            .routes(routes!(create_chat, list_chats))
-            .routes(routes!(show_chat))
-            .routes(routes!(mark_all_as_read))
-            .routes(routes!(typing))
-            .routes(routes!(disable_read_receipts)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(create_chat, list_chats))
+        .routes(routes!(show_chat))
+        .routes(routes!(mark_all_as_read))
+        .routes(routes!(typing))
+        .routes(routes!(disable_read_receipts))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -40,11 +36,9 @@ pub struct CreateChatBody {
     user_id: String,
 }
 
-/// Create Chat: opens (or returns the existing) DM with a Fansly user.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/chats",
-    operation_id = "createChat",
+endpoint! {
+    /// Create Chat: opens (or returns the existing) DM with a Fansly user.
+    post "/api/fansly/{fanslyAccount}/chats" "createChat",
     params(("fanslyAccount" = String, Path, description = "The Fansly Account ID", example = "fansly_acct_XXXXXXXXXXXXXXX")),
     request_body = CreateChatBody,
     responses(
@@ -52,21 +46,18 @@ pub struct CreateChatBody {
         (status = 404, description = "Unknown account or user"),
         (status = 422, description = "Missing or ill-typed `user_id`"),
     ),
-)]
-async fn create_chat(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<CreateChatBody>,
-) -> Result<Metered, ApiError> {
-    if !is_snowflake(&body.user_id) {
-        return Err(ApiError::Unprocessable(
-            "user_id must be a Fansly account id: a string of digits".into(),
-        ));
+    fn create_chat(scope: AccountScope, ApiJson(body): ApiJson<CreateChatBody>) {
+        if !is_snowflake(&body.user_id) {
+            return Err(ApiError::Unprocessable(
+                "user_id must be a Fansly account id: a string of digits".into(),
+            ));
+        }
+        scope
+            .call(prices::CHATS_CREATE, |f, a| async move {
+                chats::create_chat(&f, &a, &body.user_id).await
+            })
+            .await
     }
-    scope
-        .call(prices::CHATS_CREATE, |f, a| async move {
-            chats::create_chat(&f, &a, &body.user_id).await
-        })
-        .await
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -2,9 +2,8 @@
 //! with its login, 2FA codes, re-login. Answers are bare objects, as the
 //! vendor's are, and cost no credits.
 
-use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::extract::Path;
+use axum::response::Response;
 use fansly_upstream::Proxy;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,19 +18,16 @@ use crate::core::error::ApiError;
 use crate::core::ids::new_account_id;
 use crate::core::ssrf::{self, Lookup, SystemLookup};
 use crate::core::time::now_ms;
-use crate::http::envelope::rate_headers;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::openapi::tagged;
+use crate::http::extract::ApiJson;
+use crate::http::routes::declare::endpoint;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Connect Fansly Account",
-        OpenApiRouter::new()
-            .routes(routes!(start))
-            .routes(routes!(poll, submit_code))
-            .routes(routes!(reauthenticate)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(start))
+        .routes(routes!(poll, submit_code))
+        .routes(routes!(reauthenticate))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -73,11 +69,8 @@ pub struct CustomProxy {
         (status = 503, description = "No master key configured to seal credentials"),
     ),
 )]
-async fn start(
-    State(state): State<AppState>,
-    authed: Authed,
-    ApiJson(body): ApiJson<StartBody>,
-) -> Result<Response, ApiError> {
+async fn start(team: TeamScope, ApiJson(body): ApiJson<StartBody>) -> Result<Response, ApiError> {
+    let state = &team.state;
     let login_name = body.username.trim();
     if login_name.is_empty() {
         return Err(ApiError::Unprocessable("username must not be empty".into()));
@@ -108,19 +101,19 @@ async fn start(
         )?;
     }
     let proxy = proxy_url(
-        &state,
+        state,
         body.proxy_country.as_deref(),
         body.custom_proxy.as_ref(),
     )
     .await?;
     let sessions = &state.sessions;
     sessions.keyring()?;
-    let team = &authed.caller.team_id;
+    let team_id = team.team();
 
     let existing = sqlx::query(
         "SELECT id, auth_state FROM fansly_accounts WHERE team_id = $1 AND lower(login_name) = lower($2)",
     )
-    .bind(team)
+    .bind(team_id)
     .bind(login_name)
     .fetch_optional(&state.db.pool)
     .await?;
@@ -139,7 +132,7 @@ async fn start(
             id
         }
         None => {
-            let unconnected = accounts::count_unconnected(&state.db, team).await?;
+            let unconnected = accounts::count_unconnected(&state.db, team_id).await?;
             let max = state.config.logins.max_unconnected_per_team;
             if unconnected >= max {
                 return Err(ApiError::RateLimited {
@@ -160,7 +153,7 @@ async fn start(
         .unwrap_or(login_name);
     login::queue(
         sessions,
-        team,
+        team_id,
         &id,
         login_name,
         display,
@@ -169,16 +162,15 @@ async fn start(
     )
     .await?;
     login::spawn(sessions.clone(), id.clone());
-    Ok(started(&state, &authed, &id))
+    Ok(started(&team, &id))
 }
 
-fn started(state: &AppState, authed: &Authed, id: &str) -> Response {
-    let body = json!({
+fn started(team: &TeamScope, id: &str) -> Response {
+    team.bare(json!({
         "account_id": id,
         "message": "Authentication process started. Query the polling_url to check the progress.",
-        "polling_url": format!("{}/api/fansly/authenticate/{id}", state.public_url),
-    });
-    (rate_headers(&authed.rate), Json(body)).into_response()
+        "polling_url": format!("{}/api/fansly/authenticate/{id}", team.state.public_url),
+    }))
 }
 
 const MAX_USERNAME: usize = 254;
@@ -283,23 +275,17 @@ pub fn status_json(row: &AccountRow) -> Value {
     })
 }
 
-/// Poll Authentication Status.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/authenticate/{fanslyAccount}",
-    operation_id = "pollAuthenticationStatus",
+endpoint! {
+    /// Poll Authentication Status.
+    get "/api/fansly/authenticate/{fanslyAccount}" "pollAuthenticationStatus",
     params(("fanslyAccount" = String, Path, description = "The account id Start Authentication returned")),
     responses(
         (status = 200, description = "`{account_id, display_name, status, is_authenticated, needs_code, twofa_type, masked_email, last_error, fansly_user_data}`", body = Object),
     ),
-)]
-async fn poll(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(account): Path<String>,
-) -> Result<Response, ApiError> {
-    let row = accounts::get(&state.db, &authed.caller.team_id, &account).await?;
-    Ok((rate_headers(&authed.rate), Json(status_json(&row))).into_response())
+    fn poll(team: TeamScope, Path(account): Path<String>) -> Result<Response, ApiError> {
+        let row = accounts::get(&team.state.db, team.team(), &account).await?;
+        Ok(team.bare(status_json(&row)))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -324,19 +310,18 @@ pub struct CodeBody {
     ),
 )]
 async fn submit_code(
-    State(state): State<AppState>,
-    authed: Authed,
+    team: TeamScope,
     Path(account): Path<String>,
     ApiJson(body): ApiJson<CodeBody>,
 ) -> Result<Response, ApiError> {
+    let state = &team.state;
     let code = body.code.trim();
     if !(4..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(ApiError::Unprocessable(
             "code must be 4 to 10 digits".into(),
         ));
     }
-    let team = &authed.caller.team_id;
-    let row = accounts::get(&state.db, team, &account).await?;
+    let row = accounts::get(&state.db, team.team(), &account).await?;
     if row.auth_state == status::CHALLENGE_VERIFICATION && !row.needs_code() {
         return Err(ApiError::Conflict(format!(
             "Fansly sent a link, not a code, to confirm account {account}'s login: open it, then POST /api/fansly/authenticate/{account}/reauthenticate"
@@ -360,7 +345,7 @@ async fn submit_code(
     .bind(sealed)
     .bind(now_ms())
     .bind(&account)
-    .bind(team)
+    .bind(team.team())
     .bind(&row.auth_state)
     .execute(&state.db.writer)
     .await?;
@@ -371,9 +356,9 @@ async fn submit_code(
     }
     // Answered as `verifying` (read before the check starts, as the vendor
     // answers); the outcome is for polling.
-    let row = accounts::get(&state.db, team, &account).await?;
+    let row = accounts::get(&state.db, team.team(), &account).await?;
     login::spawn(state.sessions.clone(), account.clone());
-    Ok((rate_headers(&authed.rate), Json(status_json(&row))).into_response())
+    Ok(team.bare(status_json(&row)))
 }
 
 /// Re-authenticate Account: logs in again with the stored credentials.
@@ -388,12 +373,11 @@ async fn submit_code(
     ),
 )]
 async fn reauthenticate(
-    State(state): State<AppState>,
-    authed: Authed,
+    team: TeamScope,
     Path(account): Path<String>,
 ) -> Result<Response, ApiError> {
-    let team = &authed.caller.team_id;
-    let row = accounts::get(&state.db, team, &account).await?;
+    let state = &team.state;
+    let row = accounts::get(&state.db, team.team(), &account).await?;
     if !row.has_password {
         return Err(ApiError::Conflict(format!(
             "account {account} has no stored password; connect it with POST /api/fansly/authenticate"
@@ -414,7 +398,7 @@ async fn reauthenticate(
         .await?;
     state.sessions.forget(&account);
     login::spawn(state.sessions.clone(), account.clone());
-    Ok(started(&state, &authed, &account))
+    Ok(started(&team, &account))
 }
 
 #[cfg(test)]

@@ -16,31 +16,29 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::openapi::tagged;
+use crate::http::extract::ApiJson;
 use crate::http::operator::{self, OPERATOR_KEY_ID};
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
+use crate::http::routes::webhooks::queued;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 use crate::metering::credits;
 use crate::metering::prices;
 use crate::metering::requests::RequestFilter;
 use crate::tenancy;
-use crate::webhooks::deliveries as deliver;
 use crate::webhooks::endpoints;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Console",
-        OpenApiRouter::new()
-            .routes(routes!(me))
-            .routes(routes!(list_teams))
-            .routes(routes!(list_keys, create_key))
-            .routes(routes!(revoke_key))
-            .routes(routes!(ledger))
-            .routes(routes!(usage))
-            .routes(routes!(requests))
-            .routes(routes!(test_webhook)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(me))
+        .routes(routes!(list_teams))
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(ledger))
+        .routes(routes!(usage))
+        .routes(routes!(requests))
+        .routes(routes!(test_webhook))
 }
 
 /// Who Am I: the team behind the key, its balance, whether the caller is
@@ -50,10 +48,10 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/api/console/me",
     operation_id = "consoleMe",
     responses((status = 200, description = "`data` is `{team_id, team_name, balance, rate_limit_per_minute, key_id, operator, sandbox}`", body = Object)),
-    security(("default" = []))
 )]
-async fn me(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
-    let team = tenancy::get_team(&state.db, &authed.caller.team_id)
+async fn me(scope: TeamScope) -> Result<Metered, ApiError> {
+    let (state, authed) = (&scope.state, &scope.authed);
+    let team = tenancy::get_team(&state.db, scope.team())
         .await?
         .ok_or_else(|| ApiError::Unauthorized("Unauthorized: the team no longer exists".into()))?;
     let data = json!({
@@ -66,46 +64,40 @@ async fn me(State(state): State<AppState>, authed: Authed) -> Result<Metered, Ap
         "operator": authed.caller.key_id == OPERATOR_KEY_ID,
         "sandbox": state.config.sandbox.enabled,
     });
-    authed.free(&state, prices::CONSOLE_ME, data).await
+    scope.free(prices::CONSOLE_ME, data).await
 }
 
-/// List Teams (operator token only): every team with its balance. Team
-/// routes then act for a team named in `X-Team-Id`.
-#[utoipa::path(
-    get,
-    path = "/api/console/teams",
-    operation_id = "consoleListTeams",
+endpoint! {
+    /// List Teams (operator token only): every team with its balance. Team
+    /// routes then act for a team named in `X-Team-Id`.
+    get "/api/console/teams" "consoleListTeams",
     responses(
         (status = 200, description = "`{data: [{id, name, credits, rate_limit_per_minute, created_at}]}`", body = Object),
         (status = 401, description = "Not the operator token"),
     ),
-    security(("default" = []))
-)]
-async fn list_teams(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    let presented = crate::http::extract::bearer(&headers).unwrap_or_default();
-    if !operator::is_operator(&state, presented) {
-        return Err(ApiError::Unauthorized(
-            "Unauthorized: listing teams takes the operator token".into(),
-        ));
+    fn list_teams(
+        State(state): State<AppState>,
+        headers: HeaderMap,
+    ) -> Result<Json<Value>, ApiError> {
+        let presented = crate::http::extract::bearer(&headers).unwrap_or_default();
+        if !operator::is_operator(&state, presented) {
+            return Err(ApiError::Unauthorized(
+                "Unauthorized: listing teams takes the operator token".into(),
+            ));
+        }
+        let teams = tenancy::list_teams(&state.db).await?;
+        Ok(Json(json!({ "data": teams })))
     }
-    let teams = tenancy::list_teams(&state.db).await?;
-    Ok(Json(json!({ "data": teams })))
 }
 
-/// List API Keys: the team's keys (never their secrets), oldest first.
-#[utoipa::path(
-    get,
-    path = "/api/console/keys",
-    operation_id = "consoleListKeys",
+endpoint! {
+    /// List API Keys: the team's keys (never their secrets), oldest first.
+    get "/api/console/keys" "consoleListKeys",
     responses((status = 200, description = "`data` is `[{id, team_id, name, prefix, created_at, revoked_at, mcp_read_only}]`", body = Object)),
-    security(("default" = []))
-)]
-async fn list_keys(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
-    let keys = tenancy::list_keys(&state.db, &authed.caller.team_id).await?;
-    authed.free(&state, prices::CONSOLE_KEYS, json!(keys)).await
+    fn list_keys(team: TeamScope) {
+        let keys = tenancy::list_keys(&team.state.db, team.team()).await?;
+        team.free(prices::CONSOLE_KEYS, json!(keys)).await
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,63 +113,43 @@ pub struct NewKeyBody {
     name: String,
 }
 
-/// Create API Key: the secret is in this answer only; it is stored hashed.
-#[utoipa::path(
-    post,
-    path = "/api/console/keys",
-    operation_id = "consoleCreateKey",
+endpoint! {
+    /// Create API Key: the secret is in this answer only; it is stored hashed.
+    post "/api/console/keys" "consoleCreateKey",
     request_body = NewKeyBody,
     responses(
         (status = 200, description = "`data` is `{id, team_id, name, prefix, created_at, key}`", body = Object),
         (status = 422, description = "The name is empty or too long"),
     ),
-    security(("default" = []))
-)]
-async fn create_key(
-    State(state): State<AppState>,
-    authed: Authed,
-    ApiJson(body): ApiJson<NewKeyBody>,
-) -> Result<Metered, ApiError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::Unprocessable(
-            "name: give the key a name of 1 to 100 characters".into(),
-        ));
+    fn create_key(team: TeamScope, ApiJson(body): ApiJson<NewKeyBody>) {
+        let name = body.name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ApiError::Unprocessable(
+                "name: give the key a name of 1 to 100 characters".into(),
+            ));
+        }
+        let key = tenancy::create_key(&team.state.db, team.team(), name).await?;
+        let mut data = json!(key.info);
+        data["key"] = json!(key.secret);
+        team.free(prices::CONSOLE_KEYS_CREATE, data).await
     }
-    let key = tenancy::create_key(&state.db, &authed.caller.team_id, name).await?;
-    let mut data = json!(key.info);
-    data["key"] = json!(key.secret);
-    authed.free(&state, prices::CONSOLE_KEYS_CREATE, data).await
 }
 
-/// Revoke API Key: it stops working at once (the key in use included).
-#[utoipa::path(
-    delete,
-    path = "/api/console/keys/{key_id}",
-    operation_id = "consoleRevokeKey",
-    params(("key_id" = String, Path, description = "Key id (key_…)")),
+endpoint! {
+    /// Revoke API Key: it stops working at once (the key in use included).
+    delete "/api/console/keys/{key_id}" "consoleRevokeKey",
     responses(
         (status = 200, description = "`data` is `{id, revoked: true}`", body = Object),
         (status = 404, description = "No active key of this team with that id"),
     ),
-    security(("default" = []))
-)]
-async fn revoke_key(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(key_id): Path<String>,
-) -> Result<Metered, ApiError> {
-    if !tenancy::revoke_team_key(&state.db, &authed.caller.team_id, &key_id).await? {
-        return Err(ApiError::NotFound(format!("no active key {key_id}")));
+    fn revoke_key(team: TeamScope, Path(key_id): Path<String>) {
+        if !tenancy::revoke_team_key(&team.state.db, team.team(), &key_id).await? {
+            return Err(ApiError::NotFound(format!("no active key {key_id}")));
+        }
+        team.state.callers.forget_all();
+        let data = json!({"id": key_id, "revoked": true});
+        team.free(prices::CONSOLE_KEYS_REVOKE, data).await
     }
-    state.callers.forget_all();
-    authed
-        .free(
-            &state,
-            prices::CONSOLE_KEYS_REVOKE,
-            json!({"id": key_id, "revoked": true}),
-        )
-        .await
 }
 
 /// Credit Ledger: newest first, `limit` 1–200 (50) rows with an id below
@@ -191,13 +163,8 @@ async fn revoke_key(
         ("before" = Option<i64>, Query, description = "Ledger id; rows below it"),
     ),
     responses((status = 200, description = "`data` is `{balance, entries: [{id, delta, balance_after, reason, endpoint, request_id, created_at}], next_before}`", body = Object)),
-    security(("default" = []))
 )]
-async fn ledger(
-    State(state): State<AppState>,
-    authed: Authed,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn ledger(team: TeamScope, params: Params) -> Result<Metered, ApiError> {
     let limit = params.one_integer("limit", 50, 1, 200)?;
     let before = match params.one("before")? {
         None => None,
@@ -205,14 +172,14 @@ async fn ledger(
             ApiError::Unprocessable(format!("before: expected a ledger id, got {raw:?}"))
         })?),
     };
-    let team = &authed.caller.team_id;
-    let rows = credits::ledger_page(&state.db, team, before, i64::from(limit)).await?;
+    let db = &team.state.db;
+    let rows = credits::ledger_page(db, team.team(), before, i64::from(limit)).await?;
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    let balance = credits::balance(&state.db, team).await?.unwrap_or(0);
+    let balance = credits::balance(db, team.team()).await?.unwrap_or(0);
     let data = json!({"balance": balance, "entries": rows, "next_before": next_before});
-    authed.free(&state, prices::CONSOLE_LEDGER, data).await
+    team.free(prices::CONSOLE_LEDGER, data).await
 }
 
 /// Usage: credits spent (net of refunds) per UTC day and per ledger
@@ -223,19 +190,14 @@ async fn ledger(
     operation_id = "consoleUsage",
     params(("days" = Option<u32>, Query, minimum = 1, maximum = 90, description = "1–90, default 14")),
     responses((status = 200, description = "`data` is `{since, per_day: [{day, credits}], per_endpoint: [{endpoint, credits, calls}]}`; `per_day` has every day of the window", body = Object)),
-    security(("default" = []))
 )]
-async fn usage(
-    State(state): State<AppState>,
-    authed: Authed,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn usage(team: TeamScope, params: Params) -> Result<Metered, ApiError> {
     let days = i64::from(params.one_integer("days", 14, 1, 90)?);
     const DAY: i64 = 86_400_000;
     let today = now_ms() / DAY * DAY;
     let since = today - (days - 1) * DAY;
-    let team = &authed.caller.team_id;
-    let spent = credits::spent_per_day(&state.db, team, since).await?;
+    let db = &team.state.db;
+    let spent = credits::spent_per_day(db, team.team(), since).await?;
     let per_day: Vec<Value> = (0..days)
         .map(|i| {
             let day = since + i * DAY;
@@ -243,7 +205,7 @@ async fn usage(
             json!({"day": day, "credits": credits})
         })
         .collect();
-    let per_endpoint: Vec<Value> = credits::spent_per_endpoint(&state.db, team, since)
+    let per_endpoint: Vec<Value> = credits::spent_per_endpoint(db, team.team(), since)
         .await?
         .into_iter()
         .map(|(endpoint, credits, calls)| {
@@ -251,7 +213,7 @@ async fn usage(
         })
         .collect();
     let data = json!({"since": since, "per_day": per_day, "per_endpoint": per_endpoint});
-    authed.free(&state, prices::CONSOLE_USAGE, data).await
+    team.free(prices::CONSOLE_USAGE, data).await
 }
 
 /// Recent Requests: the team's latest calls kept in memory (the newest
@@ -269,13 +231,8 @@ async fn usage(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1–500, default 100"),
     ),
     responses((status = 200, description = "`data` is `[{at, method, route, path, status, credits, latency_ms, upstream_calls, request_id, key_id, console}]`", body = Object)),
-    security(("default" = []))
 )]
-async fn requests(
-    State(state): State<AppState>,
-    authed: Authed,
-    params: Params,
-) -> Result<Metered, ApiError> {
+async fn requests(team: TeamScope, params: Params) -> Result<Metered, ApiError> {
     let limit = params.one_integer("limit", 100, 1, 500)?;
     // An empty `route` or `status` filters nothing, as in the console's form.
     let text = |name| -> Result<Option<String>, ApiError> {
@@ -298,39 +255,27 @@ async fn requests(
         status: text("status")?,
         include_console,
     };
-    let rows = state
+    let rows = team
+        .state
         .requests
-        .recent(&authed.caller.team_id, &filter, limit as usize);
-    authed
-        .free(&state, prices::CONSOLE_REQUESTS, json!(rows))
-        .await
+        .recent(team.team(), &filter, limit as usize);
+    team.free(prices::CONSOLE_REQUESTS, json!(rows)).await
 }
 
-/// Test Webhook: queues one delivery of event `webhook.test` (an example
-/// message payload, no idempotency key) to this endpoint; it appears in the
-/// delivery log with its attempts like any other. 409 when disabled.
-#[utoipa::path(
-    post,
-    path = "/api/webhooks/{webhook_id}/test",
+endpoint! {
+    /// Test Webhook: queues one delivery of event `webhook.test` (an example
+    /// message payload, no idempotency key) to this endpoint; it appears in the
+    /// delivery log with its attempts like any other. 409 when disabled.
+    post "/api/webhooks/{webhook_id}/test" "testWebhook",
     tag = "Webhooks",
-    operation_id = "testWebhook",
-    params(("webhook_id" = String, Path, description = "Webhook id (wh_…)")),
     responses(
         (status = 200, description = "`data` is the new delivery (pending)", body = Object),
         (status = 404, description = "Unknown webhook"),
         (status = 409, description = "The webhook is disabled"),
     ),
-    security(("default" = []))
-)]
-async fn test_webhook(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(id): Path<String>,
-) -> Result<Metered, ApiError> {
-    let delivery = endpoints::test_send(&state.db, &authed.caller.team_id, &id).await?;
-    state.events.recorded().notify_waiters();
-    let data = deliver::get(&state.db, &id, &delivery)
-        .await?
-        .unwrap_or(Value::Null);
-    authed.free(&state, prices::WEBHOOKS_TEST, data).await
+    fn test_webhook(team: TeamScope, Path(id): Path<String>) {
+        let delivery = endpoints::test_send(&team.state.db, team.team(), &id).await?;
+        let data = queued(&team.state, &id, &delivery).await?;
+        team.free(prices::WEBHOOKS_TEST, data).await
+    }
 }

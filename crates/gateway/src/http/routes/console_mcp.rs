@@ -2,7 +2,7 @@
 //! shows about the MCP server (its URL and ready client configurations) and
 //! the per-key MCP read-only switch. Free, team-scoped, `{data, _meta}`.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -10,8 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
+use crate::http::extract::ApiJson;
+use crate::http::routes::declare::endpoint;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 use crate::tenancy;
@@ -28,26 +29,22 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(set_key_mcp))
 }
 
-/// MCP Setup: the `/mcp` endpoint's URL and client configurations to paste,
-/// and whether the calling key is MCP read-only.
-#[utoipa::path(
-    get,
-    path = "/api/console/mcp",
-    tag = "Console",
-    operation_id = "consoleMcpSetup",
+endpoint! {
+    /// MCP Setup: the `/mcp` endpoint's URL and client configurations to paste,
+    /// and whether the calling key is MCP read-only.
+    get "/api/console/mcp" "consoleMcpSetup",
     responses((status = 200, description = "`data` is `{url, transport, key_read_only, snippets: [{id, title, where, language, text}]}`", body = Object)),
-    security(("default" = []))
-)]
-async fn mcp_setup(State(state): State<AppState>, authed: Authed) -> Result<Metered, ApiError> {
-    let url = format!("{}/mcp", state.public_url.trim_end_matches('/'));
-    let read_only = authed.caller.mcp_read_only;
-    let data = json!({
-        "url": url,
-        "transport": "streamable-http",
-        "key_read_only": read_only,
-        "snippets": snippets(&url),
-    });
-    authed.free(&state, prices::CONSOLE_MCP, data).await
+    fn mcp_setup(team: TeamScope) {
+        let url = format!("{}/mcp", team.state.public_url.trim_end_matches('/'));
+        let read_only = team.authed.caller.mcp_read_only;
+        let data = json!({
+            "url": url,
+            "transport": "streamable-http",
+            "key_read_only": read_only,
+            "snippets": snippets(&url),
+        });
+        team.free(prices::CONSOLE_MCP, data).await
+    }
 }
 
 /// Client configurations for `url`, each as the text to paste.
@@ -110,37 +107,31 @@ pub struct KeyMcpBody {
     read_only: bool,
 }
 
-/// Set Key MCP Mode: turns the MCP read-only switch of one of the team's
-/// active keys on or off; it applies from the key's next `/mcp` call.
-#[utoipa::path(
-    put,
-    path = "/api/console/keys/{key_id}/mcp",
-    tag = "Console",
-    operation_id = "consoleSetKeyMcp",
-    params(("key_id" = String, Path, description = "Key id (key_…)")),
+endpoint! {
+    /// Set Key MCP Mode: turns the MCP read-only switch of one of the team's
+    /// active keys on or off; it applies from the key's next `/mcp` call.
+    put "/api/console/keys/{key_id}/mcp" "consoleSetKeyMcp",
     request_body = KeyMcpBody,
     responses(
         (status = 200, description = "`data` is `{id, mcp_read_only}`", body = Object),
         (status = 404, description = "No active key of this team with that id"),
         (status = 422, description = "The body is not `{read_only: true|false}`"),
     ),
-    security(("default" = []))
-)]
-async fn set_key_mcp(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(key_id): Path<String>,
-    ApiJson(body): ApiJson<KeyMcpBody>,
-) -> Result<Metered, ApiError> {
-    let team = &authed.caller.team_id;
-    if !tenancy::set_team_mcp_read_only(&state.db, team, &key_id, body.read_only).await? {
-        return Err(ApiError::NotFound(format!("no active key {key_id}")));
+    fn set_key_mcp(
+        team: TeamScope,
+        Path(key_id): Path<String>,
+        ApiJson(body): ApiJson<KeyMcpBody>,
+    ) {
+        let (state, read_only) = (&team.state, body.read_only);
+        if !tenancy::set_team_mcp_read_only(&state.db, team.team(), &key_id, read_only).await? {
+            return Err(ApiError::NotFound(format!("no active key {key_id}")));
+        }
+        // This instance answers with the new switch at once; others within
+        // `key_cache_ms`, as with a revocation.
+        state.callers.forget_all();
+        let data = json!({"id": key_id, "mcp_read_only": read_only});
+        team.free(prices::CONSOLE_KEYS_MCP, data).await
     }
-    // This instance answers with the new switch at once; others within
-    // `key_cache_ms`, as with a revocation.
-    state.callers.forget_all();
-    let data = json!({"id": key_id, "mcp_read_only": body.read_only});
-    authed.free(&state, prices::CONSOLE_KEYS_MCP, data).await
 }
 
 #[cfg(test)]

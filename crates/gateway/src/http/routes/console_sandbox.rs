@@ -4,7 +4,7 @@
 //! to the sandbox's own `/_sandbox` route and answers what it answered.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -12,18 +12,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
-use crate::http::extract::Authed;
-use crate::http::openapi::tagged;
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Console",
-        OpenApiRouter::new()
-            .routes(routes!(sandbox_event))
-            .routes(routes!(sandbox_emails)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(sandbox_event))
+        .routes(routes!(sandbox_emails))
 }
 
 /// The sandbox's base URL, or 404 outside sandbox mode.
@@ -73,15 +70,13 @@ async fn forward(req: reqwest::RequestBuilder) -> Result<Response, ApiError> {
         (status = 200, description = "`data` is the sandbox's answer `{frames, …ids}`", body = Object),
         (status = 404, description = "Not in sandbox mode, or an unknown kind"),
     ),
-    security(("default" = []))
 )]
 async fn sandbox_event(
-    State(state): State<AppState>,
-    _authed: Authed,
+    caller: TeamScope,
     Path(kind): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let base = sandbox_base(&state)?;
+    let base = sandbox_base(&caller.state)?;
     if !kind.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
         return Err(ApiError::NotFound(format!("unknown event kind {kind:?}")));
     }
@@ -99,28 +94,21 @@ async fn sandbox_event(
     .await
 }
 
-/// Sandbox E-mails: what the sandbox has e-mailed (2FA codes), optionally
-/// only to the user `to`. Sandbox mode only.
-#[utoipa::path(
-    get,
-    path = "/api/console/sandbox/emails",
-    operation_id = "consoleSandboxEmails",
+endpoint! {
+    /// Sandbox E-mails: what the sandbox has e-mailed (2FA codes), optionally
+    /// only to the user `to`. Sandbox mode only.
+    get "/api/console/sandbox/emails" "consoleSandboxEmails",
     params(("to" = Option<String>, Query, description = "A sandbox username")),
     responses(
         (status = 200, description = "`data` is the sandbox's e-mails", body = Object),
         (status = 404, description = "Not in sandbox mode"),
     ),
-    security(("default" = []))
-)]
-async fn sandbox_emails(
-    State(state): State<AppState>,
-    _authed: Authed,
-    params: Params,
-) -> Result<Response, ApiError> {
-    let base = sandbox_base(&state)?;
-    let mut req = reqwest::Client::new().get(format!("{base}/_sandbox/emails"));
-    if let Some(to) = params.get("to") {
-        req = req.query(&[("to", to)]);
+    fn sandbox_emails(caller: TeamScope, params: Params) -> Result<Response, ApiError> {
+        let base = sandbox_base(&caller.state)?;
+        let mut req = reqwest::Client::new().get(format!("{base}/_sandbox/emails"));
+        if let Some(to) = params.get("to") {
+            req = req.query(&[("to", to)]);
+        }
+        forward(req).await
     }
-    forward(req).await
 }

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
@@ -24,23 +24,21 @@ use crate::core::ids::FanslyId;
 use crate::exports::render::Format;
 use crate::exports::store::{self, status, Export, NewExport, Options, CHAT_MESSAGES};
 use crate::http::envelope::Metered;
-use crate::http::extract::{ApiJson, Authed};
-use crate::http::openapi::tagged;
+use crate::http::extract::ApiJson;
 use crate::http::paging::NextPage;
 use crate::http::params::{instant, Params};
+use crate::http::routes::declare::endpoint;
+use crate::http::scope::TeamScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Data exports",
-        OpenApiRouter::new()
-            .routes(routes!(create, list))
-            .routes(routes!(retrieve, delete))
-            .routes(routes!(start))
-            .routes(routes!(retry))
-            .routes(routes!(download)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(retrieve, delete))
+        .routes(routes!(start))
+        .routes(routes!(retry))
+        .routes(routes!(download))
 }
 
 /// The vendor's cap on `options.maxMessages`.
@@ -121,13 +119,12 @@ fn export_with(state: &AppState, export: &Export, names: &HashMap<String, String
         (status = 422, description = "A field is missing or invalid (named)"),
         (status = 429, description = "Too many exports of the team are pending or running"),
     ),
-    security(("default" = []))
 )]
 async fn create(
-    State(state): State<AppState>,
-    authed: Authed,
+    scope: TeamScope,
     ApiJson(body): ApiJson<CreateExportBody>,
 ) -> Result<Metered, ApiError> {
+    let state = &scope.state;
     let bad = |m: String| ApiError::Unprocessable(m);
     if body.export_type != CHAT_MESSAGES {
         return Err(bad(format!(
@@ -145,10 +142,10 @@ async fn create(
             "account_ids must hold 1 to {MAX_ACCOUNTS} account ids"
         )));
     }
-    let team = authed.caller.team_id.clone();
+    let team = scope.team();
     let mut account_ids: Vec<String> = Vec::new();
     for id in &body.account_ids {
-        accounts::get(&state.db, &team, id).await?;
+        accounts::get(&state.db, team, id).await?;
         if !account_ids.contains(id) {
             account_ids.push(id.clone());
         }
@@ -183,7 +180,7 @@ async fn create(
         chat_ids: o.chat_ids.clone(),
     };
     let max = state.config.data_exports.max_active_per_team;
-    let active = store::count_active(&state.db, &team).await?;
+    let active = store::count_active(&state.db, team).await?;
     if active >= max {
         return Err(ApiError::RateLimited {
             message: format!(
@@ -197,7 +194,7 @@ async fn create(
         &state.db,
         &NewExport {
             id: &id,
-            team_id: &team,
+            team_id: team,
             account_ids: &account_ids,
             file_type: file_type.name(),
             start_ms,
@@ -207,110 +204,61 @@ async fn create(
         },
     )
     .await?;
-    let export = store::get(&state.db, &team, &id).await?;
-    let data = export_json(&state, &export).await?;
-    authed.free(&state, prices::DATA_EXPORTS_CREATE, data).await
+    let export = store::get(&state.db, team, &id).await?;
+    let data = export_json(state, &export).await?;
+    scope.free(prices::DATA_EXPORTS_CREATE, data).await
 }
 
-/// List Exports: the team's exports, newest first.
-#[utoipa::path(
-    get,
-    path = "/api/data-exports",
-    operation_id = "listDataExports",
+endpoint! {
+    /// List Exports: the team's exports, newest first.
+    get "/api/data-exports" "listDataExports",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "1–100, default 20"),
         ("offset" = Option<u32>, Query, maximum = 2147483647, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is a list of exports (as Create Export answers them)", body = Object)),
-    security(("default" = []))
-)]
-async fn list(
-    State(state): State<AppState>,
-    authed: Authed,
-    params: Params,
-    next: NextPage,
-) -> Result<Metered, ApiError> {
-    let page = params.page(20, 100)?;
-    // One more than asked, so an exactly full last page ends the paging.
-    let mut rows = store::list(
-        &state.db,
-        &authed.caller.team_id,
-        page.limit + 1,
-        page.offset,
-    )
-    .await?;
-    let more = rows.len() > page.limit as usize;
-    rows.truncate(page.limit as usize);
-    let names = team_names(&state, &authed.caller.team_id).await?;
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|e| export_with(&state, e, &names))
-        .collect();
-    let next = next.after(&page, rows.len(), more);
-    Ok(authed
-        .free(&state, prices::DATA_EXPORTS_LIST, json!(data))
-        .await?
-        .with_next_page(next))
+    fn list(team: TeamScope, params: Params, next: NextPage) {
+        let state = &team.state;
+        let page = params.page(20, 100)?;
+        let mut rows = store::list(&state.db, team.team(), page.limit + 1, page.offset).await?;
+        let next = next.after_extra_row(&page, &mut rows);
+        let names = team_names(state, team.team()).await?;
+        let data: Vec<Value> = rows.iter().map(|e| export_with(state, e, &names)).collect();
+        team.free_page(prices::DATA_EXPORTS_LIST, json!(data), next).await
+    }
 }
 
-/// Retrieve Export: status, progress and, when done, `download_url`.
-#[utoipa::path(
-    get,
-    path = "/api/data-exports/{export_id}",
-    operation_id = "retrieveDataExport",
-    params(("export_id" = String, Path, description = "Export id (export_…)")),
+endpoint! {
+    /// Retrieve Export: status, progress and, when done, `download_url`.
+    get "/api/data-exports/{export_id}" "retrieveDataExport",
     responses(
         (status = 200, description = "`data` is the export", body = Object),
         (status = 404, description = "Unknown export"),
     ),
-    security(("default" = []))
-)]
-async fn retrieve(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(id): Path<String>,
-) -> Result<Metered, ApiError> {
-    let export = store::get(&state.db, &authed.caller.team_id, &id).await?;
-    let data = export_json(&state, &export).await?;
-    authed.free(&state, prices::DATA_EXPORTS_GET, data).await
+    fn retrieve(team: TeamScope, Path(id): Path<String>) {
+        let export = store::get(&team.state.db, team.team(), &id).await?;
+        let data = export_json(&team.state, &export).await?;
+        team.free(prices::DATA_EXPORTS_GET, data).await
+    }
 }
 
-/// Delete Export: cancels it if running and deletes it with its result.
-#[utoipa::path(
-    delete,
-    path = "/api/data-exports/{export_id}",
-    operation_id = "deleteDataExport",
-    params(("export_id" = String, Path, description = "Export id (export_…)")),
+endpoint! {
+    /// Delete Export: cancels it if running and deletes it with its result.
+    delete "/api/data-exports/{export_id}" "deleteDataExport",
     responses(
         (status = 200, description = "`data` is `{id, deleted: true}`", body = Object),
         (status = 404, description = "Unknown export"),
     ),
-    security(("default" = []))
-)]
-async fn delete(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(id): Path<String>,
-) -> Result<Metered, ApiError> {
-    store::delete(&state.db, &authed.caller.team_id, &id).await?;
-    authed
-        .free(
-            &state,
-            prices::DATA_EXPORTS_DELETE,
-            json!({"id": id, "deleted": true}),
-        )
-        .await
+    fn delete(team: TeamScope, Path(id): Path<String>) {
+        store::delete(&team.state.db, team.team(), &id).await?;
+        let data = json!({"id": id, "deleted": true});
+        team.free(prices::DATA_EXPORTS_DELETE, data).await
+    }
 }
 
 /// Moves `id` from `from` to `queued`, or a 409 naming its status.
-async fn requeue(
-    state: &AppState,
-    authed: &Authed,
-    id: &str,
-    from: &str,
-    verb: &str,
-) -> Result<Value, ApiError> {
-    let team = &authed.caller.team_id;
+async fn requeue(scope: &TeamScope, id: &str, from: &str, verb: &str) -> Result<Value, ApiError> {
+    let (state, team) = (&scope.state, scope.team());
     let export = store::get(&state.db, team, id).await?;
     if !store::requeue(&state.db, team, id, from).await? {
         return Err(ApiError::Conflict(format!(
@@ -322,49 +270,33 @@ async fn requeue(
     export_json(state, &export).await
 }
 
-/// Start Export: queues a `pending` export (created with `auto_start: false`).
-#[utoipa::path(
-    post,
-    path = "/api/data-exports/{export_id}/start",
-    operation_id = "startDataExport",
-    params(("export_id" = String, Path, description = "Export id (export_…)")),
+endpoint! {
+    /// Start Export: queues a `pending` export (created with `auto_start: false`).
+    post "/api/data-exports/{export_id}/start" "startDataExport",
     responses(
         (status = 200, description = "`data` is the export, now `queued`", body = Object),
         (status = 404, description = "Unknown export"),
         (status = 409, description = "The export is not pending"),
     ),
-    security(("default" = []))
-)]
-async fn start(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(id): Path<String>,
-) -> Result<Metered, ApiError> {
-    let data = requeue(&state, &authed, &id, status::PENDING, "started").await?;
-    authed.free(&state, prices::DATA_EXPORTS_START, data).await
+    fn start(team: TeamScope, Path(id): Path<String>) {
+        let data = requeue(&team, &id, status::PENDING, "started").await?;
+        team.free(prices::DATA_EXPORTS_START, data).await
+    }
 }
 
-/// Retry Export: queues a `failed` export again from the start (credits
-/// already taken count towards it).
-#[utoipa::path(
-    post,
-    path = "/api/data-exports/{export_id}/retry",
-    operation_id = "retryDataExport",
-    params(("export_id" = String, Path, description = "Export id (export_…)")),
+endpoint! {
+    /// Retry Export: queues a `failed` export again from the start (credits
+    /// already taken count towards it).
+    post "/api/data-exports/{export_id}/retry" "retryDataExport",
     responses(
         (status = 200, description = "`data` is the export, now `queued`", body = Object),
         (status = 404, description = "Unknown export"),
         (status = 409, description = "The export has not failed"),
     ),
-    security(("default" = []))
-)]
-async fn retry(
-    State(state): State<AppState>,
-    authed: Authed,
-    Path(id): Path<String>,
-) -> Result<Metered, ApiError> {
-    let data = requeue(&state, &authed, &id, status::FAILED, "retried").await?;
-    authed.free(&state, prices::DATA_EXPORTS_RETRY, data).await
+    fn retry(team: TeamScope, Path(id): Path<String>) {
+        let data = requeue(&team, &id, status::FAILED, "retried").await?;
+        team.free(prices::DATA_EXPORTS_RETRY, data).await
+    }
 }
 
 /// Rows read from the database per chunk of a download.
@@ -385,15 +317,13 @@ const DOWNLOAD_CHUNK: i64 = 1_000;
         (status = 409, description = "The export is not completed"),
         (status = 422, description = "Unknown format"),
     ),
-    security(("default" = []))
 )]
 async fn download(
-    State(state): State<AppState>,
-    authed: Authed,
+    team: TeamScope,
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let export = store::get(&state.db, &authed.caller.team_id, &id).await?;
+    let export = store::get(&team.state.db, team.team(), &id).await?;
     let raw = params.get("format").unwrap_or(&export.file_type);
     let format = Format::parse(raw).ok_or_else(|| {
         ApiError::Unprocessable(format!("format must be csv or jsonl, got {raw:?}"))
@@ -404,7 +334,7 @@ async fn download(
             export.status
         )));
     }
-    let db = state.db.clone();
+    let db = team.state.db.clone();
     let header = format.header();
     // (next seq, header still to send, finished)
     let stream =
@@ -442,7 +372,7 @@ async fn download(
     )) {
         headers.insert(CONTENT_DISPOSITION, v);
     }
-    for (k, v) in crate::http::envelope::rate_headers(&authed.rate) {
+    for (k, v) in crate::http::envelope::rate_headers(&team.authed.rate) {
         if let Some(k) = k {
             headers.insert(k, v);
         }

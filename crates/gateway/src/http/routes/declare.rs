@@ -1,15 +1,20 @@
-//! [`endpoint!`]: one declaration per account route whose handler only
-//! passes the call on, holding its doc comment (the OpenAPI summary and
-//! description), its `#[utoipa::path]` entry, its price and its call; the
-//! macro writes the handler. Handlers that do more (validate a body, filter
-//! or reshape the answer) stay written out in their resource's file.
+//! [`endpoint!`]: one declaration per route, holding its doc comment (the
+//! OpenAPI summary and description), its method, path and operation id on
+//! one line, the rest of its `#[utoipa::path]` entry, and its handler: a
+//! price and a call for a handler that only passes the call on (the macro
+//! writes it), or a short body. Long handlers stay written out with their
+//! own `#[utoipa::path]` in their resource's file.
 
 /// Why it exists: a dozen handlers were the same ten to fifteen lines (an
 /// `AccountScope`, maybe one Fansly id from the path or a page, then
 /// `scope.call(price, |f, a| …)` or `scope.call_paged(…)` around one
 /// `fansly::` function), and a few only hand their arguments to a shared
 /// function; with this, each is one declaration holding its route, OpenAPI
-/// entry, price and upstream call.
+/// entry, price and upstream call. Short handlers that do a little more (the
+/// team routes, a check before the call) were the same seven lines of
+/// `#[utoipa::path(`, method, `path = …`, `operation_id = …` and
+/// `async fn …(…) -> Result<Metered, ApiError>` around a few lines of body;
+/// they are declared the same way, with their body.
 ///
 /// A declaration is the doc comment, then one row: the method, path and
 /// operation id, the rest of the `#[utoipa::path]` entry as written by hand
@@ -24,7 +29,10 @@
 /// - `fn name(page(default, max), rows) => price, fun` documents `limit`
 ///   ("1 - max, default default") and `offset`, pages with those bounds and
 ///   calls `fun(&f, &a, &page)` through `scope.call_paged`;
-/// - `fn name(extractors…) => call(…)` is the handler `call(…).await`.
+/// - `fn name(extractors…) => call(…)` is the handler `call(…).await`;
+/// - `fn name(extractors…) { body }` is the handler with that body,
+///   answering `Result<Metered, ApiError>`; `fn name(extractors…) -> T
+///   { body }` answers `T`.
 ///
 /// ```ignore
 /// endpoint! {
@@ -56,7 +64,7 @@ macro_rules! endpoint {
         $name:ident $(($id:ident: $id_name:literal))? => $price:path, $fun:path $(, $extra:expr)*
     ) => {
         $crate::http::routes::declare::endpoint! {
-            @emit $docs $entry $name(
+            @handler $docs $entry $name(
                 scope: $crate::http::scope::AccountScope,
                 $(axum::extract::Path((_account, $id)): axum::extract::Path<(String, String)>,)?
             ) {
@@ -72,7 +80,7 @@ macro_rules! endpoint {
         $name:ident(page($default:literal, $max:literal), $rows:expr) => $price:path, $fun:path
     ) => {
         $crate::http::routes::declare::endpoint! {
-            @emit $docs [
+            @handler $docs [
                 $($entry)*
                 params(
                     ("limit" = Option<String>, Query, description = concat!("1 - ", $max, ", default ", $default)),
@@ -96,15 +104,19 @@ macro_rules! endpoint {
     };
     (@handler $docs:tt $entry:tt $name:ident($($args:tt)*) => $call:expr) => {
         $crate::http::routes::declare::endpoint! {
-            @emit $docs $entry $name($($args)*) { $call.await }
+            @handler $docs $entry $name($($args)*) { $call.await }
         }
     };
-    (@emit [$($docs:tt)*] [$($entry:tt)*] $name:ident($($args:tt)*) $body:block) => {
+    (@handler [$($docs:tt)*] [$($entry:tt)*] $name:ident($($args:tt)*) -> $answer:ty $body:block) => {
         $($docs)*
         #[utoipa::path($($entry)*)]
-        async fn $name(
-            $($args)*
-        ) -> Result<$crate::http::envelope::Metered, $crate::core::error::ApiError> $body
+        async fn $name($($args)*) -> $answer $body
+    };
+    (@handler $docs:tt $entry:tt $name:ident($($args:tt)*) $body:block) => {
+        $crate::http::routes::declare::endpoint! {
+            @handler $docs $entry $name($($args)*)
+                -> Result<$crate::http::envelope::Metered, $crate::core::error::ApiError> $body
+        }
     };
 }
 

@@ -11,7 +11,6 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::fansly::earnings;
 use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{days_before, start_of_year, Params};
 use crate::http::routes::declare::endpoint;
@@ -20,19 +19,16 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Earnings",
-        OpenApiRouter::new()
-            .routes(routes!(list_wallets))
-            .routes(routes!(list_transactions))
-            .routes(routes!(pending_earnings))
-            .routes(routes!(list_payouts))
-            .routes(routes!(earnings_stats))
-            .routes(routes!(monthly_earnings))
-            .routes(routes!(list_top_supporters))
-            .routes(routes!(supporter_breakdown))
-            .routes(routes!(supporter_monthly)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_wallets))
+        .routes(routes!(list_transactions))
+        .routes(routes!(pending_earnings))
+        .routes(routes!(list_payouts))
+        .routes(routes!(earnings_stats))
+        .routes(routes!(monthly_earnings))
+        .routes(routes!(list_top_supporters))
+        .routes(routes!(supporter_breakdown))
+        .routes(routes!(supporter_monthly))
 }
 
 /// Default window of the top-supporter views and the stats: the last 30 days.
@@ -66,46 +62,42 @@ endpoint! {
     fn list_payouts(page(10, 100), Rows::of(Some("data"), Some("/total"))) => prices::EARNINGS_PAYOUTS, earnings::payouts
 }
 
-/// Get Earnings Stats: totals per transaction type over a window (default:
-/// the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/stats",
-    operation_id = "getEarningsStats",
+endpoint! {
+    /// Get Earnings Stats: totals per transaction type over a window (default:
+    /// the last 30 days).
+    get "/api/fansly/{fanslyAccount}/earnings/stats" "getEarningsStats",
     params(
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`data` is Fansly's stats answer", body = Object)),
-)]
-async fn earnings_stats(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
-    let window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    scope
-        .call(prices::EARNINGS_STATS, |f, a| async move {
-            earnings::stats(&f, &a, window).await
-        })
-        .await
+    fn earnings_stats(scope: AccountScope, params: Params) {
+        let window = params.window(days_before(RECENT_DAYS), now_ms())?;
+        scope
+            .call(prices::EARNINGS_STATS, |f, a| async move {
+                earnings::stats(&f, &a, window).await
+            })
+            .await
+    }
 }
 
-/// List Monthly Earnings: a rolling 30-day summary, then gross and net per month.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/earnings/monthly",
-    operation_id = "listMonthlyEarnings",
+endpoint! {
+    /// List Monthly Earnings: a rolling 30-day summary, then gross and net per month.
+    get "/api/fansly/{fanslyAccount}/earnings/monthly" "listMonthlyEarnings",
     params(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
     ),
     responses((status = 200, description = "Fansly's monthly statements", body = Object)),
-)]
-async fn monthly_earnings(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
-    let now = now_ms();
-    let window = params.window(|_| start_of_year(now), now)?;
-    scope
-        .call(prices::EARNINGS_MONTHLY, |f, a| async move {
-            earnings::monthly(&f, &a, window).await
-        })
-        .await
+    fn monthly_earnings(scope: AccountScope, params: Params) {
+        let now = now_ms();
+        let window = params.window(|_| start_of_year(now), now)?;
+        scope
+            .call(prices::EARNINGS_MONTHLY, |f, a| async move {
+                earnings::monthly(&f, &a, window).await
+            })
+            .await
+    }
 }
 
 /// List Top Supporters: fans ranked by gross spend in the window (default:
@@ -144,59 +136,55 @@ async fn list_top_supporters(
         .await
 }
 
-/// Get Top Supporter Breakdown: one fan's spend per transaction type in the
-/// window (default: the last 30 days, as the ranking).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/top-supporters/{account_id}",
+endpoint! {
+    /// Get Top Supporter Breakdown: one fan's spend per transaction type in the
+    /// window (default: the last 30 days, as the ranking).
+    get "/api/fansly/{fanslyAccount}/top-supporters/{account_id}" "getTopSupporterBreakdown",
     tag = "Top Supporters",
-    operation_id = "getTopSupporterBreakdown",
     params(
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`{accountId, after, before, count, totalGross, totalNet, types: [{type, count, totalGross, totalNet}]}`", body = Object)),
-)]
-async fn supporter_breakdown(
-    scope: AccountScope,
-    Path((_account, fan)): Path<(String, String)>,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let fan = FanslyId::parse("account_id", &fan)?;
-    let window: Window = params.window(days_before(RECENT_DAYS), now_ms())?;
-    scope
-        .call(prices::TOP_SUPPORTERS_BREAKDOWN, |f, a| async move {
-            earnings::supporter_breakdown(&f, &a, &fan, window).await
-        })
-        .await
+    fn supporter_breakdown(
+        scope: AccountScope,
+        Path((_account, fan)): Path<(String, String)>,
+        params: Params,
+    ) {
+        let fan = FanslyId::parse("account_id", &fan)?;
+        let window: Window = params.window(days_before(RECENT_DAYS), now_ms())?;
+        scope
+            .call(prices::TOP_SUPPORTERS_BREAKDOWN, |f, a| async move {
+                earnings::supporter_breakdown(&f, &a, &fan, window).await
+            })
+            .await
+    }
 }
 
-/// Get Top Supporter Monthly Earnings: one fan's spend per calendar month
-/// (default window: the current year).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/top-supporters/{account_id}/monthly",
+endpoint! {
+    /// Get Top Supporter Monthly Earnings: one fan's spend per calendar month
+    /// (default window: the current year).
+    get "/api/fansly/{fanslyAccount}/top-supporters/{account_id}/monthly" "getTopSupporterMonthlyEarnings",
     tag = "Top Supporters",
-    operation_id = "getTopSupporterMonthlyEarnings",
     params(
         ("account_id" = String, Path, description = "Fansly account ID of the fan"),
         ("after" = Option<String>, Query, description = "ISO 8601; default start of the current year"),
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
     ),
     responses((status = 200, description = "`[{year, month, count, totalGross, totalNet}]`, newest first", body = Object)),
-)]
-async fn supporter_monthly(
-    scope: AccountScope,
-    Path((_account, fan)): Path<(String, String)>,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let fan = FanslyId::parse("account_id", &fan)?;
-    let now = now_ms();
-    let window = params.window(|_| start_of_year(now), now)?;
-    scope
-        .call(prices::TOP_SUPPORTERS_MONTHLY, |f, a| async move {
-            earnings::supporter_monthly(&f, &a, &fan, window).await
-        })
-        .await
+    fn supporter_monthly(
+        scope: AccountScope,
+        Path((_account, fan)): Path<(String, String)>,
+        params: Params,
+    ) {
+        let fan = FanslyId::parse("account_id", &fan)?;
+        let now = now_ms();
+        let window = params.window(|_| start_of_year(now), now)?;
+        scope
+            .call(prices::TOP_SUPPORTERS_MONTHLY, |f, a| async move {
+                earnings::supporter_monthly(&f, &a, &fan, window).await
+            })
+            .await
+    }
 }

@@ -8,7 +8,6 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::fansly::fans::{self, SubscriberQuery};
 use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -17,15 +16,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Subscribers",
-        OpenApiRouter::new()
-            .routes(routes!(list_followers))
-            .routes(routes!(list_following))
-            .routes(routes!(list_subscribers))
-            .routes(routes!(list_subscription_tiers))
-            .routes(routes!(mute_user, unmute_user)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_followers))
+        .routes(routes!(list_following))
+        .routes(routes!(list_subscribers))
+        .routes(routes!(list_subscription_tiers))
+        .routes(routes!(mute_user, unmute_user))
 }
 
 /// List Followers: newest first, Fansly's `{followers, aggregationData}`.

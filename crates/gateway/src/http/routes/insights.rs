@@ -10,20 +10,16 @@ use crate::core::error::ApiError;
 use crate::core::time::now_ms;
 use crate::core::time::DAY_MS;
 use crate::fansly::analytics;
-use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
 use crate::http::params::Params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Profile Statistics",
-        OpenApiRouter::new()
-            .routes(routes!(get_insights))
-            .routes(routes!(analytics_summary)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(get_insights))
+        .routes(routes!(analytics_summary))
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -87,50 +83,46 @@ fn month_window(raw: Option<&str>) -> Result<Window, ApiError> {
     })
 }
 
-/// Get Insights: viewer engagement per bucket, Fansly's `{dataset}`.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/insights",
-    operation_id = "getInsights",
+endpoint! {
+    /// Get Insights: viewer engagement per bucket, Fansly's `{dataset}`.
+    get "/api/fansly/{fanslyAccount}/insights" "getInsights",
     params(
         ("range" = Option<String>, Query, description = "last_hour | last_24h | last_7_days | last_30_days (default) | month"),
         ("month" = Option<String>, Query, description = "YYYY-MM; required when range=month"),
     ),
     responses((status = 200, description = "`data` is Fansly's `{dataset}`", body = Object)),
-)]
-async fn get_insights(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
-    let (window, period) = range_window(&params, now_ms())?;
-    let mut m = scope
-        .call(prices::INSIGHTS_GET, |f, a| async move {
-            analytics::insights(&f, &a, window, period).await
-        })
-        .await?;
-    // Fansly may serve another window than asked: say so in `_meta`.
-    m.meta.upstream_window = fansly_upstream::stats_window_mismatch(window, &m.data);
-    Ok(m)
+    fn get_insights(scope: AccountScope, params: Params) {
+        let (window, period) = range_window(&params, now_ms())?;
+        let mut m = scope
+            .call(prices::INSIGHTS_GET, |f, a| async move {
+                analytics::insights(&f, &a, window, period).await
+            })
+            .await?;
+        // Fansly may serve another window than asked: say so in `_meta`.
+        m.meta.upstream_window = fansly_upstream::stats_window_mismatch(window, &m.data);
+        Ok(m)
+    }
 }
 
-/// Get Analytics Summary: account metrics over whole UTC days (`after` and
-/// `before` rounded down to midnight, `before`'s day included; default the
-/// last 30 days to today), each with the previous period of the same length.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/analytics/summary",
-    operation_id = "getAnalyticsSummary",
+endpoint! {
+    /// Get Analytics Summary: account metrics over whole UTC days (`after` and
+    /// `before` rounded down to midnight, `before`'s day included; default the
+    /// last 30 days to today), each with the previous period of the same length.
+    get "/api/fansly/{fanslyAccount}/analytics/summary" "getAnalyticsSummary",
     params(
         ("after" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight; default 29 days before `before`"),
         ("before" = Option<String>, Query, description = "ISO 8601; rounded down to UTC midnight, day included; default today"),
     ),
     responses((status = 200, description = "`{afterBucket, beforeBucket, previousAfterBucket, previousBeforeBucket, dataSince, <metric>: {value, previous, delta, deltaPercent}}`", body = Object)),
-)]
-async fn analytics_summary(scope: AccountScope, params: Params) -> Result<Metered, ApiError> {
-    let now = now_ms();
-    let day = |ms: i64| ms - ms.rem_euclid(DAY_MS);
-    let window = params.window(|end| end - 29 * DAY_MS, now)?;
-    let (first, last) = (day(window.after_ms), day(window.before_ms));
-    scope
-        .call(prices::ANALYTICS_SUMMARY, |f, a| async move {
-            analytics::summary(&f, &a, first, last).await
-        })
-        .await
+    fn analytics_summary(scope: AccountScope, params: Params) {
+        let now = now_ms();
+        let day = |ms: i64| ms - ms.rem_euclid(DAY_MS);
+        let window = params.window(|end| end - 29 * DAY_MS, now)?;
+        let (first, last) = (day(window.after_ms), day(window.before_ms));
+        scope
+            .call(prices::ANALYTICS_SUMMARY, |f, a| async move {
+                analytics::summary(&f, &a, first, last).await
+            })
+            .await
+    }
 }

@@ -11,7 +11,6 @@ use crate::core::ids::FanslyId;
 use crate::fansly::lists;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -20,15 +19,12 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Lists",
-        OpenApiRouter::new()
-            .routes(routes!(list_lists, create_list))
-            .routes(routes!(reorder_lists))
-            .routes(routes!(update_list, delete_list))
-            .routes(routes!(list_items, add_items, remove_items))
-            .routes(routes!(remove_item)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_lists, create_list))
+        .routes(routes!(reorder_lists))
+        .routes(routes!(update_list, delete_list))
+        .routes(routes!(list_items, add_items, remove_items))
+        .routes(routes!(remove_item))
 }
 
 /// Longest label accepted (Fansly's own limit is unknown; INFERRED).
@@ -110,44 +106,34 @@ endpoint! {
     fn list_lists => prices::LISTS_LIST, lists::lists
 }
 
-/// Create List: `{label, description?}`; answers the new list.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/lists",
-    operation_id = "createList",
+endpoint! {
+    /// Create List: `{label, description?}`; answers the new list.
+    post "/api/fansly/{fanslyAccount}/lists" "createList",
     request_body = CreateListBody,
     responses((status = 200, description = "`data` is the new list", body = Object), (status = 422, description = "Bad label")),
-)]
-async fn create_list(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<CreateListBody>,
-) -> Result<Metered, ApiError> {
-    let label = label(&body.label)?;
-    let description = body.description.unwrap_or_default();
-    scope
-        .call(prices::LISTS_CREATE, |f, a| async move {
-            lists::create(&f, &a, &label, &description).await
-        })
-        .await
+    fn create_list(scope: AccountScope, ApiJson(body): ApiJson<CreateListBody>) {
+        let label = label(&body.label)?;
+        let description = body.description.unwrap_or_default();
+        scope
+            .call(prices::LISTS_CREATE, |f, a| async move {
+                lists::create(&f, &a, &label, &description).await
+            })
+            .await
+    }
 }
 
-/// Reorder Lists: `{from, to}` (0-based positions); answers the lists in their new order.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/lists/reorder",
-    operation_id = "reorderLists",
+endpoint! {
+    /// Reorder Lists: `{from, to}` (0-based positions); answers the lists in their new order.
+    post "/api/fansly/{fanslyAccount}/lists/reorder" "reorderLists",
     request_body = ReorderBody,
     responses((status = 200, description = "`data` is the lists in their new order", body = Object)),
-)]
-async fn reorder_lists(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<ReorderBody>,
-) -> Result<Metered, ApiError> {
-    scope
-        .call(prices::LISTS_REORDER, |f, a| async move {
-            lists::reorder(&f, &a, body.from, body.to).await
-        })
-        .await
+    fn reorder_lists(scope: AccountScope, ApiJson(body): ApiJson<ReorderBody>) {
+        scope
+            .call(prices::LISTS_REORDER, |f, a| async move {
+                lists::reorder(&f, &a, body.from, body.to).await
+            })
+            .await
+    }
 }
 
 /// Update List: new `label` and/or `description`.
@@ -191,34 +177,32 @@ endpoint! {
     fn delete_list(list: "list_id") => prices::LISTS_DELETE, lists::delete
 }
 
-/// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
-/// (`id` = the member's account id).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items",
-    operation_id = "listItemsInList",
+endpoint! {
+    /// List Items in List: members as Fansly's `[{id, sortId, listId, type, metadata}]`
+    /// (`id` = the member's account id).
+    get "/api/fansly/{fanslyAccount}/lists/{list_id}/items" "listItemsInList",
     params(
         ("limit" = Option<String>, Query, description = "1 - 100, default 20"),
         ("offset" = Option<String>, Query, description = "Default 0"),
     ),
     responses((status = 200, description = "`data` is Fansly's array of items", body = Object), (status = 404, description = "Unknown list")),
-)]
-async fn list_items(
-    scope: AccountScope,
-    Path((_account, list)): Path<(String, String)>,
-    next: NextPage,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let list = FanslyId::parse("list_id", &list)?;
-    let page = params.page(20, 100)?;
-    // The gateway walks Fansly's cursor and cuts the window itself.
-    let rows = Rows::cut(None);
-    scope
-        .call_paged(prices::LISTS_ITEMS, next, page, rows, move |f, a, p| {
-            let list = list.clone();
-            async move { lists::items(&f, &a, &list, &p).await }
-        })
-        .await
+    fn list_items(
+        scope: AccountScope,
+        Path((_account, list)): Path<(String, String)>,
+        next: NextPage,
+        params: Params,
+    ) {
+        let list = FanslyId::parse("list_id", &list)?;
+        let page = params.page(20, 100)?;
+        // The gateway walks Fansly's cursor and cuts the window itself.
+        let rows = Rows::cut(None);
+        scope
+            .call_paged(prices::LISTS_ITEMS, next, page, rows, move |f, a, p| {
+                let list = list.clone();
+                async move { lists::items(&f, &a, &list, &p).await }
+            })
+            .await
+    }
 }
 
 endpoint! {
@@ -263,25 +247,23 @@ async fn members(
         .await
 }
 
-/// Remove User from List: `item_id` is the member's Fansly account id.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/lists/{list_id}/items/{item_id}",
-    operation_id = "removeUserFromList",
+endpoint! {
+    /// Remove User from List: `item_id` is the member's Fansly account id.
+    delete "/api/fansly/{fanslyAccount}/lists/{list_id}/items/{item_id}" "removeUserFromList",
     params(
         ("item_id" = String, Path, description = "The member's Fansly account ID"),
     ),
     responses((status = 200, description = "`data` is Fansly's answer", body = Object), (status = 404, description = "Unknown list")),
-)]
-async fn remove_item(
-    scope: AccountScope,
-    Path((_account, list, item)): Path<(String, String, String)>,
-) -> Result<Metered, ApiError> {
-    let list = FanslyId::parse("list_id", &list)?;
-    let item = FanslyId::parse("item_id", &item)?;
-    scope
-        .call(prices::LISTS_ITEMS_REMOVE_ONE, |f, a| async move {
-            lists::remove(&f, &a, &list, &[item.into_string()]).await
-        })
-        .await
+    fn remove_item(
+        scope: AccountScope,
+        Path((_account, list, item)): Path<(String, String, String)>,
+    ) {
+        let list = FanslyId::parse("list_id", &list)?;
+        let item = FanslyId::parse("item_id", &item)?;
+        scope
+            .call(prices::LISTS_ITEMS_REMOVE_ONE, |f, a| async move {
+                lists::remove(&f, &a, &list, &[item.into_string()]).await
+            })
+            .await
+    }
 }

@@ -17,23 +17,20 @@ use crate::core::ids::FanslyId;
 use crate::core::time::now_ms;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::{AccountRecord, AccountScope};
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Mass Messaging",
-        OpenApiRouter::new()
-            .routes(routes!(list_mass_messages, send_mass_message))
-            .routes(routes!(
-                get_mass_message,
-                update_mass_message,
-                cancel_mass_message
-            )),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_mass_messages, send_mass_message))
+        .routes(routes!(
+            get_mass_message,
+            update_mass_message,
+            cancel_mass_message
+        ))
 }
 
 /// Most media files one broadcast may carry (as for chat messages).
@@ -234,25 +231,23 @@ async fn find(record: &AccountRecord, id: &str) -> Result<Broadcast, ApiError> {
     broadcasts::get(&record.state.db, record.team(), &record.account.id, &id).await
 }
 
-/// List Scheduled Mass Messages: pending broadcasts (scheduled or sending)
-/// with their audience and progress.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/mass-messaging",
-    operation_id = "listScheduledMassMessages",
+endpoint! {
+    /// List Scheduled Mass Messages: pending broadcasts (scheduled or sending)
+    /// with their audience and progress.
+    get "/api/fansly/{fanslyAccount}/mass-messaging" "listScheduledMassMessages",
     responses(
         (status = 200, description = "`data` is an array of broadcasts (`id`, `state`, content, audience, `scheduledFor`, `total`, `sent`, `failed`, `pending` …), soonest first", body = Object),
     ),
-)]
-async fn list_mass_messages(record: AccountRecord) -> Result<Metered, ApiError> {
-    let (db, team) = (record.state.db.clone(), record.team().to_owned());
-    let account_id = record.account.id.clone();
-    record
-        .bill(prices::MASS_MESSAGING_LIST, async move {
-            let pending = broadcasts::pending(&db, &team, &account_id).await?;
-            Ok(pending.iter().map(Broadcast::to_json).collect())
-        })
-        .await
+    fn list_mass_messages(record: AccountRecord) {
+        let (db, team) = (record.state.db.clone(), record.team().to_owned());
+        let account_id = record.account.id.clone();
+        record
+            .bill(prices::MASS_MESSAGING_LIST, async move {
+                let pending = broadcasts::pending(&db, &team, &account_id).await?;
+                Ok(pending.iter().map(Broadcast::to_json).collect())
+            })
+            .await
+    }
 }
 
 /// Send Mass Message: to lists, subscription tiers and individual fans,
@@ -319,33 +314,28 @@ async fn send_mass_message(
         .await
 }
 
-/// Get Mass Message (ours): one broadcast in any state, with its progress
-/// and up to 100 failed recipients.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/mass-messaging/{broadcast_id}",
-    operation_id = "getMassMessage",
+endpoint! {
+    /// Get Mass Message (ours): one broadcast in any state, with its progress
+    /// and up to 100 failed recipients.
+    get "/api/fansly/{fanslyAccount}/mass-messaging/{broadcast_id}" "getMassMessage",
     responses(
         (status = 200, description = "`data` is the broadcast with `failedRecipients` (`userId`, `error`, `attempts`)", body = Object),
         (status = 404, description = "Unknown account or broadcast"),
         (status = 422, description = "A malformed id"),
     ),
-)]
-async fn get_mass_message(
-    record: AccountRecord,
-    Path((_account, id)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let b = find(&record, &id).await?;
-    let db = record.state.db.clone();
-    record
-        .bill(prices::MASS_MESSAGING_GET, async move {
-            let mut v = b.to_json();
-            v["failedRecipients"] = broadcasts::failures(&db, &b.id, FAILURES_SHOWN)
-                .await?
-                .into();
-            Ok(v)
-        })
-        .await
+    fn get_mass_message(record: AccountRecord, Path((_account, id)): Path<(String, String)>) {
+        let b = find(&record, &id).await?;
+        let db = record.state.db.clone();
+        record
+            .bill(prices::MASS_MESSAGING_GET, async move {
+                let mut v = b.to_json();
+                v["failedRecipients"] = broadcasts::failures(&db, &b.id, FAILURES_SHOWN)
+                    .await?
+                    .into();
+                Ok(v)
+            })
+            .await
+    }
 }
 
 /// Update Scheduled Mass Message: replaces the fields given (text, schedule,

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 
 use crate::core::error::ApiError;
 use crate::core::ids::{is_media_id, new_media_id, FanslyId};
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
@@ -20,16 +19,13 @@ use crate::metering::meta::Endpoint;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Media",
-        OpenApiRouter::new()
-            // The file is streamed and bounded by `media.max_upload_bytes`, not
-            // by the JSON body limit.
-            .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
-            .routes(routes!(upload_status))
-            .routes(routes!(account_media))
-            .routes(routes!(download)),
-    )
+    OpenApiRouter::new()
+        // The file is streamed and bounded by `media.max_upload_bytes`, not
+        // by the JSON body limit.
+        .routes(routes!(upload).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(upload_status))
+        .routes(routes!(account_media))
+        .routes(routes!(download))
 }
 
 const UPLOAD: Endpoint = prices::MEDIA_UPLOAD;
@@ -311,7 +307,12 @@ async fn push_into(
     let extra = albums.named.as_deref().filter(|n| *n != albums.all);
     for album in std::iter::once(albums.all.as_str()).chain(extra) {
         fansly
-            .add_album_media(&account.session, album, std::slice::from_ref(&media_id))
+            .album_media(
+                &account.session,
+                album,
+                std::slice::from_ref(&media_id),
+                false,
+            )
             .await
             .map_err(|e| ApiError::upstream(&account.id, e))?;
     }

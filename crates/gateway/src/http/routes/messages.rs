@@ -10,22 +10,19 @@ use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Chat Messages",
-        OpenApiRouter::new()
-            .routes(routes!(list_messages, send_message))
-            .routes(routes!(ack_messages))
-            .routes(routes!(delete_message))
-            .routes(routes!(add_reaction, remove_reaction)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_messages, send_message))
+        .routes(routes!(ack_messages))
+        .routes(routes!(delete_message))
+        .routes(routes!(add_reaction, remove_reaction))
 }
 
 /// Most messages one ack may name (vendor limit).
@@ -204,28 +201,26 @@ async fn ack_messages(
         .await
 }
 
-/// Delete Chat Message: one the account sent.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}",
-    operation_id = "deleteChatMessage",
+endpoint! {
+    /// Delete Chat Message: one the account sent.
+    delete "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}" "deleteChatMessage",
     responses(
         (status = 200, description = "`data` is Fansly's answer (`null`)", body = Object),
         (status = 404, description = "Unknown account, chat or message, or a message the account did not send"),
         (status = 422, description = "A malformed id"),
     ),
-)]
-async fn delete_message(
-    scope: AccountScope,
-    Path((_account, chat_id, message_id)): Path<(String, String, String)>,
-) -> Result<Metered, ApiError> {
-    let message_id = FanslyId::parse("message_id", &message_id)?;
-    let chat_id = FanslyId::parse("chat_id", &chat_id)?;
-    scope
-        .call(prices::MESSAGES_DELETE, |fansly, account| async move {
-            crate::fansly::messages::delete(&fansly, &account, &chat_id, &message_id).await
-        })
-        .await
+    fn delete_message(
+        scope: AccountScope,
+        Path((_account, chat_id, message_id)): Path<(String, String, String)>,
+    ) {
+        let message_id = FanslyId::parse("message_id", &message_id)?;
+        let chat_id = FanslyId::parse("chat_id", &chat_id)?;
+        scope
+            .call(prices::MESSAGES_DELETE, |fansly, account| async move {
+                crate::fansly::messages::delete(&fansly, &account, &chat_id, &message_id).await
+            })
+            .await
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,44 +257,40 @@ async fn react(
         .await
 }
 
-/// Add Reaction to Chat Message.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
+endpoint! {
+    /// Add Reaction to Chat Message.
+    post "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions" "addReactionToChatMessage",
     tag = "Chats",
-    operation_id = "addReactionToChatMessage",
     request_body = ReactionBody,
     responses(
         (status = 200, description = "`data` is Fansly's like `{accountId, messageId, type, groupId, id}`", body = Object),
         (status = 404, description = "Unknown account, chat or message (or the account's own message)"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-)]
-async fn add_reaction(
-    scope: AccountScope,
-    Path(path): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ReactionBody>,
-) -> Result<Metered, ApiError> {
-    react(scope, path, body.kind, true).await
+    fn add_reaction(
+        scope: AccountScope,
+        Path(path): Path<(String, String, String)>,
+        ApiJson(body): ApiJson<ReactionBody>,
+    ) {
+        react(scope, path, body.kind, true).await
+    }
 }
 
-/// Remove Reaction from Chat Message.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions",
+endpoint! {
+    /// Remove Reaction from Chat Message.
+    delete "/api/fansly/{fanslyAccount}/chats/{chat_id}/messages/{message_id}/reactions" "removeReactionFromChatMessage",
     tag = "Chats",
-    operation_id = "removeReactionFromChatMessage",
     request_body = ReactionBody,
     responses(
         (status = 200, description = "`data` is the removed like", body = Object),
         (status = 404, description = "Unknown account, chat, message or reaction"),
         (status = 422, description = "`type` outside 1–7, or a malformed id"),
     ),
-)]
-async fn remove_reaction(
-    scope: AccountScope,
-    Path(path): Path<(String, String, String)>,
-    ApiJson(body): ApiJson<ReactionBody>,
-) -> Result<Metered, ApiError> {
-    react(scope, path, body.kind, false).await
+    fn remove_reaction(
+        scope: AccountScope,
+        Path(path): Path<(String, String, String)>,
+        ApiJson(body): ApiJson<ReactionBody>,
+    ) {
+        react(scope, path, body.kind, false).await
+    }
 }

@@ -15,21 +15,18 @@ use crate::core::time::now_ms;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::{self, Params};
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Posts",
-        OpenApiRouter::new()
-            .routes(routes!(list_posts, send_post))
-            .routes(routes!(update_post))
-            .routes(routes!(post_stats)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_posts, send_post))
+        .routes(routes!(update_post))
+        .routes(routes!(post_stats))
 }
 
 /// Most media files one post may carry (INFERRED, as for messages).
@@ -497,13 +494,11 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
-/// Get Post Stats: engagement (likes, unlikes, comments) and, per attached
-/// media offer and traffic source, views and watch figures with a daily
-/// series (path INFERRED).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/posts/{post_id}/stats",
-    operation_id = "getPostStats",
+endpoint! {
+    /// Get Post Stats: engagement (likes, unlikes, comments) and, per attached
+    /// media offer and traffic source, views and watch figures with a daily
+    /// series (path INFERRED).
+    get "/api/fansly/{fanslyAccount}/posts/{post_id}/stats" "getPostStats",
     params(
         ("sources" = Option<String>, Query, description = "Traffic sources: codes 0 (For You), 1 (timeline), 2 (suggestions), 3 (search), 4 (other), comma-separated or repeated; default 0,1"),
     ),
@@ -512,17 +507,17 @@ fn sources(params: &Params) -> Result<Vec<u8>, ApiError> {
         (status = 404, description = "Unknown account or post"),
         (status = 422, description = "A malformed post id or source"),
     ),
-)]
-async fn post_stats(
-    scope: AccountScope,
-    Path((_account, post_id)): Path<(String, String)>,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let post_id = FanslyId::parse("post_id", &post_id)?;
-    let sources = sources(&params)?;
-    scope
-        .call(prices::POSTS_STATS, |fansly, account| async move {
-            content::post_stats(&fansly, &account, &post_id, &sources).await
-        })
-        .await
+    fn post_stats(
+        scope: AccountScope,
+        Path((_account, post_id)): Path<(String, String)>,
+        params: Params,
+    ) {
+        let post_id = FanslyId::parse("post_id", &post_id)?;
+        let sources = sources(&params)?;
+        scope
+            .call(prices::POSTS_STATS, |fansly, account| async move {
+                content::post_stats(&fansly, &account, &post_id, &sources).await
+            })
+            .await
+    }
 }

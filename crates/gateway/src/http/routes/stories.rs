@@ -10,7 +10,6 @@ use crate::core::error::ApiError;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::params;
 use crate::http::routes::posts::gates;
 use crate::http::scope::AccountScope;
@@ -18,10 +17,7 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Stories",
-        OpenApiRouter::new().routes(routes!(add_to_story)),
-    )
+    OpenApiRouter::new().routes(routes!(add_to_story))
 }
 
 #[derive(Deserialize, ToSchema)]

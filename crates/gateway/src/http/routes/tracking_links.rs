@@ -12,7 +12,6 @@ use crate::core::time::now_ms;
 use crate::fansly::tracking;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::params::{days_before, Params};
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
@@ -20,13 +19,10 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Tracking Links",
-        OpenApiRouter::new()
-            .routes(routes!(list_links))
-            .routes(routes!(update_link))
-            .routes(routes!(link_stats)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_links))
+        .routes(routes!(update_link))
+        .routes(routes!(link_stats))
 }
 
 endpoint! {
@@ -36,29 +32,27 @@ endpoint! {
     fn list_links => prices::TRACKING_LINKS_LIST, tracking::links
 }
 
-/// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}/stats",
-    operation_id = "getTrackingLinkStats",
+endpoint! {
+    /// Get Tracking Link Stats: one row per UTC day in the window (default: the last 30 days).
+    get "/api/fansly/{fanslyAccount}/tracking-links/{tracking_link_id}/stats" "getTrackingLinkStats",
     params(
         ("before" = Option<String>, Query, description = "ISO 8601; default now"),
         ("after" = Option<String>, Query, description = "ISO 8601; default 30 days ago"),
     ),
     responses((status = 200, description = "Day rows `{trackingLinkId, timestamp, clicks, claims, follows, subscriptions, year, month, date}`", body = Object), (status = 404, description = "Unknown link")),
-)]
-async fn link_stats(
-    scope: AccountScope,
-    Path((_account, link)): Path<(String, String)>,
-    params: Params,
-) -> Result<Metered, ApiError> {
-    let link = FanslyId::parse("tracking_link_id", &link)?;
-    let window = params.window(days_before(30), now_ms())?;
-    scope
-        .call(prices::TRACKING_LINKS_STATS, |f, a| async move {
-            tracking::stats(&f, &a, &link, window).await
-        })
-        .await
+    fn link_stats(
+        scope: AccountScope,
+        Path((_account, link)): Path<(String, String)>,
+        params: Params,
+    ) {
+        let link = FanslyId::parse("tracking_link_id", &link)?;
+        let window = params.window(days_before(30), now_ms())?;
+        scope
+            .call(prices::TRACKING_LINKS_STATS, |f, a| async move {
+                tracking::stats(&f, &a, &link, window).await
+            })
+            .await
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

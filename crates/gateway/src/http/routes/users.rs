@@ -10,26 +10,21 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::fansly::users::{self, Lookup};
 use crate::http::envelope::Metered;
-use crate::http::openapi::tagged;
+use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Users",
-        OpenApiRouter::new()
-            .routes(routes!(by_usernames))
-            .routes(routes!(by_ids))
-            .routes(routes!(by_ids_no_slash)),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(by_usernames))
+        .routes(routes!(by_ids))
+        .routes(routes!(by_ids_no_slash))
 }
 
-/// Get User Details: one or more comma-separated usernames.
-#[utoipa::path(
-    get,
-    path = "/api/fansly/{fanslyAccount}/users/{usernames}",
-    operation_id = "getUserDetails",
+endpoint! {
+    /// Get User Details: one or more comma-separated usernames.
+    get "/api/fansly/{fanslyAccount}/users/{usernames}" "getUserDetails",
     params(
         ("usernames" = String, Path, description = "A Fansly username, or a comma-separated list of usernames", example = "fan1,fan2"),
     ),
@@ -38,13 +33,10 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 404, description = "Unknown account, or none of the users exists"),
         (status = 422, description = "Malformed usernames"),
     ),
-)]
-async fn by_usernames(
-    scope: AccountScope,
-    Path((_account, usernames)): Path<(String, String)>,
-) -> Result<Metered, ApiError> {
-    let names = users::parse_usernames(&usernames)?;
-    run(scope, Lookup::Usernames(names)).await
+    fn by_usernames(scope: AccountScope, Path((_account, usernames)): Path<(String, String)>) {
+        let names = users::parse_usernames(&usernames)?;
+        run(scope, Lookup::Usernames(names)).await
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -15,7 +15,6 @@ use crate::core::ids::FanslyId;
 use crate::fansly::content;
 use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::paging::NextPage;
 use crate::http::params::Params;
 use crate::http::routes::declare::endpoint;
@@ -24,17 +23,14 @@ use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Vault",
-        OpenApiRouter::new()
-            .routes(routes!(list_albums, create_album))
-            .routes(routes!(update_album))
-            .routes(routes!(reorder_albums))
-            .routes(routes!(add_media, remove_media))
-            .routes(routes!(list_media))
-            // The file is streamed and bounded by `media.max_upload_bytes`.
-            .routes(routes!(upload_media).layer(DefaultBodyLimit::disable())),
-    )
+    OpenApiRouter::new()
+        .routes(routes!(list_albums, create_album))
+        .routes(routes!(update_album))
+        .routes(routes!(reorder_albums))
+        .routes(routes!(add_media, remove_media))
+        .routes(routes!(list_media))
+        // The file is streamed and bounded by `media.max_upload_bytes`.
+        .routes(routes!(upload_media).layer(DefaultBodyLimit::disable()))
 }
 
 /// Most media ids one add or remove call takes (INFERRED).
@@ -63,27 +59,22 @@ endpoint! {
     fn list_albums => prices::VAULT_ALBUMS_LIST, content::albums
 }
 
-/// Create Vault Album: `{title?, description?}`; answers the new album.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/vault/albums",
-    operation_id = "createVaultAlbum",
+endpoint! {
+    /// Create Vault Album: `{title?, description?}`; answers the new album.
+    post "/api/fansly/{fanslyAccount}/vault/albums" "createVaultAlbum",
     request_body = CreateAlbumBody,
     responses(
         (status = 200, description = "`data` is the new album", body = Object),
         (status = 422, description = "Title or description too long"),
     ),
-)]
-async fn create_album(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<CreateAlbumBody>,
-) -> Result<Metered, ApiError> {
-    let (title, description) = album_text(body.title, body.description)?;
-    scope
-        .call(prices::VAULT_ALBUMS_CREATE, |f, a| async move {
-            content::create_album(&f, &a, &title, &description).await
-        })
-        .await
+    fn create_album(scope: AccountScope, ApiJson(body): ApiJson<CreateAlbumBody>) {
+        let (title, description) = album_text(body.title, body.description)?;
+        scope
+            .call(prices::VAULT_ALBUMS_CREATE, |f, a| async move {
+                content::create_album(&f, &a, &title, &description).await
+            })
+            .await
+    }
 }
 
 /// A trimmed title and a description within their limits.
@@ -177,31 +168,26 @@ pub struct ReorderBody {
     position: i64,
 }
 
-/// Reorder Vault Albums: moves one album to another position.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/vault/albums/reorder",
-    operation_id = "reorderVaultAlbums",
+endpoint! {
+    /// Reorder Vault Albums: moves one album to another position.
+    post "/api/fansly/{fanslyAccount}/vault/albums/reorder" "reorderVaultAlbums",
     request_body = ReorderBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer: the albums in their new order", body = Object),
         (status = 404, description = "Unknown account or album"),
         (status = 422, description = "A malformed album id or a position outside the albums"),
     ),
-)]
-async fn reorder_albums(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<ReorderBody>,
-) -> Result<Metered, ApiError> {
-    let album_id = FanslyId::parse("album_id", &body.album_id)?;
-    let position = usize::try_from(body.position).map_err(|_| {
-        ApiError::Unprocessable(format!("position must be 0 or more, got {}", body.position))
-    })?;
-    scope
-        .call(prices::VAULT_ALBUMS_REORDER, |f, a| async move {
-            content::move_album(&f, &a, &album_id, position).await
-        })
-        .await
+    fn reorder_albums(scope: AccountScope, ApiJson(body): ApiJson<ReorderBody>) {
+        let album_id = FanslyId::parse("album_id", &body.album_id)?;
+        let position = usize::try_from(body.position).map_err(|_| {
+            ApiError::Unprocessable(format!("position must be 0 or more, got {}", body.position))
+        })?;
+        scope
+            .call(prices::VAULT_ALBUMS_REORDER, |f, a| async move {
+                content::move_album(&f, &a, &album_id, position).await
+            })
+            .await
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -270,11 +256,9 @@ impl AlbumMediaBody {
     }
 }
 
-/// Add Media to Album: existing vault media (vault ids or upload handles).
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media",
-    operation_id = "addMediaToAlbum",
+endpoint! {
+    /// Add Media to Album: existing vault media (vault ids or upload handles).
+    post "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media" "addMediaToAlbum",
     request_body = AlbumMediaBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer (the album)", body = Object),
@@ -282,20 +266,18 @@ impl AlbumMediaBody {
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-)]
-async fn add_media(
-    scope: AccountScope,
-    Path((_account, album_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<AlbumMediaBody>,
-) -> Result<Metered, ApiError> {
-    album_media(scope, album_id, body, false).await
+    fn add_media(
+        scope: AccountScope,
+        Path((_account, album_id)): Path<(String, String)>,
+        ApiJson(body): ApiJson<AlbumMediaBody>,
+    ) {
+        album_media(scope, album_id, body, false).await
+    }
 }
 
-/// Remove Media from Album: detaches media; they stay in the vault.
-#[utoipa::path(
-    delete,
-    path = "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media",
-    operation_id = "removeMediaFromAlbum",
+endpoint! {
+    /// Remove Media from Album: detaches media; they stay in the vault.
+    delete "/api/fansly/{fanslyAccount}/vault/albums/{album_id}/media" "removeMediaFromAlbum",
     request_body = AlbumMediaBody,
     responses(
         (status = 200, description = "`data` is Fansly's answer (the album)", body = Object),
@@ -303,13 +285,13 @@ async fn add_media(
         (status = 409, description = "An upload handle is not processed yet"),
         (status = 422, description = "No media, too many, or a malformed id"),
     ),
-)]
-async fn remove_media(
-    scope: AccountScope,
-    Path((_account, album_id)): Path<(String, String)>,
-    ApiJson(body): ApiJson<AlbumMediaBody>,
-) -> Result<Metered, ApiError> {
-    album_media(scope, album_id, body, true).await
+    fn remove_media(
+        scope: AccountScope,
+        Path((_account, album_id)): Path<(String, String)>,
+        ApiJson(body): ApiJson<AlbumMediaBody>,
+    ) {
+        album_media(scope, album_id, body, true).await
+    }
 }
 
 async fn album_media(

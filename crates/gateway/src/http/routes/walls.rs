@@ -9,19 +9,14 @@ use utoipa_axum::routes;
 use crate::core::error::ApiError;
 use crate::core::ids::FanslyId;
 use crate::fansly::content;
-use crate::http::envelope::Metered;
 use crate::http::extract::ApiJson;
-use crate::http::openapi::tagged;
 use crate::http::routes::declare::endpoint;
 use crate::http::scope::AccountScope;
 use crate::http::state::AppState;
 use crate::metering::prices;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    tagged(
-        "Walls",
-        OpenApiRouter::new().routes(routes!(list_walls, create_wall)),
-    )
+    OpenApiRouter::new().routes(routes!(list_walls, create_wall))
 }
 
 /// Longest wall name accepted (Fansly's own limit is unknown; INFERRED).
@@ -83,26 +78,21 @@ endpoint! {
     fn list_walls => prices::WALLS_LIST, content::walls
 }
 
-/// Create Wall: answers the new wall.
-#[utoipa::path(
-    post,
-    path = "/api/fansly/{fanslyAccount}/walls",
-    operation_id = "createWall",
+endpoint! {
+    /// Create Wall: answers the new wall.
+    post "/api/fansly/{fanslyAccount}/walls" "createWall",
     request_body = CreateWallBody,
     responses(
         (status = 200, description = "`data` is the new wall", body = Object),
         (status = 404, description = "copyFrom names no wall of the creator"),
         (status = 422, description = "Bad name, description or copyFrom")
     ),
-)]
-async fn create_wall(
-    scope: AccountScope,
-    ApiJson(body): ApiJson<CreateWallBody>,
-) -> Result<Metered, ApiError> {
-    let wall = body.into_wall()?;
-    scope
-        .call(prices::WALLS_CREATE, |f, a| async move {
-            content::create_wall(&f, &a, wall).await
-        })
-        .await
+    fn create_wall(scope: AccountScope, ApiJson(body): ApiJson<CreateWallBody>) {
+        let wall = body.into_wall()?;
+        scope
+            .call(prices::WALLS_CREATE, |f, a| async move {
+                content::create_wall(&f, &a, wall).await
+            })
+            .await
+    }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::events::keys;
 use crate::events::marks;
+use crate::fansly::answers::array_at;
 use crate::workers::gap_fill::fill::{id_of, time_ms, Advance, Fill, Found, Stop};
 
 /// Chats per list page, messages per chat page (Fansly's own page sizes).
@@ -34,11 +35,9 @@ pub async fn fill(
 ) -> Result<(), Stop> {
     let account_id = fill.account.account_id.clone();
     let db = &fill.deps.db;
-    let chat_marks = marks::marks(db, &account_id, "chat:").await?;
-    let list_mark = marks::marks(db, &account_id, CHATS)
-        .await?
-        .get(CHATS)
-        .copied();
+    // One read for the list's mark (`chats`) and every chat's (`chat:…`).
+    let chat_marks = marks::marks(db, &account_id, "chat").await?;
+    let list_mark = chat_marks.get(CHATS).copied();
     // (group, its last message id) of every chat with news, newest first.
     let mut changed: Vec<(u64, u64)> = Vec::new();
     let mut newest: Option<u64> = None;
@@ -68,11 +67,7 @@ pub async fn fill(
                 fill.deps.profiles.remember(&account_id, a);
             }
         }
-        let rows = page
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let rows = array_at(&page, "data");
         for row in &rows {
             let (Some(group), Some(last)) = (id_of(row, "groupId"), id_of(row, "lastMessageId"))
             else {
@@ -129,11 +124,7 @@ async fn messages_after(
             .fansly
             .messages(&fill.session, &group_id, before.as_deref(), MESSAGES_PAGE)
             .await?;
-        let messages = page
-            .get("messages")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let messages = array_at(&page, "messages");
         let mut oldest = None;
         for m in &messages {
             let Some(id) = id_of(m, "id") else { continue };

@@ -68,15 +68,18 @@ pub async fn subscriptions(
                 order: id,
             })
         };
-        // Its start, when that too is inside the break (and the horizon).
-        if version > 1 && started >= floor {
+        let status = row.get("status").and_then(Value::as_i64);
+        let ended = matches!(status, Some(4 | 5));
+        // Its start, when that too is inside the break (and the horizon) and
+        // the row shows a later state of it: a renewal or the end.
+        if started >= floor && (version > 1 || ended) {
             push(
                 "fansly.subscriptions.new",
                 keys::subscription_confirmed(&id_s, 1),
                 started,
             );
         }
-        match row.get("status").and_then(Value::as_i64) {
+        match status {
             Some(3) if version <= 1 => push(
                 "fansly.subscriptions.new",
                 keys::subscription_confirmed(&id_s, 1),
@@ -87,20 +90,11 @@ pub async fn subscriptions(
                 keys::subscription_confirmed(&id_s, version),
                 at,
             ),
-            Some(4 | 5) => {
-                if version <= 1 && started >= floor {
-                    push(
-                        "fansly.subscriptions.new",
-                        keys::subscription_confirmed(&id_s, 1),
-                        started,
-                    );
-                }
-                push(
-                    "fansly.subscriptions.expired",
-                    keys::subscription_ended(&id_s, version),
-                    at,
-                )
-            }
+            Some(4 | 5) => push(
+                "fansly.subscriptions.expired",
+                keys::subscription_ended(&id_s, version),
+                at,
+            ),
             _ => {}
         }
     }

@@ -13,6 +13,7 @@ use fansly_upstream::{Page, SubscriberStatus, UpstreamError};
 use serde_json::Value;
 
 use crate::events::marks;
+use crate::fansly::answers::array_at;
 use crate::workers::gap_fill::fill::{id_of, time_ms, Advance, Fill, Stop};
 
 /// A list the fill walks.
@@ -91,11 +92,7 @@ impl Listing {
             Listing::Transactions => (fansly.earnings_transactions(session, &page).await?, "data"),
             Listing::Payouts => (fansly.payout_requests(session, &page).await?, "data"),
         };
-        Ok(answer
-            .get(rows)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default())
+        Ok(array_at(&answer, rows))
     }
 }
 
@@ -117,7 +114,6 @@ pub async fn walk(
         None
     };
     let mut found = Vec::new();
-    let mut newest: Option<i64> = None;
     let mut offset = 0;
     'pages: loop {
         fill.spend()?;
@@ -129,7 +125,6 @@ pub async fn walk(
             if at < fill.floor || mark.is_some_and(|m| at < m) {
                 break 'pages;
             }
-            newest = newest.max(Some(at));
             found.push((row.clone(), at));
         }
         if rows.len() < listing.page_size() as usize {
@@ -137,6 +132,7 @@ pub async fn walk(
         }
         offset += listing.page_size();
     }
+    let newest = found.iter().map(|(_, at)| *at).max();
     if let Some(mark) = newest.filter(|_| listing.marked()) {
         advances.push(Advance::Mark {
             source: source.into(),

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::core::time::now_ms;
 use crate::events::{keys, marks};
+use crate::fansly::answers::array_at;
 use crate::workers::gap_fill::fill::{id_of, time_ms, Advance, Fill, Found, Stop};
 
 const EXPIRING: &str = "post_expiry";
@@ -40,11 +41,7 @@ async fn expired_posts(
         .timeline(&fill.session, &fill.account.fansly_id, None, None, None)
         .await?;
     let now = now_ms();
-    let posts = page
-        .get("posts")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let posts = array_at(&page, "posts");
     let remember = |seen: &mut std::collections::HashMap<String, String>,
                     advances: &mut Vec<Advance>,
                     p: &Value| {

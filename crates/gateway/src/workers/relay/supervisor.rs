@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use fansly_upstream::ws::{self, Frame, WsConfig, WsError};
@@ -61,9 +61,14 @@ pub struct Counters {
     last_error: Mutex<Option<String>>,
 }
 
+/// The data behind `mutex`, also after a relay task panicked holding it.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 impl Counters {
     fn error(&self, e: impl ToString) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        *locked(&self.last_error) = Some(e.to_string());
     }
 
     /// The `relay` object of an account (README "Relay status").
@@ -81,7 +86,7 @@ impl Counters {
             "malformed_frames": self.malformed.load(Ordering::Relaxed),
             "lost_events": self.written.lost.load(Ordering::Relaxed),
             "rate_limited": self.rate_limited.load(Ordering::Relaxed),
-            "last_error": self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            "last_error": locked(&self.last_error).clone(),
         })
     }
 }
@@ -175,20 +180,10 @@ impl Relays {
 
     /// The relay status of `account_id`.
     pub fn status(&self, account_id: &str) -> Value {
-        let running = self
-            .0
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let running = locked(&self.0.running)
             .get(account_id)
             .is_some_and(|(task, _)| !task.is_finished());
-        let counters = self
-            .0
-            .counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(account_id)
-            .cloned();
+        let counters = locked(&self.0.counters).get(account_id).cloned();
         match counters {
             Some(c) => c.json(running),
             None => Counters::default().json(false),
@@ -227,7 +222,7 @@ impl Relays {
         let Some(leases) = &self.0.leases else {
             return;
         };
-        let ids = self.running_ids();
+        let ids: Vec<String> = locked(&self.0.running).keys().cloned().collect();
         let statuses: Vec<(String, Value)> = ids
             .into_iter()
             .map(|id| {
@@ -239,19 +234,9 @@ impl Relays {
         leases.publish_statuses(&statuses).await;
     }
 
-    /// The accounts with a relay task here.
-    fn running_ids(&self) -> Vec<String> {
-        let running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
-        running.keys().cloned().collect()
-    }
-
     /// How many accounts have a relay task.
     pub fn running(&self) -> usize {
-        self.0
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        locked(&self.0.running).len()
     }
 
     /// Keeps the sockets in line with the accounts until aborted.
@@ -348,7 +333,7 @@ impl Relays {
             // Another instance holds these now (ours lapsed): theirs alone.
             self.retain(|id, _| held.contains(id));
         }
-        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = locked(&self.0.running);
         if self.0.stopped.load(Ordering::Relaxed) {
             // `stop_all` ran during this pass: it starts nothing more.
             return Ok(());
@@ -359,11 +344,7 @@ impl Relays {
             {
                 continue;
             }
-            let counters = self
-                .0
-                .counters
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
+            let counters = locked(&self.0.counters)
                 .entry(account.id.clone())
                 .or_default()
                 .clone();
@@ -379,7 +360,7 @@ impl Relays {
         let Some(leases) = &self.0.leases else {
             return;
         };
-        let ids = self.running_ids();
+        let ids: Vec<String> = locked(&self.0.running).keys().cloned().collect();
         let mut held = HashSet::new();
         for id in ids {
             if leases.hold(&id).await {
@@ -391,7 +372,7 @@ impl Relays {
 
     /// Stops the sockets `keep` says no to (`keep(account, task)`).
     fn retain(&self, mut keep: impl FnMut(&str, &JoinHandle<()>) -> bool) {
-        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = locked(&self.0.running);
         running.retain(|id, (task, counters)| {
             let kept = keep(id, task);
             if !kept {
@@ -408,7 +389,7 @@ impl Relays {
     /// (what a crash leaves behind); the ids of the stopped accounts.
     pub fn stop_all(&self) -> Vec<String> {
         self.0.stopped.store(true, Ordering::Relaxed);
-        let mut running = self.0.running.lock().unwrap_or_else(|p| p.into_inner());
+        let mut running = locked(&self.0.running);
         running
             .drain()
             .map(|(id, (task, counters))| {

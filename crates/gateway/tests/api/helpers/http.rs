@@ -102,6 +102,14 @@ impl TestApp {
         resp.json().await.unwrap()
     }
 
+    /// A request to [`Self::acct_path`]`(rest)` with the default team's key
+    /// that must answer 200; its JSON body.
+    pub async fn acct_ok(&self, method: Method, rest: &str, body: Option<&Value>) -> Value {
+        let resp = self.send(method.clone(), &self.acct_path(rest), body).await;
+        assert_eq!(resp.status(), 200, "{method} {rest}");
+        resp.json().await.unwrap()
+    }
+
     /// A GET's JSON body (whatever the status; tests that care check it).
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.json().await.unwrap()

@@ -5,12 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::json;
 
 use fansly_gateway::workers::webhook_delivery;
 
-use super::{app, app_with, call, queued, record, NewEvent, RECEIVED, SECRET};
+use super::{app, app_with, queued, record, NewEvent, RECEIVED, SECRET};
 use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
@@ -86,13 +85,7 @@ async fn a_connected_account_is_announced_with_both_signatures() {
         app.settled_status(&app.team, &coded).await["status"],
         "challenge-email"
     );
-    let resp = call(
-        &app,
-        Method::DELETE,
-        &format!("/api/fansly/accounts/{account}"),
-        None,
-    )
-    .await;
+    let resp = app.delete(&format!("/api/fansly/accounts/{account}")).await;
     assert_eq!(resp.status(), 200);
     queued(&app, 4).await;
     app.run_pending_deliveries().await;
@@ -178,19 +171,18 @@ async fn only_matching_events_and_accounts_are_delivered_and_ephemeral_ones_carr
     let receiver = Receiver::start().await;
     let other_account = app.connect_by_login(1, json!({})).await.1;
     // Only the default account, only messages and typing.
-    let resp = call(
-        &app,
-        Method::POST,
-        "/api/webhooks",
-        Some(json!({
-            "endpoint_url": receiver.url,
-            "events": ["messages.received", "fansly.users.typing"],
-            "account_scope": "exclusive",
-            "account_ids": [other_account],
-            "enabled": true,
-        })),
-    )
-    .await;
+    let resp = app
+        .post(
+            "/api/webhooks",
+            &json!({
+                "endpoint_url": receiver.url,
+                "events": ["messages.received", "fansly.users.typing"],
+                "account_scope": "exclusive",
+                "account_ids": [other_account],
+                "enabled": true,
+            }),
+        )
+        .await;
     assert_eq!(resp.status(), 200);
     let mut other = app.team.clone();
     other.account_id = other_account.clone();

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{app, call, data, deliveries, record, webhook, RECEIVED, SECRET};
+use super::{app, data, deliveries, record, webhook, RECEIVED, SECRET};
 use crate::helpers::{assert_error, parked, spawn_app_with, Receiver, SendJson};
 
 #[tokio::test]
@@ -13,17 +13,15 @@ async fn create_list_update_delete_and_the_echo_clients_check() {
     let app = app().await;
     let acct = app.team.account_id.clone();
     let created = data(
-        call(
-            &app,
-            Method::POST,
+        app.post(
             "/api/webhooks",
-            Some(json!({
+            &json!({
                 "endpoint_url": "http://127.0.0.1:9/webhooks/fansly",
                 "signing_secret": SECRET,
                 "events": ["fansly.messages.received"],
                 "account_scope": "inclusive",
                 "account_ids": [acct],
-            })),
+            }),
         )
         .await,
     )
@@ -43,23 +41,21 @@ async fn create_list_update_delete_and_the_echo_clients_check() {
     assert!(!created.to_string().contains(SECRET));
     assert!(created["created_at"].as_str().unwrap().ends_with('Z'));
 
-    let list = data(call(&app, Method::GET, "/api/webhooks", None).await).await;
+    let list = data(app.get("/api/webhooks").await).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], id.as_str());
 
     // The third-party client's PUT and the echo it verifies.
     let updated = data(
-        call(
-            &app,
-            Method::PUT,
+        app.put(
             &format!("/api/webhooks/{id}"),
-            Some(json!({
+            &json!({
                 "url": "http://127.0.0.1:9/other",
                 "events": ["messages.received", "fansly.tips.received"],
                 "enabled": true,
                 "account_scope": "inclusive",
                 "account_ids": [acct],
-            })),
+            }),
         )
         .await,
     )
@@ -77,11 +73,9 @@ async fn create_list_update_delete_and_the_echo_clients_check() {
 
     // null removes the secret; switching to global drops the account list.
     let updated = data(
-        call(
-            &app,
-            Method::PUT,
+        app.put(
             &format!("/api/webhooks/{id}"),
-            Some(json!({"signing_secret": null, "account_scope": "global"})),
+            &json!({"signing_secret": null, "account_scope": "global"}),
         )
         .await,
     )
@@ -117,13 +111,9 @@ async fn create_list_update_delete_and_the_echo_clients_check() {
         .unwrap();
     assert_eq!(theirs["data"], json!([]));
 
-    let gone = data(call(&app, Method::DELETE, &format!("/api/webhooks/{id}"), None).await).await;
+    let gone = data(app.delete(&format!("/api/webhooks/{id}")).await).await;
     assert_eq!(gone, json!({"id": id, "deleted": true}));
-    assert_error(
-        call(&app, Method::GET, &format!("/api/webhooks/{id}"), None).await,
-        404,
-    )
-    .await;
+    assert_error(app.get(&format!("/api/webhooks/{id}")).await, 404).await;
 }
 
 #[tokio::test]
@@ -185,7 +175,7 @@ async fn bad_input_is_a_422_naming_the_field() {
             "url",
         ),
     ] {
-        let resp = call(&app, Method::POST, "/api/webhooks", Some(body.clone())).await;
+        let resp = app.post("/api/webhooks", &body).await;
         let msg = assert_error(resp, 422).await;
         assert!(msg.contains(field), "{field}: {msg} (for {body})");
     }
@@ -194,7 +184,7 @@ async fn bad_input_is_a_422_naming_the_field() {
         .await;
     assert_error(resp, 400).await;
     assert_eq!(
-        data(call(&app, Method::GET, "/api/webhooks", None).await).await,
+        data(app.get("/api/webhooks").await).await,
         json!([]),
         "nothing half-written"
     );
@@ -203,7 +193,7 @@ async fn bad_input_is_a_422_naming_the_field() {
 #[tokio::test]
 async fn the_event_catalog_and_example_payloads() {
     let app = app().await;
-    let events = data(call(&app, Method::GET, "/api/webhooks/events", None).await).await;
+    let events = data(app.get("/api/webhooks/events").await).await;
     let events = events.as_array().unwrap();
     assert_eq!(events.len(), 38);
     assert!(events.contains(&json!({
@@ -213,13 +203,8 @@ async fn the_event_catalog_and_example_payloads() {
     for e in events {
         let name = e["value"].as_str().unwrap();
         let ex = data(
-            call(
-                &app,
-                Method::GET,
-                &format!("/api/webhooks/{name}/example-payload"),
-                None,
-            )
-            .await,
+            app.get(&format!("/api/webhooks/{name}/example-payload"))
+                .await,
         )
         .await;
         assert_eq!(ex["event"], name);
@@ -230,25 +215,14 @@ async fn the_event_catalog_and_example_payloads() {
         assert!(ex["payload"].is_object(), "{name}: {ex}");
     }
     let ex = data(
-        call(
-            &app,
-            Method::GET,
-            "/api/webhooks/messages.received/example-payload",
-            None,
-        )
-        .await,
+        app.get("/api/webhooks/messages.received/example-payload")
+            .await,
     )
     .await;
     assert_eq!(ex["event"], RECEIVED);
     assert!(ex["payload"]["id"].is_string(), "snowflake ids are strings");
     assert!(ex["payload"]["senderData"]["available"].is_boolean());
-    let resp = call(
-        &app,
-        Method::GET,
-        "/api/webhooks/fansly.nope/example-payload",
-        None,
-    )
-    .await;
+    let resp = app.get("/api/webhooks/fansly.nope/example-payload").await;
     assert!(assert_error(resp, 404).await.contains("fansly.nope"));
 
     let doc: Value = app
@@ -281,13 +255,12 @@ async fn private_targets_are_refused_when_not_allowed() {
         "http://[::1]/hook",
         "http://localhost:1/hook",
     ] {
-        let resp = call(
-            &app,
-            Method::POST,
-            "/api/webhooks",
-            Some(json!({"endpoint_url": url, "events": [RECEIVED], "account_scope": "global"})),
-        )
-        .await;
+        let resp = app
+            .post(
+                "/api/webhooks",
+                &json!({"endpoint_url": url, "events": [RECEIVED], "account_scope": "global"}),
+            )
+            .await;
         let msg = assert_error(resp, 422).await;
         assert!(
             msg.contains("endpoint_url") && msg.contains("public"),

@@ -11,7 +11,6 @@
 
 use fansly_gateway::events::outbox::{event_id, NewEvent};
 use fansly_gateway::webhooks::deliveries as deliver;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::{parked, spawn_app_with, TestApp, TestTeam};
@@ -43,11 +42,6 @@ async fn app() -> TestApp {
     app_with(|_| {}).await
 }
 
-async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> reqwest::Response {
-    app.request(method, path, Some(&app.team.key), body.as_ref())
-        .await
-}
-
 async fn data(resp: reqwest::Response) -> Value {
     assert_eq!(resp.status(), 200, "{:?}", resp.url().path());
     let body: Value = resp.json().await.unwrap();
@@ -73,13 +67,8 @@ async fn record(app: &TestApp, team: &TestTeam, name: &'static str, key: &str) -
 
 async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
     data(
-        call(
-            app,
-            Method::GET,
-            &format!("/api/webhooks/{hook}/deliveries?limit=100"),
-            None,
-        )
-        .await,
+        app.get(&format!("/api/webhooks/{hook}/deliveries?limit=100"))
+            .await,
     )
     .await
     .as_array()
@@ -88,7 +77,7 @@ async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
 }
 
 async fn webhook(app: &TestApp, hook: &str) -> Value {
-    data(call(app, Method::GET, &format!("/api/webhooks/{hook}"), None).await).await
+    data(app.get(&format!("/api/webhooks/{hook}")).await).await
 }
 
 /// Waits until the team has `n` deliveries queued (events recorded by work

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use fansly_gateway::core::time::now_ms;
 
-use super::{app, call, data, deliver, deliveries, record, RECEIVED, SECRET};
+use super::{app, data, deliver, deliveries, record, RECEIVED, SECRET};
 use crate::helpers::{assert_error, verify_signatures, Receiver};
 
 #[tokio::test]
@@ -59,11 +59,9 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
     let second_receiver = Receiver::start().await;
     let new_secret = format!("{SECRET}-rotated");
     data(
-        call(
-            &app,
-            Method::PUT,
+        app.put(
             &format!("/api/webhooks/{hook}"),
-            Some(json!({"endpoint_url": second_receiver.url, "signing_secret": new_secret})),
+            &json!({"endpoint_url": second_receiver.url, "signing_secret": new_secret}),
         )
         .await,
     )
@@ -76,8 +74,7 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
         .find(|r| r.header("x-ofapi-idempotency-key") == original["idempotency_key"].as_str())
         .unwrap();
     let redo = data(
-        call(
-            &app,
+        app.send(
             Method::POST,
             &format!("/api/webhooks/{hook}/deliveries/{original_id}/redeliver"),
             None,
@@ -101,13 +98,13 @@ async fn redelivery_resends_verbatim_to_the_current_url_and_secret() {
     assert!(verify_signatures(r, SECRET).is_err());
     assert_eq!(first_receiver.requests().len(), 3);
 
-    let resp = call(
-        &app,
-        Method::POST,
-        &format!("/api/webhooks/{hook}/deliveries/nope/redeliver"),
-        None,
-    )
-    .await;
+    let resp = app
+        .send(
+            Method::POST,
+            &format!("/api/webhooks/{hook}/deliveries/nope/redeliver"),
+            None,
+        )
+        .await;
     assert_error(resp, 404).await;
     let other = app.new_team(100, 2).await;
     let resp = app

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
-use super::{app, app_with, call, data, deliveries, record, webhook, RECEIVED, SECRET};
+use super::{app, app_with, data, deliveries, record, webhook, RECEIVED, SECRET};
 use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
@@ -183,13 +182,8 @@ async fn gone_disables_the_endpoint_until_it_is_enabled_again() {
 
     // Enabled again: the held delivery goes out, same idempotency key.
     let w = data(
-        call(
-            &app,
-            Method::PUT,
-            &format!("/api/webhooks/{hook}"),
-            Some(json!({"enabled": true})),
-        )
-        .await,
+        app.put(&format!("/api/webhooks/{hook}"), &json!({"enabled": true}))
+            .await,
     )
     .await;
     assert_eq!(w["enabled"], true);
