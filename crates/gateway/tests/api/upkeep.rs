@@ -268,6 +268,9 @@ async fn proxy_country_maps_through_the_configured_proxies() {
         c.sandbox.listen = sandbox_addr;
         c.proxies
             .insert("us".into(), format!("http://127.0.0.1:{}", relay.port));
+        // The seeded account's socket and gap fill call Fansly directly at
+        // any moment; off, every request logged below is this account's.
+        c.relay.enabled = false;
     })
     .await;
     app.clear_upstream_requests().await;
@@ -285,7 +288,8 @@ async fn proxy_country_maps_through_the_configured_proxies() {
 
 #[tokio::test]
 async fn a_pasted_token_goes_through_its_proxy_from_the_first_request() {
-    let app = spawn_app().await;
+    // No socket or gap fill calling Fansly directly meanwhile (see above).
+    let app = spawn_app_with(|c| c.relay.enabled = false).await;
     let token = app.creator_token(0).await;
     // The sandbox serves absolute-form requests, so it can stand in as the proxy.
     let proxy = app.sandbox_url.clone();
