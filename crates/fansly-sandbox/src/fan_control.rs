@@ -188,8 +188,14 @@ fn backdate(world: &mut World, m: Message, at_ms: i64) -> Message {
     msgs.messages.remove(&m.id);
     let ids = msgs.by_group.entry(m.group_id).or_default();
     ids.retain(|id| *id != m.id);
-    // The low bits keep ids minted in the same millisecond apart.
-    let id = snowflake_at(at_ms, m.id & 0x3f_ffff);
+    // The low bits keep ids minted in the same millisecond apart; two
+    // messages minted in different milliseconds may share them, so a
+    // backdated id already taken moves on to the next free one (ids are
+    // unique at Fansly: two fans' messages once came out as one).
+    let mut id = snowflake_at(at_ms, m.id & 0x3f_ffff);
+    while msgs.messages.contains_key(&id) {
+        id += 1;
+    }
     let at = ids.partition_point(|x| *x < id);
     ids.insert(at, id);
     let m = Message {
