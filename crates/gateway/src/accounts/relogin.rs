@@ -67,8 +67,16 @@ impl Sessions {
         let lease = format!("relogin:{account_id}");
         let owner = crate::core::ids::random_id("relogin_", 16);
         let deadline = Instant::now() + CLUSTER_LOGIN_WAIT;
-        // The winner's announcement, once another instance holds the lease.
-        let mut woken = None;
+        // Listening before the first look: a login finishing between a look
+        // and the wait still wakes us. (A winner listens in vain, briefly:
+        // re-logins are rare.)
+        let mut woken = redis
+            .listen(&lease)
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(account = %account_id, error = %e, "listening for re-logins failed; polling");
+            })
+            .ok();
         loop {
             match redis.lease(&lease, &owner, CLUSTER_LOGIN_LEASE).await {
                 Ok(true) => break,
@@ -78,13 +86,6 @@ impl Sessions {
                             retry_after: self.cooldown,
                             reason: format!("a recent re-login of {account_id} failed"),
                         });
-                    }
-                    // Listening before the look below: a login finishing
-                    // between the look and the wait still wakes us.
-                    if woken.is_none() {
-                        woken = Some(redis.listen(&lease).await.inspect_err(|e| {
-                            tracing::warn!(account = %account_id, error = %e, "listening for re-logins failed; polling");
-                        }).ok());
                     }
                 }
                 Err(e) => {
@@ -104,7 +105,7 @@ impl Sessions {
                     reason: format!("another instance is logging {account_id} in"),
                 });
             }
-            match woken.as_mut().and_then(Option::as_mut) {
+            match woken.as_mut() {
                 Some(stream) => {
                     let _ = tokio::time::timeout(CLUSTER_LOGIN_POLL, stream.next()).await;
                 }

@@ -180,9 +180,7 @@ impl Relays {
 
     /// The relay status of `account_id`.
     pub fn status(&self, account_id: &str) -> Value {
-        let running = locked(&self.0.running)
-            .get(account_id)
-            .is_some_and(|(task, _)| !task.is_finished());
+        let running = self.runs_here(account_id);
         let counters = locked(&self.0.counters).get(account_id).cloned();
         match counters {
             Some(c) => c.json(running),
@@ -190,31 +188,44 @@ impl Relays {
         }
     }
 
+    /// Whether this instance runs the account's socket task now.
+    fn runs_here(&self, account_id: &str) -> bool {
+        locked(&self.0.running)
+            .get(account_id)
+            .is_some_and(|(task, _)| !task.is_finished())
+    }
+
     /// The relay status of each of `accounts`, in order: in a cluster, an
     /// account whose socket another instance holds gets the status that
     /// instance published at its last pass.
     pub async fn statuses(&self, accounts: &[&str]) -> Vec<Value> {
-        let local: Vec<Value> = accounts.iter().map(|a| self.status(a)).collect();
         let Some(leases) = &self.0.leases else {
-            return local;
+            return accounts.iter().map(|a| self.status(a)).collect();
         };
         let elsewhere: Vec<&str> = accounts
             .iter()
-            .zip(&local)
-            .filter(|(_, s)| s["running"] != true)
-            .map(|(a, _)| *a)
+            .copied()
+            .filter(|a| !self.runs_here(a))
             .collect();
         let mut published = leases.statuses(&elsewhere).await;
         accounts
             .iter()
-            .zip(local)
-            .map(|(a, mut s)| {
-                if s["running"] == true {
-                    s["instance"] = json!(leases.owner());
-                }
-                published.remove(*a).unwrap_or(s)
+            .map(|a| {
+                published
+                    .remove(*a)
+                    .unwrap_or_else(|| self.status_in_cluster(a, leases))
             })
             .collect()
+    }
+
+    /// This instance's status of the account, naming this instance when it
+    /// holds the socket.
+    fn status_in_cluster(&self, account_id: &str, leases: &SocketLeases) -> Value {
+        let mut status = self.status(account_id);
+        if self.runs_here(account_id) {
+            status["instance"] = json!(leases.owner());
+        }
+        status
     }
 
     /// Publishes the status of every socket this instance holds (cluster).
@@ -225,11 +236,7 @@ impl Relays {
         let ids: Vec<String> = locked(&self.0.running).keys().cloned().collect();
         let statuses: Vec<(String, Value)> = ids
             .into_iter()
-            .map(|id| {
-                let mut status = self.status(&id);
-                status["instance"] = json!(leases.owner());
-                (id, status)
-            })
+            .map(|id| (id.clone(), self.status_in_cluster(&id, leases)))
             .collect();
         leases.publish_statuses(&statuses).await;
     }
