@@ -31,7 +31,7 @@ async fn creator_session(sandbox: &Sandbox, client: &FanslyClient) -> (String, S
 async fn create_group_is_idempotent_per_pair() {
     let (sandbox, client) = start().await;
     let (me, session) = creator_session(&sandbox, &client).await;
-    let fans = client
+    let fans: Value = client
         .accounts_by_usernames(&session, &["fan1".into(), "nobody_here".into()])
         .await
         .unwrap();
@@ -181,7 +181,7 @@ async fn logins_are_throttled_per_login_name() {
 async fn messages_follow_fanslys_quirks() {
     let (sandbox, client) = start().await;
     let (me, session) = creator_session(&sandbox, &client).await;
-    let fans = client
+    let fans: Value = client
         .accounts_by_usernames(&session, &["fan9".into()])
         .await
         .unwrap();

@@ -11,12 +11,13 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use url::Url;
 
 use crate::check::client_check;
 use crate::drift::{self, DriftLog};
-use crate::envelope::{decode_envelope, parse_retry_after};
+use crate::envelope::{decode_envelope, parse_retry_after, FromResponse};
 use crate::error::{transient_status, Answer, UpstreamError};
 use crate::observe;
 use crate::route::Route;
@@ -36,6 +37,9 @@ pub const DEFAULT_WEB_BASE: &str = "https://fansly.com";
 /// (`upstream.user_agent`) to follow releases without a build.
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0";
+
+/// A Fansly answer as it travels inside the client: `response` unparsed.
+type RawAnswer = Result<Box<RawValue>, UpstreamError>;
 
 #[derive(Clone, Debug)]
 pub struct FanslyConfig {
@@ -185,12 +189,12 @@ impl FanslyClient {
     pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
         let http = self.http_for(route)?;
-        let value = self
+        let raw = self
             .send_with_retries(route, None, Method::GET, url.path(), || {
                 http.get(url.clone()).headers(self.browser_headers())
             })
             .await?;
-        match value {
+        match Value::from_response(raw)? {
             Value::String(id) if !id.is_empty() => Ok(id),
             other => Err(UpstreamError::Protocol(format!(
                 "device id is not a string: {other}"
@@ -203,15 +207,25 @@ impl FanslyClient {
         self.get(session, "/api/v1/account/me", &[]).await
     }
 
-    /// `GET /api/v1/account?usernames=a,b` → array of accounts; unknown names are absent.
-    pub async fn accounts_by_usernames(&self, session: &Session, usernames: &[String]) -> Answer {
+    /// `GET /api/v1/account?usernames=a,b` → array of accounts; unknown names
+    /// are absent. As a tree or as the raw text to hand on ([`FromResponse`]).
+    pub async fn accounts_by_usernames<T: FromResponse>(
+        &self,
+        session: &Session,
+        usernames: &[String],
+    ) -> Result<T, UpstreamError> {
         let list = usernames.join(",");
         self.get(session, "/api/v1/account", &[("usernames", &list)])
             .await
     }
 
-    /// `GET /api/v1/account?ids=1,2` → array of accounts; unknown ids are absent.
-    pub async fn accounts_by_ids(&self, session: &Session, ids: &[String]) -> Answer {
+    /// `GET /api/v1/account?ids=1,2` → array of accounts; unknown ids are
+    /// absent. As a tree or as the raw text to hand on ([`FromResponse`]).
+    pub async fn accounts_by_ids<T: FromResponse>(
+        &self,
+        session: &Session,
+        ids: &[String],
+    ) -> Result<T, UpstreamError> {
         let list = ids.join(",");
         self.get(session, "/api/v1/account", &[("ids", &list)])
             .await
@@ -262,12 +276,12 @@ impl FanslyClient {
         .await
     }
 
-    pub(crate) async fn get(
+    pub(crate) async fn get<T: FromResponse>(
         &self,
         session: &Session,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Answer {
+    ) -> Result<T, UpstreamError> {
         self.send_json(session, Method::GET, path, query, None)
             .await
     }
@@ -278,14 +292,14 @@ impl FanslyClient {
     }
 
     /// A signed request to the REST host.
-    pub(crate) async fn send_json(
+    pub(crate) async fn send_json<T: FromResponse>(
         &self,
         session: &Session,
         method: Method,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Answer {
+    ) -> Result<T, UpstreamError> {
         let base = self.cfg.api_base.clone();
         self.send_json_on(&base, session, method, path, query, body)
             .await
@@ -299,7 +313,8 @@ impl FanslyClient {
     /// labelled with the route without its ids or query; never a header,
     /// token or body. INFO, so every log line written during the call names
     /// the Fansly route (a span writes no line of its own). Counted in
-    /// `/metrics` by route template and outcome, with its latency.
+    /// `/metrics` by route template and outcome, with its latency. The
+    /// answer is checked for drift on its raw text, then read as `T`.
     #[tracing::instrument(
         name = "fansly.request",
         level = "info",
@@ -311,7 +326,7 @@ impl FanslyClient {
             fansly_id = session.fansly_id(),
         )
     )]
-    pub(crate) async fn send_json_on(
+    pub(crate) async fn send_json_on<T: FromResponse>(
         &self,
         base: &Url,
         session: &Session,
@@ -319,12 +334,12 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Answer {
+    ) -> Result<T, UpstreamError> {
         let started = std::time::Instant::now();
         // Built once: the span, the metrics and the drift records share it.
         let route = RouteTemplate(path).to_string();
         tracing::Span::current().record("route", tracing::field::display(&route));
-        let result: Answer = async {
+        let result: RawAnswer = async {
             let key = self.check_key();
             // The session every later repeat uses: a renewed one replaces
             // the refused one for the rest of the call.
@@ -358,15 +373,15 @@ impl FanslyClient {
         .await;
         self.note_drift(session.account(), method.as_str(), &route, &result);
         observe::request(method.as_str(), route, started.elapsed(), &result);
-        result
+        T::from_response(result?)
     }
 
     /// Checks an answer against its route's schema, and a failure for a
     /// route gone; counts what differs (`drift.rs`).
-    fn note_drift(&self, account: Option<&str>, method: &str, route: &str, result: &Answer) {
+    fn note_drift(&self, account: Option<&str>, method: &str, route: &str, result: &RawAnswer) {
         match result {
-            Ok(v) => {
-                for (field, kind) in drift::check(method, route, v) {
+            Ok(raw) => {
+                for (field, kind) in drift::check_raw(method, route, raw) {
                     self.drift.record(account, route, kind, Some(&field));
                 }
             }
@@ -386,7 +401,7 @@ impl FanslyClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
-    ) -> Answer {
+    ) -> RawAnswer {
         let url = self.url(base, path, query);
         let http = self.http_for(session.route())?;
         self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
@@ -477,7 +492,7 @@ impl FanslyClient {
         method: Method,
         path: &str,
         build: F,
-    ) -> Answer
+    ) -> RawAnswer
     where
         F: Fn() -> reqwest::RequestBuilder,
     {
@@ -531,7 +546,7 @@ impl FanslyClient {
         route: &Route,
         session: Option<&Session>,
         req: reqwest::RequestBuilder,
-    ) -> Answer {
+    ) -> RawAnswer {
         crate::calls::count();
         let resp = req
             .send()

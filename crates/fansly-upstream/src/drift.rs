@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::error::UpstreamError;
@@ -110,6 +112,135 @@ pub fn check(method: &str, route: &str, answer: &Value) -> Vec<(String, &'static
         }
     }
     out
+}
+
+/// [`check`] on an answer's raw text: only the fields on the schema's paths
+/// are read out of it (see [`Prune`]), so a route with a schema costs one
+/// skim of the text instead of a whole tree, and a route without one nothing.
+pub fn check_raw(method: &str, route: &str, answer: &RawValue) -> Vec<(String, &'static str)> {
+    let Some((_, _, fields)) = SCHEMAS.iter().find(|(m, r, _)| *m == method && *r == route) else {
+        return Vec::new();
+    };
+    let paths: Vec<Vec<&str>> = fields.iter().map(|(p, _)| p.split('.').collect()).collect();
+    let suffixes: Vec<&[&str]> = paths.iter().map(Vec::as_slice).collect();
+    let mut de = serde_json::Deserializer::from_str(answer.get());
+    // The text was read as JSON already; if it somehow is not, nothing is
+    // known about it and nothing is counted.
+    let Ok(pruned) = Prune(&suffixes).deserialize(&mut de) else {
+        return Vec::new();
+    };
+    check(method, route, &pruned)
+}
+
+/// Reads a JSON value keeping only what the given path suffixes reach: an
+/// object keeps the keys that start a suffix, an array keeps its elements
+/// when a suffix goes on with `[]`. Where every suffix has ended (a value a
+/// schema checks the type of), the value is kept as its type alone: a
+/// string emptied, an object or array with nothing below it left empty, a
+/// number as it is (times are checked for their unit). [`check`] judges the
+/// result exactly as it would judge the whole answer.
+struct Prune<'p>(&'p [&'p [&'p str]]);
+
+impl<'de> DeserializeSeed<'de> for Prune<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Value, D::Error> {
+        de.deserialize_any(self)
+    }
+}
+
+impl Prune<'_> {
+    /// The suffixes that go on after `head`.
+    fn after(&self, head: &str) -> Vec<&[&str]> {
+        self.0
+            .iter()
+            .filter_map(|p| p.split_first())
+            .filter(|(h, _)| **h == head)
+            .map(|(_, rest)| rest)
+            .collect()
+    }
+}
+
+impl<'de> Visitor<'de> for Prune<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::String(String::new()))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let each = self.after("[]");
+        let mut items = Vec::new();
+        if each.is_empty() {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+        } else {
+            while let Some(item) = seq.next_element_seed(Prune(&each))? {
+                items.push(item);
+            }
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = serde_json::Map::new();
+        while let Some(key) = map.next_key_seed(Wanted(self.0))? {
+            match key {
+                Some(key) => {
+                    let below = self.after(&key);
+                    let value = map.next_value_seed(Prune(&below))?;
+                    kept.insert(key, value);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(kept))
+    }
+}
+
+/// An object key, owned only when a suffix starts with it (`None` otherwise,
+/// so skipped keys cost no allocation).
+struct Wanted<'p>(&'p [&'p [&'p str]]);
+
+impl<'de> DeserializeSeed<'de> for Wanted<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<String>, D::Error> {
+        de.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Wanted<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Option<String>, E> {
+        let wanted = self.0.iter().any(|p| p.first() == Some(&key));
+        Ok(wanted.then(|| key.to_owned()))
+    }
 }
 
 fn check_path(v: &Value, path: &[&str], want: Want) -> Option<&'static str> {
@@ -272,6 +403,46 @@ mod tests {
             vec![("messages.[].createdAt".to_owned(), kind::TIME_UNIT)]
         );
         assert!(check("GET", "/api/v1/unknown", &json!(null)).is_empty());
+    }
+
+    /// The raw-text check finds exactly what the tree check finds, on
+    /// answers that pass, drift, nest, repeat keys and carry what no schema reads.
+    #[test]
+    fn the_raw_check_judges_as_the_tree_check() {
+        let cases = [
+            ("GET", "/api/v1/account", r#"[{"id":"1","username":"a","bio":{"x":[1,2]}},{"id":"2","username":"b"}]"#),
+            ("GET", "/api/v1/account", r#"[{"id":"1"},{"id":2,"username":"b"}]"#),
+            ("GET", "/api/v1/account", r#"[{"id":"1","username":null}]"#),
+            ("GET", "/api/v1/account", r#"{"id":"1"}"#),
+            ("GET", "/api/v1/account", "[]"),
+            ("GET", "/api/v1/account", r#"[{"id":"1","id":3,"username":"a"}]"#),
+            ("GET", "/api/v1/account/me", r#"{"account":{"id":"1","username":"me","avatar":{"v":[{}]}}}"#),
+            ("GET", "/api/v1/account/me", r#"{"account":[]}"#),
+            ("GET", "/api/v1/account/me", r#"{"account":"x"}"#),
+            ("GET", "/api/v1/messaging/groups", r#"{"data":[{"a":1}],"aggregationData":{"accounts":[]}}"#),
+            ("GET", "/api/v1/messaging/groups", r#"{"data":{},"aggregationData":[]}"#),
+            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990,"content":"hi \"there\""}]}"#),
+            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990000}]}"#),
+            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1.7e9}]}"#),
+            ("GET", "/api/v1/message", r#"{"messages":"none"}"#),
+            ("POST", "/api/v1/message", r#"{"id":"1","createdAt":"1776225990"}"#),
+            ("GET", "/api/v1/vault/albumsnew", r#"[{"id":"1","type":"1"}]"#),
+            ("GET", "/api/v1/unknown", r#"{"anything":true}"#),
+        ];
+        for (method, route, text) in cases {
+            let tree: Value = serde_json::from_str(text).unwrap();
+            let raw = RawValue::from_string(text.to_owned()).unwrap();
+            assert_eq!(
+                check_raw(method, route, &raw),
+                check(method, route, &tree),
+                "{method} {route} {text}"
+            );
+        }
+        let drifted = RawValue::from_string(r#"[{"id":1,"username":"a"}]"#.into()).unwrap();
+        assert_eq!(
+            check_raw("GET", "/api/v1/account", &drifted),
+            vec![("[].id".to_owned(), kind::WRONG_TYPE)]
+        );
     }
 
     #[test]

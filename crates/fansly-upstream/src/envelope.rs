@@ -1,17 +1,79 @@
 //! Fansly's answers on the wire: the `{success, response}` envelope and its
 //! error form, mapped to [`UpstreamError`], and the `Retry-After` header.
+//!
+//! A successful answer's `response` is kept as its raw JSON text
+//! ([`RawValue`]): a caller that passes it on unchanged (most of the vendor's
+//! routes) never pays for a parsed tree, and one that reads it parses it once
+//! ([`FromResponse`]).
 
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::UpstreamError;
 
-/// `{success: true, response}` → `response`; `{success: false, error}` and
-/// non-2xx statuses → typed errors.
+/// What a caller takes Fansly's `response` as: a parsed [`Value`] to read,
+/// or the raw JSON text (`Box<RawValue>`) to hand on as it came.
+pub trait FromResponse: Sized {
+    fn from_response(raw: Box<RawValue>) -> Result<Self, UpstreamError>;
+}
+
+impl FromResponse for Box<RawValue> {
+    fn from_response(raw: Box<RawValue>) -> Result<Self, UpstreamError> {
+        Ok(raw)
+    }
+}
+
+impl FromResponse for Value {
+    fn from_response(raw: Box<RawValue>) -> Result<Self, UpstreamError> {
+        // Cannot fail: the text was checked as JSON when the envelope was read.
+        serde_json::from_str(raw.get())
+            .map_err(|e| UpstreamError::Protocol(format!("Fansly's response: {e}")))
+    }
+}
+
+/// The success envelope, read without parsing `response`.
+#[derive(Deserialize)]
+struct Success<'a> {
+    success: Option<bool>,
+    #[serde(borrow)]
+    response: Option<&'a RawValue>,
+}
+
+/// `{success: true, response}` → `response` as raw JSON text;
+/// `{success: false, error}` and non-2xx statuses → typed errors.
 pub(crate) fn decode_envelope(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Box<RawValue>, UpstreamError> {
+    if status.is_success() {
+        if let Ok(Success {
+            success: Some(true),
+            response,
+        }) = serde_json::from_slice(body)
+        {
+            // Some writes (`/message/ack`) answer a bare `{"success": true}`.
+            return Ok(response.map_or_else(null, ToOwned::to_owned));
+        }
+    }
+    // Errors, and anything the strict read above refused (a duplicated key,
+    // say), go through the tree-building reading.
+    let value = decode_tree(status, retry_after, body)?;
+    serde_json::value::to_raw_value(&value)
+        .map_err(|e| UpstreamError::Protocol(format!("Fansly's response: {e}")))
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_owned()).expect("null is JSON")
+}
+
+/// [`decode_envelope`] by a parsed tree: the error forms.
+fn decode_tree(
     status: StatusCode,
     retry_after: Option<Duration>,
     body: &[u8],
@@ -60,7 +122,7 @@ pub(crate) fn decode_envelope(
     };
     let success = envelope.get("success").and_then(Value::as_bool) == Some(true);
     if status.is_success() && success {
-        // Some writes (`/message/ack`) answer a bare `{"success": true}`.
+        // Reached only for a body the strict read above refused.
         return Ok(envelope.remove("response").unwrap_or(Value::Null));
     }
     Err(UpstreamError::Api {
@@ -131,7 +193,28 @@ mod tests {
             None,
             br#"{"success":true,"response":"abc"}"#,
         );
-        assert_eq!(v.unwrap(), Value::String("abc".into()));
+        assert_eq!(v.unwrap().get(), r#""abc""#);
+        let bare = decode_envelope(StatusCode::OK, None, br#"{"success":true}"#);
+        assert_eq!(bare.unwrap().get(), "null");
+        // The raw text is `response` as Fansly wrote it, and reads as the tree would.
+        let body = br#"{"response":[{"id":"1","n":1.5e3,"s":"a\"b"}],"success":true}"#;
+        let raw = decode_envelope(StatusCode::OK, None, body).unwrap();
+        assert_eq!(raw.get(), r#"[{"id":"1","n":1.5e3,"s":"a\"b"}]"#);
+        let tree: Value = serde_json::from_slice::<Value>(body).unwrap()["response"].clone();
+        assert_eq!(Value::from_response(raw).unwrap(), tree);
+        // A duplicated key still reads as before (the last one wins).
+        let dup = decode_envelope(
+            StatusCode::OK,
+            None,
+            br#"{"success":false,"success":true,"response":1}"#,
+        );
+        assert_eq!(dup.unwrap().get(), "1");
+        let refused = decode_envelope(
+            StatusCode::OK,
+            None,
+            br#"{"success":false,"error":{"code":1,"details":"no"}}"#,
+        );
+        assert!(matches!(refused, Err(UpstreamError::Api { status: 200, .. })));
     }
 
     #[test]

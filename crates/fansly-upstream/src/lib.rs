@@ -44,6 +44,7 @@ pub use client::{
 };
 pub use content::{NewPost, NewWall};
 pub use earnings::{stats_window_mismatch, Window, EARNINGS_PAGE, STATS_MAX_WINDOW_MS};
+pub use envelope::FromResponse;
 pub use error::UpstreamError;
 pub use fans::{list_items_cursor, Page, SubscriberStatus, LIST_ITEMS_PAGE};
 pub use media::{finished_media_id, UploadFile, UploadPart, UploadSession, UPLOAD_DONE};

@@ -17,7 +17,7 @@ pub(crate) fn request(
     method: &str,
     route: String,
     elapsed: Duration,
-    result: &Result<serde_json::Value, UpstreamError>,
+    result: &Result<Box<serde_json::value::RawValue>, UpstreamError>,
 ) {
     let outcome = match result {
         Ok(_) => "ok",

@@ -25,7 +25,7 @@ pub async fn create_chat(
         ));
     }
     let up = |e| ApiError::upstream(&account.id, e);
-    let found = fansly
+    let found: Value = fansly
         .accounts_by_ids(&account.session, &[user_id.to_owned()])
         .await
         .map_err(up)?;

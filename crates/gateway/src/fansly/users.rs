@@ -2,11 +2,11 @@
 
 use fansly_upstream::ids::is_snowflake;
 use fansly_upstream::FanslyClient;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::accounts::sessions::ConnectedAccount;
 use crate::core::error::ApiError;
-use crate::fansly::answers::{upstream, Answer};
+use crate::fansly::answers::upstream;
 
 /// Fansly answers lookups in batches of at most 100 (spec §5.1).
 pub const MAX_LOOKUP: usize = 100;
@@ -79,31 +79,52 @@ pub enum Lookup {
     Ids(Vec<String>),
 }
 
-/// The accounts Fansly knows among those asked for, as Fansly renders them.
-/// None found is a 404 naming what was asked.
+/// The accounts Fansly knows among those asked for, as Fansly renders them:
+/// its `response` passed on as the raw text it came as (only its outer
+/// shape is read here). None found is a 404 naming what was asked.
 #[tracing::instrument(skip_all, fields(op = "users.lookup", account = %account.id))]
-pub async fn lookup(fansly: &FanslyClient, account: &ConnectedAccount, what: Lookup) -> Answer {
+pub async fn lookup(
+    fansly: &FanslyClient,
+    account: &ConnectedAccount,
+    what: Lookup,
+) -> Result<Box<RawValue>, ApiError> {
     let (Lookup::Usernames(asked) | Lookup::Ids(asked)) = &what;
-    let found = match &what {
+    let found: Box<RawValue> = match &what {
         Lookup::Usernames(names) => fansly.accounts_by_usernames(&account.session, names).await,
         Lookup::Ids(ids) => fansly.accounts_by_ids(&account.session, ids).await,
-    };
-    let Value::Array(rows) = found.map_err(upstream(account))? else {
-        return Err(ApiError::BadGateway(
-            "Fansly answered the account lookup with something other than a list".into(),
-        ));
-    };
-    if rows.is_empty() {
-        let kind = match what {
-            Lookup::Usernames(_) => "named",
-            Lookup::Ids(_) => "with id",
-        };
-        return Err(ApiError::NotFound(format!(
-            "no Fansly user {kind} {}",
-            asked.join(", ")
-        )));
     }
-    Ok(Value::Array(rows))
+    .map_err(upstream(account))?;
+    match list_shape(found.get()) {
+        None => Err(ApiError::BadGateway(
+            "Fansly answered the account lookup with something other than a list".into(),
+        )),
+        Some(Shape::Empty) => {
+            let kind = match what {
+                Lookup::Usernames(_) => "named",
+                Lookup::Ids(_) => "with id",
+            };
+            Err(ApiError::NotFound(format!(
+                "no Fansly user {kind} {}",
+                asked.join(", ")
+            )))
+        }
+        Some(Shape::Rows) => Ok(found),
+    }
+}
+
+enum Shape {
+    Empty,
+    Rows,
+}
+
+/// Whether JSON text (known to be valid JSON) is an array, and an empty one.
+fn list_shape(json: &str) -> Option<Shape> {
+    let inside = json.trim_start().strip_prefix('[')?;
+    Some(if inside.trim_start().starts_with(']') {
+        Shape::Empty
+    } else {
+        Shape::Rows
+    })
 }
 
 #[cfg(test)]
@@ -124,6 +145,15 @@ mod tests {
             .collect::<Vec<_>>()
             .join(",");
         assert!(parse_usernames(&many).is_err());
+    }
+
+    #[test]
+    fn a_list_is_told_from_an_empty_one_and_from_a_non_list() {
+        assert!(matches!(list_shape(" [ \n ] "), Some(Shape::Empty)));
+        assert!(matches!(list_shape("[{\"id\":\"1\"}]"), Some(Shape::Rows)));
+        assert!(matches!(list_shape("[[]]"), Some(Shape::Rows)));
+        assert!(list_shape("{\"0\":[]}").is_none());
+        assert!(list_shape("null").is_none());
     }
 
     #[test]

@@ -16,15 +16,19 @@ use crate::metering::group_commit::Committer;
 use crate::metering::meta::{Endpoint, Meta};
 use crate::metering::rate_limit::RateStatus;
 
-pub struct Metered {
-    pub data: Value,
+/// A metered answer. `data` is a parsed [`Value`] for answers the gateway
+/// reads or builds, or Fansly's `response` as raw JSON text
+/// (`Box<RawValue>`) for answers passed on unchanged: those are written out
+/// as they came, never parsed into a tree and serialised again.
+pub struct Metered<D = Value> {
+    pub data: D,
     pub meta: Meta,
     /// `Some` on paginated endpoints: top-level `_pagination.next_page`, a
     /// full URL or `null` on the last page.
     pub next_page: Option<Option<String>>,
 }
 
-impl Metered {
+impl<D> Metered<D> {
     pub fn with_next_page(mut self, next_page: Option<String>) -> Self {
         self.next_page = Some(next_page);
         self
@@ -34,8 +38,8 @@ impl Metered {
 /// The answer's body, serialised straight from borrowed parts (no second
 /// JSON tree around `data`), in the vendor's key order.
 #[derive(serde::Serialize)]
-struct Envelope<'a> {
-    data: &'a Value,
+struct Envelope<'a, D> {
+    data: &'a D,
     #[serde(rename = "_pagination", skip_serializing_if = "Option::is_none")]
     pagination: Option<Pagination<'a>>,
     #[serde(rename = "_meta")]
@@ -47,7 +51,7 @@ struct Pagination<'a> {
     next_page: &'a Option<String>,
 }
 
-impl IntoResponse for Metered {
+impl<D: serde::Serialize> IntoResponse for Metered<D> {
     fn into_response(self) -> Response {
         let mut headers = self.headers();
         let body = Envelope {
@@ -62,7 +66,8 @@ impl IntoResponse for Metered {
         // 128 bytes by copies (axum's `Json`).
         let mut buf = Vec::with_capacity(4096);
         if let Err(e) = serde_json::to_writer(&mut buf, &body) {
-            // Cannot happen for a `Value` with string keys; answer as axum's Json would.
+            // Cannot happen for a `Value` with string keys or for raw JSON
+            // text; answer as axum's Json would.
             return ApiError::Internal(anyhow::anyhow!("serialising the answer: {e}"))
                 .into_response();
         }
@@ -87,7 +92,7 @@ pub fn rate_headers(rate: &RateStatus) -> HeaderMap {
     h
 }
 
-impl Metered {
+impl<D: serde::Serialize> Metered<D> {
     /// `data` alone, without the `{data, _meta}` wrapper (Upload Media and
     /// Get Account Media answer bare objects); the metering headers are kept.
     pub fn bare(self) -> Response {
@@ -124,7 +129,7 @@ pub struct Reservation {
 impl Reservation {
     /// The successful answer, reporting this reservation in `_meta`.
     /// (`self` is dropped here, which keeps the charge.)
-    pub fn metered(self, data: Value) -> Metered {
+    pub fn metered<D>(self, data: D) -> Metered<D> {
         Metered {
             data,
             meta: Meta {
@@ -213,14 +218,15 @@ impl Authed {
 
     /// Runs `work` as one metered call: reserves the endpoint's credits first
     /// (402 when the team cannot pay), and gives them back if `work` fails.
-    pub async fn bill<F>(
+    pub async fn bill<F, D>(
         self,
         state: &AppState,
         endpoint: Endpoint,
         work: F,
-    ) -> Result<Metered, ApiError>
+    ) -> Result<Metered<D>, ApiError>
     where
-        F: Future<Output = Result<Value, ApiError>> + Send + 'static,
+        F: Future<Output = Result<D, ApiError>> + Send + 'static,
+        D: Send + 'static,
     {
         self.bill_cost(state, endpoint, endpoint.cost, work).await
     }
@@ -228,15 +234,16 @@ impl Authed {
     /// As [`Self::bill`] with a cost decided per call (uploads: per megabyte).
     /// It runs as its own task so a client hanging up mid-call cannot leave a
     /// reservation unsettled.
-    pub async fn bill_cost<F>(
+    pub async fn bill_cost<F, D>(
         self,
         state: &AppState,
         endpoint: Endpoint,
         cost: i64,
         work: F,
-    ) -> Result<Metered, ApiError>
+    ) -> Result<Metered<D>, ApiError>
     where
-        F: Future<Output = Result<Value, ApiError>> + Send + 'static,
+        F: Future<Output = Result<D, ApiError>> + Send + 'static,
+        D: Send + 'static,
     {
         let state = state.clone();
         let task = tokio::spawn(crate::http::request_log::carry(async move {

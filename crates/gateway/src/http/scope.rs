@@ -107,10 +107,11 @@ impl AccountScope {
     /// Runs `work` with the Fansly client and the account as one metered
     /// call: `endpoint`'s credits are reserved first (402 when the team
     /// cannot pay) and given back if `work` fails.
-    pub async fn call<F, Fut>(self, endpoint: Endpoint, work: F) -> Result<Metered, ApiError>
+    pub async fn call<F, Fut, D>(self, endpoint: Endpoint, work: F) -> Result<Metered<D>, ApiError>
     where
         F: FnOnce(FanslyClient, ConnectedAccount) -> Fut,
-        Fut: Future<Output = Result<Value, ApiError>> + Send + 'static,
+        Fut: Future<Output = Result<D, ApiError>> + Send + 'static,
+        D: Send + 'static,
     {
         let AccountScope {
             authed,

@@ -77,7 +77,7 @@ impl Profiles {
                 .sessions
                 .fansly
                 .without_waiting()
-                .accounts_by_ids(&account.session, &[user.to_owned()])
+                .accounts_by_ids::<Value>(&account.session, &[user.to_owned()])
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
@@ -131,7 +131,7 @@ impl Profiles {
         };
         let fansly = self.sessions.fansly.without_waiting();
         for chunk in missing.chunks(50) {
-            match fansly.accounts_by_ids(&account.session, chunk).await {
+            match fansly.accounts_by_ids::<Value>(&account.session, chunk).await {
                 Ok(list) => {
                     for a in list.as_array().into_iter().flatten() {
                         self.remember(account_id, a);

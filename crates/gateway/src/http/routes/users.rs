@@ -3,6 +3,7 @@
 
 use axum::extract::{Path, Query};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -33,7 +34,7 @@ endpoint! {
         (status = 404, description = "Unknown account, or none of the users exists"),
         (status = 422, description = "Malformed usernames"),
     ),
-    fn by_usernames(scope: AccountScope, Path((_account, usernames)): Path<(String, String)>) {
+    fn by_usernames(scope: AccountScope, Path((_account, usernames)): Path<(String, String)>) -> Result<Raw, ApiError> {
         let names = users::parse_usernames(&usernames)?;
         run(scope, Lookup::Usernames(names)).await
     }
@@ -56,7 +57,7 @@ struct IdsQuery {
         (status = 422, description = "Missing or malformed ids"),
     ),
 )]
-async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metered, ApiError> {
+async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Raw, ApiError> {
     let ids = users::parse_ids(q.ids.as_deref())?;
     run(scope, Lookup::Ids(ids)).await
 }
@@ -68,11 +69,14 @@ async fn by_ids(scope: AccountScope, Query(q): Query<IdsQuery>) -> Result<Metere
     params(IdsQuery),
     responses((status = 200, description = "As `/users/?ids=`", body = Object)),
 )]
-async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Metered, ApiError> {
+async fn by_ids_no_slash(scope: AccountScope, q: Query<IdsQuery>) -> Result<Raw, ApiError> {
     by_ids(scope, q).await
 }
 
-async fn run(scope: AccountScope, what: Lookup) -> Result<Metered, ApiError> {
+/// Fansly's list, passed on as it came.
+type Raw = Metered<Box<RawValue>>;
+
+async fn run(scope: AccountScope, what: Lookup) -> Result<Raw, ApiError> {
     scope
         .call(prices::USERS_LOOKUP, |f, a| async move {
             users::lookup(&f, &a, what).await
