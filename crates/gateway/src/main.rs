@@ -17,7 +17,7 @@ use fansly_gateway::core::config::Config;
 use fansly_gateway::core::db::Db;
 use fansly_gateway::metering::credits;
 use fansly_gateway::startup::bootstrap;
-use fansly_gateway::{tenancy, App};
+use fansly_gateway::{tenancy, webhooks, App};
 
 /// mimalloc instead of glibc's malloc: a metered call allocates a few hundred
 /// small objects (headers, JSON trees, futures) across threads, and glibc's
@@ -397,7 +397,7 @@ async fn credits_cmd(db: &Db, cmd: CreditsCmd) -> anyhow::Result<()> {
             amount,
             reason,
         } => {
-            let balance = credits::grant(db, &team, amount, &reason).await?;
+            let balance = webhooks::deliveries::grant(db, &team, amount, &reason).await?;
             print(json!({"team_id": team, "balance": balance}));
         }
         CreditsCmd::Show { team, ledger } => {

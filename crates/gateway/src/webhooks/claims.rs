@@ -81,7 +81,7 @@ pub async fn claim(
     }
     let rows = sqlx::query(&format!(
         "UPDATE webhook_deliveries SET locked_until = $1, lease = $2, attempts = attempts + 1, \
-           updated_at = $3 \
+           updated_at = $3, parked = 0 \
          WHERE id IN (SELECT d.id FROM webhook_deliveries d \
              JOIN webhooks w ON w.id = d.webhook_id \
              JOIN teams t ON t.id = d.team_id \

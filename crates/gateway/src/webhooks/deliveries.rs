@@ -18,6 +18,7 @@ use crate::core::db::Db;
 use crate::core::error::ApiError;
 use crate::core::time::iso;
 use crate::core::time::now_ms;
+use crate::metering::credits;
 use crate::webhooks::store::{self, Webhook};
 
 pub const PENDING: &str = "pending";
@@ -159,7 +160,7 @@ pub async fn hold(
 /// Defers the due deliveries of teams that cannot pay for a block by
 /// `recheck`. The claim would skip them anyway; parking them keeps a large
 /// unpaid backlog out of every claim's scan. Returns how many were parked.
-/// `now` is the clock (unix ms).
+/// `now` is the clock (unix ms). A grant ends the wait early ([`grant`]).
 pub async fn park_unpaid(
     db: &Db,
     block_cost: i64,
@@ -170,7 +171,7 @@ pub async fn park_unpaid(
         return Ok(0);
     }
     let parked = sqlx::query(
-        "UPDATE webhook_deliveries SET next_attempt_at = $1 \
+        "UPDATE webhook_deliveries SET next_attempt_at = $1, parked = 1 \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
            AND team_id IN (SELECT id FROM teams WHERE credits < $3)",
     )
@@ -181,6 +182,26 @@ pub async fn park_unpaid(
     .await?
     .rows_affected();
     Ok(parked)
+}
+
+/// Grants `amount` credits to the team (a ledger row, as
+/// [`credits::grant`]) and makes its deliveries parked for want of credits
+/// due at once: a team that tops up sees its webhooks resume at the
+/// workers' next look, not after the unpaid recheck. The balance after.
+pub async fn grant(db: &Db, team_id: &str, amount: i64, reason: &str) -> anyhow::Result<i64> {
+    let balance = credits::grant(db, team_id, amount, reason).await?;
+    // After the grant's commit: a parker running between the two parks
+    // nothing more (the team can pay now), and a row it parked just before
+    // is picked up here.
+    sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1, parked = 0 \
+         WHERE team_id = $2 AND parked = 1 AND status = 'pending'",
+    )
+    .bind(now_ms())
+    .bind(team_id)
+    .execute(&db.writer)
+    .await?;
+    Ok(balance)
 }
 
 /// Queues a verbatim copy of delivery `delivery_id` of the team's webhook:

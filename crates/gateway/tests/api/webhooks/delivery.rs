@@ -256,12 +256,19 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
         receiver2.requests().is_empty(),
         "held while the team has no credits"
     );
-    fansly_gateway::metering::credits::grant(app.db(), &poor.id, 5, "test")
+    // Parked until the next check of unpaid deliveries, which is not yet due.
+    assert_eq!(app.run_pending_deliveries().await, 0);
+    let recheck = webhook_delivery::unpaid_recheck(&app.workers.deliveries.settings);
+    assert_eq!(
+        app.run_pending_deliveries_ahead(recheck / 2).await,
+        0,
+        "still parked"
+    );
+    // A grant makes them due at once, without waiting for the recheck.
+    fansly_gateway::webhooks::deliveries::grant(app.db(), &poor.id, 5, "test")
         .await
         .unwrap();
-    // Parked until the next check of unpaid deliveries.
-    let recheck = webhook_delivery::unpaid_recheck(&app.workers.deliveries.settings);
-    assert_eq!(app.run_pending_deliveries_ahead(recheck).await, 1);
+    assert_eq!(app.run_pending_deliveries().await, 1);
     let got = receiver2.requests();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].header("x-ofapi-idempotency-key"), Some(evt.as_str()));
@@ -320,16 +327,16 @@ async fn bench_delivery_latency_and_throughput() {
     let recorded = start.elapsed();
     assert!(backlog.requests().is_empty());
     let start = std::time::Instant::now();
-    fansly_gateway::metering::credits::grant(app.db(), &poor.id, 1_000, "bench")
+    fansly_gateway::webhooks::deliveries::grant(app.db(), &poor.id, 1_000, "bench")
         .await
         .unwrap();
     let got = backlog
         .wait_until(Duration::from_secs(300), "backlog", |r| r.len() >= BACKLOG)
         .await;
     let drained = start.elapsed();
-    // The workers notice the grant at their next check of held deliveries
-    // (up to the unpaid recheck); the drain proper runs from the first
-    // arrival to the last.
+    // The grant makes the held deliveries due at once; the workers see them
+    // at their next poll. The drain proper runs from the first arrival to
+    // the last.
     let first = got.iter().map(|r| r.arrived).min().unwrap();
     let last = got.iter().map(|r| r.arrived).max().unwrap();
     eprintln!(
