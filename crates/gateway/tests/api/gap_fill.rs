@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use fansly_gateway::core::config::Config;
 use fansly_gateway::core::time::now_ms;
 use fansly_gateway::events::marks;
-use fansly_gateway::workers::gap_fill::run::{run_due, Deps, Report, Settings};
+use fansly_gateway::workers::gap_fill::run::{run_due, Deps, RelayHooks, Report, Settings};
 use fansly_gateway::workers::profiles::Profiles;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -315,6 +315,43 @@ async fn a_fill_is_paced_within_its_allowance_and_resumes_where_it_stopped() {
     let got = recorded(&app, &account, "fansly.messages.received").await;
     let ids: HashSet<&str> = got.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(ids.len(), sent.len());
+}
+
+/// The fill a (re)connect asks for (`RelayHooks::fill_now`, run by the
+/// relay's writer before it writes what the new connection brings) waits for
+/// a fill of the account already running in this process. The loop may claim
+/// the account the moment the connect makes it due; the account is then no
+/// longer due, and returning at once let the new connection's messages be
+/// recorded, and delivered, before the older ones that fill was finding
+/// (seen as a chat out of order in `relay_kill`).
+#[tokio::test]
+async fn a_fill_after_a_connect_waits_for_one_already_running() {
+    let (app, account) = app_filled_once().await;
+    let filed = async || marks::status(app.db(), &account).await.unwrap().unwrap().2;
+    connected_now(&app, &account).await;
+    // The loop's fill claims the account, then waits on Fansly for a second.
+    let fault = json!({"method": "GET", "path": "/api/v1/*", "delay_ms": 1_000, "times": 1});
+    assert_eq!(app.sandbox_post("/_sandbox/faults", fault).await.status(), 201);
+    let started = now_ms();
+    let loop_deps = deps(&app);
+    let running = tokio::spawn(async move { run_due(&loop_deps).await });
+    eventually("the loop's fill claimed the account", async || {
+        let due_at = marks::status(app.db(), &account).await.unwrap().unwrap().1;
+        (due_at > now_ms() + 60_000).then_some(())
+    })
+    .await;
+    let hooks = RelayHooks {
+        db: app.db().clone(),
+        profiles: Profiles::new(app.state.sessions.clone()),
+        fill: Some(deps(&app)),
+    };
+    hooks.fill_now(&account).await;
+    let last_fill = filed().await.unwrap_or(0);
+    assert!(
+        last_fill >= started,
+        "fill_now returned before the running fill was filed ({last_fill} < {started})"
+    );
+    assert!(running.await.unwrap().errors.is_empty());
 }
 
 /// Measurement (BENCHMARKS.md), not a check: 300 messages a fan wrote while

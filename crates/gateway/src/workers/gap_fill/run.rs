@@ -149,16 +149,23 @@ pub async fn run_due(deps: &Deps) -> Report {
     report
 }
 
-/// Fills one account now if it is due (a (re)connect made it so).
+/// Fills one account now if it is due (a (re)connect made it so). Returns
+/// only once no fill of the account runs in this process: the lock is taken
+/// before looking at what is due, because the loop may have claimed the
+/// account the moment the connect made it due (then it is no longer due,
+/// and the relay's writer must still wait for that fill to end before it
+/// writes what the new connection brings).
 pub async fn run_account(deps: &Deps, account_id: &str) -> Report {
     let mut report = Report::default();
     if !deps.settings.enabled {
         return report;
     }
+    let lock = lock_for(account_id);
+    let _held = lock.lock().await;
     match marks::due(&deps.db, now_ms()).await {
         Ok(due) => {
             if let Some(account) = due.into_iter().find(|a| a.account_id == account_id) {
-                fill_locked(deps, &account, &mut report).await;
+                claim_and_fill(deps, &account, &mut report).await;
             }
         }
         Err(e) => report.errors.push(format!("reading due accounts: {e}")),
@@ -169,9 +176,14 @@ pub async fn run_account(deps: &Deps, account_id: &str) -> Report {
 /// One fill of `account` under its lock, unless another task filled it
 /// while this one waited.
 async fn fill_locked(deps: &Deps, account: &DueAccount, report: &mut Report) {
+    let lock = lock_for(&account.account_id);
+    let _held = lock.lock().await;
+    claim_and_fill(deps, account, report).await;
+}
+
+/// The fill itself, with the account's lock held by the caller.
+async fn claim_and_fill(deps: &Deps, account: &DueAccount, report: &mut Report) {
     {
-        let lock = lock_for(&account.account_id);
-        let _held = lock.lock().await;
         // Another task or instance may have filled it, or be filling it.
         let now = now_ms();
         let claim = match marks::claim(&deps.db, &account.account_id, now, now + CLAIM_MS).await {
