@@ -43,7 +43,7 @@ struct Envelope<'a, D> {
     #[serde(rename = "_pagination", skip_serializing_if = "Option::is_none")]
     pagination: Option<Pagination<'a>>,
     #[serde(rename = "_meta")]
-    meta: Value,
+    meta: &'a Meta,
 }
 
 #[derive(serde::Serialize)]
@@ -60,7 +60,7 @@ impl<D: serde::Serialize> IntoResponse for Metered<D> {
                 .next_page
                 .as_ref()
                 .map(|next_page| Pagination { next_page }),
-            meta: self.meta.to_json(),
+            meta: &self.meta,
         };
         // One buffer sized for a typical answer, instead of growing from
         // 128 bytes by copies (axum's `Json`).

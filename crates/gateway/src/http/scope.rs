@@ -126,7 +126,9 @@ impl AccountScope {
             team = %authed.caller.team_id,
             account = %account.id,
         );
-        let work = work(state.fansly.clone(), account).instrument(span);
+        // Boxed: the call's future (the Fansly request inside) is large, and
+        // unboxed it was copied at each of the hops into the billing task.
+        let work = Box::pin(work(state.fansly.clone(), account).instrument(span));
         authed.bill(&state, endpoint, work).await
     }
 }

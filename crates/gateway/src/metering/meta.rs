@@ -1,7 +1,10 @@
 //! Endpoint metering policies and the `_meta` block that reports credits,
 //! cache and rate limits on every answer.
 
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+#[cfg(test)]
+use serde_json::json;
 
 use crate::metering::rate_limit::RateStatus;
 
@@ -46,25 +49,90 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// `_meta` as a JSON tree (error answers merge it into their body).
     pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// `_meta` written straight into an answer's body, in the vendor's key
+/// order: `_credits`, `_cache`, `_rate_limits`, then `_upstream_window`
+/// when set. (No tree is built per answer.)
+impl Serialize for Meta {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Credits {
+            used: i64,
+            balance: i64,
+            note: &'static str,
+        }
+        #[derive(serde::Serialize)]
+        struct Cache {
+            is_cached: bool,
+            note: &'static str,
+        }
         let note = if self.credits_used > 0 {
             "Always"
         } else {
             "No credits are charged for this endpoint"
         };
         let cache = match self.cache {
-            CachePolicy::Disabled => {
-                json!({"is_cached": false, "note": "Cache disabled for this endpoint"})
-            }
+            CachePolicy::Disabled => Cache {
+                is_cached: false,
+                note: "Cache disabled for this endpoint",
+            },
         };
-        let mut meta = json!({
-            "_credits": {"used": self.credits_used, "balance": self.balance, "note": note},
-            "_cache": cache,
-            "_rate_limits": self.rate.to_json(),
-        });
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(
+            "_credits",
+            &Credits {
+                used: self.credits_used,
+                balance: self.balance,
+                note,
+            },
+        )?;
+        map.serialize_entry("_cache", &cache)?;
+        map.serialize_entry("_rate_limits", &self.rate)?;
         if let Some(w) = &self.upstream_window {
-            meta["_upstream_window"] = w.clone();
+            map.serialize_entry("_upstream_window", w)?;
         }
-        meta
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The block as the vendor documents it, key order included.
+    #[test]
+    fn meta_is_written_in_the_vendors_shape_and_order() {
+        let rate = RateStatus {
+            limit: 100,
+            remaining: 99,
+            reset_secs: 1,
+            exceeded: false,
+        };
+        let mut meta = Meta {
+            credits_used: 1,
+            balance: 41,
+            cache: CachePolicy::Disabled,
+            rate,
+            upstream_window: None,
+        };
+        let expected = json!({
+            "_credits": {"used": 1, "balance": 41, "note": "Always"},
+            "_cache": {"is_cached": false, "note": "Cache disabled for this endpoint"},
+            "_rate_limits": {
+                "limit_minute": 100, "limit_day": null, "remaining_minute": 99,
+                "remaining_day": null, "notice": crate::metering::rate_limit::RATE_LIMIT_NOTICE,
+            },
+        });
+        assert_eq!(serde_json::to_string(&meta).unwrap(), expected.to_string());
+        meta.credits_used = 0;
+        meta.upstream_window = Some(json!({"askedAfter": 1}));
+        let text = serde_json::to_string(&meta).unwrap();
+        assert!(text.contains(r#""note":"No credits are charged for this endpoint""#), "{text}");
+        assert!(text.ends_with(r#""_upstream_window":{"askedAfter":1}}"#), "{text}");
     }
 }

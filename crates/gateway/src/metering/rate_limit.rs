@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde_json::{json, Value};
 
 use crate::core::db::Db;
 use crate::core::redis::Redis;
@@ -41,16 +40,21 @@ pub struct RateStatus {
     pub exceeded: bool,
 }
 
-impl RateStatus {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "limit_minute": self.limit,
-            "limit_day": null,
-            "remaining_minute": self.remaining,
-            "remaining_day": null,
-            "notice": RATE_LIMIT_NOTICE,
-        })
+/// `_meta._rate_limits` (the daily fields stay, `null`, beside the notice).
+impl serde::Serialize for RateStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("RateLimits", 5)?;
+        m.serialize_field("limit_minute", &self.limit)?;
+        m.serialize_field("limit_day", &None::<i64>)?;
+        m.serialize_field("remaining_minute", &self.remaining)?;
+        m.serialize_field("remaining_day", &None::<i64>)?;
+        m.serialize_field("notice", RATE_LIMIT_NOTICE)?;
+        m.end()
     }
+}
+
+impl RateStatus {
 
     /// The status of a request at `now` given the TAT it produced (`new_tat`,
     /// or the one it would have produced when refused).
