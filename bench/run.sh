@@ -11,6 +11,10 @@
 #                                # the gateway on each database in DBS
 #                                # (default "sqlite postgres"); prints the
 #                                # ratio gateway/nginx and the p50/p99 added.
+#   GATEWAY_THREADS=1 MODE=side bench/run.sh
+#                                # the gateway with one runtime worker thread
+#                                # (TOKIO_WORKER_THREADS), for a box whose
+#                                # cores it shares with the sandbox and wrk.
 #
 # Needs wrk (apt-get install wrk), python3, and for MODE=side nginx
 # (apt-get install nginx-light); only 127.0.0.1 is targeted. Prints a table; raw wrk output
@@ -115,7 +119,7 @@ NGX
     TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
     KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
     ACCT=$(FANSLY_TOKEN=$TOKEN $BIN accounts add-token --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-    $BIN serve 2>"$WORK/gateway_$db.log" &
+    env ${GATEWAY_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_THREADS} $BIN serve 2>"$WORK/gateway_$db.log" &
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
     cpu_before=$(cpu_ticks "$gw")

@@ -306,8 +306,8 @@ fn balance_moved(team: &str) -> sqlx::Error {
 }
 
 /// SQLite (no data-modifying CTEs): one UPDATE per team not debited up front
-/// by `read_sqlite`, then the ledger rows
-/// and holds as multi-row inserts, then the kept holds deleted.
+/// by `read_sqlite`, then the ledger rows and holds as multi-row inserts and
+/// the kept holds deleted, in one query.
 async fn apply_sqlite(
     tx: &mut Tx<'_>,
     debits: &[(&str, i64, i64)],
@@ -332,71 +332,81 @@ async fn apply_sqlite(
             return Err(balance_moved(team));
         }
     }
+    // The ledger rows, the holds and the kept holds' deletion as ONE
+    // multi-statement query: sqlx runs every statement of it in one trip to
+    // the connection's thread (`$n` numbers the arguments across all of
+    // them), where three queries were three trips and as many thread
+    // switches per batch. A batch holds at most MAX_BATCH calls and the
+    // keeps gathered since the last write, far below SQLite's 32,766
+    // parameters.
+    if rows.is_empty() && keeps.is_empty() {
+        return Ok(());
+    }
     let now = now_ms();
-    for chunk in rows.chunks(MAX_BATCH) {
-        let mut ledger = String::from(
-            "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) VALUES ",
-        );
-        let mut holds = String::from(
-            "INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            let (l, h) = (i * 6, i * 6);
+    let mut sql = String::with_capacity(96 * rows.len() + 16 * keeps.len() + 256);
+    let mut n = 0;
+    let mut marks = |sql: &mut String, count: usize| {
+        sql.push('(');
+        for i in 0..count {
+            n += 1;
             if i > 0 {
-                ledger.push(',');
-                holds.push(',');
+                sql.push(',');
             }
-            ledger.push_str(&format!(
-                "(${},${},${},'debit',${},${},${})",
-                l + 1,
-                l + 2,
-                l + 3,
-                l + 4,
-                l + 5,
-                l + 6
-            ));
-            holds.push_str(&format!(
-                "(${},${},${},${},${},${})",
-                h + 1,
-                h + 2,
-                h + 3,
-                h + 4,
-                h + 5,
-                h + 6
-            ));
+            sql.push_str(&format!("${n}"));
         }
-        let mut q = sqlx::query(&ledger);
-        for (team, cost, balance, endpoint, request_id, _) in chunk {
-            q = q
-                .bind(*team)
-                .bind(-cost)
-                .bind(*balance)
-                .bind(*endpoint)
-                .bind(*request_id)
-                .bind(now);
+        sql.push(')');
+    };
+    if !rows.is_empty() {
+        sql.push_str(
+            "INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason) VALUES ",
+        );
+        for i in 0..rows.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            marks(&mut sql, 6);
+            // The reason is the same for every row: a literal, not an argument.
+            sql.insert_str(sql.len() - 1, ",'debit'");
         }
-        q.execute(&mut **tx).await?;
-        let mut q = sqlx::query(&holds);
-        for (team, cost, _, endpoint, request_id, hold) in chunk {
-            q = q
-                .bind(hold.as_str())
-                .bind(*team)
-                .bind(*cost)
-                .bind(*endpoint)
-                .bind(*request_id)
-                .bind(now);
+        sql.push_str(
+            "; INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
+        );
+        for i in 0..rows.len() {
+            if i > 0 {
+                sql.push(',');
+            }
+            marks(&mut sql, 6);
         }
-        q.execute(&mut **tx).await?;
+        sql.push(';');
     }
-    for chunk in keeps.chunks(MAX_BATCH) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM credit_holds WHERE id IN ({})", marks.join(","));
-        let mut q = sqlx::query(&sql);
-        for hold in chunk {
-            q = q.bind(hold.as_str());
-        }
-        q.execute(&mut **tx).await?;
+    if !keeps.is_empty() {
+        sql.push_str(" DELETE FROM credit_holds WHERE id IN ");
+        marks(&mut sql, keeps.len());
+        sql.push(';');
     }
+    let mut q = sqlx::query(&sql);
+    for (team, cost, balance, endpoint, request_id, _) in rows {
+        q = q
+            .bind(*team)
+            .bind(-cost)
+            .bind(*balance)
+            .bind(*endpoint)
+            .bind(*request_id)
+            .bind(now);
+    }
+    for (team, cost, _, endpoint, request_id, hold) in rows {
+        q = q
+            .bind(hold.as_str())
+            .bind(*team)
+            .bind(*cost)
+            .bind(*endpoint)
+            .bind(*request_id)
+            .bind(now);
+    }
+    for hold in keeps {
+        q = q.bind(hold.as_str());
+    }
+    q.execute(&mut **tx).await?;
     Ok(())
 }
 

@@ -206,21 +206,79 @@ impl Committer {
     }
 }
 
+/// Kept holds wait until this many have gathered before they ride along with
+/// reservations: deleting a hold is bookkeeping no call waits for, and one
+/// DELETE per batch was one more statement per commit. A batch without
+/// reservations (the committer has nothing else to do), a flush, or
+/// [`KEEPS_WAIT`] without anything else writes whatever is waiting.
+const KEEPS_AT_ONCE: usize = 64;
+/// The longest kept holds wait in memory when no other work comes: a crash
+/// within it refunds those calls (answered ones included, as before their
+/// keep was written), never charges twice.
+const KEEPS_WAIT: Duration = Duration::from_millis(100);
+/// Scheduler passes the committer gives calls on their way to it before it
+/// writes, when the last batch had company: each commit costs the same
+/// statements however many calls it carries, so a batch of eight instead of
+/// five saves CPU per call. Two passes add microseconds, never a timer's
+/// millisecond; alone, a call is written at once.
+const LINGER_PASSES: usize = 2;
+
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
-    let mut retry_keeps: Vec<String> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
+    let mut keeps: Vec<String> = Vec::new();
+    let mut had_company = false;
+    loop {
+        let first = if keeps.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(KEEPS_WAIT, rx.recv()).await {
+                Ok(op) => op,
+                // Nothing else came: the waiting keeps are written alone.
+                Err(_) => Some(Op::Flush(oneshot::channel().0)),
+            }
+        };
+        let Some(first) = first else { break };
+        let mut ops = vec![first];
+        take_queued(&mut rx, &mut ops);
+        if had_company {
+            for _ in 0..LINGER_PASSES {
+                let before = ops.len();
+                tokio::task::yield_now().await;
+                take_queued(&mut rx, &mut ops);
+                if ops.len() == before {
+                    break;
+                }
             }
         }
-        batch.extend(retry_keeps.drain(..).map(Op::Keep));
-        if let Some(keeps) = commit(&db, batch, &seen).await {
+        let mut batch = Vec::with_capacity(ops.len());
+        for op in ops {
+            match op {
+                Op::Keep(hold) => keeps.push(hold),
+                other => batch.push(other),
+            }
+        }
+        let reserves = batch
+            .iter()
+            .filter(|op| matches!(op, Op::Reserve { .. }))
+            .count();
+        let flush = batch.iter().any(|op| matches!(op, Op::Flush(_)));
+        if reserves == 0 || flush || keeps.len() >= KEEPS_AT_ONCE {
+            batch.extend(keeps.drain(..).map(Op::Keep));
+        }
+        had_company = reserves > 1;
+        if let Some(failed) = commit(&db, batch, &seen).await {
             // The transaction failed: its reservations were answered with the
             // error; the holds of calls that succeeded are tried again.
-            retry_keeps = keeps;
+            keeps.extend(failed);
+        }
+    }
+}
+
+/// Moves what is queued now into `ops`, up to a batch.
+fn take_queued(rx: &mut mpsc::UnboundedReceiver<Op>, ops: &mut Vec<Op>) {
+    while ops.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(op) => ops.push(op),
+            Err(_) => break,
         }
     }
 }
