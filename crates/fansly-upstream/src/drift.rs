@@ -410,23 +410,67 @@ mod tests {
     #[test]
     fn the_raw_check_judges_as_the_tree_check() {
         let cases = [
-            ("GET", "/api/v1/account", r#"[{"id":"1","username":"a","bio":{"x":[1,2]}},{"id":"2","username":"b"}]"#),
-            ("GET", "/api/v1/account", r#"[{"id":"1"},{"id":2,"username":"b"}]"#),
+            (
+                "GET",
+                "/api/v1/account",
+                r#"[{"id":"1","username":"a","bio":{"x":[1,2]}},{"id":"2","username":"b"}]"#,
+            ),
+            (
+                "GET",
+                "/api/v1/account",
+                r#"[{"id":"1"},{"id":2,"username":"b"}]"#,
+            ),
             ("GET", "/api/v1/account", r#"[{"id":"1","username":null}]"#),
             ("GET", "/api/v1/account", r#"{"id":"1"}"#),
             ("GET", "/api/v1/account", "[]"),
-            ("GET", "/api/v1/account", r#"[{"id":"1","id":3,"username":"a"}]"#),
-            ("GET", "/api/v1/account/me", r#"{"account":{"id":"1","username":"me","avatar":{"v":[{}]}}}"#),
+            (
+                "GET",
+                "/api/v1/account",
+                r#"[{"id":"1","id":3,"username":"a"}]"#,
+            ),
+            (
+                "GET",
+                "/api/v1/account/me",
+                r#"{"account":{"id":"1","username":"me","avatar":{"v":[{}]}}}"#,
+            ),
             ("GET", "/api/v1/account/me", r#"{"account":[]}"#),
             ("GET", "/api/v1/account/me", r#"{"account":"x"}"#),
-            ("GET", "/api/v1/messaging/groups", r#"{"data":[{"a":1}],"aggregationData":{"accounts":[]}}"#),
-            ("GET", "/api/v1/messaging/groups", r#"{"data":{},"aggregationData":[]}"#),
-            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990,"content":"hi \"there\""}]}"#),
-            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990000}]}"#),
-            ("GET", "/api/v1/message", r#"{"messages":[{"id":"1","senderId":"2","createdAt":1.7e9}]}"#),
+            (
+                "GET",
+                "/api/v1/messaging/groups",
+                r#"{"data":[{"a":1}],"aggregationData":{"accounts":[]}}"#,
+            ),
+            (
+                "GET",
+                "/api/v1/messaging/groups",
+                r#"{"data":{},"aggregationData":[]}"#,
+            ),
+            (
+                "GET",
+                "/api/v1/message",
+                r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990,"content":"hi \"there\""}]}"#,
+            ),
+            (
+                "GET",
+                "/api/v1/message",
+                r#"{"messages":[{"id":"1","senderId":"2","createdAt":1776225990000}]}"#,
+            ),
+            (
+                "GET",
+                "/api/v1/message",
+                r#"{"messages":[{"id":"1","senderId":"2","createdAt":1.7e9}]}"#,
+            ),
             ("GET", "/api/v1/message", r#"{"messages":"none"}"#),
-            ("POST", "/api/v1/message", r#"{"id":"1","createdAt":"1776225990"}"#),
-            ("GET", "/api/v1/vault/albumsnew", r#"[{"id":"1","type":"1"}]"#),
+            (
+                "POST",
+                "/api/v1/message",
+                r#"{"id":"1","createdAt":"1776225990"}"#,
+            ),
+            (
+                "GET",
+                "/api/v1/vault/albumsnew",
+                r#"[{"id":"1","type":"1"}]"#,
+            ),
             ("GET", "/api/v1/unknown", r#"{"anything":true}"#),
         ];
         for (method, route, text) in cases {

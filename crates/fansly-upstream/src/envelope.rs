@@ -214,7 +214,10 @@ mod tests {
             None,
             br#"{"success":false,"error":{"code":1,"details":"no"}}"#,
         );
-        assert!(matches!(refused, Err(UpstreamError::Api { status: 200, .. })));
+        assert!(matches!(
+            refused,
+            Err(UpstreamError::Api { status: 200, .. })
+        ));
     }
 
     #[test]

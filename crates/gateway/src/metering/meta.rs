@@ -2,9 +2,9 @@
 //! cache and rate limits on every answer.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use serde_json::Value;
 #[cfg(test)]
 use serde_json::json;
+use serde_json::Value;
 
 use crate::metering::rate_limit::RateStatus;
 
@@ -132,7 +132,13 @@ mod tests {
         meta.credits_used = 0;
         meta.upstream_window = Some(json!({"askedAfter": 1}));
         let text = serde_json::to_string(&meta).unwrap();
-        assert!(text.contains(r#""note":"No credits are charged for this endpoint""#), "{text}");
-        assert!(text.ends_with(r#""_upstream_window":{"askedAfter":1}}"#), "{text}");
+        assert!(
+            text.contains(r#""note":"No credits are charged for this endpoint""#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(r#""_upstream_window":{"askedAfter":1}}"#),
+            "{text}"
+        );
     }
 }

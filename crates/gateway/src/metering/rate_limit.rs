@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-
 use crate::core::db::Db;
 use crate::core::redis::Redis;
 use crate::core::telemetry;
@@ -55,7 +54,6 @@ impl serde::Serialize for RateStatus {
 }
 
 impl RateStatus {
-
     /// The status of a request at `now` given the TAT it produced (`new_tat`,
     /// or the one it would have produced when refused).
     fn of(limit: i64, interval: i64, now: i64, new_tat: i64, passed: bool) -> RateStatus {

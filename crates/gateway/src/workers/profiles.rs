@@ -131,7 +131,10 @@ impl Profiles {
         };
         let fansly = self.sessions.fansly.without_waiting();
         for chunk in missing.chunks(50) {
-            match fansly.accounts_by_ids::<Value>(&account.session, chunk).await {
+            match fansly
+                .accounts_by_ids::<Value>(&account.session, chunk)
+                .await
+            {
                 Ok(list) => {
                     for a in list.as_array().into_iter().flatten() {
                         self.remember(account_id, a);

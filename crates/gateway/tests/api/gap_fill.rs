@@ -331,7 +331,10 @@ async fn a_fill_after_a_connect_waits_for_one_already_running() {
     connected_now(&app, &account).await;
     // The loop's fill claims the account, then waits on Fansly for a second.
     let fault = json!({"method": "GET", "path": "/api/v1/*", "delay_ms": 1_000, "times": 1});
-    assert_eq!(app.sandbox_post("/_sandbox/faults", fault).await.status(), 201);
+    assert_eq!(
+        app.sandbox_post("/_sandbox/faults", fault).await.status(),
+        201
+    );
     let started = now_ms();
     let loop_deps = deps(&app);
     let running = tokio::spawn(async move { run_due(&loop_deps).await });
