@@ -38,15 +38,23 @@ pub async fn write(db: &Db, plan: &[Call<'_>], keeps: &[String]) -> Result<Writt
     if plan.is_empty() && keeps.is_empty() {
         return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
     }
-    let one_team = plan.iter().all(|call| call.0 == plan[0].0);
-    let written = if db.backend == Backend::Postgres && one_team {
-        match one_team_pg(db, plan, keeps).await? {
-            Some(written) => written,
-            // Nothing was charged; the keeps are written already.
-            None => write_locked(db, plan, &[]).await?,
+    let written = match db.backend {
+        Backend::Postgres => {
+            delete_kept_pg(db, keeps).await?;
+            let one_team = plan.iter().all(|call| call.0 == plan[0].0);
+            if plan.is_empty() {
+                (Vec::new(), Vec::new())
+            } else if one_team {
+                match one_team_pg(db, plan).await? {
+                    Some(written) => written,
+                    // Nothing was charged: decided call by call.
+                    None => write_locked(db, plan, &[]).await?,
+                }
+            } else {
+                write_locked(db, plan, &[]).await?
+            }
         }
-    } else {
-        write_locked(db, plan, keeps).await?
+        Backend::Sqlite => write_locked(db, plan, keeps).await?,
     };
     if !plan.is_empty() {
         metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
@@ -67,32 +75,25 @@ pub async fn write(db: &Db, plan: &[Call<'_>], keeps: &[String]) -> Result<Writt
 /// it (`credits >= total`, re-checked by PostgreSQL after any row lock it
 /// waited for, so instances cannot overspend); the ledger rows carry the
 /// running balance, in call order. `None` when the team could not pay for
-/// everything or does not exist: then nothing was charged (the kept holds
-/// were deleted) and the caller decides call by call in [`write_locked`].
+/// everything or does not exist: then nothing was charged and the caller
+/// decides call by call in [`write_locked`].
 /// A single team means a single row lock, so no lock-order deadlock.
-/// Rows are reached by their keys: the team by `$4` (with the batch's total,
-/// `$5`), the kept holds by `= ANY (ARRAY(…))`. Joins against the batch's
-/// JSON were planned as sequential scans, which on these two tables (one
-/// row updated hundreds of times a second, holds inserted and deleted as
-/// often) read every dead row version: most of PostgreSQL's CPU per call.
+/// The team is reached by its key (`$3`, with the batch's total, `$4`), so
+/// the planner uses the primary key; a join against the batch's JSON was
+/// planned as a scan of the table.
 const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
        cost bigint, endpoint text, request_id text, hold text)), \
-     debited AS (UPDATE teams SET credits = credits - $5 WHERE id = $4 AND credits >= $5 \
-       RETURNING id, credits + $5 AS before), \
+     debited AS (UPDATE teams SET credits = credits - $4 WHERE id = $3 AND credits >= $4 \
+       RETURNING id, credits + $4 AS before), \
      charged AS (SELECT c.*, (d.before - SUM(c.cost) OVER (ORDER BY c.n))::bigint AS balance \
        FROM calls c JOIN debited d ON d.id = c.team), \
      ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
        SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM charged ORDER BY n), \
      held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
-       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM charged), \
-     kept AS (DELETE FROM credit_holds WHERE id = ANY (ARRAY(SELECT json_array_elements_text($3::json)))) \
+       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM charged) \
      SELECT n, balance FROM charged ORDER BY n";
 
-async fn one_team_pg(
-    db: &Db,
-    plan: &[Call<'_>],
-    keeps: &[String],
-) -> Result<Option<Written>, sqlx::Error> {
+async fn one_team_pg(db: &Db, plan: &[Call<'_>]) -> Result<Option<Written>, sqlx::Error> {
     let holds: Vec<String> = plan.iter().map(|_| random_id("hold_", 20)).collect();
     let calls: Vec<Value> = plan
         .iter()
@@ -108,7 +109,6 @@ async fn one_team_pg(
     let charged = sqlx::query(ONE_TEAM_PG)
         .bind(Value::Array(calls).to_string())
         .bind(now_ms())
-        .bind(serde_json::to_string(keeps).unwrap_or_default())
         .bind(team)
         .bind(total)
         .fetch_all(&db.writer)
@@ -130,9 +130,34 @@ async fn one_team_pg(
     Ok(Some((outcomes, after)))
 }
 
+/// PostgreSQL: the holds of calls that kept their charge, deleted in their
+/// own statement, before the batch's reservations (a failure of either
+/// hands the keeps back to be tried again; deleting a hold twice is a
+/// no-op). Not a prepared statement: planned afresh each time. A cached
+/// plan was made while `credit_holds` was a page or two, and it went on
+/// scanning the whole table for the kept holds as the table grew to hundreds
+/// of pages of dead rows (a hold goes in and out per call) between autovacuum
+/// runs: ~370 whole-table scans a second under load. This small statement
+/// is cheap to plan, and with the table's real size before it the planner
+/// looks the holds up by key. Keeps gather (`group_commit.rs`), so it runs
+/// for one batch in several.
+async fn delete_kept_pg(db: &Db, keeps: &[String]) -> Result<(), sqlx::Error> {
+    if keeps.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "DELETE FROM credit_holds WHERE id = ANY (ARRAY(SELECT json_array_elements_text($1::json)))",
+    )
+    .persistent(false)
+    .bind(serde_json::to_string(keeps).unwrap_or_default())
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
 /// The batch's transaction: each reservation in order against its team's
 /// balance (locked on PostgreSQL; SQLite has one writer), then the teams'
-/// debits, the ledger rows, the holds, and the kept holds deleted.
+/// debits, the ledger rows, the holds, and (SQLite) the kept holds deleted.
 async fn write_locked(
     db: &Db,
     plan: &[Call<'_>],
@@ -179,7 +204,8 @@ async fn write_locked(
         })
         .collect();
     match db.backend {
-        Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows, keeps).await?,
+        // (PostgreSQL's kept holds were deleted before, by `delete_kept_pg`.)
+        Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows).await?,
         Backend::Sqlite => apply_sqlite(&mut tx, &debits, &prepaid, &rows, keeps).await?,
     }
     tx.commit().await?;
@@ -253,8 +279,8 @@ async fn read_locked(
     Ok(())
 }
 
-/// PostgreSQL: the teams' debits, the ledger rows, the holds and the kept
-/// holds' deletion as ONE statement of data-modifying CTEs over the batch
+/// PostgreSQL: the teams' debits, the ledger rows and the holds as ONE
+/// statement of data-modifying CTEs over the batch
 /// passed as JSON: a batch costs four round trips (BEGIN, the locking read,
 /// this, COMMIT) whatever its size, and the statement's text never changes
 /// (prepared once per connection).
@@ -266,17 +292,15 @@ const APPLY_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json)
      ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
        SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM calls ORDER BY n), \
      held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
-       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM calls), \
-     kept AS (DELETE FROM credit_holds WHERE id = ANY (ARRAY(SELECT json_array_elements_text($3::json)))) \
+       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM calls) \
      SELECT id, credits FROM debited";
 
 async fn apply_one_statement(
     tx: &mut Tx<'_>,
     debits: &[(&str, i64, i64)],
     rows: &[CallRow<'_>],
-    keeps: &[String],
 ) -> Result<(), sqlx::Error> {
-    if rows.is_empty() && keeps.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
     // In the batch's order: the ledger's ids follow `n`, so each row's
@@ -292,7 +316,6 @@ async fn apply_one_statement(
     let after = sqlx::query(APPLY_PG)
         .bind(Value::Array(calls).to_string())
         .bind(now_ms())
-        .bind(serde_json::to_string(keeps).unwrap_or_default())
         .fetch_all(&mut **tx)
         .await?;
     for row in after {
