@@ -105,6 +105,8 @@ NGX
   cpu_notes=$(mktemp)
   # utime + stime of a process, in clock ticks.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  # The local PostgreSQL's processes together (it shares the two cores).
+  pg_ticks() { local sum=0 t; for p in $(pgrep -u postgres); do t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + t)); done; echo "$sum"; }
   wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
   wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
   for db in $DBS; do
@@ -122,12 +124,15 @@ NGX
     env ${GATEWAY_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_THREADS} $BIN serve 2>"$WORK/gateway_$db.log" &
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
-    cpu_before=$(cpu_ticks "$gw")
+    cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks)
     wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
-    cpu_after=$(cpu_ticks "$gw")
+    cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks)
     requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
     # CPU time per request drifts far less than req/s on a shared machine.
     echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
+    if [ "$db" = postgres ]; then
+      echo "postgres server CPU per request: $(( (pg_after - pg_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
+    fi
     kill "$gw"; wait "$gw" 2>/dev/null || true
     if [ "$db" = postgres ]; then
       psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $DBNAME" >/dev/null 2>&1 || true
