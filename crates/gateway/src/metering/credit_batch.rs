@@ -367,11 +367,13 @@ async fn apply_sqlite(
     // the connection's thread (`$n` numbers the arguments across all of
     // them), where three queries were three trips and as many thread
     // switches per batch. A batch holds at most MAX_BATCH calls and the
-    // keeps gathered since the last write, far below SQLite's 32,766
+    // keeps gathered since the last write (more, after failed batches, are
+    // deleted MAX_BATCH at a time after it), far below SQLite's 32,766
     // parameters.
     if rows.is_empty() && keeps.is_empty() {
         return Ok(());
     }
+    let (keeps, more_keeps) = keeps.split_at(keeps.len().min(MAX_BATCH));
     let now = now_ms();
     let mut sql = String::with_capacity(96 * rows.len() + 16 * keeps.len() + 256);
     let mut n = 0;
@@ -437,6 +439,15 @@ async fn apply_sqlite(
         q = q.bind(hold.as_str());
     }
     q.execute(&mut **tx).await?;
+    for chunk in more_keeps.chunks(MAX_BATCH) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("DELETE FROM credit_holds WHERE id IN ({})", marks.join(","));
+        let mut q = sqlx::query(&sql);
+        for hold in chunk {
+            q = q.bind(hold.as_str());
+        }
+        q.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -236,7 +236,15 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
                 Err(_) => Some(Op::Flush(oneshot::channel().0)),
             }
         };
-        let Some(first) = first else { break };
+        let Some(first) = first else {
+            // Every handle is gone: what is waiting is written before the
+            // task ends (a stopping instance flushes first; this is the rest).
+            if !keeps.is_empty() {
+                let last: Vec<Op> = keeps.drain(..).map(Op::Keep).collect();
+                commit(&db, last, &seen).await;
+            }
+            break;
+        };
         let mut ops = vec![first];
         take_queued(&mut rx, &mut ops);
         if had_company {

@@ -161,3 +161,45 @@ async fn meta_reports_the_rate_limit() {
     assert!(rl["limit_day"].is_null() && rl["remaining_day"].is_null());
     assert!(rl["notice"].as_str().unwrap().contains("daily rate limits"));
 }
+
+/// Kept holds that piled up (batches failed meanwhile) are all deleted by
+/// one batch, however many: more than one statement can carry on SQLite
+/// (32,766 parameters).
+#[tokio::test]
+async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
+    use fansly_gateway::metering::credit_batch::{write, MAX_BATCH};
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    fansly_gateway::metering::credits::grant(app.db(), &team, 40_000, "test")
+        .await
+        .unwrap();
+    let before = app.balance(&team).await;
+    let mut holds = Vec::new();
+    const BATCHES: usize = 130; // 33,280 holds
+    for _ in 0..BATCHES {
+        let plan: Vec<_> = (0..MAX_BATCH)
+            .map(|_| (team.as_str(), 1, "users.lookup", None))
+            .collect();
+        let (outcomes, _) = write(app.db(), &plan, &[]).await.unwrap();
+        holds.extend(outcomes.into_iter().map(|o| o.unwrap().hold));
+    }
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds")
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(held().await, (BATCHES * MAX_BATCH) as i64);
+    write(app.db(), &[], &holds).await.unwrap();
+    assert_eq!(held().await, 0);
+    // Kept: the charges stand, and the ledger still sums to the balance.
+    assert_eq!(
+        app.balance(&team).await,
+        before - (BATCHES * MAX_BATCH) as i64
+    );
+    let ledger = app.ledger(&team).await;
+    assert_eq!(
+        ledger.iter().map(|e| e.delta).sum::<i64>(),
+        app.balance(&team).await
+    );
+}
