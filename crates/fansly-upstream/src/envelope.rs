@@ -2,8 +2,8 @@
 //! error form, mapped to [`UpstreamError`], and the `Retry-After` header.
 //!
 //! A successful answer's `response` is kept as its raw JSON text
-//! ([`RawValue`]): a caller that passes it on unchanged (most of the vendor's
-//! routes) never pays for a parsed tree, and one that reads it parses it once
+//! ([`RawValue`]): a caller that passes it on unchanged (Get User Details
+//! today) never pays for a parsed tree, and one that reads it parses it once
 //! ([`FromResponse`]).
 
 use std::time::Duration;

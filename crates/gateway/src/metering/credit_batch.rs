@@ -364,90 +364,63 @@ async fn apply_sqlite(
     }
     // The ledger rows, the holds and the kept holds' deletion as ONE
     // multi-statement query: sqlx runs every statement of it in one trip to
-    // the connection's thread (`$n` numbers the arguments across all of
-    // them), where three queries were three trips and as many thread
-    // switches per batch. A batch holds at most MAX_BATCH calls and the
-    // keeps gathered since the last write (more, after failed batches, are
-    // deleted MAX_BATCH at a time after it), far below SQLite's 32,766
-    // parameters.
+    // the connection's thread, where three queries were three trips and as
+    // many thread switches per batch. `$n` numbers the arguments across the
+    // statements, so a call binds its six values once and both its ledger
+    // row and its hold use them; `$1` is the time. The kept holds travel as
+    // one JSON array, however many have gathered.
     if rows.is_empty() && keeps.is_empty() {
         return Ok(());
     }
-    let (keeps, more_keeps) = keeps.split_at(keeps.len().min(MAX_BATCH));
-    let now = now_ms();
-    let mut sql = String::with_capacity(96 * rows.len() + 16 * keeps.len() + 256);
-    let mut n = 0;
-    let mut marks = |sql: &mut String, count: usize| {
-        sql.push('(');
-        for i in 0..count {
-            n += 1;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${n}"));
-        }
-        sql.push(')');
-    };
+    // The n-th argument of call `i`: team, cost, balance after, endpoint,
+    // request id, hold.
+    let arg = |i: usize, n: usize| 2 + 6 * i + n;
+    let mut sql = String::with_capacity(160 * rows.len() + 96);
     if !rows.is_empty() {
         sql.push_str(
             "INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason) VALUES ",
         );
         for i in 0..rows.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            marks(&mut sql, 6);
-            // The reason is the same for every row: a literal, not an argument.
-            sql.insert_str(sql.len() - 1, ",'debit'");
+            let sep = if i > 0 { "," } else { "" };
+            let (team, cost, balance) = (arg(i, 0), arg(i, 1), arg(i, 2));
+            let (endpoint, request) = (arg(i, 3), arg(i, 4));
+            sql.push_str(&format!(
+                "{sep}(${team},-${cost},${balance},${endpoint},${request},$1,'debit')"
+            ));
         }
         sql.push_str(
             "; INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
         );
         for i in 0..rows.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            marks(&mut sql, 6);
+            let sep = if i > 0 { "," } else { "" };
+            let (team, cost, endpoint, request, hold) =
+                (arg(i, 0), arg(i, 1), arg(i, 3), arg(i, 4), arg(i, 5));
+            sql.push_str(&format!(
+                "{sep}(${hold},${team},${cost},${endpoint},${request},$1)"
+            ));
         }
         sql.push(';');
     }
     if !keeps.is_empty() {
-        sql.push_str(" DELETE FROM credit_holds WHERE id IN ");
-        marks(&mut sql, keeps.len());
-        sql.push(';');
+        sql.push_str(&format!(
+            " DELETE FROM credit_holds WHERE id IN (SELECT value FROM json_each(${}));",
+            arg(rows.len(), 0)
+        ));
     }
-    let mut q = sqlx::query(&sql);
-    for (team, cost, balance, endpoint, request_id, _) in rows {
+    let mut q = sqlx::query(&sql).bind(now_ms());
+    for (team, cost, balance, endpoint, request_id, hold) in rows {
         q = q
             .bind(*team)
-            .bind(-cost)
+            .bind(*cost)
             .bind(*balance)
             .bind(*endpoint)
             .bind(*request_id)
-            .bind(now);
+            .bind(hold.as_str());
     }
-    for (team, cost, _, endpoint, request_id, hold) in rows {
-        q = q
-            .bind(hold.as_str())
-            .bind(*team)
-            .bind(*cost)
-            .bind(*endpoint)
-            .bind(*request_id)
-            .bind(now);
-    }
-    for hold in keeps {
-        q = q.bind(hold.as_str());
+    if !keeps.is_empty() {
+        q = q.bind(serde_json::to_string(keeps).unwrap_or_default());
     }
     q.execute(&mut **tx).await?;
-    for chunk in more_keeps.chunks(MAX_BATCH) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("DELETE FROM credit_holds WHERE id IN ({})", marks.join(","));
-        let mut q = sqlx::query(&sql);
-        for hold in chunk {
-            q = q.bind(hold.as_str());
-        }
-        q.execute(&mut **tx).await?;
-    }
     Ok(())
 }
 

@@ -232,17 +232,17 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
         } else {
             match tokio::time::timeout(KEEPS_WAIT, rx.recv()).await {
                 Ok(op) => op,
-                // Nothing else came: the waiting keeps are written alone.
-                Err(_) => Some(Op::Flush(oneshot::channel().0)),
+                Err(_) => {
+                    // Nothing else came: the waiting keeps are written alone.
+                    write_keeps(&db, &mut keeps, &seen).await;
+                    continue;
+                }
             }
         };
         let Some(first) = first else {
             // Every handle is gone: what is waiting is written before the
             // task ends (a stopping instance flushes first; this is the rest).
-            if !keeps.is_empty() {
-                let last: Vec<Op> = keeps.drain(..).map(Op::Keep).collect();
-                commit(&db, last, &seen).await;
-            }
+            write_keeps(&db, &mut keeps, &seen).await;
             break;
         };
         let mut ops = vec![first];
@@ -278,6 +278,18 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
             // error; the holds of calls that succeeded are tried again.
             keeps.extend(failed);
         }
+    }
+}
+
+/// Writes the kept holds waiting in `keeps` as a batch of their own; those
+/// of a failed batch stay to be tried again.
+async fn write_keeps(db: &Db, keeps: &mut Vec<String>, seen: &Seen) {
+    if keeps.is_empty() {
+        return;
+    }
+    let batch: Vec<Op> = keeps.drain(..).map(Op::Keep).collect();
+    if let Some(failed) = commit(db, batch, seen).await {
+        keeps.extend(failed);
     }
 }
 

@@ -163,8 +163,8 @@ async fn meta_reports_the_rate_limit() {
 }
 
 /// Kept holds that piled up (batches failed meanwhile) are all deleted by
-/// one batch, however many: more than one statement can carry on SQLite
-/// (32,766 parameters).
+/// one batch, however many: more than SQLite takes as parameters of one
+/// statement (32,766), so they cannot travel one argument each.
 #[tokio::test]
 async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
     use fansly_gateway::metering::credit_batch::{write, MAX_BATCH};
