@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use sqlx::Row;
+use sqlx::{Executor, Row};
 
 use crate::core::db::{Backend, Db};
 use crate::core::ids::random_id;
@@ -31,17 +31,24 @@ pub type Call<'a> = (&'a str, i64, &'static str, Option<&'a str>);
 /// One call's rows: (team, cost, balance after, endpoint, request id, hold).
 type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 
-/// Writes a batch: on PostgreSQL a batch of one team (the usual case) is
-/// first tried as one statement ([`one_team_pg`]); everything else, and a
-/// team that cannot pay for all its calls, goes through [`write_locked`].
-pub async fn write(db: &Db, plan: &[Call<'_>], keeps: &[String]) -> Result<Written, sqlx::Error> {
+/// Writes a batch: a batch of one team (the usual case) is first tried in
+/// one trip to the database ([`one_team_pg`]; on SQLite [`one_team_sqlite`],
+/// when `known` is the team's balance as this instance last saw it);
+/// everything else, and a team that cannot pay for all its calls, goes
+/// through [`write_locked`].
+pub async fn write(
+    db: &Db,
+    plan: &[Call<'_>],
+    keeps: &[String],
+    known: Option<i64>,
+) -> Result<Written, sqlx::Error> {
     if plan.is_empty() && keeps.is_empty() {
         return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
     }
+    let one_team = !plan.is_empty() && plan.iter().all(|call| call.0 == plan[0].0);
     let written = match db.backend {
         Backend::Postgres => {
             delete_kept_pg(db, keeps).await?;
-            let one_team = plan.iter().all(|call| call.0 == plan[0].0);
             if plan.is_empty() {
                 (Vec::new(), Vec::new())
             } else if one_team {
@@ -54,18 +61,122 @@ pub async fn write(db: &Db, plan: &[Call<'_>], keeps: &[String]) -> Result<Writt
                 write_locked(db, plan, &[]).await?
             }
         }
-        Backend::Sqlite => write_locked(db, plan, keeps).await?,
+        Backend::Sqlite => {
+            let total: i64 = plan.iter().map(|call| call.1).sum();
+            match known {
+                Some(before) if one_team && before >= total => {
+                    match one_team_sqlite(db, plan, keeps, before).await? {
+                        Some(written) => written,
+                        // Nothing was charged (the kept holds are gone already).
+                        None => write_locked(db, plan, &[]).await?,
+                    }
+                }
+                _ => write_locked(db, plan, keeps).await?,
+            }
+        }
     };
     if !plan.is_empty() {
         metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
     }
+    // Counted per team and endpoint, not per call: a batch is usually one
+    // team's calls of one or two endpoints.
+    let mut spent: Vec<(&str, &'static str, u64)> = Vec::new();
     for ((team, cost, endpoint, _), outcome) in plan.iter().zip(&written.0) {
         if outcome.is_ok() {
-            metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_string(), "endpoint" => *endpoint)
-                .increment(*cost as u64);
+            match spent.iter_mut().find(|s| s.0 == *team && s.1 == *endpoint) {
+                Some(s) => s.2 += *cost as u64,
+                None => spent.push((team, endpoint, *cost as u64)),
+            }
         }
     }
+    for (team, endpoint, cost) in spent {
+        metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_owned(), "endpoint" => endpoint)
+            .increment(cost);
+    }
     Ok(written)
+}
+
+/// SQLite, a batch whose calls are all one team's, when this instance
+/// knows the team's balance (it wrote or read it last): the whole
+/// transaction is ONE trip to sqlx's connection thread (where
+/// [`write_locked`] takes four: BEGIN, the debit, the inserts, COMMIT; each
+/// trip wakes that thread and then the committer again). The statement
+/// list never changes, so SQLite prepares it once per connection; the calls
+/// travel as one JSON array.
+///
+/// The debit is conditional on the balance being exactly `$2`, the one
+/// this instance expects, and takes the batch's total (`$3` is the balance
+/// after). The ledger rows and holds are inserted only if that UPDATE
+/// changed the row: `changes()` is the row count of the last statement
+/// that completed, so it is the UPDATE's (1 or 0) while the ledger rows go
+/// in, and the ledger insert's (the calls, or 0) while the holds go in.
+/// The balance read before COMMIT tells which: `$3` when the batch was
+/// charged (costs are positive, so `$3 != $2`). Anything else (a grant or
+/// another process moved the balance, the team cannot pay for every call,
+/// it is gone) charged nothing and the batch is decided call by call.
+/// The kept holds are deleted either way.
+const ONE_TEAM_SQLITE: &str = "BEGIN IMMEDIATE; \
+     UPDATE teams SET credits = $3 WHERE id = $1 AND credits = $2; \
+     INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason) \
+       SELECT $1, -json_extract(value, '$.cost'), json_extract(value, '$.balance'), \
+         json_extract(value, '$.endpoint'), json_extract(value, '$.request_id'), $4, 'debit' \
+       FROM json_each($5) WHERE changes() = 1 ORDER BY key; \
+     INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
+       SELECT json_extract(value, '$.hold'), $1, json_extract(value, '$.cost'), \
+         json_extract(value, '$.endpoint'), json_extract(value, '$.request_id'), $4 \
+       FROM json_each($5) WHERE changes() > 0; \
+     DELETE FROM credit_holds WHERE id IN (SELECT value FROM json_each($6)); \
+     SELECT credits FROM teams WHERE id = $1; \
+     COMMIT;";
+
+async fn one_team_sqlite(
+    db: &Db,
+    plan: &[Call<'_>],
+    keeps: &[String],
+    before: i64,
+) -> Result<Option<Written>, sqlx::Error> {
+    let team = plan[0].0;
+    let mut balance = before;
+    let mut outcomes = Vec::with_capacity(plan.len());
+    let mut calls = Vec::with_capacity(plan.len());
+    for (_, cost, endpoint, request_id) in plan {
+        balance -= cost;
+        let hold = random_id("hold_", 20);
+        calls.push(
+            json!({"cost": cost, "balance": balance, "endpoint": endpoint,
+                          "request_id": request_id, "hold": hold}),
+        );
+        outcomes.push(Ok(Reserved { hold, balance }));
+    }
+    let mut conn = db.writer.acquire().await?;
+    // `fetch_all`, not `fetch_optional`: sqlx stops a multi-statement query
+    // at the row it was asked for, which would leave COMMIT unrun.
+    let read = sqlx::query(ONE_TEAM_SQLITE)
+        .bind(team)
+        .bind(before)
+        .bind(balance)
+        .bind(now_ms())
+        .bind(Value::Array(calls).to_string())
+        .bind(serde_json::to_string(keeps).unwrap_or_default())
+        .fetch_all(&mut *conn)
+        .await;
+    let rows = match read {
+        Ok(rows) => rows,
+        Err(e) => {
+            // A statement failed after BEGIN: the rest (COMMIT included)
+            // did not run. The transaction must not outlive this batch on
+            // the pooled connection; one that cannot be rolled back is
+            // closed rather than handed out again.
+            if let Err(rollback) = (&mut *conn).execute("ROLLBACK").await {
+                if !rollback.to_string().contains("no transaction is active") {
+                    conn.close_on_drop();
+                }
+            }
+            return Err(e);
+        }
+    };
+    let charged = rows.first().map(|row| row.get::<i64, _>(0)) == Some(balance);
+    Ok(charged.then(|| (outcomes, vec![(team.to_owned(), balance)])))
 }
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in

@@ -94,6 +94,13 @@ impl Seen {
             }
         }
     }
+
+    /// The last balance noted for `team`, however old: a credit batch only
+    /// uses it as the balance it expects, and checks it (credit_batch.rs).
+    fn last(&self, team: &str) -> Option<i64> {
+        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(team).map(|(balance, _)| *balance)
+    }
 }
 
 impl Committer {
@@ -326,7 +333,8 @@ async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
         .iter()
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
-    let written = credit_batch::write(db, &plan, &keeps).await;
+    let known = plan.first().and_then(|call| seen.last(call.0));
+    let written = credit_batch::write(db, &plan, &keeps, known).await;
     // A failed batch answers its flushes too: its keeps stay held and are
     // refunded as orphans later, which is all a stopping instance can do.
     for done in flushes {

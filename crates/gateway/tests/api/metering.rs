@@ -180,7 +180,7 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
         let plan: Vec<_> = (0..MAX_BATCH)
             .map(|_| (team.as_str(), 1, "users.lookup", None))
             .collect();
-        let (outcomes, _) = write(app.db(), &plan, &[]).await.unwrap();
+        let (outcomes, _) = write(app.db(), &plan, &[], None).await.unwrap();
         holds.extend(outcomes.into_iter().map(|o| o.unwrap().hold));
     }
     let held = || async {
@@ -190,7 +190,7 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
             .unwrap()
     };
     assert_eq!(held().await, (BATCHES * MAX_BATCH) as i64);
-    write(app.db(), &[], &holds).await.unwrap();
+    write(app.db(), &[], &holds, None).await.unwrap();
     assert_eq!(held().await, 0);
     // Kept: the charges stand, and the ledger still sums to the balance.
     assert_eq!(
@@ -202,4 +202,109 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
         ledger.iter().map(|e| e.delta).sum::<i64>(),
         app.balance(&team).await
     );
+}
+
+/// A batch of one team is written in one trip when the committer knows the
+/// team's balance, and checks it: when the balance it expected is stale (a
+/// grant came in between, or it was wrong in either direction), nothing is
+/// charged against it and the batch is decided afresh. Each call's hold and
+/// balance, the ledger's running balance and its sum stay exact either way.
+#[tokio::test]
+async fn a_batch_charged_against_an_expected_balance_checks_it() {
+    use fansly_gateway::metering::credit_batch::write;
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds WHERE team_id = $1")
+            .bind(&team)
+            .fetch_one(&app.db().pool)
+            .await
+            .unwrap()
+    };
+    let plan: Vec<_> = (0..5)
+        .map(|i| (team.as_str(), 1 + i as i64, "users.lookup", None))
+        .collect(); // costs 1..5, 15 in all
+    let mut kept = Vec::new();
+    // Right, stale low, stale high, and right again after the others.
+    for offset in [0, -7, 9, 0] {
+        let before = app.balance(&team).await;
+        let (outcomes, after) = write(app.db(), &plan, &kept, Some(before + offset))
+            .await
+            .unwrap();
+        let balances: Vec<i64> = outcomes
+            .iter()
+            .map(|o| o.as_ref().unwrap().balance)
+            .collect();
+        assert_eq!(
+            balances,
+            vec![before - 1, before - 3, before - 6, before - 10, before - 15]
+        );
+        assert_eq!(after, vec![(team.clone(), before - 15)]);
+        assert_eq!(app.balance(&team).await, before - 15, "offset {offset}");
+        assert_eq!(held().await, 5, "last batch's holds only (offset {offset})");
+        kept = outcomes.into_iter().map(|o| o.unwrap().hold).collect();
+        // The ledger's newest five rows are this batch, in call order.
+        let ledger = app.ledger(&team).await;
+        let newest: Vec<(i64, i64)> = ledger[..5]
+            .iter()
+            .rev()
+            .map(|e| (e.delta, e.balance_after))
+            .collect();
+        assert_eq!(
+            newest,
+            plan.iter()
+                .zip(&balances)
+                .map(|(c, b)| (-c.1, *b))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            ledger.iter().map(|e| e.delta).sum::<i64>(),
+            app.balance(&team).await
+        );
+        fansly_gateway::metering::credits::grant(app.db(), &team, 100, "test")
+            .await
+            .unwrap();
+    }
+    // A team that cannot pay for the whole batch: decided call by call.
+    let balance = app.balance(&team).await;
+    let (outcomes, _) = write(
+        app.db(),
+        &[
+            (team.as_str(), balance - 2, "users.lookup", None),
+            (team.as_str(), 5, "users.lookup", None),
+        ],
+        &[],
+        Some(balance),
+    )
+    .await
+    .unwrap();
+    assert!(outcomes[0].is_ok() && outcomes[1].is_err());
+    assert_eq!(app.balance(&team).await, 2);
+}
+
+/// A statement that fails inside the one-trip batch leaves nothing behind:
+/// the debit made before it is rolled back, and the writer's connection is
+/// not left inside the transaction (the next batch writes normally).
+#[tokio::test]
+async fn a_failed_batch_rolls_back_its_debit() {
+    use fansly_gateway::metering::credit_batch::write;
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let before = app.balance(&team).await;
+    let plan = [(team.as_str(), 3, "users.lookup", None)];
+    sqlx::query("ALTER TABLE credit_holds RENAME TO credit_holds_away")
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert!(write(app.db(), &plan, &[], Some(before)).await.is_err());
+    sqlx::query("ALTER TABLE credit_holds_away RENAME TO credit_holds")
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert_eq!(app.balance(&team).await, before);
+    let ledger_rows = app.ledger(&team).await.len();
+    let (outcomes, _) = write(app.db(), &plan, &[], Some(before)).await.unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().balance, before - 3);
+    assert_eq!(app.balance(&team).await, before - 3);
+    assert_eq!(app.ledger(&team).await.len(), ledger_rows + 1);
 }
