@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use sqlx::{Executor, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::AnyConnection;
+use sqlx::{Any, Connection, Executor, Row};
 
 use crate::core::db::{Backend, Db};
 use crate::core::ids::random_id;
@@ -31,69 +33,132 @@ pub type Call<'a> = (&'a str, i64, &'static str, Option<&'a str>);
 /// One call's rows: (team, cost, balance after, endpoint, request id, hold).
 type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 
-/// Writes a batch: a batch of one team (the usual case) is first tried in
-/// one trip to the database ([`one_team_pg`]; on SQLite [`one_team_sqlite`],
-/// when `known` is the team's balance as this instance last saw it);
-/// everything else, and a team that cannot pay for all its calls, goes
-/// through [`write_locked`].
-pub async fn write(
-    db: &Db,
+/// The connection a committer writes its batches on.
+///
+/// PostgreSQL: the committer's own, taken out of the pool once (and again
+/// after a batch failed, in case the connection broke), so a batch costs
+/// only its statements: a pooled checkout costs a ping when it is taken and
+/// another when it is given back, each a round trip to the server and a
+/// wake-up on both sides. PostgreSQL lets it write beside the pool.
+/// SQLite: the one writer connection, checked out per batch, since
+/// everything else writes through it too (and it is a thread in this
+/// process, so its ping finds nothing to test).
+#[derive(Default)]
+pub struct Line {
+    own: Option<AnyConnection>,
+    one_trip: u64,
+}
+
+impl Line {
+    /// Batches written in one trip so far (the rest were decided call by
+    /// call, or held kept holds alone).
+    pub fn one_trip_batches(&self) -> u64 {
+        self.one_trip
+    }
+
+    /// Writes a batch: a batch of one team (the usual case) is first tried
+    /// in one trip to the database ([`one_team_pg`]; on SQLite
+    /// [`one_team_sqlite`], when `known` is the team's balance as this
+    /// instance last saw it); everything else, and a team that cannot pay
+    /// for all its calls, goes through [`write_locked`].
+    pub async fn write(
+        &mut self,
+        db: &Db,
+        plan: &[Call<'_>],
+        keeps: &[String],
+        known: Option<i64>,
+    ) -> Result<Written, sqlx::Error> {
+        if plan.is_empty() && keeps.is_empty() {
+            return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
+        }
+        let (written, one_trip) = match db.backend {
+            Backend::Postgres => {
+                let conn = match &mut self.own {
+                    Some(conn) => conn,
+                    None => self.own.insert(db.writer.acquire().await?.detach()),
+                };
+                let written = write_pg(conn, plan, keeps).await;
+                if written.is_err() {
+                    // Not reused: dropping it closes it; the next batch takes another.
+                    self.own = None;
+                }
+                written?
+            }
+            Backend::Sqlite => {
+                let mut conn = db.writer.acquire().await?;
+                write_sqlite(&mut conn, plan, keeps, known).await?
+            }
+        };
+        self.one_trip += u64::from(one_trip);
+        if !plan.is_empty() {
+            metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
+        }
+        // Counted per team and endpoint, not per call: a batch is usually one
+        // team's calls of one or two endpoints.
+        let mut spent: Vec<(&str, &'static str, u64)> = Vec::new();
+        for ((team, cost, endpoint, _), outcome) in plan.iter().zip(&written.0) {
+            if outcome.is_ok() {
+                match spent.iter_mut().find(|s| s.0 == *team && s.1 == *endpoint) {
+                    Some(s) => s.2 += *cost as u64,
+                    None => spent.push((team, endpoint, *cost as u64)),
+                }
+            }
+        }
+        for (team, endpoint, cost) in spent {
+            metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_owned(), "endpoint" => endpoint)
+                .increment(cost);
+        }
+        Ok(written)
+    }
+}
+
+fn one_team(plan: &[Call<'_>]) -> bool {
+    !plan.is_empty() && plan.iter().all(|call| call.0 == plan[0].0)
+}
+
+/// PostgreSQL: the kept holds, then the reservations (one statement for one
+/// team that can pay for them all, else call by call).
+/// (The batch, and whether it took one trip.)
+async fn write_pg(
+    conn: &mut AnyConnection,
+    plan: &[Call<'_>],
+    keeps: &[String],
+) -> Result<(Written, bool), sqlx::Error> {
+    delete_kept_pg(conn, keeps).await?;
+    if plan.is_empty() {
+        return Ok(((Vec::new(), Vec::new()), false));
+    }
+    if one_team(plan) {
+        if let Some(written) = one_team_pg(conn, plan).await? {
+            return Ok((written, true));
+        }
+        // Nothing was charged: decided call by call.
+    }
+    let written = write_locked(conn, Backend::Postgres, plan, &[]).await?;
+    Ok((written, false))
+}
+
+/// SQLite: one trip when the team's balance is known and covers the batch
+/// ([`one_team_sqlite`]), else call by call. (The batch, and whether it
+/// took one trip.)
+async fn write_sqlite(
+    conn: &mut PoolConnection<Any>,
     plan: &[Call<'_>],
     keeps: &[String],
     known: Option<i64>,
-) -> Result<Written, sqlx::Error> {
-    if plan.is_empty() && keeps.is_empty() {
-        return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
-    }
-    let one_team = !plan.is_empty() && plan.iter().all(|call| call.0 == plan[0].0);
-    let written = match db.backend {
-        Backend::Postgres => {
-            delete_kept_pg(db, keeps).await?;
-            if plan.is_empty() {
-                (Vec::new(), Vec::new())
-            } else if one_team {
-                match one_team_pg(db, plan).await? {
-                    Some(written) => written,
-                    // Nothing was charged: decided call by call.
-                    None => write_locked(db, plan, &[]).await?,
-                }
-            } else {
-                write_locked(db, plan, &[]).await?
+) -> Result<(Written, bool), sqlx::Error> {
+    let total: i64 = plan.iter().map(|call| call.1).sum();
+    let written = match known {
+        Some(before) if one_team(plan) && before >= total => {
+            match one_team_sqlite(conn, plan, keeps, before).await? {
+                Some(written) => return Ok((written, true)),
+                // Nothing was charged (the kept holds are gone already).
+                None => write_locked(conn, Backend::Sqlite, plan, &[]).await?,
             }
         }
-        Backend::Sqlite => {
-            let total: i64 = plan.iter().map(|call| call.1).sum();
-            match known {
-                Some(before) if one_team && before >= total => {
-                    match one_team_sqlite(db, plan, keeps, before).await? {
-                        Some(written) => written,
-                        // Nothing was charged (the kept holds are gone already).
-                        None => write_locked(db, plan, &[]).await?,
-                    }
-                }
-                _ => write_locked(db, plan, keeps).await?,
-            }
-        }
+        _ => write_locked(conn, Backend::Sqlite, plan, keeps).await?,
     };
-    if !plan.is_empty() {
-        metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
-    }
-    // Counted per team and endpoint, not per call: a batch is usually one
-    // team's calls of one or two endpoints.
-    let mut spent: Vec<(&str, &'static str, u64)> = Vec::new();
-    for ((team, cost, endpoint, _), outcome) in plan.iter().zip(&written.0) {
-        if outcome.is_ok() {
-            match spent.iter_mut().find(|s| s.0 == *team && s.1 == *endpoint) {
-                Some(s) => s.2 += *cost as u64,
-                None => spent.push((team, endpoint, *cost as u64)),
-            }
-        }
-    }
-    for (team, endpoint, cost) in spent {
-        metrics::counter!(telemetry::CREDITS_SPENT, "team" => team.to_owned(), "endpoint" => endpoint)
-            .increment(cost);
-    }
-    Ok(written)
+    Ok((written, false))
 }
 
 /// SQLite, a batch whose calls are all one team's, when this instance
@@ -130,7 +195,7 @@ const ONE_TEAM_SQLITE: &str = "BEGIN IMMEDIATE; \
      COMMIT;";
 
 async fn one_team_sqlite(
-    db: &Db,
+    conn: &mut PoolConnection<Any>,
     plan: &[Call<'_>],
     keeps: &[String],
     before: i64,
@@ -148,7 +213,6 @@ async fn one_team_sqlite(
         );
         outcomes.push(Ok(Reserved { hold, balance }));
     }
-    let mut conn = db.writer.acquire().await?;
     // `fetch_all`, not `fetch_optional`: sqlx stops a multi-statement query
     // at the row it was asked for, which would leave COMMIT unrun.
     let read = sqlx::query(ONE_TEAM_SQLITE)
@@ -158,7 +222,7 @@ async fn one_team_sqlite(
         .bind(now_ms())
         .bind(Value::Array(calls).to_string())
         .bind(serde_json::to_string(keeps).unwrap_or_default())
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut **conn)
         .await;
     let rows = match read {
         Ok(rows) => rows,
@@ -167,7 +231,7 @@ async fn one_team_sqlite(
             // did not run. The transaction must not outlive this batch on
             // the pooled connection; one that cannot be rolled back is
             // closed rather than handed out again.
-            if let Err(rollback) = (&mut *conn).execute("ROLLBACK").await {
+            if let Err(rollback) = (&mut **conn).execute("ROLLBACK").await {
                 if !rollback.to_string().contains("no transaction is active") {
                     conn.close_on_drop();
                 }
@@ -181,7 +245,7 @@ async fn one_team_sqlite(
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in
 /// its own implicit transaction (one round trip where [`write_locked`]
-/// takes five: checkout ping, BEGIN, the locking read, the writes, COMMIT).
+/// takes four: BEGIN, the locking read, the writes, COMMIT).
 /// The team is debited for the whole batch only if it can pay for all of
 /// it (`credits >= total`, re-checked by PostgreSQL after any row lock it
 /// waited for, so instances cannot overspend); the ledger rows carry the
@@ -204,7 +268,10 @@ const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::js
        SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM charged) \
      SELECT n, balance FROM charged ORDER BY n";
 
-async fn one_team_pg(db: &Db, plan: &[Call<'_>]) -> Result<Option<Written>, sqlx::Error> {
+async fn one_team_pg(
+    conn: &mut AnyConnection,
+    plan: &[Call<'_>],
+) -> Result<Option<Written>, sqlx::Error> {
     let holds: Vec<String> = plan.iter().map(|_| random_id("hold_", 20)).collect();
     let calls: Vec<Value> = plan
         .iter()
@@ -222,7 +289,7 @@ async fn one_team_pg(db: &Db, plan: &[Call<'_>]) -> Result<Option<Written>, sqlx
         .bind(now_ms())
         .bind(team)
         .bind(total)
-        .fetch_all(&db.writer)
+        .fetch_all(&mut *conn)
         .await?;
     if charged.len() != plan.len() {
         return Ok(None);
@@ -252,7 +319,7 @@ async fn one_team_pg(db: &Db, plan: &[Call<'_>]) -> Result<Option<Written>, sqlx
 /// is cheap to plan, and with the table's real size before it the planner
 /// looks the holds up by key. Keeps gather (`group_commit.rs`), so it runs
 /// for one batch in several.
-async fn delete_kept_pg(db: &Db, keeps: &[String]) -> Result<(), sqlx::Error> {
+async fn delete_kept_pg(conn: &mut AnyConnection, keeps: &[String]) -> Result<(), sqlx::Error> {
     if keeps.is_empty() {
         return Ok(());
     }
@@ -261,7 +328,7 @@ async fn delete_kept_pg(db: &Db, keeps: &[String]) -> Result<(), sqlx::Error> {
     )
     .persistent(false)
     .bind(serde_json::to_string(keeps).unwrap_or_default())
-    .execute(&db.writer)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -270,11 +337,12 @@ async fn delete_kept_pg(db: &Db, keeps: &[String]) -> Result<(), sqlx::Error> {
 /// balance (locked on PostgreSQL; SQLite has one writer), then the teams'
 /// debits, the ledger rows, the holds, and (SQLite) the kept holds deleted.
 async fn write_locked(
-    db: &Db,
+    conn: &mut AnyConnection,
+    backend: Backend,
     plan: &[Call<'_>],
     keeps: &[String],
 ) -> Result<Written, sqlx::Error> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = conn.begin().await?;
     // Teams in a fixed order, so two instances' batches never deadlock.
     // (balance now, credits taken by this batch); `None`: no such team.
     let mut balances: BTreeMap<&str, Option<(i64, i64)>> = BTreeMap::new();
@@ -283,7 +351,7 @@ async fn write_locked(
     }
     // SQLite: teams already debited for their whole ask (see read_sqlite).
     let mut prepaid: Vec<&str> = Vec::new();
-    match db.backend {
+    match backend {
         Backend::Postgres => read_locked(&mut tx, &mut balances).await?,
         Backend::Sqlite => read_sqlite(&mut tx, plan, &mut balances, &mut prepaid).await?,
     }
@@ -314,7 +382,7 @@ async fn write_locked(
             _ => None,
         })
         .collect();
-    match db.backend {
+    match backend {
         // (PostgreSQL's kept holds were deleted before, by `delete_kept_pg`.)
         Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows).await?,
         Backend::Sqlite => apply_sqlite(&mut tx, &debits, &prepaid, &rows, keeps).await?,

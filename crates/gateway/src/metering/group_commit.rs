@@ -33,7 +33,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use crate::core::db::Db;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
-use crate::metering::credit_batch::{self, Call, Reserved, MAX_BATCH};
+use crate::metering::credit_batch::{Call, Line, Reserved, MAX_BATCH};
 use crate::metering::credits::ReserveError;
 
 enum Op {
@@ -231,6 +231,7 @@ const KEEPS_WAIT: Duration = Duration::from_millis(100);
 const LINGER_PASSES: usize = 2;
 
 async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
+    let mut line = Line::default();
     let mut keeps: Vec<String> = Vec::new();
     let mut had_company = false;
     loop {
@@ -241,7 +242,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
                 Ok(op) => op,
                 Err(_) => {
                     // Nothing else came: the waiting keeps are written alone.
-                    write_keeps(&db, &mut keeps, &seen).await;
+                    write_keeps(&db, &mut line, &mut keeps, &seen).await;
                     continue;
                 }
             }
@@ -249,7 +250,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
         let Some(first) = first else {
             // Every handle is gone: what is waiting is written before the
             // task ends (a stopping instance flushes first; this is the rest).
-            write_keeps(&db, &mut keeps, &seen).await;
+            write_keeps(&db, &mut line, &mut keeps, &seen).await;
             break;
         };
         let mut ops = vec![first];
@@ -280,7 +281,7 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
             batch.extend(keeps.drain(..).map(Op::Keep));
         }
         had_company = reserves > 1;
-        if let Some(failed) = commit(&db, batch, &seen).await {
+        if let Some(failed) = commit(&db, &mut line, batch, &seen).await {
             // The transaction failed: its reservations were answered with the
             // error; the holds of calls that succeeded are tried again.
             keeps.extend(failed);
@@ -290,12 +291,12 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
 
 /// Writes the kept holds waiting in `keeps` as a batch of their own; those
 /// of a failed batch stay to be tried again.
-async fn write_keeps(db: &Db, keeps: &mut Vec<String>, seen: &Seen) {
+async fn write_keeps(db: &Db, line: &mut Line, keeps: &mut Vec<String>, seen: &Seen) {
     if keeps.is_empty() {
         return;
     }
     let batch: Vec<Op> = keeps.drain(..).map(Op::Keep).collect();
-    if let Some(failed) = commit(db, batch, seen).await {
+    if let Some(failed) = commit(db, line, batch, seen).await {
         keeps.extend(failed);
     }
 }
@@ -312,7 +313,7 @@ fn take_queued(rx: &mut mpsc::UnboundedReceiver<Op>, ops: &mut Vec<Op>) {
 
 /// One transaction for `batch`. On failure answers every reservation with the
 /// error and hands back the keeps to try again.
-async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
+async fn commit(db: &Db, line: &mut Line, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
     let mut reserves = Vec::new();
     let mut keeps = Vec::new();
     let mut flushes = Vec::new();
@@ -334,7 +335,7 @@ async fn commit(db: &Db, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
     let known = plan.first().and_then(|call| seen.last(call.0));
-    let written = credit_batch::write(db, &plan, &keeps, known).await;
+    let written = line.write(db, &plan, &keeps, known).await;
     // A failed batch answers its flushes too: its keeps stay held and are
     // refunded as orphans later, which is all a stopping instance can do.
     for done in flushes {

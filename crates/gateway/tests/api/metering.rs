@@ -1,5 +1,6 @@
 //! Credits and rate limits: one credit per call with a ledger row, an append-only ledger, no credit spent twice under concurrency.
 
+use fansly_gateway::core::db::Backend;
 use futures::future::join_all;
 use serde_json::Value;
 
@@ -167,8 +168,9 @@ async fn meta_reports_the_rate_limit() {
 /// statement (32,766), so they cannot travel one argument each.
 #[tokio::test]
 async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
-    use fansly_gateway::metering::credit_batch::{write, MAX_BATCH};
+    use fansly_gateway::metering::credit_batch::{Line, MAX_BATCH};
     let app = spawn_app().await;
+    let mut line = Line::default();
     let team = app.team.id.clone();
     fansly_gateway::metering::credits::grant(app.db(), &team, 40_000, "test")
         .await
@@ -180,7 +182,7 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
         let plan: Vec<_> = (0..MAX_BATCH)
             .map(|_| (team.as_str(), 1, "users.lookup", None))
             .collect();
-        let (outcomes, _) = write(app.db(), &plan, &[], None).await.unwrap();
+        let (outcomes, _) = line.write(app.db(), &plan, &[], None).await.unwrap();
         holds.extend(outcomes.into_iter().map(|o| o.unwrap().hold));
     }
     let held = || async {
@@ -190,7 +192,7 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
             .unwrap()
     };
     assert_eq!(held().await, (BATCHES * MAX_BATCH) as i64);
-    write(app.db(), &[], &holds, None).await.unwrap();
+    line.write(app.db(), &[], &holds, None).await.unwrap();
     assert_eq!(held().await, 0);
     // Kept: the charges stand, and the ledger still sums to the balance.
     assert_eq!(
@@ -211,8 +213,9 @@ async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
 /// balance, the ledger's running balance and its sum stay exact either way.
 #[tokio::test]
 async fn a_batch_charged_against_an_expected_balance_checks_it() {
-    use fansly_gateway::metering::credit_batch::write;
+    use fansly_gateway::metering::credit_batch::Line;
     let app = spawn_app().await;
+    let mut line = Line::default();
     let team = app.team.id.clone();
     let held = || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds WHERE team_id = $1")
@@ -225,10 +228,12 @@ async fn a_batch_charged_against_an_expected_balance_checks_it() {
         .map(|i| (team.as_str(), 1 + i as i64, "users.lookup", None))
         .collect(); // costs 1..5, 15 in all
     let mut kept = Vec::new();
+    let mut trips = 0;
     // Right, stale low, stale high, and right again after the others.
     for offset in [0, -7, 9, 0] {
         let before = app.balance(&team).await;
-        let (outcomes, after) = write(app.db(), &plan, &kept, Some(before + offset))
+        let (outcomes, after) = line
+            .write(app.db(), &plan, &kept, Some(before + offset))
             .await
             .unwrap();
         let balances: Vec<i64> = outcomes
@@ -240,6 +245,15 @@ async fn a_batch_charged_against_an_expected_balance_checks_it() {
             vec![before - 1, before - 3, before - 6, before - 10, before - 15]
         );
         assert_eq!(after, vec![(team.clone(), before - 15)]);
+        // One trip when the expected balance was right (SQLite), always on
+        // PostgreSQL, whose one statement reads the balance itself.
+        let one_trip = offset == 0 || app.db().backend == Backend::Postgres;
+        assert_eq!(
+            line.one_trip_batches() - trips,
+            u64::from(one_trip),
+            "offset {offset}"
+        );
+        trips = line.one_trip_batches();
         assert_eq!(app.balance(&team).await, before - 15, "offset {offset}");
         assert_eq!(held().await, 5, "last batch's holds only (offset {offset})");
         kept = outcomes.into_iter().map(|o| o.unwrap().hold).collect();
@@ -267,17 +281,18 @@ async fn a_batch_charged_against_an_expected_balance_checks_it() {
     }
     // A team that cannot pay for the whole batch: decided call by call.
     let balance = app.balance(&team).await;
-    let (outcomes, _) = write(
-        app.db(),
-        &[
-            (team.as_str(), balance - 2, "users.lookup", None),
-            (team.as_str(), 5, "users.lookup", None),
-        ],
-        &[],
-        Some(balance),
-    )
-    .await
-    .unwrap();
+    let (outcomes, _) = line
+        .write(
+            app.db(),
+            &[
+                (team.as_str(), balance - 2, "users.lookup", None),
+                (team.as_str(), 5, "users.lookup", None),
+            ],
+            &[],
+            Some(balance),
+        )
+        .await
+        .unwrap();
     assert!(outcomes[0].is_ok() && outcomes[1].is_err());
     assert_eq!(app.balance(&team).await, 2);
 }
@@ -287,8 +302,9 @@ async fn a_batch_charged_against_an_expected_balance_checks_it() {
 /// not left inside the transaction (the next batch writes normally).
 #[tokio::test]
 async fn a_failed_batch_rolls_back_its_debit() {
-    use fansly_gateway::metering::credit_batch::write;
+    use fansly_gateway::metering::credit_batch::Line;
     let app = spawn_app().await;
+    let mut line = Line::default();
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let plan = [(team.as_str(), 3, "users.lookup", None)];
@@ -296,14 +312,20 @@ async fn a_failed_batch_rolls_back_its_debit() {
         .execute(&app.db().writer)
         .await
         .unwrap();
-    assert!(write(app.db(), &plan, &[], Some(before)).await.is_err());
+    assert!(line
+        .write(app.db(), &plan, &[], Some(before))
+        .await
+        .is_err());
     sqlx::query("ALTER TABLE credit_holds_away RENAME TO credit_holds")
         .execute(&app.db().writer)
         .await
         .unwrap();
     assert_eq!(app.balance(&team).await, before);
     let ledger_rows = app.ledger(&team).await.len();
-    let (outcomes, _) = write(app.db(), &plan, &[], Some(before)).await.unwrap();
+    let (outcomes, _) = line
+        .write(app.db(), &plan, &[], Some(before))
+        .await
+        .unwrap();
     assert_eq!(outcomes[0].as_ref().unwrap().balance, before - 3);
     assert_eq!(app.balance(&team).await, before - 3);
     assert_eq!(app.ledger(&team).await.len(), ledger_rows + 1);
