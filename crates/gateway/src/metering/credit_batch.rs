@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 use sqlx::pool::PoolConnection;
 use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Executor, Row};
+use sqlx::{Any, Connection, Row};
 
 use crate::core::db::{Backend, Db};
 use crate::core::ids::random_id;
@@ -50,23 +50,21 @@ pub struct Line {
 }
 
 impl Line {
-    /// Batches written in one trip so far (the rest were decided call by
-    /// call, or held kept holds alone).
+    /// Batches written in one statement so far (PostgreSQL; the rest were
+    /// decided call by call, or held kept holds alone).
     pub fn one_trip_batches(&self) -> u64 {
         self.one_trip
     }
 
-    /// Writes a batch: a batch of one team (the usual case) is first tried
-    /// in one trip to the database ([`one_team_pg`]; on SQLite
-    /// [`one_team_sqlite`], when `known` is the team's balance as this
-    /// instance last saw it); everything else, and a team that cannot pay
-    /// for all its calls, goes through [`write_locked`].
+    /// Writes a batch: on PostgreSQL a batch of one team (the usual case)
+    /// is first tried as one statement ([`one_team_pg`]); everything else,
+    /// and a team that cannot pay for all its calls, goes through
+    /// [`write_locked`].
     pub async fn write(
         &mut self,
         db: &Db,
         plan: &[Call<'_>],
         keeps: &[String],
-        known: Option<i64>,
     ) -> Result<Written, sqlx::Error> {
         if plan.is_empty() && keeps.is_empty() {
             return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
@@ -86,7 +84,7 @@ impl Line {
             }
             Backend::Sqlite => {
                 let mut conn = db.writer.acquire().await?;
-                write_sqlite(&mut conn, plan, keeps, known).await?
+                (write_sqlite(&mut conn, plan, keeps).await?, false)
             }
         };
         self.one_trip += u64::from(one_trip);
@@ -138,109 +136,13 @@ async fn write_pg(
     Ok((written, false))
 }
 
-/// SQLite: one trip when the team's balance is known and covers the batch
-/// ([`one_team_sqlite`]), else call by call. (The batch, and whether it
-/// took one trip.)
+/// SQLite: call by call, in one transaction with the kept holds.
 async fn write_sqlite(
     conn: &mut PoolConnection<Any>,
     plan: &[Call<'_>],
     keeps: &[String],
-    known: Option<i64>,
-) -> Result<(Written, bool), sqlx::Error> {
-    let total: i64 = plan.iter().map(|call| call.1).sum();
-    let written = match known {
-        Some(before) if one_team(plan) && before >= total => {
-            match one_team_sqlite(conn, plan, keeps, before).await? {
-                Some(written) => return Ok((written, true)),
-                // Nothing was charged (the kept holds are gone already).
-                None => write_locked(conn, Backend::Sqlite, plan, &[]).await?,
-            }
-        }
-        _ => write_locked(conn, Backend::Sqlite, plan, keeps).await?,
-    };
-    Ok((written, false))
-}
-
-/// SQLite, a batch whose calls are all one team's, when this instance
-/// knows the team's balance (it wrote or read it last): the whole
-/// transaction is ONE trip to sqlx's connection thread (where
-/// [`write_locked`] takes four: BEGIN, the debit, the inserts, COMMIT; each
-/// trip wakes that thread and then the committer again). The statement
-/// list never changes, so SQLite prepares it once per connection; the calls
-/// travel as one JSON array.
-///
-/// The debit is conditional on the balance being exactly `$2`, the one
-/// this instance expects, and takes the batch's total (`$3` is the balance
-/// after). The ledger rows and holds are inserted only if that UPDATE
-/// changed the row: `changes()` is the row count of the last statement
-/// that completed, so it is the UPDATE's (1 or 0) while the ledger rows go
-/// in, and the ledger insert's (the calls, or 0) while the holds go in.
-/// The balance read before COMMIT tells which: `$3` when the batch was
-/// charged (costs are positive, so `$3 != $2`). Anything else (a grant or
-/// another process moved the balance, the team cannot pay for every call,
-/// it is gone) charged nothing and the batch is decided call by call.
-/// The kept holds are deleted either way.
-const ONE_TEAM_SQLITE: &str = "BEGIN IMMEDIATE; \
-     UPDATE teams SET credits = $3 WHERE id = $1 AND credits = $2; \
-     INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason) \
-       SELECT $1, -json_extract(value, '$.cost'), json_extract(value, '$.balance'), \
-         json_extract(value, '$.endpoint'), json_extract(value, '$.request_id'), $4, 'debit' \
-       FROM json_each($5) WHERE changes() = 1 ORDER BY key; \
-     INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
-       SELECT json_extract(value, '$.hold'), $1, json_extract(value, '$.cost'), \
-         json_extract(value, '$.endpoint'), json_extract(value, '$.request_id'), $4 \
-       FROM json_each($5) WHERE changes() > 0; \
-     DELETE FROM credit_holds WHERE id IN (SELECT value FROM json_each($6)); \
-     SELECT credits FROM teams WHERE id = $1; \
-     COMMIT;";
-
-async fn one_team_sqlite(
-    conn: &mut PoolConnection<Any>,
-    plan: &[Call<'_>],
-    keeps: &[String],
-    before: i64,
-) -> Result<Option<Written>, sqlx::Error> {
-    let team = plan[0].0;
-    let mut balance = before;
-    let mut outcomes = Vec::with_capacity(plan.len());
-    let mut calls = Vec::with_capacity(plan.len());
-    for (_, cost, endpoint, request_id) in plan {
-        balance -= cost;
-        let hold = random_id("hold_", 20);
-        calls.push(
-            json!({"cost": cost, "balance": balance, "endpoint": endpoint,
-                          "request_id": request_id, "hold": hold}),
-        );
-        outcomes.push(Ok(Reserved { hold, balance }));
-    }
-    // `fetch_all`, not `fetch_optional`: sqlx stops a multi-statement query
-    // at the row it was asked for, which would leave COMMIT unrun.
-    let read = sqlx::query(ONE_TEAM_SQLITE)
-        .bind(team)
-        .bind(before)
-        .bind(balance)
-        .bind(now_ms())
-        .bind(Value::Array(calls).to_string())
-        .bind(serde_json::to_string(keeps).unwrap_or_default())
-        .fetch_all(&mut **conn)
-        .await;
-    let rows = match read {
-        Ok(rows) => rows,
-        Err(e) => {
-            // A statement failed after BEGIN: the rest (COMMIT included)
-            // did not run. The transaction must not outlive this batch on
-            // the pooled connection; one that cannot be rolled back is
-            // closed rather than handed out again.
-            if let Err(rollback) = (&mut **conn).execute("ROLLBACK").await {
-                if !rollback.to_string().contains("no transaction is active") {
-                    conn.close_on_drop();
-                }
-            }
-            return Err(e);
-        }
-    };
-    let charged = rows.first().map(|row| row.get::<i64, _>(0)) == Some(balance);
-    Ok(charged.then(|| (outcomes, vec![(team.to_owned(), balance)])))
+) -> Result<Written, sqlx::Error> {
+    write_locked(conn, Backend::Sqlite, plan, keeps).await
 }
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in

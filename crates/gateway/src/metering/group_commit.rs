@@ -94,13 +94,6 @@ impl Seen {
             }
         }
     }
-
-    /// The last balance noted for `team`, however old: a credit batch only
-    /// uses it as the balance it expects, and checks it (credit_batch.rs).
-    fn last(&self, team: &str) -> Option<i64> {
-        let seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        seen.get(team).map(|(balance, _)| *balance)
-    }
 }
 
 impl Committer {
@@ -334,8 +327,7 @@ async fn commit(db: &Db, line: &mut Line, batch: Vec<Op>, seen: &Seen) -> Option
         .iter()
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
-    let known = plan.first().and_then(|call| seen.last(call.0));
-    let written = line.write(db, &plan, &keeps, known).await;
+    let written = line.write(db, &plan, &keeps).await;
     // A failed batch answers its flushes too: its keeps stay held and are
     // refunded as orphans later, which is all a stopping instance can do.
     for done in flushes {
