@@ -4,11 +4,10 @@
 //! transaction checks each call in order against its team's balance.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::pool::PoolConnection;
-use sqlx::AnyConnection;
-use sqlx::{Any, Connection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 
 use crate::core::db::{Backend, Db};
 use crate::core::ids::random_id;
@@ -39,15 +38,22 @@ type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 /// after a batch failed, in case the connection broke), so a batch costs
 /// only its statements: a pooled checkout costs a ping when it is taken and
 /// another when it is given back, each a round trip to the server and a
-/// wake-up on both sides. PostgreSQL lets it write beside the pool.
+/// wake-up on both sides. PostgreSQL lets it write beside the pool. Only a
+/// connection that sat idle past [`IDLE_PING`] is pinged before use (a
+/// server restarted meanwhile must not fail a batch); under load batches
+/// follow each other without one.
 /// SQLite: the one writer connection, checked out per batch, since
 /// everything else writes through it too (and it is a thread in this
 /// process, so its ping finds nothing to test).
 #[derive(Default)]
 pub struct Line {
-    own: Option<AnyConnection>,
+    own: Option<(AnyConnection, Instant)>,
     one_trip: u64,
 }
+
+/// How long the committer's own connection may sit unused before it is
+/// pinged before the next batch.
+const IDLE_PING: Duration = Duration::from_secs(1);
 
 impl Line {
     /// Batches written in one statement so far (PostgreSQL; the rest were
@@ -71,11 +77,19 @@ impl Line {
         }
         let (written, one_trip) = match db.backend {
             Backend::Postgres => {
-                let conn = match &mut self.own {
-                    Some(conn) => conn,
-                    None => self.own.insert(db.writer.acquire().await?.detach()),
+                if let Some((conn, used)) = &mut self.own {
+                    if used.elapsed() > IDLE_PING && conn.ping().await.is_err() {
+                        self.own = None;
+                    }
+                }
+                let (conn, used) = match &mut self.own {
+                    Some(own) => own,
+                    None => self
+                        .own
+                        .insert((db.writer.acquire().await?.detach(), Instant::now())),
                 };
                 let written = write_pg(conn, plan, keeps).await;
+                *used = Instant::now();
                 if written.is_err() {
                     // Not reused: dropping it closes it; the next batch takes another.
                     self.own = None;
@@ -84,7 +98,8 @@ impl Line {
             }
             Backend::Sqlite => {
                 let mut conn = db.writer.acquire().await?;
-                (write_sqlite(&mut conn, plan, keeps).await?, false)
+                let written = write_locked(&mut conn, Backend::Sqlite, plan, keeps).await?;
+                (written, false)
             }
         };
         self.one_trip += u64::from(one_trip);
@@ -134,15 +149,6 @@ async fn write_pg(
     }
     let written = write_locked(conn, Backend::Postgres, plan, &[]).await?;
     Ok((written, false))
-}
-
-/// SQLite: call by call, in one transaction with the kept holds.
-async fn write_sqlite(
-    conn: &mut PoolConnection<Any>,
-    plan: &[Call<'_>],
-    keeps: &[String],
-) -> Result<Written, sqlx::Error> {
-    write_locked(conn, Backend::Sqlite, plan, keeps).await
 }
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in
