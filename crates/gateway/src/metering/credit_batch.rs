@@ -45,10 +45,16 @@ type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 /// SQLite: the one writer connection, checked out per batch, since
 /// everything else writes through it too (and it is a thread in this
 /// process, so its ping finds nothing to test).
-#[derive(Default)]
 pub struct Line {
     own: Option<(AnyConnection, Instant)>,
+    idle_ping: Duration,
     one_trip: u64,
+}
+
+impl Default for Line {
+    fn default() -> Self {
+        Line::pinging_after(IDLE_PING)
+    }
 }
 
 /// How long the committer's own connection may sit unused before it is
@@ -56,6 +62,16 @@ pub struct Line {
 const IDLE_PING: Duration = Duration::from_secs(1);
 
 impl Line {
+    /// A line whose own connection is pinged once it sat unused for
+    /// `idle` (the default: [`IDLE_PING`]).
+    pub fn pinging_after(idle: Duration) -> Line {
+        Line {
+            own: None,
+            idle_ping: idle,
+            one_trip: 0,
+        }
+    }
+
     /// Batches written in one statement so far (PostgreSQL; the rest were
     /// decided call by call, or held kept holds alone).
     pub fn one_trip_batches(&self) -> u64 {
@@ -78,7 +94,7 @@ impl Line {
         let (written, one_trip) = match db.backend {
             Backend::Postgres => {
                 if let Some((conn, used)) = &mut self.own {
-                    if used.elapsed() > IDLE_PING && conn.ping().await.is_err() {
+                    if used.elapsed() >= self.idle_ping && conn.ping().await.is_err() {
                         self.own = None;
                     }
                 }

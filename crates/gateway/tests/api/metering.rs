@@ -4,7 +4,9 @@ use fansly_gateway::core::db::Backend;
 use futures::future::join_all;
 use serde_json::Value;
 
-use crate::helpers::{assert_error, assert_error_naming, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_error, assert_error_naming, cluster_database_url, spawn_app, spawn_app_with,
+};
 
 #[tokio::test]
 async fn each_call_costs_one_credit_and_the_ledger_accounts_for_it() {
@@ -313,4 +315,36 @@ async fn a_failed_batch_rolls_back_its_debit() {
     assert_eq!(outcomes[0].as_ref().unwrap().balance, before - 3);
     assert_eq!(app.balance(&team).await, before - 3);
     assert_eq!(app.ledger(&team).await.len(), ledger_rows + 1);
+}
+
+/// The committer's own PostgreSQL connection, cut by the server while it
+/// sat idle (a restart, an idle-session timeout), is found by a ping and
+/// replaced before the next batch, instead of failing that batch's calls.
+/// (On PostgreSQL in every run: on SQLite the line has no connection of
+/// its own.)
+#[tokio::test]
+async fn a_batch_after_the_server_cut_the_committers_idle_connection_is_written() {
+    use fansly_gateway::core::db::Db;
+    use fansly_gateway::metering::credit_batch::Line;
+    // A database of this test's own: every other connection to it is cut.
+    let db = Db::connect(&cluster_database_url().await, 2).await.unwrap();
+    db.migrate().await.unwrap();
+    let team = fansly_gateway::tenancy::create_team(&db, "idle", 100, None)
+        .await
+        .unwrap()
+        .id;
+    // Pinged before every batch, instead of after a second idle.
+    let mut line = Line::pinging_after(std::time::Duration::ZERO);
+    let plan = [(team.as_str(), 1, "users.lookup", None)];
+    line.write(&db, &plan, &[]).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the line's connection was cut");
+    let (outcomes, _) = line.write(&db, &plan, &[]).await.unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().balance, 98);
 }
