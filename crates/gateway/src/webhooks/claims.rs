@@ -278,7 +278,7 @@ pub async fn settle(
         q.execute(&mut *tx).await?;
     }
     for (hook, why) in disabling {
-        deliveries::disable(&mut tx, hook, &why, now).await?;
+        deliveries::disable(&mut tx, db.backend, hook, &why, now).await?;
     }
     tx.commit().await
 }

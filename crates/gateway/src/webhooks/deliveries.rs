@@ -14,7 +14,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use sqlx::Row;
 
-use crate::core::db::Db;
+use crate::core::db::{Backend, Db};
 use crate::core::error::ApiError;
 use crate::core::time::iso;
 use crate::core::time::now_ms;
@@ -125,6 +125,7 @@ pub fn next_wait(
 /// of the claim's range, until it is enabled again.
 pub(crate) async fn disable(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     hook_id: &str,
     why: &str,
     now: i64,
@@ -138,14 +139,16 @@ pub(crate) async fn disable(
     .bind(hook_id)
     .execute(&mut **tx)
     .await?;
-    hold(tx, hook_id).await
+    hold(tx, backend, hook_id).await
 }
 
 /// Parks an endpoint's pending deliveries (see [`HELD`]).
 pub async fn hold(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
     hook_id: &str,
 ) -> Result<(), sqlx::Error> {
+    take_parking_turn(tx, backend).await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_at = $1 \
          WHERE webhook_id = $2 AND status = 'pending'",
@@ -170,6 +173,7 @@ pub async fn park_unpaid(
     if block_cost <= 0 {
         return Ok(0);
     }
+    let mut tx = parking_turn(db).await?;
     let parked = sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_at = $1, parked = 1 \
          WHERE status = 'pending' AND next_attempt_at <= $2 AND locked_until <= $2 \
@@ -178,10 +182,46 @@ pub async fn park_unpaid(
     .bind(now + recheck.as_millis() as i64)
     .bind(now)
     .bind(block_cost)
-    .execute(&db.writer)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.commit().await?;
     Ok(parked)
+}
+
+/// The advisory lock that statements moving many deliveries of a team or
+/// an endpoint in or out of the schedule take turns on (PostgreSQL; any
+/// constant the gateway uses for nothing else).
+const PARKING_LOCK: i64 = 0x0f_a5_9a_4c;
+
+/// Takes the turn of a transaction that parks, unparks, holds or releases
+/// deliveries in bulk. Each such statement locks its rows in the order of
+/// its own plan, and on PostgreSQL two of them deadlocked when they met
+/// (the parker and a grant's unpark: the grant failed after its credits
+/// were committed). Taking turns also closes a race: the statement after
+/// the lock reads the teams afresh, so a parker that waited for an unpark
+/// sees the grant and parks nothing, and a parker that went first has its
+/// rows unparked by the grant after it. The claim never waits on these
+/// rows (it skips locked ones), so it needs no turn. SQLite runs one writer
+/// at a time anyway.
+pub(crate) async fn take_parking_turn(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(PARKING_LOCK)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A write transaction with its parking turn taken.
+async fn parking_turn(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let mut tx = db.writer.begin().await?;
+    take_parking_turn(&mut tx, db.backend).await?;
+    Ok(tx)
 }
 
 /// Grants `amount` credits to the team (a ledger row, as
@@ -190,17 +230,17 @@ pub async fn park_unpaid(
 /// workers' next look, not after the unpaid recheck. The balance after.
 pub async fn grant(db: &Db, team_id: &str, amount: i64, reason: &str) -> anyhow::Result<i64> {
     let balance = credits::grant(db, team_id, amount, reason).await?;
-    // After the grant's commit: a parker running between the two parks
-    // nothing more (the team can pay now), and a row it parked just before
-    // is picked up here.
+    // After the grant's commit, in the parker's turn (see `parking_turn`).
+    let mut tx = parking_turn(db).await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_at = $1, parked = 0 \
          WHERE team_id = $2 AND parked = 1 AND status = 'pending'",
     )
     .bind(now_ms())
     .bind(team_id)
-    .execute(&db.writer)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(balance)
 }
 

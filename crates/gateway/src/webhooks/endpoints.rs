@@ -261,9 +261,10 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if !enabled && current.enabled {
-        deliveries::hold(&mut tx, id).await?;
+        deliveries::hold(&mut tx, db.backend, id).await?;
     }
     if enabled && !current.enabled {
+        deliveries::take_parking_turn(&mut tx, db.backend).await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $1 \
              WHERE webhook_id = $2 AND status = 'pending'",
