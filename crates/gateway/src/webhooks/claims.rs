@@ -56,7 +56,9 @@ pub struct Claimed {
 /// `now` (unix ms; the workers pass the clock): the endpoint is enabled,
 /// the team can pay for a block (a team short of credits has its deliveries
 /// wait, not dropped), and no earlier delivery of the same chat is in
-/// flight or waiting for a retry.
+/// flight or waiting for a retry. The candidates are read in the order of
+/// the `webhook_deliveries_claim` index (migration 0018), so the per-chat
+/// check runs for the rows up to the limit, not for a whole backlog.
 pub async fn claim(
     db: &Db,
     lease_for: Duration,
