@@ -130,7 +130,10 @@ async fn the_per_account_budget_paces_then_refuses() {
 
 #[tokio::test]
 async fn all_traffic_of_a_proxied_account_goes_through_its_proxy() {
-    let app = spawn_app().await;
+    // The seeded account's socket and gap fill call Fansly directly at any
+    // moment (their requests failed this test once on a loaded machine);
+    // off, every request logged below is this account's.
+    let app = spawn_app_with(|c| c.relay.enabled = false).await;
     let relay = Relay::start(app.sandbox_url.trim_start_matches("http://")).await;
     app.clear_upstream_requests().await;
     let id = connect_by_password(
