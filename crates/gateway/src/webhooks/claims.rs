@@ -279,10 +279,17 @@ pub async fn settle(
         }
         q.execute(&mut *tx).await?;
     }
+    tx.commit().await?;
+    // Each endpoint to disable in a transaction of its own, once every row
+    // of the batch is settled, with the parking turn taken before any row
+    // lock (see `deliveries::take_parking_turn`). A row another worker
+    // claims in between fails once more at most; the hold parks it after.
     for (hook, why) in disabling {
-        deliveries::disable(&mut tx, db.backend, hook, &why, now).await?;
+        let mut tx = deliveries::parking_turn(db).await?;
+        deliveries::disable(&mut tx, hook, &why, now).await?;
+        tx.commit().await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Settles one failed attempt: 410 Gone disables the endpoint (the row

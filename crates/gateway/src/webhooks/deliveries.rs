@@ -125,7 +125,6 @@ pub fn next_wait(
 /// of the claim's range, until it is enabled again.
 pub(crate) async fn disable(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
     hook_id: &str,
     why: &str,
     now: i64,
@@ -139,16 +138,15 @@ pub(crate) async fn disable(
     .bind(hook_id)
     .execute(&mut **tx)
     .await?;
-    hold(tx, backend, hook_id).await
+    hold(tx, hook_id).await
 }
 
-/// Parks an endpoint's pending deliveries (see [`HELD`]).
+/// Parks an endpoint's pending deliveries (see [`HELD`]). The transaction
+/// took its parking turn first ([`take_parking_turn`]).
 pub async fn hold(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    backend: Backend,
     hook_id: &str,
 ) -> Result<(), sqlx::Error> {
-    take_parking_turn(tx, backend).await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET next_attempt_at = $1 \
          WHERE webhook_id = $2 AND status = 'pending'",
@@ -195,15 +193,17 @@ pub async fn park_unpaid(
 const PARKING_LOCK: i64 = 0x0f_a5_9a_4c;
 
 /// Takes the turn of a transaction that parks, unparks, holds or releases
-/// deliveries in bulk. Each such statement locks its rows in the order of
-/// its own plan, and on PostgreSQL two of them deadlocked when they met
-/// (the parker and a grant's unpark: the grant failed after its credits
-/// were committed). Taking turns also closes a race: the statement after
-/// the lock reads the teams afresh, so a parker that waited for an unpark
-/// sees the grant and parks nothing, and a parker that went first has its
-/// rows unparked by the grant after it. The claim never waits on these
-/// rows (it skips locked ones), so it needs no turn. SQLite runs one writer
-/// at a time anyway.
+/// deliveries in bulk, as its first statement: a transaction that already
+/// holds row locks and then waits for the turn can close a cycle with the
+/// holder of the turn waiting on those rows. Each such statement locks its
+/// rows in the order of its own plan, and on PostgreSQL two of them
+/// deadlocked when they met (the parker and a grant's unpark: the grant
+/// failed after its credits were committed). Taking turns also closes a
+/// race: the statement after the lock reads the teams afresh, so a parker
+/// that waited for an unpark sees the grant and parks nothing, and a parker
+/// that went first has its rows unparked by the grant after it. The claim
+/// never waits on these rows (it skips locked ones), so it needs no turn.
+/// SQLite runs one writer at a time anyway.
 pub(crate) async fn take_parking_turn(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
@@ -218,7 +218,9 @@ pub(crate) async fn take_parking_turn(
 }
 
 /// A write transaction with its parking turn taken.
-async fn parking_turn(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+pub(crate) async fn parking_turn(
+    db: &Db,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
     let mut tx = db.writer.begin().await?;
     take_parking_turn(&mut tx, db.backend).await?;
     Ok(tx)

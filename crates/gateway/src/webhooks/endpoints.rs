@@ -242,6 +242,11 @@ pub async fn update(
     let enabled = changes.enabled.unwrap_or(current.enabled);
     let now = now_ms();
     let mut tx = db.writer.begin().await?;
+    if enabled != current.enabled {
+        // Holding or releasing the endpoint's deliveries below: the turn
+        // comes first, before this transaction locks any row.
+        deliveries::take_parking_turn(&mut tx, db.backend).await?;
+    }
     sqlx::query(&format!(
         "UPDATE {TABLE} SET url = $1, events = $2, account_scope = $3, account_ids = $4, \
            signing_secret = $5, enabled = $6, updated_at = $7, \
@@ -261,10 +266,9 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     if !enabled && current.enabled {
-        deliveries::hold(&mut tx, db.backend, id).await?;
+        deliveries::hold(&mut tx, id).await?;
     }
     if enabled && !current.enabled {
-        deliveries::take_parking_turn(&mut tx, db.backend).await?;
         sqlx::query(
             "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $1 \
              WHERE webhook_id = $2 AND status = 'pending'",
