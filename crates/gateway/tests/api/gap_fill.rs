@@ -11,7 +11,6 @@ use fansly_gateway::events::marks;
 use fansly_gateway::workers::gap_fill::run::{run_due, Deps, RelayHooks, Report, Settings};
 use fansly_gateway::workers::profiles::Profiles;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use crate::helpers::{eventually, spawn_app_with, spawn_hooked_app_with, TestApp};
 
@@ -86,20 +85,17 @@ pub async fn wait_recorded(app: &TestApp, key: &str) {
 /// `(message id, created_at, payload)` of the account's `name` events,
 /// oldest first.
 async fn recorded(app: &TestApp, account: &str, name: &str) -> Vec<(String, i64, Value)> {
-    let rows = sqlx::query(
-        "SELECT payload, created_at FROM events WHERE account_id = $1 AND name = $2 \
-         ORDER BY created_at, id",
-    )
-    .bind(account)
-    .bind(name)
-    .fetch_all(&app.db().pool)
-    .await
-    .unwrap();
-    let mut events: Vec<(String, i64, Value)> = rows
-        .iter()
-        .map(|r| {
-            let p: Value = serde_json::from_str(&r.get::<String, _>(0)).unwrap();
-            (p["id"].as_str().unwrap().to_owned(), r.get(1), p)
+    let mut events: Vec<(String, i64, Value)> = app
+        .account_events(account)
+        .await
+        .into_iter()
+        .filter(|e| e.name == name)
+        .map(|e| {
+            (
+                e.payload["id"].as_str().unwrap().to_owned(),
+                e.created_at,
+                e.payload,
+            )
         })
         .collect();
     // Within one millisecond, Fansly's id order.
@@ -109,17 +105,12 @@ async fn recorded(app: &TestApp, account: &str, name: &str) -> Vec<(String, i64,
 
 /// `event id -> (name, created_at, payload id)` of every event the account has.
 async fn all_events(app: &TestApp, account: &str) -> HashMap<String, (String, i64, String)> {
-    let rows =
-        sqlx::query("SELECT id, name, created_at, payload FROM events WHERE account_id = $1")
-            .bind(account)
-            .fetch_all(&app.db().pool)
-            .await
-            .unwrap();
-    rows.iter()
-        .map(|r| {
-            let payload: Value = serde_json::from_str(&r.get::<String, _>(3)).unwrap();
-            let id = payload["id"].as_str().unwrap_or_default().to_owned();
-            (r.get(0), (r.get(1), r.get(2), id))
+    app.account_events(account)
+        .await
+        .into_iter()
+        .map(|e| {
+            let id = e.payload["id"].as_str().unwrap_or_default().to_owned();
+            (e.id, (e.name, e.created_at, id))
         })
         .collect()
 }

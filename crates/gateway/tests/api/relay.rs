@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use fansly_gateway::core::config::Config;
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use crate::helpers::{eventually, spawn_app_with, TestApp};
 
@@ -42,18 +41,10 @@ async fn ready(app: TestApp) -> (TestApp, String) {
 
 /// `(name, dedup_key, payload)` of the account's events, oldest first.
 async fn events(app: &TestApp, account: &str) -> Vec<(String, Option<String>, Value)> {
-    let rows = sqlx::query(
-        "SELECT name, dedup_key, payload FROM events WHERE account_id = $1 ORDER BY created_at, id",
-    )
-    .bind(account)
-    .fetch_all(&app.db().pool)
-    .await
-    .unwrap();
-    rows.iter()
-        .map(|r| {
-            let payload: String = r.get(2);
-            (r.get(0), r.get(1), serde_json::from_str(&payload).unwrap())
-        })
+    app.account_events(account)
+        .await
+        .into_iter()
+        .map(|e| (e.name, e.dedup_key, e.payload))
         .collect()
 }
 

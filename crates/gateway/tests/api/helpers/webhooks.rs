@@ -1,6 +1,6 @@
 //! Webhooks from the receiving end: a loopback `Receiver` that records
 //! deliveries and answers scripted statuses, independent signature checks,
-//! and creating a webhook through the API.
+//! creating a webhook through the API, and the outbox's events as stored.
 
 use std::time::Duration;
 
@@ -279,5 +279,39 @@ impl TestApp {
         assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
         let body: Value = resp.json().await.unwrap();
         body["data"].clone()
+    }
+}
+
+/// One event as the outbox stores it, its payload parsed.
+#[derive(Clone, Debug)]
+pub struct StoredEvent {
+    pub id: String,
+    pub name: String,
+    pub dedup_key: Option<String>,
+    pub created_at: i64,
+    pub payload: Value,
+}
+
+impl TestApp {
+    /// The account's recorded events, oldest first (`created_at`, then id).
+    pub async fn account_events(&self, account: &str) -> Vec<StoredEvent> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id, name, dedup_key, created_at, payload FROM events WHERE account_id = $1 \
+             ORDER BY created_at, id",
+        )
+        .bind(account)
+        .fetch_all(&self.db().pool)
+        .await
+        .unwrap();
+        rows.iter()
+            .map(|r| StoredEvent {
+                id: r.get(0),
+                name: r.get(1),
+                dedup_key: r.get(2),
+                created_at: r.get(3),
+                payload: serde_json::from_str(&r.get::<String, _>(4)).unwrap(),
+            })
+            .collect()
     }
 }
