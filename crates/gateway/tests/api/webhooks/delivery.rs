@@ -363,6 +363,70 @@ async fn one_claim_takes_at_most_its_batch_however_large_the_backlog() {
     assert_eq!(leased().await, 2 * BATCH);
 }
 
+/// One chat's backlog, all due at the same instant (what a grant makes of
+/// it), is claimed a batch at a time from its oldest message, and goes out
+/// in the chat's order. The claim walks the pending index (migration 0018)
+/// and checks each row against the earlier pending rows of its chat.
+#[tokio::test]
+async fn a_chats_backlog_due_at_once_is_claimed_oldest_first_and_sent_in_order() {
+    use fansly_gateway::core::time::now_ms;
+    use fansly_gateway::events::outbox::NewEvent;
+    use fansly_gateway::webhooks::claims::{claim, BATCH};
+    use fansly_gateway::webhooks::deliveries::{grant, park_unpaid};
+    const BACKLOG: i64 = 300;
+    let app = app().await;
+    let poor = app.new_team(0, 2).await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(&poor, &receiver.url, &[RECEIVED], None)
+        .await;
+    for n in 0..BACKLOG {
+        let id = (1_000 + n).to_string();
+        app.state
+            .events
+            .record(NewEvent {
+                team_id: poor.id.clone(),
+                account_id: poor.account_id.clone(),
+                name: RECEIVED,
+                dedup_key: format!("5.1:{id}"),
+                payload: json!({"id": id, "groupId": "7001", "content": "hello"}),
+            })
+            .await
+            .unwrap()
+            .expect("a new event");
+    }
+    // Parked for want of credits, then all due at the grant's instant.
+    park_unpaid(app.db(), 1, Duration::from_secs(60), now_ms())
+        .await
+        .unwrap();
+    grant(app.db(), &poor.id, 10, "test").await.unwrap();
+
+    let now = now_ms();
+    let first = claim(app.db(), Duration::from_secs(60), 1, now, BATCH)
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = first.iter().map(|d| d.order_seq.unwrap()).collect();
+    let oldest: Vec<i64> = (1_000..1_000 + BATCH).collect();
+    assert_eq!(seqs, oldest, "the chat's oldest, in order");
+    // The rest of the chat waits while its earlier rows are leased.
+    let second = claim(app.db(), Duration::from_secs(60), 1, now, BATCH)
+        .await
+        .unwrap();
+    assert!(second.is_empty(), "{} claimed", second.len());
+
+    // Once those leases lapse, everything goes out, in the chat's order.
+    let sent = app
+        .run_pending_deliveries_ahead(Duration::from_secs(61))
+        .await;
+    assert_eq!(sent, BACKLOG as usize);
+    let ids: Vec<i64> = receiver
+        .requests()
+        .iter()
+        .map(|r| r.json()["payload"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let all: Vec<i64> = (1_000..1_000 + BACKLOG).collect();
+    assert_eq!(ids, all);
+}
+
 /// A measurement, not a test (run with `--ignored --nocapture`): latency
 /// from `Events::record` to the receiver at a steady trickle, and the
 /// throughput of a backlog, with the default four workers.
