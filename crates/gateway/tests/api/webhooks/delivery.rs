@@ -10,7 +10,17 @@ use serde_json::json;
 use fansly_gateway::workers::webhook_delivery;
 
 use super::{app, app_with, queued, record, NewEvent, RECEIVED, SECRET};
-use crate::helpers::{verify_signatures, Receiver};
+use crate::helpers::{verify_signatures, Receiver, TestApp, TestTeam};
+
+/// A second team, without credits, with an endpoint for received messages
+/// on a receiver of its own.
+async fn unpaid_team_with_hook(app: &TestApp) -> (TestTeam, Receiver) {
+    let team = app.new_team(0, 2).await;
+    let receiver = Receiver::start().await;
+    app.create_webhook(&team, &receiver.url, &[RECEIVED], None)
+        .await;
+    (team, receiver)
+}
 
 #[tokio::test]
 async fn a_connected_account_is_announced_with_both_signatures() {
@@ -246,10 +256,7 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     assert_eq!(app.balance(&app.team.id).await, before - 2);
 
     // A team without credits: its deliveries wait, then go out once granted.
-    let poor = app.new_team(0, 2).await;
-    let receiver2 = Receiver::start().await;
-    app.create_webhook(&poor, &receiver2.url, &[RECEIVED], None)
-        .await;
+    let (poor, receiver2) = unpaid_team_with_hook(&app).await;
     let evt = record(&app, &poor, RECEIVED, "5.1:poor").await;
     assert_eq!(app.run_pending_deliveries().await, 0);
     assert!(
@@ -287,10 +294,7 @@ async fn a_grant_racing_the_parker_fails_neither_and_every_row_goes_out() {
     const BAR: i64 = 1_000_000;
     const BACKLOG: usize = 600;
     let app = app().await;
-    let poor = app.new_team(0, 2).await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(&poor, &receiver.url, &[RECEIVED], None)
-        .await;
+    let (poor, receiver) = unpaid_team_with_hook(&app).await;
     for n in 0..BACKLOG {
         record(&app, &poor, RECEIVED, &format!("5.1:{n}")).await;
     }
@@ -375,10 +379,7 @@ async fn a_chats_backlog_due_at_once_is_claimed_oldest_first_and_sent_in_order()
     use fansly_gateway::webhooks::deliveries::{grant, park_unpaid};
     const BACKLOG: i64 = 300;
     let app = app().await;
-    let poor = app.new_team(0, 2).await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(&poor, &receiver.url, &[RECEIVED], None)
-        .await;
+    let (poor, receiver) = unpaid_team_with_hook(&app).await;
     for n in 0..BACKLOG {
         let id = (1_000 + n).to_string();
         app.state
