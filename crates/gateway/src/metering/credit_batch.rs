@@ -91,7 +91,7 @@ impl Line {
         if plan.is_empty() && keeps.is_empty() {
             return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
         }
-        let (written, one_trip) = match db.backend {
+        let written = match db.backend {
             Backend::Postgres => {
                 if let Some((conn, used)) = &mut self.own {
                     if used.elapsed() >= self.idle_ping && conn.ping().await.is_err() {
@@ -104,7 +104,7 @@ impl Line {
                         .own
                         .insert((db.writer.acquire().await?.detach(), Instant::now())),
                 };
-                let written = write_pg(conn, plan, keeps).await;
+                let written = write_pg(conn, plan, keeps, &mut self.one_trip).await;
                 *used = Instant::now();
                 if written.is_err() {
                     // Not reused: dropping it closes it; the next batch takes another.
@@ -114,11 +114,9 @@ impl Line {
             }
             Backend::Sqlite => {
                 let mut conn = db.writer.acquire().await?;
-                let written = write_locked(&mut conn, Backend::Sqlite, plan, keeps).await?;
-                (written, false)
+                write_locked(&mut conn, Backend::Sqlite, plan, keeps).await?
             }
         };
-        self.one_trip += u64::from(one_trip);
         if !plan.is_empty() {
             metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
         }
@@ -146,25 +144,26 @@ fn one_team(plan: &[Call<'_>]) -> bool {
 }
 
 /// PostgreSQL: the kept holds, then the reservations (one statement for one
-/// team that can pay for them all, else call by call).
-/// (The batch, and whether it took one trip.)
+/// team that can pay for them all, counted in `one_trip`, else call by
+/// call).
 async fn write_pg(
     conn: &mut AnyConnection,
     plan: &[Call<'_>],
     keeps: &[String],
-) -> Result<(Written, bool), sqlx::Error> {
+    one_trip: &mut u64,
+) -> Result<Written, sqlx::Error> {
     delete_kept_pg(conn, keeps).await?;
     if plan.is_empty() {
-        return Ok(((Vec::new(), Vec::new()), false));
+        return Ok((Vec::new(), Vec::new()));
     }
     if one_team(plan) {
         if let Some(written) = one_team_pg(conn, plan).await? {
-            return Ok((written, true));
+            *one_trip += 1;
+            return Ok(written);
         }
         // Nothing was charged: decided call by call.
     }
-    let written = write_locked(conn, Backend::Postgres, plan, &[]).await?;
-    Ok((written, false))
+    write_locked(conn, Backend::Postgres, plan, &[]).await
 }
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in

@@ -9,18 +9,8 @@ use serde_json::json;
 
 use fansly_gateway::workers::webhook_delivery;
 
-use super::{app, app_with, queued, record, NewEvent, RECEIVED, SECRET};
-use crate::helpers::{verify_signatures, Receiver, TestApp, TestTeam};
-
-/// A second team, without credits, with an endpoint for received messages
-/// on a receiver of its own.
-async fn unpaid_team_with_hook(app: &TestApp) -> (TestTeam, Receiver) {
-    let team = app.new_team(0, 2).await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(&team, &receiver.url, &[RECEIVED], None)
-        .await;
-    (team, receiver)
-}
+use super::{app, app_with, hooked, queued, record, record_payload, NewEvent, RECEIVED, SECRET};
+use crate::helpers::{verify_signatures, Receiver};
 
 #[tokio::test]
 async fn a_connected_account_is_announced_with_both_signatures() {
@@ -236,9 +226,7 @@ async fn only_matching_events_and_accounts_are_delivered_and_ephemeral_ones_carr
 #[tokio::test]
 async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     let app = app().await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(&app.team, &receiver.url, &[RECEIVED], None)
-        .await;
+    let receiver = hooked(&app, &app.team).await;
     let before = app.balance(&app.team.id).await;
     for n in 0..201 {
         record(&app, &app.team, RECEIVED, &format!("5.1:{n}")).await;
@@ -256,7 +244,8 @@ async fn deliveries_cost_one_credit_per_hundred_and_wait_for_credits() {
     assert_eq!(app.balance(&app.team.id).await, before - 2);
 
     // A team without credits: its deliveries wait, then go out once granted.
-    let (poor, receiver2) = unpaid_team_with_hook(&app).await;
+    let poor = app.new_team(0, 2).await;
+    let receiver2 = hooked(&app, &poor).await;
     let evt = record(&app, &poor, RECEIVED, "5.1:poor").await;
     assert_eq!(app.run_pending_deliveries().await, 0);
     assert!(
@@ -294,7 +283,8 @@ async fn a_grant_racing_the_parker_fails_neither_and_every_row_goes_out() {
     const BAR: i64 = 1_000_000;
     const BACKLOG: usize = 600;
     let app = app().await;
-    let (poor, receiver) = unpaid_team_with_hook(&app).await;
+    let poor = app.new_team(0, 2).await;
+    let receiver = hooked(&app, &poor).await;
     for n in 0..BACKLOG {
         record(&app, &poor, RECEIVED, &format!("5.1:{n}")).await;
     }
@@ -330,9 +320,7 @@ async fn a_grant_racing_the_parker_fails_neither_and_every_row_goes_out() {
 async fn one_claim_takes_at_most_its_batch_however_large_the_backlog() {
     use fansly_gateway::webhooks::claims::{claim, BATCH};
     let app = app().await;
-    let receiver = Receiver::start().await;
-    app.create_webhook(&app.team, &receiver.url, &[RECEIVED], None)
-        .await;
+    let _receiver = hooked(&app, &app.team).await;
     const BACKLOG: usize = 3 * BATCH as usize + 17;
     for n in 0..BACKLOG {
         record(&app, &app.team, RECEIVED, &format!("5.1:{n}")).await;
@@ -374,26 +362,16 @@ async fn one_claim_takes_at_most_its_batch_however_large_the_backlog() {
 #[tokio::test]
 async fn a_chats_backlog_due_at_once_is_claimed_oldest_first_and_sent_in_order() {
     use fansly_gateway::core::time::now_ms;
-    use fansly_gateway::events::outbox::NewEvent;
     use fansly_gateway::webhooks::claims::{claim, BATCH};
     use fansly_gateway::webhooks::deliveries::{grant, park_unpaid};
     const BACKLOG: i64 = 300;
     let app = app().await;
-    let (poor, receiver) = unpaid_team_with_hook(&app).await;
+    let poor = app.new_team(0, 2).await;
+    let receiver = hooked(&app, &poor).await;
     for n in 0..BACKLOG {
         let id = (1_000 + n).to_string();
-        app.state
-            .events
-            .record(NewEvent {
-                team_id: poor.id.clone(),
-                account_id: poor.account_id.clone(),
-                name: RECEIVED,
-                dedup_key: format!("5.1:{id}"),
-                payload: json!({"id": id, "groupId": "7001", "content": "hello"}),
-            })
-            .await
-            .unwrap()
-            .expect("a new event");
+        let message = json!({"id": id, "groupId": "7001", "content": "hello"});
+        record_payload(&app, &poor, RECEIVED, &format!("5.1:{id}"), message).await;
     }
     // Parked for want of credits, then all due at the grant's instant.
     park_unpaid(app.db(), 1, Duration::from_secs(60), now_ms())

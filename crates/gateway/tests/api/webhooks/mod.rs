@@ -13,7 +13,7 @@ use fansly_gateway::events::outbox::{event_id, NewEvent};
 use fansly_gateway::webhooks::deliveries as deliver;
 use serde_json::{json, Value};
 
-use crate::helpers::{parked, spawn_app_with, TestApp, TestTeam};
+use crate::helpers::{parked, spawn_app_with, Receiver, TestApp, TestTeam};
 
 mod delivery;
 pub(crate) mod durability;
@@ -51,6 +51,19 @@ async fn data(resp: reqwest::Response) -> Value {
 
 /// Records an event the way the relay does.
 async fn record(app: &TestApp, team: &TestTeam, name: &'static str, key: &str) -> String {
+    let payload = json!({"id": key, "content": format!("message {key}")});
+    record_payload(app, team, name, key, payload).await
+}
+
+/// [`record`] with a payload of the caller's (a chat's message carries its
+/// `groupId` and numeric `id`, which give its delivery a chat order).
+async fn record_payload(
+    app: &TestApp,
+    team: &TestTeam,
+    name: &'static str,
+    key: &str,
+    payload: Value,
+) -> String {
     app.state
         .events
         .record(NewEvent {
@@ -58,11 +71,19 @@ async fn record(app: &TestApp, team: &TestTeam, name: &'static str, key: &str) -
             account_id: team.account_id.clone(),
             name,
             dedup_key: key.to_owned(),
-            payload: json!({"id": key, "content": format!("message {key}")}),
+            payload,
         })
         .await
         .unwrap()
         .expect("a new event")
+}
+
+/// A receiver with an unsigned endpoint of `team` for received messages.
+async fn hooked(app: &TestApp, team: &TestTeam) -> Receiver {
+    let receiver = Receiver::start().await;
+    app.create_webhook(team, &receiver.url, &[RECEIVED], None)
+        .await;
+    receiver
 }
 
 async fn deliveries(app: &TestApp, hook: &str) -> Vec<Value> {
