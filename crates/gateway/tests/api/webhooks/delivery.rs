@@ -127,10 +127,7 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
     let first = app().await;
     let url = first.state.config.database_url();
     let second = app_with(|c| c.database_url = Some(url)).await;
-    let receiver = Receiver::start().await;
-    first
-        .create_webhook(&first.team, &receiver.url, &[RECEIVED], None)
-        .await;
+    let receiver = hooked(&first, &first.team).await;
     let mut expected = HashSet::new();
     for n in 0..300 {
         // Both instances record (as both would run relays) and both deliver.
