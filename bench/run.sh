@@ -11,6 +11,8 @@
 #                                # the gateway on each database in DBS
 #                                # (default "sqlite postgres"); prints the
 #                                # ratio gateway/nginx and the p50/p99 added.
+#   BIN=/tmp/old/fansly-gateway MODE=side bench/run.sh
+#                                # the same run with another build.
 #   GATEWAY_THREADS=1 MODE=side bench/run.sh
 #                                # the gateway with one runtime worker thread
 #                                # (TOKIO_WORKER_THREADS), for a box whose
@@ -34,8 +36,12 @@ GATEWAY_PORT=${GATEWAY_PORT:-18180}
 CHECK_KEY=necvac-govry3-tybkYz
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-cargo build --release -p fansly-gateway >&2
-BIN=target/release/fansly-gateway
+# BIN=path/to/fansly-gateway runs another build (e.g. the previous commit's,
+# for a before/after pair) instead of building this tree.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p fansly-gateway >&2
+  BIN=target/release/fansly-gateway
+fi
 WORK=$(mktemp -d)
 OUT=bench/out
 mkdir -p "$OUT"

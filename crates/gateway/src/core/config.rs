@@ -65,10 +65,11 @@ pub struct Config {
     /// and rate limit) before reading it again: a key revoked or a team
     /// changed on another instance is seen here within this time.
     pub key_cache_ms: u64,
-    /// A credit reservation unsettled for this long belongs to a process
-    /// that died mid-call and is refunded (at start and by housekeeping).
-    /// Keep it above the longest call (uploads).
-    pub credit_hold_timeout_ms: u64,
+    /// An instance whose credit heartbeat (every 5 s) stopped for this long
+    /// died: the reservations it left unsettled are refunded (at start and by
+    /// housekeeping). (Named `credit_hold_timeout_ms` before 0.19, still read.)
+    #[serde(alias = "credit_hold_timeout_ms")]
+    pub credit_run_timeout_ms: u64,
     /// Recent requests kept in memory per team for the console's Requests page.
     pub request_log_per_team: usize,
     /// `redis://host:port/db`: cluster mode. Instances sharing one
@@ -431,7 +432,7 @@ impl Default for Config {
             relogin_cooldown_ms: 30_000,
             operator_token: None,
             key_cache_ms: 1_000,
-            credit_hold_timeout_ms: 30 * 60 * 1000,
+            credit_run_timeout_ms: 60 * 1000,
             request_log_per_team: 500,
             redis_url: None,
             redis_prefix: "fgw".into(),

@@ -118,8 +118,8 @@ impl<D: serde::Serialize> Metered<D> {
 /// it fails. Dropping a reservation keeps the credits.
 pub struct Reservation {
     committer: Committer,
-    /// The unsettled hold (`None` for free calls and once settled).
-    hold: Option<String>,
+    /// The unsettled debit (`None` for free calls and once settled).
+    debit: Option<i64>,
     endpoint: Endpoint,
     cost: i64,
     balance: i64,
@@ -144,20 +144,20 @@ impl Reservation {
     }
 
     pub async fn refund(mut self) {
-        let Some(hold) = self.hold.take() else {
+        let Some(debit) = self.debit.take() else {
             return;
         };
-        if let Err(e) = self.committer.refund(&hold).await {
-            // The hold stays: it is refunded as an orphan later.
-            tracing::error!(error = %e, hold, cost = self.cost, "refund failed");
+        if let Err(e) = self.committer.refund(debit).await {
+            // The committer tries again with its next heartbeat.
+            tracing::error!(error = %e, debit, cost = self.cost, "refund failed");
         }
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if let Some(hold) = self.hold.take() {
-            self.committer.keep(hold);
+        if let Some(debit) = self.debit.take() {
+            self.committer.keep(debit);
         }
     }
 }
@@ -183,13 +183,13 @@ impl Authed {
     ) -> Result<Reservation, ApiError> {
         let team = self.caller.team_id.as_str();
         let request_id = self.request_id.as_deref();
-        let (balance, hold) = if cost > 0 {
+        let (balance, debit) = if cost > 0 {
             match state
                 .credits
                 .reserve(team, cost, endpoint.name, request_id)
                 .await
             {
-                Ok(reserved) => (reserved.balance, Some(reserved.hold)),
+                Ok(reserved) => (reserved.balance, Some(reserved.debit)),
                 Err(ReserveError::Insufficient { balance }) => {
                     return Err(ApiError::PaymentRequired { cost, balance })
                 }
@@ -208,7 +208,7 @@ impl Authed {
         };
         Ok(Reservation {
             committer: state.credits.clone(),
-            hold,
+            debit,
             endpoint,
             cost,
             balance,

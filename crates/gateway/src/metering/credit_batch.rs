@@ -6,33 +6,33 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
 use sqlx::{AnyConnection, Connection, Row};
 
 use crate::core::db::{Backend, Db};
-use crate::core::ids::random_id;
 use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::metering::credits::ReserveError;
 
-/// Calls per transaction at most (6 parameters per ledger row stays far
+/// Calls per transaction at most (5 parameters per ledger row stays far
 /// below SQLite's limit on parameters).
 pub const MAX_BATCH: usize = 256;
 
-/// A reservation written to the database: its hold and the balance after it.
+/// A reservation written to the database: its debit's ledger id (what the
+/// call settles) and the balance after it.
 #[derive(Debug)]
 pub struct Reserved {
-    pub hold: String,
+    pub debit: i64,
     pub balance: i64,
 }
 
 /// One reservation asked for: (team, cost, endpoint, request id).
 pub type Call<'a> = (&'a str, i64, &'static str, Option<&'a str>);
 
-/// One call's rows: (team, cost, balance after, endpoint, request id, hold).
-type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
+/// One call's ledger row: (team, cost, balance after, endpoint, request id).
+type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>);
 
-/// The connection a committer writes its batches on.
+/// The connection a committer writes its batches on, and the committer run
+/// its debits belong to.
 ///
 /// PostgreSQL: the committer's own, taken out of the pool once (and again
 /// after a batch failed, in case the connection broke), so a batch costs
@@ -45,10 +45,18 @@ type CallRow<'a> = (&'a str, i64, i64, &'static str, Option<&'a str>, String);
 /// SQLite: the one writer connection, checked out per batch, since
 /// everything else writes through it too (and it is a thread in this
 /// process, so its ping finds nothing to test).
+///
+/// The run: every debit names it (`credit_ledger.run_id`), and its row in
+/// `credit_runs` is written before its first debit, so a process that dies
+/// leaves a run whose unsettled debits can be found (group_commit.rs).
 pub struct Line {
     own: Option<(AnyConnection, Instant)>,
     idle_ping: Duration,
     one_trip: u64,
+    run: i64,
+    /// Set once the run's row is written: the ledger's last id then (every
+    /// debit up to it belongs to other runs).
+    floor: Option<i64>,
 }
 
 impl Default for Line {
@@ -61,65 +69,176 @@ impl Default for Line {
 /// pinged before the next batch.
 const IDLE_PING: Duration = Duration::from_secs(1);
 
+/// A new run's id: random, so instances need no coordination to pick one,
+/// and positive, so it reads well in SQL.
+pub fn new_run_id() -> i64 {
+    rand::random::<i64>() & i64::MAX
+}
+
 impl Line {
     /// A line whose own connection is pinged once it sat unused for
-    /// `idle` (the default: [`IDLE_PING`]).
+    /// `idle` (the default: [`IDLE_PING`]), for a new run.
     pub fn pinging_after(idle: Duration) -> Line {
+        Line::for_run(new_run_id(), idle)
+    }
+
+    /// A line writing the debits of `run`.
+    pub fn for_run(run: i64, idle: Duration) -> Line {
         Line {
             own: None,
             idle_ping: idle,
             one_trip: 0,
+            run,
+            floor: None,
         }
     }
 
+    /// The run this line's debits belong to.
+    pub fn run(&self) -> i64 {
+        self.run
+    }
+
+    /// Once the run's row is written: the ledger id every debit of this
+    /// run is above.
+    pub fn floor(&self) -> Option<i64> {
+        self.floor
+    }
+
     /// Batches written in one statement so far (PostgreSQL; the rest were
-    /// decided call by call, or held kept holds alone).
+    /// decided call by call).
     pub fn one_trip_batches(&self) -> u64 {
         self.one_trip
     }
 
-    /// Writes a batch: on PostgreSQL a batch of one team (the usual case)
-    /// is first tried as one statement ([`one_team_pg`]); everything else,
-    /// and a team that cannot pay for all its calls, goes through
-    /// [`write_locked`].
-    pub async fn write(
-        &mut self,
-        db: &Db,
-        plan: &[Call<'_>],
-        keeps: &[String],
-    ) -> Result<Written, sqlx::Error> {
-        if plan.is_empty() && keeps.is_empty() {
-            return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
-        }
-        let written = match db.backend {
+    /// The connection for the next statement: on PostgreSQL this line's own
+    /// (pinged when it sat idle), on SQLite the writer.
+    async fn conn<'l>(&'l mut self, db: &Db) -> Result<Conn<'l>, sqlx::Error> {
+        match db.backend {
             Backend::Postgres => {
                 if let Some((conn, used)) = &mut self.own {
                     if used.elapsed() >= self.idle_ping && conn.ping().await.is_err() {
                         self.own = None;
                     }
                 }
-                let (conn, used) = match &mut self.own {
+                let own = match self.own.take() {
                     Some(own) => own,
-                    None => self
-                        .own
-                        .insert((db.writer.acquire().await?.detach(), Instant::now())),
+                    None => (db.writer.acquire().await?.detach(), Instant::now()),
                 };
-                let written = write_pg(conn, plan, keeps, &mut self.one_trip).await;
+                let (conn, used) = self.own.insert(own);
                 *used = Instant::now();
-                if written.is_err() {
-                    // Not reused: dropping it closes it; the next batch takes another.
-                    self.own = None;
-                }
-                written?
+                Ok(Conn::Own(conn))
             }
-            Backend::Sqlite => {
-                let mut conn = db.writer.acquire().await?;
-                write_locked(&mut conn, Backend::Sqlite, plan, keeps).await?
+            Backend::Sqlite => Ok(Conn::Pooled(db.writer.acquire().await?)),
+        }
+    }
+
+    /// After a failed statement on PostgreSQL: the own connection is not
+    /// reused (dropping it closes it; the next statement takes another).
+    fn failed(&mut self) {
+        self.own = None;
+    }
+
+    /// Writes the run's row if it is not written yet (before its first debit).
+    async fn register(&mut self, db: &Db) -> Result<(), sqlx::Error> {
+        if self.floor.is_some() {
+            return Ok(());
+        }
+        let run = self.run;
+        let mut conn = self.conn(db).await?;
+        // (`WHERE true`: SQLite reads `ON CONFLICT` after a bare `FROM` as a
+        // join constraint.)
+        let floor = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO credit_runs (id, settled_through, started_at, heartbeat_at) \
+             SELECT $1, COALESCE(MAX(id), 0), $2, $2 FROM credit_ledger WHERE true \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
+             RETURNING settled_through",
+        )
+        .bind(run)
+        .bind(now_ms())
+        .fetch_one(conn.as_mut())
+        .await;
+        drop(conn);
+        match floor {
+            Ok(floor) => {
+                self.floor = Some(floor);
+                Ok(())
+            }
+            Err(e) => {
+                self.failed();
+                Err(e)
+            }
+        }
+    }
+
+    /// The run's heartbeat: it is alive, and every debit of it up to
+    /// `settled_through` is settled. Written (again) if a settler took the
+    /// run for dead and removed it.
+    pub async fn heartbeat(&mut self, db: &Db, settled_through: i64) -> Result<(), sqlx::Error> {
+        self.register(db).await?;
+        let run = self.run;
+        let mut conn = self.conn(db).await?;
+        let beat = sqlx::query(
+            "INSERT INTO credit_runs (id, settled_through, started_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (id) DO UPDATE SET settled_through = excluded.settled_through, \
+             heartbeat_at = excluded.heartbeat_at",
+        )
+        .bind(run)
+        .bind(settled_through)
+        .bind(now_ms())
+        .execute(conn.as_mut())
+        .await;
+        drop(conn);
+        if beat.is_err() {
+            self.failed();
+        }
+        beat.map(|_| ())
+    }
+
+    /// A clean stop with nothing unsettled: the run's row goes (nothing is
+    /// left to settle). A later batch registers the run again.
+    pub async fn retire(&mut self, db: &Db) -> Result<(), sqlx::Error> {
+        let run = self.run;
+        let mut conn = self.conn(db).await?;
+        let gone = sqlx::query("DELETE FROM credit_runs WHERE id = $1")
+            .bind(run)
+            .execute(conn.as_mut())
+            .await;
+        drop(conn);
+        self.floor = None;
+        if gone.is_err() {
+            self.failed();
+        }
+        gone.map(|_| ())
+    }
+
+    /// Writes a batch of reservations: on PostgreSQL a batch of one team
+    /// (the usual case) is first tried as one statement ([`one_team_pg`]);
+    /// everything else, and a team that cannot pay for all its calls, goes
+    /// through [`write_locked`].
+    pub async fn write(&mut self, db: &Db, plan: &[Call<'_>]) -> Result<Written, sqlx::Error> {
+        if plan.is_empty() {
+            return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
+        }
+        self.register(db).await?;
+        let run = self.run;
+        let backend = db.backend;
+        let mut one_trip = false;
+        let mut conn = self.conn(db).await?;
+        let written = match backend {
+            Backend::Postgres => write_pg(conn.as_mut(), run, plan, &mut one_trip).await,
+            Backend::Sqlite => write_locked(conn.as_mut(), Backend::Sqlite, run, plan).await,
+        };
+        drop(conn);
+        self.one_trip += u64::from(one_trip);
+        let written = match written {
+            Ok(written) => written,
+            Err(e) => {
+                self.failed();
+                return Err(e);
             }
         };
-        if !plan.is_empty() {
-            metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
-        }
+        metrics::histogram!(telemetry::CREDIT_BATCH_CALLS).record(plan.len() as f64);
         // Counted per team and endpoint, not per call: a batch is usually one
         // team's calls of one or two endpoints.
         let mut spent: Vec<(&str, &'static str, u64)> = Vec::new();
@@ -139,31 +258,41 @@ impl Line {
     }
 }
 
+/// The connection a statement runs on.
+enum Conn<'l> {
+    Own(&'l mut AnyConnection),
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+}
+
+impl Conn<'_> {
+    fn as_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Conn::Own(conn) => conn,
+            Conn::Pooled(conn) => conn,
+        }
+    }
+}
+
 fn one_team(plan: &[Call<'_>]) -> bool {
     !plan.is_empty() && plan.iter().all(|call| call.0 == plan[0].0)
 }
 
-/// PostgreSQL: the kept holds, then the reservations (one statement for one
-/// team that can pay for them all, counted in `one_trip`, else call by
-/// call).
+/// PostgreSQL: one statement for one team that can pay for all its calls
+/// (counted in `one_trip`), else call by call.
 async fn write_pg(
     conn: &mut AnyConnection,
+    run: i64,
     plan: &[Call<'_>],
-    keeps: &[String],
-    one_trip: &mut u64,
+    one_trip: &mut bool,
 ) -> Result<Written, sqlx::Error> {
-    delete_kept_pg(conn, keeps).await?;
-    if plan.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
     if one_team(plan) {
-        if let Some(written) = one_team_pg(conn, plan).await? {
-            *one_trip += 1;
+        if let Some(written) = one_team_pg(conn, run, plan).await? {
+            *one_trip = true;
             return Ok(written);
         }
         // Nothing was charged: decided call by call.
     }
-    write_locked(conn, Backend::Postgres, plan, &[]).await
+    write_locked(conn, Backend::Postgres, run, plan).await
 }
 
 /// PostgreSQL, a batch whose calls are all one team's: ONE statement, in
@@ -172,98 +301,90 @@ async fn write_pg(
 /// The team is debited for the whole batch only if it can pay for all of
 /// it (`credits >= total`, re-checked by PostgreSQL after any row lock it
 /// waited for, so instances cannot overspend); the ledger rows carry the
-/// running balance, in call order. `None` when the team could not pay for
-/// everything or does not exist: then nothing was charged and the caller
-/// decides call by call in [`write_locked`].
+/// running balance, in call order, and their ids come back in that order
+/// (ids are drawn as the rows are inserted, `ORDER BY n`). No rows when
+/// the team could not pay for everything or does not exist: then nothing
+/// was charged and the caller decides call by call in [`write_locked`].
 /// A single team means a single row lock, so no lock-order deadlock.
 /// The team is reached by its key (`$3`, with the batch's total, `$4`), so
 /// the planner uses the primary key; a join against the batch's JSON was
 /// planned as a scan of the table.
-const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
-       cost bigint, endpoint text, request_id text, hold text)), \
+const ONE_TEAM_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, \
+       cost bigint, endpoint text, request_id text)), \
      debited AS (UPDATE teams SET credits = credits - $4 WHERE id = $3 AND credits >= $4 \
-       RETURNING id, credits + $4 AS before), \
+       RETURNING credits + $4 AS before), \
      charged AS (SELECT c.*, (d.before - SUM(c.cost) OVER (ORDER BY c.n))::bigint AS balance \
-       FROM calls c JOIN debited d ON d.id = c.team), \
-     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
-       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM charged ORDER BY n), \
-     held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
-       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM charged) \
-     SELECT n, balance FROM charged ORDER BY n";
+       FROM calls c CROSS JOIN debited d), \
+     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, \
+       created_at, run_id) \
+       SELECT $3, -cost, balance, 'debit', endpoint, request_id, $2::bigint, $5::bigint \
+       FROM charged ORDER BY n RETURNING id) \
+     SELECT l.id, d.before FROM ledger l CROSS JOIN debited d ORDER BY l.id";
+
+/// One call as the batch statements read it (`json_to_recordset`).
+#[derive(serde::Serialize)]
+struct CallJson<'a> {
+    n: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    team: Option<&'a str>,
+    cost: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    balance: Option<i64>,
+    endpoint: &'a str,
+    request_id: Option<&'a str>,
+}
 
 async fn one_team_pg(
     conn: &mut AnyConnection,
+    run: i64,
     plan: &[Call<'_>],
 ) -> Result<Option<Written>, sqlx::Error> {
-    let holds: Vec<String> = plan.iter().map(|_| random_id("hold_", 20)).collect();
-    let calls: Vec<Value> = plan
+    let calls: Vec<CallJson> = plan
         .iter()
-        .zip(&holds)
         .enumerate()
-        .map(|(n, ((team, cost, endpoint, request_id), hold))| {
-            json!({"n": n, "team": team, "cost": cost, "endpoint": endpoint,
-                   "request_id": request_id, "hold": hold})
+        .map(|(n, (_, cost, endpoint, request_id))| CallJson {
+            n,
+            team: None,
+            cost: *cost,
+            balance: None,
+            endpoint,
+            request_id: *request_id,
         })
         .collect();
     let team = plan.first().map_or("", |call| call.0);
     let total: i64 = plan.iter().map(|call| call.1).sum();
-    let charged = sqlx::query(ONE_TEAM_PG)
-        .bind(Value::Array(calls).to_string())
+    let debits: Vec<(i64, i64)> = sqlx::query_as(ONE_TEAM_PG)
+        .bind(serde_json::to_string(&calls).unwrap_or_default())
         .bind(now_ms())
         .bind(team)
         .bind(total)
+        .bind(run)
         .fetch_all(&mut *conn)
         .await?;
-    if charged.len() != plan.len() {
+    if debits.len() != plan.len() {
         return Ok(None);
     }
+    // Each call's balance after it: the balance before the batch less the
+    // calls up to it, as its ledger row says.
+    let mut balance = debits.first().map_or(0, |(_, before)| *before);
     let mut outcomes = Vec::with_capacity(plan.len());
-    for (row, hold) in charged.iter().zip(holds) {
-        outcomes.push(Ok(Reserved {
-            hold,
-            balance: row.get::<i64, _>(1),
-        }));
+    for ((_, cost, ..), (debit, _)) in plan.iter().zip(debits) {
+        balance -= cost;
+        outcomes.push(Ok(Reserved { debit, balance }));
     }
-    let after = match (plan.first(), outcomes.last()) {
-        (Some((team, ..)), Some(Ok(last))) => vec![((*team).to_owned(), last.balance)],
-        _ => Vec::new(),
-    };
-    Ok(Some((outcomes, after)))
+    Ok(Some((outcomes, vec![(team.to_owned(), balance)])))
 }
 
-/// PostgreSQL: the holds of calls that kept their charge, deleted in their
-/// own statement, before the batch's reservations (a failure of either
-/// hands the keeps back to be tried again; deleting a hold twice is a
-/// no-op). Not a prepared statement: planned afresh each time. A cached
-/// plan was made while `credit_holds` was a page or two, and it went on
-/// scanning the whole table for the kept holds as the table grew to hundreds
-/// of pages of dead rows (a hold goes in and out per call) between autovacuum
-/// runs: ~370 whole-table scans a second under load. This small statement
-/// is cheap to plan, and with the table's real size before it the planner
-/// looks the holds up by key. Keeps gather (`group_commit.rs`), so it runs
-/// for one batch in several.
-async fn delete_kept_pg(conn: &mut AnyConnection, keeps: &[String]) -> Result<(), sqlx::Error> {
-    if keeps.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "DELETE FROM credit_holds WHERE id = ANY (ARRAY(SELECT json_array_elements_text($1::json)))",
-    )
-    .persistent(false)
-    .bind(serde_json::to_string(keeps).unwrap_or_default())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
+type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 
 /// The batch's transaction: each reservation in order against its team's
 /// balance (locked on PostgreSQL; SQLite has one writer), then the teams'
-/// debits, the ledger rows, the holds, and (SQLite) the kept holds deleted.
+/// debits and the ledger rows, whose ids come back in call order.
 async fn write_locked(
     conn: &mut AnyConnection,
     backend: Backend,
+    run: i64,
     plan: &[Call<'_>],
-    keeps: &[String],
 ) -> Result<Written, sqlx::Error> {
     let mut tx = conn.begin().await?;
     // Teams in a fixed order, so two instances' batches never deadlock.
@@ -278,6 +399,7 @@ async fn write_locked(
         Backend::Postgres => read_locked(&mut tx, &mut balances).await?,
         Backend::Sqlite => read_sqlite(&mut tx, plan, &mut balances, &mut prepaid).await?,
     }
+    // Outcomes with the debit's id still to come (0), and the rows to write.
     let mut outcomes = Vec::with_capacity(plan.len());
     let mut rows: Vec<CallRow> = Vec::new();
     for (team, cost, endpoint, request_id) in plan {
@@ -291,10 +413,9 @@ async fn write_locked(
         }
         *balance -= cost;
         *taken += cost;
-        let hold = random_id("hold_", 20);
-        rows.push((*team, *cost, *balance, *endpoint, *request_id, hold.clone()));
+        rows.push((*team, *cost, *balance, *endpoint, *request_id));
         outcomes.push(Ok(Reserved {
-            hold,
+            debit: 0,
             balance: *balance,
         }));
     }
@@ -305,20 +426,29 @@ async fn write_locked(
             _ => None,
         })
         .collect();
-    match backend {
-        // (PostgreSQL's kept holds were deleted before, by `delete_kept_pg`.)
-        Backend::Postgres => apply_one_statement(&mut tx, &debits, &rows).await?,
-        Backend::Sqlite => apply_sqlite(&mut tx, &debits, &prepaid, &rows, keeps).await?,
+    let ids = match backend {
+        Backend::Postgres => apply_one_statement(&mut tx, run, &debits, &rows).await?,
+        Backend::Sqlite => apply_sqlite(&mut tx, run, &debits, &prepaid, &rows).await?,
+    };
+    if ids.len() != rows.len() {
+        // Cannot happen: every row inserted returns its id. Nothing is written.
+        return Err(sqlx::Error::Protocol(format!(
+            "a credit batch wrote {} ledger rows for {} calls",
+            ids.len(),
+            rows.len()
+        )));
     }
     tx.commit().await?;
+    let mut ids = ids.into_iter();
+    for reserved in outcomes.iter_mut().flatten() {
+        reserved.debit = ids.next().unwrap_or_default();
+    }
     let after = balances
         .into_iter()
         .filter_map(|(team, slot)| slot.map(|(balance, _)| (team.to_owned(), balance)))
         .collect();
     Ok((outcomes, after))
 }
-
-type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
 
 /// SQLite: each team's balance before the batch. The common case, a team
 /// that can pay for every call it has in the batch, is one statement: the
@@ -381,54 +511,68 @@ async fn read_locked(
     Ok(())
 }
 
-/// PostgreSQL: the teams' debits, the ledger rows and the holds as ONE
-/// statement of data-modifying CTEs over the batch
-/// passed as JSON: a batch costs four round trips (BEGIN, the locking read,
-/// this, COMMIT) whatever its size, and the statement's text never changes
-/// (prepared once per connection).
+/// PostgreSQL: the teams' debits and the ledger rows as ONE statement of
+/// data-modifying CTEs over the batch passed as JSON: a batch costs four
+/// round trips (BEGIN, the locking read, this, COMMIT) whatever its size,
+/// and the statement's text never changes (prepared once per connection).
+/// Rows with a team are the teams' balances after; rows without, the new
+/// ledger ids.
 const APPLY_PG: &str = "WITH calls AS (SELECT * FROM json_to_recordset($1::json) AS c(n int, team text, \
-       cost bigint, balance bigint, endpoint text, request_id text, hold text)), \
+       cost bigint, balance bigint, endpoint text, request_id text)), \
      debited AS (UPDATE teams SET credits = teams.credits - d.taken \
        FROM (SELECT team, SUM(cost)::bigint AS taken FROM calls GROUP BY team) AS d \
        WHERE teams.id = d.team RETURNING teams.id, teams.credits), \
-     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
-       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint FROM calls ORDER BY n), \
-     held AS (INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
-       SELECT hold, team, cost, endpoint, request_id, $2::bigint FROM calls) \
-     SELECT id, credits FROM debited";
+     ledger AS (INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, \
+       created_at, run_id) \
+       SELECT team, -cost, balance, 'debit', endpoint, request_id, $2::bigint, $3::bigint \
+       FROM calls ORDER BY n RETURNING id) \
+     SELECT id, credits FROM debited UNION ALL SELECT NULL, id FROM ledger";
 
 async fn apply_one_statement(
     tx: &mut Tx<'_>,
+    run: i64,
     debits: &[(&str, i64, i64)],
     rows: &[CallRow<'_>],
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<i64>, sqlx::Error> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // In the batch's order: the ledger's ids follow `n`, so each row's
     // balance_after is the running total.
-    let calls: Vec<Value> = rows
+    let calls: Vec<CallJson> = rows
         .iter()
         .enumerate()
-        .map(|(n, (team, cost, balance, endpoint, request_id, hold))| {
-            json!({"n": n, "team": team, "cost": cost, "balance": balance,
-                   "endpoint": endpoint, "request_id": request_id, "hold": hold})
-        })
+        .map(
+            |(n, (team, cost, balance, endpoint, request_id))| CallJson {
+                n,
+                team: Some(team),
+                cost: *cost,
+                balance: Some(*balance),
+                endpoint,
+                request_id: *request_id,
+            },
+        )
         .collect();
-    let after = sqlx::query(APPLY_PG)
-        .bind(Value::Array(calls).to_string())
+    let answer: Vec<(Option<String>, i64)> = sqlx::query_as(APPLY_PG)
+        .bind(serde_json::to_string(&calls).unwrap_or_default())
         .bind(now_ms())
+        .bind(run)
         .fetch_all(&mut **tx)
         .await?;
-    for row in after {
-        let (team, credits): (String, i64) = (row.get(0), row.get(1));
+    let mut ids = Vec::with_capacity(rows.len());
+    for (team, value) in answer {
+        let Some(team) = team else {
+            ids.push(value);
+            continue;
+        };
         let expected = debits.iter().find(|(t, ..)| *t == team).map(|d| d.2);
-        if expected != Some(credits) {
+        if expected != Some(value) {
             // Cannot happen under the row lock; nothing is written if it does.
             return Err(balance_moved(&team));
         }
     }
-    Ok(())
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 fn balance_moved(team: &str) -> sqlx::Error {
@@ -438,15 +582,15 @@ fn balance_moved(team: &str) -> sqlx::Error {
 }
 
 /// SQLite (no data-modifying CTEs): one UPDATE per team not debited up front
-/// by `read_sqlite`, then the ledger rows and holds as multi-row inserts and
-/// the kept holds deleted, in one query.
+/// by `read_sqlite`, then the ledger rows as one multi-row insert; their
+/// ids, in call order (the table's ids only grow: AUTOINCREMENT).
 async fn apply_sqlite(
     tx: &mut Tx<'_>,
+    run: i64,
     debits: &[(&str, i64, i64)],
     prepaid: &[&str],
     rows: &[CallRow<'_>],
-    keeps: &[String],
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<i64>, sqlx::Error> {
     for (team, taken, balance) in debits {
         if prepaid.contains(team) {
             continue; // debited for its whole ask already, which all passed
@@ -464,66 +608,36 @@ async fn apply_sqlite(
             return Err(balance_moved(team));
         }
     }
-    // The ledger rows, the holds and the kept holds' deletion as ONE
-    // multi-statement query: sqlx runs every statement of it in one trip to
-    // the connection's thread, where three queries were three trips and as
-    // many thread switches per batch. `$n` numbers the arguments across the
-    // statements, so a call binds its six values once and both its ledger
-    // row and its hold use them; `$1` is the time. The kept holds travel as
-    // one JSON array, however many have gathered.
-    if rows.is_empty() && keeps.is_empty() {
-        return Ok(());
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    // The n-th argument of call `i`: team, cost, balance after, endpoint,
-    // request id, hold.
-    let arg = |i: usize, n: usize| 2 + 6 * i + n;
-    let mut sql = String::with_capacity(160 * rows.len() + 96);
-    if !rows.is_empty() {
-        sql.push_str(
-            "INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason) VALUES ",
-        );
-        for i in 0..rows.len() {
-            let sep = if i > 0 { "," } else { "" };
-            let (team, cost, balance) = (arg(i, 0), arg(i, 1), arg(i, 2));
-            let (endpoint, request) = (arg(i, 3), arg(i, 4));
-            sql.push_str(&format!(
-                "{sep}(${team},-${cost},${balance},${endpoint},${request},$1,'debit')"
-            ));
-        }
-        sql.push_str(
-            "; INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) VALUES ",
-        );
-        for i in 0..rows.len() {
-            let sep = if i > 0 { "," } else { "" };
-            let (team, cost, endpoint, request, hold) =
-                (arg(i, 0), arg(i, 1), arg(i, 3), arg(i, 4), arg(i, 5));
-            sql.push_str(&format!(
-                "{sep}(${hold},${team},${cost},${endpoint},${request},$1)"
-            ));
-        }
-        sql.push(';');
-    }
-    if !keeps.is_empty() {
+    // `$1` is the time, `$2` the run; call `i` binds its five values once.
+    let arg = |i: usize, n: usize| 3 + 5 * i + n;
+    let mut sql = String::with_capacity(48 * rows.len() + 160);
+    sql.push_str(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, endpoint, request_id, created_at, reason, run_id) VALUES ",
+    );
+    for i in 0..rows.len() {
+        let sep = if i > 0 { "," } else { "" };
+        let (team, cost, balance) = (arg(i, 0), arg(i, 1), arg(i, 2));
+        let (endpoint, request) = (arg(i, 3), arg(i, 4));
         sql.push_str(&format!(
-            " DELETE FROM credit_holds WHERE id IN (SELECT value FROM json_each(${}));",
-            arg(rows.len(), 0)
+            "{sep}(${team},-${cost},${balance},${endpoint},${request},$1,'debit',$2)"
         ));
     }
-    let mut q = sqlx::query(&sql).bind(now_ms());
-    for (team, cost, balance, endpoint, request_id, hold) in rows {
+    sql.push_str(" RETURNING id");
+    let mut q = sqlx::query_scalar::<_, i64>(&sql).bind(now_ms()).bind(run);
+    for (team, cost, balance, endpoint, request_id) in rows {
         q = q
             .bind(*team)
             .bind(*cost)
             .bind(*balance)
             .bind(*endpoint)
-            .bind(*request_id)
-            .bind(hold.as_str());
+            .bind(*request_id);
     }
-    if !keeps.is_empty() {
-        q = q.bind(serde_json::to_string(keeps).unwrap_or_default());
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
+    let mut ids = q.fetch_all(&mut **tx).await?;
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Each reservation's outcome, and each team's balance after the batch.

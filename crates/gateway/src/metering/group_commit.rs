@@ -1,10 +1,10 @@
 //! Credit reservations by group commit: calls hand their reservation to one
 //! committer task per instance, which writes every reservation waiting at
-//! that moment in ONE transaction (the teams' balances, a ledger row per
-//! call, a hold per call) and answers each call only once that transaction
-//! is durable. While a transaction is in flight the next calls queue, so
-//! under load one commit carries many calls and no call waits for a write
-//! transaction of its own; alone, a call costs what it did before (one).
+//! that moment in ONE transaction (the teams' balances and a ledger row per
+//! call) and answers each call only once that transaction is durable. While
+//! a transaction is in flight the next calls queue, so under load one commit
+//! carries many calls and no call waits for a write transaction of its own;
+//! alone, a call costs what it did before (one).
 //!
 //! Why group commit and not per-instance credit leases: a lease moves credits
 //! out of the balance before they are spent, so the ledger would show lease
@@ -15,14 +15,21 @@
 //! to the balance, every charge is a ledger row before the call runs) and
 //! only changes how many calls share a transaction.
 //!
-//! Settling: a call that succeeds keeps its charge; its hold is deleted in a
-//! later batch (nothing waits for that). A call that fails is refunded at once
-//! (its hold deleted with the refund, one transaction). A hold left by a
-//! process that died is refunded by [`settle_orphans`] when an instance starts
-//! and by housekeeping. Whoever deletes a hold settles it, so a call is
-//! settled exactly once however these race.
+//! Settling, without a write per call: a call that succeeds keeps its charge
+//! and nothing is written for it; a call that fails is refunded at once (a
+//! `refund` ledger row naming its debit, at most one per debit, with the
+//! balance, in one transaction). Each committer is a *run* (one per process
+//! start): its debits carry the run's id, and every [`HEARTBEAT`] (within
+//! [`MARK_WAIT`] once calls settled) it writes the ledger id below which
+//! all of its debits are settled. A run whose heartbeat stopped for
+//! `credit_run_timeout_ms` died; [`settle_orphans`] (at start and in
+//! housekeeping) refunds its debits above that mark that have no refund —
+//! calls it had not settled, and those it kept in its last [`MARK_WAIT`]
+//! (refunded, never charged twice) — and removes the run. Until then a run
+//! held one hold row per call in flight, written and deleted again per call:
+//! a third of PostgreSQL's work per call (BENCHMARKS.md, eighth round).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -44,10 +51,18 @@ enum Op {
         request_id: Option<String>,
         done: oneshot::Sender<Result<Reserved, ReserveError>>,
     },
-    /// The call succeeded: its charge stands, its hold goes.
-    Keep(String),
-    /// Answered once everything queued before it is written (shutdown).
-    Flush(oneshot::Sender<()>),
+    /// The call behind this debit settled: it kept its charge, or its
+    /// refund is written.
+    Settled(i64),
+    /// A refund that could not be written: the committer tries again with
+    /// its next heartbeat (the debit stays unsettled meanwhile).
+    Refund(i64),
+    /// Answered once everything queued before it is written; with `retire`
+    /// (a stopping instance) the run's row goes when nothing is unsettled.
+    Flush {
+        done: oneshot::Sender<()>,
+        retire: bool,
+    },
 }
 
 /// How long a balance this instance saw is good enough for an answer that
@@ -61,11 +76,12 @@ pub struct Committer {
     db: Db,
     seen: Seen,
     open: Arc<Open>,
+    run: i64,
 }
 
 /// Reservations handed out and not settled yet (neither kept nor refunded),
-/// so a stopping instance can wait for its calls to finish and write their
-/// keeps instead of leaving holds that a restart would refund.
+/// so a stopping instance can wait for its calls to finish instead of
+/// leaving them for a settler to refund as if they had never been served.
 #[derive(Default)]
 struct Open {
     count: AtomicUsize,
@@ -97,25 +113,34 @@ impl Seen {
 }
 
 impl Committer {
-    /// Starts the committer task (it ends when the last handle is dropped).
+    /// Starts the committer task, a new run (it ends when the last handle
+    /// is dropped).
     pub fn start(db: Db) -> Committer {
         let (ops, rx) = mpsc::unbounded_channel();
         let seen = Seen::default();
-        tokio::spawn(run(db.clone(), rx, seen.clone()));
+        let line = Line::default();
+        let run = line.run();
+        tokio::spawn(run_committer(db.clone(), rx, seen.clone(), line));
         Committer {
             ops,
             db,
             seen,
             open: Arc::default(),
+            run,
         }
+    }
+
+    /// This committer's run: the id its debits carry.
+    pub fn run_id(&self) -> i64 {
+        self.run
     }
 
     /// For a stopping instance: waits (at most `patience`) until every
     /// reservation handed out is settled, then until everything queued is
-    /// written. Without this, the keeps of calls answered just before a stop
-    /// would die in the queue and a restart would refund calls that were
-    /// served. Returns how many reservations were still open (their holds
-    /// stay and are refunded as orphans later).
+    /// written and the run is retired. Without this, calls answered just
+    /// before a stop would be refunded by a settler as if never served.
+    /// Returns how many reservations were still open (a settler refunds
+    /// them once the run's heartbeat is old enough).
     pub async fn drain(&self, patience: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
@@ -129,10 +154,26 @@ impl Committer {
             }
         }
         let (done, written) = oneshot::channel();
-        if self.ops.send(Op::Flush(done)).is_ok() {
+        if self.ops.send(Op::Flush { done, retire: true }).is_ok() {
             let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), written).await;
         }
         self.open.count.load(Ordering::Acquire)
+    }
+
+    /// Answered once everything queued before it is written, the run's
+    /// mark included (tests; a stopping instance uses [`Self::drain`]).
+    pub async fn flush(&self) {
+        let (done, written) = oneshot::channel();
+        if self
+            .ops
+            .send(Op::Flush {
+                done,
+                retire: false,
+            })
+            .is_ok()
+        {
+            let _ = written.await;
+        }
     }
 
     /// The team's balance for an answer that charged nothing (an error's
@@ -159,7 +200,7 @@ impl Committer {
     }
 
     /// Takes `cost` (> 0) credits of `team` for a call of `endpoint`; returns
-    /// once the debit, its ledger row and the hold are committed.
+    /// once the debit and its ledger row are committed.
     pub async fn reserve(
         &self,
         team: &str,
@@ -184,38 +225,39 @@ impl Committer {
         Ok(reserved)
     }
 
-    /// The call behind `hold` succeeded: the charge stands. Written with a
-    /// later batch; a crash before then refunds the call (never charges twice).
-    pub fn keep(&self, hold: String) {
-        let _ = self.ops.send(Op::Keep(hold));
+    /// The call behind `debit` succeeded: the charge stands. Nothing is
+    /// written for it; the run's next mark covers it.
+    pub fn keep(&self, debit: i64) {
+        let _ = self.ops.send(Op::Settled(debit));
         self.open.settled();
     }
 
-    /// The call behind `hold` failed: gives its credits back (now, in one
-    /// transaction with deleting the hold); the balance after, or `None` when
-    /// the hold was already settled.
-    pub async fn refund(&self, hold: &str) -> Result<Option<i64>, sqlx::Error> {
-        let refunded = refund(&self.db, hold).await;
+    /// The call behind `debit` failed: gives its credits back now (a refund
+    /// row naming the debit, in one transaction with the balance); the
+    /// balance after, or `None` when the debit was refunded already. When
+    /// the refund cannot be written the committer tries again later.
+    pub async fn refund(&self, debit: i64) -> Result<Option<i64>, sqlx::Error> {
+        let refunded = refund_debit(&self.db, debit).await;
         self.open.settled();
-        let (team, balance) = match refunded? {
-            Some(refunded) => refunded,
-            None => return Ok(None),
+        let _ = self.ops.send(match &refunded {
+            Ok(_) => Op::Settled(debit),
+            Err(_) => Op::Refund(debit),
+        });
+        let Some((team, balance)) = refunded? else {
+            return Ok(None);
         };
         self.seen.note(&team, balance);
         Ok(Some(balance))
     }
 }
 
-/// Kept holds wait until this many have gathered before they ride along with
-/// reservations: deleting a hold is bookkeeping no call waits for, and one
-/// DELETE per batch was one more statement per commit. A batch without
-/// reservations (the committer has nothing else to do), a flush, or
-/// [`KEEPS_WAIT`] without anything else writes whatever is waiting.
-const KEEPS_AT_ONCE: usize = 64;
-/// The longest kept holds wait in memory when no other work comes: a crash
-/// within it refunds those calls (answered ones included, as before their
-/// keep was written), never charges twice.
-const KEEPS_WAIT: Duration = Duration::from_millis(100);
+/// A settled mark is written at most this long after it moved: a crash
+/// within it refunds the calls settled meanwhile (answered ones included),
+/// never charges twice.
+const MARK_WAIT: Duration = Duration::from_millis(100);
+/// A run with nothing new to report still writes its mark this often, so
+/// settlers can tell it from a dead one (`credit_run_timeout_ms`, far longer).
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Scheduler passes the committer gives calls on their way to it before it
 /// writes, when the last batch had company: each commit costs the same
 /// statements however many calls it carries, so a batch of eight instead of
@@ -223,27 +265,59 @@ const KEEPS_WAIT: Duration = Duration::from_millis(100);
 /// millisecond; alone, a call is written at once.
 const LINGER_PASSES: usize = 2;
 
-async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
-    let mut line = Line::default();
-    let mut keeps: Vec<String> = Vec::new();
+/// What the committer knows of its run's unsettled debits.
+#[derive(Default)]
+struct Marks {
+    /// Debits handed out and not settled yet.
+    open: BTreeSet<i64>,
+    /// Refunds to try again (their debits stay in `open`).
+    refunds: Vec<i64>,
+    /// The run's highest debit.
+    last_debit: i64,
+    /// The mark last written, and when.
+    written: Option<i64>,
+    beat_at: Option<tokio::time::Instant>,
+}
+
+impl Marks {
+    /// Every debit of the run up to this id is settled.
+    fn settled_through(&self, floor: i64) -> i64 {
+        match self.open.first() {
+            Some(first) => first - 1,
+            None => self.last_debit.max(floor),
+        }
+    }
+
+    /// When the run's row is next due: soon after its mark moved, else at
+    /// the heartbeat. `None` before the run has a row (nothing to report).
+    fn due(&self, line: &Line) -> Option<tokio::time::Instant> {
+        let floor = line.floor()?;
+        let Some(beat_at) = self.beat_at else {
+            return Some(tokio::time::Instant::now());
+        };
+        let moved = self.written != Some(self.settled_through(floor)) || !self.refunds.is_empty();
+        Some(beat_at + if moved { MARK_WAIT } else { HEARTBEAT })
+    }
+}
+
+async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, mut line: Line) {
+    let mut marks = Marks::default();
     let mut had_company = false;
     loop {
-        let first = if keeps.is_empty() {
-            rx.recv().await
-        } else {
-            match tokio::time::timeout(KEEPS_WAIT, rx.recv()).await {
+        let first = match marks.due(&line) {
+            None => rx.recv().await,
+            Some(due) => match tokio::time::timeout_at(due, rx.recv()).await {
                 Ok(op) => op,
                 Err(_) => {
-                    // Nothing else came: the waiting keeps are written alone.
-                    write_keeps(&db, &mut line, &mut keeps, &seen).await;
+                    beat(&db, &mut line, &mut marks).await;
                     continue;
                 }
-            }
+            },
         };
         let Some(first) = first else {
-            // Every handle is gone: what is waiting is written before the
-            // task ends (a stopping instance flushes first; this is the rest).
-            write_keeps(&db, &mut line, &mut keeps, &seen).await;
+            // Every handle is gone. Nothing more is written: a stopping
+            // instance drained first (retiring the run); anything else that
+            // ends this way left its run to a settler, as a crash does.
             break;
         };
         let mut ops = vec![first];
@@ -258,39 +332,75 @@ async fn run(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen) {
                 }
             }
         }
-        let mut batch = Vec::with_capacity(ops.len());
+        let mut reserves = Vec::new();
+        let mut flushes = Vec::new();
         for op in ops {
             match op {
-                Op::Keep(hold) => keeps.push(hold),
-                other => batch.push(other),
+                Op::Reserve {
+                    team,
+                    cost,
+                    endpoint,
+                    request_id,
+                    done,
+                } => reserves.push((team, cost, endpoint, request_id, done)),
+                Op::Settled(debit) => {
+                    marks.open.remove(&debit);
+                }
+                Op::Refund(debit) => marks.refunds.push(debit),
+                Op::Flush { done, retire } => flushes.push((done, retire)),
             }
         }
-        let reserves = batch
-            .iter()
-            .filter(|op| matches!(op, Op::Reserve { .. }))
-            .count();
-        let flush = batch.iter().any(|op| matches!(op, Op::Flush(_)));
-        if reserves == 0 || flush || keeps.len() >= KEEPS_AT_ONCE {
-            batch.extend(keeps.drain(..).map(Op::Keep));
+        had_company = reserves.len() > 1;
+        commit(&db, &mut line, reserves, &seen, &mut marks).await;
+        if flushes.is_empty() {
+            if marks
+                .due(&line)
+                .is_some_and(|due| due <= tokio::time::Instant::now())
+            {
+                beat(&db, &mut line, &mut marks).await;
+            }
+            continue;
         }
-        had_company = reserves > 1;
-        if let Some(failed) = commit(&db, &mut line, batch, &seen).await {
-            // The transaction failed: its reservations were answered with the
-            // error; the holds of calls that succeeded are tried again.
-            keeps.extend(failed);
+        // The mark (and refunds waiting) written; a stopping instance with
+        // nothing unsettled then removes its run: nothing is left to settle.
+        let retire = flushes.iter().any(|(_, retire)| *retire);
+        if line.floor().is_some() {
+            beat(&db, &mut line, &mut marks).await;
+            if retire && marks.open.is_empty() {
+                if let Err(e) = line.retire(&db).await {
+                    tracing::warn!(error = %e, "could not retire the credit run; a settler will");
+                }
+            }
+        }
+        for (done, _) in flushes {
+            let _ = done.send(());
         }
     }
 }
 
-/// Writes the kept holds waiting in `keeps` as a batch of their own; those
-/// of a failed batch stay to be tried again.
-async fn write_keeps(db: &Db, line: &mut Line, keeps: &mut Vec<String>, seen: &Seen) {
-    if keeps.is_empty() {
+/// Writes the run's mark (its heartbeat), after trying again the refunds
+/// that failed. A failure is logged; the next beat is due after
+/// [`MARK_WAIT`].
+async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
+    let Some(floor) = line.floor() else {
         return;
+    };
+    for debit in std::mem::take(&mut marks.refunds) {
+        match refund_debit(db, debit).await {
+            Ok(_) => {
+                marks.open.remove(&debit);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, debit, "refund failed again");
+                marks.refunds.push(debit);
+            }
+        }
     }
-    let batch: Vec<Op> = keeps.drain(..).map(Op::Keep).collect();
-    if let Some(failed) = commit(db, line, batch, seen).await {
-        keeps.extend(failed);
+    let mark = marks.settled_through(floor);
+    marks.beat_at = Some(tokio::time::Instant::now());
+    match line.heartbeat(db, mark).await {
+        Ok(()) => marks.written = Some(mark),
+        Err(e) => tracing::warn!(error = %e, "writing the credit run's mark failed"),
     }
 }
 
@@ -304,87 +414,81 @@ fn take_queued(rx: &mut mpsc::UnboundedReceiver<Op>, ops: &mut Vec<Op>) {
     }
 }
 
-/// One transaction for `batch`. On failure answers every reservation with the
-/// error and hands back the keeps to try again.
-async fn commit(db: &Db, line: &mut Line, batch: Vec<Op>, seen: &Seen) -> Option<Vec<String>> {
-    let mut reserves = Vec::new();
-    let mut keeps = Vec::new();
-    let mut flushes = Vec::new();
-    for op in batch {
-        match op {
-            Op::Reserve {
-                team,
-                cost,
-                endpoint,
-                request_id,
-                done,
-            } => reserves.push((team, cost, endpoint, request_id, done)),
-            Op::Keep(hold) => keeps.push(hold),
-            Op::Flush(done) => flushes.push(done),
-        }
+type Ask = (
+    String,
+    i64,
+    &'static str,
+    Option<String>,
+    oneshot::Sender<Result<Reserved, ReserveError>>,
+);
+
+/// One transaction for the reservations in `reserves`; each is answered
+/// with its outcome (the error, when the transaction failed). A debit whose
+/// caller is gone is refunded: its call never runs.
+async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks: &mut Marks) {
+    if reserves.is_empty() {
+        return;
     }
     let plan: Vec<Call> = reserves
         .iter()
         .map(|(t, c, e, r, _)| (t.as_str(), *c, *e, r.as_deref()))
         .collect();
-    let written = line.write(db, &plan, &keeps).await;
-    // A failed batch answers its flushes too: its keeps stay held and are
-    // refunded as orphans later, which is all a stopping instance can do.
-    for done in flushes {
-        let _ = done.send(());
-    }
-    match written {
+    match line.write(db, &plan).await {
         Ok((outcomes, balances)) => {
             for (team, balance) in balances {
                 seen.note(&team, balance);
             }
             for ((.., done), outcome) in reserves.into_iter().zip(outcomes) {
-                let _ = done.send(outcome);
+                if let Ok(reserved) = &outcome {
+                    marks.open.insert(reserved.debit);
+                    marks.last_debit = marks.last_debit.max(reserved.debit);
+                }
+                if let Err(Ok(unwanted)) = done.send(outcome) {
+                    marks.refunds.push(unwanted.debit);
+                }
             }
-            None
         }
         Err(e) => {
             tracing::error!(error = %e, calls = reserves.len(), "credit batch failed");
             for (.., done) in reserves {
                 let _ = done.send(Err(ReserveError::Batch(e.to_string())));
             }
-            Some(keeps)
         }
     }
 }
 
-/// Refunds the call behind `hold` if it is still unsettled: deletes the hold
-/// and credits its cost back with a `refund` ledger row, in one transaction.
-/// The balance after, or `None` when someone settled the hold first.
-pub async fn refund_hold(db: &Db, hold: &str) -> Result<Option<i64>, sqlx::Error> {
-    Ok(refund(db, hold).await?.map(|(_, balance)| balance))
-}
-
-/// [`refund_hold`], also naming the team.
-async fn refund(db: &Db, hold: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+/// Refunds the call behind `debit` if it has no refund yet: credits its
+/// cost back with a `refund` ledger row naming it, in one transaction (the
+/// unique `refund_of` makes a second refund, racing or later, a no-op).
+/// The team and its balance after, or `None` when it was refunded already.
+pub async fn refund_debit(db: &Db, debit: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
     let mut tx = db.writer.begin().await?;
-    let row = sqlx::query(
-        "DELETE FROM credit_holds WHERE id = $1 RETURNING team_id, cost, endpoint, request_id",
+    // The team's row first: it takes the write lock (SQLite) or the row
+    // lock (PostgreSQL) before anything is read, so racing refunders of
+    // one debit queue here and the later one finds the earlier's row.
+    let credited = sqlx::query(
+        "UPDATE teams SET credits = credits + \
+           (SELECT -delta FROM credit_ledger WHERE id = $1 AND reason = 'debit') \
+         WHERE id = (SELECT team_id FROM credit_ledger WHERE id = $1 AND reason = 'debit') \
+         RETURNING id, credits",
     )
-    .bind(hold)
+    .bind(debit)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(row) = row else {
+    let Some(row) = credited else {
         tx.rollback().await?;
         return Ok(None);
     };
-    let (team, cost, endpoint, request_id): (String, i64, String, Option<String>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
-    let balance: i64 =
-        sqlx::query("UPDATE teams SET credits = credits + $1 WHERE id = $2 RETURNING credits")
-            .bind(cost)
-            .bind(&team)
+    let (team, balance): (String, i64) = (row.get(0), row.get(1));
+    let (cost, endpoint, request_id): (i64, Option<String>, Option<String>) =
+        sqlx::query_as("SELECT -delta, endpoint, request_id FROM credit_ledger WHERE id = $1")
+            .bind(debit)
             .fetch_one(&mut *tx)
-            .await?
-            .get(0);
-    sqlx::query(
-        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
-         VALUES ($1, $2, $3, 'refund', $4, $5, $6)",
+            .await?;
+    let written = sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at, refund_of) \
+         VALUES ($1, $2, $3, 'refund', $4, $5, $6, $7) \
+         ON CONFLICT (refund_of) WHERE refund_of IS NOT NULL DO NOTHING",
     )
     .bind(&team)
     .bind(cost)
@@ -392,33 +496,82 @@ async fn refund(db: &Db, hold: &str) -> Result<Option<(String, i64)>, sqlx::Erro
     .bind(&endpoint)
     .bind(&request_id)
     .bind(now_ms())
+    .bind(debit)
     .execute(&mut *tx)
     .await?;
+    if written.rows_affected() == 0 {
+        // Refunded already: the credit given back above is taken back.
+        tx.rollback().await?;
+        return Ok(None);
+    }
     tx.commit().await?;
-    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team.clone(), "endpoint" => endpoint)
+    metrics::counter!(telemetry::CREDITS_REFUNDED, "team" => team.clone(), "endpoint" => endpoint.unwrap_or_default())
         .increment(cost.max(0) as u64);
     Ok(Some((team, balance)))
 }
 
-/// Refunds every hold created before `cutoff_ms`: calls whose process died
-/// between reserving and settling. How many were refunded.
-pub async fn settle_orphans(db: &Db, cutoff_ms: i64) -> Result<usize, sqlx::Error> {
-    let holds: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM credit_holds WHERE created_at < $1 ORDER BY created_at")
-            .bind(cutoff_ms)
-            .fetch_all(&db.pool)
-            .await?;
+/// Refunds what dead runs left unsettled: every run (but `mine`) whose
+/// heartbeat is older than `dead_before_ms` has its debits above its mark
+/// without a refund refunded, then is removed. How many were refunded.
+pub async fn settle_orphans(
+    db: &Db,
+    dead_before_ms: i64,
+    mine: Option<i64>,
+) -> Result<usize, sqlx::Error> {
+    let runs: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, settled_through FROM credit_runs WHERE heartbeat_at < $1 ORDER BY id",
+    )
+    .bind(dead_before_ms)
+    .fetch_all(&db.pool)
+    .await?;
     let mut settled = 0;
-    for hold in holds {
-        if refund_hold(db, &hold).await?.is_some() {
-            settled += 1;
+    for (run, mark) in runs {
+        if Some(run) == mine {
+            continue;
         }
+        // Walks the ledger from the mark by its key: the rows written since
+        // the run's last heartbeat (every run's, so this is done once per
+        // dead run, not per pass).
+        let debits: Vec<i64> = sqlx::query_scalar(
+            "SELECT l.id FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 \
+             AND l.reason = 'debit' \
+             AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id) ORDER BY l.id",
+        )
+        .bind(mark)
+        .bind(run)
+        .fetch_all(&db.pool)
+        .await?;
+        for debit in debits {
+            if refund_debit(db, debit).await?.is_some() {
+                settled += 1;
+            }
+        }
+        // Unless it came back meanwhile (it was only cut off): then its
+        // next heartbeat stands and it settles its own calls.
+        sqlx::query("DELETE FROM credit_runs WHERE id = $1 AND heartbeat_at < $2")
+            .bind(run)
+            .bind(dead_before_ms)
+            .execute(&db.writer)
+            .await?;
     }
     if settled > 0 {
         tracing::warn!(
-            holds = settled,
+            reservations = settled,
             "refunded credit reservations left by a stopped process"
         );
     }
     Ok(settled)
+}
+
+/// Reservations written and not settled yet, on every run: debits above
+/// their run's mark without a refund (what [`settle_orphans`] would refund
+/// if those runs died now; the console and tests read it).
+pub async fn unsettled(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM credit_ledger l JOIN credit_runs r ON r.id = l.run_id \
+         WHERE l.id > r.settled_through AND l.reason = 'debit' \
+         AND NOT EXISTS (SELECT 1 FROM credit_ledger x WHERE x.refund_of = l.id)",
+    )
+    .fetch_one(&db.pool)
+    .await
 }

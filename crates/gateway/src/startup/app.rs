@@ -81,14 +81,14 @@ impl App {
         let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
         db.migrate().await?;
         // Reservations a stopped process left unsettled are refunded now. An
-        // SQLite file has one server, so all of its holds are orphans; on
-        // PostgreSQL other instances may be mid-call, so only holds older
-        // than any call can last (`credit_hold_timeout_ms`).
-        let cutoff = match db.backend {
+        // SQLite file has one server, so every earlier run is dead; on
+        // PostgreSQL other instances may be running, so only runs whose
+        // heartbeat stopped (`credit_run_timeout_ms`).
+        let dead_before = match db.backend {
             Backend::Sqlite => now_ms() + 1,
-            Backend::Postgres => now_ms() - config.credit_hold_timeout_ms as i64,
+            Backend::Postgres => now_ms() - config.credit_run_timeout_ms as i64,
         };
-        group_commit::settle_orphans(&db, cutoff).await?;
+        group_commit::settle_orphans(&db, dead_before, None).await?;
         let redis = match &config.redis_url {
             Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
             None => None,
@@ -210,7 +210,8 @@ impl App {
             stale_uploads_after: (timeout * 2).max(Duration::from_secs(15 * 60)),
             retention: Duration::from_millis(config.webhooks.retention_ms),
             failed_logins_after: Duration::from_millis(config.logins.failed_retention_ms),
-            orphan_holds_after: Duration::from_millis(config.credit_hold_timeout_ms),
+            runs_dead_after: Duration::from_millis(config.credit_run_timeout_ms),
+            own_run: self.state.credits.run_id(),
         }
     }
 
@@ -300,13 +301,13 @@ impl App {
             .with_graceful_shutdown(shutdown)
             .await;
         // Calls answered (or still finishing for a client that hung up) keep
-        // their charges: their holds are deleted now, not refunded by the
-        // next start as if the calls had never been served.
+        // their charges: the run's mark is written now, not left for a
+        // settler to refund the calls as if they had never been served.
         let open = self.state.credits.drain(CALLS_PATIENCE).await;
         if open > 0 {
             tracing::warn!(
                 open,
-                "stopped with metered calls unfinished; their holds are refunded at the next start"
+                "stopped with metered calls unfinished; they are refunded once this run is seen dead"
             );
         }
         if let Some(janitor) = janitor {

@@ -1,5 +1,5 @@
-//! Periodic clean-up: dead rate-limit windows, credit holds of calls whose
-//! process died, uploads interrupted by a
+//! Periodic clean-up: dead rate-limit windows, credit reservations of calls
+//! whose process died, uploads interrupted by a
 //! stop, webhook deliveries and events past their retention, failed logins
 //! that never connected, data exports past their expiry.
 
@@ -19,8 +19,11 @@ pub struct Housekeeping {
     pub retention: Duration,
     /// Failed logins that never connected are deleted after this long.
     pub failed_logins_after: Duration,
-    /// Credit holds older than this belong to a process that died mid-call.
-    pub orphan_holds_after: Duration,
+    /// A credit run whose heartbeat is older than this died; what it left
+    /// unsettled is refunded.
+    pub runs_dead_after: Duration,
+    /// This instance's own run, never taken for dead.
+    pub own_run: i64,
 }
 
 impl Housekeeping {
@@ -41,9 +44,14 @@ impl Housekeeping {
         if let Err(e) = rate_limit::prune(&self.db).await {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
         }
-        let cutoff = now_ms() - self.orphan_holds_after.as_millis() as i64;
-        if let Err(e) = crate::metering::group_commit::settle_orphans(&self.db, cutoff).await {
-            tracing::warn!(error = %e, "settling orphaned credit holds failed");
+        let dead_before = now_ms() - self.runs_dead_after.as_millis() as i64;
+        let settled = crate::metering::group_commit::settle_orphans(
+            &self.db,
+            dead_before,
+            Some(self.own_run),
+        );
+        if let Err(e) = settled.await {
+            tracing::warn!(error = %e, "settling orphaned credit reservations failed");
         }
         match crate::media::fail_orphaned(&self.db, self.stale_uploads_after).await {
             Ok(0) => {}

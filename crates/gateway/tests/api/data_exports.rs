@@ -235,7 +235,8 @@ async fn five_thousand_messages_over_twenty_chats_export_politely_in_both_format
         stale_uploads_after: Duration::from_secs(3600),
         retention: Duration::from_secs(3600),
         failed_logins_after: Duration::from_secs(3600),
-        orphan_holds_after: Duration::from_secs(3600),
+        runs_dead_after: Duration::from_secs(3600),
+        own_run: app.state.credits.run_id(),
     }
     .run_due()
     .await;

@@ -131,7 +131,8 @@ async fn login_fields_are_bounded_and_unconnected_logins_capped_then_cleaned() {
         stale_uploads_after: Duration::from_secs(3600),
         retention: Duration::from_secs(3600),
         failed_logins_after: after,
-        orphan_holds_after: Duration::from_secs(3600),
+        runs_dead_after: Duration::from_secs(3600),
+        own_run: app.state.credits.run_id(),
     };
     janitor(Duration::from_secs(3600)).run_due().await;
     assert_eq!(failed().await, 2, "kept within their retention");

@@ -163,12 +163,13 @@ async fn credits_stay_exact_when_the_balance_runs_out_across_three_instances() {
     for life in lives {
         life.stop().await;
     }
-    // Every call settled: no reservation is left held.
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_holds")
+    // Every call settled: each instance retired its run on the way out,
+    // which it does only with nothing unsettled.
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
         .fetch_one(&db.pool)
         .await
         .unwrap();
-    assert_eq!(held, 0);
+    assert_eq!(runs, 0);
 }
 
 #[tokio::test]
@@ -190,12 +191,14 @@ async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts()
         .unwrap();
     assert_eq!(reserved.balance, before - 3);
     std::mem::forget(reserved);
+    let run_one = one.app.state.credits.run_id();
     one.kill();
 
     // Another instance starts (on PostgreSQL other instances may be
-    // mid-call, so it settles holds older than the hold timeout; 0 here).
+    // running, so it settles the runs whose heartbeat is older than the run
+    // timeout; 0 here).
     let two = spawn_app_on(&sandbox, data.path(), url, Some(team.clone()), |c| {
-        c.credit_hold_timeout_ms = 0
+        c.credit_run_timeout_ms = 0
     })
     .await;
     let app = &two.app;
@@ -215,11 +218,18 @@ async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts()
         ),
         ("refund", 3, Some("req-crashed"))
     );
-    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_holds")
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs WHERE id = $1")
+        .bind(run_one)
         .fetch_one(&app.db().pool)
         .await
         .unwrap();
-    assert_eq!(held, 0);
+    assert_eq!(left, 0, "the dead run is settled and gone");
+    assert_eq!(
+        fansly_gateway::metering::group_commit::unsettled(app.db())
+            .await
+            .unwrap(),
+        0
+    );
     // Settled once: housekeeping finds nothing more to refund.
     app.run_housekeeping().await;
     assert_eq!(app.balance(&team.id).await, before);
@@ -307,8 +317,8 @@ async fn an_account_row_is_served_from_memory_and_changes_reach_every_instance_w
 
 /// The bench's finding, as a test: a `serve` process stopped by SIGTERM
 /// while calls are in flight answers every one of them, and by the time it
-/// exits each charge is settled as kept — no hold is left for the next
-/// start to refund as if the call had never been served.
+/// exits each charge is settled as kept — its run retired, nothing left for
+/// a settler to refund as if the calls had never been served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() {
     const CALLS: usize = 40;
@@ -380,8 +390,7 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         .map(|_| tokio::spawn(http.get(&lookup).bearer_auth(&key.secret).send()))
         .collect();
     let held = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds")
-            .fetch_one(&db.pool)
+        fansly_gateway::metering::group_commit::unsettled(&db)
             .await
             .unwrap()
     };
@@ -390,8 +399,8 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     // The database is slow to take writes at the moment of the stop (another
-    // writer holds the lock), so the calls' keeps queue up behind it. On
-    // PostgreSQL only the holds table is locked, so the rest of the shutdown
+    // writer holds the lock), so the run's last mark queues up behind it. On
+    // PostgreSQL only the runs table is locked, so the rest of the shutdown
     // runs on and a stop that does not drain exits at once: this run catches
     // that (checked with the drain switched off). SQLite can only lock the
     // whole file, which also holds up the other shutdown writes, so there
@@ -399,7 +408,7 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
     let mut blocker = db.writer.begin().await.unwrap();
     let lock = match db.backend {
         Backend::Sqlite => "UPDATE teams SET credits = credits WHERE id = $1",
-        Backend::Postgres => "LOCK TABLE credit_holds IN SHARE ROW EXCLUSIVE MODE",
+        Backend::Postgres => "LOCK TABLE credit_runs IN SHARE ROW EXCLUSIVE MODE",
     };
     let lock = sqlx::query(lock);
     let lock = match db.backend {
@@ -427,13 +436,13 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
             .parse::<i64>()
             .unwrap();
     }
-    // While the keeps cannot be written the process must not exit (before
-    // the fix it did, leaving every hold for the next start to refund).
+    // While the run's last mark cannot be written the process must not exit
+    // (it would leave every call for a settler to refund).
     let patience = Instant::now() + std::time::Duration::from_millis(1_500);
     while Instant::now() < patience {
         assert!(
             child.0.try_wait().unwrap().is_none(),
-            "the gateway exited with its calls' keeps unwritten"
+            "the gateway exited with its run's mark unwritten"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -442,7 +451,11 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         child.0.wait().unwrap().success(),
         "the gateway stops cleanly"
     );
-    assert_eq!(held().await, 0, "every answered call's hold was settled");
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 0, "the run retired: every answered call was settled");
     assert_eq!(balance(db.clone(), team.id.clone()).await, before - cost);
     let refunds: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM credit_ledger WHERE reason = 'refund'")

@@ -457,17 +457,18 @@ async fn interrupted_uploads_are_failed_and_refunded_once() {
     let app = spawn_app_with(parked).await;
     let team = &app.team.id;
     let before = app.balance(team).await;
-    // The upload's reservation, left unsettled an hour ago by a stopped gateway.
-    let held = app
-        .state
-        .credits
-        .reserve(team, 7, "media.upload", None)
+    // The upload's reservation, left unsettled an hour ago by a gateway
+    // that stopped then (its run's last heartbeat).
+    let mut stopped = fansly_gateway::metering::credit_batch::Line::default();
+    let (held, _) = stopped
+        .write(app.db(), &[(team.as_str(), 7, "media.upload", None)])
         .await
         .unwrap();
+    assert!(held[0].is_ok());
     let long_ago = fansly_gateway::core::time::now_ms() - 3_600_000;
-    sqlx::query("UPDATE credit_holds SET created_at = $1 WHERE id = $2")
+    sqlx::query("UPDATE credit_runs SET heartbeat_at = $1 WHERE id = $2")
         .bind(long_ago)
-        .bind(&held.hold)
+        .bind(stopped.run())
         .execute(&app.db().writer)
         .await
         .unwrap();

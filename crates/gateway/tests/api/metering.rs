@@ -165,52 +165,82 @@ async fn meta_reports_the_rate_limit() {
     assert!(rl["notice"].as_str().unwrap().contains("daily rate limits"));
 }
 
-/// Kept holds that piled up (batches failed meanwhile) are all deleted by
-/// one batch, however many: more than SQLite takes as parameters of one
-/// statement (32,766), so they cannot travel one argument each.
+/// What a run that died leaves is settled once: its debits above its last
+/// mark without a refund are refunded (the calls it had not settled), the
+/// ones below the mark and the one it refunded itself are not, and the run
+/// is gone; a run whose heartbeat is recent is left alone.
 #[tokio::test]
-async fn a_pile_of_kept_holds_is_deleted_in_one_batch() {
-    use fansly_gateway::metering::credit_batch::{Line, MAX_BATCH};
+async fn a_dead_runs_unsettled_debits_are_refunded_once() {
+    use fansly_gateway::metering::credit_batch::Line;
+    use fansly_gateway::metering::group_commit::{refund_debit, settle_orphans, unsettled};
     let app = spawn_app().await;
-    let mut line = Line::default();
     let team = app.team.id.clone();
-    fansly_gateway::metering::credits::grant(app.db(), &team, 40_000, "test")
+    let before = app.balance(&team).await;
+    let mut dead = Line::default();
+    let plan: Vec<_> = (1..=5)
+        .map(|cost| (team.as_str(), cost, "users.lookup", None))
+        .collect(); // costs 1..5, 15 in all
+    let (outcomes, _) = dead.write(app.db(), &plan).await.unwrap();
+    let debits: Vec<i64> = outcomes.into_iter().map(|o| o.unwrap().debit).collect();
+    // Calls 1 and 2 were kept (the mark passed them), call 3 failed and was
+    // refunded by its run; calls 4 and 5 were in flight when it died.
+    dead.heartbeat(app.db(), debits[1]).await.unwrap();
+    assert!(refund_debit(app.db(), debits[2]).await.unwrap().is_some());
+    assert_eq!(unsettled(app.db()).await.unwrap(), 2);
+    // Another run, alive (its heartbeat is recent), with a call in flight.
+    let mut alive = Line::default();
+    let (live, _) = alive
+        .write(app.db(), &[(team.as_str(), 7, "users.lookup", None)])
         .await
         .unwrap();
-    let before = app.balance(&team).await;
-    let mut holds = Vec::new();
-    const BATCHES: usize = 130; // 33,280 holds
-    for _ in 0..BATCHES {
-        let plan: Vec<_> = (0..MAX_BATCH)
-            .map(|_| (team.as_str(), 1, "users.lookup", None))
-            .collect();
-        let (outcomes, _) = line.write(app.db(), &plan, &[]).await.unwrap();
-        holds.extend(outcomes.into_iter().map(|o| o.unwrap().hold));
-    }
-    let held = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds")
-            .fetch_one(&app.db().pool)
-            .await
-            .unwrap()
-    };
-    assert_eq!(held().await, (BATCHES * MAX_BATCH) as i64);
-    line.write(app.db(), &[], &holds).await.unwrap();
-    assert_eq!(held().await, 0);
-    // Kept: the charges stand, and the ledger still sums to the balance.
+    assert!(live[0].is_ok());
+    assert_eq!(app.balance(&team).await, before - 15 + 3 - 7);
+    let long_ago = fansly_gateway::core::time::now_ms() - 3_600_000;
+    sqlx::query("UPDATE credit_runs SET heartbeat_at = $1 WHERE id = $2")
+        .bind(long_ago)
+        .bind(dead.run())
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    let dead_before = fansly_gateway::core::time::now_ms() - 60_000;
+    assert_eq!(
+        settle_orphans(app.db(), dead_before, None).await.unwrap(),
+        2
+    );
+    assert_eq!(app.balance(&team).await, before - 1 - 2 - 7);
+    assert_eq!(
+        settle_orphans(app.db(), dead_before, None).await.unwrap(),
+        0
+    );
     assert_eq!(
         app.balance(&team).await,
-        before - (BATCHES * MAX_BATCH) as i64
+        before - 1 - 2 - 7,
+        "refunded once"
     );
+    let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM credit_runs")
+        .fetch_all(&app.db().pool)
+        .await
+        .unwrap();
+    assert!(!runs.contains(&dead.run()), "the dead run is gone");
+    assert!(runs.contains(&alive.run()), "the live run stays");
+    // Each refund names its debit; the ledger sums to the balance.
     let ledger = app.ledger(&team).await;
     assert_eq!(
         ledger.iter().map(|e| e.delta).sum::<i64>(),
         app.balance(&team).await
     );
+    let refunded: Vec<i64> = sqlx::query_scalar(
+        "SELECT refund_of FROM credit_ledger WHERE reason = 'refund' ORDER BY refund_of",
+    )
+    .fetch_all(&app.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(refunded, vec![debits[2], debits[3], debits[4]]);
 }
 
 /// A batch's calls are charged in order: each call's balance, the ledger's
 /// rows (in call order, with the running balance) and its sum are exact,
-/// grants in between included, and the kept holds ride along. On
+/// grants in between included, and each call's debit is its ledger row. On
 /// PostgreSQL a batch of one team that can pay for all of it is one
 /// statement; one that cannot is decided call by call.
 #[tokio::test]
@@ -219,21 +249,13 @@ async fn a_batch_charges_its_calls_in_order() {
     let app = spawn_app().await;
     let mut line = Line::default();
     let team = app.team.id.clone();
-    let held = || async {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM credit_holds WHERE team_id = $1")
-            .bind(&team)
-            .fetch_one(&app.db().pool)
-            .await
-            .unwrap()
-    };
     let plan: Vec<_> = (0..5)
         .map(|i| (team.as_str(), 1 + i as i64, "users.lookup", None))
         .collect(); // costs 1..5, 15 in all
-    let mut kept = Vec::new();
     let postgres = app.db().backend == Backend::Postgres;
     for round in 0..3 {
         let before = app.balance(&team).await;
-        let (outcomes, after) = line.write(app.db(), &plan, &kept).await.unwrap();
+        let (outcomes, after) = line.write(app.db(), &plan).await.unwrap();
         let balances: Vec<i64> = outcomes
             .iter()
             .map(|o| o.as_ref().unwrap().balance)
@@ -248,10 +270,14 @@ async fn a_batch_charges_its_calls_in_order() {
             if postgres { round + 1 } else { 0 }
         );
         assert_eq!(app.balance(&team).await, before - 15, "round {round}");
-        assert_eq!(held().await, 5, "last batch's holds only (round {round})");
-        kept = outcomes.into_iter().map(|o| o.unwrap().hold).collect();
-        // The ledger's newest five rows are this batch, in call order.
+        // The ledger's newest five rows are this batch, in call order, and
+        // each call's debit names its row.
         let ledger = app.ledger(&team).await;
+        let debits: Vec<i64> = outcomes.iter().map(|o| o.as_ref().unwrap().debit).collect();
+        assert_eq!(
+            debits,
+            ledger[..5].iter().rev().map(|e| e.id).collect::<Vec<_>>()
+        );
         let newest: Vec<(i64, i64)> = ledger[..5]
             .iter()
             .rev()
@@ -281,7 +307,6 @@ async fn a_batch_charges_its_calls_in_order() {
                 (team.as_str(), balance - 2, "users.lookup", None),
                 (team.as_str(), 5, "users.lookup", None),
             ],
-            &[],
         )
         .await
         .unwrap();
@@ -300,20 +325,22 @@ async fn a_failed_batch_rolls_back_its_debit() {
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let plan = [(team.as_str(), 3, "users.lookup", None)];
-    sqlx::query("ALTER TABLE credit_holds RENAME TO credit_holds_away")
+    line.write(app.db(), &plan).await.unwrap();
+    // The ledger cannot be written: the team's debit must not stand alone.
+    sqlx::query("ALTER TABLE credit_ledger RENAME TO credit_ledger_away")
         .execute(&app.db().writer)
         .await
         .unwrap();
-    assert!(line.write(app.db(), &plan, &[]).await.is_err());
-    sqlx::query("ALTER TABLE credit_holds_away RENAME TO credit_holds")
+    assert!(line.write(app.db(), &plan).await.is_err());
+    sqlx::query("ALTER TABLE credit_ledger_away RENAME TO credit_ledger")
         .execute(&app.db().writer)
         .await
         .unwrap();
-    assert_eq!(app.balance(&team).await, before);
-    let ledger_rows = app.ledger(&team).await.len();
-    let (outcomes, _) = line.write(app.db(), &plan, &[]).await.unwrap();
-    assert_eq!(outcomes[0].as_ref().unwrap().balance, before - 3);
     assert_eq!(app.balance(&team).await, before - 3);
+    let ledger_rows = app.ledger(&team).await.len();
+    let (outcomes, _) = line.write(app.db(), &plan).await.unwrap();
+    assert_eq!(outcomes[0].as_ref().unwrap().balance, before - 6);
+    assert_eq!(app.balance(&team).await, before - 6);
     assert_eq!(app.ledger(&team).await.len(), ledger_rows + 1);
 }
 
@@ -336,7 +363,7 @@ async fn a_batch_after_the_server_cut_the_committers_idle_connection_is_written(
     // Pinged before every batch, instead of after a second idle.
     let mut line = Line::pinging_after(std::time::Duration::ZERO);
     let plan = [(team.as_str(), 1, "users.lookup", None)];
-    line.write(&db, &plan, &[]).await.unwrap();
+    line.write(&db, &plan).await.unwrap();
     let cut: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
@@ -345,6 +372,102 @@ async fn a_batch_after_the_server_cut_the_committers_idle_connection_is_written(
     .await
     .unwrap();
     assert!(cut >= 1, "the line's connection was cut");
-    let (outcomes, _) = line.write(&db, &plan, &[]).await.unwrap();
+    let (outcomes, _) = line.write(&db, &plan).await.unwrap();
     assert_eq!(outcomes[0].as_ref().unwrap().balance, 98);
+}
+
+/// Holds the previous version (migrations up to 0018) left behind — calls
+/// whose process stopped before settling them — are refunded by the
+/// upgrade, one ledger row each with the running balance, and the holds
+/// table is gone.
+#[tokio::test]
+async fn holds_left_by_the_previous_version_are_refunded_by_the_upgrade() {
+    use fansly_gateway::core::db::Db;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&crate::helpers::process_database_url(dir.path()).await, 2)
+        .await
+        .unwrap();
+    // The previous version's migrations: this version's files up to 0018.
+    let engine = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(engine);
+    let old = dir.path().join("previous");
+    std::fs::create_dir(&old).unwrap();
+    for entry in std::fs::read_dir(&all).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().as_ref() < "0019" {
+            std::fs::copy(entry.path(), old.join(entry.file_name())).unwrap();
+        }
+    }
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&db.writer)
+        .await
+        .unwrap();
+    let team = fansly_gateway::tenancy::create_team(&db, "upgrade", 100, None)
+        .await
+        .unwrap()
+        .id;
+    // Two calls reserved (2 and 3 credits) as that version wrote them.
+    sqlx::query("UPDATE teams SET credits = credits - 5 WHERE id = $1")
+        .bind(&team)
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, created_at) \
+         VALUES ($1, -2, 98, 'debit', 'users.lookup', 'req-a', 1), \
+                ($1, -3, 95, 'debit', 'users.lookup', 'req-b', 2)",
+    )
+    .bind(&team)
+    .execute(&db.writer)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO credit_holds (id, team_id, cost, endpoint, request_id, created_at) \
+         VALUES ('hold_a', $1, 2, 'users.lookup', 'req-a', 1), \
+                ('hold_b', $1, 3, 'users.lookup', 'req-b', 2)",
+    )
+    .bind(&team)
+    .execute(&db.writer)
+    .await
+    .unwrap();
+
+    db.migrate().await.unwrap();
+    let balance = fansly_gateway::metering::credits::balance(&db, &team)
+        .await
+        .unwrap();
+    assert_eq!(balance, Some(100));
+    let refunds: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT delta, balance_after, request_id FROM credit_ledger \
+         WHERE team_id = $1 AND reason = 'refund' ORDER BY id",
+    )
+    .bind(&team)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        refunds,
+        vec![(2, 97, "req-a".to_owned()), (3, 100, "req-b".to_owned())]
+    );
+    let sum: i64 = sqlx::query_scalar(
+        "SELECT CAST(SUM(delta) AS BIGINT) FROM credit_ledger WHERE team_id = $1",
+    )
+    .bind(&team)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(sum, 100, "the ledger sums to the balance");
+    assert!(
+        sqlx::query("SELECT 1 FROM credit_holds")
+            .fetch_optional(&db.pool)
+            .await
+            .is_err(),
+        "the holds table is gone"
+    );
 }
