@@ -131,6 +131,9 @@ NGX
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
     cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks)
+    if [ "$db" = postgres ]; then
+      commits_before=$(psql "$FANSLY_GATEWAY_DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    fi
     wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
     cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks)
     requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
@@ -141,6 +144,13 @@ NGX
     fi
     kill "$gw"; wait "$gw" 2>/dev/null || true
     if [ "$db" = postgres ]; then
+      # What each request cost PostgreSQL: transactions, and rows written per
+      # table (statistics reach the views within a second of the writes).
+      sleep 1.5
+      psql "$FANSLY_GATEWAY_DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()" |
+        awk -v b="$commits_before" -v n="$requests" '{printf "postgres transactions per request: %.3f\n", ($1 - b) / n}' >>"$cpu_notes"
+      psql "$FANSLY_GATEWAY_DATABASE_URL" -AtF' ' -c "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY relname" |
+        awk -v n="$requests" '{printf "postgres rows per request, %s: %.3f inserted, %.3f updated, %.3f deleted\n", $1, $2 / n, $3 / n, $4 / n}' >>"$cpu_notes"
       psql postgres://postgres@127.0.0.1:5432/test -qc "DROP DATABASE IF EXISTS $DBNAME" >/dev/null 2>&1 || true
     fi
   done
