@@ -190,7 +190,6 @@ async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts()
         .await
         .unwrap();
     assert_eq!(reserved.balance, before - 3);
-    std::mem::forget(reserved);
     let run_one = one.app.state.credits.run_id();
     one.kill();
 
