@@ -218,7 +218,7 @@ impl Line {
     /// through [`write_locked`].
     pub async fn write(&mut self, db: &Db, plan: &[Call<'_>]) -> Result<Written, sqlx::Error> {
         if plan.is_empty() {
-            return Ok((Vec::new(), Vec::new())); // a batch of flushes alone
+            return Ok((Vec::new(), Vec::new()));
         }
         self.register(db).await?;
         let run = self.run;

@@ -57,12 +57,10 @@ enum Op {
     /// A refund that could not be written: the committer tries again with
     /// its next heartbeat (the debit stays unsettled meanwhile).
     Refund(i64),
-    /// Answered once everything queued before it is written; with `retire`
-    /// (a stopping instance) the run's row goes when nothing is unsettled.
-    Flush {
-        done: oneshot::Sender<()>,
-        retire: bool,
-    },
+    /// A stopping instance: answered once everything queued before it is
+    /// written, the run's mark with it; the run's row goes when nothing is
+    /// unsettled.
+    Retire(oneshot::Sender<()>),
 }
 
 /// How long a balance this instance saw is good enough for an answer that
@@ -154,26 +152,10 @@ impl Committer {
             }
         }
         let (done, written) = oneshot::channel();
-        if self.ops.send(Op::Flush { done, retire: true }).is_ok() {
+        if self.ops.send(Op::Retire(done)).is_ok() {
             let _ = tokio::time::timeout_at(deadline + Duration::from_secs(5), written).await;
         }
         self.open.count.load(Ordering::Acquire)
-    }
-
-    /// Answered once everything queued before it is written, the run's
-    /// mark included (tests; a stopping instance uses [`Self::drain`]).
-    pub async fn flush(&self) {
-        let (done, written) = oneshot::channel();
-        if self
-            .ops
-            .send(Op::Flush {
-                done,
-                retire: false,
-            })
-            .is_ok()
-        {
-            let _ = written.await;
-        }
     }
 
     /// The team's balance for an answer that charged nothing (an error's
@@ -333,7 +315,7 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
             }
         }
         let mut reserves = Vec::new();
-        let mut flushes = Vec::new();
+        let mut retiring = Vec::new();
         for op in ops {
             match op {
                 Op::Reserve {
@@ -347,12 +329,12 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
                     marks.open.remove(&debit);
                 }
                 Op::Refund(debit) => marks.refunds.push(debit),
-                Op::Flush { done, retire } => flushes.push((done, retire)),
+                Op::Retire(done) => retiring.push(done),
             }
         }
         had_company = reserves.len() > 1;
         commit(&db, &mut line, reserves, &seen, &mut marks).await;
-        if flushes.is_empty() {
+        if retiring.is_empty() {
             if marks
                 .due(&line)
                 .is_some_and(|due| due <= tokio::time::Instant::now())
@@ -361,18 +343,17 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
             }
             continue;
         }
-        // The mark (and refunds waiting) written; a stopping instance with
-        // nothing unsettled then removes its run: nothing is left to settle.
-        let retire = flushes.iter().any(|(_, retire)| *retire);
+        // The mark (and refunds waiting) written; with nothing unsettled the
+        // run's row goes too: nothing is left to settle.
         if line.floor().is_some() {
             beat(&db, &mut line, &mut marks).await;
-            if retire && marks.open.is_empty() {
+            if marks.open.is_empty() {
                 if let Err(e) = line.retire(&db).await {
                     tracing::warn!(error = %e, "could not retire the credit run; a settler will");
                 }
             }
         }
-        for (done, _) in flushes {
+        for done in retiring {
             let _ = done.send(());
         }
     }
@@ -565,7 +546,7 @@ pub async fn settle_orphans(
 
 /// Reservations written and not settled yet, on every run: debits above
 /// their run's mark without a refund (what [`settle_orphans`] would refund
-/// if those runs died now; the console and tests read it).
+/// if those runs died now).
 pub async fn unsettled(db: &Db) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM credit_ledger l JOIN credit_runs r ON r.id = l.run_id \
