@@ -408,9 +408,9 @@ pub async fn update(
 /// Fails uploads nobody is working on any more (the gateway that took them
 /// stopped). An upload's own poll gives up after `processing_timeout`, so one
 /// untouched for longer than `stale_after` is orphaned. Its credits are not
-/// given back here: the upload's reservation is still held (its task died
-/// before settling it) and is refunded, exactly once, as every orphaned
-/// reservation is (metering/group_commit.rs `settle_orphans`).
+/// given back here: the upload's debit is still open in its gateway's run
+/// (its task died before settling it) and is refunded, exactly once, as
+/// every orphaned reservation is (metering/group_commit.rs `settle_orphans`).
 #[tracing::instrument(skip_all, fields(op = "media.fail_orphaned"))]
 pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let cutoff = now_ms() - stale_after.as_millis() as i64;

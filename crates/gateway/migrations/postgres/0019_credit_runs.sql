@@ -2,10 +2,11 @@
 -- per metered call, only so a crash could be told from a settled call;
 -- it was a third of PostgreSQL's work per call (BENCHMARKS.md, eighth
 -- round). Now a debit names the committer run that wrote it, and each run
--- reports, with a heartbeat every few seconds, the ledger id below which
--- every debit of its own is settled (kept or refunded). A run whose
--- heartbeat stopped died; its debits above that mark with no refund are
--- orphans and are refunded once (metering/group_commit.rs, settle_orphans).
+-- reports, with a heartbeat every few seconds, its last debit and which of
+-- its debits are still open (every other one up to the last is settled:
+-- kept or refunded). A run whose heartbeat stopped died; its open debits
+-- and those after its last reported one, without a refund, are orphans and
+-- are refunded once (metering/group_commit.rs, settle_orphans).
 ALTER TABLE credit_ledger ADD COLUMN run_id BIGINT;
 -- A refund names the debit it gives back; at most one refund per debit,
 -- so a call refunded by its own instance and by a settler racing it is
@@ -16,8 +17,10 @@ CREATE UNIQUE INDEX credit_ledger_refund_of ON credit_ledger (refund_of)
 
 CREATE TABLE credit_runs (
     id BIGINT PRIMARY KEY,
-    -- Every debit of this run with a ledger id up to this one is settled.
-    settled_through BIGINT NOT NULL,
+    -- This run's debits up to this ledger id are settled, but those in
+    -- open_debits (a JSON array of ledger ids).
+    last_debit BIGINT NOT NULL,
+    open_debits TEXT NOT NULL,
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );

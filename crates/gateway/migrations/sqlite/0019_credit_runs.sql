@@ -1,7 +1,7 @@
 -- Reservations without holds (see the PostgreSQL migration of the same
 -- number for why): a debit names the committer run that wrote it, a refund
--- the debit it gives back, and each run reports the ledger id below which
--- its debits are settled.
+-- the debit it gives back, and each run reports its last debit and which
+-- of its debits are still open.
 ALTER TABLE credit_ledger ADD COLUMN run_id BIGINT;
 ALTER TABLE credit_ledger ADD COLUMN refund_of BIGINT;
 CREATE UNIQUE INDEX credit_ledger_refund_of ON credit_ledger (refund_of)
@@ -9,7 +9,8 @@ CREATE UNIQUE INDEX credit_ledger_refund_of ON credit_ledger (refund_of)
 
 CREATE TABLE credit_runs (
     id BIGINT PRIMARY KEY,
-    settled_through BIGINT NOT NULL,
+    last_debit BIGINT NOT NULL,
+    open_debits TEXT NOT NULL,
     started_at BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL
 );

@@ -67,7 +67,8 @@ pub struct Config {
     pub key_cache_ms: u64,
     /// An instance whose credit heartbeat (every 5 s) stopped for this long
     /// died: the reservations it left unsettled are refunded (at start and by
-    /// housekeeping). (Named `credit_hold_timeout_ms` before 0.19, still read.)
+    /// housekeeping). At least 15 s (checked at start). (Named
+    /// `credit_hold_timeout_ms` before migration 0019, still read.)
     #[serde(alias = "credit_hold_timeout_ms")]
     pub credit_run_timeout_ms: u64,
     /// Recent requests kept in memory per team for the console's Requests page.

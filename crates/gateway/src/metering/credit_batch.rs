@@ -54,8 +54,9 @@ pub struct Line {
     idle_ping: Duration,
     one_trip: u64,
     run: i64,
-    /// Set once the run's row is written: the ledger's last id then (every
-    /// debit up to it belongs to other runs).
+    /// Set once the run's row is written: the last debit it reported then
+    /// (for a new run the ledger's last id: every debit up to it belongs to
+    /// other runs).
     floor: Option<i64>,
 }
 
@@ -83,7 +84,7 @@ impl Line {
     }
 
     /// A line writing the debits of `run`.
-    pub fn for_run(run: i64, idle: Duration) -> Line {
+    fn for_run(run: i64, idle: Duration) -> Line {
         Line {
             own: None,
             idle_ping: idle,
@@ -98,8 +99,7 @@ impl Line {
         self.run
     }
 
-    /// Once the run's row is written: the ledger id every debit of this
-    /// run is above.
+    /// Once the run's row is written: the last debit it reported then.
     pub fn floor(&self) -> Option<i64> {
         self.floor
     }
@@ -148,10 +148,10 @@ impl Line {
         // (`WHERE true`: SQLite reads `ON CONFLICT` after a bare `FROM` as a
         // join constraint.)
         let floor = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO credit_runs (id, settled_through, started_at, heartbeat_at) \
-             SELECT $1, COALESCE(MAX(id), 0), $2, $2 FROM credit_ledger WHERE true \
+            "INSERT INTO credit_runs (id, last_debit, open_debits, started_at, heartbeat_at) \
+             SELECT $1, COALESCE(MAX(id), 0), '[]', $2, $2 FROM credit_ledger WHERE true \
              ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at \
-             RETURNING settled_through",
+             RETURNING last_debit",
         )
         .bind(run)
         .bind(now_ms())
@@ -171,20 +171,26 @@ impl Line {
     }
 
     /// The run's heartbeat: it is alive, and every debit of it up to
-    /// `settled_through` is settled. Written (again) if a settler took the
-    /// run for dead and removed it.
-    pub async fn heartbeat(&mut self, db: &Db, settled_through: i64) -> Result<(), sqlx::Error> {
+    /// `last_debit` is settled but those in `open`. Written (again) if a
+    /// settler took the run for dead and removed it.
+    pub async fn heartbeat(
+        &mut self,
+        db: &Db,
+        last_debit: i64,
+        open: &[i64],
+    ) -> Result<(), sqlx::Error> {
         self.register(db).await?;
         let run = self.run;
         let mut conn = self.conn(db).await?;
         let beat = sqlx::query(
-            "INSERT INTO credit_runs (id, settled_through, started_at, heartbeat_at) \
-             VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (id) DO UPDATE SET settled_through = excluded.settled_through, \
-             heartbeat_at = excluded.heartbeat_at",
+            "INSERT INTO credit_runs (id, last_debit, open_debits, started_at, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (id) DO UPDATE SET last_debit = excluded.last_debit, \
+             open_debits = excluded.open_debits, heartbeat_at = excluded.heartbeat_at",
         )
         .bind(run)
-        .bind(settled_through)
+        .bind(last_debit)
+        .bind(serde_json::to_string(open).unwrap_or_else(|_| "[]".into()))
         .bind(now_ms())
         .execute(conn.as_mut())
         .await;

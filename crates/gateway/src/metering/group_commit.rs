@@ -20,14 +20,16 @@
 //! `refund` ledger row naming its debit, at most one per debit, with the
 //! balance, in one transaction). Each committer is a *run* (one per process
 //! start): its debits carry the run's id, and every [`HEARTBEAT`] (within
-//! [`MARK_WAIT`] once calls settled) it writes the ledger id below which
-//! all of its debits are settled. A run whose heartbeat stopped for
-//! `credit_run_timeout_ms` died; [`settle_orphans`] (at start and in
-//! housekeeping) refunds its debits above that mark that have no refund —
-//! calls it had not settled, and those it kept in its last [`MARK_WAIT`]
-//! (refunded, never charged twice) — and removes the run. Until then a run
-//! held one hold row per call in flight, written and deleted again per call:
-//! a third of PostgreSQL's work per call (BENCHMARKS.md, eighth round).
+//! [`MARK_WAIT`] once something changed) it writes its row: its last debit
+//! and the debits still open (every other one up to the last is settled).
+//! A long call (an upload) is one open debit, not a limit on the others. A
+//! run whose heartbeat stopped for `credit_run_timeout_ms` died;
+//! [`settle_orphans`] (at start and in housekeeping) refunds the debits its
+//! row reports open and those after its last reported one, unless refunded
+//! already — the calls it had not settled, and those settled in its last
+//! [`MARK_WAIT`] (refunded, never charged twice) — and removes the run.
+//! This replaced a hold row written and deleted again per call, a third of
+//! PostgreSQL's work per call (BENCHMARKS.md, eighth and ninth rounds).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,6 +77,7 @@ pub struct Committer {
     seen: Seen,
     open: Arc<Open>,
     run: i64,
+    task: tokio::task::AbortHandle,
 }
 
 /// Reservations handed out and not settled yet (neither kept nor refunded),
@@ -118,14 +121,22 @@ impl Committer {
         let seen = Seen::default();
         let line = Line::default();
         let run = line.run();
-        tokio::spawn(run_committer(db.clone(), rx, seen.clone(), line));
+        let task = tokio::spawn(run_committer(db.clone(), rx, seen.clone(), line));
         Committer {
             ops,
             db,
             seen,
             open: Arc::default(),
             run,
+            task: task.abort_handle(),
         }
+    }
+
+    /// Stops the committer as a crash would: nothing more is written (no
+    /// mark, no heartbeat), so its run is settled as a dead one. For tests
+    /// of what a killed instance leaves; a stopping instance drains.
+    pub fn halt(&self) {
+        self.task.abort();
     }
 
     /// This committer's run: the id its debits carry.
@@ -200,9 +211,14 @@ impl Committer {
                 done,
             })
             .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?;
-        let reserved = answer
+        let awaited = Awaited {
+            answer: Some(answer),
+            ops: &self.ops,
+        };
+        let reserved = awaited
+            .outcome()
             .await
-            .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))??;
+            .ok_or_else(|| ReserveError::Batch("the credit committer has stopped".into()))??;
         self.open.count.fetch_add(1, Ordering::AcqRel);
         Ok(reserved)
     }
@@ -220,11 +236,13 @@ impl Committer {
     /// the refund cannot be written the committer tries again later.
     pub async fn refund(&self, debit: i64) -> Result<Option<i64>, sqlx::Error> {
         let refunded = refund_debit(&self.db, debit).await;
-        self.open.settled();
+        // The committer hears of it before a stopping instance can see the
+        // call settled, so the run's last mark includes it.
         let _ = self.ops.send(match &refunded {
             Ok(_) => Op::Settled(debit),
             Err(_) => Op::Refund(debit),
         });
+        self.open.settled();
         let Some((team, balance)) = refunded? else {
             return Ok(None);
         };
@@ -233,12 +251,42 @@ impl Committer {
     }
 }
 
-/// A settled mark is written at most this long after it moved: a crash
-/// within it refunds the calls settled meanwhile (answered ones included),
-/// never charges twice.
+/// A reservation's answer on its way to a caller. If the caller stops
+/// waiting (its future dropped, e.g. a client that hung up on a handler
+/// awaiting its reservation), a debit that arrived or arrives is refunded:
+/// its call never runs.
+struct Awaited<'c> {
+    answer: Option<oneshot::Receiver<Result<Reserved, ReserveError>>>,
+    ops: &'c mpsc::UnboundedSender<Op>,
+}
+
+impl Awaited<'_> {
+    /// The committer's answer; `None` when it stopped.
+    async fn outcome(mut self) -> Option<Result<Reserved, ReserveError>> {
+        let answer = self.answer.as_mut()?.await.ok();
+        self.answer = None; // received: the caller settles it
+        answer
+    }
+}
+
+impl Drop for Awaited<'_> {
+    fn drop(&mut self) {
+        if let Some(mut answer) = self.answer.take() {
+            answer.close();
+            if let Ok(Ok(reserved)) = answer.try_recv() {
+                let _ = self.ops.send(Op::Refund(reserved.debit));
+            }
+        }
+    }
+}
+
+/// A run's row is written at most this long after what it reports changed:
+/// a crash within it refunds the calls settled meanwhile (answered ones
+/// included), never charges twice.
 const MARK_WAIT: Duration = Duration::from_millis(100);
-/// A run with nothing new to report still writes its mark this often, so
-/// settlers can tell it from a dead one (`credit_run_timeout_ms`, far longer).
+/// A run with nothing new to report still writes its row this often, so
+/// settlers can tell it from a dead one (`credit_run_timeout_ms`, at least
+/// three times longer).
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Scheduler passes the committer gives calls on their way to it before it
 /// writes, when the last batch had company: each commit costs the same
@@ -247,7 +295,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// millisecond; alone, a call is written at once.
 const LINGER_PASSES: usize = 2;
 
-/// What the committer knows of its run's unsettled debits.
+/// What the committer knows of its run's debits, and reports in its row.
 #[derive(Default)]
 struct Marks {
     /// Debits handed out and not settled yet.
@@ -256,29 +304,45 @@ struct Marks {
     refunds: Vec<i64>,
     /// The run's highest debit.
     last_debit: i64,
-    /// The mark last written, and when.
-    written: Option<i64>,
+    /// Something the row reports changed since it was written.
+    dirty: bool,
+    /// When the row was last written (or tried).
     beat_at: Option<tokio::time::Instant>,
+    /// Set when a batch failed: it may have committed anyway (PostgreSQL's
+    /// answer to a COMMIT can be lost), leaving debits the committer never
+    /// heard of. Until they are looked up, the row reports nothing after
+    /// this point as settled.
+    unsure: Option<Unsure>,
+}
+
+struct Unsure {
+    /// The last debit before the failed batch.
+    after: i64,
+    /// Debits of batches that succeeded since (known, not lost).
+    known: BTreeSet<i64>,
 }
 
 impl Marks {
-    /// Every debit of the run up to this id is settled.
-    fn settled_through(&self, floor: i64) -> i64 {
-        match self.open.first() {
-            Some(first) => first - 1,
-            None => self.last_debit.max(floor),
-        }
+    /// The run's last debit as its row reports it, and its open debits:
+    /// every debit up to the first is settled but those in the second.
+    fn report(&self, floor: i64) -> (i64, Vec<i64>) {
+        let last = match &self.unsure {
+            Some(unsure) => unsure.after,
+            None => self.last_debit,
+        };
+        (last.max(floor), self.open.iter().copied().collect())
     }
 
-    /// When the run's row is next due: soon after its mark moved, else at
-    /// the heartbeat. `None` before the run has a row (nothing to report).
+    /// When the run's row is next due: soon after what it reports changed,
+    /// else at the heartbeat. `None` before the run has a row (nothing to
+    /// report).
     fn due(&self, line: &Line) -> Option<tokio::time::Instant> {
-        let floor = line.floor()?;
+        line.floor()?;
         let Some(beat_at) = self.beat_at else {
             return Some(tokio::time::Instant::now());
         };
-        let moved = self.written != Some(self.settled_through(floor)) || !self.refunds.is_empty();
-        Some(beat_at + if moved { MARK_WAIT } else { HEARTBEAT })
+        let pending = self.dirty || !self.refunds.is_empty() || self.unsure.is_some();
+        Some(beat_at + if pending { MARK_WAIT } else { HEARTBEAT })
     }
 }
 
@@ -326,7 +390,7 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
                     done,
                 } => reserves.push((team, cost, endpoint, request_id, done)),
                 Op::Settled(debit) => {
-                    marks.open.remove(&debit);
+                    marks.dirty |= marks.open.remove(&debit);
                 }
                 Op::Refund(debit) => marks.refunds.push(debit),
                 Op::Retire(done) => retiring.push(done),
@@ -343,11 +407,13 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
             }
             continue;
         }
-        // The mark (and refunds waiting) written; with nothing unsettled the
-        // run's row goes too: nothing is left to settle.
+        // The row written (refunds and lost debits settled first); with
+        // nothing unsettled the run's row goes: nothing is left to settle.
         if line.floor().is_some() {
             beat(&db, &mut line, &mut marks).await;
-            if marks.open.is_empty() {
+            let settled =
+                marks.open.is_empty() && marks.refunds.is_empty() && marks.unsure.is_none();
+            if settled {
                 if let Err(e) = line.retire(&db).await {
                     tracing::warn!(error = %e, "could not retire the credit run; a settler will");
                 }
@@ -359,17 +425,19 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
     }
 }
 
-/// Writes the run's mark (its heartbeat), after trying again the refunds
-/// that failed. A failure is logged; the next beat is due after
-/// [`MARK_WAIT`].
+/// Writes the run's row (its heartbeat), after looking up debits a failed
+/// batch may have left and trying again the refunds that failed. A failure
+/// is logged; the next try is due after [`MARK_WAIT`].
 async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
     let Some(floor) = line.floor() else {
         return;
     };
+    find_lost(db, line.run(), marks).await;
     for debit in std::mem::take(&mut marks.refunds) {
         match refund_debit(db, debit).await {
             Ok(_) => {
                 marks.open.remove(&debit);
+                marks.dirty = true;
             }
             Err(e) => {
                 tracing::warn!(error = %e, debit, "refund failed again");
@@ -377,12 +445,53 @@ async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
             }
         }
     }
-    let mark = marks.settled_through(floor);
+    let (last, open) = marks.report(floor);
     marks.beat_at = Some(tokio::time::Instant::now());
-    match line.heartbeat(db, mark).await {
-        Ok(()) => marks.written = Some(mark),
-        Err(e) => tracing::warn!(error = %e, "writing the credit run's mark failed"),
+    match line.heartbeat(db, last, &open).await {
+        Ok(()) => marks.dirty = false,
+        Err(e) => tracing::warn!(error = %e, "writing the credit run's row failed"),
     }
+}
+
+/// After a failed batch: the run's debits written since the last one it
+/// knew, but for those of batches that succeeded since, are a failed
+/// batch's that committed after all. Their calls were answered with an
+/// error, so they are refunded.
+async fn find_lost(db: &Db, run: i64, marks: &mut Marks) {
+    let Some(unsure) = &marks.unsure else {
+        return;
+    };
+    let written: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT id FROM credit_ledger WHERE id > $1 AND run_id = $2 AND reason = 'debit'",
+    )
+    .bind(unsure.after)
+    .bind(run)
+    .fetch_all(&db.pool)
+    .await;
+    let written = match written {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking for a failed credit batch's debits failed");
+            return;
+        }
+    };
+    let lost: Vec<i64> = written
+        .into_iter()
+        .filter(|debit| !unsure.known.contains(debit))
+        .collect();
+    if !lost.is_empty() {
+        tracing::warn!(
+            debits = lost.len(),
+            "a credit batch reported as failed had committed; refunding it"
+        );
+    }
+    for debit in lost {
+        marks.open.insert(debit);
+        marks.refunds.push(debit);
+        marks.last_debit = marks.last_debit.max(debit);
+    }
+    marks.unsure = None;
+    marks.dirty = true;
 }
 
 /// Moves what is queued now into `ops`, up to a batch.
@@ -416,6 +525,8 @@ async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks
         .collect();
     match line.write(db, &plan).await {
         Ok((outcomes, balances)) => {
+            // The run's row was written with its first batch: a heartbeat.
+            marks.beat_at.get_or_insert_with(tokio::time::Instant::now);
             for (team, balance) in balances {
                 seen.note(&team, balance);
             }
@@ -423,6 +534,10 @@ async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks
                 if let Ok(reserved) = &outcome {
                     marks.open.insert(reserved.debit);
                     marks.last_debit = marks.last_debit.max(reserved.debit);
+                    marks.dirty = true;
+                    if let Some(unsure) = &mut marks.unsure {
+                        unsure.known.insert(reserved.debit);
+                    }
                 }
                 if let Err(Ok(unwanted)) = done.send(outcome) {
                     marks.refunds.push(unwanted.debit);
@@ -434,6 +549,13 @@ async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks
             for (.., done) in reserves {
                 let _ = done.send(Err(ReserveError::Batch(e.to_string())));
             }
+            if marks.unsure.is_none() {
+                marks.unsure = Some(Unsure {
+                    after: marks.last_debit,
+                    known: BTreeSet::new(),
+                });
+            }
+            find_lost(db, line.run(), marks).await;
         }
     }
 }
@@ -492,46 +614,56 @@ pub async fn refund_debit(db: &Db, debit: i64) -> Result<Option<(String, i64)>, 
 }
 
 /// Refunds what dead runs left unsettled: every run (but `mine`) whose
-/// heartbeat is older than `dead_before_ms` has its debits above its mark
-/// without a refund refunded, then is removed. How many were refunded.
+/// heartbeat is older than `dead_before_ms` has the debits its row reports
+/// open, and those after its last reported debit, refunded unless they were
+/// already; then the run is removed. How many were refunded.
+///
+/// A run that was only silent that long (cut off from the database) is
+/// taken for dead too: its calls then in flight are refunded (never charged
+/// twice), and its next heartbeat writes its row again.
 pub async fn settle_orphans(
     db: &Db,
     dead_before_ms: i64,
     mine: Option<i64>,
 ) -> Result<usize, sqlx::Error> {
-    let runs: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, settled_through FROM credit_runs WHERE heartbeat_at < $1 ORDER BY id",
+    let runs: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+        "SELECT id, last_debit, open_debits, heartbeat_at FROM credit_runs \
+         WHERE heartbeat_at < $1 ORDER BY id",
     )
     .bind(dead_before_ms)
     .fetch_all(&db.pool)
     .await?;
     let mut settled = 0;
-    for (run, mark) in runs {
+    for (run, last_debit, open, heartbeat_at) in runs {
         if Some(run) == mine {
             continue;
         }
-        // Walks the ledger from the mark by its key: the rows written since
-        // the run's last heartbeat (every run's, so this is done once per
-        // dead run, not per pass).
-        let debits: Vec<i64> = sqlx::query_scalar(
+        let mut debits: Vec<i64> = serde_json::from_str(&open).unwrap_or_else(|e| {
+            tracing::error!(run, error = %e, "a credit run's open debits are unreadable");
+            Vec::new()
+        });
+        // The run's debits after its last report: read from there by the
+        // ledger's key (every run's rows since, once per dead run).
+        let after: Vec<i64> = sqlx::query_scalar(
             "SELECT l.id FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 \
              AND l.reason = 'debit' \
              AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id) ORDER BY l.id",
         )
-        .bind(mark)
+        .bind(last_debit)
         .bind(run)
         .fetch_all(&db.pool)
         .await?;
+        debits.extend(after);
         for debit in debits {
             if refund_debit(db, debit).await?.is_some() {
                 settled += 1;
             }
         }
-        // Unless it came back meanwhile (it was only cut off): then its
-        // next heartbeat stands and it settles its own calls.
-        sqlx::query("DELETE FROM credit_runs WHERE id = $1 AND heartbeat_at < $2")
+        // Only as it was read: a run that wrote its row since is alive, and
+        // one whose settling failed half-way is found again next time.
+        sqlx::query("DELETE FROM credit_runs WHERE id = $1 AND heartbeat_at = $2")
             .bind(run)
-            .bind(dead_before_ms)
+            .bind(heartbeat_at)
             .execute(&db.writer)
             .await?;
     }
@@ -544,15 +676,35 @@ pub async fn settle_orphans(
     Ok(settled)
 }
 
-/// Reservations written and not settled yet, on every run: debits above
-/// their run's mark without a refund (what [`settle_orphans`] would refund
-/// if those runs died now).
-pub async fn unsettled(db: &Db) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT COUNT(*) FROM credit_ledger l JOIN credit_runs r ON r.id = l.run_id \
-         WHERE l.id > r.settled_through AND l.reason = 'debit' \
-         AND NOT EXISTS (SELECT 1 FROM credit_ledger x WHERE x.refund_of = l.id)",
-    )
-    .fetch_one(&db.pool)
-    .await
+/// Reservations written and not settled yet, on every run: the debits
+/// runs report open and those after their last reported debit, without a
+/// refund (what [`settle_orphans`] would refund if those runs died now).
+pub async fn unsettled(db: &Db) -> Result<usize, sqlx::Error> {
+    let runs: Vec<(i64, i64, String)> =
+        sqlx::query_as("SELECT id, last_debit, open_debits FROM credit_runs")
+            .fetch_all(&db.pool)
+            .await?;
+    let mut count = 0;
+    for (run, last_debit, open) in runs {
+        let open: Vec<i64> = serde_json::from_str(&open).unwrap_or_default();
+        for debit in open {
+            let refunded: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM credit_ledger WHERE refund_of = $1")
+                    .bind(debit)
+                    .fetch_optional(&db.pool)
+                    .await?;
+            count += usize::from(refunded.is_none());
+        }
+        let after: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 \
+             AND l.reason = 'debit' \
+             AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id)",
+        )
+        .bind(last_debit)
+        .bind(run)
+        .fetch_one(&db.pool)
+        .await?;
+        count += after as usize;
+    }
+    Ok(count)
 }

@@ -78,6 +78,13 @@ impl App {
         } else {
             None
         };
+        let heartbeats = 3 * group_commit::HEARTBEAT.as_millis() as u64;
+        anyhow::ensure!(
+            config.credit_run_timeout_ms >= heartbeats,
+            "credit_run_timeout_ms is {} but must be at least {heartbeats} (three credit \
+             heartbeats): a shorter one takes live instances for dead and refunds their calls",
+            config.credit_run_timeout_ms
+        );
         let db = Db::connect(&config.database_url(), config.database_max_connections).await?;
         db.migrate().await?;
         // Reservations a stopped process left unsettled are refunded now. An

@@ -165,10 +165,11 @@ async fn meta_reports_the_rate_limit() {
     assert!(rl["notice"].as_str().unwrap().contains("daily rate limits"));
 }
 
-/// What a run that died leaves is settled once: its debits above its last
-/// mark without a refund are refunded (the calls it had not settled), the
-/// ones below the mark and the one it refunded itself are not, and the run
-/// is gone; a run whose heartbeat is recent is left alone.
+/// What a run that died leaves is settled once: the debit its row reports
+/// open (a long call) and the one written after its last report are
+/// refunded; those its row reports settled, the one it refunded itself and
+/// a live run's are not, and the run is gone. A long call open does not
+/// hold back the calls settled after it.
 #[tokio::test]
 async fn a_dead_runs_unsettled_debits_are_refunded_once() {
     use fansly_gateway::metering::credit_batch::Line;
@@ -177,24 +178,31 @@ async fn a_dead_runs_unsettled_debits_are_refunded_once() {
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let mut dead = Line::default();
-    let plan: Vec<_> = (1..=5)
-        .map(|cost| (team.as_str(), cost, "users.lookup", None))
-        .collect(); // costs 1..5, 15 in all
-    let (outcomes, _) = dead.write(app.db(), &plan).await.unwrap();
-    let debits: Vec<i64> = outcomes.into_iter().map(|o| o.unwrap().debit).collect();
-    // Calls 1 and 2 were kept (the mark passed them), call 3 failed and was
-    // refunded by its run; calls 4 and 5 were in flight when it died.
-    dead.heartbeat(app.db(), debits[1]).await.unwrap();
-    assert!(refund_debit(app.db(), debits[2]).await.unwrap().is_some());
+    let calls = |costs: &[i64]| -> Vec<_> {
+        costs
+            .iter()
+            .map(|cost| (team.as_str(), *cost, "users.lookup", None))
+            .collect()
+    };
+    let debits = async |line: &mut Line, costs: &[i64]| -> Vec<i64> {
+        let (outcomes, _) = line.write(app.db(), &calls(costs)).await.unwrap();
+        outcomes.into_iter().map(|o| o.unwrap().debit).collect()
+    };
+    // Call 1 is a long one (an upload), still open at the run's last report;
+    // calls 2 and 3 were kept after it started.
+    let first = debits(&mut dead, &[1, 2, 3]).await;
+    dead.heartbeat(app.db(), first[2], &[first[0]])
+        .await
+        .unwrap();
+    // Calls 4 and 5 came after that report: 4 failed and its run refunded
+    // it, 5 was in flight when the run died.
+    let later = debits(&mut dead, &[4, 5]).await;
+    assert!(refund_debit(app.db(), later[0]).await.unwrap().is_some());
     assert_eq!(unsettled(app.db()).await.unwrap(), 2);
     // Another run, alive (its heartbeat is recent), with a call in flight.
     let mut alive = Line::default();
-    let (live, _) = alive
-        .write(app.db(), &[(team.as_str(), 7, "users.lookup", None)])
-        .await
-        .unwrap();
-    assert!(live[0].is_ok());
-    assert_eq!(app.balance(&team).await, before - 15 + 3 - 7);
+    debits(&mut alive, &[7]).await;
+    assert_eq!(app.balance(&team).await, before - 15 + 4 - 7);
     let long_ago = fansly_gateway::core::time::now_ms() - 3_600_000;
     sqlx::query("UPDATE credit_runs SET heartbeat_at = $1 WHERE id = $2")
         .bind(long_ago)
@@ -207,14 +215,14 @@ async fn a_dead_runs_unsettled_debits_are_refunded_once() {
         settle_orphans(app.db(), dead_before, None).await.unwrap(),
         2
     );
-    assert_eq!(app.balance(&team).await, before - 1 - 2 - 7);
+    assert_eq!(app.balance(&team).await, before - 2 - 3 - 7);
     assert_eq!(
         settle_orphans(app.db(), dead_before, None).await.unwrap(),
         0
     );
     assert_eq!(
         app.balance(&team).await,
-        before - 1 - 2 - 7,
+        before - 2 - 3 - 7,
         "refunded once"
     );
     let runs: Vec<i64> = sqlx::query_scalar("SELECT id FROM credit_runs")
@@ -235,7 +243,7 @@ async fn a_dead_runs_unsettled_debits_are_refunded_once() {
     .fetch_all(&app.db().pool)
     .await
     .unwrap();
-    assert_eq!(refunded, vec![debits[2], debits[3], debits[4]]);
+    assert_eq!(refunded, vec![first[0], later[0], later[1]]);
 }
 
 /// A batch's calls are charged in order: each call's balance, the ledger's
@@ -470,4 +478,111 @@ async fn holds_left_by_the_previous_version_are_refunded_by_the_upgrade() {
             .is_err(),
         "the holds table is gone"
     );
+}
+
+/// A caller that stops waiting for its reservation (its future dropped, as
+/// when a client hangs up on a handler) never runs its call: the debit the
+/// committer wrote for it is refunded, and the run still retires at a stop.
+#[tokio::test]
+async fn a_reservation_whose_caller_stopped_waiting_is_refunded() {
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let before = app.balance(&team).await;
+    let credits = &app.state.credits;
+    {
+        let reserve = credits.reserve(&team, 4, "users.lookup", None);
+        let mut reserve = std::pin::pin!(reserve);
+        // Polled once: the reservation is on its way; then the caller leaves.
+        assert!(futures::poll!(reserve.as_mut()).is_pending());
+    }
+    // A stop settles what is waiting before the run retires.
+    assert_eq!(credits.drain(std::time::Duration::from_secs(5)).await, 0);
+    assert_eq!(app.balance(&team).await, before);
+    let ledger = app.ledger(&team).await;
+    assert_eq!(
+        (ledger[0].reason.as_str(), ledger[0].delta),
+        ("refund", 4),
+        "{ledger:?}"
+    );
+    assert_eq!(
+        ledger.iter().map(|e| e.delta).sum::<i64>(),
+        app.balance(&team).await
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 0, "retired with nothing unsettled");
+}
+
+/// A batch reported as failed may have committed (PostgreSQL's answer to a
+/// COMMIT can be lost): the committer then looks for its run's debits it
+/// never heard of, and refunds them, since their calls were answered with
+/// an error. Here the "lost" debit is written by hand, which is what the
+/// committer would find after such a batch.
+#[tokio::test]
+async fn debits_of_a_batch_reported_as_failed_are_found_and_refunded() {
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let credits = &app.state.credits;
+    let kept = credits
+        .reserve(&team, 1, "users.lookup", None)
+        .await
+        .unwrap();
+    credits.keep(kept.debit);
+    let before = app.balance(&team).await;
+    // What a batch that committed after all would have left: a debit of the
+    // run that the committer never heard of (written before the failure, so
+    // no heartbeat in between can miss it).
+    let mut tx = app.db().writer.begin().await.unwrap();
+    let balance: i64 = sqlx::query_scalar(
+        "UPDATE teams SET credits = credits - 6 WHERE id = $1 RETURNING credits",
+    )
+    .bind(&team)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, created_at, run_id) \
+         VALUES ($1, -6, $2, 'debit', 'users.lookup', 0, $3)",
+    )
+    .bind(&team)
+    .bind(balance)
+    .bind(credits.run_id())
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // The batch that fails: the ledger cannot be written.
+    sqlx::query("ALTER TABLE credit_ledger RENAME TO credit_ledger_away")
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert!(credits
+        .reserve(&team, 6, "users.lookup", None)
+        .await
+        .is_err());
+    sqlx::query("ALTER TABLE credit_ledger_away RENAME TO credit_ledger")
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert_eq!(app.balance(&team).await, before - 6);
+    // The next time the committer writes its run's row it looks, and
+    // refunds what it finds; the stop then retires the run.
+    assert_eq!(credits.drain(std::time::Duration::from_secs(5)).await, 0);
+    assert_eq!(
+        app.balance(&team).await,
+        before,
+        "the lost debit is refunded"
+    );
+    let ledger = app.ledger(&team).await;
+    assert_eq!(
+        ledger.iter().map(|e| e.delta).sum::<i64>(),
+        app.balance(&team).await
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
+        .fetch_one(&app.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 0);
 }

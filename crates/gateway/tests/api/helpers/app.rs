@@ -128,6 +128,7 @@ impl Life {
     /// lapse on their own).
     pub fn kill(self) {
         self.app.state.relays.stop_all();
+        self.app.state.credits.halt();
         self.running.abort();
     }
 }
