@@ -410,7 +410,7 @@ pub async fn update(
 /// untouched for longer than `stale_after` is orphaned. Its credits are not
 /// given back here: the upload's debit is still open in its gateway's run
 /// (its task died before settling it) and is refunded, exactly once, as
-/// every orphaned reservation is (metering/group_commit.rs `settle_orphans`).
+/// every orphaned reservation is (metering/credit_runs.rs `settle_orphans`).
 #[tracing::instrument(skip_all, fields(op = "media.fail_orphaned"))]
 pub async fn fail_orphaned(db: &Db, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let cutoff = now_ms() - stale_after.as_millis() as i64;

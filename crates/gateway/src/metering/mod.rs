@@ -2,6 +2,7 @@
 
 pub mod callers;
 pub mod credit_batch;
+pub mod credit_runs;
 pub mod credits;
 pub mod group_commit;
 pub mod idempotency;

@@ -22,6 +22,7 @@ use crate::events::outbox::Events;
 use crate::events::wake;
 use crate::http::state::{AppState, Inner};
 use crate::metering::callers::Callers;
+use crate::metering::credit_runs;
 use crate::metering::group_commit::{self, Committer};
 use crate::metering::rate_limit::RateLimiter;
 use crate::metering::requests::RequestLog;
@@ -95,7 +96,7 @@ impl App {
             Backend::Sqlite => now_ms() + 1,
             Backend::Postgres => now_ms() - config.credit_run_timeout_ms as i64,
         };
-        group_commit::settle_orphans(&db, dead_before, None).await?;
+        credit_runs::settle_orphans(&db, dead_before, None).await?;
         let redis = match &config.redis_url {
             Some(url) => Some(Redis::connect(url, &config.redis_prefix).await?),
             None => None,

@@ -45,11 +45,8 @@ impl Housekeeping {
             tracing::warn!(error = %e, "pruning rate-limit windows failed");
         }
         let dead_before = now_ms() - self.runs_dead_after.as_millis() as i64;
-        let settled = crate::metering::group_commit::settle_orphans(
-            &self.db,
-            dead_before,
-            Some(self.own_run),
-        );
+        let settled =
+            crate::metering::credit_runs::settle_orphans(&self.db, dead_before, Some(self.own_run));
         if let Err(e) = settled.await {
             tracing::warn!(error = %e, "settling orphaned credit reservations failed");
         }

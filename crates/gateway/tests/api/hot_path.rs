@@ -228,7 +228,7 @@ async fn a_reservation_orphaned_by_a_crash_is_refunded_when_an_instance_starts()
         .unwrap();
     assert_eq!(left, 0, "the dead run is settled and gone");
     assert_eq!(
-        fansly_gateway::metering::group_commit::unsettled(app.db())
+        fansly_gateway::metering::credit_runs::unsettled(app.db())
             .await
             .unwrap(),
         0
@@ -393,7 +393,7 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
         .map(|_| tokio::spawn(http.get(&lookup).bearer_auth(&key.secret).send()))
         .collect();
     let held = || async {
-        fansly_gateway::metering::group_commit::unsettled(&db)
+        fansly_gateway::metering::credit_runs::unsettled(&db)
             .await
             .unwrap()
     };

@@ -173,7 +173,7 @@ async fn meta_reports_the_rate_limit() {
 #[tokio::test]
 async fn a_dead_runs_unsettled_debits_are_refunded_once() {
     use fansly_gateway::metering::credit_batch::Line;
-    use fansly_gateway::metering::group_commit::{refund_debit, settle_orphans, unsettled};
+    use fansly_gateway::metering::credit_runs::{refund_debit, settle_orphans, unsettled};
     let app = spawn_app().await;
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
