@@ -317,9 +317,20 @@ struct Marks {
 struct Unsure {
     /// The last debit before the failed batch.
     after: i64,
-    /// Debits of batches that succeeded since (known, not lost).
+    /// Debits of batches that succeeded since, and lost ones found already.
     known: BTreeSet<i64>,
+    /// When the batch failed.
+    since: tokio::time::Instant,
+    /// When to look again (at once, then once [`LOST_GRACE`] has passed).
+    next_look: tokio::time::Instant,
 }
+
+/// How long after a failed batch its debits may still appear: on
+/// PostgreSQL a statement whose connection broke runs on (waiting for a
+/// row lock, say) and commits later. The committer looks at once and again
+/// after this; meanwhile its row reports nothing after the failure as
+/// settled, so a crash then refunds those calls (never charges twice).
+const LOST_GRACE: Duration = Duration::from_secs(10);
 
 impl Marks {
     /// The run's last debit as its row reports it, and its open debits:
@@ -424,13 +435,21 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
     }
 }
 
-/// Writes the run's row (its heartbeat), after looking up debits a failed
-/// batch may have left and trying again the refunds that failed. A failure
-/// is logged; the next try is due after [`MARK_WAIT`].
+/// Writes the run's row (its heartbeat) first, so slow work cannot make a
+/// live run look dead; then looks for debits a failed batch may have left
+/// and tries again the refunds that failed (what they settle goes into the
+/// next report, due within [`MARK_WAIT`]). A failure is logged; the next
+/// try is due after [`MARK_WAIT`].
 async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
     let Some(floor) = line.floor() else {
         return;
     };
+    let (last, open) = marks.report(floor);
+    marks.beat_at = Some(tokio::time::Instant::now());
+    match line.heartbeat(db, last, &open).await {
+        Ok(()) => marks.dirty = false,
+        Err(e) => tracing::warn!(error = %e, "writing the credit run's row failed"),
+    }
     find_lost(db, line.run(), marks).await;
     for debit in std::mem::take(&mut marks.refunds) {
         match refund_debit(db, debit).await {
@@ -444,22 +463,22 @@ async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
             }
         }
     }
-    let (last, open) = marks.report(floor);
-    marks.beat_at = Some(tokio::time::Instant::now());
-    match line.heartbeat(db, last, &open).await {
-        Ok(()) => marks.dirty = false,
-        Err(e) => tracing::warn!(error = %e, "writing the credit run's row failed"),
-    }
 }
 
 /// After a failed batch: the run's debits written since the last one it
 /// knew, but for those of batches that succeeded since, are a failed
 /// batch's that committed after all. Their calls were answered with an
-/// error, so they are refunded.
+/// error, so they are refunded. Looked for at once and again after
+/// [`LOST_GRACE`]; then the committer is sure again.
 async fn find_lost(db: &Db, run: i64, marks: &mut Marks) {
-    let Some(unsure) = &marks.unsure else {
+    let Some(mut unsure) = marks.unsure.take() else {
         return;
     };
+    let now = tokio::time::Instant::now();
+    if now < unsure.next_look {
+        marks.unsure = Some(unsure);
+        return;
+    }
     let written: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
         "SELECT id FROM credit_ledger WHERE id > $1 AND run_id = $2 AND reason = 'debit'",
     )
@@ -471,12 +490,13 @@ async fn find_lost(db: &Db, run: i64, marks: &mut Marks) {
         Ok(written) => written,
         Err(e) => {
             tracing::warn!(error = %e, "looking for a failed credit batch's debits failed");
+            marks.unsure = Some(unsure);
             return;
         }
     };
     let lost: Vec<i64> = written
         .into_iter()
-        .filter(|debit| !unsure.known.contains(debit))
+        .filter(|debit| unsure.known.insert(*debit))
         .collect();
     if !lost.is_empty() {
         tracing::warn!(
@@ -489,8 +509,11 @@ async fn find_lost(db: &Db, run: i64, marks: &mut Marks) {
         marks.refunds.push(debit);
         marks.last_debit = marks.last_debit.max(debit);
     }
-    marks.unsure = None;
     marks.dirty = true;
+    if now < unsure.since + LOST_GRACE {
+        unsure.next_look = unsure.since + LOST_GRACE;
+        marks.unsure = Some(unsure);
+    }
 }
 
 /// Moves what is queued now into `ops`, up to a batch.
@@ -549,9 +572,12 @@ async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks
                 let _ = done.send(Err(ReserveError::Batch(e.to_string())));
             }
             if marks.unsure.is_none() {
+                let now = tokio::time::Instant::now();
                 marks.unsure = Some(Unsure {
                     after: marks.last_debit,
                     known: BTreeSet::new(),
+                    since: now,
+                    next_look: now,
                 });
             }
             find_lost(db, line.run(), marks).await;
