@@ -222,7 +222,14 @@ pub(crate) async fn run_upload(
 
     if form.background {
         let reservation = authed.reserve(&state, UPLOAD, cost).await?;
-        media::insert(&db, &id, &team, &account.id, &file, cost, media::PENDING).await?;
+        // Not recorded, not run: the credits go back (dropping the
+        // reservation would keep them).
+        if let Err(e) =
+            media::insert(&db, &id, &team, &account.id, &file, cost, media::PENDING).await
+        {
+            reservation.refund().await;
+            return Err(e);
+        }
         let polling_url = NextPage::at(
             &state,
             format!("/api/fansly/{}/media/uploads/{id}/status", account.id),
