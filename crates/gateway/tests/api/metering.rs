@@ -508,11 +508,7 @@ async fn a_reservation_whose_caller_stopped_waiting_is_refunded() {
         ledger.iter().map(|e| e.delta).sum::<i64>(),
         app.balance(&team).await
     );
-    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
-        .fetch_one(&app.db().pool)
-        .await
-        .unwrap();
-    assert_eq!(runs, 0, "retired with nothing unsettled");
+    assert_eq!(credit_runs(&app).await, 0, "retired with nothing unsettled");
 }
 
 /// A batch reported as failed may have committed (PostgreSQL's answer to a
@@ -582,9 +578,13 @@ async fn debits_of_a_batch_reported_as_failed_are_found_and_refunded() {
     );
     // Within LOST_GRACE of the failure more of that batch could still
     // appear, so the run is not retired: a settler takes it over later.
-    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
+    assert_eq!(credit_runs(&app).await, 1);
+}
+
+/// How many credit runs have a row (a run retired cleanly has none).
+async fn credit_runs(app: &crate::helpers::TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM credit_runs")
         .fetch_one(&app.db().pool)
         .await
-        .unwrap();
-    assert_eq!(runs, 1);
+        .unwrap()
 }
