@@ -88,22 +88,7 @@ pub async fn settle_orphans(
         if Some(run) == mine {
             continue;
         }
-        let mut debits: Vec<i64> = serde_json::from_str(&open).unwrap_or_else(|e| {
-            tracing::error!(run, error = %e, "a credit run's open debits are unreadable");
-            Vec::new()
-        });
-        // The run's debits after its last report: read from there by the
-        // ledger's key (every run's rows since, once per dead run).
-        let after: Vec<i64> = sqlx::query_scalar(
-            "SELECT l.id FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 \
-             AND l.reason = 'debit' \
-             AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id) ORDER BY l.id",
-        )
-        .bind(last_debit)
-        .bind(run)
-        .fetch_all(&db.pool)
-        .await?;
-        debits.extend(after);
+        let debits = unsettled_of(db, run, last_debit, &open).await?;
         for debit in debits {
             if refund_debit(db, debit).await?.is_some() {
                 settled += 1;
@@ -126,9 +111,8 @@ pub async fn settle_orphans(
     Ok(settled)
 }
 
-/// Reservations written and not settled yet, on every run: the debits
-/// runs report open and those after their last reported debit, without a
-/// refund (what [`settle_orphans`] would refund if those runs died now).
+/// Reservations written and not settled yet, on every run (what
+/// [`settle_orphans`] would refund if those runs died now).
 pub async fn unsettled(db: &Db) -> Result<usize, sqlx::Error> {
     let runs: Vec<(i64, i64, String)> =
         sqlx::query_as("SELECT id, last_debit, open_debits FROM credit_runs")
@@ -136,25 +120,49 @@ pub async fn unsettled(db: &Db) -> Result<usize, sqlx::Error> {
             .await?;
     let mut count = 0;
     for (run, last_debit, open) in runs {
-        let open: Vec<i64> = serde_json::from_str(&open).unwrap_or_default();
-        for debit in open {
-            let refunded: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM credit_ledger WHERE refund_of = $1")
-                    .bind(debit)
-                    .fetch_optional(&db.pool)
-                    .await?;
-            count += usize::from(refunded.is_none());
-        }
-        let after: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 \
-             AND l.reason = 'debit' \
-             AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id)",
-        )
-        .bind(last_debit)
-        .bind(run)
-        .fetch_one(&db.pool)
-        .await?;
-        count += after as usize;
+        count += unsettled_of(db, run, last_debit, &open).await?.len();
     }
     Ok(count)
+}
+
+/// A run's debits without a refund among those its row reports open
+/// (`open`, its JSON list) and those after its last reported debit. The
+/// latter are read from there by the ledger's key: every run's rows since,
+/// done once per dead run.
+async fn unsettled_of(
+    db: &Db,
+    run: i64,
+    last_debit: i64,
+    open: &str,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let open: Vec<i64> = serde_json::from_str(open).unwrap_or_else(|e| {
+        tracing::error!(run, error = %e, "a credit run's open debits are unreadable");
+        Vec::new()
+    });
+    const NOT_REFUNDED: &str =
+        "l.reason = 'debit' AND NOT EXISTS (SELECT 1 FROM credit_ledger r WHERE r.refund_of = l.id)";
+    let mut debits = Vec::new();
+    // In chunks: SQLite takes at most 32,766 parameters per statement.
+    for chunk in open.chunks(500) {
+        let list: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT l.id FROM credit_ledger l WHERE l.id IN ({}) AND {NOT_REFUNDED} ORDER BY l.id",
+            list.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, i64>(&sql);
+        for debit in chunk {
+            query = query.bind(*debit);
+        }
+        debits.extend(query.fetch_all(&db.pool).await?);
+    }
+    let after: Vec<i64> = sqlx::query_scalar(&format!(
+        "SELECT l.id FROM credit_ledger l WHERE l.id > $1 AND l.run_id = $2 AND {NOT_REFUNDED} \
+         ORDER BY l.id"
+    ))
+    .bind(last_debit)
+    .bind(run)
+    .fetch_all(&db.pool)
+    .await?;
+    debits.extend(after);
+    Ok(debits)
 }
