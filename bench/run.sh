@@ -13,6 +13,10 @@
 #                                # ratio gateway/nginx and the p50/p99 added.
 #   BIN=/tmp/old/fansly-gateway MODE=side bench/run.sh
 #                                # the same run with another build.
+#   PERF=1 MODE=side bench/run.sh
+#                                # also records the gateway under load with
+#                                # perf (apt-get install linux-perf) into
+#                                # bench/out/perf_<db>.data.
 #   GATEWAY_THREADS=1 MODE=side bench/run.sh
 #                                # the gateway with one runtime worker thread
 #                                # (TOKIO_WORKER_THREADS), for a box whose
@@ -79,7 +83,7 @@ if [ "$MODE" = side ]; then
   TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
   DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
   SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
-  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, br' \
+  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, deflate, br, zstd' \
     "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
   # A bare reverse proxy: one worker, keepalive to the upstream.
   cat >"$WORK/nginx.conf" <<NGX
@@ -111,6 +115,7 @@ NGX
   cpu_notes=$(mktemp)
   # utime + stime of a process, in clock ticks.
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
   # The local PostgreSQL's processes together (it shares the two cores).
   pg_ticks() { local sum=0 t; for p in $(pgrep -u postgres); do t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + t)); done; echo "$sum"; }
   wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
@@ -130,15 +135,21 @@ NGX
     env ${GATEWAY_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_THREADS} $BIN serve 2>"$WORK/gateway_$db.log" &
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
-    cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks)
+    cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks); sys_before=$(sys_ticks "$gw")
     if [ "$db" = postgres ]; then
       commits_before=$(psql "$FANSLY_GATEWAY_DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
     fi
+    if [ -n "${PERF:-}" ]; then
+      # The gateway's samples with DWARF call graphs, for `perf report`.
+      perf record -q -F 499 --call-graph dwarf,16384 -p "$gw" -o "$OUT/perf_$db.data" 2>/dev/null &
+      perf_pid=$!
+    fi
     wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
-    cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks)
+    if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
+    cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks); sys_after=$(sys_ticks "$gw")
     requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
     # CPU time per request drifts far less than req/s on a shared machine.
-    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
+    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs, of which in the kernel $(( (sys_after - sys_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     if [ "$db" = postgres ]; then
       echo "postgres server CPU per request: $(( (pg_after - pg_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     fi

@@ -73,7 +73,8 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
     if !path.starts_with("/api/") {
         return next.run(req).await;
     }
-    let headers = req
+    // In arrival order (hyper keeps it), for the HAR and the order check.
+    let har_headers: Vec<(String, String)> = req
         .headers()
         .iter()
         .map(|(k, v)| {
@@ -84,11 +85,9 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             };
             (k.as_str().to_owned(), value)
         })
-        .collect::<std::collections::BTreeMap<String, String>>();
-    let har_headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let headers = har_headers.iter().cloned().collect();
+    let header_order = har_headers.iter().map(|(k, _)| k.clone()).collect();
     record(
         &mut state.log.lock().unwrap_or_else(|p| p.into_inner()),
         LoggedRequest {
@@ -96,6 +95,7 @@ pub async fn intercept(State(state): State<AppState>, req: Request, next: Next) 
             path: path.clone(),
             query: req.uri().query().map(str::to_owned),
             headers,
+            header_order,
             via_proxy,
             at_ms: now_ms(),
         },

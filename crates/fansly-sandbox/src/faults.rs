@@ -65,6 +65,10 @@ pub struct LoggedRequest {
     pub path: String,
     pub query: Option<String>,
     pub headers: BTreeMap<String, String>,
+    /// The header names in the order they arrived (the web app's order is
+    /// part of how it looks on the wire, spec §2.1).
+    #[serde(default)]
+    pub header_order: Vec<String>,
     /// Arrived in absolute form (`GET http://host/path`): through a forward proxy.
     pub via_proxy: bool,
     /// When it arrived (Unix ms), so tests can measure request rates.

@@ -258,7 +258,12 @@ async fn answers_are_compressed_when_asked() {
         .build()
         .unwrap();
     let url = format!("{}/api/v1/device/id", sandbox.url().trim_end_matches('/'));
-    for (asked, magic) in [("gzip", &[0x1f_u8, 0x8b][..]), ("br", &[][..])] {
+    for (asked, magic) in [
+        ("gzip", &[0x1f_u8, 0x8b][..]),
+        ("deflate", &[0x78][..]),
+        ("br", &[][..]),
+        ("zstd", &[0x28, 0xb5, 0x2f, 0xfd][..]),
+    ] {
         let resp = raw
             .get(&url)
             .header("accept-encoding", asked)

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
@@ -23,6 +23,7 @@ use crate::observe;
 use crate::route::Route;
 use crate::session::Session;
 use crate::template::{budget_bucket, RouteTemplate};
+use crate::transport::{self, error_chain, Direct, Failure, Outgoing};
 
 /// The check key of current web builds (spec §2.2: the *last* `checkKey_`
 /// assignment wins). It rotates with Fansly deploys, hence configurable.
@@ -37,6 +38,15 @@ pub const DEFAULT_WEB_BASE: &str = "https://fansly.com";
 /// (`upstream.user_agent`) to follow releases without a build.
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0";
+
+// Cloning a static name copies a pointer; naming a header by text parses it.
+static CLIENT_ID: HeaderName = HeaderName::from_static("fansly-client-id");
+static CLIENT_TS: HeaderName = HeaderName::from_static("fansly-client-ts");
+static SESSION_ID: HeaderName = HeaderName::from_static("fansly-session-id");
+static CLIENT_CHECK: HeaderName = HeaderName::from_static("fansly-client-check");
+static SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
+static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// A Fansly answer as it travels inside the client: `response` unparsed.
 type RawAnswer = Result<Box<RawValue>, UpstreamError>;
@@ -58,6 +68,9 @@ pub struct FanslyConfig {
     pub max_retry_wait: Duration,
     /// First backoff step when Fansly gives no `Retry-After`; doubles per retry.
     pub backoff_base: Duration,
+    /// Answers of a route are checked for drift at most once per this
+    /// (zero: every answer; see `DriftLog::due`).
+    pub drift_check_every: Duration,
 }
 
 impl Default for FanslyConfig {
@@ -72,13 +85,16 @@ impl Default for FanslyConfig {
             max_retries: 2,
             max_retry_wait: Duration::from_secs(10),
             backoff_base: Duration::from_millis(500),
+            drift_check_every: Duration::from_millis(100),
         }
     }
 }
 
 #[derive(Clone)]
 pub struct FanslyClient {
-    /// For accounts without a proxy.
+    /// API calls of accounts without a proxy (`transport.rs`).
+    direct: Direct,
+    /// Everything else of accounts without a proxy: uploads, the web app's pages.
     http: reqwest::Client,
     /// One connection pool per proxy, so an account's traffic never leaves
     /// through another account's proxy.
@@ -104,6 +120,7 @@ impl FanslyClient {
             .build()
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         Ok(Self {
+            direct: Direct::new(cfg.timeout, connect_timeout(&cfg)),
             http,
             proxied: Arc::default(),
             check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
@@ -149,7 +166,7 @@ impl FanslyClient {
     fn builder(cfg: &FanslyConfig) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(connect_timeout(cfg))
             .pool_idle_timeout(Duration::from_secs(90))
     }
 
@@ -170,7 +187,12 @@ impl FanslyClient {
             proxy: proxy.label().to_owned(),
             details: error_chain(&e),
         };
+        // Answers through a proxy are decoded by `transport.rs`, which also
+        // undoes the encodings reqwest cannot (the client asks for Firefox's
+        // list); the proxy's other use, an upload part, reads no body.
         let client = Self::builder(&self.cfg)
+            .no_gzip()
+            .no_brotli()
             .proxy(reqwest::Proxy::all(proxy.url().as_str()).map_err(proxy_err)?)
             .build()
             .map_err(proxy_err)?;
@@ -188,10 +210,12 @@ impl FanslyClient {
     )]
     pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
-        let http = self.http_for(route)?;
         let raw = self
-            .send_with_retries(route, None, Method::GET, url.path(), || {
-                http.get(url.clone()).headers(self.browser_headers())
+            .send_with_retries(route, None, Method::GET, url.path(), || Outgoing {
+                method: Method::GET,
+                url: url.clone(),
+                headers: self.api_headers(None),
+                json: None,
             })
             .await?;
         match Value::from_response(raw)? {
@@ -381,6 +405,12 @@ impl FanslyClient {
     fn note_drift(&self, account: Option<&str>, method: &str, route: &str, result: &RawAnswer) {
         match result {
             Ok(raw) => {
+                let Some(schema) = drift::schema_of(method, route) else {
+                    return;
+                };
+                if !self.drift.due(schema, self.cfg.drift_check_every) {
+                    return;
+                }
                 for (field, kind) in drift::check_raw(method, route, raw) {
                     self.drift.record(account, route, kind, Some(&field));
                 }
@@ -403,15 +433,15 @@ impl FanslyClient {
         body: Option<&Value>,
     ) -> RawAnswer {
         let url = self.url(base, path, query);
-        let http = self.http_for(session.route())?;
+        // Serialised once for every attempt.
+        let json = body.map(|body| bytes::Bytes::from(body.to_string()));
         self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
-            let mut req = http
-                .request(method.clone(), url.clone())
-                .headers(self.signed_headers(session, url.path()));
-            if let Some(body) = body {
-                req = req.json(body);
+            Outgoing {
+                method: method.clone(),
+                url: url.clone(),
+                headers: self.api_headers(Some((session, url.path()))),
+                json: json.clone(),
             }
-            req
         })
         .await
     }
@@ -454,29 +484,46 @@ impl FanslyClient {
         h
     }
 
-    fn signed_headers(&self, session: &Session, pathname: &str) -> HeaderMap {
-        let mut h = self.browser_headers();
-        let mut put = |name: &'static str, value: &str| {
-            // Values come from our own formatting or from Fansly; a value that is
-            // not a legal header is dropped rather than sent mangled.
+    /// The headers of an API call in the order of the web app's (spec §2.1,
+    /// from a Firefox HAR), the encodings Firefox accepts included; signed
+    /// when there is a session (`pathname`: the URL's path, for the digest).
+    /// Names are constants: a name given as text is parsed on every insert.
+    fn api_headers(&self, signed: Option<(&Session, &str)>) -> HeaderMap {
+        use reqwest::header::{
+            ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, AUTHORIZATION, ORIGIN, REFERER, USER_AGENT,
+        };
+        let mut h = HeaderMap::with_capacity(16);
+        // Values come from our own formatting or from Fansly; a value that is
+        // not a legal header is dropped rather than sent mangled.
+        let put = |h: &mut HeaderMap, name: HeaderName, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {
                 h.insert(name, v);
             }
         };
-        put("fansly-client-id", session.device_id());
-        put("fansly-client-ts", &session.client_ts().to_string());
-        if let Some(sid) = session.session_id() {
-            put("fansly-session-id", sid);
+        let constant = |value: &'static str| HeaderValue::from_static(value);
+        put(&mut h, USER_AGENT, &self.cfg.user_agent);
+        h.insert(ACCEPT, constant("application/json, text/plain, */*"));
+        h.insert(ACCEPT_LANGUAGE, constant("en-US,en;q=0.9"));
+        h.insert(ACCEPT_ENCODING, constant(transport::ENCODINGS));
+        h.insert(REFERER, constant("https://fansly.com/"));
+        if let Some((session, pathname)) = signed {
+            put(&mut h, CLIENT_ID.clone(), session.device_id());
+            put(&mut h, CLIENT_TS.clone(), &session.client_ts().to_string());
+            if let Some(sid) = session.session_id() {
+                put(&mut h, SESSION_ID.clone(), sid);
+            }
+            let check = client_check(&self.check_key(), pathname, session.device_id());
+            put(&mut h, CLIENT_CHECK.clone(), &check);
         }
-        put(
-            "fansly-client-check",
-            &client_check(&self.check_key(), pathname, session.device_id()),
-        );
-        let token = session.token().expose_secret();
+        h.insert(ORIGIN, constant("https://fansly.com"));
+        h.insert(SEC_FETCH_DEST.clone(), constant("empty"));
+        h.insert(SEC_FETCH_MODE.clone(), constant("cors"));
+        h.insert(SEC_FETCH_SITE.clone(), constant("same-site"));
+        let token = signed.map_or("", |(session, _)| session.token().expose_secret());
         if !token.is_empty() {
             if let Ok(mut v) = HeaderValue::from_str(token) {
                 v.set_sensitive(true);
-                h.insert("authorization", v);
+                h.insert(AUTHORIZATION, v);
             }
         }
         h
@@ -494,7 +541,7 @@ impl FanslyClient {
         build: F,
     ) -> RawAnswer
     where
-        F: Fn() -> reqwest::RequestBuilder,
+        F: Fn() -> Outgoing,
     {
         let bucket = budget_bucket(method.as_str(), path);
         let mut attempt = 0;
@@ -545,14 +592,17 @@ impl FanslyClient {
         &self,
         route: &Route,
         session: Option<&Session>,
-        req: reqwest::RequestBuilder,
+        out: Outgoing,
     ) -> RawAnswer {
         crate::calls::count();
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| self.transport_error(route, e))?;
-        let status = resp.status();
+        let resp = match &route.proxy {
+            None => self.direct.send(out).await.map_err(|e| self.failure(e))?,
+            Some(_) => transport::send_reqwest(&self.http_for(route)?, out)
+                .await
+                .map_err(|e| self.transport_error(route, e))?
+                .map_err(|e| self.failure(e))?,
+        };
+        let status = resp.status;
         if let (Some(proxy), StatusCode::PROXY_AUTHENTICATION_REQUIRED) = (&route.proxy, status) {
             return Err(UpstreamError::Proxy {
                 proxy: proxy.label().to_owned(),
@@ -560,18 +610,24 @@ impl FanslyClient {
             });
         }
         if let Some(session) = session {
-            for set in resp.headers().get_all(reqwest::header::SET_COOKIE) {
+            for set in resp.headers.get_all(reqwest::header::SET_COOKIE) {
                 if let Ok(set) = set.to_str() {
                     session.remember_set_cookie(set);
                 }
             }
         }
-        let retry_after = parse_retry_after(resp.headers());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(route, e))?;
-        decode_envelope(status, retry_after, &body)
+        let retry_after = parse_retry_after(&resp.headers);
+        decode_envelope(status, retry_after, &resp.body)
+    }
+
+    /// An attempt that brought no usable answer; the transport of an account
+    /// without a proxy is the connection to Fansly itself.
+    fn failure(&self, e: Failure) -> UpstreamError {
+        match e {
+            Failure::Timeout => UpstreamError::Timeout(self.cfg.timeout),
+            Failure::Transport(details) => UpstreamError::Unreachable(details),
+            Failure::Encoding(details) => UpstreamError::Protocol(details),
+        }
     }
 
     pub(crate) fn transport_error(&self, route: &Route, e: reqwest::Error) -> UpstreamError {
@@ -613,15 +669,9 @@ impl Default for GroupsQuery {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// A connection that cannot be made within this is given up on.
+fn connect_timeout(cfg: &FanslyConfig) -> Duration {
+    cfg.timeout.min(Duration::from_secs(10))
 }
 
 fn encode_keeping_commas(v: &str) -> String {

@@ -7,6 +7,7 @@
 //! [`DriftLog::for_account`] on List Accounts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -114,11 +115,18 @@ pub fn check(method: &str, route: &str, answer: &Value) -> Vec<(String, &'static
     out
 }
 
+/// The schema of `method route` (its index), if it has one.
+pub(crate) fn schema_of(method: &str, route: &str) -> Option<usize> {
+    SCHEMAS
+        .iter()
+        .position(|(m, r, _)| *m == method && *r == route)
+}
+
 /// [`check`] on an answer's raw text: only the fields on the schema's paths
 /// are read out of it (see [`Prune`]), so a route with a schema costs one
 /// skim of the text instead of a whole tree, and a route without one nothing.
 pub fn check_raw(method: &str, route: &str, answer: &RawValue) -> Vec<(String, &'static str)> {
-    let Some((_, _, fields)) = SCHEMAS.iter().find(|(m, r, _)| *m == method && *r == route) else {
+    let Some((_, _, fields)) = schema_of(method, route).map(|i| &SCHEMAS[i]) else {
         return Vec::new();
     };
     let paths: Vec<Vec<&str>> = fields.iter().map(|(p, _)| p.split('.').collect()).collect();
@@ -304,13 +312,55 @@ struct Seen {
 }
 
 /// Every drift seen since the process started, per (account, route, kind).
-#[derive(Default)]
 pub struct DriftLog {
     seen: Mutex<HashMap<(String, String, &'static str), Seen>>,
     logged: Mutex<HashMap<(String, &'static str), Instant>>,
+    /// Per schema (index into `SCHEMAS`): when its next answer is checked,
+    /// in ms since `born` ([`DriftLog::due`]).
+    next_check: Box<[AtomicU64]>,
+    born: Instant,
+}
+
+impl Default for DriftLog {
+    fn default() -> Self {
+        DriftLog {
+            seen: Mutex::default(),
+            logged: Mutex::default(),
+            next_check: SCHEMAS.iter().map(|_| AtomicU64::new(0)).collect(),
+            born: Instant::now(),
+        }
+    }
 }
 
 impl DriftLog {
+    /// Whether this answer of schema `index` is checked. Each schema's
+    /// answers are checked at most once per `every` (zero: every answer),
+    /// so checking costs a bounded amount whatever the load: a check reads
+    /// the whole answer a second time, which was a tenth of a call's CPU at
+    /// full load (BENCHMARKS.md, issue 12). A route that drifts drifts for
+    /// every later answer, so it is seen within `every` of its traffic; a
+    /// drift in only some answers of a busy route is seen in proportion.
+    pub(crate) fn due(&self, index: usize, every: Duration) -> bool {
+        if every.is_zero() {
+            return true;
+        }
+        let Some(slot) = self.next_check.get(index) else {
+            return false;
+        };
+        let now = self.born.elapsed().as_millis() as u64;
+        let next = slot.load(Ordering::Relaxed);
+        // One caller wins the slot; the others skip this period.
+        now >= next
+            && slot
+                .compare_exchange(
+                    next,
+                    now + every.as_millis() as u64,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
     /// Counts one drift (`account` `None` for calls outside any account,
     /// such as the web app fetch), in the metric and on the account, and
     /// logs it unless the same route and kind was logged within the period.
@@ -510,5 +560,22 @@ mod tests {
         assert_eq!(a[0]["count"], 2);
         assert_eq!(a[0]["field"], "[].username");
         assert!(log.for_account("c").is_empty());
+    }
+
+    #[test]
+    fn each_schema_is_checked_at_most_once_per_period_and_always_when_zero() {
+        let log = DriftLog::default();
+        let account = schema_of("GET", "/api/v1/account").expect("a schema");
+        let other = (account + 1) % SCHEMAS.len();
+        let every = Duration::from_secs(3600);
+        assert!(log.due(account, every), "the first answer is checked");
+        assert!(!log.due(account, every), "not again within the period");
+        assert!(log.due(other, every), "another schema has its own period");
+        assert!(log.due(account, Duration::ZERO), "zero: every answer");
+        assert!(log.due(account, Duration::ZERO));
+        assert!(!log.due(SCHEMAS.len(), every), "no such schema");
+        // A period ended: the next answer is checked.
+        log.next_check[account].store(0, Ordering::Relaxed);
+        assert!(log.due(account, every));
     }
 }

@@ -32,6 +32,7 @@ mod observe;
 mod route;
 mod session;
 pub mod template;
+mod transport;
 mod vault;
 pub mod ws;
 

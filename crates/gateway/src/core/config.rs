@@ -358,6 +358,11 @@ pub struct UpstreamSettings {
     pub max_retries: u32,
     pub max_retry_wait_ms: u64,
     pub backoff_base_ms: u64,
+    /// Each Fansly route's answers are checked for protocol drift at most
+    /// once per this (0: every answer). A check reads the answer a second
+    /// time; under load this bounds its cost, and a drift that holds is
+    /// still seen within this much of a route's traffic.
+    pub drift_check_every_ms: u64,
     pub throttle: ThrottleSettings,
 }
 
@@ -465,6 +470,7 @@ impl Default for UpstreamSettings {
             max_retries: d.max_retries,
             max_retry_wait_ms: d.max_retry_wait.as_millis() as u64,
             backoff_base_ms: d.backoff_base.as_millis() as u64,
+            drift_check_every_ms: d.drift_check_every.as_millis() as u64,
             throttle: ThrottleSettings::default(),
         }
     }
@@ -531,6 +537,7 @@ impl UpstreamSettings {
             max_retries: self.max_retries,
             max_retry_wait: Duration::from_millis(self.max_retry_wait_ms),
             backoff_base: Duration::from_millis(self.backoff_base_ms),
+            drift_check_every: Duration::from_millis(self.drift_check_every_ms),
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -81,14 +81,19 @@ impl<D: serde::Serialize> IntoResponse for Metered<D> {
     }
 }
 
+// Every answer carries these; a static name is copied, a name given as
+// text would be parsed on every insert.
+static LIMIT_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-limit-minute");
+static REMAINING_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-remaining-minute");
+static CREDITS_USED: HeaderName = HeaderName::from_static("x-ofapi-credits-used");
+static CREDITS_BALANCE: HeaderName = HeaderName::from_static("x-ofapi-credits-balance");
+static IS_CACHED: HeaderName = HeaderName::from_static("x-ofapi-is-cached");
+
 /// `x-rate-limit-*` headers; the daily ones are omitted since the limit is gone.
 pub fn rate_headers(rate: &RateStatus) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    h.insert("x-rate-limit-limit-minute", HeaderValue::from(rate.limit));
-    h.insert(
-        "x-rate-limit-remaining-minute",
-        HeaderValue::from(rate.remaining),
-    );
+    let mut h = HeaderMap::with_capacity(8);
+    h.insert(LIMIT_MINUTE.clone(), HeaderValue::from(rate.limit));
+    h.insert(REMAINING_MINUTE.clone(), HeaderValue::from(rate.remaining));
     h
 }
 
@@ -102,14 +107,14 @@ impl<D: serde::Serialize> Metered<D> {
     fn headers(&self) -> HeaderMap {
         let mut headers = rate_headers(&self.meta.rate);
         headers.insert(
-            "x-ofapi-credits-used",
+            CREDITS_USED.clone(),
             HeaderValue::from(self.meta.credits_used),
         );
         headers.insert(
-            "x-ofapi-credits-balance",
+            CREDITS_BALANCE.clone(),
             HeaderValue::from(self.meta.balance),
         );
-        headers.insert("x-ofapi-is-cached", HeaderValue::from_static("false"));
+        headers.insert(IS_CACHED.clone(), HeaderValue::from_static("false"));
         headers
     }
 }

@@ -20,6 +20,11 @@ use crate::http::state::AppState;
 use crate::metering::requests::RequestRecord;
 use crate::tenancy::Caller;
 
+/// What the envelope reports a call cost (`http/envelope.rs` sets it); a
+/// static name is not parsed on every read.
+static CREDITS_USED: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-ofapi-credits-used");
+
 /// Filled by the `Authed` extractor: whose request this is.
 #[derive(Clone, Default)]
 pub struct Tag(Arc<Mutex<Option<(String, String)>>>);
@@ -69,7 +74,7 @@ pub async fn record(State(state): State<AppState>, mut req: Request, next: Next)
     };
     let credits = response
         .headers()
-        .get("x-ofapi-credits-used")
+        .get(&CREDITS_USED)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);

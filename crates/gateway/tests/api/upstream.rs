@@ -170,6 +170,33 @@ async fn requests_carry_the_web_apps_headers() {
             device
         )
     );
+    // In the order of the web app's (spec §2.1, a Firefox HAR; its
+    // optional `dnt` and `sec-gpc` are not sent), whatever else the
+    // connection adds (host, content-type, content-length).
+    let web_app_order = [
+        "user-agent",
+        "accept",
+        "accept-language",
+        "accept-encoding",
+        "referer",
+        "fansly-client-id",
+        "fansly-client-ts",
+        "fansly-session-id",
+        "fansly-client-check",
+        "origin",
+        "sec-fetch-dest",
+        "sec-fetch-mode",
+        "sec-fetch-site",
+        "authorization",
+    ];
+    let sent: Vec<&str> = create
+        .header_order
+        .iter()
+        .map(String::as_str)
+        .filter(|name| web_app_order.contains(name))
+        .collect();
+    assert_eq!(sent, web_app_order);
+    assert_eq!(h["accept-encoding"], "gzip, deflate, br, zstd");
     let ts: i64 = h["fansly-client-ts"].parse().unwrap();
     let now = fansly_gateway::core::time::now_ms();
     assert!((ts - now).abs() < 10_000);

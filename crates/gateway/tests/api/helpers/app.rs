@@ -96,6 +96,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 fn quick_upstream(config: &mut Config) {
     config.upstream.backoff_base_ms = 20;
     config.upstream.max_retry_wait_ms = 2_000;
+    // Every answer checked for drift: a test's calls come milliseconds apart.
+    config.upstream.drift_check_every_ms = 0;
     // Tests drive accounts far harder than Fansly allows; the throttle has its own test.
     config.upstream.throttle.reads_per_minute = 1_000_000;
     config.upstream.throttle.writes_per_minute = 1_000_000;
