@@ -3,6 +3,7 @@
 pub mod callers;
 pub mod credit_batch;
 pub mod credit_runs;
+pub mod credit_sql;
 pub mod credits;
 pub mod group_commit;
 pub mod idempotency;
