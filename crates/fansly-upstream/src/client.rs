@@ -8,14 +8,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use url::Url;
 
-use crate::check::client_check;
 use crate::drift::{self, DriftLog};
 use crate::envelope::{decode_envelope, parse_retry_after, FromResponse};
 use crate::error::{transient_status, Answer, UpstreamError};
@@ -38,15 +35,6 @@ pub const DEFAULT_WEB_BASE: &str = "https://fansly.com";
 /// (`upstream.user_agent`) to follow releases without a build.
 pub const DEFAULT_USER_AGENT: &str =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0";
-
-// Cloning a static name copies a pointer; naming a header by text parses it.
-static CLIENT_ID: HeaderName = HeaderName::from_static("fansly-client-id");
-static CLIENT_TS: HeaderName = HeaderName::from_static("fansly-client-ts");
-static SESSION_ID: HeaderName = HeaderName::from_static("fansly-session-id");
-static CLIENT_CHECK: HeaderName = HeaderName::from_static("fansly-client-check");
-static SEC_FETCH_DEST: HeaderName = HeaderName::from_static("sec-fetch-dest");
-static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
-static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// A Fansly answer as it travels inside the client: `response` unparsed.
 type RawAnswer = Result<Box<RawValue>, UpstreamError>;
@@ -92,8 +80,10 @@ impl Default for FanslyConfig {
 
 #[derive(Clone)]
 pub struct FanslyClient {
-    /// API calls of accounts without a proxy (`transport.rs`).
-    direct: Direct,
+    /// API calls of accounts without a proxy (`transport.rs`); `None` when
+    /// the environment names a proxy (`HTTPS_PROXY` and the like), which
+    /// reqwest honours and this client would not.
+    direct: Option<Direct>,
     /// Everything else of accounts without a proxy: uploads, the web app's pages.
     http: reqwest::Client,
     /// One connection pool per proxy, so an account's traffic never leaves
@@ -120,7 +110,7 @@ impl FanslyClient {
             .build()
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
         Ok(Self {
-            direct: Direct::new(cfg.timeout, connect_timeout(&cfg)),
+            direct: (!system_proxy()).then(|| Direct::new(cfg.timeout, connect_timeout(&cfg))),
             http,
             proxied: Arc::default(),
             check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
@@ -463,72 +453,6 @@ impl FanslyClient {
         url
     }
 
-    pub(crate) fn browser_headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let ua = HeaderValue::from_str(&self.cfg.user_agent)
-            .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
-        h.insert("user-agent", ua);
-        h.insert(
-            "accept",
-            HeaderValue::from_static("application/json, text/plain, */*"),
-        );
-        h.insert(
-            "accept-language",
-            HeaderValue::from_static("en-US,en;q=0.9"),
-        );
-        h.insert("referer", HeaderValue::from_static("https://fansly.com/"));
-        h.insert("origin", HeaderValue::from_static("https://fansly.com"));
-        h.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
-        h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
-        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
-        h
-    }
-
-    /// The headers of an API call in the order of the web app's (spec §2.1,
-    /// from a Firefox HAR), the encodings Firefox accepts included; signed
-    /// when there is a session (`pathname`: the URL's path, for the digest).
-    /// Names are constants: a name given as text is parsed on every insert.
-    fn api_headers(&self, signed: Option<(&Session, &str)>) -> HeaderMap {
-        use reqwest::header::{
-            ACCEPT, ACCEPT_ENCODING, ACCEPT_LANGUAGE, AUTHORIZATION, ORIGIN, REFERER, USER_AGENT,
-        };
-        let mut h = HeaderMap::with_capacity(16);
-        // Values come from our own formatting or from Fansly; a value that is
-        // not a legal header is dropped rather than sent mangled.
-        let put = |h: &mut HeaderMap, name: HeaderName, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                h.insert(name, v);
-            }
-        };
-        let constant = |value: &'static str| HeaderValue::from_static(value);
-        put(&mut h, USER_AGENT, &self.cfg.user_agent);
-        h.insert(ACCEPT, constant("application/json, text/plain, */*"));
-        h.insert(ACCEPT_LANGUAGE, constant("en-US,en;q=0.9"));
-        h.insert(ACCEPT_ENCODING, constant(transport::ENCODINGS));
-        h.insert(REFERER, constant("https://fansly.com/"));
-        if let Some((session, pathname)) = signed {
-            put(&mut h, CLIENT_ID.clone(), session.device_id());
-            put(&mut h, CLIENT_TS.clone(), &session.client_ts().to_string());
-            if let Some(sid) = session.session_id() {
-                put(&mut h, SESSION_ID.clone(), sid);
-            }
-            let check = client_check(&self.check_key(), pathname, session.device_id());
-            put(&mut h, CLIENT_CHECK.clone(), &check);
-        }
-        h.insert(ORIGIN, constant("https://fansly.com"));
-        h.insert(SEC_FETCH_DEST.clone(), constant("empty"));
-        h.insert(SEC_FETCH_MODE.clone(), constant("cors"));
-        h.insert(SEC_FETCH_SITE.clone(), constant("same-site"));
-        let token = signed.map_or("", |(session, _)| session.token().expose_secret());
-        if !token.is_empty() {
-            if let Ok(mut v) = HeaderValue::from_str(token) {
-                v.set_sensitive(true);
-                h.insert(AUTHORIZATION, v);
-            }
-        }
-        h
-    }
-
     /// Each attempt, retries included, spends from the account's budget and
     /// from the bucket of its route ([`budget_bucket`]). An `f-s-c` cookie
     /// an answer sets is kept on `session`.
@@ -595,9 +519,9 @@ impl FanslyClient {
         out: Outgoing,
     ) -> RawAnswer {
         crate::calls::count();
-        let resp = match &route.proxy {
-            None => self.direct.send(out).await.map_err(|e| self.failure(e))?,
-            Some(_) => transport::send_reqwest(&self.http_for(route)?, out)
+        let resp = match (&route.proxy, &self.direct) {
+            (None, Some(direct)) => direct.send(out).await.map_err(|e| self.failure(e))?,
+            _ => transport::send_reqwest(&self.http_for(route)?, out)
                 .await
                 .map_err(|e| self.transport_error(route, e))?
                 .map_err(|e| self.failure(e))?,
@@ -667,6 +591,20 @@ impl Default for GroupsQuery {
             search: String::new(),
         }
     }
+}
+
+/// Whether the environment routes HTTP through a proxy (reqwest's rule).
+fn system_proxy() -> bool {
+    [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
 }
 
 /// A connection that cannot be made within this is given up on.

@@ -354,7 +354,7 @@ impl DriftLog {
             && slot
                 .compare_exchange(
                     next,
-                    now + every.as_millis() as u64,
+                    now.saturating_add(every.as_millis() as u64),
                     Ordering::Relaxed,
                     Ordering::Relaxed,
                 )

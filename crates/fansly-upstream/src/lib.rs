@@ -24,6 +24,7 @@ mod earnings;
 mod envelope;
 mod error;
 mod fans;
+mod headers;
 pub mod ids;
 mod keyguard;
 mod media;

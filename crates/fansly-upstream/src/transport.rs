@@ -59,8 +59,12 @@ pub(crate) enum Failure {
 }
 
 /// hyper's pooled client over plain TCP or rustls (web roots, HTTP/1.1 and
-/// HTTP/2 by ALPN), set as the reqwest client it replaces was: idle
-/// connections kept 90 s, `TCP_NODELAY`, a connect timeout.
+/// HTTP/2 by ALPN), with the socket settings of the reqwest client it
+/// replaces: idle connections kept 90 s, `TCP_NODELAY`, a connect timeout,
+/// TCP keepalive (15 s, 15 s, 3 probes) and a 30 s `TCP_USER_TIMEOUT`, so
+/// a connection a NAT dropped while idle fails fast instead of stalling.
+/// Redirects are not followed (Fansly's API answers none; reqwest followed
+/// up to ten).
 #[derive(Clone)]
 pub(crate) struct Direct {
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -73,6 +77,10 @@ impl Direct {
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_keepalive(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_interval(Some(Duration::from_secs(15)));
+        tcp.set_keepalive_retries(Some(3));
+        tcp.set_tcp_user_timeout(Some(Duration::from_secs(30)));
         let tls = hyper_rustls::HttpsConnectorBuilder::new()
             .with_webpki_roots()
             .https_or_http()
@@ -86,27 +94,24 @@ impl Direct {
         Direct { client, timeout }
     }
 
-    /// Sends one attempt and reads the whole answer, within the timeout.
+    /// Sends one attempt and reads the whole answer, within the timeout. An
+    /// HTTP/2 request the server refused before processing it (a graceful
+    /// GOAWAY, REFUSED_STREAM) is sent once more on a fresh stream, as
+    /// reqwest did: it never reached Fansly, so even a write is safe to repeat.
     pub async fn send(&self, out: Outgoing) -> Result<Answered, Failure> {
-        let request = to_hyper(out)?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| Failure::Transport(error_chain(&e)))?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| Failure::Transport(error_chain(&e)))?
-                .to_bytes();
+            let mut response = self.client.request(to_hyper(&out)?).await;
+            if matches!(&response, Err(e) if refused_unprocessed(e)) {
+                response = self.client.request(to_hyper(&out)?).await;
+            }
+            let (parts, body) = response.map_err(failure)?.into_parts();
+            let body = body.collect().await.map_err(failure)?.to_bytes();
             Ok((parts, body))
         };
         let (parts, body) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| Failure::Timeout)??;
-        let body = decode(parts.headers.get(CONTENT_ENCODING), body)?;
+        let body = decode_answer(parts.status, parts.headers.get(CONTENT_ENCODING), body)?;
         Ok(Answered {
             status: parts.status,
             headers: parts.headers,
@@ -115,15 +120,46 @@ impl Direct {
     }
 }
 
-fn to_hyper(out: Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+/// A failed exchange: a timeout anywhere in its causes (connecting, say:
+/// reqwest reported those as timeouts too) or a transport failure.
+fn failure(e: impl std::error::Error + 'static) -> Failure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        let timed_out = c
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if timed_out {
+            return Failure::Timeout;
+        }
+        cause = c.source();
+    }
+    Failure::Transport(error_chain(&e))
+}
+
+/// An HTTP/2 refusal of a request the server did not process: a graceful
+/// GOAWAY from the server, or its REFUSED_STREAM (reqwest's rule).
+fn refused_unprocessed(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(h2) = c.downcast_ref::<h2::Error>() {
+            return h2.is_remote()
+                && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
+        }
+        cause = c.source();
+    }
+    false
+}
+
+fn to_hyper(out: &Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
     let uri: hyper::Uri = out.url.as_str().parse().map_err(|e| {
         Failure::Transport(format!("the URL {} is not a request URI: {e}", out.url))
     })?;
     let mut request = hyper::Request::new(Full::new(out.json.clone().unwrap_or_default()));
-    *request.method_mut() = out.method;
+    *request.method_mut() = out.method.clone();
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
-    *headers = out.headers;
+    *headers = out.headers.clone();
     if !headers.contains_key(ACCEPT_ENCODING) {
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(ENCODINGS));
     }
@@ -133,8 +169,10 @@ fn to_hyper(out: Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
     Ok(request)
 }
 
-/// The same attempt through a reqwest client (an account's proxy), built
-/// without reqwest's own decompression: the answer is decoded as above.
+/// The same attempt through a reqwest client: an account's proxy (built
+/// without reqwest's own decompression), or the environment's proxy (the
+/// client's shared one, which undoes gzip and br itself and drops their
+/// `Content-Encoding`). Whatever is still encoded is decoded as above.
 pub(crate) async fn send_reqwest(
     client: &reqwest::Client,
     out: Outgoing,
@@ -150,7 +188,7 @@ pub(crate) async fn send_reqwest(
     let headers = response.headers().clone();
     let body = response.bytes().await?;
     Ok(
-        decode(headers.get(CONTENT_ENCODING), body).map(|body| Answered {
+        decode_answer(status, headers.get(CONTENT_ENCODING), body).map(|body| Answered {
             status,
             headers,
             body,
@@ -158,9 +196,25 @@ pub(crate) async fn send_reqwest(
     )
 }
 
-/// Undoes the answer's `Content-Encoding` (one of those asked for).
+/// An answer's body decoded. An error answer whose body does not decode
+/// keeps it as it came: its status and `Retry-After` still say what
+/// happened (a body-less 429 or 5xx sent with a `Content-Encoding`, say),
+/// which a decoding failure must not hide.
+fn decode_answer(
+    status: StatusCode,
+    encoding: Option<&HeaderValue>,
+    body: Bytes,
+) -> Result<Bytes, Failure> {
+    match decode(encoding, body.clone()) {
+        Err(_) if !status.is_success() => Ok(body),
+        decoded => decoded,
+    }
+}
+
+/// Undoes the answer's `Content-Encoding` (one of those asked for). An
+/// empty body is empty whatever its encoding says.
 fn decode(encoding: Option<&HeaderValue>, body: Bytes) -> Result<Bytes, Failure> {
-    let Some(encoding) = encoding else {
+    let Some(encoding) = encoding.filter(|_| !body.is_empty()) else {
         return Ok(body);
     };
     let encoding = encoding.to_str().unwrap_or("").trim();
@@ -309,6 +363,43 @@ mod tests {
         assert_eq!(
             decode(Some(&header("zstd")), two.into()).unwrap(),
             &b"[1,2]"[..]
+        );
+    }
+
+    #[test]
+    fn an_empty_body_or_an_error_answer_that_does_not_decode_is_kept() {
+        for encoding in ["gzip", "deflate", "br", "zstd"] {
+            assert_eq!(decode(Some(&header(encoding)), Bytes::new()).unwrap(), "");
+        }
+        let page = Bytes::from_static(b"<html>Bad gateway</html>");
+        let kept = decode_answer(StatusCode::BAD_GATEWAY, Some(&header("br")), page.clone());
+        assert_eq!(kept.unwrap(), page);
+        let refused = decode_answer(StatusCode::OK, Some(&header("br")), page);
+        assert!(matches!(refused, Err(Failure::Encoding(_))));
+    }
+
+    #[test]
+    fn a_connect_timeout_anywhere_in_the_causes_is_a_timeout() {
+        #[derive(Debug)]
+        struct Wrapper(std::io::Error);
+        impl std::fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let timed_out = Wrapper(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect"));
+        assert!(matches!(failure(timed_out), Failure::Timeout));
+        let refused = Wrapper(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "no",
+        ));
+        assert!(
+            matches!(failure(refused), Failure::Transport(m) if m == "client error (Connect): no")
         );
     }
 
