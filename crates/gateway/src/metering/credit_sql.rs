@@ -121,14 +121,7 @@ async fn one_team_pg(
         .collect();
     let team = plan.first().map_or("", |call| call.0);
     let total: i64 = plan.iter().map(|call| call.1).sum();
-    let debits: Vec<(i64, i64)> = sqlx::query_as(ONE_TEAM_PG)
-        .bind(serde_json::to_string(&calls).unwrap_or_default())
-        .bind(now_ms())
-        .bind(team)
-        .bind(total)
-        .bind(run)
-        .fetch_all(&mut *conn)
-        .await?;
+    let debits = one_trip(conn, ONE_TEAM_PG, &calls, team, total, run).await?;
     if debits.len() != plan.len() {
         return Ok(None);
     }
@@ -144,6 +137,27 @@ async fn one_team_pg(
 }
 
 type Tx<'t> = sqlx::Transaction<'t, sqlx::Any>;
+
+/// Runs an engine's one-trip batch ([`ONE_TEAM_PG`], [`ONE_TEAM_SQLITE`]):
+/// both read the calls as JSON (`$1`), the time (`$2`), the team (`$3`),
+/// the batch's total (`$4`) and the run (`$5`), and answer two numbers a row.
+async fn one_trip(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    calls: &impl serde::Serialize,
+    team: &str,
+    total: i64,
+    run: i64,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(sql)
+        .bind(serde_json::to_string(calls).unwrap_or_default())
+        .bind(now_ms())
+        .bind(team)
+        .bind(total)
+        .bind(run)
+        .fetch_all(conn)
+        .await
+}
 
 /// SQLite, a batch whose calls are all one team's: the whole transaction as
 /// ONE query of four statements, so one trip to sqlx's connection thread
@@ -233,14 +247,7 @@ async fn one_team_sqlite(
             }
         })
         .collect();
-    let mut rows: Vec<(i64, i64)> = sqlx::query_as(ONE_TEAM_SQLITE)
-        .bind(serde_json::to_string(&calls).unwrap_or_default())
-        .bind(now_ms())
-        .bind(team)
-        .bind(total)
-        .bind(run)
-        .fetch_all(&mut *conn)
-        .await?;
+    let mut rows = one_trip(conn, ONE_TEAM_SQLITE, &calls, team, total, run).await?;
     if rows.is_empty() {
         return Ok(None);
     }
