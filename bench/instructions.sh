@@ -25,14 +25,8 @@ GATEWAY_PORT=${GATEWAY_PORT:-18181}
 
 command -v valgrind >/dev/null || { echo "valgrind is required" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -p fansly-gateway >&2
-  BIN=target/release/fansly-gateway
-fi
-WORK=$(mktemp -d)
-OUT=bench/out
-mkdir -p "$OUT"
-pids=()
+. bench/lib.sh
+bench_setup
 DBNAME=
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -43,7 +37,6 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-. bench/lib.sh
 
 export RUST_LOG=warn
 export FANSLY_GATEWAY_UPSTREAM__API_BASE=http://127.0.0.1:$SANDBOX_PORT

@@ -3,7 +3,21 @@
 # far beyond what Fansly allows; with the limits on, every run turns into
 # 429s after the first few calls (the sandbox's per-route read limit is
 # 20/min, the gateway's own per-route buckets mirror it).
-# Expects BIN, WORK, SANDBOX_PORT and a `pids` array.
+# Expects BIN, WORK, SANDBOX_PORT and a `pids` array (see bench_setup).
+
+# BIN=path/to/fansly-gateway runs another build (e.g. the previous commit's,
+# for a before/after pair) instead of building this tree; then a work
+# directory (WORK), bench/out (OUT) and the list of started processes (pids).
+bench_setup() {
+  if [ -z "${BIN:-}" ]; then
+    cargo build --release -p fansly-gateway >&2
+    BIN=target/release/fansly-gateway
+  fi
+  WORK=$(mktemp -d)
+  OUT=bench/out
+  mkdir -p "$OUT"
+  pids=()
+}
 
 wait_for() { for _ in $(seq 200); do curl -sf -o /dev/null "$1" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
 

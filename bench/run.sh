@@ -40,19 +40,10 @@ GATEWAY_PORT=${GATEWAY_PORT:-18180}
 CHECK_KEY=necvac-govry3-tybkYz
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
-# BIN=path/to/fansly-gateway runs another build (e.g. the previous commit's,
-# for a before/after pair) instead of building this tree.
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -p fansly-gateway >&2
-  BIN=target/release/fansly-gateway
-fi
-WORK=$(mktemp -d)
-OUT=bench/out
-mkdir -p "$OUT"
-pids=()
+. bench/lib.sh
+bench_setup
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-. bench/lib.sh
 
 
 stat() { # name, wrk output file -> "name rps p50 p99 errors"

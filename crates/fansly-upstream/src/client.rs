@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rand::Rng;
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -86,6 +87,9 @@ pub struct FanslyClient {
     direct: Option<Direct>,
     /// Everything else of accounts without a proxy: uploads, the web app's pages.
     http: reqwest::Client,
+    /// `cfg.user_agent` as a header, made once (an invalid one falls back
+    /// to [`DEFAULT_USER_AGENT`]).
+    pub(crate) user_agent: HeaderValue,
     /// One connection pool per proxy, so an account's traffic never leaves
     /// through another account's proxy.
     proxied: Arc<Mutex<HashMap<String, reqwest::Client>>>,
@@ -112,6 +116,8 @@ impl FanslyClient {
         Ok(Self {
             direct: (!system_proxy()).then(|| Direct::new(cfg.timeout, connect_timeout(&cfg))),
             http,
+            user_agent: HeaderValue::from_str(&cfg.user_agent)
+                .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT)),
             proxied: Arc::default(),
             check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
             key_refresh: Arc::default(),
@@ -426,10 +432,14 @@ impl FanslyClient {
         // Serialised once for every attempt.
         let json = body.map(|body| bytes::Bytes::from(body.to_string()));
         self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
+            let mut headers = self.api_headers(Some((session, url.path())));
+            if json.is_some() {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
             Outgoing {
                 method: method.clone(),
                 url: url.clone(),
-                headers: self.api_headers(Some((session, url.path()))),
+                headers,
                 json: json.clone(),
             }
         })

@@ -1,12 +1,12 @@
 //! The headers of a request to Fansly, as the web app sends them (spec
-//! §2.1): the browser's set for any page, and an API call's, in the order
-//! of a Firefox HAR, signed when there is a session.
+//! §2.1), in the order of a Firefox HAR, signed when there is a session.
+//! The web app's own pages (`keyguard.rs`) get the same set.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::ExposeSecret;
 
 use crate::check::client_check;
-use crate::client::{FanslyClient, DEFAULT_USER_AGENT};
+use crate::client::FanslyClient;
 use crate::session::Session;
 use crate::transport;
 
@@ -20,27 +20,6 @@ static SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
 static SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 impl FanslyClient {
-    pub(crate) fn browser_headers(&self) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        let ua = HeaderValue::from_str(&self.config().user_agent)
-            .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
-        h.insert("user-agent", ua);
-        h.insert(
-            "accept",
-            HeaderValue::from_static("application/json, text/plain, */*"),
-        );
-        h.insert(
-            "accept-language",
-            HeaderValue::from_static("en-US,en;q=0.9"),
-        );
-        h.insert("referer", HeaderValue::from_static("https://fansly.com/"));
-        h.insert("origin", HeaderValue::from_static("https://fansly.com"));
-        h.insert("sec-fetch-dest", HeaderValue::from_static("empty"));
-        h.insert("sec-fetch-mode", HeaderValue::from_static("cors"));
-        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
-        h
-    }
-
     /// The headers of an API call in the order of the web app's (spec §2.1,
     /// from a Firefox HAR), the encodings Firefox accepts included; signed
     /// when there is a session (`pathname`: the URL's path, for the digest).
@@ -58,9 +37,7 @@ impl FanslyClient {
             }
         };
         let constant = |value: &'static str| HeaderValue::from_static(value);
-        let ua = HeaderValue::from_str(&self.config().user_agent)
-            .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT));
-        h.insert(USER_AGENT, ua);
+        h.insert(USER_AGENT, self.user_agent.clone());
         h.insert(ACCEPT, constant("application/json, text/plain, */*"));
         h.insert(ACCEPT_LANGUAGE, constant("en-US,en;q=0.9"));
         h.insert(ACCEPT_ENCODING, constant(transport::ENCODINGS));

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use reqwest::header::{HeaderValue, ACCEPT};
+use reqwest::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING};
 use url::Url;
 
 use crate::checkkey;
@@ -77,8 +77,11 @@ impl FanslyClient {
     }
 
     async fn web_page(&self, url: &Url, accept: &'static str) -> Result<String, UpstreamError> {
-        let mut headers = self.browser_headers();
+        let mut headers = self.api_headers(None);
         headers.insert(ACCEPT, HeaderValue::from_static(accept));
+        // The page is read by reqwest, which undoes only what it asks for
+        // itself (gzip, br): it adds its own `Accept-Encoding`.
+        headers.remove(ACCEPT_ENCODING);
         let resp = self
             .plain_http()
             .get(url.clone())

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_ENCODING};
 use hyper::{Method, StatusCode};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -31,7 +31,8 @@ use url::Url;
 pub(crate) const ENCODINGS: &str = "gzip, deflate, br, zstd";
 
 /// One attempt of a request, built afresh per attempt (its signature and
-/// timestamp change).
+/// timestamp change), with every header it carries (`headers.rs`, and
+/// `Content-Type` with a body).
 pub(crate) struct Outgoing {
     pub method: Method,
     pub url: Url,
@@ -158,14 +159,7 @@ fn to_hyper(out: &Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
     let mut request = hyper::Request::new(Full::new(out.json.clone().unwrap_or_default()));
     *request.method_mut() = out.method.clone();
     *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    *headers = out.headers.clone();
-    if !headers.contains_key(ACCEPT_ENCODING) {
-        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static(ENCODINGS));
-    }
-    if out.json.is_some() {
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    }
+    *request.headers_mut() = out.headers.clone();
     Ok(request)
 }
 
@@ -179,9 +173,7 @@ pub(crate) async fn send_reqwest(
 ) -> Result<Result<Answered, Failure>, reqwest::Error> {
     let mut request = client.request(out.method, out.url).headers(out.headers);
     if let Some(json) = out.json {
-        request = request
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(json);
+        request = request.body(json);
     }
     let response = request.send().await?;
     let status = response.status();

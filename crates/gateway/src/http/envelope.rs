@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -13,7 +13,9 @@ use crate::http::extract::Authed;
 use crate::http::state::AppState;
 use crate::metering::credits::{self, ReserveError};
 use crate::metering::group_commit::Committer;
-use crate::metering::meta::{Endpoint, Meta};
+use crate::metering::meta::{
+    Endpoint, Meta, CREDITS_BALANCE, CREDITS_USED, IS_CACHED, LIMIT_MINUTE, REMAINING_MINUTE,
+};
 use crate::metering::rate_limit::RateStatus;
 
 /// A metered answer. `data` is a parsed [`Value`] for answers the gateway
@@ -80,14 +82,6 @@ impl<D: serde::Serialize> IntoResponse for Metered<D> {
         response
     }
 }
-
-// Every answer carries these; a static name is copied, a name given as
-// text would be parsed on every insert.
-static LIMIT_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-limit-minute");
-static REMAINING_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-remaining-minute");
-static CREDITS_USED: HeaderName = HeaderName::from_static("x-ofapi-credits-used");
-static CREDITS_BALANCE: HeaderName = HeaderName::from_static("x-ofapi-credits-balance");
-static IS_CACHED: HeaderName = HeaderName::from_static("x-ofapi-is-cached");
 
 /// `x-rate-limit-*` headers; the daily ones are omitted since the limit is gone.
 pub fn rate_headers(rate: &RateStatus) -> HeaderMap {

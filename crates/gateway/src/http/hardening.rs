@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use crate::http::state::AppState;
-use crate::metering::meta::{CachePolicy, Meta};
+use crate::metering::meta::{CachePolicy, Meta, CREDITS_BALANCE, CREDITS_USED};
 use crate::metering::rate_limit::RateStatus;
 
 /// Longest client-chosen request id kept; longer or odd ones are replaced.
@@ -102,10 +102,10 @@ pub async fn json_errors(State(state): State<AppState>, mut req: Request, next: 
                     body["_meta"] = meta.to_json();
                     parts
                         .headers
-                        .insert("x-ofapi-credits-used", HeaderValue::from(0));
+                        .insert(CREDITS_USED.clone(), HeaderValue::from(0));
                     parts
                         .headers
-                        .insert("x-ofapi-credits-balance", HeaderValue::from(balance));
+                        .insert(CREDITS_BALANCE.clone(), HeaderValue::from(balance));
                 }
                 Err(e) => tracing::warn!(error = %e, "reading the balance for an error answer"),
             }

@@ -17,13 +17,9 @@ use fansly_upstream::calls;
 
 use crate::core::time::now_ms;
 use crate::http::state::AppState;
+use crate::metering::meta::CREDITS_USED;
 use crate::metering::requests::RequestRecord;
 use crate::tenancy::Caller;
-
-/// What the envelope reports a call cost (`http/envelope.rs` sets it); a
-/// static name is not parsed on every read.
-static CREDITS_USED: axum::http::HeaderName =
-    axum::http::HeaderName::from_static("x-ofapi-credits-used");
 
 /// Filled by the `Authed` extractor: whose request this is.
 #[derive(Clone, Default)]

@@ -1,12 +1,21 @@
 //! Endpoint metering policies and the `_meta` block that reports credits,
 //! cache and rate limits on every answer.
 
+use axum::http::HeaderName;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 #[cfg(test)]
 use serde_json::json;
 use serde_json::Value;
 
 use crate::metering::rate_limit::RateStatus;
+
+// The headers that repeat `_meta` on every answer. Static names are copied;
+// a name given as text would be parsed on every insert and read.
+pub static CREDITS_USED: HeaderName = HeaderName::from_static("x-ofapi-credits-used");
+pub static CREDITS_BALANCE: HeaderName = HeaderName::from_static("x-ofapi-credits-balance");
+pub static IS_CACHED: HeaderName = HeaderName::from_static("x-ofapi-is-cached");
+pub static LIMIT_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-limit-minute");
+pub static REMAINING_MINUTE: HeaderName = HeaderName::from_static("x-rate-limit-remaining-minute");
 
 /// How an endpoint is cached. Every Fansly route is account-specific, so the
 /// vendor caches none of them and neither do we.
