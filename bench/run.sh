@@ -108,9 +108,25 @@ NGX
   cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
   sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
   # The local PostgreSQL's processes together (it shares the two cores).
+  # Context switches of all a process's threads (voluntary + involuntary).
+  switches() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
   pg_ticks() { local sum=0 t; for p in $(pgrep -u postgres); do t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + t)); done; echo "$sum"; }
+  sandbox_pid=${pids[0]}
+  nginx_pid=${pids[1]}
+  # CPU per request of a process over one wrk run: $1 label, $2 pid, $3 ticks
+  # before, $4 the wrk output. nginx's worker is its master's child.
+  cpu_note() {
+    local n; n=$(grep -oE '[0-9]+ requests in' "$4" | cut -d' ' -f1)
+    echo "$1 CPU per request: $(( ($(cpu_ticks "$2") - $3) * 1000000 / $(getconf CLK_TCK) / n )) µs" >>"$cpu_notes"
+  }
+  sb=$(cpu_ticks "$sandbox_pid")
   wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
+  cpu_note "sandbox (direct)" "$sandbox_pid" "$sb" "$OUT/sandbox_direct.txt"
+  nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
+  sb=$(cpu_ticks "$sandbox_pid"); ng=$(cpu_ticks "$nginx_worker")
   wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
+  cpu_note "sandbox (behind nginx)" "$sandbox_pid" "$sb" "$OUT/nginx.txt"
+  cpu_note "nginx worker" "$nginx_worker" "$ng" "$OUT/nginx.txt"
   for db in $DBS; do
     unset FANSLY_GATEWAY_DATABASE_URL
     export FANSLY_GATEWAY_DATA_DIR=$WORK/$db
@@ -126,7 +142,7 @@ NGX
     env ${GATEWAY_THREADS:+TOKIO_WORKER_THREADS=$GATEWAY_THREADS} $BIN serve 2>"$WORK/gateway_$db.log" &
     gw=$!
     wait_for http://127.0.0.1:$GATEWAY_PORT/healthz
-    cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks); sys_before=$(sys_ticks "$gw")
+    cpu_before=$(cpu_ticks "$gw"); pg_before=$(pg_ticks); sys_before=$(sys_ticks "$gw"); sb=$(cpu_ticks "$sandbox_pid"); sw_before=$(switches "$gw")
     if [ "$db" = postgres ]; then
       commits_before=$(psql "$FANSLY_GATEWAY_DATABASE_URL" -Atc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
     fi
@@ -138,9 +154,11 @@ NGX
     wrk_to "gateway_$db" "http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1" "authorization: Bearer $KEY" >>"$results"
     if [ -n "${PERF:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
     cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks); sys_after=$(sys_ticks "$gw")
+    sw_after=$(switches "$gw")
+    cpu_note "sandbox (behind gateway_$db)" "$sandbox_pid" "$sb" "$OUT/gateway_$db.txt"
     requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
     # CPU time per request drifts far less than req/s on a shared machine.
-    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs, of which in the kernel $(( (sys_after - sys_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
+    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs, of which in the kernel $(( (sys_after - sys_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs; $(awk -v a="$sw_before" -v b="$sw_after" -v n="$requests" 'BEGIN {printf "%.2f", (b - a) / n}') thread switches per request" >>"$cpu_notes"
     if [ "$db" = postgres ]; then
       echo "postgres server CPU per request: $(( (pg_after - pg_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     fi

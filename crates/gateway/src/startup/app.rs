@@ -32,12 +32,15 @@ use crate::workers::housekeeping::Housekeeping;
 use crate::workers::profiles::Profiles;
 use crate::workers::relay::lease::SocketLeases;
 use crate::workers::relay::supervisor::{RelayConfig, Relays};
+use crate::workers::wal_checkpoint::WalCheckpointer;
 use crate::workers::{broadcasts, check_key, data_exports, webhook_delivery};
 
 /// How long a stopping instance waits for metered calls still running (a
 /// client that hung up does not stop its call) to settle: longer than one
 /// Fansly request with its retries normally takes.
 const CALLS_PATIENCE: Duration = Duration::from_secs(30);
+/// How often SQLite's log is copied back into the database file.
+const WAL_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 pub struct App {
     listener: TcpListener,
@@ -263,6 +266,13 @@ impl App {
         }
     }
 
+    pub fn wal_checkpointer(&self) -> WalCheckpointer {
+        WalCheckpointer {
+            db: self.state.db.clone(),
+            every: WAL_CHECKPOINT_EVERY,
+        }
+    }
+
     pub fn check_key(&self) -> check_key::CheckKeyWatch {
         check_key::CheckKeyWatch {
             fansly: self.state.fansly.clone(),
@@ -303,6 +313,7 @@ impl App {
         let exports = autostart.then(|| tokio::spawn(exporter.clone().run()));
         let gap_filler = autostart.then(|| gap_fill::spawn(self.gap_fill()));
         let key_watch = autostart.then(|| tokio::spawn(self.check_key().run()));
+        let checkpointer = autostart.then(|| tokio::spawn(self.wal_checkpointer().run()));
         let router = crate::http::router::router(self.state.clone());
         let listener = crate::http::listener::JsonRefusals(self.listener);
         let served = axum::serve(listener, router)
@@ -326,6 +337,9 @@ impl App {
         }
         if let Some(key_watch) = key_watch {
             key_watch.abort();
+        }
+        if let Some(checkpointer) = checkpointer {
+            checkpointer.abort();
         }
         if let Some(broadcasts) = broadcasts {
             broadcasts.stop().await;

@@ -8,4 +8,5 @@ pub mod gap_fill;
 pub mod housekeeping;
 pub mod profiles;
 pub mod relay;
+pub mod wal_checkpoint;
 pub mod webhook_delivery;

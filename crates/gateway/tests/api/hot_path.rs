@@ -467,3 +467,43 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
             .unwrap();
     assert_eq!(refunds, 0);
 }
+
+/// SQLite's log is copied back by the checkpointer beside the writer: the
+/// writer's own commits only checkpoint at `WRITER_CHECKPOINT_PAGES` (not
+/// SQLite's default 1,000), and one pass of the checkpointer leaves every
+/// frame of the log in the database file. PostgreSQL has nothing to do.
+#[tokio::test]
+async fn sqlite_log_is_checkpointed_beside_the_writer_not_in_its_commits() {
+    use fansly_gateway::core::db::WRITER_CHECKPOINT_PAGES;
+    use fansly_gateway::workers::wal_checkpoint::WalCheckpointer;
+
+    let app = crate::helpers::spawn_app().await;
+    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    for _ in 0..5 {
+        let resp = app
+            .request(Method::GET, &path, Some(&app.team.key), None)
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let checkpointer = WalCheckpointer {
+        db: app.db().clone(),
+        every: std::time::Duration::from_millis(100),
+    };
+    let done = checkpointer.run_due().await;
+    if app.db().backend == Backend::Postgres {
+        assert_eq!(done, None);
+        return;
+    }
+    let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(&app.db().writer)
+        .await
+        .unwrap();
+    assert_eq!(pages, i64::from(WRITER_CHECKPOINT_PAGES));
+    let done = done.expect("SQLite checkpoints");
+    assert!(!done.busy, "{done:?}");
+    assert!(
+        done.log_frames > 0,
+        "the calls' commits are in the log: {done:?}"
+    );
+    assert_eq!(done.checkpointed_frames, done.log_frames, "{done:?}");
+}

@@ -508,6 +508,59 @@ async fn a_reservation_whose_caller_stopped_waiting_is_refunded() {
     assert_eq!(credit_runs(&app).await, 0, "retired with nothing unsettled");
 }
 
+/// A client that hangs up while its call waits on Fansly does not decide the
+/// charge: the call runs on without it and settles as it turns out. Here
+/// Fansly refuses the abandoned call (a 400, which is not retried) after the
+/// client is gone,
+/// so its credit comes back (a call cut off with its client would have kept
+/// it: its reservation was already made).
+#[tokio::test]
+async fn a_call_whose_client_hung_up_settles_as_it_turns_out() {
+    let app = spawn_app().await;
+    let team = app.team.id.clone();
+    let before = app.balance(&team).await;
+    app.inject(serde_json::json!({
+        "method": "GET", "path": "/api/v1/account", "status": 400, "delay_ms": 400
+    }))
+    .await;
+    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
+    let gone = app
+        .http
+        .get(format!("{}{}", app.address, path))
+        .bearer_auth(&app.team.key)
+        .timeout(std::time::Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(
+        gone.is_err_and(|e| e.is_timeout()),
+        "the client gave up first"
+    );
+    // The stop waits for the abandoned call to settle.
+    assert_eq!(
+        app.state
+            .credits
+            .drain(std::time::Duration::from_secs(5))
+            .await,
+        0
+    );
+    let sent = app.upstream_requests().await;
+    assert!(
+        sent.iter().any(|r| r.path == "/api/v1/account"),
+        "the call reached Fansly"
+    );
+    assert_eq!(app.balance(&team).await, before, "refunded");
+    let ledger = app.ledger(&team).await;
+    assert_eq!(
+        (ledger[0].reason.as_str(), ledger[0].delta),
+        ("refund", 1),
+        "{ledger:?}"
+    );
+    assert_eq!(
+        ledger.iter().map(|e| e.delta).sum::<i64>(),
+        app.balance(&team).await
+    );
+}
+
 /// A batch reported as failed may have committed (PostgreSQL's answer to a
 /// COMMIT can be lost): the committer then looks for its run's debits it
 /// never heard of, and refunds them, since their calls were answered with
