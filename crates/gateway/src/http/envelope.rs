@@ -233,6 +233,15 @@ impl Authed {
     /// As [`Self::bill`] with a cost decided per call (uploads: per megabyte).
     /// It runs as its own task so a client hanging up mid-call cannot leave a
     /// reservation unsettled.
+    ///
+    /// A call that only reads ([`Endpoint::read`]) runs beside its
+    /// reservation when the team's last known balance covers it: the wait
+    /// for the credit commit overlaps the wait for Fansly instead of adding
+    /// to it (on this machine ~+8 % throughput on SQLite and +16 % on
+    /// PostgreSQL, p99 down 1–2 ms; BENCHMARKS.md). Nothing is handed out
+    /// before the debit is committed: if it is refused (402), what Fansly
+    /// answered is dropped, and a failed call is refunded as ever. Writes
+    /// always wait for their debit before they reach Fansly.
     pub async fn bill_cost<F, D>(
         self,
         state: &AppState,
@@ -246,8 +255,17 @@ impl Authed {
     {
         let state = state.clone();
         let task = tokio::spawn(crate::http::request_log::carry(async move {
-            let reservation = self.reserve(&state, endpoint, cost).await?;
-            match work.await {
+            let overlap = endpoint.read
+                && cost > 0
+                && state.credits.likely_covers(&self.caller.team_id, cost);
+            let (reservation, outcome) = if overlap {
+                tokio::join!(self.reserve(&state, endpoint, cost), work)
+            } else {
+                let reservation = self.reserve(&state, endpoint, cost).await?;
+                (Ok(reservation), work.await)
+            };
+            let reservation = reservation?;
+            match outcome {
                 Ok(data) => Ok(reservation.metered(data)),
                 Err(e) => {
                     reservation.refund().await;

@@ -233,18 +233,31 @@ mod tests {
     use super::*;
 
     /// Every operation of `/openapi.json` has a price, and every price names
-    /// an operation: a new route without a price fails here.
+    /// an operation: a new route without a price fails here. A price marked
+    /// as a read (run beside its reservation) serves GET operations only.
     #[test]
     fn every_operation_has_a_price() {
         let (_, doc) = api();
         let mut seen = Vec::new();
         let mut missing = Vec::new();
+        let mut writes_priced_as_reads = Vec::new();
         for (path, item) in &doc.paths.paths {
-            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
-            for op in operations.into_iter().flatten() {
+            let operations = [
+                ("GET", &item.get),
+                ("PUT", &item.put),
+                ("POST", &item.post),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ];
+            for (method, op) in operations {
+                let Some(op) = op else { continue };
                 let id = op.operation_id.clone().unwrap_or_default();
-                if prices::by_operation(&id).is_none() {
-                    missing.push(format!("{path} ({id})"));
+                match prices::by_operation(&id) {
+                    None => missing.push(format!("{path} ({id})")),
+                    Some(prices::Price::Metered(e)) if e.read && method != "GET" => {
+                        writes_priced_as_reads.push(format!("{method} {path} ({id})"));
+                    }
+                    Some(_) => {}
                 }
                 let public = op
                     .tags
@@ -260,6 +273,10 @@ mod tests {
         assert!(
             missing.is_empty(),
             "operations without a price: {missing:?}"
+        );
+        assert!(
+            writes_priced_as_reads.is_empty(),
+            "not GET, yet priced as a read: {writes_priced_as_reads:?}"
         );
         let stale: Vec<_> = prices::BY_OPERATION
             .iter()

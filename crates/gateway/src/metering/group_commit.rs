@@ -168,6 +168,20 @@ impl Committer {
         self.open.count.load(Ordering::Acquire)
     }
 
+    /// Whether the balance this instance last committed or refunded for
+    /// `team`, within a second, covers `cost`: a read may then run beside
+    /// its reservation. Unknown (a team's first call, or none for a second)
+    /// is no: its call waits for the reservation, so a team that cannot pay
+    /// gets its 402 without a call to Fansly.
+    pub fn likely_covers(&self, team: &str, cost: i64) -> bool {
+        self.seen
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(team)
+            .is_some_and(|(balance, at)| at.elapsed() < LAST_KNOWN_TTL && *balance >= cost)
+    }
+
     /// The team's balance for an answer that charged nothing (an error's
     /// `_meta`): the one this instance last committed or refunded when that
     /// was within a second (other instances' calls, and grants, may have

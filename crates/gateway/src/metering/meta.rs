@@ -31,6 +31,10 @@ pub struct Endpoint {
     pub name: &'static str,
     pub cost: i64,
     pub cache: CachePolicy,
+    /// The call only reads (Fansly GETs, the gateway's own rows): it may
+    /// run while its credits are being reserved, and its answer is handed
+    /// out only once they are (see `Authed::bill_cost`).
+    pub read: bool,
 }
 
 impl Endpoint {
@@ -40,7 +44,13 @@ impl Endpoint {
             name,
             cost,
             cache: CachePolicy::Disabled,
+            read: false,
         }
+    }
+
+    /// The same endpoint, marked as one that only reads.
+    pub const fn reading(self) -> Endpoint {
+        Endpoint { read: true, ..self }
     }
 }
 

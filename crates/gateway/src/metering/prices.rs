@@ -10,6 +10,12 @@ const fn one(name: &'static str) -> Endpoint {
     Endpoint::uncached(name, 1)
 }
 
+/// One credit for a call that only reads (Fansly GETs): it runs beside its
+/// reservation. Only GET operations may use one (the router's test).
+const fn read(name: &'static str) -> Endpoint {
+    one(name).reading()
+}
+
 /// No credits: reported in `_meta` but never charged.
 const fn free(name: &'static str) -> Endpoint {
     Endpoint::uncached(name, 0)
@@ -17,14 +23,14 @@ const fn free(name: &'static str) -> Endpoint {
 
 // Chats
 pub const CHATS_CREATE: Endpoint = one("chats.create");
-pub const CHATS_LIST: Endpoint = one("chats.list");
-pub const CHATS_SHOW: Endpoint = one("chats.show");
+pub const CHATS_LIST: Endpoint = read("chats.list");
+pub const CHATS_SHOW: Endpoint = read("chats.show");
 pub const CHATS_MARK_ALL_READ: Endpoint = one("chats.mark_all_read");
 pub const CHATS_TYPING: Endpoint = free("chats.typing");
 pub const CHATS_READ_RECEIPTS_DISABLE: Endpoint = one("chats.read_receipts.disable");
 
 // Chat messages
-pub const MESSAGES_LIST: Endpoint = one("messages.list");
+pub const MESSAGES_LIST: Endpoint = read("messages.list");
 pub const MESSAGES_SEND: Endpoint = one("messages.send");
 pub const MESSAGES_ACK: Endpoint = one("messages.ack");
 pub const MESSAGES_DELETE: Endpoint = one("messages.delete");
@@ -35,67 +41,67 @@ pub const MESSAGES_UNREACT: Endpoint = one("messages.unreact");
 // name is this one's, and so is the refund of a failed upload.
 pub const MEDIA_UPLOAD: Endpoint = one("media.upload");
 pub const MEDIA_UPLOAD_STATUS: Endpoint = free("media.upload_status");
-pub const MEDIA_ACCOUNT_MEDIA: Endpoint = one("media.account_media");
-pub const MEDIA_DOWNLOAD: Endpoint = one("media.download");
+pub const MEDIA_ACCOUNT_MEDIA: Endpoint = read("media.account_media");
+pub const MEDIA_DOWNLOAD: Endpoint = read("media.download");
 
 // Users, followers, subscribers
-pub const USERS_LOOKUP: Endpoint = one("users.lookup");
+pub const USERS_LOOKUP: Endpoint = read("users.lookup");
 pub const USERS_MUTE: Endpoint = one("users.mute");
 pub const USERS_UNMUTE: Endpoint = one("users.unmute");
-pub const FOLLOWERS_LIST: Endpoint = one("followers.list");
-pub const FOLLOWING_LIST: Endpoint = one("following.list");
-pub const SUBSCRIBERS_LIST: Endpoint = one("subscribers.list");
-pub const SUBSCRIPTION_TIERS_LIST: Endpoint = one("subscription_tiers.list");
+pub const FOLLOWERS_LIST: Endpoint = read("followers.list");
+pub const FOLLOWING_LIST: Endpoint = read("following.list");
+pub const SUBSCRIBERS_LIST: Endpoint = read("subscribers.list");
+pub const SUBSCRIPTION_TIERS_LIST: Endpoint = read("subscription_tiers.list");
 
 // Lists
-pub const LISTS_LIST: Endpoint = one("lists.list");
+pub const LISTS_LIST: Endpoint = read("lists.list");
 pub const LISTS_CREATE: Endpoint = one("lists.create");
 pub const LISTS_REORDER: Endpoint = one("lists.reorder");
 pub const LISTS_UPDATE: Endpoint = one("lists.update");
 pub const LISTS_DELETE: Endpoint = one("lists.delete");
-pub const LISTS_ITEMS: Endpoint = one("lists.items");
+pub const LISTS_ITEMS: Endpoint = read("lists.items");
 pub const LISTS_ITEMS_ADD: Endpoint = one("lists.items.add");
 pub const LISTS_ITEMS_REMOVE: Endpoint = one("lists.items.remove");
 pub const LISTS_ITEMS_REMOVE_ONE: Endpoint = one("lists.items.remove_one");
 
 // Earnings and top supporters
-pub const EARNINGS_WALLETS: Endpoint = one("earnings.wallets");
-pub const EARNINGS_TRANSACTIONS: Endpoint = one("earnings.transactions");
-pub const EARNINGS_PENDING: Endpoint = one("earnings.pending");
-pub const EARNINGS_PAYOUTS: Endpoint = one("earnings.payouts");
-pub const EARNINGS_STATS: Endpoint = one("earnings.stats");
-pub const EARNINGS_MONTHLY: Endpoint = one("earnings.monthly");
-pub const TOP_SUPPORTERS_LIST: Endpoint = one("top_supporters.list");
-pub const TOP_SUPPORTERS_BREAKDOWN: Endpoint = one("top_supporters.breakdown");
-pub const TOP_SUPPORTERS_MONTHLY: Endpoint = one("top_supporters.monthly");
+pub const EARNINGS_WALLETS: Endpoint = read("earnings.wallets");
+pub const EARNINGS_TRANSACTIONS: Endpoint = read("earnings.transactions");
+pub const EARNINGS_PENDING: Endpoint = read("earnings.pending");
+pub const EARNINGS_PAYOUTS: Endpoint = read("earnings.payouts");
+pub const EARNINGS_STATS: Endpoint = read("earnings.stats");
+pub const EARNINGS_MONTHLY: Endpoint = read("earnings.monthly");
+pub const TOP_SUPPORTERS_LIST: Endpoint = read("top_supporters.list");
+pub const TOP_SUPPORTERS_BREAKDOWN: Endpoint = read("top_supporters.breakdown");
+pub const TOP_SUPPORTERS_MONTHLY: Endpoint = read("top_supporters.monthly");
 
 // Tracking links, statistics
-pub const TRACKING_LINKS_LIST: Endpoint = one("tracking_links.list");
-pub const TRACKING_LINKS_STATS: Endpoint = one("tracking_links.stats");
+pub const TRACKING_LINKS_LIST: Endpoint = read("tracking_links.list");
+pub const TRACKING_LINKS_STATS: Endpoint = read("tracking_links.stats");
 pub const TRACKING_LINKS_UPDATE: Endpoint = one("tracking_links.update");
-pub const INSIGHTS_GET: Endpoint = one("insights.get");
-pub const ANALYTICS_SUMMARY: Endpoint = one("analytics.summary");
+pub const INSIGHTS_GET: Endpoint = read("insights.get");
+pub const ANALYTICS_SUMMARY: Endpoint = read("analytics.summary");
 
 // Walls, posts, vault, stories
-pub const WALLS_LIST: Endpoint = one("walls.list");
+pub const WALLS_LIST: Endpoint = read("walls.list");
 pub const WALLS_CREATE: Endpoint = one("walls.create");
-pub const POSTS_LIST: Endpoint = one("posts.list");
+pub const POSTS_LIST: Endpoint = read("posts.list");
 pub const POSTS_SEND: Endpoint = one("posts.send");
 pub const POSTS_UPDATE: Endpoint = one("posts.update");
-pub const POSTS_STATS: Endpoint = one("posts.stats");
-pub const VAULT_ALBUMS_LIST: Endpoint = one("vault.albums.list");
+pub const POSTS_STATS: Endpoint = read("posts.stats");
+pub const VAULT_ALBUMS_LIST: Endpoint = read("vault.albums.list");
 pub const VAULT_ALBUMS_CREATE: Endpoint = one("vault.albums.create");
 pub const VAULT_ALBUMS_UPDATE: Endpoint = one("vault.albums.update");
 pub const VAULT_ALBUMS_REORDER: Endpoint = one("vault.albums.reorder");
 pub const VAULT_ALBUMS_MEDIA_ADD: Endpoint = one("vault.albums.media.add");
 pub const VAULT_ALBUMS_MEDIA_REMOVE: Endpoint = one("vault.albums.media.remove");
-pub const VAULT_MEDIA_LIST: Endpoint = one("vault.media.list");
+pub const VAULT_MEDIA_LIST: Endpoint = read("vault.media.list");
 pub const STORIES_ADD: Endpoint = one("stories.add");
 
 // Mass messaging
-pub const MASS_MESSAGING_LIST: Endpoint = one("mass_messaging.list");
+pub const MASS_MESSAGING_LIST: Endpoint = read("mass_messaging.list");
 pub const MASS_MESSAGING_SEND: Endpoint = one("mass_messaging.send");
-pub const MASS_MESSAGING_GET: Endpoint = one("mass_messaging.get");
+pub const MASS_MESSAGING_GET: Endpoint = read("mass_messaging.get");
 pub const MASS_MESSAGING_UPDATE: Endpoint = one("mass_messaging.update");
 pub const MASS_MESSAGING_CANCEL: Endpoint = one("mass_messaging.cancel");
 

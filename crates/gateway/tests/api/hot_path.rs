@@ -507,3 +507,121 @@ async fn sqlite_log_is_checkpointed_beside_the_writer_not_in_its_commits() {
     );
     assert_eq!(done.checkpointed_frames, done.log_frames, "{done:?}");
 }
+
+/// A read runs beside its reservation: while the credit commit is held up
+/// (a transaction of this test holds the team's row), the lookup's Fansly
+/// call is already made, and its answer comes out only once the debit
+/// commits. A write waits for its debit before it reaches Fansly.
+#[tokio::test]
+async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_not() {
+    let app = crate::helpers::spawn_app().await;
+    let team = app.team.id.clone();
+    let lookup = app.acct_path("users/fan1");
+    // The team's first call waits for its debit; it leaves the balance known.
+    let first = app.request(Method::GET, &lookup, Some(&app.team.key), None);
+    assert_eq!(first.await.status(), 200);
+    let chat = app.open_chat(1).await;
+    let send = app.acct_path(&format!("chats/{chat}/messages"));
+    app.clear_upstream_requests().await;
+    let before = app.balance(&team).await;
+
+    let mut hold = app.db().pool.begin().await.unwrap();
+    sqlx::query("UPDATE teams SET credits = credits WHERE id = $1")
+        .bind(&team)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let write = {
+        let (http, url, key) = (
+            app.http.clone(),
+            format!("{}{send}", app.address),
+            app.team.key.clone(),
+        );
+        tokio::spawn(async move {
+            let body = json!({"text": "after the debit"});
+            http.post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let read = {
+        let (http, url, key) = (
+            app.http.clone(),
+            format!("{}{lookup}", app.address),
+            app.team.key.clone(),
+        );
+        tokio::spawn(async move { http.get(url).bearer_auth(key).send().await.unwrap() })
+    };
+    // The lookup reaches Fansly while the debits cannot commit.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let seen = loop {
+        let seen = app.upstream_requests().await;
+        if seen.iter().any(|r| r.path == "/api/v1/account") {
+            break seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the read never reached Fansly: {seen:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert!(
+        !seen.iter().any(|r| r.method == "POST"),
+        "the write reached Fansly before its debit: {seen:?}"
+    );
+    assert!(!read.is_finished(), "the read's answer waits for its debit");
+    assert!(!write.is_finished());
+    hold.commit().await.unwrap();
+
+    assert_eq!(read.await.unwrap().status(), 200);
+    assert_eq!(write.await.unwrap().status(), 200);
+    assert_eq!(app.balance(&team).await, before - 2);
+    let ledger = app.ledger(&team).await;
+    let mut latest: Vec<_> = ledger[..2].iter().map(|e| e.endpoint.clone()).collect();
+    latest.sort();
+    assert_eq!(
+        latest,
+        [
+            Some("messages.send".to_owned()),
+            Some("users.lookup".to_owned())
+        ],
+        "{ledger:?}"
+    );
+    assert_eq!(
+        ledger.iter().map(|e| e.delta).sum::<i64>(),
+        app.balance(&team).await
+    );
+}
+
+/// A read run beside its reservation when the team's last known balance
+/// covered it, but the balance was spent meanwhile (another instance, a
+/// refund taken back): the answer is a 402, what Fansly answered is dropped,
+/// and nothing is charged.
+#[tokio::test]
+async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
+    let app = crate::helpers::spawn_app().await;
+    let team = app.team.id.clone();
+    let lookup = app.acct_path("users/fan1");
+    let first = app.request(Method::GET, &lookup, Some(&app.team.key), None);
+    assert_eq!(first.await.status(), 200);
+    // Spent elsewhere: this instance still remembers the old balance.
+    sqlx::query("UPDATE teams SET credits = 0 WHERE id = $1")
+        .bind(&team)
+        .execute(&app.db().writer)
+        .await
+        .unwrap();
+    assert!(app.state.credits.likely_covers(&team, 1));
+    app.clear_upstream_requests().await;
+    let resp = app
+        .request(Method::GET, &lookup, Some(&app.team.key), None)
+        .await;
+    assert_eq!(resp.status(), 402);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body.get("data").is_none_or(|d| d.is_null()), "{body}");
+    assert_eq!(app.balance(&team).await, 0);
+    let sent = app.upstream_requests().await;
+    assert!(sent.iter().any(|r| r.path == "/api/v1/account"), "{sent:?}");
+}
