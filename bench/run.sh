@@ -74,8 +74,12 @@ if [ "$MODE" = side ]; then
   TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
   DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
   SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
-  SIGNED=$(printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, deflate, br, zstd' \
-    "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
+  # The request the gateway sends (fansly-upstream/src/headers.rs): the web
+  # app's headers, not only the signed ones, so the sandbox reads as many
+  # headers on every path.
+  BROWSER='user-agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0|accept: application/json, text/plain, */*|accept-language: en-US,en;q=0.9|referer: https://fansly.com/|sec-fetch-dest: empty|sec-fetch-mode: cors|sec-fetch-site: same-site'
+  SIGNED=$(printf '%s|authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, deflate, br, zstd' \
+    "$BROWSER" "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
   # A bare reverse proxy: one worker, keepalive to the upstream.
   cat >"$WORK/nginx.conf" <<NGX
 worker_processes 1;
