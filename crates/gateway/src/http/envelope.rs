@@ -237,11 +237,12 @@ impl Authed {
     /// A call that only reads ([`Endpoint::read`]) runs beside its
     /// reservation when the team's last known balance covers it: the wait
     /// for the credit commit overlaps the wait for Fansly instead of adding
-    /// to it (on this machine ~+8 % throughput on SQLite and +16 % on
-    /// PostgreSQL, p99 down 1–2 ms; BENCHMARKS.md). Nothing is handed out
-    /// before the debit is committed: if it is refused (402), what Fansly
-    /// answered is dropped, and a failed call is refunded as ever. Writes
-    /// always wait for their debit before they reach Fansly.
+    /// to it (BENCHMARKS.md, eleventh round: PostgreSQL's ratio to nginx
+    /// ~0.51 → ~0.56, SQLite's added p99 ~0.7 ms lower at the median).
+    /// Nothing is handed out before the debit is committed: a refused debit
+    /// answers 402 at once and drops the Fansly call (or its answer), and a
+    /// failed call is refunded as ever. Writes always wait for their debit
+    /// before they reach Fansly.
     pub async fn bill_cost<F, D>(
         self,
         state: &AppState,
@@ -259,7 +260,16 @@ impl Authed {
                 && cost > 0
                 && state.credits.likely_covers(&self.caller.team_id, cost);
             let (reservation, outcome) = if overlap {
-                tokio::join!(self.reserve(&state, endpoint, cost), work)
+                let mut reserve = std::pin::pin!(self.reserve(&state, endpoint, cost));
+                let mut work = std::pin::pin!(work);
+                // A refused debit answers at once; Fansly's read is dropped.
+                tokio::select! {
+                    reserved = &mut reserve => {
+                        let reserved = reserved?;
+                        (Ok(reserved), work.await)
+                    }
+                    outcome = &mut work => (reserve.await, outcome),
+                }
             } else {
                 let reservation = self.reserve(&state, endpoint, cost).await?;
                 (Ok(reservation), work.await)

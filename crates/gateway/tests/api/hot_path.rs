@@ -597,9 +597,9 @@ async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_n
 }
 
 /// A read run beside its reservation when the team's last known balance
-/// covered it, but the balance was spent meanwhile (another instance, a
-/// refund taken back): the answer is a 402, what Fansly answered is dropped,
-/// and nothing is charged.
+/// covered it, but the balance was spent meanwhile (on another instance):
+/// the answer is a 402 and nothing else (the Fansly call, or its answer, is
+/// dropped), and nothing is charged.
 #[tokio::test]
 async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
     let app = crate::helpers::spawn_app().await;
@@ -613,8 +613,10 @@ async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
         .execute(&app.db().writer)
         .await
         .unwrap();
-    assert!(app.state.credits.likely_covers(&team, 1));
-    app.clear_upstream_requests().await;
+    assert!(
+        app.state.credits.likely_covers(&team, 1),
+        "the read runs beside its reservation"
+    );
     let resp = app
         .request(Method::GET, &lookup, Some(&app.team.key), None)
         .await;
@@ -622,6 +624,10 @@ async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body.get("data").is_none_or(|d| d.is_null()), "{body}");
     assert_eq!(app.balance(&team).await, 0);
-    let sent = app.upstream_requests().await;
-    assert!(sent.iter().any(|r| r.path == "/api/v1/account"), "{sent:?}");
+    let ledger = app.ledger(&team).await;
+    assert_eq!(ledger[0].endpoint.as_deref(), Some("users.lookup"));
+    assert_eq!(
+        ledger[0].reason, "debit",
+        "only the first call's: {ledger:?}"
+    );
 }
