@@ -625,9 +625,6 @@ async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
     assert!(body.get("data").is_none_or(|d| d.is_null()), "{body}");
     assert_eq!(app.balance(&team).await, 0);
     let ledger = app.ledger(&team).await;
-    assert_eq!(ledger[0].endpoint.as_deref(), Some("users.lookup"));
-    assert_eq!(
-        ledger[0].reason, "debit",
-        "only the first call's: {ledger:?}"
-    );
+    let debits = ledger.iter().filter(|e| e.reason == "debit").count();
+    assert_eq!(debits, 1, "only the first call's: {ledger:?}");
 }
