@@ -491,7 +491,7 @@ impl FanslyClient {
                     }
                 }
             }
-            let result = self.send_once(route, session, build()).await;
+            let result = self.send_once(route, session, &build).await;
             let retry_in = match &result {
                 Err(UpstreamError::RateLimited { retry_after }) => {
                     Some(retry_after.unwrap_or_else(|| self.backoff(attempt)))
@@ -522,16 +522,25 @@ impl FanslyClient {
         step + Duration::from_millis(jitter)
     }
 
+    /// One attempt, built by `build`. On the direct transport a request
+    /// HTTP/2 refused unprocessed ([`Failure::Refused`]) is built and sent
+    /// once more at once (reqwest does the same for its own transport).
     async fn send_once(
         &self,
         route: &Route,
         session: Option<&Session>,
-        out: Outgoing,
+        build: &impl Fn() -> Outgoing,
     ) -> RawAnswer {
         crate::calls::count();
         let resp = match (&route.proxy, &self.direct) {
-            (None, Some(direct)) => direct.send(out).await.map_err(|e| self.failure(e))?,
-            _ => transport::send_reqwest(&self.http_for(route)?, out)
+            (None, Some(direct)) => {
+                let mut sent = direct.send(build()).await;
+                if matches!(sent, Err(Failure::Refused(_))) {
+                    sent = direct.send(build()).await;
+                }
+                sent.map_err(|e| self.failure(e))?
+            }
+            _ => transport::send_reqwest(&self.http_for(route)?, build())
                 .await
                 .map_err(|e| self.transport_error(route, e))?
                 .map_err(|e| self.failure(e))?,
@@ -559,7 +568,9 @@ impl FanslyClient {
     fn failure(&self, e: Failure) -> UpstreamError {
         match e {
             Failure::Timeout => UpstreamError::Timeout(self.cfg.timeout),
-            Failure::Transport(details) => UpstreamError::Unreachable(details),
+            Failure::Transport(details) | Failure::Refused(details) => {
+                UpstreamError::Unreachable(details)
+            }
             Failure::Encoding(details) => UpstreamError::Protocol(details),
         }
     }

@@ -57,6 +57,10 @@ pub(crate) enum Failure {
     Transport(String),
     /// The answer's body could not be decompressed.
     Encoding(String),
+    /// An HTTP/2 request the server refused before processing it (a graceful
+    /// GOAWAY, REFUSED_STREAM): it never reached Fansly, so even a write may
+    /// be sent again (reqwest's rule; `FanslyClient::send_once` does, once).
+    Refused(String),
 }
 
 /// hyper's pooled client over plain TCP or rustls (web roots, HTTP/1.1 and
@@ -95,17 +99,18 @@ impl Direct {
         Direct { client, timeout }
     }
 
-    /// Sends one attempt and reads the whole answer, within the timeout. An
-    /// HTTP/2 request the server refused before processing it (a graceful
-    /// GOAWAY, REFUSED_STREAM) is sent once more on a fresh stream, as
-    /// reqwest did: it never reached Fansly, so even a write is safe to repeat.
+    /// Sends one attempt and reads the whole answer, within the timeout.
     pub async fn send(&self, out: Outgoing) -> Result<Answered, Failure> {
+        let request = to_hyper(out)?;
         let exchange = async {
-            let mut response = self.client.request(to_hyper(&out)?).await;
-            if matches!(&response, Err(e) if refused_unprocessed(e)) {
-                response = self.client.request(to_hyper(&out)?).await;
-            }
-            let (parts, body) = response.map_err(failure)?.into_parts();
+            let response = self.client.request(request).await.map_err(|e| {
+                if refused_unprocessed(&e) {
+                    Failure::Refused(error_chain(&e))
+                } else {
+                    failure(e)
+                }
+            })?;
+            let (parts, body) = response.into_parts();
             let body = body.collect().await.map_err(failure)?.to_bytes();
             Ok((parts, body))
         };
@@ -124,42 +129,43 @@ impl Direct {
 /// A failed exchange: a timeout anywhere in its causes (connecting, say:
 /// reqwest reported those as timeouts too) or a transport failure.
 fn failure(e: impl std::error::Error + 'static) -> Failure {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-    while let Some(c) = cause {
-        let timed_out = c
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
-        if timed_out {
-            return Failure::Timeout;
-        }
-        cause = c.source();
+    let timed_out = causes(&e).any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+    });
+    if timed_out {
+        return Failure::Timeout;
     }
     Failure::Transport(error_chain(&e))
+}
+
+/// An error and its causes, outermost first.
+fn causes<'e>(
+    e: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |c| c.source())
 }
 
 /// An HTTP/2 refusal of a request the server did not process: a graceful
 /// GOAWAY from the server, or its REFUSED_STREAM (reqwest's rule).
 fn refused_unprocessed(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        if let Some(h2) = c.downcast_ref::<h2::Error>() {
-            return h2.is_remote()
+    causes(e)
+        .find_map(|c| c.downcast_ref::<h2::Error>())
+        .is_some_and(|h2| {
+            h2.is_remote()
                 && ((h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR))
-                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)));
-        }
-        cause = c.source();
-    }
-    false
+                    || (h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM)))
+        })
 }
 
-fn to_hyper(out: &Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
+fn to_hyper(out: Outgoing) -> Result<hyper::Request<Full<Bytes>>, Failure> {
     let uri: hyper::Uri = out.url.as_str().parse().map_err(|e| {
         Failure::Transport(format!("the URL {} is not a request URI: {e}", out.url))
     })?;
-    let mut request = hyper::Request::new(Full::new(out.json.clone().unwrap_or_default()));
-    *request.method_mut() = out.method.clone();
+    let mut request = hyper::Request::new(Full::new(out.json.unwrap_or_default()));
+    *request.method_mut() = out.method;
     *request.uri_mut() = uri;
-    *request.headers_mut() = out.headers.clone();
+    *request.headers_mut() = out.headers;
     Ok(request)
 }
 
@@ -277,15 +283,11 @@ fn unzstd(body: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
     })
 }
 
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    causes(e)
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 #[cfg(test)]
