@@ -101,6 +101,16 @@ impl Open {
 struct Seen(Arc<Mutex<HashMap<String, (i64, Instant)>>>);
 
 impl Seen {
+    /// The team's balance as last seen, if within [`LAST_KNOWN_TTL`].
+    fn fresh(&self, team: &str) -> Option<i64> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(team)
+            .filter(|(_, at)| at.elapsed() < LAST_KNOWN_TTL)
+            .map(|(balance, _)| *balance)
+    }
+
     fn note(&self, team: &str, balance: i64) {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match seen.get_mut(team) {
@@ -174,12 +184,7 @@ impl Committer {
     /// is no: its call waits for the reservation, so a team that cannot pay
     /// gets its 402 without a call to Fansly.
     pub fn likely_covers(&self, team: &str, cost: i64) -> bool {
-        self.seen
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(team)
-            .is_some_and(|(balance, at)| at.elapsed() < LAST_KNOWN_TTL && *balance >= cost)
+        self.seen.fresh(team).is_some_and(|balance| balance >= cost)
     }
 
     /// The team's balance for an answer that charged nothing (an error's
@@ -187,16 +192,8 @@ impl Committer {
     /// was within a second (other instances' calls, and grants, may have
     /// moved it since), else read from the database.
     pub async fn balance(&self, team: &str) -> Result<Option<i64>, sqlx::Error> {
-        let known = self
-            .seen
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(team)
-            .filter(|(_, at)| at.elapsed() < LAST_KNOWN_TTL)
-            .map(|(balance, _)| *balance);
-        if known.is_some() {
-            return Ok(known);
+        if let Some(known) = self.seen.fresh(team) {
+            return Ok(Some(known));
         }
         let balance = crate::metering::credits::balance(&self.db, team).await?;
         if let Some(balance) = balance {
