@@ -508,18 +508,26 @@ async fn sqlite_log_is_checkpointed_beside_the_writer_not_in_its_commits() {
     assert_eq!(done.checkpointed_frames, done.log_frames, "{done:?}");
 }
 
+/// An app whose team made one lookup: the team's first call waits for its
+/// debit, and leaves its balance known to the instance (so reads run beside
+/// their reservation from then on). The app, the team and the lookup's path.
+async fn balance_known() -> (crate::helpers::TestApp, String, String) {
+    let app = crate::helpers::spawn_app().await;
+    let team = app.team.id.clone();
+    let lookup = app.acct_path("users/fan1");
+    let first = app.request(Method::GET, &lookup, Some(&app.team.key), None);
+    assert_eq!(first.await.status(), 200);
+    assert!(app.state.credits.likely_covers(&team, 1));
+    (app, team, lookup)
+}
+
 /// A read runs beside its reservation: while the credit commit is held up
 /// (a transaction of this test holds the team's row), the lookup's Fansly
 /// call is already made, and its answer comes out only once the debit
 /// commits. A write waits for its debit before it reaches Fansly.
 #[tokio::test]
 async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_not() {
-    let app = crate::helpers::spawn_app().await;
-    let team = app.team.id.clone();
-    let lookup = app.acct_path("users/fan1");
-    // The team's first call waits for its debit; it leaves the balance known.
-    let first = app.request(Method::GET, &lookup, Some(&app.team.key), None);
-    assert_eq!(first.await.status(), 200);
+    let (app, team, lookup) = balance_known().await;
     let chat = app.open_chat(1).await;
     let send = app.acct_path(&format!("chats/{chat}/messages"));
     app.clear_upstream_requests().await;
@@ -590,10 +598,7 @@ async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_n
         ],
         "{ledger:?}"
     );
-    assert_eq!(
-        ledger.iter().map(|e| e.delta).sum::<i64>(),
-        app.balance(&team).await
-    );
+    app.assert_ledger_sums_to_balance(&team).await;
 }
 
 /// A read run beside its reservation when the team's last known balance
@@ -602,11 +607,7 @@ async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_n
 /// dropped), and nothing is charged.
 #[tokio::test]
 async fn a_read_whose_debit_is_refused_answers_402_and_charges_nothing() {
-    let app = crate::helpers::spawn_app().await;
-    let team = app.team.id.clone();
-    let lookup = app.acct_path("users/fan1");
-    let first = app.request(Method::GET, &lookup, Some(&app.team.key), None);
-    assert_eq!(first.await.status(), 200);
+    let (app, team, lookup) = balance_known().await;
     // Spent elsewhere: this instance still remembers the old balance.
     sqlx::query("UPDATE teams SET credits = 0 WHERE id = $1")
         .bind(&team)

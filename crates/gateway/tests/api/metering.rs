@@ -232,11 +232,7 @@ async fn a_dead_runs_unsettled_debits_are_refunded_once() {
     assert!(!runs.contains(&dead.run()), "the dead run is gone");
     assert!(runs.contains(&alive.run()), "the live run stays");
     // Each refund names its debit; the ledger sums to the balance.
-    let ledger = app.ledger(&team).await;
-    assert_eq!(
-        ledger.iter().map(|e| e.delta).sum::<i64>(),
-        app.balance(&team).await
-    );
+    app.assert_ledger_sums_to_balance(&team).await;
     let refunded: Vec<i64> = sqlx::query_scalar(
         "SELECT refund_of FROM credit_ledger WHERE reason = 'refund' ORDER BY refund_of",
     )
@@ -295,10 +291,7 @@ async fn a_batch_charges_its_calls_in_order() {
                 .map(|(c, b)| (-c.1, *b))
                 .collect::<Vec<_>>()
         );
-        assert_eq!(
-            ledger.iter().map(|e| e.delta).sum::<i64>(),
-            app.balance(&team).await
-        );
+        app.assert_ledger_sums_to_balance(&team).await;
         fansly_gateway::metering::credits::grant(app.db(), &team, 100, "test")
             .await
             .unwrap();
@@ -501,10 +494,7 @@ async fn a_reservation_whose_caller_stopped_waiting_is_refunded() {
         ("refund", 4),
         "{ledger:?}"
     );
-    assert_eq!(
-        ledger.iter().map(|e| e.delta).sum::<i64>(),
-        app.balance(&team).await
-    );
+    app.assert_ledger_sums_to_balance(&team).await;
     assert_eq!(credit_runs(&app).await, 0, "retired with nothing unsettled");
 }
 
@@ -555,10 +545,7 @@ async fn a_call_whose_client_hung_up_settles_as_it_turns_out() {
         ("refund", 1),
         "{ledger:?}"
     );
-    assert_eq!(
-        ledger.iter().map(|e| e.delta).sum::<i64>(),
-        app.balance(&team).await
-    );
+    app.assert_ledger_sums_to_balance(&team).await;
 }
 
 /// A batch reported as failed may have committed (PostgreSQL's answer to a
@@ -621,11 +608,7 @@ async fn debits_of_a_batch_reported_as_failed_are_found_and_refunded() {
         before,
         "the lost debit is refunded"
     );
-    let ledger = app.ledger(&team).await;
-    assert_eq!(
-        ledger.iter().map(|e| e.delta).sum::<i64>(),
-        app.balance(&team).await
-    );
+    app.assert_ledger_sums_to_balance(&team).await;
     // Within LOST_GRACE of the failure more of that batch could still
     // appear, so the run is not retired: a settler takes it over later.
     assert_eq!(credit_runs(&app).await, 1);

@@ -324,4 +324,12 @@ impl TestApp {
     pub async fn ledger(&self, team_id: &str) -> Vec<credits::LedgerEntry> {
         credits::ledger(self.db(), team_id, 100_000).await.unwrap()
     }
+
+    /// The team's ledger sums to its balance: every charge and refund is a
+    /// row, and nothing else moved the balance.
+    pub async fn assert_ledger_sums_to_balance(&self, team_id: &str) {
+        let ledger = self.ledger(team_id).await;
+        let sum: i64 = ledger.iter().map(|e| e.delta).sum();
+        assert_eq!(sum, self.balance(team_id).await, "{ledger:?}");
+    }
 }
