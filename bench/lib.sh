@@ -11,6 +11,7 @@
 bench_setup() {
   if [ -z "${BIN:-}" ]; then
     cargo build --release -p fansly-gateway >&2
+    cargo build --release -p fansly-gateway --example bare_proxy >&2
     BIN=target/release/fansly-gateway
   fi
   WORK=$(mktemp -d)

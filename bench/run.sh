@@ -13,6 +13,13 @@
 #                                # ratio gateway/nginx and the p50/p99 added.
 #   BIN=/tmp/old/fansly-gateway MODE=side bench/run.sh
 #                                # the same run with another build.
+#                                # MODE=side also runs the same request
+#                                # through bare_proxy (crates/gateway/
+#                                # examples/bare_proxy.rs: the gateway's
+#                                # server and client stack with none of its
+#                                # logic), from BARE_BIN or beside BIN
+#                                # (cargo build --release --example
+#                                # bare_proxy); skipped when absent.
 #   PERF=1 MODE=side bench/run.sh
 #                                # also records the gateway under load with
 #                                # perf (apt-get install linux-perf) into
@@ -35,6 +42,7 @@ DB=${DB:-sqlite}
 MODE=${MODE:-table}
 DBS=${DBS:-sqlite postgres}
 NGINX_PORT=${NGINX_PORT:-18170}
+BARE_PORT=${BARE_PORT:-18160}
 SANDBOX_PORT=${SANDBOX_PORT:-18190}
 GATEWAY_PORT=${GATEWAY_PORT:-18180}
 CHECK_KEY=necvac-govry3-tybkYz
@@ -131,6 +139,21 @@ NGX
   wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
   cpu_note "sandbox (behind nginx)" "$sandbox_pid" "$sb" "$OUT/nginx.txt"
   cpu_note "nginx worker" "$nginx_worker" "$ng" "$OUT/nginx.txt"
+  # The floor of the gateway's own stack: axum's server and hyper's client
+  # relaying the same request, with none of the gateway's work.
+  BARE_BIN=${BARE_BIN:-$(dirname "$BIN")/examples/bare_proxy}
+  if [ -x "$BARE_BIN" ]; then
+    BARE_LISTEN=127.0.0.1:$BARE_PORT BARE_UPSTREAM=127.0.0.1:$SANDBOX_PORT "$BARE_BIN" &
+    bare_pid=$!
+    pids+=("$bare_pid")
+    wait_for "http://127.0.0.1:$BARE_PORT/_sandbox/creators"
+    sb=$(cpu_ticks "$sandbox_pid"); bp=$(cpu_ticks "$bare_pid")
+    wrk_to bare_hyper "http://127.0.0.1:$BARE_PORT$LOOKUP" "$SIGNED" >>"$results"
+    cpu_note "sandbox (behind bare_hyper)" "$sandbox_pid" "$sb" "$OUT/bare_hyper.txt"
+    cpu_note "bare_hyper" "$bare_pid" "$bp" "$OUT/bare_hyper.txt"
+  else
+    echo "bare_hyper skipped: no $BARE_BIN (cargo build --release --example bare_proxy)" >>"$cpu_notes"
+  fi
   for db in $DBS; do
     unset FANSLY_GATEWAY_DATABASE_URL
     export FANSLY_GATEWAY_DATA_DIR=$WORK/$db
@@ -186,7 +209,7 @@ ng = by["nginx"]
 print(f"{'path':<18} {'req/s':>9} {'p50_ms':>8} {'p99_ms':>8} {'errors':>7} {'x_nginx':>8} {'+p50_ms':>8} {'+p99_ms':>8}")
 for name, (rps, p50, p99, errs) in by.items():
     extra = ""
-    if name.startswith("gateway"):
+    if name.startswith("gateway") or name == "bare_hyper":
         extra = f" {rps / ng[0]:>8.2f} {p50 - ng[1]:>8.2f} {p99 - ng[2]:>8.2f}"
     print(f"{name:<18} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {errs:>7}{extra}")
 PY
