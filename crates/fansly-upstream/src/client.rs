@@ -641,6 +641,9 @@ fn encode_keeping_commas(v: &str) -> String {
 }
 
 #[cfg(test)]
+mod h2_refusals;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -78,6 +78,18 @@ pub(crate) struct Direct {
 
 impl Direct {
     pub fn new(timeout: Duration, connect_timeout: Duration) -> Direct {
+        Direct::build(timeout, connect_timeout, false)
+    }
+
+    /// HTTP/2 without TLS (prior knowledge), for the tests of HTTP/2
+    /// refusals: Fansly negotiates HTTP/2 by ALPN over TLS, which a test
+    /// server on 127.0.0.1 has no certificate for.
+    #[cfg(test)]
+    pub fn h2_prior_knowledge(timeout: Duration, connect_timeout: Duration) -> Direct {
+        Direct::build(timeout, connect_timeout, true)
+    }
+
+    fn build(timeout: Duration, connect_timeout: Duration, http2_only: bool) -> Direct {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -95,6 +107,7 @@ impl Direct {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_timer(TokioTimer::new())
+            .http2_only(http2_only)
             .build(tls);
         Direct { client, timeout }
     }
