@@ -147,10 +147,12 @@ NGX
     bare_pid=$!
     pids+=("$bare_pid")
     wait_for "http://127.0.0.1:$BARE_PORT/_sandbox/creators"
-    sb=$(cpu_ticks "$sandbox_pid"); bp=$(cpu_ticks "$bare_pid")
+    sb=$(cpu_ticks "$sandbox_pid"); bp=$(cpu_ticks "$bare_pid"); bsw=$(switches "$bare_pid")
     wrk_to bare_hyper "http://127.0.0.1:$BARE_PORT$LOOKUP" "$SIGNED" >>"$results"
     cpu_note "sandbox (behind bare_hyper)" "$sandbox_pid" "$sb" "$OUT/bare_hyper.txt"
     cpu_note "bare_hyper" "$bare_pid" "$bp" "$OUT/bare_hyper.txt"
+    n=$(grep -oE '[0-9]+ requests in' "$OUT/bare_hyper.txt" | cut -d' ' -f1)
+    awk -v a="$bsw" -v b="$(switches "$bare_pid")" -v n="$n" 'BEGIN {printf "bare_hyper thread switches per request: %.2f\n", (b - a) / n}' >>"$cpu_notes"
   else
     echo "bare_hyper skipped: no $BARE_BIN (cargo build --release --example bare_proxy)" >>"$cpu_notes"
   fi
