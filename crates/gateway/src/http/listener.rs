@@ -11,11 +11,12 @@
 //! writes it as a head alone, then closes the connection.
 //!
 //! Accepted connections also get `TCP_NODELAY` (nginx's `tcp_nodelay on`):
-//! a streamed answer (an export, a stored idempotent replay, MCP's event
-//! stream) is written in pieces, and without it each piece after the first
-//! waits for the client's delayed ACK, 40 ms on Linux. Measured with the
-//! same server stack (`examples/bare_proxy.rs`) relaying a chunked answer:
-//! 729 req/s and a 48 ms p99 without, 9,100 req/s and 7.9 ms with.
+//! an answer written in more than one piece (an export download, a stored
+//! replay longer than one read of its file, MCP's event stream) otherwise
+//! has each piece after the first wait for the client's delayed ACK, up to
+//! 40 ms on Linux. Measured with the same server stack
+//! (`examples/bare_proxy.rs`) relaying a chunked answer: 729 req/s and a
+//! 48 ms p99 without, 9,100 req/s and 7.9 ms with.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
