@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fansly_upstream::FanslyClient;
 
 use crate::accounts::sessions::Sessions;
+use crate::broadcasts::Due;
 use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::core::redis::Redis;
@@ -42,6 +43,8 @@ pub struct Inner {
     pub limiter: RateLimiter,
     /// The recent requests of each team (the console's Requests page).
     pub requests: RequestLog,
+    /// Wakes the fan-out worker for a broadcast just stored.
+    pub broadcasts_due: Due,
 }
 
 impl AppState {

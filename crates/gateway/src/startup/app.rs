@@ -13,6 +13,7 @@ use tokio::sync::Notify;
 
 use crate::accounts::login;
 use crate::accounts::sessions::Sessions;
+use crate::broadcasts::Due;
 use crate::core::config::Config;
 use crate::core::crypto::Keyring;
 use crate::core::db::{Backend, Db};
@@ -181,6 +182,7 @@ impl App {
             redis,
             fansly,
             sessions,
+            broadcasts_due: Due::default(),
         });
         Ok(App {
             listener,
@@ -242,6 +244,7 @@ impl App {
             fansly: self.state.fansly.clone(),
             sessions: self.state.sessions.clone(),
             settings: self.state.config.broadcasts.clone(),
+            due: self.state.broadcasts_due.clone(),
         }
     }
 

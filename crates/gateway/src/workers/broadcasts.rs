@@ -15,6 +15,7 @@ use crate::accounts::sessions::{ConnectedAccount, Sessions};
 use crate::accounts::throttle::patiently;
 use crate::broadcasts::audience::resolve_audience;
 use crate::broadcasts::store::{self, recipient, state, Broadcast, Pending, RECONCILE_WINDOW};
+use crate::broadcasts::Due;
 use crate::core::config::BroadcastSettings;
 use crate::core::db::Db;
 use crate::core::time::now_ms;
@@ -26,6 +27,8 @@ pub struct Deps {
     pub fansly: FanslyClient,
     pub sessions: Sessions,
     pub settings: BroadcastSettings,
+    /// Woken by the API when it stores a broadcast.
+    pub due: Due,
 }
 
 /// Why a broadcast could not go on.
@@ -85,7 +88,8 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Starts looking for due broadcasts every `broadcasts.poll_ms`.
+    /// Starts looking for due broadcasts every `broadcasts.poll_ms`, and
+    /// whenever the API stores one ([`Deps::due`]).
     pub fn start(state: Deps) -> Worker {
         let owner = new_owner();
         let db = state.db.clone();
@@ -128,7 +132,11 @@ async fn run(state: Deps, owner: String) {
             }
             Err(e) => tracing::warn!(error = %e, "looking for due broadcasts failed"),
         }
-        tokio::time::sleep(poll).await;
+        // The next look: after `poll`, or at once for a broadcast just stored.
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = state.due.woken() => {}
+        }
     }
 }
 

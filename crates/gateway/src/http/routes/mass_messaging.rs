@@ -300,6 +300,7 @@ async fn send_mass_message(
     }
     resolve_media(&scope.state, &team, &account.id, &mut spec).await?;
     let db = scope.state.db.clone();
+    let due = scope.state.broadcasts_due.clone();
     scope
         .call(prices::MASS_MESSAGING_SEND, |fansly, account| async move {
             let mut spec = spec;
@@ -309,6 +310,7 @@ async fn send_mass_message(
             }
             audience::check_audience(&fansly, &account, &spec).await?;
             let b = broadcasts::create(&db, &team, &account.id, &spec, scheduled_for).await?;
+            due.wake();
             Ok(b.to_json())
         })
         .await
@@ -433,12 +435,14 @@ async fn update_mass_message(
         resolve_media(&record.state, &team, &record.account.id, &mut spec).await?;
     }
     let (fansly, db) = (record.state.fansly.clone(), record.state.db.clone());
+    let due = record.state.broadcasts_due.clone();
     record
         .bill(prices::MASS_MESSAGING_UPDATE, async move {
             if let Some(account) = &account {
                 audience::check_audience(&fansly, account, &spec).await?;
             }
             let b = broadcasts::update(&db, &current, &spec, scheduled_for).await?;
+            due.wake();
             Ok(b.to_json())
         })
         .await

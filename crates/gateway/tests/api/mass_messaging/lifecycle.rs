@@ -379,3 +379,21 @@ async fn a_broadcast_interrupted_mid_way_resumes_without_duplicates() {
     assert_eq!(recorded.as_deref(), landed["id"].as_str());
     second.stop().await;
 }
+
+/// The background worker starts a broadcast the API has just stored, without
+/// waiting for its next look, which here is an hour away. Its first look ran
+/// at start, before the broadcast existed.
+#[tokio::test]
+async fn a_broadcast_sent_now_starts_at_once_not_at_the_workers_next_look() {
+    let app = spawn_app_with(|c| c.broadcasts.poll_ms = 3_600_000).await;
+    let fan1 = app.fan_id(1).await;
+    let b = accepted(&app, json!({"text": "Right now", "userIds": [fan1]})).await;
+    let id = b["id"].as_str().unwrap().to_owned();
+    let done = crate::helpers::eventually("the broadcast to be sent", async || {
+        let b = show(&app, &id).await;
+        (b["state"] == "sent").then_some(b)
+    })
+    .await;
+    assert_eq!(done["sent"], 1, "{done}");
+    assert_eq!(delivered(&app, "Right now").await.len(), 1);
+}
