@@ -6,7 +6,7 @@ use std::sync::Arc;
 use fansly_upstream::FanslyClient;
 
 use crate::accounts::sessions::Sessions;
-use crate::broadcasts::Due;
+use crate::broadcasts::due::Due;
 use crate::core::config::Config;
 use crate::core::db::Db;
 use crate::core::redis::Redis;

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use crate::accounts::login;
 use crate::accounts::sessions::Sessions;
-use crate::broadcasts::Due;
+use crate::broadcasts::due::Due;
 use crate::core::config::Config;
 use crate::core::crypto::Keyring;
 use crate::core::db::{Backend, Db};
