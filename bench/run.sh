@@ -122,13 +122,17 @@ NGX
   # The local PostgreSQL's processes together (it shares the two cores).
   # Context switches of all a process's threads (voluntary + involuntary).
   switches() { cat /proc/$1/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
+  # Requests a wrk run made ($1 its output), and a count's growth per request
+  # over it ($1 before, $2 after, $3 the wrk output).
+  requests_in() { grep -oE '[0-9]+ requests in' "$1" | cut -d' ' -f1; }
+  per_request() { awk -v a="$1" -v b="$2" -v n="$(requests_in "$3")" 'BEGIN {printf "%.2f", (b - a) / n}'; }
   pg_ticks() { local sum=0 t; for p in $(pgrep -u postgres); do t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + t)); done; echo "$sum"; }
   sandbox_pid=${pids[0]}
   nginx_pid=${pids[1]}
   # CPU per request of a process over one wrk run: $1 label, $2 pid, $3 ticks
   # before, $4 the wrk output. nginx's worker is its master's child.
   cpu_note() {
-    local n; n=$(grep -oE '[0-9]+ requests in' "$4" | cut -d' ' -f1)
+    local n; n=$(requests_in "$4")
     echo "$1 CPU per request: $(( ($(cpu_ticks "$2") - $3) * 1000000 / $(getconf CLK_TCK) / n )) µs" >>"$cpu_notes"
   }
   sb=$(cpu_ticks "$sandbox_pid")
@@ -151,8 +155,7 @@ NGX
     wrk_to bare_hyper "http://127.0.0.1:$BARE_PORT$LOOKUP" "$SIGNED" >>"$results"
     cpu_note "sandbox (behind bare_hyper)" "$sandbox_pid" "$sb" "$OUT/bare_hyper.txt"
     cpu_note "bare_hyper" "$bare_pid" "$bp" "$OUT/bare_hyper.txt"
-    n=$(grep -oE '[0-9]+ requests in' "$OUT/bare_hyper.txt" | cut -d' ' -f1)
-    awk -v a="$bsw" -v b="$(switches "$bare_pid")" -v n="$n" 'BEGIN {printf "bare_hyper thread switches per request: %.2f\n", (b - a) / n}' >>"$cpu_notes"
+    echo "bare_hyper thread switches per request: $(per_request "$bsw" "$(switches "$bare_pid")" "$OUT/bare_hyper.txt")" >>"$cpu_notes"
   else
     echo "bare_hyper skipped: no $BARE_BIN (cargo build --release --example bare_proxy)" >>"$cpu_notes"
   fi
@@ -185,9 +188,9 @@ NGX
     cpu_after=$(cpu_ticks "$gw"); pg_after=$(pg_ticks); sys_after=$(sys_ticks "$gw")
     sw_after=$(switches "$gw")
     cpu_note "sandbox (behind gateway_$db)" "$sandbox_pid" "$sb" "$OUT/gateway_$db.txt"
-    requests=$(grep -oE '[0-9]+ requests in' "$OUT/gateway_$db.txt" | cut -d' ' -f1)
+    requests=$(requests_in "$OUT/gateway_$db.txt")
     # CPU time per request drifts far less than req/s on a shared machine.
-    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs, of which in the kernel $(( (sys_after - sys_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs; $(awk -v a="$sw_before" -v b="$sw_after" -v n="$requests" 'BEGIN {printf "%.2f", (b - a) / n}') thread switches per request" >>"$cpu_notes"
+    echo "gateway_$db CPU per request: $(( (cpu_after - cpu_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs, of which in the kernel $(( (sys_after - sys_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs; $(per_request "$sw_before" "$sw_after" "$OUT/gateway_$db.txt") thread switches per request" >>"$cpu_notes"
     if [ "$db" = postgres ]; then
       echo "postgres server CPU per request: $(( (pg_after - pg_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     fi

@@ -264,17 +264,12 @@ impl Authed {
                 let mut work = std::pin::pin!(work);
                 // A refused debit answers at once; Fansly's read is dropped.
                 tokio::select! {
-                    reserved = &mut reserve => {
-                        let reserved = reserved?;
-                        (Ok(reserved), work.await)
-                    }
-                    outcome = &mut work => (reserve.await, outcome),
+                    reserved = &mut reserve => (reserved?, work.await),
+                    outcome = &mut work => (reserve.await?, outcome),
                 }
             } else {
-                let reservation = self.reserve(&state, endpoint, cost).await?;
-                (Ok(reservation), work.await)
+                (self.reserve(&state, endpoint, cost).await?, work.await)
             };
-            let reservation = reservation?;
             match outcome {
                 Ok(data) => Ok(reservation.metered(data)),
                 Err(e) => {

@@ -193,7 +193,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn accepted_connections_send_small_writes_at_once() {
+    async fn accepted_connections_have_nagles_algorithm_off() {
         let mut listener = JsonRefusals(TcpListener::bind("127.0.0.1:0").await.unwrap());
         let addr = listener.local_addr().unwrap();
         let client = TcpStream::connect(addr).await.unwrap();

@@ -539,43 +539,31 @@ async fn a_read_reaches_fansly_while_its_credits_are_reserved_and_a_write_does_n
         .execute(&mut *hold)
         .await
         .unwrap();
-    let write = {
-        let (http, url, key) = (
-            app.http.clone(),
-            format!("{}{send}", app.address),
-            app.team.key.clone(),
-        );
-        tokio::spawn(async move {
-            let body = json!({"text": "after the debit"});
-            http.post(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-        })
-    };
-    let read = {
-        let (http, url, key) = (
-            app.http.clone(),
-            format!("{}{lookup}", app.address),
-            app.team.key.clone(),
-        );
-        tokio::spawn(async move { http.get(url).bearer_auth(key).send().await.unwrap() })
-    };
-    // The lookup reaches Fansly while the debits cannot commit.
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    let seen = loop {
-        let seen = app.upstream_requests().await;
-        if seen.iter().any(|r| r.path == "/api/v1/account") {
-            break seen;
+    // Both calls in flight at once, each on a task of its own.
+    let call = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = app
+            .http
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&app.team.key);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
-        assert!(
-            Instant::now() < deadline,
-            "the read never reached Fansly: {seen:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::spawn(async move { request.send().await.unwrap() })
     };
+    let write = call(
+        Method::POST,
+        &send,
+        Some(json!({"text": "after the debit"})),
+    );
+    let read = call(Method::GET, &lookup, None);
+    // The lookup reaches Fansly while the debits cannot commit.
+    let seen = crate::helpers::eventually("the read to reach Fansly", async || {
+        let seen = app.upstream_requests().await;
+        seen.iter()
+            .any(|r| r.path == "/api/v1/account")
+            .then_some(seen)
+    })
+    .await;
     assert!(
         !seen.iter().any(|r| r.method == "POST"),
         "the write reached Fansly before its debit: {seen:?}"
