@@ -194,6 +194,11 @@ NGX
     if [ "$db" = postgres ]; then
       echo "postgres server CPU per request: $(( (pg_after - pg_before) * 1000000 / $(getconf CLK_TCK) / requests )) µs" >>"$cpu_notes"
     fi
+    # How many calls one credit transaction carried on average: the group
+    # commit's batching under this load (fewer, larger commits cost less).
+    curl -sf "http://127.0.0.1:$GATEWAY_PORT/metrics" | awk -v db="$db" \
+      '/^fgw_credit_batch_calls_sum/ {s=$2} /^fgw_credit_batch_calls_count/ {c=$2}
+       END {if (c > 0) printf "gateway_%s credit commits: %d, %.1f calls each\n", db, c, s / c}' >>"$cpu_notes"
     kill "$gw"; wait "$gw" 2>/dev/null || true
     if [ "$db" = postgres ]; then
       # What each request cost PostgreSQL: transactions, and rows written per

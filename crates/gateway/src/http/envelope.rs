@@ -180,14 +180,31 @@ impl Authed {
         endpoint: Endpoint,
         cost: i64,
     ) -> Result<Reservation, ApiError> {
+        self.reserve_paced(state, endpoint, cost, false).await
+    }
+
+    /// [`Self::reserve`]; `beside`: the call runs meanwhile, so the
+    /// committer may hold the debit a moment for company
+    /// ([`crate::metering::group_commit::PATIENCE`]).
+    async fn reserve_paced(
+        &self,
+        state: &AppState,
+        endpoint: Endpoint,
+        cost: i64,
+        beside: bool,
+    ) -> Result<Reservation, ApiError> {
         let team = self.caller.team_id.as_str();
         let request_id = self.request_id.as_deref();
         let (balance, debit) = if cost > 0 {
-            match state
-                .credits
-                .reserve(team, cost, endpoint.name, request_id)
-                .await
-            {
+            let credits = &state.credits;
+            let reserved = if beside {
+                credits
+                    .reserve_beside(team, cost, endpoint.name, request_id)
+                    .await
+            } else {
+                credits.reserve(team, cost, endpoint.name, request_id).await
+            };
+            match reserved {
                 Ok(reserved) => (reserved.balance, Some(reserved.debit)),
                 Err(ReserveError::Insufficient { balance }) => {
                     return Err(ApiError::PaymentRequired { cost, balance })
@@ -260,12 +277,20 @@ impl Authed {
                 && cost > 0
                 && state.credits.likely_covers(&self.caller.team_id, cost);
             let (reservation, outcome) = if overlap {
-                let mut reserve = std::pin::pin!(self.reserve(&state, endpoint, cost));
+                let mut reserve = std::pin::pin!(self.reserve_paced(&state, endpoint, cost, true));
                 let mut work = std::pin::pin!(work);
                 // A refused debit answers at once; Fansly's read is dropped.
+                // Fansly answering first: the debit the committer may be
+                // holding for company is all the call waits for now.
+                // (`biased`: the reservation is asked for before the work
+                // is first polled, so a hurry never comes before its debit.)
                 tokio::select! {
+                    biased;
                     reserved = &mut reserve => (reserved?, work.await),
-                    outcome = &mut work => (reserve.await?, outcome),
+                    outcome = &mut work => {
+                        state.credits.hurry();
+                        (reserve.await?, outcome)
+                    }
                 }
             } else {
                 (self.reserve(&state, endpoint, cost).await?, work.await)

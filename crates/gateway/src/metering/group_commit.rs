@@ -19,21 +19,29 @@
 //! and nothing is written for it; a call that fails is refunded at once (a
 //! `refund` ledger row naming its debit, at most one per debit, with the
 //! balance, in one transaction). Each committer is a *run* (one per process
-//! start): its debits carry the run's id, and every [`HEARTBEAT`] (within
-//! [`MARK_WAIT`] once something changed) it writes its row: its last debit
-//! and the debits still open (every other one up to the last is settled).
+//! start): its debits carry the run's id, and every `HEARTBEAT` (within
+//! `MARK_WAIT` once something changed; both in credit_marks.rs) it writes
+//! its row: its last debit and the debits still open (every other one up to
+//! the last is settled).
 //! A long call (an upload) is one open debit, not a limit on the others. A
 //! run whose heartbeat stopped for `credit_run_timeout_ms` died; at start
 //! and in housekeeping `settle_orphans` (`credit_runs.rs`) refunds the
 //! debits its row reports open and those after its last reported one,
 //! unless refunded already — the calls it had not settled, and those
-//! settled in its last [`MARK_WAIT`] (refunded, never charged twice) — and
+//! settled in its last `MARK_WAIT` (refunded, never charged twice) — and
 //! removes the run.
 //! This replaced a hold row written and deleted again per call, a third of
 //! PostgreSQL's work per call (BENCHMARKS.md, eighth and ninth rounds).
+//!
+//! Reads wait for company: a read runs beside its reservation (it waits
+//! for Fansly meanwhile), so the committer may hold its debit up to
+//! [`PATIENCE`] for more calls to share the transaction, and writes it as
+//! soon as a call that waits for its debit arrives, or a read whose Fansly
+//! answer came first hurries it. Under load that tripled the calls per
+//! transaction (BENCHMARKS.md, thirteenth round).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,6 +49,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::core::db::Db;
 use crate::metering::credit_batch::{Call, Line, Reserved, MAX_BATCH};
+use crate::metering::credit_marks::{beat, find_lost, Marks, Unsure};
 use crate::metering::credit_runs::refund_debit;
 use crate::metering::credits::ReserveError;
 
@@ -50,8 +59,13 @@ enum Op {
         cost: i64,
         endpoint: &'static str,
         request_id: Option<String>,
+        /// Its call is running beside it (a read): it may wait for company.
+        beside: bool,
         done: oneshot::Sender<Result<Reserved, ReserveError>>,
     },
+    /// A call whose work ran beside its reservation finished that work
+    /// first and now waits for the reservation: what is held goes now.
+    Hurry,
     /// The call behind this debit settled: it kept its charge, or its
     /// refund is written.
     Settled(i64),
@@ -75,6 +89,8 @@ pub struct Committer {
     db: Db,
     seen: Seen,
     open: Arc<Open>,
+    /// Credit transactions written so far.
+    transactions: Arc<AtomicU64>,
     run: i64,
     task: tokio::task::AbortHandle,
 }
@@ -126,16 +142,26 @@ impl Committer {
     /// Starts the committer task, a new run (it ends when the last handle
     /// is dropped).
     pub fn start(db: Db) -> Committer {
+        Committer::start_with_patience(db, PATIENCE)
+    }
+
+    /// [`Self::start`] holding reservations made beside their calls for up
+    /// to `patience` (tests give an hour, to see what a hurry does).
+    pub fn start_with_patience(db: Db, patience: Duration) -> Committer {
         let (ops, rx) = mpsc::unbounded_channel();
         let seen = Seen::default();
         let line = Line::default();
         let run = line.run();
-        let task = tokio::spawn(run_committer(db.clone(), rx, seen.clone(), line));
+        let transactions = Arc::new(AtomicU64::new(0));
+        let written = transactions.clone();
+        let committer = run_committer(db.clone(), rx, seen.clone(), line, patience, written);
+        let task = tokio::spawn(committer);
         Committer {
             ops,
             db,
             seen,
             open: Arc::default(),
+            transactions,
             run,
             task: task.abort_handle(),
         }
@@ -146,6 +172,12 @@ impl Committer {
     /// of what a killed instance leaves; a stopping instance drains.
     pub fn halt(&self) {
         self.task.abort();
+    }
+
+    /// How many credit transactions this committer has written: calls per
+    /// transaction is what group commit is for.
+    pub fn transactions(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
     }
 
     /// This committer's run: the id its debits carry.
@@ -211,6 +243,39 @@ impl Committer {
         endpoint: &'static str,
         request_id: Option<&str>,
     ) -> Result<Reserved, ReserveError> {
+        self.reserve_paced(team, cost, endpoint, request_id, false)
+            .await
+    }
+
+    /// [`Self::reserve`] for a call that runs beside its reservation (a
+    /// read): the committer may hold it up to its patience ([`PATIENCE`])
+    /// so it shares a transaction with more calls. A call whose work is done
+    /// first says so with [`Self::hurry`].
+    pub async fn reserve_beside(
+        &self,
+        team: &str,
+        cost: i64,
+        endpoint: &'static str,
+        request_id: Option<&str>,
+    ) -> Result<Reserved, ReserveError> {
+        self.reserve_paced(team, cost, endpoint, request_id, true)
+            .await
+    }
+
+    /// A call made with [`Self::reserve_beside`] finished its work and now
+    /// waits for its reservation: the committer writes what it holds now.
+    pub fn hurry(&self) {
+        let _ = self.ops.send(Op::Hurry);
+    }
+
+    async fn reserve_paced(
+        &self,
+        team: &str,
+        cost: i64,
+        endpoint: &'static str,
+        request_id: Option<&str>,
+        beside: bool,
+    ) -> Result<Reserved, ReserveError> {
         let (done, answer) = oneshot::channel();
         self.ops
             .send(Op::Reserve {
@@ -218,6 +283,7 @@ impl Committer {
                 cost,
                 endpoint,
                 request_id: request_id.map(str::to_owned),
+                beside,
                 done,
             })
             .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?;
@@ -290,84 +356,30 @@ impl Drop for Awaited<'_> {
     }
 }
 
-/// A run's row is written at most this long after what it reports changed:
-/// a crash within it refunds the calls settled meanwhile (answered ones
-/// included), never charges twice.
-const MARK_WAIT: Duration = Duration::from_millis(100);
-/// A run with nothing new to report still writes its row this often, so
-/// settlers can tell it from a dead one (`credit_run_timeout_ms`, at least
-/// three times longer).
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// Scheduler passes the committer gives calls on their way to it before it
 /// writes, when the last batch had company: each commit costs the same
 /// statements however many calls it carries, so a batch of eight instead of
 /// five saves CPU per call. Two passes add microseconds, never a timer's
 /// millisecond; alone, a call is written at once.
 const LINGER_PASSES: usize = 2;
+/// How long the committer may hold reservations made beside their calls
+/// (reads, [`Committer::reserve_beside`]) for more to share their
+/// transaction. Such a call waits for Fansly meanwhile, which takes tens of
+/// milliseconds (a few under load even from the local sandbox), so holding
+/// them costs it nothing, while each commit saved is the writer's whole
+/// per-transaction cost (BENCHMARKS.md, thirteenth round). A call whose
+/// Fansly answer comes first hurries its reservation; a call that waits for
+/// its debit (a write, a team whose balance is unknown) is never held.
+pub const PATIENCE: Duration = Duration::from_millis(2);
 
-/// What the committer knows of its run's debits, and reports in its row.
-#[derive(Default)]
-struct Marks {
-    /// Debits handed out and not settled yet.
-    open: BTreeSet<i64>,
-    /// Refunds to try again (their debits stay in `open`).
-    refunds: Vec<i64>,
-    /// The run's highest debit.
-    last_debit: i64,
-    /// Something the row reports changed since it was written.
-    dirty: bool,
-    /// When the row was last written (or tried).
-    beat_at: Option<tokio::time::Instant>,
-    /// Set when a batch failed: it may have committed anyway (PostgreSQL's
-    /// answer to a COMMIT can be lost), leaving debits the committer never
-    /// heard of. Until they are looked up, the row reports nothing after
-    /// this point as settled.
-    unsure: Option<Unsure>,
-}
-
-struct Unsure {
-    /// The last debit before the failed batch.
-    after: i64,
-    /// Debits of batches that succeeded since, and lost ones found already.
-    known: BTreeSet<i64>,
-    /// When the batch failed.
-    since: tokio::time::Instant,
-    /// When to look again (at once, then once [`LOST_GRACE`] has passed).
-    next_look: tokio::time::Instant,
-}
-
-/// How long after a failed batch its debits may still appear: on
-/// PostgreSQL a statement whose connection broke runs on (waiting for a
-/// row lock, say) and commits later. The committer looks at once and again
-/// after this; meanwhile its row reports nothing after the failure as
-/// settled, so a crash then refunds those calls (never charges twice).
-const LOST_GRACE: Duration = Duration::from_secs(10);
-
-impl Marks {
-    /// The run's last debit as its row reports it, and its open debits:
-    /// every debit up to the first is settled but those in the second.
-    fn report(&self, floor: i64) -> (i64, Vec<i64>) {
-        let last = match &self.unsure {
-            Some(unsure) => unsure.after,
-            None => self.last_debit,
-        };
-        (last.max(floor), self.open.iter().copied().collect())
-    }
-
-    /// When the run's row is next due: soon after what it reports changed,
-    /// else at the heartbeat. `None` before the run has a row (nothing to
-    /// report).
-    fn due(&self, line: &Line) -> Option<tokio::time::Instant> {
-        line.floor()?;
-        let Some(beat_at) = self.beat_at else {
-            return Some(tokio::time::Instant::now());
-        };
-        let pending = self.dirty || !self.refunds.is_empty() || self.unsure.is_some();
-        Some(beat_at + if pending { MARK_WAIT } else { HEARTBEAT })
-    }
-}
-
-async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, mut line: Line) {
+async fn run_committer(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    seen: Seen,
+    mut line: Line,
+    patience: Duration,
+    transactions: Arc<AtomicU64>,
+) {
     let mut marks = Marks::default();
     let mut had_company = false;
     loop {
@@ -399,6 +411,7 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
                 }
             }
         }
+        wait_for_company(&mut rx, &mut ops, patience).await;
         let mut reserves = Vec::new();
         let mut retiring = Vec::new();
         for op in ops {
@@ -408,8 +421,10 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
                     cost,
                     endpoint,
                     request_id,
+                    beside: _,
                     done,
                 } => reserves.push((team, cost, endpoint, request_id, done)),
+                Op::Hurry => {} // the batch is being written
                 Op::Settled(debit) => {
                     marks.dirty |= marks.open.remove(&debit);
                 }
@@ -418,7 +433,7 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
             }
         }
         had_company = reserves.len() > 1;
-        commit(&db, &mut line, reserves, &seen, &mut marks).await;
+        commit(&db, &mut line, reserves, &seen, &mut marks, &transactions).await;
         if retiring.is_empty() {
             if marks
                 .due(&line)
@@ -446,84 +461,39 @@ async fn run_committer(db: Db, mut rx: mpsc::UnboundedReceiver<Op>, seen: Seen, 
     }
 }
 
-/// Writes the run's row (its heartbeat) first, so slow work cannot make a
-/// live run look dead; then looks for debits a failed batch may have left
-/// and tries again the refunds that failed (what they settle goes into the
-/// next report, due within [`MARK_WAIT`]). A failure is logged; the next
-/// try is due after [`MARK_WAIT`].
-async fn beat(db: &Db, line: &mut Line, marks: &mut Marks) {
-    let Some(floor) = line.floor() else {
-        return;
-    };
-    let (last, open) = marks.report(floor);
-    marks.beat_at = Some(tokio::time::Instant::now());
-    match line.heartbeat(db, last, &open).await {
-        Ok(()) => marks.dirty = false,
-        Err(e) => tracing::warn!(error = %e, "writing the credit run's row failed"),
-    }
-    find_lost(db, line.run(), marks).await;
-    for debit in std::mem::take(&mut marks.refunds) {
-        match refund_debit(db, debit).await {
-            Ok(_) => {
-                marks.open.remove(&debit);
-                marks.dirty = true;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, debit, "refund failed again");
-                marks.refunds.push(debit);
+/// While every reservation in `ops` was made beside its call (and there is
+/// one), takes what arrives for up to `patience`: the batch goes once a
+/// reservation that waits for its debit, a hurry or a stop arrives, or it is
+/// full.
+async fn wait_for_company(
+    rx: &mut mpsc::UnboundedReceiver<Op>,
+    ops: &mut Vec<Op>,
+    patience: Duration,
+) {
+    let mut holding = false;
+    let mut seen = 0;
+    let until = tokio::time::Instant::now() + patience;
+    loop {
+        for op in &ops[seen..] {
+            match op {
+                Op::Reserve { beside: true, .. } => holding = true,
+                Op::Reserve { beside: false, .. } | Op::Hurry | Op::Retire(_) => return,
+                Op::Settled(_) | Op::Refund(_) => {}
             }
         }
-    }
-}
-
-/// After a failed batch: the run's debits written since the last one it
-/// knew, but for those of batches that succeeded since, are a failed
-/// batch's that committed after all. Their calls were answered with an
-/// error, so they are refunded. Looked for at once and again after
-/// [`LOST_GRACE`]; then the committer is sure again.
-async fn find_lost(db: &Db, run: i64, marks: &mut Marks) {
-    let Some(mut unsure) = marks.unsure.take() else {
-        return;
-    };
-    let now = tokio::time::Instant::now();
-    if now < unsure.next_look {
-        marks.unsure = Some(unsure);
-        return;
-    }
-    let written: Result<Vec<i64>, sqlx::Error> = sqlx::query_scalar(
-        "SELECT id FROM credit_ledger WHERE id > $1 AND run_id = $2 AND reason = 'debit'",
-    )
-    .bind(unsure.after)
-    .bind(run)
-    .fetch_all(&db.pool)
-    .await;
-    let written = match written {
-        Ok(written) => written,
-        Err(e) => {
-            tracing::warn!(error = %e, "looking for a failed credit batch's debits failed");
-            marks.unsure = Some(unsure);
+        seen = ops.len();
+        if !holding || ops.len() >= MAX_BATCH {
             return;
         }
-    };
-    let lost: Vec<i64> = written
-        .into_iter()
-        .filter(|debit| unsure.known.insert(*debit))
-        .collect();
-    if !lost.is_empty() {
-        tracing::warn!(
-            debits = lost.len(),
-            "a credit batch reported as failed had committed; refunding it"
-        );
-    }
-    for debit in lost {
-        marks.open.insert(debit);
-        marks.refunds.push(debit);
-        marks.last_debit = marks.last_debit.max(debit);
-    }
-    marks.dirty = true;
-    if now < unsure.since + LOST_GRACE {
-        unsure.next_look = unsure.since + LOST_GRACE;
-        marks.unsure = Some(unsure);
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(op)) => {
+                ops.push(op);
+                take_queued(rx, ops);
+            }
+            // Time is up, or every handle is gone (the held calls are
+            // written; the loop ends at its next receive).
+            Ok(None) | Err(_) => return,
+        }
     }
 }
 
@@ -548,7 +518,14 @@ type Ask = (
 /// One transaction for the reservations in `reserves`; each is answered
 /// with its outcome (the error, when the transaction failed). A debit whose
 /// caller is gone is refunded: its call never runs.
-async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks: &mut Marks) {
+async fn commit(
+    db: &Db,
+    line: &mut Line,
+    reserves: Vec<Ask>,
+    seen: &Seen,
+    marks: &mut Marks,
+    transactions: &AtomicU64,
+) {
     if reserves.is_empty() {
         return;
     }
@@ -558,6 +535,7 @@ async fn commit(db: &Db, line: &mut Line, reserves: Vec<Ask>, seen: &Seen, marks
         .collect();
     match line.write(db, &plan).await {
         Ok((outcomes, balances)) => {
+            transactions.fetch_add(1, Ordering::Relaxed);
             // The run's row was written with its first batch: a heartbeat.
             marks.beat_at.get_or_insert_with(tokio::time::Instant::now);
             for (team, balance) in balances {

@@ -2,6 +2,7 @@
 
 pub mod callers;
 pub mod credit_batch;
+pub mod credit_marks;
 pub mod credit_runs;
 pub mod credit_sql;
 pub mod credits;

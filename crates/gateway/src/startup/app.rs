@@ -23,8 +23,9 @@ use crate::events::outbox::Events;
 use crate::events::wake;
 use crate::http::state::{AppState, Inner};
 use crate::metering::callers::Callers;
+use crate::metering::credit_marks;
 use crate::metering::credit_runs;
-use crate::metering::group_commit::{self, Committer};
+use crate::metering::group_commit::Committer;
 use crate::metering::rate_limit::RateLimiter;
 use crate::metering::requests::RequestLog;
 use crate::startup::keys;
@@ -83,7 +84,7 @@ impl App {
         } else {
             None
         };
-        let heartbeats = 3 * group_commit::HEARTBEAT.as_millis() as u64;
+        let heartbeats = 3 * credit_marks::HEARTBEAT.as_millis() as u64;
         anyhow::ensure!(
             config.credit_run_timeout_ms >= heartbeats,
             "credit_run_timeout_ms is {} but must be at least {heartbeats} (three credit \

@@ -11,6 +11,7 @@ mod connect;
 mod console;
 mod console_mcp;
 mod create_chat;
+mod credit_patience;
 mod data_exports;
 mod docs;
 mod documented_shapes;
