@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -160,17 +161,26 @@ pub fn router(state: AppState) -> Router {
     crate::http::openapi::finish(&mut doc);
     let doc = std::sync::Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
+    // Each `Router::layer` (and `route_layer`) call wraps every route in one
+    // more boxed service, and a request clones the boxed chain below each
+    // layer it passes: with a call per layer that was ~60 allocations per
+    // request, the largest share of the gateway's (BENCHMARKS.md, thirteenth
+    // round). So each group of layers is one `ServiceBuilder`, one box per
+    // route. In a `ServiceBuilder` the first layer is the outermost.
     let app = routes
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::request_log::record,
-        ))
         // Only where a route matched: a method or path the API lacks is a
         // 405/404 whatever Idempotency-Key it carries, never a key conflict.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::idempotency::layer,
-        ))
+        .route_layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::idempotency::layer,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::request_log::record,
+                )),
+        )
         .merge(crate::http::console::pages::router())
         .merge(crate::http::docs::router())
         .merge(crate::http::observe::router())
@@ -183,31 +193,40 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        // Outside the idempotency layer: a stored answer is replayed through
-        // the same JSON-error shaping as the first.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::hardening::json_errors,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                // Outside the idempotency layer: a stored answer is replayed
+                // through the same JSON-error shaping as the first.
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::hardening::json_errors,
+                ))
+                .layer(DefaultBodyLimit::max(state.config.max_body_bytes)),
+        )
         .with_state(state.clone())
-        .layer(CatchPanicLayer::custom(|_| {
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({"error": "Internal server error"})),
-            )
-                .into_response()
-        }))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        // One request span, opened by `track` (request id, route, account,
-        // team); the trace layer logs its events inside it instead of
-        // opening a second span with the same fields.
-        .layer(TraceLayer::new_for_http().make_span_with(|_: &Request| tracing::Span::current()))
-        .layer(axum::middleware::from_fn(crate::http::observe::track))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .layer(axum::middleware::map_request(
-            crate::http::hardening::sanitize_request_id,
-        ));
+        .layer(
+            ServiceBuilder::new()
+                .layer(axum::middleware::map_request(
+                    crate::http::hardening::sanitize_request_id,
+                ))
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                // One request span, opened by `track` (request id, route,
+                // account, team); the trace layer logs its events inside it
+                // instead of opening a second span with the same fields.
+                .layer(axum::middleware::from_fn(crate::http::observe::track))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|_: &Request| tracing::Span::current()),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(|_| {
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"error": "Internal server error"})),
+                    )
+                        .into_response()
+                })),
+        );
     crate::http::mcp::server::mount(app, state)
 }
 
