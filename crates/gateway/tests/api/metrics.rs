@@ -238,7 +238,11 @@ async fn relay_events_outbox_lag_and_webhook_deliveries_are_counted() {
     receiver.answer(&[500]);
     app.create_webhook(&app.team, &receiver.url, &[received], None)
         .await;
-    let before = eventually(&app, "the relay socket to connect", |t| {
+    // This app's own socket: the gauge is process-wide, and another test's
+    // socket let this one send its message before its relay was listening
+    // (a flake seen on PostgreSQL in CI).
+    app.wait_connected(&app.team.account_id, 0).await;
+    let before = eventually(&app, "the relay socket to be counted", |t| {
         with(t, "fgw_relay_sockets_connected", &[]) >= 1.0
     })
     .await;
