@@ -12,7 +12,7 @@ use crate::core::error::ApiError;
 use crate::http::extract::Authed;
 use crate::http::state::AppState;
 use crate::metering::credits::{self, ReserveError};
-use crate::metering::group_commit::Committer;
+use crate::metering::group_commit::{Committer, Pace};
 use crate::metering::meta::{
     Endpoint, Meta, CREDITS_BALANCE, CREDITS_USED, IS_CACHED, LIMIT_MINUTE, REMAINING_MINUTE,
 };
@@ -180,31 +180,26 @@ impl Authed {
         endpoint: Endpoint,
         cost: i64,
     ) -> Result<Reservation, ApiError> {
-        self.reserve_paced(state, endpoint, cost, false).await
+        self.reserve_paced(state, endpoint, cost, Pace::Now).await
     }
 
-    /// [`Self::reserve`]; `beside`: the call runs meanwhile, so the
-    /// committer may hold the debit a moment for company
-    /// ([`crate::metering::group_commit::PATIENCE`]).
+    /// [`Self::reserve`] at `pace` ([`Pace::Beside`]: the call runs
+    /// meanwhile, so the committer may hold the debit a moment for company).
     async fn reserve_paced(
         &self,
         state: &AppState,
         endpoint: Endpoint,
         cost: i64,
-        beside: bool,
+        pace: Pace,
     ) -> Result<Reservation, ApiError> {
         let team = self.caller.team_id.as_str();
         let request_id = self.request_id.as_deref();
         let (balance, debit) = if cost > 0 {
-            let credits = &state.credits;
-            let reserved = if beside {
-                credits
-                    .reserve_beside(team, cost, endpoint.name, request_id)
-                    .await
-            } else {
-                credits.reserve(team, cost, endpoint.name, request_id).await
-            };
-            match reserved {
+            match state
+                .credits
+                .reserve_paced(team, cost, endpoint.name, request_id, pace)
+                .await
+            {
                 Ok(reserved) => (reserved.balance, Some(reserved.debit)),
                 Err(ReserveError::Insufficient { balance }) => {
                     return Err(ApiError::PaymentRequired { cost, balance })
@@ -277,7 +272,8 @@ impl Authed {
                 && cost > 0
                 && state.credits.likely_covers(&self.caller.team_id, cost);
             let (reservation, outcome) = if overlap {
-                let mut reserve = std::pin::pin!(self.reserve_paced(&state, endpoint, cost, true));
+                let mut reserve =
+                    std::pin::pin!(self.reserve_paced(&state, endpoint, cost, Pace::Beside));
                 let mut work = std::pin::pin!(work);
                 // A refused debit answers at once; Fansly's read is dropped.
                 // Fansly answering first: the debit the committer may be

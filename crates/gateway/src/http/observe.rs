@@ -66,7 +66,7 @@ pub async fn track(req: Request, next: Next) -> Response {
         team = Empty,
     );
     let response = next.run(req).instrument(span).await;
-    RouteMetrics::count(&method, route, response.status().as_u16(), started);
+    ROUTE_METRICS.count(&method, route, response.status().as_u16(), started);
     response
 }
 
@@ -87,9 +87,9 @@ struct MethodMetrics {
 static ROUTE_METRICS: LazyLock<RouteMetrics> = LazyLock::new(RouteMetrics::default);
 
 impl RouteMetrics {
-    fn count(method: &Method, route: &str, status: u16, started: Instant) {
+    fn count(&self, method: &Method, route: &str, status: u16, started: Instant) {
         let took = started.elapsed().as_secs_f64();
-        let known = ROUTE_METRICS.0.read().unwrap_or_else(|e| e.into_inner());
+        let known = self.0.read().unwrap_or_else(|e| e.into_inner());
         let handles = known
             .get(route)
             .and_then(|methods| methods.iter().find(|m| m.method == *method))
@@ -103,7 +103,7 @@ impl RouteMetrics {
             return;
         }
         drop(known);
-        let mut known = ROUTE_METRICS.0.write().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
         let methods = known.entry(route.to_owned()).or_default();
         let at = match methods.iter().position(|m| m.method == *method) {
             Some(at) => at,

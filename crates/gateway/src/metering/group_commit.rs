@@ -59,8 +59,7 @@ enum Op {
         cost: i64,
         endpoint: &'static str,
         request_id: Option<String>,
-        /// Its call is running beside it (a read): it may wait for company.
-        beside: bool,
+        pace: Pace,
         done: oneshot::Sender<Result<Reserved, ReserveError>>,
     },
     /// A call whose work ran beside its reservation finished that work
@@ -81,6 +80,16 @@ enum Op {
 /// How long a balance this instance saw is good enough for an answer that
 /// charged nothing (an error's `_meta`): as long as an API key is trusted.
 const LAST_KNOWN_TTL: Duration = Duration::from_secs(1);
+
+/// When a reservation's debit must be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pace {
+    /// Its call waits for it before it runs: written at once.
+    Now,
+    /// Its call (a read) runs meanwhile: it may wait up to [`PATIENCE`]
+    /// for company, or until the call hurries it ([`Committer::hurry`]).
+    Beside,
+}
 
 /// This instance's committer (cheap to clone).
 #[derive(Clone)]
@@ -243,38 +252,25 @@ impl Committer {
         endpoint: &'static str,
         request_id: Option<&str>,
     ) -> Result<Reserved, ReserveError> {
-        self.reserve_paced(team, cost, endpoint, request_id, false)
+        self.reserve_paced(team, cost, endpoint, request_id, Pace::Now)
             .await
     }
 
-    /// [`Self::reserve`] for a call that runs beside its reservation (a
-    /// read): the committer may hold it up to its patience ([`PATIENCE`])
-    /// so it shares a transaction with more calls. A call whose work is done
-    /// first says so with [`Self::hurry`].
-    pub async fn reserve_beside(
-        &self,
-        team: &str,
-        cost: i64,
-        endpoint: &'static str,
-        request_id: Option<&str>,
-    ) -> Result<Reserved, ReserveError> {
-        self.reserve_paced(team, cost, endpoint, request_id, true)
-            .await
-    }
-
-    /// A call made with [`Self::reserve_beside`] finished its work and now
+    /// A call reserved with [`Pace::Beside`] finished its work and now
     /// waits for its reservation: the committer writes what it holds now.
     pub fn hurry(&self) {
         let _ = self.ops.send(Op::Hurry);
     }
 
-    async fn reserve_paced(
+    /// [`Self::reserve`] at `pace`: [`Pace::Beside`] for a call that runs
+    /// meanwhile, whose debit the committer may hold for company.
+    pub async fn reserve_paced(
         &self,
         team: &str,
         cost: i64,
         endpoint: &'static str,
         request_id: Option<&str>,
-        beside: bool,
+        pace: Pace,
     ) -> Result<Reserved, ReserveError> {
         let (done, answer) = oneshot::channel();
         self.ops
@@ -283,7 +279,7 @@ impl Committer {
                 cost,
                 endpoint,
                 request_id: request_id.map(str::to_owned),
-                beside,
+                pace,
                 done,
             })
             .map_err(|_| ReserveError::Batch("the credit committer has stopped".into()))?;
@@ -363,7 +359,7 @@ impl Drop for Awaited<'_> {
 /// millisecond; alone, a call is written at once.
 const LINGER_PASSES: usize = 2;
 /// How long the committer may hold reservations made beside their calls
-/// (reads, [`Committer::reserve_beside`]) for more to share their
+/// (reads, [`Pace::Beside`]) for more to share their
 /// transaction. Such a call waits for Fansly meanwhile, which takes tens of
 /// milliseconds (a few under load even from the local sandbox), so holding
 /// them costs it nothing, while each commit saved is the writer's whole
@@ -421,7 +417,7 @@ async fn run_committer(
                     cost,
                     endpoint,
                     request_id,
-                    beside: _,
+                    pace: _,
                     done,
                 } => reserves.push((team, cost, endpoint, request_id, done)),
                 Op::Hurry => {} // the batch is being written
@@ -476,8 +472,14 @@ async fn wait_for_company(
     loop {
         for op in &ops[seen..] {
             match op {
-                Op::Reserve { beside: true, .. } => holding = true,
-                Op::Reserve { beside: false, .. } | Op::Hurry | Op::Retire(_) => return,
+                Op::Reserve {
+                    pace: Pace::Beside, ..
+                } => holding = true,
+                Op::Reserve {
+                    pace: Pace::Now, ..
+                }
+                | Op::Hurry
+                | Op::Retire(_) => return,
                 Op::Settled(_) | Op::Refund(_) => {}
             }
         }

@@ -7,13 +7,23 @@
 use std::pin::pin;
 use std::time::Duration;
 
-use fansly_gateway::metering::group_commit::Committer;
+use fansly_gateway::metering::group_commit::{Committer, Pace};
 use futures::poll;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
 
 /// Long enough that nothing in a test is written because it ran out.
 const AN_HOUR: Duration = Duration::from_secs(3600);
+
+/// The calls behind `debits` kept their charges; the committer stops with
+/// nothing left open, and the team's ledger sums to its balance.
+async fn settle(app: &TestApp, held: &Committer, debits: &[i64]) {
+    for debit in debits {
+        held.keep(*debit);
+    }
+    assert_eq!(held.drain(Duration::from_secs(5)).await, 0);
+    app.assert_ledger_sums_to_balance(&app.team.id).await;
+}
 
 #[tokio::test]
 async fn reads_reserved_beside_their_calls_share_one_transaction_written_when_one_hurries() {
@@ -21,7 +31,7 @@ async fn reads_reserved_beside_their_calls_share_one_transaction_written_when_on
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let held = Committer::start_with_patience(app.db().clone(), AN_HOUR);
-    let mut first = pin!(held.reserve_beside(&team, 1, "users.lookup", None));
+    let mut first = pin!(held.reserve_paced(&team, 1, "users.lookup", None, Pace::Beside));
     assert!(poll!(first.as_mut()).is_pending());
     // Time for the committer to take the first one: a committer that did
     // not hold it would write it now, alone.
@@ -33,7 +43,7 @@ async fn reads_reserved_beside_their_calls_share_one_transaction_written_when_on
         before,
         "held: nothing is written before a hurry"
     );
-    let mut second = pin!(held.reserve_beside(&team, 2, "users.lookup", None));
+    let mut second = pin!(held.reserve_paced(&team, 2, "users.lookup", None, Pace::Beside));
     assert!(poll!(second.as_mut()).is_pending());
     held.hurry();
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
@@ -44,10 +54,7 @@ async fn reads_reserved_beside_their_calls_share_one_transaction_written_when_on
         "charged in the order asked"
     );
     assert_eq!(app.balance(&team).await, before - 3);
-    held.keep(first.debit);
-    held.keep(second.debit);
-    assert_eq!(held.drain(Duration::from_secs(5)).await, 0);
-    app.assert_ledger_sums_to_balance(&team).await;
+    settle(&app, &held, &[first.debit, second.debit]).await;
 }
 
 /// A call that waits for its debit before it runs (a write, or a team whose
@@ -58,7 +65,7 @@ async fn a_call_that_waits_for_its_debit_is_written_at_once_with_the_held_reads(
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let held = Committer::start_with_patience(app.db().clone(), AN_HOUR);
-    let mut read = pin!(held.reserve_beside(&team, 1, "users.lookup", None));
+    let mut read = pin!(held.reserve_paced(&team, 1, "users.lookup", None, Pace::Beside));
     assert!(poll!(read.as_mut()).is_pending());
     let write = held.reserve(&team, 2, "messages.send", None).await.unwrap();
     let std::task::Poll::Ready(read) = poll!(read.as_mut()) else {
@@ -67,10 +74,7 @@ async fn a_call_that_waits_for_its_debit_is_written_at_once_with_the_held_reads(
     let read = read.unwrap();
     assert_eq!(held.transactions(), 1);
     assert_eq!((read.balance, write.balance), (before - 1, before - 3));
-    held.keep(read.debit);
-    held.keep(write.debit);
-    assert_eq!(held.drain(Duration::from_secs(5)).await, 0);
-    app.assert_ledger_sums_to_balance(&team).await;
+    settle(&app, &held, &[read.debit, write.debit]).await;
 }
 
 /// A held read with no company and no hurry is written once the patience
@@ -81,12 +85,12 @@ async fn a_held_read_is_written_when_the_patience_runs_out() {
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     let held = Committer::start_with_patience(app.db().clone(), Duration::from_millis(20));
-    let read = held
-        .reserve_beside(&team, 1, "users.lookup", None)
+    // Bounded, so a timer that never fires fails here instead of hanging.
+    let read = held.reserve_paced(&team, 1, "users.lookup", None, Pace::Beside);
+    let read = tokio::time::timeout(Duration::from_secs(5), read)
         .await
+        .expect("the held read was never written")
         .unwrap();
     assert_eq!(read.balance, before - 1);
-    held.keep(read.debit);
-    assert_eq!(held.drain(Duration::from_secs(5)).await, 0);
-    app.assert_ledger_sums_to_balance(&team).await;
+    settle(&app, &held, &[read.debit]).await;
 }
