@@ -11,8 +11,10 @@ tokio::task_local! {
 }
 
 /// Runs `work` with `counter` counting the Fansly requests it sends.
-pub async fn counted<F: Future>(counter: Arc<AtomicU32>, work: F) -> F::Output {
-    COUNTER.scope(counter, work).await
+/// (A plain function, not an `async fn`: one would hold `work` twice, as
+/// its argument and inside the scope it awaits.)
+pub fn counted<F: Future>(counter: Arc<AtomicU32>, work: F) -> impl Future<Output = F::Output> {
+    COUNTER.scope(counter, work)
 }
 
 /// The counter of the current scope, to carry into a spawned task.

@@ -146,7 +146,7 @@ impl Reservation {
         let Some(debit) = self.debit.take() else {
             return;
         };
-        if let Err(e) = self.committer.refund(debit).await {
+        if let Err(e) = Box::pin(self.committer.refund(debit)).await {
             // The committer tries again with its next heartbeat.
             tracing::error!(error = %e, debit, cost = self.cost, "refund failed");
         }
@@ -215,7 +215,11 @@ impl Authed {
                 }
             }
         } else {
-            (credits::balance(&state.db, team).await?.unwrap_or(0), None)
+            // Boxed, as every rare await of a metered call: a sqlx future is
+            // large, and inline it would enlarge every call's billing task,
+            // which is copied whole as it is spawned and as it finishes.
+            let balance = Box::pin(credits::balance(&state.db, team)).await?;
+            (balance.unwrap_or(0), None)
         };
         Ok(Reservation {
             committer: state.credits.clone(),
@@ -271,9 +275,9 @@ impl Authed {
             let overlap = endpoint.read
                 && cost > 0
                 && state.credits.likely_covers(&self.caller.team_id, cost);
+            let pace = if overlap { Pace::Beside } else { Pace::Now };
+            let mut reserve = std::pin::pin!(self.reserve_paced(&state, endpoint, cost, pace));
             let (reservation, outcome) = if overlap {
-                let mut reserve =
-                    std::pin::pin!(self.reserve_paced(&state, endpoint, cost, Pace::Beside));
                 let mut work = std::pin::pin!(work);
                 // A refused debit answers at once; Fansly's read is dropped.
                 // Fansly answering first: the debit the committer may be
@@ -289,7 +293,7 @@ impl Authed {
                     }
                 }
             } else {
-                (self.reserve(&state, endpoint, cost).await?, work.await)
+                (reserve.await?, work.await)
             };
             match outcome {
                 Ok(data) => Ok(reservation.metered(data)),

@@ -14,6 +14,7 @@ use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use fansly_upstream::calls;
+use futures::future::Either;
 
 use crate::core::time::now_ms;
 use crate::http::state::AppState;
@@ -35,13 +36,12 @@ pub fn tag(parts: &Parts, caller: &Caller) {
 
 /// `work` with the current request's Fansly-call counter, for work moved
 /// into its own task (billing) so its calls still count.
+/// (One future either way: an `async` block awaiting `work` in two arms
+/// held it twice, and this one is copied whole as it is spawned.)
 pub fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    let counter = calls::current();
-    async move {
-        match counter {
-            Some(counter) => calls::counted(counter, work).await,
-            None => work.await,
-        }
+    match calls::current() {
+        Some(counter) => Either::Left(calls::counted(counter, work)),
+        None => Either::Right(work),
     }
 }
 
