@@ -76,12 +76,15 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// allocations (BENCHMARKS.md, thirteenth round). The label set is the same
 /// as before: route templates (or [`UNMATCHED`]), methods and statuses.
 #[derive(Default)]
-struct RouteMetrics(RwLock<HashMap<String, Vec<MethodMetrics>>>);
+struct RouteMetrics(RwLock<HashMap<String, Vec<Handles>>>);
 
-struct MethodMetrics {
+/// One method and status of a route. Its histogram is the route's and
+/// method's (the registry hands the same one to each status).
+struct Handles {
     method: Method,
+    status: u16,
     duration: Histogram,
-    by_status: Vec<(u16, Counter)>,
+    requests: Counter,
 }
 
 static ROUTE_METRICS: LazyLock<RouteMetrics> = LazyLock::new(RouteMetrics::default);
@@ -89,47 +92,37 @@ static ROUTE_METRICS: LazyLock<RouteMetrics> = LazyLock::new(RouteMetrics::defau
 impl RouteMetrics {
     fn count(&self, method: &Method, route: &str, status: u16, started: Instant) {
         let took = started.elapsed().as_secs_f64();
+        let record = |handles: &[Handles]| {
+            let h = handles
+                .iter()
+                .find(|h| h.status == status && h.method == *method)?;
+            h.duration.record(took);
+            h.requests.increment(1);
+            Some(())
+        };
         let known = self.0.read().unwrap_or_else(|e| e.into_inner());
-        let handles = known
+        if known
             .get(route)
-            .and_then(|methods| methods.iter().find(|m| m.method == *method))
-            .and_then(|m| {
-                let count = m.by_status.iter().find(|(s, _)| *s == status)?;
-                Some((&m.duration, &count.1))
-            });
-        if let Some((duration, requests)) = handles {
-            duration.record(took);
-            requests.increment(1);
+            .and_then(|handles| record(handles))
+            .is_some()
+        {
             return;
         }
         drop(known);
         let mut known = self.0.write().unwrap_or_else(|e| e.into_inner());
-        let methods = known.entry(route.to_owned()).or_default();
-        let at = match methods.iter().position(|m| m.method == *method) {
-            Some(at) => at,
-            None => {
-                methods.push(MethodMetrics {
-                    method: method.clone(),
-                    duration: metrics::histogram!(telemetry::HTTP_DURATION,
-                        "method" => method.as_str().to_owned(), "route" => route.to_owned()),
-                    by_status: Vec::new(),
-                });
-                methods.len() - 1
-            }
-        };
-        let m = &mut methods[at];
-        let at = match m.by_status.iter().position(|(s, _)| *s == status) {
-            Some(at) => at,
-            None => {
-                let counter = metrics::counter!(telemetry::HTTP_REQUESTS,
-                    "method" => method.as_str().to_owned(), "route" => route.to_owned(),
-                    "status" => status.to_string());
-                m.by_status.push((status, counter));
-                m.by_status.len() - 1
-            }
-        };
-        m.duration.record(took);
-        m.by_status[at].1.increment(1);
+        let handles = known.entry(route.to_owned()).or_default();
+        if record(handles).is_none() {
+            let (m, r) = (method.as_str().to_owned(), route.to_owned());
+            handles.push(Handles {
+                method: method.clone(),
+                status,
+                duration: metrics::histogram!(telemetry::HTTP_DURATION,
+                    "method" => m.clone(), "route" => r.clone()),
+                requests: metrics::counter!(telemetry::HTTP_REQUESTS,
+                    "method" => m, "route" => r, "status" => status.to_string()),
+            });
+            record(handles);
+        }
     }
 }
 
