@@ -362,8 +362,8 @@ impl FanslyClient {
         // Boxed: the exchange's future (signing, retries, the HTTP client's
         // own) is kilobytes, and inline it made every future above it as
         // large; each of those is copied whole as it is first polled, as
-        // it moves into a box or a task (callgrind: a ~5 KB call future
-        // copied ~19 times per users lookup).
+        // it moves into a box or a task (callgrind: the call future was
+        // 5,280 bytes, and a users lookup copied ~43 KB of it in 19 copies).
         let result: RawAnswer = Box::pin(async {
             let key = self.check_key();
             // The session every later repeat uses: a renewed one replaces
