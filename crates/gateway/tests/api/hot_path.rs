@@ -379,6 +379,10 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
             .unwrap()
     };
     let before = balance(db.clone(), team.id.clone()).await;
+    let last_before: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM credit_ledger")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     // Fansly answers slowly, so the stop lands with every call mid-way.
     let fault =
         json!({"method": "GET", "path": "/api/v1/account", "delay_ms": 1_000, "times": CALLS});
@@ -392,12 +396,20 @@ async fn a_process_stopped_mid_load_answers_its_calls_and_keeps_their_charges() 
     let calls: Vec<_> = (0..CALLS)
         .map(|_| tokio::spawn(http.get(&lookup).bearer_auth(&key.secret).send()))
         .collect();
-    let held = || async {
-        fansly_gateway::metering::credit_runs::unsettled(&db)
-            .await
-            .unwrap()
+    // Every call's debit written. (Not the run's unsettled count: it learns
+    // that the lookup which found the account connected was settled only at
+    // its next mark, up to 100 ms later, so it could reach CALLS with one
+    // call still to be debited, whose batch the lock below then refused.)
+    let debited = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM credit_ledger WHERE reason = 'debit' AND id > $1",
+        )
+        .bind(last_before)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
     };
-    while held().await < CALLS {
+    while debited().await < CALLS as i64 {
         assert!(Instant::now() < deadline + std::time::Duration::from_secs(10));
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
