@@ -9,6 +9,10 @@
 #   bench/instructions.sh                         # SQLite, this tree's build
 #   DB=postgres bench/instructions.sh
 #   BIN=/tmp/old/fansly-gateway bench/instructions.sh   # another build
+#   DB=bare bench/instructions.sh    # bare_proxy (beside BIN, in examples/)
+#                                    # relaying the same Fansly request: the
+#                                    # floor of the stack; the gateway's own
+#                                    # work is its count less this one
 #
 # Under valgrind the gateway runs ~50x slower on one thread, so batches of
 # the group commit are larger than in a native run; compare builds with the
@@ -50,19 +54,34 @@ if [ "$DB" = postgres ]; then
 fi
 lift_gateway_limits
 start_sandbox
-export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
-TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
-TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
-ACCT=$(FANSLY_TOKEN=$TOKEN $BIN accounts add-token --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind_$DB.out" \
-  "$BIN" serve 2>"$WORK/gateway.log" &
-gw=$!
-pids+=($gw)
-for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/healthz" && break; sleep 0.2; done
-URL="http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1"
-HDR="authorization: Bearer $KEY"
+if [ "$DB" = bare ]; then
+  # The same request the gateway sends, relayed by bare_proxy (axum's server,
+  # hyper's pooled client, the same runtime and allocator, no gateway work).
+  BARE_BIN=${BARE_BIN:-$(dirname "$BIN")/examples/bare_proxy}
+  [ -x "$BARE_BIN" ] || { echo "no $BARE_BIN (cargo build --release --example bare_proxy)" >&2; exit 1; }
+  signed_lookup
+  URL="http://127.0.0.1:$GATEWAY_PORT$LOOKUP"
+  HDR=$SIGNED
+  BARE_LISTEN=127.0.0.1:$GATEWAY_PORT BARE_UPSTREAM=127.0.0.1:$SANDBOX_PORT \
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind_$DB.out" \
+    "$BARE_BIN" 2>"$WORK/gateway.log" &
+  gw=$!
+  pids+=($gw)
+  for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/_sandbox/creators" && break; sleep 0.2; done
+else
+  export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
+  TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
+  TEAM=$($BIN teams create --name bench --credits 100000000 --rate-limit 100000000 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  KEY=$($BIN keys create --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')
+  ACCT=$(FANSLY_TOKEN=$TOKEN $BIN accounts add-token --team "$TEAM" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind_$DB.out" \
+    "$BIN" serve 2>"$WORK/gateway.log" &
+  gw=$!
+  pids+=($gw)
+  for _ in $(seq 600); do curl -sf -o /dev/null "http://127.0.0.1:$GATEWAY_PORT/healthz" && break; sleep 0.2; done
+  URL="http://127.0.0.1:$GATEWAY_PORT/api/fansly/$ACCT/users/fan1"
+  HDR="authorization: Bearer $KEY"
+fi
 # Warm-up (connections, caches, prepared statements), not counted.
 METHOD=GET HEADERS=$HDR wrk -t1 -c"$CONNECTIONS" -d5s -s bench/request.lua "$URL" >/dev/null
 callgrind_control -i on "$gw" >/dev/null

@@ -45,7 +45,6 @@ NGINX_PORT=${NGINX_PORT:-18170}
 BARE_PORT=${BARE_PORT:-18160}
 SANDBOX_PORT=${SANDBOX_PORT:-18190}
 GATEWAY_PORT=${GATEWAY_PORT:-18180}
-CHECK_KEY=necvac-govry3-tybkYz
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 . bench/lib.sh
@@ -79,15 +78,7 @@ if [ "$MODE" = side ]; then
   # The direct and nginx runs ask for compressed answers as the gateway does
   # (the sandbox compresses for all three alike on this shared machine).
   export FANSLY_GATEWAY_MASTER_KEYS=$($BIN keys new-master 2>/dev/null)
-  TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
-  DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
-  SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
-  # The request the gateway sends (fansly-upstream/src/headers.rs): the web
-  # app's headers, not only the signed ones, so the sandbox reads as many
-  # headers on every path.
-  BROWSER='user-agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0|accept: application/json, text/plain, */*|accept-language: en-US,en;q=0.9|referer: https://fansly.com/|sec-fetch-dest: empty|sec-fetch-mode: cors|sec-fetch-site: same-site'
-  SIGNED=$(printf '%s|authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, deflate, br, zstd' \
-    "$BROWSER" "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$DEVICE")")
+  signed_lookup
   # A bare reverse proxy: one worker, keepalive to the upstream.
   cat >"$WORK/nginx.conf" <<NGX
 worker_processes 1;
@@ -111,7 +102,6 @@ NGX
   nginx -c "$WORK/nginx.conf" -p "$WORK" &
   pids+=($!)
   sleep 0.5
-  LOOKUP="/api/v1/account?usernames=fan1&ngsw-bypass=true"
   wrk_to() { METHOD=GET HEADERS=$3 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/request.lua "$2" >"$OUT/$1.txt"; stat "$1" "$OUT/$1.txt"; }
   echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   results=$(mktemp)

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::core::error::ApiError;
 use crate::http::extract::Authed;
 use crate::http::state::AppState;
-use crate::metering::credits::{self, ReserveError};
+use crate::metering::credits::ReserveError;
 use crate::metering::group_commit::{Committer, Pace};
 use crate::metering::meta::{
     Endpoint, Meta, CREDITS_BALANCE, CREDITS_USED, IS_CACHED, LIMIT_MINUTE, REMAINING_MINUTE,
@@ -215,10 +215,13 @@ impl Authed {
                 }
             }
         } else {
-            // Boxed, as every rare await of a metered call: a sqlx future is
-            // large, and inline it would enlarge every call's billing task,
-            // which is copied whole as it is spawned and as it finishes.
-            let balance = Box::pin(credits::balance(&state.db, team)).await?;
+            // The balance this instance last committed, when within a second
+            // (as an error's `_meta` reports it), else read: a free call does
+            // not wait on the database. Boxed, as every rare await of a
+            // metered call: a sqlx future is large, and inline it would
+            // enlarge every call's billing task, which is copied whole as it
+            // is spawned and as it finishes.
+            let balance = Box::pin(state.credits.balance(team)).await?;
             (balance.unwrap_or(0), None)
         };
         Ok(Reservation {

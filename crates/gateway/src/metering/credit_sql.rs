@@ -5,6 +5,7 @@
 //! against its team's balance.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 
 use sqlx::{AnyConnection, Connection, Row};
 
@@ -159,15 +160,23 @@ async fn one_trip(
 }
 
 /// SQLite, a batch whose calls are all one team's: the whole transaction as
-/// ONE query of five statements, so one trip to sqlx's connection thread
-/// where [`write_locked`] takes four (BEGIN, the debit, the ledger rows,
-/// COMMIT), each a hand-off between threads and the largest part of a
-/// batch's cost. The team is debited for the whole batch only if it can
-/// pay for all of it; the ledger rows are inserted only if that debit
-/// happened (`changes()`: the rows the UPDATE just changed), in call order
-/// (`ORDER BY c.key`), each with the running balance: the balance after
-/// the batch plus what the calls after it cost (`later`). The text never
-/// changes, so it stays prepared.
+/// ONE query of five statements ([`one_team_sqlite_text`]), so one trip to
+/// sqlx's connection thread where [`write_locked`] takes four (BEGIN, the
+/// debit, the ledger rows, COMMIT), each a hand-off between threads and the
+/// largest part of a batch's cost. The team is debited for the whole batch
+/// only if it can pay for all of it; the ledger rows are inserted only if
+/// that debit happened (`changes()`: the rows the UPDATE just changed), in
+/// call order (`ORDER BY c.column1`, the call's place), each with the
+/// running balance: the balance after the batch plus what the calls after
+/// it cost (`later`).
+///
+/// The calls are bound as rows of a `VALUES` list, four parameters each
+/// (cost, later, endpoint, request id), not as one JSON text: read through
+/// `json_each` and four `json_extract`s a row, SQLite parsed each call's
+/// object four times over, ~14,000 instructions a call, more than the
+/// inserts (BENCHMARKS.md, fifteenth round). The list is padded with NULL
+/// rows to a multiple of [`ROWS_STEP`], so a few texts serve every batch
+/// size and stay prepared in sqlx's statement cache.
 ///
 /// Its one row: the last ledger id written, how many rows the INSERT wrote
 /// (none: nothing was charged, and the caller decides call by call in
@@ -177,26 +186,48 @@ async fn one_trip(
 /// sent 21 messages; now 6). Their ids are the last one and those before
 /// it: one statement under the write lock into an AUTOINCREMENT table takes
 /// consecutive ids, in the order it inserts.
-const ONE_TEAM_SQLITE: &str = "BEGIN IMMEDIATE; \
-     UPDATE teams SET credits = credits - $4 WHERE id = $3 AND credits >= $4; \
-     INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, request_id, \
-       created_at, run_id) \
-       SELECT $3, -json_extract(c.value, '$.cost'), \
-         (SELECT credits FROM teams WHERE id = $3) + json_extract(c.value, '$.later'), \
-         'debit', json_extract(c.value, '$.endpoint'), json_extract(c.value, '$.request_id'), $2, $5 \
-       FROM json_each($1) AS c WHERE changes() = 1 ORDER BY c.key; \
-     SELECT last_insert_rowid(), changes(), (SELECT credits FROM teams WHERE id = $3); \
-     COMMIT";
-
-/// One call as [`ONE_TEAM_SQLITE`] reads it (`json_each`).
-#[derive(serde::Serialize)]
-struct SqliteCall<'a> {
-    cost: i64,
-    /// What the calls after this one cost.
-    later: i64,
-    endpoint: &'a str,
-    request_id: Option<&'a str>,
+fn one_team_sqlite_text(rows: usize) -> String {
+    let mut text = String::from(
+        "BEGIN IMMEDIATE; \
+         UPDATE teams SET credits = credits - $3 WHERE id = $2 AND credits >= $3; \
+         INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, \
+           request_id, created_at, run_id) \
+           SELECT $2, -c.column2, (SELECT credits FROM teams WHERE id = $2) + c.column3, \
+             'debit', c.column4, c.column5, $1, $4 \
+           FROM (VALUES ",
+    );
+    for row in 0..rows {
+        let first = FIXED_PARAMS + 1 + row * PARAMS_PER_CALL;
+        if row > 0 {
+            text.push_str(", ");
+        }
+        // The place is a literal: the text is the same for every batch of
+        // this padded size.
+        let _ = write!(
+            text,
+            "({row}, ${first}, ${}, ${}, ${})",
+            first + 1,
+            first + 2,
+            first + 3
+        );
+    }
+    text.push_str(
+        ") AS c WHERE changes() = 1 AND c.column2 IS NOT NULL ORDER BY c.column1; \
+         SELECT last_insert_rowid(), changes(), (SELECT credits FROM teams WHERE id = $2); \
+         COMMIT",
+    );
+    text
 }
+
+/// The parameters before the calls' rows in [`one_team_sqlite_text`]: the
+/// time, the team, the batch's total, the run.
+const FIXED_PARAMS: usize = 4;
+/// Each call's parameters: cost, later, endpoint, request id.
+const PARAMS_PER_CALL: usize = 4;
+/// The `VALUES` list's length is a multiple of this: at most
+/// `MAX_BATCH / ROWS_STEP` texts to prepare (16), each at most this many
+/// NULL rows longer than its batch.
+const ROWS_STEP: usize = 16;
 
 /// SQLite: one query for one team that can pay for all its calls, else
 /// call by call. A statement that fails can leave the query's transaction
@@ -235,27 +266,34 @@ async fn one_team_sqlite(
 ) -> Result<Option<Written>, sqlx::Error> {
     let team = plan[0].0;
     let total: i64 = plan.iter().map(|call| call.1).sum();
-    let mut later = total;
-    let calls: Vec<SqliteCall> = plan
-        .iter()
-        .map(|(_, cost, endpoint, request_id)| {
-            later -= cost;
-            SqliteCall {
-                cost: *cost,
-                later,
-                endpoint,
-                request_id: *request_id,
-            }
-        })
-        .collect();
-    let written: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(ONE_TEAM_SQLITE)
-        .bind(serde_json::to_string(&calls).unwrap_or_default())
+    let rows = plan.len().div_ceil(ROWS_STEP) * ROWS_STEP;
+    let text = one_team_sqlite_text(rows);
+    let mut query = sqlx::query_as(&text)
         .bind(now_ms())
         .bind(team)
         .bind(total)
-        .bind(run)
-        .fetch_all(conn)
-        .await?;
+        .bind(run);
+    // Each call's balance after it is the batch's final balance plus what
+    // the calls after it cost.
+    let mut later = total;
+    let mut laters = Vec::with_capacity(plan.len());
+    for (_, cost, endpoint, request_id) in plan {
+        later -= cost;
+        laters.push(later);
+        query = query
+            .bind(*cost)
+            .bind(later)
+            .bind(*endpoint)
+            .bind(*request_id);
+    }
+    for _ in plan.len()..rows {
+        query = query
+            .bind(None::<i64>)
+            .bind(None::<i64>)
+            .bind(None::<&str>)
+            .bind(None::<&str>);
+    }
+    let written: Vec<(i64, i64, Option<i64>)> = query.fetch_all(conn).await?;
     let (last, n, after) = match written[..] {
         [(_, 0, _)] => return Ok(None),
         [(last, n, Some(after))] if n == plan.len() as i64 => (last, n, after),
@@ -268,13 +306,13 @@ async fn one_team_sqlite(
         }
     };
     let first = last - n + 1;
-    let outcomes = calls
+    let outcomes = laters
         .iter()
         .zip(first..)
-        .map(|(call, debit)| {
+        .map(|(later, debit)| {
             Ok(Reserved {
                 debit,
-                balance: after + call.later,
+                balance: after + later,
             })
         })
         .collect();

@@ -243,8 +243,10 @@ async fn a_dead_runs_unsettled_debits_are_refunded_once() {
 }
 
 /// A batch's calls are charged in order: each call's balance, the ledger's
-/// rows (in call order, with the running balance) and its sum are exact,
-/// grants in between included, and each call's debit is its ledger row. On
+/// rows (in call order, with the running balance, endpoint and request id)
+/// and its sum are exact, grants in between included, and each call's debit
+/// is its ledger row, for batches on both sides of SQLite's padding of its
+/// rows (multiples of 16). On
 /// PostgreSQL a batch of one team that can pay for all of it is one
 /// statement; one that cannot is decided call by call.
 #[tokio::test]
@@ -253,46 +255,58 @@ async fn a_batch_charges_its_calls_in_order() {
     let app = spawn_app().await;
     let mut line = Line::default();
     let team = app.team.id.clone();
-    let plan: Vec<_> = (0..5)
-        .map(|i| (team.as_str(), 1 + i as i64, "users.lookup", None))
-        .collect(); // costs 1..5, 15 in all
-    for round in 0..3 {
+    // Sizes around SQLite's padding of its rows to multiples of 16, each
+    // call with its own cost, endpoint and request id (every third none).
+    let endpoints = ["users.lookup", "chats.list", "fans.list"];
+    for (round, size) in [5usize, 16, 17, 40].into_iter().enumerate() {
+        let ids: Vec<String> = (0..size).map(|i| format!("req-{round}-{i}")).collect();
+        let plan: Vec<_> = (0..size)
+            .map(|i| {
+                let id = (i % 3 != 2).then_some(ids[i].as_str());
+                (team.as_str(), 1 + i as i64, endpoints[i % 3], id)
+            })
+            .collect();
+        let total: i64 = plan.iter().map(|c| c.1).sum();
         let before = app.balance(&team).await;
         let (outcomes, after) = line.write(app.db(), &plan).await.unwrap();
         let balances: Vec<i64> = outcomes
             .iter()
             .map(|o| o.as_ref().unwrap().balance)
             .collect();
-        assert_eq!(
-            balances,
-            vec![before - 1, before - 3, before - 6, before - 10, before - 15]
-        );
-        assert_eq!(after, vec![(team.clone(), before - 15)]);
+        let expected: Vec<i64> = plan
+            .iter()
+            .scan(before, |balance, c| {
+                *balance -= c.1;
+                Some(*balance)
+            })
+            .collect();
+        assert_eq!(balances, expected, "size {size}");
+        assert_eq!(after, vec![(team.clone(), before - total)]);
         // One team that can pay: one trip on either engine.
-        assert_eq!(line.one_trip_batches(), round + 1);
-        assert_eq!(app.balance(&team).await, before - 15, "round {round}");
-        // The ledger's newest five rows are this batch, in call order, and
-        // each call's debit names its row.
+        assert_eq!(line.one_trip_batches(), round as u64 + 1);
+        assert_eq!(app.balance(&team).await, before - total, "size {size}");
+        // The ledger's newest rows are this batch, in call order, and each
+        // call's debit names its row, which carries its cost, balance,
+        // endpoint and request id.
         let ledger = app.ledger(&team).await;
+        let newest: Vec<_> = ledger[..size].iter().rev().collect();
         let debits: Vec<i64> = outcomes.iter().map(|o| o.as_ref().unwrap().debit).collect();
         assert_eq!(
             debits,
-            ledger[..5].iter().rev().map(|e| e.id).collect::<Vec<_>>()
+            newest.iter().map(|e| e.id).collect::<Vec<_>>(),
+            "size {size}"
         );
-        let newest: Vec<(i64, i64)> = ledger[..5]
-            .iter()
-            .rev()
-            .map(|e| (e.delta, e.balance_after))
-            .collect();
-        assert_eq!(
-            newest,
-            plan.iter()
-                .zip(&balances)
-                .map(|(c, b)| (-c.1, *b))
-                .collect::<Vec<_>>()
-        );
+        for ((call, balance), entry) in plan.iter().zip(&balances).zip(&newest) {
+            assert_eq!(
+                (entry.delta, entry.balance_after, entry.reason.as_str()),
+                (-call.1, *balance, "debit"),
+                "size {size}"
+            );
+            assert_eq!(entry.endpoint.as_deref(), Some(call.2), "size {size}");
+            assert_eq!(entry.request_id.as_deref(), call.3, "size {size}");
+        }
         app.assert_ledger_sums_to_balance(&team).await;
-        fansly_gateway::metering::credits::grant(app.db(), &team, 100, "test")
+        fansly_gateway::metering::credits::grant(app.db(), &team, 1_000, "test")
             .await
             .unwrap();
     }
@@ -310,7 +324,7 @@ async fn a_batch_charges_its_calls_in_order() {
         .unwrap();
     assert!(outcomes[0].is_ok() && outcomes[1].is_err());
     assert_eq!(app.balance(&team).await, 2);
-    assert_eq!(line.one_trip_batches(), 3);
+    assert_eq!(line.one_trip_batches(), 4);
 }
 
 /// A batch whose statement fails leaves nothing behind (no debit, no
