@@ -10,11 +10,7 @@ use crate::core::db::{Backend, Db};
 use crate::core::telemetry;
 use crate::core::time::now_ms;
 use crate::metering::credit_sql::{write_pg, write_sqlite, Conn};
-pub use crate::metering::credit_sql::{Call, Reserved, Written};
-
-/// Calls per transaction at most (5 parameters per ledger row stays far
-/// below SQLite's limit on parameters).
-pub const MAX_BATCH: usize = 256;
+pub use crate::metering::credit_sql::{Call, Reserved, Written, MAX_BATCH};
 
 /// The connection a committer writes its batches on, and the committer run
 /// its debits belong to.

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use sqlx::{AnyConnection, Connection, Row};
 
@@ -20,6 +21,10 @@ pub struct Reserved {
     pub debit: i64,
     pub balance: i64,
 }
+
+/// Calls per transaction at most: SQLite's batch binds 4 parameters a call
+/// (far below its limit on parameters) and keeps one text per 16 calls.
+pub const MAX_BATCH: usize = 256;
 
 /// One reservation asked for: (team, cost, endpoint, request id).
 pub type Call<'a> = (&'a str, i64, &'static str, Option<&'a str>);
@@ -175,8 +180,9 @@ async fn one_trip(
 /// `json_each` and four `json_extract`s a row, SQLite parsed each call's
 /// object four times over, ~14,000 instructions a call, more than the
 /// inserts (BENCHMARKS.md, fifteenth round). The list is padded with NULL
-/// rows to a multiple of [`ROWS_STEP`], so a few texts serve every batch
-/// size and stay prepared in sqlx's statement cache.
+/// rows to a multiple of [`ROWS_STEP`], so a few texts, written once per
+/// process ([`one_team_sqlite_text`]), serve every batch size and stay
+/// prepared in sqlx's statement cache.
 ///
 /// Its one row: the last ledger id written, how many rows the INSERT wrote
 /// (none: nothing was charged, and the caller decides call by call in
@@ -186,7 +192,18 @@ async fn one_trip(
 /// sent 21 messages; now 6). Their ids are the last one and those before
 /// it: one statement under the write lock into an AUTOINCREMENT table takes
 /// consecutive ids, in the order it inserts.
-fn one_team_sqlite_text(rows: usize) -> String {
+fn one_team_sqlite_text(calls: usize) -> &'static str {
+    static TEXTS: OnceLock<Vec<String>> = OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (1..=MAX_BATCH.div_ceil(ROWS_STEP))
+            .map(|steps| write_one_team_sqlite(steps * ROWS_STEP))
+            .collect()
+    });
+    &texts[calls.max(1).div_ceil(ROWS_STEP) - 1]
+}
+
+/// The text of [`one_team_sqlite_text`] with `rows` rows in its `VALUES`.
+fn write_one_team_sqlite(rows: usize) -> String {
     let mut text = String::from(
         "BEGIN IMMEDIATE; \
          UPDATE teams SET credits = credits - $3 WHERE id = $2 AND credits >= $3; \
@@ -224,9 +241,9 @@ fn one_team_sqlite_text(rows: usize) -> String {
 const FIXED_PARAMS: usize = 4;
 /// Each call's parameters: cost, later, endpoint, request id.
 const PARAMS_PER_CALL: usize = 4;
-/// The `VALUES` list's length is a multiple of this: at most
-/// `MAX_BATCH / ROWS_STEP` texts to prepare (16), each at most this many
-/// NULL rows longer than its batch.
+/// The `VALUES` list's length is a multiple of this: `MAX_BATCH /
+/// ROWS_STEP` texts (16, ~70 KB together), each fewer than this many NULL
+/// rows longer than its batch.
 const ROWS_STEP: usize = 16;
 
 /// SQLite: one query for one team that can pay for all its calls, else
@@ -241,7 +258,8 @@ pub(crate) async fn write_sqlite(
     plan: &[Call<'_>],
     one_trip: &mut bool,
 ) -> Result<Written, sqlx::Error> {
-    if one_team(plan) {
+    // (More than MAX_BATCH calls has no prepared text: call by call.)
+    if one_team(plan) && plan.len() <= MAX_BATCH {
         match one_team_sqlite(conn.as_mut(), run, plan).await {
             Ok(Some(written)) => {
                 *one_trip = true;
@@ -267,19 +285,14 @@ async fn one_team_sqlite(
     let team = plan[0].0;
     let total: i64 = plan.iter().map(|call| call.1).sum();
     let rows = plan.len().div_ceil(ROWS_STEP) * ROWS_STEP;
-    let text = one_team_sqlite_text(rows);
-    let mut query = sqlx::query_as(&text)
+    let mut query = sqlx::query_as(one_team_sqlite_text(plan.len()))
         .bind(now_ms())
         .bind(team)
         .bind(total)
         .bind(run);
-    // Each call's balance after it is the batch's final balance plus what
-    // the calls after it cost.
     let mut later = total;
-    let mut laters = Vec::with_capacity(plan.len());
     for (_, cost, endpoint, request_id) in plan {
         later -= cost;
-        laters.push(later);
         query = query
             .bind(*cost)
             .bind(later)
@@ -305,15 +318,15 @@ async fn one_team_sqlite(
             )))
         }
     };
-    let first = last - n + 1;
-    let outcomes = laters
+    // Each call's balance after it: the balance before the batch less the
+    // calls up to it, as its ledger row says.
+    let mut balance = after + total;
+    let outcomes = plan
         .iter()
-        .zip(first..)
-        .map(|(later, debit)| {
-            Ok(Reserved {
-                debit,
-                balance: after + later,
-            })
+        .zip(last - n + 1..)
+        .map(|((_, cost, ..), debit)| {
+            balance -= cost;
+            Ok(Reserved { debit, balance })
         })
         .collect();
     Ok(Some((outcomes, vec![(team.to_owned(), after)])))
