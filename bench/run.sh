@@ -121,18 +121,22 @@ NGX
   nginx_pid=${pids[1]}
   # CPU per request of a process over one wrk run: $1 label, $2 pid, $3 ticks
   # before, $4 the wrk output. nginx's worker is its master's child.
+  # With a fifth argument (kernel ticks before), also the kernel's part.
   cpu_note() {
-    local n; n=$(requests_in "$4")
-    echo "$1 CPU per request: $(( ($(cpu_ticks "$2") - $3) * 1000000 / $(getconf CLK_TCK) / n )) µs" >>"$cpu_notes"
+    local n kernel=""; n=$(requests_in "$4")
+    if [ -n "${5:-}" ]; then
+      kernel=", of which in the kernel $(( ($(sys_ticks "$2") - $5) * 1000000 / $(getconf CLK_TCK) / n )) µs"
+    fi
+    echo "$1 CPU per request: $(( ($(cpu_ticks "$2") - $3) * 1000000 / $(getconf CLK_TCK) / n )) µs$kernel" >>"$cpu_notes"
   }
   sb=$(cpu_ticks "$sandbox_pid")
   wrk_to sandbox_direct "http://127.0.0.1:$SANDBOX_PORT$LOOKUP" "$SIGNED" >>"$results"
   cpu_note "sandbox (direct)" "$sandbox_pid" "$sb" "$OUT/sandbox_direct.txt"
   nginx_worker=$(pgrep -P "$nginx_pid" | head -1)
-  sb=$(cpu_ticks "$sandbox_pid"); ng=$(cpu_ticks "$nginx_worker")
+  sb=$(cpu_ticks "$sandbox_pid"); ng=$(cpu_ticks "$nginx_worker"); ngk=$(sys_ticks "$nginx_worker")
   wrk_to nginx "http://127.0.0.1:$NGINX_PORT$LOOKUP" "$SIGNED" >>"$results"
   cpu_note "sandbox (behind nginx)" "$sandbox_pid" "$sb" "$OUT/nginx.txt"
-  cpu_note "nginx worker" "$nginx_worker" "$ng" "$OUT/nginx.txt"
+  cpu_note "nginx worker" "$nginx_worker" "$ng" "$OUT/nginx.txt" "$ngk"
   # The floor of the gateway's own stack: axum's server and hyper's client
   # relaying the same request, with none of the gateway's work.
   BARE_BIN=${BARE_BIN:-$(dirname "$BIN")/examples/bare_proxy}
@@ -141,10 +145,10 @@ NGX
     bare_pid=$!
     pids+=("$bare_pid")
     wait_for "http://127.0.0.1:$BARE_PORT/_sandbox/creators"
-    sb=$(cpu_ticks "$sandbox_pid"); bp=$(cpu_ticks "$bare_pid"); bsw=$(switches "$bare_pid")
+    sb=$(cpu_ticks "$sandbox_pid"); bp=$(cpu_ticks "$bare_pid"); bpk=$(sys_ticks "$bare_pid"); bsw=$(switches "$bare_pid")
     wrk_to bare_hyper "http://127.0.0.1:$BARE_PORT$LOOKUP" "$SIGNED" >>"$results"
     cpu_note "sandbox (behind bare_hyper)" "$sandbox_pid" "$sb" "$OUT/bare_hyper.txt"
-    cpu_note "bare_hyper" "$bare_pid" "$bp" "$OUT/bare_hyper.txt"
+    cpu_note "bare_hyper" "$bare_pid" "$bp" "$OUT/bare_hyper.txt" "$bpk"
     echo "bare_hyper thread switches per request: $(per_request "$bsw" "$(switches "$bare_pid")" "$OUT/bare_hyper.txt")" >>"$cpu_notes"
   else
     echo "bare_hyper skipped: no $BARE_BIN (cargo build --release --example bare_proxy)" >>"$cpu_notes"

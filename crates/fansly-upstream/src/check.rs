@@ -6,9 +6,14 @@
 /// Bryc's public-domain 53-bit string hash, exactly as the web app's bundle runs it
 /// (JavaScript semantics: UTF-16 code units, 32-bit wrapping multiplies).
 pub fn cyrb53(input: &str, seed: u32) -> u64 {
+    cyrb53_units(input.encode_utf16(), seed)
+}
+
+/// [`cyrb53`] over a string's UTF-16 code units, however they are held.
+fn cyrb53_units(units: impl Iterator<Item = u16>, seed: u32) -> u64 {
     let mut h1: u32 = 0xdead_beef ^ seed;
     let mut h2: u32 = 0x41c6_ce57 ^ seed;
-    for unit in input.encode_utf16() {
+    for unit in units {
         let c = u32::from(unit);
         h1 = (h1 ^ c).wrapping_mul(2_654_435_761);
         h2 = (h2 ^ c).wrapping_mul(1_597_334_677);
@@ -23,10 +28,20 @@ pub fn cyrb53(input: &str, seed: u32) -> u64 {
 /// The header value for one request: lower-case hex without leading zeros
 /// (JavaScript `Number#toString(16)`), over the URL path only (no host, no query).
 pub fn client_check(check_key: &str, pathname: &str, device_id: &str) -> String {
-    format!(
-        "{:x}",
-        cyrb53(&format!("{check_key}_{pathname}_{device_id}"), 0)
-    )
+    format!("{:x}", client_check_hash(check_key, pathname, device_id))
+}
+
+/// The hash [`client_check`] writes: cyrb53 over the three joined by `_`,
+/// read piece by piece instead of joined into a new string first (one
+/// allocation fewer on every signed request).
+pub(crate) fn client_check_hash(check_key: &str, pathname: &str, device_id: &str) -> u64 {
+    let units = check_key
+        .encode_utf16()
+        .chain("_".encode_utf16())
+        .chain(pathname.encode_utf16())
+        .chain("_".encode_utf16())
+        .chain(device_id.encode_utf16());
+    cyrb53_units(units, 0)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::error::{transient_status, Answer, UpstreamError};
 use crate::observe;
 use crate::route::Route;
 use crate::session::Session;
-use crate::template::{budget_bucket, RouteTemplate};
+use crate::template::{self, Template};
 use crate::transport::{self, error_chain, Direct, Failure, Outgoing};
 
 /// The check key of current web builds (spec §2.2: the *last* `checkKey_`
@@ -96,7 +96,7 @@ pub struct FanslyClient {
     cfg: Arc<FanslyConfig>,
     /// The check key in use: the configured one until the web app shows
     /// another (`keyguard.rs`).
-    pub(crate) check_key: Arc<RwLock<String>>,
+    pub(crate) check_key: Arc<RwLock<Arc<str>>>,
     /// One re-derivation at a time; callers that waited use its result.
     pub(crate) key_refresh: Arc<tokio::sync::Mutex<()>>,
     /// How many derivations from the web app have finished (either way):
@@ -119,7 +119,7 @@ impl FanslyClient {
             user_agent: HeaderValue::from_str(&cfg.user_agent)
                 .unwrap_or_else(|_| HeaderValue::from_static(DEFAULT_USER_AGENT)),
             proxied: Arc::default(),
-            check_key: Arc::new(RwLock::new(cfg.check_key.clone())),
+            check_key: Arc::new(RwLock::new(cfg.check_key.as_str().into())),
             key_refresh: Arc::default(),
             key_derivations: Arc::default(),
             drift: Arc::default(),
@@ -142,6 +142,12 @@ impl FanslyClient {
 
     /// The check key requests are signed with now.
     pub fn check_key(&self) -> String {
+        self.check_key_shared().to_string()
+    }
+
+    /// [`Self::check_key`] without a copy of its text: every signed request
+    /// reads it.
+    pub(crate) fn check_key_shared(&self) -> Arc<str> {
         self.check_key
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -206,8 +212,9 @@ impl FanslyClient {
     )]
     pub async fn device_id(&self, route: &Route) -> Result<String, UpstreamError> {
         let url = self.url(&self.cfg.api_base, "/api/v1/device/id", &[]);
+        let template = template::intern(url.path());
         let raw = self
-            .send_with_retries(route, None, Method::GET, url.path(), || Outgoing {
+            .send_with_retries(route, None, Method::GET, &template, || Outgoing {
                 method: Method::GET,
                 url: url.clone(),
                 headers: self.api_headers(None),
@@ -356,48 +363,58 @@ impl FanslyClient {
         body: Option<&Value>,
     ) -> Result<T, UpstreamError> {
         let started = std::time::Instant::now();
-        // Built once: the span, the metrics and the drift records share it.
-        let route = RouteTemplate(path).to_string();
-        tracing::Span::current().record("route", tracing::field::display(&route));
+        // The span, the metrics, the drift records and the budget share it.
+        let route = template::intern(path);
+        tracing::Span::current().record("route", tracing::field::display(route.as_str()));
         // Boxed: the exchange's future (signing, retries, the HTTP client's
         // own) is kilobytes, and inline it made every future above it as
         // large; each of those is copied whole as it is first polled, as
         // it moves into a box or a task (callgrind: the call future was
         // 5,280 bytes, and a users lookup copied ~43 KB of it in 19 copies).
         let result: RawAnswer = Box::pin(async {
-            let key = self.check_key();
+            let key = self.check_key_shared();
             // The session every later repeat uses: a renewed one replaces
             // the refused one for the rest of the call.
             let mut renewed: Option<Arc<Session>> = None;
             let mut result = self
-                .send_signed(base, session, &method, path, query, body)
+                .send_signed(base, session, &method, &route, path, query, body)
                 .await;
             if let (Err(UpstreamError::Unauthorized { .. }), Some(renewer)) =
                 (&result, session.renewer())
             {
                 let fresh = renewed.insert(renewer.renew(session).await?);
                 result = self
-                    .send_signed(base, fresh, &method, path, query, body)
+                    .send_signed(base, fresh, &method, &route, path, query, body)
                     .await;
             }
             // Fansly refusing the digest means the key rotated: derive it
             // again from the web app (once for all waiting callers) and
             // repeat the request once.
             if matches!(&result, Err(e) if drift::is_check_key_refusal(e)) {
-                self.drift
-                    .record(session.account(), &route, drift::kind::CHECK_KEY, None);
+                self.drift.record(
+                    session.account(),
+                    route.as_str(),
+                    drift::kind::CHECK_KEY,
+                    None,
+                );
                 if self.check_key_rotated_since(&key).await {
                     let current = renewed.as_deref().unwrap_or(session);
                     result = self
-                        .send_signed(base, current, &method, path, query, body)
+                        .send_signed(base, current, &method, &route, path, query, body)
                         .await;
                 }
             }
             result
         })
         .await;
-        self.note_drift(session.account(), method.as_str(), &route, &result);
-        observe::request(method.as_str(), route, started.elapsed(), &result);
+        self.note_drift(session.account(), method.as_str(), route.as_str(), &result);
+        observe::request(
+            method.as_str(),
+            route.as_str(),
+            &route.metrics,
+            started.elapsed(),
+            &result,
+        );
         T::from_response(result?)
     }
 
@@ -424,11 +441,13 @@ impl FanslyClient {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send_signed(
         &self,
         base: &Url,
         session: &Session,
         method: &Method,
+        template: &Template,
         path: &str,
         query: &[(&str, &str)],
         body: Option<&Value>,
@@ -436,18 +455,24 @@ impl FanslyClient {
         let url = self.url(base, path, query);
         // Serialised once for every attempt.
         let json = body.map(|body| bytes::Bytes::from(body.to_string()));
-        self.send_with_retries(session.route(), Some(session), method.clone(), path, || {
-            let mut headers = self.api_headers(Some((session, url.path())));
-            if json.is_some() {
-                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            }
-            Outgoing {
-                method: method.clone(),
-                url: url.clone(),
-                headers,
-                json: json.clone(),
-            }
-        })
+        self.send_with_retries(
+            session.route(),
+            Some(session),
+            method.clone(),
+            template,
+            || {
+                let mut headers = self.api_headers(Some((session, url.path())));
+                if json.is_some() {
+                    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                Outgoing {
+                    method: method.clone(),
+                    url: url.clone(),
+                    headers,
+                    json: json.clone(),
+                }
+            },
+        )
         .await
     }
 
@@ -469,31 +494,27 @@ impl FanslyClient {
     }
 
     /// Each attempt, retries included, spends from the account's budget and
-    /// from the bucket of its route ([`budget_bucket`]). An `f-s-c` cookie
+    /// from the bucket of its route ([`Template::bucket`]). An `f-s-c` cookie
     /// an answer sets is kept on `session`.
     async fn send_with_retries<F>(
         &self,
         route: &Route,
         session: Option<&Session>,
         method: Method,
-        path: &str,
+        template: &Template,
         build: F,
     ) -> RawAnswer
     where
         F: Fn() -> Outgoing,
     {
-        let bucket = budget_bucket(method.as_str(), path);
+        let bucket = template.bucket(method.as_str());
         let mut attempt = 0;
         loop {
             if let Some(throttle) = &route.throttle {
                 let write = method != Method::GET;
                 match self.patience {
-                    None => throttle.acquire(bucket.as_deref(), write).await?,
-                    Some(bound) => {
-                        throttle
-                            .acquire_within(bucket.as_deref(), write, bound)
-                            .await?
-                    }
+                    None => throttle.acquire(bucket, write).await?,
+                    Some(bound) => throttle.acquire_within(bucket, write, bound).await?,
                 }
             }
             let result = self.send_once(route, session, &build).await;

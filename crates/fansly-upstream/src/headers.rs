@@ -2,13 +2,11 @@
 //! §2.1), in the order of a Firefox HAR, signed when there is a session.
 //! The web app's own pages (`keyguard.rs`) get the same set.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use secrecy::ExposeSecret;
-
-use crate::check::client_check;
+use crate::check::client_check_hash;
 use crate::client::FanslyClient;
 use crate::session::Session;
 use crate::transport;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 // Cloning a static name copies a pointer; naming a header by text parses it.
 static CLIENT_ID: HeaderName = HeaderName::from_static("fansly-client-id");
@@ -30,10 +28,11 @@ impl FanslyClient {
         };
         let mut h = HeaderMap::with_capacity(16);
         // Values come from our own formatting or from Fansly; a value that is
-        // not a legal header is dropped rather than sent mangled.
-        let put = |h: &mut HeaderMap, name: HeaderName, value: &str| {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                h.insert(name, v);
+        // not a legal header is dropped rather than sent mangled (the
+        // session's own are checked once, when it is made).
+        let put = |h: &mut HeaderMap, name: &HeaderName, value: &Option<HeaderValue>| {
+            if let Some(v) = value {
+                h.insert(name.clone(), v.clone());
             }
         };
         let constant = |value: &'static str| HeaderValue::from_static(value);
@@ -43,24 +42,21 @@ impl FanslyClient {
         h.insert(ACCEPT_ENCODING, constant(transport::ENCODINGS));
         h.insert(REFERER, constant("https://fansly.com/"));
         if let Some((session, pathname)) = signed {
-            put(&mut h, CLIENT_ID.clone(), session.device_id());
-            put(&mut h, CLIENT_TS.clone(), &session.client_ts().to_string());
-            if let Some(sid) = session.session_id() {
-                put(&mut h, SESSION_ID.clone(), sid);
+            put(&mut h, &CLIENT_ID, &session.headers.device_id);
+            h.insert(CLIENT_TS.clone(), HeaderValue::from(session.client_ts()));
+            put(&mut h, &SESSION_ID, &session.headers.session_id);
+            let check = client_check_hash(&self.check_key_shared(), pathname, session.device_id());
+            // Lower-case hex digits: always a legal header value.
+            if let Ok(check) = HeaderValue::try_from(format!("{check:x}")) {
+                h.insert(CLIENT_CHECK.clone(), check);
             }
-            let check = client_check(&self.check_key(), pathname, session.device_id());
-            put(&mut h, CLIENT_CHECK.clone(), &check);
         }
         h.insert(ORIGIN, constant("https://fansly.com"));
         h.insert(SEC_FETCH_DEST.clone(), constant("empty"));
         h.insert(SEC_FETCH_MODE.clone(), constant("cors"));
         h.insert(SEC_FETCH_SITE.clone(), constant("same-site"));
-        let token = signed.map_or("", |(session, _)| session.token().expose_secret());
-        if !token.is_empty() {
-            if let Ok(mut v) = HeaderValue::from_str(token) {
-                v.set_sensitive(true);
-                h.insert(AUTHORIZATION, v);
-            }
+        if let Some((session, _)) = signed {
+            put(&mut h, &AUTHORIZATION, &session.headers.token);
         }
         h
     }

@@ -51,7 +51,7 @@ impl FanslyClient {
         if key == old {
             return Ok(false);
         }
-        *self.check_key.write().unwrap_or_else(|p| p.into_inner()) = key;
+        *self.check_key.write().unwrap_or_else(|p| p.into_inner()) = key.into();
         metrics::counter!(ROTATIONS).increment(1);
         // The keys are not secrets (every visitor of the web app gets them),
         // but logs need not carry them either.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use rand::Rng;
+use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::UpstreamError;
@@ -42,15 +43,48 @@ pub struct Session {
     account: Option<String>,
     fansly_id: Option<String>,
     renewer: Option<Weak<dyn SessionRenewer>>,
+    /// The header values every signed request of this session carries,
+    /// made once: made per request they were four allocations a call.
+    pub(crate) headers: SessionHeaders,
+}
+
+/// A session's own header values (`headers.rs` sends them); `None` where
+/// the session has none or its text is not a legal header value (dropped
+/// rather than sent mangled).
+pub(crate) struct SessionHeaders {
+    pub device_id: Option<HeaderValue>,
+    pub session_id: Option<HeaderValue>,
+    /// `authorization`, marked sensitive. This one copy lives as long as the
+    /// session; before, every request made (and freed) one.
+    pub token: Option<HeaderValue>,
+}
+
+impl SessionHeaders {
+    fn new(token: &str, device_id: &str, session_id: Option<&str>) -> SessionHeaders {
+        let value = |text: &str| HeaderValue::from_str(text).ok();
+        SessionHeaders {
+            device_id: value(device_id),
+            session_id: session_id.and_then(value),
+            token: (!token.is_empty())
+                .then(|| value(token))
+                .flatten()
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                }),
+        }
+    }
 }
 
 impl Session {
     pub fn new(token: SecretString, device_id: String) -> Self {
         let session_id = session_id_from_token(token.expose_secret());
+        let headers = SessionHeaders::new(token.expose_secret(), &device_id, session_id.as_deref());
         Self {
             token,
             device_id,
             session_id,
+            headers,
             cookie: Mutex::new(None),
             clock: ClientClock::default(),
             route: Route::default(),

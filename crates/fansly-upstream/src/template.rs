@@ -2,10 +2,15 @@
 //! metrics, the drift guard and the request budgets key on), and which
 //! budget bucket a request spends from.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+
 /// A request path as traces show it: every segment that holds a digit
 /// (Fansly's ids, percent-encoded caller input), except an API version like
 /// `v1`, becomes `{id}`. A `Display`, so it is only written out where a
-/// string is wanted (a request formats it once; see `send_json_on`).
+/// string is wanted (the client's calls share one per route, [`intern`]).
 pub struct RouteTemplate<'a>(pub &'a str);
 
 impl std::fmt::Display for RouteTemplate<'_> {
@@ -28,6 +33,68 @@ impl std::fmt::Display for RouteTemplate<'_> {
     }
 }
 
+/// A route template kept for the life of the process ([`intern`]): its
+/// text, whether it is a chat read, and its request metrics.
+pub(crate) struct Template {
+    text: Box<str>,
+    chat: bool,
+    pub(crate) metrics: crate::observe::RouteMetrics,
+}
+
+impl Template {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The bucket a request of `method` on this route spends from
+    /// ([`budget_bucket`]'s rule, without building the string again).
+    pub(crate) fn bucket(&self, method: &str) -> Option<&str> {
+        if !method.eq_ignore_ascii_case("GET") {
+            return None;
+        }
+        Some(if self.chat { CHAT_BUCKET } else { &self.text })
+    }
+}
+
+/// How many distinct templates are kept. Fansly's client uses a few dozen
+/// routes; a path segment of caller input without a digit stays in its
+/// template, so the set is not closed, and past this bound a template is
+/// made per call and not kept.
+const KEPT_TEMPLATES: usize = 1024;
+
+/// The template of `path`, shared: each call of the client needs it for its
+/// trace, metrics, drift records and budget bucket, and building it (a
+/// `String` grown by formatting, twice with the bucket's) then its metrics'
+/// keys was ~14 of a users lookup's ~175 allocations (BENCHMARKS.md,
+/// sixteenth round). Written into this thread's buffer and looked up; a
+/// new one is allocated once.
+pub(crate) fn intern(path: &str) -> Arc<Template> {
+    static KEPT: LazyLock<RwLock<HashMap<Box<str>, Arc<Template>>>> =
+        LazyLock::new(Default::default);
+    thread_local! {
+        static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        let _ = write!(text, "{}", RouteTemplate(path));
+        let kept = KEPT.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(template) = kept.get(text.as_str()) {
+            return template.clone();
+        }
+        drop(kept);
+        let made = Arc::new(Template {
+            text: text.as_str().into(),
+            chat: is_chat(text),
+            metrics: Default::default(),
+        });
+        let mut kept = KEPT.write().unwrap_or_else(PoisonError::into_inner);
+        if kept.len() >= KEPT_TEMPLATES {
+            return made;
+        }
+        kept.entry(text.as_str().into()).or_insert(made).clone()
+    })
+}
+
 /// The chat reads share one bucket on Fansly's side: HUB's production data
 /// shows `/messaging/groups`, `/group/{id}` and `GET /message` limited
 /// together (~20/min, burst ~10; spec §3.3, INFERRED from that data).
@@ -42,11 +109,19 @@ pub fn budget_bucket(method: &str, path: &str) -> Option<String> {
         return None;
     }
     let route = RouteTemplate(path).to_string();
-    let chat = matches!(
-        route.as_str(),
+    Some(if is_chat(&route) {
+        CHAT_BUCKET.to_owned()
+    } else {
+        route
+    })
+}
+
+/// Whether a route template is one of the chat reads ([`CHAT_BUCKET`]).
+fn is_chat(template: &str) -> bool {
+    matches!(
+        template,
         "/api/v1/messaging/groups" | "/api/v1/group/{id}" | "/api/v1/message"
-    );
-    Some(if chat { CHAT_BUCKET.to_owned() } else { route })
+    )
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub const MAX_REQUEST_ID: usize = 128;
 /// A client's `X-Request-Id` is kept when it is 1–128 characters of
 /// `[A-Za-z0-9._:-]`; anything else is dropped here so the request id layer
 /// mints a fresh one (what is echoed and stored in the ledger is bounded).
-pub async fn sanitize_request_id(mut req: Request) -> Request {
+pub fn sanitize_request_id(mut req: Request) -> Request {
     let bad = req
         .headers()
         .get_all("x-request-id")

@@ -8,6 +8,8 @@
 //! Answers that say "nothing was done, try again" are not kept (5xx, 401,
 //! 402, 409, 429): the key is released and a retry runs the request anew.
 
+use std::future::Future;
+
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -31,17 +33,20 @@ pub const MAX_KEY_LEN: usize = 255;
 /// is sent but not kept, and the key released.
 const MAX_STORED_BODY: usize = 1 << 20;
 
-/// The middleware (`axum::middleware::from_fn_with_state`).
+/// The middleware (`axum::middleware::from_fn_with_state`). What it wraps
+/// starts with the request log's layer, called here ([`inner`]) instead of
+/// being a layer of its own: every `from_fn` layer clones the boxed
+/// services below it and boxes its future, on every request.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if !writes || !req.uri().path().starts_with("/api/") {
-        return next.run(req).await;
+        return inner(&state, req, next).await;
     }
     let Some(raw) = req.headers().get(HEADER) else {
-        return next.run(req).await;
+        return inner(&state, req, next).await;
     };
     let key = match valid_key(raw) {
         Ok(key) => key,
@@ -51,7 +56,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     // Copied before awaiting: a `&Request` held across an await is not Send.
     let headers = req.headers().clone();
     let Some(team) = team_of(&state, &headers).await else {
-        return next.run(req).await;
+        return inner(&state, req, next).await;
     };
     let (parts, body) = req.into_parts();
     let (body, digest) = match read_body(&state, body).await {
@@ -95,12 +100,18 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     // row `running` until its lease lapses.
     let req = Request::from_parts(parts, body);
     let task = tokio::spawn(async move {
-        let resp = next.run(req).await;
+        let resp = inner(&state, req, next).await;
         settle(&state, &team, &key, &lease, resp).await
     });
     task.await.unwrap_or_else(|e| {
         ApiError::Internal(anyhow::anyhow!("idempotent call aborted: {e}")).into_response()
     })
+}
+
+/// The request log's layer around the route (`request_log::record`): a
+/// replayed answer never reaches it, as when it was the inner layer.
+fn inner(state: &AppState, req: Request, next: Next) -> impl Future<Output = Response> {
+    crate::http::request_log::record(State(state.clone()), req, next)
 }
 
 /// Stores (or releases) the key with the answer and passes the answer on.

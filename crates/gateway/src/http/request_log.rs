@@ -1,5 +1,6 @@
 //! Recording each authenticated request into the team's ring
-//! (`metering::requests`): a route layer times the request and counts the
+//! (`metering::requests`): a route layer (run inside the idempotency
+//! layer, which calls it) times the request and counts the
 //! Fansly calls made for it; the `Authed` extractor names the team through
 //! the [`Tag`] this layer leaves in the request's extensions. Requests no
 //! key authenticated (401s, health checks) are not recorded.
@@ -45,7 +46,8 @@ pub fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
     }
 }
 
-/// The route layer: runs the request, then records it for its team.
+/// Around each route, inside the idempotency layer (which calls it): runs
+/// the request, then records it for its team.
 pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = now_ms();

@@ -170,17 +170,12 @@ pub fn router(state: AppState) -> Router {
     let app = routes
         // Only where a route matched: a method or path the API lacks is a
         // 405/404 whatever Idempotency-Key it carries, never a key conflict.
-        .route_layer(
-            ServiceBuilder::new()
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::http::idempotency::layer,
-                ))
-                .layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    crate::http::request_log::record,
-                )),
-        )
+        // The idempotency layer runs the request log's inside it (one
+        // layer, not two: see `idempotency::layer`).
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::idempotency::layer,
+        ))
         .merge(crate::http::console::pages::router())
         .merge(crate::http::docs::router())
         .merge(crate::http::observe::router())
@@ -206,9 +201,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::map_request(
-                    crate::http::hardening::sanitize_request_id,
-                ))
+                // tower's `map_request`, not axum's: a plain function of the
+                // request needs no boxed future or clone of what it wraps.
+                .map_request(crate::http::hardening::sanitize_request_id)
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 // One request span, opened by `track` (request id, route,
                 // account, team); the trace layer logs its events inside it

@@ -184,6 +184,13 @@ async fn one_trip(
 /// process ([`one_team_sqlite_text`]), serve every batch size and stay
 /// prepared in sqlx's statement cache.
 ///
+/// Its parameters are anonymous (`?`), bound in the order they appear: sqlx
+/// resolves a numbered one (`$3`) by asking SQLite its name, a scan of the
+/// statement's whole parameter list, so a batch's ~130 parameters cost
+/// ~8,500 steps of that scan (`sqlite3_bind_parameter_name` was 15 % of the
+/// SQLite thread's own time, BENCHMARKS.md, sixteenth round); an anonymous
+/// one is simply the next argument. The team is therefore bound four times.
+///
 /// Its one row: the last ledger id written, how many rows the INSERT wrote
 /// (none: nothing was charged, and the caller decides call by call in
 /// [`write_locked`]) and the balance after. The ledger rows themselves are
@@ -204,43 +211,33 @@ fn one_team_sqlite_text(calls: usize) -> &'static str {
 
 /// The text of [`one_team_sqlite_text`] with `rows` rows in its `VALUES`.
 fn write_one_team_sqlite(rows: usize) -> String {
+    // Parameters, in order: the total, the team, the total; the team, the
+    // team, the time, the run; each row's four; the team.
     let mut text = String::from(
         "BEGIN IMMEDIATE; \
-         UPDATE teams SET credits = credits - $3 WHERE id = $2 AND credits >= $3; \
+         UPDATE teams SET credits = credits - ? WHERE id = ? AND credits >= ?; \
          INSERT INTO credit_ledger (team_id, delta, balance_after, reason, endpoint, \
            request_id, created_at, run_id) \
-           SELECT $2, -c.column2, (SELECT credits FROM teams WHERE id = $2) + c.column3, \
-             'debit', c.column4, c.column5, $1, $4 \
+           SELECT ?, -c.column2, (SELECT credits FROM teams WHERE id = ?) + c.column3, \
+             'debit', c.column4, c.column5, ?, ? \
            FROM (VALUES ",
     );
     for row in 0..rows {
-        let first = FIXED_PARAMS + 1 + row * PARAMS_PER_CALL;
         if row > 0 {
             text.push_str(", ");
         }
         // The place is a literal: the text is the same for every batch of
-        // this padded size.
-        let _ = write!(
-            text,
-            "({row}, ${first}, ${}, ${}, ${})",
-            first + 1,
-            first + 2,
-            first + 3
-        );
+        // this padded size. Each row's parameters: cost, later, endpoint,
+        // request id.
+        let _ = write!(text, "({row}, ?, ?, ?, ?)");
     }
     text.push_str(
         ") AS c WHERE changes() = 1 AND c.column2 IS NOT NULL ORDER BY c.column1; \
-         SELECT last_insert_rowid(), changes(), (SELECT credits FROM teams WHERE id = $2); \
+         SELECT last_insert_rowid(), changes(), (SELECT credits FROM teams WHERE id = ?); \
          COMMIT",
     );
     text
 }
-
-/// The parameters before the calls' rows in [`one_team_sqlite_text`]: the
-/// time, the team, the batch's total, the run.
-const FIXED_PARAMS: usize = 4;
-/// Each call's parameters: cost, later, endpoint, request id.
-const PARAMS_PER_CALL: usize = 4;
 /// The `VALUES` list's length is a multiple of this: `MAX_BATCH /
 /// ROWS_STEP` texts (16, ~70 KB together), each fewer than this many NULL
 /// rows longer than its batch.
@@ -285,10 +282,14 @@ async fn one_team_sqlite(
     let team = plan[0].0;
     let total: i64 = plan.iter().map(|call| call.1).sum();
     let rows = plan.len().div_ceil(ROWS_STEP) * ROWS_STEP;
+    // In the order of the text's anonymous parameters.
     let mut query = sqlx::query_as(one_team_sqlite_text(plan.len()))
-        .bind(now_ms())
+        .bind(total)
         .bind(team)
         .bind(total)
+        .bind(team)
+        .bind(team)
+        .bind(now_ms())
         .bind(run);
     let mut later = total;
     for (_, cost, endpoint, request_id) in plan {
@@ -306,6 +307,7 @@ async fn one_team_sqlite(
             .bind(None::<&str>)
             .bind(None::<&str>);
     }
+    let query = query.bind(team);
     let written: Vec<(i64, i64, Option<i64>)> = query.fetch_all(conn).await?;
     let (last, n, after) = match written[..] {
         [(_, 0, _)] => return Ok(None),

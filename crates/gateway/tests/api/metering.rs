@@ -517,26 +517,46 @@ async fn a_reservation_whose_caller_stopped_waiting_is_refunded() {
 /// Fansly refuses the abandoned call (a 400, which is not retried) after the
 /// client is gone,
 /// so its credit comes back (a call cut off with its client would have kept
-/// it: its reservation was already made).
+/// it: its reservation was already made). The client hangs up once the
+/// call is at Fansly, not after a fixed time: a timeout of its own (100 ms,
+/// before) could expire on a loaded machine before the gateway had even
+/// read the request, and then no call ever ran.
 #[tokio::test]
 async fn a_call_whose_client_hung_up_settles_as_it_turns_out() {
     let app = spawn_app().await;
     let team = app.team.id.clone();
     let before = app.balance(&team).await;
     app.inject(serde_json::json!({
-        "method": "GET", "path": "/api/v1/account", "status": 400, "delay_ms": 400
+        "method": "GET", "path": "/api/v1/account", "status": 400, "delay_ms": 1500
     }))
     .await;
-    let path = format!("/api/fansly/{}/users/fan1", app.team.account_id);
-    let gone = app
+    app.clear_upstream_requests().await;
+    let call = app
         .http
-        .get(format!("{}{}", app.address, path))
+        .get(format!(
+            "{}/api/fansly/{}/users/fan1",
+            app.address, app.team.account_id
+        ))
         .bearer_auth(&app.team.key)
-        .timeout(std::time::Duration::from_millis(100))
-        .send()
-        .await;
+        .send();
+    let call = tokio::spawn(call);
+    let at_fansly = async {
+        while !app
+            .upstream_requests()
+            .await
+            .iter()
+            .any(|r| r.path == "/api/v1/account")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), at_fansly)
+        .await
+        .expect("the call reached Fansly");
+    // Fansly holds its answer 1.5 s: the client hangs up well before it.
+    call.abort();
     assert!(
-        gone.is_err_and(|e| e.is_timeout()),
+        call.await.is_err_and(|e| e.is_cancelled()),
         "the client gave up first"
     );
     // The stop waits for the abandoned call to settle.
@@ -546,11 +566,6 @@ async fn a_call_whose_client_hung_up_settles_as_it_turns_out() {
             .drain(std::time::Duration::from_secs(5))
             .await,
         0
-    );
-    let sent = app.upstream_requests().await;
-    assert!(
-        sent.iter().any(|r| r.path == "/api/v1/account"),
-        "the call reached Fansly"
     );
     assert_eq!(app.balance(&team).await, before, "refunded");
     let ledger = app.ledger(&team).await;
