@@ -42,18 +42,29 @@ start_sandbox() {
 # The key the web app signs `fansly-client-check` with (spec §2.2).
 CHECK_KEY=necvac-govry3-tybkYz
 
+# The sandbox's first creator as a signed caller: sets TOKEN, DEVICE (a
+# device id the sandbox issued) and SESSION (the token's session id).
+signing_setup() {
+  TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
+  DEVICE=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
+  SESSION=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
+}
+
+# The signed headers of a request to PATH (`|`-separated, for request.lua),
+# after signing_setup.
+signed_headers() {
+  printf 'authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com' \
+    "$TOKEN" "$DEVICE" "$SESSION" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY "$1" "$DEVICE")"
+}
+
 # The users lookup as the gateway sends it to the sandbox, for the paths
 # that bypass the gateway (direct, nginx, bare_proxy): sets TOKEN, LOOKUP
-# (the path) and SIGNED (its headers, `|`-separated, for request.lua). The
-# web app's headers, not only the signed ones (fansly-upstream/src/
-# headers.rs), so the sandbox reads as many headers on every path.
+# (the path) and SIGNED (its headers). The web app's headers, not only the
+# signed ones (fansly-upstream/src/headers.rs), so the sandbox reads as
+# many headers on every path.
 signed_lookup() {
-  TOKEN=$(curl -s http://127.0.0.1:$SANDBOX_PORT/_sandbox/creators | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["token"])')
-  local device session browser
-  device=$(curl -s "http://127.0.0.1:$SANDBOX_PORT/api/v1/device/id?ngsw-bypass=true" | python3 -c 'import json,sys; print(json.load(sys.stdin)["response"])')
-  session=$(python3 -c "import base64,sys; print(base64.b64decode(sys.argv[1]).decode().split(':')[0])" "$TOKEN")
-  browser='user-agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0|accept: application/json, text/plain, */*|accept-language: en-US,en;q=0.9|referer: https://fansly.com/|sec-fetch-dest: empty|sec-fetch-mode: cors|sec-fetch-site: same-site'
-  SIGNED=$(printf '%s|authorization: %s|fansly-client-id: %s|fansly-session-id: %s|fansly-client-ts: %s|fansly-client-check: %s|origin: https://fansly.com|accept-encoding: gzip, deflate, br, zstd' \
-    "$browser" "$TOKEN" "$device" "$session" "$(date +%s%3N)" "$(python3 bench/client_check.py $CHECK_KEY /api/v1/account "$device")")
+  signing_setup
+  local browser='user-agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0|accept: application/json, text/plain, */*|accept-language: en-US,en;q=0.9|referer: https://fansly.com/|sec-fetch-dest: empty|sec-fetch-mode: cors|sec-fetch-site: same-site'
+  SIGNED="$browser|$(signed_headers /api/v1/account)|accept-encoding: gzip, deflate, br, zstd"
   LOOKUP="/api/v1/account?usernames=fan1&ngsw-bypass=true"
 }
