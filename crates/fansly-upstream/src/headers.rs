@@ -2,11 +2,12 @@
 //! §2.1), in the order of a Firefox HAR, signed when there is a session.
 //! The web app's own pages (`keyguard.rs`) get the same set.
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
 use crate::check::client_check_hash;
 use crate::client::FanslyClient;
 use crate::session::Session;
 use crate::transport;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 // Cloning a static name copies a pointer; naming a header by text parses it.
 static CLIENT_ID: HeaderName = HeaderName::from_static("fansly-client-id");

@@ -45,6 +45,8 @@ pub(crate) struct RouteMetrics(Mutex<Vec<Handles>>);
 struct Handles {
     method: Box<str>,
     outcome: &'static str,
+    /// Labelled by method and route only: the registry hands the entries of
+    /// one method the same histogram.
     duration: Histogram,
     requests: Counter,
 }

@@ -34,10 +34,9 @@ impl std::fmt::Display for RouteTemplate<'_> {
 }
 
 /// A route template kept for the life of the process ([`intern`]): its
-/// text, whether it is a chat read, and its request metrics.
+/// text and its request metrics.
 pub(crate) struct Template {
     text: Box<str>,
-    chat: bool,
     pub(crate) metrics: crate::observe::RouteMetrics,
 }
 
@@ -47,12 +46,9 @@ impl Template {
     }
 
     /// The bucket a request of `method` on this route spends from
-    /// ([`budget_bucket`]'s rule, without building the string again).
+    /// ([`budget_bucket`], without building the template again).
     pub(crate) fn bucket(&self, method: &str) -> Option<&str> {
-        if !method.eq_ignore_ascii_case("GET") {
-            return None;
-        }
-        Some(if self.chat { CHAT_BUCKET } else { &self.text })
+        bucket_of(method, &self.text)
     }
 }
 
@@ -84,7 +80,6 @@ pub(crate) fn intern(path: &str) -> Arc<Template> {
         drop(kept);
         let made = Arc::new(Template {
             text: text.as_str().into(),
-            chat: is_chat(text),
             metrics: Default::default(),
         });
         let mut kept = KEPT.write().unwrap_or_else(PoisonError::into_inner);
@@ -105,23 +100,20 @@ pub const CHAT_BUCKET: &str = "chat";
 /// buckets: the evidence (HUB's long-running read traffic, scrapers pacing
 /// 2–5 s) is about reads, and no public client shows a per-route write limit.
 pub fn budget_bucket(method: &str, path: &str) -> Option<String> {
+    bucket_of(method, &RouteTemplate(path).to_string()).map(str::to_owned)
+}
+
+/// [`budget_bucket`]'s rule, given the route's template: the template
+/// itself, [`CHAT_BUCKET`] for the chat reads, `None` for writes.
+fn bucket_of<'t>(method: &str, template: &'t str) -> Option<&'t str> {
     if !method.eq_ignore_ascii_case("GET") {
         return None;
     }
-    let route = RouteTemplate(path).to_string();
-    Some(if is_chat(&route) {
-        CHAT_BUCKET.to_owned()
-    } else {
-        route
-    })
-}
-
-/// Whether a route template is one of the chat reads ([`CHAT_BUCKET`]).
-fn is_chat(template: &str) -> bool {
-    matches!(
+    let chat = matches!(
         template,
         "/api/v1/messaging/groups" | "/api/v1/group/{id}" | "/api/v1/message"
-    )
+    );
+    Some(if chat { CHAT_BUCKET } else { template })
 }
 
 #[cfg(test)]
@@ -144,6 +136,25 @@ mod tests {
             ("/", "/"),
         ] {
             assert_eq!(RouteTemplate(path).to_string(), shown, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_route_is_interned_once_with_the_same_bucket_rule() {
+        let one = intern("/api/v1/group/7201675414182379");
+        let other = intern("/api/v1/group/42?ngsw-bypass=true");
+        assert!(Arc::ptr_eq(&one, &other), "one template per route");
+        assert_eq!(one.as_str(), "/api/v1/group/{id}");
+        for (method, path) in [
+            ("GET", "/api/v1/group/7201675414182379"),
+            ("GET", "/api/v1/account/12/followersnew"),
+            ("POST", "/api/v1/message"),
+        ] {
+            assert_eq!(
+                intern(path).bucket(method),
+                budget_bucket(method, path).as_deref(),
+                "{method} {path}"
+            );
         }
     }
 

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
@@ -85,32 +85,34 @@ impl<D: serde::Serialize> IntoResponse for Metered<D> {
 
 /// `x-rate-limit-*` headers; the daily ones are omitted since the limit is gone.
 pub fn rate_headers(rate: &RateStatus) -> HeaderMap {
-    let [limit, remaining] = number_values([rate.limit, rate.remaining]);
-    let mut h = HeaderMap::with_capacity(8);
-    h.insert(LIMIT_MINUTE.clone(), limit);
-    h.insert(REMAINING_MINUTE.clone(), remaining);
-    h
+    number_headers([
+        (&LIMIT_MINUTE, rate.limit),
+        (&REMAINING_MINUTE, rate.remaining),
+    ])
 }
 
-/// Header values of numbers, written into one buffer and handed out as
-/// slices of it. `HeaderValue::from(i64)` allocates twice per value (its
+/// Headers of numbers, their values written into one buffer and handed out
+/// as slices of it. `HeaderValue::from(i64)` allocates twice per value (its
 /// buffer, then the shared handle its freezing makes of a buffer with room
 /// to spare), and a metered answer carries four.
-fn number_values<const N: usize>(numbers: [i64; N]) -> [HeaderValue; N] {
+fn number_headers<const N: usize>(numbers: [(&HeaderName, i64); N]) -> HeaderMap {
     use std::io::Write as _;
     let mut text = Vec::with_capacity(N * 20);
-    let ends = numbers.map(|n| {
+    let ends = numbers.map(|(_, n)| {
         let _ = write!(text, "{n}"); // into a Vec: cannot fail
         text.len()
     });
     let text = bytes::Bytes::from(text);
+    let mut headers = HeaderMap::with_capacity(8);
     let mut start = 0;
-    ends.map(|end| {
-        let digits = text.slice(start..end);
-        start = end;
+    for ((name, _), end) in numbers.into_iter().zip(ends) {
         // Digits and a minus sign are legal in any header value.
-        HeaderValue::from_maybe_shared(digits).unwrap_or(HeaderValue::from_static("0"))
-    })
+        if let Ok(value) = HeaderValue::from_maybe_shared(text.slice(start..end)) {
+            headers.insert(name.clone(), value);
+        }
+        start = end;
+    }
+    headers
 }
 
 impl<D: serde::Serialize> Metered<D> {
@@ -122,17 +124,12 @@ impl<D: serde::Serialize> Metered<D> {
 
     fn headers(&self) -> HeaderMap {
         let meta = &self.meta;
-        let [limit, remaining, used, balance] = number_values([
-            meta.rate.limit,
-            meta.rate.remaining,
-            meta.credits_used,
-            meta.balance,
+        let mut headers = number_headers([
+            (&LIMIT_MINUTE, meta.rate.limit),
+            (&REMAINING_MINUTE, meta.rate.remaining),
+            (&CREDITS_USED, meta.credits_used),
+            (&CREDITS_BALANCE, meta.balance),
         ]);
-        let mut headers = HeaderMap::with_capacity(8);
-        headers.insert(LIMIT_MINUTE.clone(), limit);
-        headers.insert(REMAINING_MINUTE.clone(), remaining);
-        headers.insert(CREDITS_USED.clone(), used);
-        headers.insert(CREDITS_BALANCE.clone(), balance);
         headers.insert(IS_CACHED.clone(), HeaderValue::from_static("false"));
         headers
     }

@@ -8,8 +8,6 @@
 //! Answers that say "nothing was done, try again" are not kept (5xx, 401,
 //! 402, 409, 429): the key is released and a retry runs the request anew.
 
-use std::future::Future;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::CONTENT_TYPE;
@@ -21,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::core::error::ApiError;
+use crate::http::request_log::record;
 use crate::http::state::AppState;
 use crate::metering::idempotency::{self, Claim, Stored};
 
@@ -34,19 +33,21 @@ pub const MAX_KEY_LEN: usize = 255;
 const MAX_STORED_BODY: usize = 1 << 20;
 
 /// The middleware (`axum::middleware::from_fn_with_state`). What it wraps
-/// starts with the request log's layer, called here ([`inner`]) instead of
-/// being a layer of its own: every `from_fn` layer clones the boxed
-/// services below it and boxes its future, on every request.
+/// starts with the request log's layer (`request_log::record`), called
+/// here instead of being a layer of its own: every `from_fn` layer clones
+/// the boxed services below it and boxes its future, on every request. A
+/// replayed answer never reaches the request log, as when it was the
+/// inner layer.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     if !writes || !req.uri().path().starts_with("/api/") {
-        return inner(&state, req, next).await;
+        return record(&state, req, next).await;
     }
     let Some(raw) = req.headers().get(HEADER) else {
-        return inner(&state, req, next).await;
+        return record(&state, req, next).await;
     };
     let key = match valid_key(raw) {
         Ok(key) => key,
@@ -56,7 +57,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     // Copied before awaiting: a `&Request` held across an await is not Send.
     let headers = req.headers().clone();
     let Some(team) = team_of(&state, &headers).await else {
-        return inner(&state, req, next).await;
+        return record(&state, req, next).await;
     };
     let (parts, body) = req.into_parts();
     let (body, digest) = match read_body(&state, body).await {
@@ -100,18 +101,12 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     // row `running` until its lease lapses.
     let req = Request::from_parts(parts, body);
     let task = tokio::spawn(async move {
-        let resp = inner(&state, req, next).await;
+        let resp = record(&state, req, next).await;
         settle(&state, &team, &key, &lease, resp).await
     });
     task.await.unwrap_or_else(|e| {
         ApiError::Internal(anyhow::anyhow!("idempotent call aborted: {e}")).into_response()
     })
-}
-
-/// The request log's layer around the route (`request_log::record`): a
-/// replayed answer never reaches it, as when it was the inner layer.
-fn inner(state: &AppState, req: Request, next: Next) -> impl Future<Output = Response> {
-    crate::http::request_log::record(State(state.clone()), req, next)
 }
 
 /// Stores (or releases) the key with the answer and passes the answer on.

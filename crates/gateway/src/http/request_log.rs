@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -48,7 +48,7 @@ pub fn carry<F: Future>(work: F) -> impl Future<Output = F::Output> {
 
 /// Around each route, inside the idempotency layer (which calls it): runs
 /// the request, then records it for its team.
-pub async fn record(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn record(state: &AppState, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let at = now_ms();
     let tag = Tag::default();

@@ -238,6 +238,7 @@ fn write_one_team_sqlite(rows: usize) -> String {
     );
     text
 }
+
 /// The `VALUES` list's length is a multiple of this: `MAX_BATCH /
 /// ROWS_STEP` texts (16, ~70 KB together), each fewer than this many NULL
 /// rows longer than its batch.
